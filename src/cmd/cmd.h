@@ -1,0 +1,14 @@
+/* cmd: one function per subcommand. Each takes the arguments after the
+ * subcommand name (argv[0] is the subcommand) and returns the process exit
+ * code: 0 success, 1 runtime failure, 2 bad usage or input, 99 thresholds
+ * failed (as k6). Only cmd/ may exit or print to stdout directly. */
+#ifndef VOLLEY_CMD_H
+#define VOLLEY_CMD_H
+
+#define EXIT_USAGE 2
+#define EXIT_THRESHOLDS 99
+
+int cmd_serve(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,76 @@
+/* hist: an HDR-style log-linear histogram of durations in nanoseconds.
+ * Range 1 µs .. 1 h, 3 significant decimal digits (relative error <= 1/2048
+ * of the value's magnitude bucket), fixed layout so that merging two
+ * histograms adds counts bucket by bucket and percentiles of a merge equal
+ * those of one big run (ARCHITECTURE.md decision 5). Values below 1 µs are
+ * recorded in the lowest bucket, above 1 h in the highest (and counted as
+ * clamped). min, max and the sum are kept exactly beside the buckets.
+ * Not thread-safe: each worker owns its own and the main thread merges. */
+#ifndef VOLLEY_HIST_H
+#define VOLLEY_HIST_H
+
+#include "core/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIST_LOWEST_NS 1000ULL                /* 1 µs: the unit of the buckets */
+#define HIST_HIGHEST_NS 3600000000000ULL      /* 1 h */
+#define HIST_SIG_DIGITS 3
+
+typedef struct hist hist;
+
+hist *hist_new(void);
+void hist_free(hist *h);
+void hist_reset(hist *h);
+
+/* Records one value (the hot path: no allocation, no branches beyond the
+ * bucket computation). */
+void hist_record(hist *h, uint64_t value_ns);
+void hist_record_n(hist *h, uint64_t value_ns, uint64_t count);
+
+/* dst += src. Both have the same fixed layout, so this cannot fail. */
+void hist_merge(hist *dst, const hist *src);
+
+uint64_t hist_count(const hist *h);
+uint64_t hist_min(const hist *h);   /* 0 when empty; exact */
+uint64_t hist_max(const hist *h);   /* 0 when empty; exact */
+double hist_mean(const hist *h);    /* ns; 0 when empty; exact (sum/count) */
+double hist_stddev(const hist *h);  /* ns; from bucket midpoints */
+uint64_t hist_sum(const hist *h);   /* exact sum of recorded values, ns */
+uint64_t hist_clamped(const hist *h); /* values recorded above HIST_HIGHEST_NS */
+
+/* The value at percentile p (0..100) in ns: the highest value equivalent
+ * to the bucket holding the p-th ranked sample, clipped to [min, max], as
+ * HdrHistogram does. 0 when empty. */
+uint64_t hist_percentile(const hist *h, double p);
+
+/* Bucket access, for exact encoding in results.json:
+ * hist_nbuckets() is the fixed number of buckets; bucket i covers
+ * [hist_bucket_low(i), hist_bucket_high(i)] ns. */
+size_t hist_nbuckets(void);
+uint64_t hist_bucket_low(size_t i);
+uint64_t hist_bucket_high(size_t i);
+uint64_t hist_bucket_count(const hist *h, size_t i);
+/* Index of the bucket a value falls in. */
+size_t hist_bucket_of(uint64_t value_ns);
+
+/* Calls fn for every bucket with a non-zero count, in increasing order. */
+void hist_foreach(const hist *h, void (*fn)(void *ctx, size_t idx, uint64_t count), void *ctx);
+
+/* Rebuilding from an encoding: adds count to bucket idx (error if idx is
+ * out of range), and sets the exact summary values afterwards. */
+int hist_add_bucket(hist *h, size_t idx, uint64_t count, err *e);
+void hist_set_summary(hist *h, uint64_t min_ns, uint64_t max_ns, uint64_t sum_ns,
+                      uint64_t clamped);
+
+/* Compact text encoding: "v1;min;max;sum;clamped;idx:count,idx:count,..."
+ * (indexes ascending, run of consecutive indexes as "idx:c1:c2:c3"). Appends
+ * to out (NUL-terminated); returns 0 or VOLLEY_ENOMEM. */
+struct buf;
+int hist_encode(const hist *h, struct buf *out);
+/* Parses an encoding into h (which is reset first). Errors name the byte
+ * offset. */
+int hist_decode(hist *h, const char *s, size_t len, err *e);
+
+#endif

@@ -1,0 +1,324 @@
+/* loop: epoll + binary-heap timers (see loop.h). Timers use epoll_pwait2's
+ * nanosecond timeout so open-model pacing is not rounded to milliseconds. */
+#include "net/loop.h"
+
+#include "core/clock.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_BATCH 512
+
+typedef struct io_slot {
+    loop_io_fn fn;
+    void *data;
+    unsigned events; /* 0 = not watched */
+    bool added;      /* registered with epoll */
+} io_slot;
+
+struct loop {
+    int epfd;
+    int wakefd;
+    io_slot *slots;
+    size_t nslots;
+    loop_timer **heap;
+    size_t nheap, capheap;
+    uint64_t now_ns;
+    atomic_bool stop;
+    struct epoll_event evs[LOOP_BATCH];
+};
+
+loop *loop_new(err *e)
+{
+    loop *l = calloc(1, sizeof *l);
+    if (!l) {
+        err_set(e, VOLLEY_ENOMEM, "event loop: out of memory");
+        return NULL;
+    }
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->epfd < 0 || l->wakefd < 0) {
+        err_sys(e, "event loop: epoll/eventfd");
+        loop_free(l);
+        return NULL;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = -1};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
+        err_sys(e, "event loop: epoll_ctl");
+        loop_free(l);
+        return NULL;
+    }
+    l->now_ns = clock_now_ns();
+    atomic_init(&l->stop, false);
+    return l;
+}
+
+void loop_free(loop *l)
+{
+    if (!l)
+        return;
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->wakefd >= 0)
+        close(l->wakefd);
+    free(l->slots);
+    free(l->heap);
+    free(l);
+}
+
+static int grow_slots(loop *l, int fd)
+{
+    if ((size_t)fd < l->nslots)
+        return 0;
+    size_t n = l->nslots ? l->nslots : 1024;
+    while (n <= (size_t)fd)
+        n *= 2;
+    io_slot *s = realloc(l->slots, n * sizeof *s);
+    if (!s)
+        return VOLLEY_ENOMEM;
+    memset(s + l->nslots, 0, (n - l->nslots) * sizeof *s);
+    l->slots = s;
+    l->nslots = n;
+    return 0;
+}
+
+static uint32_t to_epoll(unsigned events)
+{
+    uint32_t ev = 0;
+    if (events & LOOP_READ)
+        ev |= EPOLLIN | EPOLLRDHUP;
+    if (events & LOOP_WRITE)
+        ev |= EPOLLOUT;
+    return ev;
+}
+
+int loop_watch(loop *l, int fd, unsigned events, loop_io_fn fn, void *data, err *e)
+{
+    if (fd < 0)
+        return err_set(e, VOLLEY_EINVAL, "event loop: bad fd %d", fd);
+    if (grow_slots(l, fd))
+        return err_set(e, VOLLEY_ENOMEM, "event loop: out of memory");
+    io_slot *s = &l->slots[fd];
+    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+    int op = s->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+        return err_sys(e, "event loop: watch fd %d", fd);
+    s->fn = fn;
+    s->data = data;
+    s->events = events;
+    s->added = true;
+    return 0;
+}
+
+int loop_set_events(loop *l, int fd, unsigned events)
+{
+    if (fd < 0 || (size_t)fd >= l->nslots || !l->slots[fd].added)
+        return VOLLEY_EINVAL;
+    io_slot *s = &l->slots[fd];
+    if (s->events == events)
+        return 0;
+    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+        return VOLLEY_ESYS;
+    s->events = events;
+    return 0;
+}
+
+void loop_unwatch(loop *l, int fd)
+{
+    if (fd < 0 || (size_t)fd >= l->nslots || !l->slots[fd].added)
+        return;
+    /* close() would drop the registration too, but a dup'd fd would not. */
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    memset(&l->slots[fd], 0, sizeof l->slots[fd]);
+}
+
+/* ---- timers: a binary min-heap of pointers, each knowing its index ---- */
+
+void loop_timer_init(loop_timer *t)
+{
+    memset(t, 0, sizeof *t);
+    t->heap_idx = SIZE_MAX;
+}
+
+static void heap_swap(loop *l, size_t a, size_t b)
+{
+    loop_timer *ta = l->heap[a], *tb = l->heap[b];
+    l->heap[a] = tb;
+    l->heap[b] = ta;
+    tb->heap_idx = a;
+    ta->heap_idx = b;
+}
+
+static void heap_up(loop *l, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (l->heap[p]->when_ns <= l->heap[i]->when_ns)
+            break;
+        heap_swap(l, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(loop *l, size_t i)
+{
+    for (;;) {
+        size_t c = 2 * i + 1, m = i;
+        if (c < l->nheap && l->heap[c]->when_ns < l->heap[m]->when_ns)
+            m = c;
+        if (c + 1 < l->nheap && l->heap[c + 1]->when_ns < l->heap[m]->when_ns)
+            m = c + 1;
+        if (m == i)
+            return;
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+void loop_timer_stop(loop *l, loop_timer *t)
+{
+    size_t i = t->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    size_t last = --l->nheap;
+    if (i != last) {
+        l->heap[i] = l->heap[last];
+        l->heap[i]->heap_idx = i;
+        heap_down(l, i);
+        heap_up(l, i);
+    }
+    t->heap_idx = SIZE_MAX;
+}
+
+void loop_timer_start(loop *l, loop_timer *t, uint64_t when_ns, loop_timer_fn fn, void *data)
+{
+    t->fn = fn;
+    t->data = data;
+    if (t->heap_idx != SIZE_MAX) {
+        uint64_t old = t->when_ns;
+        t->when_ns = when_ns;
+        if (when_ns < old)
+            heap_up(l, t->heap_idx);
+        else
+            heap_down(l, t->heap_idx);
+        return;
+    }
+    if (l->nheap == l->capheap) {
+        size_t n = l->capheap ? l->capheap * 2 : 256;
+        loop_timer **h = realloc(l->heap, n * sizeof *h);
+        if (!h)
+            abort(); /* a timer that silently never fires would corrupt the run */
+        l->heap = h;
+        l->capheap = n;
+    }
+    t->when_ns = when_ns;
+    t->heap_idx = l->nheap;
+    l->heap[l->nheap++] = t;
+    heap_up(l, t->heap_idx);
+}
+
+size_t loop_timer_count(const loop *l) { return l->nheap; }
+
+uint64_t loop_now(const loop *l) { return l->now_ns; }
+
+uint64_t loop_update_now(loop *l)
+{
+    l->now_ns = clock_now_ns();
+    return l->now_ns;
+}
+
+void loop_stop(loop *l) { atomic_store(&l->stop, true); }
+
+bool loop_stopping(const loop *l) { return atomic_load(&l->stop); }
+
+void loop_stop_async(loop *l)
+{
+    atomic_store(&l->stop, true);
+    uint64_t one = 1;
+    ssize_t w = write(l->wakefd, &one, sizeof one);
+    (void)w;
+}
+
+static void run_timers(loop *l)
+{
+    /* Only timers due at the start of this pass run, so a timer that re-arms
+     * itself for "now" cannot starve I/O. */
+    uint64_t now = l->now_ns;
+    size_t budget = l->nheap;
+    while (l->nheap && budget--) {
+        loop_timer *t = l->heap[0];
+        if (t->when_ns > now)
+            break;
+        loop_timer_stop(l, t);
+        t->fn(l, t->data);
+        if (atomic_load(&l->stop))
+            return;
+    }
+}
+
+static int wait_events(loop *l)
+{
+    struct timespec ts, *tsp = NULL;
+    if (l->nheap) {
+        uint64_t when = l->heap[0]->when_ns;
+        uint64_t now = clock_now_ns();
+        uint64_t d = when > now ? when - now : 0;
+        ts.tv_sec = (time_t)(d / NS_PER_S);
+        ts.tv_nsec = (long)(d % NS_PER_S);
+        tsp = &ts;
+    }
+    int n = epoll_pwait2(l->epfd, l->evs, LOOP_BATCH, tsp, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        int ms = -1;
+        if (tsp)
+            ms = (int)(ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000);
+        n = epoll_wait(l->epfd, l->evs, LOOP_BATCH, ms);
+    }
+    return n;
+}
+
+void loop_run(loop *l)
+{
+    while (!atomic_load(&l->stop)) {
+        int n = wait_events(l);
+        l->now_ns = clock_now_ns();
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            abort(); /* EBADF/EINVAL on our own epoll fd is a bug */
+        }
+        for (int i = 0; i < n && !atomic_load(&l->stop); i++) {
+            int fd = l->evs[i].data.fd;
+            if (fd < 0) {
+                uint64_t v;
+                ssize_t r = read(l->wakefd, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            if ((size_t)fd >= l->nslots)
+                continue;
+            io_slot *s = &l->slots[fd];
+            if (!s->events || !s->fn)
+                continue; /* unwatched or paused earlier in this batch */
+            uint32_t ev = l->evs[i].events;
+            unsigned got = 0;
+            if (ev & (EPOLLIN | EPOLLRDHUP))
+                got |= LOOP_READ;
+            if (ev & EPOLLOUT)
+                got |= LOOP_WRITE;
+            if (ev & (EPOLLERR | EPOLLHUP))
+                got |= LOOP_ERROR | (s->events & LOOP_READ);
+            got &= s->events | LOOP_ERROR;
+            if (got)
+                s->fn(l, fd, s->data, got);
+        }
+        run_timers(l);
+    }
+}
