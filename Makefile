@@ -42,27 +42,36 @@ UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
 all: volley
 
+# Quiet by default; `make V=1` shows the commands.
+Q := $(if $(V),,@)
+
 volley: $(OBJ_REL)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/asan/volley: $(OBJ_ASAN)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 asan: build/asan/volley
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+	@echo "  CC/san  $<"
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 build/rel/unit-tests: $(UNIT_REL) $(LIBOBJ_REL)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 build/asan/unit-tests: $(UNIT_ASAN) $(LIBOBJ_ASAN)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 deps-test:
 	@./scripts/setup-deps.sh test
@@ -85,6 +94,7 @@ test: deps-test
 	$(MAKE) --no-print-directory integration
 
 demo: volley
+	@./scripts/setup-deps.sh test
 	./scripts/demo.sh
 
 bench: volley

@@ -1,0 +1,91 @@
+#!/bin/bash
+# Load generators side by side against the same nginx on loopback:
+# volley, wrk and h2load (--h1), same connections and duration, alternating,
+# several rounds. For each run: requests/s, requests per CPU-second of the
+# load generator (user+sys from /usr/bin/time) and its peak RSS.
+# On 2 cores the server and the generator compete, so CPU per request is the
+# figure that matters; rps is given for context. Quote ratios, not absolutes.
+#
+# usage: bench/vs-peers.sh [-c CONNS] [-d SECONDS] [-r ROUNDS] [-t THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNS=50 DUR=5 ROUNDS=3 THREADS=1
+while getopts "c:d:r:t:" o; do
+    case $o in
+        c) CONNS=$OPTARG ;; d) DUR=$OPTARG ;; r) ROUNDS=$OPTARG ;; t) THREADS=$OPTARG ;;
+        *) echo "usage: $0 [-c CONNS] [-d SECONDS] [-r ROUNDS] [-t THREADS]" >&2; exit 2 ;;
+    esac
+done
+
+./scripts/setup-deps.sh bench
+[ -x ./volley ] || make -s volley
+
+TMP=$(mktemp -d)
+trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$TMP/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/body; proxy_temp_path $TMP/proxy;
+    fastcgi_temp_path $TMP/fastcgi; uwsgi_temp_path $TMP/uwsgi; scgi_temp_path $TMP/scgi;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$PORT; location / { return 200 "ok"; } }
+}
+CONF
+nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/error.log" &
+NGINX_PID=$!
+for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+    sleep 0.1
+done
+URL="http://127.0.0.1:$PORT/"
+
+# run TOOL: prints "rps cpu_s rss_kb"
+run() {
+    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time"
+    case $tool in
+        volley) /usr/bin/time -f "%U %S %M" -o "$tm" ./volley run -q --json -c "$CONNS" -t "$THREADS" -d "${DUR}s" "$URL" > "$out" ;;
+        wrk)    /usr/bin/time -f "%U %S %M" -o "$tm" wrk -c "$CONNS" -t "$THREADS" -d "${DUR}s" "$URL" > "$out" ;;
+        h2load) /usr/bin/time -f "%U %S %M" -o "$tm" h2load --h1 -c "$CONNS" -t "$THREADS" -D "$DUR" "$URL" > "$out" ;;
+    esac
+    local rps
+    case $tool in
+        volley) rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rps"])' "$out") ;;
+        wrk)    rps=$(awk '/Requests\/sec/ {print $2}' "$out") ;;
+        h2load) rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$out") ;;
+    esac
+    read -r u s rss < "$tm"
+    echo "$rps $(echo "$u + $s" | bc -l) $rss"
+}
+
+declare -A RPS CPU RSS
+TOOLS=(volley wrk h2load)
+printf "%-8s %-6s %12s %10s %14s %10s\n" tool round "req/s" "cpu s" "req/cpu-s" "rss MiB"
+for r in $(seq "$ROUNDS"); do
+    for t in "${TOOLS[@]}"; do
+        read -r rps cpu rss < <(run "$t")
+        rpc=$(echo "$rps * $DUR / $cpu" | bc -l)
+        printf "%-8s %-6s %12.0f %10.2f %14.0f %10.1f\n" "$t" "$r" "$rps" "$cpu" "$rpc" "$(echo "$rss/1024" | bc -l)"
+        RPS[$t]="${RPS[$t]:-} $rps"; CPU[$t]="${CPU[$t]:-} $rpc"; RSS[$t]="${RSS[$t]:-} $rss"
+    done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+echo
+echo "medians over $ROUNDS rounds (-c $CONNS -t $THREADS -d ${DUR}s, nginx 1 worker):"
+for t in "${TOOLS[@]}"; do
+    printf "  %-8s req/s %10.0f   req per generator cpu-s %10.0f   peak rss %6.1f MiB\n" "$t" \
+        "$(echo ${RPS[$t]} | median)" "$(echo ${CPU[$t]} | median)" "$(echo "$(echo ${RSS[$t]} | median)/1024" | bc -l)"
+done
+v=$(echo ${CPU[volley]} | median)
+for t in wrk h2load; do
+    o=$(echo ${CPU[$t]} | median)
+    printf "  volley/%s requests per generator cpu-s: %.2f   req/s: %.2f\n" "$t" \
+        "$(echo "$v / $o" | bc -l)" "$(echo "$(echo ${RPS[volley]} | median) / $(echo ${RPS[$t]} | median)" | bc -l)"
+done

@@ -1,0 +1,43 @@
+/* engine: runs a plan. Splits connections and request counts over workers
+ * (deterministically: worker w gets an exact share), starts them at one
+ * common time, builds the per-second series from their closed intervals
+ * while they run, reports progress, stops them (at the end, on request or
+ * on a second interrupt at once) and merges their shards into results. */
+#ifndef VOLLEY_ENGINE_H
+#define VOLLEY_ENGINE_H
+
+#include "core/err.h"
+#include "load/plan.h"
+#include "results/results.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct engine_progress {
+    uint64_t elapsed_ns;
+    uint64_t total_ns;       /* planned duration (0 with -n only) */
+    uint64_t requests;       /* outcomes so far */
+    uint64_t errors;
+    uint64_t planned_requests;
+    uint32_t active;         /* open connections */
+    bool have_second;        /* last_* are valid */
+    double last_rps;
+    uint64_t last_p50_ns, last_p99_ns;
+    bool stopping;
+} engine_progress;
+
+typedef void (*engine_progress_fn)(void *ctx, const engine_progress *pr);
+
+typedef struct engine_options {
+    engine_progress_fn progress; /* called ~4 times a second from the main thread */
+    void *ctx;
+    /* Incremented by a signal handler: 1 = stop gracefully, 2+ = stop now. */
+    volatile sig_atomic_t *interrupts;
+} engine_options;
+
+/* Runs p (compiled) to completion and fills out (results_init'ed by the
+ * engine). Returns 0, or an error before any load was sent. */
+int engine_run(const plan *p, const engine_options *opt, results *out, err *e);
+
+#endif

@@ -1,0 +1,70 @@
+/* conn: one client connection's transport on a worker's loop: non-blocking
+ * connect, write of borrowed bytes, reads into the caller's buffer, close.
+ * The transport is a small vtable (as wrk's sock.*): plain TCP now, TLS as a
+ * peer later. conn knows nothing of HTTP; the owner (load/worker) drives the
+ * protocol from the callbacks and runs the timers. */
+#ifndef VOLLEY_CONN_H
+#define VOLLEY_CONN_H
+
+#include "net/addr.h"
+#include "net/loop.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct conn conn;
+
+typedef enum { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN } conn_state;
+
+typedef struct conn_handlers {
+    /* Connection established (status 0) or failed (negative errno). */
+    void (*on_connect)(conn *c, int status);
+    /* Readable: the owner calls conn_read until it returns -EAGAIN. */
+    void (*on_readable)(conn *c);
+    /* All pending output was written (optional; may be called from conn_send). */
+    void (*on_sent)(conn *c);
+    /* A write failed (negative errno). */
+    void (*on_write_error)(conn *c, int status);
+} conn_handlers;
+
+typedef struct conn_transport {
+    ssize_t (*read)(conn *c, void *p, size_t n);
+    ssize_t (*write)(conn *c, const void *p, size_t n);
+} conn_transport;
+
+struct conn {
+    int fd;
+    conn_state state;
+    loop *lp;
+    const conn_handlers *h;
+    const conn_transport *tp;
+    void *owner;
+    const char *out;   /* borrowed bytes being sent */
+    size_t out_len, out_off;
+    bool want_read;
+};
+
+/* Sets up c (closed) on loop lp; owner is passed back through c->owner. */
+void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
+
+/* Starts a non-blocking connect. Returns 0 (on_connect will follow, possibly
+ * before this returns for loopback) or a negative errno for immediate
+ * failures such as EMFILE. */
+int conn_open(conn *c, const addr *a);
+
+/* Queues len bytes (borrowed until on_sent) and writes what the socket takes
+ * now. Returns 0, or a negative errno (the write failed at once). */
+int conn_send(conn *c, const char *data, size_t len);
+
+/* Reads up to n bytes: >0 bytes, 0 at EOF, -EAGAIN when drained, -errno. */
+ssize_t conn_read(conn *c, void *p, size_t n);
+
+/* Stops or resumes read interest. */
+void conn_set_reading(conn *c, bool on);
+
+/* Closes the socket; c can be opened again. reset: send RST (SO_LINGER 0)
+ * so an abandoned connection leaves no TIME_WAIT. */
+void conn_close(conn *c, bool reset);
+
+#endif

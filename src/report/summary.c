@@ -1,0 +1,117 @@
+/* summary: console summary of a run (see summary.h). */
+#include "report/summary.h"
+
+#include "core/clock.h"
+#include "core/parse.h"
+
+#include <string.h>
+
+void summary_format_bytes(double bytes, char *out, unsigned long cap)
+{
+    static const char *units[] = {"B", "kB", "MB", "GB", "TB"};
+    int u = 0;
+    while (bytes >= 1000 && u < 4) {
+        bytes /= 1000;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, cap, "%.0f %s", bytes, units[u]);
+    else
+        snprintf(out, cap, "%.2f %s", bytes, units[u]);
+}
+
+static void dur(uint64_t ns, char *out, unsigned long cap)
+{
+    parse_format_duration(ns, out, cap);
+}
+
+static void hist_line(FILE *f, const char *name, const hist *h)
+{
+    if (!hist_count(h)) {
+        fprintf(f, "  %-10s %9s\n", name, "-");
+        return;
+    }
+    const double pcts[] = {50, 90, 95, 99, 99.9};
+    char v[16];
+    fprintf(f, "  %-10s", name);
+    dur(hist_min(h), v, sizeof v);
+    fprintf(f, " %9s", v);
+    dur((uint64_t)hist_mean(h), v, sizeof v);
+    fprintf(f, " %9s", v);
+    for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
+        dur(hist_percentile(h, pcts[i]), v, sizeof v);
+        fprintf(f, " %9s", v);
+    }
+    dur(hist_max(h), v, sizeof v);
+    fprintf(f, " %9s\n", v);
+}
+
+static double pct(uint64_t n, uint64_t of)
+{
+    return of ? 100.0 * (double)n / (double)of : 0;
+}
+
+void summary_print(FILE *f, const results *r)
+{
+    const results_plan *p = &r->plan;
+    const metrics_totals *t = &r->tot;
+    char a[32], b[32];
+    fprintf(f, "\n  %s %s\n", p->method, p->url);
+    if (p->duration_ns) {
+        dur(p->duration_ns, a, sizeof a);
+    } else {
+        snprintf(a, sizeof a, "until done");
+    }
+    fprintf(f, "  %s: %u connections, %u threads, %s", p->executor, p->connections, p->threads, a);
+    if (p->requests)
+        fprintf(f, ", %llu requests", (unsigned long long)p->requests);
+    fprintf(f, "%s%s\n\n", p->keepalive ? "" : ", no keep-alive",
+            r->interrupted ? "  [INTERRUPTED]" : "");
+
+    double secs = (double)r->elapsed_ns / NS_PER_S;
+    fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,
+            results_rps(r));
+    fprintf(f, "  responses    %llu (%.2f%%)   errors %llu (%.2f%%)\n",
+            (unsigned long long)t->responses, pct(t->responses, t->requests),
+            (unsigned long long)t->errors, pct(t->errors, t->requests));
+    summary_format_bytes((double)t->bytes_in, a, sizeof a);
+    summary_format_bytes(secs > 0 ? (double)t->bytes_in / secs : 0, b, sizeof b);
+    fprintf(f, "  data in      %s, %s/s\n", a, b);
+    summary_format_bytes((double)t->bytes_out, a, sizeof a);
+    fprintf(f, "  data out     %s   connections opened %llu\n\n", a,
+            (unsigned long long)t->connects);
+
+    fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
+            "p95", "p99", "p99.9", "max");
+    hist_line(f, "latency", r->latency);
+    hist_line(f, "service", r->service);
+    hist_line(f, "ttfb", r->ttfb);
+    hist_line(f, "connect", r->connect);
+
+    fprintf(f, "\n  status\n");
+    bool any = false;
+    for (int i = 0; i < METRICS_STATUS_MAX; i++) {
+        if (!t->status[i])
+            continue;
+        any = true;
+        fprintf(f, "    %-18d %12llu  %6.2f%%\n", i, (unsigned long long)t->status[i],
+                pct(t->status[i], t->requests));
+    }
+    if (!any)
+        fprintf(f, "    (no responses)\n");
+    if (t->errors) {
+        fprintf(f, "  errors\n");
+        for (int i = 0; i < ERRK_COUNT; i++) {
+            if (!t->err_kind[i])
+                continue;
+            fprintf(f, "    %-18s %12llu  %6.2f%%\n", metrics_err_kind_name((err_kind)i),
+                    (unsigned long long)t->err_kind[i], pct(t->err_kind[i], t->requests));
+        }
+    }
+    if (r->series_overruns)
+        fprintf(f, "  note: %llu per-second intervals were lost (main thread too slow)\n",
+                (unsigned long long)r->series_overruns);
+    if (r->warning[0])
+        fprintf(f, "  warning: %s\n", r->warning);
+    fprintf(f, "\n");
+}

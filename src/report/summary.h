@@ -1,0 +1,17 @@
+/* summary: the end-of-run console summary, like k6's and wrk's combined:
+ * plan line, totals and rates, latency / service time / TTFB / connect
+ * percentiles, and status and error tables. Made only from results, so
+ * `volley report` can print it again later. */
+#ifndef VOLLEY_SUMMARY_H
+#define VOLLEY_SUMMARY_H
+
+#include "results/results.h"
+
+#include <stdio.h>
+
+void summary_print(FILE *f, const results *r);
+
+/* Formats bytes as "12.3 MB" (powers of 1000) into out. */
+void summary_format_bytes(double bytes, char *out, unsigned long cap);
+
+#endif
