@@ -69,7 +69,7 @@ static void add_second(run *r, uint64_t s, bool final)
     for (uint32_t i = 0; i < r->n; i++)
         active += worker_active(r->w[i]);
     row.active = final ? 0 : active;
-    series_append(&r->out->sec, &row);
+    series_append(&r->out->st.sec, &row);
 }
 
 /* Adds every second that all workers have closed. */
@@ -105,7 +105,7 @@ static void progress(run *r, const engine_options *opt, bool stopping)
         pr.errors += atomic_load_explicit(&sh->live_errors, memory_order_relaxed);
         pr.active += worker_active(r->w[i]);
     }
-    const series_row *last = series_last(&r->out->sec);
+    const series_row *last = series_last(&r->out->st.sec);
     if (last) {
         pr.have_second = true;
         pr.last_rps = (double)last->requests;
@@ -134,11 +134,11 @@ static void finish(run *r)
             last_second = sh->cur;
         if (worker_end_ns(w) > end_ns)
             end_ns = worker_end_ns(w);
-        metrics_totals_add(&out->tot, &sh->tot);
-        hist_merge(out->latency, sh->latency);
-        hist_merge(out->service, sh->service);
-        hist_merge(out->ttfb, sh->ttfb);
-        hist_merge(out->connect, sh->connect);
+        metrics_totals_add(&out->st.tot, &sh->tot);
+        hist_merge(out->st.latency, sh->latency);
+        hist_merge(out->st.service, sh->service);
+        hist_merge(out->st.ttfb, sh->ttfb);
+        hist_merge(out->st.connect, sh->connect);
         out->series_overruns += sh->overruns;
     }
     /* The last partial second is kept only if something happened in it. */
@@ -153,8 +153,8 @@ static void finish(run *r)
         if (s < last_second || n)
             add_second(r, s, true);
     }
-    out->elapsed_ns = end_ns - r->start_ns;
-    out->end_wall_ns = out->start_wall_ns + out->elapsed_ns;
+    out->st.elapsed_ns = end_ns - r->start_ns;
+    out->end_wall_ns = out->start_wall_ns + out->st.elapsed_ns;
 }
 
 int engine_run(const plan *p, const engine_options *opt, results *out, err *e)

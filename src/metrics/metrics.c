@@ -44,6 +44,8 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->bytes_in += src->bytes_in;
     dst->bytes_out += src->bytes_out;
     dst->connects += src->connects;
+    dst->dropped += src->dropped;
+    dst->chunks += src->chunks;
 }
 
 metrics_shard *metrics_shard_new(void)

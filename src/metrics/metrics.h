@@ -43,6 +43,8 @@ typedef struct metrics_totals {
     uint64_t err_kind[ERRK_COUNT];
     uint64_t bytes_in, bytes_out;
     uint64_t connects;   /* connections established */
+    uint64_t dropped;    /* open model: iterations that could not start (never sent) */
+    uint64_t chunks;     /* body reads of chunked responses (streaming) */
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);

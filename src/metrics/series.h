@@ -18,6 +18,7 @@ typedef struct series_row {
     double mean_ns;
     double target_rps;    /* open model: the schedule's rate; 0 otherwise */
     uint32_t active;      /* connections / VUs active at the end of the second */
+    uint64_t dropped;     /* open model: iterations dropped in this second */
 } series_row;
 
 typedef struct series {

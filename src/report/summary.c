@@ -54,7 +54,7 @@ static double pct(uint64_t n, uint64_t of)
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
-    const metrics_totals *t = &r->tot;
+    const metrics_totals *t = &r->st.tot;
     char a[32], b[32];
     fprintf(f, "\n  %s %s\n", p->method, p->url);
     if (p->duration_ns) {
@@ -68,7 +68,7 @@ void summary_print(FILE *f, const results *r)
     fprintf(f, "%s%s\n\n", p->keepalive ? "" : ", no keep-alive",
             r->interrupted ? "  [INTERRUPTED]" : "");
 
-    double secs = (double)r->elapsed_ns / NS_PER_S;
+    double secs = (double)r->st.elapsed_ns / NS_PER_S;
     fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,
             results_rps(r));
     fprintf(f, "  responses    %llu (%.2f%%)   errors %llu (%.2f%%)\n",
@@ -83,10 +83,10 @@ void summary_print(FILE *f, const results *r)
 
     fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
             "p95", "p99", "p99.9", "max");
-    hist_line(f, "latency", r->latency);
-    hist_line(f, "service", r->service);
-    hist_line(f, "ttfb", r->ttfb);
-    hist_line(f, "connect", r->connect);
+    hist_line(f, "latency", r->st.latency);
+    hist_line(f, "service", r->st.service);
+    hist_line(f, "ttfb", r->st.ttfb);
+    hist_line(f, "connect", r->st.connect);
 
     fprintf(f, "\n  status\n");
     bool any = false;

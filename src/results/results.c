@@ -4,36 +4,135 @@
 #include "core/clock.h"
 #include "core/err.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int results_init(results *r)
+int results_stats_init(results_stats *s)
 {
-    memset(r, 0, sizeof *r);
-    series_init(&r->sec);
-    r->latency = hist_new();
-    r->service = hist_new();
-    r->ttfb = hist_new();
-    r->connect = hist_new();
-    if (!r->latency || !r->service || !r->ttfb || !r->connect) {
-        results_free(r);
+    memset(s, 0, sizeof *s);
+    series_init(&s->sec);
+    s->latency = hist_new();
+    s->service = hist_new();
+    s->ttfb = hist_new();
+    s->connect = hist_new();
+    s->chunk_gap = hist_new();
+    if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap) {
+        results_stats_free(s);
         return VOLLEY_ENOMEM;
     }
     return 0;
 }
 
+void results_stats_free(results_stats *s)
+{
+    hist_free(s->latency);
+    hist_free(s->service);
+    hist_free(s->ttfb);
+    hist_free(s->connect);
+    hist_free(s->chunk_gap);
+    s->latency = s->service = s->ttfb = s->connect = s->chunk_gap = NULL;
+    series_free(&s->sec);
+}
+
+void results_stats_merge(results_stats *dst, const results_stats *src)
+{
+    metrics_totals_add(&dst->tot, &src->tot);
+    hist_merge(dst->latency, src->latency);
+    hist_merge(dst->service, src->service);
+    hist_merge(dst->ttfb, src->ttfb);
+    hist_merge(dst->connect, src->connect);
+    hist_merge(dst->chunk_gap, src->chunk_gap);
+}
+
+int results_init(results *r)
+{
+    memset(r, 0, sizeof *r);
+    return results_stats_init(&r->st);
+}
+
+static void free_endpoints(results_endpoint *eps, size_t n)
+{
+    if (!eps)
+        return;
+    for (size_t i = 0; i < n; i++)
+        results_stats_free(&eps[i].st);
+    free(eps);
+}
+
 void results_free(results *r)
 {
-    hist_free(r->latency);
-    hist_free(r->service);
-    hist_free(r->ttfb);
-    hist_free(r->connect);
-    r->latency = r->service = r->ttfb = r->connect = NULL;
-    series_free(&r->sec);
+    results_stats_free(&r->st);
+    free_endpoints(r->eps, r->neps);
+    for (size_t i = 0; i < r->nsteps; i++) {
+        results_stats_free(&r->steps[i].st);
+        free_endpoints(r->steps[i].eps, r->neps);
+    }
+    free(r->steps);
+    r->eps = NULL;
+    r->steps = NULL;
+    r->neps = r->nsteps = 0;
+}
+
+results_endpoint *results_add_endpoint(results *r, const char *name, const char *method,
+                                       const char *url)
+{
+    if (r->nsteps)
+        return NULL; /* steps hold per-endpoint arrays sized at creation */
+    results_endpoint *e = realloc(r->eps, (r->neps + 1) * sizeof *e);
+    if (!e)
+        return NULL;
+    r->eps = e;
+    results_endpoint *ep = &e[r->neps];
+    memset(ep, 0, sizeof *ep);
+    if (results_stats_init(&ep->st))
+        return NULL;
+    snprintf(ep->name, sizeof ep->name, "%s", name);
+    snprintf(ep->method, sizeof ep->method, "%s", method);
+    snprintf(ep->url, sizeof ep->url, "%s", url);
+    ep->weight = 1;
+    r->neps++;
+    return ep;
+}
+
+results_step *results_add_step(results *r, double target_rps, uint32_t target_vus)
+{
+    results_step *s = realloc(r->steps, (r->nsteps + 1) * sizeof *s);
+    if (!s)
+        return NULL;
+    r->steps = s;
+    results_step *st = &s[r->nsteps];
+    memset(st, 0, sizeof *st);
+    st->index = (uint32_t)r->nsteps;
+    st->target_rps = target_rps;
+    st->target_vus = target_vus;
+    if (results_stats_init(&st->st))
+        return NULL;
+    st->eps = calloc(r->neps ? r->neps : 1, sizeof *st->eps);
+    if (!st->eps) {
+        results_stats_free(&st->st);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->neps; i++) {
+        st->eps[i] = r->eps[i];
+        if (results_stats_init(&st->eps[i].st)) {
+            free_endpoints(st->eps, i);
+            results_stats_free(&st->st);
+            return NULL;
+        }
+    }
+    r->nsteps++;
+    return st;
+}
+
+double results_stats_rps(const results_stats *s)
+{
+    if (!s->elapsed_ns)
+        return 0;
+    return (double)s->tot.requests / ((double)s->elapsed_ns / NS_PER_S);
 }
 
 double results_rps(const results *r)
 {
-    if (!r->elapsed_ns)
-        return 0;
-    return (double)r->tot.requests / ((double)r->elapsed_ns / NS_PER_S);
+    return results_stats_rps(&r->st);
 }

@@ -1,6 +1,7 @@
 /* results: what a run produced, in memory: the plan it ran, exact totals,
- * merged histograms and the per-second series. Built by the engine, written
- * by results_json, read back (later) for reports and comparisons. */
+ * merged histograms and per-second series, for the whole run, per endpoint
+ * and per sweep step. Built by the engine, written by results_json, read
+ * back by results_json_read for reports, comparisons and merges. */
 #ifndef VOLLEY_RESULTS_H
 #define VOLLEY_RESULTS_H
 
@@ -9,40 +10,90 @@
 #include "metrics/series.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+/* The plan as recorded in results.json (what was asked for). */
 typedef struct results_plan {
-    char url[4200];
+    char url[4200];        /* first endpoint's URL (or the only one) */
     char method[32];
-    char executor[32];
-    uint32_t connections;
+    char executor[32];     /* constant-vus, ramping-vus, constant-arrival-rate, ... */
+    char mode[16];         /* "per-endpoint" or "mixed" */
+    char label[128];
+    uint32_t connections;  /* closed model VUs; open model: the pool cap */
     uint32_t threads;
     uint64_t duration_ns;
     uint64_t requests;     /* -n, 0 = none */
     uint64_t timeout_ns;
     uint64_t connect_timeout_ns;
+    uint64_t warmup_ns;
+    double rate_per_s;     /* open model target; 0 in the closed model */
+    char stages[512];      /* --stages as given, "" if none */
     bool keepalive;
     uint64_t body_bytes;
     uint32_t nheaders;
 } results_plan;
 
+/* One block of statistics: used for the whole run, an endpoint, a step. */
+typedef struct results_stats {
+    metrics_totals tot;
+    hist *latency;   /* from the intended start */
+    hist *service;   /* first byte written .. last byte read */
+    hist *ttfb;      /* first byte written .. first byte read */
+    hist *connect;   /* connection establishment */
+    hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
+    series sec;      /* per-second rows */
+    uint64_t elapsed_ns;
+} results_stats;
+
+typedef struct results_endpoint {
+    char name[64];
+    char method[32];
+    char url[4200];
+    double weight;   /* mixed mode */
+    results_stats st;
+} results_endpoint;
+
+typedef struct results_step {
+    uint32_t index;
+    double target_rps;     /* sweep step's rate (0: closed model) */
+    uint32_t target_vus;
+    uint64_t offset_ns;    /* start of the step from the start of the run */
+    results_stats st;
+    results_endpoint *eps; /* per endpoint, neps of them (same order as results.eps) */
+} results_step;
+
 typedef struct results {
     results_plan plan;
     uint64_t start_wall_ns, end_wall_ns;
-    uint64_t elapsed_ns;   /* start of load to the last outcome */
     bool interrupted;      /* stopped by a signal */
-    metrics_totals tot;
-    hist *latency, *service, *ttfb, *connect;
-    series sec;
+    results_stats st;      /* the whole run, all endpoints */
+    results_endpoint *eps;
+    size_t neps;
+    results_step *steps;   /* sweeps only; nsteps == 0 otherwise */
+    size_t nsteps;
     uint64_t series_overruns;
+    uint64_t warmup_requests; /* outcomes during --warmup, not in any stats */
     char warning[256];     /* a condition the user must know (e.g. out of fds) */
 } results;
 
-/* Allocates the histograms. Returns 0 or VOLLEY_ENOMEM. */
+int results_stats_init(results_stats *s);
+void results_stats_free(results_stats *s);
+/* dst += src (counts, histograms; series are not merged). */
+void results_stats_merge(results_stats *dst, const results_stats *src);
+
+/* Allocates the run's stats. Returns 0 or VOLLEY_ENOMEM. */
 int results_init(results *r);
 void results_free(results *r);
 
-/* Achieved requests (outcomes) per second over elapsed_ns. */
+/* Adds an endpoint (stats allocated) and returns it, or NULL. */
+results_endpoint *results_add_endpoint(results *r, const char *name, const char *method,
+                                       const char *url);
+/* Adds a step with one stats block per existing endpoint, or NULL. */
+results_step *results_add_step(results *r, double target_rps, uint32_t target_vus);
+
+/* Achieved outcomes per second of a stats block. */
+double results_stats_rps(const results_stats *s);
 double results_rps(const results *r);
 
 #endif

@@ -1,6 +1,7 @@
-/* results_json: writes results.json with jansson (see results_json.h).
- * Durations are given in milliseconds with microsecond precision for people
- * and tools; histograms also carry their exact encoding (hist_encode). */
+/* results_json: writes results.json with jansson (see results_json.h and
+ * docs/results-format.md). Durations are given in milliseconds with
+ * microsecond precision for people and tools; histograms also carry their
+ * exact encoding (hist_encode) so that nothing is lost. */
 #include "results/results_json.h"
 
 #include "core/buf.h"
@@ -27,6 +28,11 @@ static json_t *ms_d(double ns)
     return json_real(round(ns / 1000.0) / 1000.0);
 }
 
+static json_t *secs(uint64_t ns)
+{
+    return json_real(round((double)ns / 1e6) / 1e3);
+}
+
 static json_t *wall(uint64_t ns)
 {
     char t[40];
@@ -34,28 +40,37 @@ static json_t *wall(uint64_t ns)
     return json_string(t);
 }
 
+static void set(json_t *o, const char *k, json_t *v)
+{
+    json_object_set_new(o, k, v);
+}
+
+static json_t *jint(uint64_t v)
+{
+    return json_integer((json_int_t)v);
+}
+
 static json_t *hist_json(const hist *h, err *e)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "count", json_integer((json_int_t)hist_count(h)));
-    json_object_set_new(o, "min", ms(hist_min(h)));
-    json_object_set_new(o, "mean", ms_d(hist_mean(h)));
-    json_object_set_new(o, "stddev", ms_d(hist_stddev(h)));
-    json_object_set_new(o, "max", ms(hist_max(h)));
+    set(o, "count", jint(hist_count(h)));
+    set(o, "min", ms(hist_min(h)));
+    set(o, "mean", ms_d(hist_mean(h)));
+    set(o, "stddev", ms_d(hist_stddev(h)));
+    set(o, "max", ms(hist_max(h)));
     static const struct { const char *name; double p; } pcts[] = {
         {"p50", 50}, {"p75", 75}, {"p90", 90}, {"p95", 95},
         {"p99", 99}, {"p99.9", 99.9}, {"p99.99", 99.99},
     };
     json_t *p = json_object();
     for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++)
-        json_object_set_new(p, pcts[i].name, ms(hist_percentile(h, pcts[i].p)));
-    json_object_set_new(o, "percentiles", p);
+        set(p, pcts[i].name, ms(hist_percentile(h, pcts[i].p)));
+    set(o, "percentiles", p);
     buf b = {0};
-    if (hist_encode(h, &b) == 0) {
-        json_object_set_new(o, "histogram", json_stringn(b.data ? b.data : "", b.len));
-    } else {
+    if (hist_encode(h, &b) == 0)
+        set(o, "histogram", json_stringn(b.data ? b.data : "", b.len));
+    else
         err_set(e, VOLLEY_ENOMEM, "results: out of memory encoding a histogram");
-    }
     buf_free(&b);
     return o;
 }
@@ -63,109 +78,155 @@ static json_t *hist_json(const hist *h, err *e)
 static json_t *plan_json(const results_plan *p)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "url", json_string(p->url));
-    json_object_set_new(o, "method", json_string(p->method));
-    json_object_set_new(o, "executor", json_string(p->executor));
-    json_object_set_new(o, "connections", json_integer(p->connections));
-    json_object_set_new(o, "threads", json_integer(p->threads));
-    json_object_set_new(o, "duration_s", json_real((double)p->duration_ns / NS_PER_S));
-    json_object_set_new(o, "requests", json_integer((json_int_t)p->requests));
-    json_object_set_new(o, "timeout_s", json_real((double)p->timeout_ns / NS_PER_S));
-    json_object_set_new(o, "connect_timeout_s",
-                        json_real((double)p->connect_timeout_ns / NS_PER_S));
-    json_object_set_new(o, "keepalive", json_boolean(p->keepalive));
-    json_object_set_new(o, "headers", json_integer(p->nheaders));
-    json_object_set_new(o, "body_bytes", json_integer((json_int_t)p->body_bytes));
+    set(o, "url", json_string(p->url));
+    set(o, "method", json_string(p->method));
+    set(o, "executor", json_string(p->executor));
+    set(o, "mode", json_string(p->mode[0] ? p->mode : "per-endpoint"));
+    set(o, "label", json_string(p->label));
+    set(o, "connections", json_integer(p->connections));
+    set(o, "threads", json_integer(p->threads));
+    set(o, "duration_s", json_real((double)p->duration_ns / NS_PER_S));
+    set(o, "requests", jint(p->requests));
+    set(o, "rate_per_s", json_real(p->rate_per_s));
+    set(o, "stages", json_string(p->stages));
+    set(o, "warmup_s", json_real((double)p->warmup_ns / NS_PER_S));
+    set(o, "timeout_s", json_real((double)p->timeout_ns / NS_PER_S));
+    set(o, "connect_timeout_s", json_real((double)p->connect_timeout_ns / NS_PER_S));
+    set(o, "keepalive", json_boolean(p->keepalive));
+    set(o, "headers", json_integer(p->nheaders));
+    set(o, "body_bytes", jint(p->body_bytes));
     return o;
 }
 
-static json_t *totals_json(const results *r)
+static json_t *totals_json(const results_stats *s)
 {
-    const metrics_totals *t = &r->tot;
+    const metrics_totals *t = &s->tot;
     json_t *o = json_object();
-    json_object_set_new(o, "requests", json_integer((json_int_t)t->requests));
-    json_object_set_new(o, "responses", json_integer((json_int_t)t->responses));
-    json_object_set_new(o, "errors", json_integer((json_int_t)t->errors));
+    set(o, "requests", jint(t->requests));
+    set(o, "responses", jint(t->responses));
+    set(o, "errors", jint(t->errors));
     json_t *st = json_object();
     for (int i = 0; i < METRICS_STATUS_MAX; i++) {
         if (!t->status[i])
             continue;
         char k[8];
         snprintf(k, sizeof k, "%d", i);
-        json_object_set_new(st, k, json_integer((json_int_t)t->status[i]));
+        set(st, k, jint(t->status[i]));
     }
-    json_object_set_new(o, "responses_by_status", st);
+    set(o, "responses_by_status", st);
     json_t *ek = json_object();
     for (int i = 0; i < ERRK_COUNT; i++)
-        json_object_set_new(ek, metrics_err_kind_name((err_kind)i),
-                            json_integer((json_int_t)t->err_kind[i]));
-    json_object_set_new(o, "errors_by_kind", ek);
-    json_object_set_new(o, "bytes_in", json_integer((json_int_t)t->bytes_in));
-    json_object_set_new(o, "bytes_out", json_integer((json_int_t)t->bytes_out));
-    json_object_set_new(o, "connections_opened", json_integer((json_int_t)t->connects));
-    double secs = (double)r->elapsed_ns / NS_PER_S;
-    json_object_set_new(o, "rps", json_real(round(results_rps(r) * 100) / 100));
-    json_object_set_new(o, "bytes_in_per_s",
-                        json_real(secs > 0 ? round((double)t->bytes_in / secs) : 0));
+        set(ek, metrics_err_kind_name((err_kind)i), jint(t->err_kind[i]));
+    set(o, "errors_by_kind", ek);
+    set(o, "dropped_iterations", jint(t->dropped));
+    set(o, "bytes_in", jint(t->bytes_in));
+    set(o, "bytes_out", jint(t->bytes_out));
+    set(o, "connections_opened", jint(t->connects));
+    set(o, "chunks", jint(t->chunks));
+    double sec = (double)s->elapsed_ns / NS_PER_S;
+    set(o, "rps", json_real(round(results_stats_rps(s) * 100) / 100));
+    set(o, "bytes_in_per_s", json_real(sec > 0 ? round((double)t->bytes_in / sec) : 0));
     return o;
 }
+
+static const char *series_cols[] = {"second", "requests", "responses", "errors",
+                                    "bytes_in", "bytes_out", "p50_ms", "p90_ms",
+                                    "p99_ms", "max_ms", "mean_ms", "active", "target_rps",
+                                    "dropped"};
 
 static json_t *series_json(const series *s)
 {
     json_t *o = json_object();
-    static const char *cols[] = {"second", "requests", "responses", "errors", "bytes_in",
-                                 "bytes_out", "p50_ms", "p90_ms", "p99_ms", "max_ms",
-                                 "mean_ms", "active"};
     json_t *c = json_array();
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-        json_array_append_new(c, json_string(cols[i]));
-    json_object_set_new(o, "columns", c);
+    for (size_t i = 0; i < sizeof series_cols / sizeof series_cols[0]; i++)
+        json_array_append_new(c, json_string(series_cols[i]));
+    set(o, "columns", c);
     json_t *rows = json_array();
     for (size_t i = 0; i < s->len; i++) {
         const series_row *w = &s->rows[i];
         json_t *row = json_array();
         json_array_append_new(row, json_integer(w->second));
-        json_array_append_new(row, json_integer((json_int_t)w->requests));
-        json_array_append_new(row, json_integer((json_int_t)w->responses));
-        json_array_append_new(row, json_integer((json_int_t)w->errors));
-        json_array_append_new(row, json_integer((json_int_t)w->bytes_in));
-        json_array_append_new(row, json_integer((json_int_t)w->bytes_out));
+        json_array_append_new(row, jint(w->requests));
+        json_array_append_new(row, jint(w->responses));
+        json_array_append_new(row, jint(w->errors));
+        json_array_append_new(row, jint(w->bytes_in));
+        json_array_append_new(row, jint(w->bytes_out));
         json_array_append_new(row, ms(w->p50_ns));
         json_array_append_new(row, ms(w->p90_ns));
         json_array_append_new(row, ms(w->p99_ns));
         json_array_append_new(row, ms(w->max_ns));
         json_array_append_new(row, ms_d(w->mean_ns));
         json_array_append_new(row, json_integer(w->active));
+        json_array_append_new(row, json_real(round(w->target_rps * 100) / 100));
+        json_array_append_new(row, jint(w->dropped));
         json_array_append_new(rows, row);
     }
-    json_object_set_new(o, "rows", rows);
+    set(o, "rows", rows);
     return o;
+}
+
+/* The stats block fields, added to o. */
+static void stats_json(json_t *o, const results_stats *s, err *e)
+{
+    set(o, "duration_s", secs(s->elapsed_ns));
+    set(o, "duration_ns", jint(s->elapsed_ns));
+    set(o, "totals", totals_json(s));
+    set(o, "latency", hist_json(s->latency, e));
+    set(o, "service_time", hist_json(s->service, e));
+    set(o, "ttfb", hist_json(s->ttfb, e));
+    set(o, "connect", hist_json(s->connect, e));
+    set(o, "chunk_gap", hist_json(s->chunk_gap, e));
+    set(o, "series", series_json(&s->sec));
+}
+
+static json_t *endpoints_json(const results_endpoint *eps, size_t n, err *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        set(o, "name", json_string(eps[i].name));
+        set(o, "method", json_string(eps[i].method));
+        set(o, "url", json_string(eps[i].url));
+        set(o, "weight", json_real(eps[i].weight));
+        stats_json(o, &eps[i].st, e);
+        json_array_append_new(a, o);
+    }
+    return a;
 }
 
 char *results_json_dump(const results *r, err *e)
 {
     json_t *root = json_object();
-    json_object_set_new(root, "schema_version", json_integer(RESULTS_SCHEMA_VERSION));
+    set(root, "schema_version", json_integer(RESULTS_SCHEMA_VERSION));
     json_t *tool = json_object();
-    json_object_set_new(tool, "name", json_string("volley"));
-    json_object_set_new(tool, "version", json_string(VOLLEY_VERSION));
-    json_object_set_new(root, "tool", tool);
-    json_object_set_new(root, "plan", plan_json(&r->plan));
-    json_object_set_new(root, "start", wall(r->start_wall_ns));
-    json_object_set_new(root, "end", wall(r->end_wall_ns));
-    json_object_set_new(root, "duration_s",
-                        json_real(round((double)r->elapsed_ns / 1e6) / 1e3));
-    json_object_set_new(root, "interrupted", json_boolean(r->interrupted));
-    if (r->warning[0])
-        json_object_set_new(root, "warning", json_string(r->warning));
-    json_object_set_new(root, "totals", totals_json(r));
-    json_object_set_new(root, "latency", hist_json(r->latency, e));
-    json_object_set_new(root, "service_time", hist_json(r->service, e));
-    json_object_set_new(root, "ttfb", hist_json(r->ttfb, e));
-    json_object_set_new(root, "connect", hist_json(r->connect, e));
-    json_object_set_new(root, "series", series_json(&r->sec));
-    json_object_set_new(root, "series_overruns", json_integer((json_int_t)r->series_overruns));
-    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    set(tool, "name", json_string("volley"));
+    set(tool, "version", json_string(VOLLEY_VERSION));
+    set(root, "tool", tool);
+    set(root, "plan", plan_json(&r->plan));
+    set(root, "start", wall(r->start_wall_ns));
+    set(root, "end", wall(r->end_wall_ns));
+    set(root, "start_unix_ns", jint(r->start_wall_ns));
+    set(root, "interrupted", json_boolean(r->interrupted));
+    set(root, "warning", json_string(r->warning));
+    set(root, "warmup_requests", jint(r->warmup_requests));
+    set(root, "series_overruns", jint(r->series_overruns));
+    stats_json(root, &r->st, e);
+    set(root, "endpoints", endpoints_json(r->eps, r->neps, e));
+    json_t *steps = json_array();
+    for (size_t i = 0; i < r->nsteps; i++) {
+        const results_step *st = &r->steps[i];
+        json_t *o = json_object();
+        set(o, "index", json_integer(st->index));
+        set(o, "target_rps", json_real(st->target_rps));
+        set(o, "target_vus", json_integer(st->target_vus));
+        set(o, "offset_s", secs(st->offset_ns));
+        set(o, "offset_ns", jint(st->offset_ns));
+        stats_json(o, &st->st, e);
+        set(o, "endpoints", endpoints_json(st->eps, r->neps, e));
+        json_array_append_new(steps, o);
+    }
+    set(root, "steps", steps);
+    char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(root);
     if (!s)
         err_set(e, VOLLEY_ENOMEM, "results: cannot encode JSON");
