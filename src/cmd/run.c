@@ -1,6 +1,6 @@
 /* run: `volley run URL [options]` - flags into a plan, the engine runs it,
- * then the summary, results.json and the exit code. Live progress is drawn
- * here from what the engine reports. */
+ * then the summary, the output files and the exit code. Live progress is
+ * drawn here from what the engine reports. */
 #include "cmd/cmd.h"
 
 #include "core/clock.h"
@@ -8,16 +8,20 @@
 #include "core/parse.h"
 #include "load/engine.h"
 #include "load/plan.h"
+#include "load/worker.h"
+#include "metrics/metrics.h"
 #include "report/summary.h"
 #include "results/results_json.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupts;
@@ -31,15 +35,40 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fputs("usage: volley run URL [options]\n"
+          "       volley run --endpoint NAME=URL [--endpoint NAME=URL ...] [options]\n"
           "\n"
-          "Closed model: N connections, each sends its next request when the previous\n"
-          "response is complete. Latency runs from when the connection was ready.\n"
+          "Closed model (default): -c connections, each sends its next request when the\n"
+          "previous response is complete; latency runs from when it was ready.\n"
+          "Open model (--rate, --rates, or --stages with --executor ramping-arrival-rate):\n"
+          "requests start on a fixed schedule; latency runs from the scheduled time, so\n"
+          "a stalled server shows in the percentiles (no coordinated omission).\n"
           "\n"
           "load:\n"
-          "  -c, --connections N      concurrent connections (default 50)\n"
+          "  -c, --connections N      closed model: concurrent connections/VUs (default 50)\n"
+          "  -r, --rate R             open model: R requests per second\n"
+          "      --stages T:D,...     ramp linearly to target T over D, stage after stage\n"
+          "                           (VUs in the closed model, req/s in the open model)\n"
+          "      --hold D             hold each stage's target for D before the next\n"
+          "      --executor NAME      constant-vus | ramping-vus | constant-arrival-rate |\n"
+          "                           ramping-arrival-rate (default: from the flags above)\n"
           "  -d, --duration D         how long to send (default 10s; ms, s, m, h)\n"
-          "  -n, --requests N         stop after exactly N requests (with -d: whichever first)\n"
+          "  -n, --requests N         exactly N requests per scenario (alone: until done)\n"
           "  -t, --threads N          worker threads (default: number of cores)\n"
+          "      --max-connections N  open model: connection pool cap (default: rate/10, >= 64)\n"
+          "      --max-backlog N      open model: iterations that may wait for a connection\n"
+          "                           (default: one second of arrivals); beyond: dropped\n"
+          "      --warmup D           run the load for D first; its results are discarded\n"
+          "      --rates R1,R2,...    sweep: one -d long step per rate (open model)\n"
+          "      --cooldown D         pause between sweep steps\n"
+          "      --segment K/N        run only segment K of N of the schedule (split a run\n"
+          "                           over N processes or machines; merge the results)\n"
+          "endpoints:\n"
+          "      --endpoint NAME=URL  add an endpoint (repeatable); also NAME=METHOD URL\n"
+          "      --targets FILE       endpoints from a vegeta-style targets file\n"
+          "      --mode M             per-endpoint (default: each endpoint gets the full load)\n"
+          "                           or mixed (one load spread over endpoints by weight)\n"
+          "      --weight NAME=W      weight of an endpoint in mixed mode (default 1)\n"
+          "      --filter PREFIX      keep endpoints whose path starts with PREFIX\n"
           "request:\n"
           "  -m, --method M           HTTP method (default GET)\n"
           "  -H, --header 'K: V'      add a request header (repeatable)\n"
@@ -47,12 +76,16 @@ static void usage(FILE *f)
           "      --body-file FILE     request body from a file\n"
           "      --no-keepalive       a new connection for every request\n"
           "limits:\n"
-          "      --timeout D          per-request timeout (default 30s)\n"
+          "      --timeout D          per request, from its intended start (default 30s)\n"
           "      --connect-timeout D  connect timeout (default 10s)\n"
           "      --grace D            wait for in-flight requests at the end (default 5s)\n"
           "      --max-header-size S  largest response header block (default 64k)\n"
           "output:\n"
-          "      --out DIR            write DIR/results.json\n"
+          "      --out DIR            where to write results (default\n"
+          "                           volley-results/<timestamp>[-label])\n"
+          "      --label TEXT         a name for the run (in the directory and results)\n"
+          "      --no-save            write no files\n"
+          "      --raw                also write requests.csv (one row per request)\n"
           "      --json               print results JSON to stdout (summary to stderr)\n"
           "  -q, --quiet              no progress and no summary\n"
           "  -h, --help               this help\n"
@@ -71,10 +104,28 @@ enum {
     OPT_JSON,
     OPT_GRACE,
     OPT_MAX_HEADER,
+    OPT_STAGES,
+    OPT_HOLD,
+    OPT_EXECUTOR,
+    OPT_MAX_CONN,
+    OPT_MAX_BACKLOG,
+    OPT_WARMUP,
+    OPT_RATES,
+    OPT_COOLDOWN,
+    OPT_SEGMENT,
+    OPT_ENDPOINT,
+    OPT_TARGETS,
+    OPT_MODE,
+    OPT_WEIGHT,
+    OPT_FILTER,
+    OPT_LABEL,
+    OPT_NO_SAVE,
+    OPT_RAW,
 };
 
 static const struct option long_opts[] = {
     {"connections", required_argument, NULL, 'c'},
+    {"rate", required_argument, NULL, 'r'},
     {"duration", required_argument, NULL, 'd'},
     {"requests", required_argument, NULL, 'n'},
     {"threads", required_argument, NULL, 't'},
@@ -89,23 +140,47 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"grace", required_argument, NULL, OPT_GRACE},
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER},
+    {"stages", required_argument, NULL, OPT_STAGES},
+    {"hold", required_argument, NULL, OPT_HOLD},
+    {"executor", required_argument, NULL, OPT_EXECUTOR},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"max-backlog", required_argument, NULL, OPT_MAX_BACKLOG},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"rates", required_argument, NULL, OPT_RATES},
+    {"cooldown", required_argument, NULL, OPT_COOLDOWN},
+    {"segment", required_argument, NULL, OPT_SEGMENT},
+    {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+    {"targets", required_argument, NULL, OPT_TARGETS},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"weight", required_argument, NULL, OPT_WEIGHT},
+    {"filter", required_argument, NULL, OPT_FILTER},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"no-save", no_argument, NULL, OPT_NO_SAVE},
+    {"raw", no_argument, NULL, OPT_RAW},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+/* Flags whose meaning depends on others are kept and resolved at the end. */
 typedef struct run_opts {
     const char *out_dir;
-    bool json;
-    bool quiet;
-    bool duration_set;
+    bool json, quiet, no_save;
+    bool duration_set, conns_set, rate_set;
+    const char *stages, *executor, *filter;
+    const char *weights[PLAN_MAX_ENDPOINTS];
+    size_t nweights;
+    uint64_t hold_ns;
+    uint32_t conns;
+    double rate;
+    uint64_t duration_ns;
 } run_opts;
 
-static int read_file(const char *path, char **out, size_t *len, err *e)
+static int read_file(const char *path, const char *what, char **out, size_t *len, err *e)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return err_sys(e, "--body-file: cannot open '%s'", path);
+        return err_sys(e, "%s: cannot open '%s'", what, path);
     buf b = {0};
     char tmp[65536];
     size_t n;
@@ -113,17 +188,60 @@ static int read_file(const char *path, char **out, size_t *len, err *e)
         if (buf_append(&b, tmp, n)) {
             fclose(f);
             buf_free(&b);
-            return err_set(e, VOLLEY_ENOMEM, "--body-file: '%s' is too large", path);
+            return err_set(e, VOLLEY_ENOMEM, "%s: '%s' is too large", what, path);
         }
     bool bad = ferror(f);
     fclose(f);
     if (bad) {
         buf_free(&b);
-        return err_sys(e, "--body-file: cannot read '%s'", path);
+        return err_sys(e, "%s: cannot read '%s'", what, path);
     }
     *out = b.data ? b.data : calloc(1, 1);
     *len = b.len;
     return 0;
+}
+
+static int parse_rates(plan *p, const char *s, err *e)
+{
+    char tmp[1024];
+    if (strlen(s) >= sizeof tmp)
+        return err_set(e, VOLLEY_EINVAL, "--rates: list too long");
+    strcpy(tmp, s);
+    p->nrates = 0;
+    for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (p->nrates == PLAN_MAX_RATES)
+            return err_set(e, VOLLEY_EINVAL, "--rates: more than %d rates", PLAN_MAX_RATES);
+        double r;
+        int rc = parse_double(tok, "--rates", &r, e);
+        if (rc)
+            return rc;
+        if (r <= 0)
+            return err_set(e, VOLLEY_EINVAL, "--rates: rate '%s' must be more than 0", tok);
+        p->rates[p->nrates++] = r;
+    }
+    if (!p->nrates)
+        return err_set(e, VOLLEY_EINVAL, "--rates: empty list");
+    return 0;
+}
+
+static int parse_segment(plan *p, const char *s, err *e)
+{
+    unsigned k, n;
+    char extra;
+    if (sscanf(s, "%u/%u%c", &k, &n, &extra) != 2 || n == 0 || k == 0 || k > n)
+        return err_set(e, VOLLEY_EINVAL, "--segment: '%s' is not K/N with 1 <= K <= N", s);
+    p->segment_k = k;
+    p->segment_n = n;
+    return 0;
+}
+
+static int positive_duration(const char *arg, const char *what, uint64_t *out, err *e)
+{
+    int rc = parse_duration_ns(arg, what, out, e);
+    if (!rc && !*out)
+        rc = err_set(e, VOLLEY_EINVAL, "%s: must be more than 0", what);
+    return rc;
 }
 
 static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
@@ -133,13 +251,16 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     switch (c) {
     case 'c':
         if (!(rc = parse_u64(arg, "--connections", 1, 1000000, &v, e)))
-            p->connections = (uint32_t)v;
+            o->conns = (uint32_t)v, o->conns_set = true;
+        return rc;
+    case 'r':
+        if (!(rc = parse_double(arg, "--rate", &o->rate, e)) && o->rate <= 0)
+            rc = err_set(e, VOLLEY_EINVAL, "--rate: must be more than 0");
+        o->rate_set = true;
         return rc;
     case 'd':
-        if (!(rc = parse_duration_ns(arg, "--duration", &p->duration_ns, e)) && !p->duration_ns)
-            rc = err_set(e, VOLLEY_EINVAL, "--duration: must be more than 0");
         o->duration_set = true;
-        return rc;
+        return positive_duration(arg, "--duration", &o->duration_ns, e);
     case 'n':
         return parse_u64(arg, "--requests", 1, UINT64_MAX / 2, &p->requests, e);
     case 't':
@@ -152,7 +273,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         snprintf(p->method, sizeof p->method, "%s", arg);
         return 0;
     case 'H':
-        return plan_add_header(p, arg, e);
+        return plan_add_header(p->headers, &p->nheaders, arg, "--header", e);
     case 'b': {
         char *b = strdup(arg);
         if (!b)
@@ -163,20 +284,15 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_BODY_FILE: {
         char *b = NULL;
         size_t n = 0;
-        if ((rc = read_file(arg, &b, &n, e)))
+        if ((rc = read_file(arg, "--body-file", &b, &n, e)))
             return rc;
         plan_take_body(p, b, n);
         return 0;
     }
     case OPT_TIMEOUT:
-        if (!(rc = parse_duration_ns(arg, "--timeout", &p->timeout_ns, e)) && !p->timeout_ns)
-            rc = err_set(e, VOLLEY_EINVAL, "--timeout: must be more than 0");
-        return rc;
+        return positive_duration(arg, "--timeout", &p->timeout_ns, e);
     case OPT_CONNECT_TIMEOUT:
-        if (!(rc = parse_duration_ns(arg, "--connect-timeout", &p->connect_timeout_ns, e)) &&
-            !p->connect_timeout_ns)
-            rc = err_set(e, VOLLEY_EINVAL, "--connect-timeout: must be more than 0");
-        return rc;
+        return positive_duration(arg, "--connect-timeout", &p->connect_timeout_ns, e);
     case OPT_GRACE:
         return parse_duration_ns(arg, "--grace", &p->grace_ns, e);
     case OPT_MAX_HEADER:
@@ -186,6 +302,67 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return rc;
     case OPT_NO_KEEPALIVE:
         p->keepalive = false;
+        return 0;
+    case OPT_STAGES:
+        o->stages = arg;
+        return 0;
+    case OPT_HOLD:
+        return positive_duration(arg, "--hold", &o->hold_ns, e);
+    case OPT_EXECUTOR:
+        if (executor_kind_from_name(arg) < 0)
+            return err_set(e, VOLLEY_EINVAL,
+                           "--executor: unknown '%s' (constant-vus, ramping-vus, "
+                           "constant-arrival-rate, ramping-arrival-rate)",
+                           arg);
+        o->executor = arg;
+        return 0;
+    case OPT_MAX_CONN:
+        if (!(rc = parse_u64(arg, "--max-connections", 1, 1000000, &v, e)))
+            p->max_connections = (uint32_t)v;
+        return rc;
+    case OPT_MAX_BACKLOG:
+        if (!(rc = parse_u64(arg, "--max-backlog", 1, 100000000, &v, e)))
+            p->max_backlog = (uint32_t)v;
+        return rc;
+    case OPT_WARMUP:
+        return positive_duration(arg, "--warmup", &p->warmup_ns, e);
+    case OPT_RATES:
+        return parse_rates(p, arg, e);
+    case OPT_COOLDOWN:
+        return parse_duration_ns(arg, "--cooldown", &p->cooldown_ns, e);
+    case OPT_SEGMENT:
+        return parse_segment(p, arg, e);
+    case OPT_ENDPOINT:
+        return plan_add_endpoint(p, arg, "--endpoint", e);
+    case OPT_TARGETS:
+        return plan_load_targets(p, arg, e);
+    case OPT_MODE:
+        if (!strcmp(arg, "per-endpoint"))
+            p->mode = PLAN_PER_ENDPOINT;
+        else if (!strcmp(arg, "mixed"))
+            p->mode = PLAN_MIXED;
+        else
+            return err_set(e, VOLLEY_EINVAL, "--mode: unknown '%s' (per-endpoint or mixed)", arg);
+        return 0;
+    case OPT_WEIGHT:
+        if (o->nweights == PLAN_MAX_ENDPOINTS)
+            return err_set(e, VOLLEY_EINVAL, "--weight: too many");
+        o->weights[o->nweights++] = arg;
+        return 0;
+    case OPT_FILTER:
+        o->filter = arg;
+        return 0;
+    case OPT_LABEL:
+        for (const char *q = arg; *q; q++)
+            if (*q == '/' || (unsigned char)*q < ' ')
+                return err_set(e, VOLLEY_EINVAL, "--label: '%s' may not contain '/' or control characters", arg);
+        snprintf(p->label, sizeof p->label, "%s", arg);
+        return 0;
+    case OPT_NO_SAVE:
+        o->no_save = true;
+        return 0;
+    case OPT_RAW:
+        p->raw = true;
         return 0;
     case OPT_OUT:
         o->out_dir = arg;
@@ -198,6 +375,60 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     }
     return err_set(e, VOLLEY_EINVAL, "unknown option");
+}
+
+/* Turns the load flags into the run's shape (executor). */
+static int resolve_shape(plan *p, run_opts *o, err *e)
+{
+    executor *x = &p->shape;
+    int kind;
+    if (o->executor)
+        kind = executor_kind_from_name(o->executor);
+    else if (o->stages)
+        kind = o->rate_set ? EXEC_RAMPING_RATE : EXEC_RAMPING_VUS;
+    else if (o->rate_set || p->nrates)
+        kind = EXEC_CONSTANT_RATE;
+    else
+        kind = EXEC_CONSTANT_VUS;
+    x->kind = (executor_kind)kind;
+    if (p->nrates && (kind != EXEC_CONSTANT_RATE || o->stages))
+        return err_set(e, VOLLEY_EINVAL, "--rates: a sweep runs constant rates; drop --stages/--executor");
+    if (p->nrates && o->rate_set)
+        return err_set(e, VOLLEY_EINVAL, "--rates and --rate: give one of them");
+    bool ramping = kind == EXEC_RAMPING_VUS || kind == EXEC_RAMPING_RATE;
+    if (ramping && !o->stages)
+        return err_set(e, VOLLEY_EINVAL, "--executor %s needs --stages", executor_name(x->kind));
+    if (!ramping && o->stages)
+        return err_set(e, VOLLEY_EINVAL, "--stages: not used by --executor %s", executor_name(x->kind));
+    if (o->hold_ns && !o->stages)
+        return err_set(e, VOLLEY_EINVAL, "--hold: only with --stages");
+    if (kind == EXEC_CONSTANT_RATE && !p->nrates && !o->rate_set)
+        return err_set(e, VOLLEY_EINVAL, "--executor constant-arrival-rate needs --rate");
+    if (ramping) {
+        int rc = executor_parse_stages(x, o->stages, o->hold_ns, e);
+        if (rc)
+            return rc;
+        if (o->duration_set)
+            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
+        if (kind == EXEC_RAMPING_RATE && o->conns_set && !p->max_connections)
+            p->max_connections = o->conns;
+        if (kind == EXEC_RAMPING_VUS && o->rate_set)
+            return err_set(e, VOLLEY_EINVAL, "--rate: not used by ramping-vus");
+        return 0;
+    }
+    x->vus = o->conns_set ? o->conns : 50;
+    x->rate = o->rate;
+    if (kind == EXEC_CONSTANT_RATE && o->conns_set && !p->max_connections)
+        p->max_connections = o->conns; /* -c caps the pool in the open model */
+    if (o->duration_set)
+        x->duration_ns = o->duration_ns;
+    else if (p->requests && kind == EXEC_CONSTANT_VUS)
+        x->duration_ns = 0; /* -n alone: until the requests are done */
+    else if (p->requests && kind == EXEC_CONSTANT_RATE && !p->nrates)
+        x->duration_ns = (uint64_t)ceil((double)p->requests / o->rate * NS_PER_S) + 1;
+    else
+        x->duration_ns = 10 * NS_PER_S;
+    return 0;
 }
 
 /* ---- progress ---- */
@@ -214,11 +445,9 @@ static void on_progress(void *ctx, const engine_progress *pr)
     progress_state *ps = ctx;
     ps->calls++;
     /* Plain output gets one line a second, a terminal four refreshes. */
-    if (!ps->tty && ps->calls % 4 != 0 && !pr->stopping)
+    if (!ps->tty && (ps->calls % 4 != 0 || pr->stopping))
         return;
-    if (!ps->tty && pr->stopping)
-        return;
-    char el[16], tot[24], p50[16] = "-", p99[16] = "-";
+    char el[16], tot[32], p50[16] = "-", p99[16] = "-", pre[48] = "", rate[48] = "";
     snprintf(el, sizeof el, "%.1fs", (double)pr->elapsed_ns / NS_PER_S);
     if (pr->total_ns)
         snprintf(tot, sizeof tot, "/%.0fs", (double)pr->total_ns / NS_PER_S);
@@ -228,10 +457,16 @@ static void on_progress(void *ctx, const engine_progress *pr)
         parse_format_duration(pr->last_p50_ns, p50, sizeof p50);
         parse_format_duration(pr->last_p99_ns, p99, sizeof p99);
     }
-    char line[256];
+    if (pr->warmup)
+        snprintf(pre, sizeof pre, "warm-up ");
+    else if (pr->nsteps)
+        snprintf(pre, sizeof pre, "step %u/%u ", pr->step + 1, pr->nsteps);
+    if (pr->target_rps > 0)
+        snprintf(rate, sizeof rate, "/%.0f", pr->target_rps);
+    char line[320];
     int n = snprintf(line, sizeof line,
-                     "[%s%s] requests %llu  rps %.0f  errors %llu  p50 %s  p99 %s  conns %u%s",
-                     el, tot, (unsigned long long)pr->requests, pr->last_rps,
+                     "[%s%s%s] requests %llu  rps %.0f%s  errors %llu  p50 %s  p99 %s  conns %u%s",
+                     pre, el, tot, (unsigned long long)pr->requests, pr->last_rps, rate,
                      (unsigned long long)pr->errors, p50, p99, pr->active,
                      pr->stopping ? "  (stopping)" : "");
     if (ps->tty) {
@@ -244,6 +479,36 @@ static void on_progress(void *ctx, const engine_progress *pr)
         fprintf(ps->f, "%s\n", line);
     }
     fflush(ps->f);
+}
+
+/* ---- outputs ---- */
+
+typedef struct raw_writer {
+    FILE *f;
+    const plan *p;
+    uint64_t rows;
+} raw_writer;
+
+static void ms3(FILE *f, uint64_t ns)
+{
+    fprintf(f, "%llu.%03llu", (unsigned long long)(ns / NS_PER_MS),
+            (unsigned long long)(ns % NS_PER_MS / NS_PER_US));
+}
+
+static void on_raw(void *ctx, const worker_raw *r)
+{
+    raw_writer *rw = ctx;
+    FILE *f = rw->f;
+    ms3(f, r->intended_ns);
+    fprintf(f, ",%u,%s,%u,", (unsigned)r->step, rw->p->eps[r->ep].name, (unsigned)r->status);
+    ms3(f, r->latency_ns);
+    fputc(',', f);
+    ms3(f, r->service_ns);
+    fputc(',', f);
+    ms3(f, r->ttfb_ns);
+    fprintf(f, ",%u,%u,%s\n", r->bytes_in, r->bytes_out,
+            r->err >= 0 ? metrics_err_kind_name((err_kind)r->err) : "");
+    rw->rows++;
 }
 
 static int mkdir_p(const char *dir, err *e)
@@ -264,18 +529,27 @@ static int mkdir_p(const char *dir, err *e)
     return 0;
 }
 
-static int write_outputs(const results *r, const run_opts *o, err *e)
+static void default_out_dir(const plan *p, char *out, size_t cap)
 {
-    if (o->out_dir) {
-        int rc = mkdir_p(o->out_dir, e);
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+    snprintf(out, cap, "volley-results/%s%s%s", ts, p->label[0] ? "-" : "", p->label);
+}
+
+static int write_outputs(const results *r, const run_opts *o, const char *dir, err *e)
+{
+    FILE *info = o->json ? stderr : stdout;
+    if (dir) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/results.json", dir);
+        int rc = results_json_write(r, path, e);
         if (rc)
             return rc;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/results.json", o->out_dir);
-        if ((rc = results_json_write(r, path, e)))
-            return rc;
         if (!o->quiet)
-            fprintf(o->json ? stderr : stdout, "  results: %s\n", path);
+            fprintf(info, "  results: %s\n", path);
     }
     if (o->json) {
         char *s = results_json_dump(r, e);
@@ -287,16 +561,57 @@ static int write_outputs(const results *r, const run_opts *o, err *e)
     return 0;
 }
 
+static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
+{
+    if (optind < argc - 1)
+        return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'", argv[optind + 1]);
+    if (optind == argc - 1) {
+        /* The positional URL is an endpoint like the others (first). */
+        if (p->neps == PLAN_MAX_ENDPOINTS)
+            return err_set(e, VOLLEY_EINVAL, "too many endpoints");
+        memmove(&p->eps[1], &p->eps[0], p->neps * sizeof p->eps[0]);
+        p->neps++;
+        plan_endpoint *ep = &p->eps[0];
+        memset(ep, 0, sizeof *ep);
+        ep->weight = 1;
+        snprintf(ep->url_text, sizeof ep->url_text, "%s", argv[optind]);
+        const char *s = strstr(argv[optind], "://");
+        s = s ? strchr(s + 3, '/') : NULL;
+        snprintf(ep->name, sizeof ep->name, "%.*s", s ? (int)strcspn(s, "?#") : 1, s ? s : "/");
+        for (size_t i = 1; i < p->neps; i++)
+            if (!strcmp(p->eps[i].name, ep->name))
+                snprintf(ep->name, sizeof ep->name, "url");
+    }
+    if (p->neps == 0)
+        return err_set(e, VOLLEY_EINVAL, "missing URL (volley run URL [options], or --endpoint NAME=URL)");
+    for (size_t i = 0; i < o->nweights; i++) {
+        int rc = plan_set_weight(p, o->weights[i], e);
+        if (rc)
+            return rc;
+    }
+    if (o->nweights && p->mode != PLAN_MIXED)
+        return err_set(e, VOLLEY_EINVAL, "--weight: only with --mode mixed");
+    if (o->filter) {
+        int rc = plan_filter(p, o->filter, e);
+        if (rc)
+            return rc;
+    }
+    int rc = resolve_shape(p, o, e);
+    if (rc)
+        return rc;
+    return plan_compile(p, e);
+}
+
 int cmd_run(int argc, char **argv)
 {
-    plan p;
+    static plan p; /* large (endpoints); one per process */
     plan_init(&p);
     run_opts o = {0};
     err e = {0};
     int c, rc = 0;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":c:d:n:t:m:H:b:qh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:r:d:n:t:m:H:b:qh", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             plan_free(&p);
@@ -313,18 +628,34 @@ int cmd_run(int argc, char **argv)
         if ((rc = parse_flag(&p, &o, c, optarg, &e)))
             break;
     }
-    if (!rc && optind != argc - 1)
-        rc = err_set(&e, VOLLEY_EINVAL, optind >= argc ? "missing URL (volley run URL [options])"
-                                                        : "expected one URL, got extra argument '%s'",
-                     optind < argc ? argv[optind + 1] : "");
-    if (!rc) {
-        if (p.requests && !o.duration_set)
-            p.duration_ns = 0; /* -n alone: run until the requests are done */
-        snprintf(p.url_text, sizeof p.url_text, "%s", argv[optind]);
-        rc = plan_compile(&p, &e);
+    if (!rc)
+        rc = finish_flags(&p, &o, argc, argv, &e);
+    char dir[4200] = "";
+    if (!rc && !o.no_save) {
+        if (o.out_dir)
+            snprintf(dir, sizeof dir, "%s", o.out_dir);
+        else
+            default_out_dir(&p, dir, sizeof dir);
+        rc = mkdir_p(dir, &e);
+    }
+    raw_writer rw = {.p = &p};
+    if (!rc && p.raw) {
+        if (o.no_save)
+            rc = err_set(&e, VOLLEY_EINVAL, "--raw: needs an output directory (drop --no-save)");
+        char path[4300];
+        snprintf(path, sizeof path, "%s/requests.csv", dir);
+        if (!rc && !(rw.f = fopen(path, "w")))
+            rc = err_sys(&e, "--raw: cannot write '%s'", path);
+        if (rw.f) {
+            setvbuf(rw.f, NULL, _IOFBF, 1 << 20);
+            fputs("offset_ms,step,endpoint,status,latency_ms,service_ms,ttfb_ms,bytes_in,bytes_out,error\n",
+                  rw.f);
+        }
     }
     if (rc) {
         fprintf(stderr, "volley run: %s\n", e.msg);
+        if (rw.f)
+            fclose(rw.f);
         plan_free(&p);
         return EXIT_USAGE;
     }
@@ -337,11 +668,16 @@ int cmd_run(int argc, char **argv)
     progress_state ps = {.f = o.json ? stderr : stdout};
     ps.tty = isatty(fileno(ps.f));
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
-                         .interrupts = &interrupts};
+                         .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw};
     results r;
     rc = engine_run(&p, &eo, &r, &e);
     if (ps.tty && ps.last_len)
         fputc('\n', ps.f);
+    int exit_code = 0;
+    if (rw.f && fclose(rw.f) != 0) {
+        fprintf(stderr, "volley run: --raw: error writing requests.csv: %s\n", strerror(errno));
+        exit_code = 1;
+    }
     if (rc) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         results_free(&r);
@@ -350,8 +686,9 @@ int cmd_run(int argc, char **argv)
     }
     if (!o.quiet)
         summary_print(o.json ? stderr : stdout, &r);
-    int exit_code = r.interrupted ? 130 : 0;
-    if (write_outputs(&r, &o, &e)) {
+    if (r.interrupted)
+        exit_code = 130;
+    if (write_outputs(&r, &o, o.no_save ? NULL : dir, &e)) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;
     }

@@ -1,11 +1,13 @@
-/* engine: starts workers, gathers their per-second intervals, stops them
- * and merges their shards (see engine.h). The main thread never touches a
- * connection: it reads only what the workers publish. */
+/* engine: warm-up, steps, workers, per-second series and merging (see
+ * engine.h). The main thread never touches a connection: it reads only
+ * what the workers publish (closed intervals, relaxed progress counters,
+ * raw records) and, after joining them, their shards. */
 #include "load/engine.h"
 
 #include "core/clock.h"
 #include "load/worker.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,109 +15,194 @@
 #define POLL_NS (50 * NS_PER_MS)
 #define PROGRESS_NS (250 * NS_PER_MS)
 
-typedef struct run {
+typedef struct engine {
     const plan *p;
+    const engine_options *opt;
+    results *out;
+    sig_atomic_t seen_irq;
+    bool stopping;
+    hist *scratch_ep, *scratch_all;
+    double wsum;
+} engine;
+
+/* One run of a shape: a step, the whole run, or the warm-up. */
+typedef struct shape_run {
+    engine *eng;
+    const executor *x;
     worker **w;
     uint32_t n;
     uint64_t start_ns;
+    uint64_t duration_ns;
     uint64_t next_second;
-    hist *scratch;
-    results *out;
-} run;
+    uint64_t second_offset;  /* added to row seconds (sweeps) */
+    results_stats *all;
+    results_endpoint *eps;   /* neps of them; NULL when discarding */
+    bool warmup;
+    uint32_t step, nsteps;
+    uint64_t next_progress;
+} shape_run;
 
-static void fill_plan(results_plan *rp, const plan *p, uint32_t threads)
+static bool irq_check(engine *g, shape_run *r)
 {
-    snprintf(rp->url, sizeof rp->url, "%s", p->url_text);
-    snprintf(rp->method, sizeof rp->method, "%s", p->method);
-    snprintf(rp->executor, sizeof rp->executor, "%s", plan_executor_name(p->executor));
-    rp->connections = p->connections;
-    rp->threads = threads;
-    rp->duration_ns = p->duration_ns;
-    rp->requests = p->requests;
-    rp->timeout_ns = p->timeout_ns;
-    rp->connect_timeout_ns = p->connect_timeout_ns;
-    rp->keepalive = p->keepalive;
-    rp->body_bytes = p->body_len;
-    rp->nheaders = (uint32_t)p->nheaders;
+    sig_atomic_t irq = g->opt && g->opt->interrupts ? *g->opt->interrupts : 0;
+    if (irq <= g->seen_irq)
+        return false;
+    g->seen_irq = irq;
+    g->out->interrupted = true;
+    g->stopping = true;
+    if (r)
+        for (uint32_t i = 0; i < r->n; i++) {
+            if (irq >= 2)
+                worker_abort(r->w[i]);
+            else
+                worker_request_stop(r->w[i]);
+        }
+    return true;
 }
 
-/* Merges second s of every worker that has it into one series row.
- * final: workers are joined, so their open interval may be read too. */
-static void add_second(run *r, uint64_t s, bool final)
+static double ep_share(engine *g, uint32_t ep)
 {
-    series_row row = {.second = (uint32_t)s};
-    hist_reset(r->scratch);
-    for (uint32_t i = 0; i < r->n; i++) {
-        metrics_shard *sh = worker_shard(r->w[i]);
-        bool ready = metrics_interval_ready(sh, s) || (final && sh->cur == s);
-        /* A slot older than the ring was reused: skip it (counted as overrun). */
-        if (!ready || s + METRICS_RING <= sh->cur)
-            continue;
-        const metrics_interval *iv = metrics_interval_get(sh, s);
-        row.requests += iv->requests;
-        row.responses += iv->responses;
-        row.errors += iv->errors;
-        row.bytes_in += iv->bytes_in;
-        row.bytes_out += iv->bytes_out;
-        hist_merge(r->scratch, iv->latency);
-        metrics_interval_release(sh, s);
-    }
-    row.p50_ns = hist_percentile(r->scratch, 50);
-    row.p90_ns = hist_percentile(r->scratch, 90);
-    row.p99_ns = hist_percentile(r->scratch, 99);
-    row.max_ns = hist_max(r->scratch);
-    row.mean_ns = hist_mean(r->scratch);
+    const plan *p = g->p;
+    double s = p->mode == PLAN_MIXED ? p->eps[ep].weight / g->wsum : 1.0;
+    return s / p->segment_n;
+}
+
+/* Target iterations in second s of the shape (open model). */
+static double target_in_second(const shape_run *r, uint64_t s)
+{
+    if (!executor_is_open(r->x))
+        return 0;
+    return executor_count_at(r->x, (s + 1) * NS_PER_S) - executor_count_at(r->x, s * NS_PER_S);
+}
+
+static bool shard_has(metrics_shard *sh, uint64_t s, bool final)
+{
+    /* A slot older than the ring was reused: skip it (counted as overrun). */
+    if (s + METRICS_RING <= sh->cur)
+        return false;
+    return metrics_interval_ready(sh, s) || (final && sh->cur == s);
+}
+
+static void row_from_hist(series_row *row, const hist *h)
+{
+    row->p50_ns = hist_percentile(h, 50);
+    row->p90_ns = hist_percentile(h, 90);
+    row->p99_ns = hist_percentile(h, 99);
+    row->max_ns = hist_max(h);
+    row->mean_ns = hist_mean(h);
+}
+
+/* Merges second s of every worker into one row per endpoint and one for
+ * all. final: the workers are joined, their open interval may be read. */
+static void add_second(shape_run *r, uint64_t s, bool final)
+{
+    engine *g = r->eng;
     uint32_t active = 0;
     for (uint32_t i = 0; i < r->n; i++)
         active += worker_active(r->w[i]);
-    row.active = final ? 0 : active;
-    series_append(&r->out->st.sec, &row);
-}
-
-/* Adds every second that all workers have closed. */
-static void collect_seconds(run *r)
-{
-    for (;;) {
-        for (uint32_t i = 0; i < r->n; i++)
-            if (!worker_done(r->w[i]) && !metrics_interval_ready(worker_shard(r->w[i]), r->next_second))
-                return;
-        /* Every worker has closed this second or has finished. */
-        bool any_closed = false;
-        for (uint32_t i = 0; i < r->n; i++)
-            any_closed |= metrics_interval_ready(worker_shard(r->w[i]), r->next_second);
-        if (!any_closed)
-            return;
-        add_second(r, r->next_second++, false);
+    double target = target_in_second(r, s);
+    series_row all = {.second = (uint32_t)(s + r->second_offset)};
+    hist_reset(g->scratch_all);
+    for (uint32_t ep = 0; ep < g->p->neps; ep++) {
+        series_row row = {.second = all.second};
+        hist_reset(g->scratch_ep);
+        for (uint32_t i = 0; i < r->n; i++) {
+            metrics_shard *sh = worker_shard(r->w[i], ep);
+            if (!shard_has(sh, s, final))
+                continue;
+            const metrics_interval *iv = metrics_interval_get(sh, s);
+            row.requests += iv->requests;
+            row.responses += iv->responses;
+            row.errors += iv->errors;
+            row.bytes_in += iv->bytes_in;
+            row.bytes_out += iv->bytes_out;
+            row.dropped += iv->dropped;
+            hist_merge(g->scratch_ep, iv->latency);
+            metrics_interval_release(sh, s);
+        }
+        row_from_hist(&row, g->scratch_ep);
+        row.target_rps = target * ep_share(g, ep);
+        row.active = final ? 0 : active;
+        hist_merge(g->scratch_all, g->scratch_ep);
+        all.requests += row.requests;
+        all.responses += row.responses;
+        all.errors += row.errors;
+        all.bytes_in += row.bytes_in;
+        all.bytes_out += row.bytes_out;
+        all.dropped += row.dropped;
+        all.target_rps += row.target_rps;
+        if (r->eps)
+            series_append(&r->eps[ep].st.sec, &row);
     }
+    row_from_hist(&all, g->scratch_all);
+    all.active = final ? 0 : active;
+    if (r->all)
+        series_append(&r->all->sec, &all);
 }
 
-static void progress(run *r, const engine_options *opt, bool stopping)
+static bool second_closed_everywhere(shape_run *r, uint64_t s)
 {
-    if (!opt || !opt->progress)
+    bool any = false;
+    for (uint32_t i = 0; i < r->n; i++) {
+        bool ready = metrics_interval_ready(worker_shard(r->w[i], 0), s);
+        if (!ready && !worker_done(r->w[i]))
+            return false;
+        any |= ready;
+    }
+    return any;
+}
+
+static void collect_seconds(shape_run *r)
+{
+    while (second_closed_everywhere(r, r->next_second))
+        add_second(r, r->next_second++, false);
+}
+
+static void drain_raw(shape_run *r)
+{
+    const engine_options *o = r->eng->opt;
+    if (!r->eng->p->raw || !o || !o->raw || r->warmup)
+        return;
+    for (uint32_t i = 0; i < r->n; i++)
+        worker_raw_drain(r->w[i], o->raw, o->raw_ctx);
+}
+
+static void progress(shape_run *r, bool stopping)
+{
+    const engine_options *o = r->eng->opt;
+    if (!o || !o->progress)
         return;
     engine_progress pr = {0};
     uint64_t now = clock_now_ns();
     pr.elapsed_ns = now > r->start_ns ? now - r->start_ns : 0;
-    pr.total_ns = r->p->duration_ns;
-    pr.planned_requests = r->p->requests;
-    pr.stopping = stopping;
+    pr.total_ns = r->duration_ns;
+    pr.planned_requests = r->eng->p->requests;
+    pr.stopping = stopping || r->eng->stopping;
+    pr.warmup = r->warmup;
+    pr.step = r->step;
+    pr.nsteps = r->nsteps;
+    if (executor_is_open(r->x))
+        pr.target_rps = executor_rate_at(r->x, pr.elapsed_ns) / r->eng->p->segment_n *
+                        (r->eng->p->mode == PLAN_MIXED ? 1 : (double)r->eng->p->neps);
     for (uint32_t i = 0; i < r->n; i++) {
-        metrics_shard *sh = worker_shard(r->w[i]);
-        pr.requests += atomic_load_explicit(&sh->live_requests, memory_order_relaxed);
-        pr.errors += atomic_load_explicit(&sh->live_errors, memory_order_relaxed);
+        for (uint32_t ep = 0; ep < r->eng->p->neps; ep++) {
+            metrics_shard *sh = worker_shard(r->w[i], ep);
+            pr.requests += atomic_load_explicit(&sh->live_requests, memory_order_relaxed);
+            pr.errors += atomic_load_explicit(&sh->live_errors, memory_order_relaxed);
+        }
         pr.active += worker_active(r->w[i]);
     }
-    const series_row *last = series_last(&r->out->st.sec);
-    if (last) {
+    const series_row *last = r->all ? series_last(&r->all->sec) : NULL;
+    if (last && last->second >= r->second_offset) {
         pr.have_second = true;
         pr.last_rps = (double)last->requests;
         pr.last_p50_ns = last->p50_ns;
         pr.last_p99_ns = last->p99_ns;
     }
-    opt->progress(opt->ctx, &pr);
+    o->progress(o->ctx, &pr);
 }
 
-static bool all_done(run *r)
+static bool all_done(shape_run *r)
 {
     for (uint32_t i = 0; i < r->n; i++)
         if (!worker_done(r->w[i]))
@@ -123,116 +210,283 @@ static bool all_done(run *r)
     return true;
 }
 
-static void finish(run *r)
+static void merge_shard_into(results_stats *st, metrics_shard *sh)
 {
-    results *out = r->out;
+    metrics_totals_add(&st->tot, &sh->tot);
+    hist_merge(st->latency, sh->latency);
+    hist_merge(st->service, sh->service);
+    hist_merge(st->ttfb, sh->ttfb);
+    hist_merge(st->connect, sh->connect);
+    hist_merge(st->chunk_gap, sh->chunk_gap);
+    hist_merge(st->send_lag, sh->send_lag);
+}
+
+static void finish(shape_run *r)
+{
+    engine *g = r->eng;
+    results *out = g->out;
     uint64_t last_second = 0, end_ns = r->start_ns;
     for (uint32_t i = 0; i < r->n; i++) {
         worker *w = r->w[i];
-        metrics_shard *sh = worker_shard(w);
-        if (sh->cur > last_second)
-            last_second = sh->cur;
+        if (worker_current_second(w) > last_second)
+            last_second = worker_current_second(w);
         if (worker_end_ns(w) > end_ns)
             end_ns = worker_end_ns(w);
-        metrics_totals_add(&out->st.tot, &sh->tot);
-        hist_merge(out->st.latency, sh->latency);
-        hist_merge(out->st.service, sh->service);
-        hist_merge(out->st.ttfb, sh->ttfb);
-        hist_merge(out->st.connect, sh->connect);
-        out->series_overruns += sh->overruns;
+        for (uint32_t ep = 0; ep < g->p->neps; ep++) {
+            metrics_shard *sh = worker_shard(w, ep);
+            if (r->warmup) {
+                out->warmup_requests += sh->tot.requests;
+                continue;
+            }
+            if (r->eps)
+                merge_shard_into(&r->eps[ep].st, sh);
+            if (r->all)
+                merge_shard_into(r->all, sh);
+            out->series_overruns += sh->overruns;
+        }
+        if (!out->warning[0] && worker_fatal(w))
+            snprintf(out->warning, sizeof out->warning, "%s", worker_fatal(w));
+        if (!out->warning[0] && worker_raw_dropped(w))
+            snprintf(out->warning, sizeof out->warning,
+                     "requests.csv: %llu rows dropped (the writer could not keep up)",
+                     (unsigned long long)worker_raw_dropped(w));
     }
+    if (r->warmup)
+        return;
     /* The last partial second is kept only if something happened in it. */
     while (r->next_second <= last_second) {
         uint64_t s = r->next_second++;
         uint64_t n = 0;
-        for (uint32_t i = 0; i < r->n; i++) {
-            metrics_shard *sh = worker_shard(r->w[i]);
-            if (metrics_interval_ready(sh, s) || sh->cur == s)
-                n += metrics_interval_get(sh, s)->requests;
-        }
+        for (uint32_t i = 0; i < r->n; i++)
+            for (uint32_t ep = 0; ep < g->p->neps; ep++) {
+                metrics_shard *sh = worker_shard(r->w[i], ep);
+                if (shard_has(sh, s, true))
+                    n += metrics_interval_get(sh, s)->requests + metrics_interval_get(sh, s)->dropped;
+            }
         if (s < last_second || n)
             add_second(r, s, true);
     }
-    out->st.elapsed_ns = end_ns - r->start_ns;
-    out->end_wall_ns = out->start_wall_ns + out->st.elapsed_ns;
+    uint64_t elapsed = end_ns - r->start_ns;
+    if (r->all)
+        r->all->elapsed_ns = elapsed;
+    if (r->eps)
+        for (uint32_t ep = 0; ep < g->p->neps; ep++)
+            r->eps[ep].st.elapsed_ns = elapsed;
 }
 
-int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
+static uint32_t threads_for(const plan *p, const executor *x)
 {
-    uint32_t nthreads = p->threads ? p->threads : 1;
-    if (p->connections && nthreads > p->connections)
-        nthreads = p->connections;
-    if (results_init(out))
-        return err_set(e, VOLLEY_ENOMEM, "out of memory");
-    fill_plan(&out->plan, p, nthreads);
-    run r = {.p = p, .n = nthreads, .out = out};
-    r.w = calloc(nthreads, sizeof *r.w);
-    r.scratch = hist_new();
-    if (!r.w || !r.scratch) {
-        free(r.w);
-        hist_free(r.scratch);
-        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    uint32_t t = p->threads ? p->threads : 1;
+    if (!executor_is_open(x)) {
+        uint32_t vus = executor_max_vus(x);
+        if (vus && t > vus)
+            t = vus;
     }
+    return t;
+}
+
+/* Runs one shape to its end. Returns 0 or an error (nothing was sent). */
+static int run_shape(shape_run *r, err *e)
+{
+    engine *g = r->eng;
+    const plan *p = g->p;
+    uint32_t nthreads = threads_for(p, r->x);
+    r->n = nthreads;
+    r->w = calloc(nthreads, sizeof *r->w);
+    if (!r->w)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    uint32_t cap = plan_pool_cap(p, r->x), backlog = plan_backlog_cap(p, r->x);
     /* A common start a little ahead, so every thread is waiting when it comes. */
-    r.start_ns = clock_now_ns() + 20 * NS_PER_MS;
+    r->start_ns = clock_now_ns() + 20 * NS_PER_MS;
     int rc = 0;
     for (uint32_t i = 0; i < nthreads && !rc; i++) {
         worker_config cfg = {
             .p = p,
+            .x = r->x,
             .id = i,
-            .connections = p->connections / nthreads + (i < p->connections % nthreads),
-            .requests = p->requests ? p->requests / nthreads + (i < p->requests % nthreads)
-                                    : UINT64_MAX,
-            .start_ns = r.start_ns,
+            .nworkers = nthreads,
+            .start_ns = r->start_ns,
+            .duration_ns = r->duration_ns,
+            .pool_cap = (uint32_t)(cap / nthreads + (i < cap % nthreads)),
+            .backlog_cap = (uint32_t)(backlog / nthreads + (i < backlog % nthreads)),
+            .step = (uint8_t)r->step,
         };
-        r.w[i] = worker_new(&cfg, e);
-        if (!r.w[i])
+        if (!(r->w[i] = worker_new(&cfg, e)))
             rc = e && e->code ? e->code : VOLLEY_ENOMEM;
     }
-    out->start_wall_ns = clock_wall_ns() + (r.start_ns - clock_now_ns());
+    if (!rc && !g->out->start_wall_ns)
+        g->out->start_wall_ns = clock_wall_ns() + (r->start_ns - clock_now_ns());
     for (uint32_t i = 0; i < nthreads && !rc; i++)
-        if ((rc = worker_start(r.w[i], e))) {
+        if ((rc = worker_start(r->w[i], e)))
             for (uint32_t j = 0; j < i; j++)
-                worker_abort(r.w[j]);
-        }
+                worker_abort(r->w[j]);
     if (!rc) {
-        sig_atomic_t seen = 0;
-        uint64_t next_progress = r.start_ns;
-        bool stopping = false;
-        while (!all_done(&r)) {
+        r->next_progress = r->start_ns;
+        if (g->stopping)
+            for (uint32_t i = 0; i < nthreads; i++)
+                worker_request_stop(r->w[i]);
+        while (!all_done(r)) {
             clock_sleep_ns(POLL_NS);
-            sig_atomic_t irq = opt && opt->interrupts ? *opt->interrupts : 0;
-            if (irq > seen) {
-                seen = irq;
-                out->interrupted = true;
-                stopping = true;
-                for (uint32_t i = 0; i < nthreads; i++) {
-                    if (irq >= 2)
-                        worker_abort(r.w[i]);
-                    else
-                        worker_request_stop(r.w[i]);
-                }
-            }
-            collect_seconds(&r);
-            if (clock_now_ns() >= next_progress) {
-                progress(&r, opt, stopping);
-                next_progress += PROGRESS_NS;
+            irq_check(g, r);
+            if (!r->warmup)
+                collect_seconds(r);
+            drain_raw(r);
+            if (clock_now_ns() >= r->next_progress) {
+                progress(r, false);
+                r->next_progress += PROGRESS_NS;
             }
         }
     }
     for (uint32_t i = 0; i < nthreads; i++)
-        if (r.w[i])
-            worker_join(r.w[i]);
+        if (r->w[i])
+            worker_join(r->w[i]);
     if (!rc) {
-        finish(&r);
-        progress(&r, opt, true);
+        drain_raw(r);
+        finish(r);
+        progress(r, true);
     }
-    for (uint32_t i = 0; i < nthreads; i++) {
-        if (r.w[i] && !rc && worker_fatal(r.w[i]) && !out->warning[0])
-            snprintf(out->warning, sizeof out->warning, "%s", worker_fatal(r.w[i]));
-        worker_free(r.w[i]);
+    for (uint32_t i = 0; i < nthreads; i++)
+        worker_free(r->w[i]);
+    free(r->w);
+    r->w = NULL;
+    return rc;
+}
+
+static void fill_plan(results_plan *rp, const plan *p)
+{
+    const plan_endpoint *e0 = &p->eps[0];
+    snprintf(rp->url, sizeof rp->url, "%s", e0->url_text);
+    snprintf(rp->method, sizeof rp->method, "%s", e0->method);
+    snprintf(rp->executor, sizeof rp->executor, "%s", executor_name(p->shape.kind));
+    snprintf(rp->mode, sizeof rp->mode, "%s", p->mode == PLAN_MIXED ? "mixed" : "per-endpoint");
+    snprintf(rp->label, sizeof rp->label, "%s", p->label);
+    rp->connections = executor_is_open(&p->shape) || p->nrates ? plan_pool_cap(p, &p->shape)
+                                                               : executor_max_vus(&p->shape);
+    rp->threads = threads_for(p, &p->shape);
+    rp->duration_ns = p->shape.duration_ns;
+    rp->requests = p->requests;
+    rp->timeout_ns = p->timeout_ns;
+    rp->connect_timeout_ns = p->connect_timeout_ns;
+    rp->warmup_ns = p->warmup_ns;
+    rp->rate_per_s = p->shape.kind == EXEC_CONSTANT_RATE ? p->shape.rate : 0;
+    rp->keepalive = p->keepalive;
+    rp->body_bytes = p->body_len;
+    rp->nheaders = (uint32_t)p->nheaders;
+    size_t off = 0;
+    rp->stages[0] = 0;
+    for (size_t i = 0; i < p->shape.nstages && off < sizeof rp->stages - 40; i++)
+        off += (size_t)snprintf(rp->stages + off, sizeof rp->stages - off, "%s%g:%.3fs",
+                                i ? "," : "", p->shape.stages[i].target,
+                                (double)p->shape.stages[i].duration_ns / NS_PER_S);
+}
+
+/* Sleeps for ns, waking early on an interrupt. */
+static void pause_ns(engine *g, uint64_t ns)
+{
+    uint64_t end = clock_now_ns() + ns;
+    while (!g->stopping && clock_now_ns() < end) {
+        clock_sleep_ns(POLL_NS);
+        irq_check(g, NULL);
     }
-    free(r.w);
-    hist_free(r.scratch);
+}
+
+static int run_sweep(engine *g, err *e)
+{
+    const plan *p = g->p;
+    results *out = g->out;
+    uint64_t offset_ns = 0, t0 = 0;
+    for (size_t k = 0; k < p->nrates && !g->stopping; k++) {
+        executor x = {.kind = EXEC_CONSTANT_RATE, .rate = p->rates[k],
+                      .duration_ns = p->shape.duration_ns};
+        results_step *st = results_add_step(out, p->rates[k], 0);
+        if (!st)
+            return err_set(e, VOLLEY_ENOMEM, "out of memory");
+        uint64_t now = clock_now_ns();
+        if (k == 0)
+            t0 = now;
+        offset_ns = now - t0;
+        st->offset_ns = offset_ns;
+        shape_run r = {.eng = g, .x = &x, .duration_ns = x.duration_ns,
+                       .second_offset = offset_ns / NS_PER_S, .all = &st->st, .eps = st->eps,
+                       .step = (uint32_t)k, .nsteps = (uint32_t)p->nrates};
+        int rc = run_shape(&r, e);
+        if (rc)
+            return rc;
+        /* The whole run: counts and histograms add up; series rows are the
+         * steps' rows placed at their offsets. */
+        results_stats_merge(&out->st, &st->st);
+        for (size_t i = 0; i < st->st.sec.len; i++)
+            series_append(&out->st.sec, &st->st.sec.rows[i]);
+        for (size_t ep = 0; ep < p->neps; ep++) {
+            results_stats_merge(&out->eps[ep].st, &st->eps[ep].st);
+            for (size_t i = 0; i < st->eps[ep].st.sec.len; i++)
+                series_append(&out->eps[ep].st.sec, &st->eps[ep].st.sec.rows[i]);
+        }
+        if (k + 1 < p->nrates && p->cooldown_ns)
+            pause_ns(g, p->cooldown_ns);
+    }
+    uint64_t total = clock_now_ns() - t0;
+    /* The whole run's rate is over the time load was applied, not cooldowns. */
+    uint64_t busy = 0;
+    for (size_t k = 0; k < out->nsteps; k++)
+        busy += out->steps[k].st.elapsed_ns;
+    out->st.elapsed_ns = busy ? busy : total;
+    for (size_t ep = 0; ep < p->neps; ep++)
+        out->eps[ep].st.elapsed_ns = out->st.elapsed_ns;
+    return 0;
+}
+
+int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
+{
+    if (results_init(out))
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    fill_plan(&out->plan, p);
+    for (size_t i = 0; i < p->neps; i++)
+        if (!results_add_endpoint(out, p->eps[i].name, p->eps[i].method, p->eps[i].url_text))
+            return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    engine g = {.p = p, .opt = opt, .out = out};
+    for (size_t i = 0; i < p->neps; i++) {
+        g.wsum += p->eps[i].weight;
+        out->eps[i].weight = p->eps[i].weight;
+    }
+    g.scratch_ep = hist_new();
+    g.scratch_all = hist_new();
+    int rc = 0;
+    if (!g.scratch_ep || !g.scratch_all) {
+        rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (p->warmup_ns) {
+        executor x = p->nrates ? (executor){.kind = EXEC_CONSTANT_RATE, .rate = p->rates[0]}
+                               : p->shape;
+        x.duration_ns = p->warmup_ns;
+        if (x.kind == EXEC_RAMPING_RATE || x.kind == EXEC_RAMPING_VUS) {
+            /* Warm up at the first stage's target. */
+            bool open = x.kind == EXEC_RAMPING_RATE;
+            double t = x.nstages ? x.stages[0].target : 0;
+            x = open ? (executor){.kind = EXEC_CONSTANT_RATE, .rate = t}
+                     : (executor){.kind = EXEC_CONSTANT_VUS, .vus = (uint32_t)t};
+            x.duration_ns = p->warmup_ns;
+        }
+        shape_run r = {.eng = &g, .x = &x, .duration_ns = p->warmup_ns, .warmup = true};
+        if ((rc = run_shape(&r, e)))
+            goto done;
+        out->start_wall_ns = 0; /* the measured run starts after the warm-up */
+    }
+    if (g.stopping)
+        goto done;
+    if (p->nrates) {
+        rc = run_sweep(&g, e);
+    } else {
+        shape_run r = {.eng = &g, .x = &p->shape, .duration_ns = p->shape.duration_ns,
+                       .all = &out->st, .eps = out->eps};
+        rc = run_shape(&r, e);
+    }
+done:
+    if (!out->start_wall_ns)
+        out->start_wall_ns = clock_wall_ns();
+    out->end_wall_ns = clock_wall_ns();
+    hist_free(g.scratch_ep);
+    hist_free(g.scratch_all);
     return rc;
 }

@@ -25,19 +25,30 @@ typedef struct engine_progress {
     double last_rps;
     uint64_t last_p50_ns, last_p99_ns;
     bool stopping;
+    bool warmup;             /* the warm-up phase is running */
+    uint32_t step, nsteps;   /* sweep position (nsteps 0: no sweep) */
+    double target_rps;       /* open model: the schedule's current rate */
+    uint64_t dropped;
 } engine_progress;
 
 typedef void (*engine_progress_fn)(void *ctx, const engine_progress *pr);
+
+struct worker_raw;
+typedef void (*engine_raw_fn)(void *ctx, const struct worker_raw *r);
 
 typedef struct engine_options {
     engine_progress_fn progress; /* called ~4 times a second from the main thread */
     void *ctx;
     /* Incremented by a signal handler: 1 = stop gracefully, 2+ = stop now. */
     volatile sig_atomic_t *interrupts;
+    /* With plan.raw: receives every request's record, on the main thread. */
+    engine_raw_fn raw;
+    void *raw_ctx;
 } engine_options;
 
-/* Runs p (compiled) to completion and fills out (results_init'ed by the
- * engine). Returns 0, or an error before any load was sent. */
+/* Runs p (compiled) to completion: the warm-up if any, then the run or
+ * each step of a sweep, and fills out (initialised by the engine). Returns
+ * 0, or an error before any load was sent. */
 int engine_run(const plan *p, const engine_options *opt, results *out, err *e);
 
 #endif

@@ -2,71 +2,79 @@
 #include "load/plan.h"
 
 #include "core/clock.h"
+#include "core/parse.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-const char *plan_executor_name(executor_kind k)
-{
-    switch (k) {
-    case EXEC_CONSTANT_VUS: return "constant-vus";
-    }
-    return "unknown";
-}
 
 void plan_init(plan *p)
 {
     memset(p, 0, sizeof *p);
     strcpy(p->method, "GET");
     p->keepalive = true;
-    p->executor = EXEC_CONSTANT_VUS;
-    p->connections = 50;
+    p->shape.kind = EXEC_CONSTANT_VUS;
+    p->shape.vus = 50;
+    p->shape.duration_ns = 10 * NS_PER_S;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     p->threads = n > 0 ? (uint32_t)n : 1;
-    p->duration_ns = 10 * NS_PER_S;
     p->timeout_ns = 30 * NS_PER_S;
     p->connect_timeout_ns = 10 * NS_PER_S;
     p->grace_ns = 5 * NS_PER_S;
     p->max_header_bytes = 64 * 1024;
+    p->segment_k = 1;
+    p->segment_n = 1;
+}
+
+static void free_headers(http1_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)h[i].name);
+        free((char *)h[i].value);
+    }
 }
 
 void plan_free(plan *p)
 {
-    for (size_t i = 0; i < p->nheaders; i++) {
-        free((char *)p->headers[i].name);
-        free((char *)p->headers[i].value);
-    }
+    free_headers(p->headers, p->nheaders);
     p->nheaders = 0;
     free(p->body);
     p->body = NULL;
-    buf_free(&p->request);
+    for (size_t i = 0; i < p->neps; i++) {
+        free_headers(p->eps[i].headers, p->eps[i].nheaders);
+        free(p->eps[i].body);
+        buf_free(&p->eps[i].request);
+    }
+    p->neps = 0;
 }
 
-int plan_add_header(plan *p, const char *line, err *e)
+int plan_add_header(http1_header *headers, size_t *n, const char *line, const char *what, err *e)
 {
-    if (p->nheaders == PLAN_MAX_HEADERS)
-        return err_set(e, VOLLEY_EINVAL, "--header: more than %d headers", PLAN_MAX_HEADERS);
+    if (*n == PLAN_MAX_HEADERS)
+        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
     const char *colon = strchr(line, ':');
     if (!colon || colon == line)
-        return err_set(e, VOLLEY_EINVAL, "--header: '%s' is not 'Name: value'", line);
+        return err_set(e, VOLLEY_EINVAL, "%s: '%s' is not 'Name: value'", what, line);
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t')
         v++;
     size_t vl = strlen(v);
-    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r'))
         vl--;
     char *name = strndup(line, (size_t)(colon - line));
     char *value = strndup(v, vl);
     if (!name || !value) {
         free(name);
         free(value);
-        return err_set(e, VOLLEY_ENOMEM, "--header: out of memory");
+        return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", what);
     }
-    p->headers[p->nheaders].name = name;
-    p->headers[p->nheaders].value = value;
-    p->nheaders++;
+    headers[*n].name = name;
+    headers[*n].value = value;
+    (*n)++;
     return 0;
 }
 
@@ -77,31 +85,364 @@ void plan_take_body(plan *p, char *body, size_t len)
     p->body_len = len;
 }
 
-int plan_compile(plan *p, err *e)
+static bool valid_method(const char *m)
 {
-    int rc = addr_parse_url(p->url_text, "URL", &p->target, e);
+    if (!*m)
+        return false;
+    for (; *m; m++)
+        if (!isupper((unsigned char)*m) && *m != '-' && *m != '_')
+            return false;
+    return true;
+}
+
+/* A readable default name: the URL's path without the query ("/health"). */
+static void name_from_url(const char *url_text, char *out, size_t cap)
+{
+    const char *s = strstr(url_text, "://");
+    s = s ? strchr(s + 3, '/') : NULL;
+    if (!s) {
+        snprintf(out, cap, "/");
+        return;
+    }
+    size_t n = strcspn(s, "?#");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
+plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
+                                       const char *url_text, const char *what, err *e)
+{
+    if (p->neps == PLAN_MAX_ENDPOINTS) {
+        err_set(e, VOLLEY_EINVAL, "%s: more than %d endpoints", what, PLAN_MAX_ENDPOINTS);
+        return NULL;
+    }
+    if (method && !valid_method(method)) {
+        err_set(e, VOLLEY_EINVAL, "%s: '%s' is not an HTTP method (e.g. GET, POST)", what, method);
+        return NULL;
+    }
+    if (strlen(url_text) >= sizeof p->eps[0].url_text) {
+        err_set(e, VOLLEY_EINVAL, "%s: URL too long", what);
+        return NULL;
+    }
+    plan_endpoint *ep = &p->eps[p->neps];
+    memset(ep, 0, sizeof *ep);
+    snprintf(ep->url_text, sizeof ep->url_text, "%s", url_text);
+    if (name && *name)
+        snprintf(ep->name, sizeof ep->name, "%s", name);
+    else
+        name_from_url(url_text, ep->name, sizeof ep->name);
+    for (size_t i = 0; i < p->neps; i++)
+        if (!strcmp(p->eps[i].name, ep->name)) {
+            err_set(e, VOLLEY_EINVAL, "%s: endpoint name '%s' used twice", what, ep->name);
+            return NULL;
+        }
+    if (method)
+        snprintf(ep->method, sizeof ep->method, "%s", method);
+    ep->weight = 1;
+    p->neps++;
+    return ep;
+}
+
+int plan_add_endpoint(plan *p, const char *spec, const char *what, err *e)
+{
+    const char *eq = strchr(spec, '=');
+    const char *scheme = strstr(spec, "://");
+    char name[64] = "";
+    const char *rest = spec;
+    if (eq && (!scheme || eq < scheme)) {
+        size_t n = (size_t)(eq - spec);
+        if (n == 0 || n >= sizeof name)
+            return err_set(e, VOLLEY_EINVAL, "%s: bad endpoint name in '%s'", what, spec);
+        memcpy(name, spec, n);
+        name[n] = 0;
+        rest = eq + 1;
+    }
+    char method[32] = "";
+    const char *sp = strchr(rest, ' ');
+    if (sp) {
+        size_t n = (size_t)(sp - rest);
+        if (n == 0 || n >= sizeof method)
+            return err_set(e, VOLLEY_EINVAL, "%s: bad method in '%s'", what, spec);
+        memcpy(method, rest, n);
+        method[n] = 0;
+        rest = sp + 1;
+        while (*rest == ' ')
+            rest++;
+    }
+    return plan_add_endpoint_parts(p, name, method[0] ? method : NULL, rest, what, e) ? 0
+                                                                                       : VOLLEY_EINVAL;
+}
+
+int plan_set_weight(plan *p, const char *spec, err *e)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq)
+        return err_set(e, VOLLEY_EINVAL, "--weight: '%s' is not NAME=WEIGHT", spec);
+    double w;
+    int rc = parse_double(eq + 1, "--weight", &w, e);
     if (rc)
         return rc;
-    if (p->target.tls)
-        return err_set(e, VOLLEY_EINVAL, "URL: https is not supported yet: '%s'", p->url_text);
-    for (const char *m = p->method; *m; m++)
-        if (!isupper((unsigned char)*m) && *m != '-' && *m != '_')
-            return err_set(e, VOLLEY_EINVAL, "--method: '%s' is not an HTTP method (e.g. GET, POST)",
-                           p->method);
-    if (!p->method[0])
-        return err_set(e, VOLLEY_EINVAL, "--method: empty method");
-    if ((rc = addr_resolve(&p->target, "URL", &p->address, e)))
+    for (size_t i = 0; i < p->neps; i++)
+        if (strlen(p->eps[i].name) == (size_t)(eq - spec) &&
+            !strncmp(p->eps[i].name, spec, (size_t)(eq - spec))) {
+            p->eps[i].weight = w;
+            return 0;
+        }
+    return err_set(e, VOLLEY_EINVAL, "--weight: no endpoint named '%.*s'", (int)(eq - spec), spec);
+}
+
+int plan_filter(plan *p, const char *prefix, err *e)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->neps; i++) {
+        url u;
+        if (addr_parse_url(p->eps[i].url_text, "--filter", &u, NULL) == 0 &&
+            !strncmp(u.path, prefix, strlen(prefix))) {
+            if (kept != i)
+                p->eps[kept] = p->eps[i];
+            kept++;
+        } else {
+            free_headers(p->eps[i].headers, p->eps[i].nheaders);
+            free(p->eps[i].body);
+            buf_free(&p->eps[i].request);
+        }
+    }
+    p->neps = kept;
+    if (!kept)
+        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s'", prefix);
+    return 0;
+}
+
+static int read_whole(const char *path, char **out, size_t *len, const char *what, err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return err_sys(e, "%s: cannot open '%s'", what, path);
+    buf b = {0};
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        if (buf_append(&b, tmp, n)) {
+            fclose(f);
+            buf_free(&b);
+            return err_set(e, VOLLEY_ENOMEM, "%s: '%s' is too large", what, path);
+        }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        buf_free(&b);
+        return err_sys(e, "%s: cannot read '%s'", what, path);
+    }
+    if (buf_append(&b, "", 1)) {
+        buf_free(&b);
+        return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", what);
+    }
+    *out = b.data;
+    *len = b.len - 1;
+    return 0;
+}
+
+/* vegeta's format: "METHOD URL" lines, then header lines "Name: value",
+ * then an optional "@path" body line; targets are separated by blank lines.
+ * Lines starting with '#' are comments. An optional "# name: NAME" comment
+ * right before a target names it. */
+int plan_load_targets(plan *p, const char *path, err *e)
+{
+    char *text;
+    size_t len;
+    int rc = read_whole(path, &text, &len, "--targets", e);
+    if (rc)
         return rc;
+    plan_endpoint *cur = NULL;
+    char pending_name[64] = "";
+    int lineno = 0;
+    char where[4200];
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        lineno++;
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r')
+            line[--l] = 0;
+        snprintf(where, sizeof where, "--targets %s:%d", path, lineno);
+        if (l == 0) {
+            cur = NULL;
+            continue;
+        }
+        if (line[0] == '#') {
+            if (!strncmp(line, "# name:", 7)) {
+                const char *n = line + 7;
+                while (*n == ' ')
+                    n++;
+                snprintf(pending_name, sizeof pending_name, "%s", n);
+            }
+            continue;
+        }
+        if (!cur) {
+            char *sp = strchr(line, ' ');
+            if (!sp) {
+                rc = err_set(e, VOLLEY_EINVAL, "%s: expected 'METHOD URL', got '%s'", where, line);
+                break;
+            }
+            *sp = 0;
+            const char *u = sp + 1;
+            while (*u == ' ')
+                u++;
+            cur = plan_add_endpoint_parts(p, pending_name, line, u, where, e);
+            pending_name[0] = 0;
+            if (!cur) {
+                rc = VOLLEY_EINVAL;
+                break;
+            }
+            continue;
+        }
+        if (line[0] == '@') {
+            char *body;
+            size_t blen;
+            if ((rc = read_whole(line + 1, &body, &blen, where, e)))
+                break;
+            free(cur->body);
+            cur->body = body;
+            cur->body_len = blen;
+            continue;
+        }
+        if ((rc = plan_add_header(cur->headers, &cur->nheaders, line, where, e)))
+            break;
+    }
+    free(text);
+    if (!rc && p->neps == 0)
+        rc = err_set(e, VOLLEY_EINVAL, "--targets %s: no targets in the file", path);
+    return rc;
+}
+
+static int add_target(plan *p, plan_endpoint *ep, err *e)
+{
+    for (size_t i = 0; i < p->ntargets; i++)
+        if (!strcmp(p->target_names[i], ep->target.hostport) &&
+            addr_port(&p->targets[i]) == ep->target.port) {
+            ep->target_idx = (uint32_t)i;
+            return 0;
+        }
+    if (p->ntargets == PLAN_MAX_TARGETS)
+        return err_set(e, VOLLEY_EINVAL, "more than %d different hosts", PLAN_MAX_TARGETS);
+    int rc = addr_resolve(&ep->target, ep->name, &p->targets[p->ntargets], e);
+    if (rc)
+        return rc;
+    snprintf(p->target_names[p->ntargets], sizeof p->target_names[0], "%s", ep->target.hostport);
+    ep->target_idx = (uint32_t)p->ntargets++;
+    return 0;
+}
+
+static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
+{
+    char what[128];
+    snprintf(what, sizeof what, p->neps > 1 ? "endpoint '%s'" : "URL", ep->name);
+    int rc = addr_parse_url(ep->url_text, what, &ep->target, e);
+    if (rc)
+        return rc;
+    if (ep->target.tls)
+        return err_set(e, VOLLEY_EINVAL, "%s: https is not supported yet: '%s'", what,
+                       ep->url_text);
+    if (!ep->method[0])
+        snprintf(ep->method, sizeof ep->method, "%s", p->method);
+    if (!valid_method(ep->method))
+        return err_set(e, VOLLEY_EINVAL, "--method: '%s' is not an HTTP method (e.g. GET, POST)",
+                       ep->method);
+    ep->head = !strcmp(ep->method, "HEAD");
+    if ((rc = add_target(p, ep, e)))
+        return rc;
+    http1_header all[2 * PLAN_MAX_HEADERS];
+    size_t n = 0;
+    for (size_t i = 0; i < p->nheaders; i++)
+        all[n++] = p->headers[i];
+    for (size_t i = 0; i < ep->nheaders; i++)
+        all[n++] = ep->headers[i];
     http1_request_spec spec = {
-        .method = p->method,
-        .host = p->target.hostport,
-        .path = p->target.path,
-        .headers = p->headers,
-        .nheaders = p->nheaders,
-        .body = p->body,
-        .body_len = p->body_len,
+        .method = ep->method,
+        .host = ep->target.hostport,
+        .path = ep->target.path,
+        .headers = all,
+        .nheaders = n,
+        .body = ep->body ? ep->body : p->body,
+        .body_len = ep->body ? ep->body_len : p->body_len,
         .keepalive = p->keepalive,
     };
-    buf_reset(&p->request);
-    return http1_request_build(&spec, &p->request, e);
+    buf_reset(&ep->request);
+    return http1_request_build(&spec, &ep->request, e);
+}
+
+int plan_compile(plan *p, err *e)
+{
+    if (p->neps == 0)
+        return err_set(e, VOLLEY_EINVAL, "no URL or endpoint given");
+    p->ntargets = 0;
+    double wsum = 0;
+    for (size_t i = 0; i < p->neps; i++) {
+        int rc = compile_endpoint(p, &p->eps[i], e);
+        if (rc)
+            return rc;
+        wsum += p->eps[i].weight;
+    }
+    if (p->mode == PLAN_MIXED && wsum <= 0)
+        return err_set(e, VOLLEY_EINVAL, "--weight: all weights are 0");
+    if (p->segment_k < 1 || p->segment_k > p->segment_n)
+        return err_set(e, VOLLEY_EINVAL, "--segment: %u/%u is not k/n with 1 <= k <= n",
+                       p->segment_k, p->segment_n);
+    return 0;
+}
+
+uint32_t plan_pool_cap(const plan *p, const executor *x)
+{
+    if (p->max_connections)
+        return p->max_connections;
+    /* Enough for the peak rate at 100 ms per request, at least 64: a server
+     * slower than that will show it as waiting (latency) and drops. */
+    double r = x ? executor_max_rate(x) : 0;
+    for (size_t i = 0; i < p->nrates; i++)
+        if (p->rates[i] > r)
+            r = p->rates[i];
+    double c = ceil(r * 0.1);
+    if (c < 64)
+        c = 64;
+    if (c > 10000)
+        c = 10000;
+    return (uint32_t)c;
+}
+
+uint32_t plan_backlog_cap(const plan *p, const executor *x)
+{
+    if (p->max_backlog)
+        return p->max_backlog;
+    double r = x ? executor_max_rate(x) : 0;
+    for (size_t i = 0; i < p->nrates; i++)
+        if (p->rates[i] > r)
+            r = p->rates[i];
+    /* One second of arrivals may wait for a connection. */
+    double b = ceil(r);
+    if (b < 1000)
+        b = 1000;
+    if (b > 1000000)
+        b = 1000000;
+    return (uint32_t)b;
+}
+
+uint32_t plan_pick_endpoint(const plan *p, uint64_t i)
+{
+    if (p->neps == 1)
+        return 0;
+    double wsum = 0;
+    for (size_t k = 0; k < p->neps; k++)
+        wsum += p->eps[k].weight;
+    /* Golden-ratio sequence: frac(i * phi) is evenly spread in [0, 1). */
+    double u = fmod((double)(i % 1000000007ULL) * 0.6180339887498949, 1.0) * wsum;
+    double acc = 0;
+    for (size_t k = 0; k < p->neps; k++) {
+        acc += p->eps[k].weight;
+        if (u < acc)
+            return (uint32_t)k;
+    }
+    return (uint32_t)(p->neps - 1);
 }

@@ -1,62 +1,108 @@
 /* plan: a run described as data, before any load is sent. cmd/run fills it
- * from flags (later: Lua options); the engine and workers only read it.
- * plan_compile resolves the target and encodes the request bytes once. */
+ * from flags (later also from Lua options); the engine and workers only
+ * read it. plan_compile resolves every target once and encodes each
+ * endpoint's request bytes once. */
 #ifndef VOLLEY_PLAN_H
 #define VOLLEY_PLAN_H
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "load/executor.h"
 #include "net/addr.h"
 #include "proto/http1.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum {
-    EXEC_CONSTANT_VUS,  /* closed model: N connections, next request when the last is done */
-} executor_kind;
-
-const char *plan_executor_name(executor_kind k);
-
 #define PLAN_MAX_HEADERS 64
+#define PLAN_MAX_ENDPOINTS 64
+#define PLAN_MAX_TARGETS 16
+#define PLAN_MAX_RATES 64
 
-typedef struct plan {
-    /* what */
+typedef enum { PLAN_PER_ENDPOINT, PLAN_MIXED } plan_mode;
+
+typedef struct plan_endpoint {
+    char name[64];
     char url_text[4200];
     url target;
-    addr address;
-    char method[32];
-    http1_header headers[PLAN_MAX_HEADERS]; /* strings owned by the plan */
+    uint32_t target_idx;       /* index of its address in plan.targets */
+    char method[32];           /* "" = the plan's method */
+    http1_header headers[PLAN_MAX_HEADERS]; /* its own, added to the plan's */
     size_t nheaders;
-    char *body; /* owned; may be NULL */
+    char *body;                /* owned; NULL = the plan's body */
+    size_t body_len;
+    double weight;             /* mixed mode */
+    bool head;                 /* HEAD: responses have no body */
+    buf request;               /* compiled request bytes */
+} plan_endpoint;
+
+typedef struct plan {
+    plan_endpoint eps[PLAN_MAX_ENDPOINTS];
+    size_t neps;
+    addr targets[PLAN_MAX_TARGETS];   /* distinct host:port of the endpoints */
+    char target_names[PLAN_MAX_TARGETS][300];
+    size_t ntargets;
+    plan_mode mode;
+    /* defaults for every endpoint */
+    char method[32];
+    http1_header headers[PLAN_MAX_HEADERS];
+    size_t nheaders;
+    char *body;
     size_t body_len;
     bool keepalive;
     /* how much */
-    executor_kind executor;
-    uint32_t connections;
+    executor shape;
     uint32_t threads;
-    uint64_t duration_ns;  /* 0 with requests > 0: until the requests are done */
-    uint64_t requests;     /* 0 = no limit */
+    uint64_t requests;         /* 0 = no limit; per scenario */
+    uint32_t max_connections;  /* open model pool cap (0 = derived from the rate) */
+    uint32_t max_backlog;      /* open model waiting iterations (0 = derived) */
+    double rates[PLAN_MAX_RATES]; /* --rates sweep */
+    size_t nrates;
+    uint64_t cooldown_ns;
+    uint64_t warmup_ns;
+    uint32_t segment_k, segment_n; /* this process runs segment k of n (1-based) */
+    /* limits */
     uint64_t timeout_ns;
     uint64_t connect_timeout_ns;
-    uint64_t grace_ns;     /* wait this long for in-flight requests at the end */
+    uint64_t grace_ns;
     uint64_t max_header_bytes;
-    /* compiled */
-    buf request;           /* the request bytes, sent as is for every iteration */
+    /* outputs the workers feed */
+    bool raw;                  /* per-request records for requests.csv */
+    char label[128];
 } plan;
 
 /* Defaults: GET, 50 connections, 10 s, threads = cores, timeout 30 s,
- * connect timeout 10 s, grace 5 s, keep-alive. */
+ * connect timeout 10 s, grace 5 s, keep-alive, per-endpoint mode. */
 void plan_init(plan *p);
 void plan_free(plan *p);
 
-/* Copies and stores "Name: value" (validated later by plan_compile). */
-int plan_add_header(plan *p, const char *line, err *e);
+/* Copies "Name: value" into headers (validated by plan_compile). */
+int plan_add_header(http1_header *headers, size_t *n, const char *line, const char *what, err *e);
 /* Takes ownership of body (malloc'd). */
 void plan_take_body(plan *p, char *body, size_t len);
 
-/* Parses url_text, resolves the address and encodes the request.
- * Errors name the flag or header that was wrong. */
+/* Adds an endpoint "NAME=URL" or "NAME=METHOD URL" (what names the flag). */
+int plan_add_endpoint(plan *p, const char *spec, const char *what, err *e);
+/* Adds an endpoint from parts (name may be NULL: derived from the path). */
+plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
+                                       const char *url_text, const char *what, err *e);
+/* Sets the weight of endpoint NAME ("NAME=W"). */
+int plan_set_weight(plan *p, const char *spec, err *e);
+/* Keeps the endpoints whose path starts with prefix. */
+int plan_filter(plan *p, const char *prefix, err *e);
+/* Reads a vegeta-style targets file (see docs/targets.md). */
+int plan_load_targets(plan *p, const char *path, err *e);
+
+/* Parses URLs, resolves addresses and encodes every request. */
 int plan_compile(plan *p, err *e);
+
+/* The connections cap of the open model and the backlog, resolved. */
+uint32_t plan_pool_cap(const plan *p, const executor *x);
+uint32_t plan_backlog_cap(const plan *p, const executor *x);
+
+/* Which endpoint a mixed-mode iteration uses: a low-discrepancy sequence
+ * over the cumulative weights, so any run of consecutive i follows the
+ * weights closely, and it depends on i alone (divisible). */
+uint32_t plan_pick_endpoint(const plan *p, uint64_t i);
 
 #endif

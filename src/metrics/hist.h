@@ -1,6 +1,8 @@
 /* hist: an HDR-style log-linear histogram of durations in nanoseconds.
- * Range 1 µs .. 1 h, 3 significant decimal digits (relative error <= 1/2048
- * of the value's magnitude bucket), fixed layout so that merging two
+ * Range 1 µs .. 1 h, 3 significant decimal digits: buckets are 1 µs wide
+ * up to 2.048 ms and at most 1/1024 of their value above (a reported
+ * percentile is within max(1 µs, value/1024) of the exact one); fixed
+ * layout (HdrHistogram_c's, unit 1 µs) so that merging two
  * histograms adds counts bucket by bucket and percentiles of a merge equal
  * those of one big run (ARCHITECTURE.md decision 5). Values below 1 µs are
  * recorded in the lowest bucket, above 1 h in the highest (and counted as
@@ -24,8 +26,9 @@ hist *hist_new(void);
 void hist_free(hist *h);
 void hist_reset(hist *h);
 
-/* Records one value (the hot path: no allocation, no branches beyond the
- * bucket computation). */
+/* Records one value (the hot path: no allocation, no division by a
+ * variable; the bucket is a multiply, a count-leading-zeros and a shift,
+ * and the other branches are rarely taken). */
 void hist_record(hist *h, uint64_t value_ns);
 void hist_record_n(hist *h, uint64_t value_ns, uint64_t count);
 
@@ -47,7 +50,9 @@ uint64_t hist_percentile(const hist *h, double p);
 
 /* Bucket access, for exact encoding in results.json:
  * hist_nbuckets() is the fixed number of buckets; bucket i covers
- * [hist_bucket_low(i), hist_bucket_high(i)] ns. */
+ * [hist_bucket_low(i), hist_bucket_high(i)] ns (bucket 0 also holds values
+ * below 1 µs, the last one values above 1 h; an i out of range is read as
+ * the last bucket, and its count as 0). */
 size_t hist_nbuckets(void);
 uint64_t hist_bucket_low(size_t i);
 uint64_t hist_bucket_high(size_t i);
@@ -58,19 +63,27 @@ size_t hist_bucket_of(uint64_t value_ns);
 /* Calls fn for every bucket with a non-zero count, in increasing order. */
 void hist_foreach(const hist *h, void (*fn)(void *ctx, size_t idx, uint64_t count), void *ctx);
 
-/* Rebuilding from an encoding: adds count to bucket idx (error if idx is
- * out of range), and sets the exact summary values afterwards. */
+/* Rebuilding from an encoding: adds count to bucket idx (VOLLEY_ERANGE if
+ * idx is out of range or a count would overflow), and sets the exact
+ * summary values afterwards (until then min/max are the buckets' bounds;
+ * hist_set_summary on an empty histogram does nothing). */
 int hist_add_bucket(hist *h, size_t idx, uint64_t count, err *e);
 void hist_set_summary(hist *h, uint64_t min_ns, uint64_t max_ns, uint64_t sum_ns,
                       uint64_t clamped);
 
 /* Compact text encoding: "v1;min;max;sum;clamped;idx:count,idx:count,..."
- * (indexes ascending, run of consecutive indexes as "idx:c1:c2:c3"). Appends
- * to out (NUL-terminated); returns 0 or VOLLEY_ENOMEM. */
+ * (indexes ascending, run of consecutive indexes as "idx:c1:c2:c3"; an empty
+ * histogram is "v1;0;0;0;0;"). Only non-zero buckets appear, so each
+ * histogram has exactly one encoding. Appends to out (NUL-terminated, the
+ * NUL not counted in out->len); returns 0 or VOLLEY_ENOMEM. */
 struct buf;
 int hist_encode(const hist *h, struct buf *out);
-/* Parses an encoding into h (which is reset first). Errors name the byte
- * offset. */
+/* Parses an encoding into h (which is reset first). Accepts only what
+ * hist_encode writes: decimal numbers without sign or leading zeros, zero
+ * counts left out, indexes < hist_nbuckets(), counts whose total fits in
+ * uint64, and a summary that agrees with the buckets. Returns 0, or
+ * VOLLEY_EPARSE / VOLLEY_ERANGE with a message naming the byte offset; on
+ * error h is left empty. Never reads past s[len - 1]. */
 int hist_decode(hist *h, const char *s, size_t len, err *e);
 
 #endif

@@ -57,7 +57,9 @@ metrics_shard *metrics_shard_new(void)
     s->service = hist_new();
     s->ttfb = hist_new();
     s->connect = hist_new();
-    bool ok = s->latency && s->service && s->ttfb && s->connect;
+    s->chunk_gap = hist_new();
+    s->send_lag = hist_new();
+    bool ok = s->latency && s->service && s->ttfb && s->connect && s->chunk_gap && s->send_lag;
     for (int i = 0; i < METRICS_RING; i++)
         ok = ok && (s->ring[i].latency = hist_new()) != NULL;
     atomic_init(&s->closed, 0);
@@ -79,31 +81,38 @@ void metrics_shard_free(metrics_shard *s)
     hist_free(s->service);
     hist_free(s->ttfb);
     hist_free(s->connect);
+    hist_free(s->chunk_gap);
+    hist_free(s->send_lag);
     for (int i = 0; i < METRICS_RING; i++)
         hist_free(s->ring[i].latency);
     free(s);
 }
 
-void metrics_record_response(metrics_shard *s, int status, uint64_t latency_ns,
-                             uint64_t service_ns, uint64_t ttfb_ns, uint64_t bytes_in,
-                             uint64_t bytes_out)
+void metrics_record_response(metrics_shard *s, const metrics_sample *m)
 {
     metrics_totals *t = &s->tot;
     t->requests++;
     t->responses++;
-    t->status[(unsigned)status < METRICS_STATUS_MAX ? status : 0]++;
-    t->bytes_in += bytes_in;
-    t->bytes_out += bytes_out;
-    hist_record(s->latency, latency_ns);
-    hist_record(s->service, service_ns);
-    hist_record(s->ttfb, ttfb_ns);
+    t->status[(unsigned)m->status < METRICS_STATUS_MAX ? m->status : 0]++;
+    t->bytes_in += m->bytes_in;
+    t->bytes_out += m->bytes_out;
+    t->chunks += m->chunks;
+    hist_record(s->latency, m->latency_ns);
+    hist_record(s->service, m->service_ns);
+    hist_record(s->ttfb, m->ttfb_ns);
     metrics_interval *iv = metrics_cur(s);
     iv->requests++;
     iv->responses++;
-    iv->bytes_in += bytes_in;
-    iv->bytes_out += bytes_out;
-    hist_record(iv->latency, latency_ns);
+    iv->bytes_in += m->bytes_in;
+    iv->bytes_out += m->bytes_out;
+    hist_record(iv->latency, m->latency_ns);
     atomic_store_explicit(&s->live_requests, t->requests, memory_order_relaxed);
+}
+
+void metrics_record_dropped(metrics_shard *s)
+{
+    s->tot.dropped++;
+    metrics_cur(s)->dropped++;
 }
 
 void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint64_t bytes_out)
@@ -132,7 +141,7 @@ void metrics_record_connect(metrics_shard *s, uint64_t connect_ns)
 static void interval_reset(metrics_interval *iv)
 {
     hist_reset(iv->latency);
-    iv->requests = iv->responses = iv->errors = iv->bytes_in = iv->bytes_out = 0;
+    iv->requests = iv->responses = iv->errors = iv->bytes_in = iv->bytes_out = iv->dropped = 0;
 }
 
 void metrics_close_interval(metrics_shard *s)

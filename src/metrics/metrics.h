@@ -52,7 +52,7 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);
 /* One second of one shard. */
 typedef struct metrics_interval {
     hist *latency;
-    uint64_t requests, responses, errors, bytes_in, bytes_out;
+    uint64_t requests, responses, errors, bytes_in, bytes_out, dropped;
 } metrics_interval;
 
 #define METRICS_RING 8
@@ -63,6 +63,8 @@ typedef struct metrics_shard {
     hist *service;  /* from the first byte written to the last byte read */
     hist *ttfb;     /* from the first byte written to the first byte read */
     hist *connect;  /* TCP (and TLS) connection establishment */
+    hist *chunk_gap;/* gaps between reads of a chunked (streamed) body */
+    hist *send_lag; /* open model: first byte written - scheduled time */
     metrics_interval ring[METRICS_RING];
     uint64_t cur;   /* the second being recorded (owned by the worker) */
     _Atomic uint64_t closed;   /* intervals [0, closed) are final (worker writes) */
@@ -81,9 +83,16 @@ static inline metrics_interval *metrics_cur(metrics_shard *s)
     return &s->ring[s->cur % METRICS_RING];
 }
 
-void metrics_record_response(metrics_shard *s, int status, uint64_t latency_ns,
-                             uint64_t service_ns, uint64_t ttfb_ns, uint64_t bytes_in,
-                             uint64_t bytes_out);
+typedef struct metrics_sample {
+    int status;
+    uint64_t latency_ns, service_ns, ttfb_ns;
+    uint64_t bytes_in, bytes_out;
+    uint64_t chunks;
+} metrics_sample;
+
+void metrics_record_response(metrics_shard *s, const metrics_sample *m);
+/* An iteration that could not start (open model, no connection, full backlog). */
+void metrics_record_dropped(metrics_shard *s);
 void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint64_t bytes_out);
 void metrics_record_connect(metrics_shard *s, uint64_t connect_ns);
 

@@ -51,18 +51,73 @@ static double pct(uint64_t n, uint64_t of)
     return of ? 100.0 * (double)n / (double)of : 0;
 }
 
+static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const char *title)
+{
+    fprintf(f, "\n  %s\n", title);
+    fprintf(f, "    %-20s %9s %9s %8s %9s %9s %9s %9s %9s\n", "endpoint", "requests", "rps",
+            "ok %", "p50", "p95", "p99", "ttfb p50", "ttfb p99");
+    for (size_t i = 0; i < n; i++) {
+        const results_stats *st = &eps[i].st;
+        char a[16], b[16], c[16], d[16], g[16];
+        dur(hist_percentile(st->latency, 50), a, sizeof a);
+        dur(hist_percentile(st->latency, 95), b, sizeof b);
+        dur(hist_percentile(st->latency, 99), c, sizeof c);
+        dur(hist_percentile(st->ttfb, 50), d, sizeof d);
+        dur(hist_percentile(st->ttfb, 99), g, sizeof g);
+        uint64_t ok = 0;
+        for (int k = 200; k < 400; k++)
+            ok += st->tot.status[k];
+        fprintf(f, "    %-20.20s %9llu %9.1f %8.2f %9s %9s %9s %9s %9s\n", eps[i].name,
+                (unsigned long long)st->tot.requests, results_stats_rps(st),
+                pct(ok, st->tot.requests), a, b, c, d, g);
+    }
+}
+
+static void sweep_table(FILE *f, const results *r)
+{
+    fprintf(f, "\n  sweep: target vs achieved\n");
+    fprintf(f, "    %9s %9s %9s %9s %9s %9s %9s\n", "target", "achieved", "p50", "p95", "p99",
+            "ok %", "dropped");
+    for (size_t i = 0; i < r->nsteps; i++) {
+        const results_stats *st = &r->steps[i].st;
+        char a[16], b[16], c[16];
+        dur(hist_percentile(st->latency, 50), a, sizeof a);
+        dur(hist_percentile(st->latency, 95), b, sizeof b);
+        dur(hist_percentile(st->latency, 99), c, sizeof c);
+        uint64_t ok = 0;
+        for (int k = 200; k < 400; k++)
+            ok += st->tot.status[k];
+        fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu\n", r->steps[i].target_rps,
+                results_stats_rps(st), a, b, c, pct(ok, st->tot.requests),
+                (unsigned long long)st->tot.dropped);
+    }
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
     const metrics_totals *t = &r->st.tot;
     char a[32], b[32];
-    fprintf(f, "\n  %s %s\n", p->method, p->url);
-    if (p->duration_ns) {
+    bool open = strstr(p->executor, "arrival") != NULL;
+    if (r->neps > 1)
+        fprintf(f, "\n  %zu endpoints, %s%s\n", r->neps, p->mode,
+                !strcmp(p->mode, "mixed") ? ": one load spread over the endpoints by weight"
+                                          : ": each endpoint gets the full load at the same time");
+    else
+        fprintf(f, "\n  %s %s\n", p->method, p->url);
+    if (p->duration_ns)
         dur(p->duration_ns, a, sizeof a);
-    } else {
+    else
         snprintf(a, sizeof a, "until done");
-    }
-    fprintf(f, "  %s: %u connections, %u threads, %s", p->executor, p->connections, p->threads, a);
+    fprintf(f, "  %s: ", p->executor);
+    if (r->nsteps)
+        fprintf(f, "sweep of %zu rates, ", r->nsteps);
+    else if (p->stages[0])
+        fprintf(f, "stages %s, ", p->stages);
+    else if (open)
+        fprintf(f, "%.1f req/s, ", p->rate_per_s);
+    fprintf(f, "%u %s, %u threads, %s", p->connections, open ? "max connections" : "connections",
+            p->threads, p->stages[0] ? "" : a);
     if (p->requests)
         fprintf(f, ", %llu requests", (unsigned long long)p->requests);
     fprintf(f, "%s%s\n\n", p->keepalive ? "" : ", no keep-alive",
@@ -74,6 +129,11 @@ void summary_print(FILE *f, const results *r)
     fprintf(f, "  responses    %llu (%.2f%%)   errors %llu (%.2f%%)\n",
             (unsigned long long)t->responses, pct(t->responses, t->requests),
             (unsigned long long)t->errors, pct(t->errors, t->requests));
+    if (open || t->dropped)
+        fprintf(f, "  dropped      %llu iterations could not start (no free connection, backlog full)\n",
+                (unsigned long long)t->dropped);
+    if (r->warmup_requests)
+        fprintf(f, "  warm-up      %llu requests, not counted\n", (unsigned long long)r->warmup_requests);
     summary_format_bytes((double)t->bytes_in, a, sizeof a);
     summary_format_bytes(secs > 0 ? (double)t->bytes_in / secs : 0, b, sizeof b);
     fprintf(f, "  data in      %s, %s/s\n", a, b);
@@ -87,6 +147,17 @@ void summary_print(FILE *f, const results *r)
     hist_line(f, "service", r->st.service);
     hist_line(f, "ttfb", r->st.ttfb);
     hist_line(f, "connect", r->st.connect);
+    if (hist_count(r->st.chunk_gap))
+        hist_line(f, "chunk gap", r->st.chunk_gap);
+    if (open)
+        hist_line(f, "send lag", r->st.send_lag);
+    if (open)
+        fprintf(f, "  (latency from the scheduled start; service time from the first byte sent)\n");
+
+    if (r->neps > 1)
+        endpoint_table(f, r->eps, r->neps, "per endpoint");
+    if (r->nsteps)
+        sweep_table(f, r);
 
     fprintf(f, "\n  status\n");
     bool any = false;

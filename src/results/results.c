@@ -17,7 +17,8 @@ int results_stats_init(results_stats *s)
     s->ttfb = hist_new();
     s->connect = hist_new();
     s->chunk_gap = hist_new();
-    if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap) {
+    s->send_lag = hist_new();
+    if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap || !s->send_lag) {
         results_stats_free(s);
         return VOLLEY_ENOMEM;
     }
@@ -31,7 +32,8 @@ void results_stats_free(results_stats *s)
     hist_free(s->ttfb);
     hist_free(s->connect);
     hist_free(s->chunk_gap);
-    s->latency = s->service = s->ttfb = s->connect = s->chunk_gap = NULL;
+    hist_free(s->send_lag);
+    s->latency = s->service = s->ttfb = s->connect = s->chunk_gap = s->send_lag = NULL;
     series_free(&s->sec);
 }
 
@@ -43,6 +45,7 @@ void results_stats_merge(results_stats *dst, const results_stats *src)
     hist_merge(dst->ttfb, src->ttfb);
     hist_merge(dst->connect, src->connect);
     hist_merge(dst->chunk_gap, src->chunk_gap);
+    hist_merge(dst->send_lag, src->send_lag);
 }
 
 int results_init(results *r)

@@ -42,6 +42,7 @@ typedef struct results_stats {
     hist *ttfb;      /* first byte written .. first byte read */
     hist *connect;   /* connection establishment */
     hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
+    hist *send_lag;  /* open model: first byte written - scheduled time (pacing) */
     series sec;      /* per-second rows */
     uint64_t elapsed_ns;
 } results_stats;

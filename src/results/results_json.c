@@ -176,6 +176,7 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
     set(o, "ttfb", hist_json(s->ttfb, e));
     set(o, "connect", hist_json(s->connect, e));
     set(o, "chunk_gap", hist_json(s->chunk_gap, e));
+    set(o, "send_lag", hist_json(s->send_lag, e));
     set(o, "series", series_json(&s->sec));
 }
 

@@ -1,0 +1,59 @@
+/* csv: the CSV outputs of a run. summary.csv (one row per endpoint and
+ * sweep step, written here from a results struct) and a reader for
+ * requests.csv (one row per request, written by the engine) used by the
+ * per-route scatter chart. */
+#ifndef VOLLEY_CSV_H
+#define VOLLEY_CSV_H
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "results/results.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* summary.csv columns, in order (the header line). */
+#define CSV_SUMMARY_HEADER                                                                   \
+    "step,target_rps,endpoint,method,url,requests,responses,errors,success_pct,"            \
+    "achieved_rps,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,ttfb_p50_ms,ttfb_p99_ms,"       \
+    "service_p50_ms,service_p99_ms,bytes_in,bytes_out,dropped"
+
+/* Appends summary.csv to out: the header, then per step (or once, with an
+ * empty step column, when there are no steps) a row per endpoint and a row
+ * "total" for all endpoints of that step; with steps a last row "total"
+ * (empty step) for the whole run. Values come only from what results.json
+ * holds exactly (histograms, counts, duration_ns), so a results struct read
+ * back from results.json gives the same bytes. Returns 0 or VOLLEY_ENOMEM. */
+int csv_summary_dump(const results *r, buf *out);
+
+/* Writes csv_summary_dump to path (temp file + rename). */
+int csv_write_summary(const results *r, const char *path, err *e);
+
+/* Appends s to out as one CSV field (RFC 4180: quoted when it holds a comma,
+ * a quote, CR or LF; quotes doubled). */
+int csv_field(buf *out, const char *s);
+
+/* requests.csv: offset_ms,step,endpoint,status,latency_ms,service_ms,ttfb_ms,
+ * bytes_in,bytes_out,error. status is 0 and error the kind name for errors;
+ * offset_ms is the intended start from the start of the run. */
+typedef struct csv_request_row {
+    double offset_ms;
+    double latency_ms, service_ms, ttfb_ms;
+    uint64_t bytes_in, bytes_out;
+    int32_t step;       /* -1 when empty */
+    uint16_t status;    /* 0 for an error */
+    int8_t err_kind;    /* err_kind, or -1 */
+    char endpoint[64];
+} csv_request_row;
+
+/* At most this many rows are kept: larger files are sampled evenly (every
+ * k-th row, in file order), which keeps a scatter plot's shape. */
+#define CSV_REQUESTS_MAX_ROWS 200000
+
+/* Reads requests.csv at path into a malloc'd array (*rows, caller frees)
+ * of *n rows. Columns are found by name in the header (unknown ones are
+ * ignored; offset_ms, status and latency_ms are required). Errors name the
+ * file and line: VOLLEY_ESYS, VOLLEY_EPARSE, VOLLEY_ENOMEM. */
+int csv_read_requests(const char *path, csv_request_row **rows, size_t *n, err *e);
+
+#endif
