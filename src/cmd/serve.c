@@ -1,3 +1,200 @@
-/* serve: placeholder until server lands (replaced by the server work). */
+/* serve: `volley serve`, the built-in target server on loopback. Parses the
+ * flags, starts server/ (one event loop per thread), prints the one
+ * "listening on" line that scripts and tests read, and waits for SIGINT,
+ * SIGTERM or --duration before stopping everything cleanly. */
 #include "cmd/cmd.h"
-int cmd_serve(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/parse.h"
+#include "net/addr.h"
+#include "server/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: volley serve [options]\n"
+            "\n"
+            "Runs the built-in HTTP/1.1 target server (loopback only). Routes: /health,\n"
+            "/echo, /bytes/{n}, /status/{code}, /delay/{ms}, /stream, /buffered, /sse,\n"
+            "/openapi.json (see docs/serve.md). Prints 'listening on http://HOST:PORT'\n"
+            "once ready; stops on Ctrl-C or SIGTERM.\n"
+            "\n"
+            "options:\n"
+            "  -l, --listen HOST:PORT   address to listen on (default 127.0.0.1:8080;\n"
+            "                           port 0 picks a free port; loopback only)\n"
+            "  -t, --threads N          worker threads, each with its own event loop and\n"
+            "                           SO_REUSEPORT socket (default: number of cores)\n"
+            "      --idle-timeout D     close keep-alive connections idle this long\n"
+            "                           (default 60s)\n"
+            "      --header-timeout D   a request head (or body) must arrive within D\n"
+            "                           of its first byte, else 408 (default 10s)\n"
+            "      --stall-every D      every D after start, stop answering for\n"
+            "      --stall-for D        D (both needed; tests coordinated omission)\n"
+            "      --max-body SIZE      largest request body (default 8MiB; larger: 413)\n"
+            "  -d, --duration D         exit by itself after D (default: run until stopped)\n"
+            "  -q, --quiet              print only errors\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "Durations take units ns, us, ms, s, m, h (e.g. 250ms, 1m30s).\n");
+}
+
+static int bad_usage(const char *msg)
+{
+    fprintf(stderr, "volley serve: %s\n(see 'volley serve --help')\n", msg);
+    return EXIT_USAGE;
+}
+
+/* Waits for SIGINT/SIGTERM (blocked in every thread) or the deadline. */
+static void wait_for_stop(const sigset_t *set, uint64_t duration_ns)
+{
+    uint64_t deadline = duration_ns ? clock_now_ns() + duration_ns : 0;
+    for (;;) {
+        int sig;
+        if (!deadline) {
+            if (sigwait(set, &sig) == 0)
+                return;
+            continue;
+        }
+        uint64_t now = clock_now_ns();
+        if (now >= deadline)
+            return;
+        uint64_t d = deadline - now;
+        struct timespec ts = {.tv_sec = (time_t)(d / NS_PER_S), .tv_nsec = (long)(d % NS_PER_S)};
+        if (sigtimedwait(set, NULL, &ts) >= 0)
+            return;
+        if (errno != EAGAIN && errno != EINTR)
+            return;
+    }
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"threads", required_argument, NULL, 't'},
+        {"idle-timeout", required_argument, NULL, 'I'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"stall-every", required_argument, NULL, 'E'},
+        {"stall-for", required_argument, NULL, 'F'},
+        {"max-body", required_argument, NULL, 'B'},
+        {"duration", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    server_config cfg;
+    server_config_defaults(&cfg);
+    const char *listen = "127.0.0.1:8080";
+    uint64_t duration_ns = 0, v;
+    bool quiet = false;
+    err e;
+    err_clear(&e);
+    int c, rc = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":l:t:d:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            listen = optarg;
+            break;
+        case 't':
+            rc = parse_u64(optarg, "--threads", 1, 1024, &v, &e);
+            cfg.threads = (unsigned)v;
+            break;
+        case 'I':
+            rc = parse_duration_ns(optarg, "--idle-timeout", &cfg.idle_timeout_ns, &e);
+            break;
+        case 'H':
+            rc = parse_duration_ns(optarg, "--header-timeout", &cfg.header_timeout_ns, &e);
+            break;
+        case 'E':
+            rc = parse_duration_ns(optarg, "--stall-every", &cfg.stall_every_ns, &e);
+            break;
+        case 'F':
+            rc = parse_duration_ns(optarg, "--stall-for", &cfg.stall_for_ns, &e);
+            break;
+        case 'B':
+            rc = parse_size_bytes(optarg, "--max-body", &cfg.max_body_bytes, &e);
+            break;
+        case 'd':
+            rc = parse_duration_ns(optarg, "--duration", &duration_ns, &e);
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':': {
+            char msg[128];
+            snprintf(msg, sizeof msg, "option '%s' needs a value", argv[optind - 1]);
+            return bad_usage(msg);
+        }
+        default: {
+            char msg[128];
+            snprintf(msg, sizeof msg, "unknown option '%s'", argv[optind - 1]);
+            return bad_usage(msg);
+        }
+        }
+        if (rc)
+            return bad_usage(e.msg);
+    }
+    if (optind < argc) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[optind]);
+        return bad_usage(msg);
+    }
+    if (!cfg.stall_every_ns != !cfg.stall_for_ns)
+        return bad_usage("--stall-every and --stall-for go together");
+    if (cfg.stall_every_ns && cfg.stall_for_ns >= cfg.stall_every_ns)
+        return bad_usage("--stall-for must be shorter than --stall-every");
+    if (!cfg.idle_timeout_ns || !cfg.header_timeout_ns)
+        return bad_usage("timeouts must be greater than 0");
+    if ((rc = addr_parse_hostport(listen, "--listen", &cfg.listen, &e)))
+        return bad_usage(e.msg);
+    if (!addr_is_loopback(&cfg.listen)) {
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "--listen: '%s' is not a loopback address; volley serve only listens on "
+                 "127.0.0.0/8 or [::1]", listen);
+        return bad_usage(msg);
+    }
+    if (quiet)
+        log_set_level(LOG_ERROR);
+
+    /* Block the stop signals before any thread exists so every thread
+     * inherits the mask and only this one receives them, in sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    server *s = NULL;
+    if ((rc = server_start(&cfg, &s, &e))) {
+        fprintf(stderr, "volley serve: %s\n", e.msg);
+        return 1;
+    }
+    addr bound;
+    char name[80];
+    server_address(s, &bound);
+    addr_format(&bound, name, sizeof name);
+    printf("listening on http://%s\n", name);
+    fflush(stdout);
+    if (!quiet)
+        log_info("serve: %u thread%s; routes: /health /echo /bytes/{n} /status/{code} "
+                 "/delay/{ms} /stream /buffered /sse /openapi.json",
+                 cfg.threads, cfg.threads == 1 ? "" : "s");
+    wait_for_stop(&set, duration_ns);
+    server_free(s);
+    return 0;
+}

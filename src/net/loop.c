@@ -14,12 +14,15 @@
 #include <unistd.h>
 
 #define LOOP_BATCH 512
+/* epoll data of the wake eventfd; fds are tagged (gen << 32 | fd). */
+#define WAKE_TAG UINT64_MAX
 
 typedef struct io_slot {
     loop_io_fn fn;
     void *data;
-    unsigned events; /* 0 = not watched */
-    bool added;      /* registered with epoll */
+    unsigned events; /* 0 = paused or not watched; in epoll iff non-zero */
+    bool added;      /* watched (slot in use) */
+    uint32_t gen;    /* bumped by unwatch; travels in epoll data with the fd */
 } io_slot;
 
 struct loop {
@@ -48,7 +51,7 @@ loop *loop_new(err *e)
         loop_free(l);
         return NULL;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = -1};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
         err_sys(e, "event loop: epoll_ctl");
         loop_free(l);
@@ -98,6 +101,20 @@ static uint32_t to_epoll(unsigned events)
     return ev;
 }
 
+/* Brings epoll in line with a slot going from `old` to `events`. A paused
+ * fd (events 0) is taken out of epoll rather than modified to 0: epoll
+ * reports EPOLLHUP/EPOLLERR whatever the mask, so a paused fd whose peer
+ * hung up would wake every epoll_wait and spin the loop. */
+static int sync_epoll(loop *l, int fd, unsigned old, unsigned events)
+{
+    if (!old && !events)
+        return 0;
+    uint64_t tag = (uint64_t)l->slots[fd].gen << 32 | (uint32_t)fd;
+    struct epoll_event ev = {.events = to_epoll(events), .data.u64 = tag};
+    int op = !events ? EPOLL_CTL_DEL : old ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    return epoll_ctl(l->epfd, op, fd, &ev);
+}
+
 int loop_watch(loop *l, int fd, unsigned events, loop_io_fn fn, void *data, err *e)
 {
     if (fd < 0)
@@ -105,9 +122,7 @@ int loop_watch(loop *l, int fd, unsigned events, loop_io_fn fn, void *data, err 
     if (grow_slots(l, fd))
         return err_set(e, VOLLEY_ENOMEM, "event loop: out of memory");
     io_slot *s = &l->slots[fd];
-    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
-    int op = s->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+    if (sync_epoll(l, fd, s->added ? s->events : 0, events) < 0)
         return err_sys(e, "event loop: watch fd %d", fd);
     s->fn = fn;
     s->data = data;
@@ -123,8 +138,7 @@ int loop_set_events(loop *l, int fd, unsigned events)
     io_slot *s = &l->slots[fd];
     if (s->events == events)
         return 0;
-    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+    if (sync_epoll(l, fd, s->events, events) < 0)
         return VOLLEY_ESYS;
     s->events = events;
     return 0;
@@ -135,8 +149,14 @@ void loop_unwatch(loop *l, int fd)
     if (fd < 0 || (size_t)fd >= l->nslots || !l->slots[fd].added)
         return;
     /* close() would drop the registration too, but a dup'd fd would not. */
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    if (l->slots[fd].events)
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    /* A new generation: events of this batch still carrying the old one
+     * are dropped even if the fd number is reused (close + reconnect in a
+     * callback) before the batch reaches them. */
+    uint32_t gen = l->slots[fd].gen + 1;
     memset(&l->slots[fd], 0, sizeof l->slots[fd]);
+    l->slots[fd].gen = gen;
 }
 
 /* ---- timers: a binary min-heap of pointers, each knowing its index ---- */
@@ -295,18 +315,19 @@ void loop_run(loop *l)
             abort(); /* EBADF/EINVAL on our own epoll fd is a bug */
         }
         for (int i = 0; i < n && !atomic_load(&l->stop); i++) {
-            int fd = l->evs[i].data.fd;
-            if (fd < 0) {
+            uint64_t tag = l->evs[i].data.u64;
+            if (tag == WAKE_TAG) {
                 uint64_t v;
                 ssize_t r = read(l->wakefd, &v, sizeof v);
                 (void)r;
                 continue;
             }
+            int fd = (int)(uint32_t)tag;
             if ((size_t)fd >= l->nslots)
                 continue;
             io_slot *s = &l->slots[fd];
-            if (!s->events || !s->fn)
-                continue; /* unwatched or paused earlier in this batch */
+            if (!s->events || !s->fn || s->gen != (uint32_t)(tag >> 32))
+                continue; /* unwatched, paused or re-used earlier in this batch */
             uint32_t ev = l->evs[i].events;
             unsigned got = 0;
             if (ev & (EPOLLIN | EPOLLRDHUP))

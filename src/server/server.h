@@ -1,0 +1,46 @@
+/* server: the built-in HTTP/1.1 target of `volley serve`, `volley demo` and
+ * the tests. N threads, each with its own net/loop and its own SO_REUSEPORT
+ * listening socket on the same loopback address; connections never move
+ * between threads. Requests are parsed by reqparse and answered by routes. */
+#ifndef VOLLEY_SERVER_H
+#define VOLLEY_SERVER_H
+
+#include "core/err.h"
+#include "net/addr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct server_config {
+    addr listen;               /* must be loopback; port 0 picks a free port */
+    unsigned threads;          /* >= 1 */
+    uint64_t idle_timeout_ns;  /* keep-alive connection with nothing to do */
+    uint64_t header_timeout_ns;/* first byte of a request head to its end (408) */
+    uint64_t stall_every_ns;   /* 0: never stall */
+    uint64_t stall_for_ns;     /* < stall_every_ns */
+    size_t max_head_bytes;     /* request line + headers (431) */
+    uint64_t max_body_bytes;   /* (413) */
+} server_config;
+
+typedef struct server server;
+
+/* Defaults: 127.0.0.1:8080, one thread per core, idle 60 s, header 10 s,
+ * 16 KiB heads, 8 MiB bodies, no stalls. */
+void server_config_defaults(server_config *c);
+
+/* Binds every thread's socket and starts the threads. Fails (with a message
+ * naming the address) for a non-loopback address or a busy port. */
+int server_start(const server_config *cfg, server **out, err *e);
+
+/* The address actually bound (port 0 resolved). */
+void server_address(const server *s, addr *out);
+
+/* Asks every thread to stop (thread-safe, async-signal-unsafe) and joins
+ * them. Idempotent. */
+void server_stop(server *s);
+
+/* Stops if needed, closes every connection and frees s. NULL is a no-op. */
+void server_free(server *s);
+
+#endif
