@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,9 @@ int buf_reserve(buf *b, size_t extra)
 {
     if (b->cap - b->len >= extra)
         return 0;
+    size_t unread = b->len - b->off;
+    if (extra > SIZE_MAX / 2 - unread)
+        return VOLLEY_ENOMEM; /* would overflow; no real buffer is this big */
     /* Compacting is cheaper than growing when most of the buffer is read. */
     if (b->off && b->cap - (b->len - b->off) >= extra) {
         buf_compact(b);

@@ -126,6 +126,10 @@ int addr_parse_url(const char *s, const char *what, url *u, err *e)
         return rc;
     if (!u->host[0])
         return err_set(e, VOLLEY_EINVAL, "%s: missing host in '%s'", what, s);
+    for (const char *h = u->host; *h; h++)
+        if ((unsigned char)*h <= ' ' || *h == 0x7f)
+            return err_set(e, VOLLEY_EINVAL, "%s: host contains a space or control character: '%s'",
+                           what, s);
     u->port = defport;
     if (ps && (rc = parse_port(ps, what, s, &u->port, e)))
         return rc;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct conn conn;
@@ -43,10 +44,31 @@ struct conn {
     const char *out;   /* borrowed bytes being sent */
     size_t out_len, out_off;
     bool want_read;
+    /* TLS (NULL tls_ctx: plain TCP); private to conn.c / tls.c */
+    struct tls_client_ctx *tls_ctx;
+    const char *sni;
+    void *ssl;          /* SSL * of the open connection */
+    void *session;      /* SSL_SESSION * kept for resumption */
+    uint64_t handshake_start_ns;
+    uint64_t handshake_ns; /* duration of the last TLS handshake */
+    bool resumed;          /* the last handshake resumed a session */
 };
+
+/* on_connect status for a failed TLS handshake or verification (below any
+ * negative errno); conn_tls_error() describes the last one. */
+#define CONN_ETLS (-100000)
+
+struct tls_client_ctx;
 
 /* Sets up c (closed) on loop lp; owner is passed back through c->owner. */
 void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
+
+/* Makes every later conn_open of c use TLS with ctx (borrowed, shared),
+ * sending sni as the server name (NULL or an IP literal: no SNI). on_connect
+ * then reports after the handshake, and c->handshake_ns holds its duration. */
+void conn_set_tls(conn *c, struct tls_client_ctx *ctx, const char *sni);
+/* A short message about the last TLS failure of c ("" if none). */
+const char *conn_tls_error(const conn *c);
 
 /* Starts a non-blocking connect. Returns 0 (on_connect will follow, possibly
  * before this returns for loopback) or a negative errno for immediate

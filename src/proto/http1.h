@@ -36,8 +36,15 @@ typedef struct http1_request_spec {
     bool keepalive;          /* false: send "Connection: close" */
 } http1_request_spec;
 
-/* Appends the encoded request to out. Rejects a method or header containing
- * CR/LF or a header name that is not a token, with a message naming it. */
+/* Appends the encoded request to out:
+ *   METHOD PATH HTTP/1.1, Host, the user headers in order, User-Agent
+ *   (volley/0.1), Content-Length (when there is a body, and 0 for POST, PUT
+ *   and PATCH without one), Connection: close (when !keepalive), the body.
+ * A user header named like one of ours (any case) replaces ours. Rejects,
+ * with VOLLEY_EINVAL and a message naming the method, path, host or header:
+ * a method or header name that is not a token (RFC 9110 tchar), a path with
+ * a space or control byte, a value with CR, LF or another control byte
+ * (HTAB is allowed), no Host at all. On error out is left unchanged. */
 int http1_request_build(const http1_request_spec *spec, buf *out, err *e);
 
 /* ---- responses ---- */
@@ -54,7 +61,12 @@ enum {
 /* Optional callbacks; any may be NULL. on_header needs capture: each header
  * line is accumulated in line_buf (line_cap bytes, owned by the caller, so a
  * connection that does not capture pays nothing); a longer line is
- * HTTP1_ETOOBIG only when on_header is set. */
+ * HTTP1_ETOOBIG only when on_header is set. line_buf holds the name and the
+ * raw value including its CR (not the colon), so a line "N: v\r\n" needs
+ * 1 + 3 bytes. on_header gets the value without surrounding whitespace; it
+ * is called for the final response's headers and for chunked trailers
+ * (after on_headers_done), never for 1xx responses. on_chunk is called for
+ * every chunk-size line, the last one (size 0) included. */
 typedef struct http1_callbacks {
     void (*on_header)(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen);
     void (*on_headers_done)(void *ctx, int status);
@@ -68,41 +80,59 @@ typedef struct http1_callbacks {
 typedef struct http1_resp {
     /* set by http1_resp_begin */
     bool head_request;
-    uint64_t max_header_bytes; /* default 64 KiB */
+    uint64_t max_header_bytes; /* default 64 KiB; may be changed after begin.
+                                  Caps header_bytes, and the trailers apart */
     const http1_callbacks *cb;
     /* results, valid once headers are done (status) or at HTTP1_DONE */
-    int status;          /* final status (1xx are skipped) */
-    int minor_version;   /* 0 or 1 */
-    bool keep_alive;     /* the connection may be reused after this response */
-    bool chunked;
-    bool has_length;
+    int status;          /* final status (1xx are skipped); 100..999 */
+    int minor_version;   /* 0 or 1 (HTTP/1.2..1.9 count as 1) */
+    bool keep_alive;     /* the connection may be reused after this response:
+                            1.1 unless Connection: close, 1.0 only with
+                            keep-alive; false after 101, for a close-delimited
+                            body, or with both Transfer-Encoding and
+                            Content-Length (framing not to be trusted) */
+    bool chunked;        /* Transfer-Encoding with chunked as the last coding */
+    bool has_length;     /* Content-Length given (and no Transfer-Encoding) */
     bool close_delimited;/* body ends at EOF (call http1_resp_eof) */
     bool headers_done;
-    uint64_t content_length;
-    uint64_t header_bytes; /* bytes of status line + headers (incl. 1xx) */
+    uint64_t content_length; /* as sent, also for HEAD / 204 / 304 */
+    uint64_t header_bytes; /* bytes of status line + headers (incl. 1xx), so
+                              0 at EOF means the peer sent nothing */
     uint64_t body_bytes;   /* decoded body bytes so far */
-    uint64_t chunks;       /* chunks seen (chunked bodies) */
-    uint64_t err_offset;   /* byte offset in this response where an error was found */
-    /* parser state (private) */
+    uint64_t chunks;       /* data chunks seen (the last, empty one not counted) */
+    uint64_t err_offset;   /* offset in this response of the offending byte;
+                              the same however the input was split */
+    /* parser state (private; the whole struct is 160 bytes on LP64) */
     int state;
-    uint64_t remaining;
-    uint64_t consumed_total;
-    uint32_t line_len;
-    uint32_t tok;          /* small scratch counters */
-    uint64_t num;
-    int hdr;               /* which known header is being read */
-    uint32_t match;        /* match position in a known header name/value */
+    int hdr;               /* which known header's value is being read */
+    int error;             /* sticky error code once state is the error state */
+    uint16_t flags;        /* what the headers said so far; capture/trailer mode */
+    uint8_t cand;          /* known header names still matching the name so far */
+    uint8_t vstate;        /* inside a known value: before / in / after a token */
+    char word[12];         /* current Connection / Transfer-Encoding token, lowercased */
+    uint32_t tok;          /* bytes in word (0xff: fits no token we look for) */
+    uint32_t match;        /* bytes matched of "HTTP/1.", status digits, header name */
+    uint32_t line_len;     /* bytes captured in cb->line_buf; chunk-size line length */
+    uint32_t name_len;     /* captured header name length */
+    uint64_t num;          /* Content-Length or chunk size being read */
+    uint64_t remaining;    /* body or chunk-data bytes still to come */
+    uint64_t consumed_total; /* bytes of this response consumed by earlier calls */
+    uint64_t trailer_bytes;  /* chunked trailers, capped by max_header_bytes too */
 } http1_resp;
 
 /* Resets p for a new response. head_request: the request was HEAD. cb may be NULL. */
 void http1_resp_begin(http1_resp *p, bool head_request, const http1_callbacks *cb);
 
 /* Feeds len bytes. Returns HTTP1_NEED_MORE (all consumed), HTTP1_DONE (*consumed
- * bytes belong to this response; the rest to the next one) or an error. */
+ * bytes belong to this response; the rest to the next one) or an error
+ * (*consumed: the bytes before the offending one). Errors stick, and after
+ * HTTP1_DONE further calls return HTTP1_DONE with *consumed = 0, until the
+ * next http1_resp_begin. */
 int http1_resp_parse(http1_resp *p, const char *data, size_t len, size_t *consumed);
 
 /* The peer closed the connection. Returns HTTP1_DONE if that completes a
- * close-delimited body, HTTP1_ECLOSED otherwise. */
+ * close-delimited body (or the response was already done), HTTP1_ECLOSED
+ * otherwise. */
 int http1_resp_eof(http1_resp *p);
 
 /* A short description of an error code ("malformed response", ...). */

@@ -109,7 +109,7 @@ static json_t *totals_json(const results_stats *s)
     for (int i = 0; i < METRICS_STATUS_MAX; i++) {
         if (!t->status[i])
             continue;
-        char k[8];
+        char k[16];
         snprintf(k, sizeof k, "%d", i);
         set(st, k, jint(t->status[i]));
     }
