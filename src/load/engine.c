@@ -15,8 +15,55 @@
 #define POLL_NS (50 * NS_PER_MS)
 #define PROGRESS_NS (250 * NS_PER_MS)
 
-typedef struct engine {
+/* ---- the HTTP worker as an engine_worker_ops ---- */
+
+typedef struct http_ctx {
     const plan *p;
+    const executor *x;
+    uint32_t pool_cap, backlog_cap;
+    uint8_t step;
+} http_ctx;
+
+static void *hw_create(void *ctx, const engine_worker_args *a, err *e)
+{
+    const http_ctx *h = ctx;
+    uint32_t n = a->nworkers, i = a->id;
+    worker_config cfg = {
+        .p = h->p,
+        .x = h->x,
+        .id = i,
+        .nworkers = n,
+        .start_ns = a->start_ns,
+        .duration_ns = a->duration_ns,
+        .pool_cap = h->pool_cap / n + (i < h->pool_cap % n),
+        .backlog_cap = h->backlog_cap / n + (i < h->backlog_cap % n),
+        .step = h->step,
+    };
+    return worker_new(&cfg, e);
+}
+
+static int hw_start(void *w, err *e) { return worker_start(w, e); }
+static void hw_request_stop(void *w) { worker_request_stop(w); }
+static void hw_abort(void *w) { worker_abort(w); }
+static void hw_join(void *w) { worker_join(w); }
+static void hw_destroy(void *w) { worker_free(w); }
+static bool hw_done(void *w) { return worker_done(w); }
+static metrics_shard *hw_shard(void *w, uint32_t g) { return worker_shard(w, g); }
+static uint32_t hw_active(void *w) { return worker_active(w); }
+static uint64_t hw_end_ns(void *w) { return worker_end_ns(w); }
+static uint64_t hw_current_second(void *w) { return worker_current_second(w); }
+static const char *hw_fatal(void *w) { return worker_fatal(w); }
+
+static const engine_worker_ops http_ops = {
+    hw_create, hw_start, hw_request_stop, hw_abort, hw_join, hw_destroy, hw_done,
+    hw_shard, hw_active, hw_end_ns, hw_current_second, hw_fatal,
+};
+
+typedef struct engine {
+    const plan *p;  /* NULL for custom workers */
+    uint32_t ngroups;
+    const engine_worker_ops *ops;
+    void *ops_ctx;
     const engine_options *opt;
     results *out;
     sig_atomic_t seen_irq;
@@ -29,7 +76,7 @@ typedef struct engine {
 typedef struct shape_run {
     engine *eng;
     const executor *x;
-    worker **w;
+    void **w;
     uint32_t n;
     uint64_t start_ns;
     uint64_t duration_ns;
@@ -53,9 +100,9 @@ static bool irq_check(engine *g, shape_run *r)
     if (r)
         for (uint32_t i = 0; i < r->n; i++) {
             if (irq >= 2)
-                worker_abort(r->w[i]);
+                g->ops->abort(r->w[i]);
             else
-                worker_request_stop(r->w[i]);
+                g->ops->request_stop(r->w[i]);
         }
     return true;
 }
@@ -63,6 +110,8 @@ static bool irq_check(engine *g, shape_run *r)
 static double ep_share(engine *g, uint32_t ep)
 {
     const plan *p = g->p;
+    if (!p)
+        return 1.0;
     double s = p->mode == PLAN_MIXED ? p->eps[ep].weight / g->wsum : 1.0;
     return s / p->segment_n;
 }
@@ -70,7 +119,7 @@ static double ep_share(engine *g, uint32_t ep)
 /* Target iterations in second s of the shape (open model). */
 static double target_in_second(const shape_run *r, uint64_t s)
 {
-    if (!executor_is_open(r->x))
+    if (!r->x || !executor_is_open(r->x))
         return 0;
     return executor_count_at(r->x, (s + 1) * NS_PER_S) - executor_count_at(r->x, s * NS_PER_S);
 }
@@ -99,15 +148,15 @@ static void add_second(shape_run *r, uint64_t s, bool final)
     engine *g = r->eng;
     uint32_t active = 0;
     for (uint32_t i = 0; i < r->n; i++)
-        active += worker_active(r->w[i]);
+        active += r->eng->ops->active(r->w[i]);
     double target = target_in_second(r, s);
     series_row all = {.second = (uint32_t)(s + r->second_offset)};
     hist_reset(g->scratch_all);
-    for (uint32_t ep = 0; ep < g->p->neps; ep++) {
+    for (uint32_t ep = 0; ep < g->ngroups; ep++) {
         series_row row = {.second = all.second};
         hist_reset(g->scratch_ep);
         for (uint32_t i = 0; i < r->n; i++) {
-            metrics_shard *sh = worker_shard(r->w[i], ep);
+            metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
             if (!shard_has(sh, s, final))
                 continue;
             const metrics_interval *iv = metrics_interval_get(sh, s);
@@ -144,8 +193,8 @@ static bool second_closed_everywhere(shape_run *r, uint64_t s)
 {
     bool any = false;
     for (uint32_t i = 0; i < r->n; i++) {
-        bool ready = metrics_interval_ready(worker_shard(r->w[i], 0), s);
-        if (!ready && !worker_done(r->w[i]))
+        bool ready = metrics_interval_ready(r->eng->ops->shard(r->w[i], 0), s);
+        if (!ready && !r->eng->ops->done(r->w[i]))
             return false;
         any |= ready;
     }
@@ -161,7 +210,7 @@ static void collect_seconds(shape_run *r)
 static void drain_raw(shape_run *r)
 {
     const engine_options *o = r->eng->opt;
-    if (!r->eng->p->raw || !o || !o->raw || r->warmup)
+    if (!r->eng->p || !r->eng->p->raw || !o || !o->raw || r->warmup)
         return;
     for (uint32_t i = 0; i < r->n; i++)
         worker_raw_drain(r->w[i], o->raw, o->raw_ctx);
@@ -176,21 +225,21 @@ static void progress(shape_run *r, bool stopping)
     uint64_t now = clock_now_ns();
     pr.elapsed_ns = now > r->start_ns ? now - r->start_ns : 0;
     pr.total_ns = r->duration_ns;
-    pr.planned_requests = r->eng->p->requests;
+    pr.planned_requests = r->eng->p ? r->eng->p->requests : 0;
     pr.stopping = stopping || r->eng->stopping;
     pr.warmup = r->warmup;
     pr.step = r->step;
     pr.nsteps = r->nsteps;
-    if (executor_is_open(r->x))
+    if (r->x && r->eng->p && executor_is_open(r->x))
         pr.target_rps = executor_rate_at(r->x, pr.elapsed_ns) / r->eng->p->segment_n *
-                        (r->eng->p->mode == PLAN_MIXED ? 1 : (double)r->eng->p->neps);
+                        (r->eng->p->mode == PLAN_MIXED ? 1 : (double)r->eng->ngroups);
     for (uint32_t i = 0; i < r->n; i++) {
-        for (uint32_t ep = 0; ep < r->eng->p->neps; ep++) {
-            metrics_shard *sh = worker_shard(r->w[i], ep);
+        for (uint32_t ep = 0; ep < r->eng->ngroups; ep++) {
+            metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
             pr.requests += atomic_load_explicit(&sh->live_requests, memory_order_relaxed);
             pr.errors += atomic_load_explicit(&sh->live_errors, memory_order_relaxed);
         }
-        pr.active += worker_active(r->w[i]);
+        pr.active += r->eng->ops->active(r->w[i]);
     }
     const series_row *last = r->all ? series_last(&r->all->sec) : NULL;
     if (last && last->second >= r->second_offset) {
@@ -205,7 +254,7 @@ static void progress(shape_run *r, bool stopping)
 static bool all_done(shape_run *r)
 {
     for (uint32_t i = 0; i < r->n; i++)
-        if (!worker_done(r->w[i]))
+        if (!r->eng->ops->done(r->w[i]))
             return false;
     return true;
 }
@@ -227,13 +276,13 @@ static void finish(shape_run *r)
     results *out = g->out;
     uint64_t last_second = 0, end_ns = r->start_ns;
     for (uint32_t i = 0; i < r->n; i++) {
-        worker *w = r->w[i];
-        if (worker_current_second(w) > last_second)
-            last_second = worker_current_second(w);
-        if (worker_end_ns(w) > end_ns)
-            end_ns = worker_end_ns(w);
-        for (uint32_t ep = 0; ep < g->p->neps; ep++) {
-            metrics_shard *sh = worker_shard(w, ep);
+        void *w = r->w[i];
+        if (g->ops->current_second(w) > last_second)
+            last_second = g->ops->current_second(w);
+        if (g->ops->end_ns(w) > end_ns)
+            end_ns = g->ops->end_ns(w);
+        for (uint32_t ep = 0; ep < g->ngroups; ep++) {
+            metrics_shard *sh = r->eng->ops->shard(w, ep);
             if (r->warmup) {
                 out->warmup_requests += sh->tot.requests;
                 continue;
@@ -244,9 +293,9 @@ static void finish(shape_run *r)
                 merge_shard_into(r->all, sh);
             out->series_overruns += sh->overruns;
         }
-        if (!out->warning[0] && worker_fatal(w))
-            snprintf(out->warning, sizeof out->warning, "%s", worker_fatal(w));
-        if (!out->warning[0] && worker_raw_dropped(w))
+        if (!out->warning[0] && g->ops->fatal(w))
+            snprintf(out->warning, sizeof out->warning, "%s", g->ops->fatal(w));
+        if (g->p && !out->warning[0] && worker_raw_dropped(w))
             snprintf(out->warning, sizeof out->warning,
                      "requests.csv: %llu rows dropped (the writer could not keep up)",
                      (unsigned long long)worker_raw_dropped(w));
@@ -258,8 +307,8 @@ static void finish(shape_run *r)
         uint64_t s = r->next_second++;
         uint64_t n = 0;
         for (uint32_t i = 0; i < r->n; i++)
-            for (uint32_t ep = 0; ep < g->p->neps; ep++) {
-                metrics_shard *sh = worker_shard(r->w[i], ep);
+            for (uint32_t ep = 0; ep < g->ngroups; ep++) {
+                metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
                 if (shard_has(sh, s, true))
                     n += metrics_interval_get(sh, s)->requests + metrics_interval_get(sh, s)->dropped;
             }
@@ -270,7 +319,7 @@ static void finish(shape_run *r)
     if (r->all)
         r->all->elapsed_ns = elapsed;
     if (r->eps)
-        for (uint32_t ep = 0; ep < g->p->neps; ep++)
+        for (uint32_t ep = 0; ep < g->ngroups; ep++)
             r->eps[ep].st.elapsed_ns = elapsed;
 }
 
@@ -285,46 +334,35 @@ static uint32_t threads_for(const plan *p, const executor *x)
     return t;
 }
 
-/* Runs one shape to its end. Returns 0 or an error (nothing was sent). */
-static int run_shape(shape_run *r, err *e)
+/* Runs one shape to its end with nthreads workers made by g->ops.
+ * Returns 0 or an error (nothing was sent). */
+static int run_workers(shape_run *r, uint32_t nthreads, err *e)
 {
     engine *g = r->eng;
-    const plan *p = g->p;
-    uint32_t nthreads = threads_for(p, r->x);
     r->n = nthreads;
     r->w = calloc(nthreads, sizeof *r->w);
     if (!r->w)
         return err_set(e, VOLLEY_ENOMEM, "out of memory");
-    uint32_t cap = plan_pool_cap(p, r->x), backlog = plan_backlog_cap(p, r->x);
     /* A common start a little ahead, so every thread is waiting when it comes. */
     r->start_ns = clock_now_ns() + 20 * NS_PER_MS;
     int rc = 0;
     for (uint32_t i = 0; i < nthreads && !rc; i++) {
-        worker_config cfg = {
-            .p = p,
-            .x = r->x,
-            .id = i,
-            .nworkers = nthreads,
-            .start_ns = r->start_ns,
-            .duration_ns = r->duration_ns,
-            .pool_cap = (uint32_t)(cap / nthreads + (i < cap % nthreads)),
-            .backlog_cap = (uint32_t)(backlog / nthreads + (i < backlog % nthreads)),
-            .step = (uint8_t)r->step,
-        };
-        if (!(r->w[i] = worker_new(&cfg, e)))
+        engine_worker_args a = {.id = i, .nworkers = nthreads, .start_ns = r->start_ns,
+                                .duration_ns = r->duration_ns};
+        if (!(r->w[i] = g->ops->create(g->ops_ctx, &a, e)))
             rc = e && e->code ? e->code : VOLLEY_ENOMEM;
     }
     if (!rc && !g->out->start_wall_ns)
         g->out->start_wall_ns = clock_wall_ns() + (r->start_ns - clock_now_ns());
     for (uint32_t i = 0; i < nthreads && !rc; i++)
-        if ((rc = worker_start(r->w[i], e)))
+        if ((rc = g->ops->start(r->w[i], e)))
             for (uint32_t j = 0; j < i; j++)
-                worker_abort(r->w[j]);
+                g->ops->abort(r->w[j]);
     if (!rc) {
         r->next_progress = r->start_ns;
         if (g->stopping)
             for (uint32_t i = 0; i < nthreads; i++)
-                worker_request_stop(r->w[i]);
+                r->eng->ops->request_stop(r->w[i]);
         while (!all_done(r)) {
             clock_sleep_ns(POLL_NS);
             irq_check(g, r);
@@ -339,17 +377,28 @@ static int run_shape(shape_run *r, err *e)
     }
     for (uint32_t i = 0; i < nthreads; i++)
         if (r->w[i])
-            worker_join(r->w[i]);
+            g->ops->join(r->w[i]);
     if (!rc) {
         drain_raw(r);
         finish(r);
         progress(r, true);
     }
     for (uint32_t i = 0; i < nthreads; i++)
-        worker_free(r->w[i]);
+        if (r->w[i])
+            g->ops->destroy(r->w[i]);
     free(r->w);
     r->w = NULL;
     return rc;
+}
+
+static int run_shape(shape_run *r, err *e)
+{
+    const plan *p = r->eng->p;
+    http_ctx h = {.p = p, .x = r->x, .pool_cap = plan_pool_cap(p, r->x),
+                  .backlog_cap = plan_backlog_cap(p, r->x), .step = (uint8_t)r->step};
+    r->eng->ops = &http_ops;
+    r->eng->ops_ctx = &h;
+    return run_workers(r, threads_for(p, r->x), e);
 }
 
 static void fill_plan(results_plan *rp, const plan *p)
@@ -444,7 +493,7 @@ int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
     for (size_t i = 0; i < p->neps; i++)
         if (!results_add_endpoint(out, p->eps[i].name, p->eps[i].method, p->eps[i].url_text))
             return err_set(e, VOLLEY_ENOMEM, "out of memory");
-    engine g = {.p = p, .opt = opt, .out = out};
+    engine g = {.p = p, .ngroups = (uint32_t)p->neps, .opt = opt, .out = out};
     for (size_t i = 0; i < p->neps; i++) {
         g.wsum += p->eps[i].weight;
         out->eps[i].weight = p->eps[i].weight;
@@ -483,6 +532,34 @@ int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
         rc = run_shape(&r, e);
     }
 done:
+    if (!out->start_wall_ns)
+        out->start_wall_ns = clock_wall_ns();
+    out->end_wall_ns = clock_wall_ns();
+    hist_free(g.scratch_ep);
+    hist_free(g.scratch_all);
+    return rc;
+}
+
+int engine_run_custom(const engine_custom *c, const engine_options *opt, results *out, err *e)
+{
+    if (results_init(out))
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    if (c->plan)
+        out->plan = *c->plan;
+    for (uint32_t i = 0; i < c->ngroups; i++)
+        if (!results_add_endpoint(out, c->group_names[i], "", ""))
+            return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    engine g = {.ngroups = c->ngroups, .ops = c->ops, .ops_ctx = c->ctx, .opt = opt, .out = out,
+                .wsum = 1};
+    g.scratch_ep = hist_new();
+    g.scratch_all = hist_new();
+    int rc;
+    if (!g.scratch_ep || !g.scratch_all) {
+        rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
+    } else {
+        shape_run r = {.eng = &g, .duration_ns = c->duration_ns, .all = &out->st, .eps = out->eps};
+        rc = run_workers(&r, c->nthreads ? c->nthreads : 1, e);
+    }
     if (!out->start_wall_ns)
         out->start_wall_ns = clock_wall_ns();
     out->end_wall_ns = clock_wall_ns();

@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "load/plan.h"
+#include "metrics/metrics.h"
 #include "results/results.h"
 
 #include <signal.h>
@@ -45,6 +46,45 @@ typedef struct engine_options {
     engine_raw_fn raw;
     void *raw_ctx;
 } engine_options;
+
+/* ---- other kinds of workers (scripted virtual users) ----
+ * The engine drives any worker through these operations; load/worker is
+ * one kind, script/lua_worker another. A worker keeps one metrics shard per
+ * stat group (an endpoint, or a scenario of a script) and closes a second
+ * interval in every shard at each second boundary after start_ns. */
+typedef struct engine_worker_args {
+    uint32_t id, nworkers;
+    uint64_t start_ns;     /* common monotonic start */
+    uint64_t duration_ns;  /* 0: the worker decides when it is done */
+} engine_worker_args;
+
+typedef struct engine_worker_ops {
+    void *(*create)(void *ctx, const engine_worker_args *a, err *e);
+    int (*start)(void *w, err *e);          /* starts the thread */
+    void (*request_stop)(void *w);          /* thread-safe, graceful */
+    void (*abort)(void *w);                 /* thread-safe, at once */
+    void (*join)(void *w);
+    void (*destroy)(void *w);
+    bool (*done)(void *w);                  /* thread-safe */
+    metrics_shard *(*shard)(void *w, uint32_t group);
+    uint32_t (*active)(void *w);            /* thread-safe, relaxed */
+    uint64_t (*end_ns)(void *w);            /* after join */
+    uint64_t (*current_second)(void *w);    /* after join */
+    const char *(*fatal)(void *w);          /* after join; NULL if none */
+} engine_worker_ops;
+
+typedef struct engine_custom {
+    const engine_worker_ops *ops;
+    void *ctx;                 /* passed to ops->create */
+    uint32_t nthreads;
+    uint32_t ngroups;          /* stat groups; become results endpoints */
+    const char *const *group_names;
+    uint64_t duration_ns;      /* planned, for progress (0: unknown) */
+    const results_plan *plan;  /* recorded in results */
+} engine_custom;
+
+/* Runs workers of another kind; results has one endpoint per group. */
+int engine_run_custom(const engine_custom *c, const engine_options *opt, results *out, err *e);
 
 /* Runs p (compiled) to completion: the warm-up if any, then the run or
  * each step of a sweep, and fills out (initialised by the engine). Returns
