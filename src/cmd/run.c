@@ -7,13 +7,19 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "load/engine.h"
+#include "load/openapi.h"
 #include "load/plan.h"
 #include "load/worker.h"
 #include "metrics/metrics.h"
+#include "metrics/threshold.h"
+#include "monitor/proc.h"
 #include "report/summary.h"
 #include "results/results_json.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -80,6 +86,16 @@ static void usage(FILE *f)
           "      --connect-timeout D  connect timeout (default 10s)\n"
           "      --grace D            wait for in-flight requests at the end (default 5s)\n"
           "      --max-header-size S  largest response header block (default 64k)\n"
+          "CI gate:\n"
+          "      --threshold EXPR     pass/fail criterion, repeatable: p(99)<50ms, avg<10ms,\n"
+          "                           max<1s, rate>=1000, errors<1%, ttfb:p(95)<20ms,\n"
+          "                           endpoint=NAME:p(99)<50ms; exit code 99 if any fails\n"
+          "      --abort-on-fail      stop as soon as a threshold fails (checked each second)\n"
+          "server under test:\n"
+          "      --monitor-pid PID    sample CPU and RSS of PID and its children every 500ms\n"
+          "      --exec 'CMD'         start CMD, wait until the URL answers, load it, stop it\n"
+          "      --openapi URL|FILE   load the GET (and example-body POST) operations of an\n"
+          "                           OpenAPI 3 document as endpoints (honours --filter)\n"
           "output:\n"
           "      --out DIR            where to write results (default\n"
           "                           volley-results/<timestamp>[-label])\n"
@@ -121,6 +137,11 @@ enum {
     OPT_LABEL,
     OPT_NO_SAVE,
     OPT_RAW,
+    OPT_THRESHOLD,
+    OPT_ABORT_ON_FAIL,
+    OPT_MONITOR_PID,
+    OPT_EXEC,
+    OPT_OPENAPI,
 };
 
 static const struct option long_opts[] = {
@@ -157,6 +178,11 @@ static const struct option long_opts[] = {
     {"label", required_argument, NULL, OPT_LABEL},
     {"no-save", no_argument, NULL, OPT_NO_SAVE},
     {"raw", no_argument, NULL, OPT_RAW},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+    {"abort-on-fail", no_argument, NULL, OPT_ABORT_ON_FAIL},
+    {"monitor-pid", required_argument, NULL, OPT_MONITOR_PID},
+    {"exec", required_argument, NULL, OPT_EXEC},
+    {"openapi", required_argument, NULL, OPT_OPENAPI},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -171,6 +197,12 @@ typedef struct run_opts {
     const char *weights[PLAN_MAX_ENDPOINTS];
     size_t nweights;
     uint64_t hold_ns;
+    threshold thresholds[64];
+    size_t nthresholds;
+    bool abort_on_fail;
+    int monitor_pid;
+    const char *exec_cmd;
+    const char *openapi;
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
@@ -364,6 +396,25 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_RAW:
         p->raw = true;
         return 0;
+    case OPT_THRESHOLD:
+        if (o->nthresholds == sizeof o->thresholds / sizeof o->thresholds[0])
+            return err_set(e, VOLLEY_EINVAL, "--threshold: too many");
+        return threshold_parse(arg, &o->thresholds[o->nthresholds++], e);
+    case OPT_ABORT_ON_FAIL:
+        o->abort_on_fail = true;
+        return 0;
+    case OPT_MONITOR_PID:
+        if (!(rc = parse_u64(arg, "--monitor-pid", 1, 4194304, &v, e)))
+            o->monitor_pid = (int)v;
+        return rc;
+    case OPT_EXEC:
+        if (!*arg)
+            return err_set(e, VOLLEY_EINVAL, "--exec: empty command");
+        o->exec_cmd = arg;
+        return 0;
+    case OPT_OPENAPI:
+        o->openapi = arg;
+        return 0;
     case OPT_OUT:
         o->out_dir = arg;
         return 0;
@@ -433,6 +484,15 @@ static int resolve_shape(plan *p, run_opts *o, err *e)
 
 /* ---- progress ---- */
 
+struct progress_state;
+struct live_check;
+struct sut;
+typedef struct run_ctx {
+    struct progress_state *ps;
+    struct live_check *lc;
+    struct sut *server;
+} run_ctx;
+
 typedef struct progress_state {
     FILE *f;
     bool tty;
@@ -442,7 +502,7 @@ typedef struct progress_state {
 
 static void on_progress(void *ctx, const engine_progress *pr)
 {
-    progress_state *ps = ctx;
+    progress_state *ps = ((run_ctx *)ctx)->ps;
     ps->calls++;
     /* Plain output gets one line a second, a terminal four refreshes. */
     if (!ps->tty && (ps->calls % 4 != 0 || pr->stopping))
@@ -565,7 +625,12 @@ static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
 {
     if (optind < argc - 1)
         return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'", argv[optind + 1]);
-    if (optind == argc - 1) {
+    if (o->openapi) {
+        /* With --openapi the URL argument, if any, is the base of the paths. */
+        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, e);
+        if (n < 0)
+            return n;
+    } else if (optind == argc - 1) {
         /* The positional URL is an endpoint like the others (first). */
         if (p->neps == PLAN_MAX_ENDPOINTS)
             return err_set(e, VOLLEY_EINVAL, "too many endpoints");
@@ -599,7 +664,136 @@ static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
     int rc = resolve_shape(p, o, e);
     if (rc)
         return rc;
+    if (o->monitor_pid && o->exec_cmd)
+        return err_set(e, VOLLEY_EINVAL, "--monitor-pid and --exec: give one of them");
+    for (size_t i = 0; i < o->nthresholds; i++) {
+        bool found = !o->thresholds[i].endpoint[0];
+        for (size_t k = 0; k < p->neps && !found; k++)
+            found = !strcmp(p->eps[k].name, o->thresholds[i].endpoint);
+        if (!found)
+            return err_set(e, VOLLEY_EINVAL, "--threshold '%s': no endpoint named '%s'",
+                           o->thresholds[i].expr, o->thresholds[i].endpoint);
+    }
     return plan_compile(p, e);
+}
+
+/* ---- --abort-on-fail: thresholds on the seconds collected so far ---- */
+
+typedef struct live_check {
+    const run_opts *o;
+    metrics_totals tot;
+    hist *latency;
+    uint64_t seconds;
+    bool failed;
+    char why[300];
+} live_check;
+
+static bool on_second(void *ctx, const series_row *row, const hist *latency)
+{
+    live_check *lc = ((run_ctx *)ctx)->lc;
+    if (!lc->latency || lc->failed)
+        return false;
+    lc->tot.requests += row->requests;
+    lc->tot.responses += row->responses;
+    lc->tot.errors += row->errors;
+    lc->tot.dropped += row->dropped;
+    lc->seconds++;
+    hist_merge(lc->latency, latency);
+    th_input in = {.tot = &lc->tot, .latency = lc->latency, .elapsed_ns = lc->seconds * NS_PER_S};
+    for (size_t i = 0; i < lc->o->nthresholds; i++) {
+        const threshold *t = &lc->o->thresholds[i];
+        /* Only whole-run latency and count thresholds are judged live; the
+         * rest wait for the end. A rate needs a full second to mean much. */
+        if (t->endpoint[0] || !threshold_live(t))
+            continue;
+        double a = threshold_actual(t, &in);
+        if (!threshold_check(t, a)) {
+            char v[32];
+            threshold_format_actual(t, a, v, sizeof v);
+            snprintf(lc->why, sizeof lc->why, "threshold '%s' failed after %llus (%s)", t->expr,
+                     (unsigned long long)lc->seconds, v);
+            lc->failed = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- the server under test ---- */
+
+typedef struct sut {
+    pid_t exec_pid;
+    monitor *mon;
+} sut;
+
+static void on_measure_start(void *ctx)
+{
+    sut *s = ((run_ctx *)ctx)->server;
+    monitor_mark(s->mon);
+}
+
+/* Waits until the first endpoint accepts a connection and answers. */
+static int wait_answering(const plan *p, pid_t pid, err *e)
+{
+    const addr *a = &p->targets[p->eps[0].target_idx];
+    uint64_t deadline = clock_now_ns() + 15 * NS_PER_S;
+    while (clock_now_ns() < deadline) {
+        if (!proc_alive(pid))
+            return err_set(e, VOLLEY_EINVAL, "--exec: the command exited before %s answered",
+                           p->eps[0].url_text);
+        int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0) {
+            const buf *req = &p->eps[0].request;
+            char tmp[16];
+            struct timeval tv = {.tv_sec = 2};
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            if (send(fd, req->data, req->len, MSG_NOSIGNAL) == (ssize_t)req->len &&
+                read(fd, tmp, sizeof tmp) > 0) {
+                close(fd);
+                return 0;
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+        clock_sleep_ns(50 * NS_PER_MS);
+    }
+    return err_set(e, VOLLEY_EINVAL, "--exec: %s did not answer within 15s", p->eps[0].url_text);
+}
+
+static int sut_start(sut *s, const run_opts *o, const plan *p, err *e)
+{
+    if (o->exec_cmd) {
+        s->exec_pid = proc_spawn(o->exec_cmd, e);
+        if (s->exec_pid < 0)
+            return VOLLEY_ESYS;
+        int rc = wait_answering(p, s->exec_pid, e);
+        if (rc)
+            return rc;
+    }
+    int pid = o->monitor_pid ? o->monitor_pid : s->exec_pid;
+    if (pid) {
+        s->mon = monitor_start(pid, 0.5, e);
+        if (!s->mon)
+            return VOLLEY_EINVAL;
+    }
+    return 0;
+}
+
+static void sut_stop(sut *s, const run_opts *o, results *r)
+{
+    if (s->mon) {
+        if (r)
+            snprintf(r->monitor.command, sizeof r->monitor.command, "%s",
+                     o->exec_cmd ? o->exec_cmd : "");
+        results_monitor tmp = {0};
+        monitor_stop(s->mon, r ? &r->monitor : &tmp);
+        free(tmp.samples);
+        s->mon = NULL;
+    }
+    if (s->exec_pid > 0) {
+        proc_stop(s->exec_pid, 5000);
+        s->exec_pid = 0;
+    }
 }
 
 int cmd_run(int argc, char **argv)
@@ -665,12 +859,29 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    sut server = {0};
+    if (sut_start(&server, &o, &p, &e)) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        sut_stop(&server, &o, NULL);
+        if (rw.f)
+            fclose(rw.f);
+        plan_free(&p);
+        return EXIT_USAGE;
+    }
     progress_state ps = {.f = o.json ? stderr : stdout};
     ps.tty = isatty(fileno(ps.f));
+    live_check lc = {.o = &o, .latency = o.abort_on_fail ? hist_new() : NULL};
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
-                         .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw};
+                         .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw,
+                         .on_second = o.abort_on_fail ? on_second : NULL,
+                         .on_measure_start = on_measure_start};
+    /* Both callbacks share one context: the engine passes eo.ctx. */
+    run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server};
+    eo.ctx = &rc_ctx;
     results r;
     rc = engine_run(&p, &eo, &r, &e);
+    sut_stop(&server, &o, rc ? NULL : &r);
+    hist_free(lc.latency);
     if (ps.tty && ps.last_len)
         fputc('\n', ps.f);
     int exit_code = 0;
@@ -684,10 +895,19 @@ int cmd_run(int argc, char **argv)
         plan_free(&p);
         return 1;
     }
+    r.thresholds_aborted = lc.failed;
+    if (o.nthresholds && results_eval_thresholds(&r, o.thresholds, o.nthresholds, &e) < 0) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        exit_code = 1;
+    }
     if (!o.quiet)
         summary_print(o.json ? stderr : stdout, &r);
+    if (lc.failed && !o.quiet)
+        fprintf(o.json ? stderr : stdout, "  aborted: %s\n", lc.why);
     if (r.interrupted)
         exit_code = 130;
+    else if (!results_thresholds_ok(&r))
+        exit_code = EXIT_THRESHOLDS;
     if (write_outputs(&r, &o, o.no_save ? NULL : dir, &e)) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;

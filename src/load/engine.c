@@ -187,6 +187,13 @@ static void add_second(shape_run *r, uint64_t s, bool final)
     all.active = final ? 0 : active;
     if (r->all)
         series_append(&r->all->sec, &all);
+    const engine_options *o = g->opt;
+    if (!final && !r->warmup && o && o->on_second && o->on_second(o->ctx, &all, g->scratch_all) &&
+        !g->stopping) {
+        g->stopping = true;
+        for (uint32_t i = 0; i < r->n; i++)
+            g->ops->request_stop(r->w[i]);
+    }
 }
 
 static bool second_closed_everywhere(shape_run *r, uint64_t s)
@@ -524,6 +531,8 @@ int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
     }
     if (g.stopping)
         goto done;
+    if (opt && opt->on_measure_start)
+        opt->on_measure_start(opt->ctx);
     if (p->nrates) {
         rc = run_sweep(&g, e);
     } else {
@@ -558,6 +567,8 @@ int engine_run_custom(const engine_custom *c, const engine_options *opt, results
         rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
     } else {
         shape_run r = {.eng = &g, .duration_ns = c->duration_ns, .all = &out->st, .eps = out->eps};
+        if (opt && opt->on_measure_start)
+            opt->on_measure_start(opt->ctx);
         rc = run_workers(&r, c->nthreads ? c->nthreads : 1, e);
     }
     if (!out->start_wall_ns)

@@ -42,6 +42,12 @@ typedef struct engine_options {
     void *ctx;
     /* Incremented by a signal handler: 1 = stop gracefully, 2+ = stop now. */
     volatile sig_atomic_t *interrupts;
+    /* Called once per collected second of the measured run with the row and
+     * the latency histogram of that second (all endpoints); returning true
+     * stops the run gracefully (--abort-on-fail). May be NULL. */
+    bool (*on_second)(void *ctx, const series_row *row, const hist *latency);
+    /* Called when the measured load starts (after any warm-up). May be NULL. */
+    void (*on_measure_start)(void *ctx);
     /* With plan.raw: receives every request's record, on the main thread. */
     engine_raw_fn raw;
     void *raw_ctx;

@@ -179,6 +179,21 @@ void summary_print(FILE *f, const results *r)
                     (unsigned long long)t->err_kind[i], pct(t->err_kind[i], t->requests));
         }
     }
+    if (r->monitor.pid) {
+        const results_monitor *m = &r->monitor;
+        char a2[32];
+        summary_format_bytes((double)m->rss_max_bytes, a2, sizeof a2);
+        double per_k = t->requests ? m->cpu_seconds * 1000.0 / (double)t->requests : 0;
+        fprintf(f, "\n  server under test: pid %d (%s)\n", m->pid, m->command);
+        fprintf(f, "    cpu %.2f s (%.1f%% of one core), %.4f cpu-s per 1000 requests, peak rss %s\n",
+                m->cpu_seconds, secs > 0 ? m->cpu_seconds / secs * 100 : 0, per_k, a2);
+    }
+    if (r->nthresholds) {
+        fprintf(f, "\n  thresholds\n");
+        for (size_t i = 0; i < r->nthresholds; i++)
+            fprintf(f, "    %s %-34s %s\n", r->thresholds[i].ok ? "pass" : "FAIL",
+                    r->thresholds[i].expr, r->thresholds[i].actual_text);
+    }
     if (r->series_overruns)
         fprintf(f, "  note: %llu per-second intervals were lost (main thread too slow)\n",
                 (unsigned long long)r->series_overruns);

@@ -3,6 +3,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "metrics/threshold.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,11 @@ void results_free(results *r)
         free_endpoints(r->steps[i].eps, r->neps);
     }
     free(r->steps);
+    free(r->thresholds);
+    free(r->monitor.samples);
+    r->thresholds = NULL;
+    r->monitor.samples = NULL;
+    r->nthresholds = r->monitor.nsamples = 0;
     r->eps = NULL;
     r->steps = NULL;
     r->neps = r->nsteps = 0;
@@ -138,4 +144,59 @@ double results_stats_rps(const results_stats *s)
 double results_rps(const results *r)
 {
     return results_stats_rps(&r->st);
+}
+
+int results_eval_thresholds(results *r, const threshold *t, size_t n, err *e)
+{
+    free(r->thresholds);
+    r->thresholds = calloc(n ? n : 1, sizeof *r->thresholds);
+    r->nthresholds = 0;
+    if (!r->thresholds)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const results_stats *st = &r->st;
+        if (t[i].endpoint[0]) {
+            st = NULL;
+            for (size_t k = 0; k < r->neps; k++)
+                if (!strcmp(r->eps[k].name, t[i].endpoint))
+                    st = &r->eps[k].st;
+            if (!st)
+                return err_set(e, VOLLEY_EINVAL, "threshold '%s': no endpoint named '%s'",
+                               t[i].expr, t[i].endpoint);
+        }
+        th_input in = {.tot = &st->tot, .latency = st->latency, .ttfb = st->ttfb,
+                       .service = st->service, .connect = st->connect,
+                       .send_lag = st->send_lag, .elapsed_ns = st->elapsed_ns};
+        results_threshold *v = &r->thresholds[r->nthresholds++];
+        snprintf(v->expr, sizeof v->expr, "%s", t[i].expr);
+        v->actual = threshold_actual(&t[i], &in);
+        v->ok = threshold_check(&t[i], v->actual);
+        threshold_format_actual(&t[i], v->actual, v->actual_text, sizeof v->actual_text);
+        failed += !v->ok;
+    }
+    return failed;
+}
+
+bool results_thresholds_ok(const results *r)
+{
+    for (size_t i = 0; i < r->nthresholds; i++)
+        if (!r->thresholds[i].ok)
+            return false;
+    return !r->thresholds_aborted;
+}
+
+int results_monitor_add(results_monitor *m, const monitor_sample *s)
+{
+    if ((m->nsamples & (m->nsamples - 1)) == 0) {
+        size_t cap = m->nsamples ? m->nsamples * 2 : 64;
+        monitor_sample *p = realloc(m->samples, cap * sizeof *p);
+        if (!p)
+            return VOLLEY_ENOMEM;
+        m->samples = p;
+    }
+    m->samples[m->nsamples++] = *s;
+    if (s->rss_bytes > m->rss_max_bytes)
+        m->rss_max_bytes = s->rss_bytes;
+    return 0;
 }

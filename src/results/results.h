@@ -8,6 +8,7 @@
 #include "metrics/hist.h"
 #include "metrics/metrics.h"
 #include "metrics/series.h"
+#include "core/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,6 +65,31 @@ typedef struct results_step {
     results_endpoint *eps; /* per endpoint, neps of them (same order as results.eps) */
 } results_step;
 
+/* A threshold's verdict. */
+typedef struct results_threshold {
+    char expr[256];
+    bool ok;
+    double actual;         /* ns for time aggregates, fraction for errors, ... */
+    char actual_text[32];  /* formatted in the threshold's unit */
+} results_threshold;
+
+/* CPU and memory of the server under test, sampled every interval. */
+typedef struct monitor_sample {
+    double t_s;            /* from the start of the measured load */
+    double cpu_pct;        /* of one core, over the last interval (may exceed 100) */
+    uint64_t rss_bytes;    /* the process and its children */
+} monitor_sample;
+
+typedef struct results_monitor {
+    int pid;               /* 0 = no monitor */
+    char command[256];     /* --exec command, or /proc/PID/comm */
+    double interval_s;
+    monitor_sample *samples;
+    size_t nsamples;
+    double cpu_seconds;    /* user+sys during the measured load */
+    uint64_t rss_max_bytes;
+} results_monitor;
+
 typedef struct results {
     results_plan plan;
     uint64_t start_wall_ns, end_wall_ns;
@@ -76,6 +102,10 @@ typedef struct results {
     uint64_t series_overruns;
     uint64_t warmup_requests; /* outcomes during --warmup, not in any stats */
     char warning[256];     /* a condition the user must know (e.g. out of fds) */
+    results_threshold *thresholds;
+    size_t nthresholds;
+    bool thresholds_aborted; /* --abort-on-fail stopped the run */
+    results_monitor monitor;
 } results;
 
 int results_stats_init(results_stats *s);
@@ -92,6 +122,16 @@ results_endpoint *results_add_endpoint(results *r, const char *name, const char 
                                        const char *url);
 /* Adds a step with one stats block per existing endpoint, or NULL. */
 results_step *results_add_step(results *r, double target_rps, uint32_t target_vus);
+
+struct threshold;
+/* Evaluates thresholds on r (the whole run or the named endpoint) and stores
+ * the verdicts in r->thresholds. Returns the number that failed, or
+ * VOLLEY_EINVAL (with e) when one names an unknown endpoint. */
+int results_eval_thresholds(results *r, const struct threshold *t, size_t n, err *e);
+bool results_thresholds_ok(const results *r);
+
+/* Appends a monitor sample. Returns 0 or VOLLEY_ENOMEM. */
+int results_monitor_add(results_monitor *m, const monitor_sample *s);
 
 /* Achieved outcomes per second of a stats block. */
 double results_stats_rps(const results_stats *s);

@@ -227,6 +227,43 @@ char *results_json_dump(const results *r, err *e)
         json_array_append_new(steps, o);
     }
     set(root, "steps", steps);
+    json_t *th = json_array();
+    for (size_t i = 0; i < r->nthresholds; i++) {
+        json_t *o = json_object();
+        set(o, "expr", json_string(r->thresholds[i].expr));
+        set(o, "ok", json_boolean(r->thresholds[i].ok));
+        set(o, "actual", json_real(r->thresholds[i].actual));
+        set(o, "actual_text", json_string(r->thresholds[i].actual_text));
+        json_array_append_new(th, o);
+    }
+    set(root, "thresholds", th);
+    set(root, "thresholds_aborted", json_boolean(r->thresholds_aborted));
+    if (r->monitor.pid) {
+        const results_monitor *m = &r->monitor;
+        json_t *o = json_object();
+        set(o, "pid", json_integer(m->pid));
+        set(o, "command", json_string(m->command));
+        set(o, "interval_s", json_real(m->interval_s));
+        set(o, "cpu_seconds", json_real(round(m->cpu_seconds * 1000) / 1000));
+        set(o, "rss_max_bytes", jint(m->rss_max_bytes));
+        double k = r->st.tot.requests ? m->cpu_seconds * 1000.0 / (double)r->st.tot.requests : 0;
+        set(o, "cpu_seconds_per_1000_requests", json_real(round(k * 1e6) / 1e6));
+        json_t *cols = json_array();
+        json_array_append_new(cols, json_string("t_s"));
+        json_array_append_new(cols, json_string("cpu_pct"));
+        json_array_append_new(cols, json_string("rss_bytes"));
+        set(o, "columns", cols);
+        json_t *rows = json_array();
+        for (size_t i = 0; i < m->nsamples; i++) {
+            json_t *row = json_array();
+            json_array_append_new(row, json_real(round(m->samples[i].t_s * 1000) / 1000));
+            json_array_append_new(row, json_real(round(m->samples[i].cpu_pct * 10) / 10));
+            json_array_append_new(row, jint(m->samples[i].rss_bytes));
+            json_array_append_new(rows, row);
+        }
+        set(o, "rows", rows);
+        set(root, "monitor", o);
+    }
     char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(root);
     if (!s)
