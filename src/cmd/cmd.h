@@ -10,5 +10,6 @@
 
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

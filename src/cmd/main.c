@@ -18,6 +18,7 @@ typedef struct subcommand {
 static const subcommand commands[] = {
     {"run", cmd_run, "generate load against a URL and report the results"},
     {"serve", cmd_serve, "run the built-in target server (loopback only)"},
+    {"report", cmd_report, "make reports (HTML, PNG/SVG charts, CSV, text) from results.json"},
 };
 
 static void usage(FILE *f)

@@ -14,6 +14,7 @@
 #include "metrics/threshold.h"
 #include "monitor/proc.h"
 #include "report/summary.h"
+#include "results/csv.h"
 #include "results/results_json.h"
 
 #include <errno.h>
@@ -191,7 +192,7 @@ static const struct option long_opts[] = {
 /* Flags whose meaning depends on others are kept and resolved at the end. */
 typedef struct run_opts {
     const char *out_dir;
-    bool json, quiet, no_save;
+    bool json, quiet, no_save, raw_csv;
     bool duration_set, conns_set, rate_set;
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
@@ -395,6 +396,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_RAW:
         p->raw = true;
+        o->raw_csv = true;
         return 0;
     case OPT_THRESHOLD:
         if (o->nthresholds == sizeof o->thresholds / sizeof o->thresholds[0])
@@ -603,13 +605,17 @@ static int write_outputs(const results *r, const run_opts *o, const char *dir, e
 {
     FILE *info = o->json ? stderr : stdout;
     if (dir) {
-        char path[4200];
+        char path[4400];
         snprintf(path, sizeof path, "%s/results.json", dir);
         int rc = results_json_write(r, path, e);
         if (rc)
             return rc;
+        snprintf(path, sizeof path, "%s/summary.csv", dir);
+        if ((rc = csv_write_summary(r, path, e)))
+            return rc;
         if (!o->quiet)
-            fprintf(info, "  results: %s\n", path);
+            fprintf(info, "  results: %s/results.json, summary.csv%s\n", dir,
+                    o->raw_csv ? ", requests.csv" : "");
     }
     if (o->json) {
         char *s = results_json_dump(r, e);
@@ -836,7 +842,7 @@ int cmd_run(int argc, char **argv)
     if (!rc && p.raw) {
         if (o.no_save)
             rc = err_set(&e, VOLLEY_EINVAL, "--raw: needs an output directory (drop --no-save)");
-        char path[4300];
+        char path[4400];
         snprintf(path, sizeof path, "%s/requests.csv", dir);
         if (!rc && !(rw.f = fopen(path, "w")))
             rc = err_sys(&e, "--raw: cannot write '%s'", path);

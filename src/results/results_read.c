@@ -497,6 +497,7 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
         (rc = parse_hist(d, o, p, "ttfb", false, s->ttfb)) ||
         (rc = parse_hist(d, o, p, "connect", false, s->connect)) ||
         (rc = parse_hist(d, o, p, "chunk_gap", true, s->chunk_gap)) ||
+        (rc = parse_hist(d, o, p, "send_lag", true, s->send_lag)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
     return 0;
@@ -574,6 +575,97 @@ static int parse_step(rd *d, json_t *o, const char *p, results *r)
     return 0;
 }
 
+/* Any finite number (a threshold's actual value may be negative). */
+static int get_real(rd *d, json_t *o, const char *path, const char *key, double *out)
+{
+    json_t *v;
+    char p[RPATH];
+    int rc = member(d, o, path, key, false, &v, p);
+    if (rc)
+        return rc;
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return fail(d, VOLLEY_EPARSE, p, "must be a number");
+    *out = json_number_value(v);
+    return 0;
+}
+
+static int parse_thresholds(rd *d, json_t *root, results *r)
+{
+    json_t *a;
+    char p[RPATH], q[RPATH];
+    int rc = member(d, root, "", "thresholds", true, &a, p);
+    if (rc || !a)
+        return rc;
+    if ((rc = need_array(d, a, p)))
+        return rc;
+    size_t n = json_array_size(a);
+    r->thresholds = calloc(n ? n : 1, sizeof *r->thresholds);
+    if (!r->thresholds)
+        return err_set(d->e, VOLLEY_ENOMEM, "%s: out of memory", d->name);
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(a, i);
+        results_threshold *t = &r->thresholds[i];
+        sub_idx(q, p, i);
+        if ((rc = need_object(d, o, q)) ||
+            (rc = get_str(d, o, q, "expr", false, t->expr, sizeof t->expr)) ||
+            (rc = get_bool(d, o, q, "ok", false, &t->ok)) ||
+            (rc = get_real(d, o, q, "actual", &t->actual)) ||
+            (rc = get_str(d, o, q, "actual_text", false, t->actual_text,
+                          sizeof t->actual_text)))
+            return rc;
+        r->nthresholds++;
+    }
+    return get_bool(d, root, "", "thresholds_aborted", true, &r->thresholds_aborted);
+}
+
+static int parse_monitor(rd *d, json_t *root, results_monitor *m)
+{
+    json_t *o, *cols, *rows;
+    char p[RPATH], cp[RPATH], rp[RPATH], q[RPATH];
+    int rc = member(d, root, "", "monitor", true, &o, p);
+    if (rc || !o)
+        return rc;
+    uint64_t pid = 0;
+    if ((rc = need_object(d, o, p)) || (rc = get_u64(d, o, p, "pid", false, &pid)) ||
+        (rc = get_str(d, o, p, "command", false, m->command, sizeof m->command)) ||
+        (rc = get_num(d, o, p, "interval_s", false, &m->interval_s)) ||
+        (rc = get_num(d, o, p, "cpu_seconds", false, &m->cpu_seconds)) ||
+        (rc = get_u64(d, o, p, "rss_max_bytes", false, &m->rss_max_bytes)) ||
+        (rc = member(d, o, p, "columns", false, &cols, cp)) || (rc = need_array(d, cols, cp)) ||
+        (rc = member(d, o, p, "rows", false, &rows, rp)) || (rc = need_array(d, rows, rp)))
+        return rc;
+    if (pid == 0 || pid > INT32_MAX)
+        return fail(d, VOLLEY_ERANGE, p, "pid out of range");
+    m->pid = (int)pid;
+    /* Columns by name, as in the per-second series. */
+    int col[3] = {-1, -1, -1};
+    static const char *names[3] = {"t_s", "cpu_pct", "rss_bytes"};
+    for (size_t i = 0; i < json_array_size(cols); i++)
+        for (int k = 0; k < 3; k++)
+            if (json_is_string(json_array_get(cols, i)) &&
+                !strcmp(json_string_value(json_array_get(cols, i)), names[k]))
+                col[k] = (int)i;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        sub_idx(q, rp, i);
+        if ((rc = need_array(d, row, q)))
+            return rc;
+        if (json_array_size(row) != json_array_size(cols))
+            return fail(d, VOLLEY_EPARSE, q, "has %zu values for %zu columns",
+                        json_array_size(row), json_array_size(cols));
+        monitor_sample sm = {0};
+        if ((col[0] >= 0 && (rc = num_value(d, json_array_get(row, (size_t)col[0]), q, &sm.t_s))) ||
+            (col[1] >= 0 &&
+             (rc = num_value(d, json_array_get(row, (size_t)col[1]), q, &sm.cpu_pct))) ||
+            (col[2] >= 0 && (rc = int_value(d, json_array_get(row, (size_t)col[2]), q,
+                                            UINT64_MAX, &sm.rss_bytes))))
+            return rc;
+        if (results_monitor_add(m, &sm))
+            return err_set(d->e, VOLLEY_ENOMEM, "%s: out of memory", d->name);
+    }
+    return 0;
+}
+
 static int parse_root(rd *d, json_t *root, results *r)
 {
     int rc;
@@ -602,16 +694,18 @@ static int parse_root(rd *d, json_t *root, results *r)
         (rc = parse_stats(d, root, "", &r->st)) || (rc = parse_endpoints(d, root, r)))
         return rc;
     json_t *steps;
-    if ((rc = member(d, root, "", "steps", true, &steps, p)) || !steps)
+    if ((rc = member(d, root, "", "steps", true, &steps, p)))
         return rc;
-    if ((rc = need_array(d, steps, p)))
+    if (steps && (rc = need_array(d, steps, p)))
         return rc;
     char q[RPATH];
-    for (size_t i = 0; i < json_array_size(steps) && !rc; i++) {
+    for (size_t i = 0; steps && i < json_array_size(steps) && !rc; i++) {
         sub_idx(q, p, i);
         rc = parse_step(d, json_array_get(steps, i), q, r);
     }
-    return rc;
+    if (rc || (rc = parse_thresholds(d, root, r)))
+        return rc;
+    return parse_monitor(d, root, &r->monitor);
 }
 
 int results_json_parse(const char *text, size_t len, const char *name, results *out, err *e)

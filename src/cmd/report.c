@@ -1,0 +1,313 @@
+/* cmd/report: `volley report RESULTS.json...`: reads results files
+ * (results/results_read) and writes reports again without any load:
+ * report.html (report/html), charts as PNG and SVG (report/chart),
+ * summary.csv (results/csv) and the text summary on stdout (report/term). */
+#include "cmd/cmd.h"
+
+#include "report/chart.h"
+#include "report/html.h"
+#include "report/term.h"
+#include "results/csv.h"
+#include "results/results_read.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { FMT_HTML = 1, FMT_PNG = 2, FMT_SVG = 4, FMT_TXT = 8, FMT_CSV = 16 };
+#define FMT_DEFAULT (FMT_HTML | FMT_PNG | FMT_TXT)
+#define PATH_CAP 4200
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: volley report RESULTS.json... [options]\n\n"
+            "Makes reports again from results files, without sending any load.\n\n"
+            "  -o, --out DIR        where to write (default: the results file's directory;\n"
+            "                       with several files, DIR/NAME for each, NAME being the\n"
+            "                       file's directory name)\n"
+            "  -f, --format LIST    comma-separated: html, png, svg, txt, csv\n"
+            "                       (default html,png,txt; txt goes to stdout)\n"
+            "  -s, --size WxH       chart size in pixels (default %dx%d)\n"
+            "  -h, --help           this help\n\n"
+            "Writes DIR/report.html, DIR/charts/NAME.png|svg, DIR/summary.csv. The\n"
+            "per-request scatter charts use requests.csv beside the results file when\n"
+            "it exists. Exit codes: 0 done, 1 a file could not be written, 2 bad\n"
+            "option or unreadable results file.\n",
+            CHART_DEFAULT_W, CHART_DEFAULT_H);
+}
+
+static int parse_formats(const char *s, unsigned *out)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"html", FMT_HTML}, {"png", FMT_PNG}, {"svg", FMT_SVG},
+                 {"txt", FMT_TXT},   {"csv", FMT_CSV}};
+    *out = 0;
+    const char *p = s;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        bool found = false;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (n == strlen(names[i].name) && !strncmp(p, names[i].name, n)) {
+                *out |= names[i].bit;
+                found = true;
+            }
+        if (!found) {
+            fprintf(stderr, "volley report: --format: unknown format '%.*s' "
+                            "(known: html, png, svg, txt, csv)\n",
+                    (int)n, p);
+            return -1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (!*out) {
+        fprintf(stderr, "volley report: --format: empty list\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_size(const char *s, int *w, int *h)
+{
+    char *end;
+    errno = 0;
+    long a = strtol(s, &end, 10);
+    if (end == s || (*end != 'x' && *end != 'X'))
+        goto bad;
+    const char *q = end + 1;
+    long b = strtol(q, &end, 10);
+    if (end == q || *end || errno)
+        goto bad;
+    if (a < 200 || b < 150 || a > 10000 || b > 10000) {
+        fprintf(stderr, "volley report: --size: %s out of range (200x150 .. 10000x10000)\n", s);
+        return -1;
+    }
+    *w = (int)a;
+    *h = (int)b;
+    return 0;
+bad:
+    fprintf(stderr, "volley report: --size: '%s' is not WIDTHxHEIGHT (e.g. 1200x600)\n", s);
+    return -1;
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[PATH_CAP];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static void dir_of(const char *file, char *out, size_t cap)
+{
+    char tmp[PATH_CAP];
+    snprintf(tmp, sizeof tmp, "%s", file);
+    snprintf(out, cap, "%s", dirname(tmp));
+}
+
+/* DIR/NAME for one of several files: NAME is the file's directory name (a
+ * run's --out), or the file name without .json when it sits in ".". */
+static void multi_out(const char *out, const char *file, size_t idx, char *dst, size_t cap)
+{
+    char d[PATH_CAP], tmp[PATH_CAP], name[256];
+    dir_of(file, d, sizeof d);
+    snprintf(tmp, sizeof tmp, "%s", d);
+    const char *base = basename(tmp);
+    if (!strcmp(base, ".") || !strcmp(base, "/")) {
+        snprintf(tmp, sizeof tmp, "%s", file);
+        snprintf(name, sizeof name, "%s", basename(tmp));
+        char *dot = strrchr(name, '.');
+        if (dot && dot != name)
+            *dot = '\0';
+    } else {
+        snprintf(name, sizeof name, "%s", base);
+    }
+    if (snprintf(dst, cap, "%s/%zu-%s", out, idx + 1, name) >= (int)cap)
+        dst[cap - 1] = '\0';
+}
+
+typedef struct job {
+    const char *file;
+    bool many; /* one of several files: name it above its text summary */
+    char src_dir[PATH_CAP];
+    char out_dir[PATH_CAP];
+    results r;
+} job;
+
+static int say(const char *path, bool to_stderr)
+{
+    fprintf(to_stderr ? stderr : stdout, "  wrote %s\n", path);
+    return 0;
+}
+
+static int write_charts(const job *j, const chart_set *cs, unsigned fmt, int w, int h,
+                        bool quiet_stdout, err *e)
+{
+    char dir[PATH_CAP + 16], path[PATH_CAP + 128];
+    snprintf(dir, sizeof dir, "%s/charts", j->out_dir);
+    if (mkdirs(dir))
+        return err_sys(e, "cannot create '%s'", dir);
+    for (size_t i = 0; i < cs->n; i++) {
+        int rc;
+        if (fmt & FMT_PNG) {
+            snprintf(path, sizeof path, "%s/%s.png", dir, cs->items[i].stem);
+            if ((rc = chart_write_png(cs->items[i].fig, path, w, h, e)))
+                return rc;
+            say(path, quiet_stdout);
+        }
+        if (fmt & FMT_SVG) {
+            snprintf(path, sizeof path, "%s/%s.svg", dir, cs->items[i].stem);
+            if ((rc = chart_write_svg(cs->items[i].fig, path, w, h, e)))
+                return rc;
+            say(path, quiet_stdout);
+        }
+    }
+    return 0;
+}
+
+static int run_job(job *j, unsigned fmt, int w, int h, err *e)
+{
+    bool txt = fmt & FMT_TXT;
+    if (txt) {
+        if (j->many)
+            printf("\n  %s\n", j->file);
+        term_print(stdout, &j->r);
+        fflush(stdout);
+    }
+    if (!(fmt & ~(unsigned)FMT_TXT))
+        return 0;
+    if (mkdirs(j->out_dir))
+        return err_sys(e, "cannot create '%s'", j->out_dir);
+    char path[PATH_CAP + 64];
+    int rc;
+    if (fmt & FMT_CSV) {
+        snprintf(path, sizeof path, "%s/summary.csv", j->out_dir);
+        if ((rc = csv_write_summary(&j->r, path, e)))
+            return rc;
+        say(path, txt);
+    }
+    if (!(fmt & (FMT_PNG | FMT_SVG | FMT_HTML)))
+        return 0;
+    csv_request_row *rows = NULL;
+    size_t n = 0;
+    struct stat st;
+    snprintf(path, sizeof path, "%s/requests.csv", j->src_dir);
+    if (stat(path, &st) == 0) {
+        err ce = {0};
+        /* Optional input: charts fall back to per-second data without it. */
+        if (csv_read_requests(path, &rows, &n, &ce))
+            fprintf(stderr, "volley report: warning: %s (scatter charts skipped)\n", ce.msg);
+    }
+    chart_set cs;
+    rc = chart_build_all(&j->r, rows, n, &cs, e);
+    free(rows);
+    if (rc)
+        return rc;
+    if (fmt & (FMT_PNG | FMT_SVG))
+        rc = write_charts(j, &cs, fmt, w, h, txt, e);
+    if (!rc && (fmt & FMT_HTML)) {
+        snprintf(path, sizeof path, "%s/report.html", j->out_dir);
+        if (!(rc = html_write(&j->r, &cs, w, h, path, e)))
+            say(path, txt);
+    }
+    chart_set_free(&cs);
+    return rc;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},    {"format", required_argument, NULL, 'f'},
+        {"size", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out = NULL;
+    unsigned fmt = FMT_DEFAULT;
+    int w = CHART_DEFAULT_W, h = CHART_DEFAULT_H, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:f:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            if (parse_formats(optarg, &fmt))
+                return EXIT_USAGE;
+            break;
+        case 's':
+            if (parse_size(optarg, &w, &h))
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    size_t nfiles = (size_t)(argc - optind);
+    if (!nfiles) {
+        fprintf(stderr, "volley report: no results file given\n\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    job *jobs = calloc(nfiles, sizeof *jobs);
+    if (!jobs) {
+        fprintf(stderr, "volley report: out of memory\n");
+        return 1;
+    }
+    /* Read every file first: a bad one stops everything before any output. */
+    int status = 0;
+    size_t loaded = 0;
+    err e = {0};
+    for (size_t i = 0; i < nfiles; i++, loaded++) {
+        job *j = &jobs[i];
+        j->file = argv[optind + (int)i];
+        j->many = nfiles > 1;
+        if (results_json_read(j->file, &j->r, &e)) {
+            fprintf(stderr, "volley report: %s\n", e.msg);
+            status = EXIT_USAGE;
+            break;
+        }
+        dir_of(j->file, j->src_dir, sizeof j->src_dir);
+        if (!out)
+            snprintf(j->out_dir, sizeof j->out_dir, "%s", j->src_dir);
+        else if (nfiles == 1)
+            snprintf(j->out_dir, sizeof j->out_dir, "%s", out);
+        else
+            multi_out(out, j->file, i, j->out_dir, sizeof j->out_dir);
+    }
+    for (size_t i = 0; i < loaded && !status; i++) {
+        if (run_job(&jobs[i], fmt, w, h, &e)) {
+            fprintf(stderr, "volley report: %s\n", e.msg);
+            status = 1;
+        }
+    }
+    for (size_t i = 0; i < loaded; i++)
+        results_free(&jobs[i].r);
+    free(jobs);
+    chart_shutdown();
+    return status;
+}
