@@ -95,8 +95,7 @@ test: deps-test
 	$(MAKE) --no-print-directory integration
 
 demo: volley
-	@./scripts/setup-deps.sh test
-	./scripts/demo.sh
+	./volley demo
 
 bench: volley
 	./scripts/setup-deps.sh bench

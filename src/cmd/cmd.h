@@ -10,6 +10,7 @@
 
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 #endif

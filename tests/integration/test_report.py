@@ -361,3 +361,23 @@ def test_bad_flags_and_missing_file_exit_2(runs, tmp_path):
     assert p.returncode == 2
     p = run("report", "--help")
     assert p.returncode == 0 and "--format" in p.stdout
+
+
+def test_demo_runs_serve_load_and_report_in_one_command(volley_bin, tmp_path):
+    out = tmp_path / "demo"
+    p = subprocess.run([volley_bin, "demo", "--quick", "--out", str(out)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    for name in ["buffering-simple", "buffering-dynamic", "streaming-simple", "streaming-dynamic"]:
+        assert name in p.stdout
+    assert str(out / "report.html") in p.stdout
+    res = json.loads((out / "results.json").read_text())
+    assert res["plan"]["executor"] == "ramping-arrival-rate"
+    eps = {e["name"]: e for e in res["endpoints"]}
+    assert set(eps) == {"buffering-simple", "buffering-dynamic", "streaming-simple",
+                        "streaming-dynamic"}
+    # Streaming: first byte early; buffering: first byte with the last.
+    assert eps["streaming-simple"]["ttfb"]["percentiles"]["p50"] < 20
+    assert eps["buffering-simple"]["ttfb"]["percentiles"]["p50"] >= 75
+    for f in ["summary.csv", "requests.csv", "charts/latency.png", "charts/ttfb.svg"]:
+        assert (out / f).exists(), f
