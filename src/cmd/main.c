@@ -19,6 +19,7 @@ static const subcommand commands[] = {
     {"run", cmd_run, "generate load against a URL and report the results"},
     {"serve", cmd_serve, "run the built-in target server (loopback only)"},
     {"report", cmd_report, "make reports (HTML, PNG/SVG charts, CSV, text) from results.json"},
+    {"compare", cmd_compare, "compare two results files: better, worse or within noise"},
     {"demo", cmd_demo, "serve + run + report on loopback, in one command"},
 };
 

@@ -15,6 +15,7 @@
 #include "monitor/proc.h"
 #include "report/summary.h"
 #include "results/csv.h"
+#include "results/results_read.h"
 #include "results/results_json.h"
 
 #include <errno.h>
@@ -92,6 +93,10 @@ static void usage(FILE *f)
           "                           max<1s, rate>=1000, errors<1%, ttfb:p(95)<20ms,\n"
           "                           endpoint=NAME:p(99)<50ms; exit code 99 if any fails\n"
           "      --abort-on-fail      stop as soon as a threshold fails (checked each second)\n"
+          "      --baseline FILE      compare this run with a saved results.json (see\n"
+          "                           volley compare); --fail-if EXPR exits 99 on a\n"
+          "                           regression beyond EXPR, e.g. 'p(99)>+10%'\n"
+          "      --save-baseline FILE save this run's results.json as FILE too\n"
           "server under test:\n"
           "      --monitor-pid PID    sample CPU and RSS of PID and its children every 500ms\n"
           "      --exec 'CMD'         start CMD, wait until the URL answers, load it, stop it\n"
@@ -143,6 +148,9 @@ enum {
     OPT_MONITOR_PID,
     OPT_EXEC,
     OPT_OPENAPI,
+    OPT_BASELINE,
+    OPT_SAVE_BASELINE,
+    OPT_FAIL_IF,
 };
 
 static const struct option long_opts[] = {
@@ -184,6 +192,9 @@ static const struct option long_opts[] = {
     {"monitor-pid", required_argument, NULL, OPT_MONITOR_PID},
     {"exec", required_argument, NULL, OPT_EXEC},
     {"openapi", required_argument, NULL, OPT_OPENAPI},
+    {"baseline", required_argument, NULL, OPT_BASELINE},
+    {"save-baseline", required_argument, NULL, OPT_SAVE_BASELINE},
+    {"fail-if", required_argument, NULL, OPT_FAIL_IF},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -204,6 +215,8 @@ typedef struct run_opts {
     int monitor_pid;
     const char *exec_cmd;
     const char *openapi;
+    const char *baseline, *save_baseline;
+    compare_opts cmp;
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
@@ -417,6 +430,16 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_OPENAPI:
         o->openapi = arg;
         return 0;
+    case OPT_BASELINE:
+        o->baseline = arg;
+        return 0;
+    case OPT_SAVE_BASELINE:
+        o->save_baseline = arg;
+        return 0;
+    case OPT_FAIL_IF:
+        if (o->cmp.ngates == sizeof o->cmp.gates / sizeof o->cmp.gates[0])
+            return err_set(e, VOLLEY_EINVAL, "--fail-if: too many");
+        return compare_gate_parse(arg, &o->cmp.gates[o->cmp.ngates++], e);
     case OPT_OUT:
         o->out_dir = arg;
         return 0;
@@ -830,6 +853,15 @@ int cmd_run(int argc, char **argv)
     }
     if (!rc)
         rc = finish_flags(&p, &o, argc, argv, &e);
+    static results base;
+    bool have_base = false;
+    if (!rc && o.cmp.ngates && !o.baseline)
+        rc = err_set(&e, VOLLEY_EINVAL, "--fail-if: needs --baseline FILE");
+    if (!rc && o.baseline) {
+        /* Read before any load: a bad baseline must not cost a run. */
+        rc = results_json_read(o.baseline, &base, &e);
+        have_base = rc == 0;
+    }
     char dir[4200] = "";
     if (!rc && !o.no_save) {
         if (o.out_dir)
@@ -856,6 +888,8 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "volley run: %s\n", e.msg);
         if (rw.f)
             fclose(rw.f);
+        if (have_base)
+            results_free(&base);
         plan_free(&p);
         return EXIT_USAGE;
     }
@@ -917,6 +951,17 @@ int cmd_run(int argc, char **argv)
     if (write_outputs(&r, &o, o.no_save ? NULL : dir, &e)) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;
+    }
+    if (o.save_baseline && results_json_write(&r, o.save_baseline, &e)) {
+        fprintf(stderr, "volley run: --save-baseline: %s\n", e.msg);
+        exit_code = 1;
+    }
+    if (have_base) {
+        o.cmp.out = o.json ? stderr : stdout;
+        int crc = compare_and_report(o.baseline, "this run", &base, &r, &o.cmp);
+        if (crc && exit_code == 0)
+            exit_code = crc;
+        results_free(&base);
     }
     if (r.warning[0])
         log_warn("%s", r.warning);

@@ -1,0 +1,128 @@
+/* compare: `volley compare BASE.json NEW.json` - what got better or worse,
+ * as text, JSON or an HTML page, with --fail-if gates for CI. The work is
+ * in report/compare; results are read by results/results_read. */
+#include "cmd/cmd.h"
+
+#include "report/compare.h"
+#include "results/results_read.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: volley compare BASE.json NEW.json [options]\n"
+          "\n"
+          "Per endpoint and for the whole run: requests/s, mean, p50, p90 and p99 latency\n"
+          "and error rate of both runs, the change, and a verdict (better, worse, same)\n"
+          "that accounts for noise: better or worse only when the runs' per-second values\n"
+          "differ (Mann-Whitney U, p < 0.01) and the change is over 10%.\n"
+          "\n"
+          "  --json             print the comparison as JSON\n"
+          "  --html FILE        write an HTML page with both runs' charts overlaid\n"
+          "  --fail-if EXPR     exit 99 if the whole run's metric changed beyond EXPR,\n"
+          "                     repeatable: 'p(99)>+10%', 'avg>+20%', 'rate<-5%',\n"
+          "                     'errors>+1%' (percentage points for errors)\n"
+          "  -h, --help         this help\n",
+          f);
+}
+
+int compare_and_report(const char *base_path, const char *new_path, const results *base,
+                       const results *cur, const compare_opts *o)
+{
+    cmp_report c;
+    err e = {0};
+    if (compare_results(base, cur, &c, &e)) {
+        fprintf(stderr, "volley compare: %s\n", e.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (o->json) {
+        buf b = {0};
+        if (compare_json(&c, base_path, new_path, &b, &e) == 0)
+            fwrite(b.data, 1, b.len, o->out);
+        buf_free(&b);
+    } else {
+        compare_print(o->out, &c, base_path, new_path);
+    }
+    if (o->html && compare_html(base, cur, &c, base_path, new_path, o->html, &e)) {
+        fprintf(stderr, "volley compare: %s\n", e.msg);
+        rc = 1;
+    }
+    for (size_t i = 0; i < o->ngates; i++) {
+        char why[256];
+        if (compare_gate_fails(&o->gates[i], &c, why, sizeof why)) {
+            fprintf(stderr, "volley compare: FAIL %s\n", why);
+            rc = EXIT_THRESHOLDS;
+        }
+    }
+    compare_free(&c);
+    return rc;
+}
+
+int compare_parse_gate(compare_opts *o, const char *arg)
+{
+    err e = {0};
+    if (o->ngates == sizeof o->gates / sizeof o->gates[0]) {
+        fprintf(stderr, "volley: --fail-if: too many\n");
+        return EXIT_USAGE;
+    }
+    if (compare_gate_parse(arg, &o->gates[o->ngates], &e)) {
+        fprintf(stderr, "volley: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    o->ngates++;
+    return 0;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"html", required_argument, NULL, 'w'},
+        {"fail-if", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    compare_opts o = {.out = stdout};
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': o.json = true; break;
+        case 'w': o.html = optarg; break;
+        case 'f':
+            if (compare_parse_gate(&o, optarg))
+                return EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "volley compare: %s '%s'\n",
+                    c == ':' ? "missing value for option" : "unknown option", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "volley compare: expected BASE.json NEW.json\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    results a, b;
+    err e = {0};
+    if (results_json_read(argv[optind], &a, &e)) {
+        fprintf(stderr, "volley compare: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    if (results_json_read(argv[optind + 1], &b, &e)) {
+        fprintf(stderr, "volley compare: %s\n", e.msg);
+        results_free(&a);
+        return EXIT_USAGE;
+    }
+    int rc = compare_and_report(argv[optind], argv[optind + 1], &a, &b, &o);
+    results_free(&a);
+    results_free(&b);
+    return rc;
+}
