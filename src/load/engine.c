@@ -325,9 +325,19 @@ static void finish(shape_run *r)
     uint64_t elapsed = end_ns - r->start_ns;
     if (r->all)
         r->all->elapsed_ns = elapsed;
+    /* An endpoint's rate is over its own time: with -n a fast endpoint
+     * finishes long before a slow one. */
     if (r->eps)
-        for (uint32_t ep = 0; ep < g->ngroups; ep++)
-            r->eps[ep].st.elapsed_ns = elapsed;
+        for (uint32_t ep = 0; ep < g->ngroups; ep++) {
+            uint64_t last = 0;
+            for (uint32_t i = 0; i < r->n; i++) {
+                uint64_t t = g->ops->shard(r->w[i], ep)->last_outcome_ns;
+                last = t > last ? t : last;
+            }
+            r->eps[ep].st.elapsed_ns = last > r->start_ns && g->p && !g->p->shape.duration_ns
+                                           ? last - r->start_ns
+                                           : elapsed;
+        }
 }
 
 static uint32_t threads_for(const plan *p, const executor *x)

@@ -222,6 +222,7 @@ static void client_fail(client *cl, err_kind k)
     worker *w = cl->w;
     uint64_t out = cl->sent ? req_len(cl) : 0;
     metrics_record_error(w->shards[cl->cur.ep], k, cl->bytes_in, out);
+    w->shards[cl->cur.ep]->last_outcome_ns = loop_now(w->lp);
     if (w->raw) {
         uint64_t now = loop_now(w->lp);
         worker_raw r = {
@@ -255,6 +256,7 @@ static void client_done(client *cl)
         .chunks = r->chunked ? r->chunks : 0,
     };
     metrics_record_response(w->shards[cl->cur.ep], &m);
+    w->shards[cl->cur.ep]->last_outcome_ns = now;
     if (w->raw) {
         worker_raw rr = {
             .intended_ns = cl->cur.intended_ns - w->cfg.start_ns,

@@ -70,6 +70,7 @@ typedef struct metrics_shard {
     _Atomic uint64_t closed;   /* intervals [0, closed) are final (worker writes) */
     _Atomic uint64_t consumed; /* intervals [0, consumed) were read (main writes) */
     uint64_t overruns;         /* intervals reused before main read them */
+    uint64_t last_outcome_ns;  /* monotonic time of the last outcome (worker) */
     /* Live progress, plain stores by the worker, read relaxed by main. */
     _Atomic uint64_t live_requests, live_errors;
 } metrics_shard;
