@@ -27,7 +27,7 @@ LDLIBS  := $(PKG_LIBS) -lm -pthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # EXCLUDE=dir1 dir2 leaves source folders out (for bisecting a broken build).
-SRC      := $(filter-out $(addsuffix /%,$(EXCLUDE)),$(shell find src -name '*.c' | sort))
+SRC      := $(filter-out $(EXCLUDE) $(addsuffix /%,$(EXCLUDE)),$(shell find src -name '*.c' | sort))
 LIB_SRC  := $(filter-out src/cmd/%,$(SRC))
 CMD_SRC  := $(filter src/cmd/%,$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -39,7 +39,7 @@ LIBOBJ_ASAN := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_REL  := $(UNIT_SRC:%.c=build/rel/%.o)
 UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
-.PHONY: all clean test unit unit-asan integration demo bench fuzz deps-test asan
+.PHONY: all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
 
 all: volley
 
@@ -84,14 +84,25 @@ unit-asan: deps-test build/asan/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		build/asan/unit-tests --jobs 2
 
-integration: deps-test volley build/asan/volley
+integration: deps-test volley
 	$(PYTHON) -m pytest -q tests/integration
 
-# Unit tests, the same under ASan+UBSan, then the integration tests; the last
-# line printed is pytest's summary.
+# The real binary built with ASan+UBSan against real servers, on the tests
+# that exercise the most code in little time.
+ASAN_ITESTS := tests/integration/test_serve.py tests/integration/test_run_cli.py \
+	tests/integration/test_hostile.py tests/integration/test_tls.py
+integration-asan: deps-test build/asan/volley
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		VOLLEY_BIN=build/asan/volley VOLLEY_SANITIZED=1 $(PYTHON) -m pytest -q $(ASAN_ITESTS)
+
+# Unit tests, the same under ASan+UBSan, every fuzz target over its corpus,
+# the sanitized binary on a subset of the integration tests, then all the
+# integration tests; the last line printed is pytest's summary.
 test: deps-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
+	$(MAKE) --no-print-directory fuzz-regress
+	$(MAKE) --no-print-directory integration-asan
 	$(MAKE) --no-print-directory integration
 
 demo: volley
@@ -123,6 +134,7 @@ FUZZ_SRC_http1       := src/proto/http1.c
 FUZZ_SRC_hist_decode := src/metrics/hist.c
 FUZZ_SRC_duration    :=
 FUZZ_SRC_reqparse    := src/server/reqparse.c
+FUZZ_SRC_ws          := src/proto/ws.c src/proto/http1.c
 FUZZ_BINS     := $(FUZZ_TARGETS:%=build/fuzz/%)
 
 .PHONY: fuzz-build fuzz-regress

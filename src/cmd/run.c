@@ -16,6 +16,7 @@
 #include "report/summary.h"
 #include "results/csv.h"
 #include "results/results_read.h"
+#include "script/script.h"
 #include "results/results_json.h"
 
 #include <errno.h>
@@ -83,6 +84,10 @@ static void usage(FILE *f)
           "  -b, --body TEXT          request body\n"
           "      --body-file FILE     request body from a file\n"
           "      --no-keepalive       a new connection for every request\n"
+          "tls (https:// URLs; certificates are verified unless --insecure):\n"
+          "      --insecure           do not verify the server's certificate or name\n"
+          "      --cacert FILE        trust the CA certificates in FILE (PEM)\n"
+          "      --cert FILE          client certificate (PEM), with --key FILE\n"
           "limits:\n"
           "      --timeout D          per request, from its intended start (default 30s)\n"
           "      --connect-timeout D  connect timeout (default 10s)\n"
@@ -109,6 +114,7 @@ static void usage(FILE *f)
           "      --no-save            write no files\n"
           "      --raw                also write requests.csv (one row per request)\n"
           "      --json               print results JSON to stdout (summary to stderr)\n"
+          "  -e, --env KEY=VALUE      a parameter for a Lua script (ENV.KEY), repeatable\n"
           "  -q, --quiet              no progress and no summary\n"
           "  -h, --help               this help\n"
           "\n"
@@ -151,7 +157,13 @@ enum {
     OPT_BASELINE,
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
+    OPT_INSECURE,
+    OPT_CACERT,
+    OPT_CERT,
+    OPT_KEY,
 };
+
+#define MAX_ENV 128
 
 static const struct option long_opts[] = {
     {"connections", required_argument, NULL, 'c'},
@@ -195,6 +207,11 @@ static const struct option long_opts[] = {
     {"baseline", required_argument, NULL, OPT_BASELINE},
     {"save-baseline", required_argument, NULL, OPT_SAVE_BASELINE},
     {"fail-if", required_argument, NULL, OPT_FAIL_IF},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -216,6 +233,8 @@ typedef struct run_opts {
     const char *exec_cmd;
     const char *openapi;
     const char *baseline, *save_baseline;
+    const char *env[MAX_ENV];
+    size_t nenv;
     compare_opts cmp;
     uint32_t conns;
     double rate;
@@ -430,6 +449,18 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_OPENAPI:
         o->openapi = arg;
         return 0;
+    case OPT_INSECURE:
+        p->tls_opts.insecure = true;
+        return 0;
+    case OPT_CACERT:
+        p->tls_opts.cafile = arg;
+        return 0;
+    case OPT_CERT:
+        p->tls_opts.certfile = arg;
+        return 0;
+    case OPT_KEY:
+        p->tls_opts.keyfile = arg;
+        return 0;
     case OPT_BASELINE:
         o->baseline = arg;
         return 0;
@@ -445,6 +476,13 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_JSON:
         o->json = true;
+        return 0;
+    case 'e':
+        if (!strchr(arg, '=') || arg[0] == '=')
+            return err_set(e, VOLLEY_EINVAL, "--env: '%s' is not KEY=VALUE", arg);
+        if (o->nenv == MAX_ENV)
+            return err_set(e, VOLLEY_EINVAL, "--env: more than %d", MAX_ENV);
+        o->env[o->nenv++] = arg;
         return 0;
     case 'q':
         o->quiet = true;
@@ -624,13 +662,19 @@ static void default_out_dir(const plan *p, char *out, size_t cap)
     snprintf(out, cap, "volley-results/%s%s%s", ts, p->label[0] ? "-" : "", p->label);
 }
 
-static int write_outputs(const results *r, const run_opts *o, const char *dir, err *e)
+static int script_extra(json_t *root, const void *ctx)
+{
+    return ctx ? script_results_json(ctx, root) : 0;
+}
+
+static int write_outputs(const results *r, const run_opts *o, const char *dir,
+                         const script_results *sres, err *e)
 {
     FILE *info = o->json ? stderr : stdout;
     if (dir) {
         char path[4400];
         snprintf(path, sizeof path, "%s/results.json", dir);
-        int rc = results_json_write(r, path, e);
+        int rc = results_json_write_ext(r, path, script_extra, sres, e);
         if (rc)
             return rc;
         snprintf(path, sizeof path, "%s/summary.csv", dir);
@@ -641,7 +685,7 @@ static int write_outputs(const results *r, const run_opts *o, const char *dir, e
                     o->raw_csv ? ", requests.csv" : "");
     }
     if (o->json) {
-        char *s = results_json_dump(r, e);
+        char *s = results_json_dump_ext(r, script_extra, sres, e);
         if (!s)
             return VOLLEY_ENOMEM;
         puts(s);
@@ -825,6 +869,148 @@ static void sut_stop(sut *s, const run_opts *o, results *r)
     }
 }
 
+/* k6 thresholds of a script's options, in volley's terms where they map:
+ * http_req_duration -> latency (bare numbers are ms, as in k6),
+ * http_req_failed -> errors, checks -> the pass rate of all checks. */
+static void script_thresholds(const script_results *sr, results *r, bool *failed)
+{
+    for (size_t i = 0; i < sr->nthresholds; i++) {
+        const script_threshold *t = &sr->thresholds[i];
+        char expr[512];
+        err e = {0};
+        threshold th;
+        bool ok = false, known = true;
+        char actual[32] = "";
+        if (!strcmp(t->metric, "checks")) {
+            uint64_t pass = 0, all = 0;
+            for (size_t k = 0; k < sr->nchecks; k++) {
+                pass += sr->checks[k].passes;
+                all += sr->checks[k].passes + sr->checks[k].fails;
+            }
+            double rate = all ? (double)pass / (double)all : 0, v;
+            char op[3] = "";
+            if (sscanf(t->expr, "rate%2[<>=!]%lf", op, &v) == 2) {
+                ok = !strcmp(op, ">") ? rate > v : !strcmp(op, ">=") ? rate >= v
+                   : !strcmp(op, "<") ? rate < v : !strcmp(op, "<=") ? rate <= v : rate == v;
+                snprintf(actual, sizeof actual, "%.4f", rate);
+            } else {
+                known = false;
+            }
+            snprintf(expr, sizeof expr, "checks:%s", t->expr);
+        } else if (!strcmp(t->metric, "http_req_duration") || !strcmp(t->metric, "http_req_failed")) {
+            bool dur = t->metric[9] == 'd';
+            const char *x = t->expr;
+            size_t n = strlen(x);
+            bool bare = n && (x[n - 1] >= '0' && x[n - 1] <= '9');
+            if (dur)
+                snprintf(expr, sizeof expr, "%s%s", x, bare ? "ms" : "");
+            else if (!strncmp(x, "rate", 4))
+                snprintf(expr, sizeof expr, "errors%s", x + 4);
+            else
+                snprintf(expr, sizeof expr, "%s", x);
+            if (threshold_parse(expr, &th, &e) == 0) {
+                th_input in = {.tot = &r->st.tot, .latency = r->st.latency, .ttfb = r->st.ttfb,
+                               .service = r->st.service, .connect = r->st.connect,
+                               .send_lag = r->st.send_lag, .elapsed_ns = r->st.elapsed_ns};
+                double a = threshold_actual(&th, &in);
+                ok = threshold_check(&th, a);
+                threshold_format_actual(&th, a, actual, sizeof actual);
+            } else {
+                known = false;
+            }
+        } else {
+            known = false;
+            snprintf(expr, sizeof expr, "%s:%s", t->metric, t->expr);
+        }
+        if (!known) {
+            log_warn("threshold %s: %s is not evaluated by volley", t->metric, t->expr);
+            continue;
+        }
+        results_threshold *v = realloc(r->thresholds, (r->nthresholds + 1) * sizeof *v);
+        if (!v)
+            return;
+        r->thresholds = v;
+        v = &r->thresholds[r->nthresholds++];
+        snprintf(v->expr, sizeof v->expr, "%.255s", expr);
+        v->ok = ok;
+        snprintf(v->actual_text, sizeof v->actual_text, "%s", actual);
+        *failed |= !ok;
+    }
+}
+
+/* `volley run flow.lua`: virtual-user flows (script/). */
+static int run_script(const char *path, plan *p, run_opts *o)
+{
+    err e = {0};
+    char dir[4200] = "";
+    int rc = 0;
+    if (!o->no_save) {
+        if (o->out_dir)
+            snprintf(dir, sizeof dir, "%s", o->out_dir);
+        else
+            default_out_dir(p, dir, sizeof dir);
+        rc = mkdir_p(dir, &e);
+    }
+    tls_client_ctx *tls = NULL;
+    if (!rc && !(tls = tls_client_ctx_new(&p->tls_opts, &e)))
+        rc = e.code ? e.code : VOLLEY_EINVAL;
+    if (rc) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    progress_state ps = {.f = o->json ? stderr : stdout};
+    ps.tty = isatty(fileno(ps.f));
+    run_ctx ctx = {.ps = &ps};
+    engine_options eo = {.progress = o->quiet ? NULL : on_progress, .ctx = &ctx,
+                         .interrupts = &interrupts};
+    script_results *sres = NULL;
+    script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
+                      .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
+                      .tls = tls};
+    results r;
+    rc = script_run(path, &so, &eo, &r, &e);
+    if (ps.tty && ps.last_len)
+        fputc('\n', ps.f);
+    if (rc) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        tls_client_ctx_free(tls);
+        script_results_free(sres);
+        return rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE ? EXIT_USAGE : 1;
+    }
+    int exit_code = 0;
+    bool failed = false;
+    if (o->nthresholds && results_eval_thresholds(&r, o->thresholds, o->nthresholds, &e) < 0) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        exit_code = 1;
+    }
+    if (sres)
+        script_thresholds(sres, &r, &failed);
+    FILE *f = o->json ? stderr : stdout;
+    if (!o->quiet) {
+        summary_print(f, &r);
+        if (sres)
+            script_summary_print(f, sres);
+    }
+    if (write_outputs(&r, o, o->no_save ? NULL : dir, sres, &e)) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        exit_code = 1;
+    }
+    if (r.interrupted)
+        exit_code = 130;
+    else if (!exit_code && !results_thresholds_ok(&r))
+        exit_code = EXIT_THRESHOLDS;
+    if (r.warning[0])
+        log_warn("%s", r.warning);
+    script_results_free(sres);
+    results_free(&r);
+    tls_client_ctx_free(tls);
+    return exit_code;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static plan p; /* large (endpoints); one per process */
@@ -834,7 +1020,7 @@ int cmd_run(int argc, char **argv)
     int c, rc = 0;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":c:r:d:n:t:m:H:b:qh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:r:d:n:t:m:H:b:e:qh", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             plan_free(&p);
@@ -850,6 +1036,12 @@ int cmd_run(int argc, char **argv)
         }
         if ((rc = parse_flag(&p, &o, c, optarg, &e)))
             break;
+    }
+    if (!rc && optind == argc - 1 && strlen(argv[optind]) > 4 &&
+        !strcmp(argv[optind] + strlen(argv[optind]) - 4, ".lua")) {
+        int src = run_script(argv[optind], &p, &o);
+        plan_free(&p);
+        return src;
     }
     if (!rc)
         rc = finish_flags(&p, &o, argc, argv, &e);
@@ -948,7 +1140,7 @@ int cmd_run(int argc, char **argv)
         exit_code = 130;
     else if (!results_thresholds_ok(&r))
         exit_code = EXIT_THRESHOLDS;
-    if (write_outputs(&r, &o, o.no_save ? NULL : dir, &e)) {
+    if (write_outputs(&r, &o, o.no_save ? NULL : dir, NULL, &e)) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;
     }

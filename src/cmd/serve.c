@@ -1,7 +1,8 @@
 /* serve: `volley serve`, the built-in target server on loopback. Parses the
  * flags, starts server/ (one event loop per thread), prints the one
  * "listening on" line that scripts and tests read, and waits for SIGINT,
- * SIGTERM or --duration before stopping everything cleanly. */
+ * SIGTERM or --duration before stopping everything cleanly. With --tls-cert
+ * it serves HTTPS (net/tls) and reports its handshakes at exit. */
 #include "cmd/cmd.h"
 
 #include "core/clock.h"
@@ -9,6 +10,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "net/addr.h"
+#include "net/tls.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -26,7 +28,7 @@ static void usage(FILE *f)
             "Runs the built-in HTTP/1.1 target server (loopback only). Routes: /health,\n"
             "/echo, /bytes/{n}, /status/{code}, /delay/{ms}, /stream, /buffered, /sse,\n"
             "/openapi.json (see docs/serve.md). Prints 'listening on http://HOST:PORT'\n"
-            "once ready; stops on Ctrl-C or SIGTERM.\n"
+            "(https:// with --tls-cert) once ready; stops on Ctrl-C or SIGTERM.\n"
             "\n"
             "options:\n"
             "  -l, --listen HOST:PORT   address to listen on (default 127.0.0.1:8080;\n"
@@ -40,6 +42,9 @@ static void usage(FILE *f)
             "      --stall-every D      every D after start, stop answering for\n"
             "      --stall-for D        D (both needed; tests coordinated omission)\n"
             "      --max-body SIZE      largest request body (default 8MiB; larger: 413)\n"
+            "      --tls-cert FILE      serve HTTPS with this PEM certificate (chain)\n"
+            "      --tls-key FILE       its PEM private key (default: in --tls-cert)\n"
+            "      --tls-client-ca FILE require a client certificate issued by these CAs\n"
             "  -d, --duration D         exit by itself after D (default: run until stopped)\n"
             "  -q, --quiet              print only errors\n"
             "  -h, --help               show this help\n"
@@ -86,6 +91,9 @@ int cmd_serve(int argc, char **argv)
         {"stall-every", required_argument, NULL, 'E'},
         {"stall-for", required_argument, NULL, 'F'},
         {"max-body", required_argument, NULL, 'B'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-client-ca", required_argument, NULL, 'A'},
         {"duration", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -94,6 +102,7 @@ int cmd_serve(int argc, char **argv)
     server_config cfg;
     server_config_defaults(&cfg);
     const char *listen = "127.0.0.1:8080";
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_client_ca = NULL;
     uint64_t duration_ns = 0, v;
     bool quiet = false;
     err e;
@@ -127,6 +136,15 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'd':
             rc = parse_duration_ns(optarg, "--duration", &duration_ns, &e);
+            break;
+        case 'C':
+            tls_cert = optarg;
+            break;
+        case 'K':
+            tls_key = optarg;
+            break;
+        case 'A':
+            tls_client_ca = optarg;
             break;
         case 'q':
             quiet = true;
@@ -168,8 +186,21 @@ int cmd_serve(int argc, char **argv)
                  "127.0.0.0/8 or [::1]", listen);
         return bad_usage(msg);
     }
+    if ((tls_key || tls_client_ca) && !tls_cert)
+        return bad_usage("--tls-key and --tls-client-ca need --tls-cert");
     if (quiet)
         log_set_level(LOG_ERROR);
+    tls_server_ctx *tls = NULL;
+    if (tls_cert) {
+        tls = tls_server_ctx_new(tls_cert, tls_key, &e);
+        if (tls && tls_client_ca && tls_server_ctx_require_client_cert(tls, tls_client_ca, &e)) {
+            tls_server_ctx_free(tls);
+            tls = NULL;
+        }
+        if (!tls)
+            return bad_usage(e.msg);
+        cfg.tls = tls;
+    }
 
     /* Block the stop signals before any thread exists so every thread
      * inherits the mask and only this one receives them, in sigwait. */
@@ -182,19 +213,28 @@ int cmd_serve(int argc, char **argv)
     server *s = NULL;
     if ((rc = server_start(&cfg, &s, &e))) {
         fprintf(stderr, "volley serve: %s\n", e.msg);
+        tls_server_ctx_free(tls);
         return 1;
     }
     addr bound;
     char name[80];
     server_address(s, &bound);
     addr_format(&bound, name, sizeof name);
-    printf("listening on http://%s\n", name);
+    printf("listening on %s://%s\n", tls ? "https" : "http", name);
     fflush(stdout);
     if (!quiet)
         log_info("serve: %u thread%s; routes: /health /echo /bytes/{n} /status/{code} "
                  "/delay/{ms} /stream /buffered /sse /openapi.json",
                  cfg.threads, cfg.threads == 1 ? "" : "s");
     wait_for_stop(&set, duration_ns);
+    server_stop(s);
+    if (tls) {
+        uint64_t hs, resumed;
+        server_tls_stats(s, &hs, &resumed);
+        log_info("serve: TLS handshakes: %llu, resumed: %llu", (unsigned long long)hs,
+                 (unsigned long long)resumed);
+    }
     server_free(s);
+    tls_server_ctx_free(tls);
     return 0;
 }

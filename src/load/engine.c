@@ -275,6 +275,7 @@ static void merge_shard_into(results_stats *st, metrics_shard *sh)
     hist_merge(st->connect, sh->connect);
     hist_merge(st->chunk_gap, sh->chunk_gap);
     hist_merge(st->send_lag, sh->send_lag);
+    hist_merge(st->tls_handshake, sh->tls_handshake);
 }
 
 static void finish(shape_run *r)

@@ -50,6 +50,8 @@ void plan_free(plan *p)
         buf_free(&p->eps[i].request);
     }
     p->neps = 0;
+    tls_client_ctx_free(p->tls);
+    p->tls = NULL;
 }
 
 int plan_add_header(http1_header *headers, size_t *n, const char *line, const char *what, err *e)
@@ -322,7 +324,7 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
 {
     for (size_t i = 0; i < p->ntargets; i++)
         if (!strcmp(p->target_names[i], ep->target.hostport) &&
-            addr_port(&p->targets[i]) == ep->target.port) {
+            addr_port(&p->targets[i]) == ep->target.port && p->target_tls[i] == ep->target.tls) {
             ep->target_idx = (uint32_t)i;
             return 0;
         }
@@ -332,6 +334,8 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
     if (rc)
         return rc;
     snprintf(p->target_names[p->ntargets], sizeof p->target_names[0], "%s", ep->target.hostport);
+    snprintf(p->target_hosts[p->ntargets], sizeof p->target_hosts[0], "%s", ep->target.host);
+    p->target_tls[p->ntargets] = ep->target.tls;
     ep->target_idx = (uint32_t)p->ntargets++;
     return 0;
 }
@@ -343,9 +347,6 @@ static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
     int rc = addr_parse_url(ep->url_text, what, &ep->target, e);
     if (rc)
         return rc;
-    if (ep->target.tls)
-        return err_set(e, VOLLEY_EINVAL, "%s: https is not supported yet: '%s'", what,
-                       ep->url_text);
     if (!ep->method[0])
         snprintf(ep->method, sizeof ep->method, "%s", p->method);
     if (!valid_method(ep->method))
@@ -388,6 +389,13 @@ int plan_compile(plan *p, err *e)
     }
     if (p->mode == PLAN_MIXED && wsum <= 0)
         return err_set(e, VOLLEY_EINVAL, "--weight: all weights are 0");
+    bool any_tls = false;
+    for (size_t i = 0; i < p->ntargets; i++)
+        any_tls |= p->target_tls[i];
+    if (any_tls && !p->tls && !(p->tls = tls_client_ctx_new(&p->tls_opts, e)))
+        return e && e->code ? e->code : VOLLEY_EINVAL;
+    if (!any_tls && (p->tls_opts.cafile || p->tls_opts.certfile || p->tls_opts.insecure))
+        return err_set(e, VOLLEY_EINVAL, "--insecure/--cacert/--cert: no https:// endpoint");
     if (p->segment_k < 1 || p->segment_k > p->segment_n)
         return err_set(e, VOLLEY_EINVAL, "--segment: %u/%u is not k/n with 1 <= k <= n",
                        p->segment_k, p->segment_n);

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "load/executor.h"
 #include "net/addr.h"
+#include "net/tls.h"
 #include "proto/http1.h"
 
 #include <stdbool.h>
@@ -41,7 +42,12 @@ typedef struct plan {
     size_t neps;
     addr targets[PLAN_MAX_TARGETS];   /* distinct host:port of the endpoints */
     char target_names[PLAN_MAX_TARGETS][300];
+    char target_hosts[PLAN_MAX_TARGETS][256]; /* for SNI and certificate checks */
+    bool target_tls[PLAN_MAX_TARGETS];
     size_t ntargets;
+    /* TLS (https endpoints): options, and the context plan_compile makes */
+    tls_client_opts tls_opts;
+    tls_client_ctx *tls;
     plan_mode mode;
     /* defaults for every endpoint */
     char method[32];

@@ -306,12 +306,23 @@ static void on_connect(conn *c, int status)
 {
     client *cl = c->owner;
     worker *w = cl->w;
+    if (status == CONN_ETLS) {
+        if (!w->fatal[0])
+            snprintf(w->fatal, sizeof w->fatal, "TLS: %s (%s)", conn_tls_error(c),
+                     w->p->target_names[cl->target]);
+        client_fail(cl, ERRK_TLS);
+        return;
+    }
     if (status < 0) {
         client_fail(cl, status == -ECONNREFUSED ? ERRK_CONNECT_REFUSED : ERRK_CONNECT);
         return;
     }
     uint64_t now = loop_update_now(w->lp);
     metrics_record_connect(w->shards[cl->cur.ep], now - cl->connect_ns);
+    if (c->ssl) {
+        hist_record(w->shards[cl->cur.ep]->tls_handshake, c->handshake_ns);
+        w->shards[cl->cur.ep]->tot.tls_resumed += c->resumed;
+    }
     set_active(w, 1);
     loop_timer_start(w->lp, &cl->timer, cl->cur.intended_ns + w->p->timeout_ns, on_timeout, cl);
     send_request(cl);
@@ -321,7 +332,10 @@ static void start_connect(client *cl)
 {
     worker *w = cl->w;
     cl->connect_ns = loop_update_now(w->lp);
-    int rc = conn_open(&cl->c, &w->p->targets[cl->target]);
+    const plan *p = w->p;
+    conn_set_tls(&cl->c, p->target_tls[cl->target] ? p->tls : NULL,
+                 p->target_hosts[cl->target]);
+    int rc = conn_open(&cl->c, &p->targets[cl->target]);
     if (rc < 0) {
         if ((rc == -EMFILE || rc == -ENFILE) && !w->fatal[0])
             snprintf(w->fatal, sizeof w->fatal,

@@ -46,6 +46,7 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->connects += src->connects;
     dst->dropped += src->dropped;
     dst->chunks += src->chunks;
+    dst->tls_resumed += src->tls_resumed;
 }
 
 metrics_shard *metrics_shard_new(void)
@@ -59,7 +60,9 @@ metrics_shard *metrics_shard_new(void)
     s->connect = hist_new();
     s->chunk_gap = hist_new();
     s->send_lag = hist_new();
-    bool ok = s->latency && s->service && s->ttfb && s->connect && s->chunk_gap && s->send_lag;
+    s->tls_handshake = hist_new();
+    bool ok = s->latency && s->service && s->ttfb && s->connect && s->chunk_gap && s->send_lag &&
+              s->tls_handshake;
     for (int i = 0; i < METRICS_RING; i++)
         ok = ok && (s->ring[i].latency = hist_new()) != NULL;
     atomic_init(&s->closed, 0);
@@ -83,6 +86,7 @@ void metrics_shard_free(metrics_shard *s)
     hist_free(s->connect);
     hist_free(s->chunk_gap);
     hist_free(s->send_lag);
+    hist_free(s->tls_handshake);
     for (int i = 0; i < METRICS_RING; i++)
         hist_free(s->ring[i].latency);
     free(s);

@@ -45,6 +45,7 @@ typedef struct metrics_totals {
     uint64_t connects;   /* connections established */
     uint64_t dropped;    /* open model: iterations that could not start (never sent) */
     uint64_t chunks;     /* body reads of chunked responses (streaming) */
+    uint64_t tls_resumed;/* TLS handshakes that resumed a session */
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);
@@ -65,6 +66,7 @@ typedef struct metrics_shard {
     hist *connect;  /* TCP (and TLS) connection establishment */
     hist *chunk_gap;/* gaps between reads of a chunked (streamed) body */
     hist *send_lag; /* open model: first byte written - scheduled time */
+    hist *tls_handshake; /* TLS handshake (part of connect) */
     metrics_interval ring[METRICS_RING];
     uint64_t cur;   /* the second being recorded (owned by the worker) */
     _Atomic uint64_t closed;   /* intervals [0, closed) are final (worker writes) */

@@ -1,13 +1,14 @@
 /* conn: one client connection's transport on a worker's loop: non-blocking
- * connect, write of borrowed bytes, reads into the caller's buffer, close.
- * The transport is a small vtable (as wrk's sock.*): plain TCP now, TLS as a
- * peer later. conn knows nothing of HTTP; the owner (load/worker) drives the
- * protocol from the callbacks and runs the timers. */
+ * connect, TLS handshake, write of borrowed bytes, reads into the caller's
+ * buffer, close. The transport is a small vtable (as wrk's sock.*): plain
+ * TCP and TLS (net/tls) are peers. conn knows nothing of HTTP; the owner
+ * (load/worker) drives the protocol from the callbacks and runs the timers. */
 #ifndef VOLLEY_CONN_H
 #define VOLLEY_CONN_H
 
 #include "net/addr.h"
 #include "net/loop.h"
+#include "net/tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,13 +45,18 @@ struct conn {
     const char *out;   /* borrowed bytes being sent */
     size_t out_len, out_off;
     bool want_read;
-    /* TLS (NULL tls_ctx: plain TCP); private to conn.c / tls.c */
-    struct tls_client_ctx *tls_ctx;
+    /* TLS (NULL tls_ctx: plain TCP); private to conn.c but for the last
+     * two, which the owner may read after on_connect(c, 0). */
+    tls_client_ctx *tls_ctx;
     const char *sni;
-    void *ssl;          /* SSL * of the open connection */
+    struct ssl_st *ssl; /* of the open connection; NULL while plain TCP */
     void *session;      /* SSL_SESSION * kept for resumption */
+    tls_fail tls_err;   /* why the last handshake or TLS read/write failed */
+    unsigned tls_want;  /* handshake: LOOP_READ or LOOP_WRITE to wait for */
+    bool read_wants_write; /* SSL_read must wait for the socket to be writable */
+    bool write_wants_read; /* SSL_write must wait for the socket to be readable */
     uint64_t handshake_start_ns;
-    uint64_t handshake_ns; /* duration of the last TLS handshake */
+    uint64_t handshake_ns; /* duration of the last TLS handshake (TCP connect excluded) */
     bool resumed;          /* the last handshake resumed a session */
 };
 
@@ -58,16 +64,19 @@ struct conn {
  * negative errno); conn_tls_error() describes the last one. */
 #define CONN_ETLS (-100000)
 
-struct tls_client_ctx;
-
 /* Sets up c (closed) on loop lp; owner is passed back through c->owner. */
 void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
 
-/* Makes every later conn_open of c use TLS with ctx (borrowed, shared),
- * sending sni as the server name (NULL or an IP literal: no SNI). on_connect
- * then reports after the handshake, and c->handshake_ns holds its duration. */
-void conn_set_tls(conn *c, struct tls_client_ctx *ctx, const char *sni);
-/* A short message about the last TLS failure of c ("" if none). */
+/* Makes every later conn_open of c use TLS with ctx (borrowed, shared; NULL:
+ * plain TCP again). sni (borrowed) is the URL's host: the name sent as SNI
+ * and checked against the certificate (an IP literal is checked as an
+ * address and not sent; NULL: no host check). on_connect then reports after
+ * the handshake: 0, or CONN_ETLS with conn_tls_error() saying why; and
+ * c->handshake_ns / c->resumed describe the handshake. */
+void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni);
+/* A short message about the last TLS failure of c ("" if none), such as
+ * "certificate verify failed: self-signed certificate". The text lives in a
+ * per-thread buffer until the next call. */
 const char *conn_tls_error(const conn *c);
 
 /* Starts a non-blocking connect. Returns 0 (on_connect will follow, possibly
@@ -86,7 +95,14 @@ ssize_t conn_read(conn *c, void *p, size_t n);
 void conn_set_reading(conn *c, bool on);
 
 /* Closes the socket; c can be opened again. reset: send RST (SO_LINGER 0)
- * so an abandoned connection leaves no TIME_WAIT. */
+ * so an abandoned connection leaves no TIME_WAIT. A TLS connection closed
+ * without reset keeps its session for the next conn_open (resumption); one
+ * closed with reset gives it up. */
 void conn_close(conn *c, bool reset);
+
+/* Closes c (if open) and frees what it keeps between connections (the TLS
+ * session). Call once when c's owner goes away; conn_init makes it usable
+ * again. */
+void conn_release(conn *c);
 
 #endif

@@ -138,8 +138,10 @@ void summary_print(FILE *f, const results *r)
     summary_format_bytes(secs > 0 ? (double)t->bytes_in / secs : 0, b, sizeof b);
     fprintf(f, "  data in      %s, %s/s\n", a, b);
     summary_format_bytes((double)t->bytes_out, a, sizeof a);
-    fprintf(f, "  data out     %s   connections opened %llu\n\n", a,
-            (unsigned long long)t->connects);
+    fprintf(f, "  data out     %s   connections opened %llu", a, (unsigned long long)t->connects);
+    if (hist_count(r->st.tls_handshake))
+        fprintf(f, " (%llu TLS handshakes resumed a session)", (unsigned long long)t->tls_resumed);
+    fprintf(f, "\n\n");
 
     fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
             "p95", "p99", "p99.9", "max");
@@ -147,6 +149,8 @@ void summary_print(FILE *f, const results *r)
     hist_line(f, "service", r->st.service);
     hist_line(f, "ttfb", r->st.ttfb);
     hist_line(f, "connect", r->st.connect);
+    if (hist_count(r->st.tls_handshake))
+        hist_line(f, "tls", r->st.tls_handshake);
     if (hist_count(r->st.chunk_gap))
         hist_line(f, "chunk gap", r->st.chunk_gap);
     if (open)

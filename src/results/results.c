@@ -19,7 +19,9 @@ int results_stats_init(results_stats *s)
     s->connect = hist_new();
     s->chunk_gap = hist_new();
     s->send_lag = hist_new();
-    if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap || !s->send_lag) {
+    s->tls_handshake = hist_new();
+    if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap || !s->send_lag ||
+        !s->tls_handshake) {
         results_stats_free(s);
         return VOLLEY_ENOMEM;
     }
@@ -34,7 +36,9 @@ void results_stats_free(results_stats *s)
     hist_free(s->connect);
     hist_free(s->chunk_gap);
     hist_free(s->send_lag);
+    hist_free(s->tls_handshake);
     s->latency = s->service = s->ttfb = s->connect = s->chunk_gap = s->send_lag = NULL;
+    s->tls_handshake = NULL;
     series_free(&s->sec);
 }
 
@@ -47,6 +51,7 @@ void results_stats_merge(results_stats *dst, const results_stats *src)
     hist_merge(dst->connect, src->connect);
     hist_merge(dst->chunk_gap, src->chunk_gap);
     hist_merge(dst->send_lag, src->send_lag);
+    hist_merge(dst->tls_handshake, src->tls_handshake);
 }
 
 int results_init(results *r)

@@ -44,6 +44,7 @@ typedef struct results_stats {
     hist *connect;   /* connection establishment */
     hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
     hist *send_lag;  /* open model: first byte written - scheduled time (pacing) */
+    hist *tls_handshake; /* TLS handshakes (included in connect) */
     series sec;      /* per-second rows */
     uint64_t elapsed_ns;
 } results_stats;

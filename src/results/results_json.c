@@ -123,6 +123,7 @@ static json_t *totals_json(const results_stats *s)
     set(o, "bytes_out", jint(t->bytes_out));
     set(o, "connections_opened", jint(t->connects));
     set(o, "chunks", jint(t->chunks));
+    set(o, "tls_resumed", jint(t->tls_resumed));
     double sec = (double)s->elapsed_ns / NS_PER_S;
     set(o, "rps", json_real(round(results_stats_rps(s) * 100) / 100));
     set(o, "bytes_in_per_s", json_real(sec > 0 ? round((double)t->bytes_in / sec) : 0));
@@ -177,6 +178,7 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
     set(o, "connect", hist_json(s->connect, e));
     set(o, "chunk_gap", hist_json(s->chunk_gap, e));
     set(o, "send_lag", hist_json(s->send_lag, e));
+    set(o, "tls_handshake", hist_json(s->tls_handshake, e));
     set(o, "series", series_json(&s->sec));
 }
 
@@ -196,6 +198,12 @@ static json_t *endpoints_json(const results_endpoint *eps, size_t n, err *e)
 }
 
 char *results_json_dump(const results *r, err *e)
+{
+    return results_json_dump_ext(r, NULL, NULL, e);
+}
+
+char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const void *ctx,
+                            err *e)
 {
     json_t *root = json_object();
     set(root, "schema_version", json_integer(RESULTS_SCHEMA_VERSION));
@@ -264,6 +272,11 @@ char *results_json_dump(const results *r, err *e)
         set(o, "rows", rows);
         set(root, "monitor", o);
     }
+    if (extra && extra(root, ctx)) {
+        json_decref(root);
+        err_set(e, VOLLEY_ENOMEM, "results: cannot encode the extra fields");
+        return NULL;
+    }
     char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(root);
     if (!s)
@@ -273,7 +286,13 @@ char *results_json_dump(const results *r, err *e)
 
 int results_json_write(const results *r, const char *path, err *e)
 {
-    char *s = results_json_dump(r, e);
+    return results_json_write_ext(r, path, NULL, NULL, e);
+}
+
+int results_json_write_ext(const results *r, const char *path, results_json_extra_fn extra,
+                           const void *ctx, err *e)
+{
+    char *s = results_json_dump_ext(r, extra, ctx, e);
     if (!s)
         return VOLLEY_ENOMEM;
     char tmp[4200];

@@ -347,7 +347,8 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "bytes_in", false, &t->bytes_in)) ||
         (rc = get_u64(d, o, p, "bytes_out", false, &t->bytes_out)) ||
         (rc = get_u64(d, o, p, "connections_opened", false, &t->connects)) ||
-        (rc = get_u64(d, o, p, "chunks", true, &t->chunks)))
+        (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
+        (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)))
         return rc;
     uint64_t nstatus = 0, nkinds = 0;
     if ((rc = member(d, o, p, "responses_by_status", false, &st, sp)) ||
@@ -498,6 +499,7 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
         (rc = parse_hist(d, o, p, "connect", false, s->connect)) ||
         (rc = parse_hist(d, o, p, "chunk_gap", true, s->chunk_gap)) ||
         (rc = parse_hist(d, o, p, "send_lag", true, s->send_lag)) ||
+        (rc = parse_hist(d, o, p, "tls_handshake", true, s->tls_handshake)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
     return 0;

@@ -2,7 +2,9 @@
  * server.h). Each worker thread runs one net/loop; reqparse reads requests,
  * routes writes responses, this file decides when: keep-alive, pipelining in
  * order, deferred responses on loop timers (delay, stream, sse), timeouts,
- * write backpressure and the periodic stalls of --stall-every/--stall-for. */
+ * write backpressure and the periodic stalls of --stall-every/--stall-for.
+ * HTTPS: each connection first runs a non-blocking TLS handshake (net/tls),
+ * then the same code reads and writes through sock_read / sock_writev. */
 #include "server/server.h"
 
 #include "core/buf.h"
@@ -11,6 +13,7 @@
 #include "net/loop.h"
 #include "server/reqparse.h"
 #include "server/routes.h"
+#include "server/ws_routes.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -50,7 +53,14 @@ typedef struct conn {
     bool close_after; /* close once the output is written */
     bool eof;         /* the peer shut its write side */
     bool parked;      /* stopped for a stall, on w->parked */
+    bool ws_taken;    /* upgraded: a dup of fd belongs to ws_routes now */
     bool tick_due;    /* c->tick fell due during a stall */
+    bool hs;          /* TLS handshake not finished */
+    bool io_err;      /* TLS: the connection failed; no goodbye, no resumption */
+    bool bye;         /* TLS: close_notify sent */
+    bool rd_wants_wr; /* TLS: SSL_read waits for the socket to be writable */
+    unsigned hs_want; /* TLS handshake: LOOP_READ or LOOP_WRITE */
+    struct ssl_st *ssl;
     uint64_t last_ns;      /* last read or write progress */
     uint64_t req_start_ns; /* first byte of an incomplete head, 0 if none */
     uint64_t bytes_left;   /* /bytes body still to write from the fill block */
@@ -80,6 +90,7 @@ struct worker {
     uint64_t rng;
     char *rbuf;  /* every read lands here first */
     buf wbuf;    /* responses are built here when c->out is empty */
+    uint64_t tls_handshakes, tls_resumed;
 };
 
 struct server {
@@ -148,6 +159,11 @@ static size_t out_pending(conn *c)
 static void conn_close(conn *c)
 {
     worker *w = c->w;
+    if (c->ssl) {
+        bool clean = !c->hs && !c->io_err;
+        tls_io_free(c->ssl, clean, clean && !c->bye);
+        c->ssl = NULL;
+    }
     loop_unwatch(w->l, c->fd);
     close(c->fd);
     loop_timer_stop(w->l, &c->tmo);
@@ -193,6 +209,47 @@ static void park(conn *c, uint64_t end)
     }
     if (!loop_timer_active(&w->stall_timer))
         loop_timer_start(w->l, &w->stall_timer, end, on_stall_end, w);
+}
+
+/* ---- socket I/O: plain or TLS, with read(2)/writev(2) conventions ---- */
+
+static ssize_t sock_read(conn *c, void *p, size_t n)
+{
+    if (!c->ssl)
+        return read(c->fd, p, n);
+    unsigned want = 0;
+    ssize_t r = tls_io_read(c->ssl, p, n, &want, NULL);
+    c->rd_wants_wr = r == -EAGAIN && want == LOOP_WRITE;
+    if (r >= 0)
+        return r;
+    if (r != -EAGAIN)
+        c->io_err = true;
+    errno = (int)-r;
+    return -1;
+}
+
+/* TLS has no writev: the pieces go one SSL_write (one record or more) each. */
+static ssize_t sock_writev(conn *c, const struct iovec *iov, int n)
+{
+    if (!c->ssl)
+        return writev(c->fd, iov, n);
+    size_t done = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned want = 0;
+        ssize_t k = tls_io_write(c->ssl, iov[i].iov_base, iov[i].iov_len, &want, NULL);
+        if (k < 0) {
+            if (done)
+                return (ssize_t)done;
+            if (k != -EAGAIN)
+                c->io_err = true;
+            errno = (int)-k;
+            return -1;
+        }
+        done += (size_t)k;
+        if ((size_t)k < iov[i].iov_len)
+            break;
+    }
+    return (ssize_t)done;
 }
 
 /* ---- responses ---- */
@@ -417,6 +474,22 @@ static size_t process(conn *c, const char *data, size_t len)
             }
             used += r.head_len;
             c->req_start_ns = 0;
+            /* WebSocket and session routes (server/ws_routes.c). */
+            int wr = c->ssl ? WS_ROUTES_NONE
+                            : ws_routes_handle(c->w->l, c->fd, data + used - r.head_len,
+                                               r.head_len, &r, data + used, len - used,
+                                               outbuf(c));
+            if (wr == WS_ROUTES_TAKEN) {
+                c->ws_taken = true;
+                c->close_after = true;
+                used = len;
+                break;
+            }
+            if (wr != WS_ROUTES_NONE) {
+                c->keepalive = wr == WS_ROUTES_ANSWERED;
+                complete(c);
+                continue;
+            }
             begin(c, &r);
             continue;
         }
@@ -451,7 +524,7 @@ static int flush(conn *c)
             iov[n++] = (struct iovec){(void *)routes_fill(), c->bytes_left < ROUTES_FILL_LEN
                                                                  ? (size_t)c->bytes_left
                                                                  : ROUTES_FILL_LEN};
-        ssize_t k = writev(c->fd, iov, n);
+        ssize_t k = sock_writev(c, iov, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -484,8 +557,17 @@ static int flush(conn *c)
 
 static void start_linger(conn *c)
 {
+    if (c->ws_taken) { /* nothing to say: the socket lives on in ws_routes */
+        conn_close(c);
+        return;
+    }
     /* Closing with unread input would send RST, which can destroy the error
      * response before the client reads it: shut writes, drain, then close. */
+    if (c->ssl && !c->eof) {
+        /* The TLS close alert goes before the TCP FIN. */
+        tls_io_goodbye(c->ssl);
+        c->bye = true;
+    }
     if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
         conn_close(c);
         return;
@@ -501,6 +583,10 @@ static void start_linger(conn *c)
 static void finish(conn *c)
 {
     bool pending;
+    if (c->hs) { /* resumed after a stall, mid-handshake */
+        loop_set_events(c->w->l, c->fd, c->hs_want);
+        return;
+    }
     for (;;) {
         if (flush(c) < 0)
             return;
@@ -524,7 +610,7 @@ static void finish(conn *c)
     }
     unsigned ev = pending ? LOOP_WRITE : 0;
     if (!c->close_after && !c->eof && buf_unread(&c->in) < IN_MAX)
-        ev |= LOOP_READ;
+        ev |= c->rd_wants_wr ? LOOP_WRITE : LOOP_READ;
     loop_set_events(c->w->l, c->fd, ev);
 }
 
@@ -561,6 +647,36 @@ static void linger_read(conn *c)
     conn_close(c);
 }
 
+/* One step of a TLS handshake; when it is done the connection waits for
+ * its first request like any other (the request may already be waiting in
+ * the socket: level-triggered epoll reports it at once). */
+static void handshake_step(conn *c)
+{
+    worker *w = c->w;
+    unsigned want = 0;
+    tls_fail f = {0};
+    int rc = tls_io_handshake(c->ssl, &want, &f);
+    if (rc == -EAGAIN) {
+        c->hs_want = want;
+        loop_set_events(w->l, c->fd, want);
+        return;
+    }
+    if (rc < 0) {
+        char why[256];
+        tls_fail_str(&f, why, sizeof why);
+        log_debug("serve: TLS handshake failed: %s", why);
+        c->io_err = true;
+        conn_close(c);
+        return;
+    }
+    c->hs = false;
+    c->last_ns = loop_now(w->l);
+    w->tls_handshakes++;
+    if (tls_io_resumed(c->ssl))
+        w->tls_resumed++;
+    finish(c);
+}
+
 static void on_io(loop *l, int fd, void *data, unsigned events)
 {
     conn *c = data;
@@ -575,8 +691,13 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
         park(c, end);
         return;
     }
-    if ((events & (LOOP_READ | LOOP_ERROR)) && !c->eof) {
-        ssize_t n = read(c->fd, w->rbuf, READ_CHUNK);
+    if (c->hs) {
+        handshake_step(c);
+        return;
+    }
+    unsigned rd_ready = LOOP_READ | LOOP_ERROR | (c->rd_wants_wr ? LOOP_WRITE : 0);
+    if ((events & rd_ready) && !c->eof) {
+        ssize_t n = sock_read(c, w->rbuf, READ_CHUNK);
         if (n > 0) {
             c->last_ns = loop_now(l);
             if (buf_unread(&c->in)) {
@@ -723,10 +844,21 @@ static void conn_new(worker *w, int fd)
     }
     c->w = w;
     c->fd = fd;
+    if (w->srv->cfg.tls) {
+        c->ssl = tls_io_accept_new(w->srv->cfg.tls, fd);
+        if (!c->ssl) {
+            free(c);
+            close(fd);
+            return;
+        }
+        c->hs = true;
+        c->hs_want = LOOP_READ;
+    }
     loop_timer_init(&c->tmo);
     loop_timer_init(&c->tick);
     c->last_ns = loop_now(w->l);
     if (loop_watch(w->l, fd, LOOP_READ, on_io, c, NULL)) {
+        tls_io_free(c->ssl, false, false);
         free(c);
         close(fd);
         return;
@@ -901,6 +1033,17 @@ int server_start(const server_config *cfg, server **out, err *e)
 
 void server_address(const server *s, addr *out) { *out = s->bound; }
 
+void server_tls_stats(const server *s, uint64_t *handshakes, uint64_t *resumed)
+{
+    uint64_t h = 0, r = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        h += s->w[i].tls_handshakes;
+        r += s->w[i].tls_resumed;
+    }
+    *handshakes = h;
+    *resumed = r;
+}
+
 void server_stop(server *s)
 {
     if (!s || s->stopped)
@@ -928,6 +1071,7 @@ void server_free(server *s)
                 loop_unwatch(w->l, w->lfd);
             loop_timer_stop(w->l, &w->stall_timer);
             loop_timer_stop(w->l, &w->accept_timer);
+            ws_routes_loop_free(w->l);
             loop_free(w->l);
         }
         if (w->lfd >= 0)

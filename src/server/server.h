@@ -1,12 +1,15 @@
 /* server: the built-in HTTP/1.1 target of `volley serve`, `volley demo` and
  * the tests. N threads, each with its own net/loop and its own SO_REUSEPORT
  * listening socket on the same loopback address; connections never move
- * between threads. Requests are parsed by reqparse and answered by routes. */
+ * between threads. Requests are parsed by reqparse and answered by routes.
+ * With a TLS context every connection is HTTPS (net/tls, non-blocking
+ * handshake driven by the loop). */
 #ifndef VOLLEY_SERVER_H
 #define VOLLEY_SERVER_H
 
 #include "core/err.h"
 #include "net/addr.h"
+#include "net/tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +24,8 @@ typedef struct server_config {
     uint64_t stall_for_ns;     /* < stall_every_ns */
     size_t max_head_bytes;     /* request line + headers (431) */
     uint64_t max_body_bytes;   /* (413) */
+    tls_server_ctx *tls;       /* borrowed; not NULL: HTTPS (handshake, then
+                                  the same routes) */
 } server_config;
 
 typedef struct server server;
@@ -39,6 +44,10 @@ void server_address(const server *s, addr *out);
 /* Asks every thread to stop (thread-safe, async-signal-unsafe) and joins
  * them. Idempotent. */
 void server_stop(server *s);
+
+/* TLS handshakes completed so far and how many of them resumed a session
+ * (exact once server_stop returned; approximate while running). */
+void server_tls_stats(const server *s, uint64_t *handshakes, uint64_t *resumed);
 
 /* Stops if needed, closes every connection and frees s. NULL is a no-op. */
 void server_free(server *s);

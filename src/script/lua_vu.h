@@ -1,0 +1,166 @@
+/* lua_vu: virtual users as Lua coroutines on a worker's event loop, and the
+ * worker-side types the script layer shares (lua_worker.c runs the
+ * executors, lua_api.c implements the calls that wait). A VU's coroutine
+ * runs a small driver that calls the scenario's function once per
+ * iteration inside xpcall; a call that waits (http, ws, sleep) records
+ * what it waits for in vu->wait and yields; the completion schedules
+ * vu->wake on the loop, which pushes the results and resumes the VU, so a
+ * coroutine is never resumed from inside an I/O callback. */
+#ifndef VOLLEY_LUA_VU_H
+#define VOLLEY_LUA_VU_H
+
+#include "core/buf.h"
+#include "load/executor.h"
+#include "metrics/metrics.h"
+#include "net/addr.h"
+#include "net/conn.h"
+#include "net/loop.h"
+#include "proto/http1.h"
+#include "script/lua_plan.h"
+#include "script/script.h"
+
+#include <lua.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct lua_worker lua_worker;
+typedef struct lua_vu lua_vu;
+struct tls_client_ctx;
+
+/* What a suspended VU waits for. */
+typedef enum {
+    VW_NONE,      /* not suspended by us (idle between iterations) */
+    VW_SLEEP,
+    VW_HTTP,
+    VW_WS,        /* ws.open / recv / close / event: see vu->ws */
+    VW_ITER_END,  /* the driver finished an iteration */
+} vu_wait;
+
+#define VU_POOL 4            /* keep-alive connections per VU (by scheme://host:port) */
+#define VU_LINE_BYTES 8192   /* longest response header line kept */
+
+typedef struct hconn {
+    conn c;
+    lua_vu *vu;
+    char key[320];           /* "http://host:port" */
+    uint64_t last_use;
+    bool reused;             /* carried a response before */
+} hconn;
+
+/* The one HTTP exchange a VU may have in flight. */
+typedef struct vu_http {
+    hconn *hc;
+    addr a;
+    url u;
+    char method[16];
+    buf req;
+    http1_resp resp;
+    http1_callbacks cb;
+    char line[VU_LINE_BYTES];
+    buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
+    uint64_t body_max;
+    bool truncated;
+    uint64_t call_ns, connect_start_ns, connect_ns, sent_ns, first_byte_ns, done_ns;
+    uint64_t bytes_in, timeout_ns;
+    bool in_flight, got_bytes, sent, connecting, retried, head;
+    int err_kind;            /* -1: a response */
+    char err[160];
+    loop_timer timer;
+} vu_http;
+
+struct lua_vu {
+    lua_worker *w;
+    uint32_t scen;           /* scenario index */
+    uint32_t index;          /* among the scenario's VUs (all workers), for ramping */
+    uint64_t id;             /* vu.id: 1-based, unique in the run */
+    lua_State *co;
+    int co_ref;              /* registry reference anchoring co */
+    vu_wait wait;
+    bool in_iter;            /* between the start and the end of an iteration */
+    bool wanted;             /* ramping: the executor wants this VU running */
+    bool dead;               /* the coroutine died outside an iteration: recreate */
+    uint64_t iteration;      /* vu.iteration: 0-based, of this VU */
+    uint64_t iters_done;
+    uint64_t iter_start_ns;
+    loop_timer timer;        /* sleep, ws timeouts */
+    loop_timer wake;         /* deferred resume */
+    loop_timer next;         /* the next iteration (between iterations) */
+    vu_http *http;           /* lazily allocated */
+    hconn pool[VU_POOL];
+    struct ws_sock *ws;      /* the socket a VW_WS wait is about */
+    int ws_op;               /* which ws call waits (lua_api.c) */
+    lua_vu *next_free;       /* arrival rate: free list */
+    bool has_err;            /* the iteration ended with an error */
+    char errmsg[300];
+};
+
+/* Per scenario, per worker. */
+typedef struct lw_scen {
+    lua_worker *w;
+    const lua_scenario *s;
+    uint32_t idx;
+    lua_vu *vus;
+    uint32_t nvus;
+    uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
+    uint64_t next_i, stride, limit; /* arrival rate: this worker's schedule */
+    lua_vu *free;
+    uint32_t busy;           /* VUs in an iteration */
+    bool started, ended, finished, killed;
+    loop_timer start_t, end_t, sched_t, ramp_t, grace_t;
+    int fn_ref;              /* the exec function */
+} lw_scen;
+
+/* Read-only, shared by every worker (lua_worker_ctx in lua_worker.h). */
+typedef struct lua_worker_ctx lua_worker_ctx;
+
+#define LW_DNS 16
+
+struct lua_worker {
+    const lua_worker_ctx *ctx;
+    uint32_t id, nworkers;
+    uint64_t start_ns;
+    loop *lp;
+    lua_State *L;
+    metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
+    lw_scen sc[LUA_PLAN_MAX_SCENARIOS];
+    uint32_t nsc;
+    script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
+    uint64_t rng;
+    bool stopping;
+    uint32_t errors_logged;
+    struct { char key[320]; addr a; } dns[LW_DNS];
+    uint32_t ndns;
+    loop_timer start_timer, tick_timer, stop_grace;
+    int wakefd;
+    _Atomic int stop_req;
+    _Atomic uint32_t active;
+    _Atomic bool done;
+    pthread_t th;
+    bool th_started;
+    uint64_t end_ns;
+    char fatal[256];
+    char rbuf[64 * 1024];
+};
+
+/* The VU running on thread co (NULL outside a VU coroutine). */
+lua_vu *lua_vu_of(lua_State *co);
+
+/* Creates the coroutine of vu (driver + exec function fn_ref). */
+int lua_vu_init(lua_vu *vu, err *e);
+/* Starts an iteration: resumes the driver. The VU must be idle. */
+void lua_vu_begin(lua_vu *vu);
+/* The wait is over: resume vu from the loop soon (never re-entrant). */
+void lua_vu_wake(lua_vu *vu);
+/* Ends whatever vu waits for (abort): in-flight HTTP counted as cancelled. */
+void lua_vu_cancel(lua_vu *vu);
+/* Frees the VU's connections and buffers (not the coroutine: lua_close). */
+void lua_vu_free(lua_vu *vu);
+
+/* lua_worker.c: the iteration of vu ended (error: its message or NULL). */
+void lua_worker_iteration_done(lua_vu *vu, const char *error);
+/* lua_worker.c: relaxed counters for progress. */
+void lua_worker_active_add(lua_worker *w, int delta);
+
+#endif

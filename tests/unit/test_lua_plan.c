@@ -1,0 +1,110 @@
+/* Tests for script/lua_plan: k6-style options into scenarios, the
+ * shortcut forms, and errors that name the scenario and the field. */
+#include "script/lua_plan.h"
+
+#include "core/clock.h"
+
+#include <criterion/criterion.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <string.h>
+
+static int read_src(const char *src, lua_plan *p, err *e)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    cr_assert_eq(luaL_dostring(L, src), 0, "%s", lua_tostring(L, -1));
+    int rc = lua_plan_read(L, p, e);
+    lua_close(L);
+    return rc;
+}
+
+Test(lua_plan, no_options_is_one_vu_one_iteration)
+{
+    lua_plan p;
+    err e;
+    cr_assert_eq(read_src("function default() end", &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.nsc, 1);
+    cr_assert_str_eq(p.sc[0].name, "default");
+    cr_assert_eq(p.sc[0].kind, LSX_PER_VU_ITERATIONS);
+    cr_assert_eq(p.sc[0].vus, 1);
+    cr_assert_eq(p.sc[0].iterations, 1);
+    lua_plan_free(&p);
+}
+
+Test(lua_plan, shortcut_vus_duration)
+{
+    lua_plan p;
+    err e;
+    cr_assert_eq(read_src("options = {vus = 10, duration = '1m30s'} function default() end", &p, &e), 0);
+    cr_assert_eq(p.sc[0].kind, LSX_CONSTANT_VUS);
+    cr_assert_eq(p.sc[0].x.vus, 10);
+    cr_assert_eq(p.sc[0].x.duration_ns, 90 * NS_PER_S);
+    lua_plan_free(&p);
+    cr_assert_eq(read_src("options = {vus = 2, iterations = 7} function default() end", &p, &e), 0);
+    cr_assert_eq(p.sc[0].kind, LSX_SHARED_ITERATIONS);
+    cr_assert_eq(p.sc[0].iterations, 7);
+    lua_plan_free(&p);
+}
+
+Test(lua_plan, scenarios_sorted_with_all_executors)
+{
+    lua_plan p;
+    err e;
+    const char *src =
+        "options = { scenarios = {"
+        " z = {executor='constant-vus', vus=3, duration=2},"
+        " a = {executor='ramping-vus', startVUs=0, stages={{target=5, duration='1s'},{target=0, duration='1s'}}},"
+        " c = {executor='constant-arrival-rate', rate=30, timeUnit='1m', duration='10s', preAllocatedVUs=2, maxVUs=4, exec='other', startTime='5s'},"
+        " d = {executor='ramping-arrival-rate', startRate=1, stages={{target=10, duration='2s'}}},"
+        " e = {executor='per-vu-iterations', vus=2, iterations=3},"
+        " f = {executor='shared-iterations', vus=4, iterations=2, tags={kind='x'}},"
+        "}, thresholds = { http_req_duration = {'p(95)<500', {threshold='p(99)<900'}}, checks = 'rate>0.9' } }"
+        " function default() end function other() end";
+    cr_assert_eq(read_src(src, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.nsc, 6);
+    cr_assert_str_eq(p.sc[0].name, "a");
+    cr_assert_eq(p.sc[0].kind, LSX_RAMPING_VUS);
+    cr_assert_eq(lua_plan_max_vus(&p.sc[0]), 5);
+    cr_assert_eq(p.sc[0].x.duration_ns, 2 * NS_PER_S);
+    cr_assert_str_eq(p.sc[1].name, "c");
+    cr_assert_float_eq(p.sc[1].x.rate, 0.5, 1e-9);
+    cr_assert_eq(p.sc[1].vus, 4);
+    cr_assert_str_eq(p.sc[1].exec, "other");
+    cr_assert_eq(p.sc[1].start_ns, 5 * NS_PER_S);
+    cr_assert_eq(lua_plan_end_ns(&p.sc[1]), 15 * NS_PER_S);
+    cr_assert_eq(p.sc[2].kind, LSX_RAMPING_RATE);
+    cr_assert_eq(p.sc[3].kind, LSX_PER_VU_ITERATIONS);
+    cr_assert_eq(p.sc[4].kind, LSX_SHARED_ITERATIONS);
+    cr_assert_eq(p.sc[4].vus, 2, "shared-iterations never has more VUs than iterations");
+    cr_assert_eq(p.sc[4].ntags, 1);
+    cr_assert_eq(p.sc[5].kind, LSX_CONSTANT_VUS);
+    cr_assert_eq(p.nthr, 3);
+    lua_plan_free(&p);
+}
+
+static void expect_error(const char *src, const char *want)
+{
+    lua_plan p;
+    err e = {0};
+    cr_assert_neq(read_src(src, &p, &e), 0, "accepted: %s", src);
+    cr_assert(strstr(e.msg, want), "message '%s' lacks '%s'", e.msg, want);
+}
+
+Test(lua_plan, errors_name_scenario_and_field)
+{
+    expect_error("options={scenarios={api={executor='warp-speed', vus=1}}} function default() end",
+                 "options.scenarios.api.executor: unknown executor 'warp-speed'");
+    expect_error("options={scenarios={api={executor='constant-vus', duration='ten'}}} function default() end",
+                 "options.scenarios.api.duration");
+    expect_error("options={scenarios={api={executor='constant-vus'}}} function default() end",
+                 "options.scenarios.api.duration: required");
+    expect_error("options={scenarios={api={executor='constant-vus', duration=1, vuss=3}}} function default() end",
+                 "options.scenarios.api.vuss: unknown field");
+    expect_error("options={scenarios={api={executor='constant-vus', duration=1, exec='nope'}}} function default() end",
+                 "options.scenarios.api.exec: no global function named 'nope'");
+    expect_error("options={scenarios={r={executor='ramping-vus'}}} function default() end",
+                 "options.scenarios.r.stages: required");
+    expect_error("options={duration='5x'} function default() end", "options.duration");
+    expect_error("options={vus=1, duration=1}", "no function 'default'");
+}
