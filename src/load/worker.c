@@ -854,7 +854,7 @@ void worker_free(worker *w)
         return;
     if (w->clients)
         for (uint32_t i = 0; i < w->nclients; i++)
-            conn_close(&w->clients[i].c, true);
+            conn_release(&w->clients[i].c);
     free(w->clients);
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
         free(w->pools[t].wait.items);

@@ -283,9 +283,16 @@ void conn_close(conn *c, bool reset)
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
     if (c->ssl) {
-        /* An exchange that ended well keeps its session resumable. */
-        tls_io_free(c->ssl, !reset && c->state == CONN_OPEN, false);
+        /* An exchange that ended well keeps its session resumable. One whose
+         * TLS failed (handshake, record error) gives it up: offering it
+         * again could fail the same way. */
+        bool tls_failed = c->state != CONN_OPEN || c->tls_err.code || c->tls_err.sys_errno;
+        tls_io_free(c->ssl, !tls_failed, false);
         c->ssl = NULL;
+        if (tls_failed) {
+            tls_session_free(c->session);
+            c->session = NULL;
+        }
     }
     loop_unwatch(c->lp, c->fd);
     close(c->fd);

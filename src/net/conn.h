@@ -95,9 +95,9 @@ ssize_t conn_read(conn *c, void *p, size_t n);
 void conn_set_reading(conn *c, bool on);
 
 /* Closes the socket; c can be opened again. reset: send RST (SO_LINGER 0)
- * so an abandoned connection leaves no TIME_WAIT. A TLS connection closed
- * without reset keeps its session for the next conn_open (resumption); one
- * closed with reset gives it up. */
+ * so an abandoned connection leaves no TIME_WAIT. A TLS connection keeps
+ * its session for the next conn_open (resumption) unless its TLS failed
+ * (handshake or record error), which gives the session up. */
 void conn_close(conn *c, bool reset);
 
 /* Closes c (if open) and frees what it keeps between connections (the TLS

@@ -530,9 +530,14 @@ static void http_connect(lua_vu *vu)
 {
     vu_http *h = vu->http;
     hconn *hc = h->hc;
+    void *session = hc->c.session; /* kept for resumption across reconnects */
     conn_init(&hc->c, vu->w->lp, hc->c.h, hc);
     if (h->u.tls)
         conn_set_tls(&hc->c, vu->w->ctx->tls, h->u.host);
+    if (h->u.tls)
+        hc->c.session = session;
+    else
+        tls_session_free(session);
     hc->reused = false;
     h->connecting = true;
     h->connect_start_ns = loop_update_now(vu->w->lp);
@@ -660,6 +665,8 @@ static hconn *pool_take(lua_vu *vu, const char *key)
     }
     hconn *hc = free_slot ? free_slot : lru;
     hconn_close(hc, false);
+    if (strcmp(hc->key, key))
+        conn_release(&hc->c); /* a TLS session belongs to its host */
     hc->vu = vu;
     hc->c.fd = -1;
     hc->c.h = &http_handlers;
@@ -1458,9 +1465,11 @@ void lua_api_cancel(lua_vu *vu)
 
 void lua_api_vu_free(lua_vu *vu)
 {
-    for (int i = 0; i < VU_POOL; i++)
+    for (int i = 0; i < VU_POOL; i++) {
         if (vu->pool[i].c.fd >= 0)
             hconn_close(&vu->pool[i], true);
+        conn_release(&vu->pool[i].c); /* frees a kept TLS session */
+    }
     if (vu->http) {
         loop_timer_stop(vu->w->lp, &vu->http->timer);
         buf_free(&vu->http->req);
