@@ -7,6 +7,7 @@
 # usage: bench/pacing.sh [-d SECONDS] [-t THREADS] [RATE...]   (default 5000 20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DUR=10 THREADS=1
 while getopts "d:t:" o; do
@@ -21,25 +22,8 @@ RATES=("${@:-5000 20000}")
 
 TMP=$(mktemp -d)
 trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$TMP/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/body; proxy_temp_path $TMP/proxy;
-    fastcgi_temp_path $TMP/fastcgi; uwsgi_temp_path $TMP/uwsgi; scgi_temp_path $TMP/scgi;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$PORT; location / { return 200 "ok"; } }
-}
-CONF
-nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/error.log" &
-NGINX_PID=$!
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-
+PORT=$(free_port)
+nginx_start "$TMP" "server { listen 127.0.0.1:$PORT; location / { return 200 \"ok\"; } }"
 printf "%8s %10s %9s %9s %9s %9s %9s %9s %9s\n" rate achieved "lag p50" "lag p90" "lag p99" "lag p99.9" "lag max" "lat p99" "cpu s"
 for r in "${RATES[@]}"; do
     /usr/bin/time -f "%U %S" -o "$TMP/time" ./volley run --no-save -q --json -t "$THREADS" \

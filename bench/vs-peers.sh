@@ -9,6 +9,7 @@
 # usage: bench/vs-peers.sh [-c CONNS] [-d SECONDS] [-r ROUNDS] [-t THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 CONNS=50 DUR=5 ROUNDS=3 THREADS=1
 while getopts "c:d:r:t:" o; do
@@ -23,27 +24,8 @@ done
 
 TMP=$(mktemp -d)
 trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$TMP/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/body; proxy_temp_path $TMP/proxy;
-    fastcgi_temp_path $TMP/fastcgi; uwsgi_temp_path $TMP/uwsgi; scgi_temp_path $TMP/scgi;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$PORT; location / { return 200 "ok"; } }
-}
-CONF
-nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/error.log" &
-NGINX_PID=$!
-for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
-    sleep 0.1
-done
+PORT=$(free_port)
+nginx_start "$TMP" "server { listen 127.0.0.1:$PORT; location / { return 200 \"ok\"; } }"
 URL="http://127.0.0.1:$PORT/"
 
 # run TOOL: prints "rps cpu_s rss_kb"

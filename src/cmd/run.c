@@ -4,6 +4,7 @@
 #include "cmd/cmd.h"
 
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/parse.h"
 #include "load/engine.h"
@@ -241,31 +242,6 @@ typedef struct run_opts {
     uint64_t duration_ns;
 } run_opts;
 
-static int read_file(const char *path, const char *what, char **out, size_t *len, err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_sys(e, "%s: cannot open '%s'", what, path);
-    buf b = {0};
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        if (buf_append(&b, tmp, n)) {
-            fclose(f);
-            buf_free(&b);
-            return err_set(e, VOLLEY_ENOMEM, "%s: '%s' is too large", what, path);
-        }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        buf_free(&b);
-        return err_sys(e, "%s: cannot read '%s'", what, path);
-    }
-    *out = b.data ? b.data : calloc(1, 1);
-    *len = b.len;
-    return 0;
-}
-
 static int parse_rates(plan *p, const char *s, err *e)
 {
     char tmp[1024];
@@ -349,7 +325,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_BODY_FILE: {
         char *b = NULL;
         size_t n = 0;
-        if ((rc = read_file(arg, "--body-file", &b, &n, e)))
+        if ((rc = file_read_all(arg, "--body-file", &b, &n, e)))
             return rc;
         plan_take_body(p, b, n);
         return 0;

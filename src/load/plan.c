@@ -2,6 +2,7 @@
 #include "load/plan.h"
 
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "core/parse.h"
 
 #include <ctype.h>
@@ -217,35 +218,6 @@ int plan_filter(plan *p, const char *prefix, err *e)
     return 0;
 }
 
-static int read_whole(const char *path, char **out, size_t *len, const char *what, err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_sys(e, "%s: cannot open '%s'", what, path);
-    buf b = {0};
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        if (buf_append(&b, tmp, n)) {
-            fclose(f);
-            buf_free(&b);
-            return err_set(e, VOLLEY_ENOMEM, "%s: '%s' is too large", what, path);
-        }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        buf_free(&b);
-        return err_sys(e, "%s: cannot read '%s'", what, path);
-    }
-    if (buf_append(&b, "", 1)) {
-        buf_free(&b);
-        return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", what);
-    }
-    *out = b.data;
-    *len = b.len - 1;
-    return 0;
-}
-
 /* vegeta's format: "METHOD URL" lines, then header lines "Name: value",
  * then an optional "@path" body line; targets are separated by blank lines.
  * Lines starting with '#' are comments. An optional "# name: NAME" comment
@@ -254,7 +226,7 @@ int plan_load_targets(plan *p, const char *path, err *e)
 {
     char *text;
     size_t len;
-    int rc = read_whole(path, &text, &len, "--targets", e);
+    int rc = file_read_all(path, "--targets", &text, &len, e);
     if (rc)
         return rc;
     plan_endpoint *cur = NULL;
@@ -304,7 +276,7 @@ int plan_load_targets(plan *p, const char *path, err *e)
         if (line[0] == '@') {
             char *body;
             size_t blen;
-            if ((rc = read_whole(line + 1, &body, &blen, where, e)))
+            if ((rc = file_read_all(line + 1, where, &body, &blen, e)))
                 break;
             free(cur->body);
             cur->body = body;

@@ -368,6 +368,19 @@ static void exchange_start(client *cl)
     }
 }
 
+/* A read or write error: TLS record failures (-EPROTO from the TLS
+ * transport) are tls_error, with their reason kept as the run's warning. */
+static err_kind io_error_kind(conn *c, int status)
+{
+    if (status == -EPROTO && c->tls_ctx) {
+        worker *w = ((client *)c->owner)->w;
+        if (!w->fatal[0])
+            snprintf(w->fatal, sizeof w->fatal, "TLS: %s", conn_tls_error(c));
+        return ERRK_TLS;
+    }
+    return status == -ECONNRESET || status == -EPIPE ? ERRK_RESET : ERRK_CLOSED;
+}
+
 static void on_readable(conn *c)
 {
     client *cl = c->owner;
@@ -383,7 +396,7 @@ static void on_readable(conn *c)
             return;
         }
         if (n < 0) {
-            client_fail(cl, n == -ECONNRESET || n == -EPIPE ? ERRK_RESET : ERRK_CLOSED);
+            client_fail(cl, io_error_kind(c, (int)n));
             return;
         }
         if (n == 0) {
@@ -424,7 +437,7 @@ static void on_readable(conn *c)
 static void on_write_error(conn *c, int status)
 {
     client *cl = c->owner;
-    client_fail(cl, status == -ECONNRESET || status == -EPIPE ? ERRK_RESET : ERRK_CLOSED);
+    client_fail(cl, io_error_kind(c, status));
 }
 
 static const conn_handlers handlers = {

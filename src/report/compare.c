@@ -162,8 +162,12 @@ static void judge(cmp_row *row, metric_id m)
     } else if (row->samples_base < MIN_SAMPLES || row->samples_cur < MIN_SAMPLES) {
         changed = mag >= MIN_PCT_NO_NOISE;
     } else {
-        bool sig = row->p_value < SIG_P || (row->separated && row->min_p >= SIG_P);
-        changed = sig && mag >= MIN_PCT;
+        /* Separation of a few seconds happens by chance more often than
+         * p < 0.01 would, so it must come with a change twice as large. */
+        if (row->p_value < SIG_P)
+            changed = mag >= MIN_PCT;
+        else
+            changed = row->separated && row->min_p >= SIG_P && mag >= 2 * MIN_PCT;
     }
     if (!changed)
         row->verdict = CMP_SAME;

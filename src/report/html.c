@@ -4,6 +4,8 @@
  * every SVG), inline CSS and a few lines of JS to sort tables. */
 #include "report/html.h"
 
+#include "core/fileio.h"
+
 #include "core/clock.h"
 #include "core/parse.h"
 #include "report/summary.h"
@@ -578,28 +580,9 @@ int html_write(const results *r, const chart_set *charts, int w, int h, const ch
         buf_free(&b);
         return rc;
     }
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        buf_free(&b);
-        return err_set(e, VOLLEY_EINVAL, "%s: path too long", path);
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        buf_free(&b);
-        return err_sys(e, "cannot write '%s'", tmp);
-    }
-    bool ok = fwrite(b.data, 1, b.len, f) == b.len;
-    ok = (fclose(f) == 0) && ok;
+    rc = file_write_atomic(path, b.data, b.len, e);
     buf_free(&b);
-    if (!ok) {
-        unlink(tmp);
-        return err_sys(e, "cannot write '%s'", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return err_sys(e, "cannot rename '%s' to '%s'", tmp, path);
-    }
-    return 0;
+    return rc;
 }
 
 int html_write_report(const results *r, const char *dir_of_results, const char *path, err *e)

@@ -4,6 +4,8 @@
  * behind report/chart's per-route scatter plot. */
 #include "results/csv.h"
 
+#include "core/fileio.h"
+
 #include "core/clock.h"
 
 #include <errno.h>
@@ -118,28 +120,9 @@ int csv_write_summary(const results *r, const char *path, err *e)
         buf_free(&b);
         return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
     }
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        buf_free(&b);
-        return err_set(e, VOLLEY_EINVAL, "%s: path too long", path);
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        buf_free(&b);
-        return err_sys(e, "cannot write '%s'", tmp);
-    }
-    bool ok = fwrite(b.data, 1, b.len, f) == b.len;
-    ok = (fclose(f) == 0) && ok;
+    int rc = file_write_atomic(path, b.data, b.len, e);
     buf_free(&b);
-    if (!ok) {
-        unlink(tmp);
-        return err_sys(e, "cannot write '%s'", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return err_sys(e, "cannot rename '%s' to '%s'", tmp, path);
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- requests.csv ----------------------------------------------------------- */

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/fileio.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -295,24 +296,9 @@ int results_json_write_ext(const results *r, const char *path, results_json_extr
     char *s = results_json_dump_ext(r, extra, ctx, e);
     if (!s)
         return VOLLEY_ENOMEM;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        free(s);
-        return err_sys(e, "cannot write '%s'", tmp);
-    }
     size_t n = strlen(s);
-    bool ok = fwrite(s, 1, n, f) == n && fputc('\n', f) != EOF;
-    ok = (fclose(f) == 0) && ok;
+    s[n] = '\n'; /* the NUL becomes the final newline */
+    int rc = file_write_atomic(path, s, n + 1, e);
     free(s);
-    if (!ok) {
-        unlink(tmp);
-        return err_sys(e, "cannot write '%s'", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return err_sys(e, "cannot rename '%s' to '%s'", tmp, path);
-    }
-    return 0;
+    return rc;
 }

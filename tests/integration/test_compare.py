@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 
-def save_run(volley_bin, path, url, seconds=3):
+def save_run(volley_bin, path, url, seconds=4):
     p = subprocess.run([volley_bin, "run", "-q", "--no-save", "--rate", "200", "-d",
                         f"{seconds}s", "-t", "1", "--save-baseline", str(path), url],
                        capture_output=True, text=True, timeout=60)

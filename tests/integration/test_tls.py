@@ -167,6 +167,44 @@ def test_serve_https_routes_keepalive_and_alpn(certs, tls_serve):
         c.close()
 
 
+def read_responses(t, n):
+    """Reads n Content-Length responses from a TLS socket; returns bodies."""
+    buf = b""
+    bodies = []
+    while len(bodies) < n:
+        while b"\r\n\r\n" not in buf:
+            d = t.recv(65536)
+            assert d, "closed after %d responses" % len(bodies)
+            buf += d
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(buf) < length:
+            d = t.recv(65536)
+            assert d
+            buf += d
+            time.sleep(0.001)  # a slow reader: the server's writes back up
+        bodies.append(buf[:length])
+        buf = buf[length:]
+    return bodies
+
+
+def test_serve_https_pipelining_and_backpressure(certs, tls_serve):
+    # 30 pipelined requests in one TLS write, big responses among them, read
+    # slowly: partial SSL_writes resumed from a moved buffer must keep the
+    # byte stream intact and in order.
+    s = tls_serve()
+    ctx = client_ctx(certs)
+    paths = ["/bytes/%d" % (1 << 20) if i % 5 == 0 else "/health" for i in range(30)]
+    req = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in paths)
+    with socket.create_connection((s.host, s.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+            t.sendall(req)
+            bodies = read_responses(t, len(paths))
+    for p, b in zip(paths, bodies):
+        assert len(b) == (1 << 20 if p.startswith("/bytes") else 2)
+    assert bodies[1] == b"ok"
+
+
 def test_serve_https_resumes_sessions_of_python_clients(certs, tls_serve):
     s = tls_serve()
     ctx = client_ctx(certs)

@@ -1,0 +1,93 @@
+#!/bin/bash
+# HTTPS load: volley vs wrk against the same nginx with TLS (1 worker, a
+# self-signed certificate made on the fly) on loopback, same connections and
+# duration, alternating, several rounds. Per run: requests/s, requests per
+# CPU-second of the load generator (user+sys from /usr/bin/time), peak RSS.
+# -k (default) keeps connections alive: the cost of TLS records; -K closes
+# every connection after one request: the cost of handshakes (volley
+# resumes sessions, wrk does not). Quote ratios, not absolutes.
+#
+# usage: bench/tls-vs-wrk.sh [-c CONNS] [-d SECONDS] [-r ROUNDS] [-t THREADS] [-K]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+CONNS=50 DUR=5 ROUNDS=3 THREADS=1 KEEPALIVE=1
+while getopts "c:d:r:t:kK" o; do
+    case $o in
+        c) CONNS=$OPTARG ;; d) DUR=$OPTARG ;; r) ROUNDS=$OPTARG ;; t) THREADS=$OPTARG ;;
+        k) KEEPALIVE=1 ;; K) KEEPALIVE=0 ;;
+        *) echo "usage: $0 [-c CONNS] [-d SECONDS] [-r ROUNDS] [-t THREADS] [-K]" >&2; exit 2 ;;
+    esac
+done
+
+./scripts/setup-deps.sh bench
+[ -x ./volley ] || make -s volley
+VOLLEY=${VOLLEY:-./volley}
+
+TMP=$(mktemp -d)
+NGINX_PID=
+trap '[ -n "$NGINX_PID" ] && kill $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
+
+# A CA and a server certificate for 127.0.0.1, so volley verifies as usual.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -subj "/CN=volley bench CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$TMP/srv.key" -out "$TMP/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > "$TMP/ext.cnf"
+openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+    -days 1 -out "$TMP/srv.pem" -extfile "$TMP/ext.cnf" 2>/dev/null
+
+PORT=$(free_port)
+nginx_start "$TMP" "server { listen 127.0.0.1:$PORT ssl; ssl_certificate $TMP/srv.pem; ssl_certificate_key $TMP/srv.key; location / { return 200 \"ok\"; } }" \
+    "ssl_session_cache shared:SSL:10m;"
+URL="https://127.0.0.1:$PORT/"
+
+VFLAGS=() WFLAGS=()
+if [ "$KEEPALIVE" = 0 ]; then
+    VFLAGS=(--no-keepalive)
+    WFLAGS=(-H "Connection: close")
+fi
+
+# run TOOL: prints "rps cpu_s rss_kb"
+run() {
+    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time"
+    case $tool in
+        volley) /usr/bin/time -f "%U %S %M" -o "$tm" "$VOLLEY" run --no-save -q --json \
+                    --cacert "$TMP/ca.pem" "${VFLAGS[@]}" -c "$CONNS" -t "$THREADS" -d "${DUR}s" \
+                    "$URL" > "$out" ;;
+        wrk)    /usr/bin/time -f "%U %S %M" -o "$tm" wrk "${WFLAGS[@]}" -c "$CONNS" -t "$THREADS" \
+                    -d "${DUR}s" "$URL" > "$out" ;;
+    esac
+    local rps
+    case $tool in
+        volley) rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rps"])' "$out") ;;
+        wrk)    rps=$(awk '/Requests\/sec/ {print $2}' "$out") ;;
+    esac
+    read -r u s rss < "$tm"
+    echo "$rps $(echo "$u + $s" | bc -l) $rss"
+}
+
+declare -A RPS CPU RSS
+TOOLS=(volley wrk)
+printf "%-8s %-6s %12s %10s %14s %10s\n" tool round "req/s" "cpu s" "req/cpu-s" "rss MiB"
+for r in $(seq "$ROUNDS"); do
+    for t in "${TOOLS[@]}"; do
+        read -r rps cpu rss < <(run "$t")
+        rpc=$(echo "$rps * $DUR / $cpu" | bc -l)
+        printf "%-8s %-6s %12.0f %10.2f %14.0f %10.1f\n" "$t" "$r" "$rps" "$cpu" "$rpc" "$(echo "$rss/1024" | bc -l)"
+        RPS[$t]="${RPS[$t]:-} $rps"; CPU[$t]="${CPU[$t]:-} $rpc"; RSS[$t]="${RSS[$t]:-} $rss"
+    done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+echo
+echo "medians over $ROUNDS rounds (https, -c $CONNS -t $THREADS -d ${DUR}s, keep-alive $([ "$KEEPALIVE" = 1 ] && echo on || echo off), nginx 1 worker):"
+for t in "${TOOLS[@]}"; do
+    printf "  %-8s req/s %10.0f   req per generator cpu-s %10.0f   peak rss %6.1f MiB\n" "$t" \
+        "$(echo ${RPS[$t]} | median)" "$(echo ${CPU[$t]} | median)" "$(echo "$(echo ${RSS[$t]} | median)/1024" | bc -l)"
+done
+v=$(echo ${CPU[volley]} | median)
+o=$(echo ${CPU[wrk]} | median)
+printf "  volley/wrk requests per generator cpu-s: %.2f   req/s: %.2f\n" \
+    "$(echo "$v / $o" | bc -l)" "$(echo "$(echo ${RPS[volley]} | median) / $(echo ${RPS[wrk]} | median)" | bc -l)"
