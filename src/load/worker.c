@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define READ_BUF_BYTES (64 * 1024)
@@ -337,11 +338,16 @@ static void start_connect(client *cl)
                  p->target_hosts[cl->target]);
     int rc = conn_open(&cl->c, &p->targets[cl->target]);
     if (rc < 0) {
-        if ((rc == -EMFILE || rc == -ENFILE) && !w->fatal[0])
+        if ((rc == -EMFILE || rc == -ENFILE) && !w->fatal[0]) {
+            struct rlimit rl = {0};
+            getrlimit(RLIMIT_NOFILE, &rl);
             snprintf(w->fatal, sizeof w->fatal,
-                     "out of file descriptors (%s): raise the limit with 'ulimit -n' "
-                     "or use fewer connections",
-                     strerror(-rc));
+                     "out of file descriptors (%s; ulimit -n is %llu): raise it with "
+                     "'ulimit -n %llu' (beyond the hard limit %llu needs root) or use fewer "
+                     "connections",
+                     strerror(-rc), (unsigned long long)rl.rlim_cur,
+                     (unsigned long long)rl.rlim_cur * 2, (unsigned long long)rl.rlim_max);
+        }
         client_fail(cl, ERRK_CONNECT);
         return;
     }

@@ -1294,6 +1294,40 @@ static void route_stem(const chart_set *s, const char *name, size_t idx, char *o
         }
 }
 
+/* The server under test (--monitor-pid / --exec): its CPU and memory
+ * beside the load that caused them, on one time axis. */
+static int fig_server(const results *r, chart_fig *f)
+{
+    const results_monitor *m = &r->monitor;
+    static const char *titles[] = {"Load: requests per second", "Server CPU",
+                                   "Server memory (RSS)"};
+    static const char *ylabels[] = {"requests/s", "cpu (% of one core)", "rss (MB)"};
+    for (int p = 0; p < 3; p++) {
+        chart *c = &f->panels[p];
+        snprintf(c->title, sizeof c->title, "%s", titles[p]);
+        snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+        snprintf(c->y.label, sizeof c->y.label, "%s", ylabels[p]);
+        c->y.has_min = true;
+        c->x.has_min = true; /* one time axis from 0 for all three */
+        c->wide = true;
+    }
+    snprintf(f->panels[1].note, sizeof f->panels[1].note, "pid %d, %.100s, sampled every %.1f s",
+             m->pid, m->command, m->interval_s);
+    chart_series *s = chart_add_series(&f->panels[0], "requests/s", CHART_LINE, chart_color(0));
+    for (size_t j = 0; s && j < r->st.sec.len; j++)
+        ADD(s, r->st.sec.rows[j].second + 0.5,
+            row_rate(&r->st, &r->st.sec.rows[j], r->st.sec.rows[j].requests));
+    chart_series *cpu = chart_add_series(&f->panels[1], "cpu %", CHART_LINE, chart_color(1));
+    chart_series *rss = chart_add_series(&f->panels[2], "rss", CHART_LINE, chart_color(2));
+    if (!s || !cpu || !rss)
+        return VOLLEY_ENOMEM;
+    for (size_t i = 0; i < m->nsamples; i++) {
+        ADD(cpu, m->samples[i].t_s, m->samples[i].cpu_pct);
+        ADD(rss, m->samples[i].t_s, (double)m->samples[i].rss_bytes / 1e6);
+    }
+    return 0;
+}
+
 int chart_build_all(const results *r, const csv_request_row *reqs, size_t nreqs,
                     chart_set *out, err *e)
 {
@@ -1322,6 +1356,12 @@ int chart_build_all(const results *r, const csv_request_row *reqs, size_t nreqs,
                                  "Sweep: achieved rate, p99 latency and success per step.",
                                  "Sweep: each step's outcome against its target", 3, 3);
         rc = it ? fig_sweep(r, it->fig) : VOLLEY_ENOMEM;
+    }
+    if (!rc && r->monitor.pid) {
+        chart_item *it = set_add(out, "server",
+                                 "The server under test: its CPU and memory beside the load.",
+                                 "Server under test", 3, 1);
+        rc = it ? fig_server(r, it->fig) : VOLLEY_ENOMEM;
     }
     for (size_t i = 0; i < r->neps && i < MAX_ROUTE_VIEWS && !rc; i++) {
         char stem[96], title[160], caption[200];

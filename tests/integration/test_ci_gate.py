@@ -103,6 +103,13 @@ def test_exec_samples_server_cpu_and_rss_and_stops_it(volley_bin, tmp_path):
     # The server process is gone after the run.
     out = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
     assert out.stdout.strip() == ""
+    # The report charts the samples beside the load.
+    rj = tmp_path / "results.json"
+    rj.write_text(p.stdout)
+    rep = subprocess.run([volley_bin, "report", str(rj), "--format", "png"], capture_output=True,
+                         text=True, timeout=60)
+    assert rep.returncode == 0, rep.stderr
+    assert (tmp_path / "charts" / "server.png").stat().st_size > 10000
 
 
 def test_monitor_pid_matches_ps(volley_bin, serve):
