@@ -77,6 +77,8 @@ def test_open_model_counts_stall_in_latency_not_in_service_time(volley_bin):
         exp = expected_latencies(offset, 500, 19, 5, 1)
         exp_p99_ms = pct(exp, 99) * 1000
         got_p99 = res["latency"]["percentiles"]["p99"]
+        print(f"stall p99: expected {exp_p99_ms:.1f} ms, reported {got_p99:.1f} ms, "
+              f"service p99 {res['service_time']['percentiles']['p99']:.3f} ms")
         assert exp_p99_ms > 500  # the stall dominates the tail
         assert abs(got_p99 - exp_p99_ms) / exp_p99_ms < 0.15, (got_p99, exp_p99_ms, offset)
         # Service time: only the few requests in flight when a stall began waited.
@@ -88,6 +90,8 @@ def test_open_model_counts_stall_in_latency_not_in_service_time(volley_bin):
         # its connections simply wait, and few samples fall in the stall.
         closed = run_json(volley_bin, "-c", "10", "-d", "20s", "-t", "1", srv.url + "/health",
                           timeout=60)
+        print(f"closed model: p99 {closed['latency']['percentiles']['p99']:.3f} ms, "
+              f"max {closed['latency']['max']:.1f} ms")
         assert closed["latency"]["max"] > 500
         assert closed["latency"]["percentiles"]["p99"] < got_p99 / 10
     finally:
