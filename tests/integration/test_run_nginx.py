@@ -47,7 +47,7 @@ def check_totals(res):
 
 @pytest.mark.parametrize("keepalive", [True, False], ids=["keepalive", "no-keepalive"])
 def test_exact_request_count_matches_nginx_log(nginx, keepalive):
-    n = 100000 if keepalive else 20000
+    n = 100000
     args = ["-n", str(n), "-c", "20", "-t", "2", nginx.url + "/"]
     if not keepalive:
         args.insert(0, "--no-keepalive")
