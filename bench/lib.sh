@@ -38,3 +38,48 @@ CONF
     NGINX_PID=$!
     wait_port "$PORT"
 }
+
+median() {
+    tr ' ' '\n' | grep -v '^$' | sort -g |
+        awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
+
+# bench_rounds TOOL...: ROUNDS rounds, the tools alternating; each run is the
+# caller's `run TOOL`, which prints "rps cpu_seconds rss_kb" for DUR seconds.
+# Prints a row per run and keeps the figures in RPS, CPU (requests per
+# generator CPU-second) and RSS.
+bench_rounds() {
+    declare -gA RPS CPU RSS
+    printf "%-8s %-6s %12s %10s %14s %10s\n" tool round "req/s" "cpu s" "req/cpu-s" "rss MiB"
+    for r in $(seq "$ROUNDS"); do
+        for t in "$@"; do
+            read -r rps cpu rss < <(run "$t")
+            rpc=$(echo "$rps * $DUR / $cpu" | bc -l)
+            printf "%-8s %-6s %12.0f %10.2f %14.0f %10.1f\n" "$t" "$r" "$rps" "$cpu" "$rpc" \
+                "$(echo "$rss/1024" | bc -l)"
+            RPS[$t]="${RPS[$t]:-} $rps"; CPU[$t]="${CPU[$t]:-} $rpc"; RSS[$t]="${RSS[$t]:-} $rss"
+        done
+    done
+}
+
+# bench_summary LABEL TOOL...: medians per tool, then volley's ratio to each
+# other tool (the first is volley).
+bench_summary() {
+    local label=$1
+    shift
+    echo
+    echo "medians over $ROUNDS rounds ($label):"
+    for t in "$@"; do
+        printf "  %-8s req/s %10.0f   req per generator cpu-s %10.0f   peak rss %6.1f MiB\n" "$t" \
+            "$(echo ${RPS[$t]} | median)" "$(echo ${CPU[$t]} | median)" \
+            "$(echo "$(echo ${RSS[$t]} | median)/1024" | bc -l)"
+    done
+    local v r
+    v=$(echo ${CPU[volley]} | median)
+    r=$(echo ${RPS[volley]} | median)
+    for t in "${@:2}"; do
+        printf "  volley/%s requests per generator cpu-s: %.2f   req/s: %.2f\n" "$t" \
+            "$(echo "$v / $(echo ${CPU[$t]} | median)" | bc -l)" \
+            "$(echo "$r / $(echo ${RPS[$t]} | median)" | bc -l)"
+    done
+}

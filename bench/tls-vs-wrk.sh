@@ -68,26 +68,5 @@ run() {
     echo "$rps $(echo "$u + $s" | bc -l) $rss"
 }
 
-declare -A RPS CPU RSS
-TOOLS=(volley wrk)
-printf "%-8s %-6s %12s %10s %14s %10s\n" tool round "req/s" "cpu s" "req/cpu-s" "rss MiB"
-for r in $(seq "$ROUNDS"); do
-    for t in "${TOOLS[@]}"; do
-        read -r rps cpu rss < <(run "$t")
-        rpc=$(echo "$rps * $DUR / $cpu" | bc -l)
-        printf "%-8s %-6s %12.0f %10.2f %14.0f %10.1f\n" "$t" "$r" "$rps" "$cpu" "$rpc" "$(echo "$rss/1024" | bc -l)"
-        RPS[$t]="${RPS[$t]:-} $rps"; CPU[$t]="${CPU[$t]:-} $rpc"; RSS[$t]="${RSS[$t]:-} $rss"
-    done
-done
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo
-echo "medians over $ROUNDS rounds (https, -c $CONNS -t $THREADS -d ${DUR}s, keep-alive $([ "$KEEPALIVE" = 1 ] && echo on || echo off), nginx 1 worker):"
-for t in "${TOOLS[@]}"; do
-    printf "  %-8s req/s %10.0f   req per generator cpu-s %10.0f   peak rss %6.1f MiB\n" "$t" \
-        "$(echo ${RPS[$t]} | median)" "$(echo ${CPU[$t]} | median)" "$(echo "$(echo ${RSS[$t]} | median)/1024" | bc -l)"
-done
-v=$(echo ${CPU[volley]} | median)
-o=$(echo ${CPU[wrk]} | median)
-printf "  volley/wrk requests per generator cpu-s: %.2f   req/s: %.2f\n" \
-    "$(echo "$v / $o" | bc -l)" "$(echo "$(echo ${RPS[volley]} | median) / $(echo ${RPS[wrk]} | median)" | bc -l)"
+bench_rounds volley wrk
+bench_summary "https, -c $CONNS -t $THREADS -d ${DUR}s, keep-alive $([ "$KEEPALIVE" = 1 ] && echo on || echo off), nginx 1 worker" volley wrk

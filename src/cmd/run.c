@@ -681,21 +681,18 @@ static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
         if (n < 0)
             return n;
     } else if (optind == argc - 1) {
-        /* The positional URL is an endpoint like the others (first). */
-        if (p->neps == PLAN_MAX_ENDPOINTS)
-            return err_set(e, VOLLEY_EINVAL, "too many endpoints");
-        memmove(&p->eps[1], &p->eps[0], p->neps * sizeof p->eps[0]);
-        p->neps++;
-        plan_endpoint *ep = &p->eps[0];
-        memset(ep, 0, sizeof *ep);
-        ep->weight = 1;
-        snprintf(ep->url_text, sizeof ep->url_text, "%s", argv[optind]);
-        const char *s = strstr(argv[optind], "://");
-        s = s ? strchr(s + 3, '/') : NULL;
-        snprintf(ep->name, sizeof ep->name, "%.*s", s ? (int)strcspn(s, "?#") : 1, s ? s : "/");
-        for (size_t i = 1; i < p->neps; i++)
-            if (!strcmp(p->eps[i].name, ep->name))
-                snprintf(ep->name, sizeof ep->name, "url");
+        /* The positional URL is an endpoint like the others, and the first. */
+        char name[64];
+        plan_default_name(argv[optind], name, sizeof name);
+        for (size_t i = 0; i < p->neps; i++)
+            if (!strcmp(p->eps[i].name, name))
+                snprintf(name, sizeof name, "url");
+        if (!plan_add_endpoint_parts(p, name, NULL, argv[optind], "URL", e))
+            return VOLLEY_EINVAL;
+        static plan_endpoint first;
+        first = p->eps[p->neps - 1];
+        memmove(&p->eps[1], &p->eps[0], (p->neps - 1) * sizeof p->eps[0]);
+        p->eps[0] = first;
     }
     if (p->neps == 0)
         return err_set(e, VOLLEY_EINVAL, "missing URL (volley run URL [options], or --endpoint NAME=URL)");

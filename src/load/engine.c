@@ -69,7 +69,6 @@ typedef struct engine {
     sig_atomic_t seen_irq;
     bool stopping;
     hist *scratch_ep, *scratch_all;
-    double wsum;
 } engine;
 
 /* One run of a shape: a step, the whole run, or the warm-up. */
@@ -112,7 +111,7 @@ static double ep_share(engine *g, uint32_t ep)
     const plan *p = g->p;
     if (!p)
         return 1.0;
-    double s = p->mode == PLAN_MIXED ? p->eps[ep].weight / g->wsum : 1.0;
+    double s = p->mode == PLAN_MIXED ? p->eps[ep].weight / p->weight_sum : 1.0;
     return s / p->segment_n;
 }
 
@@ -295,10 +294,7 @@ static void finish(shape_run *r)
                 out->warmup_requests += sh->tot.requests;
                 continue;
             }
-            if (r->eps)
-                merge_shard_into(&r->eps[ep].st, sh);
-            if (r->all)
-                merge_shard_into(r->all, sh);
+            merge_shard_into(r->eps ? &r->eps[ep].st : r->all, sh);
             out->series_overruns += sh->overruns;
         }
         if (!out->warning[0] && g->ops->fatal(w))
@@ -310,6 +306,10 @@ static void finish(shape_run *r)
     }
     if (r->warmup)
         return;
+    /* The run's block is the sum of its endpoints' (each shard merged once). */
+    if (r->eps && r->all)
+        for (uint32_t ep = 0; ep < g->ngroups; ep++)
+            results_stats_merge(r->all, &r->eps[ep].st);
     /* The last partial second is kept only if something happened in it. */
     while (r->next_second <= last_second) {
         uint64_t s = r->next_second++;
@@ -512,10 +512,8 @@ int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
         if (!results_add_endpoint(out, p->eps[i].name, p->eps[i].method, p->eps[i].url_text))
             return err_set(e, VOLLEY_ENOMEM, "out of memory");
     engine g = {.p = p, .ngroups = (uint32_t)p->neps, .opt = opt, .out = out};
-    for (size_t i = 0; i < p->neps; i++) {
-        g.wsum += p->eps[i].weight;
+    for (size_t i = 0; i < p->neps; i++)
         out->eps[i].weight = p->eps[i].weight;
-    }
     g.scratch_ep = hist_new();
     g.scratch_all = hist_new();
     int rc = 0;
@@ -569,8 +567,7 @@ int engine_run_custom(const engine_custom *c, const engine_options *opt, results
     for (uint32_t i = 0; i < c->ngroups; i++)
         if (!results_add_endpoint(out, c->group_names[i], "", ""))
             return err_set(e, VOLLEY_ENOMEM, "out of memory");
-    engine g = {.ngroups = c->ngroups, .ops = c->ops, .ops_ctx = c->ctx, .opt = opt, .out = out,
-                .wsum = 1};
+    engine g = {.ngroups = c->ngroups, .ops = c->ops, .ops_ctx = c->ctx, .opt = opt, .out = out};
     g.scratch_ep = hist_new();
     g.scratch_all = hist_new();
     int rc;

@@ -98,8 +98,7 @@ static bool valid_method(const char *m)
     return true;
 }
 
-/* A readable default name: the URL's path without the query ("/health"). */
-static void name_from_url(const char *url_text, char *out, size_t cap)
+void plan_default_name(const char *url_text, char *out, size_t cap)
 {
     const char *s = strstr(url_text, "://");
     s = s ? strchr(s + 3, '/') : NULL;
@@ -135,7 +134,7 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
     if (name && *name)
         snprintf(ep->name, sizeof ep->name, "%s", name);
     else
-        name_from_url(url_text, ep->name, sizeof ep->name);
+        plan_default_name(url_text, ep->name, sizeof ep->name);
     for (size_t i = 0; i < p->neps; i++)
         if (!strcmp(p->eps[i].name, ep->name)) {
             err_set(e, VOLLEY_EINVAL, "%s: endpoint name '%s' used twice", what, ep->name);
@@ -361,6 +360,7 @@ int plan_compile(plan *p, err *e)
     }
     if (p->mode == PLAN_MIXED && wsum <= 0)
         return err_set(e, VOLLEY_EINVAL, "--weight: all weights are 0");
+    p->weight_sum = wsum;
     bool any_tls = false;
     for (size_t i = 0; i < p->ntargets; i++)
         any_tls |= p->target_tls[i];
@@ -413,11 +413,8 @@ uint32_t plan_pick_endpoint(const plan *p, uint64_t i)
 {
     if (p->neps == 1)
         return 0;
-    double wsum = 0;
-    for (size_t k = 0; k < p->neps; k++)
-        wsum += p->eps[k].weight;
     /* Golden-ratio sequence: frac(i * phi) is evenly spread in [0, 1). */
-    double u = fmod((double)(i % 1000000007ULL) * 0.6180339887498949, 1.0) * wsum;
+    double u = fmod((double)(i % 1000000007ULL) * 0.6180339887498949, 1.0) * p->weight_sum;
     double acc = 0;
     for (size_t k = 0; k < p->neps; k++) {
         acc += p->eps[k].weight;

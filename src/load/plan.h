@@ -49,6 +49,7 @@ typedef struct plan {
     tls_client_opts tls_opts;
     tls_client_ctx *tls;
     plan_mode mode;
+    double weight_sum;         /* of the endpoints' weights (plan_compile) */
     /* defaults for every endpoint */
     char method[32];
     http1_header headers[PLAN_MAX_HEADERS];
@@ -92,6 +93,9 @@ int plan_add_endpoint(plan *p, const char *spec, const char *what, err *e);
 /* Adds an endpoint from parts (name may be NULL: derived from the path). */
 plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
                                        const char *url_text, const char *what, err *e);
+/* A readable default name for an endpoint: its URL's path without the
+ * query ("/health"). */
+void plan_default_name(const char *url_text, char *out, size_t cap);
 /* Sets the weight of endpoint NAME ("NAME=W"). */
 int plan_set_weight(plan *p, const char *spec, err *e);
 /* Keeps the endpoints whose path starts with prefix. */

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -88,8 +87,6 @@ struct worker {
     pool pools[PLAN_MAX_TARGETS];
     loop_timer sched_timer;
     loop_timer start_timer, end_timer, tick_timer, grace_timer, ramp_timer;
-    int wakefd;
-    _Atomic int stop_req; /* 1 graceful, 2 abort */
     uint64_t end_ns;
     pthread_t th;
     bool th_started;
@@ -698,18 +695,13 @@ static void on_start(loop *l, void *data)
     maybe_finish(w);
 }
 
-static void on_wake(loop *l, int fd, void *data, unsigned events)
+/* Posted by the engine: 1 = stop gracefully, 2 = stop now. */
+static void on_post(loop *l, int level, void *data)
 {
-    (void)events;
-    worker *w = data;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof v);
-    (void)r;
-    int req = atomic_load(&w->stop_req);
-    if (req >= 2)
+    if (level >= 2)
         loop_stop(l);
-    else if (req == 1)
-        begin_stop(w);
+    else
+        begin_stop(data);
 }
 
 static void *worker_main(void *arg)
@@ -718,7 +710,7 @@ static void *worker_main(void *arg)
     /* The default 50 us timer slack would delay every scheduled request. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     loop_timer_start(w->lp, &w->start_timer, w->cfg.start_ns, on_start, w);
-    if (atomic_load(&w->stop_req) < 2)
+    if (loop_posted(w->lp) < 2)
         loop_run(w->lp);
     /* What is still in flight has no outcome: it is cancelled, and counted,
      * so that every request has exactly one outcome. Iterations still
@@ -820,7 +812,6 @@ worker *worker_new(const worker_config *cfg, err *e)
     w->p = cfg->p;
     w->x = cfg->x;
     w->open = executor_is_open(cfg->x);
-    w->wakefd = -1;
     w->nshards = (uint32_t)w->p->neps;
     w->lp = loop_new(e);
     if (!w->lp)
@@ -836,13 +827,7 @@ worker *worker_new(const worker_config *cfg, err *e)
         err_set(e, VOLLEY_ENOMEM, "worker: out of memory for --raw");
         goto fail;
     }
-    w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->wakefd < 0) {
-        err_sys(e, "worker: eventfd");
-        goto fail;
-    }
-    if (loop_watch(w->lp, w->wakefd, LOOP_READ, on_wake, w, e))
-        goto fail;
+    loop_set_post_handler(w->lp, on_post, w);
     loop_timer_init(&w->start_timer);
     loop_timer_init(&w->end_timer);
     loop_timer_init(&w->tick_timer);
@@ -857,7 +842,6 @@ worker *worker_new(const worker_config *cfg, err *e)
         loop_timer_init(&cl->retry);
     }
     atomic_init(&w->done, false);
-    atomic_init(&w->stop_req, 0);
     atomic_init(&w->active, 0);
     atomic_init(&w->raw_head, 0);
     atomic_init(&w->raw_tail, 0);
@@ -877,8 +861,6 @@ void worker_free(worker *w)
     free(w->clients);
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
         free(w->pools[t].wait.items);
-    if (w->wakefd >= 0)
-        close(w->wakefd);
     loop_free(w->lp);
     for (uint32_t i = 0; i < w->nshards; i++)
         metrics_shard_free(w->shards[i]);
@@ -897,17 +879,8 @@ int worker_start(worker *w, err *e)
     return 0;
 }
 
-static void poke(worker *w, int req)
-{
-    if (req > atomic_load(&w->stop_req))
-        atomic_store(&w->stop_req, req);
-    uint64_t one = 1;
-    ssize_t r = write(w->wakefd, &one, sizeof one);
-    (void)r;
-}
-
-void worker_request_stop(worker *w) { poke(w, 1); }
-void worker_abort(worker *w) { poke(w, 2); }
+void worker_request_stop(worker *w) { loop_post(w->lp, 1); }
+void worker_abort(worker *w) { loop_post(w->lp, 2); }
 
 void worker_join(worker *w)
 {

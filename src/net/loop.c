@@ -34,6 +34,10 @@ struct loop {
     size_t nheap, capheap;
     uint64_t now_ns;
     atomic_bool stop;
+    atomic_int posted;     /* highest level posted by loop_post */
+    int handled;           /* highest level given to post_fn */
+    loop_post_fn post_fn;
+    void *post_data;
     struct epoll_event evs[LOOP_BATCH];
 };
 
@@ -59,6 +63,7 @@ loop *loop_new(err *e)
     }
     l->now_ns = clock_now_ns();
     atomic_init(&l->stop, false);
+    atomic_init(&l->posted, 0);
     return l;
 }
 
@@ -258,6 +263,36 @@ void loop_stop(loop *l) { atomic_store(&l->stop, true); }
 
 bool loop_stopping(const loop *l) { return atomic_load(&l->stop); }
 
+void loop_set_post_handler(loop *l, loop_post_fn fn, void *data)
+{
+    l->post_fn = fn;
+    l->post_data = data;
+}
+
+void loop_post(loop *l, int level)
+{
+    int cur = atomic_load(&l->posted);
+    while (level > cur && !atomic_compare_exchange_weak(&l->posted, &cur, level))
+        ;
+    uint64_t one = 1;
+    ssize_t w = write(l->wakefd, &one, sizeof one);
+    (void)w;
+}
+
+int loop_posted(const loop *l)
+{
+    return atomic_load(&((loop *)l)->posted);
+}
+
+static void deliver_posts(loop *l)
+{
+    int level = atomic_load(&l->posted);
+    if (level > l->handled && l->post_fn) {
+        l->handled = level;
+        l->post_fn(l, level, l->post_data);
+    }
+}
+
 void loop_stop_async(loop *l)
 {
     atomic_store(&l->stop, true);
@@ -320,6 +355,7 @@ void loop_run(loop *l)
                 uint64_t v;
                 ssize_t r = read(l->wakefd, &v, sizeof v);
                 (void)r;
+                deliver_posts(l);
                 continue;
             }
             int fd = (int)(uint32_t)tag;

@@ -62,6 +62,15 @@ void loop_stop(loop *l);
 void loop_stop_async(loop *l);
 bool loop_stopping(const loop *l);
 
+/* A mailbox for requests from other threads (a worker's "stop gracefully"
+ * or "stop now"): loop_post keeps the highest level posted and wakes the
+ * loop, which calls the handler on its own thread with that level once
+ * for each increase. loop_posted reads the level (any thread). */
+typedef void (*loop_post_fn)(loop *l, int level, void *data);
+void loop_set_post_handler(loop *l, loop_post_fn fn, void *data);
+void loop_post(loop *l, int level);
+int loop_posted(const loop *l);
+
 /* Number of timers scheduled (for tests). */
 size_t loop_timer_count(const loop *l);
 

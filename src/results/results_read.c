@@ -294,7 +294,11 @@ static int status_code(const char *k)
     return v < METRICS_STATUS_MAX ? v : -1;
 }
 
-static int parse_status(rd *d, json_t *o, const char *p, metrics_totals *t, uint64_t *sum)
+/* An object of counts keyed by status code or error kind: index_of maps a
+ * key to its slot in counts (or -1), and the counts are summed for the
+ * consistency check of the totals. */
+static int parse_counts(rd *d, json_t *o, const char *p, int (*index_of)(const char *),
+                        const char *bad_key, uint64_t *counts, uint64_t *sum)
 {
     const char *k;
     json_t *v;
@@ -302,31 +306,12 @@ static int parse_status(rd *d, json_t *o, const char *p, metrics_totals *t, uint
     int rc;
     json_object_foreach(o, k, v) {
         sub(q, p, k);
-        int code = status_code(k);
-        if (code < 0)
-            return fail(d, VOLLEY_EPARSE, q, "not a status code (0..599)");
-        if ((rc = int_value(d, v, q, UINT64_MAX, &t->status[code])))
+        int i = index_of(k);
+        if (i < 0)
+            return fail(d, VOLLEY_EPARSE, q, bad_key);
+        if ((rc = int_value(d, v, q, UINT64_MAX, &counts[i])))
             return rc;
-        if (__builtin_add_overflow(*sum, t->status[code], sum))
-            return fail(d, VOLLEY_ERANGE, q, "counts overflow");
-    }
-    return 0;
-}
-
-static int parse_kinds(rd *d, json_t *o, const char *p, metrics_totals *t, uint64_t *sum)
-{
-    const char *k;
-    json_t *v;
-    char q[RPATH];
-    int rc;
-    json_object_foreach(o, k, v) {
-        sub(q, p, k);
-        int kind = metrics_err_kind_from_name(k);
-        if (kind < 0)
-            return fail(d, VOLLEY_EPARSE, q, "unknown error kind");
-        if ((rc = int_value(d, v, q, UINT64_MAX, &t->err_kind[kind])))
-            return rc;
-        if (__builtin_add_overflow(*sum, t->err_kind[kind], sum))
+        if (__builtin_add_overflow(*sum, counts[i], sum))
             return fail(d, VOLLEY_ERANGE, q, "counts overflow");
     }
     return 0;
@@ -352,9 +337,13 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         return rc;
     uint64_t nstatus = 0, nkinds = 0;
     if ((rc = member(d, o, p, "responses_by_status", false, &st, sp)) ||
-        (rc = need_object(d, st, sp)) || (rc = parse_status(d, st, sp, t, &nstatus)) ||
+        (rc = need_object(d, st, sp)) ||
+        (rc = parse_counts(d, st, sp, status_code, "not a status code (0..599)", t->status,
+                           &nstatus)) ||
         (rc = member(d, o, p, "errors_by_kind", false, &ek, ep)) ||
-        (rc = need_object(d, ek, ep)) || (rc = parse_kinds(d, ek, ep, t, &nkinds)))
+        (rc = need_object(d, ek, ep)) ||
+        (rc = parse_counts(d, ek, ep, metrics_err_kind_from_name, "unknown error kind",
+                           t->err_kind, &nkinds)))
         return rc;
     /* Decision 7: every request is exactly one response or one error. */
     if (t->responses + t->errors != t->requests || t->responses + t->errors < t->responses)

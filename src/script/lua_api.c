@@ -530,14 +530,9 @@ static void http_connect(lua_vu *vu)
 {
     vu_http *h = vu->http;
     hconn *hc = h->hc;
-    void *session = hc->c.session; /* kept for resumption across reconnects */
-    conn_init(&hc->c, vu->w->lp, hc->c.h, hc);
-    if (h->u.tls)
-        conn_set_tls(&hc->c, vu->w->ctx->tls, h->u.host);
-    if (h->u.tls)
-        hc->c.session = session;
-    else
-        tls_session_free(session);
+    /* The slot was set up by pool_take; its TLS session (if any) carries
+     * over to this connect for resumption. */
+    conn_set_tls(&hc->c, h->u.tls ? vu->w->ctx->tls : NULL, h->u.host);
     hc->reused = false;
     h->connecting = true;
     h->connect_start_ns = loop_update_now(vu->w->lp);
@@ -665,11 +660,12 @@ static hconn *pool_take(lua_vu *vu, const char *key)
     }
     hconn *hc = free_slot ? free_slot : lru;
     hconn_close(hc, false);
-    if (strcmp(hc->key, key))
-        conn_release(&hc->c); /* a TLS session belongs to its host */
     hc->vu = vu;
-    hc->c.fd = -1;
-    hc->c.h = &http_handlers;
+    if (strcmp(hc->key, key)) {
+        /* A new host for this slot: its TLS session belongs to the old one. */
+        conn_release(&hc->c);
+        conn_init(&hc->c, vu->w->lp, &http_handlers, hc);
+    }
     snprintf(hc->key, sizeof hc->key, "%s", key);
     return hc;
 }

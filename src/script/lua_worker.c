@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -326,18 +325,13 @@ static void begin_stop(lua_worker *w)
     all_finished_check(w);
 }
 
-static void on_wakefd(loop *l, int fd, void *data, unsigned events)
+/* Posted by the engine: 1 = stop gracefully, 2 = stop now. */
+static void on_post(loop *l, int level, void *data)
 {
-    (void)events;
-    lua_worker *w = data;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof v);
-    (void)r;
-    int req = atomic_load(&w->stop_req);
-    if (req >= 2)
+    if (level >= 2)
         loop_stop(l);
-    else if (req == 1)
-        begin_stop(w);
+    else
+        begin_stop(data);
 }
 
 static void *worker_main(void *arg)
@@ -345,7 +339,7 @@ static void *worker_main(void *arg)
     lua_worker *w = arg;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     loop_timer_start(w->lp, &w->start_timer, w->start_ns, on_start, w);
-    if (atomic_load(&w->stop_req) < 2)
+    if (loop_posted(w->lp) < 2)
         loop_run(w->lp);
     /* Whatever is still running has no outcome: cancelled, and counted. */
     for (uint32_t i = 0; i < w->nsc; i++)
@@ -432,11 +426,9 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
     w->id = a->id;
     w->nworkers = a->nworkers;
     w->start_ns = a->start_ns;
-    w->wakefd = -1;
     w->rng = (clock_now_ns() ^ ((uint64_t)(a->id + 1) * 0x9E3779B97F4A7C15ULL)) | 1;
     w->nsc = (uint32_t)ctx->plan->nsc;
     atomic_init(&w->done, false);
-    atomic_init(&w->stop_req, 0);
     atomic_init(&w->active, 0);
     loop_timer_init(&w->start_timer);
     loop_timer_init(&w->tick_timer);
@@ -462,13 +454,7 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
     for (uint32_t i = 0; i < w->nsc; i++)
         if (setup_scenario(w, i, e))
             goto fail;
-    w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->wakefd < 0) {
-        err_sys(e, "eventfd");
-        goto fail;
-    }
-    if (loop_watch(w->lp, w->wakefd, LOOP_READ, on_wakefd, w, e))
-        goto fail;
+    loop_set_post_handler(w->lp, on_post, w);
     return w;
 fail:
     lw_destroy(w);
@@ -487,17 +473,8 @@ static int lw_start(void *p, err *e)
     return 0;
 }
 
-static void poke(lua_worker *w, int req)
-{
-    if (req > atomic_load(&w->stop_req))
-        atomic_store(&w->stop_req, req);
-    uint64_t one = 1;
-    ssize_t r = write(w->wakefd, &one, sizeof one);
-    (void)r;
-}
-
-static void lw_request_stop(void *p) { poke(p, 1); }
-static void lw_abort(void *p) { poke(p, 2); }
+static void lw_request_stop(void *p) { loop_post(((lua_worker *)p)->lp, 1); }
+static void lw_abort(void *p) { loop_post(((lua_worker *)p)->lp, 2); }
 
 static void lw_join(void *p)
 {
@@ -528,11 +505,6 @@ static void lw_destroy(void *p)
             if (w->sc[i].vus[j].w)
                 lua_vu_free(&w->sc[i].vus[j]);
         free(w->sc[i].vus);
-    }
-    if (w->wakefd >= 0) {
-        if (w->lp)
-            loop_unwatch(w->lp, w->wakefd);
-        close(w->wakefd);
     }
     loop_free(w->lp);
     for (uint32_t i = 0; i < w->nsc; i++)
