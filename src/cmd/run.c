@@ -107,8 +107,10 @@ static void usage(FILE *f)
           "server under test:\n"
           "      --monitor-pid PID    sample CPU and RSS of PID and its children every 500ms\n"
           "      --exec 'CMD'         start CMD, wait until the URL answers, load it, stop it\n"
-          "      --openapi URL|FILE   load the GET (and example-body POST) operations of an\n"
-          "                           OpenAPI 3 document as endpoints (honours --filter)\n"
+          "      --openapi URL|FILE   load the GET/POST/PUT/PATCH operations of an OpenAPI 3\n"
+          "                           document as endpoints (honours --filter); values\n"
+          "                           come from examples or schemas; skipped ones are listed\n"
+          "      --path-param N=V     the value of OpenAPI parameter N (repeatable)\n"
           "output:\n"
           "      --out DIR            where to write results (default\n"
           "                           volley-results/<timestamp>[-label])\n"
@@ -156,6 +158,7 @@ enum {
     OPT_MONITOR_PID,
     OPT_EXEC,
     OPT_OPENAPI,
+    OPT_PATH_PARAM,
     OPT_BASELINE,
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
@@ -206,6 +209,7 @@ static const struct option long_opts[] = {
     {"monitor-pid", required_argument, NULL, OPT_MONITOR_PID},
     {"exec", required_argument, NULL, OPT_EXEC},
     {"openapi", required_argument, NULL, OPT_OPENAPI},
+    {"path-param", required_argument, NULL, OPT_PATH_PARAM},
     {"baseline", required_argument, NULL, OPT_BASELINE},
     {"save-baseline", required_argument, NULL, OPT_SAVE_BASELINE},
     {"fail-if", required_argument, NULL, OPT_FAIL_IF},
@@ -226,6 +230,8 @@ typedef struct run_opts {
     bool duration_set, conns_set, rate_set;
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
+    const char *path_params[PLAN_MAX_ENDPOINTS];
+    size_t npath_params;
     size_t nweights;
     uint64_t hold_ns;
     threshold thresholds[64];
@@ -422,6 +428,13 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         if (!*arg)
             return err_set(e, VOLLEY_EINVAL, "--exec: empty command");
         o->exec_cmd = arg;
+        return 0;
+    case OPT_PATH_PARAM:
+        if (!strchr(arg, '=') || arg[0] == '=')
+            return err_set(e, VOLLEY_EINVAL, "--path-param: expected NAME=VALUE, got '%s'", arg);
+        if (o->npath_params == PLAN_MAX_ENDPOINTS)
+            return err_set(e, VOLLEY_EINVAL, "--path-param: too many");
+        o->path_params[o->npath_params++] = arg;
         return 0;
     case OPT_OPENAPI:
         o->openapi = arg;
@@ -671,13 +684,23 @@ static int write_outputs(const results *r, const run_opts *o, const char *dir,
     return 0;
 }
 
+static void openapi_skipped(void *ctx, const char *method, const char *path, const char *why)
+{
+    (void)ctx;
+    log_warn("--openapi: skipped %s %s: %s", method, path, why);
+}
+
 static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
 {
     if (optind < argc - 1)
         return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'", argv[optind + 1]);
+    if (o->npath_params && !o->openapi)
+        return err_set(e, VOLLEY_EINVAL, "--path-param applies to --openapi only");
     if (o->openapi) {
         /* With --openapi the URL argument, if any, is the base of the paths. */
-        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, e);
+        openapi_options oo = {.path_params = o->path_params, .npath_params = o->npath_params,
+                              .on_skip = openapi_skipped};
+        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, &oo, e);
         if (n < 0)
             return n;
     } else if (optind == argc - 1) {

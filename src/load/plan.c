@@ -200,8 +200,10 @@ int plan_filter(plan *p, const char *prefix, err *e)
     size_t kept = 0;
     for (size_t i = 0; i < p->neps; i++) {
         url u;
+        /* "users" means "/users": the seeds write the prefix without its slash. */
+        const char *want = prefix[0] == '/' ? prefix + 1 : prefix;
         if (addr_parse_url(p->eps[i].url_text, "--filter", &u, NULL) == 0 &&
-            !strncmp(u.path, prefix, strlen(prefix))) {
+            !strncmp(u.path + (u.path[0] == '/'), want, strlen(want))) {
             if (kept != i)
                 p->eps[kept] = p->eps[i];
             kept++;
