@@ -57,7 +57,8 @@ static void usage(FILE *f)
           "load:\n"
           "  -c, --connections N      closed model: concurrent connections/VUs (default 50)\n"
           "  -r, --rate R             open model: R requests per second\n"
-          "      --stages T:D,...     ramp linearly to target T over D, stage after stage\n"
+          "      --stages T:D,...     ramp linearly to target T over D, stage after stage;\n"
+          "                           or T1,T2,... with -d TOTAL split evenly over them\n"
           "                           (VUs in the closed model, req/s in the open model)\n"
           "      --hold D             hold each stage's target for D before the next\n"
           "      --executor NAME      constant-vus | ramping-vus | constant-arrival-rate |\n"
@@ -509,11 +510,13 @@ static int resolve_shape(plan *p, run_opts *o, err *e)
     if (kind == EXEC_CONSTANT_RATE && !p->nrates && !o->rate_set)
         return err_set(e, VOLLEY_EINVAL, "--executor constant-arrival-rate needs --rate");
     if (ramping) {
-        int rc = executor_parse_stages(x, o->stages, o->hold_ns, e);
+        bool total = executor_stages_need_total(o->stages);
+        if (!total && o->duration_set)
+            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
+        int rc = executor_parse_stages_total(x, o->stages, o->hold_ns,
+                                             o->duration_set ? o->duration_ns : 0, e);
         if (rc)
             return rc;
-        if (o->duration_set)
-            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
         if (kind == EXEC_RAMPING_RATE && o->conns_set && !p->max_connections)
             p->max_connections = o->conns;
         if (kind == EXEC_RAMPING_VUS && o->rate_set)
