@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "load/engine.h"
+#include "load/har.h"
 #include "load/openapi.h"
 #include "load/plan.h"
 #include "load/worker.h"
@@ -112,6 +113,8 @@ static void usage(FILE *f)
           "                           document as endpoints (honours --filter); values\n"
           "                           come from examples or schemas; skipped ones are listed\n"
           "      --path-param N=V     the value of OpenAPI parameter N (repeatable)\n"
+          "      --har FILE           the requests of a browser recording (HAR) as endpoints,\n"
+          "                           weighted by how often each was sent (honours --filter)\n"
           "output:\n"
           "      --out DIR            where to write results (default\n"
           "                           volley-results/<timestamp>[-label])\n"
@@ -160,6 +163,7 @@ enum {
     OPT_EXEC,
     OPT_OPENAPI,
     OPT_PATH_PARAM,
+    OPT_HAR,
     OPT_BASELINE,
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
@@ -211,6 +215,7 @@ static const struct option long_opts[] = {
     {"exec", required_argument, NULL, OPT_EXEC},
     {"openapi", required_argument, NULL, OPT_OPENAPI},
     {"path-param", required_argument, NULL, OPT_PATH_PARAM},
+    {"har", required_argument, NULL, OPT_HAR},
     {"baseline", required_argument, NULL, OPT_BASELINE},
     {"save-baseline", required_argument, NULL, OPT_SAVE_BASELINE},
     {"fail-if", required_argument, NULL, OPT_FAIL_IF},
@@ -232,6 +237,7 @@ typedef struct run_opts {
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
     const char *path_params[PLAN_MAX_ENDPOINTS];
+    const char *har;
     size_t npath_params;
     size_t nweights;
     uint64_t hold_ns;
@@ -436,6 +442,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         if (o->npath_params == PLAN_MAX_ENDPOINTS)
             return err_set(e, VOLLEY_EINVAL, "--path-param: too many");
         o->path_params[o->npath_params++] = arg;
+        return 0;
+    case OPT_HAR:
+        o->har = arg;
         return 0;
     case OPT_OPENAPI:
         o->openapi = arg;
@@ -693,13 +702,28 @@ static void openapi_skipped(void *ctx, const char *method, const char *path, con
     log_warn("--openapi: skipped %s %s: %s", method, path, why);
 }
 
+static void har_skipped(void *ctx, const char *method, const char *u, const char *why)
+{
+    (void)ctx;
+    log_warn("--har: skipped %s %s: %s", method, u, why);
+}
+
 static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
 {
     if (optind < argc - 1)
         return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'", argv[optind + 1]);
     if (o->npath_params && !o->openapi)
         return err_set(e, VOLLEY_EINVAL, "--path-param applies to --openapi only");
-    if (o->openapi) {
+    if (o->har && o->openapi)
+        return err_set(e, VOLLEY_EINVAL, "--har and --openapi: give one of them");
+    if (o->har) {
+        if (optind < argc)
+            return err_set(e, VOLLEY_EINVAL, "--har: the URLs come from the recording; drop '%s'", argv[optind]);
+        har_options ho = {.filter = o->filter, .on_skip = har_skipped};
+        int n = har_load(p, o->har, &ho, e);
+        if (n < 0)
+            return n;
+    } else if (o->openapi) {
         /* With --openapi the URL argument, if any, is the base of the paths. */
         openapi_options oo = {.path_params = o->path_params, .npath_params = o->npath_params,
                               .on_skip = openapi_skipped};
