@@ -3,7 +3,7 @@
 # and integration tests; `make demo` is the README's main job.
 # Missing Debian packages are installed by scripts/setup-deps.sh.
 
-PKGS     := openssl lua5.4 jansson cairo
+PKGS     := openssl lua5.4 jansson cairo libnghttp2
 CC       ?= cc
 PYTHON   := /usr/bin/python3
 

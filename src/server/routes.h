@@ -67,6 +67,18 @@ int routes_write_head(buf *o, int status, const char *content_type, int64_t cont
 extern const char routes_health_response[];
 extern const size_t routes_health_response_len;
 
+/* The parts of a simple route's response, for any protocol (HTTP/1.1
+ * below, HTTP/2 in server/h2): HEALTH, STATUS, OPENAPI, ERROR. */
+typedef struct routes_simple {
+    int status;
+    const char *content_type; /* NULL: no body at all (204, 304) */
+    const char *body;         /* points into text or at static data */
+    size_t body_len;
+    const char *allow;        /* 405: the Allow header's value */
+    char text[320];
+} routes_simple;
+int routes_simple_parts(const routes_match *m, routes_simple *out);
+
 /* Writes the whole response of a route that needs no waiting, no body from
  * the request and no streaming: HEALTH, STATUS, OPENAPI, ERROR. */
 int routes_write_simple(buf *o, const routes_match *m, bool close, bool keepalive_10);
