@@ -232,10 +232,18 @@ static int dispatch(h2_stream *st)
                          true, NULL);
         if (rc || m->head)
             return rc;
+        if (m->first_ms) {
+            loop_timer_start(host->l, &st->tick, now + m->first_ms * NS_PER_MS, on_tick, st);
+            return 0;
+        }
         return stream_piece(st);
     }
     case ROUTE_BUFFERED:
         st->seq = 0;
+        if (m->first_ms) {
+            loop_timer_start(host->l, &st->tick, now + m->first_ms * NS_PER_MS, on_tick, st);
+            return 0;
+        }
         return step(st);
     default:
         return respond_simple(st, m);

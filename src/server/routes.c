@@ -229,9 +229,10 @@ static void timed_params(routes_match *m, const char *q, size_t qn, bool sse)
     if (query_u64(q, qn, sse ? "events" : "chunks", ROUTES_MAX_CHUNKS, &m->chunks) ||
         query_u64(q, qn, "interval_ms", ROUTES_MAX_DELAY_MS, &m->interval_ms) ||
         query_u64(q, qn, "max_delay_ms", ROUTES_MAX_DELAY_MS, &m->max_delay_ms) ||
+        query_u64(q, qn, "first_ms", ROUTES_MAX_DELAY_MS, &m->first_ms) ||
         query_u64(q, qn, "size", ROUTES_MAX_CHUNK_SIZE, &m->size))
-        set_error(m, 400, sse ? "bad parameter (events, interval_ms, max_delay_ms: integers)"
-                              : "bad parameter (chunks, interval_ms, max_delay_ms, size: "
+        set_error(m, 400, sse ? "bad parameter (events, interval_ms, max_delay_ms, first_ms: integers)"
+                              : "bad parameter (chunks, interval_ms, max_delay_ms, first_ms, size: "
                                 "integers; size <= 1048576)");
     else if (m->size == 0 && !sse)
         set_error(m, 400, "size must be at least 1");
@@ -360,6 +361,7 @@ const char routes_openapi_json[] =
     "\"parameters\":[" QP("chunks", "number of chunks (default 10)", "10") ","
     QP("interval_ms", "time between chunks (default 100)", "100") ","
     QP("max_delay_ms", "random extra delay 0..max_delay_ms per chunk", "0") ","
+    QP("first_ms", "the first chunk this long after the headers (time to first token)", "0") ","
     QP("size", "bytes per chunk (default 32, max 1048576)", "32") "],"
     TEXT_200("chunked body") "}},"
     "\"/buffered\":{\"get\":{\"summary\":\"Same bytes and total time as /stream, as one "
@@ -367,12 +369,14 @@ const char routes_openapi_json[] =
     "\"parameters\":[" QP("chunks", "number of chunks (default 10)", "10") ","
     QP("interval_ms", "time between chunks (default 100)", "100") ","
     QP("max_delay_ms", "random extra delay 0..max_delay_ms per chunk", "0") ","
+    QP("first_ms", "the first chunk is ready this long after the request", "0") ","
     QP("size", "bytes per chunk (default 32, max 1048576)", "32") "],"
     TEXT_200("the whole body at the end") "}},"
     "\"/sse\":{\"get\":{\"summary\":\"Server-sent events, one every interval_ms\","
     "\"parameters\":[" QP("events", "number of events (default 10)", "10") ","
     QP("interval_ms", "time between events (default 100)", "100") ","
-    QP("max_delay_ms", "random extra delay 0..max_delay_ms per event", "0") "],"
+    QP("max_delay_ms", "random extra delay 0..max_delay_ms per event", "0") ","
+    QP("first_ms", "the first event this long after the headers", "0") "],"
     "\"responses\":{\"200\":{\"description\":\"text/event-stream\",\"content\":{"
     "\"text/event-stream\":{\"schema\":{\"type\":\"string\"}}}}}}},"
     "\"/openapi.json\":{\"get\":{\"summary\":\"This document\","

@@ -18,7 +18,7 @@ typedef enum routes_id {
     ROUTE_BYTES,    /* GET /bytes/{n} */
     ROUTE_STATUS,   /* GET /status/{code} */
     ROUTE_DELAY,    /* GET /delay/{ms}, /delay?max_delay_ms=N */
-    ROUTE_STREAM,   /* GET /stream?chunks=N&interval_ms=M */
+    ROUTE_STREAM,   /* GET /stream?chunks=N&interval_ms=M[&first_ms=F] */
     ROUTE_BUFFERED, /* GET /buffered?chunks=N&interval_ms=M */
     ROUTE_SSE,      /* GET /sse?events=N&interval_ms=M */
     ROUTE_OPENAPI,  /* GET /openapi.json */
@@ -44,6 +44,7 @@ typedef struct routes_match {
     uint64_t max_delay_ms; /* /delay, /stream, /buffered, /sse: random 0..N extra */
     uint64_t chunks;       /* /stream, /buffered: chunks; /sse: events */
     uint64_t interval_ms;
+    uint64_t first_ms;     /* /stream, /buffered, /sse: the first chunk this long after the head */
     uint64_t size;         /* /stream, /buffered: bytes per chunk */
 } routes_match;
 

@@ -352,6 +352,10 @@ static int stream_start(conn *c, bool close)
         return rc;
     }
     c->seq = 0;
+    if (c->m.first_ms) { /* the head now, the first chunk later (time to first token) */
+        defer_until(c, loop_now(c->w->l) + c->m.first_ms * NS_PER_MS);
+        return 0;
+    }
     return stream_step(c);
 }
 
@@ -408,6 +412,10 @@ static void dispatch(conn *c)
         break;
     case ROUTE_BUFFERED:
         c->seq = 0;
+        if (m->first_ms) { /* the first chunk is ready only after first_ms */
+            defer_until(c, loop_now(w->l) + m->first_ms * NS_PER_MS);
+            return;
+        }
         rc = buffered_step(c);
         break;
     default:

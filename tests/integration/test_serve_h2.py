@@ -186,3 +186,12 @@ def test_tls_alpn_chooses_h2_and_http11(volley_bin, cert):
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_h2_first_ms_head_at_once_first_data_later(h2srv):
+    p = subprocess.run(["nghttp", "-nv", h2srv.url + "/stream?chunks=2&interval_ms=1&first_ms=300"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    head = float(re.search(r"\[\s*([\d.]+)\] recv HEADERS frame", p.stdout).group(1))
+    data = float(re.search(r"\[\s*([\d.]+)\] recv DATA frame", p.stdout).group(1))
+    assert head < 0.25 and data - head >= 0.25, p.stdout
