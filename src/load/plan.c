@@ -113,6 +113,30 @@ void plan_default_name(const char *url_text, char *out, size_t cap)
     out[n] = 0;
 }
 
+/* user:password@ in the URL becomes the endpoint's Basic auth, and the
+ * password leaves url_text ("user:***@"), which goes into results files. */
+static int take_userinfo(plan_endpoint *ep, const char *what, err *e)
+{
+    char *auth = strstr(ep->url_text, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    char *at = memchr(auth, '@', strcspn(auth, "/?#"));
+    if (!at)
+        return 0;
+    url u;
+    int rc = addr_parse_url(ep->url_text, what, &u, e);
+    if (rc)
+        return rc;
+    addr_basic_auth(&u, ep->basic_auth, sizeof ep->basic_auth);
+    char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon) {
+        memmove(colon + 4, at, strlen(at) + 1);
+        memcpy(colon, ":***", 4);
+    }
+    return 0;
+}
+
 plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
                                        const char *url_text, const char *what, err *e)
 {
@@ -131,6 +155,8 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
     plan_endpoint *ep = &p->eps[p->neps];
     memset(ep, 0, sizeof *ep);
     snprintf(ep->url_text, sizeof ep->url_text, "%s", url_text);
+    if (take_userinfo(ep, what, e))
+        return NULL;
     if (name && *name)
         snprintf(ep->name, sizeof ep->name, "%s", name);
     else
@@ -346,6 +372,12 @@ static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
         all[n++] = p->headers[i];
     for (size_t i = 0; i < ep->nheaders; i++)
         all[n++] = ep->headers[i];
+    /* user:password@ in the URL is Basic auth, unless a header says otherwise. */
+    bool has_auth = false;
+    for (size_t i = 0; i < n; i++)
+        has_auth |= !strcasecmp(all[i].name, "Authorization");
+    if (!has_auth && ep->basic_auth[0])
+        all[n++] = (http1_header){"Authorization", ep->basic_auth};
     http1_request_spec spec = {
         .method = ep->method,
         .host = ep->target.hostport,

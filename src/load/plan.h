@@ -33,6 +33,7 @@ typedef struct plan_endpoint {
     char *body;                /* owned; NULL = the plan's body */
     size_t body_len;
     double weight;             /* mixed mode */
+    char basic_auth[400];      /* "Basic ..." from user:password@ in the URL, or "" */
     bool head;                 /* HEAD: responses have no body */
     buf request;               /* compiled request bytes */
 } plan_endpoint;
