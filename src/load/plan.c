@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void plan_init(plan *p)
@@ -57,8 +58,6 @@ void plan_free(plan *p)
 
 int plan_add_header(http1_header *headers, size_t *n, const char *line, const char *what, err *e)
 {
-    if (*n == PLAN_MAX_HEADERS)
-        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
     const char *colon = strchr(line, ':');
     if (!colon || colon == line)
         return err_set(e, VOLLEY_EINVAL, "%s: '%s' is not 'Name: value'", what, line);
@@ -68,16 +67,31 @@ int plan_add_header(http1_header *headers, size_t *n, const char *line, const ch
     size_t vl = strlen(v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r'))
         vl--;
-    char *name = strndup(line, (size_t)(colon - line));
+    size_t nl = (size_t)(colon - line), k = 0;
+    while (k < *n && (strlen(headers[k].name) != nl || strncasecmp(headers[k].name, line, nl)))
+        k++;
+    if (k == *n && *n == PLAN_MAX_HEADERS)
+        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
+    char *name = strndup(line, nl);
     char *value = strndup(v, vl);
     if (!name || !value) {
         free(name);
         free(value);
         return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", what);
     }
-    headers[*n].name = name;
-    headers[*n].value = value;
-    (*n)++;
+    /* A later header replaces an earlier one of the same name (any case):
+     * -H 'Host: a' -H 'host: b' sends one Host, b. */
+    size_t i = 0;
+    while (i < *n && strcasecmp(headers[i].name, name))
+        i++;
+    if (i < *n) {
+        free((char *)headers[i].name);
+        free((char *)headers[i].value);
+    } else {
+        (*n)++;
+    }
+    headers[i].name = name;
+    headers[i].value = value;
     return 0;
 }
 
