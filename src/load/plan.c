@@ -127,6 +127,28 @@ void plan_default_name(const char *url_text, char *out, size_t cap)
     out[n] = 0;
 }
 
+/* Copies a URL, percent-encoding bytes a request line may not carry raw
+ * (non-ASCII, spaces, controls) after the host, as browsers and curl do:
+ * "/caf\xc3\xa9" is sent as "/caf%C3%A9". Returns -1 when it does not fit. */
+static int encode_url(const char *in, char *out, size_t cap)
+{
+    const char *scheme = strstr(in, "://");
+    const char *path = strchr(scheme ? scheme + 3 : in, '/');
+    size_t k = 0;
+    for (const char *q = in; *q; q++) {
+        unsigned char ch = (unsigned char)*q;
+        bool raw = !path || q < path || (ch > 0x20 && ch < 0x7f);
+        if (k + (raw ? 1 : 3) >= cap)
+            return -1;
+        if (raw)
+            out[k++] = (char)ch;
+        else
+            k += (size_t)snprintf(out + k, cap - k, "%%%02X", ch);
+    }
+    out[k] = 0;
+    return 0;
+}
+
 plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
                                        const char *url_text, const char *what, err *e)
 {
@@ -144,7 +166,10 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
     }
     plan_endpoint *ep = &p->eps[p->neps];
     memset(ep, 0, sizeof *ep);
-    snprintf(ep->url_text, sizeof ep->url_text, "%s", url_text);
+    if (encode_url(url_text, ep->url_text, sizeof ep->url_text)) {
+        err_set(e, VOLLEY_EINVAL, "%s: URL too long", what);
+        return NULL;
+    }
     if (name && *name)
         snprintf(ep->name, sizeof ep->name, "%s", name);
     else

@@ -234,6 +234,8 @@ static int prepare(state *s, err *e)
         return err_set(e, VOLLEY_EINVAL, "--fail-if: needs --baseline FILE");
     if (c->monitor_pid && c->exec_cmd)
         return err_set(e, VOLLEY_EINVAL, "--monitor-pid and --exec: give one of them");
+    if (c->ready_url && !c->exec_cmd)
+        return err_set(e, VOLLEY_EINVAL, "--ready: only with --exec");
     if (c->raw && c->no_save)
         return err_set(e, VOLLEY_EINVAL, "--raw: needs an output directory (drop --no-save)");
     if (c->baseline) {
