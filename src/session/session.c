@@ -349,6 +349,8 @@ static void finish(state *s)
     outdir_name id = {.label = s->p->label, .segment_k = s->p->segment_k,
                       .segment_n = s->p->segment_n};
     outdir_run_id(&id, r->run_id, sizeof r->run_id);
+    if (!r->plan.label[0]) /* scripts: the engine does not see the plan */
+        snprintf(r->plan.label, sizeof r->plan.label, "%s", s->p->label);
     judge(s);
     if (write_outputs(s, &e))
         fail(s, 1, &e);

@@ -444,8 +444,8 @@ def test_rate_with_stages_is_the_ramps_start(ctx):
 def test_default_dirs_are_unique_for_runs_in_the_same_second(ctx):
     args = ["-q", "-n", "5", "-c", "1", ctx.url()]
     procs = [subprocess.Popen([ctx.bin, "run", *args], cwd=ctx.tmp) for _ in range(3)]
-    procs += [subprocess.Popen([ctx.bin, "run", *args[:3], "-n", "10", "--segment", s, ctx.url()],
-                               cwd=ctx.tmp) for s in ("1/2", "2/2")]
+    procs += [subprocess.Popen([ctx.bin, "run", "-q", "--rate", "20", "-d", "1s", "--segment", s,
+                                ctx.url()], cwd=ctx.tmp) for s in ("1/2", "2/2")]
     assert [p.wait(60) for p in procs] == [0] * 5
     dirs = sorted(os.listdir(ctx.tmp / "volley-results"))
     assert len(dirs) == 5, dirs
@@ -455,7 +455,7 @@ def test_default_dirs_are_unique_for_runs_in_the_same_second(ctx):
     assert len(ids) == 5
     total = sum(json.loads((ctx.tmp / "volley-results" / d / "results.json").read_text())
                 ["totals"]["requests"] for d in dirs)
-    assert total == 3 * 5 + 10
+    assert 3 * 5 + 19 <= total <= 3 * 5 + 21, total  # both segments' halves survive
 
 
 @pytest.mark.parametrize("kind", ["file", "readonly"])
@@ -465,11 +465,11 @@ def test_unusable_out_exits_2_before_any_load(ctx, kind):
         out.write_text("x")
         needle = "not a directory"
     else:
-        if os.geteuid() == 0:
-            pytest.skip("root writes into read-only directories")
         out = ctx.tmp / "ro"
         out.mkdir()
         out.chmod(0o555)
+        if os.geteuid() == 0:  # root writes anywhere a mode allows; not in /proc
+            out = "/proc"
         needle = "cannot write"
     p = ctx.run("-q", "--out", str(out), "-n", "3", ctx.rec.url)
     assert p.returncode == 2 and "--out" in p.stderr and needle in p.stderr, p.stderr
