@@ -128,7 +128,7 @@ void plan_default_name(const char *url_text, char *out, size_t cap)
 }
 
 /* Copies a URL, percent-encoding bytes a request line may not carry raw
- * (non-ASCII, spaces, controls) after the host, as browsers and curl do:
+ * (non-ASCII) after the host, as browsers and curl do:
  * "/caf\xc3\xa9" is sent as "/caf%C3%A9". Returns -1 when it does not fit. */
 static int encode_url(const char *in, char *out, size_t cap)
 {
@@ -137,7 +137,7 @@ static int encode_url(const char *in, char *out, size_t cap)
     size_t k = 0;
     for (const char *q = in; *q; q++) {
         unsigned char ch = (unsigned char)*q;
-        bool raw = !path || q < path || (ch > 0x20 && ch < 0x7f);
+        bool raw = !path || q < path || ch < 0x80;
         if (k + (raw ? 1 : 3) >= cap)
             return -1;
         if (raw)

@@ -268,7 +268,6 @@ static int run_load(state *s, const char *script_path, err *e)
         eo.raw = session_raw_record;
         eo.raw_ctx = &s->raw;
     }
-    install_signals();
     int rc;
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
@@ -400,6 +399,7 @@ int session_run(session_config *c, plan *p, const char *script_path)
     s.p = p;
     s.out = c->json ? stderr : stdout;
     c->out_used[0] = 0;
+    install_signals(); /* before anything slow (--exec): a signal stops, never kills */
     err e = {0};
     int rc = prepare(&s, &e);
     if (!rc)
