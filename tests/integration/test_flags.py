@@ -514,3 +514,11 @@ def test_non_ascii_url_bytes_are_percent_encoded(ctx):
     ctx.json("-n", "1", ctx.rec.url + "/caf\u00e9?q=\u00fc")
     line = ctx.rec.heads[0].split("\r\n")[0]
     assert line == "GET /caf%C3%A9?q=%C3%BC HTTP/1.1", line
+
+
+def test_architecture_doc_names_every_module():
+    doc = open(os.path.join(ROOT, "docs", "architecture.md")).read()
+    src = os.path.join(ROOT, "src")
+    missing = [d + "/" + f for d in os.listdir(src) for f in os.listdir(os.path.join(src, d))
+               if f.endswith(".c") and f not in doc]
+    assert not missing, missing
