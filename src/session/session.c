@@ -86,6 +86,8 @@ typedef struct state {
     script_results *sres;
     tls_client_ctx *tls;
     FILE *out;                 /* summary and information */
+    session_sink sinks[SESSION_MAX_SINKS + 2]; /* the config's and the built-in ones */
+    size_t nsinks;
     int exit_code;
 } state;
 
@@ -101,18 +103,18 @@ static void fail(state *s, int code, const err *e)
 static void on_progress(void *ctx, const engine_progress *pr)
 {
     state *s = ctx;
-    for (size_t i = 0; i < s->c->nsinks; i++)
-        if (s->c->sinks[i].progress)
-            s->c->sinks[i].progress(s->c->sinks[i].ctx, pr);
+    for (size_t i = 0; i < s->nsinks; i++)
+        if (s->sinks[i].progress)
+            s->sinks[i].progress(s->sinks[i].ctx, pr);
 }
 
 static bool on_second(void *ctx, const series_row *row, const hist *latency)
 {
     state *s = ctx;
     bool stop = false;
-    for (size_t i = 0; i < s->c->nsinks; i++)
-        if (s->c->sinks[i].second)
-            stop |= s->c->sinks[i].second(s->c->sinks[i].ctx, row, latency);
+    for (size_t i = 0; i < s->nsinks; i++)
+        if (s->sinks[i].second)
+            stop |= s->sinks[i].second(s->sinks[i].ctx, row, latency);
     return stop;
 }
 
@@ -193,23 +195,23 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
     return false;
 }
 
-static int add_builtin_sinks(state *s, err *e)
+/* The config's sinks, then the progress line and live thresholds. */
+static int add_sinks(state *s, err *e)
 {
     session_config *c = s->c;
+    for (size_t i = 0; i < c->nsinks; i++)
+        s->sinks[s->nsinks++] = c->sinks[i];
     s->ps.f = s->out;
     s->ps.tty = isatty(fileno(s->out));
-    if (!c->quiet) {
-        session_sink k = {.name = "progress", .progress = progress_draw, .ctx = &s->ps};
-        if (session_add_sink(c, &k, e))
-            return VOLLEY_EINVAL;
-    }
+    if (!c->quiet)
+        s->sinks[s->nsinks++] = (session_sink){.name = "progress", .progress = progress_draw,
+                                               .ctx = &s->ps};
     if (c->abort_on_fail) {
         s->lc = (live_check){.c = c, .latency = hist_new()};
         if (!s->lc.latency)
             return err_set(e, VOLLEY_ENOMEM, "out of memory");
-        session_sink k = {.name = "abort-on-fail", .second = live_second, .ctx = &s->lc};
-        if (session_add_sink(c, &k, e))
-            return VOLLEY_EINVAL;
+        s->sinks[s->nsinks++] = (session_sink){.name = "abort-on-fail", .second = live_second,
+                                               .ctx = &s->lc};
     }
     return 0;
 }
@@ -254,7 +256,7 @@ static int prepare(state *s, err *e)
     if (c->raw && (rc = session_raw_open(&s->raw, s->p, s->dir, e)))
         return rc;
     raise_fd_limit();
-    return add_builtin_sinks(s, e);
+    return add_sinks(s, e);
 }
 
 /* ---- the load ---- */
