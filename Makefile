@@ -39,7 +39,7 @@ LIBOBJ_ASAN := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_REL  := $(UNIT_SRC:%.c=build/rel/%.o)
 UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
-.PHONY: all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
+.PHONY: readme-flags all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
 
 all: volley
 
@@ -115,6 +115,11 @@ bench: volley
 	./scripts/setup-deps.sh bench
 	./bench/serve-vs-nginx.sh
 	./bench/vs-peers.sh
+
+# The README's `volley run` flag table is made from the flag table in
+# src/cmd/run.c; tests/integration/test_flags.py fails when they differ.
+readme-flags: volley
+	$(PYTHON) scripts/readme-flags.py
 
 clean:
 	rm -rf build volley

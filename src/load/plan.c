@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void plan_init(plan *p)
@@ -57,8 +58,6 @@ void plan_free(plan *p)
 
 int plan_add_header(http1_header *headers, size_t *n, const char *line, const char *what, err *e)
 {
-    if (*n == PLAN_MAX_HEADERS)
-        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
     const char *colon = strchr(line, ':');
     if (!colon || colon == line)
         return err_set(e, VOLLEY_EINVAL, "%s: '%s' is not 'Name: value'", what, line);
@@ -68,16 +67,31 @@ int plan_add_header(http1_header *headers, size_t *n, const char *line, const ch
     size_t vl = strlen(v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r'))
         vl--;
-    char *name = strndup(line, (size_t)(colon - line));
+    size_t nl = (size_t)(colon - line), k = 0;
+    while (k < *n && (strlen(headers[k].name) != nl || strncasecmp(headers[k].name, line, nl)))
+        k++;
+    if (k == *n && *n == PLAN_MAX_HEADERS)
+        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
+    char *name = strndup(line, nl);
     char *value = strndup(v, vl);
     if (!name || !value) {
         free(name);
         free(value);
         return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", what);
     }
-    headers[*n].name = name;
-    headers[*n].value = value;
-    (*n)++;
+    /* A later header replaces an earlier one of the same name (any case):
+     * -H 'Host: a' -H 'host: b' sends one Host, b. */
+    size_t i = 0;
+    while (i < *n && strcasecmp(headers[i].name, name))
+        i++;
+    if (i < *n) {
+        free((char *)headers[i].name);
+        free((char *)headers[i].value);
+    } else {
+        (*n)++;
+    }
+    headers[i].name = name;
+    headers[i].value = value;
     return 0;
 }
 
@@ -111,6 +125,28 @@ void plan_default_name(const char *url_text, char *out, size_t cap)
         n = cap - 1;
     memcpy(out, s, n);
     out[n] = 0;
+}
+
+/* Copies a URL, percent-encoding bytes a request line may not carry raw
+ * (non-ASCII) after the host, as browsers and curl do:
+ * "/caf\xc3\xa9" is sent as "/caf%C3%A9". Returns -1 when it does not fit. */
+static int encode_url(const char *in, char *out, size_t cap)
+{
+    const char *scheme = strstr(in, "://");
+    const char *path = strchr(scheme ? scheme + 3 : in, '/');
+    size_t k = 0;
+    for (const char *q = in; *q; q++) {
+        unsigned char ch = (unsigned char)*q;
+        bool raw = !path || q < path || ch < 0x80;
+        if (k + (raw ? 1 : 3) >= cap)
+            return -1;
+        if (raw)
+            out[k++] = (char)ch;
+        else
+            k += (size_t)snprintf(out + k, cap - k, "%%%02X", ch);
+    }
+    out[k] = 0;
+    return 0;
 }
 
 /* user:password@ in the URL becomes the endpoint's Basic auth, and the
@@ -154,7 +190,10 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
     }
     plan_endpoint *ep = &p->eps[p->neps];
     memset(ep, 0, sizeof *ep);
-    snprintf(ep->url_text, sizeof ep->url_text, "%s", url_text);
+    if (encode_url(url_text, ep->url_text, sizeof ep->url_text)) {
+        err_set(e, VOLLEY_EINVAL, "%s: URL too long", what);
+        return NULL;
+    }
     if (take_userinfo(ep, what, e))
         return NULL;
     if (name && *name)

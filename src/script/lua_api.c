@@ -735,14 +735,17 @@ static int l_http(lua_State *L)
         return luaL_error(L, "http: https:// is not available in this build of volley");
     if (strlen(method) >= sizeof h->method)
         return luaL_error(L, "http: bad method");
-    h->timeout_ns = HTTP_DEFAULT_TIMEOUT_NS;
+    const lua_plan *lp = w->ctx->plan; /* volley run --timeout and -H: the defaults */
+    uint64_t dflt = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
+    h->timeout_ns = dflt;
     if (lua_istable(L, 4)) {
         lua_getfield(L, 4, "timeout");
-        h->timeout_ns = duration_arg(L, -1, "timeout", HTTP_DEFAULT_TIMEOUT_NS);
+        h->timeout_ns = duration_arg(L, -1, "timeout", dflt);
         lua_pop(L, 1);
     }
     http1_header hv[MAX_HEADERS];
     size_t nh = collect_headers(L, 4, hv, MAX_HEADERS);
+    nh = lua_plan_http_headers(lp, hv, nh, MAX_HEADERS);
     buf_reset(&h->req);
     http1_request_spec spec = {
         .method = method, .host = h->u.hostport, .path = h->u.path, .headers = hv,
