@@ -86,6 +86,8 @@ static void usage(FILE *f)
           "  -b, --body TEXT          request body\n"
           "      --body-file FILE     request body from a file\n"
           "      --no-keepalive       a new connection for every request\n"
+          "      --no-retry           a stale keep-alive connection is an error (default:\n"
+          "                           idempotent requests are sent once more on a new one)\n"
           "tls (https:// URLs; certificates are verified unless --insecure):\n"
           "      --insecure           do not verify the server's certificate or name\n"
           "      --cacert FILE        trust the CA certificates in FILE (PEM)\n"
@@ -130,6 +132,7 @@ enum {
     OPT_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_NO_KEEPALIVE,
+    OPT_NO_RETRY,
     OPT_OUT,
     OPT_JSON,
     OPT_GRACE,
@@ -180,6 +183,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"no-keepalive", no_argument, NULL, OPT_NO_KEEPALIVE},
+    {"no-retry", no_argument, NULL, OPT_NO_RETRY},
     {"out", required_argument, NULL, OPT_OUT},
     {"json", no_argument, NULL, OPT_JSON},
     {"grace", required_argument, NULL, OPT_GRACE},
@@ -344,6 +348,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return rc;
     case OPT_NO_KEEPALIVE:
         p->keepalive = false;
+        return 0;
+    case OPT_NO_RETRY:
+        p->no_retry = true;
         return 0;
     case OPT_STAGES:
         o->stages = arg;
@@ -944,7 +951,7 @@ static int run_script(const char *path, plan *p, run_opts *o)
     script_results *sres = NULL;
     script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
                       .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
-                      .tls = tls};
+                      .tls = tls, .no_retry = p->no_retry};
     results r;
     rc = script_run(path, &so, &eo, &r, &e);
     if (ps.tty && ps.last_len)

@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "proto/ws.h"
+#include "script/lua_args.h"
+#include "script/lua_http.h"
 #include "script/lua_worker.h"
 
 #include <errno.h>
@@ -31,39 +33,10 @@ extern char **environ;
 #define WS_RTT_RING 256
 #define MAX_HEADERS 64
 
-static lua_worker *worker_of(lua_State *L)
-{
-    return lua_touserdata(L, lua_upvalueindex(1));
-}
-
-/* The VU of the running coroutine, or a Lua error naming the call. */
-static lua_vu *need_vu(lua_State *L, const char *what)
-{
-    lua_vu *vu = worker_of(L) ? lua_vu_of(L) : NULL;
-    if (!vu || !lua_isyieldable(L))
-        luaL_error(L, "%s can only be called inside a VU function (not at the top level of "
-                      "the script, nor inside a coroutine of its own)", what);
-    return vu;
-}
-
-static uint64_t duration_arg(lua_State *L, int idx, const char *what, uint64_t dflt)
-{
-    if (lua_isnoneornil(L, idx))
-        return dflt;
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-        double s = lua_tonumber(L, idx);
-        if (!(s >= 0) || s > 1e7)
-            luaL_error(L, "%s: bad duration %f", what, s);
-        return (uint64_t)llround(s * 1e9);
-    }
-    uint64_t ns;
-    err e;
-    if (parse_duration_ns(luaL_checkstring(L, idx), what, &ns, &e))
-        luaL_error(L, "%s", e.msg);
-    return ns;
-}
-
-static double ms_of(uint64_t ns) { return (double)ns / 1e6; }
+#define worker_of lua_args_worker
+#define need_vu lua_args_need_vu
+#define duration_arg lua_args_duration
+#define ms_of lua_args_ms
 
 /* ---- sleep, time ---- */
 
@@ -405,448 +378,6 @@ static int l_json_encode(lua_State *L)
         return luaL_error(L, "json.encode: out of memory");
     lua_pushstring(L, s);
     free(s);
-    return 1;
-}
-
-/* ---- addresses ---- */
-
-static int resolve(lua_worker *w, const url *u, addr *out, err *e)
-{
-    char key[320];
-    snprintf(key, sizeof key, "%s:%u", u->host, (unsigned)u->port);
-    for (uint32_t i = 0; i < w->ndns; i++)
-        if (!strcmp(w->dns[i].key, key)) {
-            *out = w->dns[i].a;
-            return 0;
-        }
-    /* Once per host and worker: a blocking lookup is acceptable here. */
-    int rc = addr_resolve(u, "url", out, e);
-    if (rc)
-        return rc;
-    uint32_t slot = w->ndns < LW_DNS ? w->ndns++ : (uint32_t)(w->rng++ % LW_DNS);
-    snprintf(w->dns[slot].key, sizeof w->dns[slot].key, "%s", key);
-    w->dns[slot].a = *out;
-    return 0;
-}
-
-/* ---- HTTP ---- */
-
-static void http_wake(lua_vu *vu)
-{
-    vu_http *h = vu->http;
-    loop_timer_stop(vu->w->lp, &h->timer);
-    h->in_flight = false;
-    h->done_ns = loop_update_now(vu->w->lp);
-    lua_vu_wake(vu);
-}
-
-static void hconn_close(hconn *hc, bool reset)
-{
-    if (hc->c.fd < 0)
-        return;
-    if (hc->c.state == CONN_OPEN)
-        lua_worker_active_add(hc->vu->w, -1);
-    conn_close(&hc->c, reset);
-}
-
-static void http_fail(lua_vu *vu, err_kind k, const char *msg)
-{
-    vu_http *h = vu->http;
-    metrics_record_error(vu->w->shards[vu->scen], k, h->bytes_in, h->sent ? h->req.len : 0);
-    h->err_kind = (int)k;
-    snprintf(h->err, sizeof h->err, "%s", msg ? msg : metrics_err_kind_name(k));
-    if (h->hc)
-        hconn_close(h->hc, true);
-    h->hc = NULL;
-    http_wake(vu);
-}
-
-static void http_done(lua_vu *vu)
-{
-    vu_http *h = vu->http;
-    uint64_t now = loop_update_now(vu->w->lp);
-    metrics_sample m = {
-        .status = h->resp.status,
-        .latency_ns = now - h->call_ns,
-        .service_ns = now - h->sent_ns,
-        .ttfb_ns = h->first_byte_ns - h->sent_ns,
-        .bytes_in = h->bytes_in,
-        .bytes_out = h->req.len,
-        .chunks = h->resp.chunked ? h->resp.chunks : 0,
-    };
-    metrics_record_response(vu->w->shards[vu->scen], &m);
-    h->err_kind = -1;
-    if (!h->resp.keep_alive)
-        hconn_close(h->hc, false);
-    else
-        h->hc->reused = true;
-    h->hc->last_use = now;
-    h->hc = NULL;
-    http_wake(vu);
-}
-
-static void http_send(lua_vu *vu)
-{
-    vu_http *h = vu->http;
-    http1_resp_begin(&h->resp, h->head, &h->cb);
-    h->got_bytes = false;
-    h->sent = true;
-    h->bytes_in = 0;
-    h->sent_ns = loop_update_now(vu->w->lp);
-    if (conn_send(&h->hc->c, h->req.data, h->req.len) < 0)
-        http_fail(vu, ERRK_RESET, NULL);
-}
-
-static void http_on_connect(conn *c, int status)
-{
-    hconn *hc = c->owner;
-    lua_vu *vu = hc->vu;
-    vu_http *h = vu->http;
-    if (!h || !h->in_flight || h->hc != hc) {
-        conn_close(c, true);
-        return;
-    }
-    h->connecting = false;
-    if (status < 0) {
-        char m[200];
-        if (status == CONN_ETLS)
-            snprintf(m, sizeof m, "tls: %s", conn_tls_error(c));
-        else
-            snprintf(m, sizeof m, "connect: %s", strerror(-status));
-        http_fail(vu, status == CONN_ETLS          ? ERRK_TLS
-                      : status == -ECONNREFUSED ? ERRK_CONNECT_REFUSED
-                                                : ERRK_CONNECT,
-                  m);
-        return;
-    }
-    uint64_t now = loop_update_now(vu->w->lp);
-    h->connect_ns += now - h->connect_start_ns;
-    metrics_record_connect(vu->w->shards[vu->scen], now - h->connect_start_ns);
-    lua_worker_active_add(vu->w, 1);
-    http_send(vu);
-}
-
-static void http_connect(lua_vu *vu)
-{
-    vu_http *h = vu->http;
-    hconn *hc = h->hc;
-    /* The slot was set up by pool_take; its TLS session (if any) carries
-     * over to this connect for resumption. */
-    conn_set_tls(&hc->c, h->u.tls ? vu->w->ctx->tls : NULL, h->u.host);
-    hc->reused = false;
-    h->connecting = true;
-    h->connect_start_ns = loop_update_now(vu->w->lp);
-    int rc = conn_open(&hc->c, &h->a);
-    if (rc < 0) {
-        char m[160];
-        snprintf(m, sizeof m, "connect: %s", strerror(-rc));
-        http_fail(vu, ERRK_CONNECT, m);
-    }
-}
-
-static void http_on_readable(conn *c)
-{
-    hconn *hc = c->owner;
-    lua_vu *vu = hc->vu;
-    vu_http *h = vu->http;
-    lua_worker *w = vu->w;
-    for (;;) {
-        ssize_t n = conn_read(c, w->rbuf, sizeof w->rbuf);
-        if (n == -EAGAIN)
-            return;
-        if (!h || !h->in_flight || h->hc != hc) {
-            /* An idle pooled connection was closed (or spoke unasked). */
-            hconn_close(hc, n != 0);
-            return;
-        }
-        if ((n == 0 || n == -ECONNRESET) && !h->got_bytes && hc->reused && !h->retried) {
-            /* The server dropped a keep-alive connection as we reused it:
-             * the request never reached it, so try once on a new one. */
-            h->retried = true;
-            hconn_close(hc, true);
-            h->sent = false;
-            http_connect(vu);
-            return;
-        }
-        if (n < 0) {
-            http_fail(vu, n == -ECONNRESET || n == -EPIPE ? ERRK_RESET : ERRK_CLOSED, NULL);
-            return;
-        }
-        if (n == 0) {
-            if (h->got_bytes && http1_resp_eof(&h->resp) == HTTP1_DONE) {
-                h->resp.keep_alive = false;
-                http_done(vu);
-            } else {
-                http_fail(vu, ERRK_CLOSED, "the server closed the connection early");
-            }
-            return;
-        }
-        if (!h->got_bytes) {
-            h->got_bytes = true;
-            h->first_byte_ns = loop_update_now(w->lp);
-        }
-        h->bytes_in += (uint64_t)n;
-        size_t used = 0;
-        int rc = http1_resp_parse(&h->resp, w->rbuf, (size_t)n, &used);
-        if (rc == HTTP1_NEED_MORE)
-            continue;
-        if (rc < 0) {
-            http_fail(vu, ERRK_PARSE, http1_strerror(rc));
-            return;
-        }
-        if (used < (size_t)n)
-            h->resp.keep_alive = false;
-        http_done(vu);
-        return;
-    }
-}
-
-static void http_on_write_error(conn *c, int status)
-{
-    hconn *hc = c->owner;
-    lua_vu *vu = hc->vu;
-    if (!vu->http || !vu->http->in_flight || vu->http->hc != hc) {
-        hconn_close(hc, true);
-        return;
-    }
-    http_fail(vu, status == -ECONNRESET || status == -EPIPE ? ERRK_RESET : ERRK_CLOSED, NULL);
-}
-
-static const conn_handlers http_handlers = {
-    .on_connect = http_on_connect,
-    .on_readable = http_on_readable,
-    .on_write_error = http_on_write_error,
-};
-
-static void http_on_timeout(loop *l, void *data)
-{
-    (void)l;
-    lua_vu *vu = data;
-    http_fail(vu, vu->http->connecting ? ERRK_CONNECT_TIMEOUT : ERRK_TIMEOUT, "request timeout");
-}
-
-static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    vu_http *h = ctx;
-    if (buf_append(&h->hdrs, name, nlen) || buf_append(&h->hdrs, "", 1) ||
-        buf_append(&h->hdrs, value, vlen) || buf_append(&h->hdrs, "", 1))
-        h->truncated = true;
-}
-
-static void on_body(void *ctx, const char *data, size_t len)
-{
-    vu_http *h = ctx;
-    if (h->body.len + len > h->body_max) {
-        h->truncated = true;
-        return;
-    }
-    if (buf_append(&h->body, data, len))
-        h->truncated = true;
-}
-
-/* The VU's pooled connection for key: an open one, a free slot, or the
- * least recently used (closed first). */
-static hconn *pool_take(lua_vu *vu, const char *key)
-{
-    hconn *lru = NULL, *free_slot = NULL;
-    for (int i = 0; i < VU_POOL; i++) {
-        hconn *hc = &vu->pool[i];
-        if (hc->c.fd >= 0 && hc->c.state == CONN_OPEN && !strcmp(hc->key, key))
-            return hc;
-        if (hc->c.fd < 0 && !free_slot)
-            free_slot = hc;
-        if (!lru || hc->last_use < lru->last_use)
-            lru = hc;
-    }
-    hconn *hc = free_slot ? free_slot : lru;
-    hconn_close(hc, false);
-    hc->vu = vu;
-    if (strcmp(hc->key, key)) {
-        /* A new host for this slot: its TLS session belongs to the old one. */
-        conn_release(&hc->c);
-        conn_init(&hc->c, vu->w->lp, &http_handlers, hc);
-    }
-    snprintf(hc->key, sizeof hc->key, "%s", key);
-    return hc;
-}
-
-static vu_http *http_state(lua_vu *vu)
-{
-    if (!vu->http) {
-        vu->http = calloc(1, sizeof *vu->http);
-        if (!vu->http)
-            return NULL;
-        loop_timer_init(&vu->http->timer);
-        vu->http->cb = (http1_callbacks){.on_header = on_hdr, .on_body = on_body,
-                                         .ctx = vu->http, .line_buf = vu->http->line,
-                                         .line_cap = sizeof vu->http->line};
-    }
-    return vu->http;
-}
-
-/* Header pairs from params.headers (table at idx); strings stay on L's
- * stack inside the table while the request is built. */
-static size_t collect_headers(lua_State *L, int params, http1_header *hv, size_t max)
-{
-    size_t n = 0;
-    if (!lua_istable(L, params))
-        return 0;
-    lua_getfield(L, params, "headers");
-    int t = lua_gettop(L);
-    if (lua_istable(L, t)) {
-        lua_pushnil(L);
-        while (lua_next(L, t)) {
-            if (n < max && lua_type(L, -2) == LUA_TSTRING) {
-                if (lua_type(L, -1) != LUA_TSTRING) {
-                    lua_pushvalue(L, -1);
-                    luaL_tolstring(L, -1, NULL);
-                    lua_replace(L, -3);
-                    lua_pop(L, 1);
-                }
-                hv[n].name = lua_tostring(L, -2);
-                hv[n].value = lua_tostring(L, -1);
-                n++;
-            }
-            lua_pop(L, 1);
-        }
-    }
-    /* The headers table stays at t (anchoring its strings) until return. */
-    return n;
-}
-
-/* C.http(method, url, body, params) */
-static int l_http(lua_State *L)
-{
-    lua_vu *vu = need_vu(L, "http.request");
-    lua_worker *w = vu->w;
-    const char *method = luaL_checkstring(L, 1);
-    const char *urls = luaL_checkstring(L, 2);
-    size_t blen = 0;
-    const char *body = lua_isnoneornil(L, 3) ? NULL : luaL_checklstring(L, 3, &blen);
-    vu_http *h = http_state(vu);
-    if (!h)
-        return luaL_error(L, "out of memory");
-    err e;
-    if (addr_parse_url(urls, "url", &h->u, &e))
-        return luaL_error(L, "http: %s", e.msg);
-    if (strcmp(h->u.scheme, "http") && strcmp(h->u.scheme, "https"))
-        return luaL_error(L, "http: '%s' is not an http:// or https:// URL", urls);
-    if (h->u.tls && !w->ctx->tls)
-        return luaL_error(L, "http: https:// is not available in this build of volley");
-    if (strlen(method) >= sizeof h->method)
-        return luaL_error(L, "http: bad method");
-    h->timeout_ns = HTTP_DEFAULT_TIMEOUT_NS;
-    if (lua_istable(L, 4)) {
-        lua_getfield(L, 4, "timeout");
-        h->timeout_ns = duration_arg(L, -1, "timeout", HTTP_DEFAULT_TIMEOUT_NS);
-        lua_pop(L, 1);
-    }
-    http1_header hv[MAX_HEADERS];
-    size_t nh = collect_headers(L, 4, hv, MAX_HEADERS);
-    buf_reset(&h->req);
-    http1_request_spec spec = {
-        .method = method, .host = h->u.hostport, .path = h->u.path, .headers = hv,
-        .nheaders = nh, .body = body, .body_len = blen, .keepalive = true,
-    };
-    if (http1_request_build(&spec, &h->req, &e))
-        return luaL_error(L, "http: %s", e.msg);
-    if (resolve(w, &h->u, &h->a, &e))
-        return luaL_error(L, "http: %s", e.msg);
-    snprintf(h->method, sizeof h->method, "%s", method);
-    h->head = !strcmp(method, "HEAD");
-    buf_reset(&h->body);
-    buf_reset(&h->hdrs);
-    h->body_max = HTTP_BODY_MAX;
-    h->truncated = false;
-    h->err[0] = 0;
-    h->err_kind = -1;
-    h->connect_ns = 0;
-    h->first_byte_ns = h->sent_ns = 0;
-    h->bytes_in = 0;
-    h->sent = h->got_bytes = h->retried = h->connecting = false;
-    h->in_flight = true;
-    h->call_ns = loop_update_now(w->lp);
-    char key[320];
-    snprintf(key, sizeof key, "%s://%s:%u", h->u.scheme, h->u.host, (unsigned)h->u.port);
-    h->hc = pool_take(vu, key);
-    vu->wait = VW_HTTP;
-    loop_timer_start(w->lp, &h->timer, h->call_ns + h->timeout_ns, http_on_timeout, vu);
-    if (h->hc->c.fd >= 0 && h->hc->c.state == CONN_OPEN)
-        http_send(vu);
-    else
-        http_connect(vu);
-    return lua_yield(L, 0);
-}
-
-static void canonical(char *s)
-{
-    bool up = true;
-    for (; *s; s++) {
-        if (up && *s >= 'a' && *s <= 'z')
-            *s = (char)(*s - 32);
-        else if (!up && *s >= 'A' && *s <= 'Z')
-            *s = (char)(*s + 32);
-        up = *s == '-';
-    }
-}
-
-static int push_http_result(lua_State *co, lua_vu *vu)
-{
-    vu_http *h = vu->http;
-    bool ok = h->err_kind < 0;
-    lua_createtable(co, 0, 10);
-    lua_pushinteger(co, ok ? h->resp.status : 0);
-    lua_setfield(co, -2, "status");
-    lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
-    lua_setfield(co, -2, "body");
-    lua_pushstring(co, h->method);
-    lua_setfield(co, -2, "method");
-    lua_newtable(co);
-    for (size_t off = 0; ok && off < h->hdrs.len;) {
-        const char *name = h->hdrs.data + off;
-        size_t nl = strlen(name);
-        const char *val = name + nl + 1;
-        size_t vl = strlen(val);
-        off += nl + vl + 2;
-        char cn[256];
-        snprintf(cn, sizeof cn, "%s", name);
-        canonical(cn);
-        lua_getfield(co, -1, cn);
-        if (lua_isstring(co, -1)) {
-            lua_pushstring(co, ", ");
-            lua_pushlstring(co, val, vl);
-            lua_concat(co, 3);
-        } else {
-            lua_pop(co, 1);
-            lua_pushlstring(co, val, vl);
-        }
-        lua_setfield(co, -2, cn);
-    }
-    lua_setfield(co, -2, "headers");
-    uint64_t total = h->done_ns - h->call_ns;
-    lua_createtable(co, 0, 6);
-    lua_pushnumber(co, ms_of(total));
-    lua_setfield(co, -2, "duration");
-    lua_pushnumber(co, ms_of(h->connect_ns));
-    lua_setfield(co, -2, "connecting");
-    lua_pushnumber(co, 0);
-    lua_setfield(co, -2, "sending");
-    lua_pushnumber(co, ms_of(ok && h->first_byte_ns > h->sent_ns ? h->first_byte_ns - h->sent_ns : 0));
-    lua_setfield(co, -2, "waiting");
-    lua_pushnumber(co, ms_of(ok && h->done_ns > h->first_byte_ns ? h->done_ns - h->first_byte_ns : 0));
-    lua_setfield(co, -2, "receiving");
-    lua_setfield(co, -2, "timings");
-    if (!ok) {
-        lua_pushstring(co, h->err);
-        lua_setfield(co, -2, "error");
-        lua_pushstring(co, metrics_err_kind_name((err_kind)h->err_kind));
-        lua_setfield(co, -2, "error_code");
-    }
-    if (h->truncated) {
-        lua_pushboolean(co, 1);
-        lua_setfield(co, -2, "truncated");
-    }
-    luaL_setmetatable(co, "volley.response");
     return 1;
 }
 
@@ -1216,8 +747,10 @@ static int l_ws_open(lua_State *L)
         return luaL_error(L, "ws: '%s' is not a ws:// or wss:// URL", urls);
     if (s->u.tls && !w->ctx->tls)
         return luaL_error(L, "ws: wss:// is not available in this build of volley");
-    if (resolve(w, &s->u, &s->a, &e))
+    xch_target *t = lua_http_target(w, &s->u, &e);
+    if (!t)
         return luaL_error(L, "ws: %s", e.msg);
+    s->a = t->addrs[t->good];
     s->vu = vu;
     s->w = w;
     s->scen = vu->scen;
@@ -1227,7 +760,7 @@ static int l_ws_open(lua_State *L)
     ws_parser_init(&s->p, &s->wcb, false, 0, 0);
     ws_make_key(&w->rng, s->key);
     http1_header hv[MAX_HEADERS];
-    size_t nh = collect_headers(L, 2, hv, MAX_HEADERS);
+    size_t nh = lua_http_headers(L, 2, hv, MAX_HEADERS);
     if (ws_handshake_request(&s->queued, s->u.hostport, s->u.path, s->key, hv, nh, &e))
         return luaL_error(L, "%s", e.msg);
     uint64_t timeout = HTTP_DEFAULT_TIMEOUT_NS;
@@ -1434,7 +967,7 @@ int lua_api_push_results(lua_vu *vu)
 {
     switch (vu->wait) {
     case VW_HTTP:
-        return push_http_result(vu->co, vu);
+        return lua_http_push_result(vu->co, vu);
     case VW_WS:
         return push_ws_result(vu->co, vu);
     default:
@@ -1444,16 +977,7 @@ int lua_api_push_results(lua_vu *vu)
 
 void lua_api_cancel(lua_vu *vu)
 {
-    vu_http *h = vu->http;
-    if (h && h->in_flight) {
-        metrics_record_error(vu->w->shards[vu->scen], ERRK_CANCELLED, h->bytes_in,
-                             h->sent ? h->req.len : 0);
-        loop_timer_stop(vu->w->lp, &h->timer);
-        h->in_flight = false;
-        if (h->hc)
-            hconn_close(h->hc, true);
-        h->hc = NULL;
-    }
+    lua_http_cancel(vu);
     if (vu->ws) {
         vu->ws = NULL;
     }
@@ -1461,19 +985,7 @@ void lua_api_cancel(lua_vu *vu)
 
 void lua_api_vu_free(lua_vu *vu)
 {
-    for (int i = 0; i < VU_POOL; i++) {
-        if (vu->pool[i].c.fd >= 0)
-            hconn_close(&vu->pool[i], true);
-        conn_release(&vu->pool[i].c); /* frees a kept TLS session */
-    }
-    if (vu->http) {
-        loop_timer_stop(vu->w->lp, &vu->http->timer);
-        buf_free(&vu->http->req);
-        buf_free(&vu->http->body);
-        buf_free(&vu->http->hdrs);
-        free(vu->http);
-        vu->http = NULL;
-    }
+    lua_http_vu_free(vu);
 }
 
 /* ---- installation ---- */
@@ -1750,7 +1262,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
-        {"http", l_http}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
+        {"http", lua_http_call}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
         {"check", l_check}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", l_ws_open}, {"print", l_print},

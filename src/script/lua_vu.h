@@ -10,6 +10,7 @@
 #define VOLLEY_LUA_VU_H
 
 #include "core/buf.h"
+#include "load/exchange.h"
 #include "load/executor.h"
 #include "metrics/metrics.h"
 #include "net/addr.h"
@@ -38,37 +39,7 @@ typedef enum {
     VW_ITER_END,  /* the driver finished an iteration */
 } vu_wait;
 
-#define VU_POOL 4            /* keep-alive connections per VU (by scheme://host:port) */
-#define VU_LINE_BYTES 8192   /* longest response header line kept */
-
-typedef struct hconn {
-    conn c;
-    lua_vu *vu;
-    char key[320];           /* "http://host:port" */
-    uint64_t last_use;
-    bool reused;             /* carried a response before */
-} hconn;
-
-/* The one HTTP exchange a VU may have in flight. */
-typedef struct vu_http {
-    hconn *hc;
-    addr a;
-    url u;
-    char method[16];
-    buf req;
-    http1_resp resp;
-    http1_callbacks cb;
-    char line[VU_LINE_BYTES];
-    buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
-    uint64_t body_max;
-    bool truncated;
-    uint64_t call_ns, connect_start_ns, connect_ns, sent_ns, first_byte_ns, done_ns;
-    uint64_t bytes_in, timeout_ns;
-    bool in_flight, got_bytes, sent, connecting, retried, head;
-    int err_kind;            /* -1: a response */
-    char err[160];
-    loop_timer timer;
-} vu_http;
+typedef struct vu_http vu_http; /* script/lua_http.c */
 
 struct lua_vu {
     lua_worker *w;
@@ -87,8 +58,7 @@ struct lua_vu {
     loop_timer timer;        /* sleep, ws timeouts */
     loop_timer wake;         /* deferred resume */
     loop_timer next;         /* the next iteration (between iterations) */
-    vu_http *http;           /* lazily allocated */
-    hconn pool[VU_POOL];
+    vu_http *http;           /* lazily allocated (lua_http.c) */
     struct ws_sock *ws;      /* the socket a VW_WS wait is about */
     int ws_op;               /* which ws call waits (lua_api.c) */
     lua_vu *next_free;       /* arrival rate: free list */
@@ -115,7 +85,14 @@ typedef struct lw_scen {
 /* Read-only, shared by every worker (lua_worker_ctx in lua_worker.h). */
 typedef struct lua_worker_ctx lua_worker_ctx;
 
-#define LW_DNS 16
+#define LUA_TARGETS 32
+
+/* Resolved hosts of a worker, by "scheme://host:port". */
+typedef struct lua_targets {
+    char key[LUA_TARGETS][320];
+    xch_target t[LUA_TARGETS];
+    uint32_t n;
+} lua_targets;
 
 struct lua_worker {
     const lua_worker_ctx *ctx;
@@ -130,8 +107,8 @@ struct lua_worker {
     uint64_t rng;
     bool stopping;
     uint32_t errors_logged;
-    struct { char key[320]; addr a; } dns[LW_DNS];
-    uint32_t ndns;
+    xch_ctx xctx;            /* the exchange's per-thread context */
+    lua_targets targets;
     loop_timer start_timer, tick_timer, stop_grace;
     int wakefd;
     _Atomic int stop_req;

@@ -403,8 +403,6 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         loop_timer_init(&vu->timer);
         loop_timer_init(&vu->wake);
         loop_timer_init(&vu->next);
-        for (int k = 0; k < VU_POOL; k++)
-            vu->pool[k].c.fd = -1;
         int rc = lua_vu_init(vu, e);
         if (rc)
             return rc;
@@ -435,6 +433,9 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
     loop_timer_init(&w->stop_grace);
     if (!(w->lp = loop_new(e)))
         goto fail;
+    w->xctx = (xch_ctx){.lp = w->lp, .rbuf = w->rbuf, .rbuf_len = sizeof w->rbuf,
+                        .active = &w->active, .retry = !ctx->no_retry,
+                        .fatal = w->fatal, .fatal_cap = sizeof w->fatal};
     for (uint32_t i = 0; i < w->nsc; i++)
         if (!(w->shards[i] = metrics_shard_new())) {
             err_set(e, VOLLEY_ENOMEM, "out of memory");

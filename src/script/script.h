@@ -30,6 +30,7 @@ typedef struct script_opts {
     bool quiet;              /* no per-error log lines */
     script_results **res;    /* out: the script's own results (script_results_free) */
     struct tls_client_ctx *tls; /* for https:// and wss:// (NULL: refused) */
+    bool no_retry;           /* --no-retry: a stale connection is an error */
 } script_opts;
 
 /* One check (k6 `check`): passes and fails, by name ("group::name" inside
