@@ -10,14 +10,13 @@
 
 #include "core/clock.h"
 #include "load/exchange.h"
+#include "load/shell.h"
 #include "net/loop.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -61,11 +60,12 @@ struct client {
 };
 
 struct worker {
+    shell sh;             /* thread, loop, tick, stop mailbox (load/shell) */
     worker_config cfg;
     const plan *p;
     const executor *x;
     bool open;
-    loop *lp;
+    loop *lp;             /* sh.lp */
     xch_ctx xctx;
     xch_target targets[PLAN_MAX_TARGETS];
     bool idempotent[PLAN_MAX_ENDPOINTS];
@@ -74,22 +74,15 @@ struct worker {
     client *clients;
     uint32_t nclients;
     uint32_t in_flight;
-    _Atomic uint32_t active;
     bool stopping;
     /* closed: requests per scenario (endpoint, or 0 in mixed mode) */
     uint64_t issued[PLAN_MAX_ENDPOINTS];
     uint64_t quota[PLAN_MAX_ENDPOINTS];
     /* open: this worker's part of the schedule */
-    uint64_t next_i, stride, limit;
+    shell_sched sched;
     bool schedule_done;
     pool pools[PLAN_MAX_TARGETS];
-    loop_timer sched_timer;
-    loop_timer start_timer, end_timer, tick_timer, grace_timer, ramp_timer;
-    uint64_t end_ns;
-    pthread_t th;
-    bool th_started;
-    _Atomic bool done;
-    char fatal[256];
+    loop_timer end_timer, grace_timer, ramp_timer;
     /* raw records: single producer (worker), single consumer (main) */
     worker_raw *raw;
     _Atomic uint64_t raw_head, raw_tail;
@@ -391,43 +384,59 @@ static void dispatch(worker *w, uint32_t ep, uint64_t intended_ns)
         metrics_record_dropped(w->shards[ep]);
 }
 
-static void on_schedule(loop *l, void *data)
+/* The walker (load/shell) says iteration i is due at at_ns. */
+static void sched_fire(void *ctx, uint64_t i, uint64_t at_ns)
 {
-    worker *w = data;
-    uint64_t now = loop_update_now(l);
-    while (!w->stopping && w->next_i < w->limit) {
-        uint64_t off = executor_time_of(w->x, w->next_i);
-        if (off == UINT64_MAX || (w->cfg.duration_ns && off >= w->cfg.duration_ns)) {
-            w->next_i = w->limit;
-            break;
-        }
-        uint64_t at = w->cfg.start_ns + off;
-        if (at > now) {
-            loop_timer_start(l, &w->sched_timer, at, on_schedule, w);
-            return;
-        }
-        if (w->p->mode == PLAN_MIXED) {
-            dispatch(w, plan_pick_endpoint(w->p, w->next_i), at);
-        } else {
-            for (uint32_t ep = 0; ep < w->p->neps; ep++)
-                dispatch(w, ep, at);
-        }
-        w->next_i += w->stride;
+    worker *w = ctx;
+    if (w->p->mode == PLAN_MIXED) {
+        dispatch(w, plan_pick_endpoint(w->p, i), at_ns);
+    } else {
+        for (uint32_t ep = 0; ep < w->p->neps; ep++)
+            dispatch(w, ep, at_ns);
     }
+}
+
+/* Iterations the generator itself could not start in time: dropped. */
+static void sched_drop(void *ctx, uint64_t n)
+{
+    worker *w = ctx;
+    const plan *p = w->p;
+    double wsum = 0;
+    for (uint32_t ep = 0; ep < p->neps; ep++)
+        wsum += p->eps[ep].weight;
+    uint64_t left = n;
+    /* Mixed: shared by weight (the rest to the first), not picked one by one. */
+    for (uint32_t ep = (uint32_t)p->neps; ep-- > 0;) {
+        uint64_t k = n;
+        if (p->mode == PLAN_MIXED)
+            k = ep == 0 ? left : (uint64_t)((double)n * p->eps[ep].weight / wsum);
+        left -= p->mode == PLAN_MIXED ? k : 0;
+        metrics_shard *sh = w->shards[ep];
+        sh->tot.dropped += k;
+        metrics_cur(sh)->dropped += k;
+    }
+}
+
+/* Could an iteration due now start or wait (any target)? */
+static bool sched_can_take(void *ctx)
+{
+    worker *w = ctx;
+    for (size_t t = 0; t < w->p->ntargets; t++) {
+        const pool *pl = &w->pools[t];
+        if (pl->idle || pl->spare || pl->wait.len < pl->wait.cap)
+            return true;
+    }
+    return false;
+}
+
+static void sched_done(void *ctx)
+{
+    worker *w = ctx;
     w->schedule_done = true;
     maybe_finish(w);
 }
 
 /* ---- run control ---- */
-
-static void on_tick(loop *l, void *data)
-{
-    worker *w = data;
-    for (uint32_t i = 0; i < w->nshards; i++)
-        metrics_close_interval(w->shards[i]);
-    loop_timer_start(l, &w->tick_timer, w->cfg.start_ns + (w->shards[0]->cur + 1) * NS_PER_S,
-                     on_tick, w);
-}
 
 static void on_grace_end(loop *l, void *data)
 {
@@ -441,7 +450,8 @@ static void begin_stop(worker *w)
         return;
     w->stopping = true;
     loop_timer_stop(w->lp, &w->end_timer);
-    loop_timer_stop(w->lp, &w->sched_timer);
+    if (w->open)
+        shell_sched_stop(&w->sched);
     loop_timer_stop(w->lp, &w->ramp_timer);
     /* Iterations still waiting for a connection never started: dropped. */
     for (size_t t = 0; t < w->p->ntargets; t++) {
@@ -467,19 +477,22 @@ static void begin_stop(worker *w)
 static void on_end(loop *l, void *data)
 {
     (void)l;
-    begin_stop(data);
+    worker *w = data;
+    if (w->open)
+        shell_sched_flush(&w->sched);
+    begin_stop(w);
 }
 
-static void on_start(loop *l, void *data)
+/* shell_driver.start: the common start time. */
+static void drv_start(void *d)
 {
-    worker *w = data;
+    worker *w = d;
     if (w->cfg.duration_ns)
-        loop_timer_start(l, &w->end_timer, w->cfg.start_ns + w->cfg.duration_ns, on_end, w);
-    loop_timer_start(l, &w->tick_timer, w->cfg.start_ns + NS_PER_S, on_tick, w);
+        loop_timer_start(w->lp, &w->end_timer, w->cfg.start_ns + w->cfg.duration_ns, on_end, w);
     if (w->open) {
-        on_schedule(l, w);
+        shell_sched_start(&w->sched);
     } else if (w->x->kind == EXEC_RAMPING_VUS) {
-        ramp_check(l, w);
+        ramp_check(w->lp, w);
     } else {
         for (uint32_t i = 0; i < w->nclients; i++)
             vu_start(&w->clients[i]);
@@ -487,26 +500,13 @@ static void on_start(loop *l, void *data)
     maybe_finish(w);
 }
 
-/* Posted by the engine: 1 = stop gracefully, 2 = stop now. */
-static void on_post(loop *l, int level, void *data)
-{
-    if (level >= 2)
-        loop_stop(l);
-    else
-        begin_stop(data);
-}
+static void drv_stop(void *d) { begin_stop(d); }
 
-static void *worker_main(void *arg)
+/* shell_driver.cancel: what is still in flight has no outcome: it is
+ * cancelled, and counted. Iterations still waiting never started: dropped. */
+static void drv_cancel(void *d)
 {
-    worker *w = arg;
-    /* The default 50 us timer slack would delay every scheduled request. */
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    loop_timer_start(w->lp, &w->start_timer, w->cfg.start_ns, on_start, w);
-    if (loop_posted(w->lp) < 2)
-        loop_run(w->lp);
-    /* What is still in flight has no outcome: it is cancelled, and counted,
-     * so that every request has exactly one outcome. Iterations still
-     * waiting never started: dropped. */
+    worker *w = d;
     for (uint32_t i = 0; i < w->nclients; i++) {
         client *cl = &w->clients[i];
         if (cl->in_flight) {
@@ -522,10 +522,9 @@ static void *worker_main(void *arg)
         while (backlog_pop(&w->pools[t].wait, &it))
             metrics_record_dropped(w->shards[it.ep]);
     }
-    w->end_ns = clock_now_ns();
-    atomic_store_explicit(&w->done, true, memory_order_release);
-    return NULL;
 }
+
+static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
 /* ---- setup ---- */
 
@@ -583,11 +582,15 @@ static int setup_open(worker *w, err *e)
     /* Iteration i belongs to segment i mod n, and within it to worker
      * (i div n) mod T: disjoint and complete, whatever T and n are. */
     uint64_t segk = p->segment_k - 1, segn = p->segment_n;
-    w->stride = segn * w->cfg.nworkers;
-    w->next_i = segk + segn * w->cfg.id;
-    w->limit = executor_total(w->x);
-    if (p->requests && p->requests < w->limit)
-        w->limit = p->requests;
+    shell_sched *sc = &w->sched;
+    *sc = (shell_sched){.x = w->x, .lp = w->lp, .t0_ns = w->cfg.start_ns,
+                        .dur_ns = w->cfg.duration_ns, .stride = segn * w->cfg.nworkers,
+                        .next_i = segk + segn * w->cfg.id, .limit = executor_total(w->x),
+                        .fire = sched_fire, .drop = sched_drop, .can_take = sched_can_take,
+                        .done = sched_done, .ctx = w};
+    if (p->requests && p->requests < sc->limit)
+        sc->limit = p->requests;
+    loop_timer_init(&sc->timer);
     return 0;
 }
 
@@ -597,8 +600,8 @@ static void setup_exchange(worker *w)
 {
     const plan *p = w->p;
     w->xctx = (xch_ctx){.lp = w->lp, .rbuf = w->rbuf, .rbuf_len = sizeof w->rbuf,
-                        .active = &w->active, .retry = !p->no_retry,
-                        .fatal = w->fatal, .fatal_cap = sizeof w->fatal};
+                        .active = &w->sh.active, .retry = !p->no_retry,
+                        .fatal = w->sh.fatal, .fatal_cap = sizeof w->sh.fatal};
     for (size_t t = 0; t < p->ntargets; t++) {
         xch_target *xt = &w->targets[t];
         xt->naddrs = p->target_naddrs[t] ? p->target_naddrs[t] : 1;
@@ -627,9 +630,9 @@ worker *worker_new(const worker_config *cfg, err *e)
     w->x = cfg->x;
     w->open = executor_is_open(cfg->x);
     w->nshards = (uint32_t)w->p->neps;
-    w->lp = loop_new(e);
-    if (!w->lp)
+    if (shell_init(&w->sh, cfg->id, cfg->start_ns, w->shards, w->nshards, &driver, w, e))
         goto fail;
+    w->lp = w->sh.lp;
     for (uint32_t i = 0; i < w->nshards; i++)
         if (!(w->shards[i] = metrics_shard_new())) {
             err_set(e, VOLLEY_ENOMEM, "worker: out of memory");
@@ -641,13 +644,9 @@ worker *worker_new(const worker_config *cfg, err *e)
         err_set(e, VOLLEY_ENOMEM, "worker: out of memory for --raw");
         goto fail;
     }
-    loop_set_post_handler(w->lp, on_post, w);
-    loop_timer_init(&w->start_timer);
     loop_timer_init(&w->end_timer);
-    loop_timer_init(&w->tick_timer);
     loop_timer_init(&w->grace_timer);
     loop_timer_init(&w->ramp_timer);
-    loop_timer_init(&w->sched_timer);
     setup_exchange(w);
     for (uint32_t i = 0; i < w->nclients; i++) {
         client *cl = &w->clients[i];
@@ -657,8 +656,6 @@ worker *worker_new(const worker_config *cfg, err *e)
         cl->req.on_done = on_outcome;
         loop_timer_init(&cl->retry);
     }
-    atomic_init(&w->done, false);
-    atomic_init(&w->active, 0);
     atomic_init(&w->raw_head, 0);
     atomic_init(&w->raw_tail, 0);
     return w;
@@ -677,41 +674,23 @@ void worker_free(worker *w)
     free(w->clients);
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
         free(w->pools[t].wait.items);
-    loop_free(w->lp);
+    shell_destroy(&w->sh);
     for (uint32_t i = 0; i < w->nshards; i++)
         metrics_shard_free(w->shards[i]);
     free(w->raw);
     free(w);
 }
 
-int worker_start(worker *w, err *e)
-{
-    int rc = pthread_create(&w->th, NULL, worker_main, w);
-    if (rc) {
-        errno = rc;
-        return err_sys(e, "worker %u: cannot start thread", w->cfg.id);
-    }
-    w->th_started = true;
-    return 0;
-}
-
-void worker_request_stop(worker *w) { loop_post(w->lp, 1); }
-void worker_abort(worker *w) { loop_post(w->lp, 2); }
-
-void worker_join(worker *w)
-{
-    if (w->th_started) {
-        pthread_join(w->th, NULL);
-        w->th_started = false;
-    }
-}
-
-bool worker_done(worker *w) { return atomic_load_explicit(&w->done, memory_order_acquire); }
+int worker_start(worker *w, err *e) { return shell_start(&w->sh, e); }
+void worker_request_stop(worker *w) { shell_request_stop(&w->sh); }
+void worker_abort(worker *w) { shell_abort(&w->sh); }
+void worker_join(worker *w) { shell_join(&w->sh); }
+bool worker_done(worker *w) { return shell_done(&w->sh); }
 metrics_shard *worker_shard(worker *w, uint32_t ep) { return w->shards[ep]; }
-uint32_t worker_active(worker *w) { return atomic_load_explicit(&w->active, memory_order_relaxed); }
-uint64_t worker_end_ns(worker *w) { return w->end_ns; }
+uint32_t worker_active(worker *w) { return shell_active(&w->sh); }
+uint64_t worker_end_ns(worker *w) { return w->sh.end_ns; }
 uint64_t worker_current_second(worker *w) { return w->shards[0]->cur; }
-const char *worker_fatal(worker *w) { return w->fatal[0] ? w->fatal : NULL; }
+const char *worker_fatal(worker *w) { return shell_fatal(&w->sh); }
 uint64_t worker_raw_dropped(worker *w) { return w->raw_dropped; }
 
 size_t worker_raw_drain(worker *w, void (*fn)(void *ctx, const worker_raw *r), void *ctx)

@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "load/exchange.h"
+#include "load/shell.h"
 #include "load/executor.h"
 #include "metrics/metrics.h"
 #include "net/addr.h"
@@ -74,11 +75,11 @@ typedef struct lw_scen {
     lua_vu *vus;
     uint32_t nvus;
     uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
-    uint64_t next_i, stride, limit; /* arrival rate: this worker's schedule */
+    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
     lua_vu *free;
     uint32_t busy;           /* VUs in an iteration */
     bool started, ended, finished, killed;
-    loop_timer start_t, end_t, sched_t, ramp_t, grace_t;
+    loop_timer start_t, end_t, ramp_t, grace_t;
     int fn_ref;              /* the exec function */
 } lw_scen;
 
@@ -95,10 +96,11 @@ typedef struct lua_targets {
 } lua_targets;
 
 struct lua_worker {
+    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
     const lua_worker_ctx *ctx;
     uint32_t id, nworkers;
     uint64_t start_ns;
-    loop *lp;
+    loop *lp;                /* sh.lp */
     lua_State *L;
     metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
     lw_scen sc[LUA_PLAN_MAX_SCENARIOS];
@@ -109,15 +111,6 @@ struct lua_worker {
     uint32_t errors_logged;
     xch_ctx xctx;            /* the exchange's per-thread context */
     lua_targets targets;
-    loop_timer start_timer, tick_timer, stop_grace;
-    int wakefd;
-    _Atomic int stop_req;
-    _Atomic uint32_t active;
-    _Atomic bool done;
-    pthread_t th;
-    bool th_started;
-    uint64_t end_ns;
-    char fatal[256];
     char rbuf[64 * 1024];
 };
 
