@@ -486,5 +486,5 @@ static const char *lw_fatal(void *p) { return shell_fatal(&((lua_worker *)p)->sh
 
 const engine_worker_ops lua_worker_ops = {
     lw_create, lw_start, lw_request_stop, lw_abort, lw_join, lw_destroy, lw_done,
-    lw_shard, lw_active, lw_end_ns, lw_current_second, lw_fatal,
+    lw_shard, lw_active, lw_end_ns, lw_current_second, lw_fatal, NULL, NULL,
 };
