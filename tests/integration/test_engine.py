@@ -5,6 +5,7 @@ the same server gives the same numbers whichever way the load is written."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -127,3 +128,157 @@ def test_no_address_answers_is_connect_refused(volley_bin, tmp_path):
     env = dual_env(tmp_path, ["::1", "127.0.0.1"])
     t = totals(run(volley_bin, "-c", "1", "-n", "3", "http://dual.test:%d/" % free_port(), env=env))
     assert kinds(t) == {"connect_refused": 3}
+
+
+# ---- differential: a URL run and the equivalent minimal script (issue 12) ----
+#
+# Both go through the one exchange, so the same server must give the same
+# error kinds, the same counts and the same set of distributions. Counts
+# use -n (shared iterations), so they are exact whatever the timing.
+
+import socket
+import ssl
+import threading
+
+import test_hostile
+from nginxutil import Nginx
+from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
+
+DISTS = ["latency", "service_time", "ttfb", "connect", "chunk_gap", "send_lag",
+         "tls_handshake"]
+# Kinds a race may swap between two runs of the same case (see test_hostile).
+RACES = {"close_before_read": {"reset": "reset|closed", "closed_early": "reset|closed"}}
+
+
+def script_for(tmp_path, url, n, c, timeout, headers=None):
+    params = 'timeout = "%s"' % timeout
+    if headers:
+        params += ", headers = {%s}" % ", ".join('[%r] = %r' % kv for kv in headers.items())
+    f = tmp_path / "diff.lua"
+    f.write_text("options = { vus = %d, iterations = %d }\nfunction default()\n"
+                 "  http.get(%r, { %s })\nend\n" % (c, n, url, params))
+    return str(f)
+
+
+def both(volley_bin, tmp_path, url, n, c=4, timeout="1s", url_flags=(), headers=None,
+         flags=()):
+    u = run(volley_bin, *flags, *url_flags, "-c", str(c), "-n", str(n), "--timeout", timeout, url)
+    s = run(volley_bin, *flags, script_for(tmp_path, url, n, c, timeout, headers))
+    assert u.returncode == 0, u.stderr
+    assert s.returncode == 0, s.stderr
+    return json.loads(u.stdout), json.loads(s.stdout)
+
+
+def shape(res, case=None):
+    """What must agree: kinds with counts, statuses, and which distributions
+    have samples."""
+    t = res["totals"]
+    ks = {}
+    for k, v in kinds(t).items():
+        k = RACES.get(case, {}).get(k, k)
+        ks[k] = ks.get(k, 0) + v
+    return {"requests": t["requests"], "responses": t["responses"], "errors": t["errors"],
+            "kinds": ks, "statuses": t["responses_by_status"],
+            "dists": sorted(d for d in DISTS if res[d]["count"] > 0)}
+
+
+HOSTILE = sorted(test_hostile.CASES) + ["cl_smaller", "unsolicited"]
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_url_run_and_script_agree_on_a_hostile_server(volley_bin, tmp_path, case):
+    n = 4 if case in test_hostile.SLOW else 40
+    with BadServer(case) as bad:
+        u, s = both(volley_bin, tmp_path, bad.url, n)
+    assert shape(u, case) == shape(s, case)
+    assert u["totals"]["requests"] == n
+
+
+@pytest.mark.parametrize("k", [None, 7], ids=["keepalive", "close-every-7"])
+def test_url_run_and_script_agree_with_nginx_counts(volley_bin, tmp_path, k):
+    n = 3000
+    ng = Nginx(keepalive_requests=k) if k else Nginx()
+    try:
+        u, s = both(volley_bin, tmp_path, ng.url + "/", n, c=10)
+        logged = ng.logged_settled()
+    finally:
+        ng.stop()
+    assert shape(u) == shape(s)
+    assert shape(u)["statuses"] == {"200": n}
+    assert logged == 2 * n
+
+
+def test_url_run_and_script_agree_without_keepalive(volley_bin, tmp_path):
+    ng = Nginx()
+    try:
+        u, s = both(volley_bin, tmp_path, ng.url + "/", 500, url_flags=["--no-keepalive"],
+                    headers={"Connection": "close"})
+        logged = ng.logged_settled()
+    finally:
+        ng.stop()
+    assert shape(u) == shape(s)
+    assert u["totals"]["connections_opened"] == s["totals"]["connections_opened"] == 500
+    assert logged == 1000
+
+
+def test_url_run_and_script_agree_on_chunked_streams(volley_bin, serve, tmp_path):
+    u, s = both(volley_bin, tmp_path, serve.url + "/stream", 20)
+    assert shape(u) == shape(s)
+    assert "chunk_gap" in shape(s)["dists"]
+
+
+def test_url_run_and_script_agree_over_tls(volley_bin, tmp_path, certs, tls_serve):  # noqa: F811
+    srv = tls_serve()
+    u, s = both(volley_bin, tmp_path, srv.url + "/health", 40, flags=["--cacert", certs["ca.pem"]])
+    assert shape(u) == shape(s)
+    assert "tls_handshake" in shape(s)["dists"]
+    assert u["totals"]["tls_resumed"] == s["totals"]["tls_resumed"]
+
+
+class TlsGarbage:
+    """A TLS server that completes the handshake, reads the request, then
+    writes bytes that are no TLS record: a record-layer error."""
+
+    def __init__(self, certs):  # noqa: F811
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certs["server.pem"], certs["server.key"])
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.url = "https://127.0.0.1:%d/" % self.sock.getsockname()[1]
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        try:
+            c.settimeout(5)
+            s = self.ctx.wrap_socket(c, server_side=True)
+            s.recv(4096)
+            os.write(s.fileno(), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * 4)
+            time.sleep(0.2)
+            s.close()
+        except OSError:
+            c.close()
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_url_run_and_script_agree_on_tls_record_errors(volley_bin, tmp_path, certs):  # noqa: F811
+    srv = TlsGarbage(certs)
+    try:
+        u, s = both(volley_bin, tmp_path, srv.url, 8, c=2, flags=["--cacert", certs["ca.pem"]])
+    finally:
+        srv.stop()
+    assert shape(u) == shape(s)
+    assert set(shape(s)["kinds"]) == {"tls_error"}
