@@ -21,6 +21,7 @@
 #include "results/results_json.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>

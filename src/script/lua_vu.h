@@ -68,7 +68,7 @@ struct lua_vu {
 };
 
 /* Per scenario, per worker. */
-typedef struct lw_scen {
+typedef struct lua_worker_scen {
     lua_worker *w;
     const lua_scenario *s;
     uint32_t idx;
@@ -81,10 +81,20 @@ typedef struct lw_scen {
     bool started, ended, finished, killed;
     loop_timer start_t, end_t, ramp_t, grace_t;
     int fn_ref;              /* the exec function */
-} lw_scen;
+} lua_worker_scen;
 
 /* Read-only, shared by every worker (lua_worker_ctx in lua_worker.h). */
 typedef struct lua_worker_ctx lua_worker_ctx;
+
+/* What a VU needs from the layers above it, given by lua_worker (so lua_vu
+ * calls nothing above itself): the results of the wait that ended, the
+ * call in flight abandoned or freed, the iteration's end. */
+typedef struct lua_vu_hooks {
+    int (*push_results)(lua_vu *vu);
+    void (*cancel_call)(lua_vu *vu);
+    void (*free_calls)(lua_vu *vu);
+    void (*iteration_done)(lua_vu *vu, const char *error);
+} lua_vu_hooks;
 
 #define LUA_TARGETS 32
 
@@ -97,13 +107,14 @@ typedef struct lua_targets {
 
 struct lua_worker {
     shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
+    const lua_vu_hooks *hooks;
     const lua_worker_ctx *ctx;
     uint32_t id, nworkers;
     uint64_t start_ns;
     loop *lp;                /* sh.lp */
     lua_State *L;
     metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
-    lw_scen sc[LUA_PLAN_MAX_SCENARIOS];
+    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
     uint32_t nsc;
     script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
     uint64_t rng;
@@ -128,9 +139,5 @@ void lua_vu_cancel(lua_vu *vu);
 /* Frees the VU's connections and buffers (not the coroutine: lua_close). */
 void lua_vu_free(lua_vu *vu);
 
-/* lua_worker.c: the iteration of vu ended (error: its message or NULL). */
-void lua_worker_iteration_done(lua_vu *vu, const char *error);
-/* lua_worker.c: relaxed counters for progress. */
-void lua_worker_active_add(lua_worker *w, int delta);
 
 #endif

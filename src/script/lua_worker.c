@@ -24,25 +24,21 @@
 #define STOP_GRACE_NS (5 * NS_PER_S) /* engine stop (Ctrl-C): the longest wait */
 #define MAX_LOGGED_ERRORS 5
 
-static void scen_finish_check(lua_worker *w, lw_scen *sc);
+static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
 
-void lua_worker_active_add(lua_worker *w, int delta)
-{
-    shell_active_add(&w->sh, delta);
-}
 
 static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
 {
     return total / n + (i < total % n);
 }
 
-static bool is_rate(const lw_scen *sc)
+static bool is_rate(const lua_worker_scen *sc)
 {
     return sc->s->kind == LSX_CONSTANT_RATE || sc->s->kind == LSX_RAMPING_RATE;
 }
 
-static bool may_start(lua_worker *w, lw_scen *sc, lua_vu *vu)
+static bool may_start(lua_worker *w, lua_worker_scen *sc, lua_vu *vu)
 {
     if (!sc->started || sc->ended || w->stopping)
         return false;
@@ -68,7 +64,7 @@ static void all_finished_check(lua_worker *w)
     loop_stop(w->lp);
 }
 
-static void scen_finish_check(lua_worker *w, lw_scen *sc)
+static void scen_finish_check(lua_worker *w, lua_worker_scen *sc)
 {
     if (sc->finished || !sc->started || sc->busy)
         return;
@@ -99,7 +95,7 @@ static void on_next(loop *l, void *data)
 
 static void start_iteration(lua_vu *vu)
 {
-    lw_scen *sc = &vu->w->sc[vu->scen];
+    lua_worker_scen *sc = &vu->w->sc[vu->scen];
     sc->busy++;
     vu->iteration = vu->iters_done;
     lua_vu_begin(vu);
@@ -108,7 +104,7 @@ static void start_iteration(lua_vu *vu)
 static void vu_try_start(lua_vu *vu)
 {
     lua_worker *w = vu->w;
-    lw_scen *sc = &w->sc[vu->scen];
+    lua_worker_scen *sc = &w->sc[vu->scen];
     if (vu->in_iter)
         return;
     if (!may_start(w, sc, vu)) {
@@ -129,10 +125,10 @@ static void note_error(lua_worker *w, const char *msg, const char *where)
              w->errors_logged == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
 }
 
-void lua_worker_iteration_done(lua_vu *vu, const char *error)
+static void iteration_done(lua_vu *vu, const char *error)
 {
     lua_worker *w = vu->w;
-    lw_scen *sc = &w->sc[vu->scen];
+    lua_worker_scen *sc = &w->sc[vu->scen];
     script_scenario *rs = &w->res->sc[vu->scen];
     uint64_t now = loop_update_now(w->lp);
     sc->busy--;
@@ -158,14 +154,14 @@ void lua_worker_iteration_done(lua_vu *vu, const char *error)
 
 /* ---- executors ---- */
 
-static uint64_t scen_t0(lua_worker *w, lw_scen *sc)
+static uint64_t scen_t0(lua_worker *w, lua_worker_scen *sc)
 {
     return w->start_ns + sc->s->start_ns;
 }
 
 static void on_ramp(loop *l, void *data)
 {
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     lua_worker *w = sc->w;
     uint64_t now = loop_now(l), t0 = scen_t0(w, sc);
     uint32_t want = executor_vus_at(&sc->s->x, now > t0 ? now - t0 : 0);
@@ -184,7 +180,7 @@ static void sched_fire(void *ctx, uint64_t i, uint64_t at_ns)
 {
     (void)i;
     (void)at_ns;
-    lw_scen *sc = ctx;
+    lua_worker_scen *sc = ctx;
     lua_vu *vu = sc->free;
     if (vu) {
         sc->free = vu->next_free;
@@ -197,25 +193,25 @@ static void sched_fire(void *ctx, uint64_t i, uint64_t at_ns)
 
 static void sched_drop(void *ctx, uint64_t n)
 {
-    lw_scen *sc = ctx;
+    lua_worker_scen *sc = ctx;
     metrics_shard *m = sc->w->shards[sc->idx];
     m->tot.dropped += n;
     metrics_cur(m)->dropped += n;
     sc->w->res->sc[sc->idx].dropped += n;
 }
 
-static bool sched_can_take(void *ctx) { return ((lw_scen *)ctx)->free != NULL; }
+static bool sched_can_take(void *ctx) { return ((lua_worker_scen *)ctx)->free != NULL; }
 
 static void sched_done(void *ctx)
 {
-    lw_scen *sc = ctx;
+    lua_worker_scen *sc = ctx;
     scen_finish_check(sc->w, sc);
 }
 
 static void scen_kill(loop *l, void *data)
 {
     (void)l;
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     for (uint32_t i = 0; i < sc->nvus; i++) {
         lua_vu *vu = &sc->vus[i];
         loop_timer_stop(vu->w->lp, &vu->next);
@@ -228,7 +224,7 @@ static void scen_kill(loop *l, void *data)
     scen_finish_check(sc->w, sc);
 }
 
-static void scen_end(lua_worker *w, lw_scen *sc, uint64_t grace_ns)
+static void scen_end(lua_worker *w, lua_worker_scen *sc, uint64_t grace_ns)
 {
     if (sc->ended)
         return;
@@ -251,7 +247,7 @@ static void scen_end(lua_worker *w, lw_scen *sc, uint64_t grace_ns)
 static void on_scen_end(loop *l, void *data)
 {
     (void)l;
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     if (is_rate(sc))
         shell_sched_flush(&sc->walk);
     scen_end(sc->w, sc, sc->s->graceful_stop_ns);
@@ -259,7 +255,7 @@ static void on_scen_end(loop *l, void *data)
 
 static void on_scen_start(loop *l, void *data)
 {
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     if (!sc->vus) { /* this worker has no VU of the scenario */
         sc->started = sc->ended = sc->finished = true;
         all_finished_check(sc->w);
@@ -293,7 +289,7 @@ static void drv_start(void *d)
 {
     lua_worker *w = d;
     for (uint32_t i = 0; i < w->nsc; i++) {
-        lw_scen *sc = &w->sc[i];
+        lua_worker_scen *sc = &w->sc[i];
         loop_timer_start(w->lp, &sc->start_t, scen_t0(w, sc), on_scen_start, sc);
     }
 }
@@ -304,7 +300,7 @@ static void begin_stop(lua_worker *w)
         return;
     w->stopping = true;
     for (uint32_t i = 0; i < w->nsc; i++) {
-        lw_scen *sc = &w->sc[i];
+        lua_worker_scen *sc = &w->sc[i];
         uint64_t g = sc->s->graceful_stop_ns < STOP_GRACE_NS ? sc->s->graceful_stop_ns
                                                              : STOP_GRACE_NS;
         if (sc->ended && loop_timer_active(&sc->grace_t)) {
@@ -337,13 +333,13 @@ static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
 /* ---- setup ---- */
 
-static void lw_destroy(void *p);
+static void op_destroy(void *p);
 
 static int setup_scenario(lua_worker *w, uint32_t i, err *e)
 {
     const lua_worker_ctx *ctx = w->ctx;
     const lua_scenario *s = &ctx->plan->sc[i];
-    lw_scen *sc = &w->sc[i];
+    lua_worker_scen *sc = &w->sc[i];
     sc->w = w;
     sc->s = s;
     sc->idx = i;
@@ -398,7 +394,10 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     return 0;
 }
 
-static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
+static const lua_vu_hooks hooks = {lua_api_push_results, lua_api_cancel, lua_api_vu_free,
+                                   iteration_done};
+
+static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
 {
     const lua_worker_ctx *ctx = ctxp;
     lua_worker *w = calloc(1, sizeof *w);
@@ -407,6 +406,7 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
         return NULL;
     }
     w->ctx = ctx;
+    w->hooks = &hooks;
     w->id = a->id;
     w->nworkers = a->nworkers;
     w->start_ns = a->start_ns;
@@ -440,16 +440,16 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
             goto fail;
     return w;
 fail:
-    lw_destroy(w);
+    op_destroy(w);
     return NULL;
 }
 
-static int lw_start(void *p, err *e) { return shell_start(&((lua_worker *)p)->sh, e); }
-static void lw_request_stop(void *p) { shell_request_stop(&((lua_worker *)p)->sh); }
-static void lw_abort(void *p) { shell_abort(&((lua_worker *)p)->sh); }
-static void lw_join(void *p) { shell_join(&((lua_worker *)p)->sh); }
+static int op_start(void *p, err *e) { return shell_start(&((lua_worker *)p)->sh, e); }
+static void op_request_stop(void *p) { shell_request_stop(&((lua_worker *)p)->sh); }
+static void op_abort(void *p) { shell_abort(&((lua_worker *)p)->sh); }
+static void op_join(void *p) { shell_join(&((lua_worker *)p)->sh); }
 
-static void lw_destroy(void *p)
+static void op_destroy(void *p)
 {
     lua_worker *w = p;
     if (!w)
@@ -477,14 +477,14 @@ static void lw_destroy(void *p)
     free(w);
 }
 
-static bool lw_done(void *p) { return shell_done(&((lua_worker *)p)->sh); }
-static metrics_shard *lw_shard(void *p, uint32_t g) { return ((lua_worker *)p)->shards[g]; }
-static uint32_t lw_active(void *p) { return shell_active(&((lua_worker *)p)->sh); }
-static uint64_t lw_end_ns(void *p) { return ((lua_worker *)p)->sh.end_ns; }
-static uint64_t lw_current_second(void *p) { return ((lua_worker *)p)->shards[0]->cur; }
-static const char *lw_fatal(void *p) { return shell_fatal(&((lua_worker *)p)->sh); }
+static bool op_done(void *p) { return shell_done(&((lua_worker *)p)->sh); }
+static metrics_shard *op_shard(void *p, uint32_t g) { return ((lua_worker *)p)->shards[g]; }
+static uint32_t op_active(void *p) { return shell_active(&((lua_worker *)p)->sh); }
+static uint64_t op_end_ns(void *p) { return ((lua_worker *)p)->sh.end_ns; }
+static uint64_t op_current_second(void *p) { return ((lua_worker *)p)->shards[0]->cur; }
+static const char *op_fatal(void *p) { return shell_fatal(&((lua_worker *)p)->sh); }
 
 const engine_worker_ops lua_worker_ops = {
-    lw_create, lw_start, lw_request_stop, lw_abort, lw_join, lw_destroy, lw_done,
-    lw_shard, lw_active, lw_end_ns, lw_current_second, lw_fatal, NULL, NULL,
+    op_create, op_start, op_request_stop, op_abort, op_join, op_destroy, op_done,
+    op_shard, op_active, op_end_ns, op_current_second, op_fatal, NULL, NULL,
 };

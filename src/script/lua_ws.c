@@ -99,7 +99,7 @@ static void ws_conn_close(ws_sock *s, bool reset)
     if (s->c.fd < 0)
         return;
     if (s->c.state == CONN_OPEN)
-        lua_worker_active_add(s->w, -1);
+        shell_active_add(&s->w->sh, -1);
     conn_close(&s->c, reset);
 }
 
@@ -297,7 +297,7 @@ static void ws_on_connect(conn *c, int status)
         ws_fail(s, m);
         return;
     }
-    lua_worker_active_add(s->w, 1);
+    shell_active_add(&s->w->sh, 1);
     s->state = WSS_HANDSHAKE;
     http1_resp_begin(&s->resp, false, &s->hcb);
     ws_flush(s);

@@ -187,9 +187,11 @@ HOSTILE = sorted(test_hostile.CASES) + ["cl_smaller", "unsolicited"]
 
 @pytest.mark.parametrize("case", HOSTILE)
 def test_url_run_and_script_agree_on_a_hostile_server(volley_bin, tmp_path, case):
-    n = 4 if case in test_hostile.SLOW else 40
+    slow = case in test_hostile.SLOW
+    # Fast cases get a long timeout, so a busy machine adds no timeouts.
+    n, timeout = (4, "1s") if slow else (40, "10s")
     with BadServer(case) as bad:
-        u, s = both(volley_bin, tmp_path, bad.url, n)
+        u, s = both(volley_bin, tmp_path, bad.url, n, timeout=timeout)
     assert shape(u, case) == shape(s, case)
     assert u["totals"]["requests"] == n
 
@@ -222,7 +224,7 @@ def test_url_run_and_script_agree_without_keepalive(volley_bin, tmp_path):
 
 
 def test_url_run_and_script_agree_on_chunked_streams(volley_bin, serve, tmp_path):
-    u, s = both(volley_bin, tmp_path, serve.url + "/stream", 20)
+    u, s = both(volley_bin, tmp_path, serve.url + "/stream", 20, timeout="30s")
     assert shape(u) == shape(s)
     assert "chunk_gap" in shape(s)["dists"]
 
