@@ -27,6 +27,7 @@ enum {
     OPT_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_NO_KEEPALIVE,
+    OPT_NO_RETRY,
     OPT_OUT,
     OPT_JSON,
     OPT_GRACE,
@@ -132,6 +133,9 @@ static const flag_def run_flags[] = {
     {OPT_BODY_FILE, "body-file", 0, "FILE", U, "request", "request body from a file", NULL},
     {OPT_NO_KEEPALIVE, "no-keepalive", 0, NULL, U, "request", "a new connection for every "
      "request", NULL},
+    {OPT_NO_RETRY, "no-retry", 0, NULL, B, "request",
+     "a stale keep-alive connection (closed by the server as it was reused) is an error; by "
+     "default an idempotent request is sent once more on a new connection", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
@@ -339,6 +343,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return rc;
     case OPT_NO_KEEPALIVE:
         p->keepalive = false;
+        return 0;
+    case OPT_NO_RETRY:
+        p->no_retry = true;
         return 0;
     case OPT_STAGES:
         o->stages = arg;

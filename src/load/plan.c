@@ -380,9 +380,11 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
         }
     if (p->ntargets == PLAN_MAX_TARGETS)
         return err_set(e, VOLLEY_EINVAL, "more than %d different hosts", PLAN_MAX_TARGETS);
-    int rc = addr_resolve(&ep->target, ep->name, &p->targets[p->ntargets], e);
-    if (rc)
-        return rc;
+    int n = addr_resolve_all(&ep->target, ep->name, p->target_addrs[p->ntargets], ADDR_MAX, e);
+    if (n < 0)
+        return n;
+    p->target_naddrs[p->ntargets] = (uint32_t)n;
+    p->targets[p->ntargets] = p->target_addrs[p->ntargets][0];
     snprintf(p->target_names[p->ntargets], sizeof p->target_names[0], "%s", ep->target.hostport);
     snprintf(p->target_hosts[p->ntargets], sizeof p->target_hosts[0], "%s", ep->target.host);
     p->target_tls[p->ntargets] = ep->target.tls;

@@ -42,6 +42,10 @@ typedef struct plan {
     plan_endpoint eps[PLAN_MAX_ENDPOINTS];
     size_t neps;
     addr targets[PLAN_MAX_TARGETS];   /* distinct host:port of the endpoints */
+    /* every resolved address of each target, tried in order (targets[i] is
+     * the first) */
+    addr target_addrs[PLAN_MAX_TARGETS][ADDR_MAX];
+    uint32_t target_naddrs[PLAN_MAX_TARGETS];
     char target_names[PLAN_MAX_TARGETS][300];
     char target_hosts[PLAN_MAX_TARGETS][256]; /* for SNI and certificate checks */
     bool target_tls[PLAN_MAX_TARGETS];
@@ -58,6 +62,7 @@ typedef struct plan {
     char *body;
     size_t body_len;
     bool keepalive;
+    bool no_retry;             /* --no-retry: a stale connection is an error */
     /* how much */
     executor shape;
     uint32_t threads;
