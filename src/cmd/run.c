@@ -134,8 +134,9 @@ static const flag_def run_flags[] = {
     {OPT_NO_KEEPALIVE, "no-keepalive", 0, NULL, U, "request", "a new connection for every "
      "request", NULL},
     {OPT_NO_RETRY, "no-retry", 0, NULL, B, "request",
-     "a stale keep-alive connection (closed by the server as it was reused) is an error; by "
-     "default an idempotent request is sent once more on a new connection", NULL},
+     "a keep-alive connection the server closed as it was reused is a stale_connection error "
+     "(default: an idempotent request is sent once more on a new connection, counted in "
+     "retries)", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
