@@ -65,7 +65,8 @@ static void usage(FILE *f)
           "                           ramping-arrival-rate (default: from the flags above)\n"
           "  -d, --duration D         how long to send (default 10s; ms, s, m, h)\n"
           "  -n, --requests N         exactly N requests per scenario (alone: until done)\n"
-          "  -t, --threads N          worker threads (default: number of cores)\n"
+          "  -t, --threads N          worker threads (default: number of cores; at most\n"
+          "                           4 x cores, 256 in all: more only compete for CPUs)\n"
           "      --max-connections N  open model: connection pool cap (default: rate/10, >= 64)\n"
           "      --max-backlog N      open model: iterations that may wait for a connection\n"
           "                           (default: one second of arrivals); beyond: dropped\n"
@@ -312,7 +313,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return parse_u64(arg, "--requests", 1, UINT64_MAX / 2, &p->requests, e);
     case 't':
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
-            p->threads = (uint32_t)v;
+            p->threads = plan_cap_threads((uint32_t)v);
         return rc;
     case 'm':
         if (strlen(arg) >= sizeof p->method)
