@@ -90,7 +90,8 @@ static const flag_def run_flags[] = {
     {'n', "requests", 'n', "N", B, "load",
      "exactly N requests per scenario (alone: until done; with -d: whichever comes first)",
      "N shared iterations over -c VUs (k6 --iterations)"},
-    {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores)", NULL},
+    {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores; at most 4 x "
+     "cores, 256 in all: more only compete for CPUs)", NULL},
     {OPT_MAX_CONN, "max-connections", 0, "N", B, "load",
      "open model: connection pool cap (default: rate/10, at least 64)",
      "arrival rate: the scenario's VUs"},
@@ -307,7 +308,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case 't':
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
-            p->threads = (uint32_t)v;
+            p->threads = plan_cap_threads((uint32_t)v);
         return rc;
     case 'm':
         if (strlen(arg) >= sizeof p->method)

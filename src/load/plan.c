@@ -3,6 +3,7 @@
 
 #include "core/clock.h"
 #include "core/fileio.h"
+#include "core/log.h"
 #include "core/parse.h"
 
 #include <ctype.h>
@@ -509,4 +510,18 @@ uint32_t plan_pick_endpoint(const plan *p, uint64_t i)
             return (uint32_t)k;
     }
     return (uint32_t)(p->neps - 1);
+}
+
+uint32_t plan_cap_threads(uint32_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t cap = 4 * (uint64_t)(cpus > 0 ? cpus : 1);
+    if (cap > PLAN_MAX_THREADS)
+        cap = PLAN_MAX_THREADS;
+    if (n <= cap)
+        return n;
+    log_warn("-t %u: capped at %llu threads (4 x %ld CPUs, %d at most); more threads than that "
+             "only compete for the CPUs and delay each other's timers",
+             n, (unsigned long long)cap, cpus > 0 ? cpus : 1, PLAN_MAX_THREADS);
+    return (uint32_t)cap;
 }

@@ -84,6 +84,12 @@ typedef struct plan {
     char label[128];
 } plan;
 
+#define PLAN_MAX_THREADS 256
+
+/* -t N as used: at most 4 x the online CPUs and PLAN_MAX_THREADS; a capped
+ * value is said once on stderr. */
+uint32_t plan_cap_threads(uint32_t n);
+
 /* Defaults: GET, 50 connections, 10 s, threads = cores, timeout 30 s,
  * connect timeout 10 s, grace 5 s, keep-alive, per-endpoint mode. */
 void plan_init(plan *p);

@@ -126,7 +126,8 @@ static uint64_t drop_due(shell_sched *s, uint64_t now)
     uint64_t t = now - s->t0_ns;
     if (s->dur_ns && t >= s->dur_ns)
         t = s->dur_ns - 1;
-    uint64_t k = (uint64_t)floor(executor_count_at(s->x, t));
+    /* Iteration i is due at N(t) = i: those up to floor(N(t)) are due. */
+    uint64_t k = (uint64_t)floor(executor_count_at(s->x, t)) + 1;
     if (k > s->limit)
         k = s->limit;
     if (k > s->next_i) {

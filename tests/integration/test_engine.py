@@ -284,3 +284,33 @@ def test_url_run_and_script_agree_on_tls_record_errors(volley_bin, tmp_path, cer
         srv.stop()
     assert shape(u) == shape(s)
     assert set(shape(s)["kinds"]) == {"tls_error"}
+
+
+# ---- absurd rates and thread counts (issue 11) ----
+
+def test_absurd_rate_is_dropped_not_blamed_on_the_server(volley_bin, serve):
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = run(volley_bin, "--rate", "300000000", "-d", "1s", "-t", "1", serve.url + "/health",
+            timeout=60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = totals(p)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # Every scheduled iteration is either a request or dropped, exactly.
+    assert t["requests"] + t["dropped_iterations"] == 300000000
+    assert t["dropped_iterations"] > 299000000
+    # The generator's own overload is not the server's fault: no
+    # connect_timeout (before: ~9,000) and no timeouts.
+    assert t["errors_by_kind"]["connect_timeout"] == 0, kinds(t)
+    assert t["errors_by_kind"]["timeout"] == 0, kinds(t)
+    # Scheduling work is bounded per loop turn (before: 5.5 s of CPU).
+    assert cpu < 2.5, cpu
+
+
+def test_threads_are_capped_with_a_message(volley_bin, serve):
+    p = run(volley_bin, "-t", "1000", "-n", "20", serve.url + "/health")
+    t = totals(p)
+    assert t["requests"] == 20
+    cap = min(4 * os.cpu_count(), 256)
+    assert "-t 1000: capped at %d threads" % cap in p.stderr
+    assert json.loads(p.stdout)["plan"]["threads"] == cap
