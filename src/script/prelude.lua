@@ -26,6 +26,8 @@ local CIHeaders = {
   end,
 }
 
+http = {}
+
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = tostring(k) end
@@ -96,17 +98,141 @@ local function prepare(url, body, params)
   return url, body, params
 end
 
+-- ---- cookies: one jar per VU, emptied at the start of each iteration
+-- (k6's default) unless the VU called http.keep_cookies(true) ----
+local jars = setmetatable({}, { __mode = "k" })
+local keep_jar = setmetatable({}, { __mode = "k" })
+
+local function url_parts(url)
+  local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]*)([^#]*)")
+  host = host and host:gsub("^.*@", ""):gsub(":%d+$", ""):lower()
+  if not path or path == "" then path = "/" end
+  if path:sub(1, 1) == "?" then path = "/" .. path end
+  return scheme, host, path
+end
+
+local function jar_of()
+  local co = co_running()
+  local j = jars[co]
+  if not j then j = {}; jars[co] = j end
+  return j
+end
+
+local function remember_cookies(url, set_cookie)
+  if type(set_cookie) ~= "table" then return end
+  local _, host, path = url_parts(url)
+  local jar = jar_of()
+  for _, line in ipairs(set_cookie) do
+    local name, value = line:match("^%s*([^=;%s]+)%s*=%s*([^;]*)")
+    if name then
+      local c = { name = name, value = value, domain = host, host_only = true,
+                  path = path:match("^(.*)/") or "/" }
+      if c.path == "" then c.path = "/" end
+      local expired = false
+      for attr in line:gmatch(";%s*([^;]+)") do
+        local k, v = attr:match("^([^=]+)=?(.*)$")
+        k = k:lower():gsub("%s+$", "")
+        if k == "domain" and v ~= "" then c.domain = v:gsub("^%.", ""):lower(); c.host_only = false
+        elseif k == "path" and v:sub(1, 1) == "/" then c.path = v
+        elseif k == "secure" then c.secure = true
+        elseif k == "max-age" then expired = (tonumber(v) or 1) <= 0
+        elseif k == "expires" then
+          local y = tonumber(v:match("(%d%d%d%d)"))
+          if y and y < 2000 then expired = true end
+        end
+      end
+      local key = c.domain .. "\0" .. c.path .. "\0" .. name
+      if expired then jar[key] = nil else jar[key] = c end
+    end
+  end
+end
+
+local function cookie_header(url)
+  local jar = jars[co_running()]
+  if not jar then return nil end
+  local scheme, host, path = url_parts(url)
+  local out = {}
+  for _, c in pairs(jar) do
+    local dom_ok = host == c.domain or
+                   (not c.host_only and host:sub(-#c.domain - 1) == "." .. c.domain)
+    local path_ok = path:sub(1, #c.path) == c.path
+    if dom_ok and path_ok and (not c.secure or scheme == "https" or scheme == "wss") then
+      out[#out + 1] = c
+    end
+  end
+  if #out == 0 then return nil end
+  table.sort(out, function(a, b)
+    if #a.path ~= #b.path then return #a.path > #b.path end
+    return a.name < b.name
+  end)
+  local parts = {}
+  for i, c in ipairs(out) do parts[i] = c.name .. "=" .. c.value end
+  return table.concat(parts, "; ")
+end
+
+function http.keep_cookies(on) keep_jar[co_running()] = on and true or nil end
+function http.cookies(url)
+  local h = cookie_header(url)
+  local t = {}
+  if h then for k, v in h:gmatch("([^=; ]+)=([^;]*)") do t[k] = v end end
+  return t
+end
+function http.clear_cookies() jars[co_running()] = nil end
+
+-- ---- redirects: params.redirects (default 10, as k6) hops, each one a
+-- request of its own in the numbers ----
+local function resolve_location(base, loc)
+  if loc:match("^%a[%w+.-]*://") then return loc end
+  local scheme, authority = base:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if loc:sub(1, 2) == "//" then return scheme .. ":" .. loc end
+  if loc:sub(1, 1) == "/" then return scheme .. "://" .. authority .. loc end
+  local dir = base:match("^(%a[%w+.-]*://[^?#]*/)") or (scheme .. "://" .. authority .. "/")
+  return dir .. loc
+end
+
+local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
 local function request(method, url, body, params)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
   url, body, params = prepare(url, body, params)
-  local r = C.http(method, url, body, params)
-  if type(r) == "table" and type(r.headers) == "table" then setmetatable(r.headers, CIHeaders) end
-  return r
+  local max = params and params.redirects
+  if max == nil then max = 10 end
+  local use_jar = not (params and params.cookies == false)
+  local hops = 0
+  while true do
+    local p = params
+    if use_jar and not (params and header_of(params.headers, "Cookie")) then
+      local ch = cookie_header(url)
+      if ch then
+        p = {}
+        if params then for k, v in pairs(params) do p[k] = v end end
+        local h = {}
+        if params and params.headers then for k, v in pairs(params.headers) do h[k] = v end end
+        h["Cookie"] = ch
+        p.headers = h
+      end
+    end
+    local r = C.http(method, url, body, p)
+    if type(r) == "table" and type(r.headers) == "table" then
+      setmetatable(r.headers, CIHeaders)
+      if use_jar then remember_cookies(url, r.headers["Set-Cookie"]) end
+    end
+    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
+    if not loc or hops >= max then
+      if type(r) == "table" then r.url = url; r.redirects = hops end
+      return r
+    end
+    hops = hops + 1
+    url = resolve_location(url, loc)
+    -- 303, and 301/302 after a POST, become GET without a body (browsers).
+    if r.status == 303 or ((r.status == 301 or r.status == 302) and method == "POST") then
+      method, body = (method == "HEAD") and "HEAD" or "GET", nil
+    end
+  end
 end
 
-http = {}
 function http.request(method, url, body, params) return request(method, url, body, params) end
 function http.get(url, params) return request("GET", url, nil, params) end
 function http.head(url, params) return request("HEAD", url, nil, params) end
@@ -288,6 +414,8 @@ local function handler(e)
 end
 return function(fn)
   while true do
+    local co = co_running()
+    if not keep_jar[co] then jars[co] = nil end
     local ok, err = xpcall(fn, handler)
     C.iter_end(ok, err)
   end
