@@ -189,6 +189,8 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->tls = o->tls;
     ctx->quiet = o->quiet;
     ctx->no_retry = o->no_retry;
+    _Atomic uint32_t errors_logged = 0;
+    ctx->errors_logged = &errors_logged;
     uint32_t total = 0;
     uint64_t end_ns = 0;
     const char *names[LUA_PLAN_MAX_SCENARIOS];
