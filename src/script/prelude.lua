@@ -8,9 +8,22 @@ print = C.print
 sleep = C.sleep
 
 local Response = debug.getregistry()["volley.response"]
-Response.__index = {
+local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
+-- res.headers and res.timings are built on first use from the raw
+-- strings _h and _t that the C side leaves (most scripts never read them).
+local lazy = { headers = { C.headers_of, "_h" }, timings = { C.timings_of, "_t" } }
+local rawget, rawset = rawget, rawset
+Response.__index = function(self, k)
+  local l = lazy[k]
+  if l then
+    local v = l[1](rawget(self, l[2]))
+    rawset(self, k, v)
+    return v
+  end
+  return methods[k]
+end
 
 json = { decode = C.json_decode, encode = C.json_encode }
 
