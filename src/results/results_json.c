@@ -213,6 +213,8 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
     set(tool, "name", json_string("volley"));
     set(tool, "version", json_string(VOLLEY_VERSION));
     set(root, "tool", tool);
+    if (r->run_id[0])
+        set(root, "run_id", json_string(r->run_id));
     set(root, "plan", plan_json(&r->plan));
     set(root, "start", wall(r->start_wall_ns));
     set(root, "end", wall(r->end_wall_ns));

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "load/exchange.h"
 #include "script/lua_args.h"
+#include "script/lua_plan.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -211,7 +212,11 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: bad method");
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 4, hv, MAX_HEADERS);
+    /* Reusable as is when the script gave no body and no headers (the
+     * run's default headers are the same for every request). */
     h->built_plain = !body && nh == 0;
+    /* volley run -H: default headers, a request's own win. */
+    nh = lua_plan_http_headers(h->vu->w->ctx->plan, hv, nh, MAX_HEADERS);
     buf_reset(&h->req);
     http1_request_spec spec = {
         .method = method, .host = h->u.hostport, .path = h->u.path, .headers = hv,
@@ -253,10 +258,12 @@ int lua_http_call(lua_State *L)
         h->built_url_len = 0;
         build_request(L, h, method, urls);
     }
-    uint64_t timeout_ns = HTTP_DEFAULT_TIMEOUT_NS;
+    /* volley run --timeout: the default of every http.* request. */
+    const lua_plan *lp = w->ctx->plan;
+    uint64_t timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
     if (lua_istable(L, 4)) {
         lua_getfield(L, 4, "timeout");
-        timeout_ns = lua_args_duration(L, -1, "timeout", HTTP_DEFAULT_TIMEOUT_NS);
+        timeout_ns = lua_args_duration(L, -1, "timeout", timeout_ns);
         lua_pop(L, 1);
     }
     err e;

@@ -27,6 +27,17 @@ static uint32_t cores(void)
     return n > 0 ? (uint32_t)n : 1;
 }
 
+static int set_http_defaults(lua_plan *p, const script_opts *o, err *e)
+{
+    if (o->http_nheaders > LUA_PLAN_MAX_HEADERS)
+        return err_set(e, VOLLEY_EINVAL, "--header: at most %d", LUA_PLAN_MAX_HEADERS);
+    p->http_timeout_ns = o->http_timeout_ns;
+    for (size_t i = 0; i < o->http_nheaders; i++)
+        p->http_headers[i] = o->http_headers[i];
+    p->http_nheaders = o->http_nheaders;
+    return 0;
+}
+
 /* Loads the script once with no worker: errors before any load. */
 static int check_script(const char *path, const char *dir, const script_opts *o, lua_plan *p,
                         err *e)
@@ -39,7 +50,11 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
         rc = lua_api_load(L, path, e);
     if (!rc)
         rc = lua_plan_read(L, p, e);
+    if (!rc && o && o->shape)
+        rc = lua_plan_override(L, p, o->shape, e);
     lua_close(L);
+    if (!rc && o)
+        rc = set_http_defaults(p, o, e);
     return rc;
 }
 

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct script_results script_results;
+struct lua_plan;
+struct lua_plan_shape;
 struct tls_client_ctx;
 
 typedef struct script_opts {
@@ -26,6 +29,13 @@ typedef struct script_opts {
     bool quiet;              /* no per-error log lines */
     script_results **res;    /* out: the script's own results (script_results_free) */
     struct tls_client_ctx *tls; /* for https:// and wss:// (NULL: refused) */
+    /* From volley run's flags: load flags replace the scenarios with one
+     * (shape non-NULL; see lua_plan_override); --timeout and -H are the
+     * defaults of http.* requests. */
+    const struct lua_plan_shape *shape;
+    uint64_t http_timeout_ns;
+    const http1_header *http_headers;
+    size_t http_nheaders;
     bool no_retry;           /* --no-retry: a stale connection is an error */
 } script_opts;
 
