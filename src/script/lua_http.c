@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_DEFAULT_TIMEOUT_NS (60 * NS_PER_S)
 #define HTTP_BODY_MAX (64u << 20)
@@ -45,6 +46,7 @@ struct vu_http {
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
     uint64_t body_max;
     bool truncated, in_flight;
+    bool set_cookie;         /* the response has a Set-Cookie header */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
     char built_url[512];
@@ -100,6 +102,8 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
 static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     vu_http *h = ctx;
+    if (nlen == 10 && !strncasecmp(name, "set-cookie", 10))
+        h->set_cookie = true;
     if (buf_append(&h->hdrs, name, nlen) || buf_append(&h->hdrs, "", 1) ||
         buf_append(&h->hdrs, value, vlen) || buf_append(&h->hdrs, "", 1))
         h->truncated = true;
@@ -285,6 +289,7 @@ int lua_http_call(lua_State *L)
     buf_reset(&h->hdrs);
     h->body_max = HTTP_BODY_MAX;
     h->truncated = false;
+    h->set_cookie = false;
     h->err[0] = 0;
     h->err_kind = -1;
     h->status = 0;
@@ -335,6 +340,19 @@ int lua_http_headers_of(lua_State *L)
         memcpy(cn, name, cl);
         cn[cl] = 0;
         canonical(cn);
+        if (!strcmp(cn, "Set-Cookie")) {
+            /* Never merged with ", ": a cookie's Expires has commas. A list. */
+            if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
+                lua_pop(L, 1);
+                lua_newtable(L);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, -3, cn);
+            }
+            lua_pushlstring(L, val, vl);
+            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+            lua_pop(L, 1);
+            continue;
+        }
         lua_getfield(L, -1, cn);
         if (lua_isstring(L, -1)) {
             lua_pushstring(L, ", ");
@@ -377,6 +395,10 @@ static void push_raw(lua_State *co, const vu_http *h, bool ok)
     if (ok && h->hdrs.len) {
         lua_pushlstring(co, h->hdrs.data, h->hdrs.len);
         lua_setfield(co, -2, "_h");
+    }
+    if (ok && h->set_cookie) {
+        lua_pushboolean(co, 1);
+        lua_setfield(co, -2, "_c");
     }
     double t[T_COUNT] = {
         [T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns),
