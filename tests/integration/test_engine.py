@@ -107,6 +107,9 @@ def dual_env(tmp_path, order):
     hosts.write_text("".join("%s dual.test\n" % a for a in order))
     env = dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_HOSTS=str(hosts),
                NSS_WRAPPER_PASSWD="/etc/passwd", NSS_WRAPPER_GROUP="/etc/group")
+    # The ASan build must accept a preloaded library ahead of its runtime.
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                 "verify_asan_link_order=0"]))
     return env
 
 
