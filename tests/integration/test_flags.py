@@ -69,7 +69,7 @@ def rec():
 
 class Ctx:
     def __init__(self, volley_bin, serve, rec, tmp_path, certs, tls_serve):
-        self.bin, self.serve, self.rec, self.tmp = volley_bin, serve, rec, tmp_path
+        self.bin, self.serve, self.rec, self.tmp = os.path.abspath(volley_bin), serve, rec, tmp_path
         self.certs, self.tls_serve = certs, tls_serve
         self.script = tmp_path / "flow.lua"
         self.script.write_text('local u = ENV.URL\nfunction default()\n'
