@@ -7,8 +7,10 @@
 
 #include "core/clock.h"
 #include "core/fileio.h"
+#include "core/log.h"
 #include "core/parse.h"
 #include "load/executor.h"
+#include "load/har.h"
 #include "load/openapi.h"
 #include "load/plan.h"
 #include "metrics/threshold.h"
@@ -52,6 +54,8 @@ enum {
     OPT_EXEC,
     OPT_READY,
     OPT_OPENAPI,
+    OPT_PATH_PARAM,
+    OPT_HAR,
     OPT_BASELINE,
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
@@ -75,8 +79,9 @@ static const flag_def run_flags[] = {
      "open model: R requests (script: iterations) per second; with --stages the rate the ramp "
      "starts from", "one constant-arrival-rate scenario"},
     {OPT_STAGES, "stages", 0, "T:D,...", B, "load",
-     "ramp linearly to target T over D, stage after stage (VUs in the closed model, req/s in the "
-     "open model)", "one ramping-vus (or ramping-arrival-rate) scenario"},
+     "ramp linearly to target T over D, stage after stage; or T1,T2,... with -d TOTAL split "
+     "evenly over them (VUs in the closed model, req/s in the open model)",
+     "one ramping-vus (or ramping-arrival-rate) scenario"},
     {OPT_HOLD, "hold", 0, "D", B, "load", "hold each stage's target for D before the next", NULL},
     {OPT_EXECUTOR, "executor", 0, "NAME", B, "load",
      "constant-vus | ramping-vus | constant-arrival-rate | ramping-arrival-rate (default: from "
@@ -112,7 +117,13 @@ static const flag_def run_flags[] = {
     {OPT_FILTER, "filter", 0, "PREFIX", U, "endpoints", "keep endpoints whose path starts with "
      "PREFIX", NULL},
     {OPT_OPENAPI, "openapi", 0, "URL|FILE", U, "endpoints",
-     "the GET (and example-body POST) operations of an OpenAPI 3 document as endpoints", NULL},
+     "the GET/POST/PUT/PATCH operations of an OpenAPI 3 document as endpoints (honours "
+     "--filter); values come from examples or schemas; skipped ones are listed", NULL},
+    {OPT_PATH_PARAM, "path-param", 0, "N=V", U, "endpoints",
+     "the value of OpenAPI parameter N (repeatable)", NULL},
+    {OPT_HAR, "har", 0, "FILE", U, "endpoints",
+     "the requests of a browser recording (HAR) as endpoints, weighted by how often each was "
+     "sent (honours --filter)", NULL},
     {'m', "method", 'm', "M", U, "request", "HTTP method (default GET)", NULL},
     {'H', "header", 'H', "'K: V'", B, "request",
      "add a request header (repeatable; a later one replaces an earlier one of the same name)",
@@ -210,6 +221,9 @@ typedef struct run_opts {
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
     size_t nweights;
+    const char *path_params[PLAN_MAX_ENDPOINTS];
+    size_t npath_params;
+    const char *har;
     uint64_t hold_ns;
     const char *openapi;
     const char *env[MAX_ENV];
@@ -404,6 +418,16 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
             return err_set(e, VOLLEY_EINVAL, "--exec: empty command");
         s->exec_cmd = arg;
         return 0;
+    case OPT_PATH_PARAM:
+        if (!strchr(arg, '=') || arg[0] == '=')
+            return err_set(e, VOLLEY_EINVAL, "--path-param: expected NAME=VALUE, got '%s'", arg);
+        if (o->npath_params == PLAN_MAX_ENDPOINTS)
+            return err_set(e, VOLLEY_EINVAL, "--path-param: too many");
+        o->path_params[o->npath_params++] = arg;
+        return 0;
+    case OPT_HAR:
+        o->har = arg;
+        return 0;
     case OPT_OPENAPI:
         o->openapi = arg;
         return 0;
@@ -477,11 +501,13 @@ static int resolve_shape(plan *p, run_opts *o, err *e)
     if (kind == EXEC_CONSTANT_RATE && !p->nrates && !o->rate_set)
         return err_set(e, VOLLEY_EINVAL, "--executor constant-arrival-rate needs --rate");
     if (ramping) {
-        int rc = executor_parse_stages(x, o->stages, o->hold_ns, e);
+        bool total = executor_stages_need_total(o->stages);
+        if (!total && o->duration_set)
+            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
+        int rc = executor_parse_stages_total(x, o->stages, o->hold_ns,
+                                             o->duration_set ? o->duration_ns : 0, e);
         if (rc)
             return rc;
-        if (o->duration_set)
-            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
         if (kind == EXEC_RAMPING_RATE && o->conns_set && !p->max_connections)
             p->max_connections = o->conns;
         if (kind == EXEC_RAMPING_VUS && o->rate_set)
@@ -505,13 +531,38 @@ static int resolve_shape(plan *p, run_opts *o, err *e)
     return 0;
 }
 
+static void openapi_skipped(void *ctx, const char *method, const char *path, const char *why)
+{
+    (void)ctx;
+    log_warn("--openapi: skipped %s %s: %s", method, path, why);
+}
+
+static void har_skipped(void *ctx, const char *method, const char *u, const char *why)
+{
+    (void)ctx;
+    log_warn("--har: skipped %s %s: %s", method, u, why);
+}
+
 static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
 {
     if (optind < argc - 1)
         return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'", argv[optind + 1]);
-    if (o->openapi) {
+    if (o->npath_params && !o->openapi)
+        return err_set(e, VOLLEY_EINVAL, "--path-param applies to --openapi only");
+    if (o->har && o->openapi)
+        return err_set(e, VOLLEY_EINVAL, "--har and --openapi: give one of them");
+    if (o->har) {
+        if (optind < argc)
+            return err_set(e, VOLLEY_EINVAL, "--har: the URLs come from the recording; drop '%s'", argv[optind]);
+        har_options ho = {.filter = o->filter, .on_skip = har_skipped};
+        int n = har_load(p, o->har, &ho, e);
+        if (n < 0)
+            return n;
+    } else if (o->openapi) {
         /* With --openapi the URL argument, if any, is the base of the paths. */
-        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, e);
+        openapi_options oo = {.path_params = o->path_params, .npath_params = o->npath_params,
+                              .on_skip = openapi_skipped};
+        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, &oo, e);
         if (n < 0)
             return n;
     } else if (optind == argc - 1) {

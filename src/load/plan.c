@@ -149,6 +149,30 @@ static int encode_url(const char *in, char *out, size_t cap)
     return 0;
 }
 
+/* user:password@ in the URL becomes the endpoint's Basic auth, and the
+ * password leaves url_text ("user:***@"), which goes into results files. */
+static int take_userinfo(plan_endpoint *ep, const char *what, err *e)
+{
+    char *auth = strstr(ep->url_text, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    char *at = memchr(auth, '@', strcspn(auth, "/?#"));
+    if (!at)
+        return 0;
+    url u;
+    int rc = addr_parse_url(ep->url_text, what, &u, e);
+    if (rc)
+        return rc;
+    addr_basic_auth(&u, ep->basic_auth, sizeof ep->basic_auth);
+    char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon) {
+        memmove(colon + 4, at, strlen(at) + 1);
+        memcpy(colon, ":***", 4);
+    }
+    return 0;
+}
+
 plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
                                        const char *url_text, const char *what, err *e)
 {
@@ -170,6 +194,8 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
         err_set(e, VOLLEY_EINVAL, "%s: URL too long", what);
         return NULL;
     }
+    if (take_userinfo(ep, what, e))
+        return NULL;
     if (name && *name)
         snprintf(ep->name, sizeof ep->name, "%s", name);
     else
@@ -234,13 +260,27 @@ int plan_set_weight(plan *p, const char *spec, err *e)
     return err_set(e, VOLLEY_EINVAL, "--weight: no endpoint named '%.*s'", (int)(eq - spec), spec);
 }
 
+bool plan_filter_match(const char *url_text, const char *filter)
+{
+    url u;
+    if (addr_parse_url(url_text, "--filter", &u, NULL))
+        return false;
+    /* "users" means "/users": the seeds write the prefix without its slash. */
+    const char *want = filter[0] == '/' ? filter + 1 : filter;
+    if (!strncmp(u.path + (u.path[0] == '/'), want, strlen(want)))
+        return true;
+    /* HOST[:PORT] alone, or HOST[:PORT]/PATH-PREFIX. */
+    size_t hl = strcspn(filter, "/");
+    if (strlen(u.hostport) != hl || strncmp(u.hostport, filter, hl))
+        return false;
+    return !filter[hl] || !strncmp(u.path, filter + hl, strlen(filter + hl));
+}
+
 int plan_filter(plan *p, const char *prefix, err *e)
 {
     size_t kept = 0;
     for (size_t i = 0; i < p->neps; i++) {
-        url u;
-        if (addr_parse_url(p->eps[i].url_text, "--filter", &u, NULL) == 0 &&
-            !strncmp(u.path, prefix, strlen(prefix))) {
+        if (plan_filter_match(p->eps[i].url_text, prefix)) {
             if (kept != i)
                 p->eps[kept] = p->eps[i];
             kept++;
@@ -252,7 +292,7 @@ int plan_filter(plan *p, const char *prefix, err *e)
     }
     p->neps = kept;
     if (!kept)
-        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s'", prefix);
+        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s' (nor is it their host)", prefix);
     return 0;
 }
 
@@ -371,6 +411,12 @@ static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
         all[n++] = p->headers[i];
     for (size_t i = 0; i < ep->nheaders; i++)
         all[n++] = ep->headers[i];
+    /* user:password@ in the URL is Basic auth, unless a header says otherwise. */
+    bool has_auth = false;
+    for (size_t i = 0; i < n; i++)
+        has_auth |= !strcasecmp(all[i].name, "Authorization");
+    if (!has_auth && ep->basic_auth[0])
+        all[n++] = (http1_header){"Authorization", ep->basic_auth};
     http1_request_spec spec = {
         .method = ep->method,
         .host = ep->target.hostport,

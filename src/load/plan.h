@@ -33,6 +33,7 @@ typedef struct plan_endpoint {
     char *body;                /* owned; NULL = the plan's body */
     size_t body_len;
     double weight;             /* mixed mode */
+    char basic_auth[400];      /* "Basic ..." from user:password@ in the URL, or "" */
     bool head;                 /* HEAD: responses have no body */
     buf request;               /* compiled request bytes */
 } plan_endpoint;
@@ -98,7 +99,11 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
 void plan_default_name(const char *url_text, char *out, size_t cap);
 /* Sets the weight of endpoint NAME ("NAME=W"). */
 int plan_set_weight(plan *p, const char *spec, err *e);
-/* Keeps the endpoints whose path starts with prefix. */
+/* Whether url_text passes --filter: its path starts with filter (the
+ * leading '/' may be left out), or filter is its HOST[:PORT], optionally
+ * followed by a path prefix ("api.local:8080/v1"). */
+bool plan_filter_match(const char *url_text, const char *filter);
+/* Keeps the endpoints that pass plan_filter_match. */
 int plan_filter(plan *p, const char *prefix, err *e);
 /* Reads a vegeta-style targets file (see docs/targets.md). */
 int plan_load_targets(plan *p, const char *path, err *e);

@@ -21,6 +21,7 @@ typedef struct url {
     char hostport[300];  /* as for the Host header: "host:port" or "[v6]:port"
                             (port omitted when it is the scheme's default) */
     char path[4096];     /* origin-form, at least "/" ; includes the query */
+    char userinfo[256];  /* "user:password" from user:password@host, percent-decoded */
     bool tls;
 } url;
 
@@ -30,6 +31,10 @@ int addr_parse_hostport(const char *s, const char *what, addr *out, err *e);
 
 /* Parses an absolute URL with scheme http, https, ws or wss. */
 int addr_parse_url(const char *s, const char *what, url *out, err *e);
+
+/* "Basic BASE64(user:password)" for a URL with userinfo (RFC 7617), into
+ * out; false when the URL has none. */
+bool addr_basic_auth(const url *u, char *out, unsigned long cap);
 
 /* Resolves u's host and port (first address returned). */
 int addr_resolve(const url *u, const char *what, addr *out, err *e);

@@ -130,6 +130,8 @@ def url_effects():
     E["weight"] = _url_mixed
     E["filter"] = lambda c: _eq([e["name"] for e in c.json("-n", "2", "--endpoint", "a=" + c.url("/health"), "--endpoint", "b=" + c.url("/echo"), "--filter", "/echo")["endpoints"]], ["b"])
     E["openapi"] = _url_openapi
+    E["path-param"] = _url_path_param
+    E["har"] = _url_har
     E["method"] = lambda c: (c.json("-m", "PUT", "-n", "1", c.rec.url), _true(c.rec.heads[0].startswith("PUT ")))
     E["header"] = lambda c: (c.json("-H", "X-T: 1", "-n", "1", c.rec.url), _true("\r\nX-T: 1" in c.rec.heads[0]))
     E["body"] = lambda c: (c.json("-m", "POST", "-b", "hello", "-n", "1", c.rec.url), _eq(c.rec.bodies[0], b"hello"))
@@ -182,6 +184,7 @@ def script_effects():
                  ("targets", ["--targets", "t.txt"]), ("mode", ["--mode", "mixed"]),
                  ("weight", ["--weight", "a=1"]), ("filter", ["--filter", "/a"]),
                  ("openapi", ["--openapi", "o.json"]), ("method", ["-m", "POST"]),
+                 ("path-param", ["--path-param", "id=1"]), ("har", ["--har", "x.har"]),
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
@@ -257,6 +260,24 @@ def _url_openapi(c):
     f.write_text(json.dumps(doc))
     names = sorted(e["name"] for e in c.json("--openapi", str(f), "-n", "1", c.serve.url)["endpoints"])
     assert len(names) == 2, names
+
+
+def _url_path_param(c):
+    doc = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
+           "paths": {"/items/{id}": {"get": {"parameters": [
+               {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]}}}}
+    f = c.tmp / "p.json"
+    f.write_text(json.dumps(doc))
+    c.json("--openapi", str(f), "--path-param", "id=seven", "-n", "1", c.rec.url)
+    assert c.rec.heads[0].startswith("GET /items/seven "), c.rec.heads[0]
+
+
+def _url_har(c):
+    entries = [{"request": {"method": "GET", "url": c.rec.url + "/from-har", "headers": []}}]
+    f = c.tmp / "r.har"
+    f.write_text(json.dumps({"log": {"version": "1.2", "entries": entries}}))
+    c.json("--har", str(f), "-n", "1")
+    assert c.rec.heads[0].startswith("GET /from-har "), c.rec.heads[0]
 
 
 def _url_body_file(c):
