@@ -653,6 +653,7 @@ static int script_shape(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
         sh->x.duration_ns = 0;
     }
     sh->max_vus = p->max_connections;
+    sh->keep_duration = !o->duration_set && !p->requests && !o->rate_set && !o->stages;
     return 0;
 }
 

@@ -543,3 +543,11 @@ def test_architecture_doc_names_every_module():
     missing = [d + "/" + f for d in os.listdir(src) for f in os.listdir(os.path.join(src, d))
                if f.endswith(".c") and f not in doc]
     assert not missing, missing
+
+
+def test_vus_alone_keeps_the_script_s_duration(ctx):
+    ctx.script.write_text("options = { vus = 1, duration = '600ms' }\n"
+                          "function default() http.get(ENV.URL .. '/health') end\n")
+    res = ctx.json(*ctx.lua("-c", "2"))
+    _eq(res["plan"]["connections"], 2)
+    _between(res["duration_s"], 0.55, 3.0)  # the script's 600ms, not the 10s default
