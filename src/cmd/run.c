@@ -115,7 +115,7 @@ static const flag_def run_flags[] = {
     {OPT_WEIGHT, "weight", 0, "NAME=W", U, "endpoints", "weight of an endpoint in mixed mode "
      "(default 1)", NULL},
     {OPT_FILTER, "filter", 0, "PREFIX", U, "endpoints", "keep endpoints whose path starts with "
-     "PREFIX", NULL},
+     "PREFIX, or of a host (HOST[:PORT][/PATH])", NULL},
     {OPT_OPENAPI, "openapi", 0, "URL|FILE", U, "endpoints",
      "the GET/POST/PUT/PATCH operations of an OpenAPI 3 document as endpoints (honours "
      "--filter); values come from examples or schemas; skipped ones are listed", NULL},
@@ -199,8 +199,8 @@ static void usage(FILE *f)
           "Open model (--rate, --rates, or --stages with --executor ramping-arrival-rate):\n"
           "requests start on a fixed schedule; latency runs from the scheduled time, so\n"
           "a stalled server shows in the percentiles (no coordinated omission).\n"
-          "With a script, load flags replace its scenarios with one; a flag that does not\n"
-          "apply to scripts (or, like -e, to URL runs) exits 2 naming it.\n"
+          "With a script, load flags replace its scenarios with one. Flags marked [URL runs]\n"
+          "or [scripts] apply only there; elsewhere they exit 2 naming the flag.\n"
           "\n",
           f);
     flags_print_help(f, run_flags, NFLAGS);
