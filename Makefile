@@ -21,7 +21,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -D_GNU_SOURCE -pthread -MMD -MP
+CFLAGS  += -std=gnu11 $(WARN) -Isrc -Ibuild/gen $(PKG_CFLAGS) -D_GNU_SOURCE -pthread -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lm -pthread
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -55,6 +55,17 @@ build/asan/volley: $(OBJ_ASAN)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 asan: build/asan/volley
+
+# The Lua prelude is a .lua file compiled in as a byte array (od + sed:
+# no tool beyond coreutils).
+build/gen/prelude_lua.h: src/script/prelude.lua
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q){ echo '/* generated from $< by the Makefile */'; \
+	  echo 'static const unsigned char prelude_lua[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
+
+build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o: build/gen/prelude_lua.h
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -7,9 +7,9 @@
 
 #include "core/clock.h"
 #include "core/fileio.h"
-#include "core/log.h"
 #include "core/parse.h"
 #include "load/executor.h"
+#include "core/log.h"
 #include "load/har.h"
 #include "load/openapi.h"
 #include "load/plan.h"
@@ -27,6 +27,7 @@ enum {
     OPT_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_NO_KEEPALIVE,
+    OPT_NO_RETRY,
     OPT_OUT,
     OPT_JSON,
     OPT_GRACE,
@@ -79,9 +80,8 @@ static const flag_def run_flags[] = {
      "open model: R requests (script: iterations) per second; with --stages the rate the ramp "
      "starts from", "one constant-arrival-rate scenario"},
     {OPT_STAGES, "stages", 0, "T:D,...", B, "load",
-     "ramp linearly to target T over D, stage after stage; or T1,T2,... with -d TOTAL split "
-     "evenly over them (VUs in the closed model, req/s in the open model)",
-     "one ramping-vus (or ramping-arrival-rate) scenario"},
+     "ramp linearly to target T over D, stage after stage (VUs in the closed model, req/s in the "
+     "open model); or T1,T2,... with -d TOTAL split evenly over them", "one ramping-vus (or ramping-arrival-rate) scenario"},
     {OPT_HOLD, "hold", 0, "D", B, "load", "hold each stage's target for D before the next", NULL},
     {OPT_EXECUTOR, "executor", 0, "NAME", B, "load",
      "constant-vus | ramping-vus | constant-arrival-rate | ramping-arrival-rate (default: from "
@@ -90,7 +90,8 @@ static const flag_def run_flags[] = {
     {'n', "requests", 'n', "N", B, "load",
      "exactly N requests per scenario (alone: until done; with -d: whichever comes first)",
      "N shared iterations over -c VUs (k6 --iterations)"},
-    {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores)", NULL},
+    {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores; at most 4 x "
+     "cores, 256 in all: more only compete for CPUs)", NULL},
     {OPT_MAX_CONN, "max-connections", 0, "N", B, "load",
      "open model: connection pool cap (default: rate/10, at least 64)",
      "arrival rate: the scenario's VUs"},
@@ -115,15 +116,16 @@ static const flag_def run_flags[] = {
     {OPT_WEIGHT, "weight", 0, "NAME=W", U, "endpoints", "weight of an endpoint in mixed mode "
      "(default 1)", NULL},
     {OPT_FILTER, "filter", 0, "PREFIX", U, "endpoints", "keep endpoints whose path starts with "
-     "PREFIX, or of a host (HOST[:PORT][/PATH])", NULL},
+     "PREFIX (the leading / may be left out), or whose HOST[:PORT] is PREFIX (optionally "
+     "followed by a path prefix)", NULL},
     {OPT_OPENAPI, "openapi", 0, "URL|FILE", U, "endpoints",
-     "the GET/POST/PUT/PATCH operations of an OpenAPI 3 document as endpoints (honours "
-     "--filter); values come from examples or schemas; skipped ones are listed", NULL},
-    {OPT_PATH_PARAM, "path-param", 0, "N=V", U, "endpoints",
-     "the value of OpenAPI parameter N (repeatable)", NULL},
+     "the GET/POST/PUT/PATCH operations of an OpenAPI 3 document as endpoints; values come "
+     "from examples or schemas; skipped operations are listed with their reason", NULL},
+    {OPT_PATH_PARAM, "path-param", 0, "NAME=VALUE", U, "endpoints",
+     "the value of OpenAPI parameter NAME (repeatable)", NULL},
     {OPT_HAR, "har", 0, "FILE", U, "endpoints",
-     "the requests of a browser recording (HAR) as endpoints, weighted by how often each was "
-     "sent (honours --filter)", NULL},
+     "the requests of a browser recording (HAR) as endpoints, weighted by how often each "
+     "was sent", NULL},
     {'m', "method", 'm', "M", U, "request", "HTTP method (default GET)", NULL},
     {'H', "header", 'H', "'K: V'", B, "request",
      "add a request header (repeatable; a later one replaces an earlier one of the same name)",
@@ -132,6 +134,10 @@ static const flag_def run_flags[] = {
     {OPT_BODY_FILE, "body-file", 0, "FILE", U, "request", "request body from a file", NULL},
     {OPT_NO_KEEPALIVE, "no-keepalive", 0, NULL, U, "request", "a new connection for every "
      "request", NULL},
+    {OPT_NO_RETRY, "no-retry", 0, NULL, B, "request",
+     "a keep-alive connection the server closed as it was reused is a stale_connection error "
+     "(default: an idempotent request is sent once more on a new connection, counted in "
+     "retries)", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
@@ -221,11 +227,11 @@ typedef struct run_opts {
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
     size_t nweights;
+    uint64_t hold_ns;
+    const char *openapi;
     const char *path_params[PLAN_MAX_ENDPOINTS];
     size_t npath_params;
     const char *har;
-    uint64_t hold_ns;
-    const char *openapi;
     const char *env[MAX_ENV];
     size_t nenv;
     uint32_t conns;
@@ -302,7 +308,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case 't':
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
-            p->threads = (uint32_t)v;
+            p->threads = plan_cap_threads((uint32_t)v);
         return rc;
     case 'm':
         if (strlen(arg) >= sizeof p->method)
@@ -339,6 +345,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return rc;
     case OPT_NO_KEEPALIVE:
         p->keepalive = false;
+        return 0;
+    case OPT_NO_RETRY:
+        p->no_retry = true;
         return 0;
     case OPT_STAGES:
         o->stages = arg;
@@ -553,7 +562,8 @@ static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
         return err_set(e, VOLLEY_EINVAL, "--har and --openapi: give one of them");
     if (o->har) {
         if (optind < argc)
-            return err_set(e, VOLLEY_EINVAL, "--har: the URLs come from the recording; drop '%s'", argv[optind]);
+            return err_set(e, VOLLEY_EINVAL, "--har: the URLs come from the recording; drop '%s'",
+                           argv[optind]);
         har_options ho = {.filter = o->filter, .on_skip = har_skipped};
         int n = har_load(p, o->har, &ho, e);
         if (n < 0)

@@ -3,6 +3,7 @@
 
 #include "core/clock.h"
 #include "core/fileio.h"
+#include "core/log.h"
 #include "core/parse.h"
 
 #include <ctype.h>
@@ -380,9 +381,11 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
         }
     if (p->ntargets == PLAN_MAX_TARGETS)
         return err_set(e, VOLLEY_EINVAL, "more than %d different hosts", PLAN_MAX_TARGETS);
-    int rc = addr_resolve(&ep->target, ep->name, &p->targets[p->ntargets], e);
-    if (rc)
-        return rc;
+    int n = addr_resolve_all(&ep->target, ep->name, p->target_addrs[p->ntargets], ADDR_MAX, e);
+    if (n < 0)
+        return n;
+    p->target_naddrs[p->ntargets] = (uint32_t)n;
+    p->targets[p->ntargets] = p->target_addrs[p->ntargets][0];
     snprintf(p->target_names[p->ntargets], sizeof p->target_names[0], "%s", ep->target.hostport);
     snprintf(p->target_hosts[p->ntargets], sizeof p->target_hosts[0], "%s", ep->target.host);
     p->target_tls[p->ntargets] = ep->target.tls;
@@ -507,4 +510,18 @@ uint32_t plan_pick_endpoint(const plan *p, uint64_t i)
             return (uint32_t)k;
     }
     return (uint32_t)(p->neps - 1);
+}
+
+uint32_t plan_cap_threads(uint32_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t cap = 4 * (uint64_t)(cpus > 0 ? cpus : 1);
+    if (cap > PLAN_MAX_THREADS)
+        cap = PLAN_MAX_THREADS;
+    if (n <= cap)
+        return n;
+    log_warn("-t %u: capped at %llu threads (4 x %ld CPUs, %d at most); more threads than that "
+             "only compete for the CPUs and delay each other's timers",
+             n, (unsigned long long)cap, cpus > 0 ? cpus : 1, PLAN_MAX_THREADS);
+    return (uint32_t)cap;
 }

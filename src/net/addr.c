@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int resolve(const char *host, uint16_t port, const char *what, addr *out, err *e)
+/* Up to max distinct addresses of host:port, in the resolver's order. */
+static int resolve_n(const char *host, uint16_t port, const char *what, addr *out, int max,
+                     err *e)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
@@ -19,10 +21,30 @@ static int resolve(const char *host, uint16_t port, const char *what, addr *out,
     if (rc != 0 || !res)
         return err_set(e, VOLLEY_EINVAL, "%s: cannot resolve host '%s': %s", what, host,
                        rc ? gai_strerror(rc) : "no address");
-    memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
-    out->len = res->ai_addrlen;
+    int n = 0;
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof out[n].sa)
+            continue;
+        bool dup = false;
+        for (int i = 0; i < n && !dup; i++)
+            dup = out[i].len == ai->ai_addrlen && !memcmp(&out[i].sa, ai->ai_addr, ai->ai_addrlen);
+        if (dup)
+            continue;
+        memset(&out[n], 0, sizeof out[n]);
+        memcpy(&out[n].sa, ai->ai_addr, ai->ai_addrlen);
+        out[n].len = ai->ai_addrlen;
+        n++;
+    }
     freeaddrinfo(res);
-    return 0;
+    if (!n)
+        return err_set(e, VOLLEY_EINVAL, "%s: cannot resolve host '%s': no address", what, host);
+    return n;
+}
+
+static int resolve(const char *host, uint16_t port, const char *what, addr *out, err *e)
+{
+    int n = resolve_n(host, port, what, out, 1, e);
+    return n < 0 ? n : 0;
 }
 
 /* RFC 3986 percent-decoding into out; -1 on a bad escape or no room. */
@@ -212,6 +234,11 @@ bool addr_basic_auth(const url *u, char *out, unsigned long cap)
 int addr_resolve(const url *u, const char *what, addr *out, err *e)
 {
     return resolve(u->host, u->port, what, out, e);
+}
+
+int addr_resolve_all(const url *u, const char *what, addr *out, int max, err *e)
+{
+    return resolve_n(u->host, u->port, what, out, max, e);
 }
 
 bool addr_is_loopback(const addr *a)

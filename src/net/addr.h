@@ -39,6 +39,12 @@ bool addr_basic_auth(const url *u, char *out, unsigned long cap);
 /* Resolves u's host and port (first address returned). */
 int addr_resolve(const url *u, const char *what, addr *out, err *e);
 
+#define ADDR_MAX 8 /* addresses kept per name (a client tries them in order) */
+
+/* Resolves u's host and port into up to max addresses, in the resolver's
+ * order without duplicates; returns how many (>= 1) or a negative error. */
+int addr_resolve_all(const url *u, const char *what, addr *out, int max, err *e);
+
 /* True if a is in 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
 bool addr_is_loopback(const addr *a);
 

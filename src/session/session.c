@@ -17,6 +17,7 @@
 #include "session/sut.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,7 @@ static int run_load(state *s, const char *script_path, err *e)
         so.quiet = c->quiet;
         so.res = &s->sres;
         so.tls = s->tls;
+        so.no_retry = s->p->no_retry;
         rc = script_run(script_path, &so, &eo, &s->r, e);
     }
     s->have_r = rc == 0;
