@@ -568,3 +568,13 @@ def test_vus_alone_keeps_the_script_s_duration(ctx):
     res = ctx.json(*ctx.lua("-c", "2"))
     _eq(res["plan"]["connections"], 2)
     _between(res["duration_s"], 0.55, 3.0)  # the script's 600ms, not the 10s default
+
+
+def test_bad_script_is_refused_before_files_or_servers(ctx):
+    ctx.script.write_text("options = { vu = 2 }\nfunction default() end\n")
+    out = ctx.tmp / "never"
+    marker = ctx.tmp / "started"
+    p = ctx.run("--out", str(out), "--exec", "touch %s; sleep 30" % marker,
+                "--ready", ctx.url(), str(ctx.script))
+    assert p.returncode == 2 and "options.vu" in p.stderr, p.stderr
+    assert not out.exists() and not marker.exists()
