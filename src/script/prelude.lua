@@ -326,8 +326,32 @@ local function csv_rows(text)
   return rows
 end
 
+-- shared(name, loader): k6's SharedArray. The loader runs once in the
+-- process; every VU of every thread reads the same rows through a
+-- read-only proxy (#rows, rows[i], ipairs). csv(file) in a loader is parsed
+-- straight into the shared store.
+local SHARED, CSV_MARKER = __volley_shared, __volley_csv_marker
+__volley_shared, __volley_csv_marker = nil, nil
+local shared_loading = false
+local script_dir = debug.getregistry()["volley.dir"] or ""
+function shared(name, loader)
+  if type(name) ~= "string" then error("shared: the name must be a string", 2) end
+  if type(loader) ~= "function" then error("shared: the loader must be a function", 2) end
+  return SHARED(name, function()
+    shared_loading = true
+    local ok, r = pcall(loader)
+    shared_loading = false
+    if not ok then error(r, 0) end
+    return r
+  end)
+end
+
 local csvs = {}
 function csv(path)
+  if shared_loading then
+    if path:sub(1, 1) ~= "/" and script_dir ~= "" then path = script_dir .. "/" .. path end
+    return CSV_MARKER(path)
+  end
   local rows = csvs[path]
   if rows then return rows end
   rows = {}

@@ -11,6 +11,7 @@
 #include "script/lua_api.h"
 #include "script/lua_plan.h"
 #include "script/k6thr.h"
+#include "script/lua_shared.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -351,6 +352,7 @@ done:
     }
     script_results_free(ctx->agg);
     free(setup_json);
+    lua_shared_free_all();
     lua_plan_free(lp);
     free(lp);
     free(ctx);

@@ -162,3 +162,64 @@ def test_setup_that_raises_stops_the_run(volley_bin, serve, tmp_path):
     assert p.returncode == 1
     assert "setup() failed, so the scenarios did not run: " in p.stderr
     assert "bad.lua:1: no login" in p.stderr
+
+
+def test_shared_loads_once_and_every_vu_reads_it(volley_bin, tmp_path):
+    (tmp_path / "notes.csv").write_bytes(open(os.path.join(DATA, "notes.csv"), "rb").read())
+    f = tmp_path / "sh.lua"
+    f.write_text('''
+local loads = 0
+local rows = shared("notes", function() print("loading"); return csv("notes.csv") end)
+local objs = shared("objs", function() return { { id = 1, n = "x" }, { id = 2, n = 2.5 } } end)
+local list = shared("list", function() return { "a", 7, true } end)
+options = { vus = 4, iterations = 8 }
+function default()
+  local n = 0
+  for _, r in ipairs(rows) do n = n + 1 end
+  print(table.concat({ "row", #rows, n, rows[2].note:gsub("\\n", "|"), tostring(rows[3].note == ""),
+        objs[1].n, tostring(objs[2].n), #list, list[1], tostring(list[2]), tostring(list[3]),
+        tostring(rows[99]) }, "\\t"))
+  local ok, e = pcall(function() rows[1] = 1 end)
+  print("ro\\t" .. tostring(ok) .. "\\t" .. e)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-t", "2", "--no-save"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    # The loader ran once in the whole process (threads included).
+    assert p.stderr.count("loading") == 1, p.stderr
+    rows = [l.split("\t")[1:] for l in p.stderr.splitlines() if re.match(r"\[VU \d+\] row\t", l)]
+    assert len(rows) == 8
+    assert all(r == ["3", "3", 'two|lines, and a "quote"', "true", "x", "2.5", "3", "a", "7",
+                     "true", "nil"] for r in rows), rows[0]
+    ro = [l for l in p.stderr.splitlines() if "] ro\t" in l]
+    assert ro and all("false" in l and "shared data is read-only" in l for l in ro)
+
+
+def _max_rss_kb(cmd):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(proc.pid, 0)
+    proc.stderr.read()
+    proc.stderr.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    return ru.ru_maxrss
+
+
+def test_shared_csv_costs_less_than_twice_its_size(volley_bin, tmp_path):
+    big = tmp_path / "big.csv"
+    with open(big, "w") as f:
+        f.write("id,email,name\n")
+        i = 0
+        while f.tell() < 20 * 1024 * 1024:
+            f.write("%d,user%d@example.com,%s\n" % (i, i, "n" * 40))
+            i += 1
+    size_kb = os.path.getsize(big) / 1024
+    body = 'options = { vus = 200, duration = "1s" }\nfunction default() %s sleep(0.05) end\n'
+    with_data = tmp_path / "with.lua"
+    with_data.write_text('local rows = shared("u", function() return csv("big.csv") end)\n' +
+                         body % 'if not rows[rand(#rows)].email then error("x") end')
+    without = tmp_path / "without.lua"
+    without.write_text(body % "")
+    base = _max_rss_kb([volley_bin, "run", str(without), "-t", "2", "--no-save", "-q"])
+    used = _max_rss_kb([volley_bin, "run", str(with_data), "-t", "2", "--no-save", "-q"])
+    assert used - base < 2 * size_kb, (used, base, size_kb)
