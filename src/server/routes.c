@@ -287,9 +287,10 @@ void routes_match_request(const char *method, size_t method_len, const char *tar
     case ROUTE_DELAY:
         if ((arg && num(arg, an, ROUTES_MAX_DELAY_MS, &m->n)) ||
             query_u64(q, qn, "jitter_ms", ROUTES_MAX_DELAY_MS, &m->jitter_ms) ||
-            query_u64(q, qn, "max_delay_ms", ROUTES_MAX_DELAY_MS, &m->max_delay_ms))
+            query_u64(q, qn, "max_delay_ms", ROUTES_MAX_DELAY_MS, &m->max_delay_ms) ||
+            query_u64(q, qn, "extra_us", ROUTES_MAX_DELAY_MS * 1000, &m->extra_us))
             set_error(m, 400, "/delay/{ms}: ms, jitter_ms, max_delay_ms must be integers "
-                              "<= 3600000");
+                              "<= 3600000, extra_us <= 3600000000");
         break;
     case ROUTE_STREAM:
     case ROUTE_BUFFERED:
@@ -341,7 +342,8 @@ const char routes_openapi_json[] =
     "\"/delay/{ms}\":{\"get\":{\"summary\":\"200 ok after ms (+ jitter) milliseconds\","
     "\"parameters\":[" PP("ms", "fixed delay in milliseconds", "100") ","
     QP("jitter_ms", "uniform random extra delay 0..jitter_ms", "20") ","
-    QP("max_delay_ms", "uniform random extra delay 0..max_delay_ms", "50") "],"
+    QP("max_delay_ms", "uniform random extra delay 0..max_delay_ms", "50") ","
+    QP("extra_us", "fixed extra delay in microseconds", "200") "],"
     TEXT_200("ok") "}},"
     "\"/delay\":{\"get\":{\"summary\":\"200 ok after a random delay 0..max_delay_ms\","
     "\"parameters\":[" QP("max_delay_ms", "uniform random delay 0..max_delay_ms", "100") "],"

@@ -41,6 +41,7 @@ typedef struct routes_match {
     bool head;             /* method is HEAD: no body in the response */
     uint64_t n;            /* /bytes: count; /delay: fixed ms */
     uint64_t jitter_ms;    /* /delay: uniform extra 0..jitter_ms */
+    uint64_t extra_us;     /* /delay: fixed extra microseconds */
     uint64_t max_delay_ms; /* /delay, /stream, /buffered, /sse: random 0..N extra */
     uint64_t chunks;       /* /stream, /buffered: chunks; /sse: events */
     uint64_t interval_ms;

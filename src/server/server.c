@@ -395,8 +395,8 @@ static void dispatch(conn *c)
             c->bytes_left = m->n;
         break;
     case ROUTE_DELAY:
-        defer_until(c, loop_now(w->l) + m->n * NS_PER_MS + rand_ns(w, m->jitter_ms) +
-                           rand_ns(w, m->max_delay_ms));
+        defer_until(c, loop_now(w->l) + m->n * NS_PER_MS + m->extra_us * 1000 +
+                           rand_ns(w, m->jitter_ms) + rand_ns(w, m->max_delay_ms));
         return;
     case ROUTE_STREAM:
     case ROUTE_SSE:
