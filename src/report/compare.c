@@ -373,9 +373,9 @@ static void fmt_value(const cmp_row *r, double v, char *out, size_t cap)
 /* The rule, as printed under every comparison. */
 static const char *const rule_text =
     "  better/worse: p < 0.01 and a change of at least 10% (errors: 0.1 points).\n"
-    "  p: Welch t test of the whole-run values; each has the larger of its sampling\n"
-    "  error (all requests; rank interval for percentiles) and the spread of its\n"
-    "  per-second values (correlated requests); under 3 seconds, sampling error x2.\n"
+    "  p: t test of the whole-run values; each has the larger of its sampling error\n"
+    "  (all requests; rank interval for percentiles) and the spread of the per-second\n"
+    "  values (pooled; correlated requests); under 3 seconds, sampling error x2.\n"
     "  +-: 99% interval of the change; n: requests/seconds of base, new.\n";
 
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)
@@ -605,7 +605,7 @@ int compare_html(const results *a, const results *b, const cmp_report *c, const 
                    r->metric, va, vb, r->pct, r->p_value, compare_verdict_name(r->verdict),
                    compare_verdict_name(r->verdict));
     }
-    buf_printf(&o, "</table>\n<p>better/worse: p &lt; 0.01 (Welch t test of the whole-run "
+    buf_printf(&o, "</table>\n<p>better/worse: p &lt; 0.01 (t test of the whole-run "
                    "values, each with the larger of its sampling error and the spread of its "
                    "per-second values) and a change of at least 10%% (error rates: 0.1 "
                    "percentage points); otherwise the difference is within noise.</p>\n");

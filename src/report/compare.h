@@ -5,8 +5,8 @@
  * a standard error: the larger of its sampling error over all requests
  * (rank interval for percentiles) and the spread of the run's per-second
  * values (the allowance for correlated neighbouring requests; runs under 3
- * full seconds double the sampling error instead). A Welch t test of the
- * difference gives p; a change is better or worse only when p < 0.01 and it
+ * full seconds double the sampling error instead). A t test of the
+ * difference (per-second variance pooled over both runs) gives p; a change is better or worse only when p < 0.01 and it
  * is at least 10 % (error rates: a pooled two-proportion test scaled by the
  * per-second dispersion, and at least 0.1 percentage points). */
 #ifndef VOLLEY_COMPARE_H
