@@ -790,11 +790,10 @@ static int setup_open(worker *w, err *e)
             pool_push(&pl->spare, cl);
         }
     }
-    /* Iteration i belongs to segment i mod n, and within it to worker
-     * (i div n) mod T: disjoint and complete, whatever T and n are. */
-    uint64_t segk = p->segment_k - 1, segn = p->segment_n;
-    w->stride = segn * w->cfg.nworkers;
-    w->next_i = segk + segn * w->cfg.id;
+    /* Disjoint and complete over segments and workers (executor_slice). */
+    exec_slice sl = executor_slice(p->segment_k, p->segment_n, w->cfg.id, w->cfg.nworkers);
+    w->stride = sl.stride;
+    w->next_i = sl.first;
     w->limit = executor_total(w->x);
     if (p->requests && p->requests < w->limit)
         w->limit = p->requests;
