@@ -372,3 +372,22 @@ const char routes_openapi_json[] =
     "\"responses\":{\"200\":{\"description\":\"OpenAPI 3.0 document\",\"content\":{"
     "\"application/json\":{\"schema\":{\"type\":\"object\"}}}}}}}"
     "}}";
+
+int routes_echo_headers(buf *o, const char *head, size_t len)
+{
+    bool request_line = true;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(head + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - head) : len, n = end - i;
+        if (n && head[end - 1] == '\r')
+            n--;
+        if (n && !request_line && buf_printf(o, "X-Echo-Header: %.*s\r\n", (int)n, head + i))
+            return VOLLEY_ENOMEM;
+        if (n)
+            request_line = false;
+        else if (!request_line)
+            break; /* the blank line ending the head */
+        i = end + 1;
+    }
+    return 0;
+}

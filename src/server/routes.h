@@ -72,6 +72,11 @@ extern const size_t routes_health_response_len;
  * the request and no streaming: HEALTH, STATUS, OPENAPI, ERROR. */
 int routes_write_simple(buf *o, const routes_match *m, bool close, bool keepalive_10);
 
+/* /echo: appends "X-Echo-Header: NAME: VALUE\r\n" for each header line of
+ * the request head in head[0..len) (request line and blank lines skipped),
+ * so a client can see what it sent. Returns 0 or VOLLEY_ENOMEM. */
+int routes_echo_headers(buf *o, const char *head, size_t len);
+
 /* A static block of printable bytes for /bytes and chunk payloads. */
 #define ROUTES_FILL_LEN 65536u
 const char *routes_fill(void);

@@ -416,8 +416,8 @@ static void dispatch(conn *c)
         complete(c);
 }
 
-/* A complete head: route it and start on its body. */
-static void begin(conn *c, const reqparse_req *r)
+/* A complete head (its bytes: head, r->head_len): route it and start on its body. */
+static void begin(conn *c, const reqparse_req *r, const char *head)
 {
     const server_config *cfg = &c->w->srv->cfg;
     c->keepalive = r->keepalive;
@@ -431,7 +431,8 @@ static void begin(conn *c, const reqparse_req *r)
     if (c->m.id == ROUTE_ECHO) {
         buf_reset(&c->body);
         if (buf_printf(&c->body, "X-Echo-Method: %.*s\r\nX-Echo-Path: %.*s\r\n",
-                       (int)r->method_len, r->method, (int)r->target_len, r->target)) {
+                       (int)r->method_len, r->method, (int)r->target_len, r->target) ||
+            routes_echo_headers(&c->body, head, r->head_len)) {
             fatal_error(c, 500, "out of memory");
             return;
         }
@@ -490,7 +491,7 @@ static size_t process(conn *c, const char *data, size_t len)
                 complete(c);
                 continue;
             }
-            begin(c, &r);
+            begin(c, &r, data + used - r.head_len);
             continue;
         }
         size_t n = 0;
