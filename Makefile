@@ -39,7 +39,8 @@ LIBOBJ_ASAN := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_REL  := $(UNIT_SRC:%.c=build/rel/%.o)
 UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
-.PHONY: all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
+.PHONY: all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan \
+	mutate coverage
 
 all: volley
 
@@ -107,6 +108,11 @@ test: deps-test
 
 demo: volley
 	./volley demo
+
+# Single-line mutants, one at a time, each against the tests that should
+# catch it (scripts/mutate.py lists them); fails if any survives.
+mutate: deps-test
+	$(PYTHON) scripts/mutate.py
 
 bench: volley
 	./scripts/setup-deps.sh bench

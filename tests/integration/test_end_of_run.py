@@ -134,3 +134,19 @@ def test_report_of_several_files_where_one_is_bad(volley_bin, serve, tmp_path):
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert str(bad) in p.stderr
     assert str(good) not in p.stderr
+
+
+def test_series_seconds_start_at_zero_and_are_consecutive(volley_bin, serve):
+    """Row k of the per-second series covers [k s, k+1 s) of the run: the
+    first is second 0 and none is skipped or numbered twice; the requests
+    of the rows add up to the total."""
+    p, r = run_json(volley_bin, "-c", "1", "-t", "1", "--rate", "50", "-d", "2500ms",
+                    serve.url + "/health")
+    assert p.returncode == 0, p.stderr
+    rows = r["series"]["rows"]
+    cols = r["series"]["columns"]
+    sec, req = cols.index("second"), cols.index("requests")
+    assert [row[sec] for row in rows] == list(range(len(rows))), rows
+    assert 3 <= len(rows) <= 4
+    assert sum(row[req] for row in rows) == r["totals"]["requests"]
+    assert rows[0][req] >= 40, rows
