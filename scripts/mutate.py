@@ -84,6 +84,9 @@ MUTANTS = [
      "double inflate = binom > 0 && seen > binom ? 1 : 1;", unit("compare")),
     ("compare: error minimum 0.1 -> 0.2 points", "src/report/compare.c",
      "#define MIN_ERROR_PP 0.1 ", "#define MIN_ERROR_PP 0.2 ", unit("compare")),
+    ("compare: per-second means need not differ", "src/report/compare.c",
+     "row->p_value = fmax(row->p_value, compare_t_p(",
+     "row->p_value = fmin(row->p_value, compare_t_p(", unit("compare")),
     ("compare: 5% significance", "src/report/compare.c",
      "#define SIG_P 0.01", "#define SIG_P 0.05", unit("compare")),
     # proto/

@@ -141,6 +141,7 @@ static double t_critical(double alpha, double df)
 typedef struct estimate {
     double v, samp; /* value and its sampling error, in the row's unit */
     double spread;  /* sample variance of the per-second values */
+    double sec_mean; /* their mean */
     int seconds;    /* per-second values available */
     uint64_t n;     /* requests */
     double se;      /* standard error used by the test */
@@ -232,6 +233,8 @@ static estimate estimate_of(const results_stats *s, metric_id m, double *scratch
     size_t k = per_second(s, m, scratch);
     es.seconds = (int)k;
     es.spread = k >= 2 ? variance_of(scratch, k) : 0;
+    for (size_t i = 0; i < k; i++)
+        es.sec_mean += scratch[i] / (double)k;
     return es;
 }
 
@@ -307,6 +310,11 @@ static void fill_row(cmp_row *row, metric_id m, estimate *a, estimate *b)
         row->ci = t_critical(SIG_P, row->df) * se * 100; /* percentage points */
     } else {
         row->p_value = se > 0 ? compare_t_p((b->v - a->v) / se, row->df) : (a->v == b->v ? 1 : 0);
+        /* The spread measures the noise of the mean of the seconds: their
+         * difference must be significant too, or one bad second (which can
+         * own a whole run's p99) would decide alone. */
+        if (row->df < CMP_DF_LARGE && se > 0)
+            row->p_value = fmax(row->p_value, compare_t_p((b->sec_mean - a->sec_mean) / se, row->df));
         row->ci = a->v != 0 ? t_critical(SIG_P, row->df) * se / fabs(a->v) * 100 : 0;
     }
     judge(row, m);
@@ -375,7 +383,8 @@ static const char *const rule_text =
     "  better/worse: p < 0.01 and a change of at least 10% (errors: 0.1 points).\n"
     "  p: t test of the whole-run values; each has the larger of its sampling error\n"
     "  (all requests; rank interval for percentiles) and the spread of the per-second\n"
-    "  values (pooled; correlated requests); under 3 seconds, sampling error x2.\n"
+    "  values (pooled; correlated requests), and then the means of the seconds must\n"
+    "  differ too; under 3 seconds, sampling error x2.\n"
     "  +-: 99% interval of the change; n: requests/seconds of base, new.\n";
 
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)

@@ -6,7 +6,9 @@
  * (rank interval for percentiles) and the spread of the run's per-second
  * values (the allowance for correlated neighbouring requests; runs under 3
  * full seconds double the sampling error instead). A t test of the
- * difference (per-second variance pooled over both runs) gives p; a change is better or worse only when p < 0.01 and it
+ * difference (per-second variance pooled over both runs) gives p; when the
+ * spread is the larger error, the means of the per-second values must differ
+ * significantly too; a change is better or worse only when p < 0.01 and it
  * is at least 10 % (error rates: a pooled two-proportion test scaled by the
  * per-second dispersion, and at least 0.1 percentage points). */
 #ifndef VOLLEY_COMPARE_H

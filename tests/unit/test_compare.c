@@ -394,3 +394,20 @@ Test(compare, printed_table_carries_its_numbers)
     results_free(&ra);
     results_free(&rb);
 }
+
+/* Whole-run means 10 vs 12 ms with tight seconds, but the means of the
+ * seconds differ by 0.1 ms only (the whole-run value was made by a part of
+ * the run the seconds do not show): not significant, so "same". */
+Test(compare, per_second_means_must_differ_too)
+{
+    static const double ten = 10, twelve = 12;
+    static const double ma[2] = {9.9, 10.1}, mb[2] = {10.0, 10.2}, mc[2] = {11.9, 12.1};
+    spec a = CONST_SPEC(&ten), b = CONST_SPEC(&twelve);
+    a.sec_mean_ms = ma, a.nsec_mean = 2;
+    b.sec_mean_ms = mb, b.nsec_mean = 2;
+    cmp_row r;
+    cr_expect_eq(verdict(&a, &b, "mean", &r), CMP_SAME, "p %g", r.p_value);
+    cr_expect_gt(r.p_value, 0.1);
+    b.sec_mean_ms = mc;
+    cr_expect_eq(verdict(&a, &b, "mean", &r), CMP_WORSE, "p %g", r.p_value);
+}
