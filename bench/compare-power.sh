@@ -1,6 +1,6 @@
 #!/bin/bash
 # The power of `volley compare` on short runs: against `volley serve` on
-# loopback, many 4 s runs of /delay/1 (A) and of two variants made 20 %
+# loopback, many 4 s runs of /delay/1 (A; -m picks another delay) and of two variants made 20 %
 # slower with ?extra_us (Bm: +20 % mean, Bp: +20 % p99, sized from three
 # calibration runs of A), rounds alternating A, Bm, Bp. Then:
 #   - false "different" rate per metric: every pair of runs of the same
@@ -9,14 +9,17 @@
 #     called "worse" in p99; goal >= 95 %.
 # Also prints the generator's CPU seconds per run (median).
 #
-# usage: bench/compare-power.sh [-n ROUNDS] [-r RATE] [-d SECONDS]  (40, 1000, 4)
+# usage: bench/compare-power.sh [-n ROUNDS] [-r RATE] [-d SECONDS] [-m DELAY_MS]
+#        (defaults 40, 1000, 4, 1: the route is /delay/DELAY_MS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-ROUNDS=40 RATE=1000 DUR=4
-while getopts "n:r:d:" o; do
-    case $o in n) ROUNDS=$OPTARG ;; r) RATE=$OPTARG ;; d) DUR=$OPTARG ;; *) exit 2 ;; esac
+ROUNDS=40 RATE=1000 DUR=4 DELAY=1
+while getopts "n:r:d:m:" o; do
+    case $o in
+    n) ROUNDS=$OPTARG ;; r) RATE=$OPTARG ;; d) DUR=$OPTARG ;; m) DELAY=$OPTARG ;; *) exit 2 ;;
+    esac
 done
 [ -x ./volley ] || make -s volley
 
@@ -27,7 +30,7 @@ PORT=$(free_port)
 ./volley serve -l "127.0.0.1:$PORT" -t 1 >"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
 wait_port "$PORT"
-BASE="http://127.0.0.1:$PORT/delay/1"
+BASE="http://127.0.0.1:$PORT/delay/$DELAY"
 
 # one_run NAME URL: a DUR-second open-model run saved as $TMP/NAME.json;
 # appends its CPU seconds to $TMP/cpu.
@@ -47,7 +50,8 @@ MEAN_US=$(for i in 1 2 3; do metric "$TMP/cal$i.json" mean; done | median)
 P99_US=$(for i in 1 2 3; do metric "$TMP/cal$i.json" p99; done | median)
 XM=$((MEAN_US / 5)) XP=$((P99_US / 5))
 echo "calibration: A mean ${MEAN_US} us, p99 ${P99_US} us -> Bm +${XM} us, Bp +${XP} us"
-echo "$ROUNDS rounds of A, Bm, Bp; ${DUR} s each at ${RATE} req/s"
+echo "$ROUNDS rounds of A, Bm, Bp; ${DUR} s each at ${RATE} req/s; $BASE"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for i in $(seq "$ROUNDS"); do
     one_run "A$i" "$BASE"
@@ -89,3 +93,4 @@ for m in ["mean", "p99"]:
           f"   measured change median {ch[len(ch) // 2]:+.1f} %")
 PY
 echo "generator cpu seconds per run (median): $(median <"$TMP/cpu")"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -306,7 +306,7 @@ static void on_connect(conn *c, int status)
     worker *w = cl->w;
     if (status == CONN_ETLS) {
         if (!w->fatal[0])
-            snprintf(w->fatal, sizeof w->fatal, "TLS: %s (%s)", conn_tls_error(c),
+            snprintf(w->fatal, sizeof w->fatal, "TLS: %s (%.200s)", conn_tls_error(c),
                      w->p->target_names[cl->target]);
         client_fail(cl, ERRK_TLS);
         return;
