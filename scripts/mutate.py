@@ -61,6 +61,8 @@ MUTANTS = [
     ("executor: constant schedule one slot late", "src/load/executor.c",
      "return (uint64_t)llround(target * NS_PER_S / x->rate);",
      "return (uint64_t)llround((target + 1) * NS_PER_S / x->rate);", unit("executor")),
+    ("plan: mixed mode ignores weights", "src/load/plan.c",
+     "        acc += p->eps[k].weight;\n", "        acc += 1;\n", unit("plan")),
     # metrics/
     ("hist: mean divides by count + 1", "src/metrics/hist.c",
      "return h->count ? (double)h->sum / (double)h->count : 0.0;",
