@@ -29,9 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         check(rc < 0 && e.code == rc);
         check(!strncmp(e.msg, "threshold", 9));
-        const char *at = strstr(e.msg, "at position ");
+        /* The last "': at position N:" (the expression may contain the words). */
+        const char *at = NULL;
+        for (const char *q = e.msg; (q = strstr(q, "': at position ")); q++)
+            at = q + 15;
         if (at)
-            check(atoi(at + 12) >= 1 && (size_t)atoi(at + 12) <= strlen(t.expr) + 1);
+            check(atoi(at) >= 1 && (size_t)atoi(at) <= strlen(t.expr) + 1);
     } else {
         check(t.op <= TH_NE && t.agg <= TH_DROPPED && t.metric <= TH_SEND_LAG);
         check(t.agg != TH_PCT || (t.pct >= 0 && t.pct <= 100));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static plan *new_plan(void)
 {
@@ -125,4 +126,22 @@ Test(plan, default_names)
     cr_expect_str_eq(n, "/a/b");
     plan_default_name("http://h:1", n, sizeof n);
     cr_expect_str_eq(n, "/");
+}
+
+/* Found by fuzzing: "GET " with no URL was an endpoint with an empty URL. */
+Test(plan, targets_file_method_without_url_is_an_error)
+{
+    char path[] = "/tmp/volley-targets-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    static const char text[] = "# name: x\nGET   \n";
+    cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    plan *p = new_plan();
+    err e = {0};
+    cr_expect_neq(plan_load_targets(p, path, &e), 0);
+    cr_expect(strstr(e.msg, ":2: expected 'METHOD URL'") != NULL, "%s", e.msg);
+    cr_expect_eq(p->neps, 0);
+    del_plan(p);
+    unlink(path);
 }
