@@ -5,6 +5,7 @@
 #include "metrics/threshold.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,12 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         check(rc < 0 && e.code == rc);
         check(!strncmp(e.msg, "threshold", 9));
-        /* The last "': at position N:" (the expression may contain the words). */
-        const char *at = NULL;
-        for (const char *q = e.msg; (q = strstr(q, "': at position ")); q++)
-            at = q + 15;
-        if (at)
-            check(atoi(at) >= 1 && (size_t)atoi(at) <= strlen(t.expr) + 1);
+        /* "threshold 'EXPR': at position N: why", EXPR as stored. */
+        char head[300];
+        snprintf(head, sizeof head, "threshold '%s': at position ", t.expr);
+        if (!strncmp(e.msg, head, strlen(head))) {
+            int pos = atoi(e.msg + strlen(head));
+            check(pos >= 1 && (size_t)pos <= strlen(t.expr) + 1);
+        }
     } else {
         check(t.op <= TH_NE && t.agg <= TH_DROPPED && t.metric <= TH_SEND_LAG);
         check(t.agg != TH_PCT || (t.pct >= 0 && t.pct <= 100));
