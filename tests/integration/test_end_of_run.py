@@ -29,7 +29,7 @@ def test_requests_in_flight_after_grace_are_cancelled(volley_bin, serve):
     t = r["totals"]
     assert t["requests"] == 2 and t["responses"] == 0, t
     assert t["errors_by_kind"]["cancelled"] == 2, t["errors_by_kind"]
-    assert took < 2.5, took
+    assert took < 2.9, took  # not after the 3 s delay
 
 
 def test_grace_long_enough_lets_them_finish(volley_bin, serve):
