@@ -152,7 +152,7 @@ Test(executor, stage_parse_errors)
         const char *s, *needle;
     } cases[] = {
         {"", "empty"},
-        {"100", "'100' at position 1 is not TARGET:DURATION"},
+        {"100", "targets without durations need the total"},
         {"100:1s,,5:1s", "bad stage at position 8"},
         {"100:1s,", "trailing ','"},
         {"x:1s", "--stages target"},
