@@ -66,7 +66,8 @@ build/gen/prelude_lua.h: src/script/prelude.lua
 	  echo 'static const unsigned char prelude_lua[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
 
-build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o: build/gen/prelude_lua.h
+build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o build/cov/src/script/lua_api.o: \
+	build/gen/prelude_lua.h
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -145,7 +146,7 @@ build/cov/volley: $(OBJ_COV)
 
 build/cov/unit-tests: $(UNIT_COV) $(LIBOBJ_COV)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(COV_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(COV_FLAGS) -o $@ $^ $(LDLIBS) $(UNIT_LIBS)
 
 coverage: deps-test build/cov/volley build/cov/unit-tests
 	@find build/cov -name '*.gcda' -delete
