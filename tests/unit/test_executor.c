@@ -209,3 +209,44 @@ Test(executor, segments_and_workers_partition_the_schedule)
         }
     free(seen);
 }
+
+/* The targets-only form splits the total evenly; the last stage takes the
+ * remainder, so the stages add up to the total exactly. */
+Test(executor, targets_only_form_splits_the_total)
+{
+    cr_expect(executor_stages_need_total("10,50,100"));
+    cr_expect_not(executor_stages_need_total("10:1s,50:1s"));
+    executor x = {.kind = EXEC_RAMPING_RATE};
+    err e = {0};
+    cr_assert_eq(executor_parse_stages_total(&x, "10,50,100", 0, 10 * NS_PER_S, &e), 0, "%s",
+                 e.msg);
+    cr_assert_eq(x.nstages, 3);
+    cr_expect_eq(x.stages[0].duration_ns, 3333333333ULL);
+    cr_expect_eq(x.stages[2].duration_ns, 10 * NS_PER_S - 2 * 3333333333ULL);
+    cr_expect_float_eq(x.stages[1].target, 50, 1e-12);
+    cr_expect_eq(executor_duration_ns(&x), 10 * NS_PER_S);
+    x = (executor){.kind = EXEC_RAMPING_RATE};
+    cr_assert_eq(executor_parse_stages_total(&x, "5,7", NS_PER_S, 4 * NS_PER_S, &e), 0, "%s", e.msg);
+    cr_assert_eq(x.nstages, 4);
+    cr_expect_eq(x.stages[1].duration_ns, NS_PER_S);
+    cr_expect_eq(executor_duration_ns(&x), 6 * NS_PER_S);
+    static const struct {
+        const char *s, *needle;
+        uint64_t total;
+    } bad[] = {
+        {"10,,20", "bad target at position 4", 2 * NS_PER_S},
+        {"10,x", "--stages target", 2 * NS_PER_S},
+        {"10,20", "need the total", 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        x = (executor){.kind = EXEC_RAMPING_RATE};
+        err_clear(&e);
+        cr_expect_neq(executor_parse_stages_total(&x, bad[i].s, 0, bad[i].total, &e), 0, "%s",
+                      bad[i].s);
+        cr_expect(strstr(e.msg, bad[i].needle) != NULL, "'%s': %s", bad[i].s, e.msg);
+    }
+    /* The full form ignores the total. */
+    x = (executor){.kind = EXEC_RAMPING_RATE};
+    cr_assert_eq(executor_parse_stages_total(&x, "10:2s", 0, 9 * NS_PER_S, &e), 0);
+    cr_expect_eq(executor_duration_ns(&x), 2 * NS_PER_S);
+}
