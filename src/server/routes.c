@@ -284,6 +284,14 @@ void routes_match_request(const char *method, size_t method_len, const char *tar
     }
 
     switch (m->id) {
+    case ROUTE_ECHO: {
+        uint64_t h = 0;
+        if (query_u64(q, qn, "headers", 1, &h))
+            set_error(m, 400, "/echo: headers must be 0 or 1");
+        else
+            m->echo_headers = h == 1;
+        break;
+    }
     case ROUTE_BYTES:
         if (num(arg, an, ROUTES_MAX_BYTES, &m->n))
             set_error(m, 400, "/bytes/{n}: n must be an integer <= 67108864");

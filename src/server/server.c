@@ -444,7 +444,7 @@ static void begin(srv_conn *c, const reqparse_req *r, const char *head)
         buf_reset(&c->body);
         if (buf_printf(&c->body, "X-Echo-Method: %.*s\r\nX-Echo-Path: %.*s\r\n",
                        (int)r->method_len, r->method, (int)r->target_len, r->target) ||
-            routes_echo_headers(&c->body, head, r->head_len)) {
+            (c->m.echo_headers && routes_echo_headers(&c->body, head, r->head_len))) {
             fatal_error(c, 500, "out of memory");
             return;
         }

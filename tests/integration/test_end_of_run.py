@@ -95,7 +95,7 @@ def test_headers_and_body_reach_the_server(volley_bin, serve):
     """/echo reflects each request header as an X-Echo-Header line and the
     body as the response body: -H and -b grow every response by exactly
     that much."""
-    base_args = ["-c", "1", "-t", "1", "-n", "20", serve.url + "/echo"]
+    base_args = ["-c", "1", "-t", "1", "-n", "20", serve.url + "/echo?headers=1"]
     _, plain = run_json(volley_bin, *base_args)
     _, hdr = run_json(volley_bin, "-H", "X-Volley-Test: abc123", *base_args)
     _, body = run_json(volley_bin, "-b", "0123456789", "-m", "POST", *base_args)
@@ -110,12 +110,15 @@ def test_headers_and_body_reach_the_server(volley_bin, serve):
 
 def test_echo_shows_header_bytes_over_a_raw_socket(serve):
     with socket.create_connection((serve.host, serve.port), timeout=5) as s:
-        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-One: 1\r\n\r\n")
+        s.sendall(b"GET /echo?headers=1 HTTP/1.1\r\nHost: x\r\nX-One: 1\r\n\r\n"
+                  b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Two: 2\r\n\r\n")
         data = b""
         deadline = time.monotonic() + 5
-        while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        while data.count(b"\r\n\r\n") < 2 and time.monotonic() < deadline:
             data += s.recv(4096)
     assert b"X-Echo-Header: Host: x\r\nX-Echo-Header: X-One: 1\r\n" in data, data
+    # Without ?headers=1 /echo reflects none (its size stays what it was).
+    assert b"X-Two" not in data and data.count(b"X-Echo-Header") == 2, data
 
 
 def test_report_of_several_files_where_one_is_bad(volley_bin, serve, tmp_path):

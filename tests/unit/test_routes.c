@@ -49,7 +49,13 @@ Test(routes, every_route_and_method)
         if (cases[i].status)
             cr_expect_eq(m.status, cases[i].status, "%s %s", cases[i].method, cases[i].target);
     }
-    routes_match m = match("HEAD", "/bytes/3");
+    routes_match m = match("GET", "/echo?headers=1");
+    cr_expect(m.id == ROUTE_ECHO && m.echo_headers);
+    m = match("POST", "/echo");
+    cr_expect(m.id == ROUTE_ECHO && !m.echo_headers);
+    m = match("GET", "/echo?headers=2");
+    cr_expect(m.id == ROUTE_ERROR && m.status == 400);
+    m = match("HEAD", "/bytes/3");
     cr_expect(m.head);
     m = match("GET", "/bytes/3");
     cr_expect_not(m.head);
