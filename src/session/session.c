@@ -187,7 +187,7 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
         if (!threshold_check(t, a)) {
             char v[32];
             threshold_format_actual(t, a, v, sizeof v);
-            snprintf(lc->why, sizeof lc->why, "threshold '%s' failed after %llus (%s)", t->expr,
+            snprintf(lc->why, sizeof lc->why, "threshold '%.200s' failed after %llus (%s)", t->expr,
                      (unsigned long long)lc->seconds, v);
             lc->failed = true;
             return true;
