@@ -29,11 +29,47 @@ static void note_fatal(xch_conn *xc, const char *fmt, const char *a, const char 
         snprintf(x->fatal, x->fatal_cap, fmt, a, b);
 }
 
+/* ---- the requests in flight (FIFO) ---- */
+
+static void fifo_push(xch_conn *xc, xch_req *r)
+{
+    r->next = NULL;
+    if (xc->cur)
+        xc->tail->next = r;
+    else
+        xc->cur = r;
+    xc->tail = r;
+    xc->nflight++;
+}
+
+static xch_req *fifo_pop(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    xc->cur = r->next;
+    if (!xc->cur)
+        xc->tail = NULL;
+    if (xc->wnext == r)
+        xc->wnext = r->next;
+    xc->nflight--;
+    return r;
+}
+
+/* Empties the FIFO and returns its requests as a list (r->next). */
+static xch_req *fifo_take(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    xc->cur = xc->tail = xc->wnext = NULL;
+    xc->nflight = 0;
+    return r;
+}
+
 void xch_close(xch_conn *xc, bool reset)
 {
     loop_timer_stop(xc->ctx->lp, &xc->timer);
+    fifo_take(xc);
     if (xc->c.fd < 0)
         return;
+    xc->epoch++;
     if (xc->c.state == CONN_OPEN)
         set_active(xc, -1);
     if (xc->proto->on_close)
@@ -43,14 +79,49 @@ void xch_close(xch_conn *xc, bool reset)
 
 /* ---- outcomes ---- */
 
+static void on_timeout(loop *l, void *data);
+
+static void arm(xch_conn *xc, uint64_t deadline)
+{
+    if (deadline)
+        loop_timer_start(xc->ctx->lp, &xc->timer, deadline, on_timeout, xc);
+    else
+        loop_timer_stop(xc->ctx->lp, &xc->timer);
+}
+
+static uint64_t req_deadline(const xch_req *r)
+{
+    return r->timeout_ns ? r->intended_ns + r->timeout_ns : 0;
+}
+
+/* r is out of the FIFO: tell its owner. */
 static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
 {
-    loop_timer_stop(xc->ctx->lp, &xc->timer);
-    xc->cur = NULL;
     o->done_ns = loop_now(xc->ctx->lp);
     o->latency_ns = o->done_ns - r->intended_ns;
     r->shard->last_outcome_ns = o->done_ns;
     r->on_done(r, o);
+}
+
+static void fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
+{
+    uint64_t out = r->sent ? r->len : 0;
+    metrics_record_error(r->shard, k, r->bytes_in, out);
+    xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
+                     .msg = msg ? msg : metrics_err_kind_name(k)};
+    finish(xc, r, &o);
+}
+
+/* Requests that were behind the one that ended their connection: each is
+ * counted once as closed_early. r->next is read before on_done, which may
+ * submit r again. */
+static void fail_rest(xch_conn *xc, xch_req *r)
+{
+    while (r) {
+        xch_req *n = r->next;
+        fail_one(xc, r, ERRK_CLOSED, "the connection ended before this pipelined request's response");
+        r = n;
+    }
 }
 
 static void fail(xch_conn *xc, err_kind k, const char *msg)
@@ -59,14 +130,14 @@ static void fail(xch_conn *xc, err_kind k, const char *msg)
     if (!r)
         return;
     loop_update_now(xc->ctx->lp);
-    uint64_t out = r->sent ? r->len : 0;
-    metrics_record_error(r->shard, k, r->bytes_in, out);
-    xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
-                     .msg = msg ? msg : metrics_err_kind_name(k)};
     /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */
+    xch_req *rest = r->next;
     xch_close(xc, true);
-    finish(xc, r, &o);
+    fail_one(xc, r, k, msg);
+    fail_rest(xc, rest);
 }
+
+static bool resend_all(xch_conn *xc);
 
 static void complete(xch_conn *xc, bool keep_alive)
 {
@@ -84,29 +155,25 @@ static void complete(xch_conn *xc, bool keep_alive)
     metrics_record_response(r->shard, &m);
     xc->responses++;
     xc->last_use_ns = now;
-    if (!keep_alive || r->close_after)
-        xch_close(xc, false);
+    fifo_pop(xc);
+    xch_req *rest = NULL;
+    if (!keep_alive || r->close_after) {
+        /* Requests behind this one were never answered: sent again on a
+         * new connection when that is safe (RFC 9112 9.3.2), else failed. */
+        if (!xc->cur || !resend_all(xc)) {
+            rest = xc->cur;
+            xch_close(xc, false);
+        }
+    } else {
+        arm(xc, xc->cur ? req_deadline(xc->cur) : 0);
+    }
     xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out};
     finish(xc, r, &o);
+    fail_rest(xc, rest);
 }
 
 /* ---- connecting ---- */
-
-static void on_timeout(loop *l, void *data);
-
-static void arm(xch_conn *xc, uint64_t deadline)
-{
-    if (deadline)
-        loop_timer_start(xc->ctx->lp, &xc->timer, deadline, on_timeout, xc);
-    else
-        loop_timer_stop(xc->ctx->lp, &xc->timer);
-}
-
-static uint64_t req_deadline(const xch_req *r)
-{
-    return r->timeout_ns ? r->intended_ns + r->timeout_ns : 0;
-}
 
 static void note_fd_limit(xch_conn *xc, int rc)
 {
@@ -169,9 +236,18 @@ static void connected(xch_conn *xc)
     xc->t->good = xc->addr_i % xc->t->naddrs;
     set_active(xc, 1);
     arm(xc, req_deadline(r));
-    int rc = xc->proto->submit(xc, r);
-    if (rc < 0 && xc->cur == r)
-        xc->proto->on_write_error(xc, rc);
+    /* Everything submitted while connecting is written now, in order. */
+    uint32_t epoch = xc->epoch;
+    xc->wnext = xc->cur;
+    for (r = xc->cur; r && xc->epoch == epoch;) {
+        xch_req *n = r->next;
+        int rc = xc->proto->submit(xc, r);
+        if (rc < 0 && xc->epoch == epoch) {
+            xc->proto->on_write_error(xc, rc);
+            return;
+        }
+        r = n;
+    }
 }
 
 static void on_connect(conn *c, int status)
@@ -222,16 +298,32 @@ static bool stale(xch_conn *xc)
     xch_req *r = xc->cur;
     if (!r || r->got_bytes || xc->responses == 0)
         return false;
-    if (!xc->ctx->retry || !r->idempotent || r->retried) {
+    if (!resend_all(xc))
         fail(xc, ERRK_STALE, "stale keep-alive connection: closed before any response byte");
-        return true;
-    }
-    r->retried = true;
-    r->shard->tot.retries++;
+    return true;
+}
+
+/* The server closed cleanly and no request of the FIFO has a response
+ * byte: when each may be retried (idempotent, not retried yet, retries on)
+ * they are all sent again, in order, on a new connection. */
+static bool resend_all(xch_conn *xc)
+{
+    if (!xc->ctx->retry)
+        return false;
+    for (xch_req *r = xc->cur; r; r = r->next)
+        if (!r->idempotent || r->retried || r->got_bytes)
+            return false;
+    xch_req *list = fifo_take(xc);
     xch_close(xc, true);
-    xc->cur = r;
-    r->sent = false;
-    r->bytes_in = 0;
+    while (list) {
+        xch_req *n = list->next;
+        list->retried = true;
+        list->shard->tot.retries++;
+        list->sent = false;
+        list->bytes_in = 0;
+        fifo_push(xc, list);
+        list = n;
+    }
     xc->addr_i = xc->t->good;
     xc->addr_tried = 0;
     start_connect(xc);
@@ -260,6 +352,13 @@ static void on_readable(conn *c)
     xc->proto->on_readable(xc);
 }
 
+static void on_sent(conn *c)
+{
+    xch_conn *xc = c->owner;
+    if (xc->wnext && !xc->pumping && xc->proto->on_sent)
+        xc->proto->on_sent(xc);
+}
+
 static void on_write_error(conn *c, int status)
 {
     xch_conn *xc = c->owner;
@@ -273,19 +372,43 @@ static void on_write_error(conn *c, int status)
 static const conn_handlers handlers = {
     .on_connect = on_connect,
     .on_readable = on_readable,
-    .on_sent = NULL,
+    .on_sent = on_sent,
     .on_write_error = on_write_error,
 };
 
 /* ---- the HTTP/1.1 driver ---- */
 
-static uint32_t h1_max_in_flight(const xch_conn *xc)
+static uint32_t h1_max_in_flight(const xch_conn *xc) { return xc->depth; }
+
+static uint32_t h1_in_flight(const xch_conn *xc) { return xc->nflight; }
+
+/* Writes the FIFO from wnext while the connection takes whole requests
+ * (conn keeps one borrowed output at a time; on_sent resumes). */
+static int h1_write(xch_conn *xc)
 {
-    (void)xc;
-    return 1;
+    int rc = 0;
+    xc->pumping = true;
+    while (xc->wnext && xc->c.out_off >= xc->c.out_len) {
+        xch_req *r = xc->wnext;
+        xc->wnext = r->next;
+        r->sent = true;
+        r->sent_ns = loop_update_now(xc->ctx->lp);
+        if (r->record_send_lag)
+            hist_record(r->shard->send_lag, r->sent_ns - r->intended_ns);
+        if ((rc = conn_send(&xc->c, r->data, r->len)) < 0)
+            break;
+    }
+    xc->pumping = false;
+    return rc;
 }
 
-static uint32_t h1_in_flight(const xch_conn *xc) { return xc->cur != NULL; }
+static void h1_on_sent(xch_conn *xc)
+{
+    uint32_t epoch = xc->epoch;
+    int rc = h1_write(xc);
+    if (rc < 0 && xc->epoch == epoch)
+        xc->proto->on_write_error(xc, rc);
+}
 
 static int h1_submit(xch_conn *xc, xch_req *r)
 {
@@ -293,12 +416,8 @@ static int h1_submit(xch_conn *xc, xch_req *r)
     if (r->max_header_bytes)
         r->resp.max_header_bytes = r->max_header_bytes;
     r->got_bytes = false;
-    r->sent = true;
     r->bytes_in = 0;
-    r->sent_ns = loop_update_now(xc->ctx->lp);
-    if (r->record_send_lag)
-        hist_record(r->shard->send_lag, r->sent_ns - r->intended_ns);
-    return conn_send(&xc->c, r->data, r->len);
+    return h1_write(xc);
 }
 
 /* EOF while a response is expected. */
@@ -314,31 +433,42 @@ static void h1_eof(xch_conn *xc)
     fail(xc, ERRK_CLOSED, "the server closed the connection early");
 }
 
-/* n bytes of the response arrived in rbuf: true when the exchange ended. */
+/* n bytes arrived in rbuf: they belong to the head of the FIFO, and what
+ * follows a complete response to the request behind it. True when the
+ * caller should stop reading (bytes used up, or the connection ended). */
 static bool h1_feed(xch_conn *xc, const char *p, size_t n)
 {
-    xch_req *r = xc->cur;
     uint64_t now = loop_update_now(xc->ctx->lp);
-    if (!r->got_bytes) {
-        r->got_bytes = true;
-        r->first_byte_ns = now;
-    } else if (r->resp.chunked && r->resp.headers_done) {
-        hist_record(r->shard->chunk_gap, now - r->last_read_ns);
+    uint32_t epoch = xc->epoch;
+    for (;;) {
+        xch_req *r = xc->cur;
+        if (!r->got_bytes) {
+            r->got_bytes = true;
+            r->first_byte_ns = now;
+        } else if (r->resp.chunked && r->resp.headers_done) {
+            hist_record(r->shard->chunk_gap, now - r->last_read_ns);
+        }
+        r->last_read_ns = now;
+        size_t used = 0;
+        int rc = http1_resp_parse(&r->resp, p, n, &used);
+        if (rc == HTTP1_NEED_MORE) {
+            r->bytes_in += n;
+            return false;
+        }
+        r->bytes_in += rc < 0 ? n : used;
+        if (rc < 0) {
+            fail(xc, ERRK_PARSE, http1_strerror(rc));
+            return true;
+        }
+        p += used;
+        n -= used;
+        /* Bytes after a response with no request written behind it were
+         * never asked for: the stream cannot be trusted, the connection goes. */
+        bool unasked = n && !(r->next && r->next->sent);
+        complete(xc, r->resp.keep_alive && !unasked);
+        if (!n || unasked || xc->epoch != epoch || !xc->cur)
+            return true;
     }
-    r->last_read_ns = now;
-    r->bytes_in += n;
-    size_t used = 0;
-    int rc = http1_resp_parse(&r->resp, p, n, &used);
-    if (rc == HTTP1_NEED_MORE)
-        return false;
-    if (rc < 0) {
-        fail(xc, ERRK_PARSE, http1_strerror(rc));
-        return true;
-    }
-    /* Bytes after the response were never asked for: the stream cannot be
-     * trusted any more, so the connection goes. */
-    complete(xc, r->resp.keep_alive && used == n);
-    return true;
 }
 
 static void h1_on_readable(xch_conn *xc)
@@ -377,6 +507,7 @@ const xch_proto xch_http1 = {
     .on_write_error = h1_on_write_error,
     .in_flight = h1_in_flight,
     .on_close = NULL,
+    .on_sent = h1_on_sent,
 };
 
 /* ---- the connection ---- */
@@ -387,6 +518,7 @@ void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner)
     conn_init(&xc->c, ctx->lp, &handlers, xc);
     loop_timer_init(&xc->timer);
     xc->proto = &xch_http1;
+    xc->depth = 1;
     xc->ctx = ctx;
     xc->t = t;
     xc->owner = owner;
@@ -409,19 +541,29 @@ uint32_t xch_in_flight(const xch_conn *xc) { return xc->proto->in_flight(xc); }
 
 void xch_submit(xch_conn *xc, xch_req *r)
 {
-    xc->cur = r;
     r->sent = r->got_bytes = r->retried = false;
     r->bytes_in = r->connect_ns = 0;
     r->sent_ns = r->first_byte_ns = 0;
+    bool first = !xc->cur;
     if (xch_is_open(xc)) {
-        arm(xc, req_deadline(r));
+        fifo_push(xc, r);
+        if (first)
+            arm(xc, req_deadline(r));
+        if (!xc->wnext)
+            xc->wnext = r;
+        uint32_t epoch = xc->epoch;
         int rc = xc->proto->submit(xc, r);
-        if (rc < 0 && xc->cur == r)
+        if (rc < 0 && xc->epoch == epoch)
             xc->proto->on_write_error(xc, rc);
+        return;
+    }
+    if (!first) {
+        fifo_push(xc, r); /* connecting: written once connected */
         return;
     }
     if (xc->c.fd >= 0)
         xch_close(xc, true);
+    fifo_push(xc, r);
     xc->addr_i = xc->t->good;
     xc->addr_tried = 0;
     start_connect(xc);
@@ -429,11 +571,8 @@ void xch_submit(xch_conn *xc, xch_req *r)
 
 void xch_cancel(xch_conn *xc)
 {
-    xch_req *r = xc->cur;
-    if (r) {
+    for (xch_req *r = fifo_take(xc); r; r = r->next)
         metrics_record_error(r->shard, ERRK_CANCELLED, r->bytes_in, r->sent ? r->len : 0);
-        xc->cur = NULL;
-    }
     xch_close(xc, true);
 }
 

@@ -77,21 +77,27 @@ struct xch_req {
     http1_resp resp;
     uint64_t sent_ns, first_byte_ns, last_read_ns, bytes_in;
     uint64_t connect_ns;        /* time spent connecting for this request */
+    xch_req *next;              /* next request in flight on the same connection */
     bool sent, got_bytes, retried;
 };
 
-/* A protocol driver: the per-connection operations the exchange calls. A
- * driver may keep several requests in flight on one connection (HTTP/2
- * streams, pipelining); HTTP/1.1 keeps one. */
+/* A protocol driver: the per-connection operations the exchange calls. The
+ * exchange keeps the requests in flight on a connection in submission order
+ * (xch_conn.cur .. tail); a driver may answer them in order (HTTP/1.1
+ * pipelining) or, for HTTP/2 streams, in any order. The owner decides how
+ * many it submits at once (xch_conn.depth, --pipeline / --max-streams). */
 typedef struct xch_proto {
     const char *name;
     uint32_t (*max_in_flight)(const xch_conn *xc);
-    /* The connection is open: start sending r. Returns 0 or a negative errno. */
+    /* The connection is open and r is in its FIFO (xch_conn.wnext says which
+     * is the first not yet written): start sending r. 0 or a negative errno. */
     int (*submit)(xch_conn *xc, xch_req *r);
     void (*on_readable)(xch_conn *xc);
     void (*on_write_error)(xch_conn *xc, int status);
     /* Requests in flight on xc. */
     uint32_t (*in_flight)(const xch_conn *xc);
+    /* The connection took all of its pending output: write more. */
+    void (*on_sent)(xch_conn *xc);
     /* The connection goes away: forget per-connection protocol state. */
     void (*on_close)(xch_conn *xc);
 } xch_proto;
@@ -103,7 +109,13 @@ struct xch_conn {
     const xch_proto *proto;
     xch_ctx *ctx;
     xch_target *t;
-    xch_req *cur;               /* HTTP/1.1: the request in flight */
+    xch_req *cur;               /* the oldest request in flight (FIFO head) */
+    xch_req *tail;              /* the newest request in flight */
+    xch_req *wnext;             /* the first request in the FIFO not yet written */
+    uint32_t nflight;           /* requests in the FIFO */
+    uint32_t depth;             /* requests the owner may keep in flight (>= 1) */
+    uint32_t epoch;             /* counts closes: bytes read belong to one epoch */
+    bool pumping;               /* writing the FIFO (no re-entry from on_sent) */
     loop_timer timer;           /* connect / request deadline */
     uint64_t connect_start_ns;
     uint64_t last_use_ns;
@@ -117,14 +129,20 @@ struct xch_conn {
 void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner);
 /* Points a closed xc at another target (its TLS session is given up). */
 void xch_conn_retarget(xch_conn *xc, xch_target *t);
-/* Submits r: sends it on the open connection, or connects first. The
- * outcome always arrives through r->on_done, possibly before this returns
- * (an immediate failure). */
+/* Submits r: appends it to the connection's requests in flight and writes
+ * it behind them, or connects first (requests submitted while connecting
+ * are written once connected). The outcome always arrives through
+ * r->on_done, possibly before this returns (an immediate failure). When a
+ * connection ends with several requests in flight, the oldest gets the
+ * error kind of what happened; each one behind it is closed_early, unless
+ * the server closed cleanly (after a response, or stale) and every one of
+ * them may be retried: then they are all sent once more on a new
+ * connection and counted in retries. */
 void xch_submit(xch_conn *xc, xch_req *r);
 /* Requests in flight on xc. */
 uint32_t xch_in_flight(const xch_conn *xc);
 bool xch_is_open(const xch_conn *xc);
-/* Ends r (in flight on xc) as cancelled: counted, no on_done. */
+/* Ends every request in flight on xc as cancelled: counted, no on_done. */
 void xch_cancel(xch_conn *xc);
 /* Closes the connection (idle or not: in-flight requests are forgotten). */
 void xch_close(xch_conn *xc, bool reset);
