@@ -68,6 +68,7 @@ enum {
     OPT_KEY,
     OPT_HELP_MARKDOWN,
     OPT_SEED,
+    OPT_PIPELINE,
 };
 
 #define B FLAG_BOTH
@@ -98,6 +99,10 @@ static const flag_def run_flags[] = {
     {OPT_MAX_CONN, "max-connections", 0, "N", B, "load",
      "open model: connection pool cap (default: rate/10, at least 64)",
      "arrival rate: the scenario's VUs"},
+    {OPT_PIPELINE, "pipeline", 0, "N", U, "load",
+     "requests in flight per connection (default 1; HTTP/1.1 pipelining, h2load -m): closed "
+     "model: -c connections x N VUs; open model: N slots per pooled connection", NULL},
+    {OPT_PIPELINE, "max-streams", 0, "N", U, "load", "alias of --pipeline", NULL},
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
@@ -371,6 +376,10 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_MAX_CONN:
         if (!(rc = parse_u64(arg, "--max-connections", 1, 1000000, &v, e)))
             p->max_connections = (uint32_t)v;
+        return rc;
+    case OPT_PIPELINE:
+        if (!(rc = parse_u64(arg, "--pipeline", 1, 1024, &v, e)))
+            p->pipeline = (uint32_t)v;
         return rc;
     case OPT_MAX_BACKLOG:
         if (!(rc = parse_u64(arg, "--max-backlog", 1, 100000000, &v, e)))

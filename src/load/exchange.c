@@ -137,7 +137,7 @@ static void fail(xch_conn *xc, err_kind k, const char *msg)
     fail_rest(xc, rest);
 }
 
-static bool resend_all(xch_conn *xc);
+static void resend(xch_conn *xc, bool announced);
 
 static void complete(xch_conn *xc, bool keep_alive)
 {
@@ -156,21 +156,19 @@ static void complete(xch_conn *xc, bool keep_alive)
     xc->responses++;
     xc->last_use_ns = now;
     fifo_pop(xc);
-    xch_req *rest = NULL;
     if (!keep_alive || r->close_after) {
         /* Requests behind this one were never answered: sent again on a
          * new connection when that is safe (RFC 9112 9.3.2), else failed. */
-        if (!xc->cur || !resend_all(xc)) {
-            rest = xc->cur;
+        if (xc->cur)
+            resend(xc, true);
+        else
             xch_close(xc, false);
-        }
     } else {
         arm(xc, xc->cur ? req_deadline(xc->cur) : 0);
     }
     xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out};
     finish(xc, r, &o);
-    fail_rest(xc, rest);
 }
 
 /* ---- connecting ---- */
@@ -298,36 +296,45 @@ static bool stale(xch_conn *xc)
     xch_req *r = xc->cur;
     if (!r || r->got_bytes || xc->responses == 0)
         return false;
-    if (!resend_all(xc))
+    if (!xc->ctx->retry || !r->idempotent || r->retried) {
         fail(xc, ERRK_STALE, "stale keep-alive connection: closed before any response byte");
+        return true;
+    }
+    resend(xc, false);
     return true;
 }
 
-/* The server closed cleanly and no request of the FIFO has a response
- * byte: when each may be retried (idempotent, not retried yet, retries on)
- * they are all sent again, in order, on a new connection. */
-static bool resend_all(xch_conn *xc)
+/* The server closed cleanly and no request left in the FIFO has a response
+ * byte: those that may be retried (idempotent, retries on; once each,
+ * unless the server announced the close: it then answered at least one
+ * request on the connection, so this makes progress) are sent again, in
+ * order, on a new connection and counted in retries; the others are
+ * closed_early. */
+static void resend(xch_conn *xc, bool announced)
 {
-    if (!xc->ctx->retry)
-        return false;
-    for (xch_req *r = xc->cur; r; r = r->next)
-        if (!r->idempotent || r->retried || r->got_bytes)
-            return false;
-    xch_req *list = fifo_take(xc);
+    xch_req *list = fifo_take(xc), *failed = NULL, **fl = &failed;
     xch_close(xc, true);
     while (list) {
         xch_req *n = list->next;
-        list->retried = true;
-        list->shard->tot.retries++;
-        list->sent = false;
-        list->bytes_in = 0;
-        fifo_push(xc, list);
+        if (xc->ctx->retry && list->idempotent && (announced || !list->retried)) {
+            list->retried = true;
+            list->shard->tot.retries++;
+            list->sent = false;
+            list->bytes_in = 0;
+            fifo_push(xc, list);
+        } else {
+            *fl = list;
+            fl = &list->next;
+        }
         list = n;
     }
-    xc->addr_i = xc->t->good;
-    xc->addr_tried = 0;
-    start_connect(xc);
-    return true;
+    *fl = NULL;
+    if (xc->cur) {
+        xc->addr_i = xc->t->good;
+        xc->addr_tried = 0;
+        start_connect(xc);
+    }
+    fail_rest(xc, failed);
 }
 
 /* A read or write error: TLS record failures (-EPROTO from the TLS

@@ -20,6 +20,7 @@ void plan_init(plan *p)
     memset(p, 0, sizeof *p);
     strcpy(p->method, "GET");
     p->keepalive = true;
+    p->pipeline = 1;
     p->shape.kind = EXEC_CONSTANT_VUS;
     p->shape.vus = 50;
     p->shape.duration_ns = 10 * NS_PER_S;
@@ -456,6 +457,13 @@ int plan_compile(plan *p, err *e)
         return e && e->code ? e->code : VOLLEY_EINVAL;
     if (!any_tls && (p->tls_opts.cafile || p->tls_opts.certfile || p->tls_opts.insecure))
         return err_set(e, VOLLEY_EINVAL, "--insecure/--cacert/--cert: no https:// endpoint");
+    if (p->pipeline > 1 && !p->keepalive)
+        return err_set(e, VOLLEY_EINVAL, "--pipeline: needs keep-alive (not with --no-keepalive)");
+    /* A mixed-mode VU moves its connection between hosts: not while other
+     * requests are in flight on it. */
+    if (p->pipeline > 1 && p->mode == PLAN_MIXED && p->ntargets > 1)
+        return err_set(e, VOLLEY_EINVAL, "--pipeline: with --mode mixed, only for endpoints "
+                       "on one host");
     if (p->segment_k < 1 || p->segment_k > p->segment_n)
         return err_set(e, VOLLEY_EINVAL, "--segment: %u/%u is not k/n with 1 <= k <= n",
                        p->segment_k, p->segment_n);

@@ -63,6 +63,7 @@ typedef struct plan {
     size_t body_len;
     bool keepalive;
     bool no_retry;             /* --no-retry: a stale connection is an error */
+    uint32_t pipeline;         /* --pipeline: requests in flight per connection (>= 1) */
     /* how much */
     executor shape;
     uint32_t threads;

@@ -43,8 +43,10 @@ typedef struct pool {
     backlog wait;
 } pool;
 
+/* A client is one request slot: a VU (closed model) or a pool slot (open
+ * model). --pipeline N gives each connection N clients. */
 struct client {
-    xch_conn xc;          /* the connection (load/exchange) */
+    xch_conn *xc;         /* its connection (load/exchange), shared by N clients */
     xch_req req;          /* its one request in flight */
     worker *w;
     loop_timer retry;     /* deferred next iteration */
@@ -73,6 +75,8 @@ struct worker {
     uint32_t nshards;
     client *clients;
     uint32_t nclients;
+    xch_conn *conns;      /* nclients / depth connections; client k uses k / depth */
+    uint32_t nconns, depth;
     uint32_t in_flight;
     bool stopping;
     /* closed: requests per scenario (endpoint, or 0 in mixed mode) */
@@ -97,9 +101,11 @@ static void open_take_work(client *cl);
 
 /* ---- small helpers ---- */
 
+/* Closes cl's connection unless other clients have requests in flight on it. */
 static void client_close(client *cl, bool reset)
 {
-    xch_close(&cl->xc, reset);
+    if (!xch_in_flight(cl->xc))
+        xch_close(cl->xc, reset);
 }
 
 static uint32_t scenario_of(const worker *w, uint32_t ep)
@@ -232,7 +238,7 @@ static void exchange_start(client *cl)
     r->connect_timeout_ns = p->connect_timeout_ns;
     r->max_header_bytes = p->max_header_bytes;
     r->shard = w->shards[cl->cur.ep];
-    xch_submit(&cl->xc, r);
+    xch_submit(cl->xc, r);
 }
 
 /* ---- closed model: virtual users ---- */
@@ -260,7 +266,7 @@ static void client_next(client *cl)
     cl->cur.ep = ep;
     if (cl->target != w->p->eps[ep].target_idx) {
         cl->target = w->p->eps[ep].target_idx;
-        xch_conn_retarget(&cl->xc, &w->targets[cl->target]);
+        xch_conn_retarget(cl->xc, &w->targets[cl->target]);
     }
     exchange_start(cl);
 }
@@ -350,7 +356,7 @@ static void open_take_work(client *cl)
         exchange_start(cl);
         return;
     }
-    if (xch_is_open(&cl->xc) && !w->stopping) {
+    if (xch_is_open(cl->xc) && !w->stopping) {
         pool_push(&pl->idle, cl);
         return;
     }
@@ -510,7 +516,7 @@ static void drv_cancel(void *d)
     for (uint32_t i = 0; i < w->nclients; i++) {
         client *cl = &w->clients[i];
         if (cl->in_flight) {
-            xch_cancel(&cl->xc);
+            xch_cancel(cl->xc);
             cl->in_flight = false;
             w->in_flight--;
         }
@@ -533,13 +539,30 @@ static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
     return total / n + (i < total % n);
 }
 
+/* The connections, and each client's (client k uses connection k / depth). */
+static int setup_conns(worker *w, err *e)
+{
+    w->nconns = w->nclients / w->depth;
+    w->conns = calloc(w->nconns ? w->nconns : 1, sizeof *w->conns);
+    if (!w->conns)
+        return err_set(e, VOLLEY_ENOMEM, "worker: out of memory for %u connections", w->nconns);
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        xch_conn *xc = &w->conns[i];
+        xch_conn_init(xc, &w->xctx, &w->targets[w->clients[i * w->depth].target], w);
+        xc->depth = w->depth;
+    }
+    for (uint32_t i = 0; i < w->nclients; i++)
+        w->clients[i].xc = &w->conns[i / w->depth];
+    return 0;
+}
+
 static int setup_closed(worker *w, err *e)
 {
     const plan *p = w->p;
     uint32_t T = w->cfg.nworkers, id = w->cfg.id;
     uint32_t vus = executor_max_vus(w->x);
     uint32_t nscen = p->mode == PLAN_MIXED ? 1 : (uint32_t)p->neps;
-    uint32_t per = (uint32_t)share(vus, T, id);
+    uint32_t per = (uint32_t)share(vus, T, id) * w->depth;
     w->nclients = per * nscen;
     w->clients = calloc(w->nclients ? w->nclients : 1, sizeof *w->clients);
     if (!w->clients)
@@ -549,8 +572,9 @@ static int setup_closed(worker *w, err *e)
         w->quota[s] = p->requests ? share(p->requests, T, id) : UINT64_MAX;
         for (uint32_t j = 0; j < per; j++, k++) {
             client *cl = &w->clients[k];
-            /* VU indexes interleave over workers so ramps spread evenly. */
-            cl->vu_index = id + j * T;
+            /* VU indexes interleave over workers so ramps spread evenly;
+             * the VUs of one connection share its index. */
+            cl->vu_index = id + (j / w->depth) * T;
             cl->vu_ep = p->mode == PLAN_MIXED ? -1 : (int32_t)s;
             cl->cur.ep = p->mode == PLAN_MIXED ? 0 : s;
             cl->target = p->eps[cl->cur.ep].target_idx;
@@ -562,7 +586,7 @@ static int setup_closed(worker *w, err *e)
 static int setup_open(worker *w, err *e)
 {
     const plan *p = w->p;
-    uint32_t per_target = w->cfg.pool_cap ? w->cfg.pool_cap : 1;
+    uint32_t per_target = (w->cfg.pool_cap ? w->cfg.pool_cap : 1) * w->depth;
     w->nclients = per_target * (uint32_t)p->ntargets;
     w->clients = calloc(w->nclients, sizeof *w->clients);
     if (!w->clients)
@@ -629,6 +653,7 @@ worker *worker_new(const worker_config *cfg, err *e)
     w->x = cfg->x;
     w->open = executor_is_open(cfg->x);
     w->nshards = (uint32_t)w->p->neps;
+    w->depth = w->p->pipeline ? w->p->pipeline : 1;
     if (shell_init(&w->sh, cfg->id, cfg->start_ns, w->shards, w->nshards, &driver, w, e))
         goto fail;
     w->lp = w->sh.lp;
@@ -647,9 +672,10 @@ worker *worker_new(const worker_config *cfg, err *e)
     loop_timer_init(&w->grace_timer);
     loop_timer_init(&w->ramp_timer);
     setup_exchange(w);
+    if (setup_conns(w, e))
+        goto fail;
     for (uint32_t i = 0; i < w->nclients; i++) {
         client *cl = &w->clients[i];
-        xch_conn_init(&cl->xc, &w->xctx, &w->targets[cl->target], cl);
         cl->w = w;
         cl->req.owner = cl;
         cl->req.on_done = on_outcome;
@@ -667,9 +693,10 @@ void worker_free(worker *w)
 {
     if (!w)
         return;
-    if (w->clients)
-        for (uint32_t i = 0; i < w->nclients; i++)
-            xch_conn_release(&w->clients[i].xc);
+    if (w->conns)
+        for (uint32_t i = 0; i < w->nconns; i++)
+            xch_conn_release(&w->conns[i]);
+    free(w->conns);
     free(w->clients);
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
         free(w->pools[t].wait.items);
