@@ -69,6 +69,7 @@ enum {
     OPT_HELP_MARKDOWN,
     OPT_SEED,
     OPT_PIPELINE,
+    OPT_MAX_STREAMS,
 };
 
 #define B FLAG_BOTH
@@ -102,7 +103,7 @@ static const flag_def run_flags[] = {
     {OPT_PIPELINE, "pipeline", 0, "N", U, "load",
      "requests in flight per connection (default 1; HTTP/1.1 pipelining, h2load -m): closed "
      "model: -c connections x N VUs; open model: N slots per pooled connection", NULL},
-    {OPT_PIPELINE, "max-streams", 0, "N", U, "load", "alias of --pipeline", NULL},
+    {OPT_MAX_STREAMS, "max-streams", 0, "N", U, "load", "alias of --pipeline", NULL},
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
@@ -378,7 +379,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
             p->max_connections = (uint32_t)v;
         return rc;
     case OPT_PIPELINE:
-        if (!(rc = parse_u64(arg, "--pipeline", 1, 1024, &v, e)))
+    case OPT_MAX_STREAMS:
+        if (!(rc = parse_u64(arg, c == OPT_PIPELINE ? "--pipeline" : "--max-streams", 1, 1024,
+                             &v, e)))
             p->pipeline = (uint32_t)v;
         return rc;
     case OPT_MAX_BACKLOG:

@@ -304,11 +304,49 @@ def unsolicited(srv, c):
     srv.wait_for_close(c)
 
 
+def batch(srv, c):
+    """Answers only once `k` requests (option, default 4) have arrived, then
+    all k at once: a client that does not pipeline waits forever. Counts
+    the responses in srv.answered."""
+    rest, k = b"", srv.opts.get("k", 4)
+    while True:
+        for _ in range(k):
+            _, rest = srv.read_request(c, rest)
+        srv.send(c, (OK_HEAD + b"Content-Length: 2\r\n\r\nok") * k)
+        with srv.lock:
+            srv.answered += k
+
+
+def answer_k_then_fin(srv, c):
+    """Answers `k` requests (option, default 3) of a pipeline, then closes
+    cleanly (FIN, no Connection: close) and drains what the client still
+    sends, so no RST destroys the responses in flight. srv.answered."""
+    rest = b""
+    for _ in range(srv.opts.get("k", 3)):
+        _, rest = srv.read_request(c, rest)
+        srv.send(c, OK_HEAD + b"Content-Length: 2\r\n\r\nok")
+        with srv.lock:
+            srv.answered += 1
+    c.shutdown(socket.SHUT_WR)
+    srv.wait_for_close(c)
+
+
+def by_path(srv, c):
+    """Each response tells which request it answers: /s/NNN gets status NNN
+    and a body of NNN bytes; keep-alive, requests read as they come."""
+    rest = b""
+    while True:
+        head, rest = srv.read_request(c, rest)
+        path = head.split(b" ", 2)[1]
+        code = int(path.rsplit(b"/", 1)[1]) if path.startswith(b"/s/") else 200
+        srv.send(c, b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n" % (code, code) + b"x" * code)
+
+
 BEHAVIOURS = {f.__name__: f for f in [
     garbage, status_then_close, cl_larger, cl_smaller, chunk_not_hex, chunk_2_63,
     chunk_overflow, headers_1mb, headers_100k, header_no_colon, trickle, endless_body,
     endless_chunks, reset_mid_response, never_answer, close_before_read, unsolicited,
-    close_idle,
+    close_idle, batch, answer_k_then_fin, by_path,
 ]}
 
 
