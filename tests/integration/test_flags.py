@@ -138,6 +138,8 @@ def url_effects():
     E["body-file"] = _url_body_file
     E["no-retry"] = lambda c: _no_retry(c, script=False)
     E["no-keepalive"] = lambda c: (c.json("--no-keepalive", "-n", "5", "-c", "1", c.rec.url), _eq(c.rec.srv.accepted, 5))
+    E["pipeline"] = lambda c: _url_pipeline(c, "--pipeline")
+    E["max-streams"] = lambda c: _url_pipeline(c, "--max-streams")
     E["no-retry"] = lambda c: _no_retry(c, lambda url: ["-c", "1", "-n", "20", url])
     E["insecure"] = lambda c: _tls(c, "--insecure")
     E["cacert"] = lambda c: _tls(c, "--cacert", c.certs["ca.pem"])
@@ -191,7 +193,8 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"])]:
+                 ("raw", ["--raw"]), ("pipeline", ["--pipeline", "2"]),
+                 ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["no-retry"] = lambda c: _no_retry(c, lambda url: c.lua("-c", "1", "-n", "20", url=url))
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
@@ -219,6 +222,13 @@ def script_effects():
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
     return E
+
+
+def _url_pipeline(c, flag):
+    # The server answers only once 2 requests are in flight on a connection.
+    with BadServer("batch", k=2) as srv:
+        t = c.json(flag, "2", "-c", "1", "-n", "4", "--timeout", "5s", srv.url)["totals"]
+        _eq(t["responses_by_status"], {"200": 4})
 
 
 # ---- small assertions usable in lambdas ----
