@@ -1,7 +1,8 @@
 /* Tests for load/exchange on a real loop over loopback: a target whose
  * first address refuses falls back to the next one and remembers it; a
  * target where every address refuses is connect_refused; a response is
- * recorded in the request's shard. */
+ * recorded in the request's shard; pipelined requests (the FIFO) get their
+ * own responses in order, and a close mid-pipeline counts each once. */
 #include "load/exchange.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,10 @@ typedef struct fixture {
     int accepted;
     xch_outcome got;
     int outcomes;
+    const char *reply;      /* written at accept (default RESPONSE) */
+    bool fin;               /* then shutdown(SHUT_WR) */
+    int want;               /* outcomes before the loop stops (default 1) */
+    int errs[8], statuses[8];
 } fixture;
 
 static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -33,7 +38,10 @@ static void on_accept(loop *l, int fd, void *data, unsigned events)
     if (c < 0)
         return;
     f->accepted++;
-    cr_assert_eq(write(c, RESPONSE, sizeof RESPONSE - 1), (ssize_t)(sizeof RESPONSE - 1));
+    const char *rep = f->reply ? f->reply : RESPONSE;
+    cr_assert_eq(write(c, rep, strlen(rep)), (ssize_t)strlen(rep));
+    if (f->fin)
+        shutdown(c, SHUT_WR);
     /* Kept open until the end of the test (a keep-alive server). */
 }
 
@@ -41,8 +49,12 @@ static void on_done(xch_req *r, const xch_outcome *o)
 {
     fixture *f = r->owner;
     f->got = *o;
-    f->outcomes++;
-    loop_stop(f->l);
+    if (f->outcomes < 8) {
+        f->errs[f->outcomes] = o->err;
+        f->statuses[f->outcomes] = o->status;
+    }
+    if (++f->outcomes >= (f->want ? f->want : 1))
+        loop_stop(f->l);
 }
 
 static void listen_v4(fixture *f, bool serve)
@@ -147,4 +159,69 @@ Test(exchange, idempotent_methods)
     cr_assert(xch_method_idempotent("DELETE"));
     cr_assert(!xch_method_idempotent("POST"));
     cr_assert(!xch_method_idempotent("PATCH"));
+}
+
+/* Three requests in flight on one connection (submitted while it
+ * connects); the server's bytes are cut into the responses in order. */
+static void run_pipelined(fixture *f, metrics_shard *sh, bool retry)
+{
+    static char rbuf[4096];
+    _Atomic uint32_t active = 0;
+    xch_ctx ctx = {.lp = f->l, .rbuf = rbuf, .rbuf_len = sizeof rbuf, .active = &active,
+                   .retry = retry};
+    xch_target t = {.naddrs = 1};
+    t.addrs[0] = mk(AF_INET, f->port);
+    xch_conn xc;
+    xch_conn_init(&xc, &ctx, &t, f);
+    xc.depth = 3;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    xch_req r[3];
+    for (int i = 0; i < 3; i++) {
+        r[i] = (xch_req){.data = req, .len = sizeof req - 1, .idempotent = true,
+                         .intended_ns = loop_update_now(f->l), .timeout_ns = 5000000000ULL,
+                         .shard = sh, .on_done = on_done, .owner = f};
+        xch_submit(&xc, &r[i]);
+    }
+    cr_assert_eq(xch_in_flight(&xc), 3);
+    f->want = 3;
+    loop_run(f->l);
+    cr_assert_eq(xch_in_flight(&xc), 0);
+    xch_conn_release(&xc);
+}
+
+Test(exchange, pipelined_responses_are_given_in_order)
+{
+    fixture f = {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
+                          "HTTP/1.1 201 OK\r\nContent-Length: 3\r\n\r\nbbb"
+                          "HTTP/1.1 202 OK\r\nContent-Length: 0\r\n\r\n"};
+    listen_v4(&f, true);
+    metrics_shard *sh = metrics_shard_new();
+    run_pipelined(&f, sh, true);
+    cr_assert_eq(f.outcomes, 3);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(f.errs[i], -1, "request %d: error kind %d", i, f.errs[i]);
+        cr_assert_eq(f.statuses[i], 200 + i, "request %d got status %d", i, f.statuses[i]);
+    }
+    cr_assert_eq(f.accepted, 1, "one connection");
+    cr_assert_eq(sh->tot.responses, 3);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    loop_free(f.l);
+}
+
+Test(exchange, close_mid_pipeline_counts_each_request_once)
+{
+    fixture f = {.reply = RESPONSE, .fin = true};
+    listen_v4(&f, true);
+    metrics_shard *sh = metrics_shard_new();
+    run_pipelined(&f, sh, false);
+    cr_assert_eq(f.outcomes, 3);
+    cr_assert_eq(f.errs[0], -1);
+    cr_assert_eq(f.errs[1], ERRK_STALE, "the head after the close: %d", f.errs[1]);
+    cr_assert_eq(f.errs[2], ERRK_CLOSED, "behind it: closed_early, got %d", f.errs[2]);
+    cr_assert_eq(sh->tot.responses, 1);
+    cr_assert_eq(sh->tot.err_kind[ERRK_STALE] + sh->tot.err_kind[ERRK_CLOSED], 2);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    loop_free(f.l);
 }
