@@ -116,6 +116,8 @@ struct xch_conn {
     uint32_t depth;             /* requests the owner may keep in flight (>= 1) */
     uint32_t epoch;             /* counts closes: bytes read belong to one epoch */
     bool pumping;               /* writing the FIFO (no re-entry from on_sent) */
+    bool cork;                  /* reading: requests submitted now are written after */
+    char *wbuf;                 /* depth > 1: several requests gathered in one write */
     loop_timer timer;           /* connect / request deadline */
     uint64_t connect_start_ns;
     uint64_t last_use_ns;
