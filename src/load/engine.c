@@ -434,6 +434,7 @@ static void fill_plan(results_plan *rp, const plan *p)
     snprintf(rp->label, sizeof rp->label, "%s", p->label);
     rp->connections = executor_is_open(&p->shape) || p->nrates ? plan_pool_cap(p, &p->shape)
                                                                : executor_max_vus(&p->shape);
+    rp->pipeline = p->pipeline;
     rp->threads = threads_for(p, &p->shape);
     rp->duration_ns = p->shape.duration_ns;
     rp->requests = p->requests;

@@ -22,6 +22,7 @@ typedef struct results_plan {
     char mode[16];         /* "per-endpoint" or "mixed" */
     char label[128];
     uint32_t connections;  /* closed model VUs; open model: the pool cap */
+    uint32_t pipeline;     /* --pipeline: requests in flight per connection (0 read as 1) */
     uint32_t threads;
     uint64_t duration_ns;
     uint64_t requests;     /* -n, 0 = none */

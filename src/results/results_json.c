@@ -94,6 +94,7 @@ static json_t *plan_json(const results_plan *p)
     set(o, "timeout_s", json_real((double)p->timeout_ns / NS_PER_S));
     set(o, "connect_timeout_s", json_real((double)p->connect_timeout_ns / NS_PER_S));
     set(o, "keepalive", json_boolean(p->keepalive));
+    set(o, "pipeline", json_integer(p->pipeline ? p->pipeline : 1));
     set(o, "headers", json_integer(p->nheaders));
     set(o, "body_bytes", jint(p->body_bytes));
     return o;

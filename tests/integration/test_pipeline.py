@@ -45,6 +45,7 @@ def test_pipelined_request_count_matches_nginx_log(volley_bin, nginx, depth):
     t = check_totals(res)
     assert t["responses_by_status"] == {"200": n}
     assert t["connections_opened"] == 4  # -c connections, each with depth VUs
+    assert res["plan"]["pipeline"] == depth
     assert nginx.logged_settled() == n
 
 
