@@ -11,6 +11,7 @@ import pytest
 
 from badserver import BadServer
 from nginxutil import Nginx
+from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
 
 def run(volley_bin, *args, code=0, timeout=90):
@@ -146,3 +147,13 @@ def test_pipeline_with_no_keepalive_is_refused(volley_bin):
     p = run(volley_bin, "--pipeline", "4", "--no-keepalive", "-n", "1",
             "http://127.0.0.1:1/", code=2)
     assert "--pipeline" in p.stderr
+
+
+def test_pipelining_over_tls_and_against_volley_serve(volley_bin, serve, certs, tls_serve):  # noqa: F811
+    s = tls_serve()
+    for url, extra in [(serve.url + "/health", []),
+                       (s.url + "/health", ["--cacert", certs["ca.pem"]])]:
+        res = run(volley_bin, "-n", "3000", "-c", "2", "--pipeline", "16", *extra, url)
+        t = check_totals(res)
+        assert t["responses_by_status"] == {"200": 3000}, url
+        assert t["connections_opened"] == 2, url
