@@ -18,6 +18,7 @@
 #include "results/csv.h"
 #include "results/results_read.h"
 #include "script/script.h"
+#include "output/outputs.h"
 #include "results/results_json.h"
 
 #include <errno.h>
@@ -163,6 +164,7 @@ enum {
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
+    OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
 #define MAX_ENV 128
@@ -213,6 +215,13 @@ static const struct option long_opts[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"metrics-listen", required_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LISTEN},
+    {"metrics-linger", required_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LINGER},
+    {"dashboard", required_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_DASHBOARD},
+    {"out-influx", required_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_OUT_INFLUX},
+    {"out-otlp", required_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_OUT_OTLP},
+    {"pushgateway", required_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_PUSHGATEWAY},
+    {"tui", no_argument, NULL, OPT_OUTPUT + OUTPUTS_FLAG_TUI},
     {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -238,6 +247,7 @@ typedef struct run_opts {
     const char *env[MAX_ENV];
     size_t nenv;
     compare_opts cmp;
+    outputs_config outs;
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
@@ -464,6 +474,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case 'q':
         o->quiet = true;
         return 0;
+    case OPT_OUTPUT ... OPT_OUTPUT + OUTPUTS_NFLAGS - 1:
+        return outputs_parse_flag(&o->outs, c - OPT_OUTPUT, arg, e);
     }
     return err_set(e, VOLLEY_EINVAL, "unknown option");
 }
@@ -531,6 +543,7 @@ typedef struct run_ctx {
     struct progress_state *ps;
     struct live_check *lc;
     struct sut *server;
+    outputs *outs;
 } run_ctx;
 
 typedef struct progress_state {
@@ -543,6 +556,8 @@ typedef struct progress_state {
 static void on_progress(void *ctx, const engine_progress *pr)
 {
     progress_state *ps = ((run_ctx *)ctx)->ps;
+    if (outputs_progress(((run_ctx *)ctx)->outs, pr))
+        return;
     ps->calls++;
     /* Plain output gets one line a second, a terminal four refreshes. */
     if (!ps->tty && (ps->calls % 4 != 0 || pr->stopping))
@@ -737,8 +752,9 @@ typedef struct live_check {
 
 static bool on_second(void *ctx, const series_row *row, const hist *latency)
 {
+    outputs_second(((run_ctx *)ctx)->outs, row, latency);
     live_check *lc = ((run_ctx *)ctx)->lc;
-    if (!lc->latency || lc->failed)
+    if (!lc || !lc->latency || lc->failed)
         return false;
     lc->tot.requests += row->requests;
     lc->tot.responses += row->responses;
@@ -764,6 +780,28 @@ static bool on_second(void *ctx, const series_row *row, const hist *latency)
         }
     }
     return false;
+}
+
+/* ---- live outputs (output/outputs): built from the flags, fed each second
+ * by on_second, given the final results after the thresholds ---- */
+
+static outputs *outputs_start(const run_opts *o, const char *label, int *rc, err *e)
+{
+    *rc = 0;
+    if (o->outs.tui && (o->quiet || o->json))
+        *rc = err_set(e, VOLLEY_EINVAL, "--tui: not with %s", o->quiet ? "--quiet" : "--json");
+    outputs *outs = *rc ? NULL : outputs_new(&o->outs, label, stdout, e);
+    if (!outs && e->code)
+        *rc = e->code;
+    return outs;
+}
+
+static void outputs_end(outputs *outs, const results *r, const char *dir)
+{
+    char path[4400] = "";
+    if (dir && *dir)
+        snprintf(path, sizeof path, "%s/results.json", dir);
+    outputs_finish(outs, r, *path ? path : NULL, stderr);
 }
 
 /* ---- the server under test ---- */
@@ -939,8 +977,13 @@ static int run_script(const char *path, plan *p, run_opts *o)
     progress_state ps = {.f = o->json ? stderr : stdout};
     ps.tty = isatty(fileno(ps.f));
     run_ctx ctx = {.ps = &ps};
+    if (!(ctx.outs = outputs_start(o, p->label, &rc, &e)) && rc) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        tls_client_ctx_free(tls);
+        return EXIT_USAGE;
+    }
     engine_options eo = {.progress = o->quiet ? NULL : on_progress, .ctx = &ctx,
-                         .interrupts = &interrupts};
+                         .interrupts = &interrupts, .on_second = on_second};
     script_results *sres = NULL;
     script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
                       .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
@@ -951,6 +994,7 @@ static int run_script(const char *path, plan *p, run_opts *o)
         fputc('\n', ps.f);
     if (rc) {
         fprintf(stderr, "volley run: %s\n", e.msg);
+        outputs_free(ctx.outs);
         tls_client_ctx_free(tls);
         script_results_free(sres);
         return rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE ? EXIT_USAGE : 1;
@@ -963,6 +1007,7 @@ static int run_script(const char *path, plan *p, run_opts *o)
     }
     if (sres)
         script_thresholds(sres, &r, &failed);
+    outputs_end(ctx.outs, &r, o->no_save ? NULL : dir);
     FILE *f = o->json ? stderr : stdout;
     if (!o->quiet) {
         summary_print(f, &r);
@@ -982,6 +1027,7 @@ static int run_script(const char *path, plan *p, run_opts *o)
     script_results_free(sres);
     results_free(&r);
     tls_client_ctx_free(tls);
+    outputs_free(ctx.outs);
     return exit_code;
 }
 
@@ -1081,15 +1127,24 @@ int cmd_run(int argc, char **argv)
         plan_free(&p);
         return EXIT_USAGE;
     }
+    outputs *outs = outputs_start(&o, p.label, &rc, &e);
+    if (rc) {
+        fprintf(stderr, "volley run: %s\n", e.msg);
+        sut_stop(&server, &o, NULL);
+        if (rw.f)
+            fclose(rw.f);
+        plan_free(&p);
+        return EXIT_USAGE;
+    }
     progress_state ps = {.f = o.json ? stderr : stdout};
     ps.tty = isatty(fileno(ps.f));
     live_check lc = {.o = &o, .latency = o.abort_on_fail ? hist_new() : NULL};
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
                          .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw,
-                         .on_second = o.abort_on_fail ? on_second : NULL,
+                         .on_second = o.abort_on_fail || outs ? on_second : NULL,
                          .on_measure_start = on_measure_start};
     /* Both callbacks share one context: the engine passes eo.ctx. */
-    run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server};
+    run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server, .outs = outs};
     eo.ctx = &rc_ctx;
     results r;
     rc = engine_run(&p, &eo, &r, &e);
@@ -1104,6 +1159,7 @@ int cmd_run(int argc, char **argv)
     }
     if (rc) {
         fprintf(stderr, "volley run: %s\n", e.msg);
+        outputs_free(outs);
         results_free(&r);
         plan_free(&p);
         return 1;
@@ -1113,6 +1169,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;
     }
+    outputs_end(outs, &r, o.no_save ? NULL : dir);
     if (!o.quiet)
         summary_print(o.json ? stderr : stdout, &r);
     if (lc.failed && !o.quiet)
@@ -1140,5 +1197,6 @@ int cmd_run(int argc, char **argv)
         log_warn("%s", r.warning);
     results_free(&r);
     plan_free(&p);
+    outputs_free(outs);
     return exit_code;
 }

@@ -1,0 +1,314 @@
+/* outputs: builds the sinks from the flags and feeds them (see outputs.h).
+ * The snapshot (output/snap) is updated once per collected second; each
+ * encoder turns it into its format and hands the text to its transport:
+ * httpd_publish for pull outputs, poster_send for push outputs. */
+#include "output/outputs.h"
+
+#include "core/clock.h"
+#include "core/parse.h"
+#include "output/dash.h"
+#include "output/httpd.h"
+#include "output/influx.h"
+#include "output/otlp.h"
+#include "output/post.h"
+#include "output/prom.h"
+#include "output/snap.h"
+#include "output/tui.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PUSH_QUEUE 120          /* bodies (seconds) kept for retry */
+#define FLUSH_NS (3 * NS_PER_S) /* at the end, try this long to deliver */
+
+const char *const outputs_flag_names[OUTPUTS_NFLAGS] = {
+    "metrics-listen", "metrics-linger", "dashboard", "out-influx",
+    "out-otlp",       "pushgateway",    "tui"};
+const bool outputs_flag_has_arg[OUTPUTS_NFLAGS] = {true, true, true, true, true, true, false};
+
+struct outputs {
+    outputs_config c;
+    char run[160];
+    snap s;
+    httpd *srv[2];         /* --metrics-listen, --dashboard (one if same address) */
+    poster *influx, *otlp;
+    tui *term;
+    uint64_t start_wall_ns, last_wall_ns;
+    double last_cpu_s;
+    uint64_t last_cpu_wall_ns;
+    buf scratch;
+};
+
+int outputs_parse_flag(outputs_config *c, int idx, const char *arg, err *e)
+{
+    switch (idx) {
+    case OUTPUTS_FLAG_METRICS_LISTEN: c->metrics_listen = arg; return 0;
+    case OUTPUTS_FLAG_METRICS_LINGER:
+        return parse_duration_ns(arg, "--metrics-linger", &c->linger_ns, e);
+    case OUTPUTS_FLAG_DASHBOARD: c->dashboard = arg; return 0;
+    case OUTPUTS_FLAG_OUT_INFLUX: c->influx_url = arg; return 0;
+    case OUTPUTS_FLAG_OUT_OTLP: c->otlp_url = arg; return 0;
+    case OUTPUTS_FLAG_PUSHGATEWAY: c->pushgateway_url = arg; return 0;
+    case OUTPUTS_FLAG_TUI: c->tui = true; return 0;
+    }
+    return err_set(e, VOLLEY_EINVAL, "unknown output flag");
+}
+
+bool outputs_configured(const outputs_config *c)
+{
+    return c->metrics_listen || c->dashboard || c->influx_url || c->otlp_url ||
+           c->pushgateway_url || c->tui;
+}
+
+/* "PORT" alone means 127.0.0.1:PORT. */
+static httpd *listen_flag(const char *arg, const char *flag, err *e)
+{
+    char hp[300];
+    if (strspn(arg, "0123456789") == strlen(arg))
+        snprintf(hp, sizeof hp, "127.0.0.1:%s", arg);
+    else
+        snprintf(hp, sizeof hp, "%s", arg);
+    addr a;
+    if (addr_parse_hostport(hp, flag, &a, e))
+        return NULL;
+    httpd *h = httpd_start(&a, dash_page, e);
+    if (!h && e && strncmp(e->msg, flag, strlen(flag))) {
+        char m[sizeof e->msg];
+        snprintf(m, sizeof m, "%s", e->msg);
+        err_set(e, e->code, "%s: %s", flag, m);
+    }
+    return h;
+}
+
+static poster *push_flag(const char *target, const char *flag, const char *method,
+                         const char *type, size_t queue, err *e)
+{
+    poster_config pc = {.url = target, .flag = flag, .method = method, .content_type = type,
+                        .max_queued = queue};
+    return poster_new(&pc, e);
+}
+
+/* InfluxDB 1.x: a bare http://host:port/ writes to database "volley". */
+static poster *influx_flag(const char *arg, err *e)
+{
+    char u[4300];
+    size_t n = strlen(arg);
+    const char *rest = strstr(arg, "://");
+    bool bare = rest && !strchr(rest + 3, '/');
+    bool slash = rest && n && arg[n - 1] == '/' && strchr(rest + 3, '/') == arg + n - 1;
+    if (bare || slash)
+        snprintf(u, sizeof u, "%.*s/write?db=volley&precision=ns", (int)(n - slash), arg);
+    else
+        snprintf(u, sizeof u, "%s", arg);
+    return push_flag(u, "--out-influx", "POST", "text/plain; charset=utf-8", PUSH_QUEUE, e);
+}
+
+static int start_all(outputs *o, FILE *term, err *e)
+{
+    const outputs_config *c = &o->c;
+    if (c->metrics_listen && !(o->srv[0] = listen_flag(c->metrics_listen, "--metrics-listen", e)))
+        return e->code;
+    if (c->dashboard && (!c->metrics_listen || strcmp(c->dashboard, c->metrics_listen)) &&
+        !(o->srv[1] = listen_flag(c->dashboard, "--dashboard", e)))
+        return e->code;
+    if (c->influx_url && !(o->influx = influx_flag(c->influx_url, e)))
+        return e->code;
+    if (c->otlp_url && !(o->otlp = push_flag(c->otlp_url, "--out-otlp", "POST",
+                                             "application/json", PUSH_QUEUE, e)))
+        return e->code;
+    if (c->pushgateway_url) { /* checked now, pushed at the end */
+        url u;
+        if (addr_parse_url(c->pushgateway_url, "--pushgateway", &u, e))
+            return e->code;
+    }
+    if (c->tui && !(o->term = tui_start(term, e)))
+        return e->code;
+    return 0;
+}
+
+outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *e)
+{
+    if (!outputs_configured(c))
+        return NULL;
+    outputs *o = calloc(1, sizeof *o);
+    if (!o || snap_init(&o->s)) {
+        free(o);
+        err_set(e, VOLLEY_ENOMEM, "out of memory");
+        return NULL;
+    }
+    o->c = *c;
+    snprintf(o->run, sizeof o->run, "%s", run && *run ? run : "volley");
+    o->start_wall_ns = o->last_wall_ns = o->last_cpu_wall_ns = clock_wall_ns();
+    o->last_cpu_s = snap_cpu_seconds();
+    if (start_all(o, term, e)) {
+        o->c.linger_ns = 0;
+        outputs_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Generator CPU over the time since the last call, in % of one core. */
+static double cpu_pct(outputs *o)
+{
+    uint64_t now = clock_wall_ns();
+    double cpu = snap_cpu_seconds(), dt = (double)(now - o->last_cpu_wall_ns) / 1e9;
+    double pct = dt > 0 ? (cpu - o->last_cpu_s) / dt * 100 : 0;
+    o->last_cpu_s = cpu;
+    o->last_cpu_wall_ns = now;
+    return pct;
+}
+
+static void publish(outputs *o, double pct)
+{
+    if (!o->srv[0] && !o->srv[1])
+        return;
+    buf m = {0}, ev = {0};
+    if (prom_encode(&o->s, &m) || dash_event(&o->s, pct, &ev))
+        goto out;
+    for (int i = 0; i < 2; i++)
+        if (o->srv[i])
+            httpd_publish(o->srv[i], m.data, m.len, ev.data, ev.len);
+out:
+    buf_free(&m);
+    buf_free(&ev);
+}
+
+static void push_otlp(outputs *o)
+{
+    buf_reset(&o->scratch);
+    int n = otlp_encode(&o->s, o->start_wall_ns, o->run, &o->scratch);
+    if (n > 0)
+        poster_send(o->otlp, o->scratch.data, o->scratch.len, (uint64_t)n);
+}
+
+void outputs_second(outputs *o, const series_row *row, const hist *latency)
+{
+    if (!o)
+        return;
+    double pct = cpu_pct(o);
+    snap_add_second(&o->s, row, latency, o->last_cpu_s);
+    /* Points of one series need distinct times. */
+    if (o->s.wall_ns <= o->last_wall_ns)
+        o->s.wall_ns = o->last_wall_ns + 1;
+    o->last_wall_ns = o->s.wall_ns;
+    if (o->term)
+        tui_second(o->term, row);
+    publish(o, pct);
+    if (o->influx) {
+        buf_reset(&o->scratch);
+        if (!influx_second(&o->scratch, o->run, row, o->s.wall_ns))
+            poster_send(o->influx, o->scratch.data, o->scratch.len, 1);
+    }
+    if (o->otlp)
+        push_otlp(o);
+}
+
+bool outputs_progress(outputs *o, const engine_progress *pr)
+{
+    if (!o || !o->term)
+        return false;
+    o->s.active = pr->active;
+    tui_draw(o->term, pr, &o->s);
+    return true;
+}
+
+static int report_push(FILE *log, const char *flag, const poster_stats *st)
+{
+    if (!st->undelivered) {
+        fprintf(log, "%s: %llu points delivered\n", flag, (unsigned long long)st->delivered);
+        return 0;
+    }
+    fprintf(log, "%s: %llu points delivered, %llu NOT delivered (%llu retries; last error: %s)\n",
+            flag, (unsigned long long)st->delivered, (unsigned long long)st->undelivered,
+            (unsigned long long)st->retries, st->last_error);
+    return 1;
+}
+
+static int push_gateway(outputs *o, const snap *fin, FILE *log)
+{
+    buf b = {0};
+    err e = {0};
+    poster_stats st = {0};
+    poster *p = push_flag(o->c.pushgateway_url, "--pushgateway", "PUT", PROM_CONTENT_TYPE, 1, &e);
+    if (!p) {
+        fprintf(log, "%s\n", e.msg);
+        return 1;
+    }
+    if (!prom_encode(fin, &b))
+        poster_send(p, b.data, b.len, 1);
+    buf_free(&b);
+    poster_finish(p, clock_now_ns() + FLUSH_NS, &st);
+    return report_push(log, "--pushgateway", &st);
+}
+
+/* o->s is final by now; summed: what the seconds carried. */
+static int finish_pushes(outputs *o, const snap *summed, FILE *log)
+{
+    const snap *fin = &o->s;
+    int failed = 0;
+    uint64_t deadline = clock_now_ns() + FLUSH_NS;
+    poster_stats st;
+    if (o->influx) {
+        buf_reset(&o->scratch);
+        int n = influx_final(&o->scratch, o->run, summed, fin);
+        if (n > 0)
+            poster_send(o->influx, o->scratch.data, o->scratch.len, (uint64_t)n);
+        poster_finish(o->influx, deadline, &st);
+        o->influx = NULL;
+        failed += report_push(log, "--out-influx", &st);
+    }
+    if (o->otlp) {
+        buf_reset(&o->scratch);
+        int n = otlp_encode(fin, o->start_wall_ns, o->run, &o->scratch);
+        if (n > 0)
+            poster_send(o->otlp, o->scratch.data, o->scratch.len, (uint64_t)n);
+        poster_finish(o->otlp, deadline, &st);
+        o->otlp = NULL;
+        failed += report_push(log, "--out-otlp", &st);
+    }
+    if (o->c.pushgateway_url)
+        failed += push_gateway(o, fin, log);
+    return failed;
+}
+
+int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
+{
+    if (!o)
+        return 0;
+    tui_stop(o->term);
+    o->term = NULL;
+    snap fin;
+    if (snap_init(&fin))
+        return 1;
+    snap_set_final(&fin, r, snap_cpu_seconds());
+    if (fin.wall_ns <= o->last_wall_ns)
+        fin.wall_ns = o->last_wall_ns + 1;
+    if (report)
+        snprintf(fin.report, sizeof fin.report, "%s", report);
+    snap live = o->s; /* the summed seconds, for the influx remainder */
+    o->s = fin;
+    publish(o, cpu_pct(o));
+    int failed = finish_pushes(o, &live, log);
+    snap_free(&live);
+    return failed;
+}
+
+void outputs_free(outputs *o)
+{
+    if (!o)
+        return;
+    if (o->c.linger_ns && (o->srv[0] || o->srv[1]))
+        clock_sleep_ns(o->c.linger_ns);
+    for (int i = 0; i < 2; i++)
+        httpd_stop(o->srv[i]);
+    tui_stop(o->term);
+    poster_stats st;
+    if (o->influx)
+        poster_finish(o->influx, 0, &st);
+    if (o->otlp)
+        poster_finish(o->otlp, 0, &st);
+    snap_free(&o->s);
+    buf_free(&o->scratch);
+    free(o);
+}
