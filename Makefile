@@ -56,6 +56,11 @@ build/asan/volley: $(OBJ_ASAN)
 
 asan: build/asan/volley
 
+# The dashboard page is edited as HTML and compiled in as a C string.
+src/output/dash_page.c: src/output/page.html scripts/embed-page.py
+	@echo "  EMBED   $@"
+	$(Q)$(PYTHON) scripts/embed-page.py $< $@
+
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"

@@ -1,9 +1,9 @@
 /* dash_page: the dashboard page as a C string, generated from page.html
- * (scripts/embed-page.py); edit page.html, not this file. */
+ * (scripts/embed-page.py, run by make); edit page.html, not this file. */
 #include "output/dash.h"
 
 const char dash_page[] =
-    "<!doctype html><html><head><meta charset=\"utf-8\"><title>volley live</title>\n"
+    "<!doctype html><html><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>volley live</title>\n"
     "<style>\n"
     "body{font:14px system-ui,sans-serif;margin:16px;background:#fafafa;color:#222}\n"
     "h1{font-size:18px;margin:0 0 8px}#state{font-weight:bold}\n"

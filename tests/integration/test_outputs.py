@@ -76,3 +76,51 @@ def test_metrics_listen_refuses_a_bad_address(serve):
     p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--metrics-listen", "nohost:x"])
     assert p.returncode == 2
     assert "--metrics-listen" in p.stderr
+
+
+def wait_listening(port, proc, timeout=15):
+    peerutil.wait_http("http://127.0.0.1:%d/" % port, proc, timeout)
+
+
+def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp_path):
+    import cdp
+    port = peerutil.free_port()
+    out = str(tmp_path / "out")
+    br = cdp.Browser(str(tmp_path), peerutil.free_port())  # slow to start: first
+    vol = subprocess.Popen([volley_path(), "run"] + mixed_args(serve) +
+                           ["-d", "5", "--dashboard", "127.0.0.1:%d" % port,
+                            "--metrics-linger", "2", "--out", out],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port, vol)
+        origin = "http://127.0.0.1:%d" % port
+        br.call("Page.navigate", url=origin + "/")
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            br.pump(0.5)
+            state = br.eval("document.getElementById('state').textContent")
+            seen.append((state, br.eval("document.getElementById('requests').textContent")))
+            if state == "finished":
+                break
+        live = [int(n) for s, n in seen if s == "running"]
+        # Numbers change each second: at least three distinct growing values.
+        assert len(set(live)) >= 3 and live == sorted(live), seen
+        assert seen[-1][0] == "finished", seen
+        assert vol.wait(30) == 0, vol.stderr.read()
+        tot = totals(out)
+        assert br.eval("document.getElementById('requests').textContent") == str(tot["requests"])
+        assert br.eval("document.getElementById('errors').textContent") == str(tot["errors"])
+        final = br.eval("document.getElementById('final').textContent")
+        assert "results.json" in final, final
+        eps = br.eval("document.getElementById('t_eps').rows.length")
+        assert eps == 3, eps  # header + ok + bad
+        assert not br.errors, br.errors
+        outside = [u for u in br.requests if not u.startswith(origin + "/")]
+        assert not outside, outside
+        assert origin + "/events" in br.requests
+    finally:
+        br.close()
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
