@@ -124,3 +124,85 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         if vol.poll() is None:
             vol.kill()
             vol.wait()
+
+
+def influx_sums(db, run):
+    r = peerutil.influxql(db, "SELECT sum(requests), sum(responses), sum(errors), count(requests) "
+                              "FROM volley WHERE run='%s'" % run)
+    cols = r["series"][0]["columns"]
+    return dict(zip(cols, r["series"][0]["values"][0]))
+
+
+def influx_count(db, run, measurement, field):
+    r = peerutil.influxql(db, "SELECT count(%s) FROM %s WHERE run='%s'" % (field, measurement, run))
+    return r["series"][0]["values"][0][1] if "series" in r else 0
+
+
+def delivered(stderr, flag):
+    import re
+    m = re.search(r"%s: (\d+) points delivered(?:, (\d+) NOT delivered)?" % flag, stderr)
+    assert m, stderr
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def test_influxdb_totals_over_the_runs_points_equal_results(serve, tmp_path):
+    db = peerutil.influxdb(str(tmp_path))
+    try:
+        peerutil.influxql(db, "CREATE DATABASE volley", method="POST")
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "3", "--label", "inf1", "--out", out,
+                                            "--out-influx", db.base + "/"])
+        assert p.returncode == 0, p.stderr
+        tot = totals(out)
+        s = influx_sums(db, "inf1")
+        assert (s["sum"], s["sum_1"], s["sum_2"]) == (tot["requests"], tot["responses"], tot["errors"])
+        assert s["count"] >= 3  # a point a second, and the rest at the end
+        for cls, n in by_class(tot).items():
+            r = peerutil.influxql(db, "SELECT sum(count) FROM volley_status WHERE run='inf1' "
+                                      "AND status_class='%s'" % cls)
+            assert r["series"][0]["values"][0][1] == n
+        ok, lost = delivered(p.stderr, "--out-influx")
+        assert lost == 0 and ok == s["count"] + influx_count(db, "inf1", "volley_status", "count") + \
+            influx_count(db, "inf1", "volley_error", "count")
+    finally:
+        db.stop()
+
+
+def test_influxdb_stopped_mid_run_load_goes_on_and_losses_are_reported(serve, tmp_path):
+    db = peerutil.influxdb(str(tmp_path))
+    port = db.port
+    try:
+        peerutil.influxql(db, "CREATE DATABASE volley", method="POST")
+        out = str(tmp_path / "out")
+        vol = subprocess.Popen([volley_path(), "run"] + mixed_args(serve) +
+                               ["-d", "6", "--label", "inf2", "--out", out,
+                                "--out-influx", db.base],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and influx_count(db, "inf2", "volley", "requests") < 2:
+            time.sleep(0.2)
+        assert influx_count(db, "inf2", "volley", "requests") >= 2
+        db.stop()
+        t_stop = time.monotonic()
+        _, err = vol.communicate(timeout=60)
+        assert vol.returncode == 0, err
+        tot = totals(out)
+        with open(os.path.join(out, "results.json")) as f:
+            rows = json.load(f)["series"]["rows"]
+        # The load went on at full speed after the database went away.
+        assert len(rows) >= 5 and all(r[1] > 0 for r in rows[:5]), rows
+        assert time.monotonic() - t_stop < 15
+        ok, lost = delivered(err, "--out-influx")
+        assert lost > 0, err
+        # What was delivered is what the database holds.
+        db = peerutil.influxdb(str(tmp_path), port=port)
+        held = influx_count(db, "inf2", "volley", "requests") + \
+            influx_count(db, "inf2", "volley_status", "count") + \
+            influx_count(db, "inf2", "volley_error", "count")
+        assert held == ok
+        # Every point is either delivered or counted as lost: one a second
+        # (the last partial second is not sent alone) and 15 at the end.
+        assert ok + lost in (len(rows) - 1 + 15, len(rows) + 15), (ok, lost, len(rows))
+        assert tot["requests"] > 0
+    finally:
+        db.stop()
