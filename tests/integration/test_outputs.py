@@ -206,3 +206,91 @@ def test_influxdb_stopped_mid_run_load_goes_on_and_losses_are_reported(serve, tm
         assert tot["requests"] > 0
     finally:
         db.stop()
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command."""
+
+    def __init__(self, cmd):
+        self.sock = "volley-tui-%d-%d" % (os.getpid(), time.monotonic_ns())
+        subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", "new-session", "-d",
+                        "-x", "120", "-y", "40", cmd], check=True)
+
+    def screen(self):
+        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-S", "-200"],
+                              capture_output=True, text=True).stdout
+
+    def flags(self):
+        out = subprocess.run(["tmux", "-L", self.sock, "display", "-p",
+                              "#{alternate_on} #{cursor_flag}"], capture_output=True, text=True)
+        return out.stdout.split()
+
+    def keys(self, *k):
+        subprocess.run(["tmux", "-L", self.sock, "send-keys"] + list(k), check=True)
+
+    def wait_for(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.screen()
+            if text in s:
+                return s
+            time.sleep(0.2)
+        raise AssertionError("%r not on screen:\n%s" % (text, self.screen()))
+
+    def kill(self):
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
+
+
+def tui_requests(screen):
+    import re
+    m = re.search(r"^requests (\d+)", screen, re.M)
+    return int(m.group(1)) if m else None
+
+
+def tui_session(serve, duration):
+    return Tmux("%s run %s/health -d %s -c 2 -t 1 --no-save --tui; echo EXIT=$?; stty -a; "
+                "sleep 60" % (volley_path(), serve.url, duration))
+
+
+def assert_restored(t, screen):
+    assert t.flags() == ["0", "1"], t.flags()  # alternate screen left, cursor shown
+    stty = screen[screen.index("EXIT="):]
+    assert " icanon " in stty.replace("\n", " ") and " echo " in stty.replace("\n", " "), stty
+    assert "Ctrl-C stops the run" not in stty
+
+
+def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
+    t = tui_session(serve, 4)
+    try:
+        t.wait_for("latency (all so far")
+        assert t.flags()[0] == "1"  # on the alternate screen
+        seen = set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "EXIT=" not in t.screen():
+            n = tui_requests(t.screen())
+            if n:
+                seen.add(n)
+            time.sleep(0.3)
+        assert len(seen) >= 3, seen
+        s = t.wait_for("EXIT=0")
+        assert "requests" in s and "latency" in s  # the summary, on the normal screen
+        assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+def test_tui_restores_the_terminal_after_ctrl_c(serve):
+    t = tui_session(serve, 60)
+    try:
+        t.wait_for("latency (all so far")
+        t.keys("C-c")
+        s = t.wait_for("EXIT=130", timeout=20)
+        assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+def test_tui_is_refused_when_stdout_is_not_a_terminal(serve):
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--tui"])
+    assert p.returncode == 2
+    assert "--tui" in p.stderr and "not a terminal" in p.stderr
