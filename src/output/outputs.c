@@ -31,7 +31,7 @@ struct outputs {
     char run[160];
     snap s;
     httpd *srv[2];         /* --metrics-listen, --dashboard (one if same address) */
-    poster *influx, *otlp;
+    poster *influx, *otlp, *pgw;
     tui *term;
     uint64_t start_wall_ns, last_wall_ns;
     double last_cpu_s;
@@ -88,18 +88,24 @@ static poster *push_flag(const char *target, const char *flag, const char *metho
     return poster_new(&pc, e);
 }
 
-/* InfluxDB 1.x: a bare http://host:port/ writes to database "volley". */
-static poster *influx_flag(const char *arg, err *e)
+/* A URL without a path ("http://host:port" or ".../") gets def_path. */
+static void default_path(const char *arg, const char *def_path, char *u, size_t cap)
 {
-    char u[4300];
     size_t n = strlen(arg);
     const char *rest = strstr(arg, "://");
     bool bare = rest && !strchr(rest + 3, '/');
     bool slash = rest && n && arg[n - 1] == '/' && strchr(rest + 3, '/') == arg + n - 1;
     if (bare || slash)
-        snprintf(u, sizeof u, "%.*s/write?db=volley&precision=ns", (int)(n - slash), arg);
+        snprintf(u, cap, "%.*s%s", (int)(n - slash), arg, def_path);
     else
-        snprintf(u, sizeof u, "%s", arg);
+        snprintf(u, cap, "%s", arg);
+}
+
+/* InfluxDB 1.x: a bare http://host:port writes to database "volley". */
+static poster *influx_flag(const char *arg, err *e)
+{
+    char u[4300];
+    default_path(arg, "/write?db=volley&precision=ns", u, sizeof u);
     return push_flag(u, "--out-influx", "POST", "text/plain; charset=utf-8", PUSH_QUEUE, e);
 }
 
@@ -113,14 +119,17 @@ static int start_all(outputs *o, FILE *term, err *e)
         return e->code;
     if (c->influx_url && !(o->influx = influx_flag(c->influx_url, e)))
         return e->code;
-    if (c->otlp_url && !(o->otlp = push_flag(c->otlp_url, "--out-otlp", "POST",
-                                             "application/json", PUSH_QUEUE, e)))
+    char u[4300];
+    if (c->otlp_url)
+        default_path(c->otlp_url, "/v1/metrics", u, sizeof u);
+    if (c->otlp_url &&
+        !(o->otlp = push_flag(u, "--out-otlp", "POST", "application/json", PUSH_QUEUE, e)))
         return e->code;
-    if (c->pushgateway_url) { /* checked now, pushed at the end */
-        url u;
-        if (addr_parse_url(c->pushgateway_url, "--pushgateway", &u, e))
-            return e->code;
-    }
+    if (c->pushgateway_url) /* ready now (the URL checked), pushed at the end */
+        default_path(c->pushgateway_url, "/metrics/job/volley", u, sizeof u);
+    if (c->pushgateway_url &&
+        !(o->pgw = push_flag(u, "--pushgateway", "PUT", PROM_CONTENT_TYPE, 1, e)))
+        return e->code;
     if (c->tui && !(o->term = tui_start(term, e)))
         return e->code;
     return 0;
@@ -228,17 +237,12 @@ static int report_push(FILE *log, const char *flag, const poster_stats *st)
 static int push_gateway(outputs *o, const snap *fin, FILE *log)
 {
     buf b = {0};
-    err e = {0};
     poster_stats st = {0};
-    poster *p = push_flag(o->c.pushgateway_url, "--pushgateway", "PUT", PROM_CONTENT_TYPE, 1, &e);
-    if (!p) {
-        fprintf(log, "%s\n", e.msg);
-        return 1;
-    }
     if (!prom_encode(fin, &b))
-        poster_send(p, b.data, b.len, 1);
+        poster_send(o->pgw, b.data, b.len, 1);
     buf_free(&b);
-    poster_finish(p, clock_now_ns() + FLUSH_NS, &st);
+    poster_finish(o->pgw, clock_now_ns() + FLUSH_NS, &st);
+    o->pgw = NULL;
     return report_push(log, "--pushgateway", &st);
 }
 
@@ -267,7 +271,7 @@ static int finish_pushes(outputs *o, const snap *summed, FILE *log)
         o->otlp = NULL;
         failed += report_push(log, "--out-otlp", &st);
     }
-    if (o->c.pushgateway_url)
+    if (o->pgw)
         failed += push_gateway(o, fin, log);
     return failed;
 }
@@ -308,6 +312,8 @@ void outputs_free(outputs *o)
         poster_finish(o->influx, 0, &st);
     if (o->otlp)
         poster_finish(o->otlp, 0, &st);
+    if (o->pgw)
+        poster_finish(o->pgw, 0, &st);
     snap_free(&o->s);
     buf_free(&o->scratch);
     free(o);

@@ -294,3 +294,144 @@ def test_tui_is_refused_when_stdout_is_not_a_terminal(serve):
     p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--tui"])
     assert p.returncode == 2
     assert "--tui" in p.stderr and "not a terminal" in p.stderr
+
+
+def prom_text_value(text, name, labels=""):
+    """The value of metric name whose label set contains labels."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if labels in line:
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("%s%s not in:\n%s" % (name, labels, text[:2000]))
+
+
+def test_pushgateway_receives_the_final_snapshot(serve, tmp_path):
+    pgw = peerutil.pushgateway(str(tmp_path))
+    try:
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "2", "--out", out, "--pushgateway", pgw.base])
+        assert p.returncode == 0, p.stderr
+        assert "--pushgateway: 1 points delivered" in p.stderr, p.stderr
+        tot = totals(out)
+        _, text = peerutil.http_get(pgw.base + "/metrics")
+        job = 'job="volley"'
+        assert prom_text_value(text, "volley_requests_total", job) == tot["requests"]
+        assert prom_text_value(text, "volley_failed_requests_total", job) == tot["errors"]
+        assert prom_text_value(text, "volley_run_finished", job) == 1
+        for cls, n in by_class(tot).items():
+            assert prom_text_value(text, "volley_responses_by_status_total",
+                                   'status_class="%s"' % cls) == n
+    finally:
+        pgw.stop()
+
+
+def test_pushgateway_down_is_reported_not_fatal(serve, tmp_path):
+    port = peerutil.free_port()
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save",
+                    "--pushgateway", "http://127.0.0.1:%d" % port])
+    assert p.returncode == 0, p.stderr
+    assert "--pushgateway: 0 points delivered, 1 NOT delivered" in p.stderr, p.stderr
+
+
+class OtlpRecorder:
+    """An OTLP/HTTP receiver stand-in: records each POST /v1/metrics."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        rec = self
+        self.posts = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers["Content-Length"])
+                rec.posts.append((self.path, self.headers["Content-Type"], self.rfile.read(n)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.thr = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thr.start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def is_u64(s):
+    return isinstance(s, str) and s.isdigit()
+
+
+def check_point_times(dp, with_start):
+    assert is_u64(dp["timeUnixNano"]) and int(dp["timeUnixNano"]) > 1.7e18
+    if with_start:
+        assert is_u64(dp["startTimeUnixNano"])
+        assert int(dp["startTimeUnixNano"]) <= int(dp["timeUnixNano"])
+
+
+def check_metric(m):
+    """One metric against the OTLP JSON mapping; returns (name, value)."""
+    assert isinstance(m["name"], str) and isinstance(m["unit"], str)
+    kinds = [k for k in ("sum", "gauge", "histogram") if k in m]
+    assert len(kinds) == 1, m
+    d = m[kinds[0]]
+    (dp,) = d["dataPoints"]
+    if kinds[0] == "sum":
+        assert d["aggregationTemporality"] == 2 and d["isMonotonic"] is True
+        check_point_times(dp, True)
+        assert is_u64(dp["asInt"])
+        return m["name"], int(dp["asInt"])
+    if kinds[0] == "gauge":
+        check_point_times(dp, False)
+        assert isinstance(dp["asDouble"], (int, float))
+        return m["name"], dp["asDouble"]
+    assert d["aggregationTemporality"] == 2
+    check_point_times(dp, True)
+    b, counts = dp["explicitBounds"], dp["bucketCounts"]
+    assert all(isinstance(x, (int, float)) for x in b) and b == sorted(b)
+    assert len(counts) == len(b) + 1 and all(is_u64(c) for c in counts)
+    assert is_u64(dp["count"]) and sum(int(c) for c in counts) == int(dp["count"])
+    assert isinstance(dp["sum"], (int, float))
+    return m["name"], int(dp["count"])
+
+
+def check_otlp(body):
+    d = json.loads(body)
+    (rm,) = d["resourceMetrics"]
+    attrs = {a["key"]: a["value"]["stringValue"] for a in rm["resource"]["attributes"]}
+    assert attrs["service.name"] == "volley"
+    (sm,) = rm["scopeMetrics"]
+    assert sm["scope"]["name"] == "volley"
+    return attrs, dict(check_metric(m) for m in sm["metrics"])
+
+
+def test_otlp_json_payloads_follow_the_mapping_and_end_with_results(serve, tmp_path):
+    rec = OtlpRecorder()
+    try:
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "3", "--out", out, "--label", "otel1",
+                                            "--out-otlp", rec.url])
+        assert p.returncode == 0, p.stderr
+        tot = totals(out)
+        assert len(rec.posts) >= 3, rec.posts  # one a second and the final one
+        reqs = []
+        for path, ctype, body in rec.posts:
+            assert path == "/v1/metrics" and ctype == "application/json"
+            attrs, vals = check_otlp(body)
+            assert attrs["volley.run"] == "otel1"
+            reqs.append(vals["volley.requests"])
+            assert vals["volley.request.duration"] == vals["volley.requests"]
+        assert reqs == sorted(reqs) and reqs[0] < reqs[-1]
+        assert reqs[-1] == tot["requests"]
+        assert vals["volley.failed_requests"] == tot["errors"]
+        ok, lost = delivered(p.stderr, "--out-otlp")
+        assert lost == 0 and ok == 10 * len(rec.posts)
+    finally:
+        rec.stop()
