@@ -16,7 +16,7 @@ typedef struct le_ctx {
 static void le_add(void *ctx, size_t idx, uint64_t count)
 {
     le_ctx *c = ctx;
-    if (hist_bucket_high(idx) <= c->bound_ns)
+    if (hist_bucket_low(idx) <= c->bound_ns) /* a bucket holds equivalent values */
         c->n += count;
 }
 
