@@ -135,6 +135,8 @@ static int start_all(outputs *o, FILE *term, err *e)
     return 0;
 }
 
+static void publish(outputs *o, double pct);
+
 outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *e)
 {
     if (!outputs_configured(c))
@@ -154,6 +156,7 @@ outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *
         outputs_free(o);
         return NULL;
     }
+    publish(o, 0); /* zeros until the first second: /metrics is never empty */
     return o;
 }
 

@@ -435,3 +435,47 @@ def test_otlp_json_payloads_follow_the_mapping_and_end_with_results(serve, tmp_p
         assert lost == 0 and ok == 10 * len(rec.posts)
     finally:
         rec.stop()
+
+
+def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
+    script = tmp_path / "flow.lua"
+    script.write_text('options = { vus = 2, duration = "3s" }\n'
+                      'function default()\n  http.get(ENV.BASE_URL .. "/health")\n'
+                      '  http.get(ENV.BASE_URL .. "/status/500")\nend\n')
+    port = peerutil.free_port()
+    rec = OtlpRecorder()
+    out = str(tmp_path / "out")
+    vol = subprocess.Popen([volley_path(), "run", str(script), "-e", "BASE_URL=" + serve.url,
+                            "--out", out, "--metrics-listen", str(port), "--metrics-linger", "3",
+                            "--out-otlp", rec.url],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        live, final = set(), None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and final is None:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            if prom_text_value(text, "volley_run_finished") == 1:
+                final = text
+            else:
+                live.add(prom_text_value(text, "volley_requests_total"))
+            time.sleep(0.3)
+        _, err = vol.communicate(timeout=30)
+        assert vol.returncode == 0, err
+        with open(os.path.join(out, "results.json")) as f:
+            res = json.load(f)
+        tot = res["totals"] if "totals" in res else res["stats"]["totals"]
+        assert len([v for v in live if v > 0]) >= 2, live
+        assert prom_text_value(final, "volley_requests_total") == tot["requests"]
+        assert prom_text_value(final, 'volley_responses_by_status_total',
+                               'status_class="5xx"') == tot["responses_by_status"]["500"]
+        _, vals = check_otlp(rec.posts[-1][2])
+        assert vals["volley.requests"] == tot["requests"]
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+        rec.stop()
