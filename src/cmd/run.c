@@ -807,6 +807,11 @@ static outputs *outputs_start(const run_opts *o, const char *label, int *rc, err
     return outs;
 }
 
+static void on_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row)
+{
+    outputs_endpoint_second(((run_ctx *)ctx)->outs, ep, name, row);
+}
+
 static void outputs_end(outputs *outs, const results *r, const char *dir)
 {
     char path[4400] = "";
@@ -994,7 +999,8 @@ static int run_script(const char *path, plan *p, run_opts *o)
         return EXIT_USAGE;
     }
     engine_options eo = {.progress = o->quiet ? NULL : on_progress, .ctx = &ctx,
-                         .interrupts = &interrupts, .on_second = on_second};
+                         .interrupts = &interrupts, .on_second = on_second,
+                         .on_endpoint_second = ctx.outs ? on_endpoint_second : NULL};
     script_results *sres = NULL;
     script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
                       .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
@@ -1153,6 +1159,7 @@ int cmd_run(int argc, char **argv)
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
                          .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw,
                          .on_second = o.abort_on_fail || outs ? on_second : NULL,
+                         .on_endpoint_second = outs ? on_endpoint_second : NULL,
                          .on_measure_start = on_measure_start};
     /* Both callbacks share one context: the engine passes eo.ctx. */
     run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server, .outs = outs};

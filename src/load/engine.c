@@ -181,6 +181,9 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         all.target_rps += row.target_rps;
         if (r->eps)
             series_append(&r->eps[ep].st.sec, &row);
+        const engine_options *eo = g->opt;
+        if (!final && !r->warmup && r->eps && eo && eo->on_endpoint_second)
+            eo->on_endpoint_second(eo->ctx, ep, r->eps[ep].name, &row);
     }
     row_from_hist(&all, g->scratch_all);
     all.active = final ? 0 : active;

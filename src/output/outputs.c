@@ -216,6 +216,12 @@ void outputs_second(outputs *o, const series_row *row, const hist *latency)
         push_otlp(o);
 }
 
+void outputs_endpoint_second(outputs *o, uint32_t ep, const char *name, const series_row *row)
+{
+    if (o)
+        snap_add_endpoint_second(&o->s, ep, name, row);
+}
+
 bool outputs_progress(outputs *o, const engine_progress *pr)
 {
     if (!o || !o->term)

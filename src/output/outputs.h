@@ -50,6 +50,8 @@ bool outputs_configured(const outputs_config *c);
 outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *e);
 /* One collected second of the measured run. */
 void outputs_second(outputs *o, const series_row *row, const hist *latency);
+/* One collected second of one endpoint (before outputs_second). */
+void outputs_endpoint_second(outputs *o, uint32_t ep, const char *name, const series_row *row);
 /* The engine's progress; true when the terminal view drew it (the plain
  * progress line is then left out). */
 bool outputs_progress(outputs *o, const engine_progress *pr);

@@ -76,20 +76,39 @@ static int breakdown(buf *o, const snap *s)
     return rc;
 }
 
+/* A label value escapes backslash, double quote and newline. */
+static int label(buf *o, const char *v)
+{
+    int rc = 0;
+    for (; *v && !rc; v++)
+        rc = *v == '\\' ? buf_append(o, "\\\\", 2)
+           : *v == '"'   ? buf_append(o, "\\\"", 2)
+           : *v == '\n' ? buf_append(o, "\\n", 2)
+                         : buf_append(o, v, 1);
+    return rc;
+}
+
+static int per_endpoint(buf *o, const char *name, const snap *s, bool failed)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < s->neps; i++) {
+        rc = buf_printf(o, "%s{endpoint=\"", name);
+        rc = rc ? rc : label(o, s->eps[i].name);
+        rc = rc ? rc : buf_printf(o, "\"} %llu\n", (unsigned long long)(failed ? s->eps[i].errors
+                                                                              : s->eps[i].requests));
+    }
+    return rc;
+}
+
 static int endpoints(buf *o, const snap *s)
 {
     int rc = family(o, "volley_endpoint_requests_total", "counter",
-                    "Completed requests per endpoint (known at the end of the run).");
-    for (size_t i = 0; !rc && i < s->neps; i++)
-        rc = buf_printf(o, "volley_endpoint_requests_total{endpoint=\"%s\"} %llu\n",
-                        s->eps[i].name, (unsigned long long)s->eps[i].requests);
+                    "Completed requests per endpoint.");
+    rc = rc ? rc : per_endpoint(o, "volley_endpoint_requests_total", s, false);
     if (!rc)
         rc = family(o, "volley_endpoint_failed_requests_total", "counter",
-                    "Failed requests per endpoint (known at the end of the run).");
-    for (size_t i = 0; !rc && i < s->neps; i++)
-        rc = buf_printf(o, "volley_endpoint_failed_requests_total{endpoint=\"%s\"} %llu\n",
-                        s->eps[i].name, (unsigned long long)s->eps[i].errors);
-    return rc;
+                    "Failed requests per endpoint.");
+    return rc ? rc : per_endpoint(o, "volley_endpoint_failed_requests_total", s, true);
 }
 
 int prom_encode(const snap *s, buf *o)

@@ -58,8 +58,26 @@ void snap_add_second(snap *s, const series_row *row, const hist *latency, double
     s->cpu_s = cpu_s;
 }
 
+void snap_add_endpoint_second(snap *s, uint32_t ep, const char *name, const series_row *row)
+{
+    if (ep >= SNAP_MAX_EPS)
+        return;
+    snap_endpoint *d = &s->eps[ep];
+    if (ep >= s->neps) {
+        s->neps = ep + 1;
+        snprintf(d->name, sizeof d->name, "%s", name);
+    }
+    d->requests += row->requests;
+    d->responses += row->responses;
+    d->errors += row->errors;
+    d->p50_ns = row->p50_ns;
+    d->p99_ns = row->p99_ns;
+    d->rps = (double)row->requests;
+}
+
 static void set_endpoints(snap *s, const results *r)
 {
+    memset(s->eps, 0, sizeof s->eps);
     s->neps = r->neps < SNAP_MAX_EPS ? r->neps : SNAP_MAX_EPS;
     for (size_t i = 0; i < s->neps; i++) {
         const results_endpoint *ep = &r->eps[i];

@@ -47,8 +47,9 @@ typedef struct snap {
     double target_rps;
     double cpu_s;          /* generator CPU seconds (user + sys) */
     uint64_t send_lag_p99_ns; /* final only (open model) */
-    snap_endpoint eps[SNAP_MAX_EPS];
-    size_t neps;           /* final only */
+    snap_endpoint eps[SNAP_MAX_EPS]; /* live: summed seconds, rps and
+                                        percentiles of the last second */
+    size_t neps;
     snap_threshold *th;    /* final only; owned */
     size_t nth;
     char report[512];      /* path of report.html/results.json when saved */
@@ -58,6 +59,8 @@ int snap_init(snap *s);
 void snap_free(snap *s);
 /* Adds one second of the run (the engine's row and latency histogram). */
 void snap_add_second(snap *s, const series_row *row, const hist *latency, double cpu_s);
+/* Adds one second of endpoint ep (the first SNAP_MAX_EPS are kept). */
+void snap_add_endpoint_second(snap *s, uint32_t ep, const char *name, const series_row *row);
 /* Replaces everything by the run's exact results. */
 int snap_set_final(snap *s, const results *r, double cpu_s);
 /* Generator CPU seconds of this process so far. */

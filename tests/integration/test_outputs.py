@@ -52,8 +52,8 @@ def test_prometheus_scrapes_live_and_final_counts_match_results(serve, tmp_path)
     try:
         peerutil.prometheus_wait_scraping(prom)
         out = str(tmp_path / "out")
-        p = run_volley(mixed_args(serve) + ["-d", "4", "--metrics-listen", str(port),
-                                            "--metrics-linger", "3", "--out", out])
+        p = run_volley(mixed_args(serve) + ["-d", "5", "--metrics-listen", str(port),
+                                            "--metrics-linger", "5", "--out", out])
         assert p.returncode == 0, p.stderr
         tot = totals(out)
         # Live: several scrapes during the run saw a growing request count.
@@ -95,18 +95,21 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         wait_listening(port, vol)
         origin = "http://127.0.0.1:%d" % port
         br.call("Page.navigate", url=origin + "/")
-        seen = []
+        seen, live_eps = [], 0
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             br.pump(0.5)
             state = br.eval("document.getElementById('state').textContent")
             seen.append((state, br.eval("document.getElementById('requests').textContent")))
+            if state == "running":
+                live_eps = max(live_eps, br.eval("document.getElementById('t_eps').rows.length"))
             if state == "finished":
                 break
         live = [int(n) for s, n in seen if s == "running"]
         # Numbers change each second: at least three distinct growing values.
         assert len(set(live)) >= 3 and live == sorted(live), seen
         assert seen[-1][0] == "finished", seen
+        assert live_eps == 3, live_eps  # the per-endpoint table is live too
         assert vol.wait(30) == 0, vol.stderr.read()
         tot = totals(out)
         assert br.eval("document.getElementById('requests').textContent") == str(tot["requests"])

@@ -161,3 +161,22 @@ Test(outputs, hgrm_has_the_50_and_90_percent_rows)
     buf_free(&b);
     hist_free(h);
 }
+
+Test(outputs, endpoint_seconds_are_live_and_labels_escaped)
+{
+    snap s;
+    snap_init(&s);
+    series_row r = {.requests = 7, .errors = 2, .p99_ns = 3000000};
+    snap_add_endpoint_second(&s, 0, "a\"b\\c", &r);
+    snap_add_endpoint_second(&s, 1, "ok", &r);
+    snap_add_endpoint_second(&s, 1, "ok", &r);
+    cr_assert_eq(s.neps, 2);
+    cr_assert_eq(s.eps[1].requests, 14);
+    buf b = {0};
+    cr_assert_eq(prom_encode(&s, &b), 0);
+    const char *t = text(&b);
+    cr_assert(strstr(t, "volley_endpoint_requests_total{endpoint=\"a\\\"b\\\\c\"} 7\n"), "%s", t);
+    cr_assert(strstr(t, "volley_endpoint_failed_requests_total{endpoint=\"ok\"} 4\n"), "%s", t);
+    buf_free(&b);
+    snap_free(&s);
+}
