@@ -63,6 +63,7 @@ int dash_event(const snap *s, double cpu_pct, buf *out)
     if (!o)
         return VOLLEY_ENOMEM;
     json_object_set_new(o, "p99_ms", json_real(ms(hist_percentile(s->latency, 99))));
+    json_object_set_new(o, "rps", json_real(s->rps));
     json_object_set_new(o, "p50_ms", json_real(ms(hist_percentile(s->latency, 50))));
     if (s->have_last)
         json_object_set_new(o, "last", last_second(s));

@@ -23,6 +23,7 @@
 #define HTTPD_MAX_CLIENTS 64
 #define HTTPD_REQ_CAP 4096
 #define HTTPD_OUT_MAX (4u << 20) /* a client this far behind is dropped */
+#define HTTPD_HISTORY 900        /* events a new /events client is sent first */
 
 typedef struct httpd_client {
     int fd;                  /* -1: free slot */
@@ -39,6 +40,8 @@ struct httpd {
     pthread_t thr;
     pthread_mutex_t mu;
     buf metrics, event;      /* guarded by mu */
+    buf past[HTTPD_HISTORY]; /* guarded by mu: the last events, oldest at past_head */
+    size_t past_head, npast;
     uint64_t seq;            /* guarded by mu: bumped by each event */
     uint64_t sent_seq;       /* server thread */
     atomic_bool stop;
@@ -118,7 +121,9 @@ static void route(httpd *h, httpd_client *c)
         buf_printf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                             "Cache-Control: no-store\r\nConnection: keep-alive\r\n\r\n"
                             "retry: 1000\n\n");
-        sse_event(c, &h->event);
+        /* The run so far, so a page opened late draws the whole chart. */
+        for (size_t i = 0; i < h->npast; i++)
+            sse_event(c, &h->past[(h->past_head + i) % HTTPD_HISTORY]);
         c->sse = true;
     } else if (!strcmp(path, "/") || !strcmp(path, "/index.html")) {
         answer(c, "200 OK", "text/html; charset=utf-8", h->page, strlen(h->page));
@@ -333,6 +338,12 @@ void httpd_publish(httpd *h, const char *metrics, size_t mlen, const char *event
     if (event) {
         set_text(&h->event, event, elen);
         h->seq++;
+        size_t slot = (h->past_head + h->npast) % HTTPD_HISTORY;
+        if (h->npast == HTTPD_HISTORY)
+            h->past_head = (h->past_head + 1) % HTTPD_HISTORY;
+        else
+            h->npast++;
+        set_text(&h->past[slot], event, elen);
     }
     pthread_mutex_unlock(&h->mu);
     uint64_t one = 1;
@@ -350,6 +361,8 @@ void httpd_stop(httpd *h)
     close_fds(h);
     buf_free(&h->metrics);
     buf_free(&h->event);
+    for (size_t i = 0; i < HTTPD_HISTORY; i++)
+        buf_free(&h->past[i]);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }

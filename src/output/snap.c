@@ -54,6 +54,7 @@ void snap_add_second(snap *s, const series_row *row, const hist *latency, double
     s->last = *row;
     s->have_last = true;
     s->active = row->active;
+    s->rps = (double)row->requests;
     s->target_rps = row->target_rps;
     s->cpu_s = cpu_s;
 }
@@ -129,6 +130,8 @@ int snap_set_final(snap *s, const results *r, double cpu_s)
     hist_reset(s->latency);
     hist_merge(s->latency, r->st.latency);
     s->active = 0;
+    s->rps = results_rps(r);
+    s->target_rps = r->plan.rate_per_s;
     s->cpu_s = cpu_s;
     s->send_lag_p99_ns = hist_percentile(r->st.send_lag, 99);
     const series_row *last = series_last(&r->st.sec);

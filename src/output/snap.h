@@ -43,6 +43,7 @@ typedef struct snap {
     hist *latency;         /* cumulative, owned */
     bool have_last;
     series_row last;       /* the last whole second */
+    double rps;            /* live: the last second's; final: the run's */
     uint32_t active;       /* connections / VUs */
     double target_rps;
     double cpu_s;          /* generator CPU seconds (user + sys) */
