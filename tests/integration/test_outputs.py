@@ -482,3 +482,66 @@ def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
             vol.kill()
             vol.wait()
         rec.stop()
+
+
+def test_metrics_server_answers_only_get_of_known_paths(serve):
+    import socket
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/health", "-d", "3", "-c", "2",
+                            "--no-save", "-q", "--metrics-listen", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        peerutil.wait_http("http://127.0.0.1:%d/metrics" % port, vol)
+
+        def ask(raw):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(raw)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return data.decode(errors="replace")
+                    data += chunk
+
+        assert ask(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").startswith("HTTP/1.1 404 ")
+        assert ask(b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n").startswith("HTTP/1.1 405 ")
+        m = ask(b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert m.startswith("HTTP/1.1 200 ") and "text/plain; version=0.0.4" in m
+        # A client that never reads does not stop the others or the run.
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        for s in idle:
+            s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert "volley_requests_total" in ask(b"GET /metrics HTTP/1.1\r\n\r\n")
+        assert vol.wait(30) == 0, vol.stderr.read()
+        for s in idle:
+            s.close()
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--out-influx", "https://127.0.0.1:8086/"], "--out-influx"),
+    (["--out-otlp", "not-a-url"], "--out-otlp"),
+    (["--pushgateway", "ftp://127.0.0.1/"], "--pushgateway"),
+    (["--metrics-linger", "soon"], "--metrics-linger"),
+    (["--tui", "--json"], "--tui"),
+    (["--tui", "-q"], "--tui"),
+])
+def test_bad_output_flags_exit_2_naming_the_flag(serve, args, named):
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save"] + args)
+    assert p.returncode == 2, p.stderr
+    assert named in p.stderr, p.stderr
+
+
+def test_dashboard_on_a_busy_port_exits_2_before_any_load(serve):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--dashboard",
+                        "127.0.0.1:%d" % port])
+    assert p.returncode == 2 and "--dashboard" in p.stderr, p.stderr
+    assert "requests" not in p.stdout
