@@ -801,7 +801,10 @@ static outputs *outputs_start(const run_opts *o, const char *label, int *rc, err
     *rc = 0;
     if (o->outs.tui && (o->quiet || o->json))
         *rc = err_set(e, VOLLEY_EINVAL, "--tui: not with %s", o->quiet ? "--quiet" : "--json");
-    outputs *outs = *rc ? NULL : outputs_new(&o->outs, label, stdout, e);
+    outputs_config c = o->outs;
+    c.thresholds = o->thresholds;
+    c.nthresholds = o->nthresholds;
+    outputs *outs = *rc ? NULL : outputs_new(&c, label, stdout, e);
     if (!outs && e->code)
         *rc = e->code;
     return outs;

@@ -47,8 +47,9 @@ static json_t *thresholds(const snap *s)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < s->nth; i++)
-        json_array_append_new(a, json_pack("{s:s,s:b,s:s}", "expr", s->th[i].expr, "ok",
-                                           s->th[i].ok, "actual", s->th[i].actual));
+        json_array_append_new(a, json_pack("{s:s,s:b,s:s,s:s}", "expr", s->th[i].expr, "ok",
+                                           s->th[i].ok, "actual", s->th[i].actual, "state",
+                                           s->th[i].state ? s->th[i].state : "pending"));
     return a;
 }
 

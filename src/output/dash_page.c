@@ -71,7 +71,7 @@ const char dash_page[] =
     "  Object.keys(e.breakdown.errors).forEach(function(k){f.push([\"error \"+k,e.breakdown.errors[k]]);});}\n"
     " rows(\"t_fail\",0,f);\n"
     " rows(\"t_eps\",0,(e.endpoints||[]).map(function(p){return [p.name,p.requests,p.errors,fmt(p.rps,1),fmt(p.p50_ms,2),fmt(p.p99_ms,2)];}));\n"
-    " rows(\"t_th\",0,(e.thresholds||[]).map(function(x){return [x.expr,x.actual,x.ok?\"ok\":\"FAILED\"];}));\n"
+    " rows(\"t_th\",0,(e.thresholds||[]).map(function(x){return [x.expr,x.actual,x.state];}));\n"
     " if(e.final){$(\"lag\").textContent=e.send_lag_p99_ms>0?fmt(e.send_lag_p99_ms,2):\"-\";\n"
     "  $(\"state\").textContent=\"finished\";$(\"rps\").textContent=fmt(e.rps,0);$(\"rps_what\").textContent=\"req/s (whole run)\";\n"
     "  $(\"p50_what\").textContent=\"p50 ms (whole run)\";$(\"p99_what\").textContent=\"p99 ms (whole run)\";$(\"p50\").textContent=fmt(e.p50_ms,2);$(\"p99\").textContent=fmt(e.p99_ms,2);\n"

@@ -156,6 +156,7 @@ outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *
         outputs_free(o);
         return NULL;
     }
+    snap_set_thresholds(&o->s, c->thresholds, c->nthresholds);
     publish(o, 0); /* zeros until the first second: /metrics is never empty */
     return o;
 }
@@ -200,6 +201,7 @@ void outputs_second(outputs *o, const series_row *row, const hist *latency)
         return;
     double pct = cpu_pct(o);
     snap_add_second(&o->s, row, latency, o->last_cpu_s);
+    snap_judge_thresholds(&o->s, o->c.thresholds, o->c.nthresholds);
     /* Points of one series need distinct times. */
     if (o->s.wall_ns <= o->last_wall_ns)
         o->s.wall_ns = o->last_wall_ns + 1;

@@ -36,6 +36,8 @@ typedef struct outputs_config {
     uint64_t linger_ns;            /* keep serving this long after the run */
     const char *influx_url, *otlp_url, *pushgateway_url;
     bool tui;
+    const struct threshold *thresholds; /* shown (and judged live) on the dashboard */
+    size_t nthresholds;
 } outputs_config;
 
 typedef struct outputs outputs;

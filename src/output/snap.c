@@ -4,6 +4,7 @@
 #include "output/snap.h"
 
 #include "core/clock.h"
+#include "metrics/threshold.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,36 @@ void snap_add_endpoint_second(snap *s, uint32_t ep, const char *name, const seri
     d->rps = (double)row->requests;
 }
 
+int snap_set_thresholds(snap *s, const threshold *t, size_t n)
+{
+    free(s->th);
+    s->nth = 0;
+    if (!(s->th = n ? calloc(n, sizeof *s->th) : NULL))
+        return n ? VOLLEY_ENOMEM : 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(s->th[i].expr, sizeof s->th[i].expr, "%s", t[i].expr);
+        s->th[i].state = "pending";
+    }
+    s->nth = n;
+    return 0;
+}
+
+void snap_judge_thresholds(snap *s, const threshold *t, size_t n)
+{
+    metrics_totals tot = {.requests = s->requests, .responses = s->responses,
+                          .errors = s->errors, .dropped = s->dropped};
+    th_input in = {.tot = &tot, .latency = s->latency,
+                   .elapsed_ns = (uint64_t)s->seconds * NS_PER_S};
+    for (size_t i = 0; i < n && i < s->nth; i++) {
+        if (t[i].endpoint[0] || !threshold_live(&t[i]) || !s->seconds)
+            continue;
+        double a = threshold_actual(&t[i], &in);
+        s->th[i].ok = threshold_check(&t[i], a);
+        s->th[i].state = s->th[i].ok ? "passing" : "failing";
+        threshold_format_actual(&t[i], a, s->th[i].actual, sizeof s->th[i].actual);
+    }
+}
+
 static void set_endpoints(snap *s, const results *r)
 {
     memset(s->eps, 0, sizeof s->eps);
@@ -106,6 +137,7 @@ static int set_thresholds(snap *s, const results *r)
         snprintf(s->th[i].expr, sizeof s->th[i].expr, "%s", r->thresholds[i].expr);
         snprintf(s->th[i].actual, sizeof s->th[i].actual, "%s", r->thresholds[i].actual_text);
         s->th[i].ok = r->thresholds[i].ok;
+        s->th[i].state = s->th[i].ok ? "ok" : "failed";
     }
     s->nth = r->nthresholds;
     return 0;

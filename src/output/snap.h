@@ -27,6 +27,7 @@ typedef struct snap_endpoint {
 typedef struct snap_threshold {
     char expr[256];
     bool ok;
+    const char *state;     /* "pending", "passing"/"failing" (live), "ok"/"failed" */
     char actual[32];
 } snap_threshold;
 
@@ -51,7 +52,7 @@ typedef struct snap {
     snap_endpoint eps[SNAP_MAX_EPS]; /* live: summed seconds, rps and
                                         percentiles of the last second */
     size_t neps;
-    snap_threshold *th;    /* final only; owned */
+    snap_threshold *th;    /* owned; live where a threshold can be judged live */
     size_t nth;
     char report[512];      /* path of report.html/results.json when saved */
 } snap;
@@ -62,6 +63,12 @@ void snap_free(snap *s);
 void snap_add_second(snap *s, const series_row *row, const hist *latency, double cpu_s);
 /* Adds one second of endpoint ep (the first SNAP_MAX_EPS are kept). */
 void snap_add_endpoint_second(snap *s, uint32_t ep, const char *name, const series_row *row);
+struct threshold;
+/* Lists the run's thresholds as pending. Returns 0 or VOLLEY_ENOMEM. */
+int snap_set_thresholds(snap *s, const struct threshold *t, size_t n);
+/* Judges the whole-run thresholds that can be judged live on the seconds
+ * so far (as --abort-on-fail does); the others stay pending. */
+void snap_judge_thresholds(snap *s, const struct threshold *t, size_t n);
 /* Replaces everything by the run's exact results. */
 int snap_set_final(snap *s, const results *r, double cpu_s);
 /* Generator CPU seconds of this process so far. */

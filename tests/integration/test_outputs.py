@@ -82,6 +82,10 @@ def wait_listening(port, proc, timeout=15):
     peerutil.wait_http("http://127.0.0.1:%d/" % port, proc, timeout)
 
 
+TH_STATES = ("Array.from(document.getElementById('t_th').rows).slice(1)"
+             ".map(function(r){return r.cells[2].textContent;}).join()")
+
+
 def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp_path):
     import cdp
     port = peerutil.free_port()
@@ -89,13 +93,14 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
     br = cdp.Browser(str(tmp_path), peerutil.free_port())  # slow to start: first
     vol = subprocess.Popen([volley_path(), "run"] + mixed_args(serve) +
                            ["-d", "5", "--dashboard", "127.0.0.1:%d" % port,
-                            "--metrics-linger", "2", "--out", out],
+                            "--metrics-linger", "2", "--out", out,
+                            "--threshold", "p(99)<30s", "--threshold", "endpoint=bad:p(99)<1us"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_listening(port, vol)
         origin = "http://127.0.0.1:%d" % port
         br.call("Page.navigate", url=origin + "/")
-        seen, live_eps = [], 0
+        seen, live_eps, live_th = [], 0, set()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             br.pump(0.5)
@@ -103,6 +108,7 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
             seen.append((state, br.eval("document.getElementById('requests').textContent")))
             if state == "running":
                 live_eps = max(live_eps, br.eval("document.getElementById('t_eps').rows.length"))
+                live_th.add(br.eval(TH_STATES))
             if state == "finished":
                 break
         live = [int(n) for s, n in seen if s == "running"]
@@ -110,7 +116,10 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         assert len(set(live)) >= 3 and live == sorted(live), seen
         assert seen[-1][0] == "finished", seen
         assert live_eps == 3, live_eps  # the per-endpoint table is live too
-        assert vol.wait(30) == 0, vol.stderr.read()
+        assert vol.wait(30) == 99, vol.stderr.read()  # the second threshold fails
+        # Thresholds: judged live where they can be, the rest pending, verdicts at the end.
+        assert "passing,pending" in live_th, live_th
+        assert br.eval(TH_STATES) == "ok,failed"
         tot = totals(out)
         assert br.eval("document.getElementById('requests').textContent") == str(tot["requests"])
         assert br.eval("document.getElementById('errors').textContent") == str(tot["errors"])
@@ -512,7 +521,10 @@ def test_metrics_server_answers_only_get_of_known_paths(serve):
         for s in idle:
             s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
         assert "volley_requests_total" in ask(b"GET /metrics HTTP/1.1\r\n\r\n")
-        assert vol.wait(30) == 0, vol.stderr.read()
+        assert vol.wait(30) == 99, vol.stderr.read()  # the second threshold fails
+        # Thresholds: judged live where they can be, the rest pending, verdicts at the end.
+        assert "passing,pending" in live_th, live_th
+        assert br.eval(TH_STATES) == "ok,failed"
         for s in idle:
             s.close()
     finally:
