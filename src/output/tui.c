@@ -120,6 +120,18 @@ static void header(tui *t, const engine_progress *pr)
     fprintf(t->f, "%s\x1b[K\n\x1b[K\n", pr->stopping ? "  (stopping)" : "");
 }
 
+static void endpoints(tui *t, const snap *s)
+{
+    if (!s->neps)
+        return;
+    fprintf(t->f, "\x1b[K\n%-24s %12s %10s %10s %10s\x1b[K\n", "endpoint", "requests", "failed",
+            "req/s", "p99 ms");
+    for (size_t i = 0; i < s->neps && i < 12; i++)
+        fprintf(t->f, "%-24.24s %12llu %10llu %10.0f %10.2f\x1b[K\n", s->eps[i].name,
+                (unsigned long long)s->eps[i].requests, (unsigned long long)s->eps[i].errors,
+                s->eps[i].rps, s->eps[i].p99_ns / 1e6);
+}
+
 void tui_draw(tui *t, const engine_progress *pr, const snap *s)
 {
     FILE *f = t->f;
@@ -136,6 +148,7 @@ void tui_draw(tui *t, const engine_progress *pr, const snap *s)
     spark(t);
     fputs("\x1b[K\n", f);
     histogram(t, s->latency);
+    endpoints(t, s);
     fprintf(f, "\x1b[K\nbytes in %llu   out %llu   generator CPU %.1f s\x1b[K\n",
             (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, s->cpu_s);
     fputs("Ctrl-C stops the run (twice: at once)\x1b[K\n\x1b[J", f);

@@ -276,14 +276,19 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
     try:
         t.wait_for("latency (all so far")
         assert t.flags()[0] == "1"  # on the alternate screen
-        seen = set()
+        seen, endpoint_line = set(), False
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "EXIT=" not in t.screen():
-            n = tui_requests(t.screen())
+        while time.monotonic() < deadline:
+            s = t.screen()
+            if "EXIT=" in s:
+                break
+            n = tui_requests(s)
             if n:
                 seen.add(n)
+            endpoint_line |= "p99 ms" in s and "/health" in s
             time.sleep(0.3)
         assert len(seen) >= 3, seen
+        assert endpoint_line
         s = t.wait_for("EXIT=0")
         assert "requests" in s and "latency" in s  # the summary, on the normal screen
         assert_restored(t, s)
