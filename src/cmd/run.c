@@ -804,6 +804,7 @@ static outputs *outputs_start(const run_opts *o, const char *label, int *rc, err
     outputs_config c = o->outs;
     c.thresholds = o->thresholds;
     c.nthresholds = o->nthresholds;
+    c.interrupts = &interrupts;
     outputs *outs = *rc ? NULL : outputs_new(&c, label, stdout, e);
     if (!outs && e->code)
         *rc = e->code;

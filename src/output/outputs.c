@@ -313,8 +313,12 @@ void outputs_free(outputs *o)
 {
     if (!o)
         return;
-    if (o->c.linger_ns && (o->srv[0] || o->srv[1]))
-        clock_sleep_ns(o->c.linger_ns);
+    if (o->c.linger_ns && (o->srv[0] || o->srv[1])) {
+        sig_atomic_t seen = o->c.interrupts ? *o->c.interrupts : 0;
+        uint64_t end = clock_now_ns() + o->c.linger_ns;
+        while (clock_now_ns() < end && !(o->c.interrupts && *o->c.interrupts != seen))
+            clock_sleep_ns(50 * NS_PER_MS);
+    }
     for (int i = 0; i < 2; i++)
         httpd_stop(o->srv[i]);
     tui_stop(o->term);

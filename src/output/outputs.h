@@ -12,6 +12,7 @@
 #include "metrics/series.h"
 #include "results/results.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ typedef struct outputs_config {
     bool tui;
     const struct threshold *thresholds; /* shown (and judged live) on the dashboard */
     size_t nthresholds;
+    volatile sig_atomic_t *interrupts;  /* a new Ctrl-C cuts the linger short */
 } outputs_config;
 
 typedef struct outputs outputs;
@@ -62,7 +64,8 @@ bool outputs_progress(outputs *o, const engine_progress *pr);
  * flushed (for a few seconds at most); what could not be delivered is
  * reported on log. Returns the number of outputs that failed to deliver. */
 int outputs_finish(outputs *o, const results *r, const char *report, FILE *log);
-/* Keeps /metrics and the dashboard up for the linger, then stops all. */
+/* Keeps /metrics and the dashboard up for the linger (until a new
+ * interrupt), then stops all. */
 void outputs_free(outputs *o);
 
 #endif

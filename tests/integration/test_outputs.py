@@ -562,3 +562,31 @@ def test_dashboard_on_a_busy_port_exits_2_before_any_load(serve):
                         "127.0.0.1:%d" % port])
     assert p.returncode == 2 and "--dashboard" in p.stderr, p.stderr
     assert "requests" not in p.stdout
+
+
+def test_ctrl_c_cuts_the_linger_short(serve):
+    import signal as sig
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/health", "-d", "1", "-c", "2",
+                            "--no-save", "-q", "--metrics-listen", str(port),
+                            "--metrics-linger", "60"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+                if prom_text_value(text, "volley_run_finished") == 1:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert vol.poll() is None  # lingering
+        t0 = time.monotonic()
+        vol.send_signal(sig.SIGINT)
+        assert vol.wait(10) == 0, vol.stderr.read()
+        assert time.monotonic() - t0 < 5
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
