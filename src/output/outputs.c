@@ -139,6 +139,10 @@ static void publish(outputs *o, double pct);
 
 outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *e)
 {
+    if (c->linger_ns && !c->metrics_listen && !c->dashboard) {
+        err_set(e, VOLLEY_EINVAL, "--metrics-linger: needs --metrics-listen or --dashboard");
+        return NULL;
+    }
     if (!outputs_configured(c))
         return NULL;
     outputs *o = calloc(1, sizeof *o);

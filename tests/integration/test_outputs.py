@@ -540,6 +540,7 @@ def test_metrics_server_answers_only_get_of_known_paths(serve):
     (["--out-otlp", "not-a-url"], "--out-otlp"),
     (["--pushgateway", "ftp://127.0.0.1/"], "--pushgateway"),
     (["--metrics-linger", "soon"], "--metrics-linger"),
+    (["--metrics-linger", "2s"], "--metrics-linger"),  # nothing to keep up
     (["--tui", "--json"], "--tui"),
     (["--tui", "-q"], "--tui"),
 ])
