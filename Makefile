@@ -3,7 +3,7 @@
 # and integration tests; `make demo` is the README's main job.
 # Missing Debian packages are installed by scripts/setup-deps.sh.
 
-PKGS     := openssl lua5.4 jansson cairo
+PKGS     := openssl lua5.4 jansson cairo libnghttp2
 CC       ?= cc
 PYTHON   := /usr/bin/python3
 
@@ -140,6 +140,8 @@ FUZZ_SRC_hist_decode := src/metrics/hist.c
 FUZZ_SRC_duration    :=
 FUZZ_SRC_reqparse    := src/server/reqparse.c
 FUZZ_SRC_ws          := src/proto/ws.c src/proto/http1.c
+FUZZ_SRC_h2          := src/proto/h2.c
+FUZZ_LIBS_h2         := -lnghttp2
 FUZZ_BINS     := $(FUZZ_TARGETS:%=build/fuzz/%)
 
 .PHONY: fuzz-build fuzz-regress
@@ -148,7 +150,7 @@ FUZZ_BINS     := $(FUZZ_TARGETS:%=build/fuzz/%)
 build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lm
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lm $(FUZZ_LIBS_$*)
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "load/engine.h"
+#include "load/har.h"
 #include "load/openapi.h"
 #include "load/plan.h"
 #include "load/worker.h"
@@ -58,7 +59,8 @@ static void usage(FILE *f)
           "load:\n"
           "  -c, --connections N      closed model: concurrent connections/VUs (default 50)\n"
           "  -r, --rate R             open model: R requests per second\n"
-          "      --stages T:D,...     ramp linearly to target T over D, stage after stage\n"
+          "      --stages T:D,...     ramp linearly to target T over D, stage after stage;\n"
+          "                           or T1,T2,... with -d TOTAL split evenly over them\n"
           "                           (VUs in the closed model, req/s in the open model)\n"
           "      --hold D             hold each stage's target for D before the next\n"
           "      --executor NAME      constant-vus | ramping-vus | constant-arrival-rate |\n"
@@ -108,8 +110,12 @@ static void usage(FILE *f)
           "server under test:\n"
           "      --monitor-pid PID    sample CPU and RSS of PID and its children every 500ms\n"
           "      --exec 'CMD'         start CMD, wait until the URL answers, load it, stop it\n"
-          "      --openapi URL|FILE   load the GET (and example-body POST) operations of an\n"
-          "                           OpenAPI 3 document as endpoints (honours --filter)\n"
+          "      --openapi URL|FILE   load the GET/POST/PUT/PATCH operations of an OpenAPI 3\n"
+          "                           document as endpoints (honours --filter); values\n"
+          "                           come from examples or schemas; skipped ones are listed\n"
+          "      --path-param N=V     the value of OpenAPI parameter N (repeatable)\n"
+          "      --har FILE           the requests of a browser recording (HAR) as endpoints,\n"
+          "                           weighted by how often each was sent (honours --filter)\n"
           "output:\n"
           "      --out DIR            where to write results (default\n"
           "                           volley-results/<timestamp>[-label])\n"
@@ -168,6 +174,8 @@ enum {
     OPT_MONITOR_PID,
     OPT_EXEC,
     OPT_OPENAPI,
+    OPT_PATH_PARAM,
+    OPT_HAR,
     OPT_BASELINE,
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
@@ -219,6 +227,8 @@ static const struct option long_opts[] = {
     {"monitor-pid", required_argument, NULL, OPT_MONITOR_PID},
     {"exec", required_argument, NULL, OPT_EXEC},
     {"openapi", required_argument, NULL, OPT_OPENAPI},
+    {"path-param", required_argument, NULL, OPT_PATH_PARAM},
+    {"har", required_argument, NULL, OPT_HAR},
     {"baseline", required_argument, NULL, OPT_BASELINE},
     {"save-baseline", required_argument, NULL, OPT_SAVE_BASELINE},
     {"fail-if", required_argument, NULL, OPT_FAIL_IF},
@@ -246,6 +256,9 @@ typedef struct run_opts {
     bool duration_set, conns_set, rate_set;
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
+    const char *path_params[PLAN_MAX_ENDPOINTS];
+    const char *har;
+    size_t npath_params;
     size_t nweights;
     uint64_t hold_ns;
     threshold thresholds[64];
@@ -444,6 +457,16 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
             return err_set(e, VOLLEY_EINVAL, "--exec: empty command");
         o->exec_cmd = arg;
         return 0;
+    case OPT_PATH_PARAM:
+        if (!strchr(arg, '=') || arg[0] == '=')
+            return err_set(e, VOLLEY_EINVAL, "--path-param: expected NAME=VALUE, got '%s'", arg);
+        if (o->npath_params == PLAN_MAX_ENDPOINTS)
+            return err_set(e, VOLLEY_EINVAL, "--path-param: too many");
+        o->path_params[o->npath_params++] = arg;
+        return 0;
+    case OPT_HAR:
+        o->har = arg;
+        return 0;
     case OPT_OPENAPI:
         o->openapi = arg;
         return 0;
@@ -519,11 +542,13 @@ static int resolve_shape(plan *p, run_opts *o, err *e)
     if (kind == EXEC_CONSTANT_RATE && !p->nrates && !o->rate_set)
         return err_set(e, VOLLEY_EINVAL, "--executor constant-arrival-rate needs --rate");
     if (ramping) {
-        int rc = executor_parse_stages(x, o->stages, o->hold_ns, e);
+        bool total = executor_stages_need_total(o->stages);
+        if (!total && o->duration_set)
+            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
+        int rc = executor_parse_stages_total(x, o->stages, o->hold_ns,
+                                             o->duration_set ? o->duration_ns : 0, e);
         if (rc)
             return rc;
-        if (o->duration_set)
-            return err_set(e, VOLLEY_EINVAL, "--duration: not used with --stages (their durations add up)");
         if (kind == EXEC_RAMPING_RATE && o->conns_set && !p->max_connections)
             p->max_connections = o->conns;
         if (kind == EXEC_RAMPING_VUS && o->rate_set)
@@ -697,13 +722,38 @@ static int write_outputs(const results *r, const run_opts *o, const char *dir,
     return 0;
 }
 
+static void openapi_skipped(void *ctx, const char *method, const char *path, const char *why)
+{
+    (void)ctx;
+    log_warn("--openapi: skipped %s %s: %s", method, path, why);
+}
+
+static void har_skipped(void *ctx, const char *method, const char *u, const char *why)
+{
+    (void)ctx;
+    log_warn("--har: skipped %s %s: %s", method, u, why);
+}
+
 static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
 {
     if (optind < argc - 1)
         return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'", argv[optind + 1]);
-    if (o->openapi) {
+    if (o->npath_params && !o->openapi)
+        return err_set(e, VOLLEY_EINVAL, "--path-param applies to --openapi only");
+    if (o->har && o->openapi)
+        return err_set(e, VOLLEY_EINVAL, "--har and --openapi: give one of them");
+    if (o->har) {
+        if (optind < argc)
+            return err_set(e, VOLLEY_EINVAL, "--har: the URLs come from the recording; drop '%s'", argv[optind]);
+        har_options ho = {.filter = o->filter, .on_skip = har_skipped};
+        int n = har_load(p, o->har, &ho, e);
+        if (n < 0)
+            return n;
+    } else if (o->openapi) {
         /* With --openapi the URL argument, if any, is the base of the paths. */
-        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, e);
+        openapi_options oo = {.path_params = o->path_params, .npath_params = o->npath_params,
+                              .on_skip = openapi_skipped};
+        int n = openapi_load(p, o->openapi, optind == argc - 1 ? argv[optind] : NULL, &oo, e);
         if (n < 0)
             return n;
     } else if (optind == argc - 1) {

@@ -195,13 +195,27 @@ int plan_set_weight(plan *p, const char *spec, err *e)
     return err_set(e, VOLLEY_EINVAL, "--weight: no endpoint named '%.*s'", (int)(eq - spec), spec);
 }
 
+bool plan_filter_match(const char *url_text, const char *filter)
+{
+    url u;
+    if (addr_parse_url(url_text, "--filter", &u, NULL))
+        return false;
+    /* "users" means "/users": the seeds write the prefix without its slash. */
+    const char *want = filter[0] == '/' ? filter + 1 : filter;
+    if (!strncmp(u.path + (u.path[0] == '/'), want, strlen(want)))
+        return true;
+    /* HOST[:PORT] alone, or HOST[:PORT]/PATH-PREFIX. */
+    size_t hl = strcspn(filter, "/");
+    if (strlen(u.hostport) != hl || strncmp(u.hostport, filter, hl))
+        return false;
+    return !filter[hl] || !strncmp(u.path, filter + hl, strlen(filter + hl));
+}
+
 int plan_filter(plan *p, const char *prefix, err *e)
 {
     size_t kept = 0;
     for (size_t i = 0; i < p->neps; i++) {
-        url u;
-        if (addr_parse_url(p->eps[i].url_text, "--filter", &u, NULL) == 0 &&
-            !strncmp(u.path, prefix, strlen(prefix))) {
+        if (plan_filter_match(p->eps[i].url_text, prefix)) {
             if (kept != i)
                 p->eps[kept] = p->eps[i];
             kept++;
@@ -213,7 +227,7 @@ int plan_filter(plan *p, const char *prefix, err *e)
     }
     p->neps = kept;
     if (!kept)
-        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s'", prefix);
+        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s' (nor is it their host)", prefix);
     return 0;
 }
 

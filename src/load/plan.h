@@ -98,7 +98,11 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
 void plan_default_name(const char *url_text, char *out, size_t cap);
 /* Sets the weight of endpoint NAME ("NAME=W"). */
 int plan_set_weight(plan *p, const char *spec, err *e);
-/* Keeps the endpoints whose path starts with prefix. */
+/* Whether url_text passes --filter: its path starts with filter (the
+ * leading '/' may be left out), or filter is its HOST[:PORT], optionally
+ * followed by a path prefix ("api.local:8080/v1"). */
+bool plan_filter_match(const char *url_text, const char *filter);
+/* Keeps the endpoints that pass plan_filter_match. */
 int plan_filter(plan *p, const char *prefix, err *e);
 /* Reads a vegeta-style targets file (see docs/targets.md). */
 int plan_load_targets(plan *p, const char *path, err *e);

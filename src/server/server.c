@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/loop.h"
+#include "server/h2.h"
 #include "server/reqparse.h"
 #include "server/routes.h"
 #include "server/ws_routes.h"
@@ -61,6 +62,7 @@ typedef struct conn {
     bool rd_wants_wr; /* TLS: SSL_read waits for the socket to be writable */
     unsigned hs_want; /* TLS handshake: LOOP_READ or LOOP_WRITE */
     struct ssl_st *ssl;
+    srv_h2 *h2;            /* HTTP/2: the session that owns this connection's streams */
     uint64_t last_ns;      /* last read or write progress */
     uint64_t req_start_ns; /* first byte of an incomplete head, 0 if none */
     uint64_t bytes_left;   /* /bytes body still to write from the fill block */
@@ -159,6 +161,8 @@ static size_t out_pending(conn *c)
 static void conn_close(conn *c)
 {
     worker *w = c->w;
+    srv_h2_free(c->h2);
+    c->h2 = NULL;
     if (c->ssl) {
         bool clean = !c->hs && !c->io_err;
         tls_io_free(c->ssl, clean, clean && !c->bye);
@@ -348,6 +352,10 @@ static int stream_start(conn *c, bool close)
         return rc;
     }
     c->seq = 0;
+    if (c->m.first_ms) { /* the head now, the first chunk later (time to first token) */
+        defer_until(c, loop_now(c->w->l) + c->m.first_ms * NS_PER_MS);
+        return 0;
+    }
     return stream_step(c);
 }
 
@@ -404,6 +412,10 @@ static void dispatch(conn *c)
         break;
     case ROUTE_BUFFERED:
         c->seq = 0;
+        if (m->first_ms) { /* the first chunk is ready only after first_ms */
+            defer_until(c, loop_now(w->l) + m->first_ms * NS_PER_MS);
+            return;
+        }
         rc = buffered_step(c);
         break;
     default:
@@ -446,6 +458,100 @@ static void begin(conn *c, const reqparse_req *r)
     c->state = ST_BODY;
 }
 
+/* ---- HTTP/2 (server/h2 owns the streams; this is the socket side) ---- */
+
+static void finish(conn *c);
+static int flush(conn *c);
+
+static buf *h2_outbuf(void *p) { return outbuf(p); }
+
+static uint64_t h2_stall_end(void *p, uint64_t now)
+{
+    conn *c = p;
+    return stall_end(c->w->srv, now);
+}
+
+static uint64_t h2_rand_ns(void *p, uint64_t max_ms)
+{
+    conn *c = p;
+    return rand_ns(c->w, max_ms);
+}
+
+/* A stream's timer added output. */
+static void h2_kick(void *p)
+{
+    conn *c = p;
+    if (c->parked)
+        return; /* written when the stall ends */
+    uint64_t end = stall_end(c->w->srv, loop_now(c->w->l));
+    if (end)
+        park(c, end);
+    else
+        finish(c);
+}
+
+static int h2_start(conn *c)
+{
+    const server_config *cfg = &c->w->srv->cfg;
+    srv_h2_host host = {.l = c->w->l, .conn = c, .outbuf = h2_outbuf, .kick = h2_kick,
+                        .stall_end = h2_stall_end, .rand_ns = h2_rand_ns,
+                        .max_body_bytes = cfg->max_body_bytes, .max_streams = cfg->h2_max_streams};
+    c->h2 = srv_h2_new(&host);
+    return c->h2 ? 0 : -1;
+}
+
+/* Every byte goes to the session; a protocol error closes after its GOAWAY. */
+static size_t h2_process(conn *c, const char *data, size_t len)
+{
+    if (srv_h2_feed(c->h2, data, len) < 0)
+        c->close_after = true;
+    return len;
+}
+
+/* HTTP/2's finish: frames out until the socket or the session has no more. */
+static void h2_finish(conn *c)
+{
+    for (int i = 0; i < 64; i++) {
+        ssize_t added = srv_h2_flush(c->h2, OUT_HIGH);
+        if (added < 0) {
+            buf_reset(&c->w->wbuf);
+            conn_close(c);
+            return;
+        }
+        if (flush(c) < 0)
+            return;
+        if (buf_unread(&c->out) || added == 0)
+            break;
+    }
+    bool pending = buf_unread(&c->out) != 0;
+    if (!pending && (srv_h2_finished(c->h2) || c->close_after || c->eof)) {
+        conn_close(c);
+        return;
+    }
+    unsigned ev = pending ? LOOP_WRITE : 0;
+    if (!c->eof)
+        ev |= c->rd_wants_wr ? LOOP_WRITE : LOOP_READ;
+    loop_set_events(c->w->l, c->fd, ev);
+}
+
+/* With --h2, a connection that opens with the HTTP/2 preface is HTTP/2
+ * (prior knowledge, h2c). Returns true when data is (or may still become)
+ * the preface: *ready says whether the session has started. */
+static bool h2_preface(conn *c, const char *data, size_t len, bool *ready)
+{
+    size_t k = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    *ready = false;
+    if (!c->w->srv->cfg.h2 || c->state != ST_HEAD || memcmp(data, H2_PREFACE, k))
+        return false;
+    if (len < H2_PREFACE_LEN)
+        return true;
+    if (h2_start(c))
+        c->close_after = true;
+    else
+        *ready = true;
+    return true;
+}
+
 /* Runs the requests in data[0..len) in order until one must wait (deferred
  * response, output backlog) or needs more bytes. Returns bytes consumed.
  * Never closes c: errors set close_after. */
@@ -454,6 +560,11 @@ static size_t process(conn *c, const char *data, size_t len)
     const server_config *cfg = &c->w->srv->cfg;
     uint64_t now = loop_now(c->w->l);
     size_t used = 0;
+    bool h2_ready;
+    if (c->h2)
+        return h2_process(c, data, len);
+    if (len && h2_preface(c, data, len, &h2_ready))
+        return h2_ready ? h2_process(c, data, len) : 0;
     while (!c->close_after && c->state != ST_DEFER && !c->bytes_left &&
            buf_unread(outbuf(c)) <= OUT_HIGH) {
         if (used == len)
@@ -587,6 +698,10 @@ static void finish(conn *c)
         loop_set_events(c->w->l, c->fd, c->hs_want);
         return;
     }
+    if (c->h2) {
+        h2_finish(c);
+        return;
+    }
     for (;;) {
         if (flush(c) < 0)
             return;
@@ -674,6 +789,10 @@ static void handshake_step(conn *c)
     w->tls_handshakes++;
     if (tls_io_resumed(c->ssl))
         w->tls_resumed++;
+    if (w->srv->cfg.h2 && tls_io_alpn_is(c->ssl, "h2") && h2_start(c)) {
+        conn_close(c);
+        return;
+    }
     finish(c);
 }
 
@@ -798,7 +917,8 @@ static void on_tmo(loop *l, void *data)
         conn_close(c);
         return;
     }
-    if (c->parked || c->state == ST_DEFER) {
+    if (c->parked || c->state == ST_DEFER || (c->h2 && !srv_h2_finished(c->h2) &&
+                                               srv_h2_open_streams(c->h2))) {
         deadline = now + cfg->idle_timeout_ns;
     } else if (buf_unread(&c->out) || c->bytes_left) {
         deadline = c->last_ns + cfg->idle_timeout_ns;
