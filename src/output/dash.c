@@ -73,7 +73,9 @@ int dash_event(const snap *s, double cpu_pct, buf *out)
     json_object_set_new(o, "endpoints", endpoints(s));
     json_object_set_new(o, "thresholds", thresholds(s));
     if (s->report[0])
-        json_object_set_new(o, "report", json_string(s->report));
+        json_object_set_new(o, "results", json_string(s->report));
+    if (s->report_served)
+        json_object_set_new(o, "report", json_string("/report"));
     char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!txt)

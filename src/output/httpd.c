@@ -40,6 +40,7 @@ struct httpd {
     pthread_t thr;
     pthread_mutex_t mu;
     buf metrics, event;      /* guarded by mu */
+    buf report;              /* guarded by mu: /report, once the run is over */
     buf past[HTTPD_HISTORY]; /* guarded by mu: the last events, oldest at past_head */
     size_t past_head, npast;
     uint64_t seq;            /* guarded by mu: bumped by each event */
@@ -125,6 +126,8 @@ static void route(httpd *h, httpd_client *c)
         for (size_t i = 0; i < h->npast; i++)
             sse_event(c, &h->past[(h->past_head + i) % HTTPD_HISTORY]);
         c->sse = true;
+    } else if (!strcmp(path, "/report") && h->report.len) {
+        answer(c, "200 OK", "text/html; charset=utf-8", h->report.data, h->report.len);
     } else if (!strcmp(path, "/") || !strcmp(path, "/index.html")) {
         answer(c, "200 OK", "text/html; charset=utf-8", h->page, strlen(h->page));
     } else {
@@ -352,6 +355,13 @@ void httpd_publish(httpd *h, const char *metrics, size_t mlen, const char *event
     }
 }
 
+void httpd_set_report(httpd *h, const char *html, size_t len)
+{
+    pthread_mutex_lock(&h->mu);
+    set_text(&h->report, html, len);
+    pthread_mutex_unlock(&h->mu);
+}
+
 void httpd_stop(httpd *h)
 {
     if (!h)
@@ -361,6 +371,7 @@ void httpd_stop(httpd *h)
     close_fds(h);
     buf_free(&h->metrics);
     buf_free(&h->event);
+    buf_free(&h->report);
     for (size_t i = 0; i < HTTPD_HISTORY; i++)
         buf_free(&h->past[i]);
     pthread_mutex_destroy(&h->mu);

@@ -23,6 +23,8 @@ uint16_t httpd_port(const httpd *h);
 /* Replaces what /metrics serves and sends event (a JSON text) to every
  * /events client. Either may be NULL to keep the previous one. */
 void httpd_publish(httpd *h, const char *metrics, size_t mlen, const char *event, size_t elen);
+/* From now on GET /report serves this HTML (the run's report). */
+void httpd_set_report(httpd *h, const char *html, size_t len);
 /* Sends what is pending (for at most a moment), closes every client and
  * the listener, joins the thread and frees h. NULL is a no-op. */
 void httpd_stop(httpd *h);

@@ -14,6 +14,7 @@
 #include "output/prom.h"
 #include "output/snap.h"
 #include "output/tui.h"
+#include "report/html.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,27 @@ static int finish_pushes(outputs *o, const snap *summed, FILE *log)
     return failed;
 }
 
+/* The dashboard links the run's HTML report, served from memory. */
+static bool serve_report(outputs *o, const results *r)
+{
+    if (!o->c.dashboard)
+        return false;
+    chart_set cs;
+    buf html = {0};
+    err e = {0};
+    bool ok = chart_build_all(r, NULL, 0, &cs, &e) == 0;
+    if (ok) {
+        ok = html_render(r, &cs, CHART_DEFAULT_W, CHART_DEFAULT_H, &html, &e) == 0;
+        chart_set_free(&cs);
+        chart_shutdown(); /* cairo's and fontconfig's caches, as volley report does */
+    }
+    for (int i = 0; ok && i < 2; i++)
+        if (o->srv[i])
+            httpd_set_report(o->srv[i], html.data, html.len);
+    buf_free(&html);
+    return ok;
+}
+
 int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
 {
     if (!o)
@@ -305,6 +327,7 @@ int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
         fin.wall_ns = o->last_wall_ns + 1;
     if (report)
         snprintf(fin.report, sizeof fin.report, "%s", report);
+    fin.report_served = serve_report(o, r);
     snap live = o->s; /* the summed seconds, for the influx remainder */
     o->s = fin;
     publish(o, cpu_pct(o));

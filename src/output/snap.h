@@ -54,7 +54,8 @@ typedef struct snap {
     size_t neps;
     snap_threshold *th;    /* owned; live where a threshold can be judged live */
     size_t nth;
-    char report[512];      /* path of report.html/results.json when saved */
+    char report[512];      /* path of results.json when saved */
+    bool report_served;    /* the dashboard serves the HTML report at /report */
 } snap;
 
 int snap_init(snap *s);

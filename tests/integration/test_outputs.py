@@ -93,7 +93,7 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
     br = cdp.Browser(str(tmp_path), peerutil.free_port())  # slow to start: first
     vol = subprocess.Popen([volley_path(), "run"] + mixed_args(serve) +
                            ["-d", "5", "--dashboard", "127.0.0.1:%d" % port,
-                            "--metrics-linger", "2", "--out", out,
+                            "--metrics-linger", "4", "--out", out,
                             "--threshold", "p(99)<30s", "--threshold", "endpoint=bad:p(99)<1us"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -116,6 +116,9 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         assert len(set(live)) >= 3 and live == sorted(live), seen
         assert seen[-1][0] == "finished", seen
         assert live_eps == 3, live_eps  # the per-endpoint table is live too
+        # The report, while the server lingers (the run's numbers, no outside fetch).
+        _, html = peerutil.http_get(origin + "/report")
+        assert "<html" in html.lower() and "bad" in html
         assert vol.wait(30) == 99, vol.stderr.read()  # the second threshold fails
         # Thresholds: judged live where they can be, the rest pending, verdicts at the end.
         assert "passing,pending" in live_th, live_th
@@ -125,6 +128,8 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         assert br.eval("document.getElementById('errors').textContent") == str(tot["errors"])
         final = br.eval("document.getElementById('final').textContent")
         assert "results.json" in final, final
+        # The page links the run's HTML report, served by the same origin.
+        assert br.eval("document.getElementById('report').href") == origin + "/report"
         eps = br.eval("document.getElementById('t_eps').rows.length")
         assert eps == 3, eps  # header + ok + bad
         assert not br.errors, br.errors
