@@ -332,6 +332,11 @@ int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
     o->s = fin;
     publish(o, cpu_pct(o));
     int failed = finish_pushes(o, &live, log);
+    for (int i = 0; i < 2; i++)
+        if (o->srv[i] && httpd_dropped_clients(o->srv[i]))
+            fprintf(log, "%s: %llu clients dropped (too slow to read, or too many)\n",
+                    i ? "--dashboard" : "--metrics-listen",
+                    (unsigned long long)httpd_dropped_clients(o->srv[i]));
     snap_free(&live);
     return failed;
 }
