@@ -593,3 +593,24 @@ def test_ctrl_c_cuts_the_linger_short(serve):
         if vol.poll() is None:
             vol.kill()
             vol.wait()
+
+
+def test_too_many_clients_are_dropped_and_reported(serve):
+    import socket
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/health", "-d", "2", "-c", "2",
+                            "--no-save", "-q", "--metrics-listen", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    socks = []
+    try:
+        peerutil.wait_http("http://127.0.0.1:%d/metrics" % port, vol)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+        _, err = vol.communicate(timeout=30)
+        assert vol.returncode == 0, err
+        assert "--metrics-listen: " in err and "clients dropped" in err, err
+    finally:
+        for s in socks:
+            s.close()
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
