@@ -26,6 +26,7 @@ typedef struct post_item {
     char *body;
     size_t len;
     uint64_t npoints;
+    uint64_t id;             /* to tell whether it is still queued after a try */
 } post_item;
 
 struct poster {
@@ -37,6 +38,7 @@ struct poster {
     pthread_cond_t cv;
     post_item *q;            /* ring of c.max_queued */
     size_t head, n;
+    uint64_t next_id;
     bool stop;
     uint64_t deadline_ns;    /* with stop: give up after this */
     poster_stats st;
@@ -124,6 +126,16 @@ static void *run(void *arg)
         pthread_mutex_lock(&p->mu);
         if (status < 200 || status >= 300)
             snprintf(p->st.last_error, sizeof p->st.last_error, "%s", why);
+        bool queued = p->n && p->q[p->head].id == it.id;
+        if (!queued) { /* given up while being sent: count what really happened */
+            if (status >= 200 && status < 300) {
+                p->st.undelivered -= it.npoints;
+                p->st.delivered += it.npoints;
+                p->st.bodies_failed--;
+                p->st.bodies_ok++;
+            }
+            continue;
+        }
         if (status >= 200 && status < 500) {
             drop_front(p, status < 300);
             continue;
@@ -188,7 +200,7 @@ void poster_send(poster *p, const char *body, size_t len, uint64_t npoints)
         if (p->n == p->c.max_queued)
             drop_front(p, false); /* the oldest is given up: the buffer is bounded */
         memcpy(copy, body, len);
-        p->q[(p->head + p->n) % p->c.max_queued] = (post_item){copy, len, npoints};
+        p->q[(p->head + p->n) % p->c.max_queued] = (post_item){copy, len, npoints, ++p->next_id};
         p->n++;
         pthread_cond_signal(&p->cv);
     }

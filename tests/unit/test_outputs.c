@@ -1,18 +1,25 @@
 /* Tests for the live outputs' pure parts (output/snap, prom, influx, otlp,
- * dash, report/ciexport): seconds summed into a snapshot, the Prometheus
+ * dash, post, report/ciexport): seconds summed into a snapshot, the Prometheus
  * histogram buckets cumulative and equal to the count at +Inf, line
  * protocol escaping and the end-of-run remainder, OTLP bucket counts, and
- * the hgrm rows hitting 50% and 90% exactly. */
+ * the hgrm rows hitting 50% and 90% exactly, and the push queue bounded
+ * with every point counted as delivered or not. */
+#include "core/clock.h"
 #include "output/dash.h"
 #include "output/influx.h"
 #include "output/otlp.h"
+#include "output/post.h"
 #include "output/prom.h"
 #include "output/snap.h"
 #include "report/ciexport.h"
 
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const char *text(buf *b)
 {
@@ -179,4 +186,46 @@ Test(outputs, endpoint_seconds_are_live_and_labels_escaped)
     cr_assert(strstr(t, "volley_endpoint_failed_requests_total{endpoint=\"ok\"} 4\n"), "%s", t);
     buf_free(&b);
     snap_free(&s);
+}
+
+/* A loopback port with nothing listening (bound, never listened on). */
+static int dead_port(int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    bind(*fd, (struct sockaddr *)&a, len);
+    getsockname(*fd, (struct sockaddr *)&a, &len);
+    return ntohs(a.sin_port);
+}
+
+Test(outputs, poster_queue_is_bounded_and_every_point_is_counted)
+{
+    int fd, port = dead_port(&fd);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/write", port);
+    poster_config pc = {.url = url, .flag = "--out-influx", .method = "POST",
+                        .content_type = "text/plain", .max_queued = 2};
+    err e = {0};
+    poster *p = poster_new(&pc, &e);
+    cr_assert_not_null(p, "%s", e.msg);
+    for (int i = 0; i < 5; i++)
+        poster_send(p, "x", 1, 10); /* the oldest are given up beyond two */
+    poster_stats st;
+    poster_finish(p, clock_now_ns() + 300 * NS_PER_MS, &st);
+    cr_assert_eq(st.delivered, 0);
+    cr_assert_eq(st.undelivered, 50);
+    cr_assert_eq(st.bodies_failed, 5);
+    cr_assert(st.retries >= 1);
+    cr_assert(strstr(st.last_error, "refused"), "%s", st.last_error);
+    close(fd);
+}
+
+Test(outputs, poster_refuses_https)
+{
+    poster_config pc = {.url = "https://127.0.0.1:1/", .flag = "--out-otlp", .method = "POST",
+                        .content_type = "application/json", .max_queued = 1};
+    err e = {0};
+    cr_assert_null(poster_new(&pc, &e));
+    cr_assert(strstr(e.msg, "--out-otlp"), "%s", e.msg);
 }
