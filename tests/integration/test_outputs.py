@@ -461,14 +461,14 @@ def test_otlp_json_payloads_follow_the_mapping_and_end_with_results(serve, tmp_p
 
 def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
     script = tmp_path / "flow.lua"
-    script.write_text('options = { vus = 2, duration = "3s" }\n'
+    script.write_text('options = { vus = 2, duration = "4s" }\n'
                       'function default()\n  http.get(ENV.BASE_URL .. "/health")\n'
                       '  http.get(ENV.BASE_URL .. "/status/500")\nend\n')
     port = peerutil.free_port()
     rec = OtlpRecorder()
     out = str(tmp_path / "out")
     vol = subprocess.Popen([volley_path(), "run", str(script), "-e", "BASE_URL=" + serve.url,
-                            "--out", out, "--metrics-listen", str(port), "--metrics-linger", "3",
+                            "--out", out, "--metrics-listen", str(port), "--metrics-linger", "5",
                             "--out-otlp", rec.url],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
