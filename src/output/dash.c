@@ -1,10 +1,15 @@
-/* dash: snapshot -> the dashboard's JSON event (see dash.h). The page that
- * draws it is in dash_page.c. Names are escaped by jansson. */
+/* dash: snapshot -> the dashboard's JSON event (see dash.h), and the page
+ * that draws it (page.html, a byte array made by the Makefile). Names are
+ * escaped by jansson. */
 #include "output/dash.h"
+
+#include "dash_page_html.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+const char *dash_page(void) { return (const char *)dash_page_html; }
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 

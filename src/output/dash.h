@@ -7,7 +7,8 @@
 #include "core/buf.h"
 #include "output/snap.h"
 
-extern const char dash_page[];
+/* The page (src/output/page.html, compiled in by the Makefile). */
+const char *dash_page(void);
 
 /* Appends the event of s (one JSON object on one line) to out.
  * cpu_pct: generator CPU over the last second. Returns 0 or VOLLEY_ENOMEM. */

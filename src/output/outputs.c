@@ -72,7 +72,7 @@ static httpd *listen_flag(const char *arg, const char *flag, err *e)
     addr a;
     if (addr_parse_hostport(hp, flag, &a, e))
         return NULL;
-    httpd *h = httpd_start(&a, dash_page, e);
+    httpd *h = httpd_start(&a, dash_page(), e);
     if (!h && e && strncmp(e->msg, flag, strlen(flag))) {
         char m[sizeof e->msg];
         snprintf(m, sizeof m, "%s", e->msg);
@@ -229,14 +229,15 @@ void outputs_endpoint_second(outputs *o, uint32_t ep, const char *name, const se
         snap_add_endpoint_second(&o->s, ep, name, row);
 }
 
-bool outputs_progress(outputs *o, const engine_progress *pr)
+void outputs_progress(outputs *o, const engine_progress *pr)
 {
     if (!o || !o->term)
-        return false;
+        return;
     o->s.active = pr->active;
     tui_draw(o->term, pr, &o->s);
-    return true;
 }
+
+bool outputs_draws_progress(const outputs *o) { return o && o->term; }
 
 static int report_push(FILE *log, const char *flag, const poster_stats *st)
 {
@@ -364,4 +365,33 @@ void outputs_free(outputs *o)
     snap_free(&o->s);
     buf_free(&o->scratch);
     free(o);
+}
+
+void outputs_sink_progress(void *ctx, const engine_progress *pr) { outputs_progress(ctx, pr); }
+
+bool outputs_sink_second(void *ctx, const series_row *row, const hist *latency)
+{
+    outputs_second(ctx, row, latency);
+    return false; /* an output never stops the run */
+}
+
+void outputs_sink_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row)
+{
+    outputs_endpoint_second(ctx, ep, name, row);
+}
+
+void outputs_sink_end(void *ctx, const results *r, const char *dir)
+{
+    char path[4400] = "";
+    if (dir && *dir)
+        snprintf(path, sizeof path, "%s/results.json", dir);
+    outputs_finish(ctx, r, *path ? path : NULL, stderr);
+}
+
+void outputs_sink_close(void *ctx, volatile sig_atomic_t *interrupts)
+{
+    outputs *o = ctx;
+    if (o)
+        o->c.interrupts = interrupts;
+    outputs_free(o);
 }

@@ -56,9 +56,10 @@ outputs *outputs_new(const outputs_config *c, const char *run, FILE *term, err *
 void outputs_second(outputs *o, const series_row *row, const hist *latency);
 /* One collected second of one endpoint (before outputs_second). */
 void outputs_endpoint_second(outputs *o, uint32_t ep, const char *name, const series_row *row);
-/* The engine's progress; true when the terminal view drew it (the plain
- * progress line is then left out). */
-bool outputs_progress(outputs *o, const engine_progress *pr);
+/* The engine's progress: draws the terminal view, if any. */
+void outputs_progress(outputs *o, const engine_progress *pr);
+/* True when the terminal view draws the progress (no plain line then). */
+bool outputs_draws_progress(const outputs *o);
 /* The run is over: final numbers to every output (r after thresholds;
  * report: the results' path or NULL), the terminal given back, the pushes
  * flushed (for a few seconds at most); what could not be delivered is
@@ -67,5 +68,13 @@ int outputs_finish(outputs *o, const results *r, const char *report, FILE *log);
 /* Keeps /metrics and the dashboard up for the linger (until a new
  * interrupt), then stops all. */
 void outputs_free(outputs *o);
+
+/* The same as callbacks of a run session's sink (session_sink), ctx being
+ * the outputs: end reports on stderr, close frees. */
+void outputs_sink_progress(void *ctx, const engine_progress *pr);
+bool outputs_sink_second(void *ctx, const series_row *row, const hist *latency);
+void outputs_sink_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row);
+void outputs_sink_end(void *ctx, const results *r, const char *dir);
+void outputs_sink_close(void *ctx, volatile sig_atomic_t *interrupts);
 
 #endif

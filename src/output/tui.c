@@ -6,6 +6,7 @@
 
 #include "output/prom.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 struct tui {
     FILE *f;
+    bool on;  /* on the alternate screen (entered at the first draw) */
     double rps[TUI_SPARK];
     unsigned n;
 };
@@ -47,9 +49,6 @@ tui *tui_start(FILE *f, err *e)
     static bool hooked;
     if (!hooked && atexit(at_exit) == 0)
         hooked = true;
-    tui_active = f;
-    fputs("\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J", f);
-    fflush(f);
     return t;
 }
 
@@ -135,6 +134,11 @@ static void endpoints(tui *t, const snap *s)
 void tui_draw(tui *t, const engine_progress *pr, const snap *s)
 {
     FILE *f = t->f;
+    if (!t->on) { /* now, not at the start: errors before the load stay visible */
+        t->on = true;
+        tui_active = f;
+        fputs("\x1b[?1049h\x1b[?25l\x1b[2J", f);
+    }
     fputs("\x1b[H", f);
     header(t, pr);
     fprintf(f, "requests %llu   failed %llu   dropped %llu   conns %u\x1b[K\n",
@@ -159,7 +163,8 @@ void tui_stop(tui *t)
 {
     if (!t)
         return;
-    restore(t->f);
+    if (t->on)
+        restore(t->f);
     tui_active = NULL;
     free(t);
 }

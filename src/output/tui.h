@@ -13,7 +13,8 @@
 
 typedef struct tui tui;
 
-/* Fails (VOLLEY_EINVAL) unless f is a terminal. */
+/* Fails (VOLLEY_EINVAL) unless f is a terminal. The alternate screen is
+ * entered at the first draw. */
 tui *tui_start(FILE *f, err *e);
 /* Records a second's req/s for the sparkline. */
 void tui_second(tui *t, const series_row *row);

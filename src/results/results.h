@@ -92,6 +92,7 @@ typedef struct results_monitor {
 } results_monitor;
 
 typedef struct results {
+    char run_id[64];       /* unique per run: time, segment, random (session) */
     results_plan plan;
     uint64_t start_wall_ns, end_wall_ns;
     bool interrupted;      /* stopped by a signal */
