@@ -95,8 +95,13 @@ def prometheus_wait_scraping(peer, timeout=30):
     raise AssertionError("Prometheus did not start scraping within %ss" % timeout)
 
 
-def promql(peer, query):
-    q = urllib.parse.urlencode({"query": query})
+def promql(peer, query, at=None):
+    """An instant query, at unix time `at` if given (after a target goes
+    away Prometheus marks its series stale, so query before that)."""
+    args = {"query": query}
+    if at is not None:
+        args["time"] = "%.3f" % at
+    q = urllib.parse.urlencode(args)
     _, body = http_get("%s/api/v1/query?%s" % (peer.base, q))
     d = json.loads(body)
     assert d["status"] == "success", d

@@ -40,8 +40,8 @@ def mixed_args(serve):
             "-c", "4", "-t", "1"]
 
 
-def prom_value(prom, q):
-    r = peerutil.promql(prom, q)
+def prom_value(prom, q, at=None):
+    r = peerutil.promql(prom, q, at)
     assert len(r) == 1, (q, r)
     return float(r[0]["value"][1])
 
@@ -54,20 +54,23 @@ def test_prometheus_scrapes_live_and_final_counts_match_results(serve, tmp_path)
         out = str(tmp_path / "out")
         p = run_volley(mixed_args(serve) + ["-d", "5", "--metrics-listen", str(port),
                                             "--metrics-linger", "5", "--out", out])
+        # A second before volley exited: within the linger, after the final scrapes.
+        at = time.time() - 1.0
         assert p.returncode == 0, p.stderr
         tot = totals(out)
         # Live: several scrapes during the run saw a growing request count.
-        rng = peerutil.promql(prom, "volley_requests_total[30s]")
+        rng = peerutil.promql(prom, "volley_requests_total[30s]", at)
         vals = [float(v) for _, v in rng[0]["values"]]
         live = sorted(set(v for v in vals if 0 < v < tot["requests"]))
         assert len(live) >= 2, vals
-        assert prom_value(prom, "volley_requests_total") == tot["requests"]
-        assert prom_value(prom, "volley_failed_requests_total") == tot["errors"]
-        assert prom_value(prom, "volley_run_finished") == 1
+        assert prom_value(prom, "volley_requests_total", at) == tot["requests"]
+        assert prom_value(prom, "volley_failed_requests_total", at) == tot["errors"]
+        assert prom_value(prom, "volley_run_finished", at) == 1
         for cls, n in by_class(tot).items():
-            assert prom_value(prom, 'volley_responses_by_status_total{status_class="%s"}' % cls) == n
-        assert prom_value(prom, 'sum(volley_endpoint_requests_total)') == tot["requests"]
-        assert prom_value(prom, "volley_request_duration_seconds_count") == tot["requests"]
+            assert prom_value(prom, 'volley_responses_by_status_total{status_class="%s"}' % cls,
+                              at) == n
+        assert prom_value(prom, 'sum(volley_endpoint_requests_total)', at) == tot["requests"]
+        assert prom_value(prom, "volley_request_duration_seconds_count", at) == tot["requests"]
     finally:
         prom.stop()
 
