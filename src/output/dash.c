@@ -32,7 +32,8 @@ static json_t *breakdown(const snap *s)
         if (s->err_kind[k])
             json_object_set_new(ek, metrics_err_kind_name((err_kind)k),
                                 json_integer((json_int_t)s->err_kind[k]));
-    return json_pack("{s:o,s:o}", "status", st, "errors", ek);
+    return json_pack("{s:o,s:o,s:I}", "status", st, "errors", ek, "retries",
+                     (json_int_t)s->retries);
 }
 
 static json_t *endpoints(const snap *s)

@@ -73,7 +73,9 @@ static int breakdown(buf *o, const snap *s)
     for (int k = 0; !rc && k < ERRK_COUNT; k++)
         rc = buf_printf(o, "volley_errors_by_kind_total{kind=\"%s\"} %llu\n",
                         metrics_err_kind_name((err_kind)k), (unsigned long long)s->err_kind[k]);
-    return rc;
+    return rc ? rc : counter(o, "volley_retries_total",
+                             "Requests sent again after a stale keep-alive connection (known at "
+                             "the end of the run).", s->retries);
 }
 
 /* A label value escapes backslash, double quote and newline. */

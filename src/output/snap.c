@@ -159,6 +159,7 @@ int snap_set_final(snap *s, const results *r, double cpu_s)
     for (int st = 0; st < METRICS_STATUS_MAX; st++)
         s->status_class[st >= 100 && st < 600 ? st / 100 : 0] += t->status[st];
     memcpy(s->err_kind, t->err_kind, sizeof s->err_kind);
+    s->retries = t->retries;
     hist_reset(s->latency);
     hist_merge(s->latency, r->st.latency);
     s->active = 0;

@@ -41,6 +41,7 @@ typedef struct snap {
     bool have_breakdown;
     uint64_t status_class[SNAP_STATUS_CLASSES];
     uint64_t err_kind[ERRK_COUNT];
+    uint64_t retries;      /* requests sent again after a stale connection */
     hist *latency;         /* cumulative, owned */
     bool have_last;
     series_row last;       /* the last whole second */

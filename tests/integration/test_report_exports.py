@@ -86,6 +86,7 @@ def test_prom_export_passes_promtool_and_holds_the_totals(run_dir, tmp_path):
     assert chk.returncode == 0, chk.stdout + chk.stderr
     text = open(path).read()
     assert "volley_requests_total %d\n" % res["totals"]["requests"] in text
+    assert "volley_retries_total %d\n" % res["totals"]["retries"] in text
     assert 'volley_responses_by_status_total{status_class="2xx"} %d\n' % \
         res["totals"]["responses_by_status"]["200"] in text
 
