@@ -159,6 +159,7 @@ def url_effects():
     E["raw"] = _url_raw
     E["json"] = lambda c: _eq(c.json("-n", "2", c.url())["totals"]["requests"], 2)
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
+    _output_effects(E, lambda c: ["-d", "1s", "-c", "1", c.url()])
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run("--help-markdown").stdout.startswith("| flag |"))
@@ -209,6 +210,7 @@ def script_effects():
     E["no-save"] = lambda c: _no_save(c, c.lua())
     E["json"] = lambda c: _eq(c.json(*c.lua())["plan"]["method"], "script")
     E["env"] = lambda c: (c.json(*c.lua("-e", "PATH=/echo", url=c.rec.url)), _true(c.rec.heads[0].startswith("GET /echo ")))
+    _output_effects(E, lambda c: c.lua("-d", "1s"))
     E["quiet"] = lambda c: _quiet(c, c.lua())
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
@@ -376,6 +378,52 @@ def _exec(c, script, ready=False):
     with pytest.raises(OSError):  # stopped after the run
         import socket
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _output_served(c, target, flag):
+    """--metrics-listen / --dashboard with --metrics-linger: the final
+    snapshot is served after the run (so both flags took effect)."""
+    import urllib.request
+    port = _free_port()
+    p = subprocess.Popen([c.bin, "run", "-q", "--no-save", flag, str(port),
+                          "--metrics-linger", "3", *target(c)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=c.tmp)
+    try:
+        deadline, done = time.monotonic() + 20, False
+        while time.monotonic() < deadline and not done:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
+                    done = "volley_run_finished 1\n" in r.read().decode()
+                if done and flag == "--dashboard":
+                    with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2) as r:
+                        assert "EventSource" in r.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert done, "no final snapshot served during the linger"
+        assert p.wait(20) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _output_pushed(c, target, flag, head):
+    p = c.run("-q", "--no-save", flag, c.rec.url, *target(c))
+    assert p.returncode == 0, p.stderr
+    assert any(h.startswith(head) for h in c.rec.heads), c.rec.heads[:3]
+    assert flag + ": " in p.stderr and "delivered" in p.stderr, p.stderr
+
+
+def _output_effects(E, target):
+    """The live outputs (docs/outputs.md) apply to both modes alike."""
+    E["metrics-listen"] = lambda c: _output_served(c, target, "--metrics-listen")
+    E["metrics-linger"] = E["metrics-listen"]
+    E["dashboard"] = lambda c: _output_served(c, target, "--dashboard")
+    E["out-influx"] = lambda c: _output_pushed(c, target, "--out-influx", "POST /write?db=volley")
+    E["out-otlp"] = lambda c: _output_pushed(c, target, "--out-otlp", "POST /v1/metrics ")
+    E["pushgateway"] = lambda c: _output_pushed(c, target, "--pushgateway", "PUT /metrics/job/volley ")
+    # Not a terminal here: refused before any load, naming the flag.
+    E["tui"] = lambda c: c.refused("tui", "--tui", *target(c))
 
 
 def _free_port():
