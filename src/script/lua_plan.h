@@ -60,6 +60,7 @@ typedef struct lua_plan {
     uint64_t http_timeout_ns; /* 0: the built-in default */
     http1_header http_headers[LUA_PLAN_MAX_HEADERS];
     size_t http_nheaders;
+    uint64_t seed;            /* rand()/uuid()/math.random (volley run --seed) */
 } lua_plan;
 
 /* Reads the global `options` of L (absent: one VU, one iteration, like k6)

@@ -35,6 +35,7 @@ static int set_http_defaults(lua_plan *p, const script_opts *o, err *e)
     for (size_t i = 0; i < o->http_nheaders; i++)
         p->http_headers[i] = o->http_headers[i];
     p->http_nheaders = o->http_nheaders;
+    p->seed = o->seed;
     return 0;
 }
 

@@ -61,6 +61,7 @@ typedef struct script_threshold {
 
 struct script_results {
     char path[4096];
+    uint64_t seed;            /* the run's --seed: rand(), uuid(), math.random */
     script_scenario *sc;
     size_t nsc;
     script_check *checks;
