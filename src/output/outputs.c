@@ -251,18 +251,6 @@ static int report_push(FILE *log, const char *flag, const poster_stats *st)
     return 1;
 }
 
-static int push_gateway(outputs *o, const snap *fin, FILE *log)
-{
-    buf b = {0};
-    poster_stats st = {0};
-    if (!prom_encode(fin, &b))
-        poster_send(o->pgw, b.data, b.len, 1);
-    buf_free(&b);
-    poster_finish(o->pgw, clock_now_ns() + FLUSH_NS, &st);
-    o->pgw = NULL;
-    return report_push(log, "--pushgateway", &st);
-}
-
 /* o->s is final by now; summed: what the seconds carried. */
 static int finish_pushes(outputs *o, const snap *summed, FILE *log)
 {
@@ -270,26 +258,29 @@ static int finish_pushes(outputs *o, const snap *summed, FILE *log)
     int failed = 0;
     uint64_t deadline = clock_now_ns() + FLUSH_NS;
     poster_stats st;
-    if (o->influx) {
-        buf_reset(&o->scratch);
-        int n = influx_final(&o->scratch, o->run, summed, fin);
-        if (n > 0)
-            poster_send(o->influx, o->scratch.data, o->scratch.len, (uint64_t)n);
-        poster_finish(o->influx, deadline, &st);
-        o->influx = NULL;
-        failed += report_push(log, "--out-influx", &st);
-    }
-    if (o->otlp) {
-        buf_reset(&o->scratch);
-        int n = otlp_encode(fin, o->start_wall_ns, o->run, &o->scratch);
-        if (n > 0)
-            poster_send(o->otlp, o->scratch.data, o->scratch.len, (uint64_t)n);
-        poster_finish(o->otlp, deadline, &st);
-        o->otlp = NULL;
-        failed += report_push(log, "--out-otlp", &st);
-    }
-    if (o->pgw)
-        failed += push_gateway(o, fin, log);
+    buf b = {0};
+    int n;
+    if (o->influx && (n = influx_final(&b, o->run, summed, fin)) > 0)
+        poster_send(o->influx, b.data, b.len, (uint64_t)n);
+    buf_reset(&b);
+    if (o->otlp && (n = otlp_encode(fin, o->start_wall_ns, o->run, &b)) > 0)
+        poster_send(o->otlp, b.data, b.len, (uint64_t)n);
+    buf_reset(&b);
+    if (o->pgw && !prom_encode(fin, &b))
+        poster_send(o->pgw, b.data, b.len, 1);
+    buf_free(&b);
+    /* All flush at once: one slow receiver does not cost the others time. */
+    poster *ps[3] = {o->influx, o->otlp, o->pgw};
+    const char *flags[3] = {"--out-influx", "--out-otlp", "--pushgateway"};
+    for (int i = 0; i < 3; i++)
+        if (ps[i])
+            poster_stop(ps[i], deadline);
+    for (int i = 0; i < 3; i++)
+        if (ps[i]) {
+            poster_finish(ps[i], deadline, &st);
+            failed += report_push(log, flags[i], &st);
+        }
+    o->influx = o->otlp = o->pgw = NULL;
     return failed;
 }
 

@@ -207,13 +207,20 @@ void poster_send(poster *p, const char *body, size_t len, uint64_t npoints)
     pthread_mutex_unlock(&p->mu);
 }
 
-void poster_finish(poster *p, uint64_t deadline_ns, poster_stats *out)
+void poster_stop(poster *p, uint64_t deadline_ns)
 {
     pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    p->deadline_ns = deadline_ns;
+    if (!p->stop) {
+        p->stop = true;
+        p->deadline_ns = deadline_ns;
+    }
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+void poster_finish(poster *p, uint64_t deadline_ns, poster_stats *out)
+{
+    poster_stop(p, deadline_ns);
     pthread_join(p->thr, NULL);
     while (p->n)
         drop_front(p, false);

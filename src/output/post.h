@@ -25,8 +25,12 @@ poster *poster_new(const poster_config *c, err *e);
 /* Queues a copy of body carrying npoints points. Never blocks on the
  * network (only on the queue's mutex for a copy). */
 void poster_send(poster *p, const char *body, size_t len, uint64_t npoints);
-/* Keeps trying what is queued until deadline_ns (monotonic), then gives up
- * the rest, stops the thread and frees p. Fills the counts first. */
+/* From now on the thread gives up at deadline_ns (monotonic) what is still
+ * queued, and ends. Does not wait (several posters can flush at once). */
+void poster_stop(poster *p, uint64_t deadline_ns);
+/* Keeps trying what is queued until deadline_ns (or the one poster_stop
+ * gave), then gives up the rest, stops the thread and frees p. Fills the
+ * counts first. */
 typedef struct poster_stats {
     uint64_t delivered, undelivered; /* points */
     uint64_t bodies_ok, bodies_failed, retries;

@@ -617,3 +617,24 @@ def test_too_many_clients_are_dropped_and_reported(serve):
         if vol.poll() is None:
             vol.kill()
             vol.wait()
+
+
+def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
+    rec = OtlpRecorder()
+    try:
+        out = str(tmp_path / "out")
+        dead = "http://127.0.0.1:%d" % peerutil.free_port()
+        t0 = time.monotonic()
+        p = run_volley([serve.url + "/health", "-d", "2", "-c", "2", "--out", out,
+                        "--out-influx", dead, "--out-otlp", rec.url])
+        took = time.monotonic() - t0
+        assert p.returncode == 0, p.stderr
+        ok, lost = delivered(p.stderr, "--out-influx")
+        assert ok == 0 and lost > 0
+        ok, lost = delivered(p.stderr, "--out-otlp")
+        assert lost == 0 and ok == 10 * len(rec.posts)
+        _, vals = check_otlp(rec.posts[-1][2])
+        assert vals["volley.requests"] == totals(out)["requests"]  # the final push arrived
+        assert took < 2 + 3 + 5  # the run, at most the 3 s flush, margin
+    finally:
+        rec.stop()
