@@ -127,6 +127,16 @@ static int l_metric_decl(lua_State *L)
     const char *name = luaL_checkstring(L, 2);
     if (strlen(name) >= sizeof ((script_metric *)0)->name)
         return luaL_error(L, "metric name too long: %s", name);
+    /* Remembered by name, so that thresholds are checked before the load. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "volley.declared") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "volley.declared");
+    }
+    lua_pushinteger(L, k);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
     if (w) {
         script_metric *m = script_results_metric(w->res, name, k);
         if (m && m->kind != k)

@@ -46,6 +46,8 @@ typedef struct lua_scenario {
 typedef struct lua_plan_threshold {
     char metric[160];
     char expr[200];
+    bool abort_on_fail;       /* {threshold = ..., abortOnFail = true} */
+    uint64_t delay_abort_ns;  /* delayAbortEval */
 } lua_plan_threshold;
 
 #define LUA_PLAN_MAX_HEADERS 64

@@ -110,3 +110,15 @@ def test_bad_http_arguments_point_at_the_users_line(volley_bin, serve, tmp_path,
     res = json.loads(p.stdout)
     errs = res["script"]["errors"]
     assert errs and needle in errs[0]["message"] and "bad.lua:3:" in errs[0]["message"], errs
+
+
+def test_first_five_errors_are_logged_per_run_not_per_thread(volley_bin, tmp_path):
+    f = tmp_path / "errs.lua"
+    f.write_text('options = { vus = 8, iterations = 40 }\n'
+                 'function default() error("boom " .. vu.id) end\n')
+    p = subprocess.run([volley_bin, "run", str(f), "-t", "2", "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.stderr.count("script error") == 5, p.stderr
+    assert "errs.lua:2: boom" in p.stderr
+    res = json.loads(p.stdout)
+    assert sum(e["count"] for e in res["script"]["errors"]) == 40
