@@ -638,3 +638,33 @@ def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
         assert took < 2 + 3 + 5  # the run, at most the 3 s flush, margin
     finally:
         rec.stop()
+
+
+def test_script_abort_on_fail_with_live_outputs(serve, tmp_path):
+    # The script's abortOnFail wraps the engine's callbacks: the per-endpoint
+    # rows must still reach the outputs (a wrong context crashed here once).
+    script = tmp_path / "abort.lua"
+    script.write_text('options = { vus = 2, duration = "30s", thresholds = { http_req_duration = '
+                      '{{threshold = "p(95)<1", abortOnFail = true, delayAbortEval = "3s"}} } }\n'
+                      'function default()\n  http.get(ENV.URL .. "/delay/20")\nend\n')
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", str(script), "-e", "URL=" + serve.url,
+                            "--no-save", "-q", "--metrics-listen", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        live_ep = False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and vol.poll() is None and not live_ep:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+                live_ep = "volley_run_finished 0" in text and \
+                    'volley_endpoint_requests_total{endpoint="default"}' in text
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert live_ep
+        assert vol.wait(30) == 99, vol.stderr.read()
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
