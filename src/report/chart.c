@@ -1,6 +1,6 @@
 /* chart: the standard figures of a results struct (latency, throughput,
  * status, spectrum, ttfb, sweep, server, and a view per endpoint with the
- * scatter of requests.csv) built on the plotting layer of chart_plot.c,
+ * reduced scatter of requests.csv from report/scatter) built on the plotting layer of chart_plot.c,
  * for cmd/report and report/html. */
 #include "report/chart.h"
 
@@ -14,7 +14,7 @@
 #define C_TOTAL 0x555555
 /* More endpoints than colours would make lines indistinguishable. */
 #define MAX_CHART_EPS CHART_NCOLORS
-#define MAX_ROUTE_VIEWS 20
+#define MAX_ROUTE_VIEWS SCATTER_MAX_EPS
 
 /* ---- the charts of a results struct ---------------------------------------------- */
 
@@ -440,46 +440,59 @@ static int fig_sweep(const results *r, chart_fig *f)
     return 0;
 }
 
-static bool row_matches(const csv_request_row *q, const results *r, size_t ep)
+/* Adds a point of a reduced scatter to its class's series. */
+static int scatter_point(chart_series *s, scatter_pt p)
 {
-    if (!strcmp(q->endpoint, r->eps[ep].name))
-        return true;
-    return r->neps == 1 && !q->endpoint[0]; /* a one-endpoint run may leave it empty */
+    ADD(s, p.x_s, p.y_ms);
+    return 0;
 }
 
-static int route_scatter(chart *c, const results *r, size_t ep, const csv_request_row *reqs,
-                         size_t nreqs)
+/* The reduced scatter of one endpoint: each column's fastest and slowest
+ * request per status class, then every failure kept one by one. */
+static int route_scatter(chart *c, const results *r, size_t ep, const scatter *sc)
 {
-    static const char *classes[] = {"errors", "1xx/2xx", "3xx", "4xx", "5xx"};
-    static const int sample[] = {0, 200, 300, 400, 500};
+    static const char *classes[SCATTER_NCLASS] = {"errors", "1xx/2xx", "3xx", "4xx", "5xx"};
+    static const int sample[SCATTER_NCLASS] = {0, 200, 300, 400, 500};
     /* Pointers only after every add: chart_add_series may move them. */
     size_t base = c->nseries;
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < SCATTER_NCLASS; k++)
         if (!chart_add_series(c, classes[k], CHART_POINTS, chart_status_color(sample[k])))
             return VOLLEY_ENOMEM;
-    chart_series *s[5];
-    for (int k = 0; k < 5; k++)
+    chart_series *s[SCATTER_NCLASS];
+    for (int k = 0; k < SCATTER_NCLASS; k++)
         s[k] = &c->series[base + (size_t)k];
+    const scatter_ep *se = &sc->eps[ep];
     double lo = INFINITY, hi = 0;
-    size_t shown = 0;
-    for (size_t i = 0; i < nreqs; i++) {
-        const csv_request_row *q = &reqs[i];
-        if (!row_matches(q, r, ep))
+    for (size_t i = 0; i < sc->ncols * SCATTER_NCLASS; i++) {
+        const scatter_cell *cell = &se->cells[i];
+        if (cell->lo.y_ms > cell->hi.y_ms)
             continue;
-        int k = q->status == 0 ? 0 : q->status < 300 ? 1 : q->status < 400 ? 2
-                                   : q->status < 500 ? 3 : 4;
-        ADD(s[k], q->offset_ms / 1000.0, q->latency_ms);
-        shown++;
-        if (q->latency_ms > 0)
-            lo = fmin(lo, q->latency_ms);
-        hi = fmax(hi, q->latency_ms);
+        chart_series *cs = s[i % SCATTER_NCLASS];
+        if (scatter_point(cs, cell->lo) ||
+            ((cell->hi.x_s != cell->lo.x_s || cell->hi.y_ms != cell->lo.y_ms) &&
+             scatter_point(cs, cell->hi)))
+            return VOLLEY_ENOMEM;
+        if (cell->lo.y_ms > 0)
+            lo = fmin(lo, cell->lo.y_ms);
+        hi = fmax(hi, cell->hi.y_ms);
     }
+    for (size_t i = 0; i < se->nfails; i++)
+        if (scatter_point(s[se->fail_class[i]], se->fails[i]))
+            return VOLLEY_ENOMEM;
     /* Only the classes that occur go into the legend. */
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < SCATTER_NCLASS; k++)
         s[k]->no_legend = s[k]->n == 0;
     snprintf(c->title, sizeof c->title, "%s: latency of each request", r->eps[ep].name);
-    snprintf(c->note, sizeof c->note, "%zu requests from requests.csv%s, by intended start",
-             shown, nreqs >= CSV_REQUESTS_MAX_ROWS ? " (evenly sampled)" : "");
+    char fails[64];
+    if (se->nfails < se->failures)
+        snprintf(fails, sizeof fails, "the first %zu of %llu failures", se->nfails,
+                 (unsigned long long)se->failures);
+    else
+        snprintf(fails, sizeof fails, "all %llu failures", (unsigned long long)se->failures);
+    snprintf(c->note, sizeof c->note,
+             "%llu requests from requests.csv by intended start: min and max of each 1/%zu "
+             "of the time per class, %s",
+             (unsigned long long)se->rows, sc->ncols, fails);
     snprintf(c->x.label, sizeof c->x.label, "intended start (s since start)");
     snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
     if (lo > 0 && hi / lo > 50)
@@ -487,18 +500,14 @@ static int route_scatter(chart *c, const results *r, size_t ep, const csv_reques
     return 0;
 }
 
-static int fig_route(const results *r, size_t ep, const csv_request_row *reqs, size_t nreqs,
-                     chart_fig *f)
+static int fig_route(const results *r, size_t ep, const scatter *sc, chart_fig *f)
 {
     ep_view v = {r->eps[ep].name, &r->eps[ep].st};
     chart *c = &f->panels[0];
     c->wide = true;
-    size_t match = 0;
-    for (size_t i = 0; i < nreqs && !match; i++)
-        match += row_matches(&reqs[i], r, ep);
     int rc;
-    if (match) {
-        rc = route_scatter(c, r, ep, reqs, nreqs);
+    if (sc && ep < sc->neps && sc->eps[ep].rows) {
+        rc = route_scatter(c, r, ep, sc);
     } else {
         snprintf(c->title, sizeof c->title, "%s: latency percentiles over time", v.name);
         snprintf(c->note, sizeof c->note, "per second (no requests.csv beside results.json)");
@@ -597,8 +606,7 @@ static int fig_server(const results *r, chart_fig *f)
     return 0;
 }
 
-int chart_build_all(const results *r, const csv_request_row *reqs, size_t nreqs,
-                    chart_set *out, err *e)
+int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
 {
     static const struct {
         const char *stem, *caption;
@@ -641,7 +649,7 @@ int chart_build_all(const results *r, const csv_request_row *reqs, size_t nreqs,
         snprintf(caption, sizeof caption, "Endpoint %s: each request's latency, errors, statuses.",
                  r->eps[i].name);
         chart_item *it = set_add(out, stem, caption, title, 3, 2);
-        rc = it ? fig_route(r, i, reqs, nreqs, it->fig) : VOLLEY_ENOMEM;
+        rc = it ? fig_route(r, i, sc, it->fig) : VOLLEY_ENOMEM;
     }
     if (rc) {
         chart_set_free(out);

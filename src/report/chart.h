@@ -6,7 +6,7 @@
 
 #include "core/err.h"
 #include "report/chart_plot.h"
-#include "results/csv.h"
+#include "report/scatter.h"
 #include "results/results.h"
 
 #include <stddef.h>
@@ -29,11 +29,10 @@ typedef struct chart_set {
  * per endpoint), spectrum (HDR percentile spectrum per endpoint), ttfb (TTFB
  * beside latency, p50/p99 per endpoint), sweep (achieved rps, p99 and
  * success vs target rate; only with steps), and route-NAME per endpoint
- * (status-coloured latency scatter from requests, error rate over time,
- * status counts). reqs may be NULL (no requests.csv): the route views then
- * draw percentiles over time instead of the scatter. */
-int chart_build_all(const results *r, const csv_request_row *reqs, size_t nreqs,
-                    chart_set *out, err *e);
+ * (status-coloured latency scatter from the reduced requests.csv, error
+ * rate over time, status counts). sc may be NULL (no requests.csv): the
+ * route views then draw percentiles over time instead of the scatter. */
+int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e);
 void chart_set_free(chart_set *s);
 
 #endif
