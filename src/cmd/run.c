@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <getopt.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,8 @@ static void usage(FILE *f)
           "  -d, --duration D         how long to send (default 10s; ms, s, m, h)\n"
           "  -n, --requests N         exactly N requests per scenario (alone: until done)\n"
           "  -t, --threads N          worker threads (default: number of cores)\n"
+          "      --cpus LIST          pin worker thread i to the i-th CPU of LIST (cycling),\n"
+          "                           e.g. 0,2-3; URL runs and scripts alike\n"
           "      --max-connections N  open model: connection pool cap (default: rate/10, >= 64)\n"
           "      --max-backlog N      open model: iterations that may wait for a connection\n"
           "                           (default: one second of arrivals); beyond: dropped\n"
@@ -163,6 +166,7 @@ enum {
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
+    OPT_CPUS,
 };
 
 #define MAX_ENV 128
@@ -213,6 +217,7 @@ static const struct option long_opts[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"cpus", required_argument, NULL, OPT_CPUS},
     {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -241,7 +246,23 @@ typedef struct run_opts {
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
+    uint16_t cpus[CPU_SETSIZE];
+    size_t ncpus;
 } run_opts;
+
+/* --cpus LIST: every CPU must be one this process may run on. */
+static int parse_cpus(run_opts *o, const char *arg, err *e)
+{
+    int rc = parse_cpu_list(arg, "--cpus", o->cpus, CPU_SETSIZE, &o->ncpus, CPU_SETSIZE, e);
+    cpu_set_t allowed;
+    if (rc || sched_getaffinity(0, sizeof allowed, &allowed))
+        return rc ? rc : err_sys(e, "--cpus: cannot read this process's CPUs");
+    for (size_t i = 0; i < o->ncpus; i++)
+        if (!CPU_ISSET(o->cpus[i], &allowed))
+            return err_set(e, VOLLEY_EINVAL, "--cpus: CPU %u is not available to this process",
+                           (unsigned)o->cpus[i]);
+    return 0;
+}
 
 static int parse_rates(plan *p, const char *s, err *e)
 {
@@ -438,6 +459,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_KEY:
         p->tls_opts.keyfile = arg;
         return 0;
+    case OPT_CPUS:
+        return parse_cpus(o, arg, e);
     case OPT_BASELINE:
         o->baseline = arg;
         return 0;
@@ -940,7 +963,7 @@ static int run_script(const char *path, plan *p, run_opts *o)
     ps.tty = isatty(fileno(ps.f));
     run_ctx ctx = {.ps = &ps};
     engine_options eo = {.progress = o->quiet ? NULL : on_progress, .ctx = &ctx,
-                         .interrupts = &interrupts};
+                         .interrupts = &interrupts, .cpus = o->cpus, .ncpus = o->ncpus};
     script_results *sres = NULL;
     script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
                       .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
@@ -1087,7 +1110,8 @@ int cmd_run(int argc, char **argv)
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
                          .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw,
                          .on_second = o.abort_on_fail ? on_second : NULL,
-                         .on_measure_start = on_measure_start};
+                         .on_measure_start = on_measure_start, .cpus = o.cpus,
+                         .ncpus = o.ncpus};
     /* Both callbacks share one context: the engine passes eo.ctx. */
     run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server};
     eo.ctx = &rc_ctx;
