@@ -10,7 +10,8 @@
 # read from /proc once every connection is up and RSS has settled (two
 # samples 1 s apart within 1 %).
 #
-# usage: bench/tls-idle.sh   (env: CONNS=10000 SMALL=100 ROUNDS=1 TOOLS="volley wrk")
+# usage: bench/tls-idle.sh   (env: CONNS=10000 SMALL=100 ROUNDS=1 WAIT_S=90
+#                              TOOLS="volley wrk")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -48,17 +49,17 @@ rss_kb() {
     awk '/^VmRSS/ {print $2}' "/proc/$1/status"
 }
 
-# idle_rss TOOL N: starts TOOL with N connections, waits for them and for
-# its RSS to settle, prints the RSS in KiB, stops it.
+# idle_rss TOOL N: starts TOOL with N connections, waits (up to WAIT_S) for
+# them and for its RSS to settle, prints "RSS_KiB CONNECTIONS_HELD", stops it.
 idle_rss() {
     local tool=$1 n=$2
     case $tool in
-        volley) "$VOLLEY" run --no-save -q --cacert "$TMP/ca.pem" -c "$n" -t 1 -d 60s \
+        volley) "$VOLLEY" run --no-save -q --cacert "$TMP/ca.pem" -c "$n" -t 1 -d 120s --connect-timeout 60s \
                     --timeout 90s "$URL" > /dev/null 2>&1 & ;;
-        wrk)    wrk -c "$n" -t 1 -d 60s --timeout 90s "$URL" > /dev/null 2>&1 & ;;
+        wrk)    wrk -c "$n" -t 1 -d 120s --timeout 90s "$URL" > /dev/null 2>&1 & ;;
     esac
     TOOL_PID=$!
-    local deadline=$((SECONDS + 40)) prev=0 cur
+    local deadline=$((SECONDS + ${WAIT_S:-90})) prev=0 cur
     until [ "$(established)" -ge "$n" ] || [ $SECONDS -ge $deadline ]; do sleep 0.5; done
     while [ $SECONDS -lt $deadline ]; do
         sleep 1
@@ -68,7 +69,7 @@ idle_rss() {
     done
     local got; got=$(established)
     [ "$got" -ge "$n" ] || echo "bench: $tool holds only $got of $n connections" >&2
-    rss_kb "$TOOL_PID"
+    echo "$(rss_kb "$TOOL_PID") $got"
     kill -9 "$TOOL_PID"; wait "$TOOL_PID" 2>/dev/null || true; TOOL_PID=
     # let nginx drop the closed connections before the next run
     deadline=$((SECONDS + 30))
@@ -79,10 +80,11 @@ declare -A PER
 printf "%-8s %-6s %12s %12s %16s\n" tool round "rss@$SMALL KiB" "rss@$CONNS KiB" "KiB/connection"
 for r in $(seq "$ROUNDS"); do
     for t in $TOOLS; do
-        small=$(idle_rss "$t" "$SMALL")
-        big=$(idle_rss "$t" "$CONNS")
-        per=$(echo "($big - $small) / ($CONNS - $SMALL)" | bc -l)
-        printf "%-8s %-6s %12s %12s %16.2f\n" "$t" "$r" "$small" "$big" "$per"
+        read -r small nsmall < <(idle_rss "$t" "$SMALL")
+        read -r big nbig < <(idle_rss "$t" "$CONNS")
+        per=$(echo "($big - $small) / ($nbig - $nsmall)" | bc -l)
+        printf "%-8s %-6s %12s %12s %16.2f   (%s and %s connections held)\n" "$t" "$r" "$small" \
+            "$big" "$per" "$nsmall" "$nbig"
         PER[$t]="${PER[$t]:-} $per"
     done
 done
