@@ -4,6 +4,11 @@
  * No timing, no histograms, no parsing beyond the end of the response: its
  * requests per CPU-second bound what any client can do. Not part of volley.
  *
+ * With FLOOR_URING=1 (built with -DHAVE_URING -luring) the same client
+ * runs on io_uring instead: a recv and a send per request as SQEs, many
+ * connections' completions reaped per io_uring_enter, to see whether
+ * batching the syscalls lowers the floor (docs/performance.md).
+ *
  * usage: floor HOST PORT CONNS SECONDS [PATH]  -> prints "responses seconds" */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -111,6 +116,67 @@ static int open_conn(const char *host, int port)
     return fd;
 }
 
+#ifdef HAVE_URING
+#include <liburing.h>
+
+/* user_data: connection index << 1 | 1 for a send, 0 for a recv. */
+static void queue_recv(struct io_uring *r, struct fconn *cs, size_t i)
+{
+    struct io_uring_sqe *q = io_uring_get_sqe(r);
+    io_uring_prep_recv(q, cs[i].fd, cs[i].buf + cs[i].len, BUF_CAP - cs[i].len, 0);
+    io_uring_sqe_set_data64(q, i << 1);
+}
+
+static void queue_send(struct io_uring *r, struct fconn *cs, size_t i)
+{
+    struct io_uring_sqe *q = io_uring_get_sqe(r);
+    io_uring_prep_send(q, cs[i].fd, req, req_len, 0);
+    io_uring_sqe_set_data64(q, i << 1 | 1);
+}
+
+/* One recv in flight per connection; a complete response queues the next
+ * request and the next recv; one io_uring_enter submits them all and
+ * waits for at least one completion. */
+static long run_uring(struct fconn *cs, int n, double end)
+{
+    struct io_uring r;
+    if (io_uring_queue_init((unsigned)(2 * n + 16), &r, 0) != 0)
+        die("io_uring_queue_init");
+    for (int i = 0; i < n; i++) {
+        queue_send(&r, cs, (size_t)i);
+        queue_recv(&r, cs, (size_t)i);
+    }
+    long total = 0;
+    while (now_s() < end) {
+        io_uring_submit_and_wait(&r, 1);
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&r, head, cqe) {
+            seen++;
+            size_t i = (size_t)(cqe->user_data >> 1);
+            if (cqe->user_data & 1) {
+                if (cqe->res != (int)req_len)
+                    die("send (short or failed)");
+                continue;
+            }
+            if (cqe->res <= 0)
+                die("recv (server closed or failed)");
+            cs[i].len += (size_t)cqe->res;
+            size_t e;
+            while ((e = response_end(cs[i].buf, cs[i].len)) > 0) {
+                memmove(cs[i].buf, cs[i].buf + e, cs[i].len - e);
+                cs[i].len -= e;
+                total++;
+                queue_send(&r, cs, i);
+            }
+            queue_recv(&r, cs, i);
+        }
+        io_uring_cq_advance(&r, seen);
+    }
+    return total;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -132,6 +198,13 @@ int main(int argc, char **argv)
             die("epoll_ctl");
     }
     double t0 = now_s(), end = t0 + secs;
+#ifdef HAVE_URING
+    if (getenv("FLOOR_URING") && atoi(getenv("FLOOR_URING"))) {
+        long got = run_uring(cs, n, end);
+        printf("%ld %.3f\n", got, now_s() - t0);
+        return 0;
+    }
+#endif
     for (int i = 0; i < n; i++)
         send_req(&cs[i]);
     long total = 0;
