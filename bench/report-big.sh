@@ -3,8 +3,9 @@
 # gives results.json; its requests.csv is then replaced by ROWS synthetic
 # rows (default 10M, over 60 s, latencies 1..50 ms with a tail, a 503 every
 # 1009th row, a timeout every 100003rd) for its endpoint. Times the redraw
-# (html + png, the scatter from the reduced requests.csv) with its max RSS,
-# REPEAT times; prints the median wall time and the largest RSS.
+# (html + png, the scatter from the reduced requests.csv) with its CPU time
+# and max RSS, REPEAT times; prints the medians and the largest RSS. On a
+# busy machine wall time waits for a core: quote CPU time beside it.
 #
 # usage: bench/report-big.sh   (env: ROWS=10000000 REPEAT=3 FORMAT=html,png)
 set -euo pipefail
@@ -42,15 +43,15 @@ t1=$(date +%s.%N)
 printf "requests.csv: %s rows, %.0f MB, made in %.1f s\n" "$ROWS" \
     "$(echo "$(stat -c %s "$TMP/run/requests.csv") / 1000000" | bc -l)" "$(echo "$t1 - $t0" | bc -l)"
 
-WALL=() RSS=()
+WALL=() RSS=() CPUS=()
 for r in $(seq "$REPEAT"); do
-    /usr/bin/time -f "%e %M" -o "$TMP/time" "$VOLLEY" report -f "$FORMAT" -o "$TMP/out" \
+    /usr/bin/time -f "%e %M %U %S" -o "$TMP/time" "$VOLLEY" report -f "$FORMAT" -o "$TMP/out" \
         "$TMP/run/results.json" > /dev/null
-    read -r wall rss < "$TMP/time"
-    printf "round %s: %.2f s, max rss %.1f MiB\n" "$r" "$wall" "$(echo "$rss / 1024" | bc -l)"
-    WALL+=("$wall") RSS+=("$rss")
+    read -r wall rss u s < "$TMP/time"
+    printf "round %s: %.2f s wall, %.2f s cpu (user+sys), max rss %.1f MiB\n" "$r" "$wall" \
+        "$(echo "$u + $s" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    WALL+=("$wall") RSS+=("$rss") CPUS+=("$(echo "$u + $s" | bc -l)")
 done
-grep -o 'requests from requests.csv[^<]*' "$TMP/out/report.html" | head -1 || true
-printf "volley report -f %s on %s rows: median %.2f s, max rss %.1f MiB\n" "$FORMAT" "$ROWS" \
-    "$(echo "${WALL[@]}" | median)" \
+printf "volley report -f %s on %s rows: median %.2f s wall, %.2f s cpu, max rss %.1f MiB\n" \
+    "$FORMAT" "$ROWS" "$(echo "${WALL[@]}" | median)" "$(echo "${CPUS[@]}" | median)" \
     "$(echo "$(printf '%s\n' "${RSS[@]}" | sort -g | tail -1) / 1024" | bc -l)"
