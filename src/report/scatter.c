@@ -7,8 +7,12 @@
 #include "core/clock.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void cells_clear(scatter_cell *c, size_t n)
 {
@@ -65,6 +69,16 @@ static void cell_add(scatter_cell *c, scatter_pt p)
         c->hi = p;
 }
 
+/* Adds the extremes of cell b to a; an empty b adds nothing (its
+ * infinities must not become a's extremes). */
+static void cell_merge(scatter_cell *a, const scatter_cell *b)
+{
+    if (b->lo.y_ms > b->hi.y_ms)
+        return;
+    cell_add(a, b->lo);
+    cell_add(a, b->hi);
+}
+
 /* Halves the resolution: column i takes columns 2i and 2i+1. */
 static void merge_pairs(scatter *s)
 {
@@ -74,8 +88,7 @@ static void merge_pairs(scatter *s)
         for (size_t i = 0; i < half; i++)
             for (int k = 0; k < SCATTER_NCLASS; k++) {
                 scatter_cell m = c[2 * i * SCATTER_NCLASS + (size_t)k];
-                cell_add(&m, c[(2 * i + 1) * SCATTER_NCLASS + (size_t)k].lo);
-                cell_add(&m, c[(2 * i + 1) * SCATTER_NCLASS + (size_t)k].hi);
+                cell_merge(&m, &c[(2 * i + 1) * SCATTER_NCLASS + (size_t)k]);
                 c[i * SCATTER_NCLASS + (size_t)k] = m;
             }
         cells_clear(c + half * SCATTER_NCLASS, (s->ncols - half) * SCATTER_NCLASS);
@@ -142,7 +155,78 @@ static int add_row(const csv_request_row *row, void *ctx)
     return scatter_add(ctx, row);
 }
 
+/* Folds b (the same results, read from a later part of the file) into a:
+ * both at the coarser column width, cells combined, b's failures after
+ * a's (file order). */
+static int merge_into(scatter *a, scatter *b)
+{
+    while (a->col_ms < b->col_ms)
+        merge_pairs(a);
+    while (b->col_ms < a->col_ms)
+        merge_pairs(b);
+    a->rows += b->rows;
+    for (size_t e = 0; e < a->neps; e++) {
+        scatter_ep *x = &a->eps[e], *y = &b->eps[e];
+        for (size_t i = 0; i < a->ncols * SCATTER_NCLASS; i++)
+            cell_merge(&x->cells[i], &y->cells[i]);
+        x->rows += y->rows;
+        uint64_t failures = x->failures + y->failures;
+        for (size_t i = 0; i < y->nfails; i++)
+            if (keep_failure(x, y->fails[i], y->fail_class[i]))
+                return VOLLEY_ENOMEM;
+        x->failures = failures;
+    }
+    return 0;
+}
+
+typedef struct part_job {
+    scatter sc;
+    const char *path;
+    int rc;
+    err e;
+} part_job;
+
+static void *read_part(void *p)
+{
+    part_job *j = p;
+    j->rc = csv_scan_requests_part(j->path, true, 1, 2, add_row, &j->sc, &j->e);
+    return NULL;
+}
+
+/* Files this big are read by two threads, each half of it (about 1.2M
+ * rows and up; a 10M-row file then takes half the wall time). */
+#define PARALLEL_BYTES (64u << 20)
+
 int scatter_read_csv(scatter *s, const char *path, err *e)
 {
-    return csv_scan_requests(path, true, add_row, s, e);
+    struct stat st;
+    bool big = stat(path, &st) == 0 && (uint64_t)st.st_size >= PARALLEL_BYTES &&
+               sysconf(_SC_NPROCESSORS_ONLN) > 1;
+    return scatter_read_csv_split(s, path, big, e);
+}
+
+int scatter_read_csv_split(scatter *s, const char *path, bool split, err *e)
+{
+    part_job *j = NULL;
+    pthread_t th;
+    bool two = split && (j = calloc(1, sizeof *j)) && scatter_init(&j->sc, s->r, s->ncols, e) == 0;
+    if (two) {
+        j->path = path;
+        two = pthread_create(&th, NULL, read_part, j) == 0;
+        if (!two)
+            scatter_free(&j->sc);
+    }
+    int rc = csv_scan_requests_part(path, true, 0, two ? 2 : 1, add_row, s, e);
+    if (two) {
+        pthread_join(th, NULL);
+        if (!rc && j->rc)
+            *e = j->e, rc = j->rc;
+        if (!rc)
+            rc = merge_into(s, &j->sc);
+        if (rc == VOLLEY_ENOMEM && !e->msg[0])
+            err_set(e, rc, "scatter: out of memory");
+        scatter_free(&j->sc);
+    }
+    free(j);
+    return rc;
 }

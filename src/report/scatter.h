@@ -10,6 +10,7 @@
 #include "results/csv.h"
 #include "results/results.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,8 +54,11 @@ typedef struct scatter {
 int scatter_init(scatter *s, const results *r, size_t ncols, err *e);
 /* Adds one request. 0 or VOLLEY_ENOMEM. */
 int scatter_add(scatter *s, const csv_request_row *row);
-/* Streams requests.csv at path into s (errors as csv_scan_requests). */
+/* Streams requests.csv at path into s (errors as csv_scan_requests); a
+ * file of 64 MiB or more is read by two threads, a half each. */
 int scatter_read_csv(scatter *s, const char *path, err *e);
+/* The same, split in two halves or not whatever the size. */
+int scatter_read_csv_split(scatter *s, const char *path, bool split, err *e);
 /* The class of a status (0: error). */
 int scatter_class(int status);
 void scatter_free(scatter *s);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int csv_field(buf *out, const char *s)
@@ -291,6 +292,7 @@ typedef struct line_reader {
     int fd;
     char *buf;
     size_t cap, start, len; /* unread bytes: buf[start .. len) */
+    uint64_t base;          /* file offset of buf[0] */
     bool eof;
     int err; /* errno of a failed read, ENOMEM for an impossible line */
 } line_reader;
@@ -315,6 +317,7 @@ static char *next_line(line_reader *lr)
             return NULL;
         memmove(lr->buf, b, lr->len - lr->start);
         lr->len -= lr->start;
+        lr->base += lr->start;
         lr->start = 0;
         if (lr->len + 1 >= lr->cap) { /* a line longer than the buffer */
             char *nb = realloc(lr->buf, lr->cap * 2);
@@ -374,8 +377,22 @@ static int fast_row(char *line, const int *kind, const int *col, bool brief, csv
     return parse_row(f, nf, col, v, r);
 }
 
-static int scan_rows(line_reader *lr, const char *path, bool brief, csv_row_fn fn, void *ctx,
-                     err *e)
+/* Moves the reader to file offset off (an empty buffer). */
+static int reader_seek(line_reader *lr, uint64_t off)
+{
+    if (lseek(lr->fd, (off_t)off, SEEK_SET) < 0)
+        return -1;
+    lr->start = lr->len = 0;
+    lr->base = off;
+    lr->eof = false;
+    lr->buf[0] = '\0';
+    return 0;
+}
+
+/* The rows of one part: those whose line starts in [from, to) (see
+ * csv_scan_requests_part); line numbers are known only in part 0. */
+static int scan_rows(line_reader *lr, const char *path, bool brief, uint64_t from, uint64_t to,
+                     csv_row_fn fn, void *ctx, err *e)
 {
     int col[RQ_NCOLS];
     int rc = read_header(next_line(lr), path, col, e);
@@ -385,11 +402,20 @@ static int scan_rows(line_reader *lr, const char *path, bool brief, csv_row_fn f
     for (int k = 0; !rc && k < RQ_NCOLS; k++)
         if (col[k] >= 0)
             kind[col[k]] = k;
-    size_t lineno = 1;
+    if (!rc && from > 0) { /* into the part: skip the line that straddles from */
+        if (reader_seek(lr, from - 1))
+            lr->err = errno;
+        else
+            next_line(lr);
+    }
+    size_t lineno = from ? 0 : 1;
     csv_request_row row;
     char *line;
     while (!rc && (line = next_line(lr))) {
-        lineno++;
+        uint64_t at = lr->base + (uint64_t)(line - lr->buf);
+        if (at >= to)
+            break;
+        lineno += lineno > 0;
         if (!line[0])
             continue;
         int bad = fast_row(line, kind, col, brief, &row);
@@ -398,10 +424,14 @@ static int scan_rows(line_reader *lr, const char *path, bool brief, csv_row_fn f
             int nf = split(line, fields, RQ_MAX_FIELDS);
             bad = nf < 0 || parse_row(fields, nf, col, NULL, &row);
         }
-        if (bad)
+        if (bad && lineno)
             rc = err_set(e, VOLLEY_EPARSE, "%s:%zu: malformed row", path, lineno);
+        else if (bad)
+            rc = err_set(e, VOLLEY_EPARSE, "%s: malformed row at byte %llu", path,
+                         (unsigned long long)at);
         else if ((rc = fn(&row, ctx)))
-            err_set(e, rc, "%s:%zu: %s", path, lineno, err_str(rc));
+            err_set(e, rc, "%s: row at byte %llu: %s", path, (unsigned long long)at,
+                    err_str(rc));
     }
     if (lr->err) {
         errno = lr->err;
@@ -410,18 +440,33 @@ static int scan_rows(line_reader *lr, const char *path, bool brief, csv_row_fn f
     return rc;
 }
 
-int csv_scan_requests(const char *path, bool brief, csv_row_fn fn, void *ctx, err *e)
+int csv_scan_requests_part(const char *path, bool brief, unsigned part, unsigned nparts,
+                           csv_row_fn fn, void *ctx, err *e)
 {
     line_reader lr = {.cap = LR_BLOCK};
     if ((lr.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return err_sys(e, "cannot open '%s'", path);
+    struct stat st;
+    if (fstat(lr.fd, &st) < 0) {
+        int rc = err_sys(e, "cannot read '%s'", path);
+        close(lr.fd);
+        return rc;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    uint64_t from = nparts > 1 ? size * part / nparts : 0;
+    uint64_t to = part + 1 < nparts ? size * (part + 1) / nparts : UINT64_MAX;
     if (!(lr.buf = malloc(lr.cap))) {
         close(lr.fd);
         return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
     }
     lr.buf[0] = '\0';
-    int rc = scan_rows(&lr, path, brief, fn, ctx, e);
+    int rc = scan_rows(&lr, path, brief, from, to, fn, ctx, e);
     free(lr.buf);
     close(lr.fd);
     return rc;
+}
+
+int csv_scan_requests(const char *path, bool brief, csv_row_fn fn, void *ctx, err *e)
+{
+    return csv_scan_requests_part(path, brief, 0, 1, fn, ctx, e);
 }

@@ -61,4 +61,11 @@ typedef int (*csv_row_fn)(const csv_request_row *row, void *ctx);
  * VOLLEY_EPARSE, VOLLEY_ENOMEM, or fn's code. */
 int csv_scan_requests(const char *path, bool brief, csv_row_fn fn, void *ctx, err *e);
 
+/* The same for part `part` of nparts (threads reading one file): the rows
+ * whose line starts in [size*part/nparts, size*(part+1)/nparts) of the
+ * file, so the parts together are every row once. Errors outside part 0
+ * name the byte offset instead of the line. */
+int csv_scan_requests_part(const char *path, bool brief, unsigned part, unsigned nparts,
+                           csv_row_fn fn, void *ctx, err *e);
+
 #endif

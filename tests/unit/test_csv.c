@@ -298,3 +298,28 @@ Test(csv, test_read_requests_numbers_equal_strtod)
     }
     unlink(path);
 }
+
+static int count_offsets(const csv_request_row *row, void *ctx)
+{
+    int *seen = ctx;
+    seen[(int)row->offset_ms]++;
+    return 0;
+}
+
+Test(csv, test_parts_cover_every_row_once)
+{
+    char text[8192] = "offset_ms,status,latency_ms\n";
+    for (int i = 0; i < 300; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d,200,%d.5\n", i, i % 7);
+    char *path = write_tmp(text);
+    for (unsigned n = 1; n <= 7; n++) {
+        int seen[300] = {0};
+        err e = {0};
+        for (unsigned k = 0; k < n; k++)
+            cr_assert_eq(csv_scan_requests_part(path, true, k, n, count_offsets, seen, &e), 0,
+                         "%s", e.msg);
+        for (int i = 0; i < 300; i++)
+            cr_assert_eq(seen[i], 1, "row %d seen %d times with %u parts", i, seen[i], n);
+    }
+    unlink(path);
+}

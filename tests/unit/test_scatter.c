@@ -190,3 +190,37 @@ Test(scatter, test_rows_of_other_endpoints_are_not_drawn)
     results_free(&r);
     unlink(path);
 }
+
+Test(scatter, test_two_halves_reduce_like_one_pass)
+{
+    row *rs = make_rows();
+    char *path = write_csv(rs, NROWS);
+    results r;
+    one_endpoint(&r, (uint64_t)RUN_MS * NS_PER_MS / 4); /* rows past it: columns merge */
+    scatter one, two;
+    err e = {0};
+    cr_assert_eq(scatter_init(&one, &r, 512, &e), 0);
+    cr_assert_eq(scatter_init(&two, &r, 512, &e), 0);
+    cr_assert_eq(scatter_read_csv_split(&one, path, false, &e), 0, "%s", e.msg);
+    cr_assert_eq(scatter_read_csv_split(&two, path, true, &e), 0, "%s", e.msg);
+    cr_assert_eq(two.rows, NROWS);
+    cr_assert_float_eq(two.col_ms, one.col_ms, 1e-9);
+    for (size_t i = 0; i < 512 * SCATTER_NCLASS; i++) {
+        const scatter_cell *a = &one.eps[0].cells[i], *b = &two.eps[0].cells[i];
+        cr_assert(!memcmp(a, b, sizeof *a), "cell %zu: (%g,%g)-(%g,%g) vs (%g,%g)-(%g,%g)", i,
+                  a->lo.x_s, a->lo.y_ms, a->hi.x_s, a->hi.y_ms, b->lo.x_s, b->lo.y_ms, b->hi.x_s,
+                  b->hi.y_ms);
+        /* Merged columns keep real extremes (an empty neighbour adds none). */
+        cr_assert(a->lo.y_ms > a->hi.y_ms || (isfinite(a->lo.y_ms) && isfinite(a->hi.y_ms)),
+                  "cell %zu", i);
+    }
+    cr_assert_eq(two.eps[0].nfails, one.eps[0].nfails);
+    cr_assert_eq(two.eps[0].failures, one.eps[0].failures);
+    cr_assert_eq(memcmp(two.eps[0].fails, one.eps[0].fails,
+                        one.eps[0].nfails * sizeof(scatter_pt)), 0);
+    scatter_free(&one);
+    scatter_free(&two);
+    results_free(&r);
+    unlink(path);
+    free(rs);
+}
