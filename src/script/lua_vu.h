@@ -64,6 +64,7 @@ struct lua_vu {
     int ws_op;               /* which ws call waits (lua_api.c) */
     lua_vu *next_free;       /* arrival rate: free list */
     bool has_err;            /* the iteration ended with an error */
+    uint64_t rng;            /* rand()/uuid() stream (lua_util), 0 until first use */
     char errmsg[300];
 };
 
@@ -119,7 +120,6 @@ struct lua_worker {
     script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
     uint64_t rng;
     bool stopping;
-    uint32_t errors_logged;
     xch_ctx xctx;            /* the exchange's per-thread context */
     lua_targets targets;
     char rbuf[64 * 1024];
