@@ -223,3 +223,77 @@ def test_shared_csv_costs_less_than_twice_its_size(volley_bin, tmp_path):
     base = _max_rss_kb([volley_bin, "run", str(without), "-t", "2", "--no-save", "-q"])
     used = _max_rss_kb([volley_bin, "run", str(with_data), "-t", "2", "--no-save", "-q"])
     assert used - base < 2 * size_kb, (used, base, size_kb)
+
+
+def test_statistics_by_name(volley_bin, serve, tmp_path):
+    f = tmp_path / "names.lua"
+    f.write_text('''
+options = { vus = 2, iterations = 10,
+  thresholds = { ["http_req_duration{name:item}"] = {"p(95)<5000"},
+                 ["http_req_failed{name:" .. ENV.URL .. "/status/500}"] = {"rate==1"},
+                 ["http_reqs{name:item}"] = {"count==10"} } }
+function default()
+  http.get(ENV.URL .. "/delay/2?id=" .. vu.iteration, { name = "item" })
+  http.get(ENV.URL .. "/health?x=" .. rand(1000))
+  http.get(ENV.URL .. "/status/500")
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    names = res["script"]["names"]
+    # params.name groups the ids; without it, the URL less its query is the name.
+    assert set(names) == {"item", serve.url + "/health", serve.url + "/status/500"}
+    assert names["item"]["requests"] == 10 and names["item"]["failures"] == 0
+    assert names[serve.url + "/status/500"]["failures"] == 10
+    assert names["item"]["latency_ms"]["p50"] >= 2
+    assert sum(n["requests"] for n in names.values()) == res["totals"]["requests"] == 30
+    assert all(t["ok"] for t in res["thresholds"]), res["thresholds"]
+
+
+def test_names_past_the_limit_fold_into_other(volley_bin, serve, tmp_path):
+    f = tmp_path / "many.lua"
+    f.write_text('options = { vus = 1, iterations = 1 }\nfunction default()\n'
+                 '  for i = 1, 250 do http.get(ENV.URL .. "/bytes/" .. i) end\nend\n')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout)["script"]
+    assert len(s["names"]) == 201 and s["names"]["other"]["requests"] == 50
+    assert s["names_folded"] is True
+    assert "more than 200 request names" in p.stderr
+
+
+def test_ws_round_trip_pairs_by_key_in_a_broadcast_room(volley_bin, serve, tmp_path):
+    # Two members of one broadcast room: each message reaches both, so the
+    # next message after a send is often the other member's. Keyed round
+    # trips pair each send with its own echo, and only with it.
+    f = tmp_path / "room.lua"
+    f.write_text('''
+options = { vus = 2, iterations = 2 }
+function setup()
+  return { id = http.post(ENV.URL .. "/api/sessions", nil):json().id }
+end
+function default(data)
+  local base = ENV.URL:gsub("^http", "ws")
+  local s = assert(ws.open(base .. "/ws/sessions/" .. data.id .. "?broadcast=1"))
+  for i = 1, 10 do
+    local key = "vu" .. vu.id .. "-" .. vu.iteration .. "-" .. i
+    s:send(key, { rtt = key })
+    sleep(0.005)
+  end
+  s:send("never-echoed", { rtt = "zzz-not-a-reply" })
+  sleep(0.3)
+  s:close()
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    sc = json.loads(p.stdout)["script"]["scenarios"]["default"]
+    # Two iterations in all (shared), 10 keyed sends each: every one answered
+    # by its own echo, the unmatched key never, other members' copies not.
+    assert sc["ws"]["messages_sent"] == 22
+    assert sc["ws"]["rtt"]["count"] == 20, sc["ws"]
+    assert sc["ws"]["messages_received"] > 22
