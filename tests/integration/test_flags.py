@@ -112,7 +112,7 @@ def scripts(c, res):
 def _cpus(c, target):
     """--cpus: both worker threads on the one CPU given, the main thread not."""
     cpu = last_cpu()
-    seen, main = pinned_threads(c.bin, ["--cpus", str(cpu), "-t", "2", "-d", "1500ms", *target],
+    seen, main = pinned_threads(c.bin, ["--cpus", str(cpu), "-t", "2", "-d", "3s", *target],
                                 cpu, 2)
     assert sum(v == str(cpu) for v in seen.values()) == 2 and main != str(cpu), seen
 
