@@ -287,7 +287,7 @@ Test(csv, test_read_requests_errors_name_file_and_line)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         path = write_tmp(bad[i]);
-        cr_expect_neq(csv_read_requests(path, &rows, &n, &e), 0, "%s", bad[i]);
+        cr_expect_neq(read_rows(path, &rows, &n, &e), 0, "%s", bad[i]);
         cr_expect(strstr(e.msg, ":2: malformed row"), "%s", e.msg);
         unlink(path);
     }
