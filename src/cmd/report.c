@@ -249,19 +249,23 @@ static int run_job(job *j, unsigned fmt, int w, int h, err *e)
         return rc;
     if (!(fmt & (FMT_PNG | FMT_SVG | FMT_HTML)))
         return 0;
-    csv_request_row *rows = NULL;
-    size_t n = 0;
+    scatter sc;
+    if ((rc = scatter_init(&sc, &j->r, 0, e)))
+        return rc;
+    bool have_sc = false;
     struct stat st;
     snprintf(path, sizeof path, "%s/requests.csv", j->src_dir);
     if (stat(path, &st) == 0) {
         err ce = {0};
         /* Optional input: charts fall back to per-second data without it. */
-        if (csv_read_requests(path, &rows, &n, &ce))
+        if (scatter_read_csv(&sc, path, &ce))
             fprintf(stderr, "volley report: warning: %s (scatter charts skipped)\n", ce.msg);
+        else
+            have_sc = true;
     }
     chart_set cs;
-    rc = chart_build_all(&j->r, rows, n, &cs, e);
-    free(rows);
+    rc = chart_build_all(&j->r, have_sc ? &sc : NULL, &cs, e);
+    scatter_free(&sc);
     if (rc)
         return rc;
     if (fmt & (FMT_PNG | FMT_SVG))

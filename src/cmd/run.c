@@ -19,6 +19,7 @@
 #include "session/session.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ enum {
     OPT_CERT,
     OPT_KEY,
     OPT_HELP_MARKDOWN,
+    OPT_CPUS,
     OPT_SEED,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
@@ -97,6 +99,8 @@ static const flag_def run_flags[] = {
      "N shared iterations over -c VUs (k6 --iterations)"},
     {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores; at most 4 x "
      "cores, 256 in all: more only compete for CPUs)", NULL},
+    {OPT_CPUS, "cpus", 0, "LIST", B, "load",
+     "pin worker thread i to the i-th CPU of LIST, cycling (e.g. 0,2-3)", NULL},
     {OPT_MAX_CONN, "max-connections", 0, "N", B, "load",
      "open model: connection pool cap (default: rate/10, at least 64)",
      "arrival rate: the scenario's VUs"},
@@ -310,6 +314,20 @@ static int positive_duration(const char *arg, const char *what, uint64_t *out, e
     return rc;
 }
 
+/* --cpus LIST: every CPU must be one this process may run on. */
+static int parse_cpus(plan *p, const char *arg, err *e)
+{
+    int rc = parse_cpu_list(arg, "--cpus", p->cpus, PLAN_MAX_CPUS, &p->ncpus, PLAN_MAX_CPUS, e);
+    cpu_set_t allowed;
+    if (rc || sched_getaffinity(0, sizeof allowed, &allowed))
+        return rc ? rc : err_sys(e, "--cpus: cannot read this process's CPUs");
+    for (size_t i = 0; i < p->ncpus; i++)
+        if (!CPU_ISSET(p->cpus[i], &allowed))
+            return err_set(e, VOLLEY_EINVAL, "--cpus: CPU %u is not available to this process",
+                           (unsigned)p->cpus[i]);
+    return 0;
+}
+
 static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
 {
     session_config *s = o->s;
@@ -337,6 +355,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
             p->threads = plan_cap_threads((uint32_t)v);
         return rc;
+    case OPT_CPUS:
+        return parse_cpus(p, arg, e);
     case 'm':
         if (strlen(arg) >= sizeof p->method)
             return err_set(e, VOLLEY_EINVAL, "--method: '%s' is too long", arg);

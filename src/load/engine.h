@@ -54,6 +54,10 @@ typedef struct engine_options {
     /* With plan.raw: receives every request's record, on the main thread. */
     engine_raw_fn raw;
     void *raw_ctx;
+    /* --cpus: worker thread i runs on cpus[i % ncpus] only (any kind of
+     * worker: the thread inherits the mask it is started with). */
+    const uint16_t *cpus;
+    size_t ncpus;
 } engine_options;
 
 /* ---- other kinds of workers (scripted virtual users) ----

@@ -281,7 +281,8 @@ static int run_load(state *s, const char *script_path, err *e)
     session_config *c = s->c;
     engine_options eo = {.progress = on_progress, .ctx = s, .interrupts = &interrupts,
                          .on_second = on_second, .on_endpoint_second = on_endpoint_second,
-                         .on_measure_start = on_measure_start};
+                         .on_measure_start = on_measure_start, .cpus = s->p->cpus,
+                         .ncpus = s->p->ncpus};
     if (c->raw) {
         eo.raw = session_raw_record;
         eo.raw_ctx = &s->raw;

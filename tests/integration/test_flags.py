@@ -14,6 +14,7 @@ import pytest
 
 from badserver import BadServer
 from conftest import volley_path
+from test_perf import last_cpu, pinned_threads
 from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,6 +109,14 @@ def scripts(c, res):
 
 # ---- what a flag does, per mode: (ctx) -> None, asserting the effect ----
 
+def _cpus(c, target):
+    """--cpus: both worker threads on the one CPU given, the main thread not."""
+    cpu = last_cpu()
+    seen, main = pinned_threads(c.bin, ["--cpus", str(cpu), "-t", "2", "-d", "3s", *target],
+                                cpu, 2)
+    assert sum(v == str(cpu) for v in seen.values()) == 2 and main != str(cpu), seen
+
+
 def url_effects():
     E = {}
     E["connections"] = lambda c: _eq(c.json("-c", "3", "-n", "30", c.url())["plan"]["connections"], 3)
@@ -118,6 +127,7 @@ def url_effects():
     E["duration"] = lambda c: _eq(c.json("-d", "300ms", "-c", "1", c.url())["plan"]["duration_s"], 0.3)
     E["requests"] = lambda c: _eq(c.json("-n", "17", c.url())["totals"]["requests"], 17)
     E["threads"] = lambda c: _eq(c.json("-t", "2", "-n", "4", c.url())["plan"]["threads"], 2)
+    E["cpus"] = lambda c: _cpus(c, ["-c", "2", c.url()])
     E["max-connections"] = _url_max_connections
     E["max-backlog"] = lambda c: _gt(c.json("--rate", "200", "-d", "1s", "--max-connections", "1", "--max-backlog", "1", c.url("/delay/50"))["totals"]["dropped_iterations"], 0)
     E["warmup"] = lambda c: _gt(c.json("--warmup", "300ms", "-d", "300ms", "-c", "1", c.url())["warmup_requests"], 0)
@@ -181,6 +191,7 @@ def script_effects():
     E["duration"] = lambda c: _between(c.json(*c.lua("-d", "500ms"))["duration_s"], 0.45, 1.5)
     E["requests"] = lambda c: _eq(sc(c, "-n", "7", "-c", "2")["iterations"], 7)
     E["threads"] = lambda c: _eq(c.json(*c.lua("-t", "2", "-c", "2", "-d", "200ms"))["plan"]["threads"], 2)
+    E["cpus"] = lambda c: _cpus(c, c.lua("-c", "2"))
     E["max-connections"] = lambda c: _eq(c.json(*c.lua("--rate", "10", "-d", "300ms", "--max-connections", "4"))["plan"]["connections"], 4)
     for f, a in [("max-backlog", ["--max-backlog", "5"]), ("warmup", ["--warmup", "1s"]),
                  ("rates", ["--rates", "1,2"]), ("cooldown", ["--cooldown", "1s"]),
