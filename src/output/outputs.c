@@ -292,7 +292,7 @@ static bool serve_report(outputs *o, const results *r)
     chart_set cs;
     buf html = {0};
     err e = {0};
-    bool ok = chart_build_all(r, NULL, 0, &cs, &e) == 0;
+    bool ok = chart_build_all(r, NULL, &cs, &e) == 0;
     if (ok) {
         ok = html_render(r, &cs, CHART_DEFAULT_W, CHART_DEFAULT_H, &html, &e) == 0;
         chart_set_free(&cs);
