@@ -6,10 +6,13 @@
 
 #include <stdlib.h>
 
+/* A rise smaller than this is noise, whatever the factor says. */
+#define KNEE_FLOOR_NS 1000000.0
+
 void search_config_defaults(search_config *c)
 {
     *c = (search_config){.start_rate = 100, .min_rate = 1, .max_rate = 1e6, .precision = 0.05,
-                         .max_steps = 20, .growth = 2, .knee_factor = 2};
+                         .max_steps = 20, .growth = 2, .knee_factor = 2, .retries = 1};
 }
 
 const char *search_config_check(const search_config *c)
@@ -28,6 +31,8 @@ const char *search_config_check(const search_config *c)
         return "growth factor must be more than 1";
     if (!(c->knee_factor > 1))
         return "knee factor must be more than 1";
+    if (c->retries > 5)
+        return "--retries must be at most 5";
     return NULL;
 }
 
@@ -48,7 +53,7 @@ static void repair_pass(search *s)
     double best = 0;
     for (size_t i = 0; i < s->nsteps; i++) {
         const search_step *st = &s->steps[i];
-        if (st->pass && st->target_rps < s->fail_rate && st->target_rps > best)
+        if (st->pass && !st->retried && st->target_rps < s->fail_rate && st->target_rps > best)
             best = st->target_rps;
     }
     s->pass_rate = best;
@@ -93,7 +98,15 @@ void search_record(search *s, const search_step *st)
 {
     if (s->state != SEARCH_RUNNING || s->nsteps >= SEARCH_MAX_STEPS)
         return;
-    s->steps[s->nsteps++] = *st;
+    search_step *rec = &s->steps[s->nsteps++];
+    *rec = *st;
+    if (!st->pass && !st->gen_short && s->tries < s->cfg.retries &&
+        s->nsteps < s->cfg.max_steps) {
+        s->tries++;
+        rec->retried = true;
+        return;
+    }
+    s->tries = 0;
     if (st->gen_short) {
         /* Not the server's verdict: what passed before is all we know. */
         if (st->pass && st->achieved_rps > s->pass_rate)
@@ -118,17 +131,25 @@ double search_knee(const search *s)
     search_step sorted[SEARCH_MAX_STEPS];
     size_t n = 0;
     for (size_t i = 0; i < s->nsteps; i++)
-        if (!s->steps[i].gen_short)
+        if (!s->steps[i].gen_short && !s->steps[i].retried)
             sorted[n++] = s->steps[i];
     qsort(sorted, n, sizeof sorted[0], by_rate);
     if (n < 2)
         return 0;
-    double flat = (double)sorted[0].p99_ns * s->cfg.knee_factor;
+    /* The median, not the tail: one scheduling hiccup of a busy machine
+     * moves a step's p99 but not its p50, while a queue moves both. */
+    uint64_t base = sorted[0].p50_ns;
+    for (size_t i = 1; i < n; i++)
+        if (sorted[i].p50_ns < base)
+            base = sorted[i].p50_ns;
+    double flat = (double)base * s->cfg.knee_factor;
+    if (flat < (double)base + KNEE_FLOOR_NS)
+        flat = (double)base + KNEE_FLOOR_NS;
     /* The first step from which every higher step has risen: one noisy
      * step on the flat part is not a knee. */
     size_t first = n;
     for (size_t i = n; i-- > 1;) {
-        if ((double)sorted[i].p99_ns <= flat)
+        if ((double)sorted[i].p50_ns <= flat)
             break;
         first = i;
     }

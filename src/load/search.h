@@ -2,7 +2,7 @@
  * The caller asks search_next() for the next rate, runs one open-model step
  * at it, and hands the verdict to search_record(). Exponential probing finds
  * a passing and a failing rate, bisection narrows them to the precision;
- * the knee is where p99 leaves the flat part of the curve. No clock, no I/O:
+ * the knee is where the median latency leaves the flat part of the curve. No clock, no I/O:
  * unit-tested against simulated targets. */
 #ifndef VOLLEY_SEARCH_H
 #define VOLLEY_SEARCH_H
@@ -20,7 +20,10 @@ typedef struct search_config {
     double precision;   /* stop when (fail - pass) / pass <= precision (0.05 = 5%) */
     uint32_t max_steps; /* <= SEARCH_MAX_STEPS */
     double growth;      /* probing factor (> 1; 2 doubles) */
-    double knee_factor; /* p99 above knee_factor x the flat p99 is "risen" (> 1) */
+    double knee_factor; /* p50 above knee_factor x the flat p50 (and 1 ms more)
+                           is "risen" (> 1) */
+    uint32_t retries;   /* a failing rate is run again up to this many times
+                           and fails only if every attempt fails (noise) */
 } search_config;
 
 /* One step as run. */
@@ -31,6 +34,7 @@ typedef struct search_step {
     uint64_t requests, failures, dropped;
     bool pass;             /* every SLO expression held */
     bool gen_short;        /* the generator did not reach the target (its fault) */
+    bool retried;          /* set by search_record: failed, then run again */
 } search_step;
 
 typedef enum {
@@ -50,10 +54,11 @@ typedef struct search {
     double pass_rate;  /* highest passing target (0: none yet) */
     double fail_rate;  /* lowest failing target above it (0: none yet) */
     double next_rate;
+    uint32_t tries;    /* failed attempts at next_rate so far */
 } search;
 
 /* Defaults: start 100/s, min 1/s, max 1e6/s, precision 5 %, 20 steps,
- * growth 2, knee factor 2. */
+ * growth 2, knee factor 2, 1 retry. */
 void search_config_defaults(search_config *c);
 
 /* Checks the config; returns NULL or a message naming the bad field. */
@@ -64,12 +69,13 @@ void search_init(search *s, const search_config *c);
 /* The rate to run next, or 0 once the search is over (s->state says why). */
 double search_next(const search *s);
 
-/* Records the step run at search_next()'s rate and moves on. */
+/* Records the step run at search_next()'s rate and moves on (or asks for
+ * the same rate again: a failure with retries left is marked retried). */
 void search_record(search *s, const search_step *st);
 
-/* The knee: midpoint between the highest step still on the flat part (p99
- * within knee_factor of the lowest-rate step's p99) and the lowest step
- * above it that has risen. 0 when no step rose (not enough steps). */
+/* The knee: midpoint between the highest step still on the flat part (p50
+ * within knee_factor of the lowest p50 of any step) and the lowest step
+ * above it from which every step has risen. 0 when none rose. */
 double search_knee(const search *s);
 
 /* The margin of the answer: (fail_rate - pass_rate) / pass_rate, or 0. */

@@ -49,6 +49,7 @@ ParameterizedTest(cap_case *k, rate_search, finds_capacity_within_precision)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     c.start_rate = k->start;
     search s = run_search(&c, k->cap, 50);
     cr_assert_eq(s.state, SEARCH_FOUND, "cap %.0f: state %s", k->cap, search_state_name(s.state));
@@ -67,6 +68,7 @@ Test(rate_search, fails_at_lowest_rate_is_none)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     c.start_rate = 100;
     c.min_rate = 10;
     search s = run_search(&c, 5, 50);
@@ -80,6 +82,7 @@ Test(rate_search, probes_down_then_bisects)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     c.start_rate = 1000;
     search s = run_search(&c, 300, 50);
     cr_assert_eq(s.state, SEARCH_FOUND);
@@ -93,6 +96,7 @@ Test(rate_search, passing_at_max_rate_is_ceiling)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     c.start_rate = 100;
     c.max_rate = 700;
     search s = run_search(&c, 5000, 50);
@@ -106,6 +110,7 @@ Test(rate_search, generator_short_stops_with_at_least)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     search s;
     search_init(&s, &c);
     search_step a = simulate(100, 1e6, 50), b = simulate(200, 1e6, 50);
@@ -123,6 +128,7 @@ Test(rate_search, step_limit_stops_before_precision)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     c.max_steps = 5;
     c.precision = 0.001;
     search s = run_search(&c, 1234, 50);
@@ -135,6 +141,7 @@ Test(rate_search, noisy_failure_below_best_pass_lowers_it)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     search s;
     search_init(&s, &c);
     double rates[] = {100, 200, 400};
@@ -154,27 +161,31 @@ Test(rate_search, noisy_failure_below_best_pass_lowers_it)
     cr_assert_eq(s.pass_rate, 100);
 }
 
-Test(rate_search, knee_ignores_one_noisy_flat_step)
+Test(rate_search, knee_on_the_median_ignores_one_noisy_flat_step)
 {
     search s;
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     search_init(&s, &c);
-    uint64_t p99_ms[] = {2, 5, 2, 2, 30, 60};
+    uint64_t p50_ms[] = {2, 5, 2, 2, 30, 60};
     double rates[] = {100, 200, 300, 400, 500, 600};
     for (int i = 0; i < 6; i++)
-        s.steps[s.nsteps++] = (search_step){.target_rps = rates[i], .p99_ns = p99_ms[i] * 1000000};
+        s.steps[s.nsteps++] = (search_step){.target_rps = rates[i], .p50_ns = p50_ms[i] * 1000000,
+                                            .p99_ns = 900000000};
     cr_assert_float_eq(search_knee(&s), 450, 1e-9);
 }
 
-Test(rate_search, no_knee_when_nothing_rose)
+Test(rate_search, no_knee_when_the_median_never_rose)
 {
     search s;
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     search_init(&s, &c);
     for (int i = 0; i < 4; i++)
-        s.steps[s.nsteps++] = (search_step){.target_rps = 100.0 * (i + 1), .p99_ns = 2000000};
+        s.steps[s.nsteps++] = (search_step){.target_rps = 100.0 * (i + 1), .p50_ns = 2000000,
+                                            .p99_ns = 2000000 * (uint64_t)(i + 1) * 50};
     cr_assert_eq(search_knee(&s), 0);
 }
 
@@ -182,13 +193,45 @@ Test(rate_search, config_check_names_the_flag)
 {
     search_config c;
     search_config_defaults(&c);
+    c.retries = 0;
     cr_assert_null(search_config_check(&c));
     c.precision = 0;
     cr_assert_str_eq(search_config_check(&c), "--precision must be between 0% and 100%");
     search_config_defaults(&c);
+    c.retries = 0;
     c.max_rate = 10;
     cr_assert_not_null(strstr(search_config_check(&c), "--max-rate"));
     search_config_defaults(&c);
+    c.retries = 0;
     c.max_steps = 1;
     cr_assert_not_null(strstr(search_config_check(&c), "--max-steps"));
+}
+
+Test(rate_search, a_failure_is_retried_and_a_pass_on_retry_counts)
+{
+    search_config c;
+    search_config_defaults(&c); /* retries 1 */
+    search s;
+    search_init(&s, &c);
+    search_step ok = {.target_rps = 100, .pass = true, .p99_ns = 1000000};
+    search_record(&s, &ok);
+    cr_assert_eq(search_next(&s), 200);
+    search_step hiccup = {.target_rps = 200, .pass = false, .p99_ns = 90000000};
+    search_record(&s, &hiccup);
+    cr_assert(s.steps[1].retried);
+    cr_assert_eq(search_next(&s), 200, "the same rate again");
+    search_step fine = {.target_rps = 200, .pass = true, .p99_ns = 1000000};
+    search_record(&s, &fine);
+    cr_assert_eq(s.pass_rate, 200);
+    cr_assert_eq(s.fail_rate, 0);
+    cr_assert_eq(search_next(&s), 400);
+    /* Two failures in a row: a real failure. */
+    search_step f1 = {.target_rps = 400, .pass = false}, f2 = f1;
+    search_record(&s, &f1);
+    search_record(&s, &f2);
+    cr_assert_eq(s.fail_rate, 400);
+    cr_assert_not(s.steps[4].retried);
+    cr_assert_eq(search_next(&s), 300);
+    /* The retried hiccup is no point of the latency curve. */
+    cr_assert_eq(search_knee(&s), 0);
 }
