@@ -459,9 +459,9 @@ static int print_answer(FILE *f, const fm_run *fr)
         break;
     }
     if (knee > 0)
-        fprintf(f, "  knee: %.1f req/s (p99 rises steeply above it)\n", knee);
+        fprintf(f, "  knee: %.1f req/s (the median latency rises steeply above it)\n", knee);
     else if (s->nsteps)
-        fprintf(f, "  knee: not seen (p99 never rose steeply over the rates tried)\n");
+        fprintf(f, "  knee: not seen (the median latency never rose steeply over the rates tried)\n");
     return s->state == SEARCH_NONE ? EXIT_THRESHOLDS
            : s->state == SEARCH_GEN_LIMIT ? EXIT_GENERATOR
            : s->state == SEARCH_RUNNING ? 130 : 0;

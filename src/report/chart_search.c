@@ -26,18 +26,18 @@ static int vline(chart *c, const char *name, double x, double y0, double y1, uin
     return chart_series_add(s, x, y0) || chart_series_add(s, x, y1) ? -1 : 0;
 }
 
-static int markers(chart *c, const search *s, double ymax)
+static int markers(chart *c, const search *s, double ymin, double ymax)
 {
     char name[96];
     double knee = search_knee(s);
     if (s->pass_rate > 0) {
         snprintf(name, sizeof name, "max %.0f req/s", s->pass_rate);
-        if (vline(c, name, s->pass_rate, 0, ymax, 0x2ca02c, CHART_DASHED))
+        if (vline(c, name, s->pass_rate, ymin, ymax, 0x2ca02c, CHART_DASHED))
             return -1;
     }
     if (knee > 0) {
         snprintf(name, sizeof name, "knee %.0f req/s", knee);
-        if (vline(c, name, knee, 0, ymax, 0xff7f0e, CHART_DOTTED))
+        if (vline(c, name, knee, ymin, ymax, 0xff7f0e, CHART_DOTTED))
             return -1;
     }
     return 0;
@@ -51,7 +51,7 @@ static int latency_panel(chart *c, const search_step *st, size_t n, const search
     snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
     c->y.scale = CHART_LOG10;
     const char *names[] = {"p50", "p95", "p99"};
-    double ymax = slo_ms;
+    double ymax = slo_ms, ymin = slo_ms > 0 ? slo_ms : INFINITY;
     for (int k = 0; k < 3; k++) {
         chart_series *ser = chart_add_series(c, names[k], CHART_LINE, chart_color((size_t)k));
         if (!ser)
@@ -61,6 +61,8 @@ static int latency_panel(chart *c, const search_step *st, size_t n, const search
             double ms = (double)v / 1e6;
             if (ms > ymax)
                 ymax = ms;
+            if (ms > 0 && ms < ymin)
+                ymin = ms;
             if (chart_series_add(ser, st[i].target_rps, ms > 0 ? ms : NAN))
                 return -1;
         }
@@ -76,7 +78,8 @@ static int latency_panel(chart *c, const search_step *st, size_t n, const search
             chart_series_add(ser, st[n - 1].target_rps, slo_ms))
             return -1;
     }
-    return markers(c, s, ymax > 0 ? ymax : 1);
+    /* A log axis: the markers run from the lowest latency drawn, not 0. */
+    return markers(c, s, isfinite(ymin) ? ymin : 0.1, ymax > 0 ? ymax : 1);
 }
 
 static int failure_panel(chart *c, const search_step *st, size_t n, const search *s)
@@ -98,7 +101,7 @@ static int failure_panel(chart *c, const search_step *st, size_t n, const search
         if (chart_series_add(f, st[i].target_rps, fp) || chart_series_add(d, st[i].target_rps, dp))
             return -1;
     }
-    return markers(c, s, ymax);
+    return markers(c, s, 0, ymax);
 }
 
 chart_fig *chart_search_figure(const search *s, double slo_ms, err *e)
