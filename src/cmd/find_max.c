@@ -28,9 +28,9 @@
 
 #define EXIT_GENERATOR 3
 #define FM_MAX_SLO 32
-/* A step that passes its SLO but completes fewer than this share of its
- * target did not fail because of the server: the generator fell short. */
-#define FM_GEN_SHORT 0.95
+/* A step whose median request was sent this much after its scheduled time
+ * (with connections to spare) measured the generator, not the server. */
+#define FM_LAG_LIMIT_NS (5 * NS_PER_MS)
 /* More dropped iterations than this share fail a step (the server did not
  * take the load even if the latency of what it took was fine). */
 #define FM_DROP_LIMIT 0.01
@@ -304,11 +304,11 @@ static int judge_step(results *r, const fm_opts *o, double rate, uint64_t dur_ns
                         .requests = s->tot.requests, .failures = s->tot.errors,
                         .dropped = s->tot.dropped};
     st->pass = failed == 0 && (double)s->tot.dropped <= FM_DROP_LIMIT * planned;
-    /* Short of the target with nothing dropped and the sends, not the
-     * server, late: the generator could not keep the schedule. */
-    uint64_t lag99 = hist_percentile(s->send_lag, 99), svc99 = hist_percentile(s->service, 99);
-    st->gen_short = st->achieved_rps < FM_GEN_SHORT * rate && !s->tot.dropped &&
-                    (st->pass || lag99 > svc99);
+    /* The median request left late while the pool never filled and nothing
+     * was dropped: the generator, not the server, missed the schedule. */
+    uint64_t lag50 = hist_percentile(s->send_lag, 50);
+    st->gen_short = !s->tot.dropped && lag50 > FM_LAG_LIMIT_NS &&
+                    s->tot.connects < r->plan.connections;
     return 0;
 }
 
@@ -371,7 +371,7 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     fr->dur_ns[fr->s.nsteps] = dur;
     search_record(&fr->s, &st);
     if (!o->quiet)
-        print_step(stdout, fr->s.nsteps - 1, &fr->s.steps[fr->s.nsteps - 1]);
+        print_step(o->json ? stderr : stdout, fr->s.nsteps - 1, &fr->s.steps[fr->s.nsteps - 1]);
     bool keep = (st.pass && rate > fr->best_rate) || !fr->have_best;
     if (r.interrupted || !keep) {
         results_free(&r);
@@ -497,7 +497,7 @@ static int write_files(const fm_run *fr, const fm_opts *o, const char *dir, err 
     rc = chart_write_png(fig, path, CHART_DEFAULT_W, CHART_DEFAULT_H, e);
     chart_fig_free(fig);
     if (!rc && !o->quiet)
-        printf("  results: %s/results.json, find-max.png\n", dir);
+        fprintf(o->json ? stderr : stdout, "  results: %s/results.json, find-max.png\n", dir);
     return rc;
 }
 
@@ -612,12 +612,13 @@ int cmd_find_max(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     memset(&fr, 0, sizeof fr);
     search_init(&fr.s, &o.sc);
+    FILE *info = o.json ? stderr : stdout; /* --json: stdout is the JSON alone */
     if (!o.quiet) {
-        printf("find-max: %s, SLO", p.eps[0].url_text);
+        fprintf(info, "find-max: %s, SLO", p.eps[0].url_text);
         for (size_t i = 0; i < o.nslo; i++)
-            printf(" %s", o.slo[i].expr);
-        printf(", precision %.1f%%\n", o.sc.precision * 100);
-        print_step_header(stdout);
+            fprintf(info, " %s", o.slo[i].expr);
+        fprintf(info, ", precision %.1f%%\n", o.sc.precision * 100);
+        print_step_header(info);
     }
     rc = search_loop(&p, &o, &fr, &e);
     if (rc) {
@@ -627,7 +628,7 @@ int cmd_find_max(int argc, char **argv)
         plan_free(&p);
         return 1;
     }
-    int exit_code = print_answer(stdout, &fr);
+    int exit_code = print_answer(info, &fr);
     char dir[4200];
     if (o.out_dir)
         snprintf(dir, sizeof dir, "%s", o.out_dir);

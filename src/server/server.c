@@ -375,23 +375,30 @@ static int buffered_step(conn *c)
 }
 
 /* --capacity: takes the next service slot of the one virtual queue (every
- * thread shares it): done = max(arrival, previous done) + 1/R. Returns the
+ * thread shares it): done = max(arrival, previous done) + 1/R. The server
+ * may also use up to CAPACITY_SLACK_NS of work it was idle for just before
+ * (a token bucket that deep): when this process is descheduled, requests
+ * reach it late in a burst, and the host's hiccup must not count as lost
+ * capacity. Over any interval T at most R*(T + slack) complete. Returns the
  * completion time, or 0 when the wait would exceed the queue's bound. */
+#define CAPACITY_SLACK_NS (50 * NS_PER_MS)
+
 static uint64_t capacity_slot(server *s)
 {
     uint64_t now = clock_now_ns(), svc = NS_PER_S / s->cfg.capacity_per_s;
+    uint64_t idle_from = now > CAPACITY_SLACK_NS ? now - CAPACITY_SLACK_NS : 0;
     uint64_t prev = atomic_load(&s->cap_free_ns), start, done;
     do {
-        start = prev > now ? prev : now;
-        if (start - now > s->cfg.capacity_queue_ns)
+        start = prev > idle_from ? prev : idle_from;
+        if (start > now && start - now > s->cfg.capacity_queue_ns)
             return 0;
         done = start + svc;
     } while (!atomic_compare_exchange_weak(&s->cap_free_ns, &prev, done));
     return done;
 }
 
-/* Queues the request for its slot (true: the answer waits on c->tick) or
- * refuses it with 503 when the queue is full. */
+/* Queues the request for its slot (true: the answer waits on c->tick, or
+ * it was refused with 503 because the queue is full; false: answer now). */
 static bool capacity_queue(conn *c)
 {
     server *s = c->w->srv;
@@ -406,6 +413,8 @@ static bool capacity_queue(conn *c)
         return true;
     }
     atomic_fetch_add(&s->cap_served, 1);
+    if (done <= loop_now(c->w->l))
+        return false; /* its slot is already over (slack): answer now */
     c->queued = true;
     defer_until(c, done);
     return true;
