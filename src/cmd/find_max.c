@@ -288,6 +288,25 @@ typedef struct fm_run {
     double best_rate;
 } fm_run;
 
+/* Would the SLO hold on the server's own time (service time in place of
+ * latency from the schedule)? Then a late generator is all that failed. */
+static bool server_meets_slo(const results *r, const fm_opts *o)
+{
+    for (size_t i = 0; i < o->nslo; i++) {
+        const threshold *t = &o->slo[i];
+        const results_stats *s = &r->st;
+        for (size_t k = 0; k < r->neps && t->endpoint[0]; k++)
+            if (!strcmp(r->eps[k].name, t->endpoint))
+                s = &r->eps[k].st;
+        th_input in = {.tot = &s->tot, .latency = s->service, .ttfb = s->ttfb,
+                       .service = s->service, .connect = s->connect, .send_lag = s->send_lag,
+                       .elapsed_ns = s->elapsed_ns};
+        if (!threshold_check(t, threshold_actual(t, &in)))
+            return false;
+    }
+    return true;
+}
+
 /* Reads one step's numbers and verdict off its results. */
 static int judge_step(results *r, const fm_opts *o, double rate, uint64_t dur_ns,
                       search_step *st, err *e)
@@ -304,11 +323,12 @@ static int judge_step(results *r, const fm_opts *o, double rate, uint64_t dur_ns
                         .requests = s->tot.requests, .failures = s->tot.errors,
                         .dropped = s->tot.dropped};
     st->pass = failed == 0 && (double)s->tot.dropped <= FM_DROP_LIMIT * planned;
-    /* The median request left late while the pool never filled and nothing
-     * was dropped: the generator, not the server, missed the schedule. */
+    /* The median request left late while the pool never filled, nothing
+     * was dropped and the server's own times meet the SLO: the generator,
+     * not the server, missed the schedule. */
     uint64_t lag50 = hist_percentile(s->send_lag, 50);
     st->gen_short = !s->tot.dropped && lag50 > FM_LAG_LIMIT_NS &&
-                    s->tot.connects < r->plan.connections;
+                    s->tot.connects < r->plan.connections && server_meets_slo(r, o);
     return 0;
 }
 
@@ -610,6 +630,10 @@ int cmd_find_max(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A rise of the median worth calling a knee: half the SLO's latency
+     * budget when it has one (a busy host's noise moves it less). */
+    if (slo_line_ms(&o) > 0)
+        o.sc.knee_floor_ns = (uint64_t)(slo_line_ms(&o) * NS_PER_MS / 2);
     memset(&fr, 0, sizeof fr);
     search_init(&fr.s, &o.sc);
     FILE *info = o.json ? stderr : stdout; /* --json: stdout is the JSON alone */

@@ -6,13 +6,10 @@
 
 #include <stdlib.h>
 
-/* A rise smaller than this is noise, whatever the factor says. */
-#define KNEE_FLOOR_NS 1000000.0
-
 void search_config_defaults(search_config *c)
 {
     *c = (search_config){.start_rate = 100, .min_rate = 1, .max_rate = 1e6, .precision = 0.05,
-                         .max_steps = 20, .growth = 2, .knee_factor = 2, .retries = 1};
+                         .max_steps = 20, .growth = 2, .knee_factor = 2, .knee_floor_ns = 1000000, .retries = 1};
 }
 
 const char *search_config_check(const search_config *c)
@@ -143,8 +140,8 @@ double search_knee(const search *s)
         if (sorted[i].p50_ns < base)
             base = sorted[i].p50_ns;
     double flat = (double)base * s->cfg.knee_factor;
-    if (flat < (double)base + KNEE_FLOOR_NS)
-        flat = (double)base + KNEE_FLOOR_NS;
+    if (flat < (double)(base + s->cfg.knee_floor_ns))
+        flat = (double)(base + s->cfg.knee_floor_ns);
     /* The first step from which every higher step has risen: one noisy
      * step on the flat part is not a knee. */
     size_t first = n;

@@ -20,8 +20,9 @@ typedef struct search_config {
     double precision;   /* stop when (fail - pass) / pass <= precision (0.05 = 5%) */
     uint32_t max_steps; /* <= SEARCH_MAX_STEPS */
     double growth;      /* probing factor (> 1; 2 doubles) */
-    double knee_factor; /* p50 above knee_factor x the flat p50 (and 1 ms more)
-                           is "risen" (> 1) */
+    double knee_factor; /* p50 above knee_factor x the flat p50 (and
+                           knee_floor_ns more) is "risen" (> 1) */
+    uint64_t knee_floor_ns; /* smaller rises are noise (default 1 ms) */
     uint32_t retries;   /* a failing rate is run again up to this many times
                            and fails only if every attempt fails (noise) */
 } search_config;
@@ -58,7 +59,7 @@ typedef struct search {
 } search;
 
 /* Defaults: start 100/s, min 1/s, max 1e6/s, precision 5 %, 20 steps,
- * growth 2, knee factor 2, 1 retry. */
+ * growth 2, knee factor 2 and floor 1 ms, 1 retry. */
 void search_config_defaults(search_config *c);
 
 /* Checks the config; returns NULL or a message naming the bad field. */

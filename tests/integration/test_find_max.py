@@ -85,7 +85,7 @@ def test_find_max_finds_serve_capacity(serve_factory, cap, start):
 @pytest.fixture
 def nginx_limited():
     n = Nginx(access_log=False,
-              http_extra="limit_req_zone $server_name zone=cap:1m rate=800r/s;",
+              http_extra="limit_req_zone $binary_remote_addr zone=cap:1m rate=400r/s;",
               server_extra="location = /limited { limit_req zone=cap burst=100; "
                            "limit_req_status 503; default_type text/plain; "
                            "alias {prefix}/ok.txt; }")
@@ -96,12 +96,14 @@ def nginx_limited():
 
 
 def test_find_max_finds_nginx_limit_req(nginx_limited):
-    p, res, took = find_max(nginx_limited.url + "/limited", "--slo", SLO, "--start-rate", "250",
-                            "--step-min", "2s", "--step-max", "2s", "--cooldown", "500ms",
-                            "-t", "1")
+    # nginx's delaying leaky bucket queues near its rate: a hiccup of the
+    # host costs more there, hence the wider SLO and two retries.
+    p, res, took = find_max(nginx_limited.url + "/limited", "--slo", "p(50)<50ms,errors<1%",
+                            "--start-rate", "120", "--retries", "2", "--step-min", "2s",
+                            "--step-max", "2s", "--cooldown", "500ms", "-t", "1")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert abs(res["max_rps"] - 800) <= 80, res
-    assert abs(res["knee_rps"] - 800) <= 120, res
+    assert abs(res["max_rps"] - 400) <= 40, res
+    assert abs(res["knee_rps"] - 400) <= 60, res
     assert took < 120
 
 
