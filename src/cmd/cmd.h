@@ -7,6 +7,7 @@
 
 #define EXIT_USAGE 2
 #define EXIT_THRESHOLDS 99
+#define EXIT_GENERATOR 3 /* the generator fell behind (--strict), or find-max's "at least" */
 
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);

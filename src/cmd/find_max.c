@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define EXIT_GENERATOR 3
 #define FM_MAX_SLO 32
 /* A step whose median request was sent this much after its scheduled time
  * (with connections to spare) measured the generator, not the server. */

@@ -14,6 +14,7 @@
 #include "metrics/metrics.h"
 #include "metrics/threshold.h"
 #include "monitor/proc.h"
+#include "monitor/selfmon.h"
 #include "report/summary.h"
 #include "results/csv.h"
 #include "results/results_read.h"
@@ -100,6 +101,8 @@ static void usage(FILE *f)
           "                           max<1s, rate>=1000, errors<1%, ttfb:p(95)<20ms,\n"
           "                           endpoint=NAME:p(99)<50ms; exit code 99 if any fails\n"
           "      --abort-on-fail      stop as soon as a threshold fails (checked each second)\n"
+          "      --strict             exit 3 when the generator fell behind (its verdict\n"
+          "                           in the summary; generator:lag_p99<1ms gates lag)\n"
           "      --baseline FILE      compare this run with a saved results.json (see\n"
           "                           volley compare); --fail-if EXPR exits 99 on a\n"
           "                           regression beyond EXPR, e.g. 'p(99)>+10%'\n"
@@ -163,6 +166,7 @@ enum {
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
+    OPT_STRICT,
 };
 
 #define MAX_ENV 128
@@ -213,6 +217,7 @@ static const struct option long_opts[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"strict", no_argument, NULL, OPT_STRICT},
     {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -241,6 +246,7 @@ typedef struct run_opts {
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
+    bool strict; /* --strict: the generator falling behind fails the run */
 } run_opts;
 
 static int parse_rates(plan *p, const char *s, err *e)
@@ -374,6 +380,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return parse_duration_ns(arg, "--cooldown", &p->cooldown_ns, e);
     case OPT_SEGMENT:
         return parse_segment(p, arg, e);
+    case OPT_STRICT:
+        o->strict = true;
+        return 0;
     case OPT_ENDPOINT:
         return plan_add_endpoint(p, arg, "--endpoint", e);
     case OPT_TARGETS:
@@ -1092,7 +1101,16 @@ int cmd_run(int argc, char **argv)
     run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server};
     eo.ctx = &rc_ctx;
     results r;
+    selfmon *sm = selfmon_start(NULL);
     rc = engine_run(&p, &eo, &r, &e);
+    if (!rc) {
+        selfmon_stop(sm, &r.generator);
+        selfmon_judge(&r);
+    } else {
+        results_generator unused = {0};
+        selfmon_stop(sm, &unused);
+        free(unused.sec_cpu_pct);
+    }
     sut_stop(&server, &o, rc ? NULL : &r);
     hist_free(lc.latency);
     if (ps.tty && ps.last_len)
@@ -1121,6 +1139,8 @@ int cmd_run(int argc, char **argv)
         exit_code = 130;
     else if (!results_thresholds_ok(&r))
         exit_code = EXIT_THRESHOLDS;
+    else if (o.strict && r.generator.behind)
+        exit_code = EXIT_GENERATOR;
     if (write_outputs(&r, &o, o.no_save ? NULL : dir, NULL, &e)) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;

@@ -93,6 +93,25 @@ static void sweep_table(FILE *f, const results *r)
     }
 }
 
+/* The generator's verdict (monitor/selfmon): one line when it kept up,
+ * plain words and the fix when it did not. */
+static void summary_generator(FILE *f, const results_generator *g)
+{
+    if (!g->measured && !g->why[0])
+        return;
+    char rss[32];
+    summary_format_bytes((double)g->rss_max_bytes, rss, sizeof rss);
+    if (!g->behind) {
+        fprintf(f, "\n  generator: kept up (busiest worker thread busy %.0f%% of the time, send lag p99 "
+                   "%.2fms, peak rss %s)\n", g->cpu_max_pct, (double)g->lag_p99_ns / 1e6, rss);
+        return;
+    }
+    fprintf(f, "\n  generator: FELL BEHIND - the generator fell behind, so these numbers measure\n"
+               "    volley as much as the server: %s.\n"
+               "    Fix: more worker threads (-t, up to the cores), a lower rate per process,\n"
+               "    or more machines (--segment K/N on each, then merge).\n", g->why);
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
@@ -192,6 +211,7 @@ void summary_print(FILE *f, const results *r)
         fprintf(f, "    cpu %.2f s (%.1f%% of one core), %.4f cpu-s per 1000 requests, peak rss %s\n",
                 m->cpu_seconds, secs > 0 ? m->cpu_seconds / secs * 100 : 0, per_k, a2);
     }
+    summary_generator(f, &r->generator);
     if (r->nthresholds) {
         fprintf(f, "\n  thresholds\n");
         for (size_t i = 0; i < r->nthresholds; i++)

@@ -80,6 +80,8 @@ void results_free(results *r)
     free(r->steps);
     free(r->thresholds);
     free(r->monitor.samples);
+    free(r->generator.sec_cpu_pct);
+    r->generator.sec_cpu_pct = NULL;
     r->thresholds = NULL;
     r->monitor.samples = NULL;
     r->nthresholds = r->monitor.nsamples = 0;

@@ -91,6 +91,26 @@ typedef struct results_monitor {
     uint64_t rss_max_bytes;
 } results_monitor;
 
+/* The generator's own honesty (monitor/selfmon): did volley keep the
+ * schedule it was asked for, or did it measure itself? */
+#define RESULTS_GEN_MAX_THREADS 64
+typedef struct results_generator {
+    bool measured;             /* selfmon ran during the load */
+    uint32_t nthreads;         /* worker threads seen (for at least 0.3 s) */
+    double thread_cpu_pct[RESULTS_GEN_MAX_THREADS]; /* each: % of its life running
+                                  or runnable (waiting for a CPU) */
+    double cpu_max_pct;        /* the busiest worker thread */
+    double cpu_seconds;        /* the whole process during the load */
+    uint64_t rss_max_bytes;
+    double *sec_cpu_pct;       /* per second of the load: process CPU % */
+    size_t nsec;
+    uint64_t lag_p50_ns, lag_p99_ns; /* open model: send lag */
+    double target_rps;         /* open model, constant rate; 0 otherwise */
+    double sent_share;         /* requests + dropped over the scheduled count */
+    bool behind;               /* the verdict: the generator fell behind */
+    char why[400];             /* the verdict in plain words, with the fix */
+} results_generator;
+
 typedef struct results {
     results_plan plan;
     uint64_t start_wall_ns, end_wall_ns;
@@ -107,6 +127,7 @@ typedef struct results {
     size_t nthresholds;
     bool thresholds_aborted; /* --abort-on-fail stopped the run */
     results_monitor monitor;
+    results_generator generator;
 } results;
 
 int results_stats_init(results_stats *s);
