@@ -179,7 +179,7 @@ void selfmon_judge(results *r)
     const metrics_totals *t = &r->st.tot;
     bool open = strstr(r->plan.executor, "arrival") != NULL;
     g->behind = false;
-    g->why[0] = 0;
+    g->why[0] = g->note[0] = 0;
     if (open) {
         g->lag_p50_ns = hist_percentile(r->st.send_lag, 50);
         g->lag_p99_ns = hist_percentile(r->st.send_lag, 99);
@@ -197,11 +197,20 @@ void selfmon_judge(results *r)
     }
     /* Waiting for a connection is the server's doing when the pool ran out
      * (then iterations are dropped); late sends with none dropped are ours. */
-    if (open && !t->dropped && g->lag_p50_ns > SELFMON_LAG_P50_NS) {
+    bool late = open && !t->dropped && g->lag_p50_ns > SELFMON_LAG_P50_NS;
+    /* Late while its threads mostly slept: the host held the whole process
+     * back (other processes' CPU), which more threads would not fix. */
+    bool idle = g->measured && g->cpu_max_pct < SELFMON_LATE_BUSY_PCT;
+    if (late && !idle) {
         snprintf(why, sizeof why, "the median request left %.1f ms after its scheduled time "
                  "(p99 %.1f ms)", (double)g->lag_p50_ns / NS_PER_MS,
                  (double)g->lag_p99_ns / NS_PER_MS);
         because(g, why);
+    } else if (late) {
+        snprintf(g->note, sizeof g->note, "sends were late (median %.1f ms) while volley's "
+                 "threads were mostly idle: the host delayed the whole process (CPU taken by "
+                 "other processes); latencies include that delay",
+                 (double)g->lag_p50_ns / NS_PER_MS);
     }
     if (g->target_rps > 0 && !t->dropped && !t->errors && !r->interrupted &&
         g->sent_share < SELFMON_SENT_SHARE) {

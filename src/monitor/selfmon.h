@@ -10,11 +10,15 @@
 
 typedef struct selfmon selfmon;
 
-/* A worker thread busier than this share of one core was saturated. */
-#define SELFMON_SATURATED_PCT 90.0
+/* A worker thread running or runnable (waiting for a CPU) this share of its
+ * life or more was saturated: an unsaturated one sleeps between events. */
+#define SELFMON_SATURATED_PCT 80.0
 /* The median request sent later than this after its scheduled time: the
  * generator did not keep the schedule. */
 #define SELFMON_LAG_P50_NS (10 * 1000 * 1000ull)
+/* ... counted against the generator only when its busiest thread was busy
+ * at least this share of the time; else it is a note about the host. */
+#define SELFMON_LATE_BUSY_PCT 50.0
 /* Fewer requests sent than this share of the schedule, with nothing dropped
  * and no errors (the server was not the cause): behind. */
 #define SELFMON_SENT_SHARE 0.99

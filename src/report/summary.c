@@ -104,6 +104,8 @@ static void summary_generator(FILE *f, const results_generator *g)
     if (!g->behind) {
         fprintf(f, "\n  generator: kept up (busiest worker thread busy %.0f%% of the time, send lag p99 "
                    "%.2fms, peak rss %s)\n", g->cpu_max_pct, (double)g->lag_p99_ns / 1e6, rss);
+        if (g->note[0])
+            fprintf(f, "  note: %s\n", g->note);
         return;
     }
     fprintf(f, "\n  generator: FELL BEHIND - the generator fell behind, so these numbers measure\n"

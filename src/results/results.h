@@ -109,6 +109,7 @@ typedef struct results_generator {
     double sent_share;         /* requests + dropped over the scheduled count */
     bool behind;               /* the verdict: the generator fell behind */
     char why[400];             /* the verdict in plain words, with the fix */
+    char note[240];            /* not the generator's fault, worth knowing */
 } results_generator;
 
 typedef struct results {

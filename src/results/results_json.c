@@ -213,6 +213,7 @@ static json_t *generator_json(const results_generator *g)
         json_array_append_new(sec, json_real(round(g->sec_cpu_pct[i] * 10) / 10));
     set(o, "verdict", json_string(g->behind ? "behind" : "ok"));
     set(o, "why", json_string(g->why));
+    set(o, "note", json_string(g->note));
     set(o, "thread_cpu_pct", th);
     set(o, "cpu_max_pct", json_real(round(g->cpu_max_pct * 10) / 10));
     set(o, "cpu_seconds", json_real(round(g->cpu_seconds * 1000) / 1000));
