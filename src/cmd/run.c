@@ -1106,6 +1106,7 @@ int cmd_run(int argc, char **argv)
     if (!rc) {
         selfmon_stop(sm, &r.generator);
         selfmon_judge(&r);
+        results_correct_closed(&r);
     } else {
         results_generator unused = {0};
         selfmon_stop(sm, &unused);

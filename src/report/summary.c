@@ -167,6 +167,8 @@ void summary_print(FILE *f, const results *r)
     fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
             "p95", "p99", "p99.9", "max");
     hist_line(f, "latency", r->st.latency);
+    if (!open && hist_count(r->st.latency_corrected))
+        hist_line(f, "corrected", r->st.latency_corrected);
     hist_line(f, "service", r->st.service);
     hist_line(f, "ttfb", r->st.ttfb);
     hist_line(f, "connect", r->st.connect);
@@ -178,6 +180,9 @@ void summary_print(FILE *f, const results *r)
         hist_line(f, "send lag", r->st.send_lag);
     if (open)
         fprintf(f, "  (latency from the scheduled start; service time from the first byte sent)\n");
+    else if (hist_count(r->st.latency_corrected))
+        fprintf(f, "  (latency: raw, as k6 reports; corrected: coordinated omission corrected\n"
+                   "   by the expected interval, as wrk reports - see docs/capacity.md)\n");
 
     if (r->neps > 1)
         endpoint_table(f, r->eps, r->neps, "per endpoint");

@@ -45,6 +45,8 @@ typedef struct results_stats {
     hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
     hist *send_lag;  /* open model: first byte written - scheduled time (pacing) */
     hist *tls_handshake; /* TLS handshakes (included in connect) */
+    hist *latency_corrected; /* closed model: latency with wrk's expected-interval
+                                correction (results_correct_closed); else empty */
     series sec;      /* per-second rows */
     uint64_t elapsed_ns;
 } results_stats;
@@ -152,6 +154,13 @@ struct threshold;
  * VOLLEY_EINVAL (with e) when one names an unknown endpoint. */
 int results_eval_thresholds(results *r, const struct threshold *t, size_t n, err *e);
 bool results_thresholds_ok(const results *r);
+
+/* Closed model: fills every stats block's latency_corrected from its
+ * latency by HdrHistogram's expected-interval method, as wrk corrects: with
+ * E = elapsed x connections / requests (each connection's mean interval),
+ * a value v > E also counts v-E, v-2E, ... down to E - the requests a
+ * stalled connection would have sent. Open-model runs are left empty. */
+void results_correct_closed(results *r);
 
 /* Appends a monitor sample. Returns 0 or VOLLEY_ENOMEM. */
 int results_monitor_add(results_monitor *m, const monitor_sample *s);

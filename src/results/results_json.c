@@ -180,6 +180,8 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
     set(o, "chunk_gap", hist_json(s->chunk_gap, e));
     set(o, "send_lag", hist_json(s->send_lag, e));
     set(o, "tls_handshake", hist_json(s->tls_handshake, e));
+    if (hist_count(s->latency_corrected))
+        set(o, "latency_corrected", hist_json(s->latency_corrected, e));
     set(o, "series", series_json(&s->sec));
 }
 

@@ -489,6 +489,7 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
         (rc = parse_hist(d, o, p, "chunk_gap", true, s->chunk_gap)) ||
         (rc = parse_hist(d, o, p, "send_lag", true, s->send_lag)) ||
         (rc = parse_hist(d, o, p, "tls_handshake", true, s->tls_handshake)) ||
+        (rc = parse_hist(d, o, p, "latency_corrected", true, s->latency_corrected)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
     return 0;
