@@ -11,6 +11,7 @@
 #include "load/plan.h"
 #include "load/search.h"
 #include "metrics/threshold.h"
+#include "monitor/selfmon.h"
 #include "report/chart.h"
 #include "report/chart_search.h"
 #include "results/results_json.h"
@@ -326,8 +327,9 @@ static int judge_step(results *r, const fm_opts *o, double rate, uint64_t dur_ns
      * was dropped and the server's own times meet the SLO: the generator,
      * not the server, missed the schedule. */
     uint64_t lag50 = hist_percentile(s->send_lag, 50);
-    st->gen_short = !s->tot.dropped && lag50 > FM_LAG_LIMIT_NS &&
-                    s->tot.connects < r->plan.connections && server_meets_slo(r, o);
+    bool late = !s->tot.dropped && lag50 > FM_LAG_LIMIT_NS && s->tot.connects < r->plan.connections;
+    /* Or the run's own honesty verdict (a saturated worker thread). */
+    st->gen_short = (late || r->generator.behind) && server_meets_slo(r, o);
     return 0;
 }
 
@@ -379,9 +381,14 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     p->shape.duration_ns = dur;
     engine_options eo = {.interrupts = &fm_interrupts};
     results r;
+    selfmon *sm = selfmon_start(NULL);
     int rc = engine_run(p, &eo, &r, e);
+    results_generator g = {0};
+    selfmon_stop(sm, rc ? &g : &r.generator);
+    free(g.sec_cpu_pct);
     if (rc)
         return rc;
+    selfmon_judge(&r);
     search_step st;
     if ((rc = judge_step(&r, o, rate, dur, &st, e))) {
         results_free(&r);
