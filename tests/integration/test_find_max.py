@@ -70,7 +70,7 @@ def test_find_max_finds_serve_capacity(serve_factory, cap, start):
     s = serve_factory("--capacity", str(cap), "--capacity-queue", "200ms")
     p, res, took = find_max(f"http://{s.host}:{s.port}/health", "--slo", SLO,
                             "--start-rate", str(start), "--step-min", "2s", "--step-max", "2s",
-                            "--cooldown", "300ms", "-t", "1")
+                            "--cooldown", "300ms", "--retries", "2", "-t", "1")
     assert p.returncode == 0, p.stdout + p.stderr
     assert res["outcome"] == "found", res
     assert abs(res["max_rps"] - cap) <= 0.10 * cap, res
@@ -158,3 +158,18 @@ def test_find_max_refuses_scripts_and_needs_slo(tmp_path):
     p = subprocess.run([VOLLEY, "find-max", "http://127.0.0.1:9/"], capture_output=True,
                        text=True, timeout=10)
     assert p.returncode == 2 and "--slo is required" in p.stderr
+
+
+@pytest.mark.parametrize("mode,expect", [("mixed", 600), ("per-endpoint", 300)])
+def test_find_max_with_two_endpoints(serve_factory, mode, expect):
+    # One queue of 600/s behind both endpoints: mixed mode spreads one rate
+    # over them (600 in all); per-endpoint mode gives each the rate (300 each).
+    s = serve_factory("--capacity", "600", "--capacity-queue", "200ms")
+    base = f"http://{s.host}:{s.port}"
+    p, res, took = find_max("--endpoint", f"a={base}/health", "--endpoint", f"b={base}/echo",
+                            "--mode", mode, "--slo", SLO, "--start-rate", str(expect // 3),
+                            "--step-min", "2s", "--step-max", "2s", "--cooldown", "300ms",
+                            "-t", "1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert abs(res["max_rps"] - expect) <= 0.10 * expect, res
+    assert took < 120
