@@ -168,7 +168,7 @@ def test_find_max_with_two_endpoints(serve_factory, mode, expect):
     base = f"http://{s.host}:{s.port}"
     p, res, took = find_max("--endpoint", f"a={base}/health", "--endpoint", f"b={base}/echo",
                             "--mode", mode, "--slo", SLO, "--start-rate", str(expect // 3),
-                            "--step-min", "2s", "--step-max", "2s", "--cooldown", "300ms",
+                            "--step-min", "2s", "--step-max", "2s", "--cooldown", "300ms", "--retries", "2",
                             "-t", "1")
     assert p.returncode == 0, p.stdout + p.stderr
     assert abs(res["max_rps"] - expect) <= 0.10 * expect, res
