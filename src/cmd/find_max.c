@@ -267,10 +267,11 @@ static uint64_t step_duration_ns(const fm_opts *o, double rate)
     for (size_t i = 0; i < o->nslo; i++)
         if (o->slo[i].agg == TH_PCT && o->slo[i].pct > q)
             q = o->slo[i].pct;
-    double need = q > 0 && q < 100 ? 10.0 / (1 - q / 100) : 100;
+    /* ceil, less a hair: 10 / (1 - 0.99) is 999.99... in binary */
+    double need = q > 0 && q < 100 ? ceil(10.0 / (1 - q / 100) - 1e-6) : 100;
     if (need < 100)
         need = 100;
-    double ns = need / rate * NS_PER_S;
+    double ns = ceil(need / rate * NS_PER_S);
     if (ns < (double)o->step_min_ns)
         return o->step_min_ns;
     if (ns > (double)o->step_max_ns)

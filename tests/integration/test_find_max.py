@@ -173,3 +173,19 @@ def test_find_max_with_two_endpoints(serve_factory, mode, expect):
     assert p.returncode == 0, p.stdout + p.stderr
     assert abs(res["max_rps"] - expect) <= 0.10 * expect, res
     assert took < 120
+
+
+def test_find_max_step_length_follows_the_rate(serve):
+    # p(99) needs 1,000 samples: 2 s at 500/s, 1 s at 1000/s (within the
+    # 500ms..5s clamp); p(50) needs only the 100-sample floor: the minimum.
+    url = f"http://{serve.host}:{serve.port}/health"
+    p, res, _ = find_max(url, "--slo", "p(99)<5s", "--start-rate", "500", "--max-rate", "1000",
+                         "--step-min", "500ms", "--step-max", "5s", "--cooldown", "0")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [(st["target_rps"], st["duration_s"]) for st in res["steps"]] == [(500, 2.0),
+                                                                             (1000, 1.0)]
+    assert res["outcome"] == "ceiling" and all(st["requests"] >= 1000 for st in res["steps"])
+    p, res, _ = find_max(url, "--slo", "p(50)<5s", "--start-rate", "500", "--max-rate", "500",
+                         "--step-min", "500ms", "--step-max", "5s")
+    assert p.returncode == 0
+    assert res["steps"][0]["duration_s"] == 0.5
