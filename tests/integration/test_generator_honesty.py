@@ -71,3 +71,14 @@ def test_generator_lag_threshold_is_a_gate(serve):
     assert th[0]["expr"] == "generator:lag_p99<10s" and th[0]["ok"]
     p = run(url, "-r", "200", "-d", "500ms", "--threshold", "generator:lag_p99<", "-q")
     assert p.returncode == 2
+
+
+def test_report_reads_the_verdict_back(nginx, tmp_path):
+    out = tmp_path / "run"
+    p = subprocess.run([VOLLEY, "run", nginx.url + "/health", "-r", "60000", "-t", "1", "-d",
+                        "2s", "-q", "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([VOLLEY, "report", str(out / "results.json"), "-f", "txt", "-o",
+                        str(tmp_path / "rep")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "the generator fell behind" in p.stdout, p.stdout
