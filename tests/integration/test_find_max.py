@@ -9,6 +9,7 @@ p99 SLO and the higher rates.
 """
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -189,3 +190,20 @@ def test_find_max_step_length_follows_the_rate(serve):
                          "--step-min", "500ms", "--step-max", "5s")
     assert p.returncode == 0
     assert res["steps"][0]["duration_s"] == 0.5
+
+
+def test_serve_capacity_answers_pipelined_requests_in_order_one_slot_each(serve_factory):
+    import socket
+    s = serve_factory("--capacity", "50", "--threads", "1")  # a slot every 20 ms
+    with socket.create_connection((s.host, s.port), timeout=5) as c:
+        t0 = time.monotonic()
+        c.sendall(b"".join(b"GET /status/%d HTTP/1.1\r\nHost: x\r\n\r\n" % (200 + i)
+                           for i in range(5)))
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 5 and time.monotonic() - t0 < 5:
+            data += c.recv(65536)
+        took = time.monotonic() - t0
+    codes = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert codes == [200, 201, 202, 203, 204], data
+    # Five slots of 20 ms, less the up-to-50 ms idle slack the queue may use.
+    assert 0.04 <= took < 2.0, took
