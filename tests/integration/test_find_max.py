@@ -172,7 +172,8 @@ def test_find_max_with_two_endpoints(serve_factory, mode, expect):
                             "--step-min", "2s", "--step-max", "2s", "--cooldown", "300ms", "--retries", "2",
                             "-t", "1")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert abs(res["max_rps"] - expect) <= 0.10 * expect, res
+    # 15 %: what is tested here is that the modes differ by their factor 2.
+    assert abs(res["max_rps"] - expect) <= 0.15 * expect, res
     assert took < 120
 
 
