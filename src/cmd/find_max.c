@@ -12,6 +12,8 @@
 #include "load/search.h"
 #include "metrics/threshold.h"
 #include "monitor/selfmon.h"
+#include "net/tls.h"
+#include "script/script.h"
 #include "report/chart.h"
 #include "report/chart_search.h"
 #include "results/results_json.h"
@@ -28,6 +30,7 @@
 #include <time.h>
 
 #define FM_MAX_SLO 32
+#define FM_MAX_ENV 64
 /* A step whose median request was sent this much after its scheduled time
  * (with connections to spare) measured the generator, not the server. */
 #define FM_LAG_LIMIT_NS (5 * NS_PER_MS)
@@ -49,6 +52,9 @@ typedef struct fm_opts {
     size_t nslo;
     uint64_t step_min_ns, step_max_ns, cooldown_ns;
     const char *out_dir;
+    const char *script;        /* a Lua script: its arrival rate is ENV.RATE */
+    const char *env[FM_MAX_ENV];
+    size_t nenv;
     const char *weights[PLAN_MAX_ENDPOINTS];
     size_t nweights;
     bool no_save, json, quiet;
@@ -58,6 +64,7 @@ static void usage(FILE *f)
 {
     fputs("usage: volley find-max URL --slo EXPR[,EXPR...] [options]\n"
           "       volley find-max --endpoint NAME=URL [...] --slo EXPR [options]\n"
+          "       volley find-max SCRIPT.lua --slo EXPR [-e KEY=VALUE ...] [options]\n"
           "\n"
           "Searches the highest arrival rate (open model) at which the target meets\n"
           "every SLO expression: exponential probing, then bisection to --precision.\n"
@@ -96,10 +103,13 @@ static void usage(FILE *f)
           "      --out DIR            where to write (default volley-results/find-max-<time>)\n"
           "      --no-save            write no files\n"
           "      --json               print the search block as JSON to stdout\n"
+          "  -e, --env KEY=VALUE      a parameter for a Lua script (ENV.KEY); each step sets\n"
+          "                           ENV.RATE and ENV.DURATION, which its arrival-rate\n"
+          "                           scenarios read\n"
           "  -q, --quiet              only the result\n"
           "  -h, --help               this help\n"
           "\n"
-          "Not supported yet (refused): Lua scripts and --segment.\n",
+          "Not supported yet (refused): --segment.\n",
           f);
 }
 
@@ -134,6 +144,7 @@ static const struct option fm_long[] = {
     {"no-save", no_argument, NULL, FO_NOSAVE},
     {"json", no_argument, NULL, FO_JSON},
     {"segment", required_argument, NULL, FO_SEGMENT},
+    {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -252,6 +263,11 @@ static int parse_flag(plan *p, fm_opts *o, int c, const char *arg, err *e)
     case FO_NOSAVE: o->no_save = true; return 0;
     case FO_JSON: o->json = true; return 0;
     case 'q': o->quiet = true; return 0;
+    case 'e':
+        if (o->nenv == FM_MAX_ENV - 2)
+            return err_set(e, VOLLEY_EINVAL, "-e: more than %d", FM_MAX_ENV - 2);
+        o->env[o->nenv++] = arg;
+        return 0;
     case FO_SEGMENT:
         return err_set(e, VOLLEY_EINVAL, "--segment: not supported by find-max yet (the "
                        "segments would have to search in lock-step); run it on one machine");
@@ -283,6 +299,7 @@ static uint64_t step_duration_ns(const fm_opts *o, double rate)
  * full results of the best passing step (for results.json). */
 typedef struct fm_run {
     search s;
+    tls_client_ctx *tls; /* scripts: for https:// and wss:// */
     uint64_t dur_ns[SEARCH_MAX_STEPS];
     results best;
     bool have_best;
@@ -374,6 +391,25 @@ static void cool_down(uint64_t d)
     }
 }
 
+/* One step of a script: ENV.RATE and ENV.DURATION set last, so they win. */
+static int run_script_step(const plan *p, const fm_opts *o, fm_run *fr, double rate,
+                           uint64_t dur_ns, const engine_options *eo, results *r, err *e)
+{
+    char kv_rate[64], kv_dur[64];
+    const char *env[FM_MAX_ENV];
+    memcpy(env, o->env, o->nenv * sizeof env[0]);
+    snprintf(kv_rate, sizeof kv_rate, "RATE=%.3f", rate);
+    snprintf(kv_dur, sizeof kv_dur, "DURATION=%.3fs", (double)dur_ns / NS_PER_S);
+    env[o->nenv] = kv_rate;
+    env[o->nenv + 1] = kv_dur;
+    script_results *sres = NULL;
+    script_opts so = {.env = env, .nenv = o->nenv + 2, .threads = p->threads, .quiet = true,
+                      .res = &sres, .tls = fr->tls};
+    int rc = script_run(o->script, &so, eo, r, e);
+    script_results_free(sres);
+    return rc;
+}
+
 /* Runs one step at rate; keeps its results when it is the best pass. */
 static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
 {
@@ -383,7 +419,8 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     engine_options eo = {.interrupts = &fm_interrupts};
     results r;
     selfmon *sm = selfmon_start(NULL);
-    int rc = engine_run(p, &eo, &r, e);
+    int rc = o->script ? run_script_step(p, o, fr, rate, dur, &eo, &r, e)
+                       : engine_run(p, &eo, &r, e);
     results_generator g = {0};
     selfmon_stop(sm, rc ? &g : &r.generator);
     free(g.sec_cpu_pct);
@@ -528,8 +565,34 @@ static int write_files(const fm_run *fr, const fm_opts *o, const char *dir, err 
     return rc;
 }
 
+static int check_search(const fm_opts *o, err *e)
+{
+    if (!o->nslo)
+        return err_set(e, VOLLEY_EINVAL, "--slo is required (e.g. --slo 'p(99)<50ms,errors<1%%')");
+    const char *bad = search_config_check(&o->sc);
+    if (bad)
+        return err_set(e, VOLLEY_EINVAL, "%s", bad);
+    if (!o->step_min_ns || o->step_min_ns > o->step_max_ns)
+        return err_set(e, VOLLEY_EINVAL, "--step-min must be more than 0 and at most --step-max");
+    return 0;
+}
+
+/* A script: its scenarios make the requests; find-max sets ENV.RATE and
+ * ENV.DURATION of each step (docs/capacity.md). Flags that shape requests
+ * belong to the script and are refused. */
+static int finish_script(plan *p, fm_opts *o, const char *path, err *e)
+{
+    if (p->neps || p->nheaders || p->body || strcmp(p->method, "GET") || o->nweights ||
+        p->mode != PLAN_PER_ENDPOINT || !p->keepalive || p->max_connections)
+        return err_set(e, VOLLEY_EINVAL, "a Lua script makes its own requests: --endpoint, "
+                       "--mode, --weight, -m, -H, -b, --max-connections and --no-keepalive "
+                       "do not apply");
+    o->script = path;
+    return check_search(o, e);
+}
+
 /* The positional URL (first endpoint), weights, and the open-model shape. */
-static int finish_plan(plan *p, const fm_opts *o, int argc, char **argv, err *e)
+static int finish_plan(plan *p, fm_opts *o, int argc, char **argv, err *e)
 {
     if (optind < argc - 1)
         return err_set(e, VOLLEY_EINVAL, "expected one URL, got extra argument '%s'",
@@ -538,8 +601,7 @@ static int finish_plan(plan *p, const fm_opts *o, int argc, char **argv, err *e)
         const char *u = argv[optind];
         size_t n = strlen(u);
         if (n > 4 && !strcmp(u + n - 4, ".lua"))
-            return err_set(e, VOLLEY_EINVAL, "a Lua script: find-max does not run scripts "
-                           "yet; search with URLs and --endpoint");
+            return finish_script(p, o, u, e);
         if (!plan_add_endpoint_parts(p, NULL, NULL, u, "URL", e))
             return VOLLEY_EINVAL;
         if (p->neps > 1) { /* the positional URL comes first */
@@ -557,13 +619,11 @@ static int finish_plan(plan *p, const fm_opts *o, int argc, char **argv, err *e)
     }
     if (o->nweights && p->mode != PLAN_MIXED)
         return err_set(e, VOLLEY_EINVAL, "--weight: only with --mode mixed");
-    if (!o->nslo)
-        return err_set(e, VOLLEY_EINVAL, "--slo is required (e.g. --slo 'p(99)<50ms,errors<1%%')");
-    const char *bad = search_config_check(&o->sc);
-    if (bad)
-        return err_set(e, VOLLEY_EINVAL, "%s", bad);
-    if (!o->step_min_ns || o->step_min_ns > o->step_max_ns)
-        return err_set(e, VOLLEY_EINVAL, "--step-min must be more than 0 and at most --step-max");
+    if (o->nenv)
+        return err_set(e, VOLLEY_EINVAL, "-e: only with a Lua script");
+    int rc = check_search(o, e);
+    if (rc)
+        return rc;
     p->shape.kind = EXEC_CONSTANT_RATE;
     p->shape.rate = o->sc.start_rate;
     p->shape.duration_ns = o->step_min_ns;
@@ -575,7 +635,7 @@ static int parse_args(plan *p, fm_opts *o, int argc, char **argv, err *e)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":t:m:H:b:qh", fm_long, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:m:H:b:e:qh", fm_long, NULL)) != -1) {
         if (c == 'h')
             return 1;
         if (c == '?' || c == ':')
@@ -643,9 +703,14 @@ int cmd_find_max(int argc, char **argv)
         o.sc.knee_floor_ns = (uint64_t)(slo_line_ms(&o) * NS_PER_MS / 2);
     memset(&fr, 0, sizeof fr);
     search_init(&fr.s, &o.sc);
+    if (o.script && !(fr.tls = tls_client_ctx_new(&p.tls_opts, &e))) {
+        fprintf(stderr, "volley find-max: %s\n", e.msg);
+        plan_free(&p);
+        return EXIT_USAGE;
+    }
     FILE *info = o.json ? stderr : stdout; /* --json: stdout is the JSON alone */
     if (!o.quiet) {
-        fprintf(info, "find-max: %s, SLO", p.eps[0].url_text);
+        fprintf(info, "find-max: %s, SLO", o.script ? o.script : p.eps[0].url_text);
         for (size_t i = 0; i < o.nslo; i++)
             fprintf(info, " %s", o.slo[i].expr);
         fprintf(info, ", precision %.1f%%\n", o.sc.precision * 100);
@@ -656,8 +721,9 @@ int cmd_find_max(int argc, char **argv)
         fprintf(stderr, "volley find-max: %s\n", e.msg);
         if (fr.have_best)
             results_free(&fr.best);
+        tls_client_ctx_free(fr.tls);
         plan_free(&p);
-        return 1;
+        return o.script && (rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE) ? EXIT_USAGE : 1;
     }
     int exit_code = print_answer(info, &fr);
     char dir[4200];
@@ -679,6 +745,7 @@ int cmd_find_max(int argc, char **argv)
     }
     if (fr.have_best)
         results_free(&fr.best);
+    tls_client_ctx_free(fr.tls);
     plan_free(&p);
     return exit_code;
 }

@@ -150,12 +150,45 @@ def test_find_max_refuses_bad_or_unsupported_flags(args, needle):
     assert p.returncode == 2 and needle in p.stderr, p.stderr
 
 
-def test_find_max_refuses_scripts_and_needs_slo(tmp_path):
+SCRIPT = """
+options = {
+  scenarios = {
+    probe = {
+      executor = "constant-arrival-rate",
+      rate = tonumber(ENV.RATE or "10"), timeUnit = "1s",
+      duration = ENV.DURATION or "1s",
+      preAllocatedVUs = 20, maxVUs = 200,
+    },
+  },
+}
+function default()
+  http.get(ENV.BASE_URL .. "/health")
+end
+"""
+
+
+def test_find_max_drives_a_script_through_env_rate(serve_factory, tmp_path):
+    s = serve_factory("--capacity", "400", "--capacity-queue", "200ms")
+    script = tmp_path / "probe.lua"
+    script.write_text(SCRIPT)
+    p, res, took = find_max(str(script), "-e", f"BASE_URL=http://{s.host}:{s.port}", "--slo",
+                            SLO, "--start-rate", "120", "--step-min", "2s", "--step-max", "2s",
+                            "--cooldown", "300ms", "--retries", "2", "-t", "1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert abs(res["max_rps"] - 400) <= 40, res
+    assert res["steps"][0]["requests"] == 240  # ENV.RATE 120 x ENV.DURATION 2s
+    assert took < 120
+
+
+def test_find_max_script_refuses_request_flags_and_needs_slo(tmp_path):
     script = tmp_path / "s.lua"
-    script.write_text("return {}\n")
-    p = subprocess.run([VOLLEY, "find-max", str(script), "--slo", "p(99)<50ms"],
+    script.write_text(SCRIPT)
+    p = subprocess.run([VOLLEY, "find-max", str(script), "--slo", "p(99)<50ms", "-H", "A: b"],
                        capture_output=True, text=True, timeout=10)
-    assert p.returncode == 2 and "Lua script" in p.stderr
+    assert p.returncode == 2 and "makes its own requests" in p.stderr, p.stderr
+    p = subprocess.run([VOLLEY, "find-max", "http://127.0.0.1:9/", "--slo", "p(99)<50ms",
+                        "-e", "A=b"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "-e: only with a Lua script" in p.stderr, p.stderr
     p = subprocess.run([VOLLEY, "find-max", "http://127.0.0.1:9/"], capture_output=True,
                        text=True, timeout=10)
     assert p.returncode == 2 and "--slo is required" in p.stderr
