@@ -77,7 +77,8 @@ static void usage(FILE *f)
           "\n"
           "search:\n"
           "      --slo EXPRS          SLO, --threshold grammar, comma-separated\n"
-          "                           (e.g. 'p(99)<50ms,errors<1%'; required)\n"
+          "                           (e.g. 'p(99)<50ms,errors<1%'; required; without\n"
+          "                           an errors bound, errors<1% is added)\n"
           "      --start-rate R       first probe in req/s (default 100)\n"
           "      --min-rate R         probing down stops below R (default 1)\n"
           "      --max-rate R         probing up stops at R (default 1000000)\n"
@@ -565,10 +566,21 @@ static int write_files(const fm_run *fr, const fm_opts *o, const char *dir, err 
     return rc;
 }
 
-static int check_search(const fm_opts *o, err *e)
+static int check_search(fm_opts *o, err *e)
 {
     if (!o->nslo)
         return err_set(e, VOLLEY_EINVAL, "--slo is required (e.g. --slo 'p(99)<50ms,errors<1%%')");
+    /* A latency SLO alone would pass a step whose requests all failed (no
+     * latency to judge): without an errors bound, errors<1% is implied. */
+    bool errors = false;
+    for (size_t i = 0; i < o->nslo; i++)
+        errors |= o->slo[i].agg == TH_ERRORS;
+    if (!errors && o->nslo < FM_MAX_SLO) {
+        int rc = threshold_parse("errors<1%", &o->slo[o->nslo], e);
+        if (rc)
+            return rc;
+        o->nslo++;
+    }
     const char *bad = search_config_check(&o->sc);
     if (bad)
         return err_set(e, VOLLEY_EINVAL, "%s", bad);
@@ -674,6 +686,80 @@ static int search_loop(plan *p, const fm_opts *o, fm_run *fr, err *e)
     return 0;
 }
 
+static void print_header(FILE *info, const plan *p, const fm_opts *o)
+{
+    fprintf(info, "find-max: %s, SLO", o->script ? o->script : p->eps[0].url_text);
+    for (size_t i = 0; i < o->nslo; i++)
+        fprintf(info, " %s", o->slo[i].expr);
+    fprintf(info, ", precision %.1f%%\n", o->sc.precision * 100);
+    print_step_header(info);
+}
+
+/* results.json + chart, and --json; returns exit_code, or 1 if it was 0
+ * and a file could not be written. */
+static int outputs(const fm_run *fr, const fm_opts *o, int exit_code)
+{
+    err e = {0};
+    char dir[4200];
+    if (!o->no_save && fr->have_best) {
+        if (o->out_dir)
+            snprintf(dir, sizeof dir, "%s", o->out_dir);
+        else
+            default_dir(dir, sizeof dir);
+        if (write_files(fr, o, dir, &e)) {
+            fprintf(stderr, "volley find-max: %s\n", e.msg);
+            exit_code = exit_code ? exit_code : 1;
+        }
+    }
+    if (o->json) {
+        json_t *j = search_json(fr, o);
+        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(j);
+    }
+    return exit_code;
+}
+
+static void fm_free(fm_run *fr, plan *p)
+{
+    if (fr->have_best)
+        results_free(&fr->best);
+    fr->have_best = false;
+    tls_client_ctx_free(fr->tls);
+    fr->tls = NULL;
+    plan_free(p);
+}
+
+/* Parses the flags; 0 to go on, else the exit code (help: 0 via *done). */
+static int setup(plan *p, fm_opts *o, fm_run *fr, int argc, char **argv, bool *done)
+{
+    err e = {0};
+    int rc = parse_args(p, o, argc, argv, &e);
+    *done = rc != 0;
+    if (rc == 1) {
+        usage(stdout);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "volley find-max: %s\n(see 'volley find-max --help')\n", e.msg);
+        return EXIT_USAGE;
+    }
+    /* A rise of the median worth calling a knee: half the SLO's latency
+     * budget when it has one (a busy host's noise moves it less). */
+    if (slo_line_ms(o) > 0)
+        o->sc.knee_floor_ns = (uint64_t)(slo_line_ms(o) * NS_PER_MS / 2);
+    memset(fr, 0, sizeof *fr);
+    search_init(&fr->s, &o->sc);
+    if (o->script && !(fr->tls = tls_client_ctx_new(&p->tls_opts, &e))) {
+        fprintf(stderr, "volley find-max: %s\n", e.msg);
+        *done = true;
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cmd_find_max(int argc, char **argv)
 {
     static plan p;
@@ -681,71 +767,26 @@ int cmd_find_max(int argc, char **argv)
     plan_init(&p);
     fm_opts o = {.step_min_ns = NS_PER_S, .step_max_ns = 10 * NS_PER_S, .cooldown_ns = NS_PER_S};
     search_config_defaults(&o.sc);
-    err e = {0};
-    int rc = parse_args(&p, &o, argc, argv, &e);
-    if (rc == 1) {
-        usage(stdout);
-        plan_free(&p);
-        return 0;
-    }
-    if (rc) {
-        fprintf(stderr, "volley find-max: %s\n(see 'volley find-max --help')\n", e.msg);
-        plan_free(&p);
-        return EXIT_USAGE;
+    bool done;
+    int rc = setup(&p, &o, &fr, argc, argv, &done);
+    if (done) {
+        fm_free(&fr, &p);
+        return rc;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    /* A rise of the median worth calling a knee: half the SLO's latency
-     * budget when it has one (a busy host's noise moves it less). */
-    if (slo_line_ms(&o) > 0)
-        o.sc.knee_floor_ns = (uint64_t)(slo_line_ms(&o) * NS_PER_MS / 2);
-    memset(&fr, 0, sizeof fr);
-    search_init(&fr.s, &o.sc);
-    if (o.script && !(fr.tls = tls_client_ctx_new(&p.tls_opts, &e))) {
-        fprintf(stderr, "volley find-max: %s\n", e.msg);
-        plan_free(&p);
-        return EXIT_USAGE;
-    }
     FILE *info = o.json ? stderr : stdout; /* --json: stdout is the JSON alone */
-    if (!o.quiet) {
-        fprintf(info, "find-max: %s, SLO", o.script ? o.script : p.eps[0].url_text);
-        for (size_t i = 0; i < o.nslo; i++)
-            fprintf(info, " %s", o.slo[i].expr);
-        fprintf(info, ", precision %.1f%%\n", o.sc.precision * 100);
-        print_step_header(info);
-    }
-    rc = search_loop(&p, &o, &fr, &e);
-    if (rc) {
+    if (!o.quiet)
+        print_header(info, &p, &o);
+    err e = {0};
+    if ((rc = search_loop(&p, &o, &fr, &e))) {
         fprintf(stderr, "volley find-max: %s\n", e.msg);
-        if (fr.have_best)
-            results_free(&fr.best);
-        tls_client_ctx_free(fr.tls);
-        plan_free(&p);
+        fm_free(&fr, &p);
         return o.script && (rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE) ? EXIT_USAGE : 1;
     }
-    int exit_code = print_answer(info, &fr);
-    char dir[4200];
-    if (o.out_dir)
-        snprintf(dir, sizeof dir, "%s", o.out_dir);
-    else
-        default_dir(dir, sizeof dir);
-    if (!o.no_save && fr.have_best && write_files(&fr, &o, dir, &e)) {
-        fprintf(stderr, "volley find-max: %s\n", e.msg);
-        exit_code = exit_code ? exit_code : 1;
-    }
-    if (o.json) {
-        json_t *j = search_json(&fr, &o);
-        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(j);
-    }
-    if (fr.have_best)
-        results_free(&fr.best);
-    tls_client_ctx_free(fr.tls);
-    plan_free(&p);
+    int exit_code = outputs(&fr, &o, print_answer(info, &fr));
+    fm_free(&fr, &p);
     return exit_code;
 }

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from conftest import free_port
 from nginxutil import Nginx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -241,3 +242,12 @@ def test_serve_capacity_answers_pipelined_requests_in_order_one_slot_each(serve_
     assert codes == [200, 201, 202, 203, 204], data
     # Five slots of 20 ms, less the up-to-50 ms idle slack the queue may use.
     assert 0.04 <= took < 2.0, took
+
+
+def test_find_max_implies_an_errors_bound():
+    # Nothing listens: every request fails, so a latency-only SLO must not pass.
+    p, res, _ = find_max(f"http://127.0.0.1:{free_port()}/", "--slo", "p(99)<1ms",
+                         "--start-rate", "10", "--min-rate", "5", "--step-min", "200ms",
+                         "--step-max", "200ms", "--cooldown", "0", "--retries", "0")
+    assert p.returncode == 99, p.stdout + p.stderr
+    assert res["slo"] == ["p(99)<1ms", "errors<1%"] and res["outcome"] == "none"
