@@ -72,7 +72,8 @@ def test_find_max_finds_serve_capacity(serve_factory, cap, start):
     s = serve_factory("--capacity", str(cap), "--capacity-queue", "200ms")
     p, res, took = find_max(f"http://{s.host}:{s.port}/health", "--slo", SLO,
                             "--start-rate", str(start), "--step-min", "2s", "--step-max", "2s",
-                            "--cooldown", "300ms", "--retries", "2", "--max-steps", "30", "-t", "1")
+                            "--cooldown", "300ms", "--retries", "2", "--max-steps", "30",
+                            "-t", "1")
     assert p.returncode == 0, p.stdout + p.stderr
     assert res["outcome"] == "found", res
     assert abs(res["max_rps"] - cap) <= 0.10 * cap, res
