@@ -326,8 +326,32 @@ local function csv_rows(text)
   return rows
 end
 
+-- shared(name, loader): k6's SharedArray. The loader runs once in the
+-- process; every VU of every thread reads the same rows through a
+-- read-only proxy (#rows, rows[i], ipairs). csv(file) in a loader is parsed
+-- straight into the shared store.
+local SHARED, CSV_MARKER = __volley_shared, __volley_csv_marker
+__volley_shared, __volley_csv_marker = nil, nil
+local shared_loading = false
+local script_dir = debug.getregistry()["volley.dir"] or ""
+function shared(name, loader)
+  if type(name) ~= "string" then error("shared: the name must be a string", 2) end
+  if type(loader) ~= "function" then error("shared: the loader must be a function", 2) end
+  return SHARED(name, function()
+    shared_loading = true
+    local ok, r = pcall(loader)
+    shared_loading = false
+    if not ok then error(r, 0) end
+    return r
+  end)
+end
+
 local csvs = {}
 function csv(path)
+  if shared_loading then
+    if path:sub(1, 1) ~= "/" and script_dir ~= "" then path = script_dir .. "/" .. path end
+    return CSV_MARKER(path)
+  end
   local rows = csvs[path]
   if rows then return rows end
   rows = {}
@@ -412,12 +436,29 @@ local function handler(e)
   if type(e) ~= "string" then e = tostring(e) end
   return e
 end
-return function(fn)
+-- setup()'s return value reaches every iteration as its argument (each VU
+-- has its own copy, as in k6); setup's own return is kept as JSON.
+return function(fn, phase)
+  local capture = phase == "setup"
+  local sj = C.setup_data()
+  local data = sj and C.json_decode(sj) or nil
+  local first = true
   while true do
     local co = co_running()
     if not keep_jar[co] then jars[co] = nil end
-    local ok, err = xpcall(fn, handler)
-    C.iter_end(ok, err)
+    local ok, r
+    if first and not phase and type(vu_init) == "function" then
+      ok, r = xpcall(vu_init, handler, data)
+      if not ok then C.iter_end(false, r) end
+    end
+    first = false
+    ok, r = xpcall(fn, handler, data)
+    if ok and capture then
+      local eok, js = pcall(C.json_encode, r)
+      if not eok then ok, r = false, "setup: its return value is not JSON data: " .. tostring(js)
+      else C.phase_result(js) end
+    end
+    C.iter_end(ok, r)
   end
 end
 
