@@ -263,3 +263,37 @@ def test_names_past_the_limit_fold_into_other(volley_bin, serve, tmp_path):
     assert len(s["names"]) == 201 and s["names"]["other"]["requests"] == 50
     assert s["names_folded"] is True
     assert "more than 200 request names" in p.stderr
+
+
+def test_ws_round_trip_pairs_by_key_in_a_broadcast_room(volley_bin, serve, tmp_path):
+    # Two members of one broadcast room: each message reaches both, so the
+    # next message after a send is often the other member's. Keyed round
+    # trips pair each send with its own echo, and only with it.
+    f = tmp_path / "room.lua"
+    f.write_text('''
+options = { vus = 2, iterations = 2 }
+function setup()
+  return { id = http.post(ENV.URL .. "/api/sessions", nil):json().id }
+end
+function default(data)
+  local base = ENV.URL:gsub("^http", "ws")
+  local s = assert(ws.open(base .. "/ws/sessions/" .. data.id .. "?broadcast=1"))
+  for i = 1, 10 do
+    local key = "vu" .. vu.id .. "-" .. vu.iteration .. "-" .. i
+    s:send(key, { rtt = key })
+    sleep(0.005)
+  end
+  s:send("never-echoed", { rtt = "zzz-not-a-reply" })
+  sleep(0.3)
+  s:close()
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    sc = json.loads(p.stdout)["script"]["scenarios"]["default"]
+    # Two iterations in all (shared), 10 keyed sends each: every one answered
+    # by its own echo, the unmatched key never, other members' copies not.
+    assert sc["ws"]["messages_sent"] == 22
+    assert sc["ws"]["rtt"]["count"] == 20, sc["ws"]
+    assert sc["ws"]["messages_received"] > 22
