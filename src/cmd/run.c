@@ -71,6 +71,7 @@ enum {
     OPT_HELP_MARKDOWN,
     OPT_CPUS,
     OPT_SEED,
+    OPT_STRICT,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
@@ -165,6 +166,8 @@ static const flag_def run_flags[] = {
      "ttfb:p(95)<20ms, endpoint=NAME:p(99)<50ms; exit code 99 if any fails", NULL},
     {OPT_ABORT_ON_FAIL, "abort-on-fail", 0, NULL, B, "CI gate", "stop as soon as a threshold "
      "fails (checked each second)", NULL},
+    {OPT_STRICT, "strict", 0, NULL, B, "CI gate", "exit 3 when the generator fell behind (the "
+     "summary's verdict; generator:lag_p99<1ms gates the send lag)", NULL},
     {OPT_BASELINE, "baseline", 0, "FILE", B, "CI gate",
      "compare this run with a saved results.json (see volley compare)", NULL},
     {OPT_FAIL_IF, "fail-if", 0, "EXPR", B, "CI gate",
@@ -464,6 +467,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return threshold_parse(arg, &s->thresholds[s->nthresholds++], e);
     case OPT_ABORT_ON_FAIL:
         s->abort_on_fail = true;
+        return 0;
+    case OPT_STRICT:
+        s->strict = true;
         return 0;
     case OPT_MONITOR_PID:
         if (!(rc = parse_u64(arg, "--monitor-pid", 1, 4194304, &v, e)))

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "monitor/proc.h"
+#include "monitor/selfmon.h"
 #include "report/summary.h"
 #include "results/csv.h"
 #include "results/results_json.h"
@@ -288,6 +289,7 @@ static int run_load(state *s, const char *script_path, err *e)
         eo.raw_ctx = &s->raw;
     }
     int rc;
+    selfmon *sm = selfmon_start(NULL); /* generator honesty (monitor/selfmon) */
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
     } else {
@@ -303,6 +305,13 @@ static int run_load(state *s, const char *script_path, err *e)
         rc = script_run(script_path, &so, &eo, &s->r, e);
     }
     s->have_r = rc == 0;
+    results_generator unused = {0};
+    selfmon_stop(sm, rc ? &unused : &s->r.generator);
+    free(unused.sec_cpu_pct);
+    if (!rc) {
+        selfmon_judge(&s->r);
+        results_correct_closed(&s->r);
+    }
     if (s->ps.tty && s->ps.last_len)
         fputc('\n', s->ps.f);
     return rc;
@@ -391,6 +400,8 @@ static void finish(state *s)
         s->exit_code = 128 + (first_signal ? first_signal : SIGINT);
     else if (!s->exit_code && !results_thresholds_ok(r))
         s->exit_code = SESSION_EXIT_THRESHOLDS;
+    else if (!s->exit_code && c->strict && r->generator.behind)
+        s->exit_code = SESSION_EXIT_GENERATOR;
     else if (!s->exit_code)
         s->exit_code = code;
     if (r->warning[0])

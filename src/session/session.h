@@ -23,6 +23,7 @@
 
 #define SESSION_EXIT_USAGE 2
 #define SESSION_EXIT_THRESHOLDS 99
+#define SESSION_EXIT_GENERATOR 3 /* --strict: the generator fell behind */
 #define SESSION_MAX_THRESHOLDS 64
 #define SESSION_MAX_GATES 16
 #define SESSION_MAX_SINKS 8
@@ -66,6 +67,7 @@ typedef struct session_config {
     threshold thresholds[SESSION_MAX_THRESHOLDS];
     size_t nthresholds;
     bool abort_on_fail;
+    bool strict;               /* the generator falling behind fails the run (exit 3) */
     int monitor_pid;
     const char *exec_cmd;
     const char *ready_url;     /* --exec waits for it (default: the first endpoint) */

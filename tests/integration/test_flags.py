@@ -159,6 +159,7 @@ def url_effects():
     E["max-header-size"] = _url_max_header
     E["threshold"] = lambda c: c.json("--threshold", "rate>1000000", "-n", "3", c.url(), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json("--threshold", "p(99)<1us", "--abort-on-fail", "-c", "1", "-d", "20s", c.url("/delay/5"), code=99, timeout=15)["thresholds_aborted"])
+    E["strict"] = lambda c: _eq(c.json("--strict", "-r", "60000", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, [c.url()], None)
     E["fail-if"] = lambda c: _baseline(c, [c.url()], [c.url("/delay/20")], gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, [c.url()])
@@ -215,6 +216,7 @@ def script_effects():
     E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
+    E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "30000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, c.lua(), None)
     E["fail-if"] = lambda c: _baseline(c, c.lua(), c.lua("-e", "PATH=/delay/20"), gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, c.lua())
