@@ -20,6 +20,7 @@ static const subcommand commands[] = {
     {"serve", cmd_serve, "run the built-in target server (loopback only)"},
     {"report", cmd_report, "make reports (HTML, PNG/SVG charts, CSV, text) from results.json"},
     {"compare", cmd_compare, "compare two results files: better, worse or within noise"},
+    {"merge", cmd_merge, "merge the results of the segments of one run (--segment K/N)"},
     {"demo", cmd_demo, "serve + run + report on loopback, in one command"},
 };
 

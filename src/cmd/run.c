@@ -19,6 +19,7 @@
 #include "results/results_read.h"
 #include "script/script.h"
 #include "results/results_json.h"
+#include "load/segment.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -71,8 +72,13 @@ static void usage(FILE *f)
           "      --warmup D           run the load for D first; its results are discarded\n"
           "      --rates R1,R2,...    sweep: one -d long step per rate (open model)\n"
           "      --cooldown D         pause between sweep steps\n"
-          "      --segment K/N        run only segment K of N of the schedule (split a run\n"
-          "                           over N processes or machines; merge the results)\n"
+          "      --segment K/N|auto   run only segment K of N of the run: iterations, VUs\n"
+          "                           and -n (split a run over N processes or machines;\n"
+          "                           volley merge the results). auto: from\n"
+          "                           JOB_COMPLETION_INDEX+VOLLEY_SEGMENTS or\n"
+          "                           SLURM_PROCID+SLURM_NTASKS\n"
+          "      --start-at TIME      begin the schedule at TIME (RFC 3339 or Unix\n"
+          "                           seconds), the same for every segment\n"
           "endpoints:\n"
           "      --endpoint NAME=URL  add an endpoint (repeatable); also NAME=METHOD URL\n"
           "      --targets FILE       endpoints from a vegeta-style targets file\n"
@@ -163,6 +169,7 @@ enum {
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
+    OPT_START_AT,
 };
 
 #define MAX_ENV 128
@@ -193,6 +200,7 @@ static const struct option long_opts[] = {
     {"rates", required_argument, NULL, OPT_RATES},
     {"cooldown", required_argument, NULL, OPT_COOLDOWN},
     {"segment", required_argument, NULL, OPT_SEGMENT},
+    {"start-at", required_argument, NULL, OPT_START_AT},
     {"endpoint", required_argument, NULL, OPT_ENDPOINT},
     {"targets", required_argument, NULL, OPT_TARGETS},
     {"mode", required_argument, NULL, OPT_MODE},
@@ -241,6 +249,8 @@ typedef struct run_opts {
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
+    bool segment_set;       /* --segment given: recorded in results.json */
+    uint64_t start_at_ns;   /* --start-at, Unix ns */
 } run_opts;
 
 static int parse_rates(plan *p, const char *s, err *e)
@@ -267,15 +277,28 @@ static int parse_rates(plan *p, const char *s, err *e)
     return 0;
 }
 
-static int parse_segment(plan *p, const char *s, err *e)
+static int parse_segment(plan *p, run_opts *o, const char *s, err *e)
 {
-    unsigned k, n;
-    char extra;
-    if (sscanf(s, "%u/%u%c", &k, &n, &extra) != 2 || n == 0 || k == 0 || k > n)
-        return err_set(e, VOLLEY_EINVAL, "--segment: '%s' is not K/N with 1 <= K <= N", s);
-    p->segment_k = k;
-    p->segment_n = n;
+    segment sg;
+    int rc = segment_parse(s, getenv, &sg, e);
+    if (rc)
+        return rc;
+    p->segment_k = sg.k;
+    p->segment_n = sg.n;
+    o->segment_set = true;
     return 0;
+}
+
+/* Where and which part of a distributed run this was (docs/distributed.md). */
+static void record_dist(results *r, const plan *p, const run_opts *o)
+{
+    if (gethostname(r->host, sizeof r->host))
+        r->host[0] = '\0';
+    r->host[sizeof r->host - 1] = '\0';
+    if (o->segment_set) {
+        r->segment_k = p->segment_k;
+        r->segment_n = p->segment_n;
+    }
 }
 
 static int positive_duration(const char *arg, const char *what, uint64_t *out, err *e)
@@ -373,7 +396,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_COOLDOWN:
         return parse_duration_ns(arg, "--cooldown", &p->cooldown_ns, e);
     case OPT_SEGMENT:
-        return parse_segment(p, arg, e);
+        return parse_segment(p, o, arg, e);
+    case OPT_START_AT:
+        return segment_parse_start_at(arg, &o->start_at_ns, e);
     case OPT_ENDPOINT:
         return plan_add_endpoint(p, arg, "--endpoint", e);
     case OPT_TARGETS:
@@ -944,7 +969,8 @@ static int run_script(const char *path, plan *p, run_opts *o)
     script_results *sres = NULL;
     script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
                       .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
-                      .tls = tls};
+                      .tls = tls, .segment_k = p->segment_k, .segment_n = p->segment_n};
+    eo.start_at_wall_ns = o->start_at_ns;
     results r;
     rc = script_run(path, &so, &eo, &r, &e);
     if (ps.tty && ps.last_len)
@@ -955,6 +981,7 @@ static int run_script(const char *path, plan *p, run_opts *o)
         script_results_free(sres);
         return rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE ? EXIT_USAGE : 1;
     }
+    record_dist(&r, p, o);
     int exit_code = 0;
     bool failed = false;
     if (o->nthresholds && results_eval_thresholds(&r, o->thresholds, o->nthresholds, &e) < 0) {
@@ -1087,7 +1114,8 @@ int cmd_run(int argc, char **argv)
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
                          .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw,
                          .on_second = o.abort_on_fail ? on_second : NULL,
-                         .on_measure_start = on_measure_start};
+                         .on_measure_start = on_measure_start,
+                         .start_at_wall_ns = o.start_at_ns};
     /* Both callbacks share one context: the engine passes eo.ctx. */
     run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server};
     eo.ctx = &rc_ctx;
@@ -1109,6 +1137,7 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     r.thresholds_aborted = lc.failed;
+    record_dist(&r, &p, &o);
     if (o.nthresholds && results_eval_thresholds(&r, o.thresholds, o.nthresholds, &e) < 0) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;

@@ -51,6 +51,8 @@ typedef struct engine_options {
     /* With plan.raw: receives every request's record, on the main thread. */
     engine_raw_fn raw;
     void *raw_ctx;
+    /* --start-at: the schedule begins at this Unix time (ns); 0 = now. */
+    uint64_t start_at_wall_ns;
 } engine_options;
 
 /* ---- other kinds of workers (scripted virtual users) ----

@@ -8,6 +8,8 @@
  * waiting for a connection shows (no coordinated omission). */
 #include "load/worker.h"
 
+#include "load/segment.h"
+
 #include "core/clock.h"
 #include "net/conn.h"
 #include "net/loop.h"
@@ -739,29 +741,27 @@ static void *worker_main(void *arg)
 
 /* ---- setup ---- */
 
-static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
-{
-    return total / n + (i < total % n);
-}
-
 static int setup_closed(worker *w, err *e)
 {
     const plan *p = w->p;
     uint32_t T = w->cfg.nworkers, id = w->cfg.id;
     uint32_t vus = executor_max_vus(w->x);
     uint32_t nscen = p->mode == PLAN_MIXED ? 1 : (uint32_t)p->neps;
-    uint32_t per = (uint32_t)share(vus, T, id);
+    segment sg = {p->segment_k, p->segment_n};
+    uint32_t per = segment_worker_vus(sg, vus, T, id);
     w->nclients = per * nscen;
     w->clients = calloc(w->nclients ? w->nclients : 1, sizeof *w->clients);
     if (!w->clients)
         return err_set(e, VOLLEY_ENOMEM, "worker: out of memory");
     uint32_t k = 0;
     for (uint32_t s = 0; s < nscen; s++) {
-        w->quota[s] = p->requests ? share(p->requests, T, id) : UINT64_MAX;
+        w->quota[s] = p->requests ? segment_worker_quota(sg, p->requests, vus, T, id)
+                                  : UINT64_MAX;
         for (uint32_t j = 0; j < per; j++, k++) {
             client *cl = &w->clients[k];
-            /* VU indexes interleave over workers so ramps spread evenly. */
-            cl->vu_index = id + j * T;
+            /* Run-wide VU indexes interleave over segments and workers, so
+             * a ramp spreads evenly and N segments run one run's VUs. */
+            cl->vu_index = segment_vu_index(sg, T, id, j);
             cl->vu_ep = p->mode == PLAN_MIXED ? -1 : (int32_t)s;
             cl->cur.ep = p->mode == PLAN_MIXED ? 0 : s;
             cl->target = p->eps[cl->cur.ep].target_idx;
@@ -792,9 +792,9 @@ static int setup_open(worker *w, err *e)
     }
     /* Iteration i belongs to segment i mod n, and within it to worker
      * (i div n) mod T: disjoint and complete, whatever T and n are. */
-    uint64_t segk = p->segment_k - 1, segn = p->segment_n;
-    w->stride = segn * w->cfg.nworkers;
-    w->next_i = segk + segn * w->cfg.id;
+    segment sg = {p->segment_k, p->segment_n};
+    w->stride = segment_iter_stride(sg, w->cfg.nworkers);
+    w->next_i = segment_first_iter(sg, w->cfg.nworkers, w->cfg.id);
     w->limit = executor_total(w->x);
     if (p->requests && p->requests < w->limit)
         w->limit = p->requests;

@@ -93,6 +93,19 @@ static void sweep_table(FILE *f, const results *r)
     }
 }
 
+/* The part of a distributed run this was, and how late it began. */
+static void dist_print(FILE *f, const results *r)
+{
+    if (r->segment_n)
+        fprintf(f, "  segment %u/%u on %s\n", r->segment_k, r->segment_n,
+                r->host[0] ? r->host : "?");
+    if (r->start_at_ns) {
+        char t[40];
+        clock_format_rfc3339(r->start_at_ns, t, sizeof t);
+        fprintf(f, "  start-at %s: began %.3f ms late\n", t, (double)r->start_late_ns / 1e6);
+    }
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
@@ -120,8 +133,10 @@ void summary_print(FILE *f, const results *r)
             p->threads, p->stages[0] ? "" : a);
     if (p->requests)
         fprintf(f, ", %llu requests", (unsigned long long)p->requests);
-    fprintf(f, "%s%s\n\n", p->keepalive ? "" : ", no keep-alive",
+    fprintf(f, "%s%s\n", p->keepalive ? "" : ", no keep-alive",
             r->interrupted ? "  [INTERRUPTED]" : "");
+    dist_print(f, r);
+    fputc('\n', f);
 
     double secs = (double)r->st.elapsed_ns / NS_PER_S;
     fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,

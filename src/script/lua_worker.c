@@ -34,11 +34,6 @@ void lua_worker_active_add(lua_worker *w, int delta)
     atomic_store_explicit(&w->active, a + (uint32_t)delta, memory_order_relaxed);
 }
 
-static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
-{
-    return total / n + (i < total % n);
-}
-
 static bool is_rate(const lw_scen *sc)
 {
     return sc->s->kind == LSX_CONSTANT_RATE || sc->s->kind == LSX_RAMPING_RATE;
@@ -369,16 +364,14 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     loop_timer_init(&sc->grace_t);
     uint32_t T = w->nworkers, id = w->id;
     uint32_t total = lua_plan_max_vus(s);
-    sc->nvus = (uint32_t)share(total, T, id);
-    if (s->kind == LSX_SHARED_ITERATIONS) {
-        /* Only workers that got a VU can run iterations: with fewer VUs
-         * than workers, the first `total` workers share them. */
-        uint32_t with_vus = total < T ? total : T;
-        sc->quota = id < with_vus ? share(s->iterations, with_vus, id) : 0;
-    }
+    segment sg = ctx->seg.n ? ctx->seg : (segment){1, 1};
+    sc->nvus = segment_worker_vus(sg, total, T, id);
+    /* Only segments and workers that got a VU share the iterations. */
+    if (s->kind == LSX_SHARED_ITERATIONS)
+        sc->quota = segment_worker_quota(sg, s->iterations, total, T, id);
     if (is_rate(sc)) {
-        sc->stride = T;
-        sc->next_i = id;
+        sc->stride = segment_iter_stride(sg, T);
+        sc->next_i = segment_first_iter(sg, T, id);
         sc->limit = executor_total(&s->x);
     }
     lua_getglobal(w->L, s->exec);
@@ -397,7 +390,8 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         lua_vu *vu = &sc->vus[j];
         vu->w = w;
         vu->scen = i;
-        vu->index = id + j * T; /* interleaved, so ramps spread over workers */
+        /* run-wide, interleaved over segments and workers, so ramps spread */
+        vu->index = segment_vu_index(sg, T, id, j);
         vu->id = ctx->vu_base[i] + vu->index + 1;
         vu->co_ref = LUA_NOREF;
         loop_timer_init(&vu->timer);

@@ -234,6 +234,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->plan = lp;
     ctx->tls = o->tls;
     ctx->quiet = o->quiet;
+    ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     uint32_t total = 0;
     uint64_t end_ns = 0;
     const char *names[LUA_PLAN_MAX_SCENARIOS];
