@@ -6,6 +6,7 @@
 
 #include "core/fileio.h"
 #include "metrics/threshold.h"
+#include "results/csv.h"
 #include "results/merge.h"
 #include "results/results_json.h"
 
@@ -39,7 +40,7 @@ static void usage(FILE *f)
             "                        own thresholds (repeatable)\n"
             "      --force           merge runs of different plans or a repeated segment\n"
             "  -f, --format LIST     report formats (as volley report; default\n"
-            "                        html,png,txt,csv)\n"
+            "                        html,png,txt); results.json and summary.csv always\n"
             "  -h, --help            this help\n\n"
             "Exit codes: 0 merged, 1 a file could not be written, 2 bad usage, unreadable\n"
             "input, different plans or a segment given twice, 99 a threshold failed.\n");
@@ -173,9 +174,15 @@ static int write_outputs(const merge_cli *c, merger *m, const results *r)
                 e.msg[0] ? e.msg : strerror(errno));
         return 1;
     }
+    snprintf(path, sizeof path, "%s/summary.csv", c->out);
+    if (csv_write_summary(r, path, &e)) {
+        fprintf(stderr, "volley merge: %s\n", e.msg);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/results.json", c->out);
     fprintf(stderr, "volley merge: %zu results merged into %s\n", merge_count(m), path);
     char *rargv[] = {"report", path, "--format",
-                     (char *)(c->format ? c->format : "html,png,txt,csv"), NULL};
+                     (char *)(c->format ? c->format : "html,png,txt"), NULL};
     return cmd_report(4, rargv);
 }
 
