@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential pkg-config libssl-dev liblua5.4-dev libjansson-dev libcairo2-dev"
-TEST="libcriterion-dev python3 python3-pytest nginx openssl curl chromium clang libclang-rt-14-dev"
+TEST="libcriterion-dev python3 python3-pytest nginx openssl curl chromium clang libclang-rt-14-dev slurm-wlm munge"
 PEERS="wrk nghttp2-client apache2-utils time bc"
 
 want="$BUILD"
