@@ -4,14 +4,16 @@
  * reports through `volley report`'s code (cmd/report). */
 #include "cmd/cmd.h"
 
-#include "core/fileio.h"
+#include "core/buf.h"
 #include "metrics/threshold.h"
 #include "results/csv.h"
 #include "results/merge.h"
 #include "results/results_json.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,45 +81,106 @@ static int parse_cli(int argc, char **argv, merge_cli *c)
     return -1;
 }
 
-static int read_stdin(char **out, size_t *len)
+/* Reads a whole file (or stdin for "-") into b, reusing its memory from
+ * one input to the next: a thousand inputs should not cost a thousand
+ * fresh mappings. */
+static int read_all(const char *path, buf *b, err *e)
 {
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t got = fread(b + n, 1, cap - n - 1, stdin);
-        n += got;
-        if (got == 0)
+    int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+    if (fd < 0)
+        return err_sys(e, "cannot open '%s'", path);
+    b->off = b->len = 0;
+    int rc = 0;
+    for (;;) {
+        if (buf_reserve(b, 1 << 16)) {
+            rc = err_set(e, VOLLEY_ENOMEM, "out of memory reading '%s'", path);
             break;
-        if (cap - n < 2) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb)
-                free(b);
-            b = nb;
-            cap *= 2;
         }
+        ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_sys(e, "cannot read '%s'", path);
+            break;
+        }
+        if (n == 0)
+            break;
+        b->len += (size_t)n;
     }
-    if (!b)
-        return VOLLEY_ENOMEM;
-    b[n] = '\0';
-    *out = b;
-    *len = n;
-    return ferror(stdin) ? VOLLEY_EIO : 0;
+    if (fd > 0)
+        close(fd);
+    if (!rc)
+        b->data[b->len] = '\0';
+    return rc;
 }
 
-static int add_input(merger *m, const char *path, err *e)
+static int add_input(merger *m, const char *path, buf *b, err *e)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int rc;
-    if (!strcmp(path, "-")) {
-        if ((rc = read_stdin(&text, &len)))
-            err_set(e, rc, "cannot read stdin");
-    } else {
-        rc = file_read_all(path, "results", &text, &len, e);
-    }
+    int rc = read_all(path, b, e);
     if (!rc)
-        rc = merge_add_text(m, text, len, strcmp(path, "-") ? path : "stdin", e);
-    free(text);
+        rc = merge_add_text(m, b->data, b->len, strcmp(path, "-") ? path : "stdin", e);
+    return rc;
+}
+
+/* Some of the inputs, merged by one thread. */
+typedef struct merge_part {
+    merger *m;
+    char **files;
+    int n;
+    int rc;
+    err e;
+} merge_part;
+
+static void *merge_part_run(void *arg)
+{
+    merge_part *p = arg;
+    buf b = {0};
+    for (int i = 0; i < p->n && !p->rc; i++)
+        p->rc = add_input(p->m, p->files[i], &b, &p->e);
+    buf_free(&b);
+    return NULL;
+}
+
+/* Many files are read and merged by two threads, each into its own merger
+ * (aligned on the first file's start), then one absorbs the other; stdin
+ * and a few files go in order on this thread. */
+static int merge_inputs(merger *m, char **files, int n, bool force, err *e)
+{
+    bool stdin_in = false;
+    for (int i = 0; i < n; i++)
+        stdin_in |= !strcmp(files[i], "-");
+    merge_part a = {.m = m, .files = files, .n = n};
+    if (n < 16 || stdin_in) {
+        merge_part_run(&a);
+        *e = a.e;
+        return a.rc;
+    }
+    buf b = {0};
+    int rc = read_all(files[0], &b, e);
+    if (rc) {
+        buf_free(&b);
+        return rc;
+    }
+    uint64_t ref = merge_peek_start(b.data, b.len);
+    buf_free(&b);
+    merge_part z = {.m = merge_new(force, e), .files = files + n / 2, .n = n - n / 2};
+    a.n = n / 2;
+    pthread_t t;
+    if (!z.m)
+        return VOLLEY_ENOMEM;
+    merge_set_reference(m, ref);
+    merge_set_reference(z.m, ref);
+    bool threaded = pthread_create(&t, NULL, merge_part_run, &z) == 0;
+    merge_part_run(&a);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        merge_part_run(&z);
+    rc = a.rc ? a.rc : z.rc;
+    *e = a.rc ? a.e : z.e;
+    if (!rc)
+        rc = merge_absorb(m, z.m, e);
+    merge_free(z.m);
     return rc;
 }
 
@@ -163,24 +226,30 @@ static void print_verdicts(const results *r)
                 r->thresholds[i].ok ? "ok" : "FAILED", r->thresholds[i].actual_text);
 }
 
-/* Writes DIR/results.json and the report; returns an exit code. */
-static int write_outputs(const merge_cli *c, merger *m, const results *r)
+/* Writes DIR/results.json and summary.csv; returns an exit code. */
+static int write_results(const merge_cli *c, merger *m, const results *r, char *path,
+                         size_t cap)
 {
-    char path[4200];
     err e = {0};
-    snprintf(path, sizeof path, "%s/results.json", c->out);
+    snprintf(path, cap, "%s/results.json", c->out);
     if (mkdir_p(c->out) || results_json_write_ext(r, path, merge_write_extra, m, &e)) {
         fprintf(stderr, "volley merge: cannot write %s: %s\n", path,
                 e.msg[0] ? e.msg : strerror(errno));
         return 1;
     }
-    snprintf(path, sizeof path, "%s/summary.csv", c->out);
+    snprintf(path, cap, "%s/summary.csv", c->out);
     if (csv_write_summary(r, path, &e)) {
         fprintf(stderr, "volley merge: %s\n", e.msg);
         return 1;
     }
-    snprintf(path, sizeof path, "%s/results.json", c->out);
+    snprintf(path, cap, "%s/results.json", c->out);
     fprintf(stderr, "volley merge: %zu results merged into %s\n", merge_count(m), path);
+    return 0;
+}
+
+/* The report, by `volley report`'s code on the file just written. */
+static int write_report(const merge_cli *c, char *path)
+{
     char *rargv[] = {"report", path, "--format",
                      (char *)(c->format ? c->format : "html,png,txt"), NULL};
     return cmd_report(4, rargv);
@@ -198,8 +267,7 @@ int cmd_merge(int argc, char **argv)
         fprintf(stderr, "volley merge: %s\n", e.msg);
         return 1;
     }
-    for (int i = optind; i < argc && rc == -1; i++)
-        rc = add_input(m, argv[i], &e) ? -2 : -1;
+    rc = merge_inputs(m, argv + optind, argc - optind, c.force, &e) ? -2 : -1;
     results r;
     if (rc == -1 && merge_finish(m, &r, &e))
         rc = -2;
@@ -213,11 +281,14 @@ int cmd_merge(int argc, char **argv)
     size_t nthr;
     const char *const *exprs = merge_thresholds(m, &nthr);
     int failed = c.nthr ? eval_thresholds(&r, c.thr, c.nthr) : eval_thresholds(&r, exprs, nthr);
-    rc = failed < 0 ? EXIT_USAGE : write_outputs(&c, m, &r);
+    char path[4200];
+    rc = failed < 0 ? EXIT_USAGE : write_results(&c, m, &r, path, sizeof path);
     print_verdicts(&r);
+    results_free(&r);
+    merge_free(m); /* before the report reads the file again: one copy at a time */
+    if (!rc)
+        rc = write_report(&c, path);
     if (!rc && failed > 0)
         rc = EXIT_THRESHOLDS;
-    results_free(&r);
-    merge_free(m);
     return rc;
 }

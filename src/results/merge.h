@@ -20,17 +20,25 @@ struct json_t;
 merger *merge_new(bool force, err *e);
 void merge_free(merger *m);
 
-/* Adds one results document (a parsed tree, borrowed; name is used in
- * messages and recorded as the input's file). Errors: VOLLEY_EINVAL with
- * the difference named ("plan.rate_per_s: 2000 in b.json, 1000 in
- * a.json") for another plan or a segment given twice (unless force),
- * VOLLEY_EPARSE for a document that is not a results file. */
-int merge_add_tree(merger *m, struct json_t *root, const char *name, err *e);
-/* Parses len bytes holding one or more concatenated JSON documents (text
- * before a document, such as log lines, is skipped up to a '{' that starts
- * a line) and adds each. */
+/* Parses len bytes holding one or more concatenated results documents
+ * (text before a document, such as log lines, is skipped up to a '{' that
+ * starts a line) and adds each; name is used in messages and recorded as
+ * the input's file. Errors: VOLLEY_EINVAL with the difference named
+ * ("plan.rate_per_s is 2000 there, 1000 in a.json") for another plan or a
+ * segment given twice (unless force), VOLLEY_EPARSE (with the byte offset)
+ * for text that is not a results document. Inputs are read once, as a
+ * stream, never held whole in memory as trees. */
 int merge_add_text(merger *m, const char *text, size_t len, const char *name, err *e);
 size_t merge_count(const merger *m);
+
+/* Merging in parallel: several mergers, each given some of the inputs,
+ * share the reference start (the first input's start_unix_ns, found by
+ * merge_peek_start in its text; 0 if none) so their per-second rows align
+ * alike; merge_absorb(m, p) then adds everything p merged to m (checking
+ * plans and segments across them; p is spent, free it). */
+void merge_set_reference(merger *m, uint64_t start_unix_ns);
+uint64_t merge_peek_start(const char *text, size_t len);
+int merge_absorb(merger *m, merger *p, err *e);
 
 /* Warnings gathered so far (missing segments, forced differences), one per
  * line; "" if none. Valid until merge_free. */

@@ -249,3 +249,52 @@ Test(merge, test_unknown_counters_add_and_concatenated_documents)
     hist_free(a);
     hist_free(b);
 }
+
+/* Two mergers given halves of the inputs (as volley merge does with two
+ * threads), one absorbing the other, give what one merger gives. */
+Test(merge, test_absorbed_halves_equal_one_merge)
+{
+    err e = {0};
+    char *docs[6];
+    hist *all = hist_new(), *b = hist_new();
+    for (uint32_t k = 1; k <= 6; k++)
+        docs[k - 1] = segment_json(k, 6, T0 + (k % 3) * NS_PER_S + k * NS_PER_MS, all, b, 50);
+    merger *one = merge_new(false, &e), *a = merge_new(false, &e), *z = merge_new(false, &e);
+    uint64_t ref = merge_peek_start(docs[0], strlen(docs[0]));
+    cr_assert_eq(ref, T0 + NS_PER_S + NS_PER_MS);
+    merge_set_reference(a, ref);
+    merge_set_reference(z, ref);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(merge_add_text(one, docs[i], strlen(docs[i]), "d", &e), 0, "%s", e.msg);
+        cr_assert_eq(merge_add_text(i < 3 ? a : z, docs[i], strlen(docs[i]), "d", &e), 0);
+    }
+    cr_assert_eq(merge_absorb(a, z, &e), 0, "%s", e.msg);
+    results r1, r2;
+    cr_assert_eq(merge_finish(one, &r1, &e), 0, "%s", e.msg);
+    cr_assert_eq(merge_finish(a, &r2, &e), 0, "%s", e.msg);
+    assert_same_hist(r2.st.latency, all);
+    assert_same_hist(r2.eps[1].st.latency, r1.eps[1].st.latency);
+    cr_assert_eq(r2.start_wall_ns, r1.start_wall_ns);
+    cr_assert_eq(r2.st.sec.len, r1.st.sec.len);
+    for (size_t i = 0; i < r1.st.sec.len; i++)
+        cr_assert_eq(r2.st.sec.rows[i].requests, r1.st.sec.rows[i].requests, "row %zu", i);
+    cr_assert_eq(merge_count(a), 6);
+    results_free(&r1);
+    results_free(&r2);
+    merge_free(one);
+    merge_free(a);
+    merge_free(z);
+    /* a segment in both halves is refused when they meet */
+    a = merge_new(false, &e);
+    z = merge_new(false, &e);
+    cr_assert_eq(merge_add_text(a, docs[0], strlen(docs[0]), "x.json", &e), 0);
+    cr_assert_eq(merge_add_text(z, docs[0], strlen(docs[0]), "y.json", &e), 0);
+    cr_assert_eq(merge_absorb(a, z, &e), VOLLEY_EINVAL);
+    cr_assert(strstr(e.msg, "given twice"), "%s", e.msg);
+    merge_free(a);
+    merge_free(z);
+    for (int i = 0; i < 6; i++)
+        free(docs[i]);
+    hist_free(all);
+    hist_free(b);
+}
