@@ -119,7 +119,7 @@ def test_job_command_runs_as_local_segments(nginx, tmp_path):
     for k, v in d[("ConfigMap", "volley-script")]["data"].items():
         (tmp_path / "scripts" / k).write_text(v)
     n, rate, secs = 3, 60, 2
-    start_at = f"{time.time() + 1.5:.3f}"
+    start_at = f"{time.time() + 3:.3f}"
     procs = []
     for i in range(n):
         var = {"START_AT": start_at, "JOB_COMPLETION_INDEX": str(i), "VOLLEY_SEGMENTS": str(n),
