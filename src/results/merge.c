@@ -1,9 +1,10 @@
-/* merge: merges results.json trees of one plan (see merge.h). Works on the
- * JSON trees so that counters volley adds later merge without code here:
- * integers add, histograms (objects with a "histogram" encoding) add bucket
- * by bucket through metrics/hist, series (objects with "columns" and
- * "rows") add row by row on wall-clock seconds. The merged tree is read
- * back by results_read, so every derived figure is computed again. */
+/* merge: merges results.json documents of one plan (see merge.h) into one
+ * tree, reading each input once as a stream. Generic, so that counters
+ * volley adds later merge without code here: integers add, histograms
+ * (a "histogram" encoding) add bucket by bucket into metrics/hist, series
+ * ("columns" and "rows") add row by row on wall-clock seconds. The merged
+ * tree is read back by results_read, so every derived figure is computed
+ * again; cmd/merge writes it. */
 #include "results/merge.h"
 
 #include "core/buf.h"
@@ -44,7 +45,6 @@ typedef struct merge_source {
 struct merger {
     bool force;
     json_t *root;
-    hist *scratch;
     acc_hist *hists;
     size_t nh, caph;
     acc_series *sers;
@@ -73,7 +73,7 @@ typedef struct mctx {
 merger *merge_new(bool force, err *e)
 {
     merger *m = calloc(1, sizeof *m);
-    if (!m || !(m->root = json_object()) || !(m->scratch = hist_new())) {
+    if (!m || !(m->root = json_object())) {
         merge_free(m);
         err_set(e, VOLLEY_ENOMEM, "merge: out of memory");
         return NULL;
@@ -87,7 +87,6 @@ void merge_free(merger *m)
     if (!m)
         return;
     json_decref(m->root);
-    hist_free(m->scratch);
     for (size_t i = 0; i < m->nh; i++)
         hist_free(m->hists[i].h);
     for (size_t i = 0; i < m->ns; i++) {
@@ -894,8 +893,11 @@ static int check_segment(merger *m, const merge_source *s, err *e)
             return 0;
         }
         if (o->seg_k == s->seg_k) {
-            int rc = err_set(e, VOLLEY_EINVAL, "%s: segment %u/%u was given twice (also %s)",
-                             s->file, s->seg_k, s->seg_n ? s->seg_n : 1, o->file);
+            int rc = s->seg_n ? err_set(e, VOLLEY_EINVAL, "%s: segment %u/%u was given twice "
+                                        "(also %s)", s->file, s->seg_k, s->seg_n, o->file)
+                              : err_set(e, VOLLEY_EINVAL, "%s and %s are whole runs (no "
+                                        "--segment): --force merges repeated runs", o->file,
+                                        s->file);
             if (!m->force)
                 return rc;
             warnf(m, "%s (merged anyway: --force)", e ? e->msg : "");

@@ -216,3 +216,29 @@ def test_script_scenarios_split_over_segments(nginx, tmp_path):
     m = load(tmp_path / "m" / "results.json")
     assert m["totals"]["requests"] == 77 + 4 * 3
     assert nginx.logged_settled() == 77 + 12
+
+
+def test_sweep_steps_split_and_merge_by_index(nginx, tmp_path):
+    files, _ = run_segments(tmp_path, 2, ["--rates", "100,200", "-d", "1s", "-t", "1",
+                                          nginx.url + "/"], start_in=1.0)
+    r = merge(files, tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    m = load(tmp_path / "m" / "results.json")
+    assert [s["totals"]["requests"] for s in m["steps"]] == [100, 200]
+    assert [s["index"] for s in m["steps"]] == [0, 1]
+    assert m["totals"]["requests"] == 300 == nginx.logged_settled()
+
+
+def test_closed_model_ramp_vus_split_over_segments(nginx, tmp_path):
+    # 6 VUs at the peak: 3 per segment, 6 in the merged run's active column.
+    files, _ = run_segments(tmp_path, 2, ["--stages", "6:1s,6:2s", "--executor", "ramping-vus",
+                                          "-t", "1", nginx.url + "/"], start_in=1.0)
+    parts = [load(f) for f in files]
+    assert [max(r[11] for r in p["series"]["rows"]) for p in parts] == [3, 3]
+    r = merge(files, tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    m = load(tmp_path / "m" / "results.json")
+    assert m["series"]["columns"][11] == "active"
+    assert max(r[11] for r in m["series"]["rows"]) == 6
+    assert m["totals"]["requests"] == sum(p["totals"]["requests"] for p in parts)
+    assert m["totals"]["requests"] == nginx.logged_settled()
