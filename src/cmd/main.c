@@ -22,6 +22,7 @@ static const subcommand commands[] = {
     {"compare", cmd_compare, "compare two results files: better, worse or within noise"},
     {"merge", cmd_merge, "merge the results of the segments of one run (--segment K/N)"},
     {"demo", cmd_demo, "serve + run + report on loopback, in one command"},
+    {"convert", cmd_convert, "turn a HAR recording into a targets file or a Lua script"},
 };
 
 static void usage(FILE *f)

@@ -26,6 +26,7 @@ struct lua_worker_ctx {
     struct tls_client_ctx *tls;    /* NULL: https/wss refused */
     bool quiet;
     segment seg;                   /* --segment K/N (1/1: the whole run) */
+    bool no_retry;                 /* --no-retry: stale connections are errors */
     /* Filled by destroy (the main thread, one worker after another). */
     script_results *agg;
 };
