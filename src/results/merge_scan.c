@@ -218,8 +218,12 @@ int mscan_skip(mctx *c, mscan *s)
     if (*s->p == '"')
         return raw_string(c, s, &str, &len, &esc);
     if (*s->p != '{' && *s->p != '[') {
-        while (s->p < s->end && !strchr(",}] \n\r\t", *s->p))
-            s->p++;
+        for (; s->p < s->end; s->p++) {
+            char ch = *s->p;
+            if (ch == ',' || ch == '}' || ch == ']' || ch == ' ' || ch == '\n' || ch == '\r' ||
+                ch == '\t')
+                break;
+        }
         return 0;
     }
     int depth = 0;
@@ -486,7 +490,7 @@ static void read_rows(mctx *c, mscan *s, const mscan_series *si)
     if (mscan_eat(s, ']'))
         return;
     do {
-        double vals[SCAN_SERIES_COLS] = {0};
+        double vals[SCAN_SERIES_COLS];
         size_t k = 0;
         if (!mscan_eat(s, '['))
             return (void)mscan_bad(c, s, "a series row must be an array");
