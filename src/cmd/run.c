@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum {
     OPT_BODY_FILE = 256,
@@ -67,6 +69,7 @@ enum {
     OPT_KEY,
     OPT_HELP_MARKDOWN,
     OPT_START_AT,
+    OPT_SEED,
 };
 
 #define B FLAG_BOTH
@@ -188,6 +191,8 @@ static const flag_def run_flags[] = {
      NULL},
     {'e', "env", 'e', "KEY=VALUE", S, "output", "a parameter for a Lua script (ENV.KEY), "
      "repeatable", NULL},
+    {OPT_SEED, "seed", 0, "N", S, "output", "seed of a script's rand(), uuid() and math.random "
+     "(default: a random one; results.json records it, so a run can be repeated)", NULL},
     {'q', "quiet", 'q', NULL, B, "output", "no progress and no summary", NULL},
     {'h', "help", 'h', NULL, B, "output", "this help", NULL},
     {OPT_HELP_MARKDOWN, "help-markdown", 0, NULL, B, "output",
@@ -238,6 +243,7 @@ typedef struct run_opts {
     const char *path_params[PLAN_MAX_ENDPOINTS];
     size_t npath_params;
     const char *har;
+    uint64_t seed;           /* --seed, 0: none given */
     const char *env[MAX_ENV];
     size_t nenv;
     uint32_t conns;
@@ -484,6 +490,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
             return err_set(e, VOLLEY_EINVAL, "--env: more than %d", MAX_ENV);
         o->env[o->nenv++] = arg;
         return 0;
+    case OPT_SEED:
+        return parse_u64(arg, "--seed", 1, (1ull << 53) - 1, &o->seed, e);
     case 'q':
         s->quiet = true;
         return 0;
@@ -629,6 +637,16 @@ static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
 
 /* ---- modes: a flag given where it does not apply is refused ---- */
 
+/* A seed for a run that was given none: recorded, so the run can be repeated. */
+static uint64_t random_seed(void)
+{
+    uint64_t x = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (x & ((1ull << 53) - 1)) | 1;
+}
+
 static bool given(const run_opts *o, int id)
 {
     const flag_def *f = flags_find(run_flags, NFLAGS, id);
@@ -689,6 +707,7 @@ static int finish_script(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
     s->script.env = o->env;
     s->script.nenv = o->nenv;
     s->script.http_timeout_ns = given(o, OPT_TIMEOUT) ? p->timeout_ns : 0;
+    s->script.seed = o->seed ? o->seed : random_seed();
     s->script.http_headers = p->headers;
     s->script.http_nheaders = p->nheaders;
     if (o->conns_set || o->rate_set || o->duration_set || o->stages || o->executor ||

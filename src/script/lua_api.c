@@ -127,6 +127,16 @@ static int l_metric_decl(lua_State *L)
     const char *name = luaL_checkstring(L, 2);
     if (strlen(name) >= sizeof ((script_metric *)0)->name)
         return luaL_error(L, "metric name too long: %s", name);
+    /* Remembered by name, so that thresholds are checked before the load. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "volley.declared") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "volley.declared");
+    }
+    lua_pushinteger(L, k);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
     if (w) {
         script_metric *m = script_results_metric(w->res, name, k);
         if (m && m->kind != k)
@@ -432,6 +442,7 @@ static int l_print(lua_State *L)
 /* The Lua half of the API: src/script/prelude.lua, compiled in by the
  * Makefile (build/gen/prelude_lua.h defines prelude_lua[]). */
 #include "prelude_lua.h"
+#include "script/lua_util.h"
 
 int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *const *env,
                     size_t nenv, err *e)
@@ -440,6 +451,25 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     memset(lua_getextraspace(L), 0, sizeof(void *));
     lua_pushstring(L, dir ? dir : "");
     lua_setfield(L, LUA_REGISTRYINDEX, "volley.dir");
+    /* require() finds modules beside the script first. */
+    if (dir && *dir) {
+        lua_getglobal(L, "package");
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
+        lua_getfield(L, -2, "path");
+        lua_concat(L, 2);
+        lua_setfield(L, -2, "path");
+        lua_pop(L, 1);
+    }
+    lua_util_install(L);
+    /* math.random: seeded from --seed, per worker thread. */
+    if (w) {
+        lua_getglobal(L, "math");
+        lua_getfield(L, -1, "randomseed");
+        lua_pushinteger(L, (lua_Integer)w->ctx->plan->seed);
+        lua_pushinteger(L, (lua_Integer)w->id);
+        lua_call(L, 2, 0);
+        lua_pop(L, 1);
+    }
     /* ENV: the process environment, then -e pairs over it. */
     lua_newtable(L);
     for (char **p = environ; p && *p; p++) {

@@ -291,6 +291,19 @@ static void push_headers(lua_State *co, const vu_http *h, bool ok)
         char cn[256];
         snprintf(cn, sizeof cn, "%s", name);
         canonical(cn);
+        if (!strcmp(cn, "Set-Cookie")) {
+            /* Never merged with ", ": a cookie's Expires has commas. A list. */
+            if (lua_getfield(co, -1, cn) != LUA_TTABLE) {
+                lua_pop(co, 1);
+                lua_newtable(co);
+                lua_pushvalue(co, -1);
+                lua_setfield(co, -3, cn);
+            }
+            lua_pushlstring(co, val, vl);
+            lua_rawseti(co, -2, (lua_Integer)lua_rawlen(co, -2) + 1);
+            lua_pop(co, 1);
+            continue;
+        }
         lua_getfield(co, -1, cn);
         if (lua_isstring(co, -1)) {
             lua_pushstring(co, ", ");

@@ -64,6 +64,7 @@ struct lua_vu {
     int ws_op;               /* which ws call waits (lua_api.c) */
     lua_vu *next_free;       /* arrival rate: free list */
     bool has_err;            /* the iteration ended with an error */
+    uint64_t rng;            /* rand()/uuid() stream (lua_util), 0 until first use */
     char errmsg[300];
 };
 

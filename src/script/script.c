@@ -10,6 +10,7 @@
 #include "core/parse.h"
 #include "script/lua_api.h"
 #include "script/lua_plan.h"
+#include "script/k6thr.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -35,7 +36,103 @@ static int set_http_defaults(lua_plan *p, const script_opts *o, err *e)
     for (size_t i = 0; i < o->http_nheaders; i++)
         p->http_headers[i] = o->http_headers[i];
     p->http_nheaders = o->http_nheaders;
+    p->seed = o->seed;
     return 0;
+}
+
+/* ---- abortOnFail: thresholds judged each second ---- */
+
+typedef struct live_abort {
+    engine_options next;     /* the session's callbacks, called after ours */
+    script_results *sr;
+    hist *latency;           /* every request so far */
+    uint64_t requests, errors, seconds;
+} live_abort;
+
+static void live_progress(void *ctx, const engine_progress *pr)
+{
+    live_abort *la = ctx;
+    if (la->next.progress)
+        la->next.progress(la->next.ctx, pr);
+}
+
+static void live_measure_start(void *ctx)
+{
+    live_abort *la = ctx;
+    if (la->next.on_measure_start)
+        la->next.on_measure_start(la->next.ctx);
+}
+
+static bool live_second(void *ctx, const series_row *row, const hist *latency)
+{
+    live_abort *la = ctx;
+    bool stop = false;
+    la->requests += row->requests;
+    la->errors += row->errors;
+    la->seconds++;
+    hist_merge(la->latency, latency);
+    for (size_t i = 0; i < la->sr->nthresholds; i++) {
+        script_threshold *st = &la->sr->thresholds[i];
+        k6thr t;
+        err e = {0};
+        if (!st->abort_on_fail || st->aborted || la->seconds * NS_PER_S < st->delay_abort_ns ||
+            k6thr_parse(st->metric, st->expr, NULL, 0, &t, &e))
+            continue;
+        double a;
+        if (!k6thr_eval_live(&t, la->latency, la->requests, la->errors, la->seconds, &a)) {
+            st->aborted = true;
+            st->abort_actual = a;
+            stop = true;
+        }
+    }
+    bool next = la->next.on_second && la->next.on_second(la->next.ctx, row, latency);
+    return stop || next;
+}
+
+static int live_abort_setup(live_abort *la, engine_options *eo)
+{
+    bool any = false;
+    for (size_t i = 0; i < la->sr->nthresholds; i++)
+        any |= la->sr->thresholds[i].abort_on_fail;
+    if (!any)
+        return 0;
+    if (!(la->latency = hist_new()))
+        return VOLLEY_ENOMEM;
+    eo->ctx = la;
+    eo->progress = la->next.progress ? live_progress : NULL;
+    eo->on_measure_start = la->next.on_measure_start ? live_measure_start : NULL;
+    eo->on_second = live_second;
+    return 0;
+}
+
+/* Every threshold is well-formed and names a metric the run can have (a
+ * built-in or a custom one declared at the top level), before any load. */
+static int check_thresholds(lua_State *L, const lua_plan *p, err *e)
+{
+    k6thr_custom custom[256];
+    size_t nc = 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "volley.declared") == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) && nc < 256) {
+            custom[nc].name = lua_tostring(L, -2); /* anchored by the table */
+            custom[nc].kind = (script_metric_kind)lua_tointeger(L, -1);
+            nc++;
+            lua_pop(L, 1);
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p->nthr && !rc; i++) {
+        k6thr t;
+        rc = k6thr_parse(p->thr[i].metric, p->thr[i].expr, custom, nc, &t, e);
+        if (!rc && p->thr[i].abort_on_fail && !k6thr_live(&t))
+            rc = err_set(e, VOLLEY_EINVAL,
+                         "options.thresholds['%s']: abortOnFail is judged live on "
+                         "http_req_duration, http_req_failed and http_reqs (without tag filters); "
+                         "volley has no live view of '%s' yet",
+                         p->thr[i].metric, p->thr[i].metric);
+    }
+    lua_pop(L, 1);
+    return rc;
 }
 
 /* Loads the script once with no worker: errors before any load. */
@@ -50,6 +147,8 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
         rc = lua_api_load(L, path, e);
     if (!rc)
         rc = lua_plan_read(L, p, e);
+    if (!rc)
+        rc = check_thresholds(L, p, e);
     if (!rc && o && o->shape)
         rc = lua_plan_override(L, p, o->shape, e);
     lua_close(L);
@@ -113,6 +212,9 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         ctx->agg->thresholds = t;
         snprintf(t[i].metric, sizeof t[i].metric, "%s", lp->thr[i].metric);
         snprintf(t[i].expr, sizeof t[i].expr, "%s", lp->thr[i].expr);
+        t[i].abort_on_fail = lp->thr[i].abort_on_fail;
+        t[i].delay_abort_ns = lp->thr[i].delay_abort_ns;
+        t[i].aborted = false;
         ctx->agg->nthresholds = i + 1;
     }
     uint32_t threads = o->threads ? o->threads : cores();
@@ -138,7 +240,16 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         .duration_ns = end_ns,
         .plan = &rp,
     };
-    rc = engine_run_custom(&c, eo, out, e);
+    /* abortOnFail thresholds are judged each second, before the session's
+     * own per-second work. */
+    live_abort la = {.next = *eo, .sr = ctx->agg};
+    engine_options leo = *eo;
+    if (live_abort_setup(&la, &leo)) {
+        rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = engine_run_custom(&c, &leo, out, e);
+    hist_free(la.latency);
 done:
     if (o->res && !rc) {
         *o->res = ctx->agg;

@@ -38,6 +38,7 @@ typedef struct script_opts {
     const http1_header *http_headers;
     size_t http_nheaders;
     bool no_retry;           /* --no-retry: a stale connection is an error */
+    uint64_t seed;           /* --seed (session picks one when not given) */
 } script_opts;
 
 /* Runs the script at path. Errors found before any load (cannot read,

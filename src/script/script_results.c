@@ -22,6 +22,7 @@ script_results *script_results_new(const char *path, const struct lua_plan *p)
     if (!r)
         return NULL;
     snprintf(r->path, sizeof r->path, "%s", path ? path : "");
+    r->seed = p ? p->seed : 0;
     size_t n = p ? p->nsc : 0;
     r->sc = calloc(n ? n : 1, sizeof *r->sc);
     if (!r->sc)
@@ -247,6 +248,7 @@ int script_results_json(const script_results *r, json_t *root)
         return VOLLEY_EINVAL;
     json_t *s = json_object();
     json_object_set_new(s, "file", json_string(r->path));
+    json_object_set_new(s, "seed", json_integer((json_int_t)r->seed));
     uint64_t iters = 0, ierr = 0;
     json_t *scs = json_object();
     for (size_t i = 0; i < r->nsc; i++) {

@@ -176,6 +176,7 @@ def url_effects():
     E["raw"] = _url_raw
     E["json"] = lambda c: _eq(c.json("-n", "2", c.url())["totals"]["requests"], 2)
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
+    E["seed"] = lambda c: c.refused("seed", "--seed", "7", "-n", "1", c.rec.url)
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run("--help-markdown").stdout.startswith("| flag |"))
@@ -230,6 +231,7 @@ def script_effects():
     E["json"] = lambda c: _eq(c.json(*c.lua())["plan"]["method"], "script")
     E["env"] = lambda c: (c.json(*c.lua("-e", "PATH=/echo", url=c.rec.url)), _true(c.rec.heads[0].startswith("GET /echo ")))
     E["quiet"] = lambda c: _quiet(c, c.lua())
+    E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
     return E
