@@ -185,18 +185,25 @@ static int merge_inputs(merger *m, char **files, int n, bool force, err *e)
 }
 
 /* Evaluates the thresholds on the merged run: returns how many failed, or
- * -1 (message printed) when one cannot be parsed or evaluated. */
-static int eval_thresholds(results *r, const char *const *exprs, size_t n)
+ * -1 (message printed) when one given with --threshold cannot be parsed.
+ * A run's own threshold in a script's k6 grammar (on a script metric) is
+ * not judged here: it is named in a warning, to be given as --threshold. */
+static int eval_thresholds(results *r, const char *const *exprs, size_t n, bool given)
 {
     threshold t[MERGE_MAX_THRESHOLDS];
     size_t nt = 0;
     err e = {0};
     for (size_t i = 0; i < n && nt < MERGE_MAX_THRESHOLDS; i++) {
-        if (threshold_parse(exprs[i], &t[nt], &e)) {
+        if (!threshold_parse(exprs[i], &t[nt], &e)) {
+            nt++;
+        } else if (given) {
             fprintf(stderr, "volley merge: %s\n", e.msg);
             return -1;
+        } else {
+            fprintf(stderr, "volley merge: warning: the runs' threshold '%s' is not judged on "
+                    "the merged run (a script's metric); give it as --threshold in volley's "
+                    "grammar\n", exprs[i]);
         }
-        nt++;
     }
     int failed = results_eval_thresholds(r, t, nt, &e);
     if (failed < 0)
@@ -280,7 +287,8 @@ int cmd_merge(int argc, char **argv)
         fprintf(stderr, "volley merge: warning: %.*s\n", (int)strcspn(w, "\n"), w);
     size_t nthr;
     const char *const *exprs = merge_thresholds(m, &nthr);
-    int failed = c.nthr ? eval_thresholds(&r, c.thr, c.nthr) : eval_thresholds(&r, exprs, nthr);
+    int failed = c.nthr ? eval_thresholds(&r, c.thr, c.nthr, true)
+                         : eval_thresholds(&r, exprs, nthr, false);
     char path[4200];
     rc = failed < 0 ? EXIT_USAGE : write_results(&c, m, &r, path, sizeof path);
     print_verdicts(&r);

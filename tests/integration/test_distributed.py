@@ -205,7 +205,7 @@ def test_late_start_is_recorded(nginx, tmp_path):
 def test_script_scenarios_split_over_segments(nginx, tmp_path):
     script = tmp_path / "s.lua"
     script.write_text(
-        "options = { scenarios = {"
+        "options = { thresholds = { http_req_duration = { 'p(95)<5000' } }, scenarios = {"
         " shared = { executor = 'shared-iterations', vus = 5, iterations = 77 },"
         " pervu = { executor = 'per-vu-iterations', vus = 4, iterations = 3 } } }\n"
         "function default() http.get(ENV.URL .. '/health') end\n")
@@ -216,6 +216,8 @@ def test_script_scenarios_split_over_segments(nginx, tmp_path):
     m = load(tmp_path / "m" / "results.json")
     assert m["totals"]["requests"] == 77 + 4 * 3
     assert nginx.logged_settled() == 77 + 12
+    # A k6-grammar threshold of the script is named, not silently dropped.
+    assert "threshold 'http_req_duration: p(95)<5000' is not judged" in r.stderr, r.stderr
 
 
 def test_sweep_steps_split_and_merge_by_index(nginx, tmp_path):
