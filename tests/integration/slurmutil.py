@@ -88,7 +88,7 @@ class Slurm:
     """Starts the three daemons; raises RuntimeError (with the logs) if the
     node does not become idle within the timeout."""
 
-    def __init__(self, timeout=30.0):
+    def __init__(self, timeout=90.0):
         self.dir = tempfile.mkdtemp(prefix="volley-slurm-")
         os.chmod(self.dir, 0o755)  # munged checks the socket's directories
         self.procs = []
