@@ -57,6 +57,27 @@ static int l_now(lua_State *L)
 
 /* ---- iteration end (the driver) ---- */
 
+/* The JSON of setup()'s return value for this run's iterations, or nil. */
+static int l_setup_data(lua_State *L)
+{
+    lua_worker *w = worker_of(L);
+    if (w && w->ctx->setup_json)
+        lua_pushstring(L, w->ctx->setup_json);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* setup(): keeps the JSON of its return value for the main run. */
+static int l_phase_result(lua_State *L)
+{
+    lua_worker *w = worker_of(L);
+    const char *json = luaL_checkstring(L, 1);
+    if (w && w->ctx->phase_result && !*w->ctx->phase_result)
+        *w->ctx->phase_result = strdup(json);
+    return 0;
+}
+
 static int l_iter_end(lua_State *L)
 {
     lua_vu *vu = need_vu(L, "iteration end");
@@ -442,6 +463,7 @@ static int l_print(lua_State *L)
 /* The Lua half of the API: src/script/prelude.lua, compiled in by the
  * Makefile (build/gen/prelude_lua.h defines prelude_lua[]). */
 #include "prelude_lua.h"
+#include "script/lua_shared.h"
 #include "script/lua_util.h"
 
 int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *const *env,
@@ -461,6 +483,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
         lua_pop(L, 1);
     }
     lua_util_install(L);
+    lua_shared_install(L);
     /* math.random: seeded from --seed, per worker thread. */
     if (w) {
         lua_getglobal(L, "math");
@@ -498,6 +521,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
         {"check", l_check}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},
+        {"setup_data", l_setup_data}, {"phase_result", l_phase_result},
         {NULL, NULL},
     };
     if (luaL_loadbuffer(L, (const char *)prelude_lua, sizeof prelude_lua, "=volley")) {

@@ -7,10 +7,12 @@
 #include "script/script.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/parse.h"
 #include "script/lua_api.h"
 #include "script/lua_plan.h"
 #include "script/k6thr.h"
+#include "script/lua_shared.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -149,11 +151,69 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
         rc = lua_plan_read(L, p, e);
     if (!rc)
         rc = check_thresholds(L, p, e);
+    if (!rc) {
+        p->has_setup = lua_getglobal(L, "setup") == LUA_TFUNCTION;
+        p->has_teardown = lua_getglobal(L, "teardown") == LUA_TFUNCTION;
+        lua_pop(L, 2);
+    }
     if (!rc && o && o->shape)
         rc = lua_plan_override(L, p, o->shape, e);
     lua_close(L);
     if (!rc && o)
         rc = set_http_defaults(p, o, e);
+    return rc;
+}
+
+/* setup() or teardown(): one VU, one iteration, through the same engine,
+ * with its own numbers (ph); setup's return value comes back as JSON. */
+static int run_phase(const char *path, const lua_worker_ctx *ctx, const lua_plan *lp,
+                     const char *fn, char **result, const engine_options *eo, script_phase *ph,
+                     err *e)
+{
+    lua_plan *sp = malloc(sizeof *sp);
+    if (!sp)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    *sp = *lp;
+    sp->thr = NULL;
+    sp->nthr = 0;
+    sp->nsc = 1;
+    lua_scenario *s = &sp->sc[0];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", fn);
+    snprintf(s->exec, sizeof s->exec, "%s", fn);
+    s->kind = LSX_PER_VU_ITERATIONS;
+    s->vus = 1;
+    s->iterations = 1;
+    s->max_duration_ns = 600 * NS_PER_S;
+    s->graceful_stop_ns = 30 * NS_PER_S;
+    s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = 1, .duration_ns = s->max_duration_ns};
+    lua_worker_ctx pc = *ctx;
+    pc.plan = sp;
+    pc.phase_result = result;
+    pc.phase = fn;
+    pc.vu_base[0] = 0;
+    pc.agg = script_results_new(path, sp);
+    results r;
+    memset(&r, 0, sizeof r);
+    const char *names[1] = {fn};
+    results_plan rp;
+    memset(&rp, 0, sizeof rp);
+    snprintf(rp.url, sizeof rp.url, "%s", path);
+    engine_custom c = {.ops = &lua_worker_ops, .ctx = &pc, .nthreads = 1, .ngroups = 1,
+                       .group_names = names, .duration_ns = s->max_duration_ns, .plan = &rp};
+    engine_options quiet = {.interrupts = eo->interrupts};
+    int rc = pc.agg ? engine_run_custom(&c, &quiet, &r, e) : err_set(e, VOLLEY_ENOMEM, "out of memory");
+    if (!rc) {
+        ph->ran = true;
+        ph->requests = r.st.tot.requests;
+        ph->errors = r.st.tot.errors;
+        ph->duration_ms = (double)r.st.elapsed_ns / 1e6;
+        if (pc.agg->nerrors)
+            snprintf(ph->error, sizeof ph->error, "%s", pc.agg->errors[0].msg);
+        results_free(&r);
+    }
+    script_results_free(pc.agg);
+    free(sp);
     return rc;
 }
 
@@ -190,6 +250,21 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->quiet = o->quiet;
     ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;
+    _Atomic uint32_t errors_logged = 0;
+    ctx->errors_logged = &errors_logged;
+    /* setup() first: its return value is every iteration's argument; if it
+     * raises, the scenarios do not run (as in k6). */
+    char *setup_json = NULL;
+    script_phase setup_ph = {0};
+    if (lp->has_setup) {
+        rc = run_phase(path, ctx, lp, "setup", &setup_json, eo, &setup_ph, e);
+        if (!rc && setup_ph.error[0])
+            rc = err_set(e, VOLLEY_EIO, "setup() failed, so the scenarios did not run: %s",
+                         setup_ph.error);
+        if (rc)
+            goto done;
+        ctx->setup_json = setup_json;
+    }
     uint32_t total = 0;
     uint64_t end_ns = 0;
     const char *names[LUA_PLAN_MAX_SCENARIOS];
@@ -205,6 +280,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto done;
     }
+    ctx->agg->setup = setup_ph;
     for (size_t i = 0; i < lp->nthr; i++) {
         script_threshold *t = realloc(ctx->agg->thresholds, (i + 1) * sizeof *t);
         if (!t)
@@ -250,12 +326,20 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     }
     rc = engine_run_custom(&c, &leo, out, e);
     hist_free(la.latency);
+    if (!rc && ctx->agg->names_folded)
+        log_warn("more than %d request names: the rest are counted as 'other' (give related "
+                 "URLs one params.name)", SCRIPT_MAX_NAMES);
+    /* teardown(data) after the scenarios, even when they were stopped. */
+    if (!rc && lp->has_teardown)
+        run_phase(path, ctx, lp, "teardown", NULL, eo, &ctx->agg->teardown, e);
 done:
     if (o->res && !rc) {
         *o->res = ctx->agg;
         ctx->agg = NULL;
     }
     script_results_free(ctx->agg);
+    free(setup_json);
+    lua_shared_free_all();
     lua_plan_free(lp);
     free(lp);
     free(ctx);
