@@ -9,6 +9,7 @@ than the machine has (SlurmdParameters=config_overrides) so a 4-task job
 fits on a 2-core machine. Slurm commands find it through SLURM_CONF.
 """
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -53,35 +54,34 @@ def missing_binaries():
     return [b for b in BINARIES if not (shutil.which(b) or os.path.exists("/usr/sbin/" + b))]
 
 
-def _free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
-def _srun_range():
-    """A block of 20 ports, all free now, for srun's own listeners."""
-    for _ in range(50):
-        lo = _free_ports(1)[0]
-        if lo > 60000:
-            continue
+def _port_block(n):
+    """n consecutive ports, all free now, below the kernel's ephemeral range
+    (where the other tests' port-0 listeners and client sockets never land):
+    slurmctld, slurmd and srun's SrunPortRange."""
+    rng = random.Random(os.getpid() ^ int(time.time()))
+    top = _ephemeral_low() - n
+    for _ in range(500):
+        lo = rng.randrange(10000, top)
         ok = True
-        for p in range(lo, lo + 20):
+        for p in range(lo, lo + n):
             with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", p))
                 except OSError:
                     ok = False
                     break
         if ok:
-            return lo, lo + 19
-    raise RuntimeError("no free block of 20 ports for SrunPortRange")
+            return lo
+    raise RuntimeError(f"no free block of {n} loopback ports below {top + n}")
 
 
 class Slurm:
@@ -99,8 +99,8 @@ class Slurm:
         with open(key, "wb") as f:
             f.write(os.urandom(1024))
         os.chmod(key, 0o400)
-        ctld, d = _free_ports(2)
-        lo, hi = _srun_range()
+        base = _port_block(22)
+        ctld, d, lo, hi = base, base + 1, base + 2, base + 21
         self.conf = os.path.join(self.dir, "slurm.conf")
         with open(self.conf, "w") as f:
             f.write(CONF.format(dir=self.dir, ctld_port=ctld, d_port=d, srun_lo=lo, srun_hi=hi))
