@@ -2,6 +2,8 @@
  * the engines' variables for --segment auto and --start-at's formats. */
 #include "load/segment.h"
 
+#include "load/executor.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -15,15 +17,15 @@ uint64_t segment_share(uint64_t total, uint32_t n, uint32_t i)
     return total / n + (i < total % n);
 }
 
+/* The open model's division is executor_slice's (load/executor): one rule. */
 uint64_t segment_first_iter(segment s, uint32_t nworkers, uint32_t worker)
 {
-    (void)nworkers;
-    return (uint64_t)(s.k - 1) + (uint64_t)s.n * worker;
+    return executor_slice(s.k, s.n, worker, nworkers).first;
 }
 
 uint64_t segment_iter_stride(segment s, uint32_t nworkers)
 {
-    return (uint64_t)s.n * nworkers;
+    return executor_slice(s.k, s.n, 0, nworkers).stride;
 }
 
 uint32_t segment_worker_vus(segment s, uint32_t total, uint32_t nworkers, uint32_t worker)

@@ -308,7 +308,7 @@ static int parse_counts(rd *d, json_t *o, const char *p, int (*index_of)(const c
         sub(q, p, k);
         int i = index_of(k);
         if (i < 0)
-            return fail(d, VOLLEY_EPARSE, q, bad_key);
+            return fail(d, VOLLEY_EPARSE, q, "%s", bad_key);
         if ((rc = int_value(d, v, q, UINT64_MAX, &counts[i])))
             return rc;
         if (__builtin_add_overflow(*sum, counts[i], sum))
