@@ -114,6 +114,19 @@ static void summary_generator(FILE *f, const results_generator *g)
                "    or more machines (--segment K/N on each, then merge).\n", g->why);
 }
 
+/* The part of a distributed run this was, and how late it began. */
+static void dist_print(FILE *f, const results *r)
+{
+    if (r->segment_n)
+        fprintf(f, "  segment %u/%u on %s\n", r->segment_k, r->segment_n,
+                r->host[0] ? r->host : "?");
+    if (r->start_at_ns) {
+        char t[40];
+        clock_format_rfc3339(r->start_at_ns, t, sizeof t);
+        fprintf(f, "  start-at %s: began %.3f ms late\n", t, (double)r->start_late_ns / 1e6);
+    }
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
@@ -141,8 +154,10 @@ void summary_print(FILE *f, const results *r)
             p->threads, p->stages[0] ? "" : a);
     if (p->requests)
         fprintf(f, ", %llu requests", (unsigned long long)p->requests);
-    fprintf(f, "%s%s\n\n", p->keepalive ? "" : ", no keep-alive",
+    fprintf(f, "%s%s\n", p->keepalive ? "" : ", no keep-alive",
             r->interrupted ? "  [INTERRUPTED]" : "");
+    dist_print(f, r);
+    fputc('\n', f);
 
     double secs = (double)r->st.elapsed_ns / NS_PER_S;
     fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,

@@ -132,6 +132,11 @@ typedef struct results {
     bool thresholds_aborted; /* --abort-on-fail stopped the run */
     results_monitor monitor;
     results_generator generator;
+    /* Distributed runs (docs/distributed.md): where and which part ran. */
+    char host[128];          /* gethostname() of the generator */
+    uint32_t segment_k, segment_n; /* --segment K/N; 0/0 = the whole plan */
+    uint64_t start_at_ns;    /* --start-at as Unix ns; 0 = not used */
+    int64_t start_late_ns;   /* how late the schedule began after start_at */
 } results;
 
 int results_stats_init(results_stats *s);

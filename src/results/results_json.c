@@ -201,6 +201,22 @@ static json_t *endpoints_json(const results_endpoint *eps, size_t n, err *e)
     return a;
 }
 
+/* Host, segment and common start of a distributed run's part. */
+static void dist_json(json_t *root, const results *r)
+{
+    set(root, "host", json_string(r->host));
+    if (r->segment_n) {
+        json_t *o = json_object();
+        set(o, "index", json_integer(r->segment_k));
+        set(o, "count", json_integer(r->segment_n));
+        set(root, "segment", o);
+    } else {
+        set(root, "segment", json_null());
+    }
+    set(root, "start_at_unix_ns", jint(r->start_at_ns));
+    set(root, "start_late_ns", json_integer((json_int_t)r->start_late_ns));
+}
+
 char *results_json_dump(const results *r, err *e)
 {
     return results_json_dump_ext(r, NULL, NULL, e);
@@ -248,6 +264,7 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
     set(root, "warning", json_string(r->warning));
     set(root, "warmup_requests", jint(r->warmup_requests));
     set(root, "series_overruns", jint(r->series_overruns));
+    dist_json(root, r);
     stats_json(root, &r->st, e);
     set(root, "endpoints", endpoints_json(r->eps, r->neps, e));
     json_t *steps = json_array();

@@ -698,6 +698,31 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
     return 0;
 }
 
+/* Host, segment and common start (all optional: older files lack them). */
+static int parse_dist(rd *d, json_t *root, results *r)
+{
+    int rc;
+    json_t *seg = json_object_get(root, "segment"), *late;
+    if ((rc = get_str(d, root, "", "host", true, r->host, sizeof r->host)) ||
+        (rc = get_u64(d, root, "", "start_at_unix_ns", true, &r->start_at_ns)))
+        return rc;
+    if ((late = json_object_get(root, "start_late_ns"))) {
+        if (!json_is_integer(late))
+            return fail(d, VOLLEY_EPARSE, "start_late_ns", "must be an integer");
+        r->start_late_ns = (int64_t)json_integer_value(late);
+    }
+    if (!seg || json_is_null(seg))
+        return 0;
+    if ((rc = need_object(d, seg, "segment")) ||
+        (rc = get_u32(d, seg, "segment", "index", false, &r->segment_k)) ||
+        (rc = get_u32(d, seg, "segment", "count", false, &r->segment_n)))
+        return rc;
+    if (r->segment_k < 1 || r->segment_k > r->segment_n)
+        return fail(d, VOLLEY_ERANGE, "segment", "%u/%u is not K/N with 1 <= K <= N",
+                    r->segment_k, r->segment_n);
+    return 0;
+}
+
 static int parse_root(rd *d, json_t *root, results *r)
 {
     int rc;
@@ -735,7 +760,7 @@ static int parse_root(rd *d, json_t *root, results *r)
         sub_idx(q, p, i);
         rc = parse_step(d, json_array_get(steps, i), q, r);
     }
-    if (rc || (rc = parse_thresholds(d, root, r)))
+    if (rc || (rc = parse_thresholds(d, root, r)) || (rc = parse_dist(d, root, r)))
         return rc;
     if ((rc = parse_monitor(d, root, &r->monitor)))
         return rc;

@@ -76,6 +76,10 @@ typedef struct session_config {
     /* Scripts: env, load overrides, http.* defaults. The session fills in
      * threads, out_dir, quiet, res and tls. */
     script_opts script;
+    /* Distributed runs (docs/distributed.md): --segment was given (recorded
+     * in results.json with the host), --start-at as Unix ns (0: now). */
+    bool segment_given;
+    uint64_t start_at_ns;
     session_sink sinks[SESSION_MAX_SINKS];
     size_t nsinks;
     char out_used[4200];       /* out: the directory written ("" if none) */
