@@ -123,6 +123,8 @@ static double target_in_second(const shape_run *r, uint64_t s)
     return executor_count_at(r->x, (s + 1) * NS_PER_S) - executor_count_at(r->x, s * NS_PER_S);
 }
 
+/* final: the shard's worker has finished (joined, or done: it records
+ * nothing more), so its open interval is complete and may be read too. */
 static bool shard_has(metrics_shard *sh, uint64_t s, bool final)
 {
     /* A slot older than the ring was reused: skip it (counted as overrun). */
@@ -156,7 +158,9 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         hist_reset(g->scratch_ep);
         for (uint32_t i = 0; i < r->n; i++) {
             metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
-            if (!shard_has(sh, s, final))
+            /* A worker that is done stopped before closing second s: its
+             * open interval is final; skipping it would lose its requests. */
+            if (!shard_has(sh, s, final || g->ops->done(r->w[i])))
                 continue;
             const metrics_interval *iv = metrics_interval_get(sh, s);
             row.requests += iv->requests;
@@ -473,8 +477,14 @@ static int run_sweep(engine *g, err *e)
             t0 = now;
         offset_ns = now - t0;
         st->offset_ns = offset_ns;
+        /* A step's rows start after the previous step's last row (its drain
+         * may have spilled into the second the next step starts in). */
+        uint64_t first = offset_ns / NS_PER_S;
+        const series_row *prev = series_last(&out->st.sec);
+        if (prev && prev->second + 1u > first)
+            first = prev->second + 1u;
         shape_run r = {.eng = g, .x = &x, .duration_ns = x.duration_ns,
-                       .second_offset = offset_ns / NS_PER_S, .all = &st->st, .eps = st->eps,
+                       .second_offset = first, .all = &st->st, .eps = st->eps,
                        .step = (uint32_t)k, .nsteps = (uint32_t)p->nrates};
         int rc = run_shape(&r, e);
         if (rc)
