@@ -95,6 +95,9 @@ static void usage(FILE *f)
           "      --connect-timeout D  connect timeout (default 10s)\n"
           "      --grace D            wait for in-flight requests at the end (default 5s)\n"
           "      --max-header-size S  largest response header block (default 64k)\n"
+          "      --ok-status LIST     expected statuses, e.g. 200-299,404 (default 200-399);\n"
+          "                           a request fails if it got no complete response or\n"
+          "                           a status outside LIST (errors, errors<1% count these)\n"
           "CI gate:\n"
           "      --threshold EXPR     pass/fail criterion, repeatable: p(99)<50ms, avg<10ms,\n"
           "                           max<1s, rate>=1000, errors<1%, ttfb:p(95)<20ms,\n"
@@ -163,6 +166,7 @@ enum {
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
+    OPT_OK_STATUS,
 };
 
 #define MAX_ENV 128
@@ -213,6 +217,7 @@ static const struct option long_opts[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"ok-status", required_argument, NULL, OPT_OK_STATUS},
     {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -241,6 +246,8 @@ typedef struct run_opts {
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
+    const char *ok_status_text; /* --ok-status; NULL: the default 200-399 */
+    metrics_status_set ok_status;
 } run_opts;
 
 static int parse_rates(plan *p, const char *s, err *e)
@@ -323,6 +330,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         plan_take_body(p, b, strlen(b));
         return 0;
     }
+    case OPT_OK_STATUS:
+        o->ok_status_text = arg;
+        return metrics_status_set_parse(&o->ok_status, arg, "--ok-status", e);
     case OPT_BODY_FILE: {
         char *b = NULL;
         size_t n = 0;
@@ -606,7 +616,8 @@ static void on_raw(void *ctx, const worker_raw *r)
     ms3(f, r->service_ns);
     fputc(',', f);
     ms3(f, r->ttfb_ns);
-    fprintf(f, ",%u,%u,%s\n", r->bytes_in, r->bytes_out,
+    fprintf(f, ",%llu,%llu,%s\n", (unsigned long long)r->bytes_in,
+            (unsigned long long)r->bytes_out,
             r->err >= 0 ? metrics_err_kind_name((err_kind)r->err) : "");
     rw->rows++;
 }
@@ -743,10 +754,12 @@ static bool on_second(void *ctx, const series_row *row, const hist *latency)
     lc->tot.requests += row->requests;
     lc->tot.responses += row->responses;
     lc->tot.errors += row->errors;
+    lc->tot.transport_errors += row->transport_errors;
     lc->tot.dropped += row->dropped;
     lc->seconds++;
     hist_merge(lc->latency, latency);
-    th_input in = {.tot = &lc->tot, .latency = lc->latency, .elapsed_ns = lc->seconds * NS_PER_S};
+    threshold_input in = {.tot = &lc->tot, .elapsed_ns = lc->seconds * NS_PER_S};
+    in.dist[METRICS_DIST_LATENCY] = lc->latency;
     for (size_t i = 0; i < lc->o->nthresholds; i++) {
         const threshold *t = &lc->o->thresholds[i];
         /* Only whole-run latency and count thresholds are judged live; the
@@ -883,9 +896,8 @@ static void script_thresholds(const script_results *sr, results *r, bool *failed
             else
                 snprintf(expr, sizeof expr, "%s", x);
             if (threshold_parse(expr, &th, &e) == 0) {
-                th_input in = {.tot = &r->st.tot, .latency = r->st.latency, .ttfb = r->st.ttfb,
-                               .service = r->st.service, .connect = r->st.connect,
-                               .send_lag = r->st.send_lag, .elapsed_ns = r->st.elapsed_ns};
+                threshold_input in = {.tot = &r->st.tot, .elapsed_ns = r->st.elapsed_ns};
+                memcpy(in.dist, r->st.dist, sizeof in.dist);
                 double a = threshold_actual(&th, &in);
                 ok = threshold_check(&th, a);
                 threshold_format_actual(&th, a, actual, sizeof actual);
@@ -940,7 +952,8 @@ static int run_script(const char *path, plan *p, run_opts *o)
     ps.tty = isatty(fileno(ps.f));
     run_ctx ctx = {.ps = &ps};
     engine_options eo = {.progress = o->quiet ? NULL : on_progress, .ctx = &ctx,
-                         .interrupts = &interrupts};
+                         .interrupts = &interrupts,
+                         .ok_status = o->ok_status_text ? &o->ok_status : NULL};
     script_results *sres = NULL;
     script_opts so = {.env = o->env, .nenv = o->nenv, .threads = p->threads,
                       .out_dir = o->no_save ? NULL : dir, .quiet = o->quiet, .res = &sres,
@@ -955,6 +968,8 @@ static int run_script(const char *path, plan *p, run_opts *o)
         script_results_free(sres);
         return rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE ? EXIT_USAGE : 1;
     }
+    snprintf(r.plan.ok_status, sizeof r.plan.ok_status, "%s",
+             o->ok_status_text ? o->ok_status_text : "");
     int exit_code = 0;
     bool failed = false;
     if (o->nthresholds && results_eval_thresholds(&r, o->thresholds, o->nthresholds, &e) < 0) {
@@ -1087,7 +1102,8 @@ int cmd_run(int argc, char **argv)
     engine_options eo = {.progress = o.quiet ? NULL : on_progress, .ctx = &ps,
                          .interrupts = &interrupts, .raw = on_raw, .raw_ctx = &rw,
                          .on_second = o.abort_on_fail ? on_second : NULL,
-                         .on_measure_start = on_measure_start};
+                         .on_measure_start = on_measure_start,
+                         .ok_status = o.ok_status_text ? &o.ok_status : NULL};
     /* Both callbacks share one context: the engine passes eo.ctx. */
     run_ctx rc_ctx = {.ps = &ps, .lc = &lc, .server = &server};
     eo.ctx = &rc_ctx;
@@ -1109,6 +1125,8 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     r.thresholds_aborted = lc.failed;
+    snprintf(r.plan.ok_status, sizeof r.plan.ok_status, "%s",
+             o.ok_status_text ? o.ok_status_text : "");
     if (o.nthresholds && results_eval_thresholds(&r, o.thresholds, o.nthresholds, &e) < 0) {
         fprintf(stderr, "volley run: %s\n", e.msg);
         exit_code = 1;

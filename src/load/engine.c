@@ -166,6 +166,7 @@ static void add_second(shape_run *r, uint64_t s, bool final)
             row.requests += iv->requests;
             row.responses += iv->responses;
             row.errors += iv->errors;
+            row.transport_errors += iv->transport_errors;
             row.bytes_in += iv->bytes_in;
             row.bytes_out += iv->bytes_out;
             row.dropped += iv->dropped;
@@ -179,6 +180,7 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         all.requests += row.requests;
         all.responses += row.responses;
         all.errors += row.errors;
+        all.transport_errors += row.transport_errors;
         all.bytes_in += row.bytes_in;
         all.bytes_out += row.bytes_out;
         all.dropped += row.dropped;
@@ -272,13 +274,7 @@ static bool all_done(shape_run *r)
 static void merge_shard_into(results_stats *st, metrics_shard *sh)
 {
     metrics_totals_add(&st->tot, &sh->tot);
-    hist_merge(st->latency, sh->latency);
-    hist_merge(st->service, sh->service);
-    hist_merge(st->ttfb, sh->ttfb);
-    hist_merge(st->connect, sh->connect);
-    hist_merge(st->chunk_gap, sh->chunk_gap);
-    hist_merge(st->send_lag, sh->send_lag);
-    hist_merge(st->tls_handshake, sh->tls_handshake);
+    metrics_dists_merge(st->dist, sh->dist);
 }
 
 static void finish(shape_run *r)
@@ -374,6 +370,11 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
         if (!(r->w[i] = g->ops->create(g->ops_ctx, &a, e)))
             rc = e && e->code ? e->code : VOLLEY_ENOMEM;
     }
+    /* The shards judge each status where they record it (URL runs and
+     * scripts alike). */
+    for (uint32_t i = 0; i < nthreads && !rc; i++)
+        for (uint32_t ep = 0; ep < g->ngroups; ep++)
+            g->ops->shard(r->w[i], ep)->ok = g->opt ? g->opt->ok_status : NULL;
     if (!rc && !g->out->start_wall_ns)
         g->out->start_wall_ns = clock_wall_ns() + (r->start_ns - clock_now_ns());
     for (uint32_t i = 0; i < nthreads && !rc; i++)

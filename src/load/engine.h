@@ -51,6 +51,8 @@ typedef struct engine_options {
     /* With plan.raw: receives every request's record, on the main thread. */
     engine_raw_fn raw;
     void *raw_ctx;
+    /* Expected statuses; others count as failed requests. NULL: 200-399. */
+    const metrics_status_set *ok_status;
 } engine_options;
 
 /* ---- other kinds of workers (scripted virtual users) ----

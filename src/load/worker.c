@@ -219,15 +219,16 @@ static void client_fail(client *cl, err_kind k)
 {
     worker *w = cl->w;
     uint64_t out = cl->sent ? req_len(cl) : 0;
-    metrics_record_error(w->shards[cl->cur.ep], k, cl->bytes_in, out);
+    metrics_record_failure(w->shards[cl->cur.ep], k, loop_now(w->lp) - cl->cur.intended_ns,
+                           cl->bytes_in, out);
     w->shards[cl->cur.ep]->last_outcome_ns = loop_now(w->lp);
     if (w->raw) {
         uint64_t now = loop_now(w->lp);
         worker_raw r = {
             .intended_ns = cl->cur.intended_ns - w->cfg.start_ns,
             .latency_ns = now - cl->cur.intended_ns,
-            .bytes_in = (uint32_t)cl->bytes_in,
-            .bytes_out = (uint32_t)out,
+            .bytes_in = cl->bytes_in,
+            .bytes_out = out,
             .ep = (uint8_t)cl->cur.ep,
             .step = w->cfg.step,
             .err = (int8_t)k,
@@ -261,8 +262,8 @@ static void client_done(client *cl)
             .latency_ns = m.latency_ns,
             .service_ns = m.service_ns,
             .ttfb_ns = m.ttfb_ns,
-            .bytes_in = (uint32_t)m.bytes_in,
-            .bytes_out = (uint32_t)m.bytes_out,
+            .bytes_in = m.bytes_in,
+            .bytes_out = m.bytes_out,
             .status = (uint16_t)r->status,
             .ep = (uint8_t)cl->cur.ep,
             .step = w->cfg.step,

@@ -349,15 +349,14 @@ static void latency_section(out *o, const results *r)
            "<thead><tr><th class=\"t\">measure</th><th>count</th><th>min</th><th>mean</th>"
            "<th>stddev</th><th>p50</th><th>p75</th><th>p90</th><th>p95</th><th>p99</th>"
            "<th>p99.9</th><th>p99.99</th><th>max</th></tr></thead><tbody>");
-    hist_row(o, "latency", r->st.latency);
-    hist_row(o, "service time", r->st.service);
-    hist_row(o, "TTFB", r->st.ttfb);
-    hist_row(o, "connect", r->st.connect);
-    if (hist_count(r->st.chunk_gap))
-        hist_row(o, "chunk gap", r->st.chunk_gap);
+    bool open = strstr(r->plan.executor, "arrival") != NULL;
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        if (summary_dist_shown(&r->st, (metrics_dist)i, open))
+            hist_row(o, metrics_dists[i].label, r->st.dist[i]);
     put(o, "</tbody></table></div><p class=\"sub\">latency: from the intended start of each "
-           "request to its last byte; service time: first byte written to last byte read; "
-           "TTFB: first byte written to first byte read.</p>");
+           "request to its last byte (a timed-out request at its timeout, a lower bound); "
+           "service: first byte written to last byte read; ttfb: first byte written to first "
+           "byte read; latency ok: the requests that did not fail.</p>");
 }
 
 static void outcome_row(out *o, const char *name, const results *r, int status, int kind)

@@ -33,18 +33,13 @@ typedef struct results_plan {
     bool keepalive;
     uint64_t body_bytes;
     uint32_t nheaders;
+    char ok_status[128];   /* --ok-status as given ("" = the default 200-399) */
 } results_plan;
 
 /* One block of statistics: used for the whole run, an endpoint, a step. */
 typedef struct results_stats {
     metrics_totals tot;
-    hist *latency;   /* from the intended start */
-    hist *service;   /* first byte written .. last byte read */
-    hist *ttfb;      /* first byte written .. first byte read */
-    hist *connect;   /* connection establishment */
-    hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
-    hist *send_lag;  /* open model: first byte written - scheduled time (pacing) */
-    hist *tls_handshake; /* TLS handshakes (included in connect) */
+    METRICS_DIST_FIELDS; /* see metrics.h: latency, service, ttfb, ... */
     series sec;      /* per-second rows */
     uint64_t elapsed_ns;
 } results_stats;

@@ -236,7 +236,8 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_secs_ns(d, o, p, "connect_timeout_s", false, &pl->connect_timeout_ns)) ||
         (rc = get_bool(d, o, p, "keepalive", false, &pl->keepalive)) ||
         (rc = get_u64(d, o, p, "headers", false, &headers)) ||
-        (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)))
+        (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)) ||
+        (rc = get_str(d, o, p, "ok_status", true, pl->ok_status, sizeof pl->ok_status)))
         return rc;
     /* The writer prints these through json_integer of a uint32_t. */
     if (conns > UINT32_MAX || threads > UINT32_MAX || headers > UINT32_MAX)
@@ -328,6 +329,7 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
     if ((rc = get_u64(d, o, p, "requests", false, &t->requests)) ||
         (rc = get_u64(d, o, p, "responses", false, &t->responses)) ||
         (rc = get_u64(d, o, p, "errors", false, &t->errors)) ||
+        (rc = get_u64(d, o, p, "transport_errors", true, &t->transport_errors)) ||
         (rc = get_u64(d, o, p, "dropped_iterations", true, &t->dropped)) ||
         (rc = get_u64(d, o, p, "bytes_in", false, &t->bytes_in)) ||
         (rc = get_u64(d, o, p, "bytes_out", false, &t->bytes_out)) ||
@@ -335,6 +337,9 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)))
         return rc;
+    /* Older files: errors were the transport errors alone. */
+    if (!json_object_get(o, "transport_errors"))
+        t->transport_errors = t->errors;
     uint64_t nstatus = 0, nkinds = 0;
     if ((rc = member(d, o, p, "responses_by_status", false, &st, sp)) ||
         (rc = need_object(d, st, sp)) ||
@@ -345,18 +350,25 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = parse_counts(d, ek, ep, metrics_err_kind_from_name, "unknown error kind",
                            t->err_kind, &nkinds)))
         return rc;
-    /* Decision 7: every request is exactly one response or one error. */
-    if (t->responses + t->errors != t->requests || t->responses + t->errors < t->responses)
+    /* Decision 7: every request is exactly one response or one transport
+     * error; failures are the transport errors and some responses. */
+    uint64_t x = t->transport_errors;
+    if (t->responses + x != t->requests || t->responses + x < t->responses)
         return fail(d, VOLLEY_EPARSE, p,
-                    "inconsistent counts: requests %llu != responses %llu + errors %llu",
+                    "inconsistent counts: requests %llu != responses %llu + transport_errors %llu",
                     (unsigned long long)t->requests, (unsigned long long)t->responses,
-                    (unsigned long long)t->errors);
+                    (unsigned long long)x);
+    if (t->errors < x || t->errors > t->requests)
+        return fail(d, VOLLEY_EPARSE, p,
+                    "inconsistent counts: errors %llu not between transport_errors %llu and "
+                    "requests %llu", (unsigned long long)t->errors, (unsigned long long)x,
+                    (unsigned long long)t->requests);
     if (nstatus != t->responses)
         return fail(d, VOLLEY_EPARSE, sp, "sums to %llu, but responses is %llu",
                     (unsigned long long)nstatus, (unsigned long long)t->responses);
-    if (nkinds != t->errors)
-        return fail(d, VOLLEY_EPARSE, ep, "sums to %llu, but errors is %llu",
-                    (unsigned long long)nkinds, (unsigned long long)t->errors);
+    if (nkinds != x)
+        return fail(d, VOLLEY_EPARSE, ep, "sums to %llu, but transport_errors is %llu",
+                    (unsigned long long)nkinds, (unsigned long long)x);
     return 0;
 }
 
@@ -371,6 +383,7 @@ static const struct {
     {"requests", COL_U64, offsetof(series_row, requests)},
     {"responses", COL_U64, offsetof(series_row, responses)},
     {"errors", COL_U64, offsetof(series_row, errors)},
+    {"transport_errors", COL_U64, offsetof(series_row, transport_errors)},
     {"bytes_in", COL_U64, offsetof(series_row, bytes_in)},
     {"bytes_out", COL_U64, offsetof(series_row, bytes_out)},
     {"p50_ms", COL_MS, offsetof(series_row, p50_ns)},
@@ -482,16 +495,12 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
         rc = get_secs_ns(d, o, p, "duration_s", false, &s->elapsed_ns);
     }
     if (rc || (rc = parse_totals(d, o, p, &s->tot)) ||
-        (rc = parse_hist(d, o, p, "latency", false, s->latency)) ||
-        (rc = parse_hist(d, o, p, "service_time", false, s->service)) ||
-        (rc = parse_hist(d, o, p, "ttfb", false, s->ttfb)) ||
-        (rc = parse_hist(d, o, p, "connect", false, s->connect)) ||
-        (rc = parse_hist(d, o, p, "chunk_gap", true, s->chunk_gap)) ||
-        (rc = parse_hist(d, o, p, "send_lag", true, s->send_lag)) ||
-        (rc = parse_hist(d, o, p, "tls_handshake", true, s->tls_handshake)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
-    return 0;
+    /* The first four were always written; later ones may be absent. */
+    for (int i = 0; i < METRICS_DIST_COUNT && !rc; i++)
+        rc = parse_hist(d, o, p, metrics_dists[i].json, i > METRICS_DIST_CONNECT, s->dist[i]);
+    return rc;
 }
 
 static int parse_endpoint_head(rd *d, json_t *o, const char *p, char *name, char *method,

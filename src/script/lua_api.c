@@ -452,7 +452,8 @@ static void hconn_close(hconn *hc, bool reset)
 static void http_fail(lua_vu *vu, err_kind k, const char *msg)
 {
     vu_http *h = vu->http;
-    metrics_record_error(vu->w->shards[vu->scen], k, h->bytes_in, h->sent ? h->req.len : 0);
+    metrics_record_failure(vu->w->shards[vu->scen], k, loop_now(vu->w->lp) - h->call_ns,
+                           h->bytes_in, h->sent ? h->req.len : 0);
     h->err_kind = (int)k;
     snprintf(h->err, sizeof h->err, "%s", msg ? msg : metrics_err_kind_name(k));
     if (h->hc)
