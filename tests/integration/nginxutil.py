@@ -33,6 +33,7 @@ http {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         location / {{ return 200 "ok\\n"; }}
         location /health {{ return 200 "ok"; }}
+        {extra}
     }}
 }}
 """
@@ -45,14 +46,17 @@ def free_port():
 
 
 class Nginx:
-    def __init__(self, keepalive_requests=100000, workers=1, access_log=True):
+    def __init__(self, keepalive_requests=100000, workers=1, access_log=True, extra=""):
+        # extra: more directives for the server block; "{prefix}" in it is
+        # replaced by the instance's directory (e.g. a location serving files).
         self.prefix = tempfile.mkdtemp(prefix="volley-nginx-")
         self.port = free_port()
         self.log = os.path.join(self.prefix, "access.log")
         access = f"{self.log} counted" if access_log else "off"
         with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:
             f.write(CONF.format(prefix=self.prefix, port=self.port, access=access,
-                                workers=workers, keepalive_requests=keepalive_requests))
+                                workers=workers, keepalive_requests=keepalive_requests,
+                                extra=extra.replace("{prefix}", self.prefix)))
         self.proc = subprocess.Popen(
             [NGINX, "-p", self.prefix, "-c", os.path.join(self.prefix, "nginx.conf"),
              "-e", os.path.join(self.prefix, "error.log")],

@@ -19,6 +19,7 @@ static void record(results_stats *s, int status, uint64_t latency_ns)
     s->tot.requests++;
     if (status == 0) {
         s->tot.errors++;
+        s->tot.transport_errors++;
         s->tot.err_kind[ERRK_TIMEOUT]++;
         return;
     }
