@@ -68,6 +68,7 @@ typedef struct engine {
     results *out;
     sig_atomic_t seen_irq;
     bool stopping;
+    uint64_t stop_ns;  /* when a stop was first asked for (0: never) */
     hist *scratch_ep, *scratch_all;
 } engine;
 
@@ -95,6 +96,8 @@ static bool irq_check(engine *g, shape_run *r)
         return false;
     g->seen_irq = irq;
     g->out->interrupted = true;
+    if (!g->stopping)
+        g->stop_ns = clock_now_ns();
     g->stopping = true;
     if (r)
         for (uint32_t i = 0; i < r->n; i++) {
@@ -196,6 +199,7 @@ static void add_second(shape_run *r, uint64_t s, bool final)
     if (!final && !r->warmup && o && o->on_second && o->on_second(o->ctx, &all, g->scratch_all) &&
         !g->stopping) {
         g->stopping = true;
+        g->stop_ns = clock_now_ns();
         for (uint32_t i = 0; i < r->n; i++)
             g->ops->request_stop(r->w[i]);
     }
@@ -277,6 +281,55 @@ static void merge_shard_into(results_stats *st, metrics_shard *sh)
     metrics_dists_merge(st->dist, sh->dist);
 }
 
+/* When the load ended: the planned duration (or the stop, if earlier),
+ * with -n alone the last scheduled start (open model) or the last outcome
+ * (closed model); never after the workers ended. last: the last outcome
+ * (0: unknown). */
+static uint64_t load_end(const shape_run *r, uint64_t workers_end, uint64_t last)
+{
+    const plan *p = r->eng->p;
+    uint64_t end = last ? last : workers_end;
+    if (r->duration_ns)
+        end = r->start_ns + r->duration_ns;
+    else if (p && p->requests && r->x && executor_is_open(r->x) &&
+             executor_time_of(r->x, p->requests - 1) != UINT64_MAX)
+        end = r->start_ns + executor_time_of(r->x, p->requests - 1);
+    if (r->eng->stop_ns > r->start_ns && r->eng->stop_ns < end)
+        end = r->eng->stop_ns;
+    if (workers_end < end)
+        end = workers_end;
+    return end > r->start_ns ? end : r->start_ns;
+}
+
+/* Rates are over the load time (elapsed_ns); what followed until the last
+ * outcome is the drain (in-flight requests finishing), reported apart. An
+ * endpoint's load time is its own (with -n, a fast endpoint finishes long
+ * before a slow one). */
+static void set_load_times(shape_run *r, uint64_t workers_end)
+{
+    engine *g = r->eng;
+    uint64_t run_last = 0;
+    for (uint32_t ep = 0; ep < g->ngroups; ep++) {
+        uint64_t last = 0;
+        for (uint32_t i = 0; i < r->n; i++) {
+            uint64_t t = g->ops->shard(r->w[i], ep)->last_outcome_ns;
+            last = t > last ? t : last;
+        }
+        run_last = last > run_last ? last : run_last;
+        if (!r->eps)
+            continue;
+        uint64_t end = load_end(r, workers_end, last);
+        r->eps[ep].st.elapsed_ns = end - r->start_ns;
+        r->eps[ep].st.drain_ns = last > end ? last - end : 0;
+    }
+    if (!r->all)
+        return;
+    uint64_t end = load_end(r, workers_end, run_last);
+    uint64_t last = run_last ? run_last : workers_end;
+    r->all->elapsed_ns = end - r->start_ns;
+    r->all->drain_ns = last > end ? last - end : 0;
+}
+
 static void finish(shape_run *r)
 {
     engine *g = r->eng;
@@ -323,22 +376,7 @@ static void finish(shape_run *r)
         if (s < last_second || n)
             add_second(r, s, true);
     }
-    uint64_t elapsed = end_ns - r->start_ns;
-    if (r->all)
-        r->all->elapsed_ns = elapsed;
-    /* An endpoint's rate is over its own time: with -n a fast endpoint
-     * finishes long before a slow one. */
-    if (r->eps)
-        for (uint32_t ep = 0; ep < g->ngroups; ep++) {
-            uint64_t last = 0;
-            for (uint32_t i = 0; i < r->n; i++) {
-                uint64_t t = g->ops->shard(r->w[i], ep)->last_outcome_ns;
-                last = t > last ? t : last;
-            }
-            r->eps[ep].st.elapsed_ns = last > r->start_ns && g->p && !g->p->shape.duration_ns
-                                           ? last - r->start_ns
-                                           : elapsed;
-        }
+    set_load_times(r, end_ns);
 }
 
 static uint32_t threads_for(const plan *p, const executor *x)
@@ -503,14 +541,19 @@ static int run_sweep(engine *g, err *e)
         if (k + 1 < p->nrates && p->cooldown_ns)
             pause_ns(g, p->cooldown_ns);
     }
-    uint64_t total = clock_now_ns() - t0;
-    /* The whole run's rate is over the time load was applied, not cooldowns. */
-    uint64_t busy = 0;
-    for (size_t k = 0; k < out->nsteps; k++)
-        busy += out->steps[k].st.elapsed_ns;
-    out->st.elapsed_ns = busy ? busy : total;
+    /* The whole run's rate is over the time load was applied: the steps'
+     * load times, without their drains or the cool-downs. */
+    out->st.elapsed_ns = out->st.drain_ns = 0;
     for (size_t ep = 0; ep < p->neps; ep++)
-        out->eps[ep].st.elapsed_ns = out->st.elapsed_ns;
+        out->eps[ep].st.elapsed_ns = out->eps[ep].st.drain_ns = 0;
+    for (size_t k = 0; k < out->nsteps; k++) {
+        out->st.elapsed_ns += out->steps[k].st.elapsed_ns;
+        out->st.drain_ns += out->steps[k].st.drain_ns;
+        for (size_t ep = 0; ep < p->neps; ep++) {
+            out->eps[ep].st.elapsed_ns += out->steps[k].eps[ep].st.elapsed_ns;
+            out->eps[ep].st.drain_ns += out->steps[k].eps[ep].st.drain_ns;
+        }
+    }
     return 0;
 }
 

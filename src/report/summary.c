@@ -134,6 +134,9 @@ void summary_print(FILE *f, const results *r)
     double secs = (double)r->st.elapsed_ns / NS_PER_S;
     fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,
             results_rps(r));
+    if (r->st.drain_ns)
+        fprintf(f, "  drain        %.2fs after the load until the last response (not in the rates)\n",
+                (double)r->st.drain_ns / NS_PER_S);
     fprintf(f, "  responses    %llu (%.2f%%)   failed %llu (%.2f%%): %llu unexpected status, "
                "%llu transport errors\n",
             (unsigned long long)t->responses, pct(t->responses, t->requests),

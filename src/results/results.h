@@ -41,7 +41,8 @@ typedef struct results_stats {
     metrics_totals tot;
     METRICS_DIST_FIELDS; /* see metrics.h: latency, service, ttfb, ... */
     series sec;      /* per-second rows */
-    uint64_t elapsed_ns;
+    uint64_t elapsed_ns; /* load time: rates are over it */
+    uint64_t drain_ns;   /* after the load until the last outcome (not in rates) */
 } results_stats;
 
 typedef struct results_endpoint {

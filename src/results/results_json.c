@@ -175,6 +175,7 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
 {
     set(o, "duration_s", secs(s->elapsed_ns));
     set(o, "duration_ns", jint(s->elapsed_ns));
+    set(o, "drain_s", secs(s->drain_ns));
     set(o, "totals", totals_json(s));
     for (int i = 0; i < METRICS_DIST_COUNT; i++)
         set(o, metrics_dists[i].json, hist_json(s->dist[i], e));

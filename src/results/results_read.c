@@ -494,6 +494,8 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
     } else { /* older files: milliseconds are exact enough */
         rc = get_secs_ns(d, o, p, "duration_s", false, &s->elapsed_ns);
     }
+    if (!rc)
+        rc = get_secs_ns(d, o, p, "drain_s", true, &s->drain_ns);
     if (rc || (rc = parse_totals(d, o, p, &s->tot)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
