@@ -29,18 +29,20 @@ nginx_start "$dir" "server { listen 127.0.0.1:$PORT; location / { return 200 'ok
 VPID=$!
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$VPID/status" 2>/dev/null; }
+cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$VPID/stat" 2>/dev/null; }
 
 echo "soak: ${SOAK_S}s at ${RATE} req/s against nginx on 127.0.0.1:$PORT (volley pid $VPID)"
 sleep "$SETTLE_S"
 samples=()
+cpu=0
 t=$SETTLE_S
 while kill -0 "$VPID" 2>/dev/null && [ "$t" -le $((SOAK_S - 10)) ]; do
     r=$(rss_kb)
     [ -n "$r" ] && samples+=("$t $r") && printf "  t=%4ds rss %8d KiB\n" "$t" "$r"
+    c=$(cpu_s) && [ -n "$c" ] && cpu=$c
     sleep 10
     t=$((t + 10))
 done
-cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$VPID/stat" 2>/dev/null || echo 0)
 wait "$VPID" || true
 VPID=
 
@@ -51,7 +53,7 @@ printf '%s\n' "${samples[@]}" | awk -v soak="$SOAK_S" -v cpu="$cpu" '
         mx = sx / n; my = sy / n
         for (i = 1; i <= n; i++) { num += (x[i] - mx) * (y[i] - my); den += (x[i] - mx) ^ 2 }
         slope = num / den  # KiB per second
-        printf "samples %d, first %d KiB, last %d KiB, generator cpu %.1f s\n", n, y[1], y[n], cpu
+        printf "samples %d, first %d KiB, last %d KiB, generator cpu %.1f s (to the last sample)\n", n, y[1], y[n], cpu
         printf "RSS growth: %.1f KiB per 10 minutes (least squares; goal < 1024)\n", slope * 600
     }'
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["totals"]; \
