@@ -277,9 +277,10 @@ int csv_read_requests(const char *path, csv_request_row **rows, size_t *n, err *
 {
     *rows = NULL;
     *n = 0;
-    FILE *f = fopen(path, "r");
+    /* Any size: the rows are streamed and sampled (CSV_REQUESTS_MAX_ROWS). */
+    FILE *f = file_open_input(path, "requests.csv", 0, NULL, e);
     if (!f)
-        return err_sys(e, "cannot open '%s'", path);
+        return e && e->code ? e->code : VOLLEY_EINVAL;
     size_t total = count_records(f);
     rewind(f);
     size_t keep = total < CSV_REQUESTS_MAX_ROWS ? total : CSV_REQUESTS_MAX_ROWS;

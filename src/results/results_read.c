@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "results/results_json.h"
 
 #include <errno.h>
@@ -732,9 +733,9 @@ int results_json_parse(const char *text, size_t len, const char *name, results *
 
 int results_json_read(const char *path, results *out, err *e)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = file_open_input(path, "results", FILE_RESULTS_MAX, NULL, e);
     if (!f)
-        return err_sys(e, "cannot open '%s'", path);
+        return e && e->code ? e->code : VOLLEY_EINVAL;
     buf b = {0};
     int rc = 0;
     for (;;) {
