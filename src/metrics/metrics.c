@@ -4,6 +4,7 @@
  * thread publishes `consumed` after reading it. */
 #include "metrics/metrics.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,13 @@ bool metrics_status_ok(const metrics_status_set *s, int status)
     if (!s)
         return status >= 200 && status < 400;
     return (s->bits[status / 64] >> (status % 64)) & 1;
+}
+
+double metrics_ok_pct(const metrics_totals *t)
+{
+    if (!t->requests)
+        return NAN;
+    return 100.0 * (double)(t->requests - t->errors) / (double)t->requests;
 }
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)

@@ -120,6 +120,8 @@ typedef struct metrics_totals {
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);
+/* Percent of requests that did not fail (NaN with no requests). */
+double metrics_ok_pct(const metrics_totals *t);
 
 /* One second of one shard. */
 typedef struct metrics_interval {

@@ -1137,12 +1137,7 @@ static int fig_ttfb(const results *r, chart_fig *f)
 
 static double success_pct(const metrics_totals *t)
 {
-    if (!t->requests)
-        return NAN;
-    uint64_t ok = 0;
-    for (int i = 100; i < 400; i++)
-        ok += t->status[i];
-    return 100.0 * (double)ok / (double)t->requests;
+    return metrics_ok_pct(t);
 }
 
 static int fig_sweep(const results *r, chart_fig *f)
@@ -1152,7 +1147,7 @@ static int fig_sweep(const results *r, chart_fig *f)
         by_rate |= r->steps[i].target_rps > 0;
     const char *xl = by_rate ? "target rate (requests/s)" : "target virtual users";
     static const char *titles[] = {"Achieved rate", "p99 latency", "Success"};
-    static const char *ylabels[] = {"requests/s", "latency (ms)", "1xx-3xx responses (%)"};
+    static const char *ylabels[] = {"requests/s", "latency (ms)", "not failed (%)"};
     for (int p = 0; p < 3; p++) {
         chart *c = &f->panels[p];
         snprintf(c->title, sizeof c->title, "%s", titles[p]);

@@ -34,15 +34,10 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
-/* Responses with a 1xx..3xx status, of all requests (errors included). */
+/* Requests that did not fail (see metrics.h), of all requests. */
 static double success_pct(const metrics_totals *t)
 {
-    if (!t->requests)
-        return 0;
-    uint64_t ok = 0;
-    for (int i = 100; i < 400; i++)
-        ok += t->status[i];
-    return 100.0 * (double)ok / (double)t->requests;
+    return t->requests ? metrics_ok_pct(t) : 0;
 }
 
 typedef struct row_head {
