@@ -281,19 +281,21 @@ static void merge_shard_into(results_stats *st, metrics_shard *sh)
     metrics_dists_merge(st->dist, sh->dist);
 }
 
-/* When the load ended: the planned duration (or the stop, if earlier),
- * with -n alone the last scheduled start (open model) or the last outcome
- * (closed model); never after the workers ended. last: the last outcome
- * (0: unknown). */
+/* When the load ended: the planned duration, or with -n the last scheduled
+ * start if earlier (open model), or with -n alone the last outcome (closed
+ * model); a stop, if earlier; never after the workers ended. last: the last
+ * outcome (0: unknown). */
 static uint64_t load_end(const shape_run *r, uint64_t workers_end, uint64_t last)
 {
     const plan *p = r->eng->p;
     uint64_t end = last ? last : workers_end;
     if (r->duration_ns)
         end = r->start_ns + r->duration_ns;
-    else if (p && p->requests && r->x && executor_is_open(r->x) &&
-             executor_time_of(r->x, p->requests - 1) != UINT64_MAX)
-        end = r->start_ns + executor_time_of(r->x, p->requests - 1);
+    uint64_t t = p && p->requests && r->x && executor_is_open(r->x)
+                     ? executor_time_of(r->x, p->requests - 1)
+                     : UINT64_MAX;
+    if (t != UINT64_MAX && (!r->duration_ns || r->start_ns + t < end))
+        end = r->start_ns + t;
     if (r->eng->stop_ns > r->start_ns && r->eng->stop_ns < end)
         end = r->eng->stop_ns;
     if (workers_end < end)

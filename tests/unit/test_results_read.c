@@ -25,6 +25,7 @@ static void fill_stats(results_stats *s, uint64_t seed, uint64_t n)
             continue;
         }
         s->tot.responses++;
+        s->tot.errors += i % 11 == 0; /* a 404 fails */
         s->tot.status[i % 11 == 0 ? 404 : 200]++;
         hist_record(s->latency, v);
         hist_record(s->service, v * 3 / 4);
