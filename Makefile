@@ -3,7 +3,7 @@
 # and integration tests; `make demo` is the README's main job.
 # Missing Debian packages are installed by scripts/setup-deps.sh.
 
-PKGS     := openssl lua5.4 jansson cairo
+PKGS     := openssl lua5.4 jansson cairo libnghttp2 zlib libbrotlidec libzstd
 CC       ?= cc
 PYTHON   := /usr/bin/python3
 
@@ -21,7 +21,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -Isrc $(PKG_CFLAGS) -D_GNU_SOURCE -pthread -MMD -MP
+CFLAGS  += -std=gnu11 $(WARN) -Isrc -Ibuild/gen $(PKG_CFLAGS) -D_GNU_SOURCE -pthread -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lm -pthread
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -39,7 +39,7 @@ LIBOBJ_ASAN := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_REL  := $(UNIT_SRC:%.c=build/rel/%.o)
 UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
-.PHONY: all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
+.PHONY: readme-flags all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
 
 all: volley
 
@@ -56,6 +56,17 @@ build/asan/volley: $(OBJ_ASAN)
 
 asan: build/asan/volley
 
+# The Lua prelude is a .lua file compiled in as a byte array (od + sed:
+# no tool beyond coreutils).
+build/gen/prelude_lua.h: src/script/prelude.lua
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q){ echo '/* generated from $< by the Makefile */'; \
+	  echo 'static const unsigned char prelude_lua[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
+
+build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o: build/gen/prelude_lua.h
+
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -66,13 +77,16 @@ build/asan/%.o: %.c
 	@echo "  CC/san  $<"
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
+# The unit tests also compress (to test the decoders): brotli's encoder.
+UNIT_LIBS := -lcriterion $(shell pkg-config --libs libbrotlienc 2>/dev/null)
+
 build/rel/unit-tests: $(UNIT_REL) $(LIBOBJ_REL)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(UNIT_LIBS)
 
 build/asan/unit-tests: $(UNIT_ASAN) $(LIBOBJ_ASAN)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS) $(UNIT_LIBS)
 
 deps-test:
 	@./scripts/setup-deps.sh test
@@ -113,6 +127,11 @@ bench: volley
 	./bench/serve-vs-nginx.sh
 	./bench/vs-peers.sh
 
+# The README's `volley run` flag table is made from the flag table in
+# src/cmd/run.c; tests/integration/test_flags.py fails when they differ.
+readme-flags: volley
+	$(PYTHON) scripts/readme-flags.py
+
 clean:
 	rm -rf build volley
 
@@ -135,6 +154,10 @@ FUZZ_SRC_hist_decode := src/metrics/hist.c
 FUZZ_SRC_duration    :=
 FUZZ_SRC_reqparse    := src/server/reqparse.c
 FUZZ_SRC_ws          := src/proto/ws.c src/proto/http1.c
+FUZZ_SRC_h2          := src/proto/h2.c
+FUZZ_LIBS_h2         := -lnghttp2
+FUZZ_SRC_decode      := src/proto/decode.c
+FUZZ_LIBS_decode     := -lz -lbrotlidec -lzstd
 FUZZ_BINS     := $(FUZZ_TARGETS:%=build/fuzz/%)
 
 .PHONY: fuzz-build fuzz-regress
@@ -143,7 +166,7 @@ FUZZ_BINS     := $(FUZZ_TARGETS:%=build/fuzz/%)
 build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lm
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lm $(FUZZ_LIBS_$*)
 
 fuzz-build: $(FUZZ_BINS)
 

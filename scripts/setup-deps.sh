@@ -5,9 +5,9 @@
 # `make test` / `make demo` before anything else.
 set -eu
 
-BUILD="build-essential pkg-config libssl-dev liblua5.4-dev libjansson-dev libcairo2-dev"
-TEST="libcriterion-dev python3 python3-pytest nginx openssl curl chromium clang libclang-rt-14-dev"
-PEERS="wrk nghttp2-client apache2-utils time bc"
+BUILD="build-essential pkg-config libssl-dev liblua5.4-dev libjansson-dev libcairo2-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev"
+TEST="libcriterion-dev python3 python3-pytest python3-websocket nghttp2-client nginx openssl curl chromium clang libclang-rt-14-dev libnss-wrapper"
+PEERS="wrk apache2-utils time bc"
 
 want="$BUILD"
 case "${1:-build}" in

@@ -29,48 +29,16 @@ static void usage(FILE *f)
           f);
 }
 
-int compare_and_report(const char *base_path, const char *new_path, const results *base,
-                       const results *cur, const compare_opts *o)
-{
-    cmp_report c;
-    err e = {0};
-    if (compare_results(base, cur, &c, &e)) {
-        fprintf(stderr, "volley compare: %s\n", e.msg);
-        return 1;
-    }
-    int rc = 0;
-    if (o->json) {
-        buf b = {0};
-        if (compare_json(&c, base_path, new_path, &b, &e) == 0)
-            fwrite(b.data, 1, b.len, o->out);
-        buf_free(&b);
-    } else {
-        compare_print(o->out, &c, base_path, new_path);
-    }
-    if (o->html && compare_html(base, cur, &c, base_path, new_path, o->html, &e)) {
-        fprintf(stderr, "volley compare: %s\n", e.msg);
-        rc = 1;
-    }
-    for (size_t i = 0; i < o->ngates; i++) {
-        char why[256];
-        if (compare_gate_fails(&o->gates[i], &c, why, sizeof why)) {
-            fprintf(stderr, "volley compare: FAIL %s\n", why);
-            rc = EXIT_THRESHOLDS;
-        }
-    }
-    compare_free(&c);
-    return rc;
-}
-
-int compare_parse_gate(compare_opts *o, const char *arg)
+/* --fail-if EXPR into o (exit 2 on a bad one). */
+static int add_gate(session_compare *o, const char *arg)
 {
     err e = {0};
-    if (o->ngates == sizeof o->gates / sizeof o->gates[0]) {
-        fprintf(stderr, "volley: --fail-if: too many\n");
+    if (o->ngates == SESSION_MAX_GATES) {
+        fprintf(stderr, "volley compare: --fail-if: too many\n");
         return EXIT_USAGE;
     }
     if (compare_gate_parse(arg, &o->gates[o->ngates], &e)) {
-        fprintf(stderr, "volley: %s\n", e.msg);
+        fprintf(stderr, "volley compare: %s\n", e.msg);
         return EXIT_USAGE;
     }
     o->ngates++;
@@ -86,7 +54,7 @@ int cmd_compare(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    compare_opts o = {.out = stdout};
+    session_compare o = {.out = stdout};
     int c;
     opterr = 0;
     optind = 1;
@@ -95,7 +63,7 @@ int cmd_compare(int argc, char **argv)
         case 'j': o.json = true; break;
         case 'w': o.html = optarg; break;
         case 'f':
-            if (compare_parse_gate(&o, optarg))
+            if (add_gate(&o, optarg))
                 return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return 0;
@@ -121,7 +89,7 @@ int cmd_compare(int argc, char **argv)
         results_free(&a);
         return EXIT_USAGE;
     }
-    int rc = compare_and_report(argv[optind], argv[optind + 1], &a, &b, &o);
+    int rc = session_compare_report(argv[optind], argv[optind + 1], &a, &b, &o);
     results_free(&a);
     results_free(&b);
     return rc;

@@ -5,13 +5,15 @@
 #include "cmd/cmd.h"
 
 #include "core/log.h"
+#include "load/executor.h"
+#include "load/plan.h"
+#include "session/session.h"
 #include "net/addr.h"
 #include "server/server.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static void usage(FILE *f)
 {
@@ -26,9 +28,38 @@ static void usage(FILE *f)
           "at a ramping rate (0 -> 40 req/s per route and back), then writes\n"
           "results.json, summary.csv, requests.csv and report.html with charts.\n"
           "\n"
-          "  --out DIR   where to write (default volley-results/demo-<timestamp>)\n"
+          "  --out DIR   where to write (default volley-results/<timestamp>-demo)\n"
           "  --quick     a 6 s run instead of 20 s\n",
           f);
+}
+
+/* Four routes of the built-in server at hp, a ramping rate, one thread. */
+static int demo_plan(plan *p, const char *hp, bool quick, err *e)
+{
+    static const struct {
+        const char *name, *route;
+    } eps[] = {
+        {"buffering-simple", "/buffered?chunks=5&interval_ms=20"},
+        {"buffering-dynamic", "/buffered?chunks=5&interval_ms=20&max_delay_ms=40"},
+        {"streaming-simple", "/stream?chunks=5&interval_ms=20"},
+        {"streaming-dynamic", "/stream?chunks=5&interval_ms=20&max_delay_ms=40"},
+    };
+    plan_init(p);
+    for (int i = 0; i < 4; i++) {
+        char u[256];
+        snprintf(u, sizeof u, "http://%s%s", hp, eps[i].route);
+        if (!plan_add_endpoint_parts(p, eps[i].name, NULL, u, "demo", e))
+            return VOLLEY_EINVAL;
+    }
+    p->shape.kind = EXEC_RAMPING_RATE;
+    int rc = executor_parse_stages(&p->shape, quick ? "40:2s,40:2s,0:2s" : "40:5s,40:10s,0:5s",
+                                   0, e);
+    if (rc)
+        return rc;
+    p->threads = 1;
+    p->raw = true;
+    snprintf(p->label, sizeof p->label, "demo");
+    return plan_compile(p, e);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -58,18 +89,6 @@ int cmd_demo(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    char dir[512];
-    if (out) {
-        snprintf(dir, sizeof dir, "%s", out);
-    } else {
-        char ts[32];
-        time_t now = time(NULL);
-        struct tm tm;
-        localtime_r(&now, &tm);
-        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
-        snprintf(dir, sizeof dir, "volley-results/demo-%s", ts);
-    }
-
     server_config cfg;
     server_config_defaults(&cfg);
     err e = {0};
@@ -90,41 +109,26 @@ int cmd_demo(int argc, char **argv)
     printf("volley demo: built-in server on http://%s (in this process)\n", hp);
     fflush(stdout);
 
-    static const struct {
-        const char *name, *route;
-    } eps[] = {
-        {"buffering-simple", "/buffered?chunks=5&interval_ms=20"},
-        {"buffering-dynamic", "/buffered?chunks=5&interval_ms=20&max_delay_ms=40"},
-        {"streaming-simple", "/stream?chunks=5&interval_ms=20"},
-        {"streaming-dynamic", "/stream?chunks=5&interval_ms=20&max_delay_ms=40"},
-    };
-    char specs[4][256];
-    char *rargv[32];
-    int n = 0;
-    rargv[n++] = "run";
-    for (int i = 0; i < 4; i++) {
-        snprintf(specs[i], sizeof specs[i], "%s=http://%s%s", eps[i].name, hp, eps[i].route);
-        rargv[n++] = "--endpoint";
-        rargv[n++] = specs[i];
+    static plan p; /* large; one per process */
+    static session_config sc;
+    int rc = demo_plan(&p, hp, quick, &e);
+    if (rc) {
+        fprintf(stderr, "volley demo: %s\n", e.msg);
+        plan_free(&p);
+        server_free(srv);
+        return 1;
     }
-    rargv[n++] = "--executor";
-    rargv[n++] = "ramping-arrival-rate";
-    rargv[n++] = "--stages";
-    rargv[n++] = quick ? "40:2s,40:2s,0:2s" : "40:5s,40:10s,0:5s";
-    rargv[n++] = "--threads";
-    rargv[n++] = "1";
-    rargv[n++] = "--raw";
-    rargv[n++] = "--label";
-    rargv[n++] = "demo";
-    rargv[n++] = "--out";
-    rargv[n++] = dir;
-    rargv[n] = NULL;
-    int rc = cmd_run(n, rargv);
+    memset(&sc, 0, sizeof sc);
+    sc.who = "volley demo";
+    sc.out_dir = out;
+    sc.raw = true;
+    rc = session_run(&sc, &p, NULL);
+    plan_free(&p);
     server_free(srv);
-    if (rc != 0 && rc != 130)
+    if (rc != 0 && rc < 128)
         return rc;
-
-    char results_path[600];
+    const char *dir = sc.out_used;
+    char results_path[4300];
     snprintf(results_path, sizeof results_path, "%s/results.json", dir);
     char *pargv[] = {"report", results_path, "--format", "html,png,svg", NULL};
     int rrc = cmd_report(4, pargv);

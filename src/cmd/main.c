@@ -21,6 +21,7 @@ static const subcommand commands[] = {
     {"report", cmd_report, "make reports (HTML, PNG/SVG charts, CSV, text) from results.json"},
     {"compare", cmd_compare, "compare two results files: better, worse or within noise"},
     {"demo", cmd_demo, "serve + run + report on loopback, in one command"},
+    {"convert", cmd_convert, "turn a HAR recording into a targets file or a Lua script"},
 };
 
 static void usage(FILE *f)

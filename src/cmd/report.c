@@ -10,6 +10,7 @@
 #include "results/csv.h"
 #include "results/results_read.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -26,14 +27,17 @@ enum { FMT_HTML = 1, FMT_PNG = 2, FMT_SVG = 4, FMT_TXT = 8, FMT_CSV = 16 };
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: volley report RESULTS.json... [options]\n\n"
-            "Makes reports again from results files, without sending any load.\n\n"
+            "usage: volley report RESULTS.json|DIR... [options]\n\n"
+            "Makes reports again from results files, without sending any load. A folder\n"
+            "stands for its results.json, or, in a folder of runs (volley-results/), for\n"
+            "the newest run's.\n\n"
             "  -o, --out DIR        where to write (default: the results file's directory;\n"
             "                       with several files, DIR/NAME for each, NAME being the\n"
             "                       file's directory name)\n"
             "  -f, --format LIST    comma-separated: html, png, svg, txt, csv\n"
             "                       (default html,png,txt; txt goes to stdout)\n"
             "  -s, --size WxH       chart size in pixels (default %dx%d)\n"
+            "  -e, --endpoint NAME  report one endpoint alone\n"
             "  -h, --help           this help\n\n"
             "Writes DIR/report.html, DIR/charts/NAME.png|svg, DIR/summary.csv. The\n"
             "per-request scatter charts use requests.csv beside the results file when\n"
@@ -149,6 +153,7 @@ static void multi_out(const char *out, const char *file, size_t idx, char *dst, 
 
 typedef struct job {
     const char *file;
+    char path[PATH_CAP]; /* the results file an argument stands for */
     bool many; /* one of several files: name it above its text summary */
     char src_dir[PATH_CAP];
     char out_dir[PATH_CAP];
@@ -235,19 +240,84 @@ static int run_job(job *j, unsigned fmt, int w, int h, err *e)
     return rc;
 }
 
+/* A folder stands for its results.json, or for the newest (by
+ * modification time) results.json one level down: `volley report
+ * volley-results` reports the last run. */
+static int resolve_input(const char *arg, char *out, size_t cap, err *e)
+{
+    struct stat st;
+    if (stat(arg, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(out, cap, "%s", arg);
+        return 0;
+    }
+    if (snprintf(out, cap, "%s/results.json", arg) < (int)cap && !stat(out, &st))
+        return 0;
+    DIR *d = opendir(arg);
+    if (!d)
+        return err_sys(e, "cannot read folder '%s'", arg);
+    struct dirent *de;
+    struct timespec best = {0};
+    out[0] = 0;
+    char cand[PATH_CAP];
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (snprintf(cand, sizeof cand, "%s/%s/results.json", arg, de->d_name) >= (int)sizeof cand ||
+            stat(cand, &st))
+            continue;
+        if (!out[0] || st.st_mtim.tv_sec > best.tv_sec ||
+            (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)) {
+            best = st.st_mtim;
+            snprintf(out, cap, "%s", cand);
+        }
+    }
+    closedir(d);
+    if (!out[0])
+        return err_set(e, VOLLEY_EINVAL, "'%s' is a folder with no results.json in it or in its subfolders", arg);
+    return 0;
+}
+
+/* What a wrong file is, when it is not a results file: said before the
+ * JSON parser's complaint, which would only give a position. */
+static void explain_wrong_input(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char head[256] = "";
+    size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+    if (f)
+        fclose(f);
+    head[n] = 0;
+    const char *p = head;
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+    const char *dot = strrchr(path, '.');
+    if (*p == '{' || *p == '[' || n == 0)
+        return;
+    const char *what = dot && !strcmp(dot, ".csv") ? "a CSV file"
+                     : !strncmp(p, "<!", 2) || !strncmp(p, "<html", 5) ? "an HTML page"
+                     : !strncmp(p, "\x89PNG", 4) ? "a PNG image"
+                     : strchr(head, ',') ? "a CSV or text file" : "not JSON";
+    fprintf(stderr, "volley report: %s is %s; volley report reads the results.json that "
+                    "`volley run --out DIR` writes, or that folder\n", path, what);
+}
+
 int cmd_report(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},    {"format", required_argument, NULL, 'f'},
         {"size", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
+        {"endpoint", required_argument, NULL, 'e'},
         {NULL, 0, NULL, 0},
     };
-    const char *out = NULL;
+    const char *out = NULL, *only_ep = NULL;
     unsigned fmt = FMT_DEFAULT;
     int w = CHART_DEFAULT_W, h = CHART_DEFAULT_H, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:f:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:f:s:e:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'e':
+            only_ep = optarg;
+            break;
         case 'o':
             out = optarg;
             break;
@@ -284,11 +354,23 @@ int cmd_report(int argc, char **argv)
     err e = {0};
     for (size_t i = 0; i < nfiles; i++, loaded++) {
         job *j = &jobs[i];
-        j->file = argv[optind + (int)i];
         j->many = nfiles > 1;
-        if (results_json_read(j->file, &j->r, &e)) {
+        if (resolve_input(argv[optind + (int)i], j->path, sizeof j->path, &e)) {
             fprintf(stderr, "volley report: %s\n", e.msg);
             status = EXIT_USAGE;
+            break;
+        }
+        j->file = j->path;
+        if (results_json_read(j->file, &j->r, &e)) {
+            explain_wrong_input(j->file);
+            fprintf(stderr, "volley report: %s\n", e.msg);
+            status = EXIT_USAGE;
+            break;
+        }
+        if (only_ep && results_keep_endpoint(&j->r, only_ep, &e)) {
+            fprintf(stderr, "volley report: %s: %s\n", j->file, e.msg);
+            status = EXIT_USAGE;
+            loaded++;
             break;
         }
         dir_of(j->file, j->src_dir, sizeof j->src_dir);

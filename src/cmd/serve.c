@@ -25,7 +25,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: volley serve [options]\n"
             "\n"
-            "Runs the built-in HTTP/1.1 target server (loopback only). Routes: /health,\n"
+            "Runs the built-in HTTP/1.1 (and with --h2, HTTP/2) target server (loopback only). Routes: /health,\n"
             "/echo, /bytes/{n}, /status/{code}, /delay/{ms}, /stream, /buffered, /sse,\n"
             "/openapi.json (see docs/serve.md). Prints 'listening on http://HOST:PORT'\n"
             "(https:// with --tls-cert) once ready; stops on Ctrl-C or SIGTERM.\n"
@@ -45,6 +45,9 @@ static void usage(FILE *f)
             "      --tls-cert FILE      serve HTTPS with this PEM certificate (chain)\n"
             "      --tls-key FILE       its PEM private key (default: in --tls-cert)\n"
             "      --tls-client-ca FILE require a client certificate issued by these CAs\n"
+            "      --h2                 HTTP/2 too: h2c with prior knowledge on plain TCP,\n"
+            "                           h2 by ALPN with --tls-cert (HTTP/1.1 still served)\n"
+            "      --h2-max-streams N   SETTINGS_MAX_CONCURRENT_STREAMS (default 256)\n"
             "  -d, --duration D         exit by itself after D (default: run until stopped)\n"
             "  -q, --quiet              print only errors\n"
             "  -h, --help               show this help\n"
@@ -94,6 +97,8 @@ int cmd_serve(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},
+        {"h2", no_argument, NULL, '2'},
+        {"h2-max-streams", required_argument, NULL, 'S'},
         {"duration", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -146,6 +151,13 @@ int cmd_serve(int argc, char **argv)
         case 'A':
             tls_client_ca = optarg;
             break;
+        case '2':
+            cfg.h2 = true;
+            break;
+        case 'S':
+            rc = parse_u64(optarg, "--h2-max-streams", 1, 1u << 20, &v, &e);
+            cfg.h2_max_streams = (uint32_t)v;
+            break;
         case 'q':
             quiet = true;
             break;
@@ -186,6 +198,8 @@ int cmd_serve(int argc, char **argv)
                  "127.0.0.0/8 or [::1]", listen);
         return bad_usage(msg);
     }
+    if (cfg.h2_max_streams && !cfg.h2)
+        return bad_usage("--h2-max-streams needs --h2");
     if ((tls_key || tls_client_ca) && !tls_cert)
         return bad_usage("--tls-key and --tls-client-ca need --tls-cert");
     if (quiet)
@@ -199,6 +213,8 @@ int cmd_serve(int argc, char **argv)
         }
         if (!tls)
             return bad_usage(e.msg);
+        if (cfg.h2)
+            tls_server_ctx_offer_h2(tls);
         cfg.tls = tls;
     }
 
@@ -226,6 +242,8 @@ int cmd_serve(int argc, char **argv)
         log_info("serve: %u thread%s; routes: /health /echo /bytes/{n} /status/{code} "
                  "/delay/{ms} /stream /buffered /sse /openapi.json",
                  cfg.threads, cfg.threads == 1 ? "" : "s");
+    if (!quiet && cfg.h2)
+        log_info("serve: HTTP/2 %s, and HTTP/1.1", tls ? "by ALPN (h2)" : "with prior knowledge (h2c)");
     wait_for_stop(&set, duration_ns);
     server_stop(s);
     if (tls) {

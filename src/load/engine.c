@@ -53,10 +53,12 @@ static uint32_t hw_active(void *w) { return worker_active(w); }
 static uint64_t hw_end_ns(void *w) { return worker_end_ns(w); }
 static uint64_t hw_current_second(void *w) { return worker_current_second(w); }
 static const char *hw_fatal(void *w) { return worker_fatal(w); }
+static size_t hw_drain_raw(void *w, engine_raw_fn fn, void *ctx) { return worker_raw_drain(w, fn, ctx); }
+static uint64_t hw_raw_dropped(void *w) { return worker_raw_dropped(w); }
 
 static const engine_worker_ops http_ops = {
     hw_create, hw_start, hw_request_stop, hw_abort, hw_join, hw_destroy, hw_done,
-    hw_shard, hw_active, hw_end_ns, hw_current_second, hw_fatal,
+    hw_shard, hw_active, hw_end_ns, hw_current_second, hw_fatal, hw_drain_raw, hw_raw_dropped,
 };
 
 typedef struct engine {
@@ -228,8 +230,10 @@ static void drain_raw(shape_run *r)
     const engine_options *o = r->eng->opt;
     if (!r->eng->p || !r->eng->p->raw || !o || !o->raw || r->warmup)
         return;
+    if (!r->eng->ops->drain_raw)
+        return;
     for (uint32_t i = 0; i < r->n; i++)
-        worker_raw_drain(r->w[i], o->raw, o->raw_ctx);
+        r->eng->ops->drain_raw(r->w[i], o->raw, o->raw_ctx);
 }
 
 static void progress(shape_run *r, bool stopping)
@@ -354,10 +358,11 @@ static void finish(shape_run *r)
         }
         if (!out->warning[0] && g->ops->fatal(w))
             snprintf(out->warning, sizeof out->warning, "%s", g->ops->fatal(w));
-        if (g->p && !out->warning[0] && worker_raw_dropped(w))
+        uint64_t lost = g->ops->raw_dropped ? g->ops->raw_dropped(w) : 0;
+        if (!out->warning[0] && lost)
             snprintf(out->warning, sizeof out->warning,
                      "requests.csv: %llu rows dropped (the writer could not keep up)",
-                     (unsigned long long)worker_raw_dropped(w));
+                     (unsigned long long)lost);
     }
     if (r->warmup)
         return;

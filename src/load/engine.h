@@ -79,6 +79,11 @@ typedef struct engine_worker_ops {
     uint64_t (*end_ns)(void *w);            /* after join */
     uint64_t (*current_second)(void *w);    /* after join */
     const char *(*fatal)(void *w);          /* after join; NULL if none */
+    /* Raw records (main thread, while running and after join): hands the
+     * queued ones to fn, returns how many; and how many were lost. Either
+     * may be NULL (no raw records). */
+    size_t (*drain_raw)(void *w, engine_raw_fn fn, void *ctx);
+    uint64_t (*raw_dropped)(void *w);
 } engine_worker_ops;
 
 typedef struct engine_custom {

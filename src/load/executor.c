@@ -38,8 +38,57 @@ bool executor_is_open(const executor *x)
     return x->kind == EXEC_CONSTANT_RATE || x->kind == EXEC_RAMPING_RATE;
 }
 
+/* The seeds' form: "10,50,100" with one total duration, split evenly. */
+static int parse_stage_targets(executor *x, const char *s, uint64_t hold_ns, uint64_t total_ns, err *e)
+{
+    size_t n = 1;
+    for (const char *c = s; *c; c++)
+        n += *c == ',';
+    if (!total_ns)
+        return err_set(e, VOLLEY_EINVAL,
+                       "--stages '%s': targets without durations need the total as -d DURATION "
+                       "(or write TARGET:DURATION,...)", s);
+    if (n * (hold_ns ? 2 : 1) > EXEC_MAX_STAGES)
+        return err_set(e, VOLLEY_EINVAL, "--stages: more than %d stages", EXEC_MAX_STAGES);
+    x->nstages = 0;
+    const char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return err_set(e, VOLLEY_EINVAL, "--stages: bad target at position %zu of '%s'",
+                           (size_t)(p - s) + 1, s);
+        memcpy(item, p, len);
+        item[len] = 0;
+        double target;
+        int rc = parse_double(item, "--stages target", &target, e);
+        if (rc)
+            return rc;
+        /* The last stage takes the remainder, so the stages add up exactly. */
+        uint64_t d = i + 1 < n ? total_ns / n : total_ns - (n - 1) * (total_ns / n);
+        x->stages[x->nstages++] = (exec_stage){target, d};
+        if (hold_ns)
+            x->stages[x->nstages++] = (exec_stage){target, hold_ns};
+        p += len + (p[len] == ',');
+    }
+    x->duration_ns = total_ns + n * hold_ns;
+    return 0;
+}
+
 int executor_parse_stages(executor *x, const char *s, uint64_t hold_ns, err *e)
 {
+    return executor_parse_stages_total(x, s, hold_ns, 0, e);
+}
+
+bool executor_stages_need_total(const char *s)
+{
+    return *s && !strchr(s, ':');
+}
+
+int executor_parse_stages_total(executor *x, const char *s, uint64_t hold_ns, uint64_t total_ns, err *e)
+{
+    if (executor_stages_need_total(s))
+        return parse_stage_targets(x, s, hold_ns, total_ns, e);
     x->nstages = 0;
     const char *p = s;
     if (!*p)

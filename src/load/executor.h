@@ -46,6 +46,11 @@ bool executor_is_open(const executor *x);
 /* Parses "TARGET:DURATION,..." (e.g. "100:30s,500:1m"); hold_ns > 0 inserts a
  * stage holding each target that long. */
 int executor_parse_stages(executor *x, const char *s, uint64_t hold_ns, err *e);
+/* Also takes the seeds' form, targets only ("10,50,100"), which splits
+ * total_ns evenly over the stages (the last takes the remainder). */
+int executor_parse_stages_total(executor *x, const char *s, uint64_t hold_ns, uint64_t total_ns, err *e);
+/* True when s is the targets-only form, which needs a total duration. */
+bool executor_stages_need_total(const char *s);
 
 /* Total length of the run shape in ns. */
 uint64_t executor_duration_ns(const executor *x);

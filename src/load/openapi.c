@@ -88,29 +88,141 @@ static int fetch(const char *u_text, buf *body, err *e)
     return 0;
 }
 
-/* An example value of a parameter as text: example, schema.example,
- * schema.default, or the first of examples{}. */
-static bool example_text(json_t *param, char *out, size_t cap)
+/* ---- values from the document ----
+ * A parameter or body takes, in order: --path-param, its example, the first
+ * of its examples{}, its schema's example/default/first enum value, and
+ * last a value made from the schema's type and format (what FastAPI and
+ * most generators emit: a typed schema with no example at all). */
+
+enum { REF_DEPTH = 8 };
+
+/* Follows a local "$ref": "#/components/..." pointer; NULL if it dangles. */
+static json_t *deref(json_t *doc, json_t *v)
 {
-    json_t *schema = json_object_get(param, "schema");
-    json_t *v = json_object_get(param, "example");
-    if (!v && schema)
-        v = json_object_get(schema, "example");
-    if (!v && schema)
-        v = json_object_get(schema, "default");
-    if (!v) {
-        json_t *exs = json_object_get(param, "examples");
-        const char *k;
-        json_t *ex;
-        json_object_foreach(exs, k, ex)
-        {
-            v = json_object_get(ex, "value");
-            if (v)
-                break;
+    for (int i = 0; i < REF_DEPTH && json_is_object(v); i++) {
+        const char *ref = json_string_value(json_object_get(v, "$ref"));
+        if (!ref)
+            return v;
+        if (strncmp(ref, "#/", 2))
+            return NULL;
+        json_t *at = doc;
+        char part[256];
+        for (const char *s = ref + 2; *s && at;) {
+            size_t n = strcspn(s, "/");
+            snprintf(part, sizeof part, "%.*s", (int)(n < 255 ? n : 255), s);
+            at = json_object_get(at, part);
+            s += n + (s[n] == '/');
         }
+        v = at;
     }
-    if (!v)
-        return false;
+    return json_is_object(v) && !json_object_get(v, "$ref") ? v : NULL;
+}
+
+static json_t *first_example(json_t *holder)
+{
+    json_t *v = json_object_get(holder, "example");
+    if (v)
+        return json_incref(v);
+    const char *k;
+    json_t *ex;
+    json_object_foreach(json_object_get(holder, "examples"), k, ex)
+    {
+        if ((v = json_object_get(ex, "value")))
+            return json_incref(v);
+    }
+    return NULL;
+}
+
+static json_t *string_for_format(const char *fmt, json_t *schema)
+{
+    static const struct { const char *fmt, *value; } by_format[] = {
+        {"uuid", "123e4567-e89b-12d3-a456-426614174000"}, {"date", "2024-01-01"},
+        {"date-time", "2024-01-01T00:00:00Z"}, {"email", "user@example.com"},
+        {"uri", "http://example.com/"}, {"hostname", "example.com"}, {"ipv4", "127.0.0.1"},
+        {"ipv6", "::1"}, {"byte", "dm9sbGV5"}, {"time", "00:00:00"},
+    };
+    for (size_t i = 0; fmt && i < sizeof by_format / sizeof by_format[0]; i++)
+        if (!strcmp(fmt, by_format[i].fmt))
+            return json_string(by_format[i].value);
+    json_int_t min = json_integer_value(json_object_get(schema, "minLength"));
+    char s[64] = "string";
+    while ((json_int_t)strlen(s) < min && strlen(s) < sizeof s - 1)
+        strcat(s, "x");
+    return json_string(s);
+}
+
+static json_t *value_from_schema(json_t *doc, json_t *schema, int depth);
+
+static json_t *object_from_schema(json_t *doc, json_t *schema, int depth)
+{
+    json_t *obj = json_object(), *props = json_object_get(schema, "properties");
+    json_t *req = json_object_get(schema, "required");
+    const char *k;
+    json_t *ps;
+    json_object_foreach(props, k, ps)
+    {
+        /* Required properties always; optional ones too when none is marked
+         * required, so that an all-optional model is not sent empty. */
+        bool wanted = json_array_size(req) == 0;
+        size_t i;
+        json_t *r;
+        json_array_foreach(req, i, r)
+        {
+            if (json_is_string(r) && !strcmp(json_string_value(r), k))
+                wanted = true;
+        }
+        json_t *v = wanted ? value_from_schema(doc, ps, depth + 1) : NULL;
+        if (v)
+            json_object_set_new(obj, k, v);
+    }
+    return obj;
+}
+
+static json_t *value_from_schema(json_t *doc, json_t *schema, int depth)
+{
+    if (depth > REF_DEPTH || !(schema = deref(doc, schema)))
+        return NULL;
+    json_t *v = first_example(schema);
+    if (v)
+        return v;
+    if ((v = json_object_get(schema, "default")))
+        return json_incref(v);
+    if ((v = json_array_get(json_object_get(schema, "enum"), 0)))
+        return json_incref(v);
+    static const char *const alts[] = {"allOf", "oneOf", "anyOf"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *first = json_array_get(json_object_get(schema, alts[i]), 0);
+        if (first)
+            return value_from_schema(doc, first, depth + 1);
+    }
+    const char *type = json_string_value(json_object_get(schema, "type"));
+    const char *fmt = json_string_value(json_object_get(schema, "format"));
+    json_t *min = json_object_get(schema, "minimum");
+    if (!type && json_object_get(schema, "properties"))
+        type = "object";
+    if (!type)
+        return NULL;
+    if (!strcmp(type, "integer"))
+        return json_integer(json_is_number(min) ? (json_int_t)json_number_value(min) : 1);
+    if (!strcmp(type, "number"))
+        return json_real(json_is_number(min) ? json_number_value(min) : 1.5);
+    if (!strcmp(type, "boolean"))
+        return json_true();
+    if (!strcmp(type, "string"))
+        return string_for_format(fmt, schema);
+    if (!strcmp(type, "array")) {
+        json_t *arr = json_array(), *item = value_from_schema(doc, json_object_get(schema, "items"), depth + 1);
+        if (item)
+            json_array_append_new(arr, item);
+        return arr;
+    }
+    if (!strcmp(type, "object"))
+        return object_from_schema(doc, schema, depth);
+    return NULL;
+}
+
+static bool scalar_text(json_t *v, char *out, size_t cap)
+{
     if (json_is_string(v))
         snprintf(out, cap, "%s", json_string_value(v));
     else if (json_is_integer(v))
@@ -124,23 +236,54 @@ static bool example_text(json_t *param, char *out, size_t cap)
     return true;
 }
 
-static json_t *find_param(json_t *params, const char *name, size_t nlen)
+typedef struct load_ctx {
+    json_t *doc;
+    const openapi_options *o;
+    char why[512]; /* why the operation at hand was skipped */
+} load_ctx;
+
+/* The value of parameter param as text; false (with the reason) when none. */
+static bool param_text(load_ctx *c, json_t *param, char *out, size_t cap)
+{
+    const char *name = json_string_value(json_object_get(param, "name"));
+    for (size_t i = 0; name && c->o && i < c->o->npath_params; i++) {
+        const char *pp = c->o->path_params[i], *eq = strchr(pp, '=');
+        if (eq && (size_t)(eq - pp) == strlen(name) && !strncmp(pp, name, strlen(name))) {
+            snprintf(out, cap, "%s", eq + 1);
+            return true;
+        }
+    }
+    json_t *v = first_example(param);
+    if (!v)
+        v = value_from_schema(c->doc, json_object_get(param, "schema"), 0);
+    bool ok = v && scalar_text(v, out, cap);
+    json_decref(v);
+    if (!ok)
+        snprintf(c->why, sizeof c->why,
+                 "no value for %s parameter '%s' (no example, and its schema gives none: "
+                 "use --path-param %s=VALUE)",
+                 json_string_value(json_object_get(param, "in")), name ? name : "?", name ? name : "NAME");
+    return ok;
+}
+
+static json_t *find_param(load_ctx *c, json_t *params, const char *in, const char *name, size_t nlen)
 {
     size_t i;
     json_t *p;
     json_array_foreach(params, i, p)
     {
-        const char *n = json_string_value(json_object_get(p, "name"));
-        const char *in = json_string_value(json_object_get(p, "in"));
-        if (n && in && !strcmp(in, "path") && strlen(n) == nlen && !strncmp(n, name, nlen))
-            return p;
+        json_t *d = deref(c->doc, p);
+        const char *n = json_string_value(json_object_get(d, "name"));
+        const char *pin = json_string_value(json_object_get(d, "in"));
+        if (n && pin && !strcmp(pin, in) && strlen(n) == nlen && !strncmp(n, name, nlen))
+            return d;
     }
     return NULL;
 }
 
 /* Builds the concrete path (path params filled, required query params
- * appended). False if a path parameter has no example. */
-static bool concrete_path(const char *tmpl, json_t *params, char *out, size_t cap)
+ * appended). False, with c->why set, when a parameter has no value. */
+static bool concrete_path(load_ctx *c, const char *tmpl, json_t *params, char *out, size_t cap)
 {
     size_t o = 0;
     for (const char *s = tmpl; *s && o < cap - 1;) {
@@ -149,16 +292,23 @@ static bool concrete_path(const char *tmpl, json_t *params, char *out, size_t ca
             continue;
         }
         const char *end = strchr(s, '}');
-        if (!end)
-            return false;
-        json_t *p = find_param(params, s + 1, (size_t)(end - s - 1));
         char v[256];
-        if (!p || !example_text(p, v, sizeof v))
+        json_t *p = end ? find_param(c, params, "path", s + 1, (size_t)(end - s - 1)) : NULL;
+        if (!p) {
+            snprintf(c->why, sizeof c->why, "path parameter '%.*s' is not declared",
+                     end ? (int)(end - s - 1) : (int)strlen(s + 1), s + 1);
+            return false;
+        }
+        if (!param_text(c, p, v, sizeof v))
             return false;
         o += (size_t)snprintf(out + o, cap - o, "%s", v);
         if (o >= cap)
-            return false;
+            break;
         s = end + 1;
+    }
+    if (o >= cap - 1) {
+        snprintf(c->why, sizeof c->why, "the path is longer than %zu bytes", cap - 1);
+        return false;
     }
     out[o] = 0;
     size_t i;
@@ -166,23 +316,51 @@ static bool concrete_path(const char *tmpl, json_t *params, char *out, size_t ca
     char sep = strchr(out, '?') ? '&' : '?';
     json_array_foreach(params, i, p)
     {
-        const char *in = json_string_value(json_object_get(p, "in"));
-        const char *n = json_string_value(json_object_get(p, "name"));
+        json_t *d = deref(c->doc, p);
+        const char *in = json_string_value(json_object_get(d, "in"));
+        const char *n = json_string_value(json_object_get(d, "name"));
         char v[256];
-        if (!in || !n || strcmp(in, "query") || !json_is_true(json_object_get(p, "required")))
+        if (!in || !n || strcmp(in, "query") || !json_is_true(json_object_get(d, "required")))
             continue;
-        if (!example_text(p, v, sizeof v))
+        if (!param_text(c, d, v, sizeof v))
             return false;
         o += (size_t)snprintf(out + o, cap - o, "%c%s=%s", sep, n, v);
         sep = '&';
-        if (o >= cap)
+        if (o >= cap) {
+            snprintf(c->why, sizeof c->why, "the path is longer than %zu bytes", cap - 1);
             return false;
+        }
     }
     return true;
 }
 
-static int add_op(plan *p, const char *base, const char *path, const char *method, json_t *op,
-                  json_t *path_params, bool several, err *e)
+/* The JSON body of a write operation; NULL with c->why when it has none. */
+static char *request_body(load_ctx *c, json_t *op)
+{
+    json_t *rb = deref(c->doc, json_object_get(op, "requestBody"));
+    json_t *content = json_object_get(rb, "content");
+    if (!rb || !json_object_size(content))
+        return strdup("");
+    json_t *media = json_object_get(content, "application/json");
+    if (!media) {
+        const char *k = json_object_iter_key(json_object_iter(content));
+        snprintf(c->why, sizeof c->why, "its request body is %s only (volley loads JSON bodies)", k);
+        return NULL;
+    }
+    json_t *ex = first_example(media);
+    if (!ex)
+        ex = value_from_schema(c->doc, json_object_get(media, "schema"), 0);
+    if (!ex) {
+        snprintf(c->why, sizeof c->why, "its JSON body has no example and no usable schema");
+        return NULL;
+    }
+    char *body = json_dumps(ex, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(ex);
+    return body;
+}
+
+static int add_op(load_ctx *c, plan *p, const char *base, const char *path, const char *method,
+                  json_t *op, json_t *path_params, bool several, err *e)
 {
     json_t *params = json_array();
     if (path_params)
@@ -191,22 +369,13 @@ static int add_op(plan *p, const char *base, const char *path, const char *metho
     if (own)
         json_array_extend(params, own);
     char cpath[2048];
-    bool ok = concrete_path(path, params, cpath, sizeof cpath);
+    bool ok = concrete_path(c, path, params, cpath, sizeof cpath);
     json_decref(params);
     if (!ok)
         return 0;
     char *body = NULL;
-    if (strcmp(method, "GET")) {
-        json_t *ex = json_object_get(
-            json_object_get(json_object_get(json_object_get(op, "requestBody"), "content"),
-                            "application/json"),
-            "example");
-        if (!ex)
-            return 0; /* a write without an example body cannot be loaded blindly */
-        body = json_dumps(ex, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!body)
-            return err_set(e, VOLLEY_ENOMEM, "--openapi: out of memory");
-    }
+    if (strcmp(method, "GET") && !(body = request_body(c, op)))
+        return 0;
     char u[4200], name[64];
     snprintf(u, sizeof u, "%s%s", base, cpath);
     const char *opid = json_string_value(json_object_get(op, "operationId"));
@@ -221,14 +390,13 @@ static int add_op(plan *p, const char *base, const char *path, const char *metho
         free(body);
         return VOLLEY_EINVAL;
     }
-    if (body) {
+    if (body && *body) {
         ep->body = body;
         ep->body_len = strlen(body);
-        int rc = plan_add_header(ep->headers, &ep->nheaders, "Content-Type: application/json",
-                                 "--openapi", e);
-        if (rc)
-            return rc;
+        return plan_add_header(ep->headers, &ep->nheaders, "Content-Type: application/json",
+                               "--openapi", e) ?: 1;
     }
+    free(body);
     return 1;
 }
 
@@ -239,7 +407,7 @@ static void origin_of(const char *u, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)n, u);
 }
 
-int openapi_load(plan *p, const char *src, const char *base, err *e)
+int openapi_load(plan *p, const char *src, const char *base, const openapi_options *o, err *e)
 {
     bool is_url = strstr(src, "://") != NULL;
     json_error_t je;
@@ -284,33 +452,42 @@ int openapi_load(plan *p, const char *src, const char *base, err *e)
     int added = 0;
     const char *path;
     json_t *item;
-    static const char *methods[] = {"get", "post", "put", "patch"};
+    /* DELETE is never loaded blindly; the others are listed when skipped. */
+    static const char *methods[] = {"get", "post", "put", "patch", "delete"};
+    enum { NMETHODS = sizeof methods / sizeof methods[0] };
+    load_ctx c = {.doc = doc, .o = o};
     json_object_foreach(paths, path, item)
     {
-        if (rc < 0)
-            break;
+        if (rc < 0 || !(item = deref(doc, item)))
+            continue;
         json_t *pparams = json_object_get(item, "parameters");
         int nops = 0;
-        for (size_t m = 0; m < 4; m++)
+        for (size_t m = 0; m < NMETHODS; m++)
             nops += json_object_get(item, methods[m]) != NULL;
-        for (size_t m = 0; m < 4 && rc >= 0; m++) {
+        for (size_t m = 0; m < NMETHODS && rc >= 0; m++) {
             json_t *op = json_object_get(item, methods[m]);
             if (!op)
                 continue;
             char M[8];
             for (size_t k = 0; k <= strlen(methods[m]); k++)
                 M[k] = (char)(methods[m][k] >= 'a' ? methods[m][k] - 32 : methods[m][k]);
-            int r = add_op(p, b, path, M, op, pparams, nops > 1, e);
+            c.why[0] = 0;
+            int r = 0;
+            if (!strcmp(M, "DELETE"))
+                snprintf(c.why, sizeof c.why, "DELETE operations are not loaded (destructive)");
+            else
+                r = add_op(&c, p, b, path, M, op, pparams, nops > 1, e);
             if (r < 0)
                 rc = r;
-            else
-                added += r;
+            added += r > 0;
+            if (r == 0 && o && o->on_skip)
+                o->on_skip(o->ctx, M, path, c.why[0] ? c.why : "no usable values");
         }
     }
     json_decref(doc);
     if (rc < 0)
         return rc;
     if (!added)
-        return err_set(e, VOLLEY_EINVAL, "--openapi %s: no operation with examples to load", src);
+        return err_set(e, VOLLEY_EINVAL, "--openapi %s: no operation could be loaded (the skipped ones are listed above)", src);
     return added;
 }

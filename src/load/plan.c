@@ -3,6 +3,7 @@
 
 #include "core/clock.h"
 #include "core/fileio.h"
+#include "core/log.h"
 #include "core/parse.h"
 
 #include <ctype.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void plan_init(plan *p)
@@ -57,8 +59,6 @@ void plan_free(plan *p)
 
 int plan_add_header(http1_header *headers, size_t *n, const char *line, const char *what, err *e)
 {
-    if (*n == PLAN_MAX_HEADERS)
-        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
     const char *colon = strchr(line, ':');
     if (!colon || colon == line)
         return err_set(e, VOLLEY_EINVAL, "%s: '%s' is not 'Name: value'", what, line);
@@ -68,16 +68,31 @@ int plan_add_header(http1_header *headers, size_t *n, const char *line, const ch
     size_t vl = strlen(v);
     while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r'))
         vl--;
-    char *name = strndup(line, (size_t)(colon - line));
+    size_t nl = (size_t)(colon - line), k = 0;
+    while (k < *n && (strlen(headers[k].name) != nl || strncasecmp(headers[k].name, line, nl)))
+        k++;
+    if (k == *n && *n == PLAN_MAX_HEADERS)
+        return err_set(e, VOLLEY_EINVAL, "%s: more than %d headers", what, PLAN_MAX_HEADERS);
+    char *name = strndup(line, nl);
     char *value = strndup(v, vl);
     if (!name || !value) {
         free(name);
         free(value);
         return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", what);
     }
-    headers[*n].name = name;
-    headers[*n].value = value;
-    (*n)++;
+    /* A later header replaces an earlier one of the same name (any case):
+     * -H 'Host: a' -H 'host: b' sends one Host, b. */
+    size_t i = 0;
+    while (i < *n && strcasecmp(headers[i].name, name))
+        i++;
+    if (i < *n) {
+        free((char *)headers[i].name);
+        free((char *)headers[i].value);
+    } else {
+        (*n)++;
+    }
+    headers[i].name = name;
+    headers[i].value = value;
     return 0;
 }
 
@@ -113,6 +128,52 @@ void plan_default_name(const char *url_text, char *out, size_t cap)
     out[n] = 0;
 }
 
+/* Copies a URL, percent-encoding bytes a request line may not carry raw
+ * (non-ASCII) after the host, as browsers and curl do:
+ * "/caf\xc3\xa9" is sent as "/caf%C3%A9". Returns -1 when it does not fit. */
+static int encode_url(const char *in, char *out, size_t cap)
+{
+    const char *scheme = strstr(in, "://");
+    const char *path = strchr(scheme ? scheme + 3 : in, '/');
+    size_t k = 0;
+    for (const char *q = in; *q; q++) {
+        unsigned char ch = (unsigned char)*q;
+        bool raw = !path || q < path || ch < 0x80;
+        if (k + (raw ? 1 : 3) >= cap)
+            return -1;
+        if (raw)
+            out[k++] = (char)ch;
+        else
+            k += (size_t)snprintf(out + k, cap - k, "%%%02X", ch);
+    }
+    out[k] = 0;
+    return 0;
+}
+
+/* user:password@ in the URL becomes the endpoint's Basic auth, and the
+ * password leaves url_text ("user:***@"), which goes into results files. */
+static int take_userinfo(plan_endpoint *ep, const char *what, err *e)
+{
+    char *auth = strstr(ep->url_text, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    char *at = memchr(auth, '@', strcspn(auth, "/?#"));
+    if (!at)
+        return 0;
+    url u;
+    int rc = addr_parse_url(ep->url_text, what, &u, e);
+    if (rc)
+        return rc;
+    addr_basic_auth(&u, ep->basic_auth, sizeof ep->basic_auth);
+    char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon) {
+        memmove(colon + 4, at, strlen(at) + 1);
+        memcpy(colon, ":***", 4);
+    }
+    return 0;
+}
+
 plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *method,
                                        const char *url_text, const char *what, err *e)
 {
@@ -130,7 +191,12 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
     }
     plan_endpoint *ep = &p->eps[p->neps];
     memset(ep, 0, sizeof *ep);
-    snprintf(ep->url_text, sizeof ep->url_text, "%s", url_text);
+    if (encode_url(url_text, ep->url_text, sizeof ep->url_text)) {
+        err_set(e, VOLLEY_EINVAL, "%s: URL too long", what);
+        return NULL;
+    }
+    if (take_userinfo(ep, what, e))
+        return NULL;
     if (name && *name)
         snprintf(ep->name, sizeof ep->name, "%s", name);
     else
@@ -195,13 +261,27 @@ int plan_set_weight(plan *p, const char *spec, err *e)
     return err_set(e, VOLLEY_EINVAL, "--weight: no endpoint named '%.*s'", (int)(eq - spec), spec);
 }
 
+bool plan_filter_match(const char *url_text, const char *filter)
+{
+    url u;
+    if (addr_parse_url(url_text, "--filter", &u, NULL))
+        return false;
+    /* "users" means "/users": the seeds write the prefix without its slash. */
+    const char *want = filter[0] == '/' ? filter + 1 : filter;
+    if (!strncmp(u.path + (u.path[0] == '/'), want, strlen(want)))
+        return true;
+    /* HOST[:PORT] alone, or HOST[:PORT]/PATH-PREFIX. */
+    size_t hl = strcspn(filter, "/");
+    if (strlen(u.hostport) != hl || strncmp(u.hostport, filter, hl))
+        return false;
+    return !filter[hl] || !strncmp(u.path, filter + hl, strlen(filter + hl));
+}
+
 int plan_filter(plan *p, const char *prefix, err *e)
 {
     size_t kept = 0;
     for (size_t i = 0; i < p->neps; i++) {
-        url u;
-        if (addr_parse_url(p->eps[i].url_text, "--filter", &u, NULL) == 0 &&
-            !strncmp(u.path, prefix, strlen(prefix))) {
+        if (plan_filter_match(p->eps[i].url_text, prefix)) {
             if (kept != i)
                 p->eps[kept] = p->eps[i];
             kept++;
@@ -213,7 +293,7 @@ int plan_filter(plan *p, const char *prefix, err *e)
     }
     p->neps = kept;
     if (!kept)
-        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s'", prefix);
+        return err_set(e, VOLLEY_EINVAL, "--filter: no endpoint path starts with '%s' (nor is it their host)", prefix);
     return 0;
 }
 
@@ -301,9 +381,11 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
         }
     if (p->ntargets == PLAN_MAX_TARGETS)
         return err_set(e, VOLLEY_EINVAL, "more than %d different hosts", PLAN_MAX_TARGETS);
-    int rc = addr_resolve(&ep->target, ep->name, &p->targets[p->ntargets], e);
-    if (rc)
-        return rc;
+    int n = addr_resolve_all(&ep->target, ep->name, p->target_addrs[p->ntargets], ADDR_MAX, e);
+    if (n < 0)
+        return n;
+    p->target_naddrs[p->ntargets] = (uint32_t)n;
+    p->targets[p->ntargets] = p->target_addrs[p->ntargets][0];
     snprintf(p->target_names[p->ntargets], sizeof p->target_names[0], "%s", ep->target.hostport);
     snprintf(p->target_hosts[p->ntargets], sizeof p->target_hosts[0], "%s", ep->target.host);
     p->target_tls[p->ntargets] = ep->target.tls;
@@ -361,6 +443,12 @@ static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
         all[n++] = p->headers[i];
     for (size_t i = 0; i < ep->nheaders; i++)
         all[n++] = ep->headers[i];
+    /* user:password@ in the URL is Basic auth, unless a header says otherwise. */
+    bool has_auth = false;
+    for (size_t i = 0; i < n; i++)
+        has_auth |= !strcasecmp(all[i].name, "Authorization");
+    if (!has_auth && ep->basic_auth[0])
+        all[n++] = (http1_header){"Authorization", ep->basic_auth};
     http1_request_spec spec = {
         .method = ep->method,
         .host = ep->target.hostport,
@@ -463,4 +551,18 @@ uint32_t plan_pick_endpoint(const plan *p, uint64_t i)
             return (uint32_t)k;
     }
     return (uint32_t)(p->neps - 1);
+}
+
+uint32_t plan_cap_threads(uint32_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t cap = 4 * (uint64_t)(cpus > 0 ? cpus : 1);
+    if (cap > PLAN_MAX_THREADS)
+        cap = PLAN_MAX_THREADS;
+    if (n <= cap)
+        return n;
+    log_warn("-t %u: capped at %llu threads (4 x %ld CPUs, %d at most); more threads than that "
+             "only compete for the CPUs and delay each other's timers",
+             n, (unsigned long long)cap, cpus > 0 ? cpus : 1, PLAN_MAX_THREADS);
+    return (uint32_t)cap;
 }

@@ -33,6 +33,7 @@ typedef struct plan_endpoint {
     char *body;                /* owned; NULL = the plan's body */
     size_t body_len;
     double weight;             /* mixed mode */
+    char basic_auth[400];      /* "Basic ..." from user:password@ in the URL, or "" */
     bool head;                 /* HEAD: responses have no body */
     buf request;               /* compiled request bytes */
 } plan_endpoint;
@@ -41,6 +42,10 @@ typedef struct plan {
     plan_endpoint eps[PLAN_MAX_ENDPOINTS];
     size_t neps;
     addr targets[PLAN_MAX_TARGETS];   /* distinct host:port of the endpoints */
+    /* every resolved address of each target, tried in order (targets[i] is
+     * the first) */
+    addr target_addrs[PLAN_MAX_TARGETS][ADDR_MAX];
+    uint32_t target_naddrs[PLAN_MAX_TARGETS];
     char target_names[PLAN_MAX_TARGETS][300];
     char target_hosts[PLAN_MAX_TARGETS][256]; /* for SNI and certificate checks */
     bool target_tls[PLAN_MAX_TARGETS];
@@ -57,6 +62,7 @@ typedef struct plan {
     char *body;
     size_t body_len;
     bool keepalive;
+    bool no_retry;             /* --no-retry: a stale connection is an error */
     /* how much */
     executor shape;
     uint32_t threads;
@@ -78,6 +84,12 @@ typedef struct plan {
     char label[128];
 } plan;
 
+#define PLAN_MAX_THREADS 256
+
+/* -t N as used: at most 4 x the online CPUs and PLAN_MAX_THREADS; a capped
+ * value is said once on stderr. */
+uint32_t plan_cap_threads(uint32_t n);
+
 /* Defaults: GET, 50 connections, 10 s, threads = cores, timeout 30 s,
  * connect timeout 10 s, grace 5 s, keep-alive, per-endpoint mode. */
 void plan_init(plan *p);
@@ -98,7 +110,11 @@ plan_endpoint *plan_add_endpoint_parts(plan *p, const char *name, const char *me
 void plan_default_name(const char *url_text, char *out, size_t cap);
 /* Sets the weight of endpoint NAME ("NAME=W"). */
 int plan_set_weight(plan *p, const char *spec, err *e);
-/* Keeps the endpoints whose path starts with prefix. */
+/* Whether url_text passes --filter: its path starts with filter (the
+ * leading '/' may be left out), or filter is its HOST[:PORT], optionally
+ * followed by a path prefix ("api.local:8080/v1"). */
+bool plan_filter_match(const char *url_text, const char *filter);
+/* Keeps the endpoints that pass plan_filter_match. */
 int plan_filter(plan *p, const char *prefix, err *e);
 /* Reads a vegeta-style targets file (see docs/targets.md). */
 int plan_load_targets(plan *p, const char *path, err *e);

@@ -9,16 +9,14 @@
 #include "load/worker.h"
 
 #include "core/clock.h"
-#include "net/conn.h"
+#include "load/exchange.h"
+#include "load/shell.h"
 #include "net/loop.h"
-#include "proto/http1.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,52 +44,45 @@ typedef struct pool {
 } pool;
 
 struct client {
-    conn c;
+    xch_conn xc;          /* the connection (load/exchange) */
+    xch_req req;          /* its one request in flight */
     worker *w;
-    http1_resp resp;
-    loop_timer timer;     /* connect or request timeout */
-    loop_timer retry;     /* deferred next iteration (closed model) */
+    loop_timer retry;     /* deferred next iteration */
     uint32_t target;
     /* closed model */
     int32_t vu_ep;        /* fixed endpoint (per-endpoint mode), -1 mixed */
     uint32_t vu_index;    /* index among its scenario's VUs, for ramping */
     uint64_t vu_iters;
     bool vu_running;
-    /* the current exchange */
     iter cur;
-    uint64_t connect_ns, sent_ns, first_byte_ns, last_read_ns;
-    uint64_t bytes_in;
-    bool in_flight, got_bytes, sent;
+    bool in_flight;
     client *next;         /* pool list link (open model) */
 };
 
 struct worker {
+    shell sh;             /* thread, loop, tick, stop mailbox (load/shell) */
     worker_config cfg;
     const plan *p;
     const executor *x;
     bool open;
-    loop *lp;
+    loop *lp;             /* sh.lp */
+    xch_ctx xctx;
+    xch_target targets[PLAN_MAX_TARGETS];
+    bool idempotent[PLAN_MAX_ENDPOINTS];
     metrics_shard *shards[PLAN_MAX_ENDPOINTS];
     uint32_t nshards;
     client *clients;
     uint32_t nclients;
     uint32_t in_flight;
-    _Atomic uint32_t active;
     bool stopping;
     /* closed: requests per scenario (endpoint, or 0 in mixed mode) */
     uint64_t issued[PLAN_MAX_ENDPOINTS];
     uint64_t quota[PLAN_MAX_ENDPOINTS];
     /* open: this worker's part of the schedule */
-    uint64_t next_i, stride, limit;
+    shell_sched sched;
     bool schedule_done;
     pool pools[PLAN_MAX_TARGETS];
-    loop_timer sched_timer;
-    loop_timer start_timer, end_timer, tick_timer, grace_timer, ramp_timer;
-    uint64_t end_ns;
-    pthread_t th;
-    bool th_started;
-    _Atomic bool done;
-    char fatal[256];
+    loop_timer end_timer, grace_timer, ramp_timer;
     /* raw records: single producer (worker), single consumer (main) */
     worker_raw *raw;
     _Atomic uint64_t raw_head, raw_tail;
@@ -103,23 +94,12 @@ static void client_next(client *cl);
 static void on_retry(loop *l, void *data);
 static void on_open_retry(loop *l, void *data);
 static void open_take_work(client *cl);
-static void exchange_start(client *cl);
 
 /* ---- small helpers ---- */
 
-static void set_active(worker *w, int delta)
-{
-    uint32_t a = atomic_load_explicit(&w->active, memory_order_relaxed);
-    atomic_store_explicit(&w->active, a + (uint32_t)delta, memory_order_relaxed);
-}
-
 static void client_close(client *cl, bool reset)
 {
-    if (cl->c.fd >= 0) {
-        if (cl->c.state == CONN_OPEN)
-            set_active(cl->w, -1);
-        conn_close(&cl->c, reset);
-    }
+    xch_close(&cl->xc, reset);
 }
 
 static uint32_t scenario_of(const worker *w, uint32_t ep)
@@ -174,18 +154,12 @@ static void raw_push(worker *w, const worker_raw *r)
     atomic_store_explicit(&w->raw_head, head + 1, memory_order_release);
 }
 
-static uint64_t req_len(const client *cl)
-{
-    return cl->w->p->eps[cl->cur.ep].request.len;
-}
-
 /* ---- outcomes ---- */
 
 /* The exchange is over (response or error); the client is free. */
 static void exchange_end(client *cl, bool failed)
 {
     worker *w = cl->w;
-    loop_timer_stop(w->lp, &cl->timer);
     cl->in_flight = false;
     w->in_flight--;
     if (w->open) {
@@ -215,241 +189,51 @@ static void exchange_end(client *cl, bool failed)
         client_next(cl);
 }
 
-static void client_fail(client *cl, err_kind k)
+/* req->on_done: the exchange recorded the outcome; keep the raw record. */
+static void on_outcome(xch_req *r, const xch_outcome *o)
 {
+    client *cl = r->owner;
     worker *w = cl->w;
-    uint64_t out = cl->sent ? req_len(cl) : 0;
-    metrics_record_failure(w->shards[cl->cur.ep], k, loop_now(w->lp) - cl->cur.intended_ns,
-                           cl->bytes_in, out);
-    w->shards[cl->cur.ep]->last_outcome_ns = loop_now(w->lp);
-    if (w->raw) {
-        uint64_t now = loop_now(w->lp);
-        worker_raw r = {
-            .intended_ns = cl->cur.intended_ns - w->cfg.start_ns,
-            .latency_ns = now - cl->cur.intended_ns,
-            .bytes_in = cl->bytes_in,
-            .bytes_out = out,
-            .ep = (uint8_t)cl->cur.ep,
-            .step = w->cfg.step,
-            .err = (int8_t)k,
-        };
-        raw_push(w, &r);
-    }
-    /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */
-    client_close(cl, true);
-    exchange_end(cl, true);
-}
-
-static void client_done(client *cl)
-{
-    worker *w = cl->w;
-    uint64_t now = loop_update_now(w->lp);
-    http1_resp *r = &cl->resp;
-    metrics_sample m = {
-        .status = r->status,
-        .latency_ns = now - cl->cur.intended_ns,
-        .service_ns = now - cl->sent_ns,
-        .ttfb_ns = cl->first_byte_ns - cl->sent_ns,
-        .bytes_in = cl->bytes_in,
-        .bytes_out = req_len(cl),
-        .chunks = r->chunked ? r->chunks : 0,
-    };
-    metrics_record_response(w->shards[cl->cur.ep], &m);
-    w->shards[cl->cur.ep]->last_outcome_ns = now;
     if (w->raw) {
         worker_raw rr = {
             .intended_ns = cl->cur.intended_ns - w->cfg.start_ns,
-            .latency_ns = m.latency_ns,
-            .service_ns = m.service_ns,
-            .ttfb_ns = m.ttfb_ns,
-            .bytes_in = m.bytes_in,
-            .bytes_out = m.bytes_out,
-            .status = (uint16_t)r->status,
+            .latency_ns = o->latency_ns,
+            .service_ns = o->service_ns,
+            .ttfb_ns = o->ttfb_ns,
+            .bytes_in = o->bytes_in,
+            .bytes_out = o->bytes_out,
+            .status = (uint16_t)(o->err < 0 ? o->status : 0),
             .ep = (uint8_t)cl->cur.ep,
             .step = w->cfg.step,
-            .err = -1,
+            .err = (int8_t)o->err,
         };
         raw_push(w, &rr);
     }
-    if (!r->keep_alive || !w->p->keepalive)
-        client_close(cl, false);
-    exchange_end(cl, false);
+    exchange_end(cl, o->err >= 0);
 }
 
-/* ---- the exchange on the wire ---- */
-
-static void on_timeout(loop *l, void *data)
-{
-    (void)l;
-    client *cl = data;
-    client_fail(cl, cl->c.state == CONN_CONNECTING ? ERRK_CONNECT_TIMEOUT : ERRK_TIMEOUT);
-}
-
-static void send_request(client *cl)
-{
-    worker *w = cl->w;
-    const plan_endpoint *ep = &w->p->eps[cl->cur.ep];
-    http1_resp_begin(&cl->resp, ep->head, NULL);
-    cl->resp.max_header_bytes = w->p->max_header_bytes;
-    cl->got_bytes = false;
-    cl->sent = true;
-    cl->sent_ns = loop_update_now(w->lp);
-    if (w->open)
-        hist_record(w->shards[cl->cur.ep]->send_lag, cl->sent_ns - cl->cur.intended_ns);
-    int rc = conn_send(&cl->c, ep->request.data, ep->request.len);
-    if (rc < 0)
-        client_fail(cl, ERRK_RESET);
-}
-
-static void on_connect(conn *c, int status)
-{
-    client *cl = c->owner;
-    worker *w = cl->w;
-    if (status == CONN_ETLS) {
-        if (!w->fatal[0])
-            snprintf(w->fatal, sizeof w->fatal, "TLS: %s (%s)", conn_tls_error(c),
-                     w->p->target_names[cl->target]);
-        client_fail(cl, ERRK_TLS);
-        return;
-    }
-    if (status < 0) {
-        client_fail(cl, status == -ECONNREFUSED ? ERRK_CONNECT_REFUSED : ERRK_CONNECT);
-        return;
-    }
-    uint64_t now = loop_update_now(w->lp);
-    metrics_record_connect(w->shards[cl->cur.ep], now - cl->connect_ns);
-    if (c->ssl) {
-        hist_record(w->shards[cl->cur.ep]->tls_handshake, c->handshake_ns);
-        w->shards[cl->cur.ep]->tot.tls_resumed += c->resumed;
-    }
-    set_active(w, 1);
-    loop_timer_start(w->lp, &cl->timer, cl->cur.intended_ns + w->p->timeout_ns, on_timeout, cl);
-    send_request(cl);
-}
-
-static void start_connect(client *cl)
-{
-    worker *w = cl->w;
-    cl->connect_ns = loop_update_now(w->lp);
-    const plan *p = w->p;
-    conn_set_tls(&cl->c, p->target_tls[cl->target] ? p->tls : NULL,
-                 p->target_hosts[cl->target]);
-    int rc = conn_open(&cl->c, &p->targets[cl->target]);
-    if (rc < 0) {
-        if ((rc == -EMFILE || rc == -ENFILE) && !w->fatal[0]) {
-            struct rlimit rl = {0};
-            getrlimit(RLIMIT_NOFILE, &rl);
-            snprintf(w->fatal, sizeof w->fatal,
-                     "out of file descriptors (%s; ulimit -n is %llu): raise it with "
-                     "'ulimit -n %llu' (beyond the hard limit %llu needs root) or use fewer "
-                     "connections",
-                     strerror(-rc), (unsigned long long)rl.rlim_cur,
-                     (unsigned long long)rl.rlim_cur * 2, (unsigned long long)rl.rlim_max);
-        }
-        client_fail(cl, ERRK_CONNECT);
-        return;
-    }
-    uint64_t deadline = cl->connect_ns + w->p->connect_timeout_ns;
-    uint64_t req_deadline = cl->cur.intended_ns + w->p->timeout_ns;
-    loop_timer_start(w->lp, &cl->timer, deadline < req_deadline ? deadline : req_deadline,
-                     on_timeout, cl);
-}
-
-/* Starts cl->cur on cl: reuses its connection or opens one. */
+/* Starts cl->cur on cl: the exchange reuses its connection or opens one. */
 static void exchange_start(client *cl)
 {
     worker *w = cl->w;
+    const plan *p = w->p;
+    const plan_endpoint *ep = &p->eps[cl->cur.ep];
     w->in_flight++;
     cl->in_flight = true;
-    cl->sent = false;
-    cl->bytes_in = 0;
-    if (cl->c.state == CONN_OPEN) {
-        loop_timer_start(w->lp, &cl->timer, cl->cur.intended_ns + w->p->timeout_ns, on_timeout,
-                         cl);
-        send_request(cl);
-    } else {
-        start_connect(cl);
-    }
+    xch_req *r = &cl->req;
+    r->data = ep->request.data;
+    r->len = ep->request.len;
+    r->head = ep->head;
+    r->idempotent = w->idempotent[cl->cur.ep];
+    r->close_after = !p->keepalive;
+    r->record_send_lag = w->open;
+    r->intended_ns = cl->cur.intended_ns;
+    r->timeout_ns = p->timeout_ns;
+    r->connect_timeout_ns = p->connect_timeout_ns;
+    r->max_header_bytes = p->max_header_bytes;
+    r->shard = w->shards[cl->cur.ep];
+    xch_submit(&cl->xc, r);
 }
-
-/* A read or write error: TLS record failures (-EPROTO from the TLS
- * transport) are tls_error, with their reason kept as the run's warning. */
-static err_kind io_error_kind(conn *c, int status)
-{
-    if (status == -EPROTO && c->tls_ctx) {
-        worker *w = ((client *)c->owner)->w;
-        if (!w->fatal[0])
-            snprintf(w->fatal, sizeof w->fatal, "TLS: %s", conn_tls_error(c));
-        return ERRK_TLS;
-    }
-    return status == -ECONNRESET || status == -EPIPE ? ERRK_RESET : ERRK_CLOSED;
-}
-
-static void on_readable(conn *c)
-{
-    client *cl = c->owner;
-    worker *w = cl->w;
-    for (;;) {
-        ssize_t n = conn_read(c, w->rbuf, sizeof w->rbuf);
-        if (n == -EAGAIN)
-            return;
-        if (!cl->in_flight) {
-            /* Bytes or EOF on an idle keep-alive connection: the server
-             * closed it or sent something unasked; drop the connection. */
-            client_close(cl, n != 0);
-            return;
-        }
-        if (n < 0) {
-            client_fail(cl, io_error_kind(c, (int)n));
-            return;
-        }
-        if (n == 0) {
-            if (cl->got_bytes && http1_resp_eof(&cl->resp) == HTTP1_DONE) {
-                cl->resp.keep_alive = false;
-                client_done(cl);
-            } else {
-                client_fail(cl, ERRK_CLOSED);
-            }
-            return;
-        }
-        uint64_t now = loop_update_now(w->lp);
-        if (!cl->got_bytes) {
-            cl->got_bytes = true;
-            cl->first_byte_ns = now;
-        } else if (cl->resp.chunked && cl->resp.headers_done) {
-            hist_record(w->shards[cl->cur.ep]->chunk_gap, now - cl->last_read_ns);
-        }
-        cl->last_read_ns = now;
-        cl->bytes_in += (uint64_t)n;
-        size_t used = 0;
-        int rc = http1_resp_parse(&cl->resp, w->rbuf, (size_t)n, &used);
-        if (rc == HTTP1_NEED_MORE)
-            continue;
-        if (rc < 0) {
-            client_fail(cl, ERRK_PARSE);
-            return;
-        }
-        /* HTTP1_DONE. Bytes after the response were never asked for: the
-         * stream cannot be trusted any more, so the connection goes. */
-        if (used < (size_t)n)
-            cl->resp.keep_alive = false;
-        client_done(cl);
-        return;
-    }
-}
-
-static void on_write_error(conn *c, int status)
-{
-    client *cl = c->owner;
-    client_fail(cl, io_error_kind(c, status));
-}
-
-static const conn_handlers handlers = {
-    .on_connect = on_connect,
-    .on_readable = on_readable,
-    .on_sent = NULL,
-    .on_write_error = on_write_error,
-};
 
 /* ---- closed model: virtual users ---- */
 
@@ -475,8 +259,8 @@ static void client_next(client *cl)
     cl->vu_iters++;
     cl->cur.ep = ep;
     if (cl->target != w->p->eps[ep].target_idx) {
-        client_close(cl, false);
         cl->target = w->p->eps[ep].target_idx;
+        xch_conn_retarget(&cl->xc, &w->targets[cl->target]);
     }
     exchange_start(cl);
 }
@@ -566,7 +350,7 @@ static void open_take_work(client *cl)
         exchange_start(cl);
         return;
     }
-    if (cl->c.state == CONN_OPEN && !w->stopping) {
+    if (xch_is_open(&cl->xc) && !w->stopping) {
         pool_push(&pl->idle, cl);
         return;
     }
@@ -600,43 +384,59 @@ static void dispatch(worker *w, uint32_t ep, uint64_t intended_ns)
         metrics_record_dropped(w->shards[ep]);
 }
 
-static void on_schedule(loop *l, void *data)
+/* The walker (load/shell) says iteration i is due at at_ns. */
+static void sched_fire(void *ctx, uint64_t i, uint64_t at_ns)
 {
-    worker *w = data;
-    uint64_t now = loop_update_now(l);
-    while (!w->stopping && w->next_i < w->limit) {
-        uint64_t off = executor_time_of(w->x, w->next_i);
-        if (off == UINT64_MAX || (w->cfg.duration_ns && off >= w->cfg.duration_ns)) {
-            w->next_i = w->limit;
-            break;
-        }
-        uint64_t at = w->cfg.start_ns + off;
-        if (at > now) {
-            loop_timer_start(l, &w->sched_timer, at, on_schedule, w);
-            return;
-        }
-        if (w->p->mode == PLAN_MIXED) {
-            dispatch(w, plan_pick_endpoint(w->p, w->next_i), at);
-        } else {
-            for (uint32_t ep = 0; ep < w->p->neps; ep++)
-                dispatch(w, ep, at);
-        }
-        w->next_i += w->stride;
+    worker *w = ctx;
+    if (w->p->mode == PLAN_MIXED) {
+        dispatch(w, plan_pick_endpoint(w->p, i), at_ns);
+    } else {
+        for (uint32_t ep = 0; ep < w->p->neps; ep++)
+            dispatch(w, ep, at_ns);
     }
+}
+
+/* Iterations the generator itself could not start in time: dropped. */
+static void sched_drop(void *ctx, uint64_t n)
+{
+    worker *w = ctx;
+    const plan *p = w->p;
+    double wsum = 0;
+    for (uint32_t ep = 0; ep < p->neps; ep++)
+        wsum += p->eps[ep].weight;
+    uint64_t left = n;
+    /* Mixed: shared by weight (the rest to the first), not picked one by one. */
+    for (uint32_t ep = (uint32_t)p->neps; ep-- > 0;) {
+        uint64_t k = n;
+        if (p->mode == PLAN_MIXED)
+            k = ep == 0 ? left : (uint64_t)((double)n * p->eps[ep].weight / wsum);
+        left -= p->mode == PLAN_MIXED ? k : 0;
+        metrics_shard *sh = w->shards[ep];
+        sh->tot.dropped += k;
+        metrics_cur(sh)->dropped += k;
+    }
+}
+
+/* Could an iteration due now start or wait (any target)? */
+static bool sched_can_take(void *ctx)
+{
+    worker *w = ctx;
+    for (size_t t = 0; t < w->p->ntargets; t++) {
+        const pool *pl = &w->pools[t];
+        if (pl->idle || pl->spare || pl->wait.len < pl->wait.cap)
+            return true;
+    }
+    return false;
+}
+
+static void sched_done(void *ctx)
+{
+    worker *w = ctx;
     w->schedule_done = true;
     maybe_finish(w);
 }
 
 /* ---- run control ---- */
-
-static void on_tick(loop *l, void *data)
-{
-    worker *w = data;
-    for (uint32_t i = 0; i < w->nshards; i++)
-        metrics_close_interval(w->shards[i]);
-    loop_timer_start(l, &w->tick_timer, w->cfg.start_ns + (w->shards[0]->cur + 1) * NS_PER_S,
-                     on_tick, w);
-}
 
 static void on_grace_end(loop *l, void *data)
 {
@@ -650,7 +450,8 @@ static void begin_stop(worker *w)
         return;
     w->stopping = true;
     loop_timer_stop(w->lp, &w->end_timer);
-    loop_timer_stop(w->lp, &w->sched_timer);
+    if (w->open)
+        shell_sched_stop(&w->sched);
     loop_timer_stop(w->lp, &w->ramp_timer);
     /* Iterations still waiting for a connection never started: dropped. */
     for (size_t t = 0; t < w->p->ntargets; t++) {
@@ -676,19 +477,22 @@ static void begin_stop(worker *w)
 static void on_end(loop *l, void *data)
 {
     (void)l;
-    begin_stop(data);
+    worker *w = data;
+    if (w->open)
+        shell_sched_flush(&w->sched);
+    begin_stop(w);
 }
 
-static void on_start(loop *l, void *data)
+/* shell_driver.start: the common start time. */
+static void drv_start(void *d)
 {
-    worker *w = data;
+    worker *w = d;
     if (w->cfg.duration_ns)
-        loop_timer_start(l, &w->end_timer, w->cfg.start_ns + w->cfg.duration_ns, on_end, w);
-    loop_timer_start(l, &w->tick_timer, w->cfg.start_ns + NS_PER_S, on_tick, w);
+        loop_timer_start(w->lp, &w->end_timer, w->cfg.start_ns + w->cfg.duration_ns, on_end, w);
     if (w->open) {
-        on_schedule(l, w);
+        shell_sched_start(&w->sched);
     } else if (w->x->kind == EXEC_RAMPING_VUS) {
-        ramp_check(l, w);
+        ramp_check(w->lp, w);
     } else {
         for (uint32_t i = 0; i < w->nclients; i++)
             vu_start(&w->clients[i]);
@@ -696,35 +500,20 @@ static void on_start(loop *l, void *data)
     maybe_finish(w);
 }
 
-/* Posted by the engine: 1 = stop gracefully, 2 = stop now. */
-static void on_post(loop *l, int level, void *data)
-{
-    if (level >= 2)
-        loop_stop(l);
-    else
-        begin_stop(data);
-}
+static void drv_stop(void *d) { begin_stop(d); }
 
-static void *worker_main(void *arg)
+/* shell_driver.cancel: what is still in flight has no outcome: it is
+ * cancelled, and counted. Iterations still waiting never started: dropped. */
+static void drv_cancel(void *d)
 {
-    worker *w = arg;
-    /* The default 50 us timer slack would delay every scheduled request. */
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    loop_timer_start(w->lp, &w->start_timer, w->cfg.start_ns, on_start, w);
-    if (loop_posted(w->lp) < 2)
-        loop_run(w->lp);
-    /* What is still in flight has no outcome: it is cancelled, and counted,
-     * so that every request has exactly one outcome. Iterations still
-     * waiting never started: dropped. */
+    worker *w = d;
     for (uint32_t i = 0; i < w->nclients; i++) {
         client *cl = &w->clients[i];
         if (cl->in_flight) {
-            metrics_record_error(w->shards[cl->cur.ep], ERRK_CANCELLED, cl->bytes_in,
-                                 cl->sent ? req_len(cl) : 0);
+            xch_cancel(&cl->xc);
             cl->in_flight = false;
             w->in_flight--;
         }
-        loop_timer_stop(w->lp, &cl->timer);
         loop_timer_stop(w->lp, &cl->retry);
         client_close(cl, true);
     }
@@ -733,10 +522,9 @@ static void *worker_main(void *arg)
         while (backlog_pop(&w->pools[t].wait, &it))
             metrics_record_dropped(w->shards[it.ep]);
     }
-    w->end_ns = clock_now_ns();
-    atomic_store_explicit(&w->done, true, memory_order_release);
-    return NULL;
 }
+
+static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
 /* ---- setup ---- */
 
@@ -794,12 +582,40 @@ static int setup_open(worker *w, err *e)
     /* Iteration i belongs to segment i mod n, and within it to worker
      * (i div n) mod T: disjoint and complete, whatever T and n are. */
     uint64_t segk = p->segment_k - 1, segn = p->segment_n;
-    w->stride = segn * w->cfg.nworkers;
-    w->next_i = segk + segn * w->cfg.id;
-    w->limit = executor_total(w->x);
-    if (p->requests && p->requests < w->limit)
-        w->limit = p->requests;
+    shell_sched *sc = &w->sched;
+    *sc = (shell_sched){.x = w->x, .lp = w->lp, .t0_ns = w->cfg.start_ns,
+                        .dur_ns = w->cfg.duration_ns, .stride = segn * w->cfg.nworkers,
+                        .next_i = segk + segn * w->cfg.id, .limit = executor_total(w->x),
+                        .fire = sched_fire, .drop = sched_drop, .can_take = sched_can_take,
+                        .done = sched_done, .ctx = w};
+    if (p->requests && p->requests < sc->limit)
+        sc->limit = p->requests;
+    loop_timer_init(&sc->timer);
     return 0;
+}
+
+/* The exchange context and the per-thread targets (address fallback is
+ * remembered per worker). */
+static void setup_exchange(worker *w)
+{
+    const plan *p = w->p;
+    w->xctx = (xch_ctx){.lp = w->lp, .rbuf = w->rbuf, .rbuf_len = sizeof w->rbuf,
+                        .active = &w->sh.active, .retry = !p->no_retry,
+                        .fatal = w->sh.fatal, .fatal_cap = sizeof w->sh.fatal};
+    for (size_t t = 0; t < p->ntargets; t++) {
+        xch_target *xt = &w->targets[t];
+        xt->naddrs = p->target_naddrs[t] ? p->target_naddrs[t] : 1;
+        if (p->target_naddrs[t])
+            memcpy(xt->addrs, p->target_addrs[t], sizeof xt->addrs);
+        else
+            xt->addrs[0] = p->targets[t];
+        xt->tls = p->target_tls[t] ? p->tls : NULL;
+        snprintf(xt->sni, sizeof xt->sni, "%s", p->target_hosts[t]);
+        snprintf(xt->name, sizeof xt->name, "%s", p->target_names[t]);
+    }
+    for (size_t i = 0; i < p->neps; i++)
+        w->idempotent[i] = xch_method_idempotent(p->eps[i].method[0] ? p->eps[i].method
+                                                                       : p->method);
 }
 
 worker *worker_new(const worker_config *cfg, err *e)
@@ -814,9 +630,9 @@ worker *worker_new(const worker_config *cfg, err *e)
     w->x = cfg->x;
     w->open = executor_is_open(cfg->x);
     w->nshards = (uint32_t)w->p->neps;
-    w->lp = loop_new(e);
-    if (!w->lp)
+    if (shell_init(&w->sh, cfg->id, cfg->start_ns, w->shards, w->nshards, &driver, w, e))
         goto fail;
+    w->lp = w->sh.lp;
     for (uint32_t i = 0; i < w->nshards; i++)
         if (!(w->shards[i] = metrics_shard_new())) {
             err_set(e, VOLLEY_ENOMEM, "worker: out of memory");
@@ -828,22 +644,18 @@ worker *worker_new(const worker_config *cfg, err *e)
         err_set(e, VOLLEY_ENOMEM, "worker: out of memory for --raw");
         goto fail;
     }
-    loop_set_post_handler(w->lp, on_post, w);
-    loop_timer_init(&w->start_timer);
     loop_timer_init(&w->end_timer);
-    loop_timer_init(&w->tick_timer);
     loop_timer_init(&w->grace_timer);
     loop_timer_init(&w->ramp_timer);
-    loop_timer_init(&w->sched_timer);
+    setup_exchange(w);
     for (uint32_t i = 0; i < w->nclients; i++) {
         client *cl = &w->clients[i];
-        conn_init(&cl->c, w->lp, &handlers, cl);
+        xch_conn_init(&cl->xc, &w->xctx, &w->targets[cl->target], cl);
         cl->w = w;
-        loop_timer_init(&cl->timer);
+        cl->req.owner = cl;
+        cl->req.on_done = on_outcome;
         loop_timer_init(&cl->retry);
     }
-    atomic_init(&w->done, false);
-    atomic_init(&w->active, 0);
     atomic_init(&w->raw_head, 0);
     atomic_init(&w->raw_tail, 0);
     return w;
@@ -858,45 +670,27 @@ void worker_free(worker *w)
         return;
     if (w->clients)
         for (uint32_t i = 0; i < w->nclients; i++)
-            conn_release(&w->clients[i].c);
+            xch_conn_release(&w->clients[i].xc);
     free(w->clients);
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
         free(w->pools[t].wait.items);
-    loop_free(w->lp);
+    shell_destroy(&w->sh);
     for (uint32_t i = 0; i < w->nshards; i++)
         metrics_shard_free(w->shards[i]);
     free(w->raw);
     free(w);
 }
 
-int worker_start(worker *w, err *e)
-{
-    int rc = pthread_create(&w->th, NULL, worker_main, w);
-    if (rc) {
-        errno = rc;
-        return err_sys(e, "worker %u: cannot start thread", w->cfg.id);
-    }
-    w->th_started = true;
-    return 0;
-}
-
-void worker_request_stop(worker *w) { loop_post(w->lp, 1); }
-void worker_abort(worker *w) { loop_post(w->lp, 2); }
-
-void worker_join(worker *w)
-{
-    if (w->th_started) {
-        pthread_join(w->th, NULL);
-        w->th_started = false;
-    }
-}
-
-bool worker_done(worker *w) { return atomic_load_explicit(&w->done, memory_order_acquire); }
+int worker_start(worker *w, err *e) { return shell_start(&w->sh, e); }
+void worker_request_stop(worker *w) { shell_request_stop(&w->sh); }
+void worker_abort(worker *w) { shell_abort(&w->sh); }
+void worker_join(worker *w) { shell_join(&w->sh); }
+bool worker_done(worker *w) { return shell_done(&w->sh); }
 metrics_shard *worker_shard(worker *w, uint32_t ep) { return w->shards[ep]; }
-uint32_t worker_active(worker *w) { return atomic_load_explicit(&w->active, memory_order_relaxed); }
-uint64_t worker_end_ns(worker *w) { return w->end_ns; }
+uint32_t worker_active(worker *w) { return shell_active(&w->sh); }
+uint64_t worker_end_ns(worker *w) { return w->sh.end_ns; }
 uint64_t worker_current_second(worker *w) { return w->shards[0]->cur; }
-const char *worker_fatal(worker *w) { return w->fatal[0] ? w->fatal : NULL; }
+const char *worker_fatal(worker *w) { return shell_fatal(&w->sh); }
 uint64_t worker_raw_dropped(worker *w) { return w->raw_dropped; }
 
 size_t worker_raw_drain(worker *w, void (*fn)(void *ctx, const worker_raw *r), void *ctx)

@@ -20,6 +20,7 @@ static const char *kind_names[ERRK_COUNT] = {
     [ERRK_CLOSED] = "closed_early",
     [ERRK_TLS] = "tls_error",
     [ERRK_CANCELLED] = "cancelled",
+    [ERRK_STALE] = "stale_connection",
 };
 
 const char *metrics_err_kind_name(err_kind k)
@@ -154,6 +155,7 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->dropped += src->dropped;
     dst->chunks += src->chunks;
     dst->tls_resumed += src->tls_resumed;
+    dst->retries += src->retries;
 }
 
 metrics_shard *metrics_shard_new(void)

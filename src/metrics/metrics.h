@@ -28,6 +28,8 @@ typedef enum {
     ERRK_CLOSED,           /* the server closed before the response was complete */
     ERRK_TLS,              /* TLS handshake or record failure */
     ERRK_CANCELLED,        /* still in flight when the run stopped (after the grace) */
+    ERRK_STALE,            /* EOF or RST before any response byte on a reused
+                              connection (after the retry, or with --no-retry) */
     ERRK_COUNT
 } err_kind;
 
@@ -117,6 +119,7 @@ typedef struct metrics_totals {
     uint64_t dropped;    /* open model: iterations that could not start (never sent) */
     uint64_t chunks;     /* body reads of chunked responses (streaming) */
     uint64_t tls_resumed;/* TLS handshakes that resumed a session */
+    uint64_t retries;    /* requests sent again after a stale connection */
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int resolve(const char *host, uint16_t port, const char *what, addr *out, err *e)
+/* Up to max distinct addresses of host:port, in the resolver's order. */
+static int resolve_n(const char *host, uint16_t port, const char *what, addr *out, int max,
+                     err *e)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
@@ -19,9 +21,50 @@ static int resolve(const char *host, uint16_t port, const char *what, addr *out,
     if (rc != 0 || !res)
         return err_set(e, VOLLEY_EINVAL, "%s: cannot resolve host '%s': %s", what, host,
                        rc ? gai_strerror(rc) : "no address");
-    memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
-    out->len = res->ai_addrlen;
+    int n = 0;
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof out[n].sa)
+            continue;
+        bool dup = false;
+        for (int i = 0; i < n && !dup; i++)
+            dup = out[i].len == ai->ai_addrlen && !memcmp(&out[i].sa, ai->ai_addr, ai->ai_addrlen);
+        if (dup)
+            continue;
+        memset(&out[n], 0, sizeof out[n]);
+        memcpy(&out[n].sa, ai->ai_addr, ai->ai_addrlen);
+        out[n].len = ai->ai_addrlen;
+        n++;
+    }
     freeaddrinfo(res);
+    if (!n)
+        return err_set(e, VOLLEY_EINVAL, "%s: cannot resolve host '%s': no address", what, host);
+    return n;
+}
+
+static int resolve(const char *host, uint16_t port, const char *what, addr *out, err *e)
+{
+    int n = resolve_n(host, port, what, out, 1, e);
+    return n < 0 ? n : 0;
+}
+
+/* RFC 3986 percent-decoding into out; -1 on a bad escape or no room. */
+static int percent_decode(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *s; s++) {
+        int c = (unsigned char)*s;
+        if (c == '%') {
+            if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]))
+                return -1;
+            char hex[3] = {s[1], s[2], 0};
+            c = (int)strtol(hex, NULL, 16);
+            s += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
     return 0;
 }
 
@@ -118,8 +161,14 @@ int addr_parse_url(const char *s, const char *what, url *u, err *e)
         return err_set(e, VOLLEY_EINVAL, "%s: host too long in '%s'", what, s);
     memcpy(hp, auth, al);
     hp[al] = 0;
-    if (strchr(hp, '@'))
-        return err_set(e, VOLLEY_EINVAL, "%s: user:password@ in URLs is not supported; use -H 'Authorization: ...'", what);
+    char *at = strrchr(hp, '@');
+    if (at) {
+        *at = 0;
+        if (percent_decode(hp, u->userinfo, sizeof u->userinfo))
+            return err_set(e, VOLLEY_EINVAL, "%s: bad user:password@ in '%s' (a %% not followed "
+                                             "by two hex digits, or over 255 bytes)", what, s);
+        memmove(hp, at + 1, strlen(at + 1) + 1);
+    }
     const char *ps;
     int rc = split_hostport(hp, what, u->host, sizeof u->host, &ps, e);
     if (rc)
@@ -161,9 +210,35 @@ int addr_parse_url(const char *s, const char *what, url *u, err *e)
     return 0;
 }
 
+bool addr_basic_auth(const url *u, char *out, unsigned long cap)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *in = (const unsigned char *)u->userinfo;
+    size_t n = strlen(u->userinfo), o = 0;
+    if (!n || cap < 7 + (n + 2) / 3 * 4)
+        return false;
+    memcpy(out, "Basic ", 6);
+    o = 6;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = 0;
+    return true;
+}
+
 int addr_resolve(const url *u, const char *what, addr *out, err *e)
 {
     return resolve(u->host, u->port, what, out, e);
+}
+
+int addr_resolve_all(const url *u, const char *what, addr *out, int max, err *e)
+{
+    return resolve_n(u->host, u->port, what, out, max, e);
 }
 
 bool addr_is_loopback(const addr *a)

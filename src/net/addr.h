@@ -21,6 +21,7 @@ typedef struct url {
     char hostport[300];  /* as for the Host header: "host:port" or "[v6]:port"
                             (port omitted when it is the scheme's default) */
     char path[4096];     /* origin-form, at least "/" ; includes the query */
+    char userinfo[256];  /* "user:password" from user:password@host, percent-decoded */
     bool tls;
 } url;
 
@@ -31,8 +32,18 @@ int addr_parse_hostport(const char *s, const char *what, addr *out, err *e);
 /* Parses an absolute URL with scheme http, https, ws or wss. */
 int addr_parse_url(const char *s, const char *what, url *out, err *e);
 
+/* "Basic BASE64(user:password)" for a URL with userinfo (RFC 7617), into
+ * out; false when the URL has none. */
+bool addr_basic_auth(const url *u, char *out, unsigned long cap);
+
 /* Resolves u's host and port (first address returned). */
 int addr_resolve(const url *u, const char *what, addr *out, err *e);
+
+#define ADDR_MAX 8 /* addresses kept per name (a client tries them in order) */
+
+/* Resolves u's host and port into up to max addresses, in the resolver's
+ * order without duplicates; returns how many (>= 1) or a negative error. */
+int addr_resolve_all(const url *u, const char *what, addr *out, int max, err *e);
 
 /* True if a is in 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
 bool addr_is_loopback(const addr *a);

@@ -154,17 +154,36 @@ void tls_client_ctx_free(tls_client_ctx *c)
     free(c);
 }
 
+/* The server's preference: h2 first when it is offered (serve --h2). */
+static const unsigned char alpn_h2_http11[] = "\x02h2\x08http/1.1";
+#define ALPN_H2_HTTP11_LEN (sizeof alpn_h2_http11 - 1)
+
 static int on_alpn_select(SSL *s, const unsigned char **out, unsigned char *outlen,
                           const unsigned char *in, unsigned inlen, void *arg)
 {
     (void)s;
-    (void)arg;
+    bool h2 = arg != NULL;
     unsigned char *o = NULL;
-    if (SSL_select_next_proto(&o, outlen, alpn_http11, ALPN_HTTP11_LEN, in, inlen) !=
+    if (SSL_select_next_proto(&o, outlen, h2 ? alpn_h2_http11 : alpn_http11,
+                              h2 ? ALPN_H2_HTTP11_LEN : ALPN_HTTP11_LEN, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_NOACK; /* a client without http/1.1 gets no ALPN */
+        return SSL_TLSEXT_ERR_NOACK; /* a client with none of ours gets no ALPN */
     *out = o;
     return SSL_TLSEXT_ERR_OK;
+}
+
+void tls_server_ctx_offer_h2(tls_server_ctx *c)
+{
+    static char on;
+    SSL_CTX_set_alpn_select_cb(c->ctx, on_alpn_select, &on);
+}
+
+bool tls_io_alpn_is(const struct ssl_st *s, const char *proto)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(s, &p, &n);
+    return p && n == strlen(proto) && !memcmp(p, proto, n);
 }
 
 tls_server_ctx *tls_server_ctx_new(const char *certfile, const char *keyfile, err *e)

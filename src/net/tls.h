@@ -35,6 +35,8 @@ typedef struct tls_server_ctx tls_server_ctx;
 /* A server context from a PEM certificate chain and key; session tickets
  * on, ALPN answers "http/1.1". Errors name the file. */
 tls_server_ctx *tls_server_ctx_new(const char *certfile, const char *keyfile, err *e);
+/* ALPN answers "h2" to a client that offers it, else "http/1.1". */
+void tls_server_ctx_offer_h2(tls_server_ctx *c);
 /* Makes the server ask for a client certificate issued by a CA in cafile
  * and fail the handshake without one. */
 int tls_server_ctx_require_client_cert(tls_server_ctx *c, const char *cafile, err *e);
@@ -79,6 +81,9 @@ ssize_t tls_io_write(struct ssl_st *s, const void *p, size_t n, unsigned *want, 
 
 /* Decrypted bytes already buffered inside s (readable without the socket). */
 size_t tls_io_pending(const struct ssl_st *s);
+
+/* The handshake chose this ALPN protocol ("h2", "http/1.1"). */
+bool tls_io_alpn_is(const struct ssl_st *s, const char *proto);
 
 /* The finished handshake resumed an earlier session. */
 bool tls_io_resumed(const struct ssl_st *s);

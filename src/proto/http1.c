@@ -194,6 +194,7 @@ enum {
     ST_LINE_START, /* a header name, or the empty line */
     ST_NAME,       /* header name up to ':' */
     ST_VALUE,      /* header value up to LF */
+    ST_VALUE_NL,   /* after a value's LF: SP/HT continues it (obs-fold) */
     ST_END_LF,     /* LF of the empty line */
     /* body */
     ST_BODY_LEN,   /* Content-Length bytes */
@@ -477,7 +478,8 @@ static int line_start(http1_resp *p, const char **sp)
         ++*sp;
         return headers_end(p);
     }
-    /* SP/HT here is obsolete line folding (RFC 9112 5.2): rejected. */
+    /* SP/HT before the first header line folds nothing: rejected (after
+     * a value it is obs-fold, handled by value_nl). */
     if (!is_tchar(c))
         return HTTP1_EPARSE;
     /* The first letter rules out most names; trailers never frame. */
@@ -572,12 +574,36 @@ static int scan_value(http1_resp *p, const char **sp, const char *lim)
     capture(p, s, (size_t)(stop - s));
     if (!nl)
         return HTTP1_NEED_MORE;
+    /* The value may go on in the next line (obs-fold): value_nl decides. */
+    *sp = nl + 1;
+    p->state = ST_VALUE_NL;
+    return HTTP1_NEED_MORE;
+}
+
+/* The first byte after a value's LF. SP or HT is obsolete line folding
+ * (RFC 9112 5.2): a user agent replaces it with SP and the value goes on.
+ * Anything else starts the next line: the value is complete. */
+static int value_nl(http1_resp *p, const char **sp)
+{
+    unsigned char c = (unsigned char)**sp;
+    if (c == ' ' || c == '\t') {
+        if ((p->flags & F_CAPTURE) && p->line_len > p->name_len &&
+            p->cb->line_buf[p->line_len - 1] == '\r')
+            p->line_len--;
+        if (capture_room(p) < 1)
+            return HTTP1_ETOOBIG;
+        capture(p, " ", 1);
+        if (p->hdr != H_NONE && value_byte(p, ' ') < 0)
+            return HTTP1_EPARSE;
+        ++*sp;
+        p->state = ST_VALUE;
+        return HTTP1_NEED_MORE;
+    }
     int rc = value_end(p);
     if (rc < 0)
         return rc;
     if (p->flags & F_CAPTURE)
         emit_header(p);
-    *sp = nl + 1;
     p->state = ST_LINE_START;
     return HTTP1_NEED_MORE;
 }
@@ -681,6 +707,7 @@ static int head_run(http1_resp *p, const char **sp, const char *lim)
         case ST_LINE_START: rc = line_start(p, sp); break;
         case ST_NAME: rc = scan_name(p, sp, lim); break;
         case ST_VALUE: rc = scan_value(p, sp, lim); break;
+        case ST_VALUE_NL: rc = value_nl(p, sp); break;
         default: rc = head_byte_step(p, sp); break;
         }
     }

@@ -182,3 +182,52 @@ int results_monitor_add(results_monitor *m, const monitor_sample *s)
         m->rss_max_bytes = s->rss_bytes;
     return 0;
 }
+
+/* dst becomes a copy of src (counts, histograms and series rows). */
+static int stats_copy(results_stats *dst, const results_stats *src)
+{
+    int rc = results_stats_init(dst);
+    if (rc)
+        return rc;
+    results_stats_merge(dst, src);
+    for (size_t i = 0; i < src->sec.len && !rc; i++)
+        rc = series_append(&dst->sec, &src->sec.rows[i]);
+    dst->elapsed_ns = src->elapsed_ns;
+    return rc;
+}
+
+/* Moves endpoint k's stats into *run (freeing the run's), leaves a copy of
+ * them as the only endpoint of eps. */
+static int keep_one(results_stats *run, results_endpoint *eps, size_t neps, size_t k)
+{
+    results_stats_free(run);
+    *run = eps[k].st;
+    for (size_t i = 0; i < neps; i++)
+        if (i != k)
+            results_stats_free(&eps[i].st);
+    eps[0] = eps[k];
+    return stats_copy(&eps[0].st, run);
+}
+
+/* The run becomes the one endpoint NAME (a report of it alone). */
+int results_keep_endpoint(results *r, const char *name, err *e)
+{
+    size_t k = 0;
+    while (k < r->neps && strcmp(r->eps[k].name, name))
+        k++;
+    if (k == r->neps) {
+        char names[512] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < r->neps && o < sizeof names - 1; i++)
+            o += (size_t)snprintf(names + o, sizeof names - o, "%s'%s'", i ? ", " : "", r->eps[i].name);
+        return err_set(e, VOLLEY_EINVAL, "--endpoint: no endpoint '%s' in these results (%s)", name, names);
+    }
+    snprintf(r->plan.url, sizeof r->plan.url, "%s", r->eps[k].url);
+    if (r->eps[k].method[0])
+        snprintf(r->plan.method, sizeof r->plan.method, "%s", r->eps[k].method);
+    int rc = keep_one(&r->st, r->eps, r->neps, k);
+    for (size_t s = 0; s < r->nsteps && !rc; s++)
+        rc = keep_one(&r->steps[s].st, r->steps[s].eps, r->neps, k);
+    r->neps = 1;
+    return rc ? err_set(e, VOLLEY_ENOMEM, "out of memory") : 0;
+}

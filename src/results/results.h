@@ -88,6 +88,7 @@ typedef struct results_monitor {
 } results_monitor;
 
 typedef struct results {
+    char run_id[64];       /* unique per run: time, segment, random (session) */
     results_plan plan;
     uint64_t start_wall_ns, end_wall_ns;
     bool interrupted;      /* stopped by a signal */
@@ -117,6 +118,10 @@ void results_free(results *r);
 /* Adds an endpoint (stats allocated) and returns it, or NULL. */
 results_endpoint *results_add_endpoint(results *r, const char *name, const char *method,
                                        const char *url);
+/* Makes endpoint name the whole run (its stats replace the run's and each
+ * step's; the other endpoints are dropped), for a report of one endpoint.
+ * VOLLEY_EINVAL naming the endpoints there are when there is no such one. */
+int results_keep_endpoint(results *r, const char *name, err *e);
 /* Adds a step with one stats block per existing endpoint, or NULL. */
 results_step *results_add_step(results *r, double target_rps, uint32_t target_vus);
 

@@ -127,6 +127,7 @@ static json_t *totals_json(const results_stats *s)
     set(o, "connections_opened", jint(t->connects));
     set(o, "chunks", jint(t->chunks));
     set(o, "tls_resumed", jint(t->tls_resumed));
+    set(o, "retries", jint(t->retries));
     double sec = (double)s->elapsed_ns / NS_PER_S;
     set(o, "rps", json_real(round(results_stats_rps(s) * 100) / 100));
     set(o, "bytes_in_per_s", json_real(sec > 0 ? round((double)t->bytes_in / sec) : 0));
@@ -211,6 +212,8 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
     set(tool, "name", json_string("volley"));
     set(tool, "version", json_string(VOLLEY_VERSION));
     set(root, "tool", tool);
+    if (r->run_id[0])
+        set(root, "run_id", json_string(r->run_id));
     set(root, "plan", plan_json(&r->plan));
     set(root, "start", wall(r->start_wall_ns));
     set(root, "end", wall(r->end_wall_ns));

@@ -336,7 +336,8 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "bytes_out", false, &t->bytes_out)) ||
         (rc = get_u64(d, o, p, "connections_opened", false, &t->connects)) ||
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
-        (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)))
+        (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
+        (rc = get_u64(d, o, p, "retries", true, &t->retries)))
         return rc;
     /* Older files: errors were the transport errors alone. */
     if (!json_object_get(o, "transport_errors"))

@@ -9,10 +9,12 @@
 #include "core/parse.h"
 
 #include <lauxlib.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct {
     const char *name;
@@ -174,7 +176,31 @@ static const char *const known_fields[] = {
     "gracefulStop", "gracefulRampDown", "tags", "env", NULL,
 };
 
-static int check_fields(lua_State *L, int idx, const where *w, err *e)
+/* Edit distance of a and b (short names), for "did you mean". */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 63 || lb >= 63)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Every key of the table at idx must be one of names; an unknown one is an
+ * error naming its path and the nearest valid name. */
+static int check_keys(lua_State *L, int idx, const where *w, const char *const *names, err *e)
 {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -184,16 +210,29 @@ static int check_fields(lua_State *L, int idx, const where *w, err *e)
             return err_set(e, VOLLEY_EINVAL, "%s: field names must be strings", w->prefix);
         }
         const char *k = lua_tostring(L, -1);
-        bool ok = false;
-        for (size_t i = 0; known_fields[i] && !ok; i++)
-            ok = !strcmp(k, known_fields[i]);
-        if (!ok) {
-            int rc = field_err(e, w, k, "unknown field%s", "");
-            lua_pop(L, 1);
-            return rc;
+        const char *near = NULL;
+        size_t best = 99;
+        for (size_t i = 0; names[i]; i++) {
+            size_t d = distance(k, names[i]);
+            if (d == 0)
+                goto next;
+            if (d < best)
+                best = d, near = names[i];
         }
+        char hint[96] = "";
+        if (near && best <= 1 + strlen(k) / 3)
+            snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
+        int rc = err_set(e, VOLLEY_EINVAL, "%s.%s: unknown field%s", w->prefix, k, hint);
+        lua_pop(L, 1);
+        return rc;
+    next:;
     }
     return 0;
+}
+
+static int check_fields(lua_State *L, int idx, const where *w, err *e)
+{
+    return check_keys(L, idx, w, known_fields, e);
 }
 
 static int get_u32(lua_State *L, int idx, const where *w, const char *f, uint32_t min,
@@ -547,8 +586,14 @@ int lua_plan_read(lua_State *L, lua_plan *p, err *e)
     } else if (!lua_istable(L, o)) {
         rc = err_set(e, VOLLEY_EINVAL, "options: expected a table");
     } else {
+        static const char *const keys[] = {"vus", "duration", "iterations", "stages",
+                                           "scenarios", "thresholds", NULL};
+        where w = {"options"};
+        rc = check_keys(L, o, &w, keys, e);
         lua_getfield(L, o, "scenarios");
-        if (lua_isnil(L, -1))
+        if (rc)
+            ;
+        else if (lua_isnil(L, -1))
             rc = read_shortcut(L, o, p, e);
         else if (!lua_istable(L, -1))
             rc = err_set(e, VOLLEY_EINVAL, "options.scenarios: expected a table");
@@ -586,4 +631,59 @@ uint32_t lua_plan_max_vus(const lua_scenario *s)
     if (s->kind == LSX_RAMPING_VUS)
         return executor_max_vus(&s->x);
     return s->vus;
+}
+
+int lua_plan_override(lua_State *L, lua_plan *p, const lua_plan_shape *o, err *e)
+{
+    lua_scenario *s = &p->sc[0];
+    memset(p->sc, 0, sizeof p->sc);
+    p->nsc = 1;
+    snprintf(s->name, sizeof s->name, "default");
+    snprintf(s->exec, sizeof s->exec, "default");
+    s->graceful_stop_ns = 30 * NS_PER_S;
+    s->max_duration_ns = o->max_duration_ns ? o->max_duration_ns : 600 * NS_PER_S;
+    s->x = o->x;
+    switch (o->x.kind) {
+    case EXEC_CONSTANT_VUS:
+        s->vus = o->x.vus;
+        if (o->iterations) {
+            s->kind = LSX_SHARED_ITERATIONS;
+            s->iterations = o->iterations;
+            if (s->iterations < s->vus)
+                s->vus = (uint32_t)s->iterations;
+            s->x.vus = s->vus;
+            s->x.duration_ns = s->max_duration_ns;
+        }
+        else
+            s->kind = LSX_CONSTANT_VUS;
+        break;
+    case EXEC_RAMPING_VUS:
+        s->kind = LSX_RAMPING_VUS;
+        s->vus = executor_max_vus(&s->x);
+        break;
+    case EXEC_CONSTANT_RATE:
+    case EXEC_RAMPING_RATE:
+        s->kind = o->x.kind == EXEC_CONSTANT_RATE ? LSX_CONSTANT_RATE : LSX_RAMPING_RATE;
+        s->pre_vus = (uint32_t)fmin(1e5, fmax(1, ceil(executor_max_rate(&s->x))));
+        if (o->max_vus)
+            s->pre_vus = o->max_vus;
+        s->vus = s->pre_vus;
+        break;
+    }
+    if (s->vus < 1)
+        s->vus = 1;
+    return check_exec(L, p, e);
+}
+
+size_t lua_plan_http_headers(const lua_plan *p, http1_header *hv, size_t nh, size_t max)
+{
+    size_t own = nh;
+    for (size_t i = 0; i < p->http_nheaders && nh < max; i++) {
+        bool named = false;
+        for (size_t k = 0; k < own && !named; k++)
+            named = !strcasecmp(hv[k].name, p->http_headers[i].name);
+        if (!named)
+            hv[nh++] = p->http_headers[i];
+    }
+    return nh;
 }

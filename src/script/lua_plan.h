@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "load/executor.h"
+#include "proto/http1.h"
 
 #include <lua.h>
 #include <stdbool.h>
@@ -47,17 +48,40 @@ typedef struct lua_plan_threshold {
     char expr[200];
 } lua_plan_threshold;
 
+#define LUA_PLAN_MAX_HEADERS 64
+
 typedef struct lua_plan {
     lua_scenario sc[LUA_PLAN_MAX_SCENARIOS];
     size_t nsc;
     lua_plan_threshold *thr;  /* malloc'd */
     size_t nthr;
+    /* Defaults of every http.* request (volley run --timeout, -H); a
+     * request's own params.timeout and params.headers win. */
+    uint64_t http_timeout_ns; /* 0: the built-in default */
+    http1_header http_headers[LUA_PLAN_MAX_HEADERS];
+    size_t http_nheaders;
+    uint64_t seed;            /* rand()/uuid()/math.random (volley run --seed) */
 } lua_plan;
 
 /* Reads the global `options` of L (absent: one VU, one iteration, like k6)
  * and checks that every scenario's exec names a global function. */
 int lua_plan_read(lua_State *L, lua_plan *p, err *e);
 void lua_plan_free(lua_plan *p);
+
+/* Load flags given on the command line (volley run flow.lua -c/-d/-n/
+ * --rate/--stages) replace the scenarios with one "default" scenario, as
+ * k6 run --vus/--duration/--iterations/--stage do; thresholds stay. */
+typedef struct lua_plan_shape {
+    executor x;               /* constant-vus, ramping-vus, constant or ramping rate */
+    uint64_t iterations;      /* with constant-vus: shared iterations over x.vus */
+    uint64_t max_duration_ns; /* shared iterations: stop after this (0: 10m) */
+    uint32_t max_vus;         /* arrival rate: VUs (0: one second of arrivals) */
+} lua_plan_shape;
+/* Appends the plan's default headers to the nh request headers in hv (at
+ * most max) unless the request names the same header (any case); returns
+ * the new count. */
+size_t lua_plan_http_headers(const lua_plan *p, http1_header *hv, size_t nh, size_t max);
+int lua_plan_override(lua_State *L, lua_plan *p, const lua_plan_shape *o, err *e);
 
 const char *lua_plan_kind_name(lua_exec_kind k);
 /* Offset of the scenario's end from the run's start (startTime + its

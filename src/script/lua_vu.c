@@ -5,7 +5,6 @@
 #include "script/lua_vu.h"
 
 #include "core/clock.h"
-#include "script/lua_api.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -52,7 +51,7 @@ static void ended(lua_vu *vu, const char *msg)
 {
     vu->in_iter = false;
     vu->wait = VW_NONE;
-    lua_worker_iteration_done(vu, msg);
+    vu->w->hooks->iteration_done(vu, msg);
 }
 
 static void resume(lua_vu *vu, int nargs)
@@ -105,7 +104,7 @@ static void on_wake(loop *l, void *data)
     lua_vu *vu = data;
     if (!vu->co || !vu->in_iter)
         return;
-    int n = lua_api_push_results(vu);
+    int n = vu->w->hooks->push_results(vu);
     resume(vu, n);
 }
 
@@ -119,7 +118,7 @@ void lua_vu_cancel(lua_vu *vu)
     loop_timer_stop(vu->w->lp, &vu->next);
     loop_timer_stop(vu->w->lp, &vu->wake);
     loop_timer_stop(vu->w->lp, &vu->timer);
-    lua_api_cancel(vu);
+    vu->w->hooks->cancel_call(vu);
     if (vu->in_iter) {
         /* Its coroutine is suspended in the middle of the function: drop it
          * (a fresh one serves a later iteration). */
@@ -135,5 +134,5 @@ void lua_vu_free(lua_vu *vu)
     loop_timer_stop(vu->w->lp, &vu->next);
     loop_timer_stop(vu->w->lp, &vu->wake);
     loop_timer_stop(vu->w->lp, &vu->timer);
-    lua_api_vu_free(vu);
+    vu->w->hooks->free_calls(vu);
 }

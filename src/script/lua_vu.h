@@ -10,6 +10,8 @@
 #define VOLLEY_LUA_VU_H
 
 #include "core/buf.h"
+#include "load/exchange.h"
+#include "load/shell.h"
 #include "load/executor.h"
 #include "metrics/metrics.h"
 #include "net/addr.h"
@@ -38,37 +40,7 @@ typedef enum {
     VW_ITER_END,  /* the driver finished an iteration */
 } vu_wait;
 
-#define VU_POOL 4            /* keep-alive connections per VU (by scheme://host:port) */
-#define VU_LINE_BYTES 8192   /* longest response header line kept */
-
-typedef struct hconn {
-    conn c;
-    lua_vu *vu;
-    char key[320];           /* "http://host:port" */
-    uint64_t last_use;
-    bool reused;             /* carried a response before */
-} hconn;
-
-/* The one HTTP exchange a VU may have in flight. */
-typedef struct vu_http {
-    hconn *hc;
-    addr a;
-    url u;
-    char method[16];
-    buf req;
-    http1_resp resp;
-    http1_callbacks cb;
-    char line[VU_LINE_BYTES];
-    buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
-    uint64_t body_max;
-    bool truncated;
-    uint64_t call_ns, connect_start_ns, connect_ns, sent_ns, first_byte_ns, done_ns;
-    uint64_t bytes_in, timeout_ns;
-    bool in_flight, got_bytes, sent, connecting, retried, head;
-    int err_kind;            /* -1: a response */
-    char err[160];
-    loop_timer timer;
-} vu_http;
+typedef struct vu_http vu_http; /* script/lua_http.c */
 
 struct lua_vu {
     lua_worker *w;
@@ -87,60 +59,70 @@ struct lua_vu {
     loop_timer timer;        /* sleep, ws timeouts */
     loop_timer wake;         /* deferred resume */
     loop_timer next;         /* the next iteration (between iterations) */
-    vu_http *http;           /* lazily allocated */
-    hconn pool[VU_POOL];
+    vu_http *http;           /* lazily allocated (lua_http.c) */
     struct ws_sock *ws;      /* the socket a VW_WS wait is about */
     int ws_op;               /* which ws call waits (lua_api.c) */
     lua_vu *next_free;       /* arrival rate: free list */
     bool has_err;            /* the iteration ended with an error */
+    uint64_t rng;            /* rand()/uuid() stream (lua_util), 0 until first use */
     char errmsg[300];
 };
 
 /* Per scenario, per worker. */
-typedef struct lw_scen {
+typedef struct lua_worker_scen {
     lua_worker *w;
     const lua_scenario *s;
     uint32_t idx;
     lua_vu *vus;
     uint32_t nvus;
     uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
-    uint64_t next_i, stride, limit; /* arrival rate: this worker's schedule */
+    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
     lua_vu *free;
     uint32_t busy;           /* VUs in an iteration */
     bool started, ended, finished, killed;
-    loop_timer start_t, end_t, sched_t, ramp_t, grace_t;
+    loop_timer start_t, end_t, ramp_t, grace_t;
     int fn_ref;              /* the exec function */
-} lw_scen;
+} lua_worker_scen;
 
 /* Read-only, shared by every worker (lua_worker_ctx in lua_worker.h). */
 typedef struct lua_worker_ctx lua_worker_ctx;
 
-#define LW_DNS 16
+/* What a VU needs from the layers above it, given by lua_worker (so lua_vu
+ * calls nothing above itself): the results of the wait that ended, the
+ * call in flight abandoned or freed, the iteration's end. */
+typedef struct lua_vu_hooks {
+    int (*push_results)(lua_vu *vu);
+    void (*cancel_call)(lua_vu *vu);
+    void (*free_calls)(lua_vu *vu);
+    void (*iteration_done)(lua_vu *vu, const char *error);
+} lua_vu_hooks;
+
+#define LUA_TARGETS 32
+
+/* Resolved hosts of a worker, by "scheme://host:port". */
+typedef struct lua_targets {
+    char key[LUA_TARGETS][320];
+    xch_target t[LUA_TARGETS];
+    uint32_t n;
+} lua_targets;
 
 struct lua_worker {
+    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
+    const lua_vu_hooks *hooks;
     const lua_worker_ctx *ctx;
     uint32_t id, nworkers;
     uint64_t start_ns;
-    loop *lp;
+    loop *lp;                /* sh.lp */
     lua_State *L;
     metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
-    lw_scen sc[LUA_PLAN_MAX_SCENARIOS];
+    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
     uint32_t nsc;
     script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
     uint64_t rng;
     bool stopping;
     uint32_t errors_logged;
-    struct { char key[320]; addr a; } dns[LW_DNS];
-    uint32_t ndns;
-    loop_timer start_timer, tick_timer, stop_grace;
-    int wakefd;
-    _Atomic int stop_req;
-    _Atomic uint32_t active;
-    _Atomic bool done;
-    pthread_t th;
-    bool th_started;
-    uint64_t end_ns;
-    char fatal[256];
+    xch_ctx xctx;            /* the exchange's per-thread context */
+    lua_targets targets;
     char rbuf[64 * 1024];
 };
 
@@ -158,9 +140,5 @@ void lua_vu_cancel(lua_vu *vu);
 /* Frees the VU's connections and buffers (not the coroutine: lua_close). */
 void lua_vu_free(lua_vu *vu);
 
-/* lua_worker.c: the iteration of vu ended (error: its message or NULL). */
-void lua_worker_iteration_done(lua_vu *vu, const char *error);
-/* lua_worker.c: relaxed counters for progress. */
-void lua_worker_active_add(lua_worker *w, int delta);
 
 #endif

@@ -18,33 +18,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #define RAMP_CHECK_NS (10 * NS_PER_MS)
 #define STOP_GRACE_NS (5 * NS_PER_S) /* engine stop (Ctrl-C): the longest wait */
 #define MAX_LOGGED_ERRORS 5
 
-static void scen_finish_check(lua_worker *w, lw_scen *sc);
+static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
 
-void lua_worker_active_add(lua_worker *w, int delta)
-{
-    uint32_t a = atomic_load_explicit(&w->active, memory_order_relaxed);
-    atomic_store_explicit(&w->active, a + (uint32_t)delta, memory_order_relaxed);
-}
 
 static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
 {
     return total / n + (i < total % n);
 }
 
-static bool is_rate(const lw_scen *sc)
+static bool is_rate(const lua_worker_scen *sc)
 {
     return sc->s->kind == LSX_CONSTANT_RATE || sc->s->kind == LSX_RAMPING_RATE;
 }
 
-static bool may_start(lua_worker *w, lw_scen *sc, lua_vu *vu)
+static bool may_start(lua_worker *w, lua_worker_scen *sc, lua_vu *vu)
 {
     if (!sc->started || sc->ended || w->stopping)
         return false;
@@ -70,13 +64,13 @@ static void all_finished_check(lua_worker *w)
     loop_stop(w->lp);
 }
 
-static void scen_finish_check(lua_worker *w, lw_scen *sc)
+static void scen_finish_check(lua_worker *w, lua_worker_scen *sc)
 {
     if (sc->finished || !sc->started || sc->busy)
         return;
     bool more = false;
     if (is_rate(sc))
-        more = !sc->ended && sc->next_i < sc->limit;
+        more = !sc->ended && !sc->walk.over && sc->walk.next_i < sc->walk.limit;
     else
         for (uint32_t i = 0; i < sc->nvus && !more; i++)
             more = may_start(w, sc, &sc->vus[i]) ||
@@ -85,7 +79,7 @@ static void scen_finish_check(lua_worker *w, lw_scen *sc)
         return;
     sc->finished = true;
     loop_timer_stop(w->lp, &sc->end_t);
-    loop_timer_stop(w->lp, &sc->sched_t);
+    shell_sched_stop(&sc->walk);
     loop_timer_stop(w->lp, &sc->ramp_t);
     loop_timer_stop(w->lp, &sc->grace_t);
     all_finished_check(w);
@@ -101,7 +95,7 @@ static void on_next(loop *l, void *data)
 
 static void start_iteration(lua_vu *vu)
 {
-    lw_scen *sc = &vu->w->sc[vu->scen];
+    lua_worker_scen *sc = &vu->w->sc[vu->scen];
     sc->busy++;
     vu->iteration = vu->iters_done;
     lua_vu_begin(vu);
@@ -110,7 +104,7 @@ static void start_iteration(lua_vu *vu)
 static void vu_try_start(lua_vu *vu)
 {
     lua_worker *w = vu->w;
-    lw_scen *sc = &w->sc[vu->scen];
+    lua_worker_scen *sc = &w->sc[vu->scen];
     if (vu->in_iter)
         return;
     if (!may_start(w, sc, vu)) {
@@ -131,10 +125,10 @@ static void note_error(lua_worker *w, const char *msg, const char *where)
              w->errors_logged == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
 }
 
-void lua_worker_iteration_done(lua_vu *vu, const char *error)
+static void iteration_done(lua_vu *vu, const char *error)
 {
     lua_worker *w = vu->w;
-    lw_scen *sc = &w->sc[vu->scen];
+    lua_worker_scen *sc = &w->sc[vu->scen];
     script_scenario *rs = &w->res->sc[vu->scen];
     uint64_t now = loop_update_now(w->lp);
     sc->busy--;
@@ -160,14 +154,14 @@ void lua_worker_iteration_done(lua_vu *vu, const char *error)
 
 /* ---- executors ---- */
 
-static uint64_t scen_t0(lua_worker *w, lw_scen *sc)
+static uint64_t scen_t0(lua_worker *w, lua_worker_scen *sc)
 {
     return w->start_ns + sc->s->start_ns;
 }
 
 static void on_ramp(loop *l, void *data)
 {
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     lua_worker *w = sc->w;
     uint64_t now = loop_now(l), t0 = scen_t0(w, sc);
     uint32_t want = executor_vus_at(&sc->s->x, now > t0 ? now - t0 : 0);
@@ -181,39 +175,43 @@ static void on_ramp(loop *l, void *data)
         loop_timer_start(l, &sc->ramp_t, now + RAMP_CHECK_NS, on_ramp, sc);
 }
 
-static void on_sched(loop *l, void *data)
+/* The walker (load/shell) says iteration i is due: a free VU runs it. */
+static void sched_fire(void *ctx, uint64_t i, uint64_t at_ns)
 {
-    lw_scen *sc = data;
-    lua_worker *w = sc->w;
-    uint64_t now = loop_update_now(l), t0 = scen_t0(w, sc);
-    uint64_t dur = executor_duration_ns(&sc->s->x);
-    while (!sc->ended && !w->stopping && sc->next_i < sc->limit) {
-        uint64_t off = executor_time_of(&sc->s->x, sc->next_i);
-        if (off == UINT64_MAX || off >= dur) {
-            sc->next_i = sc->limit;
-            break;
-        }
-        if (t0 + off > now) {
-            loop_timer_start(l, &sc->sched_t, t0 + off, on_sched, sc);
-            return;
-        }
-        lua_vu *vu = sc->free;
-        if (vu) {
-            sc->free = vu->next_free;
-            start_iteration(vu);
-        } else {
-            metrics_record_dropped(w->shards[sc->idx]);
-            w->res->sc[sc->idx].dropped++;
-        }
-        sc->next_i += sc->stride;
+    (void)i;
+    (void)at_ns;
+    lua_worker_scen *sc = ctx;
+    lua_vu *vu = sc->free;
+    if (vu) {
+        sc->free = vu->next_free;
+        start_iteration(vu);
+    } else {
+        sc->w->res->sc[sc->idx].dropped++;
+        metrics_record_dropped(sc->w->shards[sc->idx]);
     }
-    scen_finish_check(w, sc);
+}
+
+static void sched_drop(void *ctx, uint64_t n)
+{
+    lua_worker_scen *sc = ctx;
+    metrics_shard *m = sc->w->shards[sc->idx];
+    m->tot.dropped += n;
+    metrics_cur(m)->dropped += n;
+    sc->w->res->sc[sc->idx].dropped += n;
+}
+
+static bool sched_can_take(void *ctx) { return ((lua_worker_scen *)ctx)->free != NULL; }
+
+static void sched_done(void *ctx)
+{
+    lua_worker_scen *sc = ctx;
+    scen_finish_check(sc->w, sc);
 }
 
 static void scen_kill(loop *l, void *data)
 {
     (void)l;
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     for (uint32_t i = 0; i < sc->nvus; i++) {
         lua_vu *vu = &sc->vus[i];
         loop_timer_stop(vu->w->lp, &vu->next);
@@ -226,12 +224,12 @@ static void scen_kill(loop *l, void *data)
     scen_finish_check(sc->w, sc);
 }
 
-static void scen_end(lua_worker *w, lw_scen *sc, uint64_t grace_ns)
+static void scen_end(lua_worker *w, lua_worker_scen *sc, uint64_t grace_ns)
 {
     if (sc->ended)
         return;
     sc->ended = true;
-    loop_timer_stop(w->lp, &sc->sched_t);
+    shell_sched_stop(&sc->walk);
     loop_timer_stop(w->lp, &sc->ramp_t);
     loop_timer_stop(w->lp, &sc->start_t);
     if (!sc->started) {
@@ -249,13 +247,15 @@ static void scen_end(lua_worker *w, lw_scen *sc, uint64_t grace_ns)
 static void on_scen_end(loop *l, void *data)
 {
     (void)l;
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
+    if (is_rate(sc))
+        shell_sched_flush(&sc->walk);
     scen_end(sc->w, sc, sc->s->graceful_stop_ns);
 }
 
 static void on_scen_start(loop *l, void *data)
 {
-    lw_scen *sc = data;
+    lua_worker_scen *sc = data;
     if (!sc->vus) { /* this worker has no VU of the scenario */
         sc->started = sc->ended = sc->finished = true;
         all_finished_check(sc->w);
@@ -271,7 +271,8 @@ static void on_scen_start(loop *l, void *data)
         break;
     case LSX_CONSTANT_RATE:
     case LSX_RAMPING_RATE:
-        on_sched(l, sc);
+        sc->walk.t0_ns = scen_t0(w, sc);
+        shell_sched_start(&sc->walk);
         break;
     default:
         for (uint32_t i = 0; i < sc->nvus; i++)
@@ -283,22 +284,13 @@ static void on_scen_start(loop *l, void *data)
 
 /* ---- run control ---- */
 
-static void on_tick(loop *l, void *data)
+/* shell_driver.start: the common start; each scenario at its startTime. */
+static void drv_start(void *d)
 {
-    lua_worker *w = data;
-    for (uint32_t i = 0; i < w->nsc; i++)
-        metrics_close_interval(w->shards[i]);
-    loop_timer_start(l, &w->tick_timer, w->start_ns + (w->shards[0]->cur + 1) * NS_PER_S,
-                     on_tick, w);
-}
-
-static void on_start(loop *l, void *data)
-{
-    lua_worker *w = data;
-    loop_timer_start(l, &w->tick_timer, w->start_ns + NS_PER_S, on_tick, w);
+    lua_worker *w = d;
     for (uint32_t i = 0; i < w->nsc; i++) {
-        lw_scen *sc = &w->sc[i];
-        loop_timer_start(l, &sc->start_t, scen_t0(w, sc), on_scen_start, sc);
+        lua_worker_scen *sc = &w->sc[i];
+        loop_timer_start(w->lp, &sc->start_t, scen_t0(w, sc), on_scen_start, sc);
     }
 }
 
@@ -308,7 +300,7 @@ static void begin_stop(lua_worker *w)
         return;
     w->stopping = true;
     for (uint32_t i = 0; i < w->nsc; i++) {
-        lw_scen *sc = &w->sc[i];
+        lua_worker_scen *sc = &w->sc[i];
         uint64_t g = sc->s->graceful_stop_ns < STOP_GRACE_NS ? sc->s->graceful_stop_ns
                                                              : STOP_GRACE_NS;
         if (sc->ended && loop_timer_active(&sc->grace_t)) {
@@ -325,46 +317,35 @@ static void begin_stop(lua_worker *w)
     all_finished_check(w);
 }
 
-/* Posted by the engine: 1 = stop gracefully, 2 = stop now. */
-static void on_post(loop *l, int level, void *data)
-{
-    if (level >= 2)
-        loop_stop(l);
-    else
-        begin_stop(data);
-}
+static void drv_stop(void *d) { begin_stop(d); }
 
-static void *worker_main(void *arg)
+/* shell_driver.cancel: whatever is still running has no outcome:
+ * cancelled, and counted. */
+static void drv_cancel(void *d)
 {
-    lua_worker *w = arg;
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    loop_timer_start(w->lp, &w->start_timer, w->start_ns, on_start, w);
-    if (loop_posted(w->lp) < 2)
-        loop_run(w->lp);
-    /* Whatever is still running has no outcome: cancelled, and counted. */
+    lua_worker *w = d;
     for (uint32_t i = 0; i < w->nsc; i++)
         for (uint32_t j = 0; j < w->sc[i].nvus; j++)
             lua_vu_cancel(&w->sc[i].vus[j]);
-    w->end_ns = clock_now_ns();
-    atomic_store_explicit(&w->done, true, memory_order_release);
-    return NULL;
 }
+
+static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
 /* ---- setup ---- */
 
-static void lw_destroy(void *p);
+static void op_destroy(void *p);
 
 static int setup_scenario(lua_worker *w, uint32_t i, err *e)
 {
     const lua_worker_ctx *ctx = w->ctx;
     const lua_scenario *s = &ctx->plan->sc[i];
-    lw_scen *sc = &w->sc[i];
+    lua_worker_scen *sc = &w->sc[i];
     sc->w = w;
     sc->s = s;
     sc->idx = i;
     loop_timer_init(&sc->start_t);
     loop_timer_init(&sc->end_t);
-    loop_timer_init(&sc->sched_t);
+    loop_timer_init(&sc->walk.timer);
     loop_timer_init(&sc->ramp_t);
     loop_timer_init(&sc->grace_t);
     uint32_t T = w->nworkers, id = w->id;
@@ -376,11 +357,12 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         uint32_t with_vus = total < T ? total : T;
         sc->quota = id < with_vus ? share(s->iterations, with_vus, id) : 0;
     }
-    if (is_rate(sc)) {
-        sc->stride = T;
-        sc->next_i = id;
-        sc->limit = executor_total(&s->x);
-    }
+    if (is_rate(sc))
+        sc->walk = (shell_sched){.x = &s->x, .lp = w->lp, .dur_ns = executor_duration_ns(&s->x),
+                                 .stride = T, .next_i = id, .limit = executor_total(&s->x),
+                                 .fire = sched_fire, .drop = sched_drop, .can_take = sched_can_take,
+                                 .done = sched_done,
+                                 .ctx = sc, .timer = sc->walk.timer};
     lua_getglobal(w->L, s->exec);
     if (!lua_isfunction(w->L, -1)) {
         lua_pop(w->L, 1);
@@ -403,8 +385,6 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         loop_timer_init(&vu->timer);
         loop_timer_init(&vu->wake);
         loop_timer_init(&vu->next);
-        for (int k = 0; k < VU_POOL; k++)
-            vu->pool[k].c.fd = -1;
         int rc = lua_vu_init(vu, e);
         if (rc)
             return rc;
@@ -414,7 +394,10 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     return 0;
 }
 
-static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
+static const lua_vu_hooks hooks = {lua_api_push_results, lua_api_cancel, lua_api_vu_free,
+                                   iteration_done};
+
+static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
 {
     const lua_worker_ctx *ctx = ctxp;
     lua_worker *w = calloc(1, sizeof *w);
@@ -423,18 +406,19 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
         return NULL;
     }
     w->ctx = ctx;
+    w->hooks = &hooks;
     w->id = a->id;
     w->nworkers = a->nworkers;
     w->start_ns = a->start_ns;
     w->rng = (clock_now_ns() ^ ((uint64_t)(a->id + 1) * 0x9E3779B97F4A7C15ULL)) | 1;
     w->nsc = (uint32_t)ctx->plan->nsc;
-    atomic_init(&w->done, false);
-    atomic_init(&w->active, 0);
-    loop_timer_init(&w->start_timer);
-    loop_timer_init(&w->tick_timer);
-    loop_timer_init(&w->stop_grace);
-    if (!(w->lp = loop_new(e)))
+    if (shell_init(&w->sh, a->id, a->start_ns, w->shards, w->nsc, &driver, w, e))
         goto fail;
+    w->sh.name = "script worker";
+    w->lp = w->sh.lp;
+    w->xctx = (xch_ctx){.lp = w->lp, .rbuf = w->rbuf, .rbuf_len = sizeof w->rbuf,
+                        .active = &w->sh.active, .retry = !ctx->no_retry,
+                        .fatal = w->sh.fatal, .fatal_cap = sizeof w->sh.fatal};
     for (uint32_t i = 0; i < w->nsc; i++)
         if (!(w->shards[i] = metrics_shard_new())) {
             err_set(e, VOLLEY_ENOMEM, "out of memory");
@@ -454,38 +438,18 @@ static void *lw_create(void *ctxp, const engine_worker_args *a, err *e)
     for (uint32_t i = 0; i < w->nsc; i++)
         if (setup_scenario(w, i, e))
             goto fail;
-    loop_set_post_handler(w->lp, on_post, w);
     return w;
 fail:
-    lw_destroy(w);
+    op_destroy(w);
     return NULL;
 }
 
-static int lw_start(void *p, err *e)
-{
-    lua_worker *w = p;
-    int rc = pthread_create(&w->th, NULL, worker_main, w);
-    if (rc) {
-        errno = rc;
-        return err_sys(e, "script worker %u: cannot start thread", w->id);
-    }
-    w->th_started = true;
-    return 0;
-}
+static int op_start(void *p, err *e) { return shell_start(&((lua_worker *)p)->sh, e); }
+static void op_request_stop(void *p) { shell_request_stop(&((lua_worker *)p)->sh); }
+static void op_abort(void *p) { shell_abort(&((lua_worker *)p)->sh); }
+static void op_join(void *p) { shell_join(&((lua_worker *)p)->sh); }
 
-static void lw_request_stop(void *p) { loop_post(((lua_worker *)p)->lp, 1); }
-static void lw_abort(void *p) { loop_post(((lua_worker *)p)->lp, 2); }
-
-static void lw_join(void *p)
-{
-    lua_worker *w = p;
-    if (w->th_started) {
-        pthread_join(w->th, NULL);
-        w->th_started = false;
-    }
-}
-
-static void lw_destroy(void *p)
+static void op_destroy(void *p)
 {
     lua_worker *w = p;
     if (!w)
@@ -506,21 +470,21 @@ static void lw_destroy(void *p)
                 lua_vu_free(&w->sc[i].vus[j]);
         free(w->sc[i].vus);
     }
-    loop_free(w->lp);
+    shell_destroy(&w->sh);
     for (uint32_t i = 0; i < w->nsc; i++)
         metrics_shard_free(w->shards[i]);
     script_results_free(w->res);
     free(w);
 }
 
-static bool lw_done(void *p) { return atomic_load_explicit(&((lua_worker *)p)->done, memory_order_acquire); }
-static metrics_shard *lw_shard(void *p, uint32_t g) { return ((lua_worker *)p)->shards[g]; }
-static uint32_t lw_active(void *p) { return atomic_load_explicit(&((lua_worker *)p)->active, memory_order_relaxed); }
-static uint64_t lw_end_ns(void *p) { return ((lua_worker *)p)->end_ns; }
-static uint64_t lw_current_second(void *p) { return ((lua_worker *)p)->shards[0]->cur; }
-static const char *lw_fatal(void *p) { return ((lua_worker *)p)->fatal[0] ? ((lua_worker *)p)->fatal : NULL; }
+static bool op_done(void *p) { return shell_done(&((lua_worker *)p)->sh); }
+static metrics_shard *op_shard(void *p, uint32_t g) { return ((lua_worker *)p)->shards[g]; }
+static uint32_t op_active(void *p) { return shell_active(&((lua_worker *)p)->sh); }
+static uint64_t op_end_ns(void *p) { return ((lua_worker *)p)->sh.end_ns; }
+static uint64_t op_current_second(void *p) { return ((lua_worker *)p)->shards[0]->cur; }
+static const char *op_fatal(void *p) { return shell_fatal(&((lua_worker *)p)->sh); }
 
 const engine_worker_ops lua_worker_ops = {
-    lw_create, lw_start, lw_request_stop, lw_abort, lw_join, lw_destroy, lw_done,
-    lw_shard, lw_active, lw_end_ns, lw_current_second, lw_fatal,
+    op_create, op_start, op_request_stop, op_abort, op_join, op_destroy, op_done,
+    op_shard, op_active, op_end_ns, op_current_second, op_fatal, NULL, NULL,
 };

@@ -24,6 +24,7 @@ struct lua_worker_ctx {
     uint32_t vu_base[LUA_PLAN_MAX_SCENARIOS]; /* vu.id offset of each scenario */
     struct tls_client_ctx *tls;    /* NULL: https/wss refused */
     bool quiet;
+    bool no_retry;                 /* --no-retry: stale connections are errors */
     /* Filled by destroy (the main thread, one worker after another). */
     script_results *agg;
 };

@@ -9,17 +9,16 @@
 
 #include "core/err.h"
 #include "load/engine.h"
-#include "metrics/hist.h"
 #include "results/results.h"
+#include "script/script_results.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 typedef struct script_results script_results;
 struct lua_plan;
+struct lua_plan_shape;
 struct tls_client_ctx;
 
 typedef struct script_opts {
@@ -30,70 +29,16 @@ typedef struct script_opts {
     bool quiet;              /* no per-error log lines */
     script_results **res;    /* out: the script's own results (script_results_free) */
     struct tls_client_ctx *tls; /* for https:// and wss:// (NULL: refused) */
+    /* From volley run's flags: load flags replace the scenarios with one
+     * (shape non-NULL; see lua_plan_override); --timeout and -H are the
+     * defaults of http.* requests. */
+    const struct lua_plan_shape *shape;
+    uint64_t http_timeout_ns;
+    const http1_header *http_headers;
+    size_t http_nheaders;
+    bool no_retry;           /* --no-retry: a stale connection is an error */
+    uint64_t seed;           /* --seed (session picks one when not given) */
 } script_opts;
-
-/* One check (k6 `check`): passes and fails, by name ("group::name" inside
- * groups). */
-typedef struct script_check {
-    char name[160];
-    uint64_t passes, fails;
-} script_check;
-
-typedef enum { SMETRIC_COUNTER, SMETRIC_GAUGE, SMETRIC_RATE, SMETRIC_TREND } script_metric_kind;
-
-/* A custom metric (metrics.counter/gauge/rate/trend). Tagged adds also go
- * to a sub-metric named "name{k:v,...}". */
-typedef struct script_metric {
-    char name[160];
-    script_metric_kind kind;
-    double sum;          /* counter: total; rate: trues; trend: sum */
-    uint64_t count;      /* adds (rate: all samples) */
-    double min, max, last; /* gauge: last value and its range */
-    hist *h;             /* trend: value * 1e6 (3 significant digits, 0.001..3.6e6) */
-} script_metric;
-
-/* Per scenario: iterations, errors and WebSocket numbers. */
-typedef struct script_scenario {
-    char name[64];
-    char executor[32];
-    char exec[64];
-    uint64_t iterations;      /* completed (with or without error) */
-    uint64_t iteration_errors;
-    uint64_t dropped;         /* arrival-rate: no free VU */
-    hist *iteration_ns;       /* iteration duration */
-    uint64_t ws_sessions, ws_errors, ws_msgs_sent, ws_msgs_received;
-    hist *ws_connect_ns;      /* TCP connect + handshake */
-    hist *ws_session_ns;      /* open to close */
-    hist *ws_rtt_ns;          /* send(msg, {rtt=true}) to the next message */
-} script_scenario;
-
-typedef struct script_error {
-    char msg[300];            /* "flow.lua:12: boom" */
-    char where[96];           /* "VU 3, scenario default" (first time seen) */
-    uint64_t count;
-} script_error;
-
-typedef struct script_threshold {
-    char metric[160];         /* key of options.thresholds */
-    char expr[200];           /* one of its expressions */
-} script_threshold;
-
-struct script_results {
-    char path[4096];
-    script_scenario *sc;
-    size_t nsc;
-    script_check *checks;
-    size_t nchecks;
-    script_metric *metrics;
-    size_t nmetrics;
-    script_error *errors;     /* distinct messages, at most SCRIPT_MAX_ERRORS */
-    size_t nerrors;
-    uint64_t errors_other;    /* errors whose message did not fit the list */
-    script_threshold *thresholds;
-    size_t nthresholds;
-};
-
-#define SCRIPT_MAX_ERRORS 20
 
 /* Runs the script at path. Errors found before any load (cannot read,
  * syntax, a top-level runtime error, bad options) return VOLLEY_EINVAL or
@@ -102,22 +47,5 @@ struct script_results {
  * (one endpoint per scenario); *o->res receives the script results. */
 int script_run(const char *path, const script_opts *o, const engine_options *eo, results *out,
                err *e);
-
-void script_results_free(script_results *r);
-
-/* Adds "script": {...} to a results.json root object (docs/scripting.md). */
-int script_results_json(const script_results *r, json_t *root);
-
-/* Prints checks, iterations, custom metrics and WebSocket numbers. */
-void script_summary_print(FILE *f, const script_results *r);
-
-/* Merge helpers for workers (lua_worker): find-or-add by name. */
-script_check *script_results_check(script_results *r, const char *name);
-script_metric *script_results_metric(script_results *r, const char *name, script_metric_kind k);
-void script_results_error(script_results *r, const char *msg, const char *where, uint64_t n);
-/* A results block with the scenarios of the plan (names, histograms). */
-script_results *script_results_new(const char *path, const struct lua_plan *p);
-/* dst += src (same scenarios). Returns 0 or VOLLEY_ENOMEM. */
-int script_results_merge(script_results *dst, const script_results *src);
 
 #endif

@@ -86,49 +86,58 @@ int routes_write_head(buf *o, int status, const char *content_type, int64_t cont
     return rc;
 }
 
-static int write_text(buf *o, int status, const char *text, const char *extra, bool head,
-                      bool close, bool keepalive_10)
+int routes_simple_parts(const routes_match *m, routes_simple *out)
 {
-    size_t n = strlen(text);
-    int rc = routes_write_head(o, status, "text/plain", (int64_t)n, extra, close, keepalive_10);
-    if (!rc && !head)
-        rc = buf_append(o, text, n);
-    return rc;
+    memset(out, 0, sizeof *out);
+    out->status = m->status;
+    out->content_type = "text/plain";
+    switch (m->id) {
+    case ROUTE_HEALTH:
+        out->status = 200;
+        snprintf(out->text, sizeof out->text, "ok");
+        break;
+    case ROUTE_OPENAPI:
+        out->status = 200;
+        out->content_type = "application/json";
+        out->body = routes_openapi_json;
+        out->body_len = strlen(routes_openapi_json);
+        return 0;
+    case ROUTE_STATUS:
+        if (m->status == 204 || m->status == 304) {
+            out->content_type = NULL;
+            return 0;
+        }
+        snprintf(out->text, sizeof out->text, "%d %s\n", m->status, routes_reason(m->status));
+        break;
+    case ROUTE_ERROR:
+        snprintf(out->text, sizeof out->text, "%d %s: %s\n", m->status, routes_reason(m->status),
+                 m->error ? m->error : "error");
+        out->allow = m->allow;
+        break;
+    default:
+        return VOLLEY_EINVAL;
+    }
+    out->body = out->text;
+    out->body_len = strlen(out->text);
+    return 0;
 }
 
 int routes_write_simple(buf *o, const routes_match *m, bool close, bool keepalive_10)
 {
-    switch (m->id) {
-    case ROUTE_HEALTH:
-        return write_text(o, 200, "ok", NULL, m->head, close, keepalive_10);
-    case ROUTE_OPENAPI: {
-        size_t n = strlen(routes_openapi_json);
-        int rc = routes_write_head(o, 200, "application/json", (int64_t)n, NULL, close,
-                                   keepalive_10);
-        if (!rc && !m->head)
-            rc = buf_append(o, routes_openapi_json, n);
+    routes_simple r;
+    int rc = routes_simple_parts(m, &r);
+    if (rc)
         return rc;
-    }
-    case ROUTE_STATUS: {
-        if (m->status == 204 || m->status == 304)
-            return routes_write_head(o, m->status, NULL, ROUTES_NO_LENGTH, NULL, close,
-                                     keepalive_10);
-        char text[64];
-        snprintf(text, sizeof text, "%d %s\n", m->status, routes_reason(m->status));
-        return write_text(o, m->status, text, NULL, m->head, close, keepalive_10);
-    }
-    case ROUTE_ERROR: {
-        char text[256], allow[64] = "";
-        snprintf(text, sizeof text, "%d %s: %s\n", m->status, routes_reason(m->status),
-                 m->error ? m->error : "error");
-        if (m->allow)
-            snprintf(allow, sizeof allow, "Allow: %s\r\n", m->allow);
-        return write_text(o, m->status, text, m->allow ? allow : NULL, m->head, close,
-                          keepalive_10);
-    }
-    default:
-        return VOLLEY_EINVAL;
-    }
+    if (!r.content_type)
+        return routes_write_head(o, r.status, NULL, ROUTES_NO_LENGTH, NULL, close, keepalive_10);
+    char allow[64];
+    if (r.allow)
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", r.allow);
+    rc = routes_write_head(o, r.status, r.content_type, (int64_t)r.body_len, r.allow ? allow : NULL,
+                           close, keepalive_10);
+    if (!rc && !m->head)
+        rc = buf_append(o, r.body, r.body_len);
+    return rc;
 }
 
 int routes_write_chunk(buf *o, const char *data, size_t len, bool chunked)
@@ -220,9 +229,10 @@ static void timed_params(routes_match *m, const char *q, size_t qn, bool sse)
     if (query_u64(q, qn, sse ? "events" : "chunks", ROUTES_MAX_CHUNKS, &m->chunks) ||
         query_u64(q, qn, "interval_ms", ROUTES_MAX_DELAY_MS, &m->interval_ms) ||
         query_u64(q, qn, "max_delay_ms", ROUTES_MAX_DELAY_MS, &m->max_delay_ms) ||
+        query_u64(q, qn, "first_ms", ROUTES_MAX_DELAY_MS, &m->first_ms) ||
         query_u64(q, qn, "size", ROUTES_MAX_CHUNK_SIZE, &m->size))
-        set_error(m, 400, sse ? "bad parameter (events, interval_ms, max_delay_ms: integers)"
-                              : "bad parameter (chunks, interval_ms, max_delay_ms, size: "
+        set_error(m, 400, sse ? "bad parameter (events, interval_ms, max_delay_ms, first_ms: integers)"
+                              : "bad parameter (chunks, interval_ms, max_delay_ms, first_ms, size: "
                                 "integers; size <= 1048576)");
     else if (m->size == 0 && !sse)
         set_error(m, 400, "size must be at least 1");
@@ -351,6 +361,7 @@ const char routes_openapi_json[] =
     "\"parameters\":[" QP("chunks", "number of chunks (default 10)", "10") ","
     QP("interval_ms", "time between chunks (default 100)", "100") ","
     QP("max_delay_ms", "random extra delay 0..max_delay_ms per chunk", "0") ","
+    QP("first_ms", "the first chunk this long after the headers (time to first token)", "0") ","
     QP("size", "bytes per chunk (default 32, max 1048576)", "32") "],"
     TEXT_200("chunked body") "}},"
     "\"/buffered\":{\"get\":{\"summary\":\"Same bytes and total time as /stream, as one "
@@ -358,12 +369,14 @@ const char routes_openapi_json[] =
     "\"parameters\":[" QP("chunks", "number of chunks (default 10)", "10") ","
     QP("interval_ms", "time between chunks (default 100)", "100") ","
     QP("max_delay_ms", "random extra delay 0..max_delay_ms per chunk", "0") ","
+    QP("first_ms", "the first chunk is ready this long after the request", "0") ","
     QP("size", "bytes per chunk (default 32, max 1048576)", "32") "],"
     TEXT_200("the whole body at the end") "}},"
     "\"/sse\":{\"get\":{\"summary\":\"Server-sent events, one every interval_ms\","
     "\"parameters\":[" QP("events", "number of events (default 10)", "10") ","
     QP("interval_ms", "time between events (default 100)", "100") ","
-    QP("max_delay_ms", "random extra delay 0..max_delay_ms per event", "0") "],"
+    QP("max_delay_ms", "random extra delay 0..max_delay_ms per event", "0") ","
+    QP("first_ms", "the first event this long after the headers", "0") "],"
     "\"responses\":{\"200\":{\"description\":\"text/event-stream\",\"content\":{"
     "\"text/event-stream\":{\"schema\":{\"type\":\"string\"}}}}}}},"
     "\"/openapi.json\":{\"get\":{\"summary\":\"This document\","

@@ -18,7 +18,7 @@ typedef enum routes_id {
     ROUTE_BYTES,    /* GET /bytes/{n} */
     ROUTE_STATUS,   /* GET /status/{code} */
     ROUTE_DELAY,    /* GET /delay/{ms}, /delay?max_delay_ms=N */
-    ROUTE_STREAM,   /* GET /stream?chunks=N&interval_ms=M */
+    ROUTE_STREAM,   /* GET /stream?chunks=N&interval_ms=M[&first_ms=F] */
     ROUTE_BUFFERED, /* GET /buffered?chunks=N&interval_ms=M */
     ROUTE_SSE,      /* GET /sse?events=N&interval_ms=M */
     ROUTE_OPENAPI,  /* GET /openapi.json */
@@ -44,6 +44,7 @@ typedef struct routes_match {
     uint64_t max_delay_ms; /* /delay, /stream, /buffered, /sse: random 0..N extra */
     uint64_t chunks;       /* /stream, /buffered: chunks; /sse: events */
     uint64_t interval_ms;
+    uint64_t first_ms;     /* /stream, /buffered, /sse: the first chunk this long after the head */
     uint64_t size;         /* /stream, /buffered: bytes per chunk */
 } routes_match;
 
@@ -66,6 +67,18 @@ int routes_write_head(buf *o, int status, const char *content_type, int64_t cont
  * the server's hot path: one memcpy. */
 extern const char routes_health_response[];
 extern const size_t routes_health_response_len;
+
+/* The parts of a simple route's response, for any protocol (HTTP/1.1
+ * below, HTTP/2 in server/h2): HEALTH, STATUS, OPENAPI, ERROR. */
+typedef struct routes_simple {
+    int status;
+    const char *content_type; /* NULL: no body at all (204, 304) */
+    const char *body;         /* points into text or at static data */
+    size_t body_len;
+    const char *allow;        /* 405: the Allow header's value */
+    char text[320];
+} routes_simple;
+int routes_simple_parts(const routes_match *m, routes_simple *out);
 
 /* Writes the whole response of a route that needs no waiting, no body from
  * the request and no streaming: HEALTH, STATUS, OPENAPI, ERROR. */

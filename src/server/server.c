@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/loop.h"
+#include "server/h2.h"
 #include "server/reqparse.h"
 #include "server/routes.h"
 #include "server/ws_routes.h"
@@ -42,10 +43,10 @@ enum {
     ST_LINGER, /* error sent, write side shut: drain input, then close */
 };
 
-typedef struct worker worker;
+typedef struct srv_worker srv_worker;
 
-typedef struct conn {
-    worker *w;
+typedef struct srv_conn {
+    srv_worker *w;
     int fd;
     uint8_t state;
     bool keepalive;   /* the current request allows reuse */
@@ -61,6 +62,7 @@ typedef struct conn {
     bool rd_wants_wr; /* TLS: SSL_read waits for the socket to be writable */
     unsigned hs_want; /* TLS handshake: LOOP_READ or LOOP_WRITE */
     struct ssl_st *ssl;
+    srv_h2 *h2;            /* HTTP/2: the session that owns this connection's streams */
     uint64_t last_ns;      /* last read or write progress */
     uint64_t req_start_ns; /* first byte of an incomplete head, 0 if none */
     uint64_t bytes_left;   /* /bytes body still to write from the fill block */
@@ -73,18 +75,18 @@ typedef struct conn {
     routes_match m;
     loop_timer tmo;  /* idle, header and linger timeouts (lazily re-armed) */
     loop_timer tick; /* the deferred response's next step */
-    struct conn *prev, *next, *park_next;
-} conn;
+    struct srv_conn *prev, *next, *park_next;
+} srv_conn;
 
-struct worker {
+struct srv_worker {
     server *srv;
     unsigned idx;
     loop *l;
     int lfd;
     pthread_t tid;
     bool started;
-    conn *conns; /* all connections of this thread */
-    conn *parked;
+    srv_conn *conns; /* all connections of this thread */
+    srv_conn *parked;
     loop_timer stall_timer;
     loop_timer accept_timer;
     uint64_t rng;
@@ -95,7 +97,7 @@ struct worker {
 
 struct server {
     server_config cfg;
-    worker *w;
+    srv_worker *w;
     unsigned n;
     uint64_t start_ns;
     addr bound;
@@ -118,7 +120,7 @@ void server_config_defaults(server_config *c)
 /* ---- small helpers ---- */
 
 /* xorshift64*: per thread, no locks; quality is plenty for random delays. */
-static uint64_t rnd(worker *w)
+static uint64_t rnd(srv_worker *w)
 {
     uint64_t x = w->rng;
     x ^= x >> 12;
@@ -128,7 +130,7 @@ static uint64_t rnd(worker *w)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-static uint64_t rand_ns(worker *w, uint64_t max_ms)
+static uint64_t rand_ns(srv_worker *w, uint64_t max_ms)
 {
     return max_ms ? rnd(w) % (max_ms * NS_PER_MS + 1) : 0;
 }
@@ -146,19 +148,21 @@ static uint64_t stall_end(const server *s, uint64_t now)
     return s->start_ns + k * every + s->cfg.stall_for_ns;
 }
 
-static buf *outbuf(conn *c)
+static buf *outbuf(srv_conn *c)
 {
     return buf_unread(&c->out) ? &c->out : &c->w->wbuf;
 }
 
-static size_t out_pending(conn *c)
+static size_t out_pending(srv_conn *c)
 {
     return buf_unread(outbuf(c)) + (size_t)c->bytes_left;
 }
 
-static void conn_close(conn *c)
+static void srv_conn_close(srv_conn *c)
 {
-    worker *w = c->w;
+    srv_worker *w = c->w;
+    srv_h2_free(c->h2);
+    c->h2 = NULL;
     if (c->ssl) {
         bool clean = !c->hs && !c->io_err;
         tls_io_free(c->ssl, clean, clean && !c->bye);
@@ -169,7 +173,7 @@ static void conn_close(conn *c)
     loop_timer_stop(w->l, &c->tmo);
     loop_timer_stop(w->l, &c->tick);
     if (c->parked)
-        for (conn **pp = &w->parked; *pp; pp = &(*pp)->park_next)
+        for (srv_conn **pp = &w->parked; *pp; pp = &(*pp)->park_next)
             if (*pp == c) {
                 *pp = c->park_next;
                 break;
@@ -191,16 +195,16 @@ static void on_tick(loop *l, void *data);
 static void on_stall_end(loop *l, void *data);
 
 /* Brings the timeout timer forward to `when` if it would fire later. */
-static void tmo_by(conn *c, uint64_t when)
+static void tmo_by(srv_conn *c, uint64_t when)
 {
     if (!loop_timer_active(&c->tmo) || c->tmo.when_ns > when)
         loop_timer_start(c->w->l, &c->tmo, when, on_tmo, c);
 }
 
 /* Stops reading and writing c until the stall ends (then on_stall_end). */
-static void park(conn *c, uint64_t end)
+static void park(srv_conn *c, uint64_t end)
 {
-    worker *w = c->w;
+    srv_worker *w = c->w;
     if (!c->parked) {
         c->parked = true;
         loop_set_events(w->l, c->fd, 0);
@@ -213,7 +217,7 @@ static void park(conn *c, uint64_t end)
 
 /* ---- socket I/O: plain or TLS, with read(2)/writev(2) conventions ---- */
 
-static ssize_t sock_read(conn *c, void *p, size_t n)
+static ssize_t sock_read(srv_conn *c, void *p, size_t n)
 {
     if (!c->ssl)
         return read(c->fd, p, n);
@@ -229,7 +233,7 @@ static ssize_t sock_read(conn *c, void *p, size_t n)
 }
 
 /* TLS has no writev: the pieces go one SSL_write (one record or more) each. */
-static ssize_t sock_writev(conn *c, const struct iovec *iov, int n)
+static ssize_t sock_writev(srv_conn *c, const struct iovec *iov, int n)
 {
     if (!c->ssl)
         return writev(c->fd, iov, n);
@@ -255,7 +259,7 @@ static ssize_t sock_writev(conn *c, const struct iovec *iov, int n)
 /* ---- responses ---- */
 
 /* An error the stream cannot recover from: answer and close. */
-static void fatal_error(conn *c, int status, const char *why)
+static void fatal_error(srv_conn *c, int status, const char *why)
 {
     routes_match m = {.id = ROUTE_ERROR, .status = status, .error = why};
     routes_write_simple(outbuf(c), &m, true, false);
@@ -265,25 +269,25 @@ static void fatal_error(conn *c, int status, const char *why)
 }
 
 /* The current response is complete. */
-static void complete(conn *c)
+static void complete(srv_conn *c)
 {
     c->state = ST_HEAD;
     if (!c->keepalive)
         c->close_after = true;
 }
 
-static void defer_until(conn *c, uint64_t when)
+static void defer_until(srv_conn *c, uint64_t when)
 {
     c->state = ST_DEFER;
     loop_timer_start(c->w->l, &c->tick, when, on_tick, c);
 }
 
-static uint64_t next_step_ns(conn *c)
+static uint64_t next_step_ns(srv_conn *c)
 {
     return loop_now(c->w->l) + c->m.interval_ms * NS_PER_MS + rand_ns(c->w, c->m.max_delay_ms);
 }
 
-static int write_echo(conn *c, buf *o, bool close, bool ka10)
+static int write_echo(srv_conn *c, buf *o, bool close, bool ka10)
 {
     size_t blen = c->body.len - c->echo_hdr_len;
     int rc = buf_printf(o,
@@ -300,7 +304,7 @@ static int write_echo(conn *c, buf *o, bool close, bool ka10)
 }
 
 /* One piece of a /stream or /sse body. */
-static int write_piece(conn *c, buf *o)
+static int write_piece(srv_conn *c, buf *o)
 {
     bool chunked = !c->v10;
     if (c->m.id == ROUTE_SSE)
@@ -315,7 +319,7 @@ static int write_piece(conn *c, buf *o)
 
 /* Writes the next /stream or /sse piece (the first from dispatch, the rest
  * from the tick timer) and the end when it was the last. */
-static int stream_step(conn *c)
+static int stream_step(srv_conn *c)
 {
     buf *o = outbuf(c);
     int rc = 0;
@@ -335,7 +339,7 @@ static int stream_step(conn *c)
     return rc;
 }
 
-static int stream_start(conn *c, bool close)
+static int stream_start(srv_conn *c, bool close)
 {
     bool sse = c->m.id == ROUTE_SSE;
     if (c->v10) /* no chunked encoding in 1.0: the body ends at close */
@@ -348,11 +352,15 @@ static int stream_start(conn *c, bool close)
         return rc;
     }
     c->seq = 0;
+    if (c->m.first_ms) { /* the head now, the first chunk later (time to first token) */
+        defer_until(c, loop_now(c->w->l) + c->m.first_ms * NS_PER_MS);
+        return 0;
+    }
     return stream_step(c);
 }
 
 /* /buffered: the same schedule as /stream, answered at its end. */
-static int buffered_step(conn *c)
+static int buffered_step(srv_conn *c)
 {
     if (++c->seq < c->m.chunks) {
         defer_until(c, next_step_ns(c));
@@ -370,9 +378,9 @@ static int buffered_step(conn *c)
 }
 
 /* The request (and its body) is complete: answer or start a deferred answer. */
-static void dispatch(conn *c)
+static void dispatch(srv_conn *c)
 {
-    worker *w = c->w;
+    srv_worker *w = c->w;
     routes_match *m = &c->m;
     buf *o = outbuf(c);
     bool close = !c->keepalive, ka10 = c->v10 && c->keepalive;
@@ -404,6 +412,10 @@ static void dispatch(conn *c)
         break;
     case ROUTE_BUFFERED:
         c->seq = 0;
+        if (m->first_ms) { /* the first chunk is ready only after first_ms */
+            defer_until(c, loop_now(w->l) + m->first_ms * NS_PER_MS);
+            return;
+        }
         rc = buffered_step(c);
         break;
     default:
@@ -417,7 +429,7 @@ static void dispatch(conn *c)
 }
 
 /* A complete head: route it and start on its body. */
-static void begin(conn *c, const reqparse_req *r)
+static void begin(srv_conn *c, const reqparse_req *r)
 {
     const server_config *cfg = &c->w->srv->cfg;
     c->keepalive = r->keepalive;
@@ -446,14 +458,113 @@ static void begin(conn *c, const reqparse_req *r)
     c->state = ST_BODY;
 }
 
+/* ---- HTTP/2 (server/h2 owns the streams; this is the socket side) ---- */
+
+static void finish(srv_conn *c);
+static int flush(srv_conn *c);
+
+static buf *h2_outbuf(void *p) { return outbuf(p); }
+
+static uint64_t h2_stall_end(void *p, uint64_t now)
+{
+    srv_conn *c = p;
+    return stall_end(c->w->srv, now);
+}
+
+static uint64_t h2_rand_ns(void *p, uint64_t max_ms)
+{
+    srv_conn *c = p;
+    return rand_ns(c->w, max_ms);
+}
+
+/* A stream's timer added output. */
+static void h2_kick(void *p)
+{
+    srv_conn *c = p;
+    if (c->parked)
+        return; /* written when the stall ends */
+    uint64_t end = stall_end(c->w->srv, loop_now(c->w->l));
+    if (end)
+        park(c, end);
+    else
+        finish(c);
+}
+
+static int h2_start(srv_conn *c)
+{
+    const server_config *cfg = &c->w->srv->cfg;
+    srv_h2_host host = {.l = c->w->l, .conn = c, .outbuf = h2_outbuf, .kick = h2_kick,
+                        .stall_end = h2_stall_end, .rand_ns = h2_rand_ns,
+                        .max_body_bytes = cfg->max_body_bytes, .max_streams = cfg->h2_max_streams};
+    c->h2 = srv_h2_new(&host);
+    return c->h2 ? 0 : -1;
+}
+
+/* Every byte goes to the session; a protocol error closes after its GOAWAY. */
+static size_t h2_process(srv_conn *c, const char *data, size_t len)
+{
+    if (srv_h2_feed(c->h2, data, len) < 0)
+        c->close_after = true;
+    return len;
+}
+
+/* HTTP/2's finish: frames out until the socket or the session has no more. */
+static void h2_finish(srv_conn *c)
+{
+    for (int i = 0; i < 64; i++) {
+        ssize_t added = srv_h2_flush(c->h2, OUT_HIGH);
+        if (added < 0) {
+            buf_reset(&c->w->wbuf);
+            srv_conn_close(c);
+            return;
+        }
+        if (flush(c) < 0)
+            return;
+        if (buf_unread(&c->out) || added == 0)
+            break;
+    }
+    bool pending = buf_unread(&c->out) != 0;
+    if (!pending && (srv_h2_finished(c->h2) || c->close_after || c->eof)) {
+        srv_conn_close(c);
+        return;
+    }
+    unsigned ev = pending ? LOOP_WRITE : 0;
+    if (!c->eof)
+        ev |= c->rd_wants_wr ? LOOP_WRITE : LOOP_READ;
+    loop_set_events(c->w->l, c->fd, ev);
+}
+
+/* With --h2, a connection that opens with the HTTP/2 preface is HTTP/2
+ * (prior knowledge, h2c). Returns true when data is (or may still become)
+ * the preface: *ready says whether the session has started. */
+static bool h2_preface(srv_conn *c, const char *data, size_t len, bool *ready)
+{
+    size_t k = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    *ready = false;
+    if (!c->w->srv->cfg.h2 || c->state != ST_HEAD || memcmp(data, H2_PREFACE, k))
+        return false;
+    if (len < H2_PREFACE_LEN)
+        return true;
+    if (h2_start(c))
+        c->close_after = true;
+    else
+        *ready = true;
+    return true;
+}
+
 /* Runs the requests in data[0..len) in order until one must wait (deferred
  * response, output backlog) or needs more bytes. Returns bytes consumed.
  * Never closes c: errors set close_after. */
-static size_t process(conn *c, const char *data, size_t len)
+static size_t process(srv_conn *c, const char *data, size_t len)
 {
     const server_config *cfg = &c->w->srv->cfg;
     uint64_t now = loop_now(c->w->l);
     size_t used = 0;
+    bool h2_ready;
+    if (c->h2)
+        return h2_process(c, data, len);
+    if (len && h2_preface(c, data, len, &h2_ready))
+        return h2_ready ? h2_process(c, data, len) : 0;
     while (!c->close_after && c->state != ST_DEFER && !c->bytes_left &&
            buf_unread(outbuf(c)) <= OUT_HIGH) {
         if (used == len)
@@ -511,9 +622,9 @@ static size_t process(conn *c, const char *data, size_t len)
 }
 
 /* Writes pending output. Returns -1 if c was closed. */
-static int flush(conn *c)
+static int flush(srv_conn *c)
 {
-    worker *w = c->w;
+    srv_worker *w = c->w;
     buf *o = outbuf(c);
     while (buf_unread(o) || c->bytes_left) {
         struct iovec iov[2];
@@ -531,7 +642,7 @@ static int flush(conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
             buf_reset(&w->wbuf);
-            conn_close(c);
+            srv_conn_close(c);
             return -1;
         }
         c->last_ns = loop_now(w->l);
@@ -546,7 +657,7 @@ static int flush(conn *c)
         if (o->cap > WBUF_KEEP)
             buf_free(o);
         if (rc) {
-            conn_close(c);
+            srv_conn_close(c);
             return -1;
         }
     } else if (!buf_unread(&c->out)) {
@@ -555,10 +666,10 @@ static int flush(conn *c)
     return 0;
 }
 
-static void start_linger(conn *c)
+static void start_linger(srv_conn *c)
 {
     if (c->ws_taken) { /* nothing to say: the socket lives on in ws_routes */
-        conn_close(c);
+        srv_conn_close(c);
         return;
     }
     /* Closing with unread input would send RST, which can destroy the error
@@ -569,7 +680,7 @@ static void start_linger(conn *c)
         c->bye = true;
     }
     if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
-        conn_close(c);
+        srv_conn_close(c);
         return;
     }
     c->state = ST_LINGER;
@@ -580,11 +691,15 @@ static void start_linger(conn *c)
 
 /* After every event: write, run requests that waited for the output to
  * drain (pipelined behind /bytes or a backlog), then choose what to wait for. */
-static void finish(conn *c)
+static void finish(srv_conn *c)
 {
     bool pending;
     if (c->hs) { /* resumed after a stall, mid-handshake */
         loop_set_events(c->w->l, c->fd, c->hs_want);
+        return;
+    }
+    if (c->h2) {
+        h2_finish(c);
         return;
     }
     for (;;) {
@@ -605,7 +720,7 @@ static void finish(conn *c)
         return;
     }
     if (!pending && c->eof && c->state != ST_DEFER) {
-        conn_close(c);
+        srv_conn_close(c);
         return;
     }
     unsigned ev = pending ? LOOP_WRITE : 0;
@@ -616,7 +731,7 @@ static void finish(conn *c)
 
 /* Processes buffered input (after a deferred response, a stall, a drained
  * backlog), then finish. */
-static void run(conn *c)
+static void run(srv_conn *c)
 {
     uint64_t end = stall_end(c->w->srv, loop_now(c->w->l));
     if (end) {
@@ -632,7 +747,7 @@ static void run(conn *c)
     finish(c);
 }
 
-static void linger_read(conn *c)
+static void linger_read(srv_conn *c)
 {
     for (int i = 0; i < 16; i++) {
         ssize_t n = read(c->fd, c->w->rbuf, READ_CHUNK);
@@ -644,15 +759,15 @@ static void linger_read(conn *c)
             return;
         break;
     }
-    conn_close(c);
+    srv_conn_close(c);
 }
 
 /* One step of a TLS handshake; when it is done the connection waits for
  * its first request like any other (the request may already be waiting in
  * the socket: level-triggered epoll reports it at once). */
-static void handshake_step(conn *c)
+static void handshake_step(srv_conn *c)
 {
-    worker *w = c->w;
+    srv_worker *w = c->w;
     unsigned want = 0;
     tls_fail f = {0};
     int rc = tls_io_handshake(c->ssl, &want, &f);
@@ -666,7 +781,7 @@ static void handshake_step(conn *c)
         tls_fail_str(&f, why, sizeof why);
         log_debug("serve: TLS handshake failed: %s", why);
         c->io_err = true;
-        conn_close(c);
+        srv_conn_close(c);
         return;
     }
     c->hs = false;
@@ -674,13 +789,17 @@ static void handshake_step(conn *c)
     w->tls_handshakes++;
     if (tls_io_resumed(c->ssl))
         w->tls_resumed++;
+    if (w->srv->cfg.h2 && tls_io_alpn_is(c->ssl, "h2") && h2_start(c)) {
+        srv_conn_close(c);
+        return;
+    }
     finish(c);
 }
 
 static void on_io(loop *l, int fd, void *data, unsigned events)
 {
-    conn *c = data;
-    worker *w = c->w;
+    srv_conn *c = data;
+    srv_worker *w = c->w;
     (void)fd;
     if (c->state == ST_LINGER) {
         linger_read(c);
@@ -702,7 +821,7 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
             c->last_ns = loop_now(l);
             if (buf_unread(&c->in)) {
                 if (buf_append(&c->in, w->rbuf, (size_t)n)) {
-                    conn_close(c);
+                    srv_conn_close(c);
                     return;
                 }
                 size_t u = process(c, buf_rpos(&c->in), buf_unread(&c->in));
@@ -713,7 +832,7 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
                 size_t u = process(c, w->rbuf, (size_t)n);
                 if (u < (size_t)n && buf_append(&c->in, w->rbuf + u, (size_t)n - u)) {
                     buf_reset(&w->wbuf);
-                    conn_close(c);
+                    srv_conn_close(c);
                     return;
                 }
             }
@@ -721,7 +840,7 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
             c->eof = true;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             buf_reset(&w->wbuf);
-            conn_close(c);
+            srv_conn_close(c);
             return;
         }
     }
@@ -730,7 +849,7 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
 
 static void on_tick(loop *l, void *data)
 {
-    conn *c = data;
+    srv_conn *c = data;
     uint64_t end = stall_end(c->w->srv, loop_now(l));
     if (c->parked || end) {
         /* Due during a stall: runs when it ends. */
@@ -749,7 +868,7 @@ static void on_tick(loop *l, void *data)
     } else {
         if (out_pending(c) > STREAM_OUT_MAX) { /* the client stopped reading */
             buf_reset(&c->w->wbuf);
-            conn_close(c);
+            srv_conn_close(c);
             return;
         }
         rc = stream_step(c);
@@ -763,11 +882,11 @@ static void on_tick(loop *l, void *data)
 
 static void on_stall_end(loop *l, void *data)
 {
-    worker *w = data;
-    conn *c = w->parked;
+    srv_worker *w = data;
+    srv_conn *c = w->parked;
     w->parked = NULL;
     while (c) {
-        conn *next = c->park_next;
+        srv_conn *next = c->park_next;
         c->parked = false;
         c->park_next = NULL;
         c->last_ns = loop_now(l);
@@ -790,15 +909,16 @@ static void on_stall_end(loop *l, void *data)
  * timer-heap work. */
 static void on_tmo(loop *l, void *data)
 {
-    conn *c = data;
+    srv_conn *c = data;
     const server_config *cfg = &c->w->srv->cfg;
     uint64_t now = loop_now(l), deadline;
     bool answer = false;
     if (c->state == ST_LINGER) {
-        conn_close(c);
+        srv_conn_close(c);
         return;
     }
-    if (c->parked || c->state == ST_DEFER) {
+    if (c->parked || c->state == ST_DEFER || (c->h2 && !srv_h2_finished(c->h2) &&
+                                               srv_h2_open_streams(c->h2))) {
         deadline = now + cfg->idle_timeout_ns;
     } else if (buf_unread(&c->out) || c->bytes_left) {
         deadline = c->last_ns + cfg->idle_timeout_ns;
@@ -816,7 +936,7 @@ static void on_tmo(loop *l, void *data)
         return;
     }
     if (!answer) {
-        conn_close(c);
+        srv_conn_close(c);
         return;
     }
     fatal_error(c, 408, "request not received in time");
@@ -829,15 +949,15 @@ static void on_accept(loop *l, int fd, void *data, unsigned events);
 
 static void on_accept_resume(loop *l, void *data)
 {
-    worker *w = data;
+    srv_worker *w = data;
     loop_set_events(l, w->lfd, LOOP_READ);
 }
 
-static void conn_new(worker *w, int fd)
+static void srv_conn_new(srv_worker *w, int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    conn *c = calloc(1, sizeof *c);
+    srv_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
         return;
@@ -872,12 +992,12 @@ static void conn_new(worker *w, int fd)
 
 static void on_accept(loop *l, int fd, void *data, unsigned events)
 {
-    worker *w = data;
+    srv_worker *w = data;
     (void)events;
     for (;;) {
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd >= 0) {
-            conn_new(w, cfd);
+            srv_conn_new(w, cfd);
             continue;
         }
         switch (errno) {
@@ -906,7 +1026,7 @@ static void on_accept(loop *l, int fd, void *data, unsigned events)
 
 static void *worker_main(void *arg)
 {
-    worker *w = arg;
+    srv_worker *w = arg;
     loop_update_now(w->l);
     loop_run(w->l);
     return NULL;
@@ -957,7 +1077,7 @@ static int check_port_free(const addr *a, err *e)
 
 static int worker_init(server *s, unsigned i, const addr *a, err *e)
 {
-    worker *w = &s->w[i];
+    srv_worker *w = &s->w[i];
     w->srv = s;
     w->idx = i;
     loop_timer_init(&w->stall_timer);
@@ -1063,9 +1183,9 @@ void server_free(server *s)
         return;
     server_stop(s);
     for (unsigned i = 0; i < s->n; i++) {
-        worker *w = &s->w[i];
+        srv_worker *w = &s->w[i];
         while (w->conns)
-            conn_close(w->conns);
+            srv_conn_close(w->conns);
         if (w->l) {
             if (w->lfd >= 0)
                 loop_unwatch(w->l, w->lfd);

@@ -26,6 +26,8 @@ typedef struct server_config {
     uint64_t max_body_bytes;   /* (413) */
     tls_server_ctx *tls;       /* borrowed; not NULL: HTTPS (handshake, then
                                   the same routes) */
+    bool h2;                   /* HTTP/2 too: h2c by prior knowledge, h2 by ALPN */
+    uint32_t h2_max_streams;   /* SETTINGS_MAX_CONCURRENT_STREAMS (0: 256) */
 } server_config;
 
 typedef struct server server;

@@ -38,6 +38,7 @@ class BadServer:
         self.lock = threading.Lock()
         self.conns = set()
         self.accepted = 0
+        self.answered = 0  # responses sent (behaviours that count them)
         self.errors = []  # unexpected exceptions in behaviours
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
         self.thread.start()
@@ -280,6 +281,21 @@ def close_before_read(srv, c):
     c.close()
 
 
+def close_idle(srv, c):
+    """Keep-alive responses (no Connection: close), but the connection is
+    closed silently after `per_conn` of them (option, default 1), as a
+    server whose keep-alive timeout or request limit ran out does. Counts
+    the responses it sent in srv.answered."""
+    rest = b""
+    for _ in range(srv.opts.get("per_conn", 1)):
+        _, rest = srv.read_request(c, rest)
+        srv.send(c, OK_HEAD + b"Content-Length: 2\r\n\r\nok")
+        with srv.lock:
+            srv.answered += 1
+    if srv.opts.get("rst"):
+        reset(c)
+
+
 def unsolicited(srv, c):
     """A response before the request (as servers that time out idle
     connections do with 408), then close."""
@@ -292,6 +308,7 @@ BEHAVIOURS = {f.__name__: f for f in [
     garbage, status_then_close, cl_larger, cl_smaller, chunk_not_hex, chunk_2_63,
     chunk_overflow, headers_1mb, headers_100k, header_no_colon, trickle, endless_body,
     endless_chunks, reset_mid_response, never_answer, close_before_read, unsolicited,
+    close_idle,
 ]}
 
 

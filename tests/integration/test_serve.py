@@ -647,3 +647,32 @@ def test_busy_port_is_an_error(serve, volley_bin):
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1
     assert "in use" in p.stderr
+
+
+def _head_then_first_chunk(serve, target):
+    """Seconds from the end of the response head to the first body byte."""
+    with socket.create_connection((serve.host, serve.port), timeout=10) as c:
+        c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += c.recv(4096)
+        t_head = time.monotonic()
+        rest = data.split(b"\r\n\r\n", 1)[1]
+        while not rest:
+            rest = c.recv(4096)
+        return time.monotonic() - t_head
+
+
+@pytest.mark.parametrize("route", [b"/stream", b"/sse"])
+def test_first_ms_delays_the_first_chunk_not_the_head(serve, route):
+    gap = _head_then_first_chunk(serve, route + b"?chunks=2&events=2&interval_ms=1&first_ms=300")
+    assert gap >= 0.25
+    gap = _head_then_first_chunk(serve, route + b"?chunks=2&events=2&interval_ms=1")
+    assert gap < 0.25
+
+
+def test_first_ms_makes_buffered_wait_for_its_first_chunk(serve):
+    t0 = time.monotonic()
+    st, h, b = get(serve, "/buffered?chunks=2&interval_ms=10&first_ms=300")
+    assert st == 200 and len(b) == 64
+    assert time.monotonic() - t0 >= 0.3

@@ -112,7 +112,7 @@ Test(addr, malformed_urls_are_rejected_naming_the_flag)
     assert_url_rejected("http://[::1/", "unclosed bracket");
     assert_url_rejected("http://[::1]x/", "text after bracket");
     assert_url_rejected("http://::1/", "IPv6 without brackets");
-    assert_url_rejected("http://user:pw@h/", "userinfo");
+    assert_url_rejected("http://user:%zz@h/", "bad escape in userinfo");
     assert_url_rejected("http://h/a b", "space in path");
     assert_url_rejected("http://h/a\tb", "tab in path");
     assert_url_rejected("http://h/a\r\nX: y", "CRLF in path");
@@ -206,4 +206,21 @@ Test(addr, resolve_of_a_numeric_url_gives_its_port)
     cr_assert_eq(addr_resolve(&u, "URL", &a, &e), 0, "%s", e.msg);
     cr_assert_eq(addr_port(&a), 8081);
     cr_assert(addr_is_loopback(&a));
+}
+
+/* user:password@ is Basic auth (RFC 7617), percent-escapes decoded. */
+Test(addr, userinfo_is_basic_auth)
+{
+    url u;
+    err e = {0};
+    cr_assert_eq(addr_parse_url("http://Aladdin:open%20sesame@h:81/x", "URL", &u, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(u.host, "h");
+    cr_assert_eq(u.port, 81);
+    cr_assert_str_eq(u.path, "/x");
+    cr_assert_str_eq(u.userinfo, "Aladdin:open sesame");
+    char b[64];
+    cr_assert(addr_basic_auth(&u, b, sizeof b));
+    cr_assert_str_eq(b, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    cr_assert_eq(addr_parse_url("http://h/", "URL", &u, &e), 0);
+    cr_assert_not(addr_basic_auth(&u, b, sizeof b));
 }

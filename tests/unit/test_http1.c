@@ -109,6 +109,14 @@ static const resp_case cases[] = {
     {"only_whole_names_match",
      "HTTP/1.1 200 OK\r\nContent-Lengthy: 5\r\nX-Content-Length: 5\r\nConnectio: close\r\n\r\nabc",
      OK, 200, false, .body = "abc", .eof = true},
+    /* obs-fold (RFC 9112 5.2): a user agent replaces it with SP. */
+    {"obsolete_line_folding", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  more\r\nContent-Length: 2\r\n\r\nok",
+     OK, 200, true, .body = "ok"},
+    {"folded_length_and_connection",
+     "HTTP/1.1 200 OK\r\nContent-Length:\r\n\t3\r\nConnection: keep-alive,\r\n close\r\n\r\nabc",
+     OK, 200, false, .body = "abc"},
+    {"folded_trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "2\r\nhi\r\n0\r\nX-T: a\r\n b\r\n\r\n", OK, 200, true, .body = "hi", .chunks = 1},
     {"uppercase_chunked_and_length_in_trailer_ignored",
      "HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: CHUNKED\r\n\r\n"
      "2\r\nhi\r\n0\r\nContent-Length: 99\r\n\r\n",
@@ -127,21 +135,22 @@ static const resp_case cases[] = {
     {"header_space_before_colon", "HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc", HTTP1_EPARSE,
      .err_at = " : 3\r\n\r\nabc"},
     {"header_empty_name", "HTTP/1.1 200 OK\r\n: x\r\n\r\n", HTTP1_EPARSE, .err_at = ": x\r\n\r\n"},
-    {"obsolete_line_folding", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  more\r\n\r\n", HTTP1_EPARSE,
-     .err_at = "  more\r\n\r\n"},
+    {"fold_before_first_header", "HTTP/1.1 200 OK\r\n X-A: 1\r\n\r\n", HTTP1_EPARSE,
+     .err_at = " X-A: 1\r\n\r\n"},
     {"length_not_digits", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", HTTP1_EPARSE,
      .err_at = "a\r\n\r\n"},
     {"length_negative", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", HTTP1_EPARSE,
      .err_at = "-1\r\n\r\n"},
     {"length_two_numbers", "HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n", HTTP1_EPARSE,
      .err_at = "2\r\n\r\n"},
+    /* Found at the next line's first byte: an obs-fold could still give a value. */
     {"length_empty", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", HTTP1_EPARSE,
-     .err_at = "\n\r\n"},
+     .err_at = "\r\n"},
     {"length_overflow", "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n",
      HTTP1_EPARSE, .err_at = "6\r\n\r\n"},
     {"length_duplicate_differing",
      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", HTTP1_EPARSE,
-     .err_at = "\n\r\nok"},
+     .err_at = "\r\nok"},
     {"chunk_size_not_hex", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
      HTTP1_EPARSE, .err_at = "zz\r\n"},
     {"chunk_size_empty", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", HTTP1_EPARSE,
@@ -479,6 +488,29 @@ Test(http1, header_value_trimmed_and_split_lines_captured_whole)
         cr_assert_eq(rc, HTTP1_DONE);
         cr_assert_str_eq(k.last_name, "X-Long-Name");
         cr_assert_str_eq(k.last_value, "a b  c");
+    }
+}
+
+Test(http1, folded_header_value_is_joined_with_a_space_however_split)
+{
+    const char *raw = "HTTP/1.1 200 OK\r\nX-Fold: first\r\n \t second\r\n\r\n";
+    size_t len = strlen(raw);
+    for (size_t at = 0; at <= len; at++) {
+        char line[64];
+        sink k = {0};
+        http1_callbacks cb = {
+            .on_header = on_header, .ctx = &k, .line_buf = line, .line_cap = sizeof line};
+        http1_resp p;
+        size_t u;
+        http1_resp_begin(&p, true, &cb);
+        int rc = http1_resp_parse(&p, raw, at, &u);
+        if (rc == HTTP1_NEED_MORE)
+            rc = http1_resp_parse(&p, raw + at, len - at, &u);
+        cr_assert_eq(rc, HTTP1_DONE, "split at %zu", at);
+        cr_assert_eq(k.headers, 1, "one header, not two (split at %zu)", at);
+        cr_assert_str_eq(k.last_name, "X-Fold");
+        /* CRLF SP becomes one SP; the rest of the fold's whitespace stays. */
+        cr_assert_str_eq(k.last_value, "first \t second", "split at %zu", at);
     }
 }
 

@@ -108,3 +108,85 @@ Test(lua_plan, errors_name_scenario_and_field)
     expect_error("options={duration='5x'} function default() end", "options.duration");
     expect_error("options={vus=1, duration=1}", "no function 'default'");
 }
+
+Test(lua_plan, unknown_option_names_path_and_nearest)
+{
+    lua_plan p;
+    err e;
+    cr_assert_eq(read_src("options = {duraton = '1s'} function default() end", &p, &e),
+                 VOLLEY_EINVAL);
+    cr_assert_str_eq(e.msg, "options.duraton: unknown field (did you mean 'duration'?)");
+    cr_assert_eq(read_src("options = {scenarios = {a = {executor = 'constant-vus', "
+                          "vus = 1, duration = 1, exce = 'x'}}} function default() end",
+                          &p, &e), VOLLEY_EINVAL);
+    cr_assert_str_eq(e.msg, "options.scenarios.a.exce: unknown field (did you mean 'exec'?)");
+    /* Far from every name: no guess. */
+    cr_assert_eq(read_src("options = {zzzzzzzz = 1} function default() end", &p, &e),
+                 VOLLEY_EINVAL);
+    cr_assert_str_eq(e.msg, "options.zzzzzzzz: unknown field");
+}
+
+static int override_src(const char *src, const lua_plan_shape *sh, lua_plan *p, err *e)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    cr_assert_eq(luaL_dostring(L, src), 0, "%s", lua_tostring(L, -1));
+    int rc = lua_plan_read(L, p, e);
+    if (!rc)
+        rc = lua_plan_override(L, p, sh, e);
+    lua_close(L);
+    return rc;
+}
+
+Test(lua_plan, cli_shape_replaces_scenarios_keeps_thresholds)
+{
+    const char *src = "options = { scenarios = { a = {executor='constant-vus', vus=9, "
+                      "duration=60}, b = {executor='shared-iterations', iterations=5} }, "
+                      "thresholds = { checks = {'rate>0.9'} } } function default() end";
+    lua_plan p;
+    err e;
+    lua_plan_shape sh = {.x = {.kind = EXEC_CONSTANT_VUS, .vus = 3, .duration_ns = NS_PER_S}};
+    cr_assert_eq(override_src(src, &sh, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.nsc, 1);
+    cr_assert_str_eq(p.sc[0].name, "default");
+    cr_assert_eq(p.sc[0].kind, LSX_CONSTANT_VUS);
+    cr_assert_eq(p.sc[0].vus, 3);
+    cr_assert_eq(p.nthr, 1);
+    lua_plan_free(&p);
+    sh = (lua_plan_shape){.x = {.kind = EXEC_CONSTANT_VUS, .vus = 4}, .iterations = 2};
+    cr_assert_eq(override_src(src, &sh, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.sc[0].kind, LSX_SHARED_ITERATIONS);
+    cr_assert_eq(p.sc[0].iterations, 2);
+    cr_assert_eq(p.sc[0].vus, 2); /* no more VUs than iterations */
+    lua_plan_free(&p);
+    sh = (lua_plan_shape){.x = {.kind = EXEC_CONSTANT_RATE, .rate = 50, .duration_ns = NS_PER_S},
+                          .max_vus = 7};
+    cr_assert_eq(override_src(src, &sh, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.sc[0].kind, LSX_CONSTANT_RATE);
+    cr_assert_eq(lua_plan_max_vus(&p.sc[0]), 7);
+    lua_plan_free(&p);
+}
+
+Test(lua_plan, cli_shape_needs_a_default_function)
+{
+    lua_plan p;
+    err e;
+    lua_plan_shape sh = {.x = {.kind = EXEC_CONSTANT_VUS, .vus = 1, .duration_ns = NS_PER_S}};
+    cr_assert_eq(override_src("options = { scenarios = { a = {executor='shared-iterations', "
+                              "exec='f'} } } function f() end", &sh, &p, &e), VOLLEY_EINVAL);
+    cr_assert(strstr(e.msg, "no function 'default'"), "%s", e.msg);
+}
+
+Test(lua_plan, default_headers_yield_to_the_request_s_own)
+{
+    lua_plan p;
+    memset(&p, 0, sizeof p);
+    p.http_headers[0] = (http1_header){"X-A", "1"};
+    p.http_headers[1] = (http1_header){"X-B", "2"};
+    p.http_nheaders = 2;
+    http1_header hv[4] = {{"x-a", "own"}};
+    size_t n = lua_plan_http_headers(&p, hv, 1, 4);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(hv[0].value, "own");
+    cr_assert_str_eq(hv[1].name, "X-B");
+}

@@ -1,0 +1,466 @@
+/* exchange: connection handling, timings, outcomes and the HTTP/1.1 driver
+ * (see exchange.h). The generic half (connect with address fallback, TLS,
+ * deadlines, recording, error kinds, the stale-connection retry) calls the
+ * protocol only through xch_proto; xch_http1 is the HTTP/1.1 driver over
+ * proto/http1. Neighbours: load/worker (URL runs) and script/lua_http
+ * (Lua http.*) own the connections and submit requests. */
+#include "load/exchange.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+/* ---- small helpers ---- */
+
+static void set_active(xch_conn *xc, int delta)
+{
+    _Atomic uint32_t *a = xc->ctx->active;
+    if (!a)
+        return;
+    uint32_t v = atomic_load_explicit(a, memory_order_relaxed);
+    atomic_store_explicit(a, v + (uint32_t)delta, memory_order_relaxed);
+}
+
+static void note_fatal(xch_conn *xc, const char *fmt, const char *a, const char *b)
+{
+    xch_ctx *x = xc->ctx;
+    if (x->fatal && !x->fatal[0])
+        snprintf(x->fatal, x->fatal_cap, fmt, a, b);
+}
+
+void xch_close(xch_conn *xc, bool reset)
+{
+    loop_timer_stop(xc->ctx->lp, &xc->timer);
+    if (xc->c.fd < 0)
+        return;
+    if (xc->c.state == CONN_OPEN)
+        set_active(xc, -1);
+    if (xc->proto->on_close)
+        xc->proto->on_close(xc);
+    conn_close(&xc->c, reset);
+}
+
+/* ---- outcomes ---- */
+
+static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
+{
+    loop_timer_stop(xc->ctx->lp, &xc->timer);
+    xc->cur = NULL;
+    o->done_ns = loop_now(xc->ctx->lp);
+    o->latency_ns = o->done_ns - r->intended_ns;
+    r->shard->last_outcome_ns = o->done_ns;
+    r->on_done(r, o);
+}
+
+static void fail(xch_conn *xc, err_kind k, const char *msg)
+{
+    xch_req *r = xc->cur;
+    if (!r)
+        return;
+    uint64_t now = loop_update_now(xc->ctx->lp);
+    uint64_t out = r->sent ? r->len : 0;
+    /* A timeout stays in latency at the time it was abandoned. */
+    metrics_record_failure(r->shard, k, now - r->intended_ns, r->bytes_in, out);
+    xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
+                     .msg = msg ? msg : metrics_err_kind_name(k)};
+    /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */
+    xch_close(xc, true);
+    finish(xc, r, &o);
+}
+
+static void complete(xch_conn *xc, bool keep_alive)
+{
+    xch_req *r = xc->cur;
+    uint64_t now = loop_update_now(xc->ctx->lp);
+    metrics_sample m = {
+        .status = r->resp.status,
+        .latency_ns = now - r->intended_ns,
+        .service_ns = now - r->sent_ns,
+        .ttfb_ns = r->first_byte_ns - r->sent_ns,
+        .bytes_in = r->bytes_in,
+        .bytes_out = r->len,
+        .chunks = r->resp.chunked ? r->resp.chunks : 0,
+    };
+    metrics_record_response(r->shard, &m);
+    xc->responses++;
+    xc->last_use_ns = now;
+    if (!keep_alive || r->close_after)
+        xch_close(xc, false);
+    xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
+                     .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out};
+    finish(xc, r, &o);
+}
+
+/* ---- connecting ---- */
+
+static void on_timeout(loop *l, void *data);
+
+static void arm(xch_conn *xc, uint64_t deadline)
+{
+    if (deadline)
+        loop_timer_start(xc->ctx->lp, &xc->timer, deadline, on_timeout, xc);
+    else
+        loop_timer_stop(xc->ctx->lp, &xc->timer);
+}
+
+static uint64_t req_deadline(const xch_req *r)
+{
+    return r->timeout_ns ? r->intended_ns + r->timeout_ns : 0;
+}
+
+static void note_fd_limit(xch_conn *xc, int rc)
+{
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    char m[256];
+    snprintf(m, sizeof m,
+             "out of file descriptors (%s; ulimit -n is %llu): raise it with 'ulimit -n %llu' "
+             "(beyond the hard limit %llu needs root) or use fewer connections",
+             strerror(-rc), (unsigned long long)rl.rlim_cur,
+             (unsigned long long)rl.rlim_cur * 2, (unsigned long long)rl.rlim_max);
+    note_fatal(xc, "%s%s", m, "");
+}
+
+static void start_connect(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    xch_target *t = xc->t;
+    xc->connect_start_ns = loop_update_now(xc->ctx->lp);
+    xc->responses = 0;
+    conn_set_tls(&xc->c, t->tls, t->sni[0] ? t->sni : NULL);
+    int rc = conn_open(&xc->c, &t->addrs[xc->addr_i % t->naddrs]);
+    if (rc < 0) {
+        if (rc == -EMFILE || rc == -ENFILE)
+            note_fd_limit(xc, rc);
+        char m[160];
+        snprintf(m, sizeof m, "connect: %s", strerror(-rc));
+        fail(xc, ERRK_CONNECT, m);
+        return;
+    }
+    uint64_t d = req_deadline(r);
+    if (r->connect_timeout_ns) {
+        uint64_t cd = xc->connect_start_ns + r->connect_timeout_ns;
+        d = d && d < cd ? d : cd;
+    }
+    arm(xc, d);
+}
+
+/* A connect failed at address addr_i: the next address, if any is left. */
+static bool try_next_address(xch_conn *xc, uint32_t *tried)
+{
+    if (++*tried >= xc->t->naddrs)
+        return false;
+    xc->addr_i = (xc->addr_i + 1) % xc->t->naddrs;
+    conn_close(&xc->c, true);
+    start_connect(xc);
+    return true;
+}
+
+static void connected(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    uint64_t now = loop_update_now(xc->ctx->lp);
+    r->connect_ns += now - xc->connect_start_ns;
+    metrics_record_connect(r->shard, now - xc->connect_start_ns);
+    if (xc->c.ssl) {
+        hist_record(r->shard->tls_handshake, xc->c.handshake_ns);
+        r->shard->tot.tls_resumed += xc->c.resumed;
+    }
+    xc->t->good = xc->addr_i % xc->t->naddrs;
+    set_active(xc, 1);
+    arm(xc, req_deadline(r));
+    int rc = xc->proto->submit(xc, r);
+    if (rc < 0 && xc->cur == r)
+        xc->proto->on_write_error(xc, rc);
+}
+
+static void on_connect(conn *c, int status)
+{
+    xch_conn *xc = c->owner;
+    if (!xc->cur) {
+        conn_close(c, true);
+        return;
+    }
+    if (status == 0) {
+        connected(xc);
+        return;
+    }
+    char m[200];
+    if (status == CONN_ETLS) {
+        note_fatal(xc, "TLS: %s (%s)", conn_tls_error(c), xc->t->name);
+        snprintf(m, sizeof m, "tls: %s", conn_tls_error(c));
+        fail(xc, ERRK_TLS, m);
+        return;
+    }
+    /* Every resolved address is tried in order before the connect fails
+     * (localhost as ::1 then 127.0.0.1, as curl and browsers do). */
+    uint32_t tried = xc->addr_tried;
+    bool next = try_next_address(xc, &tried);
+    xc->addr_tried = tried;
+    if (next)
+        return;
+    snprintf(m, sizeof m, "connect: %s", strerror(-status));
+    fail(xc, status == -ECONNREFUSED ? ERRK_CONNECT_REFUSED : ERRK_CONNECT, m);
+}
+
+static void on_timeout(loop *l, void *data)
+{
+    (void)l;
+    xch_conn *xc = data;
+    bool connecting = xc->c.state == CONN_CONNECTING;
+    fail(xc, connecting ? ERRK_CONNECT_TIMEOUT : ERRK_TIMEOUT,
+         connecting ? "connect timeout" : "request timeout");
+}
+
+/* ---- errors while sending or reading ---- */
+
+/* EOF or RST before any response byte on a reused connection: the server
+ * closed an idle keep-alive connection as we reused it, so it never read
+ * the request. Sent once more on a new connection when that is safe. */
+static bool stale(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    if (!r || r->got_bytes || xc->responses == 0)
+        return false;
+    if (!xc->ctx->retry || !r->idempotent || r->retried) {
+        fail(xc, ERRK_STALE, "stale keep-alive connection: closed before any response byte");
+        return true;
+    }
+    r->retried = true;
+    r->shard->tot.retries++;
+    xch_close(xc, true);
+    xc->cur = r;
+    r->sent = false;
+    r->bytes_in = 0;
+    xc->addr_i = xc->t->good;
+    xc->addr_tried = 0;
+    start_connect(xc);
+    return true;
+}
+
+/* A read or write error: TLS record failures (-EPROTO from the TLS
+ * transport) are tls_error, with their reason kept as the run's warning. */
+static void io_error(xch_conn *xc, int status)
+{
+    if ((status == -ECONNRESET || status == -EPIPE) && stale(xc))
+        return;
+    if (status == -EPROTO && xc->c.tls_ctx) {
+        char m[200];
+        snprintf(m, sizeof m, "tls: %s", conn_tls_error(&xc->c));
+        note_fatal(xc, "TLS: %s%s", conn_tls_error(&xc->c), "");
+        fail(xc, ERRK_TLS, m);
+        return;
+    }
+    fail(xc, status == -ECONNRESET || status == -EPIPE ? ERRK_RESET : ERRK_CLOSED, NULL);
+}
+
+static void on_readable(conn *c)
+{
+    xch_conn *xc = c->owner;
+    xc->proto->on_readable(xc);
+}
+
+static void on_write_error(conn *c, int status)
+{
+    xch_conn *xc = c->owner;
+    if (!xc->cur) {
+        xch_close(xc, true);
+        return;
+    }
+    xc->proto->on_write_error(xc, status);
+}
+
+static const conn_handlers handlers = {
+    .on_connect = on_connect,
+    .on_readable = on_readable,
+    .on_sent = NULL,
+    .on_write_error = on_write_error,
+};
+
+/* ---- the HTTP/1.1 driver ---- */
+
+static uint32_t h1_max_in_flight(const xch_conn *xc)
+{
+    (void)xc;
+    return 1;
+}
+
+static uint32_t h1_in_flight(const xch_conn *xc) { return xc->cur != NULL; }
+
+static int h1_submit(xch_conn *xc, xch_req *r)
+{
+    http1_resp_begin(&r->resp, r->head, r->cb);
+    if (r->max_header_bytes)
+        r->resp.max_header_bytes = r->max_header_bytes;
+    r->got_bytes = false;
+    r->sent = true;
+    r->bytes_in = 0;
+    r->sent_ns = loop_update_now(xc->ctx->lp);
+    if (r->record_send_lag)
+        hist_record(r->shard->send_lag, r->sent_ns - r->intended_ns);
+    return conn_send(&xc->c, r->data, r->len);
+}
+
+/* EOF while a response is expected. */
+static void h1_eof(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    if (r->got_bytes && http1_resp_eof(&r->resp) == HTTP1_DONE) {
+        complete(xc, false);
+        return;
+    }
+    if (stale(xc))
+        return;
+    fail(xc, ERRK_CLOSED, "the server closed the connection early");
+}
+
+/* n bytes of the response arrived in rbuf: true when the exchange ended. */
+static bool h1_feed(xch_conn *xc, const char *p, size_t n)
+{
+    xch_req *r = xc->cur;
+    uint64_t now = loop_update_now(xc->ctx->lp);
+    if (!r->got_bytes) {
+        r->got_bytes = true;
+        r->first_byte_ns = now;
+    } else if (r->resp.chunked && r->resp.headers_done) {
+        hist_record(r->shard->chunk_gap, now - r->last_read_ns);
+    }
+    r->last_read_ns = now;
+    r->bytes_in += n;
+    size_t used = 0;
+    int rc = http1_resp_parse(&r->resp, p, n, &used);
+    if (rc == HTTP1_NEED_MORE)
+        return false;
+    if (rc < 0) {
+        fail(xc, ERRK_PARSE, http1_strerror(rc));
+        return true;
+    }
+    /* Bytes after the response were never asked for: the stream cannot be
+     * trusted any more, so the connection goes. */
+    complete(xc, r->resp.keep_alive && used == n);
+    return true;
+}
+
+static void h1_on_readable(xch_conn *xc)
+{
+    xch_ctx *x = xc->ctx;
+    for (;;) {
+        ssize_t n = conn_read(&xc->c, x->rbuf, x->rbuf_len);
+        if (n == -EAGAIN)
+            return;
+        if (!xc->cur) {
+            /* Bytes or EOF on an idle keep-alive connection: the server
+             * closed it or sent something unasked; drop the connection. */
+            xch_close(xc, n != 0);
+            return;
+        }
+        if (n < 0) {
+            io_error(xc, (int)n);
+            return;
+        }
+        if (n == 0) {
+            h1_eof(xc);
+            return;
+        }
+        if (h1_feed(xc, x->rbuf, (size_t)n))
+            return;
+    }
+}
+
+static void h1_on_write_error(xch_conn *xc, int status) { io_error(xc, status); }
+
+const xch_proto xch_http1 = {
+    .name = "http/1.1",
+    .max_in_flight = h1_max_in_flight,
+    .submit = h1_submit,
+    .on_readable = h1_on_readable,
+    .on_write_error = h1_on_write_error,
+    .in_flight = h1_in_flight,
+    .on_close = NULL,
+};
+
+/* ---- the connection ---- */
+
+void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner)
+{
+    memset(xc, 0, sizeof *xc);
+    conn_init(&xc->c, ctx->lp, &handlers, xc);
+    loop_timer_init(&xc->timer);
+    xc->proto = &xch_http1;
+    xc->ctx = ctx;
+    xc->t = t;
+    xc->owner = owner;
+}
+
+void xch_conn_retarget(xch_conn *xc, xch_target *t)
+{
+    if (xc->t == t)
+        return;
+    xch_close(xc, false);
+    /* The TLS session belongs to the old host. */
+    conn_release(&xc->c);
+    conn_init(&xc->c, xc->ctx->lp, &handlers, xc);
+    xc->t = t;
+}
+
+bool xch_is_open(const xch_conn *xc) { return xc->c.fd >= 0 && xc->c.state == CONN_OPEN; }
+
+uint32_t xch_in_flight(const xch_conn *xc) { return xc->proto->in_flight(xc); }
+
+void xch_submit(xch_conn *xc, xch_req *r)
+{
+    xc->cur = r;
+    r->sent = r->got_bytes = r->retried = false;
+    r->bytes_in = r->connect_ns = 0;
+    r->sent_ns = r->first_byte_ns = 0;
+    if (xch_is_open(xc)) {
+        arm(xc, req_deadline(r));
+        int rc = xc->proto->submit(xc, r);
+        if (rc < 0 && xc->cur == r)
+            xc->proto->on_write_error(xc, rc);
+        return;
+    }
+    if (xc->c.fd >= 0)
+        xch_close(xc, true);
+    xc->addr_i = xc->t->good;
+    xc->addr_tried = 0;
+    start_connect(xc);
+}
+
+void xch_cancel(xch_conn *xc)
+{
+    xch_req *r = xc->cur;
+    if (r) {
+        metrics_record_error(r->shard, ERRK_CANCELLED, r->bytes_in, r->sent ? r->len : 0);
+        xc->cur = NULL;
+    }
+    xch_close(xc, true);
+}
+
+void xch_conn_release(xch_conn *xc)
+{
+    loop_timer_stop(xc->ctx->lp, &xc->timer);
+    conn_release(&xc->c);
+}
+
+bool xch_method_idempotent(const char *m)
+{
+    static const char *const ok[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp(m, ok[i]))
+            return true;
+    return false;
+}
+
+int xch_target_resolve(xch_target *t, const url *u, const char *what, err *e)
+{
+    memset(t, 0, sizeof *t);
+    int n = addr_resolve_all(u, what, t->addrs, ADDR_MAX, e);
+    if (n < 0)
+        return n;
+    t->naddrs = (uint32_t)n;
+    snprintf(t->sni, sizeof t->sni, "%s", u->host);
+    snprintf(t->name, sizeof t->name, "%s", u->hostport);
+    return 0;
+}

@@ -1,0 +1,141 @@
+/* exchange: the one request/response path of volley. A request is submitted
+ * on a client connection (xch_conn); the exchange opens the connection if
+ * needed (trying each address of the target in turn), does the TLS
+ * handshake, sends, reads and parses the response through the connection's
+ * protocol driver, records every timing and the outcome into the request's
+ * metrics shard, classifies errors, retries a stale keep-alive connection
+ * once, and tells the owner (a URL-run worker or a Lua VU) through
+ * req->on_done. Workers, scheduling and metrics see only this header; a
+ * protocol (HTTP/1.1 today, HTTP/2 later) is an xch_proto table. */
+#ifndef VOLLEY_EXCHANGE_H
+#define VOLLEY_EXCHANGE_H
+
+#include "metrics/metrics.h"
+#include "net/addr.h"
+#include "net/conn.h"
+#include "net/loop.h"
+#include "proto/http1.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct xch_conn xch_conn;
+typedef struct xch_req xch_req;
+
+/* Per worker thread: what every connection of the thread shares. */
+typedef struct xch_ctx {
+    loop *lp;
+    char *rbuf;                 /* read buffer (one per thread) */
+    size_t rbuf_len;
+    _Atomic uint32_t *active;   /* open connections, for progress (relaxed) */
+    bool retry;                 /* retry stale connections (idempotent requests) */
+    char *fatal;                /* the thread's first warning (TLS, fds) */
+    size_t fatal_cap;
+} xch_ctx;
+
+/* A host:port and how to reach it, per worker thread: the resolved
+ * addresses are tried in order and the one that connected is remembered. */
+typedef struct xch_target {
+    addr addrs[ADDR_MAX];
+    uint32_t naddrs;
+    uint32_t good;              /* index of the address that last connected */
+    tls_client_ctx *tls;        /* NULL: plain TCP */
+    char sni[256];              /* the URL's host (SNI, certificate check) */
+    char name[300];             /* "host:port", for messages */
+} xch_target;
+
+/* How one request ended. */
+typedef struct xch_outcome {
+    int err;                    /* err_kind, or -1: a complete response */
+    int status;
+    uint64_t done_ns;
+    uint64_t latency_ns;        /* from req->intended_ns */
+    uint64_t service_ns, ttfb_ns;
+    uint64_t bytes_in, bytes_out;
+    const char *msg;            /* error description (valid during on_done) */
+} xch_outcome;
+
+struct xch_req {
+    /* set by the owner before xch_submit */
+    const char *data;           /* the encoded request (borrowed until on_done) */
+    size_t len;
+    bool head;                  /* HEAD: no body in the response */
+    bool idempotent;            /* may be retried on a stale connection */
+    bool close_after;           /* close the connection after the response */
+    bool record_send_lag;       /* open model: record first byte - intended */
+    uint64_t intended_ns;       /* latency origin (monotonic) */
+    uint64_t timeout_ns;        /* whole request, from intended_ns (0: none) */
+    uint64_t connect_timeout_ns;/* from the connect start (0: none) */
+    uint64_t max_header_bytes;  /* 0: the parser's default */
+    const http1_callbacks *cb;  /* header/body capture (may be NULL) */
+    metrics_shard *shard;       /* where timings and the outcome go */
+    void (*on_done)(xch_req *r, const xch_outcome *o);
+    void *owner;
+    /* private to the exchange */
+    http1_resp resp;
+    uint64_t sent_ns, first_byte_ns, last_read_ns, bytes_in;
+    uint64_t connect_ns;        /* time spent connecting for this request */
+    bool sent, got_bytes, retried;
+};
+
+/* A protocol driver: the per-connection operations the exchange calls. A
+ * driver may keep several requests in flight on one connection (HTTP/2
+ * streams, pipelining); HTTP/1.1 keeps one. */
+typedef struct xch_proto {
+    const char *name;
+    uint32_t (*max_in_flight)(const xch_conn *xc);
+    /* The connection is open: start sending r. Returns 0 or a negative errno. */
+    int (*submit)(xch_conn *xc, xch_req *r);
+    void (*on_readable)(xch_conn *xc);
+    void (*on_write_error)(xch_conn *xc, int status);
+    /* Requests in flight on xc. */
+    uint32_t (*in_flight)(const xch_conn *xc);
+    /* The connection goes away: forget per-connection protocol state. */
+    void (*on_close)(xch_conn *xc);
+} xch_proto;
+
+extern const xch_proto xch_http1;
+
+struct xch_conn {
+    conn c;
+    const xch_proto *proto;
+    xch_ctx *ctx;
+    xch_target *t;
+    xch_req *cur;               /* HTTP/1.1: the request in flight */
+    loop_timer timer;           /* connect / request deadline */
+    uint64_t connect_start_ns;
+    uint64_t last_use_ns;
+    uint32_t addr_i;            /* address being tried */
+    uint32_t addr_tried;        /* addresses that failed for this connect */
+    uint32_t responses;         /* on this connection: > 0 means reused */
+    void *owner;                /* the owner's per-connection data */
+};
+
+/* Sets up xc (closed) for target t on ctx's loop. */
+void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner);
+/* Points a closed xc at another target (its TLS session is given up). */
+void xch_conn_retarget(xch_conn *xc, xch_target *t);
+/* Submits r: sends it on the open connection, or connects first. The
+ * outcome always arrives through r->on_done, possibly before this returns
+ * (an immediate failure). */
+void xch_submit(xch_conn *xc, xch_req *r);
+/* Requests in flight on xc. */
+uint32_t xch_in_flight(const xch_conn *xc);
+bool xch_is_open(const xch_conn *xc);
+/* Ends r (in flight on xc) as cancelled: counted, no on_done. */
+void xch_cancel(xch_conn *xc);
+/* Closes the connection (idle or not: in-flight requests are forgotten). */
+void xch_close(xch_conn *xc, bool reset);
+/* Closes and frees what xc keeps between connections (TLS session). */
+void xch_conn_release(xch_conn *xc);
+
+/* GET, HEAD, PUT, DELETE, OPTIONS, TRACE (RFC 9110 9.2.2). */
+bool xch_method_idempotent(const char *method);
+
+/* Fills t from u: resolves every address (blocking; before the run or once
+ * per host and thread). */
+int xch_target_resolve(xch_target *t, const url *u, const char *what, err *e);
+
+#endif

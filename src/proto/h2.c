@@ -1,0 +1,321 @@
+/* h2: HTTP/2 client session over libnghttp2 (see h2.h). nghttp2 keeps the
+ * stream table and flow control; this file maps its callbacks to the
+ * caller's h2_stream, builds request header lists and tells processed from
+ * unprocessed streams when the server refuses or goes away. */
+#include "proto/h2.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_NV 72 /* four pseudo-headers and the request's own headers */
+
+struct h2_session {
+    nghttp2_session *s;
+    h2_callbacks cb;
+    int32_t goaway_last; /* -1: no GOAWAY received */
+    uint32_t open;       /* our streams not closed yet */
+    uint32_t conn_error; /* the error code of a GOAWAY we sent, 0: none */
+    bool sent_goaway;
+};
+
+static const struct {
+    uint32_t code;
+    const char *name;
+} error_names[] = {
+    {0x0, "h2_no_error"},          {0x1, "h2_protocol_error"},
+    {0x2, "h2_internal_error"},    {0x3, "h2_flow_control_error"},
+    {0x4, "h2_settings_timeout"},  {0x5, "h2_stream_closed"},
+    {0x6, "h2_frame_size_error"},  {0x7, "h2_refused_stream"},
+    {0x8, "h2_cancel"},            {0x9, "h2_compression_error"},
+    {0xa, "h2_connect_error"},     {0xb, "h2_enhance_your_calm"},
+    {0xc, "h2_inadequate_security"}, {0xd, "h2_http_1_1_required"},
+};
+
+const char *h2_error_name(uint32_t code)
+{
+    for (size_t i = 0; i < sizeof error_names / sizeof error_names[0]; i++)
+        if (error_names[i].code == code)
+            return error_names[i].name;
+    return "h2_error";
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static h2_stream *stream_of(nghttp2_session *s, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(s, id);
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+    (void)flags, (void)ud;
+    h2_stream *st = stream_of(s, f->hd.stream_id);
+    if (!st || f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    /* RFC 7541's accounting: name + value + 32 per field. */
+    st->header_bytes += namelen + valuelen + 32;
+    if (namelen == 7 && !memcmp(name, ":status", 7) && valuelen == 3) {
+        int code = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
+        if (code >= 200) /* 1xx heads are interim: the final one follows */
+            st->status = code;
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    h2_session *h = ud;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        h->goaway_last = f->goaway.last_stream_id;
+        if (h->cb.on_goaway)
+            h->cb.on_goaway(h->cb.ctx, f->goaway.last_stream_id, f->goaway.error_code);
+        return 0;
+    }
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2_stream *st = stream_of(s, f->hd.stream_id);
+    /* The first HEADERS with a final status is the head; a 1xx before it
+     * set no status, trailers after it find head_seen. */
+    if (st && st->status && !st->head_seen) {
+        st->head_seen = true;
+        if (h->cb.on_head)
+            h->cb.on_head(h->cb.ctx, st);
+    }
+    return 0;
+}
+
+/* A connection error found in what the server sent (its GOAWAY is queued):
+ * the code that GOAWAY carries. */
+static int on_error(nghttp2_session *s, int lib_error, const char *msg, size_t len, void *ud)
+{
+    (void)s, (void)msg, (void)len;
+    h2_session *h = ud;
+    if (h->conn_error)
+        return 0;
+    switch (lib_error) {
+    case NGHTTP2_ERR_FRAME_SIZE_ERROR: h->conn_error = 0x6; break;
+    case NGHTTP2_ERR_FLOW_CONTROL: h->conn_error = 0x3; break;
+    case NGHTTP2_ERR_HEADER_COMP: h->conn_error = 0x9; break;
+    case NGHTTP2_ERR_FLOODED: h->conn_error = 0xb; break;
+    default: h->conn_error = 0x1; break;
+    }
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)s;
+    h2_session *h = ud;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        h->sent_goaway = true;
+        if (f->goaway.error_code)
+            h->conn_error = f->goaway.error_code;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    (void)flags;
+    h2_session *h = ud;
+    h2_stream *st = stream_of(s, id);
+    if (!st)
+        return 0;
+    st->body_bytes += len;
+    if (h->cb.on_body)
+        h->cb.on_body(h->cb.ctx, st, data, len);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    h2_session *h = ud;
+    h2_stream *st = stream_of(s, id);
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    h->open--;
+    /* Above a GOAWAY's last stream id, or refused: never processed. */
+    bool processed = !(code == H2_REFUSED_STREAM || (h->goaway_last >= 0 && id > h->goaway_last));
+    if (!code && !st->status)
+        code = 0x1; /* ended cleanly without a response head: a protocol error */
+    if (h->cb.on_close)
+        h->cb.on_close(h->cb.ctx, st, code, processed);
+    return 0;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    (void)s, (void)id, (void)ud;
+    h2_stream *st = src->ptr;
+    size_t left = st->body_len - st->body_off, n = left < len ? left : len;
+    if (n)
+        memcpy(dst, st->body + st->body_off, n);
+    st->body_off += n;
+    if (st->body_off == st->body_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* ---- the session ---- */
+
+h2_session *h2_session_new(const h2_callbacks *cb, uint32_t window_bytes, err *e)
+{
+    h2_session *h = calloc(1, sizeof *h);
+    nghttp2_session_callbacks *c = NULL;
+    nghttp2_option *opt = NULL;
+    if (!h || nghttp2_session_callbacks_new(&c) || nghttp2_option_new(&opt)) {
+        free(h);
+        nghttp2_session_callbacks_del(c);
+        err_set(e, VOLLEY_ENOMEM, "http2: out of memory");
+        return NULL;
+    }
+    h->cb = *cb;
+    h->goaway_last = -1;
+    nghttp2_session_callbacks_set_on_header_callback(c, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(c, on_frame_send);
+    nghttp2_session_callbacks_set_error_callback2(c, on_error);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+    /* A server that floods SETTINGS or PING gets GOAWAY, not our memory. */
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    int rc = nghttp2_session_client_new2(&h->s, c, h, opt);
+    nghttp2_session_callbacks_del(c);
+    nghttp2_option_del(opt);
+    if (rc) {
+        free(h);
+        err_set(e, VOLLEY_ENOMEM, "http2: %s", nghttp2_strerror(rc));
+        return NULL;
+    }
+    if (window_bytes > NGHTTP2_MAX_WINDOW_SIZE)
+        window_bytes = NGHTTP2_MAX_WINDOW_SIZE;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window_bytes},
+    };
+    rc = nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, 2);
+    if (!rc && window_bytes > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
+        rc = nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, (int32_t)window_bytes);
+    if (rc) {
+        h2_session_free(h);
+        err_set(e, VOLLEY_ENOMEM, "http2: %s", nghttp2_strerror(rc));
+        return NULL;
+    }
+    return h;
+}
+
+void h2_session_free(h2_session *h)
+{
+    if (!h)
+        return;
+    nghttp2_session_del(h->s);
+    free(h);
+}
+
+static bool hop_by_hop(const char *name)
+{
+    static const char *const drop[] = {"connection", "keep-alive", "proxy-connection",
+                                       "transfer-encoding", "upgrade", "host", "te"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (!strcasecmp(name, drop[i]))
+            return true;
+    return false;
+}
+
+#define NV_STR(n, v)                                                                        \
+    (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v),                     \
+                 NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
+
+int h2_submit(h2_session *h, const h2_request *rq, h2_stream *st)
+{
+    if (h2_closing(h) || h2_in_flight(h) >= h2_max_streams(h))
+        return VOLLEY_EINVAL;
+    nghttp2_nv nv[MAX_NV];
+    char lname[MAX_NV][64];
+    size_t n = 0;
+    nv[n++] = NV_STR(":method", rq->method);
+    nv[n++] = NV_STR(":scheme", rq->scheme);
+    nv[n++] = NV_STR(":authority", rq->authority);
+    nv[n++] = NV_STR(":path", rq->path);
+    for (size_t i = 0; i < rq->nheaders && n < MAX_NV; i++) {
+        const char *name = rq->headers[i].name;
+        size_t len = strlen(name);
+        if (hop_by_hop(name) || len >= sizeof lname[0])
+            continue;
+        for (size_t k = 0; k <= len; k++) /* HTTP/2 field names are lowercase */
+            lname[n][k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        nv[n] = NV_STR(lname[n], rq->headers[i].value);
+        nv[n].flags = NGHTTP2_NV_FLAG_NO_COPY_VALUE; /* the name copy is on our stack */
+        n++;
+    }
+    st->status = 0;
+    st->head_seen = false;
+    st->body_bytes = st->header_bytes = 0;
+    st->body_off = 0;
+    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+    int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, st->body_len ? &dp : NULL, st);
+    if (id < 0)
+        return VOLLEY_EINVAL;
+    st->id = id;
+    h->open++;
+    return 0;
+}
+
+int h2_feed(h2_session *h, const uint8_t *data, size_t len)
+{
+    ssize_t n = nghttp2_session_mem_recv(h->s, data, len);
+    if (n < 0 && !h->conn_error)
+        h->conn_error = n == NGHTTP2_ERR_FLOODED ? 0xb : 0x1;
+    return h->conn_error ? -1 : 0;
+}
+
+uint32_t h2_conn_error(const h2_session *h)
+{
+    return h->conn_error;
+}
+
+ssize_t h2_flush(h2_session *h, buf *out, size_t high_water)
+{
+    ssize_t added = 0;
+    while (buf_unread(out) < high_water) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(h->s, &p);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (buf_append(out, p, (size_t)n))
+            return -1;
+        added += n;
+    }
+    return added;
+}
+
+uint32_t h2_max_streams(const h2_session *h)
+{
+    return nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+uint32_t h2_in_flight(const h2_session *h)
+{
+    return h->open;
+}
+
+bool h2_closing(const h2_session *h)
+{
+    return h->goaway_last >= 0 || h->sent_goaway || !nghttp2_session_check_request_allowed(h->s) ||
+           nghttp2_session_get_next_stream_id(h->s) > (1u << 31) - 2;
+}
+
+bool h2_done(const h2_session *h)
+{
+    return !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s);
+}

@@ -1,0 +1,27 @@
+/* lua_http: http.* for scripts over load/exchange (see lua_http.c). The
+ * VU's call yields; the outcome wakes the VU and lua_http_push_result turns
+ * it into the response table. */
+#ifndef VOLLEY_LUA_HTTP_H
+#define VOLLEY_LUA_HTTP_H
+
+#include "script/lua_vu.h"
+
+#include <lua.h>
+
+/* The worker's resolved target for u (resolved on first use; http and ws
+ * share it), or NULL with e set. */
+xch_target *lua_http_target(lua_worker *w, const url *u, err *e);
+/* Header pairs of params.headers (the table at index params) into hv;
+ * their strings stay anchored on L's stack. Returns how many. */
+size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
+
+/* C.http(method, url, body, params): yields until the response. */
+int lua_http_call(lua_State *L);
+/* Pushes the response table of vu's finished call onto co; returns 1. */
+int lua_http_push_result(lua_State *co, lua_vu *vu);
+/* The run stopped: the call in flight is counted as cancelled. */
+void lua_http_cancel(lua_vu *vu);
+/* Frees vu's HTTP state and pooled connections. */
+void lua_http_vu_free(lua_vu *vu);
+
+#endif

@@ -1,0 +1,423 @@
+-- volley prelude: the script API built on the C primitives in C.
+local C = ...
+local error, pcall, xpcall, type, tostring, setmetatable, pairs, ipairs =
+      error, pcall, xpcall, type, tostring, setmetatable, pairs, ipairs
+local co_running = coroutine.running
+
+print = C.print
+sleep = C.sleep
+
+local Response = debug.getregistry()["volley.response"]
+Response.__index = {
+  json = function(self) return C.json_decode(self.body) end,
+}
+
+json = { decode = C.json_decode, encode = C.json_encode }
+
+-- Response headers answer in any case: r.headers["content-type"].
+local CIHeaders = {
+  __index = function(t, k)
+    if type(k) ~= "string" then return nil end
+    local lk = k:lower()
+    for name, v in pairs(t) do
+      if type(name) == "string" and name:lower() == lk then return v end
+    end
+    return nil
+  end,
+}
+
+http = {}
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return keys
+end
+
+-- k=v&k2=v2 in sorted key order (a list value repeats its key).
+local function form_encode(t)
+  local out = {}
+  for _, k in ipairs(sorted_keys(t)) do
+    local v = t[k]
+    if type(v) == "table" then
+      for _, x in ipairs(v) do
+        out[#out + 1] = encoding.urlencode(k) .. "=" .. encoding.urlencode(tostring(x))
+      end
+    else
+      out[#out + 1] = encoding.urlencode(k) .. "=" .. encoding.urlencode(tostring(v))
+    end
+  end
+  return table.concat(out, "&")
+end
+
+local function header_of(headers, name)
+  if not headers then return nil end
+  local ln = name:lower()
+  for k, v in pairs(headers) do
+    if type(k) == "string" and k:lower() == ln then return v end
+  end
+  return nil
+end
+
+-- A table body is JSON (Content-Type: application/json unless given), or
+-- a form (application/x-www-form-urlencoded) with params.form = true or
+-- that Content-Type; params.query = {...} is appended to the URL encoded.
+local function prepare(url, body, params)
+  if type(params) ~= "table" then
+    if params ~= nil then error("http: params must be a table", 3) end
+    params = nil
+  end
+  if params and params.query ~= nil then
+    if type(params.query) ~= "table" then error("http: params.query must be a table", 3) end
+    local q = form_encode(params.query)
+    if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
+  end
+  if type(body) == "table" then
+    local ctype = params and header_of(params.headers, "Content-Type")
+    local form = (params and params.form) or
+                 (ctype and ctype:lower():find("application/x-www-form-urlencoded", 1, true))
+    local headers = {}
+    if params and params.headers then
+      for k, v in pairs(params.headers) do headers[k] = v end
+    end
+    if form then
+      body = form_encode(body)
+      if not ctype then headers["Content-Type"] = "application/x-www-form-urlencoded" end
+    else
+      body = C.json_encode(body)
+      if not ctype then headers["Content-Type"] = "application/json" end
+    end
+    local p = {}
+    if params then for k, v in pairs(params) do p[k] = v end end
+    p.headers = headers
+    params = p
+  elseif body ~= nil and type(body) ~= "string" then
+    error("http: the body must be a string or a table, not a " .. type(body), 3)
+  end
+  return url, body, params
+end
+
+-- ---- cookies: one jar per VU, emptied at the start of each iteration
+-- (k6's default) unless the VU called http.keep_cookies(true) ----
+local jars = setmetatable({}, { __mode = "k" })
+local keep_jar = setmetatable({}, { __mode = "k" })
+
+local function url_parts(url)
+  local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]*)([^#]*)")
+  host = host and host:gsub("^.*@", ""):gsub(":%d+$", ""):lower()
+  if not path or path == "" then path = "/" end
+  if path:sub(1, 1) == "?" then path = "/" .. path end
+  return scheme, host, path
+end
+
+local function jar_of()
+  local co = co_running()
+  local j = jars[co]
+  if not j then j = {}; jars[co] = j end
+  return j
+end
+
+local function remember_cookies(url, set_cookie)
+  if type(set_cookie) ~= "table" then return end
+  local _, host, path = url_parts(url)
+  local jar = jar_of()
+  for _, line in ipairs(set_cookie) do
+    local name, value = line:match("^%s*([^=;%s]+)%s*=%s*([^;]*)")
+    if name then
+      local c = { name = name, value = value, domain = host, host_only = true,
+                  path = path:match("^(.*)/") or "/" }
+      if c.path == "" then c.path = "/" end
+      local expired = false
+      for attr in line:gmatch(";%s*([^;]+)") do
+        local k, v = attr:match("^([^=]+)=?(.*)$")
+        k = k:lower():gsub("%s+$", "")
+        if k == "domain" and v ~= "" then c.domain = v:gsub("^%.", ""):lower(); c.host_only = false
+        elseif k == "path" and v:sub(1, 1) == "/" then c.path = v
+        elseif k == "secure" then c.secure = true
+        elseif k == "max-age" then expired = (tonumber(v) or 1) <= 0
+        elseif k == "expires" then
+          local y = tonumber(v:match("(%d%d%d%d)"))
+          if y and y < 2000 then expired = true end
+        end
+      end
+      local key = c.domain .. "\0" .. c.path .. "\0" .. name
+      if expired then jar[key] = nil else jar[key] = c end
+    end
+  end
+end
+
+local function cookie_header(url)
+  local jar = jars[co_running()]
+  if not jar then return nil end
+  local scheme, host, path = url_parts(url)
+  local out = {}
+  for _, c in pairs(jar) do
+    local dom_ok = host == c.domain or
+                   (not c.host_only and host:sub(-#c.domain - 1) == "." .. c.domain)
+    local path_ok = path:sub(1, #c.path) == c.path
+    if dom_ok and path_ok and (not c.secure or scheme == "https" or scheme == "wss") then
+      out[#out + 1] = c
+    end
+  end
+  if #out == 0 then return nil end
+  table.sort(out, function(a, b)
+    if #a.path ~= #b.path then return #a.path > #b.path end
+    return a.name < b.name
+  end)
+  local parts = {}
+  for i, c in ipairs(out) do parts[i] = c.name .. "=" .. c.value end
+  return table.concat(parts, "; ")
+end
+
+function http.keep_cookies(on) keep_jar[co_running()] = on and true or nil end
+function http.cookies(url)
+  local h = cookie_header(url)
+  local t = {}
+  if h then for k, v in h:gmatch("([^=; ]+)=([^;]*)") do t[k] = v end end
+  return t
+end
+function http.clear_cookies() jars[co_running()] = nil end
+
+-- ---- redirects: params.redirects (default 10, as k6) hops, each one a
+-- request of its own in the numbers ----
+local function resolve_location(base, loc)
+  if loc:match("^%a[%w+.-]*://") then return loc end
+  local scheme, authority = base:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if loc:sub(1, 2) == "//" then return scheme .. ":" .. loc end
+  if loc:sub(1, 1) == "/" then return scheme .. "://" .. authority .. loc end
+  local dir = base:match("^(%a[%w+.-]*://[^?#]*/)") or (scheme .. "://" .. authority .. "/")
+  return dir .. loc
+end
+
+local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+local function request(method, url, body, params)
+  if type(url) ~= "string" then
+    error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
+  end
+  url, body, params = prepare(url, body, params)
+  local max = params and params.redirects
+  if max == nil then max = 10 end
+  local use_jar = not (params and params.cookies == false)
+  local hops = 0
+  while true do
+    local p = params
+    if use_jar and not (params and header_of(params.headers, "Cookie")) then
+      local ch = cookie_header(url)
+      if ch then
+        p = {}
+        if params then for k, v in pairs(params) do p[k] = v end end
+        local h = {}
+        if params and params.headers then for k, v in pairs(params.headers) do h[k] = v end end
+        h["Cookie"] = ch
+        p.headers = h
+      end
+    end
+    local r = C.http(method, url, body, p)
+    if type(r) == "table" and type(r.headers) == "table" then
+      setmetatable(r.headers, CIHeaders)
+      if use_jar then remember_cookies(url, r.headers["Set-Cookie"]) end
+    end
+    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
+    if not loc or hops >= max then
+      if type(r) == "table" then r.url = url; r.redirects = hops end
+      return r
+    end
+    hops = hops + 1
+    url = resolve_location(url, loc)
+    -- 303, and 301/302 after a POST, become GET without a body (browsers).
+    if r.status == 303 or ((r.status == 301 or r.status == 302) and method == "POST") then
+      method, body = (method == "HEAD") and "HEAD" or "GET", nil
+    end
+  end
+end
+
+function http.request(method, url, body, params) return request(method, url, body, params) end
+function http.get(url, params) return request("GET", url, nil, params) end
+function http.head(url, params) return request("HEAD", url, nil, params) end
+function http.del(url, body, params) return request("DELETE", url, body, params) end
+function http.post(url, body, params) return request("POST", url, body, params) end
+function http.put(url, body, params) return request("PUT", url, body, params) end
+function http.patch(url, body, params) return request("PATCH", url, body, params) end
+
+-- group names are per VU (coroutine), since VUs interleave on one state
+local groups = setmetatable({}, { __mode = "k" })
+function group(name, fn)
+  local co = co_running()
+  local prev = groups[co]
+  groups[co] = (prev and (prev .. "::") or "") .. tostring(name)
+  local ok, r = pcall(fn)
+  groups[co] = prev
+  if not ok then error(r, 0) end
+  return r
+end
+
+function check(value, sets, tags)
+  if type(sets) ~= "table" then error("check: the second argument must be a table of functions", 2) end
+  local g = groups[co_running()]
+  local all = true
+  for name, f in pairs(sets) do
+    local pass
+    if type(f) == "function" then
+      local ok, r = pcall(f, value)
+      pass = ok and r and true or false
+    else
+      pass = f and true or false
+    end
+    C.check(g and (g .. "::" .. tostring(name)) or tostring(name), pass)
+    if not pass then all = false end
+  end
+  return all
+end
+
+local Metric = {}
+Metric.__index = Metric
+function Metric:add(v, tags) C.metric(self.kind, self.name, v, tags) end
+metrics = {}
+for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
+  metrics[k] = function(name)
+    if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
+    C.metric_decl(k, name)
+    return setmetatable({ name = name, kind = k }, Metric)
+  end
+end
+
+vu = setmetatable({}, {
+  __index = function(_, k) return C.vu(k) end,
+  __newindex = function() error("vu is read-only", 2) end,
+})
+
+local files = {}
+function open(path)
+  local v = files[path]
+  if v == nil then v = C.readfile(path); files[path] = v end
+  return v
+end
+
+-- RFC 4180: quoted fields may hold commas, doubled quotes and newlines;
+-- a UTF-8 byte order mark at the start is dropped; CRLF or LF rows.
+local function csv_rows(text)
+  if text:sub(1, 3) == "\239\187\191" then text = text:sub(4) end
+  local rows, row, field, i, n = {}, {}, {}, 1, #text
+  local quoted = false
+  while i <= n do
+    local c = text:sub(i, i)
+    if quoted then
+      if c == '"' then
+        if text:sub(i + 1, i + 1) == '"' then field[#field + 1] = '"'; i = i + 1
+        else quoted = false end
+      else field[#field + 1] = c end
+    elseif c == '"' then quoted = true
+    elseif c == "," then row[#row + 1] = table.concat(field); field = {}
+    elseif c == "\n" or c == "\r" then
+      if c == "\r" and text:sub(i + 1, i + 1) == "\n" then i = i + 1 end
+      row[#row + 1] = table.concat(field); field = {}
+      if not (#row == 1 and row[1] == "") then rows[#rows + 1] = row end
+      row = {}
+    else field[#field + 1] = c end
+    i = i + 1
+  end
+  if quoted then error("csv: a quoted field is not closed at the end of the file", 3) end
+  if #field > 0 or #row > 0 then
+    row[#row + 1] = table.concat(field)
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+
+local csvs = {}
+function csv(path)
+  local rows = csvs[path]
+  if rows then return rows end
+  rows = {}
+  local all = csv_rows(open(path))
+  local header = all[1] or {}
+  for r = 2, #all do
+    local t = {}
+    for i, h in ipairs(header) do t[h] = all[r][i] end
+    rows[#rows + 1] = t
+  end
+  csvs[path] = rows
+  return rows
+end
+
+-- WebSocket: blocking style on the C socket, and k6's callback style.
+ws = { open = C.ws_open }
+local Socket = {}
+Socket.__index = Socket
+function Socket:on(ev, fn) self._h[ev] = fn end
+function Socket:send(msg, opts) return self._s:send(msg, opts) end
+function Socket:ping() return self._s:ping() end
+function Socket:close(code, reason) return self._s:close(code, reason) end
+function Socket:setTimeout(fn, ms) self._timers[#self._timers + 1] = { at = C.now() + ms / 1000, fn = fn } end
+function Socket:setInterval(fn, ms)
+  self._timers[#self._timers + 1] = { at = C.now() + ms / 1000, fn = fn, every = ms / 1000 }
+end
+
+local function run_socket(sock)
+  local s, h = sock._s, sock._h
+  if h.open then h.open() end
+  while true do
+    local now, nexttime = C.now(), nil
+    for _, t in ipairs(sock._timers) do
+      if not nexttime or t.at < nexttime then nexttime = t.at end
+    end
+    local wait = nexttime and math.max(0, nexttime - now) or -1
+    local kind, data = s:_event(wait)
+    if kind == "message" then
+      if h.message then h.message(data) end
+    elseif kind == "close" then
+      if h.close then h.close(data) end
+      return
+    elseif kind == "error" then
+      if h.error then h.error(data) end
+      if h.close then h.close(1006) end
+      return
+    else
+      now = C.now()
+      local due, keep = {}, {}
+      for _, t in ipairs(sock._timers) do
+        if t.at <= now then due[#due + 1] = t else keep[#keep + 1] = t end
+      end
+      sock._timers = keep
+      for _, t in ipairs(due) do
+        if t.every then t.at = now + t.every; keep[#keep + 1] = t end
+        t.fn()
+      end
+    end
+  end
+end
+
+function ws.connect(url, params, fn)
+  if type(params) == "function" then fn, params = params, nil end
+  local s, err = C.ws_open(url, params)
+  if not s then
+    return { status = 0, error = err, url = url }
+  end
+  local sock = setmetatable({ _s = s, _h = {}, _timers = {} }, Socket)
+  local ok, e = pcall(function()
+    if fn then fn(sock) end
+    run_socket(sock)
+  end)
+  if not ok then
+    pcall(s.close, s)
+    error(e, 0)
+  end
+  return { status = 101, url = url }
+end
+
+-- The driver of a VU: one call of the scenario's function per iteration.
+local function handler(e)
+  if type(e) ~= "string" then e = tostring(e) end
+  return e
+end
+return function(fn)
+  while true do
+    local co = co_running()
+    if not keep_jar[co] then jars[co] = nil end
+    local ok, err = xpcall(fn, handler)
+    C.iter_end(ok, err)
+  end
+end
+
