@@ -57,6 +57,27 @@ static int l_now(lua_State *L)
 
 /* ---- iteration end (the driver) ---- */
 
+/* The JSON of setup()'s return value for this run's iterations, or nil. */
+static int l_setup_data(lua_State *L)
+{
+    lua_worker *w = worker_of(L);
+    if (w && w->ctx->setup_json)
+        lua_pushstring(L, w->ctx->setup_json);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* setup(): keeps the JSON of its return value for the main run. */
+static int l_phase_result(lua_State *L)
+{
+    lua_worker *w = worker_of(L);
+    const char *json = luaL_checkstring(L, 1);
+    if (w && w->ctx->phase_result && !*w->ctx->phase_result)
+        *w->ctx->phase_result = strdup(json);
+    return 0;
+}
+
 static int l_iter_end(lua_State *L)
 {
     lua_vu *vu = need_vu(L, "iteration end");
@@ -127,6 +148,16 @@ static int l_metric_decl(lua_State *L)
     const char *name = luaL_checkstring(L, 2);
     if (strlen(name) >= sizeof ((script_metric *)0)->name)
         return luaL_error(L, "metric name too long: %s", name);
+    /* Remembered by name, so that thresholds are checked before the load. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "volley.declared") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "volley.declared");
+    }
+    lua_pushinteger(L, k);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
     if (w) {
         script_metric *m = script_results_metric(w->res, name, k);
         if (m && m->kind != k)
@@ -488,6 +519,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
         {"check", l_check}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},
+        {"setup_data", l_setup_data}, {"phase_result", l_phase_result},
         {NULL, NULL},
     };
     if (luaL_loadbuffer(L, (const char *)prelude_lua, sizeof prelude_lua, "=volley")) {

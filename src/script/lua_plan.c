@@ -448,13 +448,58 @@ static int read_shortcut(lua_State *L, int idx, lua_plan *p, err *e)
 
 static int add_threshold(lua_plan *p, const char *metric, const char *expr)
 {
+    if (!expr)
+        return VOLLEY_EINVAL;
     lua_plan_threshold *t = realloc(p->thr, (p->nthr + 1) * sizeof *t);
     if (!t)
         return VOLLEY_ENOMEM;
     p->thr = t;
+    memset(&t[p->nthr], 0, sizeof t[p->nthr]);
     snprintf(t[p->nthr].metric, sizeof t->metric, "%s", metric);
     snprintf(t[p->nthr].expr, sizeof t->expr, "%s", expr);
     p->nthr++;
+    return 0;
+}
+
+/* {threshold = "expr", abortOnFail = bool, delayAbortEval = "10s"} (k6). */
+static int threshold_object(lua_State *L, int t, const char *m, lua_Integer i, lua_plan *p,
+                            err *e)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        if (strcmp(k, "threshold") && strcmp(k, "abortOnFail") && strcmp(k, "delayAbortEval")) {
+            lua_pop(L, 2);
+            return err_set(e, VOLLEY_EINVAL, "options.thresholds.%s[%lld].%s: unknown field "
+                           "(threshold, abortOnFail, delayAbortEval)", m, (long long)i, k);
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, t, "threshold");
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return err_set(e, VOLLEY_EINVAL, "options.thresholds.%s[%lld].threshold: expected a "
+                       "string like \"p(95)<500\"", m, (long long)i);
+    }
+    int rc = add_threshold(p, m, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (rc)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    lua_plan_threshold *th = &p->thr[p->nthr - 1];
+    lua_getfield(L, t, "abortOnFail");
+    th->abort_on_fail = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, t, "delayAbortEval");
+    if (!lua_isnil(L, -1)) {
+        char what[200];
+        snprintf(what, sizeof what, "options.thresholds.%s[%lld].delayAbortEval", m, (long long)i);
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            parse_duration_ns(lua_tostring(L, -1), what, &th->delay_abort_ns, e)) {
+            lua_pop(L, 1);
+            return e->code ? e->code : err_set(e, VOLLEY_EINVAL, "%s: expected a duration", what);
+        }
+    }
+    lua_pop(L, 1);
     return 0;
 }
 
@@ -485,13 +530,19 @@ static int read_thresholds(lua_State *L, int idx, lua_plan *p, err *e)
             lua_Integer n = luaL_len(L, v);
             for (lua_Integer i = 1; i <= n; i++) {
                 lua_geti(L, v, i);
-                if (lua_istable(L, -1))
-                    lua_getfield(L, -1, "threshold");
-                else
+                if (lua_istable(L, -1)) {
+                    int rc = threshold_object(L, lua_gettop(L), m, i, p, e);
+                    if (rc) {
+                        lua_pop(L, 4);
+                        return rc;
+                    }
+                    lua_pushnil(L);
+                } else {
                     lua_pushvalue(L, -1);
+                }
                 if (lua_type(L, -1) == LUA_TSTRING)
                     add_threshold(p, m, lua_tostring(L, -1));
-                else {
+                else if (!lua_isnil(L, -1) || !lua_istable(L, -2)) {
                     lua_pop(L, 4);
                     return err_set(e, VOLLEY_EINVAL, "options.thresholds.%s[%lld]: expected a "
                                    "string like \"p(95)<500\"", m, (long long)i);

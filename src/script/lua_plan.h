@@ -46,6 +46,8 @@ typedef struct lua_scenario {
 typedef struct lua_plan_threshold {
     char metric[160];
     char expr[200];
+    bool abort_on_fail;       /* {threshold = ..., abortOnFail = true} */
+    uint64_t delay_abort_ns;  /* delayAbortEval */
 } lua_plan_threshold;
 
 #define LUA_PLAN_MAX_HEADERS 64
@@ -61,6 +63,7 @@ typedef struct lua_plan {
     http1_header http_headers[LUA_PLAN_MAX_HEADERS];
     size_t http_nheaders;
     uint64_t seed;            /* rand()/uuid()/math.random (volley run --seed) */
+    bool has_setup, has_teardown; /* the script defines setup() / teardown(data) */
 } lua_plan;
 
 /* Reads the global `options` of L (absent: one VU, one iteration, like k6)

@@ -3,6 +3,7 @@
  * and a coroutine the script made itself (whose extra space is the main
  * thread's NULL) is refused instead of confusing the scheduler. */
 #include "script/lua_vu.h"
+#include "script/lua_worker.h"
 
 #include "core/clock.h"
 
@@ -30,7 +31,12 @@ int lua_vu_init(lua_vu *vu, err *e)
      * first resume. */
     lua_getfield(L, LUA_REGISTRYINDEX, "volley.driver");
     lua_rawgeti(L, LUA_REGISTRYINDEX, vu->w->sc[vu->scen].fn_ref);
-    lua_xmove(L, co, 2);
+    /* setup() (its return value is kept) or teardown(); nil: a scenario. */
+    if (vu->w->ctx->phase)
+        lua_pushstring(L, vu->w->ctx->phase);
+    else
+        lua_pushnil(L);
+    lua_xmove(L, co, 3);
     vu->dead = false;
     vu->iters_done = 0;
     return 0;
@@ -95,7 +101,7 @@ void lua_vu_begin(lua_vu *vu)
     vu->has_err = false;
     vu->iter_start_ns = loop_update_now(vu->w->lp);
     /* First iteration: the driver takes the function as its argument. */
-    resume(vu, lua_status(vu->co) == LUA_OK ? 1 : 0);
+    resume(vu, lua_status(vu->co) == LUA_OK ? 2 : 0);
 }
 
 static void on_wake(loop *l, void *data)

@@ -120,7 +120,6 @@ struct lua_worker {
     script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
     uint64_t rng;
     bool stopping;
-    uint32_t errors_logged;
     xch_ctx xctx;            /* the exchange's per-thread context */
     lua_targets targets;
     char rbuf[64 * 1024];

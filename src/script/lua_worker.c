@@ -118,11 +118,14 @@ static void vu_try_start(lua_vu *vu)
 
 static void note_error(lua_worker *w, const char *msg, const char *where)
 {
-    if (w->ctx->quiet || w->errors_logged >= MAX_LOGGED_ERRORS)
+    if (w->ctx->quiet || !w->ctx->errors_logged)
         return;
-    w->errors_logged++;
+    /* The first few of the whole run, whichever thread met them. */
+    uint32_t n = atomic_fetch_add_explicit(w->ctx->errors_logged, 1, memory_order_relaxed) + 1;
+    if (n > MAX_LOGGED_ERRORS)
+        return;
     log_warn("script error (%s): %s%s", where, msg,
-             w->errors_logged == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
+             n == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
 }
 
 static void iteration_done(lua_vu *vu, const char *error)

@@ -27,6 +27,13 @@ struct lua_worker_ctx {
     bool no_retry;                 /* --no-retry: stale connections are errors */
     /* Filled by destroy (the main thread, one worker after another). */
     script_results *agg;
+    /* Errors logged so far by all workers: the first five of the run are. */
+    _Atomic uint32_t *errors_logged;
+    /* setup()/teardown(): the JSON of what setup returned (NULL: none),
+     * passed to every iteration; a setup phase stores its return here. */
+    const char *setup_json;
+    char **phase_result;
+    const char *phase;             /* "setup", "teardown", or NULL: the scenarios */
 };
 
 extern const engine_worker_ops lua_worker_ops;

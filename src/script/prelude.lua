@@ -412,12 +412,29 @@ local function handler(e)
   if type(e) ~= "string" then e = tostring(e) end
   return e
 end
-return function(fn)
+-- setup()'s return value reaches every iteration as its argument (each VU
+-- has its own copy, as in k6); setup's own return is kept as JSON.
+return function(fn, phase)
+  local capture = phase == "setup"
+  local sj = C.setup_data()
+  local data = sj and C.json_decode(sj) or nil
+  local first = true
   while true do
     local co = co_running()
     if not keep_jar[co] then jars[co] = nil end
-    local ok, err = xpcall(fn, handler)
-    C.iter_end(ok, err)
+    local ok, r
+    if first and not phase and type(vu_init) == "function" then
+      ok, r = xpcall(vu_init, handler, data)
+      if not ok then C.iter_end(false, r) end
+    end
+    first = false
+    ok, r = xpcall(fn, handler, data)
+    if ok and capture then
+      local eok, js = pcall(C.json_encode, r)
+      if not eok then ok, r = false, "setup: its return value is not JSON data: " .. tostring(js)
+      else C.phase_result(js) end
+    end
+    C.iter_end(ok, r)
   end
 end
 

@@ -10,6 +10,7 @@
 #include "core/parse.h"
 #include "script/lua_api.h"
 #include "script/lua_plan.h"
+#include "script/k6thr.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -39,6 +40,101 @@ static int set_http_defaults(lua_plan *p, const script_opts *o, err *e)
     return 0;
 }
 
+/* ---- abortOnFail: thresholds judged each second ---- */
+
+typedef struct live_abort {
+    engine_options next;     /* the session's callbacks, called after ours */
+    script_results *sr;
+    hist *latency;           /* every request so far */
+    uint64_t requests, errors, seconds;
+} live_abort;
+
+static void live_progress(void *ctx, const engine_progress *pr)
+{
+    live_abort *la = ctx;
+    if (la->next.progress)
+        la->next.progress(la->next.ctx, pr);
+}
+
+static void live_measure_start(void *ctx)
+{
+    live_abort *la = ctx;
+    if (la->next.on_measure_start)
+        la->next.on_measure_start(la->next.ctx);
+}
+
+static bool live_second(void *ctx, const series_row *row, const hist *latency)
+{
+    live_abort *la = ctx;
+    bool stop = false;
+    la->requests += row->requests;
+    la->errors += row->errors;
+    la->seconds++;
+    hist_merge(la->latency, latency);
+    for (size_t i = 0; i < la->sr->nthresholds; i++) {
+        script_threshold *st = &la->sr->thresholds[i];
+        k6thr t;
+        err e = {0};
+        if (!st->abort_on_fail || st->aborted || la->seconds * NS_PER_S < st->delay_abort_ns ||
+            k6thr_parse(st->metric, st->expr, NULL, 0, &t, &e))
+            continue;
+        double a;
+        if (!k6thr_eval_live(&t, la->latency, la->requests, la->errors, la->seconds, &a)) {
+            st->aborted = true;
+            st->abort_actual = a;
+            stop = true;
+        }
+    }
+    bool next = la->next.on_second && la->next.on_second(la->next.ctx, row, latency);
+    return stop || next;
+}
+
+static int live_abort_setup(live_abort *la, engine_options *eo)
+{
+    bool any = false;
+    for (size_t i = 0; i < la->sr->nthresholds; i++)
+        any |= la->sr->thresholds[i].abort_on_fail;
+    if (!any)
+        return 0;
+    if (!(la->latency = hist_new()))
+        return VOLLEY_ENOMEM;
+    eo->ctx = la;
+    eo->progress = la->next.progress ? live_progress : NULL;
+    eo->on_measure_start = la->next.on_measure_start ? live_measure_start : NULL;
+    eo->on_second = live_second;
+    return 0;
+}
+
+/* Every threshold is well-formed and names a metric the run can have (a
+ * built-in or a custom one declared at the top level), before any load. */
+static int check_thresholds(lua_State *L, const lua_plan *p, err *e)
+{
+    k6thr_custom custom[256];
+    size_t nc = 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "volley.declared") == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) && nc < 256) {
+            custom[nc].name = lua_tostring(L, -2); /* anchored by the table */
+            custom[nc].kind = (script_metric_kind)lua_tointeger(L, -1);
+            nc++;
+            lua_pop(L, 1);
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p->nthr && !rc; i++) {
+        k6thr t;
+        rc = k6thr_parse(p->thr[i].metric, p->thr[i].expr, custom, nc, &t, e);
+        if (!rc && p->thr[i].abort_on_fail && !k6thr_live(&t))
+            rc = err_set(e, VOLLEY_EINVAL,
+                         "options.thresholds['%s']: abortOnFail is judged live on "
+                         "http_req_duration, http_req_failed and http_reqs (without tag filters); "
+                         "volley has no live view of '%s' yet",
+                         p->thr[i].metric, p->thr[i].metric);
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
 /* Loads the script once with no worker: errors before any load. */
 static int check_script(const char *path, const char *dir, const script_opts *o, lua_plan *p,
                         err *e)
@@ -51,11 +147,71 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
         rc = lua_api_load(L, path, e);
     if (!rc)
         rc = lua_plan_read(L, p, e);
+    if (!rc)
+        rc = check_thresholds(L, p, e);
+    if (!rc) {
+        p->has_setup = lua_getglobal(L, "setup") == LUA_TFUNCTION;
+        p->has_teardown = lua_getglobal(L, "teardown") == LUA_TFUNCTION;
+        lua_pop(L, 2);
+    }
     if (!rc && o && o->shape)
         rc = lua_plan_override(L, p, o->shape, e);
     lua_close(L);
     if (!rc && o)
         rc = set_http_defaults(p, o, e);
+    return rc;
+}
+
+/* setup() or teardown(): one VU, one iteration, through the same engine,
+ * with its own numbers (ph); setup's return value comes back as JSON. */
+static int run_phase(const char *path, const lua_worker_ctx *ctx, const lua_plan *lp,
+                     const char *fn, char **result, const engine_options *eo, script_phase *ph,
+                     err *e)
+{
+    lua_plan *sp = malloc(sizeof *sp);
+    if (!sp)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    *sp = *lp;
+    sp->thr = NULL;
+    sp->nthr = 0;
+    sp->nsc = 1;
+    lua_scenario *s = &sp->sc[0];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", fn);
+    snprintf(s->exec, sizeof s->exec, "%s", fn);
+    s->kind = LSX_PER_VU_ITERATIONS;
+    s->vus = 1;
+    s->iterations = 1;
+    s->max_duration_ns = 600 * NS_PER_S;
+    s->graceful_stop_ns = 30 * NS_PER_S;
+    s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = 1, .duration_ns = s->max_duration_ns};
+    lua_worker_ctx pc = *ctx;
+    pc.plan = sp;
+    pc.phase_result = result;
+    pc.phase = fn;
+    pc.vu_base[0] = 0;
+    pc.agg = script_results_new(path, sp);
+    results r;
+    memset(&r, 0, sizeof r);
+    const char *names[1] = {fn};
+    results_plan rp;
+    memset(&rp, 0, sizeof rp);
+    snprintf(rp.url, sizeof rp.url, "%s", path);
+    engine_custom c = {.ops = &lua_worker_ops, .ctx = &pc, .nthreads = 1, .ngroups = 1,
+                       .group_names = names, .duration_ns = s->max_duration_ns, .plan = &rp};
+    engine_options quiet = {.interrupts = eo->interrupts};
+    int rc = pc.agg ? engine_run_custom(&c, &quiet, &r, e) : err_set(e, VOLLEY_ENOMEM, "out of memory");
+    if (!rc) {
+        ph->ran = true;
+        ph->requests = r.st.tot.requests;
+        ph->errors = r.st.tot.errors;
+        ph->duration_ms = (double)r.st.elapsed_ns / 1e6;
+        if (pc.agg->nerrors)
+            snprintf(ph->error, sizeof ph->error, "%s", pc.agg->errors[0].msg);
+        results_free(&r);
+    }
+    script_results_free(pc.agg);
+    free(sp);
     return rc;
 }
 
@@ -91,6 +247,21 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->tls = o->tls;
     ctx->quiet = o->quiet;
     ctx->no_retry = o->no_retry;
+    _Atomic uint32_t errors_logged = 0;
+    ctx->errors_logged = &errors_logged;
+    /* setup() first: its return value is every iteration's argument; if it
+     * raises, the scenarios do not run (as in k6). */
+    char *setup_json = NULL;
+    script_phase setup_ph = {0};
+    if (lp->has_setup) {
+        rc = run_phase(path, ctx, lp, "setup", &setup_json, eo, &setup_ph, e);
+        if (!rc && setup_ph.error[0])
+            rc = err_set(e, VOLLEY_EIO, "setup() failed, so the scenarios did not run: %s",
+                         setup_ph.error);
+        if (rc)
+            goto done;
+        ctx->setup_json = setup_json;
+    }
     uint32_t total = 0;
     uint64_t end_ns = 0;
     const char *names[LUA_PLAN_MAX_SCENARIOS];
@@ -106,6 +277,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto done;
     }
+    ctx->agg->setup = setup_ph;
     for (size_t i = 0; i < lp->nthr; i++) {
         script_threshold *t = realloc(ctx->agg->thresholds, (i + 1) * sizeof *t);
         if (!t)
@@ -113,6 +285,9 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         ctx->agg->thresholds = t;
         snprintf(t[i].metric, sizeof t[i].metric, "%s", lp->thr[i].metric);
         snprintf(t[i].expr, sizeof t[i].expr, "%s", lp->thr[i].expr);
+        t[i].abort_on_fail = lp->thr[i].abort_on_fail;
+        t[i].delay_abort_ns = lp->thr[i].delay_abort_ns;
+        t[i].aborted = false;
         ctx->agg->nthresholds = i + 1;
     }
     uint32_t threads = o->threads ? o->threads : cores();
@@ -138,13 +313,26 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         .duration_ns = end_ns,
         .plan = &rp,
     };
-    rc = engine_run_custom(&c, eo, out, e);
+    /* abortOnFail thresholds are judged each second, before the session's
+     * own per-second work. */
+    live_abort la = {.next = *eo, .sr = ctx->agg};
+    engine_options leo = *eo;
+    if (live_abort_setup(&la, &leo)) {
+        rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = engine_run_custom(&c, &leo, out, e);
+    hist_free(la.latency);
+    /* teardown(data) after the scenarios, even when they were stopped. */
+    if (!rc && lp->has_teardown)
+        run_phase(path, ctx, lp, "teardown", NULL, eo, &ctx->agg->teardown, e);
 done:
     if (o->res && !rc) {
         *o->res = ctx->agg;
         ctx->agg = NULL;
     }
     script_results_free(ctx->agg);
+    free(setup_json);
     lua_plan_free(lp);
     free(lp);
     free(ctx);

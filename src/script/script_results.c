@@ -249,6 +249,19 @@ int script_results_json(const script_results *r, json_t *root)
     json_t *s = json_object();
     json_object_set_new(s, "file", json_string(r->path));
     json_object_set_new(s, "seed", json_integer((json_int_t)r->seed));
+    const script_phase *ph[2] = {&r->setup, &r->teardown};
+    static const char *const phn[2] = {"setup", "teardown"};
+    for (int i = 0; i < 2; i++) {
+        if (!ph[i]->ran)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "requests", json_integer((json_int_t)ph[i]->requests));
+        json_object_set_new(o, "errors", json_integer((json_int_t)ph[i]->errors));
+        json_object_set_new(o, "duration_ms", json_real(ph[i]->duration_ms));
+        if (ph[i]->error[0])
+            json_object_set_new(o, "error", json_string(ph[i]->error));
+        json_object_set_new(s, phn[i], o);
+    }
     uint64_t iters = 0, ierr = 0;
     json_t *scs = json_object();
     for (size_t i = 0; i < r->nsc; i++) {

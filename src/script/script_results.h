@@ -5,6 +5,8 @@
 
 #include "metrics/hist.h"
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,10 +59,23 @@ typedef struct script_error {
 typedef struct script_threshold {
     char metric[160];         /* key of options.thresholds */
     char expr[200];           /* one of its expressions */
+    bool abort_on_fail;
+    uint64_t delay_abort_ns;
+    bool aborted;             /* failed live: the run was stopped for it */
+    double abort_actual;      /* the value that failed it (ms or a rate) */
 } script_threshold;
+
+/* setup() or teardown(data): run once, apart from the scenarios. */
+typedef struct script_phase {
+    bool ran;
+    uint64_t requests, errors; /* its HTTP requests (not in the run's totals) */
+    double duration_ms;
+    char error[300];          /* what it raised, "" if it ended well */
+} script_phase;
 
 struct script_results {
     char path[4096];
+    script_phase setup, teardown;
     uint64_t seed;            /* the run's --seed: rand(), uuid(), math.random */
     script_scenario *sc;
     size_t nsc;

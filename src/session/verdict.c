@@ -6,56 +6,10 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "script/k6thr.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static bool checks_rate(const script_results *sr, const char *expr, char *actual, size_t cap,
-                        bool *known)
-{
-    uint64_t pass = 0, all = 0;
-    for (size_t k = 0; k < sr->nchecks; k++) {
-        pass += sr->checks[k].passes;
-        all += sr->checks[k].passes + sr->checks[k].fails;
-    }
-    double rate = all ? (double)pass / (double)all : 0, v;
-    char op[3] = "";
-    if (sscanf(expr, "rate%2[<>=!]%lf", op, &v) != 2) {
-        *known = false;
-        return false;
-    }
-    snprintf(actual, cap, "%.4f", rate);
-    return !strcmp(op, ">") ? rate > v : !strcmp(op, ">=") ? rate >= v
-         : !strcmp(op, "<") ? rate < v : !strcmp(op, "<=") ? rate <= v : rate == v;
-}
-
-/* http_req_duration -> latency (bare numbers are ms, as in k6),
- * http_req_failed -> errors. */
-static bool http_metric(const script_threshold *t, const results *r, char *expr, size_t ecap,
-                        char *actual, size_t cap, bool *known)
-{
-    bool dur = t->metric[9] == 'd';
-    const char *x = t->expr;
-    size_t n = strlen(x);
-    bool bare = n && (x[n - 1] >= '0' && x[n - 1] <= '9');
-    if (dur)
-        snprintf(expr, ecap, "%s%s", x, bare ? "ms" : "");
-    else if (!strncmp(x, "rate", 4))
-        snprintf(expr, ecap, "errors%s", x + 4);
-    else
-        snprintf(expr, ecap, "%s", x);
-    threshold th;
-    err e = {0};
-    if (threshold_parse(expr, &th, &e)) {
-        *known = false;
-        return false;
-    }
-    threshold_input in = {.tot = &r->st.tot, .elapsed_ns = r->st.elapsed_ns};
-    memcpy(in.dist, r->st.dist, sizeof in.dist);
-    double a = threshold_actual(&th, &in);
-    threshold_format_actual(&th, a, actual, cap);
-    return threshold_check(&th, a);
-}
 
 static void add_verdict(results *r, const char *expr, bool ok, const char *actual)
 {
@@ -69,25 +23,40 @@ static void add_verdict(results *r, const char *expr, bool ok, const char *actua
     snprintf(v->actual_text, sizeof v->actual_text, "%s", actual);
 }
 
+/* A script's k6 thresholds (script/k6thr), judged on the finished run; one
+ * that failed live (abortOnFail) stays failed with the value that stopped
+ * the run. Verdicts are named "metric{tags}: expr". */
 void session_script_thresholds(const script_results *sr, results *r)
 {
+    k6thr_custom custom[256];
+    size_t nc = 0;
+    for (size_t i = 0; i < sr->nmetrics && nc < 256; i++)
+        custom[nc++] = (k6thr_custom){sr->metrics[i].name, sr->metrics[i].kind};
     for (size_t i = 0; i < sr->nthresholds; i++) {
-        const script_threshold *t = &sr->thresholds[i];
-        char expr[512], actual[32] = "";
-        bool ok = false, known = true;
-        if (!strcmp(t->metric, "checks")) {
-            ok = checks_rate(sr, t->expr, actual, sizeof actual, &known);
-            snprintf(expr, sizeof expr, "checks:%s", t->expr);
-        } else if (!strcmp(t->metric, "http_req_duration") ||
-                   !strcmp(t->metric, "http_req_failed")) {
-            ok = http_metric(t, r, expr, sizeof expr, actual, sizeof actual, &known);
-        } else {
-            known = false;
+        const script_threshold *st = &sr->thresholds[i];
+        char expr[400], actual[32];
+        snprintf(expr, sizeof expr, "%s: %s", st->metric, st->expr);
+        k6thr t;
+        err e = {0};
+        if (k6thr_parse(st->metric, st->expr, custom, nc, &t, &e)) {
+            /* A custom metric declared but never added to: no data. */
+            add_verdict(r, expr, false, "no data");
+            continue;
         }
-        if (!known)
-            log_warn("threshold %s: %s is not evaluated by volley", t->metric, t->expr);
+        double v;
+        bool no_data = false;
+        bool ok = k6thr_eval(&t, sr, r, &v, &no_data);
+        if (st->aborted) {
+            ok = false;
+            v = st->abort_actual;
+            no_data = false;
+        }
+        if (no_data)
+            snprintf(actual, sizeof actual, "no data");
         else
-            add_verdict(r, expr, ok, actual);
+            snprintf(actual, sizeof actual, "%.4g%s", v,
+                     t.time ? "ms" : "");
+        add_verdict(r, expr, ok, actual);
     }
 }
 

@@ -110,3 +110,55 @@ def test_bad_http_arguments_point_at_the_users_line(volley_bin, serve, tmp_path,
     res = json.loads(p.stdout)
     errs = res["script"]["errors"]
     assert errs and needle in errs[0]["message"] and "bad.lua:3:" in errs[0]["message"], errs
+
+
+def test_first_five_errors_are_logged_per_run_not_per_thread(volley_bin, tmp_path):
+    f = tmp_path / "errs.lua"
+    f.write_text('options = { vus = 8, iterations = 40 }\n'
+                 'function default() error("boom " .. vu.id) end\n')
+    p = subprocess.run([volley_bin, "run", str(f), "-t", "2", "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.stderr.count("script error") == 5, p.stderr
+    assert "errs.lua:2: boom" in p.stderr
+    res = json.loads(p.stdout)
+    assert sum(e["count"] for e in res["script"]["errors"]) == 40
+
+
+def _lines(stderr, tag):
+    return [l.split("\t")[1:] for l in stderr.splitlines()
+            if re.match(r"\[VU \d+\] " + tag + "\t", l)]
+
+
+def test_setup_data_reaches_every_vu_and_teardown(volley_bin, serve):
+    p = subprocess.run([volley_bin, "run", os.path.join(DATA, "lifecycle.lua"), "-e",
+                        "URL=" + serve.url, "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    inits = _lines(p.stderr, "init")
+    assert sorted(i[0] for i in inits) == ["1", "2"]
+    assert all(i[1] == "tok-123" for i in inits)
+    iters = _lines(p.stderr, "iter")
+    assert len(iters) == 6
+    # Each VU counts its own copy: 1, 2, 3 per VU, never 1..6.
+    per_vu = {}
+    for vu_id, n, _ in iters:
+        per_vu.setdefault(vu_id, []).append(int(n))
+    assert all(v == list(range(1, len(v) + 1)) for v in per_vu.values()), per_vu
+    # teardown sees setup's data as setup returned it.
+    assert _lines(p.stderr, "teardown") == [["tok-123", "0"]]
+    res = json.loads(p.stdout)
+    s = res["script"]
+    assert s["setup"]["requests"] == 1 and s["teardown"]["requests"] == 0
+    # The scenarios' numbers hold their own requests only.
+    assert res["totals"]["requests"] == 6
+
+
+def test_setup_that_raises_stops_the_run(volley_bin, serve, tmp_path):
+    f = tmp_path / "bad.lua"
+    f.write_text('function setup() error("no login") end\nfunction default() '
+                 'http.get(ENV.URL .. "/health") end\n')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "setup() failed, so the scenarios did not run: " in p.stderr
+    assert "bad.lua:1: no login" in p.stderr
