@@ -22,12 +22,12 @@ static const struct builtin {
     source src;
     const char *tags; /* the tags that filter it */
 } builtins[] = {
-    {"http_req_duration", K6_TREND, SRC_LATENCY, "scenario"},
-    {"http_req_waiting", K6_TREND, SRC_TTFB, "scenario"},
+    {"http_req_duration", K6_TREND, SRC_LATENCY, "scenario name"},
+    {"http_req_waiting", K6_TREND, SRC_TTFB, "scenario name"},
     {"http_req_connecting", K6_TREND, SRC_CONNECT, "scenario"},
     {"http_req_tls_handshaking", K6_TREND, SRC_TLS, "scenario"},
-    {"http_req_failed", K6_RATE, SRC_FAILED, "scenario"},
-    {"http_reqs", K6_COUNTER, SRC_REQS, "scenario status"},
+    {"http_req_failed", K6_RATE, SRC_FAILED, "scenario name"},
+    {"http_reqs", K6_COUNTER, SRC_REQS, "scenario status name"},
     {"iteration_duration", K6_TREND, SRC_ITER, "scenario"},
     {"iterations", K6_COUNTER, SRC_ITERS, "scenario"},
     {"dropped_iterations", K6_COUNTER, SRC_DROPPED, "scenario"},
@@ -236,8 +236,7 @@ int k6thr_parse(const char *key, const char *expr, const k6thr_custom *custom, s
         if (!strstr(want, have))
             return err_set(e, VOLLEY_EINVAL,
                            "options.thresholds['%s']: volley keeps %s by %s, not by '%s'%s", key,
-                           t->metric, b->tags, t->tag_k[i],
-                           !strcmp(t->tag_k[i], "name") ? " (per-name statistics are not in volley yet)" : "");
+                           t->metric, b->tags, t->tag_k[i], "");
     }
     t->time = b && b->type == K6_TREND;
     if ((rc = parse_expr(expr, t, t->type == K6_TREND, e)))
@@ -323,6 +322,23 @@ static void checks_sample(const k6thr *t, const script_results *sr, sample *out)
         out->rate_den += (double)(sr->checks[i].passes + sr->checks[i].fails);
     }
     out->data = out->rate_den > 0;
+}
+
+/* {name:X}: the script's per-name statistics. */
+static void name_sample(const script_results *sr, source src, const char *name, sample *out)
+{
+    for (size_t i = 0; i < sr->nnames; i++) {
+        const script_name *n = &sr->names[i];
+        if (strcmp(n->name, name))
+            continue;
+        out->h_scale = 1e6;
+        out->h = src == SRC_TTFB ? n->ttfb : n->latency;
+        out->count = (double)n->requests;
+        out->rate_num = (double)n->failures;
+        out->rate_den = (double)n->requests;
+        out->data = n->requests > 0;
+        return;
+    }
 }
 
 static void http_sample(const k6thr *t, const results *r, source src, sample *out)
@@ -458,6 +474,8 @@ bool k6thr_eval(const k6thr *t, const script_results *sr, const results *r, doub
         custom_sample(t, sr, &s);
     else if (b->src == SRC_CHECKS)
         checks_sample(t, sr, &s);
+    else if (tag(t, "name"))
+        name_sample(sr, b->src, tag(t, "name"), &s);
     else if (b->src <= SRC_DATA_OUT && b->src != SRC_ITER && b->src != SRC_ITERS &&
              b->src != SRC_DROPPED)
         http_sample(t, r, b->src, &s);

@@ -463,6 +463,7 @@ static int l_print(lua_State *L)
 /* The Lua half of the API: src/script/prelude.lua, compiled in by the
  * Makefile (build/gen/prelude_lua.h defines prelude_lua[]). */
 #include "prelude_lua.h"
+#include "script/lua_shared.h"
 #include "script/lua_util.h"
 
 int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *const *env,
@@ -482,6 +483,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
         lua_pop(L, 1);
     }
     lua_util_install(L);
+    lua_shared_install(L);
     /* math.random: seeded from --seed, per worker thread. */
     if (w) {
         lua_getglobal(L, "math");

@@ -49,6 +49,7 @@ struct vu_http {
     int status;
     int err_kind;            /* -1: a response */
     char err[200];
+    char name[160];          /* per-name statistics: params.name or the URL sans query */
 };
 
 /* ---- targets: resolved once per host and worker ---- */
@@ -77,9 +78,24 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 
 /* ---- outcome ---- */
 
+/* Per-name statistics (script_results), beside the scenario's shard. */
+static void record_name(vu_http *h, const xch_outcome *o)
+{
+    script_name *n = script_results_name(h->vu->w->res, h->name);
+    if (!n)
+        return;
+    n->requests++;
+    n->bytes_in += o->bytes_in;
+    n->failures += o->err >= 0 || o->status >= 400;
+    hist_record(n->latency, o->latency_ns);
+    if (o->err < 0)
+        hist_record(n->ttfb, o->ttfb_ns);
+}
+
 static void on_outcome(xch_req *r, const xch_outcome *o)
 {
     vu_http *h = r->owner;
+    record_name(h, o);
     h->in_flight = false;
     h->done_ns = o->done_ns;
     h->err_kind = o->err;
@@ -232,6 +248,19 @@ int lua_http_call(lua_State *L)
     /* volley run --timeout: the default of every http.* request. */
     const lua_plan *lp = w->ctx->plan;
     uint64_t timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
+    /* The name of its statistics: params.name, else the URL without its
+     * query, so that ids in query strings do not make a name each. */
+    const char *pname = NULL;
+    if (lua_istable(L, 4)) {
+        lua_getfield(L, 4, "name");
+        if (!lua_isnil(L, -1) && !(pname = lua_tostring(L, -1)))
+            return luaL_error(L, "http: params.name must be a string");
+        lua_pop(L, 1);
+    }
+    if (pname)
+        snprintf(h->name, sizeof h->name, "%s", pname);
+    else
+        snprintf(h->name, sizeof h->name, "%.*s", (int)strcspn(urls, "?#"), urls);
     if (lua_istable(L, 4)) {
         lua_getfield(L, 4, "timeout");
         timeout_ns = lua_args_duration(L, -1, "timeout", timeout_ns);

@@ -62,6 +62,12 @@ typedef struct ws_sock {
     char err[200];
     uint64_t rtt[WS_RTT_RING];
     uint32_t rtt_head, rtt_len;
+    /* {rtt = "KEY"}: a reply is the first message that contains KEY. */
+    struct {
+        char key[64];
+        uint64_t t0;
+    } keyed[WS_RTT_RING];
+    uint32_t nkeyed;
     int self_ref;            /* anchors the socket while ws.open waits */
 } ws_sock;
 
@@ -175,7 +181,15 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
         return;
     script_scenario *st = ws_stats(s);
     st->ws_msgs_received++;
-    if (s->rtt_len) {
+    bool paired = false;
+    for (uint32_t i = 0; i < s->nkeyed && !paired; i++) {
+        if (!memmem(s->msg.data, s->msg.len, s->keyed[i].key, strlen(s->keyed[i].key)))
+            continue;
+        hist_record(st->ws_rtt_ns, loop_update_now(s->w->lp) - s->keyed[i].t0);
+        s->keyed[i] = s->keyed[--s->nkeyed];
+        paired = true;
+    }
+    if (!paired && s->rtt_len) {
         uint64_t t0 = s->rtt[s->rtt_head];
         s->rtt_head = (s->rtt_head + 1) % WS_RTT_RING;
         s->rtt_len--;
@@ -450,6 +464,18 @@ static int l_ws_send(lua_State *L)
         binary = lua_toboolean(L, -1);
         lua_getfield(L, 3, "rtt");
         rtt = lua_toboolean(L, -1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            /* Keyed: the reply is the first message holding this key. */
+            size_t kl;
+            const char *k = lua_tolstring(L, -1, &kl);
+            if (!kl || kl >= sizeof s->keyed[0].key)
+                return luaL_error(L, "ws send: rtt key must be 1 to 63 bytes");
+            if (s->nkeyed < WS_RTT_RING) {
+                memcpy(s->keyed[s->nkeyed].key, k, kl + 1);
+                s->keyed[s->nkeyed++].t0 = loop_update_now(s->w->lp);
+            }
+            rtt = false;
+        }
         lua_pop(L, 2);
     }
     if (s->state != WSS_OPEN) {

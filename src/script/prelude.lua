@@ -326,8 +326,32 @@ local function csv_rows(text)
   return rows
 end
 
+-- shared(name, loader): k6's SharedArray. The loader runs once in the
+-- process; every VU of every thread reads the same rows through a
+-- read-only proxy (#rows, rows[i], ipairs). csv(file) in a loader is parsed
+-- straight into the shared store.
+local SHARED, CSV_MARKER = __volley_shared, __volley_csv_marker
+__volley_shared, __volley_csv_marker = nil, nil
+local shared_loading = false
+local script_dir = debug.getregistry()["volley.dir"] or ""
+function shared(name, loader)
+  if type(name) ~= "string" then error("shared: the name must be a string", 2) end
+  if type(loader) ~= "function" then error("shared: the loader must be a function", 2) end
+  return SHARED(name, function()
+    shared_loading = true
+    local ok, r = pcall(loader)
+    shared_loading = false
+    if not ok then error(r, 0) end
+    return r
+  end)
+end
+
 local csvs = {}
 function csv(path)
+  if shared_loading then
+    if path:sub(1, 1) ~= "/" and script_dir ~= "" then path = script_dir .. "/" .. path end
+    return CSV_MARKER(path)
+  end
   local rows = csvs[path]
   if rows then return rows end
   rows = {}
@@ -340,6 +364,66 @@ function csv(path)
   end
   csvs[path] = rows
   return rows
+end
+
+-- ---- Locust-style users: classes with a weight, a wait time, weighted
+-- tasks and on_start; run_users(...) makes the function a scenario runs ----
+function between(lo, hi)
+  return function() return lo + rand() * (hi - lo) end
+end
+function constant(s) return function() return s end end
+-- constant_pacing(s): each iteration takes s in all, task time included.
+function constant_pacing(s) return function(_, took) return math.max(0, s - took) end end
+
+function user(def)
+  if type(def) ~= "table" or type(def.tasks) ~= "table" then
+    error("user: expects { tasks = {...}, weight = N, wait = between(a, b), on_start = fn }", 2)
+  end
+  local cls = { weight = def.weight or 1, wait = def.wait, on_start = def.on_start,
+                name = def.name, tasks = {}, total = 0 }
+  for k, t in pairs(def.tasks) do
+    local fn, w = t, 1
+    if type(t) == "table" then fn, w = t.fn or t[1], t.weight or t[2] or 1 end
+    if type(fn) ~= "function" then error("user: task " .. tostring(k) .. " is not a function", 2) end
+    cls.tasks[#cls.tasks + 1] = { fn = fn, weight = w, name = type(k) == "string" and k or nil }
+    cls.total = cls.total + w
+  end
+  table.sort(cls.tasks, function(a, b) return (a.name or "") < (b.name or "") end)
+  return cls
+end
+
+-- Each VU is one user of one class, chosen by weight from its VU id (so
+-- the mix of classes follows the weights exactly); on_start runs once in
+-- the VU; each iteration runs one task picked by weight, then waits.
+function run_users(classes)
+  local total = 0
+  for _, c in ipairs(classes) do total = total + c.weight end
+  local selves = {}
+  return function(data)
+    local id = vu.id
+    local me = selves[id]
+    if not me then
+      local slot, cls = (id - 1) % total, classes[1]
+      for _, c in ipairs(classes) do
+        if slot < c.weight then cls = c; break end
+        slot = slot - c.weight
+      end
+      me = { class = cls, data = data }
+      selves[id] = me
+      if cls.on_start then cls.on_start(me) end
+    end
+    local cls = me.class
+    local t0 = now()
+    local x = rand() * cls.total
+    for _, t in ipairs(cls.tasks) do
+      x = x - t.weight
+      if x < 0 then t.fn(me); break end
+    end
+    if cls.wait then
+      local w = cls.wait(me, (now() - t0) / 1000)
+      if w and w > 0 then sleep(w) end
+    end
+  end
 end
 
 -- WebSocket: blocking style on the C socket, and k6's callback style.

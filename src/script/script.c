@@ -7,10 +7,12 @@
 #include "script/script.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/parse.h"
 #include "script/lua_api.h"
 #include "script/lua_plan.h"
 #include "script/k6thr.h"
+#include "script/lua_shared.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -323,6 +325,9 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     }
     rc = engine_run_custom(&c, &leo, out, e);
     hist_free(la.latency);
+    if (!rc && ctx->agg->names_folded)
+        log_warn("more than %d request names: the rest are counted as 'other' (give related "
+                 "URLs one params.name)", SCRIPT_MAX_NAMES);
     /* teardown(data) after the scenarios, even when they were stopped. */
     if (!rc && lp->has_teardown)
         run_phase(path, ctx, lp, "teardown", NULL, eo, &ctx->agg->teardown, e);
@@ -333,6 +338,7 @@ done:
     }
     script_results_free(ctx->agg);
     free(setup_json);
+    lua_shared_free_all();
     lua_plan_free(lp);
     free(lp);
     free(ctx);

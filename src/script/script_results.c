@@ -61,6 +61,11 @@ void script_results_free(script_results *r)
     free(r->metrics);
     free(r->errors);
     free(r->thresholds);
+    for (size_t i = 0; i < r->nnames; i++) {
+        hist_free(r->names[i].latency);
+        hist_free(r->names[i].ttfb);
+    }
+    free(r->names);
     free(r);
 }
 
@@ -168,11 +173,49 @@ int script_results_merge(script_results *dst, const script_results *src)
         if (m->kind == src->metrics[i].kind)
             merge_metric(m, &src->metrics[i]);
     }
+    for (size_t i = 0; i < src->nnames; i++) {
+        script_name *n = script_results_name(dst, src->names[i].name);
+        if (!n)
+            return VOLLEY_ENOMEM;
+        n->requests += src->names[i].requests;
+        n->failures += src->names[i].failures;
+        n->bytes_in += src->names[i].bytes_in;
+        hist_merge(n->latency, src->names[i].latency);
+        hist_merge(n->ttfb, src->names[i].ttfb);
+    }
+    dst->names_folded |= src->names_folded;
     for (size_t i = 0; i < src->nerrors; i++)
         script_results_error(dst, src->errors[i].msg, src->errors[i].where,
                              src->errors[i].count);
     dst->errors_other += src->errors_other;
     return 0;
+}
+
+script_name *script_results_name(script_results *r, const char *name)
+{
+    for (size_t i = 0; i < r->nnames; i++)
+        if (!strcmp(r->names[i].name, name))
+            return &r->names[i];
+    if (r->nnames >= SCRIPT_MAX_NAMES) {
+        r->names_folded = true;
+        name = "other";
+        for (size_t i = 0; i < r->nnames; i++)
+            if (!strcmp(r->names[i].name, name))
+                return &r->names[i];
+    }
+    script_name *n = realloc(r->names, (r->nnames + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    r->names = n;
+    n = &r->names[r->nnames];
+    memset(n, 0, sizeof *n);
+    snprintf(n->name, sizeof n->name, "%s", name);
+    if (!(n->latency = hist_new()) || !(n->ttfb = hist_new())) {
+        hist_free(n->latency);
+        return NULL;
+    }
+    r->nnames++;
+    return n;
 }
 
 /* ---- results.json ---- */
@@ -249,6 +292,27 @@ int script_results_json(const script_results *r, json_t *root)
     json_t *s = json_object();
     json_object_set_new(s, "file", json_string(r->path));
     json_object_set_new(s, "seed", json_integer((json_int_t)r->seed));
+    json_t *names = json_object();
+    for (size_t i = 0; i < r->nnames; i++) {
+        const script_name *n = &r->names[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "requests", json_integer((json_int_t)n->requests));
+        json_object_set_new(o, "failures", json_integer((json_int_t)n->failures));
+        json_object_set_new(o, "bytes_in", json_integer((json_int_t)n->bytes_in));
+        json_t *l = json_object();
+        json_object_set_new(l, "avg", json_real(hist_mean(n->latency) / 1e6));
+        static const double ps[] = {50, 90, 95, 99};
+        static const char *const pn[] = {"p50", "p90", "p95", "p99"};
+        for (int k = 0; k < 4; k++)
+            json_object_set_new(l, pn[k], json_real((double)hist_percentile(n->latency, ps[k]) / 1e6));
+        json_object_set_new(l, "max", json_real((double)hist_max(n->latency) / 1e6));
+        json_object_set_new(o, "latency_ms", l);
+        json_object_set_new(o, "ttfb_p50_ms", json_real((double)hist_percentile(n->ttfb, 50) / 1e6));
+        json_object_set_new(names, n->name, o);
+    }
+    json_object_set_new(s, "names", names);
+    if (r->names_folded)
+        json_object_set_new(s, "names_folded", json_true());
     const script_phase *ph[2] = {&r->setup, &r->teardown};
     static const char *const phn[2] = {"setup", "teardown"};
     for (int i = 0; i < 2; i++) {
@@ -367,6 +431,19 @@ void script_summary_print(FILE *f, const script_results *r)
             hist_line(f, "ws_connecting", c->ws_connect_ns);
             hist_line(f, "ws_session_duration", c->ws_session_ns);
             hist_line(f, "ws_rtt", c->ws_rtt_ns);
+        }
+    }
+    if (r->nnames) {
+        fprintf(f, "  requests by name%s\n", r->names_folded ? " (past 200 names: other)" : "");
+        fprintf(f, "    %-40s %9s %8s %10s %10s %10s %10s\n", "name", "requests", "fails",
+                "avg", "p50", "p95", "max");
+        for (size_t i = 0; i < r->nnames; i++) {
+            const script_name *n = &r->names[i];
+            fprintf(f, "    %-40s %9llu %8llu %9.2fms %9.2fms %9.2fms %9.2fms\n", n->name,
+                    (unsigned long long)n->requests, (unsigned long long)n->failures,
+                    hist_mean(n->latency) / 1e6, (double)hist_percentile(n->latency, 50) / 1e6,
+                    (double)hist_percentile(n->latency, 95) / 1e6,
+                    (double)hist_max(n->latency) / 1e6);
         }
     }
     if (r->nchecks) {

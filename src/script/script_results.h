@@ -65,6 +65,19 @@ typedef struct script_threshold {
     double abort_actual;      /* the value that failed it (ms or a rate) */
 } script_threshold;
 
+/* The requests of one name (params.name, or the URL without its query):
+ * Locust's per-name rows, k6's name tag. */
+typedef struct script_name {
+    char name[160];
+    uint64_t requests, failures; /* failures: no response, or a status >= 400 */
+    uint64_t bytes_in;
+    hist *latency;            /* ns, from the call */
+    hist *ttfb;               /* ns */
+} script_name;
+
+/* Names beyond this many fold into "other" (k6#2762: unbounded URLs). */
+#define SCRIPT_MAX_NAMES 200
+
 /* setup() or teardown(data): run once, apart from the scenarios. */
 typedef struct script_phase {
     bool ran;
@@ -76,6 +89,9 @@ typedef struct script_phase {
 struct script_results {
     char path[4096];
     script_phase setup, teardown;
+    script_name *names;
+    size_t nnames;
+    bool names_folded;        /* some went to "other" */
     uint64_t seed;            /* the run's --seed: rand(), uuid(), math.random */
     script_scenario *sc;
     size_t nsc;
@@ -104,6 +120,8 @@ void script_summary_print(FILE *f, const script_results *r);
 script_check *script_results_check(script_results *r, const char *name);
 script_metric *script_results_metric(script_results *r, const char *name, script_metric_kind k);
 void script_results_error(script_results *r, const char *msg, const char *where, uint64_t n);
+/* The stats of name (created; past SCRIPT_MAX_NAMES, "other"); NULL: no memory. */
+script_name *script_results_name(script_results *r, const char *name);
 /* A results block with the scenarios of the plan (names, histograms). */
 script_results *script_results_new(const char *path, const struct lua_plan *p);
 /* dst += src (same scenarios). Returns 0 or VOLLEY_ENOMEM. */

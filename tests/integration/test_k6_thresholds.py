@@ -85,7 +85,7 @@ def test_every_metric_kind(volley_bin, serve, tmp_path, key, expr, ok):
     ('http_req_blocked = {"p(95)<200"}', "volley does not measure http_req_blocked"),
     ('hits = {"p(95)<5"}', "'hits' is a counter, which has no 'p'"),
     ('checks = {"avg>0.5"}', "'checks' is a rate, which has no 'avg'"),
-    ('["http_req_duration{name:login}"] = {"p(95)<200"}', "not by 'name'"),
+    ('["http_req_duration{method:GET}"] = {"p(95)<200"}', "not by 'method'"),
     ('http_req_duration = {{threshold = "p(95)<200", abortOnFail = true, bogus = 1}}', "bogus: unknown field"),
     ('step_ms = {{threshold = "p(95)<200", abortOnFail = true}}', "abortOnFail is judged live on"),
 ])
