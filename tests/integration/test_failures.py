@@ -71,10 +71,14 @@ def test_script_http_req_failed_counts_5xx(volley_bin, serve, tmp_path):
     p, res = results(volley_bin, tmp_path, str(f), "-e", "BASE_URL=" + serve.url, "-q",
                      expect_rc=99)
     assert res["totals"]["errors"] == 20 and res["totals"]["transport_errors"] == 0
-    # The script honours --ok-status too.
-    p = run(volley_bin, str(f), "-e", "BASE_URL=" + serve.url, "-q", "--no-save",
+    names = res["script"]["names"]
+    assert [n["failures"] for n in names.values()] == [20], names
+    # The script honours --ok-status too, also in its per-name statistics.
+    p = run(volley_bin, str(f), "-e", "BASE_URL=" + serve.url, "-q", "--no-save", "--json",
             "--ok-status", "500")
     assert p.returncode == 0, p.stderr
+    names = json.loads(p.stdout)["script"]["names"]
+    assert [n["failures"] for n in names.values()] == [0], names
 
 
 def test_timeouts_stay_in_latency_as_a_lower_bound(volley_bin, serve, tmp_path):
