@@ -101,6 +101,8 @@ def test_timeouts_stay_in_latency_as_a_lower_bound(volley_bin, serve, tmp_path):
     # latency_ok keeps the successful requests apart.
     assert res["latency_ok"]["count"] == t["requests"] - t["errors"]
     assert res["latency_ok"]["max"] < timeout_ms
-    assert eps["fast"]["latency_ok"]["count"] == eps["fast"]["totals"]["requests"]
+    fast = eps["fast"]
+    # (on a busy machine a fast request may time out too: it then fails)
+    assert fast["latency_ok"]["count"] == fast["totals"]["requests"] - fast["totals"]["errors"] > 0
     assert "timed-out requests at the time they were abandoned" in p.stdout
     assert "latency ok" in p.stdout
