@@ -39,7 +39,8 @@ LIBOBJ_ASAN := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_REL  := $(UNIT_SRC:%.c=build/rel/%.o)
 UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
-.PHONY: readme-flags all clean test unit unit-asan integration integration-asan demo bench fuzz deps-test asan
+.PHONY: readme-flags all clean test unit unit-asan integration integration-asan demo bench fuzz \
+	deps-test asan mutate coverage
 
 all: volley
 
@@ -65,7 +66,8 @@ build/gen/prelude_lua.h: src/script/prelude.lua
 	  echo 'static const unsigned char prelude_lua[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
 
-build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o: build/gen/prelude_lua.h
+build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o build/cov/src/script/lua_api.o: \
+	build/gen/prelude_lua.h
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -109,18 +111,55 @@ integration-asan: deps-test build/asan/volley
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		VOLLEY_BIN=build/asan/volley VOLLEY_SANITIZED=1 $(PYTHON) -m pytest -q $(ASAN_ITESTS)
 
-# Unit tests, the same under ASan+UBSan, every fuzz target over its corpus,
-# the sanitized binary on a subset of the integration tests, then all the
+# Unit tests, the same under ASan+UBSan, every fuzz target over its corpus
+# and then 20 s of fuzzing each, the sanitized binary on a subset of the integration tests, then all the
 # integration tests; the last line printed is pytest's summary.
 test: deps-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-regress
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 	$(MAKE) --no-print-directory integration-asan
 	$(MAKE) --no-print-directory integration
 
 demo: volley
 	./volley demo
+
+# ---- coverage ------------------------------------------------------------
+# `make coverage`: everything built with gcov instrumentation (-O0) into
+# build/cov, the unit tests and the integration tests (COV_ITESTS, default
+# all of them) run against it, and lcov's line counts printed per module.
+COV_FLAGS   := -O0 -g --coverage
+COV_ITESTS  ?= tests/integration
+OBJ_COV     := $(SRC:%.c=build/cov/%.o)
+LIBOBJ_COV  := $(LIB_SRC:%.c=build/cov/%.o)
+UNIT_COV    := $(UNIT_SRC:%.c=build/cov/%.o)
+
+build/cov/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC/cov  $<"
+	$(Q)$(CC) $(CFLAGS) $(COV_FLAGS) -c -o $@ $<
+
+build/cov/volley: $(OBJ_COV)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(COV_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/cov/unit-tests: $(UNIT_COV) $(LIBOBJ_COV)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(COV_FLAGS) -o $@ $^ $(LDLIBS) $(UNIT_LIBS)
+
+coverage: deps-test build/cov/volley build/cov/unit-tests
+	@find build/cov -name '*.gcda' -delete
+	-build/cov/unit-tests --jobs 2
+	-VOLLEY_BIN=build/cov/volley $(PYTHON) -m pytest -q $(COV_ITESTS)
+	$(Q)lcov --quiet --capture --directory build/cov --output-file build/cov/all.info
+	$(Q)lcov --quiet --extract build/cov/all.info '*/src/*' --output-file build/cov/src.info
+	$(Q)$(PYTHON) scripts/coverage_table.py build/cov/src.info
+
+# Single-line mutants, one at a time, each against the tests that should
+# catch it (scripts/mutate.py lists them); fails if any survives.
+mutate: deps-test
+	$(PYTHON) scripts/mutate.py
 
 bench: volley
 	./scripts/setup-deps.sh bench
@@ -135,7 +174,8 @@ readme-flags: volley
 clean:
 	rm -rf build volley
 
--include $(OBJ_REL:.o=.d) $(OBJ_ASAN:.o=.d) $(UNIT_REL:.o=.d) $(UNIT_ASAN:.o=.d)
+-include $(OBJ_REL:.o=.d) $(OBJ_ASAN:.o=.d) $(UNIT_REL:.o=.d) $(UNIT_ASAN:.o=.d) \
+	$(OBJ_COV:.o=.d) $(UNIT_COV:.o=.d)
 
 # ---- fuzzing -------------------------------------------------------------
 # libFuzzer targets in tests/fuzz/fuzz_NAME.c, each linked with only the
@@ -146,7 +186,7 @@ clean:
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-                 -std=gnu11 -Isrc -D_GNU_SOURCE -pthread
+                 -std=gnu11 -Isrc -D_GNU_SOURCE -pthread $(PKG_CFLAGS)
 FUZZ_CORE     := $(wildcard src/core/*.c)
 FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRC_http1       := src/proto/http1.c
@@ -158,15 +198,23 @@ FUZZ_SRC_h2          := src/proto/h2.c
 FUZZ_LIBS_h2         := -lnghttp2
 FUZZ_SRC_decode      := src/proto/decode.c
 FUZZ_LIBS_decode     := -lz -lbrotlidec -lzstd
+FUZZ_SRC_threshold   := src/metrics/threshold.c src/metrics/hist.c
+FUZZ_RESULTS         := src/results/results.c $(wildcard src/metrics/*.c)
+FUZZ_SRC_results_read := src/results/results_read.c src/results/results_json.c $(FUZZ_RESULTS)
+FUZZ_SRC_requests_csv := src/results/csv.c $(FUZZ_RESULTS)
+FUZZ_PLAN            := src/load/plan.c src/load/executor.c src/net/addr.c src/net/tls.c \
+                        src/proto/http1.c
+FUZZ_SRC_targets     := $(FUZZ_PLAN)
+FUZZ_SRC_openapi     := src/load/openapi.c $(FUZZ_PLAN)
 FUZZ_BINS     := $(FUZZ_TARGETS:%=build/fuzz/%)
 
 .PHONY: fuzz-build fuzz-regress
 
 .SECONDEXPANSION:
-build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE)
+build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE) tests/fuzz/memfile.h
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lm $(FUZZ_LIBS_$*)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS) -lm $(FUZZ_LIBS_$*)
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -11,6 +11,8 @@
 # Prints, from medians, requests per generator CPU-second and the ratios
 # min/url, trend/url (and url/base).
 #
+# VOLLEY=BIN selects the binary under test (default ./volley).
+#
 # usage: bench/script-vs-url.sh [-c CONNS] [-d SECONDS] [-r ROUNDS] [-t THREADS] [-b BIN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,8 @@ while getopts "c:d:r:t:b:" o; do
 done
 
 ./scripts/setup-deps.sh bench
-[ -x ./volley ] || make -s volley
+VOLLEY=${VOLLEY:-./volley}
+[ -x "$VOLLEY" ] || make -s volley
 
 TMP=$(mktemp -d)
 trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -50,7 +53,7 @@ LUA
 
 # run TOOL: prints "rps cpu_s rss_kb"
 run() {
-    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time" bin=./volley
+    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time" bin=$VOLLEY
     local args=(-c "$CONNS" -d "${DUR}s" "$URL")
     case $tool in
         min)   args=("$TMP/min.lua") ;;

@@ -82,7 +82,10 @@ void flags_print_help(FILE *out, const flag_def *t, size_t n)
             fprintf(out, "\n%27s", "");
         else
             fputc(' ', out);
-        wrap(out, t[i].help, 27, 79);
+        char text[600];
+        snprintf(text, sizeof text, "%s%s", t[i].help,
+                 t[i].modes == FLAG_URL ? " [URL runs]" : t[i].modes == FLAG_SCRIPT ? " [scripts]" : "");
+        wrap(out, text, 27, 79);
     }
 }
 

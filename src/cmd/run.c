@@ -215,8 +215,8 @@ static void usage(FILE *f)
           "Open model (--rate, --rates, or --stages with --executor ramping-arrival-rate):\n"
           "requests start on a fixed schedule; latency runs from the scheduled time, so\n"
           "a stalled server shows in the percentiles (no coordinated omission).\n"
-          "With a script, load flags replace its scenarios with one; a flag that does not\n"
-          "apply to scripts (or, like -e, to URL runs) exits 2 naming it.\n"
+          "With a script, load flags replace its scenarios with one. Flags marked [URL runs]\n"
+          "or [scripts] apply only there; elsewhere they exit 2 naming the flag.\n"
           "\n",
           f);
     flags_print_help(f, run_flags, NFLAGS);
@@ -689,6 +689,7 @@ static int script_shape(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
         sh->x.duration_ns = 0;
     }
     sh->max_vus = p->max_connections;
+    sh->keep_duration = !o->duration_set && !p->requests && !o->rate_set && !o->stages;
     return 0;
 }
 

@@ -263,3 +263,9 @@ uint64_t executor_time_of(const executor *x, uint64_t i)
     }
     return UINT64_MAX;
 }
+
+exec_slice executor_slice(uint32_t seg_k, uint32_t seg_n, uint32_t worker, uint32_t nworkers)
+{
+    uint64_t n = seg_n ? seg_n : 1, k = seg_k ? seg_k - 1 : 0;
+    return (exec_slice){.first = k + n * worker, .stride = n * (nworkers ? nworkers : 1)};
+}

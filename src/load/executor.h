@@ -70,4 +70,15 @@ uint64_t executor_total(const executor *x);
 /* Open: offset in ns at which iteration i starts; UINT64_MAX if beyond the end. */
 uint64_t executor_time_of(const executor *x, uint64_t i);
 
+/* Which iterations one worker runs: segment k of n (1-based; --segment k/n,
+ * one per process or machine) split over nworkers threads. Iteration i
+ * belongs to segment i mod n, and within it to worker (i div n) mod
+ * nworkers, so the worker runs first, first + stride, ...: over all
+ * segments and workers, disjoint and complete. */
+typedef struct exec_slice {
+    uint64_t first, stride;
+} exec_slice;
+
+exec_slice executor_slice(uint32_t seg_k, uint32_t seg_n, uint32_t worker, uint32_t nworkers);
+
 #endif

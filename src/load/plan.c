@@ -336,7 +336,7 @@ int plan_load_targets(plan *p, const char *path, err *e)
         }
         if (!cur) {
             char *sp = strchr(line, ' ');
-            if (!sp) {
+            if (!sp || !sp[strspn(sp, " ")]) { /* a method without a URL too */
                 rc = err_set(e, VOLLEY_EINVAL, "%s: expected 'METHOD URL', got '%s'", where, line);
                 break;
             }

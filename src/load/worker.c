@@ -579,13 +579,12 @@ static int setup_open(worker *w, err *e)
             pool_push(&pl->spare, cl);
         }
     }
-    /* Iteration i belongs to segment i mod n, and within it to worker
-     * (i div n) mod T: disjoint and complete, whatever T and n are. */
-    uint64_t segk = p->segment_k - 1, segn = p->segment_n;
+    /* Disjoint and complete over segments and workers (executor_slice). */
+    exec_slice sl = executor_slice(p->segment_k, p->segment_n, w->cfg.id, w->cfg.nworkers);
     shell_sched *sc = &w->sched;
     *sc = (shell_sched){.x = w->x, .lp = w->lp, .t0_ns = w->cfg.start_ns,
-                        .dur_ns = w->cfg.duration_ns, .stride = segn * w->cfg.nworkers,
-                        .next_i = segk + segn * w->cfg.id, .limit = executor_total(w->x),
+                        .dur_ns = w->cfg.duration_ns, .stride = sl.stride,
+                        .next_i = sl.first, .limit = executor_total(w->x),
                         .fire = sched_fire, .drop = sched_drop, .can_take = sched_can_take,
                         .done = sched_done, .ctx = w};
     if (p->requests && p->requests < sc->limit)

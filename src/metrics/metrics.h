@@ -61,7 +61,7 @@ typedef enum {
     METRICS_SHOW_ALWAYS,
     METRICS_SHOW_IF_ANY,   /* when it holds a value */
     METRICS_SHOW_OPEN,     /* in the open model */
-    METRICS_SHOW_IF_FEWER, /* when it holds fewer values than latency */
+    METRICS_SHOW_IF_FEWER, /* when it holds values, fewer than latency */
 } metrics_show;
 
 #define METRICS_DIST_ENUM(E, n, j, l, s) METRICS_DIST_##E,

@@ -1,7 +1,7 @@
 /* compare: two runs side by side with a noise-aware verdict (see
- * compare.h). Whole-run values come from the exact histograms; the noise
- * estimate comes from the per-second series, so a run must last a few
- * seconds for a verdict other than by size alone. */
+ * compare.h for the rule). Whole-run values and their sampling errors come
+ * from the exact histograms; the per-second series adds the allowance for
+ * correlation; Student's t turns the difference into a p-value. */
 #include "report/compare.h"
 
 #include "core/clock.h"
@@ -13,8 +13,9 @@
 
 #define SIG_P 0.01
 #define MIN_PCT 10.0
-#define MIN_PCT_NO_NOISE 25.0 /* too few seconds to estimate noise */
-#define MIN_SAMPLES 3
+#define MIN_ERROR_PP 0.1      /* error rates: percentage points */
+#define MIN_SECONDS 3         /* per-second spread counted from 3 seconds on */
+#define SHORT_RUN_FACTOR 2.0  /* shorter runs: sampling error counted twice */
 
 const char *compare_verdict_name(cmp_verdict v)
 {
@@ -73,25 +74,142 @@ double compare_mann_whitney(const double *a, size_t na, const double *b, size_t 
 
 typedef enum { M_RPS, M_MEAN, M_P50, M_P90, M_P99, M_ERRORS, M_COUNT } metric_id;
 static const char *metric_names[M_COUNT] = {"rps", "mean", "p50", "p90", "p99", "errors"};
+static const double metric_q[M_COUNT] = {0, 0, 0.50, 0.90, 0.99, 0};
 
-/* Per-second values of a metric (the last, usually partial, second left out). */
+/* ---- Student's t, for a test whose noise estimate has few degrees of freedom ---- */
+
+/* Continued fraction of the regularized incomplete beta (modified Lentz). */
+static double beta_cf(double a, double b, double x)
+{
+    const double tiny = 1e-300;
+    double c = 1, d = 1 - (a + b) * x / (a + 1);
+    d = 1 / (fabs(d) < tiny ? tiny : d);
+    double h = d;
+    for (int m = 1; m <= 300; m++) {
+        double m2 = 2.0 * m;
+        double num = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
+        for (int half = 0; half < 2; half++) {
+            d = 1 + num * d;
+            d = 1 / (fabs(d) < tiny ? tiny : d);
+            c = 1 + num / (fabs(c) < tiny ? tiny : c);
+            h *= d * c;
+            num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
+        }
+        if (fabs(d * c - 1) < 1e-14)
+            break;
+    }
+    return h;
+}
+
+static double beta_reg(double a, double b, double x)
+{
+    if (x <= 0)
+        return 0;
+    if (x >= 1)
+        return 1;
+    double lbt = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log(1 - x);
+    if (x < (a + 1) / (a + b + 2))
+        return exp(lbt) * beta_cf(a, b, x) / a;
+    return 1 - exp(lbt) * beta_cf(b, a, 1 - x) / b;
+}
+
+double compare_t_p(double t, double df)
+{
+    if (!isfinite(t))
+        return isnan(t) ? 1 : 0;
+    if (df >= CMP_DF_LARGE)
+        return erfc(fabs(t) / sqrt(2.0));
+    return beta_reg(df / 2, 0.5, df / (df + t * t));
+}
+
+/* The t for which the two-sided p is alpha (bisection; p falls with t). */
+static double t_critical(double alpha, double df)
+{
+    double lo = 0, hi = 1e4;
+    for (int i = 0; i < 100; i++) {
+        double mid = (lo + hi) / 2;
+        if (compare_t_p(mid, df) > alpha)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return hi;
+}
+
+/* ---- one run's estimate of a metric and its standard error ---- */
+
+typedef struct estimate {
+    double v, samp; /* value and its sampling error, in the row's unit */
+    double spread;  /* sample variance of the per-second values */
+    double sec_mean; /* their mean */
+    int seconds;    /* per-second values available */
+    uint64_t n;     /* requests */
+    double se;      /* standard error used by the test */
+} estimate;
+
+/* Per-second values of a metric, in the row's unit: seconds with requests,
+ * the last one only if it holds at least half the others' average (it is
+ * usually cut short by the end of the run). */
 static size_t per_second(const results_stats *s, metric_id m, double *out)
 {
-    size_t n = s->sec.len > 3 ? s->sec.len - 1 : s->sec.len, k = 0;
+    size_t n = s->sec.len, k = 0;
+    if (n > 1) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i + 1 < n; i++)
+            sum += s->sec.rows[i].requests;
+        if (s->sec.rows[n - 1].requests * 2 * (n - 1) < sum)
+            n--;
+    }
     for (size_t i = 0; i < n; i++) {
         const series_row *r = &s->sec.rows[i];
         if (!r->requests)
             continue;
         switch (m) {
         case M_RPS: out[k++] = (double)r->requests; break;
-        case M_MEAN: out[k++] = r->mean_ns; break;
-        case M_P50: out[k++] = (double)r->p50_ns; break;
-        case M_P90: out[k++] = (double)r->p90_ns; break;
-        case M_P99: out[k++] = (double)r->p99_ns; break;
+        case M_MEAN: out[k++] = r->mean_ns / NS_PER_MS; break;
+        case M_P50: out[k++] = (double)r->p50_ns / NS_PER_MS; break;
+        case M_P90: out[k++] = (double)r->p90_ns / NS_PER_MS; break;
+        case M_P99: out[k++] = (double)r->p99_ns / NS_PER_MS; break;
+        case M_ERRORS: out[k++] = (double)r->errors / (double)r->requests; break;
         default: break;
         }
     }
     return k;
+}
+
+/* Sample variance of k >= 2 values. */
+static double variance_of(const double *x, size_t k)
+{
+    double mean = 0, ss = 0;
+    for (size_t i = 0; i < k; i++)
+        mean += x[i] / (double)k;
+    for (size_t i = 0; i < k; i++)
+        ss += (x[i] - mean) * (x[i] - mean);
+    return ss / (double)(k - 1);
+}
+
+/* Sampling error of the whole-run value as if requests were independent:
+ * mean: sd/sqrt(n); percentile q: half the distance between the
+ * percentiles one binomial standard deviation of rank either side of q
+ * (distribution-free); rps: Poisson; errors: binomial. */
+static double sampling_se(const results_stats *s, metric_id m, double v)
+{
+    double n = (double)s->tot.requests, secs = (double)s->elapsed_ns / 1e9;
+    if (n < 1)
+        return 0;
+    switch (m) {
+    case M_RPS: return secs > 0 ? sqrt(n) / secs : 0;
+    case M_ERRORS: return sqrt(v * (1 - v) / n);
+    case M_MEAN: return hist_stddev(s->latency) / NS_PER_MS / sqrt(n);
+    default: break;
+    }
+    double c = (double)hist_count(s->latency);
+    if (c < 1)
+        return 0;
+    double q = metric_q[m], d = sqrt(q * (1 - q) / c);
+    double lo = (double)hist_percentile(s->latency, fmax(0, q - d) * 100);
+    double hi = (double)hist_percentile(s->latency, fmin(1, q + d) * 100);
+    return (hi - lo) / 2 / NS_PER_MS;
 }
 
 static double whole(const results_stats *s, metric_id m)
@@ -99,82 +217,107 @@ static double whole(const results_stats *s, metric_id m)
     switch (m) {
     case M_RPS: return results_stats_rps(s);
     case M_MEAN: return hist_mean(s->latency) / NS_PER_MS;
-    case M_P50: return (double)hist_percentile(s->latency, 50) / NS_PER_MS;
-    case M_P90: return (double)hist_percentile(s->latency, 90) / NS_PER_MS;
-    case M_P99: return (double)hist_percentile(s->latency, 99) / NS_PER_MS;
+    case M_P50:
+    case M_P90:
+    case M_P99: return (double)hist_percentile(s->latency, metric_q[m] * 100) / NS_PER_MS;
     case M_ERRORS:
         return s->tot.requests ? (double)s->tot.errors / (double)s->tot.requests : 0;
     default: return 0;
     }
 }
 
-/* Two-proportion z test for error rates. */
-static double proportion_p(const metrics_totals *a, const metrics_totals *b)
+static estimate estimate_of(const results_stats *s, metric_id m, double *scratch)
 {
-    double n1 = (double)a->requests, n2 = (double)b->requests;
+    estimate es = {.v = whole(s, m), .n = s->tot.requests};
+    es.samp = sampling_se(s, m, es.v);
+    size_t k = per_second(s, m, scratch);
+    es.seconds = (int)k;
+    es.spread = k >= 2 ? variance_of(scratch, k) : 0;
+    for (size_t i = 0; i < k; i++)
+        es.sec_mean += scratch[i] / (double)k;
+    return es;
+}
+
+/* Each run's standard error is the larger of its sampling error and the
+ * spread of per-second values (pooled over both runs, as a slow second
+ * moves many neighbouring requests at once: the allowance for their
+ * correlation) divided by sqrt(seconds). Returns the degrees of freedom.
+ * With fewer than MIN_SECONDS seconds in a run there is no spread to
+ * measure, so the sampling error counts SHORT_RUN_FACTOR times. */
+static double standard_errors(estimate *a, estimate *b)
+{
+    if (a->seconds < MIN_SECONDS || b->seconds < MIN_SECONDS) {
+        a->se = a->samp * SHORT_RUN_FACTOR;
+        b->se = b->samp * SHORT_RUN_FACTOR;
+        return CMP_DF_LARGE;
+    }
+    double df = (double)(a->seconds + b->seconds - 2);
+    double pooled = ((a->seconds - 1) * a->spread + (b->seconds - 1) * b->spread) / df;
+    double sa = sqrt(pooled / a->seconds), sb = sqrt(pooled / b->seconds);
+    a->se = fmax(a->samp, sa);
+    b->se = fmax(b->samp, sb);
+    return sa > a->samp || sb > b->samp ? df : CMP_DF_LARGE;
+}
+
+/* Error rates: the pooled two-proportion z, its variance scaled up by how
+ * much more the per-second rates spread than binomial noise would. */
+static double errors_p(const estimate *a, const estimate *b)
+{
+    double n1 = (double)a->n, n2 = (double)b->n;
     if (n1 < 1 || n2 < 1)
         return 1;
-    double p1 = (double)a->errors / n1, p2 = (double)b->errors / n2;
-    double p = ((double)a->errors + (double)b->errors) / (n1 + n2);
-    double se = sqrt(p * (1 - p) * (1 / n1 + 1 / n2));
+    double pool = (a->v * n1 + b->v * n2) / (n1 + n2);
+    double se = sqrt(pool * (1 - pool) * (1 / n1 + 1 / n2));
     if (se <= 0)
-        return p1 == p2 ? 1 : 0;
-    return erfc(fabs(p1 - p2) / se / sqrt(2.0));
-}
-
-/* With few seconds the U test cannot reach p < 0.01 at all (4 vs 4 samples:
- * p >= 0.029); then complete separation of the two sets stands in for
- * significance. */
-static bool separated(const double *a, size_t na, const double *b, size_t nb)
-{
-    double amin = INFINITY, amax = -INFINITY, bmin = INFINITY, bmax = -INFINITY;
-    for (size_t i = 0; i < na; i++) {
-        amin = fmin(amin, a[i]);
-        amax = fmax(amax, a[i]);
-    }
-    for (size_t i = 0; i < nb; i++) {
-        bmin = fmin(bmin, b[i]);
-        bmax = fmax(bmax, b[i]);
-    }
-    return amax < bmin || bmax < amin;
-}
-
-static double best_possible_p(size_t na, size_t nb)
-{
-    double a[64], b[64];
-    na = na > 64 ? 64 : na;
-    nb = nb > 64 ? 64 : nb;
-    for (size_t i = 0; i < na; i++)
-        a[i] = (double)i;
-    for (size_t i = 0; i < nb; i++)
-        b[i] = (double)(na + i);
-    return compare_mann_whitney(a, na, b, nb);
+        return a->v == b->v ? 1 : 0;
+    double binom = a->v * (1 - a->v) / n1 + b->v * (1 - b->v) / n2;
+    double seen = a->se * a->se + b->se * b->se;
+    double inflate = binom > 0 && seen > binom ? sqrt(seen / binom) : 1;
+    return erfc(fabs(a->v - b->v) / (se * inflate) / sqrt(2.0));
 }
 
 static void judge(cmp_row *row, metric_id m)
 {
-    bool higher_is_better = m == M_RPS;
-    double mag = fabs(row->pct);
     bool changed;
-    if (m == M_ERRORS) {
-        /* Error rates: significant and at least 0.1 percentage points. */
-        changed = row->p_value < SIG_P && fabs(row->cur - row->base) >= 0.001;
-    } else if (row->samples_base < MIN_SAMPLES || row->samples_cur < MIN_SAMPLES) {
-        changed = mag >= MIN_PCT_NO_NOISE;
-    } else {
-        /* Separation of a few seconds happens by chance more often than
-         * p < 0.01 would, so it must come with a change twice as large. */
-        if (row->p_value < SIG_P)
-            changed = mag >= MIN_PCT;
-        else
-            changed = row->separated && row->min_p >= SIG_P && mag >= 2 * MIN_PCT;
-    }
+    if (m == M_ERRORS)
+        changed = row->p_value < SIG_P && fabs(row->cur - row->base) * 100 >= MIN_ERROR_PP;
+    else
+        changed = row->p_value < SIG_P && fabs(row->pct) >= MIN_PCT;
     if (!changed)
         row->verdict = CMP_SAME;
-    else if ((row->cur > row->base) == higher_is_better)
+    else if ((row->cur > row->base) == (m == M_RPS))
         row->verdict = CMP_BETTER;
     else
         row->verdict = CMP_WORSE;
+}
+
+static void fill_row(cmp_row *row, metric_id m, estimate *a, estimate *b)
+{
+    row->base = a->v;
+    row->cur = b->v;
+    row->pct = a->v != 0 ? (b->v - a->v) / a->v * 100.0 : 0;
+    row->df = standard_errors(a, b);
+    row->se_base = a->se;
+    row->se_cur = b->se;
+    row->samples_base = (int)(a->n > INT32_MAX ? INT32_MAX : a->n);
+    row->samples_cur = (int)(b->n > INT32_MAX ? INT32_MAX : b->n);
+    row->seconds_base = a->seconds;
+    row->seconds_cur = b->seconds;
+    double se = sqrt(a->se * a->se + b->se * b->se);
+    if (m == M_ERRORS) {
+        row->p_value = errors_p(a, b);
+        row->df = CMP_DF_LARGE; /* a z test */
+        row->ci = t_critical(SIG_P, row->df) * se * 100; /* percentage points */
+    } else {
+        row->p_value = se > 0 ? compare_t_p((b->v - a->v) / se, row->df) : (a->v == b->v ? 1 : 0);
+        /* The spread measures the noise of the mean of the seconds: their
+         * difference must be significant too, or one bad second (which can
+         * own a whole run's p99) would decide alone. */
+        if (row->df < CMP_DF_LARGE && se > 0)
+            row->p_value = fmax(row->p_value, compare_t_p((b->sec_mean - a->sec_mean) / se, row->df));
+        row->ci = a->v != 0 ? t_critical(SIG_P, row->df) * se / fabs(a->v) * 100 : 0;
+    }
+    judge(row, m);
 }
 
 static int add_rows(cmp_report *c, const char *name, const results_stats *a,
@@ -196,22 +339,8 @@ static int add_rows(cmp_report *c, const char *name, const results_stats *a,
         memset(row, 0, sizeof *row);
         snprintf(row->endpoint, sizeof row->endpoint, "%s", name);
         snprintf(row->metric, sizeof row->metric, "%s", metric_names[m]);
-        row->base = whole(a, (metric_id)m);
-        row->cur = whole(b, (metric_id)m);
-        row->pct = row->base != 0 ? (row->cur - row->base) / row->base * 100.0 : 0;
-        if (m == M_ERRORS) {
-            row->p_value = proportion_p(&a->tot, &b->tot);
-            row->samples_base = (int)a->tot.requests;
-            row->samples_cur = (int)b->tot.requests;
-        } else {
-            size_t ka = per_second(a, (metric_id)m, va), kb = per_second(b, (metric_id)m, vb);
-            row->samples_base = (int)ka;
-            row->samples_cur = (int)kb;
-            row->p_value = compare_mann_whitney(va, ka, vb, kb);
-            row->separated = separated(va, ka, vb, kb);
-            row->min_p = best_possible_p(ka, kb);
-        }
-        judge(row, (metric_id)m);
+        estimate ea = estimate_of(a, (metric_id)m, va), eb = estimate_of(b, (metric_id)m, vb);
+        fill_row(row, (metric_id)m, &ea, &eb);
     }
     free(va);
     free(vb);
@@ -249,21 +378,39 @@ static void fmt_value(const cmp_row *r, double v, char *out, size_t cap)
         snprintf(out, cap, "%.3fms", v);
 }
 
+/* The rule, as printed under every comparison. */
+static const char *const rule_text =
+    "  better/worse: p < 0.01 and a change of at least 10% (errors: 0.1 points).\n"
+    "  p: t test of the whole-run values; each has the larger of its sampling error\n"
+    "  (all requests; rank interval for percentiles) and the spread of the per-second\n"
+    "  values (pooled; correlated requests), and then the means of the seconds must\n"
+    "  differ too; under 3 seconds, sampling error x2.\n"
+    "  +-: 99% interval of the change; n: requests/seconds of base, new.\n";
+
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)
 {
     fprintf(f, "\n  base: %s\n  new:  %s\n\n", base_name, cur_name);
-    fprintf(f, "  %-20s %-7s %12s %12s %9s %9s  %s\n", "endpoint", "metric", "base", "new",
-            "change", "p", "verdict");
+    fprintf(f, "  %-20s %-7s %12s %12s %9s %8s %9s %15s  %s\n", "endpoint", "metric", "base",
+            "new", "change", "+-", "p", "n", "verdict");
     for (size_t i = 0; i < c->n; i++) {
         const cmp_row *r = &c->rows[i];
-        char a[32], b[32];
+        char a[32], b[32], n[48];
         fmt_value(r, r->base, a, sizeof a);
         fmt_value(r, r->cur, b, sizeof b);
-        fprintf(f, "  %-20.20s %-7s %12s %12s %+8.1f%% %9.4f  %s\n", r->endpoint, r->metric, a, b,
-                r->pct, r->p_value, compare_verdict_name(r->verdict));
+        snprintf(n, sizeof n, "%d/%d,%d/%d", r->samples_base, r->seconds_base, r->samples_cur,
+                 r->seconds_cur);
+        if (!strcmp(r->metric, "errors"))
+            fprintf(f, "  %-20.20s %-7s %12s %12s %+7.2fpp %6.2fpp %9.4f %15s  %s\n",
+                    r->endpoint, r->metric, a, b, (r->cur - r->base) * 100, r->ci, r->p_value, n,
+                    compare_verdict_name(r->verdict));
+        else
+            fprintf(f, "  %-20.20s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s\n", r->endpoint,
+                    r->metric, a, b, r->pct, r->ci, r->p_value, n,
+                    compare_verdict_name(r->verdict));
     }
-    fprintf(f, "\n  better/worse: the per-second values differ (Mann-Whitney p < 0.01) and the\n"
-               "  change is over 10%%; anything else is within noise (\"same\").\n\n");
+    fprintf(f, "\n");
+    fputs(rule_text, f);
+    fprintf(f, "\n");
 }
 
 static void json_str(buf *o, const char *s)
@@ -295,9 +442,11 @@ int compare_json(const cmp_report *c, const char *base_name, const char *cur_nam
         buf_printf(o,
                    ", \"metric\": \"%s\", \"base\": %.6g, \"new\": %.6g, \"change_pct\": %.3f, "
                    "\"p_value\": %.6g, \"samples_base\": %d, \"samples_new\": %d, "
-                   "\"verdict\": \"%s\"}%s\n",
+                   "\"seconds_base\": %d, \"seconds_new\": %d, \"se_base\": %.6g, "
+                   "\"se_new\": %.6g, \"df\": %.6g, \"ci99\": %.6g, \"verdict\": \"%s\"}%s\n",
                    r->metric, r->base, r->cur, r->pct, r->p_value, r->samples_base,
-                   r->samples_cur, compare_verdict_name(r->verdict), i + 1 < c->n ? "," : "");
+                   r->samples_cur, r->seconds_base, r->seconds_cur, r->se_base, r->se_cur, r->df,
+                   r->ci, compare_verdict_name(r->verdict), i + 1 < c->n ? "," : "");
     }
     if (buf_printf(o, "  ]\n}\n"))
         return err_set(e, VOLLEY_ENOMEM, "compare: out of memory");
@@ -465,9 +614,10 @@ int compare_html(const results *a, const results *b, const cmp_report *c, const 
                    r->metric, va, vb, r->pct, r->p_value, compare_verdict_name(r->verdict),
                    compare_verdict_name(r->verdict));
     }
-    buf_printf(&o, "</table>\n<p>better/worse: the per-second values differ (Mann-Whitney "
-                   "p &lt; 0.01) and the change is over 10%%; otherwise the difference is "
-                   "within noise.</p>\n");
+    buf_printf(&o, "</table>\n<p>better/worse: p &lt; 0.01 (t test of the whole-run "
+                   "values, each with the larger of its sampling error and the spread of its "
+                   "per-second values) and a change of at least 10%% (error rates: 0.1 "
+                   "percentage points); otherwise the difference is within noise.</p>\n");
     chart_fig *f = overlay(a, b);
     int rc = 0;
     if (f) {

@@ -1,10 +1,16 @@
 /* compare: what got better or worse between two runs (volley compare,
  * volley run --baseline). Per endpoint (by name) and for the whole run,
  * each metric's base and new values, the change, and a verdict that
- * accounts for noise: the per-second values of both runs are compared with
- * a Mann-Whitney U test, and a change is called better or worse only when
- * it is both significant (p < 0.01; with too few seconds for that to be
- * possible, the two sets must not overlap) and larger than 10 %. */
+ * accounts for noise. Each whole-run value (from the exact histograms) gets
+ * a standard error: the larger of its sampling error over all requests
+ * (rank interval for percentiles) and the spread of the run's per-second
+ * values (the allowance for correlated neighbouring requests; runs under 3
+ * full seconds double the sampling error instead). A t test of the
+ * difference (per-second variance pooled over both runs) gives p; when the
+ * spread is the larger error, the means of the per-second values must differ
+ * significantly too; a change is better or worse only when p < 0.01 and it
+ * is at least 10 % (error rates: a pooled two-proportion test scaled by the
+ * per-second dispersion, and at least 0.1 percentage points). */
 #ifndef VOLLEY_COMPARE_H
 #define VOLLEY_COMPARE_H
 
@@ -23,9 +29,12 @@ typedef struct cmp_row {
     double base, cur;   /* ms for latencies, req/s, fraction for errors */
     double pct;         /* (cur - base) / base * 100; 0 when base is 0 */
     double p_value;     /* of the noise test; 1 when not computable */
-    int samples_base, samples_cur;
-    bool separated;     /* every per-second value of one run beyond the other's */
-    double min_p;       /* the smallest p the test could give with these samples */
+    int samples_base, samples_cur;  /* requests */
+    int seconds_base, seconds_cur;  /* per-second values used for the spread */
+    double se_base, se_cur;         /* standard errors, in the row's unit */
+    double df;          /* of the t test; CMP_DF_LARGE: normal */
+    double ci;          /* half-width of the 99 % interval of the change: % of
+                           base, percentage points for errors */
     cmp_verdict verdict;
 } cmp_row;
 
@@ -59,6 +68,12 @@ typedef struct cmp_gate {
 int compare_gate_parse(const char *s, cmp_gate *g, err *e);
 /* True if the gate fails; why gets a sentence. */
 bool compare_gate_fails(const cmp_gate *g, const cmp_report *c, char *why, size_t cap);
+
+/* Degrees of freedom taken as infinite (the normal distribution). */
+#define CMP_DF_LARGE 1e6
+
+/* Two-sided p of Student's t with df degrees of freedom. */
+double compare_t_p(double t, double df);
 
 /* Mann-Whitney U two-sided p-value (normal approximation with ties). */
 double compare_mann_whitney(const double *a, size_t na, const double *b, size_t nb);

@@ -206,9 +206,12 @@ static int parse_row(char **f, int nf, const int *col, csv_request_row *r)
     r->latency_ms = v[RQ_LATENCY];
     r->service_ms = v[RQ_SERVICE];
     r->ttfb_ms = v[RQ_TTFB];
+    /* Beyond 2^63 bytes is no real row (and would not convert). */
+    if (!(v[RQ_BYTES_IN] < 9.2e18) || !(v[RQ_BYTES_OUT] < 9.2e18))
+        return -1;
     r->bytes_in = v[RQ_BYTES_IN] > 0 ? (uint64_t)v[RQ_BYTES_IN] : 0;
     r->bytes_out = v[RQ_BYTES_OUT] > 0 ? (uint64_t)v[RQ_BYTES_OUT] : 0;
-    if (v[RQ_STATUS] < 0 || v[RQ_STATUS] >= METRICS_STATUS_MAX)
+    if (!(v[RQ_STATUS] >= 0 && v[RQ_STATUS] < METRICS_STATUS_MAX)) /* NaN too */
         return -1;
     r->status = (uint16_t)v[RQ_STATUS];
     r->step = -1;

@@ -310,13 +310,23 @@ static int parse_counts(rd *d, json_t *o, const char *p, int (*index_of)(const c
         sub(q, p, k);
         int i = index_of(k);
         if (i < 0)
-            return fail(d, VOLLEY_EPARSE, q, bad_key);
+            return fail(d, VOLLEY_EPARSE, q, "%s", bad_key);
         if ((rc = int_value(d, v, q, UINT64_MAX, &counts[i])))
             return rc;
         if (__builtin_add_overflow(*sum, counts[i], sum))
             return fail(d, VOLLEY_ERANGE, q, "counts overflow");
     }
     return 0;
+}
+
+/* Older files (no transport_errors): errors were the transport errors
+ * alone; failed requests add the statuses outside the default --ok-status. */
+static void old_totals(metrics_totals *t)
+{
+    t->transport_errors = t->errors;
+    for (int i = 0; i < METRICS_STATUS_MAX; i++)
+        if (!metrics_status_ok(NULL, i))
+            t->errors += t->status[i];
 }
 
 static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals *t)
@@ -339,9 +349,7 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
         (rc = get_u64(d, o, p, "retries", true, &t->retries)))
         return rc;
-    /* Older files: errors were the transport errors alone. */
-    if (!json_object_get(o, "transport_errors"))
-        t->transport_errors = t->errors;
+    bool old = !json_object_get(o, "transport_errors");
     uint64_t nstatus = 0, nkinds = 0;
     if ((rc = member(d, o, p, "responses_by_status", false, &st, sp)) ||
         (rc = need_object(d, st, sp)) ||
@@ -352,6 +360,8 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = parse_counts(d, ek, ep, metrics_err_kind_from_name, "unknown error kind",
                            t->err_kind, &nkinds)))
         return rc;
+    if (old)
+        old_totals(t);
     /* Decision 7: every request is exactly one response or one transport
      * error; failures are the transport errors and some responses. */
     uint64_t x = t->transport_errors;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_DEFAULT_TIMEOUT_NS (60 * NS_PER_S)
 #define HTTP_BODY_MAX (64u << 20)
@@ -45,6 +46,13 @@ struct vu_http {
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
     uint64_t body_max;
     bool truncated, in_flight;
+    bool set_cookie;         /* the response has a Set-Cookie header */
+    /* The request last built: a VU calling http.get(URL) in a loop sends
+     * the same bytes every time, so they are built once. */
+    char built_url[512];
+    size_t built_url_len;
+    char built_key[320];
+    bool built_plain;        /* h->req has no body and no user headers */
     uint64_t done_ns;
     int status;
     int err_kind;            /* -1: a response */
@@ -111,6 +119,8 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
 static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     vu_http *h = ctx;
+    if (nlen == 10 && !strncasecmp(name, "set-cookie", 10))
+        h->set_cookie = true;
     if (buf_append(&h->hdrs, name, nlen) || buf_append(&h->hdrs, "", 1) ||
         buf_append(&h->hdrs, value, vlen) || buf_append(&h->hdrs, "", 1))
         h->truncated = true;
@@ -223,6 +233,9 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: bad method");
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 4, hv, MAX_HEADERS);
+    /* Reusable as is when the script gave no body and no headers (the
+     * run's default headers are the same for every request). */
+    h->built_plain = !body && nh == 0;
     /* volley run -H: default headers, a request's own win. */
     nh = lua_plan_http_headers(h->vu->w->ctx->plan, hv, nh, MAX_HEADERS);
     buf_reset(&h->req);
@@ -235,17 +248,37 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
     snprintf(h->method, sizeof h->method, "%s", method);
 }
 
+/* The same method and URL as the request in h->req, with no body and no
+ * headers: the bytes (and the parsed URL) can be sent again as they are. */
+static bool same_request(lua_State *L, const vu_http *h, const char *method, const char *urls,
+                         size_t ulen)
+{
+    if (!h->built_url_len || h->built_url_len != ulen || !lua_isnoneornil(L, 3) ||
+        strcmp(method, h->method) || memcmp(urls, h->built_url, ulen))
+        return false;
+    if (!lua_istable(L, 4))
+        return true;
+    bool plain = lua_getfield(L, 4, "headers") == LUA_TNIL;
+    lua_pop(L, 1);
+    return plain;
+}
+
 /* C.http(method, url, body, params) */
 int lua_http_call(lua_State *L)
 {
     lua_vu *vu = lua_args_need_vu(L, "http.request");
     lua_worker *w = vu->w;
     const char *method = luaL_checkstring(L, 1);
-    const char *urls = luaL_checkstring(L, 2);
+    size_t ulen;
+    const char *urls = luaL_checklstring(L, 2, &ulen);
     vu_http *h = http_state(vu);
     if (!h)
         return luaL_error(L, "out of memory");
-    build_request(L, h, method, urls);
+    bool same = same_request(L, h, method, urls, ulen);
+    if (!same) {
+        h->built_url_len = 0;
+        build_request(L, h, method, urls);
+    }
     /* volley run --timeout: the default of every http.* request. */
     const lua_plan *lp = w->ctx->plan;
     uint64_t timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
@@ -267,16 +300,26 @@ int lua_http_call(lua_State *L)
         timeout_ns = lua_args_duration(L, -1, "timeout", timeout_ns);
         lua_pop(L, 1);
     }
-    char key[320];
-    snprintf(key, sizeof key, "%s://%s:%u", h->u.scheme, h->u.host, (unsigned)h->u.port);
     err e;
-    xch_target *t = lua_http_target(w, &h->u, &e);
+    xch_target *t = same ? lua_http_target(w, &h->u, &e) : NULL;
+    if (!same) {
+        snprintf(h->built_key, sizeof h->built_key, "%s://%s:%u", h->u.scheme, h->u.host,
+                 (unsigned)h->u.port);
+        if (!(t = lua_http_target(w, &h->u, &e)))
+            return luaL_error(L, "http: %s", e.msg);
+        if (ulen < sizeof h->built_url && h->built_plain) {
+            memcpy(h->built_url, urls, ulen);
+            h->built_url_len = ulen;
+        }
+    }
     if (!t)
         return luaL_error(L, "http: %s", e.msg);
+    const char *key = h->built_key;
     buf_reset(&h->body);
     buf_reset(&h->hdrs);
     h->body_max = HTTP_BODY_MAX;
     h->truncated = false;
+    h->set_cookie = false;
     h->err[0] = 0;
     h->err_kind = -1;
     h->status = 0;
@@ -309,58 +352,93 @@ static void canonical(char *s)
     }
 }
 
-static void push_headers(lua_State *co, const vu_http *h, bool ok)
+/* C.headers_of(raw): the headers table of a response, built from its
+ * "name\0value\0" block only when the script reads res.headers. */
+int lua_http_headers_of(lua_State *L)
 {
-    lua_newtable(co);
-    for (size_t off = 0; ok && off < h->hdrs.len;) {
-        const char *name = h->hdrs.data + off;
-        size_t nl = strlen(name);
+    size_t len = 0;
+    const char *raw = lua_isstring(L, 1) ? lua_tolstring(L, 1, &len) : "";
+    lua_newtable(L);
+    for (size_t off = 0; off < len;) {
+        const char *name = raw + off;
+        size_t nl = strnlen(name, len - off);
         const char *val = name + nl + 1;
-        size_t vl = strlen(val);
+        size_t vl = off + nl + 1 < len ? strnlen(val, len - off - nl - 1) : 0;
         off += nl + vl + 2;
         char cn[256];
-        snprintf(cn, sizeof cn, "%s", name);
+        size_t cl = nl < sizeof cn - 1 ? nl : sizeof cn - 1;
+        memcpy(cn, name, cl);
+        cn[cl] = 0;
         canonical(cn);
         if (!strcmp(cn, "Set-Cookie")) {
             /* Never merged with ", ": a cookie's Expires has commas. A list. */
-            if (lua_getfield(co, -1, cn) != LUA_TTABLE) {
-                lua_pop(co, 1);
-                lua_newtable(co);
-                lua_pushvalue(co, -1);
-                lua_setfield(co, -3, cn);
+            if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
+                lua_pop(L, 1);
+                lua_newtable(L);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, -3, cn);
             }
-            lua_pushlstring(co, val, vl);
-            lua_rawseti(co, -2, (lua_Integer)lua_rawlen(co, -2) + 1);
-            lua_pop(co, 1);
+            lua_pushlstring(L, val, vl);
+            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+            lua_pop(L, 1);
             continue;
         }
-        lua_getfield(co, -1, cn);
-        if (lua_isstring(co, -1)) {
-            lua_pushstring(co, ", ");
-            lua_pushlstring(co, val, vl);
-            lua_concat(co, 3);
+        lua_getfield(L, -1, cn);
+        if (lua_isstring(L, -1)) {
+            lua_pushstring(L, ", ");
+            lua_pushlstring(L, val, vl);
+            lua_concat(L, 3);
         } else {
-            lua_pop(co, 1);
-            lua_pushlstring(co, val, vl);
+            lua_pop(L, 1);
+            lua_pushlstring(L, val, vl);
         }
-        lua_setfield(co, -2, cn);
+        lua_setfield(L, -2, cn);
     }
+    return 1;
 }
 
-static void push_timings(lua_State *co, const vu_http *h, bool ok)
+enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_COUNT };
+
+/* C.timings_of(packed): res.timings from the doubles packed at the call. */
+int lua_http_timings_of(lua_State *L)
+{
+    static const char *const names[T_COUNT] = {"duration", "connecting", "sending", "waiting",
+                                               "receiving"};
+    size_t len = 0;
+    const char *p = lua_isstring(L, 1) ? lua_tolstring(L, 1, &len) : "";
+    lua_createtable(L, 0, T_COUNT);
+    for (int i = 0; i < T_COUNT; i++) {
+        double v = 0;
+        if (len == sizeof v * T_COUNT)
+            memcpy(&v, p + i * sizeof v, sizeof v);
+        lua_pushnumber(L, v);
+        lua_setfield(L, -2, names[i]);
+    }
+    return 1;
+}
+
+/* Headers and timings are kept raw (one string each) and turned into
+ * tables by the prelude only when read: most scripts never look. */
+static void push_raw(lua_State *co, const vu_http *h, bool ok)
 {
     const xch_req *x = &h->x;
-    lua_createtable(co, 0, 6);
-    lua_pushnumber(co, lua_args_ms(h->done_ns - x->intended_ns));
-    lua_setfield(co, -2, "duration");
-    lua_pushnumber(co, lua_args_ms(x->connect_ns));
-    lua_setfield(co, -2, "connecting");
-    lua_pushnumber(co, 0);
-    lua_setfield(co, -2, "sending");
-    lua_pushnumber(co, lua_args_ms(ok && x->first_byte_ns > x->sent_ns ? x->first_byte_ns - x->sent_ns : 0));
-    lua_setfield(co, -2, "waiting");
-    lua_pushnumber(co, lua_args_ms(ok && h->done_ns > x->first_byte_ns ? h->done_ns - x->first_byte_ns : 0));
-    lua_setfield(co, -2, "receiving");
+    if (ok && h->hdrs.len) {
+        lua_pushlstring(co, h->hdrs.data, h->hdrs.len);
+        lua_setfield(co, -2, "_h");
+    }
+    if (ok && h->set_cookie) {
+        lua_pushboolean(co, 1);
+        lua_setfield(co, -2, "_c");
+    }
+    double t[T_COUNT] = {
+        [T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns),
+        [T_CONNECTING] = lua_args_ms(x->connect_ns),
+        [T_SENDING] = 0,
+        [T_WAITING] = lua_args_ms(ok && x->first_byte_ns > x->sent_ns ? x->first_byte_ns - x->sent_ns : 0),
+        [T_RECEIVING] = lua_args_ms(ok && h->done_ns > x->first_byte_ns ? h->done_ns - x->first_byte_ns : 0),
+    };
+    lua_pushlstring(co, (const char *)t, sizeof t);
+    lua_setfield(co, -2, "_t");
 }
 
 int lua_http_push_result(lua_State *co, lua_vu *vu)
@@ -374,10 +452,7 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     lua_setfield(co, -2, "body");
     lua_pushstring(co, h->method);
     lua_setfield(co, -2, "method");
-    push_headers(co, h, ok);
-    lua_setfield(co, -2, "headers");
-    push_timings(co, h, ok);
-    lua_setfield(co, -2, "timings");
+    push_raw(co, h, ok);
     if (!ok) {
         lua_pushstring(co, h->err);
         lua_setfield(co, -2, "error");

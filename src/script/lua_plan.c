@@ -687,6 +687,7 @@ uint32_t lua_plan_max_vus(const lua_scenario *s)
 int lua_plan_override(lua_State *L, lua_plan *p, const lua_plan_shape *o, err *e)
 {
     lua_scenario *s = &p->sc[0];
+    uint64_t script_dur = p->nsc == 1 && s->kind == LSX_CONSTANT_VUS ? s->x.duration_ns : 0;
     memset(p->sc, 0, sizeof p->sc);
     p->nsc = 1;
     snprintf(s->name, sizeof s->name, "default");
@@ -707,6 +708,8 @@ int lua_plan_override(lua_State *L, lua_plan *p, const lua_plan_shape *o, err *e
         }
         else
             s->kind = LSX_CONSTANT_VUS;
+        if (!o->iterations && o->keep_duration && script_dur) /* k6 --vus alone */
+            s->x.duration_ns = script_dur;
         break;
     case EXEC_RAMPING_VUS:
         s->kind = LSX_RAMPING_VUS;

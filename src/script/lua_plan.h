@@ -79,6 +79,7 @@ typedef struct lua_plan_shape {
     uint64_t iterations;      /* with constant-vus: shared iterations over x.vus */
     uint64_t max_duration_ns; /* shared iterations: stop after this (0: 10m) */
     uint32_t max_vus;         /* arrival rate: VUs (0: one second of arrivals) */
+    bool keep_duration;       /* -c alone: a one-scenario constant-vus script keeps its duration */
 } lua_plan_shape;
 /* Appends the plan's default headers to the nh request headers in hv (at
  * most max) unless the request names the same header (any case); returns

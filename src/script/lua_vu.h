@@ -122,6 +122,7 @@ struct lua_worker {
     bool stopping;
     xch_ctx xctx;            /* the exchange's per-thread context */
     lua_targets targets;
+    uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
     char rbuf[64 * 1024];
 };
 

@@ -152,6 +152,15 @@ static void iteration_done(lua_vu *vu, const char *error)
         scen_finish_check(w, sc);
         return;
     }
+    /* The next iteration at once, unless this end is itself inside a
+     * direct start (an iteration that never waited): then through the loop,
+     * so a VU function that never yields cannot recurse. */
+    if (w->direct_starts == 0) {
+        w->direct_starts++;
+        vu_try_start(vu);
+        w->direct_starts--;
+        return;
+    }
     loop_timer_start(w->lp, &vu->next, now, on_next, vu);
 }
 

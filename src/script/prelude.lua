@@ -7,13 +7,6 @@ local co_running = coroutine.running
 print = C.print
 sleep = C.sleep
 
-local Response = debug.getregistry()["volley.response"]
-Response.__index = {
-  json = function(self) return C.json_decode(self.body) end,
-}
-
-json = { decode = C.json_decode, encode = C.json_encode }
-
 -- Response headers answer in any case: r.headers["content-type"].
 local CIHeaders = {
   __index = function(t, k)
@@ -25,6 +18,28 @@ local CIHeaders = {
     return nil
   end,
 }
+
+local Response = debug.getregistry()["volley.response"]
+local methods = {
+  json = function(self) return C.json_decode(self.body) end,
+}
+-- res.headers and res.timings are built on first use from the raw
+-- strings _h and _t that the C side leaves (most scripts never read them).
+local lazy = { headers = { C.headers_of, "_h" }, timings = { C.timings_of, "_t" } }
+local rawget, rawset = rawget, rawset
+Response.__index = function(self, k)
+  local l = lazy[k]
+  if l then
+    local v = l[1](rawget(self, l[2]))
+    if k == "headers" then setmetatable(v, CIHeaders) end
+    rawset(self, k, v)
+    return v
+  end
+  return methods[k]
+end
+
+json = { decode = C.json_decode, encode = C.json_encode }
+
 
 http = {}
 
@@ -215,9 +230,10 @@ local function request(method, url, body, params)
       end
     end
     local r = C.http(method, url, body, p)
-    if type(r) == "table" and type(r.headers) == "table" then
-      setmetatable(r.headers, CIHeaders)
-      if use_jar then remember_cookies(url, r.headers["Set-Cookie"]) end
+    -- r.headers is built (lazily, with CIHeaders) only when something
+    -- reads it: here only when the response set a cookie (_c) or redirects.
+    if use_jar and type(r) == "table" and rawget(r, "_c") then
+      remember_cookies(url, r.headers["Set-Cookie"])
     end
     local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
     if not loc or hops >= max then

@@ -164,6 +164,24 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
     return rc;
 }
 
+int script_preflight(const char *path, const script_opts *o, err *e)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    lua_plan *lp = calloc(1, sizeof *lp);
+    if (!lp)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    int rc = check_script(path, dir, o, lp, e);
+    lua_plan_free(lp); /* thresholds, when the read got that far */
+    free(lp);
+    return rc;
+}
+
 /* setup() or teardown(): one VU, one iteration, through the same engine,
  * with its own numbers (ph); setup's return value comes back as JSON. */
 static int run_phase(const char *path, const lua_worker_ctx *ctx, const lua_plan *lp,

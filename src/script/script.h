@@ -45,6 +45,10 @@ typedef struct script_opts {
  * VOLLEY_EPARSE with "flow.lua:12: ..." or "options.scenarios.NAME.FIELD:
  * ..." in e; cmd/run exits 2 for them. out is initialised by the engine
  * (one endpoint per scenario); *o->res receives the script results. */
+/* Only the checks script_run makes before any load (syntax, top-level
+ * errors, options, overrides), so a caller can refuse a bad script before
+ * it creates files or starts a server. */
+int script_preflight(const char *path, const script_opts *o, err *e);
 int script_run(const char *path, const script_opts *o, const engine_options *eo, results *out,
                err *e);
 

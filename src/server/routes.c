@@ -284,6 +284,14 @@ void routes_match_request(const char *method, size_t method_len, const char *tar
     }
 
     switch (m->id) {
+    case ROUTE_ECHO: {
+        uint64_t h = 0;
+        if (query_u64(q, qn, "headers", 1, &h))
+            set_error(m, 400, "/echo: headers must be 0 or 1");
+        else
+            m->echo_headers = h == 1;
+        break;
+    }
     case ROUTE_BYTES:
         if (num(arg, an, ROUTES_MAX_BYTES, &m->n))
             set_error(m, 400, "/bytes/{n}: n must be an integer <= 67108864");
@@ -297,9 +305,10 @@ void routes_match_request(const char *method, size_t method_len, const char *tar
     case ROUTE_DELAY:
         if ((arg && num(arg, an, ROUTES_MAX_DELAY_MS, &m->n)) ||
             query_u64(q, qn, "jitter_ms", ROUTES_MAX_DELAY_MS, &m->jitter_ms) ||
-            query_u64(q, qn, "max_delay_ms", ROUTES_MAX_DELAY_MS, &m->max_delay_ms))
+            query_u64(q, qn, "max_delay_ms", ROUTES_MAX_DELAY_MS, &m->max_delay_ms) ||
+            query_u64(q, qn, "extra_us", ROUTES_MAX_DELAY_MS * 1000, &m->extra_us))
             set_error(m, 400, "/delay/{ms}: ms, jitter_ms, max_delay_ms must be integers "
-                              "<= 3600000");
+                              "<= 3600000, extra_us <= 3600000000");
         break;
     case ROUTE_STREAM:
     case ROUTE_BUFFERED:
@@ -351,7 +360,8 @@ const char routes_openapi_json[] =
     "\"/delay/{ms}\":{\"get\":{\"summary\":\"200 ok after ms (+ jitter) milliseconds\","
     "\"parameters\":[" PP("ms", "fixed delay in milliseconds", "100") ","
     QP("jitter_ms", "uniform random extra delay 0..jitter_ms", "20") ","
-    QP("max_delay_ms", "uniform random extra delay 0..max_delay_ms", "50") "],"
+    QP("max_delay_ms", "uniform random extra delay 0..max_delay_ms", "50") ","
+    QP("extra_us", "fixed extra delay in microseconds", "200") "],"
     TEXT_200("ok") "}},"
     "\"/delay\":{\"get\":{\"summary\":\"200 ok after a random delay 0..max_delay_ms\","
     "\"parameters\":[" QP("max_delay_ms", "uniform random delay 0..max_delay_ms", "100") "],"
@@ -383,3 +393,22 @@ const char routes_openapi_json[] =
     "\"responses\":{\"200\":{\"description\":\"OpenAPI 3.0 document\",\"content\":{"
     "\"application/json\":{\"schema\":{\"type\":\"object\"}}}}}}}"
     "}}";
+
+int routes_echo_headers(buf *o, const char *head, size_t len)
+{
+    bool request_line = true;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(head + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - head) : len, n = end - i;
+        if (n && head[end - 1] == '\r')
+            n--;
+        if (n && !request_line && buf_printf(o, "X-Echo-Header: %.*s\r\n", (int)n, head + i))
+            return VOLLEY_ENOMEM;
+        if (n)
+            request_line = false;
+        else if (!request_line)
+            break; /* the blank line ending the head */
+        i = end + 1;
+    }
+    return 0;
+}

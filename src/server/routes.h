@@ -41,6 +41,8 @@ typedef struct routes_match {
     bool head;             /* method is HEAD: no body in the response */
     uint64_t n;            /* /bytes: count; /delay: fixed ms */
     uint64_t jitter_ms;    /* /delay: uniform extra 0..jitter_ms */
+    uint64_t extra_us;     /* /delay: fixed extra microseconds */
+    bool echo_headers;     /* /echo?headers=1: reflect the request headers */
     uint64_t max_delay_ms; /* /delay, /stream, /buffered, /sse: random 0..N extra */
     uint64_t chunks;       /* /stream, /buffered: chunks; /sse: events */
     uint64_t interval_ms;
@@ -83,6 +85,11 @@ int routes_simple_parts(const routes_match *m, routes_simple *out);
 /* Writes the whole response of a route that needs no waiting, no body from
  * the request and no streaming: HEALTH, STATUS, OPENAPI, ERROR. */
 int routes_write_simple(buf *o, const routes_match *m, bool close, bool keepalive_10);
+
+/* /echo?headers=1: appends "X-Echo-Header: NAME: VALUE\r\n" for each header line of
+ * the request head in head[0..len) (request line and blank lines skipped),
+ * so a client can see what it sent. Returns 0 or VOLLEY_ENOMEM. */
+int routes_echo_headers(buf *o, const char *head, size_t len);
 
 /* A static block of printable bytes for /bytes and chunk payloads. */
 #define ROUTES_FILL_LEN 65536u

@@ -403,8 +403,8 @@ static void dispatch(srv_conn *c)
             c->bytes_left = m->n;
         break;
     case ROUTE_DELAY:
-        defer_until(c, loop_now(w->l) + m->n * NS_PER_MS + rand_ns(w, m->jitter_ms) +
-                           rand_ns(w, m->max_delay_ms));
+        defer_until(c, loop_now(w->l) + m->n * NS_PER_MS + m->extra_us * 1000 +
+                           rand_ns(w, m->jitter_ms) + rand_ns(w, m->max_delay_ms));
         return;
     case ROUTE_STREAM:
     case ROUTE_SSE:
@@ -428,8 +428,8 @@ static void dispatch(srv_conn *c)
         complete(c);
 }
 
-/* A complete head: route it and start on its body. */
-static void begin(srv_conn *c, const reqparse_req *r)
+/* A complete head (its bytes: head, r->head_len): route it and start on its body. */
+static void begin(srv_conn *c, const reqparse_req *r, const char *head)
 {
     const server_config *cfg = &c->w->srv->cfg;
     c->keepalive = r->keepalive;
@@ -443,7 +443,8 @@ static void begin(srv_conn *c, const reqparse_req *r)
     if (c->m.id == ROUTE_ECHO) {
         buf_reset(&c->body);
         if (buf_printf(&c->body, "X-Echo-Method: %.*s\r\nX-Echo-Path: %.*s\r\n",
-                       (int)r->method_len, r->method, (int)r->target_len, r->target)) {
+                       (int)r->method_len, r->method, (int)r->target_len, r->target) ||
+            (c->m.echo_headers && routes_echo_headers(&c->body, head, r->head_len))) {
             fatal_error(c, 500, "out of memory");
             return;
         }
@@ -601,7 +602,7 @@ static size_t process(srv_conn *c, const char *data, size_t len)
                 complete(c);
                 continue;
             }
-            begin(c, &r);
+            begin(c, &r, data + used - r.head_len);
             continue;
         }
         size_t n = 0;

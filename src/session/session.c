@@ -189,7 +189,7 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
         if (!threshold_check(t, a)) {
             char v[32];
             threshold_format_actual(t, a, v, sizeof v);
-            snprintf(lc->why, sizeof lc->why, "threshold '%s' failed after %llus (%s)", t->expr,
+            snprintf(lc->why, sizeof lc->why, "threshold '%.200s' failed after %llus (%s)", t->expr,
                      (unsigned long long)lc->seconds, v);
             lc->failed = true;
             return true;
@@ -231,10 +231,13 @@ static void raise_fd_limit(void)
     }
 }
 
-static int prepare(state *s, err *e)
+static int prepare(state *s, const char *script_path, err *e)
 {
     session_config *c = s->c;
     int rc;
+    /* A bad script is refused before any file or server exists. */
+    if (script_path && (rc = script_preflight(script_path, &c->script, e)))
+        return rc;
     if (c->cmp.ngates && !c->baseline)
         return err_set(e, VOLLEY_EINVAL, "--fail-if: needs --baseline FILE");
     if (c->monitor_pid && c->exec_cmd)
@@ -411,7 +414,7 @@ int session_run(session_config *c, plan *p, const char *script_path)
     c->out_used[0] = 0;
     install_signals(); /* before anything slow (--exec): a signal stops, never kills */
     err e = {0};
-    int rc = prepare(&s, &e);
+    int rc = prepare(&s, script_path, &e);
     if (!rc)
         rc = sut_start(&s.server, c->exec_cmd, c->monitor_pid,
                        c->ready_url ? c->ready_url : script_path ? NULL : p->eps[0].url_text, &e);

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -130,21 +131,40 @@ def test_monitor_pid_matches_ps(volley_bin, serve):
     assert abs(last_rss - after_rss) / after_rss < 0.25
 
 
+def poll(cond, seconds):
+    """Polls cond every 50 ms until it holds or the deadline passes."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
 def test_exec_server_is_stopped_after_ctrl_c(volley_bin):
     port = free_port()
     cmd = f"exec {volley_bin} serve --listen 127.0.0.1:{port} --threads 1"
     proc = subprocess.Popen([volley_bin, "run", "--no-save", "-q", "-c", "2", "-d", "30s",
                              "--exec", cmd, f"http://127.0.0.1:{port}/health"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.5)
-    assert subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"],
-                          capture_output=True).returncode == 0
+    running = lambda: subprocess.run(["pgrep", "-f", f"serve --listen 127.0.0.1:{port}"],
+                                     capture_output=True).returncode == 0
+    assert poll(running, 15), "the --exec server never started"
+    # The load has started once the server answers.
+    assert poll(lambda: answers(port), 15)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=15)
     assert proc.returncode == 130
-    time.sleep(0.2)
-    out = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
-    assert out.stdout.strip() == ""
+    assert poll(lambda: not running(), 5), "the --exec server outlived the run"
 
 
 def test_exec_that_never_answers_is_an_error(volley_bin):

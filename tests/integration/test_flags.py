@@ -136,6 +136,7 @@ def url_effects():
     E["header"] = lambda c: (c.json("-H", "X-T: 1", "-n", "1", c.rec.url), _true("\r\nX-T: 1" in c.rec.heads[0]))
     E["body"] = lambda c: (c.json("-m", "POST", "-b", "hello", "-n", "1", c.rec.url), _eq(c.rec.bodies[0], b"hello"))
     E["body-file"] = _url_body_file
+    E["no-retry"] = lambda c: _no_retry(c, script=False)
     E["no-keepalive"] = lambda c: (c.json("--no-keepalive", "-n", "5", "-c", "1", c.rec.url), _eq(c.rec.srv.accepted, 5))
     E["no-retry"] = lambda c: _no_retry(c, lambda url: ["-c", "1", "-n", "20", url])
     E["insecure"] = lambda c: _tls(c, "--insecure")
@@ -201,6 +202,7 @@ def script_effects():
     E["key"] = E["cert"]
     E["timeout"] = _script_timeout
     E["ok-status"] = lambda c: _ok_status(c, True)
+    E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
     E["baseline"] = lambda c: _baseline(c, c.lua(), None)
@@ -335,6 +337,20 @@ def _script_timeout(c):
     _gt(res["totals"]["errors_by_kind"].get("timeout", 0), 0)
     res = c.json(*c.lua("-n", "1", "-e", "PATH=/delay/400"))
     _eq(res["totals"]["errors"], 0)
+
+
+def _no_retry(c, script):
+    # A server that closes each connection after one response without saying
+    # so: every reuse is stale. Retried by default, reported with --no-retry.
+    with BadServer("close_idle", per_conn=1) as bad:
+        url = bad.url.rstrip("/")
+        args = (c.lua("-n", "200", "-c", "2", url=url) if script
+                else ["-n", "200", "-c", "2", url])
+        t = c.json(*args)["totals"]
+        _eq(t["errors"], 0)  # every stale reuse (if the timing made one) was retried
+        t = c.json("--no-retry", *args)["totals"]
+    _eq(t["retries"], 0)
+    _gt(t["errors_by_kind"].get("stale_connection", 0), 0)
 
 
 def _ok_status(c, script):
@@ -570,3 +586,21 @@ def test_architecture_doc_names_every_module():
     missing = [d + "/" + f for d in os.listdir(src) for f in os.listdir(os.path.join(src, d))
                if f.endswith(".c") and f not in doc]
     assert not missing, missing
+
+
+def test_vus_alone_keeps_the_script_s_duration(ctx):
+    ctx.script.write_text("options = { vus = 1, duration = '600ms' }\n"
+                          "function default() http.get(ENV.URL .. '/health') end\n")
+    res = ctx.json(*ctx.lua("-c", "2"))
+    _eq(res["plan"]["connections"], 2)
+    _between(res["duration_s"], 0.55, 3.0)  # the script's 600ms, not the 10s default
+
+
+def test_bad_script_is_refused_before_files_or_servers(ctx):
+    ctx.script.write_text("options = { vu = 2 }\nfunction default() end\n")
+    out = ctx.tmp / "never"
+    marker = ctx.tmp / "started"
+    p = ctx.run("--out", str(out), "--exec", "touch %s; sleep 30" % marker,
+                "--ready", ctx.url(), str(ctx.script))
+    assert p.returncode == 2 and "options.vu" in p.stderr, p.stderr
+    assert not out.exists() and not marker.exists()

@@ -150,8 +150,9 @@ def test_extra_bytes_after_body_end_the_connection_not_the_response(volley_bin):
     assert t["responses_by_status"] == {"200": t["responses"]}
     assert t["responses"] > 50
     # Should the trailing bytes ever arrive in a later read, they would be
-    # the start of the next response: a parse error, never a wrong 200.
-    assert set(kinds(t)) <= {"parse_error", "cancelled"}
+    # the start of the next response: a parse error, never a wrong 200 (a
+    # timeout only when a busy machine slows the Python server past 1 s).
+    assert set(kinds(t)) <= {"parse_error", "cancelled", "timeout"}
     assert t["connections_opened"] >= t["responses"]
 
 

@@ -27,11 +27,17 @@ def test_constant_rate_sends_exactly_the_schedule_and_nginx_agrees(volley_bin):
     try:
         res = run_json(volley_bin, "--rate", "2000", "-d", "10s", "-t", "2", ng.url + "/")
         t = res["totals"]
-        assert abs(t["requests"] - 20000) <= 1
-        assert t["errors"] == 0 and t["dropped_iterations"] == 0
+        # Every scheduled request is sent or, when a busy machine makes the
+        # generator fall too far behind, counted as dropped: never lost.
+        assert abs(t["requests"] + t["dropped_iterations"] - 20000) <= 1
+        assert t["errors"] == 0 and t["dropped_iterations"] <= 200
         assert ng.logged_settled() == t["responses"]
-        # Achieved rate over the scheduled duration within 1%.
-        assert abs(t["requests"] / 10.0 - 2000) / 2000 < 0.01
+        # Achieved rate (over the measured duration, not the scheduled one)
+        # within 1 %, and the median second within 2 %: a late sender that
+        # still sends the whole count fails here.
+        assert abs(t["rps"] - 2000) / 2000 < 0.01, (t["rps"], res["duration_s"])
+        per_sec = sorted(col(res, "requests")[:-1])
+        assert abs(per_sec[len(per_sec) // 2] - 2000) / 2000 < 0.02, per_sec
         assert res["plan"]["executor"] == "constant-arrival-rate"
         assert res["send_lag"]["count"] == t["requests"]
     finally:

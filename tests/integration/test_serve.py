@@ -611,8 +611,11 @@ def test_sigterm_exits_zero_with_open_connections(volley_bin):
 
 
 def test_duration_flag_exits_by_itself(volley_bin):
+    t0 = time.monotonic()
     s = start_serve("--duration", "300ms", binary=volley_bin)
     assert s.proc.wait(5) == 0
+    # Not before its time: the 300 ms run from after t0.
+    assert time.monotonic() - t0 >= 0.3
 
 
 def test_listen_refuses_non_loopback(volley_bin):

@@ -142,6 +142,19 @@ def test_session_api(serve):
     assert http(serve, "GET", "/api/sessions")[0] == 405
 
 
+def nothing_more(w, seconds):
+    """True if no byte arrives on w within seconds."""
+    if w.buf:
+        return False
+    w.s.settimeout(seconds)
+    try:
+        return w.s.recv(1) == b""
+    except socket.timeout:
+        return True
+    finally:
+        w.s.settimeout(5)
+
+
 def test_broadcast_reaches_every_member(serve):
     status, body = http(serve, "POST", "/api/sessions")
     sid = json.loads(body)["id"]
@@ -158,6 +171,14 @@ def test_broadcast_reaches_every_member(serve):
     assert members[0].recv() == (1, b"mine")
     members[1].send("x")
     assert members[1].recv() == (1, b"x")
+    # ...and nobody else got "mine" or "x": each member's next frame is the
+    # echo of its own marker (the talker's would go to all), and after it
+    # nothing more arrives anywhere.
+    for i, m in enumerate(members):
+        m.send("marker%d" % i)
+        assert m.recv() == (1, b"marker%d" % i), i
+    for i, m in enumerate(members + [talker]):
+        assert nothing_more(m, 0.3), (i, m.buf)
     for m in members + [talker]:
         m.close()
     assert http(serve, "DELETE", "/api/sessions/" + sid)[0] == 204

@@ -255,6 +255,20 @@ Test(csv, test_read_requests_errors_name_file_and_line)
     unlink(path);
     cr_assert_neq(csv_read_requests("/nonexistent/requests.csv", &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, "/nonexistent/requests.csv"), "%s", e.msg);
+    /* Found by fuzzing: numbers that do not fit the row's types are
+     * malformed rows, not undefined conversions. */
+    static const char *bad[] = {
+        "offset_ms,status,latency_ms,bytes_in\n1,200,3,8e123\n",
+        "offset_ms,status,latency_ms,bytes_out\n1,200,3,1e19\n",
+        "offset_ms,status,latency_ms\n1,nan,3\n",
+        "offset_ms,status,latency_ms,bytes_in\n1,200,3,nan\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        path = write_tmp(bad[i]);
+        cr_expect_neq(csv_read_requests(path, &rows, &n, &e), 0, "%s", bad[i]);
+        cr_expect(strstr(e.msg, ":2: malformed row"), "%s", e.msg);
+        unlink(path);
+    }
 }
 
 Test(csv, test_read_requests_samples_evenly_above_cap)

@@ -190,3 +190,16 @@ Test(lua_plan, default_headers_yield_to_the_request_s_own)
     cr_assert_str_eq(hv[0].value, "own");
     cr_assert_str_eq(hv[1].name, "X-B");
 }
+
+Test(lua_plan, vus_alone_keeps_the_script_s_duration)
+{
+    lua_plan p;
+    err e;
+    lua_plan_shape sh = {.x = {.kind = EXEC_CONSTANT_VUS, .vus = 3, .duration_ns = 10 * NS_PER_S},
+                         .keep_duration = true};
+    cr_assert_eq(override_src("options = {vus = 10, duration = '30s'} function default() end",
+                              &sh, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.sc[0].vus, 3);
+    cr_assert_eq(p.sc[0].x.duration_ns, 30 * NS_PER_S);
+    lua_plan_free(&p);
+}

@@ -1,0 +1,150 @@
+/* Tests for load/exchange on a real loop over loopback: a target whose
+ * first address refuses falls back to the next one and remembers it; a
+ * target where every address refuses is connect_refused; a response is
+ * recorded in the request's shard. */
+#include "load/exchange.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    loop *l;
+    int lfd;
+    uint16_t port;
+    int accepted;
+    xch_outcome got;
+    int outcomes;
+} fixture;
+
+static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/* The server: accepts and answers at once (the request is not read). */
+static void on_accept(loop *l, int fd, void *data, unsigned events)
+{
+    (void)l;
+    (void)events;
+    fixture *f = data;
+    int c = accept(fd, NULL, NULL);
+    if (c < 0)
+        return;
+    f->accepted++;
+    cr_assert_eq(write(c, RESPONSE, sizeof RESPONSE - 1), (ssize_t)(sizeof RESPONSE - 1));
+    /* Kept open until the end of the test (a keep-alive server). */
+}
+
+static void on_done(xch_req *r, const xch_outcome *o)
+{
+    fixture *f = r->owner;
+    f->got = *o;
+    f->outcomes++;
+    loop_stop(f->l);
+}
+
+static void listen_v4(fixture *f, bool serve)
+{
+    err e;
+    f->l = loop_new(&e);
+    cr_assert_not_null(f->l);
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    getsockname(f->lfd, (struct sockaddr *)&sa, &len);
+    f->port = ntohs(sa.sin_port);
+    if (serve) {
+        cr_assert_eq(listen(f->lfd, 16), 0);
+        cr_assert_eq(loop_watch(f->l, f->lfd, LOOP_READ, on_accept, f, &e), 0);
+    }
+}
+
+static addr mk(int family, uint16_t port)
+{
+    addr a = {0};
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a.sa;
+        s->sin6_family = AF_INET6;
+        s->sin6_addr = in6addr_loopback;
+        s->sin6_port = htons(port);
+        a.len = sizeof *s;
+    } else {
+        struct sockaddr_in *s = (struct sockaddr_in *)&a.sa;
+        s->sin_family = AF_INET;
+        s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        s->sin_port = htons(port);
+        a.len = sizeof *s;
+    }
+    return a;
+}
+
+static void run_one(fixture *f, xch_target *t, metrics_shard *sh)
+{
+    static char rbuf[4096];
+    _Atomic uint32_t active = 0;
+    xch_ctx ctx = {.lp = f->l, .rbuf = rbuf, .rbuf_len = sizeof rbuf, .active = &active,
+                   .retry = true};
+    xch_conn xc;
+    xch_conn_init(&xc, &ctx, t, f);
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    xch_req r = {.data = req, .len = sizeof req - 1, .idempotent = true,
+                 .intended_ns = loop_update_now(f->l), .timeout_ns = 5000000000ULL,
+                 .shard = sh, .on_done = on_done, .owner = f};
+    xch_submit(&xc, &r);
+    if (!f->outcomes)
+        loop_run(f->l);
+    xch_conn_release(&xc);
+}
+
+Test(exchange, falls_back_to_the_next_address_and_remembers_it)
+{
+    fixture f = {0};
+    listen_v4(&f, true);
+    /* ::1 first (nothing listens there on this port), then 127.0.0.1. */
+    xch_target t = {.naddrs = 2};
+    t.addrs[0] = mk(AF_INET6, f.port);
+    t.addrs[1] = mk(AF_INET, f.port);
+    snprintf(t.name, sizeof t.name, "test:%u", f.port);
+    metrics_shard *sh = metrics_shard_new();
+    run_one(&f, &t, sh);
+    cr_assert_eq(f.outcomes, 1);
+    cr_assert_eq(f.got.err, -1, "a response, not error kind %d", f.got.err);
+    cr_assert_eq(f.got.status, 200);
+    cr_assert_eq(t.good, 1, "the address that connected is remembered");
+    cr_assert_eq(sh->tot.responses, 1);
+    cr_assert_eq(sh->tot.connects, 1, "one connection established (the refusal is not one)");
+    cr_assert_eq(hist_count(sh->connect), 1);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    loop_free(f.l);
+}
+
+Test(exchange, every_address_refusing_is_connect_refused)
+{
+    fixture f = {0};
+    listen_v4(&f, false); /* bound, not listening: refuses */
+    xch_target t = {.naddrs = 2};
+    t.addrs[0] = mk(AF_INET6, f.port);
+    t.addrs[1] = mk(AF_INET, f.port);
+    metrics_shard *sh = metrics_shard_new();
+    run_one(&f, &t, sh);
+    cr_assert_eq(f.outcomes, 1);
+    cr_assert_eq(f.got.err, ERRK_CONNECT_REFUSED);
+    cr_assert_eq(sh->tot.err_kind[ERRK_CONNECT_REFUSED], 1, "one request, one error");
+    cr_assert_eq(sh->tot.requests, 1);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    loop_free(f.l);
+}
+
+Test(exchange, idempotent_methods)
+{
+    cr_assert(xch_method_idempotent("GET"));
+    cr_assert(xch_method_idempotent("PUT"));
+    cr_assert(xch_method_idempotent("DELETE"));
+    cr_assert(!xch_method_idempotent("POST"));
+    cr_assert(!xch_method_idempotent("PATCH"));
+}
