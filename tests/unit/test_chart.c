@@ -73,7 +73,7 @@ Test(chart, sweep_draws_every_step_and_breaks_at_cooldowns)
     sweep(&r);
     chart_set set = {0};
     err e = {0};
-    cr_assert_eq(chart_build_all(&r, NULL, 0, &set, &e), 0, "%s", e.msg);
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
     const chart_series *rps = find(&set, "throughput", "all");
     const chart_series *p50 = find(&set, "latency", "p50");
     cr_assert_not_null(rps);
