@@ -5,8 +5,10 @@
 #include "cmd/cmd.h"
 
 #include "report/chart.h"
+#include "report/ciexport.h"
 #include "report/html.h"
 #include "report/term.h"
+#include "core/fileio.h"
 #include "results/csv.h"
 #include "results/results_read.h"
 
@@ -20,7 +22,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { FMT_HTML = 1, FMT_PNG = 2, FMT_SVG = 4, FMT_TXT = 8, FMT_CSV = 16 };
+enum { FMT_HTML = 1, FMT_PNG = 2, FMT_SVG = 4, FMT_TXT = 8, FMT_CSV = 16,
+       FMT_JUNIT = 32, FMT_HGRM = 64, FMT_PROM = 128 };
 #define FMT_DEFAULT (FMT_HTML | FMT_PNG | FMT_TXT)
 #define PATH_CAP 4200
 
@@ -34,12 +37,14 @@ static void usage(FILE *f)
             "  -o, --out DIR        where to write (default: the results file's directory;\n"
             "                       with several files, DIR/NAME for each, NAME being the\n"
             "                       file's directory name)\n"
-            "  -f, --format LIST    comma-separated: html, png, svg, txt, csv\n"
-            "                       (default html,png,txt; txt goes to stdout)\n"
+            "  -f, --format LIST    comma-separated: html, png, svg, txt, csv, junit,\n"
+            "                       hgrm, prom (default html,png,txt; txt goes to stdout)\n"
             "  -s, --size WxH       chart size in pixels (default %dx%d)\n"
             "  -e, --endpoint NAME  report one endpoint alone\n"
             "  -h, --help           this help\n\n"
-            "Writes DIR/report.html, DIR/charts/NAME.png|svg, DIR/summary.csv. The\n"
+            "Writes DIR/report.html, DIR/charts/NAME.png|svg, DIR/summary.csv,\n"
+            "DIR/junit.xml (a test case per threshold), DIR/latency.hgrm (HdrHistogram\n"
+            "percentile distribution, ms) and DIR/metrics.prom (Prometheus text). The\n"
             "per-request scatter charts use requests.csv beside the results file when\n"
             "it exists. Exit codes: 0 done, 1 a file could not be written, 2 bad\n"
             "option or unreadable results file.\n",
@@ -52,7 +57,8 @@ static int parse_formats(const char *s, unsigned *out)
         const char *name;
         unsigned bit;
     } names[] = {{"html", FMT_HTML}, {"png", FMT_PNG}, {"svg", FMT_SVG},
-                 {"txt", FMT_TXT},   {"csv", FMT_CSV}};
+                 {"txt", FMT_TXT},   {"csv", FMT_CSV},   {"junit", FMT_JUNIT},
+                 {"hgrm", FMT_HGRM}, {"prom", FMT_PROM}};
     *out = 0;
     const char *p = s;
     while (*p) {
@@ -65,7 +71,7 @@ static int parse_formats(const char *s, unsigned *out)
             }
         if (!found) {
             fprintf(stderr, "volley report: --format: unknown format '%.*s' "
-                            "(known: html, png, svg, txt, csv)\n",
+                            "(known: html, png, svg, txt, csv, junit, hgrm, prom)\n",
                     (int)n, p);
             return -1;
         }
@@ -191,6 +197,33 @@ static int write_charts(const job *j, const chart_set *cs, unsigned fmt, int w, 
     return 0;
 }
 
+/* junit.xml, latency.hgrm, metrics.prom (report/ciexport). */
+static int write_exports(const job *j, unsigned fmt, bool txt, err *e)
+{
+    static const struct {
+        unsigned bit;
+        const char *file;
+    } ex[] = {{FMT_JUNIT, "junit.xml"}, {FMT_HGRM, "latency.hgrm"}, {FMT_PROM, "metrics.prom"}};
+    for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+        if (!(fmt & ex[i].bit))
+            continue;
+        buf b = {0};
+        int rc = ex[i].bit == FMT_JUNIT  ? ciexport_junit(&j->r, &b)
+                 : ex[i].bit == FMT_HGRM ? ciexport_hgrm(j->r.st.latency, &b)
+                                         : ciexport_prom(&j->r, &b);
+        char path[PATH_CAP + 64];
+        snprintf(path, sizeof path, "%s/%s", j->out_dir, ex[i].file);
+        if (rc)
+            rc = err_set(e, rc, "%s: out of memory", path);
+        else if (!(rc = file_write_atomic(path, b.data, b.len, e)))
+            say(path, txt);
+        buf_free(&b);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int run_job(job *j, unsigned fmt, int w, int h, err *e)
 {
     bool txt = fmt & FMT_TXT;
@@ -212,21 +245,27 @@ static int run_job(job *j, unsigned fmt, int w, int h, err *e)
             return rc;
         say(path, txt);
     }
+    if ((rc = write_exports(j, fmt, txt, e)))
+        return rc;
     if (!(fmt & (FMT_PNG | FMT_SVG | FMT_HTML)))
         return 0;
-    csv_request_row *rows = NULL;
-    size_t n = 0;
+    scatter sc;
+    if ((rc = scatter_init(&sc, &j->r, 0, e)))
+        return rc;
+    bool have_sc = false;
     struct stat st;
     snprintf(path, sizeof path, "%s/requests.csv", j->src_dir);
     if (stat(path, &st) == 0) {
         err ce = {0};
         /* Optional input: charts fall back to per-second data without it. */
-        if (csv_read_requests(path, &rows, &n, &ce))
+        if (scatter_read_csv(&sc, path, &ce))
             fprintf(stderr, "volley report: warning: %s (scatter charts skipped)\n", ce.msg);
+        else
+            have_sc = true;
     }
     chart_set cs;
-    rc = chart_build_all(&j->r, rows, n, &cs, e);
-    free(rows);
+    rc = chart_build_all(&j->r, have_sc ? &sc : NULL, &cs, e);
+    scatter_free(&sc);
     if (rc)
         return rc;
     if (fmt & (FMT_PNG | FMT_SVG))

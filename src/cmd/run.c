@@ -13,11 +13,14 @@
 #include "load/har.h"
 #include "load/openapi.h"
 #include "load/plan.h"
+#include "load/segment.h"
 #include "metrics/threshold.h"
+#include "output/outputs.h"
 #include "script/lua_plan.h"
 #include "session/session.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +70,14 @@ enum {
     OPT_CERT,
     OPT_KEY,
     OPT_HELP_MARKDOWN,
+    OPT_START_AT,
+    OPT_CPUS,
     OPT_SEED,
+    OPT_STRICT,
+    OPT_OK_STATUS,
     OPT_PIPELINE,
     OPT_MAX_STREAMS,
+    OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
 #define B FLAG_BOTH
@@ -97,6 +105,8 @@ static const flag_def run_flags[] = {
      "N shared iterations over -c VUs (k6 --iterations)"},
     {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores; at most 4 x "
      "cores, 256 in all: more only compete for CPUs)", NULL},
+    {OPT_CPUS, "cpus", 0, "LIST", B, "load",
+     "pin worker thread i to the i-th CPU of LIST, cycling (e.g. 0,2-3)", NULL},
     {OPT_MAX_CONN, "max-connections", 0, "N", B, "load",
      "open model: connection pool cap (default: rate/10, at least 64)",
      "arrival rate: the scenario's VUs"},
@@ -112,9 +122,13 @@ static const flag_def run_flags[] = {
     {OPT_RATES, "rates", 0, "R1,R2,...", U, "load", "sweep: one -d long step per rate (open "
      "model)", NULL},
     {OPT_COOLDOWN, "cooldown", 0, "D", U, "load", "pause between sweep steps", NULL},
-    {OPT_SEGMENT, "segment", 0, "K/N", U, "load",
-     "run only segment K of N of the schedule (split a run over N processes; merge the "
-     "results)", NULL},
+    {OPT_SEGMENT, "segment", 0, "K/N|auto", B, "load",
+     "run only segment K of N of the run: iterations, VUs, -n and every scenario of a script "
+     "(split a run over N processes or machines; volley merge the results); auto: K/N from "
+     "JOB_COMPLETION_INDEX+VOLLEY_SEGMENTS or SLURM_PROCID+SLURM_NTASKS", NULL},
+    {OPT_START_AT, "start-at", 0, "TIME", B, "load",
+     "begin the schedule at TIME (RFC 3339 with a zone, or Unix seconds), the same instant "
+     "for every segment; how late it began is in results.json and the summary", NULL},
     {OPT_ENDPOINT, "endpoint", 0, "NAME=URL", U, "endpoints",
      "add an endpoint (repeatable); also NAME=METHOD URL", NULL},
     {OPT_TARGETS, "targets", 0, "FILE", U, "endpoints", "endpoints from a vegeta-style targets "
@@ -140,7 +154,8 @@ static const flag_def run_flags[] = {
      "add a request header (repeatable; a later one replaces an earlier one of the same name)",
      "default headers of http.* requests (a request's own win)"},
     {'b', "body", 'b', "TEXT", U, "request", "request body", NULL},
-    {OPT_BODY_FILE, "body-file", 0, "FILE", U, "request", "request body from a file", NULL},
+    {OPT_BODY_FILE, "body-file", 0, "FILE", U, "request", "request body from a file (a regular "
+     "file of at most 1 GiB, else exit 2; held in memory once)", NULL},
     {OPT_NO_KEEPALIVE, "no-keepalive", 0, NULL, U, "request", "a new connection for every "
      "request", NULL},
     {OPT_NO_RETRY, "no-retry", 0, NULL, B, "request",
@@ -160,11 +175,16 @@ static const flag_def run_flags[] = {
      "5s)", NULL},
     {OPT_MAX_HEADER, "max-header-size", 0, "S", U, "limits", "largest response header block "
      "(default 64k)", NULL},
+    {OPT_OK_STATUS, "ok-status", 0, "LIST", B, "limits", "expected statuses, e.g. 200-299,404 "
+     "(default 200-399, as k6); a request fails when it got no complete response or a status "
+     "outside LIST, and errors (errors<1%) counts failed requests", NULL},
     {OPT_THRESHOLD, "threshold", 0, "EXPR", B, "CI gate",
      "pass/fail criterion, repeatable: p(99)<50ms, avg<10ms, max<1s, rate>=1000, errors<1%, "
      "ttfb:p(95)<20ms, endpoint=NAME:p(99)<50ms; exit code 99 if any fails", NULL},
     {OPT_ABORT_ON_FAIL, "abort-on-fail", 0, NULL, B, "CI gate", "stop as soon as a threshold "
      "fails (checked each second)", NULL},
+    {OPT_STRICT, "strict", 0, NULL, B, "CI gate", "exit 3 when the generator fell behind (the "
+     "summary's verdict; generator:lag_p99<1ms gates the send lag)", NULL},
     {OPT_BASELINE, "baseline", 0, "FILE", B, "CI gate",
      "compare this run with a saved results.json (see volley compare)", NULL},
     {OPT_FAIL_IF, "fail-if", 0, "EXPR", B, "CI gate",
@@ -179,6 +199,24 @@ static const flag_def run_flags[] = {
     {OPT_READY, "ready", 0, "URL", B, "server under test",
      "with --exec: the URL that must answer before the load (default: the first endpoint)",
      NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LISTEN, "metrics-listen", 0, "ADDR", B, "live outputs",
+     "serve Prometheus /metrics during the run (PORT alone: 127.0.0.1:PORT; docs/outputs.md)",
+     NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LINGER, "metrics-linger", 0, "D", B, "live outputs",
+     "keep /metrics and the dashboard up D after the run (a new Ctrl-C ends it)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_DASHBOARD, "dashboard", 0, "ADDR", B, "live outputs",
+     "live web dashboard at http://ADDR/ (Server-Sent Events at /events, report at /report)",
+     NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_OUT_INFLUX, "out-influx", 0, "URL", B, "live outputs",
+     "InfluxDB 1.x line protocol, a point a second (a URL with no path writes to database "
+     "volley)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_OUT_OTLP, "out-otlp", 0, "URL", B, "live outputs",
+     "OTLP/HTTP JSON metrics each second (default path /v1/metrics)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_PUSHGATEWAY, "pushgateway", 0, "URL", B, "live outputs",
+     "push the final numbers to a Prometheus Pushgateway (default path /metrics/job/volley)",
+     NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_TUI, "tui", 0, NULL, B, "live outputs",
+     "live terminal view (stdout must be a terminal; not with --json or -q)", NULL},
     {OPT_OUT, "out", 0, "DIR", B, "output",
      "where to write results, checked before any load (default: a new "
      "volley-results/<time>[-segKofN][-label])", NULL},
@@ -249,6 +287,7 @@ typedef struct run_opts {
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
+    outputs_config outs;
     bool seen[NFLAGS];         /* which rows were given */
 } run_opts;
 
@@ -278,13 +317,13 @@ static int parse_rates(plan *p, const char *s, err *e)
 
 static int parse_segment(plan *p, const char *s, err *e)
 {
-    unsigned k, n;
-    char extra;
-    if (sscanf(s, "%u/%u%c", &k, &n, &extra) != 2 || n == 0 || k == 0 || k > n)
-        return err_set(e, VOLLEY_EINVAL, "--segment: '%s' is not K/N with 1 <= K <= N", s);
-    p->segment_k = k;
-    p->segment_n = n;
-    return 0;
+    segment sg;
+    int rc = segment_parse(s, getenv, &sg, e);
+    if (!rc) {
+        p->segment_k = sg.k;
+        p->segment_n = sg.n;
+    }
+    return rc;
 }
 
 static int positive_duration(const char *arg, const char *what, uint64_t *out, err *e)
@@ -293,6 +332,20 @@ static int positive_duration(const char *arg, const char *what, uint64_t *out, e
     if (!rc && !*out)
         rc = err_set(e, VOLLEY_EINVAL, "%s: must be more than 0", what);
     return rc;
+}
+
+/* --cpus LIST: every CPU must be one this process may run on. */
+static int parse_cpus(plan *p, const char *arg, err *e)
+{
+    int rc = parse_cpu_list(arg, "--cpus", p->cpus, PLAN_MAX_CPUS, &p->ncpus, PLAN_MAX_CPUS, e);
+    cpu_set_t allowed;
+    if (rc || sched_getaffinity(0, sizeof allowed, &allowed))
+        return rc ? rc : err_sys(e, "--cpus: cannot read this process's CPUs");
+    for (size_t i = 0; i < p->ncpus; i++)
+        if (!CPU_ISSET(p->cpus[i], &allowed))
+            return err_set(e, VOLLEY_EINVAL, "--cpus: CPU %u is not available to this process",
+                           (unsigned)p->cpus[i]);
+    return 0;
 }
 
 static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
@@ -322,6 +375,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
             p->threads = plan_cap_threads((uint32_t)v);
         return rc;
+    case OPT_CPUS:
+        return parse_cpus(p, arg, e);
     case 'm':
         if (strlen(arg) >= sizeof p->method)
             return err_set(e, VOLLEY_EINVAL, "--method: '%s' is too long", arg);
@@ -350,6 +405,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return positive_duration(arg, "--connect-timeout", &p->connect_timeout_ns, e);
     case OPT_GRACE:
         return parse_duration_ns(arg, "--grace", &p->grace_ns, e);
+    case OPT_OK_STATUS:
+        o->s->ok_status_text = arg;
+        return metrics_status_set_parse(&o->s->ok_status, arg, "--ok-status", e);
     case OPT_MAX_HEADER:
         if (!(rc = parse_size_bytes(arg, "--max-header-size", &v, e)) && v < 256)
             rc = err_set(e, VOLLEY_EINVAL, "--max-header-size: at least 256 bytes");
@@ -395,7 +453,10 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_COOLDOWN:
         return parse_duration_ns(arg, "--cooldown", &p->cooldown_ns, e);
     case OPT_SEGMENT:
+        s->segment_given = true;
         return parse_segment(p, arg, e);
+    case OPT_START_AT:
+        return segment_parse_start_at(arg, &s->start_at_ns, e);
     case OPT_ENDPOINT:
         return plan_add_endpoint(p, arg, "--endpoint", e);
     case OPT_TARGETS:
@@ -435,6 +496,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return threshold_parse(arg, &s->thresholds[s->nthresholds++], e);
     case OPT_ABORT_ON_FAIL:
         s->abort_on_fail = true;
+        return 0;
+    case OPT_STRICT:
+        s->strict = true;
         return 0;
     case OPT_MONITOR_PID:
         if (!(rc = parse_u64(arg, "--monitor-pid", 1, 4194304, &v, e)))
@@ -498,6 +562,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case 'q':
         s->quiet = true;
         return 0;
+    case OPT_OUTPUT ... OPT_OUTPUT + OUTPUTS_NFLAGS - 1:
+        return outputs_parse_flag(&o->outs, c - OPT_OUTPUT, arg, e);
     }
     return err_set(e, VOLLEY_EINVAL, "unknown option");
 }
@@ -697,6 +763,29 @@ static int script_shape(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
     return 0;
 }
 
+/* The live outputs (output/outputs) as one session sink. */
+static int add_outputs(run_opts *o, const plan *p, err *e)
+{
+    session_config *s = o->s;
+    if (o->outs.tui && (s->quiet || s->json))
+        return err_set(e, VOLLEY_EINVAL, "--tui: not with %s", s->quiet ? "--quiet" : "--json");
+    outputs_config c = o->outs;
+    c.thresholds = s->thresholds;
+    c.nthresholds = s->nthresholds;
+    outputs *outs = outputs_new(&c, p->label, stdout, e);
+    if (!outs)
+        return e->code;
+    session_sink k = {.name = "outputs", .progress = outputs_sink_progress,
+                      .second = outputs_sink_second,
+                      .endpoint_second = outputs_sink_endpoint_second, .end = outputs_sink_end,
+                      .close = outputs_sink_close, .replaces_progress = outputs_draws_progress(outs),
+                      .ctx = outs};
+    int rc = session_add_sink(s, &k, e);
+    if (rc)
+        outputs_free(outs);
+    return rc;
+}
+
 static bool is_script(int argc, char **argv)
 {
     if (optind != argc - 1)
@@ -783,6 +872,8 @@ int cmd_run(int argc, char **argv)
         rc = check_modes(&o, script, &e);
     if (!rc)
         rc = script ? finish_script(&p, &o, &shape, &e) : finish_flags(&p, &o, argc, argv, &e);
+    if (!rc)
+        rc = add_outputs(&o, &p, &e);
     int code;
     if (rc) {
         fprintf(stderr, "volley run: %s\n", e.msg);

@@ -107,7 +107,8 @@ static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
 static void fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
 {
     uint64_t out = r->sent ? r->len : 0;
-    metrics_record_error(r->shard, k, r->bytes_in, out);
+    /* A timeout stays in latency at the time it was abandoned. */
+    metrics_record_failure(r->shard, k, loop_now(xc->ctx->lp) - r->intended_ns, r->bytes_in, out);
     xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
                      .msg = msg ? msg : metrics_err_kind_name(k)};
     finish(xc, r, &o);

@@ -8,6 +8,8 @@
  * waiting for a connection shows (no coordinated omission). */
 #include "load/worker.h"
 
+#include "load/segment.h"
+
 #include "core/clock.h"
 #include "load/exchange.h"
 #include "load/shell.h"
@@ -206,8 +208,8 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
             .latency_ns = o->latency_ns,
             .service_ns = o->service_ns,
             .ttfb_ns = o->ttfb_ns,
-            .bytes_in = (uint32_t)o->bytes_in,
-            .bytes_out = (uint32_t)o->bytes_out,
+            .bytes_in = o->bytes_in,
+            .bytes_out = o->bytes_out,
             .status = (uint16_t)(o->err < 0 ? o->status : 0),
             .ep = (uint8_t)cl->cur.ep,
             .step = w->cfg.step,
@@ -534,11 +536,6 @@ static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
 /* ---- setup ---- */
 
-static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
-{
-    return total / n + (i < total % n);
-}
-
 /* The connections, and each client's (client k uses connection k / depth). */
 static int setup_conns(worker *w, err *e)
 {
@@ -562,19 +559,22 @@ static int setup_closed(worker *w, err *e)
     uint32_t T = w->cfg.nworkers, id = w->cfg.id;
     uint32_t vus = executor_max_vus(w->x);
     uint32_t nscen = p->mode == PLAN_MIXED ? 1 : (uint32_t)p->neps;
-    uint32_t per = (uint32_t)share(vus, T, id) * w->depth;
+    segment sg = {p->segment_k, p->segment_n};
+    uint32_t per = segment_worker_vus(sg, vus, T, id) * w->depth;
     w->nclients = per * nscen;
     w->clients = calloc(w->nclients ? w->nclients : 1, sizeof *w->clients);
     if (!w->clients)
         return err_set(e, VOLLEY_ENOMEM, "worker: out of memory");
     uint32_t k = 0;
     for (uint32_t s = 0; s < nscen; s++) {
-        w->quota[s] = p->requests ? share(p->requests, T, id) : UINT64_MAX;
+        w->quota[s] = p->requests ? segment_worker_quota(sg, p->requests, vus, T, id)
+                                  : UINT64_MAX;
         for (uint32_t j = 0; j < per; j++, k++) {
             client *cl = &w->clients[k];
-            /* VU indexes interleave over workers so ramps spread evenly;
-             * the VUs of one connection share its index. */
-            cl->vu_index = id + (j / w->depth) * T;
+            /* Run-wide VU indexes interleave over segments and workers, so
+             * a ramp spreads evenly and N segments run one run's VUs; the
+             * VUs of one connection share its index. */
+            cl->vu_index = segment_vu_index(sg, T, id, j / w->depth);
             cl->vu_ep = p->mode == PLAN_MIXED ? -1 : (int32_t)s;
             cl->cur.ep = p->mode == PLAN_MIXED ? 0 : s;
             cl->target = p->eps[cl->cur.ep].target_idx;

@@ -65,6 +65,12 @@ static void live_measure_start(void *ctx)
         la->next.on_measure_start(la->next.ctx);
 }
 
+static void live_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row)
+{
+    live_abort *la = ctx;
+    la->next.on_endpoint_second(la->next.ctx, ep, name, row);
+}
+
 static bool live_second(void *ctx, const series_row *row, const hist *latency)
 {
     live_abort *la = ctx;
@@ -103,6 +109,8 @@ static int live_abort_setup(live_abort *la, engine_options *eo)
     eo->ctx = la;
     eo->progress = la->next.progress ? live_progress : NULL;
     eo->on_measure_start = la->next.on_measure_start ? live_measure_start : NULL;
+    /* Every callback that takes eo->ctx is forwarded: the context is ours now. */
+    eo->on_endpoint_second = la->next.on_endpoint_second ? live_endpoint_second : NULL;
     eo->on_second = live_second;
     return 0;
 }
@@ -266,6 +274,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->plan = lp;
     ctx->tls = o->tls;
     ctx->quiet = o->quiet;
+    ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;
     _Atomic uint32_t errors_logged = 0;
     ctx->errors_logged = &errors_logged;

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "monitor/proc.h"
+#include "monitor/selfmon.h"
 #include "report/summary.h"
 #include "results/csv.h"
 #include "results/results_json.h"
@@ -119,6 +120,14 @@ static bool on_second(void *ctx, const series_row *row, const hist *latency)
     return stop;
 }
 
+static void on_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row)
+{
+    state *s = ctx;
+    for (size_t i = 0; i < s->nsinks; i++)
+        if (s->sinks[i].endpoint_second)
+            s->sinks[i].endpoint_second(s->sinks[i].ctx, ep, name, row);
+}
+
 static void on_measure_start(void *ctx)
 {
     sut_mark(&((state *)ctx)->server);
@@ -175,10 +184,12 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
     lc->tot.requests += row->requests;
     lc->tot.responses += row->responses;
     lc->tot.errors += row->errors;
+    lc->tot.transport_errors += row->transport_errors;
     lc->tot.dropped += row->dropped;
     lc->seconds++;
     hist_merge(lc->latency, latency);
-    th_input in = {.tot = &lc->tot, .latency = lc->latency, .elapsed_ns = lc->seconds * NS_PER_S};
+    threshold_input in = {.tot = &lc->tot, .elapsed_ns = lc->seconds * NS_PER_S};
+    in.dist[METRICS_DIST_LATENCY] = lc->latency;
     for (size_t i = 0; i < lc->c->nthresholds; i++) {
         const threshold *t = &lc->c->thresholds[i];
         if (t->endpoint[0] || !threshold_live(t))
@@ -200,11 +211,14 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
 static int add_sinks(state *s, err *e)
 {
     session_config *c = s->c;
-    for (size_t i = 0; i < c->nsinks; i++)
+    bool drawn = false;
+    for (size_t i = 0; i < c->nsinks; i++) {
         s->sinks[s->nsinks++] = c->sinks[i];
+        drawn |= c->sinks[i].replaces_progress;
+    }
     s->ps.f = s->out;
     s->ps.tty = isatty(fileno(s->out));
-    if (!c->quiet)
+    if (!c->quiet && !drawn)
         s->sinks[s->nsinks++] = (session_sink){.name = "progress", .progress = progress_draw,
                                                .ctx = &s->ps};
     if (c->abort_on_fail) {
@@ -269,12 +283,16 @@ static int run_load(state *s, const char *script_path, err *e)
 {
     session_config *c = s->c;
     engine_options eo = {.progress = on_progress, .ctx = s, .interrupts = &interrupts,
-                         .on_second = on_second, .on_measure_start = on_measure_start};
+                         .on_second = on_second, .on_endpoint_second = on_endpoint_second,
+                         .on_measure_start = on_measure_start, .cpus = s->p->cpus,
+                         .ncpus = s->p->ncpus, .start_at_wall_ns = c->start_at_ns,
+                         .ok_status = c->ok_status_text ? &c->ok_status : NULL};
     if (c->raw) {
         eo.raw = session_raw_record;
         eo.raw_ctx = &s->raw;
     }
     int rc;
+    selfmon *sm = selfmon_start(NULL); /* generator honesty (monitor/selfmon) */
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
     } else {
@@ -287,9 +305,21 @@ static int run_load(state *s, const char *script_path, err *e)
         so.res = &s->sres;
         so.tls = s->tls;
         so.no_retry = s->p->no_retry;
+        so.segment_k = s->p->segment_k;
+        so.segment_n = s->p->segment_n;
         rc = script_run(script_path, &so, &eo, &s->r, e);
     }
     s->have_r = rc == 0;
+    results_generator unused = {0};
+    selfmon_stop(sm, rc ? &unused : &s->r.generator);
+    free(unused.sec_cpu_pct);
+    if (!rc) {
+        selfmon_judge(&s->r);
+        results_correct_closed(&s->r);
+    }
+    if (s->have_r)
+        snprintf(s->r.plan.ok_status, sizeof s->r.plan.ok_status, "%s",
+                 c->ok_status_text ? c->ok_status_text : "");
     if (s->ps.tty && s->ps.last_len)
         fputc('\n', s->ps.f);
     return rc;
@@ -328,6 +358,19 @@ static int write_outputs(state *s, err *e)
     return 0;
 }
 
+/* Where and which part of a distributed run this was. */
+static void record_dist(state *s)
+{
+    results *r = &s->r;
+    if (gethostname(r->host, sizeof r->host))
+        r->host[0] = '\0';
+    r->host[sizeof r->host - 1] = '\0';
+    if (s->c->segment_given) {
+        r->segment_k = s->p->segment_k;
+        r->segment_n = s->p->segment_n;
+    }
+}
+
 static void judge(state *s)
 {
     const session_config *c = s->c;
@@ -338,6 +381,9 @@ static void judge(state *s)
         fail(s, 1, &e);
     if (s->sres)
         session_script_thresholds(s->sres, r);
+    for (size_t i = 0; i < s->nsinks; i++)
+        if (s->sinks[i].end)
+            s->sinks[i].end(s->sinks[i].ctx, r, c->no_save ? NULL : s->dir);
     if (!c->quiet) {
         summary_print(s->out, r);
         if (s->sres)
@@ -357,6 +403,7 @@ static void finish(state *s)
     outdir_run_id(&id, r->run_id, sizeof r->run_id);
     if (!r->plan.label[0]) /* scripts: the engine does not see the plan */
         snprintf(r->plan.label, sizeof r->plan.label, "%s", s->p->label);
+    record_dist(s);
     judge(s);
     if (write_outputs(s, &e))
         fail(s, 1, &e);
@@ -375,6 +422,8 @@ static void finish(state *s)
         s->exit_code = 128 + (first_signal ? first_signal : SIGINT);
     else if (!s->exit_code && !results_thresholds_ok(r))
         s->exit_code = SESSION_EXIT_THRESHOLDS;
+    else if (!s->exit_code && c->strict && r->generator.behind)
+        s->exit_code = SESSION_EXIT_GENERATOR;
     else if (!s->exit_code)
         s->exit_code = code;
     if (r->warning[0])
@@ -383,6 +432,10 @@ static void finish(state *s)
 
 static void release(state *s)
 {
+    /* The config's sinks, also when prepare failed before listing them. */
+    for (size_t i = 0; i < s->c->nsinks; i++)
+        if (s->c->sinks[i].close)
+            s->c->sinks[i].close(s->c->sinks[i].ctx, &interrupts);
     sut_stop(&s->server, NULL);
     if (s->raw.f) {
         err e = {0};

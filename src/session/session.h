@@ -16,12 +16,14 @@
 #include "results/results.h"
 #include "script/script.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #define SESSION_EXIT_USAGE 2
 #define SESSION_EXIT_THRESHOLDS 99
+#define SESSION_EXIT_GENERATOR 3 /* --strict: the generator fell behind */
 #define SESSION_MAX_THRESHOLDS 64
 #define SESSION_MAX_GATES 16
 #define SESSION_MAX_SINKS 8
@@ -29,11 +31,22 @@
 /* A live output. progress is called about four times a second from the
  * main thread; second once per collected second of the measured run with
  * that second's row and latency histogram (all endpoints): returning true
- * stops the run gracefully. Either may be NULL. */
+ * stops the run gracefully; endpoint_second just before it with each
+ * endpoint's (a script's scenario's) row of that second. end gets the
+ * results once the thresholds are judged, before the summary is printed
+ * (dir: the output directory, NULL with --no-save); close is called last,
+ * also when the run failed (interrupts: the signal count, so that a sink
+ * that lingers can stop at a new signal). Any may be NULL.
+ * replaces_progress: the sink draws the progress itself (--tui), so the
+ * plain progress line is left out. */
 typedef struct session_sink {
     const char *name;
     void (*progress)(void *ctx, const engine_progress *pr);
     bool (*second)(void *ctx, const series_row *row, const hist *latency);
+    void (*endpoint_second)(void *ctx, uint32_t ep, const char *name, const series_row *row);
+    void (*end)(void *ctx, const results *r, const char *dir);
+    void (*close)(void *ctx, volatile sig_atomic_t *interrupts);
+    bool replaces_progress;
     void *ctx;
 } session_sink;
 
@@ -54,6 +67,7 @@ typedef struct session_config {
     threshold thresholds[SESSION_MAX_THRESHOLDS];
     size_t nthresholds;
     bool abort_on_fail;
+    bool strict;               /* the generator falling behind fails the run (exit 3) */
     int monitor_pid;
     const char *exec_cmd;
     const char *ready_url;     /* --exec waits for it (default: the first endpoint) */
@@ -62,9 +76,15 @@ typedef struct session_config {
     /* Scripts: env, load overrides, http.* defaults. The session fills in
      * threads, out_dir, quiet, res and tls. */
     script_opts script;
+    /* Distributed runs (docs/distributed.md): --segment was given (recorded
+     * in results.json with the host), --start-at as Unix ns (0: now). */
+    bool segment_given;
+    uint64_t start_at_ns;
     session_sink sinks[SESSION_MAX_SINKS];
     size_t nsinks;
     char out_used[4200];       /* out: the directory written ("" if none) */
+    const char *ok_status_text; /* --ok-status; NULL: the default 200-399 */
+    metrics_status_set ok_status;
 } session_config;
 
 /* Adds a sink; returns VOLLEY_EINVAL when the list is full. */

@@ -14,6 +14,7 @@ import pytest
 
 from badserver import BadServer
 from conftest import volley_path
+from test_perf import last_cpu, pinned_threads
 from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,6 +109,29 @@ def scripts(c, res):
 
 # ---- what a flag does, per mode: (ctx) -> None, asserting the effect ----
 
+def _soon():
+    return f"{time.time() + 0.5:.3f}"
+
+
+def _start_at_check(res):
+    """The schedule began at --start-at: recorded, and not before it."""
+    assert res["start_at_unix_ns"] > 0
+    assert 0 <= res["start_late_ns"] < 2_000_000_000
+    assert res["start_unix_ns"] >= res["start_at_unix_ns"] - 5_000_000
+
+
+def _start_at_url(c):
+    _start_at_check(c.json("-n", "3", "--start-at", _soon(), c.url()))
+
+
+def _cpus(c, target):
+    """--cpus: both worker threads on the one CPU given, the main thread not."""
+    cpu = last_cpu()
+    seen, main = pinned_threads(c.bin, ["--cpus", str(cpu), "-t", "2", "-d", "3s", *target],
+                                cpu, 2)
+    assert sum(v == str(cpu) for v in seen.values()) == 2 and main != str(cpu), seen
+
+
 def url_effects():
     E = {}
     E["connections"] = lambda c: _eq(c.json("-c", "3", "-n", "30", c.url())["plan"]["connections"], 3)
@@ -118,12 +142,14 @@ def url_effects():
     E["duration"] = lambda c: _eq(c.json("-d", "300ms", "-c", "1", c.url())["plan"]["duration_s"], 0.3)
     E["requests"] = lambda c: _eq(c.json("-n", "17", c.url())["totals"]["requests"], 17)
     E["threads"] = lambda c: _eq(c.json("-t", "2", "-n", "4", c.url())["plan"]["threads"], 2)
+    E["cpus"] = lambda c: _cpus(c, ["-c", "2", c.url()])
     E["max-connections"] = _url_max_connections
     E["max-backlog"] = lambda c: _gt(c.json("--rate", "200", "-d", "1s", "--max-connections", "1", "--max-backlog", "1", c.url("/delay/50"))["totals"]["dropped_iterations"], 0)
     E["warmup"] = lambda c: _gt(c.json("--warmup", "300ms", "-d", "300ms", "-c", "1", c.url())["warmup_requests"], 0)
     E["rates"] = lambda c: _eq(len(c.json("--rates", "20,40", "-d", "300ms", c.url())["steps"]), 2)
     E["cooldown"] = lambda c: _gt(c.json("--rates", "20,20", "-d", "300ms", "--cooldown", "500ms", c.url())["steps"][1]["offset_s"], 0.75)
     E["segment"] = lambda c: _between(c.json("--rate", "20", "-d", "1s", "--segment", "1/2", c.url())["totals"]["requests"], 9, 11)
+    E["start-at"] = _start_at_url
     E["endpoint"] = lambda c: _eq([e["name"] for e in c.json("-n", "2", "--endpoint", "a=" + c.url())["endpoints"]], ["a"])
     E["targets"] = _url_targets
     E["mode"] = _url_mixed
@@ -149,8 +175,10 @@ def url_effects():
     E["connect-timeout"] = lambda c: _eq(c.json("--connect-timeout", "3s", "-n", "1", c.url())["plan"]["connect_timeout_s"], 3.0)
     E["grace"] = _url_grace
     E["max-header-size"] = _url_max_header
+    E["ok-status"] = lambda c: _ok_status(c, False)
     E["threshold"] = lambda c: c.json("--threshold", "rate>1000000", "-n", "3", c.url(), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json("--threshold", "p(99)<1us", "--abort-on-fail", "-c", "1", "-d", "20s", c.url("/delay/5"), code=99, timeout=15)["thresholds_aborted"])
+    E["strict"] = lambda c: _eq(c.json("--strict", "-r", "60000", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, [c.url()], None)
     E["fail-if"] = lambda c: _baseline(c, [c.url()], [c.url("/delay/20")], gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, [c.url()])
@@ -163,6 +191,7 @@ def url_effects():
     E["raw"] = _url_raw
     E["json"] = lambda c: _eq(c.json("-n", "2", c.url())["totals"]["requests"], 2)
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
+    _output_effects(E, lambda c: ["-d", "1s", "-c", "1", c.url()])
     E["seed"] = lambda c: c.refused("seed", "--seed", "7", "-n", "1", c.rec.url)
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
@@ -181,11 +210,14 @@ def script_effects():
     E["executor"] = lambda c: _eq(sc(c, "--executor", "ramping-arrival-rate", "--stages", "20:500ms")["executor"], "ramping-arrival-rate")
     E["duration"] = lambda c: _between(c.json(*c.lua("-d", "500ms"))["duration_s"], 0.45, 1.5)
     E["requests"] = lambda c: _eq(sc(c, "-n", "7", "-c", "2")["iterations"], 7)
+    E["segment"] = lambda c: _eq(sc(c, "-n", "7", "-c", "2", "--segment", "1/2")["iterations"], 4)
+    E["start-at"] = lambda c: _start_at_check(c.json(*c.lua("-d", "300ms", "--start-at", _soon())))
     E["threads"] = lambda c: _eq(c.json(*c.lua("-t", "2", "-c", "2", "-d", "200ms"))["plan"]["threads"], 2)
+    E["cpus"] = lambda c: _cpus(c, c.lua("-c", "2"))
     E["max-connections"] = lambda c: _eq(c.json(*c.lua("--rate", "10", "-d", "300ms", "--max-connections", "4"))["plan"]["connections"], 4)
     for f, a in [("max-backlog", ["--max-backlog", "5"]), ("warmup", ["--warmup", "1s"]),
                  ("rates", ["--rates", "1,2"]), ("cooldown", ["--cooldown", "1s"]),
-                 ("segment", ["--segment", "1/2"]), ("endpoint", ["--endpoint", "a=http://127.0.0.1:1/"]),
+                 ("endpoint", ["--endpoint", "a=http://127.0.0.1:1/"]),
                  ("targets", ["--targets", "t.txt"]), ("mode", ["--mode", "mixed"]),
                  ("weight", ["--weight", "a=1"]), ("filter", ["--filter", "/a"]),
                  ("openapi", ["--openapi", "o.json"]), ("method", ["-m", "POST"]),
@@ -203,9 +235,11 @@ def script_effects():
     E["cert"] = lambda c: _tls_script(c, "--cacert", c.certs["ca.pem"], "--cert", c.certs["client.pem"], "--key", c.certs["client.key"], client=True)
     E["key"] = E["cert"]
     E["timeout"] = _script_timeout
+    E["ok-status"] = lambda c: _ok_status(c, True)
     E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
+    E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "30000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, c.lua(), None)
     E["fail-if"] = lambda c: _baseline(c, c.lua(), c.lua("-e", "PATH=/delay/20"), gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, c.lua())
@@ -217,6 +251,7 @@ def script_effects():
     E["no-save"] = lambda c: _no_save(c, c.lua())
     E["json"] = lambda c: _eq(c.json(*c.lua())["plan"]["method"], "script")
     E["env"] = lambda c: (c.json(*c.lua("-e", "PATH=/echo", url=c.rec.url)), _true(c.rec.heads[0].startswith("GET /echo ")))
+    _output_effects(E, lambda c: c.lua("-d", "1s"))
     E["quiet"] = lambda c: _quiet(c, c.lua())
     E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
@@ -361,6 +396,16 @@ def _no_retry(c, script):
     _gt(t["errors_by_kind"].get("stale_connection", 0), 0)
 
 
+def _ok_status(c, script):
+    def errors(*extra):
+        args = ["-n", "4", "-c", "1", *extra]
+        res = c.json(*(c.lua(*args, "-e", "PATH=/status/404") if script else
+                       args + [c.url("/status/404")]))
+        return res["totals"]["errors"]
+    _eq(errors(), 4)  # a 404 is outside the default 200-399: failed
+    _eq(errors("--ok-status", "200-299,404"), 0)
+
+
 def _url_grace(c):
     t0 = time.monotonic()
     c.json("--grace", "100ms", "-c", "2", "-d", "300ms", c.url("/delay/3000"))
@@ -416,6 +461,52 @@ def _exec(c, script, ready=False):
     with pytest.raises(OSError):  # stopped after the run
         import socket
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _output_served(c, target, flag):
+    """--metrics-listen / --dashboard with --metrics-linger: the final
+    snapshot is served after the run (so both flags took effect)."""
+    import urllib.request
+    port = _free_port()
+    p = subprocess.Popen([c.bin, "run", "-q", "--no-save", flag, str(port),
+                          "--metrics-linger", "3", *target(c)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=c.tmp)
+    try:
+        deadline, done = time.monotonic() + 20, False
+        while time.monotonic() < deadline and not done:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
+                    done = "volley_run_finished 1\n" in r.read().decode()
+                if done and flag == "--dashboard":
+                    with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2) as r:
+                        assert "EventSource" in r.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert done, "no final snapshot served during the linger"
+        assert p.wait(20) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _output_pushed(c, target, flag, head):
+    p = c.run("-q", "--no-save", flag, c.rec.url, *target(c))
+    assert p.returncode == 0, p.stderr
+    assert any(h.startswith(head) for h in c.rec.heads), c.rec.heads[:3]
+    assert flag + ": " in p.stderr and "delivered" in p.stderr, p.stderr
+
+
+def _output_effects(E, target):
+    """The live outputs (docs/outputs.md) apply to both modes alike."""
+    E["metrics-listen"] = lambda c: _output_served(c, target, "--metrics-listen")
+    E["metrics-linger"] = E["metrics-listen"]
+    E["dashboard"] = lambda c: _output_served(c, target, "--dashboard")
+    E["out-influx"] = lambda c: _output_pushed(c, target, "--out-influx", "POST /write?db=volley")
+    E["out-otlp"] = lambda c: _output_pushed(c, target, "--out-otlp", "POST /v1/metrics ")
+    E["pushgateway"] = lambda c: _output_pushed(c, target, "--pushgateway", "PUT /metrics/job/volley ")
+    # Not a terminal here: refused before any load, naming the flag.
+    E["tui"] = lambda c: c.refused("tui", "--tui", *target(c))
 
 
 def _free_port():

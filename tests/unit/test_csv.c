@@ -19,10 +19,12 @@ static void record(results_stats *s, int status, uint64_t latency_ns)
     s->tot.requests++;
     if (status == 0) {
         s->tot.errors++;
+        s->tot.transport_errors++;
         s->tot.err_kind[ERRK_TIMEOUT]++;
         return;
     }
     s->tot.responses++;
+    s->tot.errors += status >= 400; /* outside the default --ok-status */
     s->tot.status[status]++;
     hist_record(s->latency, latency_ns);
     hist_record(s->service, latency_ns - 1000);
@@ -100,11 +102,11 @@ Test(csv, test_summary_rows_and_values)
     cr_assert_str_eq(a, ",123.46,a,GET,http://h/a,100,100,0,100.00,50.00,50.016,90.048,"
                         "95.040,99.008,100.000,50.500,25.008,49.504,50.016,99.008,10000,5000,0");
     char *bl = line_n(b.data, 2);
-    cr_assert(!strncmp(bl, ",123.46,\"b, \"\"x\"\"\",POST,\"http://h/b?x=1,2\",20,10,10,40.00,10.00,",
-                       strlen(",123.46,\"b, \"\"x\"\"\",POST,\"http://h/b?x=1,2\",20,10,10,40.00,10.00,")),
+    cr_assert(!strncmp(bl, ",123.46,\"b, \"\"x\"\"\",POST,\"http://h/b?x=1,2\",20,10,12,40.00,10.00,",
+                       strlen(",123.46,\"b, \"\"x\"\"\",POST,\"http://h/b?x=1,2\",20,10,12,40.00,10.00,")),
               "%s", bl);
     char *t = line_n(b.data, 3);
-    cr_assert(!strncmp(t, ",123.46,total,,,120,110,10,", 27), "%s", t);
+    cr_assert(!strncmp(t, ",123.46,total,,,120,110,12,", 27), "%s", t);
     cr_assert(strstr(t, ",3\0") || t[strlen(t) - 1] == '3', "%s", t);
     free(h);
     free(a);
@@ -200,6 +202,31 @@ static char *write_tmp(const char *text)
     return path;
 }
 
+/* Collects the rows csv_scan_requests hands out (at most 16). */
+typedef struct rows_got {
+    csv_request_row rows[16];
+    size_t n;
+} rows_got;
+
+static int collect(const csv_request_row *row, void *ctx)
+{
+    rows_got *g = ctx;
+    if (g->n == 16)
+        return VOLLEY_ENOMEM;
+    g->rows[g->n++] = *row;
+    return 0;
+}
+
+static int read_rows(const char *path, csv_request_row **rows, size_t *n, err *e)
+{
+    static rows_got g;
+    g.n = 0;
+    int rc = csv_scan_requests(path, false, collect, &g, e);
+    *rows = g.rows;
+    *n = g.n;
+    return rc;
+}
+
 Test(csv, test_read_requests_by_column_name)
 {
     /* Columns reordered, an unknown one, a quoted endpoint, an error row,
@@ -214,7 +241,7 @@ Test(csv, test_read_requests_by_column_name)
     csv_request_row *rows;
     size_t n;
     err e = {0};
-    cr_assert_eq(csv_read_requests(path, &rows, &n, &e), 0, "%s", e.msg);
+    cr_assert_eq(read_rows(path, &rows, &n, &e), 0, "%s", e.msg);
     cr_assert_eq(n, 2);
     cr_assert_str_eq(rows[0].endpoint, "slow");
     cr_assert_eq(rows[0].status, 200);
@@ -227,7 +254,6 @@ Test(csv, test_read_requests_by_column_name)
     cr_assert_eq(rows[1].status, 0);
     cr_assert_eq(rows[1].step, -1);
     cr_assert_eq(rows[1].err_kind, ERRK_TIMEOUT);
-    free(rows);
     unlink(path);
 }
 
@@ -237,21 +263,21 @@ Test(csv, test_read_requests_errors_name_file_and_line)
     size_t n;
     err e = {0};
     char *path = write_tmp("offset_ms,status\n1,200\n");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, path) && strstr(e.msg, ":1:") && strstr(e.msg, "latency_ms"),
               "%s", e.msg);
     unlink(path);
     path = write_tmp("offset_ms,status,latency_ms\n1,200,3\n2,abc,3\n");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, ":3: malformed row"), "%s", e.msg);
     unlink(path);
     path = write_tmp("offset_ms,status,latency_ms,endpoint\n1,200,3,\"open\n");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     unlink(path);
     path = write_tmp("");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     unlink(path);
-    cr_assert_neq(csv_read_requests("/nonexistent/requests.csv", &rows, &n, &e), 0);
+    cr_assert_neq(read_rows("/nonexistent/requests.csv", &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, "/nonexistent/requests.csv"), "%s", e.msg);
     /* Found by fuzzing: numbers that do not fit the row's types are
      * malformed rows, not undefined conversions. */
@@ -263,33 +289,53 @@ Test(csv, test_read_requests_errors_name_file_and_line)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         path = write_tmp(bad[i]);
-        cr_expect_neq(csv_read_requests(path, &rows, &n, &e), 0, "%s", bad[i]);
+        cr_expect_neq(read_rows(path, &rows, &n, &e), 0, "%s", bad[i]);
         cr_expect(strstr(e.msg, ":2: malformed row"), "%s", e.msg);
         unlink(path);
     }
 }
 
-Test(csv, test_read_requests_samples_evenly_above_cap)
+Test(csv, test_read_requests_numbers_equal_strtod)
 {
-    size_t total = CSV_REQUESTS_MAX_ROWS + CSV_REQUESTS_MAX_ROWS / 4;
-    char path[] = "/tmp/volley-test-rqbig-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fdopen(fd, "w");
-    fprintf(f, "offset_ms,step,endpoint,status,latency_ms\n");
-    for (size_t i = 0; i < total; i++)
-        fprintf(f, "%zu,,e,200,1\n", i);
-    fclose(f);
-    csv_request_row *rows;
-    size_t n;
+    const char *vals[] = {"1.496", "30000.000", "0.001", "123456789.123", "7", "0.1",
+                          "99999999.999", "1e3", "2.5E-1", "12345678901234567.5"};
+    char text[1024] = "offset_ms,status,latency_ms\n";
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s,200,%s\n", vals[i],
+                 vals[i]);
+    char *path = write_tmp(text);
+    static rows_got g;
     err e = {0};
-    cr_assert_eq(csv_read_requests(path, &rows, &n, &e), 0, "%s", e.msg);
-    cr_assert_eq(n, CSV_REQUESTS_MAX_ROWS);
-    /* In file order, spread over the whole file: gaps of 1 or 2 rows. */
-    for (size_t i = 1; i < n; i++) {
-        double gap = rows[i].offset_ms - rows[i - 1].offset_ms;
-        cr_assert(gap >= 1 && gap <= 2, "gap %f at %zu", gap, i);
+    cr_assert_eq(csv_scan_requests(path, false, collect, &g, &e), 0, "%s", e.msg);
+    cr_assert_eq(g.n, 10);
+    for (size_t i = 0; i < g.n; i++) {
+        cr_assert_eq(g.rows[i].offset_ms, strtod(vals[i], NULL), "%s", vals[i]);
+        cr_assert_eq(g.rows[i].latency_ms, strtod(vals[i], NULL), "%s", vals[i]);
     }
-    cr_assert_geq(rows[n - 1].offset_ms, (double)(total - 2));
-    free(rows);
+    unlink(path);
+}
+
+static int count_offsets(const csv_request_row *row, void *ctx)
+{
+    int *seen = ctx;
+    seen[(int)row->offset_ms]++;
+    return 0;
+}
+
+Test(csv, test_parts_cover_every_row_once)
+{
+    char text[8192] = "offset_ms,status,latency_ms\n";
+    for (int i = 0; i < 300; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d,200,%d.5\n", i, i % 7);
+    char *path = write_tmp(text);
+    for (unsigned n = 1; n <= 7; n++) {
+        int seen[300] = {0};
+        err e = {0};
+        for (unsigned k = 0; k < n; k++)
+            cr_assert_eq(csv_scan_requests_part(path, true, k, n, count_offsets, seen, &e), 0,
+                         "%s", e.msg);
+        for (int i = 0; i < 300; i++)
+            cr_assert_eq(seen[i], 1, "row %d seen %d times with %u parts", i, seen[i], n);
+    }
     unlink(path);
 }
