@@ -159,3 +159,15 @@ def test_pipelining_over_tls_and_against_volley_serve(volley_bin, serve, certs, 
         t = check_totals(res)
         assert t["responses_by_status"] == {"200": 3000}, url
         assert t["connections_opened"] == 2, url
+
+
+def test_open_model_takes_free_slots_on_the_open_connection(volley_bin):
+    # One connection, a server that answers only 4 requests at a time: the
+    # schedule goes through only if scheduled requests share the connection.
+    with BadServer("batch", k=4) as srv:
+        res = run(volley_bin, "--rate", "200", "-d", "1s", "-t", "1", "--max-connections", "1",
+                  "--pipeline", "4", "--timeout", "2s", srv.url, timeout=30)
+        t = check_totals(res)
+        assert t["requests"] + t["dropped_iterations"] == 200
+        assert t["responses"] >= 196  # the last batch may be short of 4
+        assert t["responses"] == srv.answered
