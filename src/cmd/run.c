@@ -14,6 +14,7 @@
 #include "load/openapi.h"
 #include "load/plan.h"
 #include "metrics/threshold.h"
+#include "report/chart.h"
 #include "script/lua_plan.h"
 #include "session/session.h"
 
@@ -50,6 +51,7 @@ enum {
     OPT_FILTER,
     OPT_LABEL,
     OPT_NO_SAVE,
+    OPT_NO_REPORT,
     OPT_RAW,
     OPT_THRESHOLD,
     OPT_ABORT_ON_FAIL,
@@ -178,7 +180,9 @@ static const flag_def run_flags[] = {
      "volley-results/<time>[-segKofN][-label])", NULL},
     {OPT_LABEL, "label", 0, "TEXT", B, "output", "a name for the run (in the directory and "
      "results)", NULL},
-    {OPT_NO_SAVE, "no-save", 0, NULL, B, "output", "write no files", NULL},
+    {OPT_NO_SAVE, "no-save", 0, NULL, B, "output", "write no files (and so no report)", NULL},
+    {OPT_NO_REPORT, "no-report", 0, NULL, B, "output", "write results.json and summary.csv "
+     "but not report.html and charts/", NULL},
     {OPT_RAW, "raw", 0, NULL, U, "output", "also write requests.csv (one row per request)",
      NULL},
     {OPT_JSON, "json", 0, NULL, B, "output", "print results JSON to stdout (summary to stderr)",
@@ -412,6 +416,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_NO_SAVE:
         s->no_save = true;
+        return 0;
+    case OPT_NO_REPORT:
+        s->no_report = true;
         return 0;
     case OPT_RAW:
         p->raw = true;
@@ -779,5 +786,6 @@ int cmd_run(int argc, char **argv)
         code = session_run(&sc, &p, script ? argv[optind] : NULL);
     }
     plan_free(&p);
+    chart_shutdown();
     return code;
 }

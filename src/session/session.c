@@ -8,6 +8,8 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "monitor/proc.h"
+#include "report/chart.h"
+#include "report/report.h"
 #include "report/summary.h"
 #include "results/csv.h"
 #include "results/results_json.h"
@@ -302,6 +304,17 @@ static int script_extra(json_t *root, const void *ctx)
     return ctx ? script_results_json(ctx, root) : 0;
 }
 
+/* report.html and the PNG charts, as `volley report DIR` would write them. */
+static int write_report(state *s, err *e)
+{
+    if (s->c->no_report)
+        return 0;
+    report_opts ro = {.formats = REPORT_FMT_HTML | REPORT_FMT_PNG, .width = CHART_DEFAULT_W,
+                      .height = CHART_DEFAULT_H, .src_dir = s->dir, .out_dir = s->dir,
+                      .who = s->c->who};
+    return report_write(&s->r, &ro, e);
+}
+
 static int write_outputs(state *s, err *e)
 {
     const session_config *c = s->c;
@@ -314,9 +327,12 @@ static int write_outputs(state *s, err *e)
         snprintf(path, sizeof path, "%s/summary.csv", s->dir);
         if ((rc = csv_write_summary(&s->r, path, e)))
             return rc;
+        if ((rc = write_report(s, e)))
+            return rc;
         if (!c->quiet)
-            fprintf(s->out, "  results: %s/results.json, summary.csv%s\n", s->dir,
-                    c->raw ? ", requests.csv" : "");
+            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s\n", s->dir,
+                    c->raw ? ", requests.csv" : "",
+                    c->no_report ? "" : ", report.html, charts/");
     }
     if (c->json) {
         char *js = results_json_dump_ext(&s->r, script_extra, s->sres, e);

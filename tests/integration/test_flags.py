@@ -158,6 +158,7 @@ def url_effects():
     E["out"] = lambda c: _out(c, [c.url()])
     E["label"] = lambda c: _eq(c.json("--label", "lbl", "-n", "1", c.url())["plan"]["label"], "lbl")
     E["no-save"] = lambda c: _no_save(c, [c.url()])
+    E["no-report"] = lambda c: _no_report(c, [c.url()])
     E["raw"] = _url_raw
     E["json"] = lambda c: _eq(c.json("-n", "2", c.url())["totals"]["requests"], 2)
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
@@ -212,6 +213,7 @@ def script_effects():
     E["out"] = lambda c: _out(c, c.lua())
     E["label"] = lambda c: _eq(c.json(*c.lua("--label", "lbl"))["plan"]["label"], "lbl")
     E["no-save"] = lambda c: _no_save(c, c.lua())
+    E["no-report"] = lambda c: _no_report(c, c.lua())
     E["json"] = lambda c: _eq(c.json(*c.lua())["plan"]["method"], "script")
     E["env"] = lambda c: (c.json(*c.lua("-e", "PATH=/echo", url=c.rec.url)), _true(c.rec.heads[0].startswith("GET /echo ")))
     E["quiet"] = lambda c: _quiet(c, c.lua())
@@ -422,6 +424,19 @@ def _out(c, target):
     p = c.run("-q", "--out", str(out), *target)
     assert p.returncode == 0, p.stderr
     assert json.loads((out / "results.json").read_text())["run_id"]
+
+
+def _no_report(c, target):
+    """A run ends with its report; --no-report keeps only the data files."""
+    full, bare = c.tmp / "full", c.tmp / "bare"
+    p = c.run("-q", "-d", "300ms", "--out", str(full), *target)
+    assert p.returncode == 0, p.stderr
+    assert (full / "report.html").read_text().startswith("<!DOCTYPE html")
+    assert (full / "charts" / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = c.run("-q", "-d", "300ms", "--no-report", "--out", str(bare), *target)
+    assert p.returncode == 0, p.stderr
+    assert (bare / "results.json").exists() and (bare / "summary.csv").exists()
+    assert not (bare / "report.html").exists() and not (bare / "charts").exists()
 
 
 def _no_save(c, target):
