@@ -58,6 +58,8 @@ enum {
     OPT_MONITOR_PID,
     OPT_EXEC,
     OPT_READY,
+    OPT_EXEC_TIMEOUT,
+    OPT_COLD,
     OPT_OPENAPI,
     OPT_PATH_PARAM,
     OPT_HAR,
@@ -173,8 +175,13 @@ static const flag_def run_flags[] = {
      "start CMD, wait until it answers (--ready), load it, stop it",
      "needs --ready URL"},
     {OPT_READY, "ready", 0, "URL", B, "server under test",
-     "with --exec: the URL that must answer before the load (default: the first endpoint)",
-     NULL},
+     "with --exec: a URL that must answer a GET before the load (default: a TCP connect "
+     "to the first endpoint; never the load's own request)", NULL},
+    {OPT_EXEC_TIMEOUT, "exec-timeout", 0, "D", B, "server under test",
+     "with --exec: how long the command may take to be ready (default 15s)", NULL},
+    {OPT_COLD, "cold", 0, NULL, U, "server under test",
+     "with --exec: time from exec to the first successful response, and that request's "
+     "latency, apart from the warm load (plain http)", NULL},
     {OPT_OUT, "out", 0, "DIR", B, "output",
      "where to write results, checked before any load (default: a new "
      "volley-results/<time>[-segKofN][-label])", NULL},
@@ -315,6 +322,11 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return parse_u64(arg, "--requests", 1, UINT64_MAX / 2, &p->requests, e);
     case OPT_READY:
         s->ready_url = arg;
+        return 0;
+    case OPT_EXEC_TIMEOUT:
+        return positive_duration(arg, "--exec-timeout", &s->exec_timeout_ns, e);
+    case OPT_COLD:
+        s->cold = true;
         return 0;
     case 't':
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -241,21 +242,39 @@ void monitor_stop(monitor *m, results_monitor *out)
     free(m);
 }
 
-pid_t proc_spawn(const char *cmd, err *e)
+/* Where the child's stdout and stderr go: the log file, /dev/null (quiet)
+ * or stderr (stdout is volley's: --json). -1 on error. */
+static int output_fd(const char *log_path, bool quiet, err *e)
 {
+    if (!log_path && !quiet)
+        return dup(STDERR_FILENO);
+    const char *path = log_path ? log_path : "/dev/null";
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        err_sys(e, "--exec: cannot open '%s' for the command's output", path);
+    return fd;
+}
+
+pid_t proc_spawn(const char *cmd, const char *log_path, bool quiet, err *e)
+{
+    int out = output_fd(log_path, quiet, e);
+    if (out < 0)
+        return -1;
     pid_t pid = fork();
     if (pid < 0) {
+        close(out);
         err_sys(e, "--exec: fork");
         return -1;
     }
     if (pid == 0) {
         setpgid(0, 0);
         signal(SIGPIPE, SIG_DFL);
-        /* The server's output goes to stderr: stdout is volley's (--json). */
-        dup2(STDERR_FILENO, STDOUT_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    close(out);
     setpgid(pid, pid); /* also here: no race with the child's own call */
     return pid;
 }

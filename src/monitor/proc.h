@@ -25,8 +25,10 @@ void monitor_stop(monitor *m, results_monitor *out);
  * and its live descendants right now. Returns false if pid is gone. */
 bool proc_usage(pid_t pid, double *cpu_s, uint64_t *rss_bytes);
 
-/* Runs `/bin/sh -c cmd` in a new process group. */
-pid_t proc_spawn(const char *cmd, err *e);
+/* Runs `/bin/sh -c cmd` in a new process group, its stdout and stderr into
+ * log_path (created or truncated), else /dev/null when quiet, else volley's
+ * stderr. */
+pid_t proc_spawn(const char *cmd, const char *log_path, bool quiet, err *e);
 /* Stops the group of a spawned process: SIGTERM, then SIGKILL after
  * grace_ms; reaps it. Returns its exit status as from waitpid, or -1. */
 int proc_stop(pid_t pid, unsigned grace_ms);

@@ -93,6 +93,22 @@ static void sweep_table(FILE *f, const results *r)
     }
 }
 
+/* --cold: the first request to a fresh server beside the warm load. */
+static void print_cold(FILE *f, const results *r)
+{
+    const results_cold *c = &r->cold;
+    char p50[16] = "-", p99[16] = "-";
+    if (hist_count(r->st.latency)) {
+        dur(hist_percentile(r->st.latency, 50), p50, sizeof p50);
+        dur(hist_percentile(r->st.latency, 99), p99, sizeof p99);
+    }
+    fprintf(f, "\n  cold start: %.1fms from --exec to the first %d response (ready after "
+               "%.1fms, %u attempt%s)\n",
+            c->start_ms, c->status, c->ready_ms, c->attempts, c->attempts == 1 ? "" : "s");
+    fprintf(f, "    first request %.2fms; warm (the load): p50 %s, p99 %s\n", c->first_ms, p50,
+            p99);
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
@@ -192,6 +208,8 @@ void summary_print(FILE *f, const results *r)
         fprintf(f, "    cpu %.2f s (%.1f%% of one core), %.4f cpu-s per 1000 requests, peak rss %s\n",
                 m->cpu_seconds, secs > 0 ? m->cpu_seconds / secs * 100 : 0, per_k, a2);
     }
+    if (r->cold.measured)
+        print_cold(f, r);
     if (r->nthresholds) {
         fprintf(f, "\n  thresholds\n");
         for (size_t i = 0; i < r->nthresholds; i++)

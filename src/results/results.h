@@ -91,6 +91,17 @@ typedef struct results_monitor {
     uint64_t rss_max_bytes;
 } results_monitor;
 
+/* --cold: the first request to a server just started by --exec, measured
+ * apart from the load (which then sees a warm server). */
+typedef struct results_cold {
+    bool measured;
+    double ready_ms;       /* exec to ready (TCP connect, or --ready answered) */
+    double start_ms;       /* exec to the first successful response complete */
+    double first_ms;       /* that request's latency: connect to last byte */
+    int status;            /* its status */
+    uint32_t attempts;     /* requests sent until one succeeded */
+} results_cold;
+
 typedef struct results {
     char run_id[64];       /* unique per run: time, segment, random (session) */
     results_plan plan;
@@ -108,6 +119,7 @@ typedef struct results {
     size_t nthresholds;
     bool thresholds_aborted; /* --abort-on-fail stopped the run */
     results_monitor monitor;
+    results_cold cold;
 } results;
 
 int results_stats_init(results_stats *s);

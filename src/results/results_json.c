@@ -276,6 +276,15 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
         set(o, "rows", rows);
         set(root, "monitor", o);
     }
+    if (r->cold.measured) {
+        json_t *o = json_object();
+        set(o, "ready_ms", json_real(round(r->cold.ready_ms * 1000) / 1000));
+        set(o, "start_ms", json_real(round(r->cold.start_ms * 1000) / 1000));
+        set(o, "first_request_ms", json_real(round(r->cold.first_ms * 1000) / 1000));
+        set(o, "status", json_integer(r->cold.status));
+        set(o, "attempts", json_integer(r->cold.attempts));
+        set(root, "cold", o);
+    }
     if (extra && extra(root, ctx)) {
         json_decref(root);
         err_set(e, VOLLEY_ENOMEM, "results: cannot encode the extra fields");

@@ -57,7 +57,10 @@ typedef struct session_config {
     bool abort_on_fail;
     int monitor_pid;
     const char *exec_cmd;
-    const char *ready_url;     /* --exec waits for it (default: the first endpoint) */
+    const char *ready_url;     /* --exec waits for a GET to answer (default: a TCP
+                                  connect to the first endpoint's address) */
+    uint64_t exec_timeout_ns;  /* --exec-timeout (0: 15 s) */
+    bool cold;                 /* --cold: time the first request apart */
     const char *baseline, *save_baseline;
     session_compare cmp;
     /* Scripts: env, load overrides, http.* defaults. The session fills in

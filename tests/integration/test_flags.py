@@ -155,6 +155,8 @@ def url_effects():
     E["monitor-pid"] = lambda c: _eq(c.json("--monitor-pid", str(c.serve.proc.pid), "-d", "1200ms", "-c", "1", c.url())["monitor"]["pid"], c.serve.proc.pid)
     E["exec"] = lambda c: _exec(c, script=False)
     E["ready"] = lambda c: _exec(c, script=False, ready=True)
+    E["cold"] = _url_cold
+    E["exec-timeout"] = lambda c: _exec_timeout(c, ["http://127.0.0.1:%d/" % _free_port()])
     E["out"] = lambda c: _out(c, [c.url()])
     E["label"] = lambda c: _eq(c.json("--label", "lbl", "-n", "1", c.url())["plan"]["label"], "lbl")
     E["no-save"] = lambda c: _no_save(c, [c.url()])
@@ -192,7 +194,7 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"])]:
+                 ("raw", ["--raw"]), ("cold", ["--cold"])]:
         E[f] = R(f, *a)
     E["no-retry"] = lambda c: _no_retry(c, lambda url: c.lua("-c", "1", "-n", "20", url=url))
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
@@ -210,6 +212,7 @@ def script_effects():
     E["monitor-pid"] = lambda c: _eq(c.json(*c.lua("--monitor-pid", str(c.serve.proc.pid), "-d", "1200ms"))["monitor"]["pid"], c.serve.proc.pid)
     E["exec"] = lambda c: _exec(c, script=True, ready=True)
     E["ready"] = E["exec"]
+    E["exec-timeout"] = lambda c: _exec_timeout(c, c.lua("--ready", "http://127.0.0.1:%d/" % _free_port()))
     E["out"] = lambda c: _out(c, c.lua())
     E["label"] = lambda c: _eq(c.json(*c.lua("--label", "lbl"))["plan"]["label"], "lbl")
     E["no-save"] = lambda c: _no_save(c, c.lua())
@@ -408,6 +411,19 @@ def _exec(c, script, ready=False):
     with pytest.raises(OSError):  # stopped after the run
         import socket
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _url_cold(c):
+    port = _free_port()
+    cmd = "%s serve --listen 127.0.0.1:%d -q" % (c.bin, port)
+    res = c.json("--cold", "--exec", cmd, "-n", "5", "-c", "1", "http://127.0.0.1:%d/health" % port)
+    _eq(res["cold"]["status"], 200)
+    _gt(res["cold"]["start_ms"], 0)
+
+
+def _exec_timeout(c, target):
+    p = c.run("-q", "--no-save", "--exec", "sleep 30", "--exec-timeout", "300ms", *target)
+    assert p.returncode == 2 and "not within 0.3s (--exec-timeout)" in p.stderr, p.stderr
 
 
 def _free_port():
