@@ -73,11 +73,28 @@ static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const
     }
 }
 
+/* The server's mean CPU % and peak RSS in the step (--exec, --monitor-pid). */
+static void sweep_server(FILE *f, const results *r, const results_step *st)
+{
+    double cpu;
+    uint64_t rss;
+    char b[32] = "-", c[16] = "-";
+    if (results_step_monitor(r, st, &cpu, &rss)) {
+        snprintf(c, sizeof c, "%.1f", cpu);
+        summary_format_bytes((double)rss, b, sizeof b);
+    }
+    fprintf(f, " %9s %10s", c, b);
+}
+
 static void sweep_table(FILE *f, const results *r)
 {
+    bool srv = r->monitor.pid != 0;
     fprintf(f, "\n  sweep: target vs achieved\n");
-    fprintf(f, "    %9s %9s %9s %9s %9s %9s %9s\n", "target", "achieved", "p50", "p95", "p99",
+    fprintf(f, "    %9s %9s %9s %9s %9s %9s %9s", "target", "achieved", "p50", "p95", "p99",
             "ok %", "dropped");
+    if (srv)
+        fprintf(f, " %9s %10s", "srv cpu%", "srv rss");
+    fputc('\n', f);
     for (size_t i = 0; i < r->nsteps; i++) {
         const results_stats *st = &r->steps[i].st;
         char a[16], b[16], c[16];
@@ -87,9 +104,12 @@ static void sweep_table(FILE *f, const results *r)
         uint64_t ok = 0;
         for (int k = 200; k < 400; k++)
             ok += st->tot.status[k];
-        fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu\n", r->steps[i].target_rps,
+        fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu", r->steps[i].target_rps,
                 results_stats_rps(st), a, b, c, pct(ok, st->tot.requests),
                 (unsigned long long)st->tot.dropped);
+        if (srv)
+            sweep_server(f, r, &r->steps[i]);
+        fputc('\n', f);
     }
 }
 

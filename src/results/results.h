@@ -138,6 +138,11 @@ results_endpoint *results_add_endpoint(results *r, const char *name, const char 
  * step's; the other endpoints are dropped), for a report of one endpoint.
  * VOLLEY_EINVAL naming the endpoints there are when there is no such one. */
 int results_keep_endpoint(results *r, const char *name, err *e);
+/* The server under test during step st: the mean CPU % (of one core) and
+ * the peak RSS of the monitor's samples whose interval falls mostly inside
+ * the step. False when there is no monitor or no such sample. */
+bool results_step_monitor(const results *r, const results_step *st, double *cpu_pct,
+                          uint64_t *rss_max_bytes);
 /* Adds a step with one stats block per existing endpoint, or NULL. */
 results_step *results_add_step(results *r, double target_rps, uint32_t target_vus);
 

@@ -236,6 +236,14 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
         set(o, "offset_ns", jint(st->offset_ns));
         stats_json(o, &st->st, e);
         set(o, "endpoints", endpoints_json(st->eps, r->neps, e));
+        double cpu;
+        uint64_t rss;
+        if (results_step_monitor(r, st, &cpu, &rss)) {
+            json_t *srv = json_object();
+            set(srv, "cpu_pct", json_real(round(cpu * 10) / 10));
+            set(srv, "rss_max_bytes", jint(rss));
+            set(o, "server", srv);
+        }
         json_array_append_new(steps, o);
     }
     set(root, "steps", steps);

@@ -2,13 +2,15 @@
 takes COLD_MS (a module compiled on first use), later ones are fast. It logs
 each request (method, path, body length) to LOG, one line each, and prints
 a line to stdout and to stderr at start (for the server.log checks).
-Usage: python3 coldserver.py PORT LOG COLD_MS"""
+With BURN_US, each request also spins the CPU that long (a server whose
+cost grows with the rate). Usage: python3 coldserver.py PORT LOG COLD_MS [BURN_US]"""
 import socket
 import sys
 import threading
 import time
 
 port, log, cold_ms = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+burn_s = (int(sys.argv[4]) if len(sys.argv) > 4 else 0) / 1e6
 warm = threading.Event()
 lock = threading.Lock()
 
@@ -38,6 +40,9 @@ def serve(c):
                     warm.set()
                 with open(log, "a") as f:
                     f.write("%s %s %d\n" % (method.decode(), path.decode(), len(body)))
+            end = time.perf_counter() + burn_s
+            while time.perf_counter() < end:
+                pass
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 

@@ -111,3 +111,45 @@ def test_cold_needs_exec_and_a_url_run(volley_bin, tmp_path):
     p = run(volley_bin, "--no-save", "-n", "1", "--exec-timeout", "1s",
             "http://127.0.0.1:%d/" % free_port())
     assert p.returncode == 2 and "--exec-timeout" in p.stderr
+
+
+def step_cpu_from_rows(res, step):
+    """The rule of results_step_monitor, from results.json alone: samples
+    count in the step where the middle of their interval lies."""
+    m = res["monitor"]
+    start = step["offset_s"]
+    end = start + step["duration_s"]
+    half = m["interval_s"] / 2
+    rows = [r for r in m["rows"] if start <= r[0] - half <= end]
+    return sum(r[1] for r in rows) / len(rows), max(r[2] for r in rows)
+
+
+def test_server_cost_per_sweep_step(volley_bin, tmp_path):
+    port, log = free_port(), str(tmp_path / "seen.log")
+    out = tmp_path / "out"
+    cmd = cold_cmd(port, log, 0) + " 1000"  # 1 ms of CPU per request
+    p = run(volley_bin, "--out", str(out), "--rates", "20,300", "-d", "1500ms", "-c", "8",
+            "--exec", cmd, "http://127.0.0.1:%d/" % port)
+    assert p.returncode == 0, p.stderr
+    res = json.loads((out / "results.json").read_text())
+    cpu = [s["server"]["cpu_pct"] for s in res["steps"]]
+    # 15 times the rate costs the server more (about 2 % against 30 %).
+    assert cpu[1] > cpu[0] + 5, cpu
+    for s in res["steps"]:
+        want_cpu, want_rss = step_cpu_from_rows(res, s)
+        assert abs(s["server"]["cpu_pct"] - want_cpu) < 0.11
+        assert s["server"]["rss_max_bytes"] == want_rss
+    # summary.csv: the same figures on each step's total row.
+    import csv
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    totals = [r for r in rows if r["endpoint"] == "total" and r["step"] != ""]
+    assert [float(r["server_cpu_pct"]) for r in totals] == cpu
+    assert [int(r["server_rss_max_bytes"]) for r in totals] == \
+        [s["server"]["rss_max_bytes"] for s in res["steps"]]
+    assert all(r["server_cpu_pct"] == "" for r in rows if r["endpoint"] != "total")
+    # The sweep table, and the sweep chart with its CPU panel.
+    assert "srv cpu%" in p.stdout
+    png = (out / "charts" / "sweep.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "report.html").read_text()
+    assert "server CPU per step" in html
