@@ -16,12 +16,18 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static int connect_to(const addr *a)
+/* A blocking connection whose reads and writes give up at deadline_ns (at
+ * least 100 ms from now): a slow cold first response is waited for, not cut
+ * short and sent again. */
+static int connect_to(const addr *a, uint64_t deadline_ns)
 {
     int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct timeval tv = {.tv_sec = 2};
+    uint64_t now = clock_now_ns();
+    uint64_t left = deadline_ns > now + 100 * NS_PER_MS ? deadline_ns - now : 100 * NS_PER_MS;
+    struct timeval tv = {.tv_sec = (time_t)(left / NS_PER_S),
+                         .tv_usec = (suseconds_t)(left % NS_PER_S / 1000)};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
@@ -32,9 +38,9 @@ static int connect_to(const addr *a)
 }
 
 /* Sends req and reads one whole response; its status, or -1. */
-static int exchange(const addr *a, const buf *req, bool head)
+static int exchange(const addr *a, const buf *req, bool head, uint64_t deadline_ns)
 {
-    int fd = connect_to(a);
+    int fd = connect_to(a, deadline_ns);
     if (fd < 0)
         return -1;
     int status = -1;
@@ -57,9 +63,9 @@ static int exchange(const addr *a, const buf *req, bool head)
     return status;
 }
 
-static bool connects(const addr *a)
+static bool connects(const addr *a, uint64_t deadline_ns)
 {
-    int fd = connect_to(a);
+    int fd = connect_to(a, deadline_ns);
     if (fd >= 0)
         close(fd);
     return fd >= 0;
@@ -85,6 +91,7 @@ typedef struct probe_ctx {
     const addr *a;
     const buf *req;
     bool head;
+    uint64_t deadline_ns;
     int status;
     uint32_t attempts;
     uint64_t sent_ns, done_ns;
@@ -92,13 +99,14 @@ typedef struct probe_ctx {
 
 static bool probe_connect(void *ctx)
 {
-    return connects(((probe_ctx *)ctx)->a);
+    probe_ctx *c = ctx;
+    return connects(c->a, c->deadline_ns);
 }
 
 static bool probe_answer(void *ctx)
 {
     probe_ctx *c = ctx;
-    return exchange(c->a, c->req, c->head) > 0;
+    return exchange(c->a, c->req, c->head, c->deadline_ns) > 0;
 }
 
 static bool probe_success(void *ctx)
@@ -106,7 +114,7 @@ static bool probe_success(void *ctx)
     probe_ctx *c = ctx;
     c->attempts++;
     c->sent_ns = clock_now_ns();
-    c->status = exchange(c->a, c->req, c->head);
+    c->status = exchange(c->a, c->req, c->head, c->deadline_ns);
     c->done_ns = clock_now_ns();
     return c->status >= 100 && c->status < 400;
 }
@@ -124,7 +132,8 @@ static int wait_ready_url(const char *ready_url, pid_t pid, uint64_t deadline_ns
     if (!rc && p.target_tls[p.eps[0].target_idx])
         rc = err_set(e, VOLLEY_EINVAL, "--ready: https is not supported; give an http URL");
     if (!rc) {
-        probe_ctx c = {.a = &p.targets[p.eps[0].target_idx], .req = &p.eps[0].request};
+        probe_ctx c = {.a = &p.targets[p.eps[0].target_idx], .req = &p.eps[0].request,
+                       .deadline_ns = deadline_ns};
         char what[300];
         snprintf(what, sizeof what, "%.250s answered", ready_url);
         rc = wait_until(probe_answer, &c, pid, deadline_ns, what, tt, e);
@@ -142,14 +151,15 @@ static int wait_ready(sut *s, const sut_options *o, uint64_t t0, err *e)
     if (o->ready_url) {
         rc = wait_ready_url(o->ready_url, s->exec_pid, t0 + timeout, tt, e);
     } else {
-        probe_ctx c = {.a = o->connect_addr};
+        probe_ctx c = {.a = o->connect_addr, .deadline_ns = t0 + timeout};
         rc = wait_until(probe_connect, &c, s->exec_pid, t0 + timeout,
                         "it accepted a connection", tt, e);
     }
     if (rc || !o->cold_request)
         return rc;
     s->cold.ready_ms = (double)(clock_now_ns() - t0) / NS_PER_MS;
-    probe_ctx c = {.a = o->connect_addr, .req = o->cold_request, .head = o->cold_head};
+    probe_ctx c = {.a = o->connect_addr, .req = o->cold_request, .head = o->cold_head,
+                   .deadline_ns = t0 + timeout};
     if ((rc = wait_until(probe_success, &c, s->exec_pid, t0 + timeout,
                          "a first successful response (--cold)", tt, e)))
         return rc;
