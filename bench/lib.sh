@@ -16,15 +16,17 @@ wait_port() {
 
 # nginx_start DIR SERVER_BLOCK [HTTP_EXTRA]: writes DIR/nginx.conf with the
 # given server { } block, starts nginx in the background (NGINX_PID) and
-# waits for the port named in the block's listen line ($PORT).
+# waits for the port named in the block's listen line ($PORT). NGINX_CONNS
+# (default 4096) is its worker_connections.
 nginx_start() {
     local dir=$1 server=$2 extra=${3:-}
     cat > "$dir/nginx.conf" <<CONF
 worker_processes 1;
+worker_rlimit_nofile $((${NGINX_CONNS:-4096} * 2));
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${NGINX_CONNS:-4096}; }
 http {
     access_log off;
     client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
@@ -37,6 +39,19 @@ CONF
     nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
     NGINX_PID=$!
     wait_port "$PORT"
+}
+
+# make_certs DIR: a CA (DIR/ca.pem) and a server certificate for 127.0.0.1
+# signed by it (DIR/srv.pem, DIR/srv.key), so clients verify as usual.
+make_certs() {
+    local d=$1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=volley bench CA" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$d/srv.key" -out "$d/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' > "$d/ext.cnf"
+    openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 1 -out "$d/srv.pem" -extfile "$d/ext.cnf" 2>/dev/null
 }
 
 median() {

@@ -29,14 +29,7 @@ TMP=$(mktemp -d)
 NGINX_PID=
 trap '[ -n "$NGINX_PID" ] && kill $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 
-# A CA and a server certificate for 127.0.0.1, so volley verifies as usual.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-    -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -subj "/CN=volley bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$TMP/srv.key" -out "$TMP/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' > "$TMP/ext.cnf"
-openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-    -days 1 -out "$TMP/srv.pem" -extfile "$TMP/ext.cnf" 2>/dev/null
+make_certs "$TMP"
 
 PORT=$(free_port)
 nginx_start "$TMP" "server { listen 127.0.0.1:$PORT ssl; ssl_certificate $TMP/srv.pem; ssl_certificate_key $TMP/srv.key; location / { return 200 \"ok\"; } }" \

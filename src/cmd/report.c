@@ -20,7 +20,8 @@
 #include <sys/stat.h>
 
 enum { FMT_HTML = REPORT_FMT_HTML, FMT_PNG = REPORT_FMT_PNG, FMT_SVG = REPORT_FMT_SVG,
-       FMT_TXT = REPORT_FMT_TXT, FMT_CSV = REPORT_FMT_CSV };
+       FMT_TXT = REPORT_FMT_TXT, FMT_CSV = REPORT_FMT_CSV, FMT_JUNIT = REPORT_FMT_JUNIT,
+       FMT_HGRM = REPORT_FMT_HGRM, FMT_PROM = REPORT_FMT_PROM };
 #define FMT_DEFAULT (FMT_HTML | FMT_PNG | FMT_TXT)
 #define PATH_CAP 4200
 
@@ -34,12 +35,14 @@ static void usage(FILE *f)
             "  -o, --out DIR        where to write (default: the results file's directory;\n"
             "                       with several files, DIR/NAME for each, NAME being the\n"
             "                       file's directory name)\n"
-            "  -f, --format LIST    comma-separated: html, png, svg, txt, csv\n"
-            "                       (default html,png,txt; txt goes to stdout)\n"
+            "  -f, --format LIST    comma-separated: html, png, svg, txt, csv, junit,\n"
+            "                       hgrm, prom (default html,png,txt; txt goes to stdout)\n"
             "  -s, --size WxH       chart size in pixels (default %dx%d)\n"
             "  -e, --endpoint NAME  report one endpoint alone\n"
             "  -h, --help           this help\n\n"
-            "Writes DIR/report.html, DIR/charts/NAME.png|svg, DIR/summary.csv. The\n"
+            "Writes DIR/report.html, DIR/charts/NAME.png|svg, DIR/summary.csv,\n"
+            "DIR/junit.xml (a test case per threshold), DIR/latency.hgrm (HdrHistogram\n"
+            "percentile distribution, ms) and DIR/metrics.prom (Prometheus text). The\n"
             "per-request scatter charts use requests.csv beside the results file when\n"
             "it exists. Exit codes: 0 done, 1 a file could not be written, 2 bad\n"
             "option or unreadable results file.\n",
@@ -52,7 +55,8 @@ static int parse_formats(const char *s, unsigned *out)
         const char *name;
         unsigned bit;
     } names[] = {{"html", FMT_HTML}, {"png", FMT_PNG}, {"svg", FMT_SVG},
-                 {"txt", FMT_TXT},   {"csv", FMT_CSV}};
+                 {"txt", FMT_TXT},   {"csv", FMT_CSV},   {"junit", FMT_JUNIT},
+                 {"hgrm", FMT_HGRM}, {"prom", FMT_PROM}};
     *out = 0;
     const char *p = s;
     while (*p) {
@@ -65,7 +69,7 @@ static int parse_formats(const char *s, unsigned *out)
             }
         if (!found) {
             fprintf(stderr, "volley report: --format: unknown format '%.*s' "
-                            "(known: html, png, svg, txt, csv)\n",
+                            "(known: html, png, svg, txt, csv, junit, hgrm, prom)\n",
                     (int)n, p);
             return -1;
         }

@@ -15,10 +15,12 @@
 #include "load/plan.h"
 #include "metrics/threshold.h"
 #include "report/chart.h"
+#include "output/outputs.h"
 #include "script/lua_plan.h"
 #include "session/session.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +73,9 @@ enum {
     OPT_CERT,
     OPT_KEY,
     OPT_HELP_MARKDOWN,
+    OPT_CPUS,
     OPT_SEED,
+    OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
 #define B FLAG_BOTH
@@ -99,6 +103,8 @@ static const flag_def run_flags[] = {
      "N shared iterations over -c VUs (k6 --iterations)"},
     {'t', "threads", 't', "N", B, "load", "worker threads (default: number of cores; at most 4 x "
      "cores, 256 in all: more only compete for CPUs)", NULL},
+    {OPT_CPUS, "cpus", 0, "LIST", B, "load",
+     "pin worker thread i to the i-th CPU of LIST, cycling (e.g. 0,2-3)", NULL},
     {OPT_MAX_CONN, "max-connections", 0, "N", B, "load",
      "open model: connection pool cap (default: rate/10, at least 64)",
      "arrival rate: the scenario's VUs"},
@@ -182,6 +188,24 @@ static const flag_def run_flags[] = {
     {OPT_COLD, "cold", 0, NULL, U, "server under test",
      "with --exec: time from exec to the first successful response, and that request's "
      "latency, apart from the warm load (plain http)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LISTEN, "metrics-listen", 0, "ADDR", B, "live outputs",
+     "serve Prometheus /metrics during the run (PORT alone: 127.0.0.1:PORT; docs/outputs.md)",
+     NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LINGER, "metrics-linger", 0, "D", B, "live outputs",
+     "keep /metrics and the dashboard up D after the run (a new Ctrl-C ends it)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_DASHBOARD, "dashboard", 0, "ADDR", B, "live outputs",
+     "live web dashboard at http://ADDR/ (Server-Sent Events at /events, report at /report)",
+     NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_OUT_INFLUX, "out-influx", 0, "URL", B, "live outputs",
+     "InfluxDB 1.x line protocol, a point a second (a URL with no path writes to database "
+     "volley)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_OUT_OTLP, "out-otlp", 0, "URL", B, "live outputs",
+     "OTLP/HTTP JSON metrics each second (default path /v1/metrics)", NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_PUSHGATEWAY, "pushgateway", 0, "URL", B, "live outputs",
+     "push the final numbers to a Prometheus Pushgateway (default path /metrics/job/volley)",
+     NULL},
+    {OPT_OUTPUT + OUTPUTS_FLAG_TUI, "tui", 0, NULL, B, "live outputs",
+     "live terminal view (stdout must be a terminal; not with --json or -q)", NULL},
     {OPT_OUT, "out", 0, "DIR", B, "output",
      "where to write results, checked before any load (default: a new "
      "volley-results/<time>[-segKofN][-label])", NULL},
@@ -254,6 +278,7 @@ typedef struct run_opts {
     uint32_t conns;
     double rate;
     uint64_t duration_ns;
+    outputs_config outs;
     bool seen[NFLAGS];         /* which rows were given */
 } run_opts;
 
@@ -300,6 +325,20 @@ static int positive_duration(const char *arg, const char *what, uint64_t *out, e
     return rc;
 }
 
+/* --cpus LIST: every CPU must be one this process may run on. */
+static int parse_cpus(plan *p, const char *arg, err *e)
+{
+    int rc = parse_cpu_list(arg, "--cpus", p->cpus, PLAN_MAX_CPUS, &p->ncpus, PLAN_MAX_CPUS, e);
+    cpu_set_t allowed;
+    if (rc || sched_getaffinity(0, sizeof allowed, &allowed))
+        return rc ? rc : err_sys(e, "--cpus: cannot read this process's CPUs");
+    for (size_t i = 0; i < p->ncpus; i++)
+        if (!CPU_ISSET(p->cpus[i], &allowed))
+            return err_set(e, VOLLEY_EINVAL, "--cpus: CPU %u is not available to this process",
+                           (unsigned)p->cpus[i]);
+    return 0;
+}
+
 static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
 {
     session_config *s = o->s;
@@ -332,6 +371,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
             p->threads = plan_cap_threads((uint32_t)v);
         return rc;
+    case OPT_CPUS:
+        return parse_cpus(p, arg, e);
     case 'm':
         if (strlen(arg) >= sizeof p->method)
             return err_set(e, VOLLEY_EINVAL, "--method: '%s' is too long", arg);
@@ -505,6 +546,8 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case 'q':
         s->quiet = true;
         return 0;
+    case OPT_OUTPUT ... OPT_OUTPUT + OUTPUTS_NFLAGS - 1:
+        return outputs_parse_flag(&o->outs, c - OPT_OUTPUT, arg, e);
     }
     return err_set(e, VOLLEY_EINVAL, "unknown option");
 }
@@ -704,6 +747,29 @@ static int script_shape(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
     return 0;
 }
 
+/* The live outputs (output/outputs) as one session sink. */
+static int add_outputs(run_opts *o, const plan *p, err *e)
+{
+    session_config *s = o->s;
+    if (o->outs.tui && (s->quiet || s->json))
+        return err_set(e, VOLLEY_EINVAL, "--tui: not with %s", s->quiet ? "--quiet" : "--json");
+    outputs_config c = o->outs;
+    c.thresholds = s->thresholds;
+    c.nthresholds = s->nthresholds;
+    outputs *outs = outputs_new(&c, p->label, stdout, e);
+    if (!outs)
+        return e->code;
+    session_sink k = {.name = "outputs", .progress = outputs_sink_progress,
+                      .second = outputs_sink_second,
+                      .endpoint_second = outputs_sink_endpoint_second, .end = outputs_sink_end,
+                      .close = outputs_sink_close, .replaces_progress = outputs_draws_progress(outs),
+                      .ctx = outs};
+    int rc = session_add_sink(s, &k, e);
+    if (rc)
+        outputs_free(outs);
+    return rc;
+}
+
 static bool is_script(int argc, char **argv)
 {
     if (optind != argc - 1)
@@ -790,6 +856,8 @@ int cmd_run(int argc, char **argv)
         rc = check_modes(&o, script, &e);
     if (!rc)
         rc = script ? finish_script(&p, &o, &shape, &e) : finish_flags(&p, &o, argc, argv, &e);
+    if (!rc)
+        rc = add_outputs(&o, &p, &e);
     int code;
     if (rc) {
         fprintf(stderr, "volley run: %s\n", e.msg);

@@ -138,3 +138,50 @@ void parse_format_duration(uint64_t ns, char *out, unsigned long cap)
     else
         snprintf(out, cap, "%.2fs", v / NS_PER_S);
 }
+
+static int add_cpu(unsigned long c, const char *what, uint16_t *out, size_t cap, size_t *n,
+                   unsigned max_cpu, err *e)
+{
+    if (c >= max_cpu)
+        return err_set(e, VOLLEY_EINVAL, "%s: CPU %lu is out of range (0-%u)", what, c,
+                       max_cpu - 1);
+    for (size_t i = 0; i < *n; i++)
+        if (out[i] == c)
+            return err_set(e, VOLLEY_EINVAL, "%s: CPU %lu is listed twice", what, c);
+    if (*n == cap)
+        return err_set(e, VOLLEY_EINVAL, "%s: more than %zu CPUs", what, cap);
+    out[(*n)++] = (uint16_t)c;
+    return 0;
+}
+
+int parse_cpu_list(const char *s, const char *what, uint16_t *out, size_t cap, size_t *n,
+                   unsigned max_cpu, err *e)
+{
+    *n = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        if (!isdigit((unsigned char)*p))
+            return bad(e, what, s, "expected a CPU list like 0,2-3");
+        unsigned long lo = strtoul(p, &end, 10), hi = lo;
+        if (*end == '-') {
+            if (!isdigit((unsigned char)end[1]))
+                return bad(e, what, s, "expected a CPU list like 0,2-3");
+            hi = strtoul(end + 1, &end, 10);
+            if (hi < lo)
+                return bad(e, what, s, "a range must go upwards");
+            if (hi >= max_cpu) /* also keeps the loop below short */
+                return add_cpu(hi, what, out, cap, n, max_cpu, e);
+        }
+        if (*end && *end != ',')
+            return bad(e, what, s, "expected a CPU list like 0,2-3");
+        for (unsigned long c = lo; c <= hi; c++) {
+            int rc = add_cpu(c, what, out, cap, n, max_cpu, e);
+            if (rc)
+                return rc;
+        }
+        if (!*end)
+            return 0;
+        p = end + 1; /* after a comma: another item must follow */
+    }
+}

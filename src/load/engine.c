@@ -7,7 +7,10 @@
 #include "core/clock.h"
 #include "load/worker.h"
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +186,9 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         all.target_rps += row.target_rps;
         if (r->eps)
             series_append(&r->eps[ep].st.sec, &row);
+        const engine_options *eo = g->opt;
+        if (!final && !r->warmup && r->eps && eo && eo->on_endpoint_second)
+            eo->on_endpoint_second(eo->ctx, ep, r->eps[ep].name, &row);
     }
     row_from_hist(&all, g->scratch_all);
     all.active = final ? 0 : active;
@@ -357,6 +363,30 @@ static uint32_t threads_for(const plan *p, const executor *x)
     return t;
 }
 
+/* Starts worker i with ops->start; with --cpus on its CPU: a new thread
+ * takes its creator's affinity, so the main thread wears the worker's mask
+ * for the moment of the start (and its own again afterwards). */
+static int start_worker(engine *g, void *w, uint32_t i, err *e)
+{
+    const engine_options *o = g->opt;
+    if (!o || !o->ncpus)
+        return g->ops->start(w, e);
+    cpu_set_t mine, one;
+    CPU_ZERO(&one);
+    CPU_SET(o->cpus[i % o->ncpus], &one);
+    int rc = pthread_getaffinity_np(pthread_self(), sizeof mine, &mine);
+    if (!rc)
+        rc = pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    if (rc) {
+        errno = rc;
+        return err_sys(e, "--cpus: cannot run worker %u on CPU %u", i,
+                       (unsigned)o->cpus[i % o->ncpus]);
+    }
+    int src = g->ops->start(w, e);
+    pthread_setaffinity_np(pthread_self(), sizeof mine, &mine);
+    return src;
+}
+
 /* Runs one shape to its end with nthreads workers made by g->ops.
  * Returns 0 or an error (nothing was sent). */
 static int run_workers(shape_run *r, uint32_t nthreads, err *e)
@@ -378,7 +408,7 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
     if (!rc && !g->out->start_wall_ns)
         g->out->start_wall_ns = clock_wall_ns() + (r->start_ns - clock_now_ns());
     for (uint32_t i = 0; i < nthreads && !rc; i++)
-        if ((rc = g->ops->start(r->w[i], e)))
+        if ((rc = start_worker(g, r->w[i], i, e)))
             for (uint32_t j = 0; j < i; j++)
                 g->ops->abort(r->w[j]);
     if (!rc) {

@@ -46,11 +46,18 @@ typedef struct engine_options {
      * the latency histogram of that second (all endpoints); returning true
      * stops the run gracefully (--abort-on-fail). May be NULL. */
     bool (*on_second)(void *ctx, const series_row *row, const hist *latency);
+    /* Called before on_second with each endpoint's (stat group's) row of
+     * that second and its name. May be NULL. */
+    void (*on_endpoint_second)(void *ctx, uint32_t ep, const char *name, const series_row *row);
     /* Called when the measured load starts (after any warm-up). May be NULL. */
     void (*on_measure_start)(void *ctx);
     /* With plan.raw: receives every request's record, on the main thread. */
     engine_raw_fn raw;
     void *raw_ctx;
+    /* --cpus: worker thread i runs on cpus[i % ncpus] only (any kind of
+     * worker: the thread inherits the mask it is started with). */
+    const uint16_t *cpus;
+    size_t ncpus;
 } engine_options;
 
 /* ---- other kinds of workers (scripted virtual users) ----

@@ -385,6 +385,18 @@ static int add_op(load_ctx *c, plan *p, const char *base, const char *path, cons
         snprintf(name, sizeof name, "%s %s", method, path);
     else
         snprintf(name, sizeof name, "%s", path);
+    /* Two operations may name themselves alike (an operationId reused, a
+     * path written twice): the later one gets " #2", " #3", ... */
+    char base_name[48];
+    snprintf(base_name, sizeof base_name, "%.47s", name);
+    for (int k = 2; k < 1000; k++) {
+        bool taken = false;
+        for (size_t i = 0; i < p->neps && !taken; i++)
+            taken = !strcmp(p->eps[i].name, name);
+        if (!taken)
+            break;
+        snprintf(name, sizeof name, "%s #%d", base_name, k);
+    }
     plan_endpoint *ep = plan_add_endpoint_parts(p, name, method, u, "--openapi", e);
     if (!ep) {
         free(body);
@@ -475,6 +487,8 @@ int openapi_load(plan *p, const char *src, const char *base, const openapi_optio
             int r = 0;
             if (!strcmp(M, "DELETE"))
                 snprintf(c.why, sizeof c.why, "DELETE operations are not loaded (destructive)");
+            else if (path[0] != '/' || strpbrk(path, " \t\r\n"))
+                snprintf(c.why, sizeof c.why, "the path is not '/...' without spaces (OpenAPI paths start with '/')");
             else
                 r = add_op(&c, p, b, path, M, op, pparams, nops > 1, e);
             if (r < 0)

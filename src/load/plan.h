@@ -19,6 +19,7 @@
 #define PLAN_MAX_ENDPOINTS 64
 #define PLAN_MAX_TARGETS 16
 #define PLAN_MAX_RATES 64
+#define PLAN_MAX_CPUS 1024 /* CPU_SETSIZE */
 
 typedef enum { PLAN_PER_ENDPOINT, PLAN_MIXED } plan_mode;
 
@@ -66,6 +67,8 @@ typedef struct plan {
     /* how much */
     executor shape;
     uint32_t threads;
+    uint16_t cpus[PLAN_MAX_CPUS]; /* --cpus: worker thread i runs on cpus[i % ncpus] */
+    size_t ncpus;
     uint64_t requests;         /* 0 = no limit; per scenario */
     uint32_t max_connections;  /* open model pool cap (0 = derived from the rate) */
     uint32_t max_backlog;      /* open model waiting iterations (0 = derived) */

@@ -60,6 +60,7 @@ typedef struct metrics_interval {
 } metrics_interval;
 
 #define METRICS_RING 8
+#define METRICS_CACHE_LINE 64
 
 typedef struct metrics_shard {
     metrics_totals tot;
@@ -73,8 +74,12 @@ typedef struct metrics_shard {
     metrics_interval ring[METRICS_RING];
     uint64_t cur;   /* the second being recorded (owned by the worker) */
     _Atomic uint64_t closed;   /* intervals [0, closed) are final (worker writes) */
-    _Atomic uint64_t consumed; /* intervals [0, consumed) were read (main writes) */
-    uint64_t overruns;         /* intervals reused before main read them */
+    /* The one field main writes (once a second) has a cache line of its
+     * own, so it never invalidates the line the worker writes per request;
+     * the shard itself is allocated cache-line aligned and padded, so no
+     * two workers' shards share a line either. */
+    _Alignas(METRICS_CACHE_LINE) _Atomic uint64_t consumed; /* [0, consumed) were read */
+    _Alignas(METRICS_CACHE_LINE) uint64_t overruns; /* intervals reused before main read them */
     uint64_t last_outcome_ns;  /* monotonic time of the last outcome (worker) */
     /* Live progress, plain stores by the worker, read relaxed by main. */
     _Atomic uint64_t live_requests, live_errors;

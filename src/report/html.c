@@ -587,8 +587,11 @@ int html_write(const results *r, const chart_set *charts, int w, int h, const ch
 
 int html_write_report(const results *r, const char *dir_of_results, const char *path, err *e)
 {
-    csv_request_row *rows = NULL;
-    size_t n = 0;
+    scatter sc;
+    int rc = scatter_init(&sc, r, 0, e);
+    if (rc)
+        return rc;
+    bool have_sc = false;
     if (dir_of_results) {
         char rq[4200];
         struct stat st;
@@ -597,13 +600,12 @@ int html_write_report(const results *r, const char *dir_of_results, const char *
         if (snprintf(rq, sizeof rq, "%s/requests.csv", dir_of_results) < (int)sizeof rq &&
             stat(rq, &st) == 0) {
             err ignore = {0};
-            if (csv_read_requests(rq, &rows, &n, &ignore))
-                rows = NULL, n = 0;
+            have_sc = scatter_read_csv(&sc, rq, &ignore) == 0;
         }
     }
     chart_set cs;
-    int rc = chart_build_all(r, rows, n, &cs, e);
-    free(rows);
+    rc = chart_build_all(r, have_sc ? &sc : NULL, &cs, e);
+    scatter_free(&sc);
     if (rc)
         return rc;
     rc = html_write(r, &cs, CHART_DEFAULT_W, CHART_DEFAULT_H, path, e);

@@ -1,5 +1,5 @@
 /* report: the files of a report made from one results struct - summary.csv,
- * charts as PNG/SVG and report.html - written into a folder. One
+ * CI exports, charts as PNG/SVG and report.html - written into a folder. One
  * implementation for `volley report` (cmd/report) and for the end of
  * `volley run` (session), so both write the same report. */
 #ifndef VOLLEY_REPORT_H
@@ -16,6 +16,9 @@ enum {
     REPORT_FMT_SVG = 4,
     REPORT_FMT_TXT = 8, /* the text summary: the caller prints it */
     REPORT_FMT_CSV = 16,
+    REPORT_FMT_JUNIT = 32, /* junit.xml: a test case per threshold */
+    REPORT_FMT_HGRM = 64,  /* latency.hgrm: HdrHistogram percentile distribution */
+    REPORT_FMT_PROM = 128, /* metrics.prom: Prometheus text */
 };
 
 typedef struct report_opts {

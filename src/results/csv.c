@@ -1,7 +1,7 @@
 /* csv: summary.csv from a results struct (cmd/run after a run, cmd/report
  * from results.json; both must give the same bytes, so only exact data is
- * used and every number has a fixed format), and the requests.csv reader
- * behind report/chart's per-route scatter plot. */
+ * used and every number has a fixed format), and the streaming requests.csv
+ * reader behind report/scatter (the per-route scatter plots). */
 #include "results/csv.h"
 
 #include "core/fileio.h"
@@ -9,9 +9,12 @@
 #include "core/clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int csv_field(buf *out, const char *s)
@@ -189,9 +192,10 @@ static int split(char *line, char **f, int max)
                     *w++ = *p++;
                 }
             }
-        } else {
+        } else { /* unquoted: in place as it is */
             while (*p && *p != ',')
-                *w++ = *p++;
+                p++;
+            w = p;
         }
         if (*p != ',') {
             *w = '\0';
@@ -202,38 +206,66 @@ static int split(char *line, char **f, int max)
     }
 }
 
-static void chomp(char *s, ssize_t *len)
-{
-    while (*len > 0 && (s[*len - 1] == '\n' || s[*len - 1] == '\r'))
-        s[--*len] = '\0';
-}
+static const double pow10_tab[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
-static int num(const char *s, double *out)
+/* Plain decimals ("123.456", the way volley writes them) without strtod:
+ * the digits as an integer over a power of ten, both exact in a double, so
+ * the quotient is the correctly rounded value. Anything else (signs,
+ * exponents, long mantissas) goes to strtod. */
+/* Parses the number at *pp, which ends at a ',' or the end of the line,
+ * and leaves *pp there. */
+static int num_at(char **pp, double *out)
 {
-    if (!*s) {
-        *out = 0;
-        return 0;
+    char *s = *pp, *p = s;
+    uint64_t m = 0;
+    while ((unsigned)(*p - '0') < 10)
+        m = m * 10 + (uint64_t)(*p++ - '0');
+    size_t ip = (size_t)(p - s), frac = 0;
+    if (*p == '.') {
+        char *q = ++p;
+        while ((unsigned)(*p - '0') < 10)
+            m = m * 10 + (uint64_t)(*p++ - '0');
+        frac = (size_t)(p - q);
     }
-    char *end;
+    if ((*p == ',' || !*p) && ip + frac <= 15 && frac < 10) {
+        *pp = p;
+        *out = ip + frac ? (double)m / pow10_tab[frac] : 0; /* empty is 0 */
+        return ip + frac || p == s ? 0 : -1;                /* "." is not */
+    }
+    char *end = strchrnul(p, ','), c = *end;
+    *end = '\0';
+    char *e;
     errno = 0;
-    double v = strtod(s, &end);
-    if (*end || errno)
-        return -1;
-    *out = v;
-    return 0;
+    *out = strtod(s, &e);
+    int bad = e != end || errno || e == s;
+    *end = c;
+    *pp = end;
+    return bad ? -1 : 0;
 }
 
-static int parse_row(char **f, int nf, const int *col, csv_request_row *r)
+/* A whole field (NUL-terminated) as a number. */
+static int num(char *s, double *out)
+{
+    return num_at(&s, out) || *s ? -1 : 0;
+}
+
+static const int numeric[] = {RQ_OFFSET, RQ_STATUS, RQ_LATENCY, RQ_SERVICE, RQ_TTFB,
+                              RQ_BYTES_IN, RQ_BYTES_OUT};
+#define NNUMERIC (sizeof numeric / sizeof numeric[0])
+
+/* A row from its fields; v holds its numbers when the caller parsed them
+ * already (NULL: parsed here). */
+static int parse_row(char **f, int nf, const int *col, const double *pre, csv_request_row *r)
 {
     double v[RQ_NCOLS] = {0};
-    static const int numeric[] = {RQ_OFFSET, RQ_STATUS, RQ_LATENCY, RQ_SERVICE, RQ_TTFB,
-                                  RQ_BYTES_IN, RQ_BYTES_OUT};
-    for (size_t k = 0; k < sizeof numeric / sizeof numeric[0]; k++) {
+    for (size_t k = 0; !pre && k < NNUMERIC; k++) {
         int c = col[numeric[k]];
         if (c >= 0 && (c >= nf || num(f[c], &v[numeric[k]])))
             return -1;
     }
-    memset(r, 0, sizeof *r);
+    if (pre)
+        memcpy(v, pre, sizeof v);
+    r->endpoint[0] = '\0';
     r->offset_ms = v[RQ_OFFSET];
     r->latency_ms = v[RQ_LATENCY];
     r->service_ms = v[RQ_SERVICE];
@@ -251,22 +283,23 @@ static int parse_row(char **f, int nf, const int *col, csv_request_row *r)
     if (col[RQ_STEP] >= 0 && col[RQ_STEP] < nf && f[col[RQ_STEP]][0] &&
         !num(f[col[RQ_STEP]], &st) && st >= 0 && st < 1e9)
         r->step = (int32_t)st;
-    if (col[RQ_ENDPOINT] >= 0 && col[RQ_ENDPOINT] < nf)
-        snprintf(r->endpoint, sizeof r->endpoint, "%s", f[col[RQ_ENDPOINT]]);
+    if (col[RQ_ENDPOINT] >= 0 && col[RQ_ENDPOINT] < nf) {
+        size_t len = strnlen(f[col[RQ_ENDPOINT]], sizeof r->endpoint - 1);
+        memcpy(r->endpoint, f[col[RQ_ENDPOINT]], len);
+        r->endpoint[len] = '\0';
+    }
     r->err_kind = -1;
     if (col[RQ_ERROR] >= 0 && col[RQ_ERROR] < nf && f[col[RQ_ERROR]][0])
         r->err_kind = (int8_t)metrics_err_kind_from_name(f[col[RQ_ERROR]]);
     return 0;
 }
 
-static int read_header(FILE *f, const char *path, char **line, size_t *cap, int *col, err *e)
+static int read_header(char *line, const char *path, int *col, err *e)
 {
-    ssize_t len = getline(line, cap, f);
-    if (len < 0)
+    if (!line)
         return err_set(e, VOLLEY_EPARSE, "%s:1: empty file (expected a header line)", path);
-    chomp(*line, &len);
     char *fields[RQ_MAX_FIELDS];
-    int nf = split(*line, fields, RQ_MAX_FIELDS);
+    int nf = split(line, fields, RQ_MAX_FIELDS);
     if (nf < 0)
         return err_set(e, VOLLEY_EPARSE, "%s:1: unterminated quote in the header", path);
     for (int k = 0; k < RQ_NCOLS; k++) {
@@ -283,68 +316,187 @@ static int read_header(FILE *f, const char *path, char **line, size_t *cap, int 
     return 0;
 }
 
-/* Data records (non-empty lines after the header), for the sampling stride. */
-static size_t count_records(FILE *f)
+/* A file read in big blocks, handed out line by line (NUL-terminated in
+ * place, CR/LF removed): no copy and no allocation per row. */
+typedef struct line_reader {
+    int fd;
+    char *buf;
+    size_t cap, start, len; /* unread bytes: buf[start .. len) */
+    uint64_t base;          /* file offset of buf[0] */
+    bool eof;
+    int err; /* errno of a failed read, ENOMEM for an impossible line */
+} line_reader;
+
+#define LR_BLOCK (4u << 20)
+
+/* The next line, or NULL at the end of the file (or on an error: lr->err). */
+static char *next_line(line_reader *lr)
 {
-    size_t n = 0;
-    int c, prev = '\n';
-    bool header = true;
-    while ((c = getc(f)) != EOF) {
-        if (c == '\n') {
-            if (prev != '\n' && !header)
-                n++;
-            header = false;
+    for (;;) {
+        char *b = lr->buf + lr->start;
+        char *nl = memchr(b, '\n', lr->len - lr->start);
+        if (nl || (lr->eof && lr->start < lr->len)) {
+            char *end = nl ? nl : lr->buf + lr->len;
+            lr->start = nl ? (size_t)(nl - lr->buf) + 1 : lr->len;
+            *end = '\0';
+            if (end > b && end[-1] == '\r')
+                end[-1] = '\0';
+            return b;
         }
-        if (c != '\r')
-            prev = c;
+        if (lr->eof)
+            return NULL;
+        memmove(lr->buf, b, lr->len - lr->start);
+        lr->len -= lr->start;
+        lr->base += lr->start;
+        lr->start = 0;
+        if (lr->len + 1 >= lr->cap) { /* a line longer than the buffer */
+            char *nb = realloc(lr->buf, lr->cap * 2);
+            if (!nb) {
+                lr->err = ENOMEM;
+                return NULL;
+            }
+            lr->buf = nb;
+            lr->cap *= 2;
+        }
+        ssize_t r = read(lr->fd, lr->buf + lr->len, lr->cap - 1 - lr->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            lr->err = errno;
+            return NULL;
+        }
+        lr->len += (size_t)r;
+        lr->eof = r == 0;
+        lr->buf[lr->len] = '\0';
     }
-    if (prev != '\n' && !header)
-        n++;
-    return n;
 }
 
-int csv_read_requests(const char *path, csv_request_row **rows, size_t *n, err *e)
+/* One pass over a line: the numeric fields parsed as they go by (kind[i]:
+ * the column kind of field i, or -1), then the fields cut in place. A line
+ * with a quoted field returns 1, untouched, for split(). */
+static int fast_row(char *line, const int *kind, const int *col, bool brief, csv_request_row *r)
 {
-    *rows = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return err_sys(e, "cannot open '%s'", path);
-    size_t total = count_records(f);
-    rewind(f);
-    size_t keep = total < CSV_REQUESTS_MAX_ROWS ? total : CSV_REQUESTS_MAX_ROWS;
-    char *line = NULL;
-    size_t cap = 0;
-    int col[RQ_NCOLS];
-    int rc = read_header(f, path, &line, &cap, col, e);
-    csv_request_row *out = NULL;
-    if (!rc && keep && !(out = malloc(keep * sizeof *out)))
-        rc = err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
-    size_t idx = 0, got = 0, lineno = 1;
-    ssize_t len;
-    while (!rc && got < keep && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        chomp(line, &len);
-        if (!len)
-            continue;
-        /* Evenly spaced: record idx is kept when it starts a new 1/keep slot. */
-        size_t i = idx++;
-        if ((unsigned __int128)i * keep / total == (unsigned __int128)(i + 1) * keep / total)
-            continue;
-        char *fields[RQ_MAX_FIELDS];
-        int nf = split(line, fields, RQ_MAX_FIELDS);
-        if (nf < 0 || parse_row(fields, nf, col, &out[got]))
-            rc = err_set(e, VOLLEY_EPARSE, "%s:%zu: malformed row", path, lineno);
-        else
-            got++;
+    char *f[RQ_MAX_FIELDS];
+    double v[RQ_NCOLS] = {0};
+    int nf = 0;
+    char *p = line;
+    for (;;) {
+        if (*p == '"')
+            return 1; /* nothing cut yet: split() takes the line as it is */
+        f[nf] = p;
+        int k = kind[nf];
+        bool skip = brief && k >= RQ_SERVICE && k <= RQ_BYTES_OUT;
+        if (k >= 0 && k != RQ_STEP && k != RQ_ENDPOINT && k != RQ_ERROR && !skip) {
+            if (num_at(&p, &v[k]))
+                return -1;
+        } else {
+            while (*p && *p != ',')
+                p++;
+        }
+        if (!*p || ++nf == RQ_MAX_FIELDS)
+            break;
+        p++;
     }
-    free(line);
-    fclose(f);
-    if (rc) {
-        free(out);
+    nf += nf < RQ_MAX_FIELDS;
+    for (int i = 1; i < nf; i++)
+        f[i][-1] = '\0'; /* the commas end the fields before */
+    *p = '\0';
+    for (size_t k = 0; k < NNUMERIC; k++)
+        if (col[numeric[k]] >= nf)
+            return -1;
+    return parse_row(f, nf, col, v, r);
+}
+
+/* Moves the reader to file offset off (an empty buffer). */
+static int reader_seek(line_reader *lr, uint64_t off)
+{
+    if (lseek(lr->fd, (off_t)off, SEEK_SET) < 0)
+        return -1;
+    lr->start = lr->len = 0;
+    lr->base = off;
+    lr->eof = false;
+    lr->buf[0] = '\0';
+    return 0;
+}
+
+/* The rows of one part: those whose line starts in [from, to) (see
+ * csv_scan_requests_part); line numbers are known only in part 0. */
+static int scan_rows(line_reader *lr, const char *path, bool brief, uint64_t from, uint64_t to,
+                     csv_row_fn fn, void *ctx, err *e)
+{
+    int col[RQ_NCOLS];
+    int rc = read_header(next_line(lr), path, col, e);
+    int kind[RQ_MAX_FIELDS];
+    for (int i = 0; i < RQ_MAX_FIELDS; i++)
+        kind[i] = -1;
+    for (int k = 0; !rc && k < RQ_NCOLS; k++)
+        if (col[k] >= 0)
+            kind[col[k]] = k;
+    if (!rc && from > 0) { /* into the part: skip the line that straddles from */
+        if (reader_seek(lr, from - 1))
+            lr->err = errno;
+        else
+            next_line(lr);
+    }
+    size_t lineno = from ? 0 : 1;
+    csv_request_row row;
+    char *line;
+    while (!rc && (line = next_line(lr))) {
+        uint64_t at = lr->base + (uint64_t)(line - lr->buf);
+        if (at >= to)
+            break;
+        lineno += lineno > 0;
+        if (!line[0])
+            continue;
+        int bad = fast_row(line, kind, col, brief, &row);
+        if (bad == 1) {
+            char *fields[RQ_MAX_FIELDS];
+            int nf = split(line, fields, RQ_MAX_FIELDS);
+            bad = nf < 0 || parse_row(fields, nf, col, NULL, &row);
+        }
+        if (bad && lineno)
+            rc = err_set(e, VOLLEY_EPARSE, "%s:%zu: malformed row", path, lineno);
+        else if (bad)
+            rc = err_set(e, VOLLEY_EPARSE, "%s: malformed row at byte %llu", path,
+                         (unsigned long long)at);
+        else if ((rc = fn(&row, ctx)))
+            err_set(e, rc, "%s: row at byte %llu: %s", path, (unsigned long long)at,
+                    err_str(rc));
+    }
+    if (lr->err) {
+        errno = lr->err;
+        rc = err_sys(e, "cannot read '%s'", path);
+    }
+    return rc;
+}
+
+int csv_scan_requests_part(const char *path, bool brief, unsigned part, unsigned nparts,
+                           csv_row_fn fn, void *ctx, err *e)
+{
+    line_reader lr = {.cap = LR_BLOCK};
+    if ((lr.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return err_sys(e, "cannot open '%s'", path);
+    struct stat st;
+    if (fstat(lr.fd, &st) < 0) {
+        int rc = err_sys(e, "cannot read '%s'", path);
+        close(lr.fd);
         return rc;
     }
-    *rows = out;
-    *n = got;
-    return 0;
+    uint64_t size = (uint64_t)st.st_size;
+    uint64_t from = nparts > 1 ? size * part / nparts : 0;
+    uint64_t to = part + 1 < nparts ? size * (part + 1) / nparts : UINT64_MAX;
+    if (!(lr.buf = malloc(lr.cap))) {
+        close(lr.fd);
+        return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
+    }
+    lr.buf[0] = '\0';
+    int rc = scan_rows(&lr, path, brief, from, to, fn, ctx, e);
+    free(lr.buf);
+    close(lr.fd);
+    return rc;
+}
+
+int csv_scan_requests(const char *path, bool brief, csv_row_fn fn, void *ctx, err *e)
+{
+    return csv_scan_requests_part(path, brief, 0, 1, fn, ctx, e);
 }

@@ -1,7 +1,7 @@
 /* csv: the CSV outputs of a run. summary.csv (one row per endpoint and
- * sweep step, written here from a results struct) and a reader for
- * requests.csv (one row per request, written by the engine) used by the
- * per-route scatter chart. */
+ * sweep step, written here from a results struct) and a streaming reader
+ * for requests.csv (one row per request, written by the engine) used by
+ * report/scatter for the per-route scatter charts. */
 #ifndef VOLLEY_CSV_H
 #define VOLLEY_CSV_H
 
@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "results/results.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,14 +48,25 @@ typedef struct csv_request_row {
     char endpoint[64];
 } csv_request_row;
 
-/* At most this many rows are kept: larger files are sampled evenly (every
- * k-th row, in file order), which keeps a scatter plot's shape. */
-#define CSV_REQUESTS_MAX_ROWS 200000
+/* Called for each data row of requests.csv, in file order; the row is
+ * only valid during the call. A non-zero return (a VOLLEY_E* code) stops
+ * the scan and is returned. */
+typedef int (*csv_row_fn)(const csv_request_row *row, void *ctx);
 
-/* Reads requests.csv at path into a malloc'd array (*rows, caller frees)
- * of *n rows. Columns are found by name in the header (unknown ones are
- * ignored; offset_ms, status and latency_ms are required). Errors name the
- * file and line: VOLLEY_ESYS, VOLLEY_EPARSE, VOLLEY_ENOMEM. */
-int csv_read_requests(const char *path, csv_request_row **rows, size_t *n, err *e);
+/* Streams requests.csv at path through fn, one row at a time, in constant
+ * memory (a 10M-row file is read in 4 MiB blocks). Columns are found by
+ * name in the header (unknown ones are ignored; offset_ms, status and
+ * latency_ms are required). brief: service_ms, ttfb_ms and the byte
+ * counts of unquoted rows are not parsed (left 0; a scatter needs only
+ * time, status and latency). Errors name the file and line: VOLLEY_ESYS,
+ * VOLLEY_EPARSE, VOLLEY_ENOMEM, or fn's code. */
+int csv_scan_requests(const char *path, bool brief, csv_row_fn fn, void *ctx, err *e);
+
+/* The same for part `part` of nparts (threads reading one file): the rows
+ * whose line starts in [size*part/nparts, size*(part+1)/nparts) of the
+ * file, so the parts together are every row once. Errors outside part 0
+ * name the byte offset instead of the line. */
+int csv_scan_requests_part(const char *path, bool brief, unsigned part, unsigned nparts,
+                           csv_row_fn fn, void *ctx, err *e);
 
 #endif

@@ -65,6 +65,12 @@ static void live_measure_start(void *ctx)
         la->next.on_measure_start(la->next.ctx);
 }
 
+static void live_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row)
+{
+    live_abort *la = ctx;
+    la->next.on_endpoint_second(la->next.ctx, ep, name, row);
+}
+
 static bool live_second(void *ctx, const series_row *row, const hist *latency)
 {
     live_abort *la = ctx;
@@ -103,6 +109,8 @@ static int live_abort_setup(live_abort *la, engine_options *eo)
     eo->ctx = la;
     eo->progress = la->next.progress ? live_progress : NULL;
     eo->on_measure_start = la->next.on_measure_start ? live_measure_start : NULL;
+    /* Every callback that takes eo->ctx is forwarded: the context is ours now. */
+    eo->on_endpoint_second = la->next.on_endpoint_second ? live_endpoint_second : NULL;
     eo->on_second = live_second;
     return 0;
 }

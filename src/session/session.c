@@ -121,6 +121,14 @@ static bool on_second(void *ctx, const series_row *row, const hist *latency)
     return stop;
 }
 
+static void on_endpoint_second(void *ctx, uint32_t ep, const char *name, const series_row *row)
+{
+    state *s = ctx;
+    for (size_t i = 0; i < s->nsinks; i++)
+        if (s->sinks[i].endpoint_second)
+            s->sinks[i].endpoint_second(s->sinks[i].ctx, ep, name, row);
+}
+
 static void on_measure_start(void *ctx)
 {
     sut_mark(&((state *)ctx)->server);
@@ -202,11 +210,14 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
 static int add_sinks(state *s, err *e)
 {
     session_config *c = s->c;
-    for (size_t i = 0; i < c->nsinks; i++)
+    bool drawn = false;
+    for (size_t i = 0; i < c->nsinks; i++) {
         s->sinks[s->nsinks++] = c->sinks[i];
+        drawn |= c->sinks[i].replaces_progress;
+    }
     s->ps.f = s->out;
     s->ps.tty = isatty(fileno(s->out));
-    if (!c->quiet)
+    if (!c->quiet && !drawn)
         s->sinks[s->nsinks++] = (session_sink){.name = "progress", .progress = progress_draw,
                                                .ctx = &s->ps};
     if (c->abort_on_fail) {
@@ -309,7 +320,9 @@ static int run_load(state *s, const char *script_path, err *e)
 {
     session_config *c = s->c;
     engine_options eo = {.progress = on_progress, .ctx = s, .interrupts = &interrupts,
-                         .on_second = on_second, .on_measure_start = on_measure_start};
+                         .on_second = on_second, .on_endpoint_second = on_endpoint_second,
+                         .on_measure_start = on_measure_start, .cpus = s->p->cpus,
+                         .ncpus = s->p->ncpus};
     if (c->raw) {
         eo.raw = session_raw_record;
         eo.raw_ctx = &s->raw;
@@ -392,6 +405,9 @@ static void judge(state *s)
         fail(s, 1, &e);
     if (s->sres)
         session_script_thresholds(s->sres, r);
+    for (size_t i = 0; i < s->nsinks; i++)
+        if (s->sinks[i].end)
+            s->sinks[i].end(s->sinks[i].ctx, r, c->no_save ? NULL : s->dir);
     if (!c->quiet) {
         summary_print(s->out, r);
         if (s->sres)
@@ -437,6 +453,10 @@ static void finish(state *s)
 
 static void release(state *s)
 {
+    /* The config's sinks, also when prepare failed before listing them. */
+    for (size_t i = 0; i < s->c->nsinks; i++)
+        if (s->c->sinks[i].close)
+            s->c->sinks[i].close(s->c->sinks[i].ctx, &interrupts);
     sut_stop(&s->server, NULL);
     if (s->raw.f) {
         err e = {0};

@@ -16,6 +16,7 @@
 #include "results/results.h"
 #include "script/script.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,11 +30,22 @@
 /* A live output. progress is called about four times a second from the
  * main thread; second once per collected second of the measured run with
  * that second's row and latency histogram (all endpoints): returning true
- * stops the run gracefully. Either may be NULL. */
+ * stops the run gracefully; endpoint_second just before it with each
+ * endpoint's (a script's scenario's) row of that second. end gets the
+ * results once the thresholds are judged, before the summary is printed
+ * (dir: the output directory, NULL with --no-save); close is called last,
+ * also when the run failed (interrupts: the signal count, so that a sink
+ * that lingers can stop at a new signal). Any may be NULL.
+ * replaces_progress: the sink draws the progress itself (--tui), so the
+ * plain progress line is left out. */
 typedef struct session_sink {
     const char *name;
     void (*progress)(void *ctx, const engine_progress *pr);
     bool (*second)(void *ctx, const series_row *row, const hist *latency);
+    void (*endpoint_second)(void *ctx, uint32_t ep, const char *name, const series_row *row);
+    void (*end)(void *ctx, const results *r, const char *dir);
+    void (*close)(void *ctx, volatile sig_atomic_t *interrupts);
+    bool replaces_progress;
     void *ctx;
 } session_sink;
 

@@ -14,6 +14,7 @@ import pytest
 
 from badserver import BadServer
 from conftest import volley_path
+from test_perf import last_cpu, pinned_threads
 from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,6 +109,14 @@ def scripts(c, res):
 
 # ---- what a flag does, per mode: (ctx) -> None, asserting the effect ----
 
+def _cpus(c, target):
+    """--cpus: both worker threads on the one CPU given, the main thread not."""
+    cpu = last_cpu()
+    seen, main = pinned_threads(c.bin, ["--cpus", str(cpu), "-t", "2", "-d", "3s", *target],
+                                cpu, 2)
+    assert sum(v == str(cpu) for v in seen.values()) == 2 and main != str(cpu), seen
+
+
 def url_effects():
     E = {}
     E["connections"] = lambda c: _eq(c.json("-c", "3", "-n", "30", c.url())["plan"]["connections"], 3)
@@ -118,6 +127,7 @@ def url_effects():
     E["duration"] = lambda c: _eq(c.json("-d", "300ms", "-c", "1", c.url())["plan"]["duration_s"], 0.3)
     E["requests"] = lambda c: _eq(c.json("-n", "17", c.url())["totals"]["requests"], 17)
     E["threads"] = lambda c: _eq(c.json("-t", "2", "-n", "4", c.url())["plan"]["threads"], 2)
+    E["cpus"] = lambda c: _cpus(c, ["-c", "2", c.url()])
     E["max-connections"] = _url_max_connections
     E["max-backlog"] = lambda c: _gt(c.json("--rate", "200", "-d", "1s", "--max-connections", "1", "--max-backlog", "1", c.url("/delay/50"))["totals"]["dropped_iterations"], 0)
     E["warmup"] = lambda c: _gt(c.json("--warmup", "300ms", "-d", "300ms", "-c", "1", c.url())["warmup_requests"], 0)
@@ -164,6 +174,7 @@ def url_effects():
     E["raw"] = _url_raw
     E["json"] = lambda c: _eq(c.json("-n", "2", c.url())["totals"]["requests"], 2)
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
+    _output_effects(E, lambda c: ["-d", "1s", "-c", "1", c.url()])
     E["seed"] = lambda c: c.refused("seed", "--seed", "7", "-n", "1", c.rec.url)
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
@@ -183,6 +194,7 @@ def script_effects():
     E["duration"] = lambda c: _between(c.json(*c.lua("-d", "500ms"))["duration_s"], 0.45, 1.5)
     E["requests"] = lambda c: _eq(sc(c, "-n", "7", "-c", "2")["iterations"], 7)
     E["threads"] = lambda c: _eq(c.json(*c.lua("-t", "2", "-c", "2", "-d", "200ms"))["plan"]["threads"], 2)
+    E["cpus"] = lambda c: _cpus(c, c.lua("-c", "2"))
     E["max-connections"] = lambda c: _eq(c.json(*c.lua("--rate", "10", "-d", "300ms", "--max-connections", "4"))["plan"]["connections"], 4)
     for f, a in [("max-backlog", ["--max-backlog", "5"]), ("warmup", ["--warmup", "1s"]),
                  ("rates", ["--rates", "1,2"]), ("cooldown", ["--cooldown", "1s"]),
@@ -219,6 +231,7 @@ def script_effects():
     E["no-report"] = lambda c: _no_report(c, c.lua())
     E["json"] = lambda c: _eq(c.json(*c.lua())["plan"]["method"], "script")
     E["env"] = lambda c: (c.json(*c.lua("-e", "PATH=/echo", url=c.rec.url)), _true(c.rec.heads[0].startswith("GET /echo ")))
+    _output_effects(E, lambda c: c.lua("-d", "1s"))
     E["quiet"] = lambda c: _quiet(c, c.lua())
     E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
@@ -424,6 +437,50 @@ def _url_cold(c):
 def _exec_timeout(c, target):
     p = c.run("-q", "--no-save", "--exec", "sleep 30", "--exec-timeout", "300ms", *target)
     assert p.returncode == 2 and "not within 0.3s (--exec-timeout)" in p.stderr, p.stderr
+def _output_served(c, target, flag):
+    """--metrics-listen / --dashboard with --metrics-linger: the final
+    snapshot is served after the run (so both flags took effect)."""
+    import urllib.request
+    port = _free_port()
+    p = subprocess.Popen([c.bin, "run", "-q", "--no-save", flag, str(port),
+                          "--metrics-linger", "3", *target(c)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=c.tmp)
+    try:
+        deadline, done = time.monotonic() + 20, False
+        while time.monotonic() < deadline and not done:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
+                    done = "volley_run_finished 1\n" in r.read().decode()
+                if done and flag == "--dashboard":
+                    with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2) as r:
+                        assert "EventSource" in r.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert done, "no final snapshot served during the linger"
+        assert p.wait(20) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _output_pushed(c, target, flag, head):
+    p = c.run("-q", "--no-save", flag, c.rec.url, *target(c))
+    assert p.returncode == 0, p.stderr
+    assert any(h.startswith(head) for h in c.rec.heads), c.rec.heads[:3]
+    assert flag + ": " in p.stderr and "delivered" in p.stderr, p.stderr
+
+
+def _output_effects(E, target):
+    """The live outputs (docs/outputs.md) apply to both modes alike."""
+    E["metrics-listen"] = lambda c: _output_served(c, target, "--metrics-listen")
+    E["metrics-linger"] = E["metrics-listen"]
+    E["dashboard"] = lambda c: _output_served(c, target, "--dashboard")
+    E["out-influx"] = lambda c: _output_pushed(c, target, "--out-influx", "POST /write?db=volley")
+    E["out-otlp"] = lambda c: _output_pushed(c, target, "--out-otlp", "POST /v1/metrics ")
+    E["pushgateway"] = lambda c: _output_pushed(c, target, "--pushgateway", "PUT /metrics/job/volley ")
+    # Not a terminal here: refused before any load, naming the flag.
+    E["tui"] = lambda c: c.refused("tui", "--tui", *target(c))
 
 
 def _free_port():

@@ -236,6 +236,31 @@ static char *write_tmp(const char *text)
     return path;
 }
 
+/* Collects the rows csv_scan_requests hands out (at most 16). */
+typedef struct rows_got {
+    csv_request_row rows[16];
+    size_t n;
+} rows_got;
+
+static int collect(const csv_request_row *row, void *ctx)
+{
+    rows_got *g = ctx;
+    if (g->n == 16)
+        return VOLLEY_ENOMEM;
+    g->rows[g->n++] = *row;
+    return 0;
+}
+
+static int read_rows(const char *path, csv_request_row **rows, size_t *n, err *e)
+{
+    static rows_got g;
+    g.n = 0;
+    int rc = csv_scan_requests(path, false, collect, &g, e);
+    *rows = g.rows;
+    *n = g.n;
+    return rc;
+}
+
 Test(csv, test_read_requests_by_column_name)
 {
     /* Columns reordered, an unknown one, a quoted endpoint, an error row,
@@ -250,7 +275,7 @@ Test(csv, test_read_requests_by_column_name)
     csv_request_row *rows;
     size_t n;
     err e = {0};
-    cr_assert_eq(csv_read_requests(path, &rows, &n, &e), 0, "%s", e.msg);
+    cr_assert_eq(read_rows(path, &rows, &n, &e), 0, "%s", e.msg);
     cr_assert_eq(n, 2);
     cr_assert_str_eq(rows[0].endpoint, "slow");
     cr_assert_eq(rows[0].status, 200);
@@ -263,7 +288,6 @@ Test(csv, test_read_requests_by_column_name)
     cr_assert_eq(rows[1].status, 0);
     cr_assert_eq(rows[1].step, -1);
     cr_assert_eq(rows[1].err_kind, ERRK_TIMEOUT);
-    free(rows);
     unlink(path);
 }
 
@@ -273,21 +297,21 @@ Test(csv, test_read_requests_errors_name_file_and_line)
     size_t n;
     err e = {0};
     char *path = write_tmp("offset_ms,status\n1,200\n");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, path) && strstr(e.msg, ":1:") && strstr(e.msg, "latency_ms"),
               "%s", e.msg);
     unlink(path);
     path = write_tmp("offset_ms,status,latency_ms\n1,200,3\n2,abc,3\n");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, ":3: malformed row"), "%s", e.msg);
     unlink(path);
     path = write_tmp("offset_ms,status,latency_ms,endpoint\n1,200,3,\"open\n");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     unlink(path);
     path = write_tmp("");
-    cr_assert_neq(csv_read_requests(path, &rows, &n, &e), 0);
+    cr_assert_neq(read_rows(path, &rows, &n, &e), 0);
     unlink(path);
-    cr_assert_neq(csv_read_requests("/nonexistent/requests.csv", &rows, &n, &e), 0);
+    cr_assert_neq(read_rows("/nonexistent/requests.csv", &rows, &n, &e), 0);
     cr_assert(strstr(e.msg, "/nonexistent/requests.csv"), "%s", e.msg);
     /* Found by fuzzing: numbers that do not fit the row's types are
      * malformed rows, not undefined conversions. */
@@ -299,33 +323,53 @@ Test(csv, test_read_requests_errors_name_file_and_line)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         path = write_tmp(bad[i]);
-        cr_expect_neq(csv_read_requests(path, &rows, &n, &e), 0, "%s", bad[i]);
+        cr_expect_neq(read_rows(path, &rows, &n, &e), 0, "%s", bad[i]);
         cr_expect(strstr(e.msg, ":2: malformed row"), "%s", e.msg);
         unlink(path);
     }
 }
 
-Test(csv, test_read_requests_samples_evenly_above_cap)
+Test(csv, test_read_requests_numbers_equal_strtod)
 {
-    size_t total = CSV_REQUESTS_MAX_ROWS + CSV_REQUESTS_MAX_ROWS / 4;
-    char path[] = "/tmp/volley-test-rqbig-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fdopen(fd, "w");
-    fprintf(f, "offset_ms,step,endpoint,status,latency_ms\n");
-    for (size_t i = 0; i < total; i++)
-        fprintf(f, "%zu,,e,200,1\n", i);
-    fclose(f);
-    csv_request_row *rows;
-    size_t n;
+    const char *vals[] = {"1.496", "30000.000", "0.001", "123456789.123", "7", "0.1",
+                          "99999999.999", "1e3", "2.5E-1", "12345678901234567.5"};
+    char text[1024] = "offset_ms,status,latency_ms\n";
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s,200,%s\n", vals[i],
+                 vals[i]);
+    char *path = write_tmp(text);
+    static rows_got g;
     err e = {0};
-    cr_assert_eq(csv_read_requests(path, &rows, &n, &e), 0, "%s", e.msg);
-    cr_assert_eq(n, CSV_REQUESTS_MAX_ROWS);
-    /* In file order, spread over the whole file: gaps of 1 or 2 rows. */
-    for (size_t i = 1; i < n; i++) {
-        double gap = rows[i].offset_ms - rows[i - 1].offset_ms;
-        cr_assert(gap >= 1 && gap <= 2, "gap %f at %zu", gap, i);
+    cr_assert_eq(csv_scan_requests(path, false, collect, &g, &e), 0, "%s", e.msg);
+    cr_assert_eq(g.n, 10);
+    for (size_t i = 0; i < g.n; i++) {
+        cr_assert_eq(g.rows[i].offset_ms, strtod(vals[i], NULL), "%s", vals[i]);
+        cr_assert_eq(g.rows[i].latency_ms, strtod(vals[i], NULL), "%s", vals[i]);
     }
-    cr_assert_geq(rows[n - 1].offset_ms, (double)(total - 2));
-    free(rows);
+    unlink(path);
+}
+
+static int count_offsets(const csv_request_row *row, void *ctx)
+{
+    int *seen = ctx;
+    seen[(int)row->offset_ms]++;
+    return 0;
+}
+
+Test(csv, test_parts_cover_every_row_once)
+{
+    char text[8192] = "offset_ms,status,latency_ms\n";
+    for (int i = 0; i < 300; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d,200,%d.5\n", i, i % 7);
+    char *path = write_tmp(text);
+    for (unsigned n = 1; n <= 7; n++) {
+        int seen[300] = {0};
+        err e = {0};
+        for (unsigned k = 0; k < n; k++)
+            cr_assert_eq(csv_scan_requests_part(path, true, k, n, count_offsets, seen, &e), 0,
+                         "%s", e.msg);
+        for (int i = 0; i < 300; i++)
+            cr_assert_eq(seen[i], 1, "row %d seen %d times with %u parts", i, seen[i], n);
+    }
     unlink(path);
 }

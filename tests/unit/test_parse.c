@@ -197,3 +197,33 @@ Test(parse, formatted_durations_parse_back_close_to_the_value)
         cr_assert_eq(back, vals[i], "'%s'", out);
     }
 }
+
+Test(parse, cpu_lists_single_comma_and_ranges)
+{
+    uint16_t c[16];
+    size_t n;
+    err e = {0};
+    cr_assert_eq(parse_cpu_list("0", "--cpus", c, 16, &n, 64, &e), 0, "%s", e.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(c[0], 0);
+    cr_assert_eq(parse_cpu_list("3,0-2,7", "--cpus", c, 16, &n, 64, &e), 0, "%s", e.msg);
+    cr_assert_eq(n, 5);
+    uint16_t want[] = {3, 0, 1, 2, 7};
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(c[i], want[i]);
+}
+
+Test(parse, cpu_list_errors_name_the_flag)
+{
+    static const char *bad[] = {"", "a", "1,", ",1", "1-", "3-1", "1,1", "0-1,1", "64",
+                                "1 2", "1-2-3", "-1", "99999999999999999999"};
+    uint16_t c[16];
+    size_t n;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err e = {0};
+        cr_assert_neq(parse_cpu_list(bad[i], "--cpus", c, 16, &n, 64, &e), 0, "'%s'", bad[i]);
+        cr_assert(strstr(e.msg, "--cpus"), "%s", e.msg);
+    }
+    err e = {0};
+    cr_assert_neq(parse_cpu_list("0-20", "--cpus", c, 16, &n, 64, &e), 0); /* over cap */
+}

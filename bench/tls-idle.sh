@@ -1,0 +1,95 @@
+#!/bin/bash
+# Memory per idle TLS connection: volley and wrk each hold CONNS (default
+# 10,000) keep-alive HTTPS connections, then SMALL (100); the RSS difference
+# over the difference in connections is the cost of one. The server is
+# `volley serve` with TLS (2 threads) and every request asks for
+# /delay/60000, so after the handshake each connection sits with its
+# request sent and nothing to read: idle, as far as TLS buffers go. (nginx
+# has no such route: its limit_req queue answered some connections at full
+# speed while others waited in the handshake, which is not idle.) RSS is
+# read from /proc once every connection is up and RSS has settled (two
+# samples 1 s apart within 1 %).
+#
+# usage: bench/tls-idle.sh   (env: CONNS=10000 SMALL=100 ROUNDS=1 WAIT_S=90
+#                              TOOLS="volley wrk")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+CONNS=${CONNS:-10000} SMALL=${SMALL:-100} ROUNDS=${ROUNDS:-1}
+./scripts/setup-deps.sh bench
+[ -x ./volley ] || make -s volley
+VOLLEY=${VOLLEY:-./volley}
+TOOLS=${TOOLS:-volley wrk}
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -gt $((CONNS + 100)) ] || { echo "bench: need more than $CONNS fds" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+NGINX_PID= TOOL_PID=  # NGINX_PID: the server
+cleanup() {
+    [ -n "$TOOL_PID" ] && kill -9 "$TOOL_PID" 2>/dev/null
+    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+make_certs "$TMP"
+PORT=$(free_port)
+"$VOLLEY" serve -l "127.0.0.1:$PORT" -t 2 --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key" \
+    > "$TMP/serve.log" 2>&1 &
+NGINX_PID=$!   # the server, stopped by cleanup
+wait_port "$PORT"
+URL="https://127.0.0.1:$PORT/delay/60000"
+
+established() {
+    ss -Htn state established "( dport = :$PORT )" 2>/dev/null | wc -l
+}
+
+rss_kb() {
+    awk '/^VmRSS/ {print $2}' "/proc/$1/status"
+}
+
+# idle_rss TOOL N: starts TOOL with N connections, waits (up to WAIT_S) for
+# them and for its RSS to settle, prints "RSS_KiB CONNECTIONS_HELD", stops it.
+idle_rss() {
+    local tool=$1 n=$2
+    case $tool in
+        volley) "$VOLLEY" run --no-save -q --cacert "$TMP/ca.pem" -c "$n" -t 1 -d 120s --connect-timeout 60s \
+                    --timeout 90s "$URL" > /dev/null 2>&1 & ;;
+        wrk)    wrk -c "$n" -t 1 -d 120s --timeout 90s "$URL" > /dev/null 2>&1 & ;;
+    esac
+    TOOL_PID=$!
+    local deadline=$((SECONDS + ${WAIT_S:-90})) prev=0 cur
+    until [ "$(established)" -ge "$n" ] || [ $SECONDS -ge $deadline ]; do sleep 0.5; done
+    while [ $SECONDS -lt $deadline ]; do
+        sleep 1
+        cur=$(rss_kb "$TOOL_PID")
+        [ "$prev" -gt 0 ] && [ $(( (cur > prev ? cur - prev : prev - cur) * 100 )) -le "$cur" ] && break
+        prev=$cur
+    done
+    local got; got=$(established)
+    [ "$got" -ge "$n" ] || echo "bench: $tool holds only $got of $n connections" >&2
+    echo "$(rss_kb "$TOOL_PID") $got"
+    kill -9 "$TOOL_PID"; wait "$TOOL_PID" 2>/dev/null || true; TOOL_PID=
+    # let nginx drop the closed connections before the next run
+    deadline=$((SECONDS + 30))
+    until [ "$(established)" -eq 0 ] || [ $SECONDS -ge $deadline ]; do sleep 0.5; done
+}
+
+declare -A PER
+printf "%-8s %-6s %12s %12s %16s\n" tool round "rss@$SMALL KiB" "rss@$CONNS KiB" "KiB/connection"
+for r in $(seq "$ROUNDS"); do
+    for t in $TOOLS; do
+        read -r small nsmall < <(idle_rss "$t" "$SMALL")
+        read -r big nbig < <(idle_rss "$t" "$CONNS")
+        per=$(echo "($big - $small) / ($nbig - $nsmall)" | bc -l)
+        printf "%-8s %-6s %12s %12s %16.2f   (%s and %s connections held)\n" "$t" "$r" "$small" \
+            "$big" "$per" "$nsmall" "$nbig"
+        PER[$t]="${PER[$t]:-} $per"
+    done
+done
+echo
+for t in $TOOLS; do
+    printf "median over %s rounds: %-6s %.2f KiB per idle TLS connection\n" "$ROUNDS" "$t" \
+        "$(echo ${PER[$t]} | median)"
+done

@@ -1,0 +1,670 @@
+"""Live outputs against the real components (output/): Prometheus scraping
+--metrics-listen, InfluxDB 1.x receiving --out-influx, the Pushgateway
+receiving --pushgateway, a recorder checking --out-otlp's OTLP JSON, headless
+Chromium on --dashboard and tmux driving --tui. Every peer runs on loopback
+from a temp dir and is stopped after."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import peerutil
+from conftest import volley_path
+
+
+def run_volley(args, timeout=60):
+    p = subprocess.run([volley_path(), "run"] + args, capture_output=True, text=True,
+                       timeout=timeout)
+    return p
+
+
+def totals(outdir):
+    with open(os.path.join(outdir, "results.json")) as f:
+        return json.load(f)["totals"]
+
+
+def by_class(tot):
+    out = {}
+    for code, n in tot["responses_by_status"].items():
+        k = "%sxx" % code[0]
+        out[k] = out.get(k, 0) + n
+    return out
+
+
+def mixed_args(serve):
+    # Two endpoints, one answering 503: failures and two status classes.
+    return ["--endpoint", "ok=%s/health" % serve.url, "--endpoint", "bad=%s/status/503" % serve.url,
+            "-c", "4", "-t", "1"]
+
+
+def prom_value(prom, q, at=None):
+    r = peerutil.promql(prom, q, at)
+    assert len(r) == 1, (q, r)
+    return float(r[0]["value"][1])
+
+
+def test_prometheus_scrapes_live_and_final_counts_match_results(serve, tmp_path):
+    port = peerutil.free_port()
+    prom = peerutil.prometheus(str(tmp_path), "127.0.0.1:%d" % port)
+    try:
+        peerutil.prometheus_wait_scraping(prom)
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "5", "--metrics-listen", str(port),
+                                            "--metrics-linger", "5", "--out", out])
+        # A second before volley exited: within the linger, after the final scrapes.
+        at = time.time() - 1.0
+        assert p.returncode == 0, p.stderr
+        tot = totals(out)
+        # Live: several scrapes during the run saw a growing request count.
+        rng = peerutil.promql(prom, "volley_requests_total[30s]", at)
+        vals = [float(v) for _, v in rng[0]["values"]]
+        live = sorted(set(v for v in vals if 0 < v < tot["requests"]))
+        assert len(live) >= 2, vals
+        assert prom_value(prom, "volley_requests_total", at) == tot["requests"]
+        assert prom_value(prom, "volley_failed_requests_total", at) == tot["errors"]
+        assert prom_value(prom, "volley_run_finished", at) == 1
+        for cls, n in by_class(tot).items():
+            assert prom_value(prom, 'volley_responses_by_status_total{status_class="%s"}' % cls,
+                              at) == n
+        assert prom_value(prom, 'sum(volley_endpoint_requests_total)', at) == tot["requests"]
+        assert prom_value(prom, "volley_request_duration_seconds_count", at) == tot["requests"]
+    finally:
+        prom.stop()
+
+
+def test_metrics_listen_refuses_a_bad_address(serve):
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--metrics-listen", "nohost:x"])
+    assert p.returncode == 2
+    assert "--metrics-listen" in p.stderr
+
+
+def wait_listening(port, proc, timeout=15):
+    peerutil.wait_http("http://127.0.0.1:%d/" % port, proc, timeout)
+
+
+TH_STATES = ("Array.from(document.getElementById('t_th').rows).slice(1)"
+             ".map(function(r){return r.cells[2].textContent;}).join()")
+
+
+def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp_path):
+    import cdp
+    port = peerutil.free_port()
+    out = str(tmp_path / "out")
+    br = cdp.Browser(str(tmp_path), peerutil.free_port())  # slow to start: first
+    vol = subprocess.Popen([volley_path(), "run"] + mixed_args(serve) +
+                           ["-d", "5", "--dashboard", "127.0.0.1:%d" % port,
+                            "--metrics-linger", "4", "--out", out,
+                            "--threshold", "p(99)<30s", "--threshold", "endpoint=bad:p(99)<1us"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port, vol)
+        origin = "http://127.0.0.1:%d" % port
+        br.call("Page.navigate", url=origin + "/")
+        seen, live_eps, live_th = [], 0, set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            br.pump(0.5)
+            state = br.eval("document.getElementById('state').textContent")
+            seen.append((state, br.eval("document.getElementById('requests').textContent")))
+            if state == "running":
+                live_eps = max(live_eps, br.eval("document.getElementById('t_eps').rows.length"))
+                live_th.add(br.eval(TH_STATES))
+            if state == "finished":
+                break
+        live = [int(n) for s, n in seen if s == "running"]
+        # Numbers change each second: at least three distinct growing values.
+        assert len(set(live)) >= 3 and live == sorted(live), seen
+        assert seen[-1][0] == "finished", seen
+        assert live_eps == 3, live_eps  # the per-endpoint table is live too
+        # The report, while the server lingers (the run's numbers, no outside fetch).
+        _, html = peerutil.http_get(origin + "/report")
+        assert "<html" in html.lower() and "bad" in html
+        assert vol.wait(30) == 99, vol.stderr.read()  # the second threshold fails
+        # Thresholds: judged live where they can be, the rest pending, verdicts at the end.
+        assert "passing,pending" in live_th, live_th
+        assert br.eval(TH_STATES) == "ok,failed"
+        tot = totals(out)
+        assert br.eval("document.getElementById('requests').textContent") == str(tot["requests"])
+        assert br.eval("document.getElementById('errors').textContent") == str(tot["errors"])
+        final = br.eval("document.getElementById('final').textContent")
+        assert "results.json" in final, final
+        # The page links the run's HTML report, served by the same origin.
+        assert br.eval("document.getElementById('report').href") == origin + "/report"
+        eps = br.eval("document.getElementById('t_eps').rows.length")
+        assert eps == 3, eps  # header + ok + bad
+        assert not br.errors, br.errors
+        outside = [u for u in br.requests if not u.startswith(origin + "/")]
+        assert not outside, outside
+        assert origin + "/events" in br.requests
+    finally:
+        br.close()
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+
+
+def influx_sums(db, run):
+    r = peerutil.influxql(db, "SELECT sum(requests), sum(responses), sum(errors), count(requests) "
+                              "FROM volley WHERE run='%s'" % run)
+    cols = r["series"][0]["columns"]
+    return dict(zip(cols, r["series"][0]["values"][0]))
+
+
+def influx_count(db, run, measurement, field):
+    r = peerutil.influxql(db, "SELECT count(%s) FROM %s WHERE run='%s'" % (field, measurement, run))
+    return r["series"][0]["values"][0][1] if "series" in r else 0
+
+
+def delivered(stderr, flag):
+    import re
+    m = re.search(r"%s: (\d+) points delivered(?:, (\d+) NOT delivered)?" % flag, stderr)
+    assert m, stderr
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def test_influxdb_totals_over_the_runs_points_equal_results(serve, tmp_path):
+    db = peerutil.influxdb(str(tmp_path))
+    try:
+        peerutil.influxql(db, "CREATE DATABASE volley", method="POST")
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "3", "--label", "inf1", "--out", out,
+                                            "--out-influx", db.base + "/"])
+        assert p.returncode == 0, p.stderr
+        tot = totals(out)
+        s = influx_sums(db, "inf1")
+        assert (s["sum"], s["sum_1"], s["sum_2"]) == (tot["requests"], tot["responses"], tot["errors"])
+        assert s["count"] >= 3  # a point a second, and the rest at the end
+        for cls, n in by_class(tot).items():
+            r = peerutil.influxql(db, "SELECT sum(count) FROM volley_status WHERE run='inf1' "
+                                      "AND status_class='%s'" % cls)
+            assert r["series"][0]["values"][0][1] == n
+        ok, lost = delivered(p.stderr, "--out-influx")
+        assert lost == 0 and ok == s["count"] + influx_count(db, "inf1", "volley_status", "count") + \
+            influx_count(db, "inf1", "volley_error", "count")
+    finally:
+        db.stop()
+
+
+def test_influxdb_stopped_mid_run_load_goes_on_and_losses_are_reported(serve, tmp_path):
+    db = peerutil.influxdb(str(tmp_path))
+    port = db.port
+    try:
+        peerutil.influxql(db, "CREATE DATABASE volley", method="POST")
+        out = str(tmp_path / "out")
+        vol = subprocess.Popen([volley_path(), "run"] + mixed_args(serve) +
+                               ["-d", "6", "--label", "inf2", "--out", out,
+                                "--out-influx", db.base],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and influx_count(db, "inf2", "volley", "requests") < 2:
+            time.sleep(0.2)
+        assert influx_count(db, "inf2", "volley", "requests") >= 2
+        db.stop()
+        t_stop = time.monotonic()
+        _, err = vol.communicate(timeout=60)
+        assert vol.returncode == 0, err
+        tot = totals(out)
+        with open(os.path.join(out, "results.json")) as f:
+            rows = json.load(f)["series"]["rows"]
+        # The load went on at full speed after the database went away.
+        assert len(rows) >= 5 and all(r[1] > 0 for r in rows[:5]), rows
+        assert time.monotonic() - t_stop < 15
+        ok, lost = delivered(err, "--out-influx")
+        assert lost > 0, err
+        # What was delivered is what the database holds.
+        db = peerutil.influxdb(str(tmp_path), port=port)
+        held = influx_count(db, "inf2", "volley", "requests") + \
+            influx_count(db, "inf2", "volley_status", "count") + \
+            influx_count(db, "inf2", "volley_error", "count")
+        assert held == ok
+        # Every point is either delivered or counted as lost: one a second
+        # (the last partial second is not sent alone) and 15 at the end.
+        assert ok + lost in (len(rows) - 1 + 15, len(rows) + 15), (ok, lost, len(rows))
+        assert tot["requests"] > 0
+    finally:
+        db.stop()
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command."""
+
+    def __init__(self, cmd):
+        self.sock = "volley-tui-%d-%d" % (os.getpid(), time.monotonic_ns())
+        subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", "new-session", "-d",
+                        "-x", "120", "-y", "40", cmd], check=True)
+
+    def screen(self):
+        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-S", "-200"],
+                              capture_output=True, text=True).stdout
+
+    def flags(self):
+        out = subprocess.run(["tmux", "-L", self.sock, "display", "-p",
+                              "#{alternate_on} #{cursor_flag}"], capture_output=True, text=True)
+        return out.stdout.split()
+
+    def keys(self, *k):
+        subprocess.run(["tmux", "-L", self.sock, "send-keys"] + list(k), check=True)
+
+    def wait_for(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.screen()
+            if text in s:
+                return s
+            time.sleep(0.2)
+        raise AssertionError("%r not on screen:\n%s" % (text, self.screen()))
+
+    def kill(self):
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
+
+
+def tui_requests(screen):
+    import re
+    m = re.search(r"^requests (\d+)", screen, re.M)
+    return int(m.group(1)) if m else None
+
+
+def tui_session(serve, duration):
+    return Tmux("%s run %s/health -d %s -c 2 -t 1 --no-save --tui; echo EXIT=$?; stty -a; "
+                "sleep 60" % (volley_path(), serve.url, duration))
+
+
+def assert_restored(t, screen):
+    assert t.flags() == ["0", "1"], t.flags()  # alternate screen left, cursor shown
+    stty = screen[screen.index("EXIT="):]
+    assert " icanon " in stty.replace("\n", " ") and " echo " in stty.replace("\n", " "), stty
+    assert "Ctrl-C stops the run" not in stty
+
+
+def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
+    t = tui_session(serve, 4)
+    try:
+        t.wait_for("latency (all so far")
+        assert t.flags()[0] == "1"  # on the alternate screen
+        seen, endpoint_line = set(), False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            s = t.screen()
+            if "EXIT=" in s:
+                break
+            n = tui_requests(s)
+            if n:
+                seen.add(n)
+            endpoint_line |= "p99 ms" in s and "/health" in s
+            time.sleep(0.3)
+        assert len(seen) >= 3, seen
+        assert endpoint_line
+        s = t.wait_for("EXIT=0")
+        assert "requests" in s and "latency" in s  # the summary, on the normal screen
+        assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+def test_tui_restores_the_terminal_after_ctrl_c(serve):
+    t = tui_session(serve, 60)
+    try:
+        t.wait_for("latency (all so far")
+        t.keys("C-c")
+        s = t.wait_for("EXIT=130", timeout=20)
+        assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+def test_tui_is_refused_when_stdout_is_not_a_terminal(serve):
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--tui"])
+    assert p.returncode == 2
+    assert "--tui" in p.stderr and "not a terminal" in p.stderr
+
+
+def prom_text_value(text, name, labels=""):
+    """The value of metric name whose label set contains labels."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if labels in line:
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("%s%s not in:\n%s" % (name, labels, text[:2000]))
+
+
+def test_pushgateway_receives_the_final_snapshot(serve, tmp_path):
+    pgw = peerutil.pushgateway(str(tmp_path))
+    try:
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "2", "--out", out, "--pushgateway", pgw.base])
+        assert p.returncode == 0, p.stderr
+        assert "--pushgateway: 1 points delivered" in p.stderr, p.stderr
+        tot = totals(out)
+        _, text = peerutil.http_get(pgw.base + "/metrics")
+        job = 'job="volley"'
+        assert prom_text_value(text, "volley_requests_total", job) == tot["requests"]
+        assert prom_text_value(text, "volley_failed_requests_total", job) == tot["errors"]
+        assert prom_text_value(text, "volley_run_finished", job) == 1
+        for cls, n in by_class(tot).items():
+            assert prom_text_value(text, "volley_responses_by_status_total",
+                                   'status_class="%s"' % cls) == n
+    finally:
+        pgw.stop()
+
+
+def test_pushgateway_down_is_reported_not_fatal(serve, tmp_path):
+    port = peerutil.free_port()
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save",
+                    "--pushgateway", "http://127.0.0.1:%d" % port])
+    assert p.returncode == 0, p.stderr
+    assert "--pushgateway: 0 points delivered, 1 NOT delivered" in p.stderr, p.stderr
+
+
+class OtlpRecorder:
+    """An OTLP/HTTP receiver stand-in: records each POST /v1/metrics."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        rec = self
+        self.posts = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers["Content-Length"])
+                rec.posts.append((self.path, self.headers["Content-Type"], self.rfile.read(n)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.thr = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thr.start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def is_u64(s):
+    return isinstance(s, str) and s.isdigit()
+
+
+def check_point_times(dp, with_start):
+    assert is_u64(dp["timeUnixNano"]) and int(dp["timeUnixNano"]) > 1.7e18
+    if with_start:
+        assert is_u64(dp["startTimeUnixNano"])
+        assert int(dp["startTimeUnixNano"]) <= int(dp["timeUnixNano"])
+
+
+def check_metric(m):
+    """One metric against the OTLP JSON mapping; returns (name, value)."""
+    assert isinstance(m["name"], str) and isinstance(m["unit"], str)
+    kinds = [k for k in ("sum", "gauge", "histogram") if k in m]
+    assert len(kinds) == 1, m
+    d = m[kinds[0]]
+    (dp,) = d["dataPoints"]
+    if kinds[0] == "sum":
+        assert d["aggregationTemporality"] == 2 and d["isMonotonic"] is True
+        check_point_times(dp, True)
+        assert is_u64(dp["asInt"])
+        return m["name"], int(dp["asInt"])
+    if kinds[0] == "gauge":
+        check_point_times(dp, False)
+        assert isinstance(dp["asDouble"], (int, float))
+        return m["name"], dp["asDouble"]
+    assert d["aggregationTemporality"] == 2
+    check_point_times(dp, True)
+    b, counts = dp["explicitBounds"], dp["bucketCounts"]
+    assert all(isinstance(x, (int, float)) for x in b) and b == sorted(b)
+    assert len(counts) == len(b) + 1 and all(is_u64(c) for c in counts)
+    assert is_u64(dp["count"]) and sum(int(c) for c in counts) == int(dp["count"])
+    assert isinstance(dp["sum"], (int, float))
+    return m["name"], int(dp["count"])
+
+
+def check_otlp(body):
+    d = json.loads(body)
+    (rm,) = d["resourceMetrics"]
+    attrs = {a["key"]: a["value"]["stringValue"] for a in rm["resource"]["attributes"]}
+    assert attrs["service.name"] == "volley"
+    (sm,) = rm["scopeMetrics"]
+    assert sm["scope"]["name"] == "volley"
+    return attrs, dict(check_metric(m) for m in sm["metrics"])
+
+
+def test_otlp_json_payloads_follow_the_mapping_and_end_with_results(serve, tmp_path):
+    rec = OtlpRecorder()
+    try:
+        out = str(tmp_path / "out")
+        p = run_volley(mixed_args(serve) + ["-d", "3", "--out", out, "--label", "otel1",
+                                            "--out-otlp", rec.url])
+        assert p.returncode == 0, p.stderr
+        tot = totals(out)
+        assert len(rec.posts) >= 3, rec.posts  # one a second and the final one
+        reqs = []
+        for path, ctype, body in rec.posts:
+            assert path == "/v1/metrics" and ctype == "application/json"
+            attrs, vals = check_otlp(body)
+            assert attrs["volley.run"] == "otel1"
+            reqs.append(vals["volley.requests"])
+            assert vals["volley.request.duration"] == vals["volley.requests"]
+        assert reqs == sorted(reqs) and reqs[0] < reqs[-1]
+        assert reqs[-1] == tot["requests"]
+        assert vals["volley.failed_requests"] == tot["errors"]
+        ok, lost = delivered(p.stderr, "--out-otlp")
+        assert lost == 0 and ok == 10 * len(rec.posts)
+    finally:
+        rec.stop()
+
+
+def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
+    script = tmp_path / "flow.lua"
+    script.write_text('options = { vus = 2, duration = "4s" }\n'
+                      'function default()\n  http.get(ENV.BASE_URL .. "/health")\n'
+                      '  http.get(ENV.BASE_URL .. "/status/500")\nend\n')
+    port = peerutil.free_port()
+    rec = OtlpRecorder()
+    out = str(tmp_path / "out")
+    vol = subprocess.Popen([volley_path(), "run", str(script), "-e", "BASE_URL=" + serve.url,
+                            "--out", out, "--metrics-listen", str(port), "--metrics-linger", "5",
+                            "--out-otlp", rec.url],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        live, final = set(), None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and final is None:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            if prom_text_value(text, "volley_run_finished") == 1:
+                final = text
+            else:
+                live.add(prom_text_value(text, "volley_requests_total"))
+            time.sleep(0.3)
+        _, err = vol.communicate(timeout=30)
+        assert vol.returncode == 0, err
+        with open(os.path.join(out, "results.json")) as f:
+            res = json.load(f)
+        tot = res["totals"] if "totals" in res else res["stats"]["totals"]
+        assert len([v for v in live if v > 0]) >= 2, live
+        assert prom_text_value(final, "volley_requests_total") == tot["requests"]
+        assert prom_text_value(final, 'volley_responses_by_status_total',
+                               'status_class="5xx"') == tot["responses_by_status"]["500"]
+        _, vals = check_otlp(rec.posts[-1][2])
+        assert vals["volley.requests"] == tot["requests"]
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+        rec.stop()
+
+
+def test_metrics_server_answers_only_get_of_known_paths(serve):
+    import socket
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/health", "-d", "3", "-c", "2",
+                            "--no-save", "-q", "--metrics-listen", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        peerutil.wait_http("http://127.0.0.1:%d/metrics" % port, vol)
+
+        def ask(raw):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(raw)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return data.decode(errors="replace")
+                    data += chunk
+
+        assert ask(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").startswith("HTTP/1.1 404 ")
+        assert ask(b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n").startswith("HTTP/1.1 405 ")
+        m = ask(b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert m.startswith("HTTP/1.1 200 ") and "text/plain; version=0.0.4" in m
+        # A client that never reads does not stop the others or the run.
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        for s in idle:
+            s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert "volley_requests_total" in ask(b"GET /metrics HTTP/1.1\r\n\r\n")
+        assert vol.wait(30) == 0, vol.stderr.read()
+        for s in idle:
+            s.close()
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--out-influx", "https://127.0.0.1:8086/"], "--out-influx"),
+    (["--out-otlp", "not-a-url"], "--out-otlp"),
+    (["--pushgateway", "ftp://127.0.0.1/"], "--pushgateway"),
+    (["--metrics-linger", "soon"], "--metrics-linger"),
+    (["--metrics-linger", "2s"], "--metrics-linger"),  # nothing to keep up
+    (["--tui", "--json"], "--tui"),
+    (["--tui", "-q"], "--tui"),
+])
+def test_bad_output_flags_exit_2_naming_the_flag(serve, args, named):
+    p = run_volley([serve.url + "/health", "-d", "1", "--no-save"] + args)
+    assert p.returncode == 2, p.stderr
+    assert named in p.stderr, p.stderr
+
+
+def test_dashboard_on_a_busy_port_exits_2_before_any_load(serve):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        p = run_volley([serve.url + "/health", "-d", "1", "--no-save", "--dashboard",
+                        "127.0.0.1:%d" % port])
+    assert p.returncode == 2 and "--dashboard" in p.stderr, p.stderr
+    assert "requests" not in p.stdout
+
+
+def test_ctrl_c_cuts_the_linger_short(serve):
+    import signal as sig
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/health", "-d", "1", "-c", "2",
+                            "--no-save", "-q", "--metrics-listen", str(port),
+                            "--metrics-linger", "60"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+                if prom_text_value(text, "volley_run_finished") == 1:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert vol.poll() is None  # lingering
+        t0 = time.monotonic()
+        vol.send_signal(sig.SIGINT)
+        assert vol.wait(10) == 0, vol.stderr.read()
+        assert time.monotonic() - t0 < 5
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+
+
+def test_too_many_clients_are_dropped_and_reported(serve):
+    import socket
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/health", "-d", "2", "-c", "2",
+                            "--no-save", "-q", "--metrics-listen", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    socks = []
+    try:
+        peerutil.wait_http("http://127.0.0.1:%d/metrics" % port, vol)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+        _, err = vol.communicate(timeout=30)
+        assert vol.returncode == 0, err
+        assert "--metrics-listen: " in err and "clients dropped" in err, err
+    finally:
+        for s in socks:
+            s.close()
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+
+
+def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
+    rec = OtlpRecorder()
+    try:
+        out = str(tmp_path / "out")
+        dead = "http://127.0.0.1:%d" % peerutil.free_port()
+        t0 = time.monotonic()
+        p = run_volley([serve.url + "/health", "-d", "2", "-c", "2", "--out", out,
+                        "--out-influx", dead, "--out-otlp", rec.url])
+        took = time.monotonic() - t0
+        assert p.returncode == 0, p.stderr
+        ok, lost = delivered(p.stderr, "--out-influx")
+        assert ok == 0 and lost > 0
+        ok, lost = delivered(p.stderr, "--out-otlp")
+        assert lost == 0 and ok == 10 * len(rec.posts)
+        _, vals = check_otlp(rec.posts[-1][2])
+        assert vals["volley.requests"] == totals(out)["requests"]  # the final push arrived
+        assert took < 2 + 3 + 5  # the run, at most the 3 s flush, margin
+    finally:
+        rec.stop()
+
+
+def test_script_abort_on_fail_with_live_outputs(serve, tmp_path):
+    # The script's abortOnFail wraps the engine's callbacks: the per-endpoint
+    # rows must still reach the outputs (a wrong context crashed here once).
+    script = tmp_path / "abort.lua"
+    script.write_text('options = { vus = 2, duration = "30s", thresholds = { http_req_duration = '
+                      '{{threshold = "p(95)<1", abortOnFail = true, delayAbortEval = "3s"}} } }\n'
+                      'function default()\n  http.get(ENV.URL .. "/delay/20")\nend\n')
+    port = peerutil.free_port()
+    vol = subprocess.Popen([volley_path(), "run", str(script), "-e", "URL=" + serve.url,
+                            "--no-save", "-q", "--metrics-listen", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        live_ep = False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and vol.poll() is None and not live_ep:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+                live_ep = "volley_run_finished 0" in text and \
+                    'volley_endpoint_requests_total{endpoint="default"}' in text
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert live_ep
+        assert vol.wait(30) == 99, vol.stderr.read()
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
