@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "metrics/threshold.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,8 @@ bool results_step_monitor(const results *r, const results_step *st, double *cpu_
             *rss_max_bytes = m->samples[i].rss_bytes;
         n++;
     }
-    *cpu_pct = n ? sum / (double)n : 0;
+    /* Rounded here, so the table, summary.csv, results.json and the chart
+     * show the same figure. */
+    *cpu_pct = n ? round(sum / (double)n * 10) / 10 : 0;
     return n > 0;
 }

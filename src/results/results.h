@@ -138,7 +138,8 @@ results_endpoint *results_add_endpoint(results *r, const char *name, const char 
  * step's; the other endpoints are dropped), for a report of one endpoint.
  * VOLLEY_EINVAL naming the endpoints there are when there is no such one. */
 int results_keep_endpoint(results *r, const char *name, err *e);
-/* The server under test during step st: the mean CPU % (of one core) and
+/* The server under test during step st: the mean CPU % (of one core, to
+ * 0.1) and
  * the peak RSS of the monitor's samples whose interval falls mostly inside
  * the step. False when there is no monitor or no such sample. */
 bool results_step_monitor(const results *r, const results_step *st, double *cpu_pct,

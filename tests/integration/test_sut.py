@@ -70,6 +70,9 @@ def test_cold_first_request_is_apart_from_the_warm_load(volley_bin, tmp_path):
     assert res["latency"]["max"] < 390
     assert len(seen(log)) == 21  # the cold request, then the load's 20
     assert "cold start: " in p.stdout and "first request" in p.stdout
+    html = (out / "report.html").read_text()
+    shown = float(html.split("Cold start: ", 1)[1].split(" ms", 1)[0])
+    assert abs(shown - cold["start_ms"]) <= 0.051
     # volley report reads it back and prints it again.
     rep = subprocess.run([volley_bin, "report", str(out), "--format", "txt"],
                          capture_output=True, text=True, timeout=60)
@@ -153,3 +156,6 @@ def test_server_cost_per_sweep_step(volley_bin, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "report.html").read_text()
     assert "server CPU per step" in html
+    table = html.split("<h2>Server under test</h2>", 1)[1].split("</table>", 1)[0]
+    for c in cpu:  # results.json rounds to 0.1, as the table does
+        assert ">%.1f</td>" % c in table, (c, table)
