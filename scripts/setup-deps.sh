@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential pkg-config libssl-dev liblua5.4-dev libjansson-dev libcairo2-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev"
-TEST="libcriterion-dev python3 python3-pytest python3-websocket nghttp2-client nginx openssl curl chromium clang libclang-rt-14-dev libnss-wrapper lcov prometheus prometheus-pushgateway influxdb tmux"
+TEST="libcriterion-dev python3 python3-pytest python3-websocket nghttp2-client nginx openssl curl chromium clang libclang-rt-14-dev libnss-wrapper lcov prometheus prometheus-pushgateway influxdb tmux slurm-wlm munge"
 PEERS="wrk apache2-utils time bc liburing-dev"
 
 want="$BUILD"
@@ -18,13 +18,30 @@ case "${1:-build}" in
     *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
 esac
 
+# The offline validator of deploy/kubernetes (tests/k8s) comes from npm:
+# kubernetes-models ships the Kubernetes API schema. nodejs and npm come from
+# apt only when no npm is on PATH.
+k8s_validator() {
+    [ "${1:-build}" = build ] && return 0
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/k8s"
+    [ -d "$dir/node_modules/kubernetes-models" ] && return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
+    fi
+    echo "setup-deps: npm ci in tests/k8s (Kubernetes schema validator)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --silent >&2)
+}
+
 missing=""
 for p in $want; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    k8s_validator "${1:-build}"
+    exit 0
+fi
 
 echo "setup-deps: installing:$missing" >&2
 SUDO=""
@@ -42,3 +59,4 @@ if [ -d /usr/sbin ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get install -y -qq --no-install-recommends $missing >&2
+k8s_validator "${1:-build}"

@@ -10,11 +10,14 @@
 
 #define EXIT_USAGE SESSION_EXIT_USAGE
 #define EXIT_THRESHOLDS SESSION_EXIT_THRESHOLDS
+#define EXIT_GENERATOR SESSION_EXIT_GENERATOR /* also find-max's "at least" */
 
 int cmd_serve(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_find_max(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 

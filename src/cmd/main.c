@@ -20,6 +20,8 @@ static const subcommand commands[] = {
     {"serve", cmd_serve, "run the built-in target server (loopback only)"},
     {"report", cmd_report, "make reports (HTML, PNG/SVG charts, CSV, text) from results.json"},
     {"compare", cmd_compare, "compare two results files: better, worse or within noise"},
+    {"find-max", cmd_find_max, "search the highest rate that meets an SLO (open model)"},
+    {"merge", cmd_merge, "merge the results of the segments of one run (--segment K/N)"},
     {"demo", cmd_demo, "serve + run + report on loopback, in one command"},
     {"convert", cmd_convert, "turn a HAR recording into a targets file or a Lua script"},
 };

@@ -13,6 +13,7 @@
 #include "load/har.h"
 #include "load/openapi.h"
 #include "load/plan.h"
+#include "load/segment.h"
 #include "metrics/threshold.h"
 #include "report/chart.h"
 #include "output/outputs.h"
@@ -73,8 +74,10 @@ enum {
     OPT_CERT,
     OPT_KEY,
     OPT_HELP_MARKDOWN,
+    OPT_START_AT,
     OPT_CPUS,
     OPT_SEED,
+    OPT_STRICT,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
@@ -116,9 +119,13 @@ static const flag_def run_flags[] = {
     {OPT_RATES, "rates", 0, "R1,R2,...", U, "load", "sweep: one -d long step per rate (open "
      "model)", NULL},
     {OPT_COOLDOWN, "cooldown", 0, "D", U, "load", "pause between sweep steps", NULL},
-    {OPT_SEGMENT, "segment", 0, "K/N", U, "load",
-     "run only segment K of N of the schedule (split a run over N processes; merge the "
-     "results)", NULL},
+    {OPT_SEGMENT, "segment", 0, "K/N|auto", B, "load",
+     "run only segment K of N of the run: iterations, VUs, -n and every scenario of a script "
+     "(split a run over N processes or machines; volley merge the results); auto: K/N from "
+     "JOB_COMPLETION_INDEX+VOLLEY_SEGMENTS or SLURM_PROCID+SLURM_NTASKS", NULL},
+    {OPT_START_AT, "start-at", 0, "TIME", B, "load",
+     "begin the schedule at TIME (RFC 3339 with a zone, or Unix seconds), the same instant "
+     "for every segment; how late it began is in results.json and the summary", NULL},
     {OPT_ENDPOINT, "endpoint", 0, "NAME=URL", U, "endpoints",
      "add an endpoint (repeatable); also NAME=METHOD URL", NULL},
     {OPT_TARGETS, "targets", 0, "FILE", U, "endpoints", "endpoints from a vegeta-style targets "
@@ -169,6 +176,8 @@ static const flag_def run_flags[] = {
      "ttfb:p(95)<20ms, endpoint=NAME:p(99)<50ms; exit code 99 if any fails", NULL},
     {OPT_ABORT_ON_FAIL, "abort-on-fail", 0, NULL, B, "CI gate", "stop as soon as a threshold "
      "fails (checked each second)", NULL},
+    {OPT_STRICT, "strict", 0, NULL, B, "CI gate", "exit 3 when the generator fell behind (the "
+     "summary's verdict; generator:lag_p99<1ms gates the send lag)", NULL},
     {OPT_BASELINE, "baseline", 0, "FILE", B, "CI gate",
      "compare this run with a saved results.json (see volley compare)", NULL},
     {OPT_FAIL_IF, "fail-if", 0, "EXPR", B, "CI gate",
@@ -308,13 +317,13 @@ static int parse_rates(plan *p, const char *s, err *e)
 
 static int parse_segment(plan *p, const char *s, err *e)
 {
-    unsigned k, n;
-    char extra;
-    if (sscanf(s, "%u/%u%c", &k, &n, &extra) != 2 || n == 0 || k == 0 || k > n)
-        return err_set(e, VOLLEY_EINVAL, "--segment: '%s' is not K/N with 1 <= K <= N", s);
-    p->segment_k = k;
-    p->segment_n = n;
-    return 0;
+    segment sg;
+    int rc = segment_parse(s, getenv, &sg, e);
+    if (!rc) {
+        p->segment_k = sg.k;
+        p->segment_n = sg.n;
+    }
+    return rc;
 }
 
 static int positive_duration(const char *arg, const char *what, uint64_t *out, err *e)
@@ -440,7 +449,10 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_COOLDOWN:
         return parse_duration_ns(arg, "--cooldown", &p->cooldown_ns, e);
     case OPT_SEGMENT:
+        s->segment_given = true;
         return parse_segment(p, arg, e);
+    case OPT_START_AT:
+        return segment_parse_start_at(arg, &s->start_at_ns, e);
     case OPT_ENDPOINT:
         return plan_add_endpoint(p, arg, "--endpoint", e);
     case OPT_TARGETS:
@@ -483,6 +495,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return threshold_parse(arg, &s->thresholds[s->nthresholds++], e);
     case OPT_ABORT_ON_FAIL:
         s->abort_on_fail = true;
+        return 0;
+    case OPT_STRICT:
+        s->strict = true;
         return 0;
     case OPT_MONITOR_PID:
         if (!(rc = parse_u64(arg, "--monitor-pid", 1, 4194304, &v, e)))

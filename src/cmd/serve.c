@@ -41,6 +41,11 @@ static void usage(FILE *f)
             "                           of its first byte, else 408 (default 10s)\n"
             "      --stall-every D      every D after start, stop answering for\n"
             "      --stall-for D        D (both needed; tests coordinated omission)\n"
+            "      --capacity R         serve at most R requests/s: one queue shared by\n"
+            "                           all threads, fixed service time 1/R (a target\n"
+            "                           whose true capacity is known; docs/capacity.md)\n"
+            "      --capacity-queue D   with --capacity: a request that would wait longer\n"
+            "                           than D is refused with 503 (default 1s)\n"
             "      --max-body SIZE      largest request body (default 8MiB; larger: 413)\n"
             "      --tls-cert FILE      serve HTTPS with this PEM certificate (chain)\n"
             "      --tls-key FILE       its PEM private key (default: in --tls-cert)\n"
@@ -94,6 +99,8 @@ int cmd_serve(int argc, char **argv)
         {"stall-every", required_argument, NULL, 'E'},
         {"stall-for", required_argument, NULL, 'F'},
         {"max-body", required_argument, NULL, 'B'},
+        {"capacity", required_argument, NULL, 'R'},
+        {"capacity-queue", required_argument, NULL, 'Q'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},
@@ -109,7 +116,7 @@ int cmd_serve(int argc, char **argv)
     const char *listen = "127.0.0.1:8080";
     const char *tls_cert = NULL, *tls_key = NULL, *tls_client_ca = NULL;
     uint64_t duration_ns = 0, v;
-    bool quiet = false;
+    bool quiet = false, capacity_queue_set = false;
     err e;
     err_clear(&e);
     int c, rc = 0;
@@ -135,6 +142,13 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'F':
             rc = parse_duration_ns(optarg, "--stall-for", &cfg.stall_for_ns, &e);
+            break;
+        case 'R':
+            rc = parse_u64(optarg, "--capacity", 1, 1000000000, &cfg.capacity_per_s, &e);
+            break;
+        case 'Q':
+            rc = parse_duration_ns(optarg, "--capacity-queue", &cfg.capacity_queue_ns, &e);
+            capacity_queue_set = true;
             break;
         case 'B':
             rc = parse_size_bytes(optarg, "--max-body", &cfg.max_body_bytes, &e);
@@ -187,6 +201,8 @@ int cmd_serve(int argc, char **argv)
         return bad_usage("--stall-every and --stall-for go together");
     if (cfg.stall_every_ns && cfg.stall_for_ns >= cfg.stall_every_ns)
         return bad_usage("--stall-for must be shorter than --stall-every");
+    if (capacity_queue_set && !cfg.capacity_per_s)
+        return bad_usage("--capacity-queue needs --capacity");
     if (!cfg.idle_timeout_ns || !cfg.header_timeout_ns)
         return bad_usage("timeouts must be greater than 0");
     if ((rc = addr_parse_hostport(listen, "--listen", &cfg.listen, &e)))
@@ -246,6 +262,13 @@ int cmd_serve(int argc, char **argv)
         log_info("serve: HTTP/2 %s, and HTTP/1.1", tls ? "by ALPN (h2)" : "with prior knowledge (h2c)");
     wait_for_stop(&set, duration_ns);
     server_stop(s);
+    if (cfg.capacity_per_s) {
+        uint64_t served, refused;
+        server_capacity_stats(s, &served, &refused);
+        log_info("serve: capacity %llu/s: served %llu, refused %llu (queue full)",
+                 (unsigned long long)cfg.capacity_per_s, (unsigned long long)served,
+                 (unsigned long long)refused);
+    }
     if (tls) {
         uint64_t hs, resumed;
         server_tls_stats(s, &hs, &resumed);

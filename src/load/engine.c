@@ -73,6 +73,8 @@ typedef struct engine {
     results *out;
     sig_atomic_t seen_irq;
     bool stopping;
+    bool aligned;   /* --start-at was applied (to the first shape only) */
+    bool late_pending; /* the aligned shape's lateness is still to be noted */
     hist *scratch_ep, *scratch_all;
 } engine;
 
@@ -363,6 +365,36 @@ static uint32_t threads_for(const plan *p, const executor *x)
     return t;
 }
 
+/* The monotonic start of a shape: a little ahead of now, or, for the first
+ * shape with --start-at, the monotonic time of that wall-clock instant
+ * (waited for here, interruptibly). A start already past stays where it
+ * was: the schedule's intended times do not move, so the segments still
+ * add up to one run, and the lateness is recorded. */
+static uint64_t shape_start(engine *g)
+{
+    uint64_t at = g->opt ? g->opt->start_at_wall_ns : 0;
+    if (!at || g->aligned)
+        return clock_now_ns() + 20 * NS_PER_MS;
+    g->aligned = g->late_pending = true;
+    g->out->start_at_ns = at;
+    while (!g->stopping && clock_wall_ns() + NS_PER_S < at) {
+        clock_sleep_ns(POLL_NS);
+        irq_check(g, NULL);
+    }
+    uint64_t wall = clock_wall_ns(), now = clock_now_ns();
+    if (at >= wall)
+        return now + (at - wall);
+    return wall - at < now ? now - (wall - at) : 0;
+}
+
+static void note_lateness(engine *g)
+{
+    uint64_t at = g->out->start_at_ns, wall = clock_wall_ns();
+    g->late_pending = false;
+    if (wall > at)
+        g->out->start_late_ns = (int64_t)(wall - at);
+}
+
 /* Starts worker i with ops->start; with --cpus on its CPU: a new thread
  * takes its creator's affinity, so the main thread wears the worker's mask
  * for the moment of the start (and its own again afterwards). */
@@ -397,7 +429,7 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
     if (!r->w)
         return err_set(e, VOLLEY_ENOMEM, "out of memory");
     /* A common start a little ahead, so every thread is waiting when it comes. */
-    r->start_ns = clock_now_ns() + 20 * NS_PER_MS;
+    r->start_ns = shape_start(g);
     int rc = 0;
     for (uint32_t i = 0; i < nthreads && !rc; i++) {
         engine_worker_args a = {.id = i, .nworkers = nthreads, .start_ns = r->start_ns,
@@ -411,6 +443,8 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
         if ((rc = start_worker(g, r->w[i], i, e)))
             for (uint32_t j = 0; j < i; j++)
                 g->ops->abort(r->w[j]);
+    if (!rc && g->late_pending)
+        note_lateness(g);
     if (!rc) {
         r->next_progress = r->start_ns;
         if (g->stopping)

@@ -54,6 +54,8 @@ typedef struct engine_options {
     /* With plan.raw: receives every request's record, on the main thread. */
     engine_raw_fn raw;
     void *raw_ctx;
+    /* --start-at: the schedule begins at this Unix time (ns); 0 = now. */
+    uint64_t start_at_wall_ns;
     /* --cpus: worker thread i runs on cpus[i % ncpus] only (any kind of
      * worker: the thread inherits the mask it is started with). */
     const uint16_t *cpus;

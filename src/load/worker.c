@@ -8,6 +8,8 @@
  * waiting for a connection shows (no coordinated omission). */
 #include "load/worker.h"
 
+#include "load/segment.h"
+
 #include "core/clock.h"
 #include "load/exchange.h"
 #include "load/shell.h"
@@ -528,29 +530,27 @@ static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
 /* ---- setup ---- */
 
-static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
-{
-    return total / n + (i < total % n);
-}
-
 static int setup_closed(worker *w, err *e)
 {
     const plan *p = w->p;
     uint32_t T = w->cfg.nworkers, id = w->cfg.id;
     uint32_t vus = executor_max_vus(w->x);
     uint32_t nscen = p->mode == PLAN_MIXED ? 1 : (uint32_t)p->neps;
-    uint32_t per = (uint32_t)share(vus, T, id);
+    segment sg = {p->segment_k, p->segment_n};
+    uint32_t per = segment_worker_vus(sg, vus, T, id);
     w->nclients = per * nscen;
     w->clients = calloc(w->nclients ? w->nclients : 1, sizeof *w->clients);
     if (!w->clients)
         return err_set(e, VOLLEY_ENOMEM, "worker: out of memory");
     uint32_t k = 0;
     for (uint32_t s = 0; s < nscen; s++) {
-        w->quota[s] = p->requests ? share(p->requests, T, id) : UINT64_MAX;
+        w->quota[s] = p->requests ? segment_worker_quota(sg, p->requests, vus, T, id)
+                                  : UINT64_MAX;
         for (uint32_t j = 0; j < per; j++, k++) {
             client *cl = &w->clients[k];
-            /* VU indexes interleave over workers so ramps spread evenly. */
-            cl->vu_index = id + j * T;
+            /* Run-wide VU indexes interleave over segments and workers, so
+             * a ramp spreads evenly and N segments run one run's VUs. */
+            cl->vu_index = segment_vu_index(sg, T, id, j);
             cl->vu_ep = p->mode == PLAN_MIXED ? -1 : (int32_t)s;
             cl->cur.ep = p->mode == PLAN_MIXED ? 0 : s;
             cl->target = p->eps[cl->cur.ep].target_idx;

@@ -1,6 +1,8 @@
 /* threshold: parse and evaluate k6-style thresholds (see threshold.h).
  * Grammar: [endpoint=NAME:][METRIC:]AGG OP VALUE
  *   METRIC = latency | ttfb | service | connect | send_lag   (default latency)
+ *   or the whole EXPR = generator:lag_p99 OP VALUE (send_lag:p(99), the
+ *   generator-honesty gate)
  *   AGG    = p(N) | avg | min | max | med | rate | errors | count | dropped
  *   OP     = < | <= | > | >= | == | !=
  *   VALUE  = a duration for time aggregates, N% or a fraction for errors,
@@ -152,6 +154,13 @@ int threshold_parse(const char *expr, threshold *t, err *e)
         memcpy(t->endpoint, s + 9, l);
         t->endpoint[l] = 0;
         pos = (size_t)(colon - s) + 1;
+    }
+    if (!strncmp(s + pos, "generator:lag_p99", 17)) {
+        /* The generator's honesty gate: its send lag p99 (monitor/selfmon). */
+        t->metric = TH_SEND_LAG, t->agg = TH_PCT, t->pct = 99;
+        pos += 17;
+        int rc = parse_op(s, &pos, t, e);
+        return rc ? rc : parse_value(s, pos, t, e);
     }
     t->metric = TH_LATENCY;
     bool metric_given = false;

@@ -60,6 +60,55 @@ static uint64_t read_rss(pid_t pid)
     return ok == 2 ? resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* Seconds since boot, the clock of a thread's starttime. */
+static double uptime_s(void)
+{
+    FILE *f = fopen("/proc/uptime", "r");
+    double up = 0;
+    if (f) {
+        if (fscanf(f, "%lf", &up) != 1)
+            up = 0;
+        fclose(f);
+    }
+    return up;
+}
+
+/* Nanoseconds tid waited on a run queue (field 2 of schedstat). */
+static double thread_wait_s(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
+    FILE *f = fopen(path, "r");
+    unsigned long long run, wait;
+    int ok = f ? fscanf(f, "%llu %llu", &run, &wait) : 0;
+    if (f)
+        fclose(f);
+    return ok == 2 ? (double)wait / 1e9 : 0;
+}
+
+bool proc_thread_usage(pid_t tid, double *cpu_s, double *wait_s, double *age_s)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, st, start;
+    /* Fields 14, 15 (utime, stime) and 22 (starttime), counted from 1. */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                            "%*d %*d %*d %llu", &ut, &st, &start) != 3)
+        return false;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    *cpu_s = (double)(ut + st) / hz;
+    *age_s = uptime_s() - (double)start / hz;
+    *wait_s = thread_wait_s(tid);
+    return true;
+}
+
 bool proc_usage(pid_t root, double *cpu_s, uint64_t *rss_bytes)
 {
     pid_t pp;

@@ -25,6 +25,11 @@ void monitor_stop(monitor *m, results_monitor *out);
  * and its live descendants right now. Returns false if pid is gone. */
 bool proc_usage(pid_t pid, double *cpu_s, uint64_t *rss_bytes);
 
+/* One thread of this process: CPU seconds it used (user + sys), seconds it
+ * waited runnable for a CPU (schedstat; 0 if the kernel has none) and how
+ * long ago it started (/proc/self/task/TID/). False if it is gone. */
+bool proc_thread_usage(pid_t tid, double *cpu_s, double *wait_s, double *age_s);
+
 /* Runs `/bin/sh -c cmd` in a new process group, its stdout and stderr into
  * log_path (created or truncated), else /dev/null when quiet, else volley's
  * stderr. */

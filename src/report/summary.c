@@ -129,6 +129,40 @@ static void print_cold(FILE *f, const results *r)
             p99);
 }
 
+/* The generator's verdict (monitor/selfmon): one line when it kept up,
+ * plain words and the fix when it did not. */
+static void summary_generator(FILE *f, const results_generator *g)
+{
+    if (!g->measured && !g->why[0])
+        return;
+    char rss[32];
+    summary_format_bytes((double)g->rss_max_bytes, rss, sizeof rss);
+    if (!g->behind) {
+        fprintf(f, "\n  generator: kept up (busiest worker thread busy %.0f%% of the time, send lag p99 "
+                   "%.2fms, peak rss %s)\n", g->cpu_max_pct, (double)g->lag_p99_ns / 1e6, rss);
+        if (g->note[0])
+            fprintf(f, "  note: %s\n", g->note);
+        return;
+    }
+    fprintf(f, "\n  generator: FELL BEHIND - the generator fell behind, so these numbers measure\n"
+               "    volley as much as the server: %s.\n"
+               "    Fix: more worker threads (-t, up to the cores), a lower rate per process,\n"
+               "    or more machines (--segment K/N on each, then merge).\n", g->why);
+}
+
+/* The part of a distributed run this was, and how late it began. */
+static void dist_print(FILE *f, const results *r)
+{
+    if (r->segment_n)
+        fprintf(f, "  segment %u/%u on %s\n", r->segment_k, r->segment_n,
+                r->host[0] ? r->host : "?");
+    if (r->start_at_ns) {
+        char t[40];
+        clock_format_rfc3339(r->start_at_ns, t, sizeof t);
+        fprintf(f, "  start-at %s: began %.3f ms late\n", t, (double)r->start_late_ns / 1e6);
+    }
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
@@ -156,8 +190,10 @@ void summary_print(FILE *f, const results *r)
             p->threads, p->stages[0] ? "" : a);
     if (p->requests)
         fprintf(f, ", %llu requests", (unsigned long long)p->requests);
-    fprintf(f, "%s%s\n\n", p->keepalive ? "" : ", no keep-alive",
+    fprintf(f, "%s%s\n", p->keepalive ? "" : ", no keep-alive",
             r->interrupted ? "  [INTERRUPTED]" : "");
+    dist_print(f, r);
+    fputc('\n', f);
 
     double secs = (double)r->st.elapsed_ns / NS_PER_S;
     fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,
@@ -182,6 +218,8 @@ void summary_print(FILE *f, const results *r)
     fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
             "p95", "p99", "p99.9", "max");
     hist_line(f, "latency", r->st.latency);
+    if (!open && hist_count(r->st.latency_corrected))
+        hist_line(f, "corrected", r->st.latency_corrected);
     hist_line(f, "service", r->st.service);
     hist_line(f, "ttfb", r->st.ttfb);
     hist_line(f, "connect", r->st.connect);
@@ -193,6 +231,9 @@ void summary_print(FILE *f, const results *r)
         hist_line(f, "send lag", r->st.send_lag);
     if (open)
         fprintf(f, "  (latency from the scheduled start; service time from the first byte sent)\n");
+    else if (hist_count(r->st.latency_corrected))
+        fprintf(f, "  (latency: raw, as k6 reports; corrected: coordinated omission corrected\n"
+                   "   by the expected interval, as wrk reports - see docs/capacity.md)\n");
 
     if (r->neps > 1)
         endpoint_table(f, r->eps, r->neps, "per endpoint");
@@ -230,6 +271,7 @@ void summary_print(FILE *f, const results *r)
     }
     if (r->cold.measured)
         print_cold(f, r);
+    summary_generator(f, &r->generator);
     if (r->nthresholds) {
         fprintf(f, "\n  thresholds\n");
         for (size_t i = 0; i < r->nthresholds; i++)

@@ -21,8 +21,9 @@ int results_stats_init(results_stats *s)
     s->chunk_gap = hist_new();
     s->send_lag = hist_new();
     s->tls_handshake = hist_new();
+    s->latency_corrected = hist_new();
     if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap || !s->send_lag ||
-        !s->tls_handshake) {
+        !s->tls_handshake || !s->latency_corrected) {
         results_stats_free(s);
         return VOLLEY_ENOMEM;
     }
@@ -38,8 +39,9 @@ void results_stats_free(results_stats *s)
     hist_free(s->chunk_gap);
     hist_free(s->send_lag);
     hist_free(s->tls_handshake);
+    hist_free(s->latency_corrected);
     s->latency = s->service = s->ttfb = s->connect = s->chunk_gap = s->send_lag = NULL;
-    s->tls_handshake = NULL;
+    s->tls_handshake = s->latency_corrected = NULL;
     series_free(&s->sec);
 }
 
@@ -53,6 +55,57 @@ void results_stats_merge(results_stats *dst, const results_stats *src)
     hist_merge(dst->chunk_gap, src->chunk_gap);
     hist_merge(dst->send_lag, src->send_lag);
     hist_merge(dst->tls_handshake, src->tls_handshake);
+    hist_merge(dst->latency_corrected, src->latency_corrected);
+}
+
+typedef struct correct_ctx {
+    hist *dst;
+    uint64_t interval_ns;
+} correct_ctx;
+
+/* One bucket of the raw latency: its midpoint stands for its values. */
+static void correct_bucket(void *ctx, size_t idx, uint64_t count)
+{
+    const correct_ctx *c = ctx;
+    uint64_t v = hist_bucket_low(idx) / 2 + hist_bucket_high(idx) / 2;
+    for (uint64_t x = v; x > c->interval_ns && x - c->interval_ns >= c->interval_ns;) {
+        x -= c->interval_ns;
+        hist_record_n(c->dst, x, count);
+    }
+}
+
+static void correct_stats(results_stats *s, uint64_t vus)
+{
+    hist_reset(s->latency_corrected);
+    if (!s->tot.requests || !vus || !s->elapsed_ns)
+        return;
+    correct_ctx c = {.dst = s->latency_corrected,
+                     .interval_ns = (uint64_t)((double)s->elapsed_ns * vus / (double)s->tot.requests)};
+    hist_merge(c.dst, s->latency);
+    if (c.interval_ns)
+        hist_foreach(s->latency, correct_bucket, &c);
+}
+
+void results_correct_closed(results *r)
+{
+    if (strstr(r->plan.executor, "arrival") || !r->plan.connections)
+        return;
+    uint32_t vus = r->plan.connections;
+    bool mixed = !strcmp(r->plan.mode, "mixed");
+    correct_stats(&r->st, mixed || r->neps < 2 ? vus : vus * (uint32_t)r->neps);
+    /* Per endpoint each has all the connections; mixed: they share them,
+     * so an endpoint's interval is the whole run's. */
+    for (size_t i = 0; i < r->neps; i++) {
+        results_stats *s = &r->eps[i].st;
+        if (!mixed) {
+            correct_stats(s, vus);
+            continue;
+        }
+        uint64_t req = s->tot.requests;
+        s->tot.requests = r->st.tot.requests;
+        correct_stats(s, vus);
+        s->tot.requests = req;
+    }
 }
 
 int results_init(results *r)
@@ -81,6 +134,8 @@ void results_free(results *r)
     free(r->steps);
     free(r->thresholds);
     free(r->monitor.samples);
+    free(r->generator.sec_cpu_pct);
+    r->generator.sec_cpu_pct = NULL;
     r->thresholds = NULL;
     r->monitor.samples = NULL;
     r->nthresholds = r->monitor.nsamples = 0;

@@ -45,6 +45,8 @@ typedef struct results_stats {
     hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
     hist *send_lag;  /* open model: first byte written - scheduled time (pacing) */
     hist *tls_handshake; /* TLS handshakes (included in connect) */
+    hist *latency_corrected; /* closed model: latency with wrk's expected-interval
+                                correction (results_correct_closed); else empty */
     series sec;      /* per-second rows */
     uint64_t elapsed_ns;
 } results_stats;
@@ -101,6 +103,26 @@ typedef struct results_cold {
     int status;            /* its status */
     uint32_t attempts;     /* requests sent until one succeeded */
 } results_cold;
+/* The generator's own honesty (monitor/selfmon): did volley keep the
+ * schedule it was asked for, or did it measure itself? */
+#define RESULTS_GEN_MAX_THREADS 64
+typedef struct results_generator {
+    bool measured;             /* selfmon ran during the load */
+    uint32_t nthreads;         /* worker threads seen (for at least 0.3 s) */
+    double thread_cpu_pct[RESULTS_GEN_MAX_THREADS]; /* each: % of its life running
+                                  or runnable (waiting for a CPU) */
+    double cpu_max_pct;        /* the busiest worker thread */
+    double cpu_seconds;        /* the whole process during the load */
+    uint64_t rss_max_bytes;
+    double *sec_cpu_pct;       /* per second of the load: process CPU % */
+    size_t nsec;
+    uint64_t lag_p50_ns, lag_p99_ns; /* open model: send lag */
+    double target_rps;         /* open model, constant rate; 0 otherwise */
+    double sent_share;         /* requests + dropped over the scheduled count */
+    bool behind;               /* the verdict: the generator fell behind */
+    char why[400];             /* the verdict in plain words, with the fix */
+    char note[240];            /* not the generator's fault, worth knowing */
+} results_generator;
 
 typedef struct results {
     char run_id[64];       /* unique per run: time, segment, random (session) */
@@ -120,6 +142,12 @@ typedef struct results {
     bool thresholds_aborted; /* --abort-on-fail stopped the run */
     results_monitor monitor;
     results_cold cold;
+    results_generator generator;
+    /* Distributed runs (docs/distributed.md): where and which part ran. */
+    char host[128];          /* gethostname() of the generator */
+    uint32_t segment_k, segment_n; /* --segment K/N; 0/0 = the whole plan */
+    uint64_t start_at_ns;    /* --start-at as Unix ns; 0 = not used */
+    int64_t start_late_ns;   /* how late the schedule began after start_at */
 } results;
 
 int results_stats_init(results_stats *s);
@@ -153,6 +181,13 @@ struct threshold;
  * VOLLEY_EINVAL (with e) when one names an unknown endpoint. */
 int results_eval_thresholds(results *r, const struct threshold *t, size_t n, err *e);
 bool results_thresholds_ok(const results *r);
+
+/* Closed model: fills every stats block's latency_corrected from its
+ * latency by HdrHistogram's expected-interval method, as wrk corrects: with
+ * E = elapsed x connections / requests (each connection's mean interval),
+ * a value v > E also counts v-E, v-2E, ... down to E - the requests a
+ * stalled connection would have sent. Open-model runs are left empty. */
+void results_correct_closed(results *r);
 
 /* Appends a monitor sample. Returns 0 or VOLLEY_ENOMEM. */
 int results_monitor_add(results_monitor *m, const monitor_sample *s);

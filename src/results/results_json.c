@@ -181,6 +181,8 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
     set(o, "chunk_gap", hist_json(s->chunk_gap, e));
     set(o, "send_lag", hist_json(s->send_lag, e));
     set(o, "tls_handshake", hist_json(s->tls_handshake, e));
+    if (hist_count(s->latency_corrected))
+        set(o, "latency_corrected", hist_json(s->latency_corrected, e));
     set(o, "series", series_json(&s->sec));
 }
 
@@ -199,9 +201,48 @@ static json_t *endpoints_json(const results_endpoint *eps, size_t n, err *e)
     return a;
 }
 
+/* Host, segment and common start of a distributed run's part. */
+static void dist_json(json_t *root, const results *r)
+{
+    set(root, "host", json_string(r->host));
+    if (r->segment_n) {
+        json_t *o = json_object();
+        set(o, "index", json_integer(r->segment_k));
+        set(o, "count", json_integer(r->segment_n));
+        set(root, "segment", o);
+    } else {
+        set(root, "segment", json_null());
+    }
+    set(root, "start_at_unix_ns", jint(r->start_at_ns));
+    set(root, "start_late_ns", json_integer((json_int_t)r->start_late_ns));
+}
+
 char *results_json_dump(const results *r, err *e)
 {
     return results_json_dump_ext(r, NULL, NULL, e);
+}
+
+/* The generator's honesty block (monitor/selfmon; docs/results-format.md). */
+static json_t *generator_json(const results_generator *g)
+{
+    json_t *o = json_object(), *th = json_array(), *sec = json_array();
+    for (uint32_t i = 0; i < g->nthreads; i++)
+        json_array_append_new(th, json_real(round(g->thread_cpu_pct[i] * 10) / 10));
+    for (size_t i = 0; i < g->nsec; i++)
+        json_array_append_new(sec, json_real(round(g->sec_cpu_pct[i] * 10) / 10));
+    set(o, "verdict", json_string(g->behind ? "behind" : "ok"));
+    set(o, "why", json_string(g->why));
+    set(o, "note", json_string(g->note));
+    set(o, "thread_cpu_pct", th);
+    set(o, "cpu_max_pct", json_real(round(g->cpu_max_pct * 10) / 10));
+    set(o, "cpu_seconds", json_real(round(g->cpu_seconds * 1000) / 1000));
+    set(o, "rss_max_bytes", jint(g->rss_max_bytes));
+    set(o, "send_lag_p50_ms", json_real((double)g->lag_p50_ns / 1e6));
+    set(o, "send_lag_p99_ms", json_real((double)g->lag_p99_ns / 1e6));
+    set(o, "target_rps", json_real(g->target_rps));
+    set(o, "sent_share", json_real(round(g->sent_share * 10000) / 10000));
+    set(o, "per_second_cpu_pct", sec);
+    return o;
 }
 
 char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const void *ctx,
@@ -223,6 +264,7 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
     set(root, "warning", json_string(r->warning));
     set(root, "warmup_requests", jint(r->warmup_requests));
     set(root, "series_overruns", jint(r->series_overruns));
+    dist_json(root, r);
     stats_json(root, &r->st, e);
     set(root, "endpoints", endpoints_json(r->eps, r->neps, e));
     json_t *steps = json_array();
@@ -293,6 +335,8 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
         set(o, "attempts", json_integer(r->cold.attempts));
         set(root, "cold", o);
     }
+    if (r->generator.measured || r->generator.why[0])
+        set(root, "generator", generator_json(&r->generator));
     if (extra && extra(root, ctx)) {
         json_decref(root);
         err_set(e, VOLLEY_ENOMEM, "results: cannot encode the extra fields");

@@ -490,6 +490,7 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
         (rc = parse_hist(d, o, p, "chunk_gap", true, s->chunk_gap)) ||
         (rc = parse_hist(d, o, p, "send_lag", true, s->send_lag)) ||
         (rc = parse_hist(d, o, p, "tls_handshake", true, s->tls_handshake)) ||
+        (rc = parse_hist(d, o, p, "latency_corrected", true, s->latency_corrected)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
     return 0;
@@ -681,6 +682,70 @@ static int parse_cold(rd *d, json_t *root, results_cold *c)
     return 0;
 }
 
+/* The generator's honesty block (monitor/selfmon), so reports show it. */
+static int parse_generator(rd *d, json_t *root, results_generator *g)
+{
+    json_t *o, *th;
+    char p[RPATH], tp[RPATH], q[RPATH], verdict[16] = "";
+    double p50 = 0, p99 = 0;
+    int rc = member(d, root, "", "generator", true, &o, p);
+    if (rc || !o)
+        return rc;
+    if ((rc = need_object(d, o, p)) ||
+        (rc = get_str(d, o, p, "verdict", false, verdict, sizeof verdict)) ||
+        (rc = get_str(d, o, p, "why", true, g->why, sizeof g->why)) ||
+        (rc = get_str(d, o, p, "note", true, g->note, sizeof g->note)) ||
+        (rc = get_num(d, o, p, "cpu_max_pct", true, &g->cpu_max_pct)) ||
+        (rc = get_num(d, o, p, "cpu_seconds", true, &g->cpu_seconds)) ||
+        (rc = get_u64(d, o, p, "rss_max_bytes", true, &g->rss_max_bytes)) ||
+        (rc = get_num(d, o, p, "send_lag_p50_ms", true, &p50)) ||
+        (rc = get_num(d, o, p, "send_lag_p99_ms", true, &p99)) ||
+        (rc = get_num(d, o, p, "target_rps", true, &g->target_rps)) ||
+        (rc = get_num(d, o, p, "sent_share", true, &g->sent_share)) ||
+        (rc = member(d, o, p, "thread_cpu_pct", true, &th, tp)))
+        return rc;
+    if (strcmp(verdict, "ok") && strcmp(verdict, "behind"))
+        return fail(d, VOLLEY_EPARSE, p, "verdict must be \"ok\" or \"behind\"");
+    g->measured = true;
+    g->behind = verdict[0] == 'b';
+    g->lag_p50_ns = (uint64_t)(p50 * 1e6);
+    g->lag_p99_ns = (uint64_t)(p99 * 1e6);
+    if (th && (rc = need_array(d, th, tp)))
+        return rc;
+    for (size_t i = 0; th && i < json_array_size(th) && i < RESULTS_GEN_MAX_THREADS; i++) {
+        sub_idx(q, tp, i);
+        if ((rc = num_value(d, json_array_get(th, i), q, &g->thread_cpu_pct[i])))
+            return rc;
+        g->nthreads = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* Host, segment and common start (all optional: older files lack them). */
+static int parse_dist(rd *d, json_t *root, results *r)
+{
+    int rc;
+    json_t *seg = json_object_get(root, "segment"), *late;
+    if ((rc = get_str(d, root, "", "host", true, r->host, sizeof r->host)) ||
+        (rc = get_u64(d, root, "", "start_at_unix_ns", true, &r->start_at_ns)))
+        return rc;
+    if ((late = json_object_get(root, "start_late_ns"))) {
+        if (!json_is_integer(late))
+            return fail(d, VOLLEY_EPARSE, "start_late_ns", "must be an integer");
+        r->start_late_ns = (int64_t)json_integer_value(late);
+    }
+    if (!seg || json_is_null(seg))
+        return 0;
+    if ((rc = need_object(d, seg, "segment")) ||
+        (rc = get_u32(d, seg, "segment", "index", false, &r->segment_k)) ||
+        (rc = get_u32(d, seg, "segment", "count", false, &r->segment_n)))
+        return rc;
+    if (r->segment_k < 1 || r->segment_k > r->segment_n)
+        return fail(d, VOLLEY_ERANGE, "segment", "%u/%u is not K/N with 1 <= K <= N",
+                    r->segment_k, r->segment_n);
+    return 0;
+}
+
 static int parse_root(rd *d, json_t *root, results *r)
 {
     int rc;
@@ -718,11 +783,11 @@ static int parse_root(rd *d, json_t *root, results *r)
         sub_idx(q, p, i);
         rc = parse_step(d, json_array_get(steps, i), q, r);
     }
-    if (rc || (rc = parse_thresholds(d, root, r)))
+    if (rc || (rc = parse_thresholds(d, root, r)) || (rc = parse_dist(d, root, r)))
         return rc;
-    if ((rc = parse_cold(d, root, &r->cold)))
+    if ((rc = parse_cold(d, root, &r->cold)) || (rc = parse_monitor(d, root, &r->monitor)))
         return rc;
-    return parse_monitor(d, root, &r->monitor);
+    return parse_generator(d, root, &r->generator);
 }
 
 int results_json_parse(const char *text, size_t len, const char *name, results *out, err *e)

@@ -28,11 +28,6 @@ static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
 
 
-static uint64_t share(uint64_t total, uint32_t n, uint32_t i)
-{
-    return total / n + (i < total % n);
-}
-
 static bool is_rate(const lua_worker_scen *sc)
 {
     return sc->s->kind == LSX_CONSTANT_RATE || sc->s->kind == LSX_RAMPING_RATE;
@@ -362,16 +357,16 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     loop_timer_init(&sc->grace_t);
     uint32_t T = w->nworkers, id = w->id;
     uint32_t total = lua_plan_max_vus(s);
-    sc->nvus = (uint32_t)share(total, T, id);
-    if (s->kind == LSX_SHARED_ITERATIONS) {
-        /* Only workers that got a VU can run iterations: with fewer VUs
-         * than workers, the first `total` workers share them. */
-        uint32_t with_vus = total < T ? total : T;
-        sc->quota = id < with_vus ? share(s->iterations, with_vus, id) : 0;
-    }
+    segment sg = ctx->seg.n ? ctx->seg : (segment){1, 1};
+    sc->nvus = segment_worker_vus(sg, total, T, id);
+    /* Only segments and workers that got a VU share the iterations. */
+    if (s->kind == LSX_SHARED_ITERATIONS)
+        sc->quota = segment_worker_quota(sg, s->iterations, total, T, id);
     if (is_rate(sc))
         sc->walk = (shell_sched){.x = &s->x, .lp = w->lp, .dur_ns = executor_duration_ns(&s->x),
-                                 .stride = T, .next_i = id, .limit = executor_total(&s->x),
+                                 .stride = segment_iter_stride(sg, T),
+                                 .next_i = segment_first_iter(sg, T, id),
+                                 .limit = executor_total(&s->x),
                                  .fire = sched_fire, .drop = sched_drop, .can_take = sched_can_take,
                                  .done = sched_done,
                                  .ctx = sc, .timer = sc->walk.timer};
@@ -391,7 +386,8 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         lua_vu *vu = &sc->vus[j];
         vu->w = w;
         vu->scen = i;
-        vu->index = id + j * T; /* interleaved, so ramps spread over workers */
+        /* run-wide, interleaved over segments and workers, so ramps spread */
+        vu->index = segment_vu_index(sg, T, id, j);
         vu->id = ctx->vu_base[i] + vu->index + 1;
         vu->co_ref = LUA_NOREF;
         loop_timer_init(&vu->timer);

@@ -8,6 +8,7 @@
 #define VOLLEY_LUA_WORKER_H
 
 #include "load/engine.h"
+#include "load/segment.h"
 #include "script/lua_plan.h"
 #include "script/script.h"
 
@@ -24,6 +25,7 @@ struct lua_worker_ctx {
     uint32_t vu_base[LUA_PLAN_MAX_SCENARIOS]; /* vu.id offset of each scenario */
     struct tls_client_ctx *tls;    /* NULL: https/wss refused */
     bool quiet;
+    segment seg;                   /* --segment K/N (1/1: the whole run) */
     bool no_retry;                 /* --no-retry: stale connections are errors */
     /* Filled by destroy (the main thread, one worker after another). */
     script_results *agg;

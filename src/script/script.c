@@ -274,6 +274,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->plan = lp;
     ctx->tls = o->tls;
     ctx->quiet = o->quiet;
+    ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;
     _Atomic uint32_t errors_logged = 0;
     ctx->errors_logged = &errors_logged;

@@ -29,6 +29,7 @@ typedef struct script_opts {
     bool quiet;              /* no per-error log lines */
     script_results **res;    /* out: the script's own results (script_results_free) */
     struct tls_client_ctx *tls; /* for https:// and wss:// (NULL: refused) */
+    uint32_t segment_k, segment_n; /* --segment K/N of every scenario; 0/0: whole */
     /* From volley run's flags: load flags replace the scenarios with one
      * (shape non-NULL; see lua_plan_override); --timeout and -H are the
      * defaults of http.* requests. */

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -56,6 +57,7 @@ typedef struct srv_conn {
     bool parked;      /* stopped for a stall, on w->parked */
     bool ws_taken;    /* upgraded: a dup of fd belongs to ws_routes now */
     bool tick_due;    /* c->tick fell due during a stall */
+    bool queued;      /* --capacity: waiting on c->tick for its service slot */
     bool hs;          /* TLS handshake not finished */
     bool io_err;      /* TLS: the connection failed; no goodbye, no resumption */
     bool bye;         /* TLS: close_notify sent */
@@ -100,6 +102,8 @@ struct server {
     srv_worker *w;
     unsigned n;
     uint64_t start_ns;
+    _Atomic uint64_t cap_free_ns;  /* --capacity: when the queue's server is next free */
+    _Atomic uint64_t cap_served, cap_refused;
     addr bound;
     bool stopped;
 };
@@ -115,6 +119,7 @@ void server_config_defaults(server_config *c)
     c->header_timeout_ns = 10 * NS_PER_S;
     c->max_head_bytes = 16 * 1024;
     c->max_body_bytes = 8u << 20;
+    c->capacity_queue_ns = NS_PER_S;
 }
 
 /* ---- small helpers ---- */
@@ -377,10 +382,59 @@ static int buffered_step(srv_conn *c)
     return rc;
 }
 
+/* --capacity: takes the next service slot of the one virtual queue (every
+ * thread shares it): done = max(arrival, previous done) + 1/R. The server
+ * may also use up to CAPACITY_SLACK_NS of work it was idle for just before
+ * (a token bucket that deep): when this process is descheduled, requests
+ * reach it late in a burst, and the host's hiccup must not count as lost
+ * capacity. Over any interval T at most R*(T + slack) complete. Returns the
+ * completion time, or 0 when the wait would exceed the queue's bound. */
+#define CAPACITY_SLACK_NS (50 * NS_PER_MS)
+
+static uint64_t capacity_slot(server *s)
+{
+    uint64_t now = clock_now_ns(), svc = NS_PER_S / s->cfg.capacity_per_s;
+    uint64_t idle_from = now > CAPACITY_SLACK_NS ? now - CAPACITY_SLACK_NS : 0;
+    uint64_t prev = atomic_load(&s->cap_free_ns), start, done;
+    do {
+        start = prev > idle_from ? prev : idle_from;
+        if (start > now && start - now > s->cfg.capacity_queue_ns)
+            return 0;
+        done = start + svc;
+    } while (!atomic_compare_exchange_weak(&s->cap_free_ns, &prev, done));
+    return done;
+}
+
+/* Queues the request for its slot (true: the answer waits on c->tick, or
+ * it was refused with 503 because the queue is full; false: answer now). */
+static bool capacity_queue(srv_conn *c)
+{
+    server *s = c->w->srv;
+    uint64_t done = capacity_slot(s);
+    if (!done) {
+        atomic_fetch_add(&s->cap_refused, 1);
+        routes_match busy = {.id = ROUTE_ERROR, .status = 503, .error = "over capacity",
+                             .head = c->m.head};
+        if (routes_write_simple(outbuf(c), &busy, !c->keepalive, c->v10 && c->keepalive))
+            c->keepalive = false;
+        complete(c);
+        return true;
+    }
+    atomic_fetch_add(&s->cap_served, 1);
+    if (done <= loop_now(c->w->l))
+        return false; /* its slot is already over (slack): answer now */
+    c->queued = true;
+    defer_until(c, done);
+    return true;
+}
+
 /* The request (and its body) is complete: answer or start a deferred answer. */
 static void dispatch(srv_conn *c)
 {
     srv_worker *w = c->w;
+    if (w->srv->cfg.capacity_per_s && !c->queued && capacity_queue(c))
+        return;
+    c->queued = false;
     routes_match *m = &c->m;
     buf *o = outbuf(c);
     bool close = !c->keepalive, ka10 = c->v10 && c->keepalive;
@@ -860,6 +914,11 @@ static void on_tick(loop *l, void *data)
         return;
     }
     int rc = 0;
+    if (c->queued) { /* --capacity: its service slot is over; now the route */
+        dispatch(c);
+        run(c);
+        return;
+    }
     if (c->m.id == ROUTE_DELAY) {
         routes_match ok = {.id = ROUTE_HEALTH, .head = c->m.head};
         rc = routes_write_simple(outbuf(c), &ok, !c->keepalive, c->v10 && c->keepalive);
@@ -1153,6 +1212,12 @@ int server_start(const server_config *cfg, server **out, err *e)
 }
 
 void server_address(const server *s, addr *out) { *out = s->bound; }
+
+void server_capacity_stats(const server *s, uint64_t *served, uint64_t *refused)
+{
+    *served = atomic_load(&((server *)s)->cap_served);
+    *refused = atomic_load(&((server *)s)->cap_refused);
+}
 
 void server_tls_stats(const server *s, uint64_t *handshakes, uint64_t *resumed)
 {

@@ -22,6 +22,10 @@ typedef struct server_config {
     uint64_t header_timeout_ns;/* first byte of a request head to its end (408) */
     uint64_t stall_every_ns;   /* 0: never stall */
     uint64_t stall_for_ns;     /* < stall_every_ns */
+    uint64_t capacity_per_s;   /* 0: unlimited; else one virtual queue shared by
+                                  every thread, fixed service time 1/R */
+    uint64_t capacity_queue_ns;/* --capacity: a request that would wait longer
+                                  than this in the queue gets 503 at once */
     size_t max_head_bytes;     /* request line + headers (431) */
     uint64_t max_body_bytes;   /* (413) */
     tls_server_ctx *tls;       /* borrowed; not NULL: HTTPS (handshake, then
@@ -50,6 +54,10 @@ void server_stop(server *s);
 /* TLS handshakes completed so far and how many of them resumed a session
  * (exact once server_stop returned; approximate while running). */
 void server_tls_stats(const server *s, uint64_t *handshakes, uint64_t *resumed);
+
+/* --capacity: requests served through the queue and those refused (503)
+ * because the queue was full. */
+void server_capacity_stats(const server *s, uint64_t *served, uint64_t *refused);
 
 /* Stops if needed, closes every connection and frees s. NULL is a no-op. */
 void server_free(server *s);

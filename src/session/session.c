@@ -10,6 +10,7 @@
 #include "monitor/proc.h"
 #include "report/chart.h"
 #include "report/report.h"
+#include "monitor/selfmon.h"
 #include "report/summary.h"
 #include "results/csv.h"
 #include "results/results_json.h"
@@ -322,12 +323,13 @@ static int run_load(state *s, const char *script_path, err *e)
     engine_options eo = {.progress = on_progress, .ctx = s, .interrupts = &interrupts,
                          .on_second = on_second, .on_endpoint_second = on_endpoint_second,
                          .on_measure_start = on_measure_start, .cpus = s->p->cpus,
-                         .ncpus = s->p->ncpus};
+                         .ncpus = s->p->ncpus, .start_at_wall_ns = c->start_at_ns};
     if (c->raw) {
         eo.raw = session_raw_record;
         eo.raw_ctx = &s->raw;
     }
     int rc;
+    selfmon *sm = selfmon_start(NULL); /* generator honesty (monitor/selfmon) */
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
     } else {
@@ -340,9 +342,18 @@ static int run_load(state *s, const char *script_path, err *e)
         so.res = &s->sres;
         so.tls = s->tls;
         so.no_retry = s->p->no_retry;
+        so.segment_k = s->p->segment_k;
+        so.segment_n = s->p->segment_n;
         rc = script_run(script_path, &so, &eo, &s->r, e);
     }
     s->have_r = rc == 0;
+    results_generator unused = {0};
+    selfmon_stop(sm, rc ? &unused : &s->r.generator);
+    free(unused.sec_cpu_pct);
+    if (!rc) {
+        selfmon_judge(&s->r);
+        results_correct_closed(&s->r);
+    }
     if (s->ps.tty && s->ps.last_len)
         fputc('\n', s->ps.f);
     return rc;
@@ -395,6 +406,19 @@ static int write_outputs(state *s, err *e)
     return 0;
 }
 
+/* Where and which part of a distributed run this was. */
+static void record_dist(state *s)
+{
+    results *r = &s->r;
+    if (gethostname(r->host, sizeof r->host))
+        r->host[0] = '\0';
+    r->host[sizeof r->host - 1] = '\0';
+    if (s->c->segment_given) {
+        r->segment_k = s->p->segment_k;
+        r->segment_n = s->p->segment_n;
+    }
+}
+
 static void judge(state *s)
 {
     const session_config *c = s->c;
@@ -427,6 +451,7 @@ static void finish(state *s)
     outdir_run_id(&id, r->run_id, sizeof r->run_id);
     if (!r->plan.label[0]) /* scripts: the engine does not see the plan */
         snprintf(r->plan.label, sizeof r->plan.label, "%s", s->p->label);
+    record_dist(s);
     judge(s);
     if (write_outputs(s, &e))
         fail(s, 1, &e);
@@ -445,6 +470,8 @@ static void finish(state *s)
         s->exit_code = 128 + (first_signal ? first_signal : SIGINT);
     else if (!s->exit_code && !results_thresholds_ok(r))
         s->exit_code = SESSION_EXIT_THRESHOLDS;
+    else if (!s->exit_code && c->strict && r->generator.behind)
+        s->exit_code = SESSION_EXIT_GENERATOR;
     else if (!s->exit_code)
         s->exit_code = code;
     if (r->warning[0])

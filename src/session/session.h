@@ -23,6 +23,7 @@
 
 #define SESSION_EXIT_USAGE 2
 #define SESSION_EXIT_THRESHOLDS 99
+#define SESSION_EXIT_GENERATOR 3 /* --strict: the generator fell behind */
 #define SESSION_MAX_THRESHOLDS 64
 #define SESSION_MAX_GATES 16
 #define SESSION_MAX_SINKS 8
@@ -67,6 +68,7 @@ typedef struct session_config {
     threshold thresholds[SESSION_MAX_THRESHOLDS];
     size_t nthresholds;
     bool abort_on_fail;
+    bool strict;               /* the generator falling behind fails the run (exit 3) */
     int monitor_pid;
     const char *exec_cmd;
     const char *ready_url;     /* --exec waits for a GET to answer (default: a TCP
@@ -78,6 +80,10 @@ typedef struct session_config {
     /* Scripts: env, load overrides, http.* defaults. The session fills in
      * threads, out_dir, quiet, res and tls. */
     script_opts script;
+    /* Distributed runs (docs/distributed.md): --segment was given (recorded
+     * in results.json with the host), --start-at as Unix ns (0: now). */
+    bool segment_given;
+    uint64_t start_at_ns;
     session_sink sinks[SESSION_MAX_SINKS];
     size_t nsinks;
     char out_used[4200];       /* out: the directory written ("" if none) */

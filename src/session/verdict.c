@@ -11,13 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add_verdict(results *r, const char *expr, bool ok, const char *actual)
+/* value: in the metric's own unit (ms for time, a fraction for rates);
+ * 0 with "no data". */
+static void add_verdict(results *r, const char *expr, bool ok, double value, const char *actual)
 {
     results_threshold *v = realloc(r->thresholds, (r->nthresholds + 1) * sizeof *v);
     if (!v)
         return;
     r->thresholds = v;
     v = &r->thresholds[r->nthresholds++];
+    memset(v, 0, sizeof *v);
+    v->actual = value;
     snprintf(v->expr, sizeof v->expr, "%.255s", expr);
     v->ok = ok;
     snprintf(v->actual_text, sizeof v->actual_text, "%s", actual);
@@ -40,7 +44,7 @@ void session_script_thresholds(const script_results *sr, results *r)
         err e = {0};
         if (k6thr_parse(st->metric, st->expr, custom, nc, &t, &e)) {
             /* A custom metric declared but never added to: no data. */
-            add_verdict(r, expr, false, "no data");
+            add_verdict(r, expr, false, 0, "no data");
             continue;
         }
         double v;
@@ -56,7 +60,7 @@ void session_script_thresholds(const script_results *sr, results *r)
         else
             snprintf(actual, sizeof actual, "%.4g%s", v,
                      t.time ? "ms" : "");
-        add_verdict(r, expr, ok, actual);
+        add_verdict(r, expr, ok, no_data ? 0 : v, actual);
     }
 }
 

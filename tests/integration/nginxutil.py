@@ -29,10 +29,12 @@ http {{
     scgi_temp_path {prefix}/scgi;
     keepalive_requests {keepalive_requests};
     keepalive_timeout 60s;
+    {http_extra}
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         location / {{ return 200 "ok\\n"; }}
         location /health {{ return 200 "ok"; }}
+        {server_extra}
     }}
 }}
 """
@@ -45,14 +47,19 @@ def free_port():
 
 
 class Nginx:
-    def __init__(self, keepalive_requests=100000, workers=1, access_log=True):
+    def __init__(self, keepalive_requests=100000, workers=1, access_log=True, http_extra="",
+                 server_extra=""):
+        """http_extra / server_extra: more directives for the http / server
+        block; "{prefix}" in server_extra is this instance's directory."""
         self.prefix = tempfile.mkdtemp(prefix="volley-nginx-")
         self.port = free_port()
         self.log = os.path.join(self.prefix, "access.log")
         access = f"{self.log} counted" if access_log else "off"
         with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:
             f.write(CONF.format(prefix=self.prefix, port=self.port, access=access,
-                                workers=workers, keepalive_requests=keepalive_requests))
+                                workers=workers, keepalive_requests=keepalive_requests,
+                                http_extra=http_extra,
+                                server_extra=server_extra.replace("{prefix}", self.prefix)))
         self.proc = subprocess.Popen(
             [NGINX, "-p", self.prefix, "-c", os.path.join(self.prefix, "nginx.conf"),
              "-e", os.path.join(self.prefix, "error.log")],

@@ -109,6 +109,21 @@ def scripts(c, res):
 
 # ---- what a flag does, per mode: (ctx) -> None, asserting the effect ----
 
+def _soon():
+    return f"{time.time() + 0.5:.3f}"
+
+
+def _start_at_check(res):
+    """The schedule began at --start-at: recorded, and not before it."""
+    assert res["start_at_unix_ns"] > 0
+    assert 0 <= res["start_late_ns"] < 2_000_000_000
+    assert res["start_unix_ns"] >= res["start_at_unix_ns"] - 5_000_000
+
+
+def _start_at_url(c):
+    _start_at_check(c.json("-n", "3", "--start-at", _soon(), c.url()))
+
+
 def _cpus(c, target):
     """--cpus: both worker threads on the one CPU given, the main thread not."""
     cpu = last_cpu()
@@ -134,6 +149,7 @@ def url_effects():
     E["rates"] = lambda c: _eq(len(c.json("--rates", "20,40", "-d", "300ms", c.url())["steps"]), 2)
     E["cooldown"] = lambda c: _gt(c.json("--rates", "20,20", "-d", "300ms", "--cooldown", "500ms", c.url())["steps"][1]["offset_s"], 0.75)
     E["segment"] = lambda c: _between(c.json("--rate", "20", "-d", "1s", "--segment", "1/2", c.url())["totals"]["requests"], 9, 11)
+    E["start-at"] = _start_at_url
     E["endpoint"] = lambda c: _eq([e["name"] for e in c.json("-n", "2", "--endpoint", "a=" + c.url())["endpoints"]], ["a"])
     E["targets"] = _url_targets
     E["mode"] = _url_mixed
@@ -159,6 +175,7 @@ def url_effects():
     E["max-header-size"] = _url_max_header
     E["threshold"] = lambda c: c.json("--threshold", "rate>1000000", "-n", "3", c.url(), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json("--threshold", "p(99)<1us", "--abort-on-fail", "-c", "1", "-d", "20s", c.url("/delay/5"), code=99, timeout=15)["thresholds_aborted"])
+    E["strict"] = lambda c: _eq(c.json("--strict", "-r", "60000", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, [c.url()], None)
     E["fail-if"] = lambda c: _baseline(c, [c.url()], [c.url("/delay/20")], gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, [c.url()])
@@ -193,12 +210,14 @@ def script_effects():
     E["executor"] = lambda c: _eq(sc(c, "--executor", "ramping-arrival-rate", "--stages", "20:500ms")["executor"], "ramping-arrival-rate")
     E["duration"] = lambda c: _between(c.json(*c.lua("-d", "500ms"))["duration_s"], 0.45, 1.5)
     E["requests"] = lambda c: _eq(sc(c, "-n", "7", "-c", "2")["iterations"], 7)
+    E["segment"] = lambda c: _eq(sc(c, "-n", "7", "-c", "2", "--segment", "1/2")["iterations"], 4)
+    E["start-at"] = lambda c: _start_at_check(c.json(*c.lua("-d", "300ms", "--start-at", _soon())))
     E["threads"] = lambda c: _eq(c.json(*c.lua("-t", "2", "-c", "2", "-d", "200ms"))["plan"]["threads"], 2)
     E["cpus"] = lambda c: _cpus(c, c.lua("-c", "2"))
     E["max-connections"] = lambda c: _eq(c.json(*c.lua("--rate", "10", "-d", "300ms", "--max-connections", "4"))["plan"]["connections"], 4)
     for f, a in [("max-backlog", ["--max-backlog", "5"]), ("warmup", ["--warmup", "1s"]),
                  ("rates", ["--rates", "1,2"]), ("cooldown", ["--cooldown", "1s"]),
-                 ("segment", ["--segment", "1/2"]), ("endpoint", ["--endpoint", "a=http://127.0.0.1:1/"]),
+                 ("endpoint", ["--endpoint", "a=http://127.0.0.1:1/"]),
                  ("targets", ["--targets", "t.txt"]), ("mode", ["--mode", "mixed"]),
                  ("weight", ["--weight", "a=1"]), ("filter", ["--filter", "/a"]),
                  ("openapi", ["--openapi", "o.json"]), ("method", ["-m", "POST"]),
@@ -218,6 +237,7 @@ def script_effects():
     E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
+    E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "30000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, c.lua(), None)
     E["fail-if"] = lambda c: _baseline(c, c.lua(), c.lua("-e", "PATH=/delay/20"), gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, c.lua())
