@@ -314,9 +314,10 @@ static bool server_meets_slo(const results *r, const fm_opts *o)
         for (size_t k = 0; k < r->neps && t->endpoint[0]; k++)
             if (!strcmp(r->eps[k].name, t->endpoint))
                 s = &r->eps[k].st;
-        th_input in = {.tot = &s->tot, .latency = s->service, .ttfb = s->ttfb,
-                       .service = s->service, .connect = s->connect, .send_lag = s->send_lag,
-                       .elapsed_ns = s->elapsed_ns};
+        threshold_input in = {.tot = &s->tot, .elapsed_ns = s->elapsed_ns};
+        for (int d = 0; d < METRICS_DIST_COUNT; d++)
+            in.dist[d] = s->dist[d];
+        in.dist[METRICS_DIST_LATENCY] = s->service; /* judged on the server's own time */
         if (!threshold_check(t, threshold_actual(t, &in)))
             return false;
     }
@@ -533,7 +534,7 @@ static double slo_line_ms(const fm_opts *o)
 {
     for (size_t i = 0; i < o->nslo; i++) {
         const threshold *t = &o->slo[i];
-        if (t->metric == TH_LATENCY && !t->endpoint[0] &&
+        if (t->metric == METRICS_DIST_LATENCY && !t->endpoint[0] &&
             (t->agg == TH_PCT || t->agg == TH_AVG || t->agg == TH_MAX) &&
             (t->op == TH_LT || t->op == TH_LE))
             return t->value / NS_PER_MS;

@@ -78,6 +78,7 @@ enum {
     OPT_CPUS,
     OPT_SEED,
     OPT_STRICT,
+    OPT_OK_STATUS,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
@@ -151,7 +152,8 @@ static const flag_def run_flags[] = {
      "add a request header (repeatable; a later one replaces an earlier one of the same name)",
      "default headers of http.* requests (a request's own win)"},
     {'b', "body", 'b', "TEXT", U, "request", "request body", NULL},
-    {OPT_BODY_FILE, "body-file", 0, "FILE", U, "request", "request body from a file", NULL},
+    {OPT_BODY_FILE, "body-file", 0, "FILE", U, "request", "request body from a file (a regular "
+     "file of at most 1 GiB, else exit 2; held in memory once)", NULL},
     {OPT_NO_KEEPALIVE, "no-keepalive", 0, NULL, U, "request", "a new connection for every "
      "request", NULL},
     {OPT_NO_RETRY, "no-retry", 0, NULL, B, "request",
@@ -171,6 +173,9 @@ static const flag_def run_flags[] = {
      "5s)", NULL},
     {OPT_MAX_HEADER, "max-header-size", 0, "S", U, "limits", "largest response header block "
      "(default 64k)", NULL},
+    {OPT_OK_STATUS, "ok-status", 0, "LIST", B, "limits", "expected statuses, e.g. 200-299,404 "
+     "(default 200-399, as k6); a request fails when it got no complete response or a status "
+     "outside LIST, and errors (errors<1%) counts failed requests", NULL},
     {OPT_THRESHOLD, "threshold", 0, "EXPR", B, "CI gate",
      "pass/fail criterion, repeatable: p(99)<50ms, avg<10ms, max<1s, rate>=1000, errors<1%, "
      "ttfb:p(95)<20ms, endpoint=NAME:p(99)<50ms; exit code 99 if any fails", NULL},
@@ -410,6 +415,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return positive_duration(arg, "--connect-timeout", &p->connect_timeout_ns, e);
     case OPT_GRACE:
         return parse_duration_ns(arg, "--grace", &p->grace_ns, e);
+    case OPT_OK_STATUS:
+        o->s->ok_status_text = arg;
+        return metrics_status_set_parse(&o->s->ok_status, arg, "--ok-status", e);
     case OPT_MAX_HEADER:
         if (!(rc = parse_size_bytes(arg, "--max-header-size", &v, e)) && v < 256)
             rc = err_set(e, VOLLEY_EINVAL, "--max-header-size: at least 256 bytes");

@@ -75,6 +75,7 @@ typedef struct engine {
     bool stopping;
     bool aligned;   /* --start-at was applied (to the first shape only) */
     bool late_pending; /* the aligned shape's lateness is still to be noted */
+    uint64_t stop_ns;  /* when a stop was first asked for (0: never) */
     hist *scratch_ep, *scratch_all;
 } engine;
 
@@ -102,6 +103,8 @@ static bool irq_check(engine *g, shape_run *r)
         return false;
     g->seen_irq = irq;
     g->out->interrupted = true;
+    if (!g->stopping)
+        g->stop_ns = clock_now_ns();
     g->stopping = true;
     if (r)
         for (uint32_t i = 0; i < r->n; i++) {
@@ -130,6 +133,8 @@ static double target_in_second(const shape_run *r, uint64_t s)
     return executor_count_at(r->x, (s + 1) * NS_PER_S) - executor_count_at(r->x, s * NS_PER_S);
 }
 
+/* final: the shard's worker has finished (joined, or done: it records
+ * nothing more), so its open interval is complete and may be read too. */
 static bool shard_has(metrics_shard *sh, uint64_t s, bool final)
 {
     /* A slot older than the ring was reused: skip it (counted as overrun). */
@@ -163,12 +168,15 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         hist_reset(g->scratch_ep);
         for (uint32_t i = 0; i < r->n; i++) {
             metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
-            if (!shard_has(sh, s, final))
+            /* A worker that is done stopped before closing second s: its
+             * open interval is final; skipping it would lose its requests. */
+            if (!shard_has(sh, s, final || g->ops->done(r->w[i])))
                 continue;
             const metrics_interval *iv = metrics_interval_get(sh, s);
             row.requests += iv->requests;
             row.responses += iv->responses;
             row.errors += iv->errors;
+            row.transport_errors += iv->transport_errors;
             row.bytes_in += iv->bytes_in;
             row.bytes_out += iv->bytes_out;
             row.dropped += iv->dropped;
@@ -182,6 +190,7 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         all.requests += row.requests;
         all.responses += row.responses;
         all.errors += row.errors;
+        all.transport_errors += row.transport_errors;
         all.bytes_in += row.bytes_in;
         all.bytes_out += row.bytes_out;
         all.dropped += row.dropped;
@@ -200,6 +209,7 @@ static void add_second(shape_run *r, uint64_t s, bool final)
     if (!final && !r->warmup && o && o->on_second && o->on_second(o->ctx, &all, g->scratch_all) &&
         !g->stopping) {
         g->stopping = true;
+        g->stop_ns = clock_now_ns();
         for (uint32_t i = 0; i < r->n; i++)
             g->ops->request_stop(r->w[i]);
     }
@@ -280,13 +290,58 @@ static bool all_done(shape_run *r)
 static void merge_shard_into(results_stats *st, metrics_shard *sh)
 {
     metrics_totals_add(&st->tot, &sh->tot);
-    hist_merge(st->latency, sh->latency);
-    hist_merge(st->service, sh->service);
-    hist_merge(st->ttfb, sh->ttfb);
-    hist_merge(st->connect, sh->connect);
-    hist_merge(st->chunk_gap, sh->chunk_gap);
-    hist_merge(st->send_lag, sh->send_lag);
-    hist_merge(st->tls_handshake, sh->tls_handshake);
+    metrics_dists_merge(st->dist, sh->dist);
+}
+
+/* When the load ended: the planned duration, or with -n the last scheduled
+ * start if earlier (open model), or with -n alone the last outcome (closed
+ * model); a stop, if earlier; never after the workers ended. last: the last
+ * outcome (0: unknown). */
+static uint64_t load_end(const shape_run *r, uint64_t workers_end, uint64_t last)
+{
+    const plan *p = r->eng->p;
+    uint64_t end = last ? last : workers_end;
+    if (r->duration_ns)
+        end = r->start_ns + r->duration_ns;
+    uint64_t t = p && p->requests && r->x && executor_is_open(r->x)
+                     ? executor_time_of(r->x, p->requests - 1)
+                     : UINT64_MAX;
+    if (t != UINT64_MAX && (!r->duration_ns || r->start_ns + t < end))
+        end = r->start_ns + t;
+    if (r->eng->stop_ns > r->start_ns && r->eng->stop_ns < end)
+        end = r->eng->stop_ns;
+    if (workers_end < end)
+        end = workers_end;
+    return end > r->start_ns ? end : r->start_ns;
+}
+
+/* Rates are over the load time (elapsed_ns); what followed until the last
+ * outcome is the drain (in-flight requests finishing), reported apart. An
+ * endpoint's load time is its own (with -n, a fast endpoint finishes long
+ * before a slow one). */
+static void set_load_times(shape_run *r, uint64_t workers_end)
+{
+    engine *g = r->eng;
+    uint64_t run_last = 0;
+    for (uint32_t ep = 0; ep < g->ngroups; ep++) {
+        uint64_t last = 0;
+        for (uint32_t i = 0; i < r->n; i++) {
+            uint64_t t = g->ops->shard(r->w[i], ep)->last_outcome_ns;
+            last = t > last ? t : last;
+        }
+        run_last = last > run_last ? last : run_last;
+        if (!r->eps)
+            continue;
+        uint64_t end = load_end(r, workers_end, last);
+        r->eps[ep].st.elapsed_ns = end - r->start_ns;
+        r->eps[ep].st.drain_ns = last > end ? last - end : 0;
+    }
+    if (!r->all)
+        return;
+    uint64_t end = load_end(r, workers_end, run_last);
+    uint64_t last = run_last ? run_last : workers_end;
+    r->all->elapsed_ns = end - r->start_ns;
+    r->all->drain_ns = last > end ? last - end : 0;
 }
 
 static void finish(shape_run *r)
@@ -336,22 +391,7 @@ static void finish(shape_run *r)
         if (s < last_second || n)
             add_second(r, s, true);
     }
-    uint64_t elapsed = end_ns - r->start_ns;
-    if (r->all)
-        r->all->elapsed_ns = elapsed;
-    /* An endpoint's rate is over its own time: with -n a fast endpoint
-     * finishes long before a slow one. */
-    if (r->eps)
-        for (uint32_t ep = 0; ep < g->ngroups; ep++) {
-            uint64_t last = 0;
-            for (uint32_t i = 0; i < r->n; i++) {
-                uint64_t t = g->ops->shard(r->w[i], ep)->last_outcome_ns;
-                last = t > last ? t : last;
-            }
-            r->eps[ep].st.elapsed_ns = last > r->start_ns && g->p && !g->p->shape.duration_ns
-                                           ? last - r->start_ns
-                                           : elapsed;
-        }
+    set_load_times(r, end_ns);
 }
 
 static uint32_t threads_for(const plan *p, const executor *x)
@@ -437,6 +477,11 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
         if (!(r->w[i] = g->ops->create(g->ops_ctx, &a, e)))
             rc = e && e->code ? e->code : VOLLEY_ENOMEM;
     }
+    /* The shards judge each status where they record it (URL runs and
+     * scripts alike). */
+    for (uint32_t i = 0; i < nthreads && !rc; i++)
+        for (uint32_t ep = 0; ep < g->ngroups; ep++)
+            g->ops->shard(r->w[i], ep)->ok = g->opt ? g->opt->ok_status : NULL;
     if (!rc && !g->out->start_wall_ns)
         g->out->start_wall_ns = clock_wall_ns() + (r->start_ns - clock_now_ns());
     for (uint32_t i = 0; i < nthreads && !rc; i++)
@@ -542,8 +587,14 @@ static int run_sweep(engine *g, err *e)
             t0 = now;
         offset_ns = now - t0;
         st->offset_ns = offset_ns;
+        /* A step's rows start after the previous step's last row (its drain
+         * may have spilled into the second the next step starts in). */
+        uint64_t first = offset_ns / NS_PER_S;
+        const series_row *prev = series_last(&out->st.sec);
+        if (prev && prev->second + 1u > first)
+            first = prev->second + 1u;
         shape_run r = {.eng = g, .x = &x, .duration_ns = x.duration_ns,
-                       .second_offset = offset_ns / NS_PER_S, .all = &st->st, .eps = st->eps,
+                       .second_offset = first, .all = &st->st, .eps = st->eps,
                        .step = (uint32_t)k, .nsteps = (uint32_t)p->nrates};
         int rc = run_shape(&r, e);
         if (rc)
@@ -561,14 +612,19 @@ static int run_sweep(engine *g, err *e)
         if (k + 1 < p->nrates && p->cooldown_ns)
             pause_ns(g, p->cooldown_ns);
     }
-    uint64_t total = clock_now_ns() - t0;
-    /* The whole run's rate is over the time load was applied, not cooldowns. */
-    uint64_t busy = 0;
-    for (size_t k = 0; k < out->nsteps; k++)
-        busy += out->steps[k].st.elapsed_ns;
-    out->st.elapsed_ns = busy ? busy : total;
+    /* The whole run's rate is over the time load was applied: the steps'
+     * load times, without their drains or the cool-downs. */
+    out->st.elapsed_ns = out->st.drain_ns = 0;
     for (size_t ep = 0; ep < p->neps; ep++)
-        out->eps[ep].st.elapsed_ns = out->st.elapsed_ns;
+        out->eps[ep].st.elapsed_ns = out->eps[ep].st.drain_ns = 0;
+    for (size_t k = 0; k < out->nsteps; k++) {
+        out->st.elapsed_ns += out->steps[k].st.elapsed_ns;
+        out->st.drain_ns += out->steps[k].st.drain_ns;
+        for (size_t ep = 0; ep < p->neps; ep++) {
+            out->eps[ep].st.elapsed_ns += out->steps[k].eps[ep].st.elapsed_ns;
+            out->eps[ep].st.drain_ns += out->steps[k].eps[ep].st.drain_ns;
+        }
+    }
     return 0;
 }
 

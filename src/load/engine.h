@@ -56,6 +56,8 @@ typedef struct engine_options {
     void *raw_ctx;
     /* --start-at: the schedule begins at this Unix time (ns); 0 = now. */
     uint64_t start_at_wall_ns;
+    /* Expected statuses; others count as failed requests. NULL: 200-399. */
+    const metrics_status_set *ok_status;
     /* --cpus: worker thread i runs on cpus[i % ncpus] only (any kind of
      * worker: the thread inherits the mask it is started with). */
     const uint16_t *cpus;

@@ -58,9 +58,10 @@ static void fail(xch_conn *xc, err_kind k, const char *msg)
     xch_req *r = xc->cur;
     if (!r)
         return;
-    loop_update_now(xc->ctx->lp);
+    uint64_t now = loop_update_now(xc->ctx->lp);
     uint64_t out = r->sent ? r->len : 0;
-    metrics_record_error(r->shard, k, r->bytes_in, out);
+    /* A timeout stays in latency at the time it was abandoned. */
+    metrics_record_failure(r->shard, k, now - r->intended_ns, r->bytes_in, out);
     xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
                      .msg = msg ? msg : metrics_err_kind_name(k)};
     /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */

@@ -393,6 +393,35 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
     return 0;
 }
 
+/* Builds out around a body nobody else sends: the head is written in front
+ * of the body's own buffer, which out takes over, so a large --body-file is
+ * never copied (held once). *body becomes NULL. */
+static int build_around_body(http1_request_spec *spec, char **body, buf *out, err *e)
+{
+    buf head = {0};
+    spec->head_only = true;
+    int rc = http1_request_build(spec, &head, e);
+    if (rc) {
+        buf_free(&head);
+        return rc;
+    }
+    size_t n = spec->body_len, h = head.len;
+    char *d = realloc(*body, n + h);
+    if (!d) {
+        buf_free(&head);
+        return err_set(e, VOLLEY_ENOMEM, "request body: out of memory");
+    }
+    memmove(d + h, d, n);
+    memcpy(d, head.data, h);
+    buf_free(&head);
+    buf_free(out);
+    *out = (buf){.data = d, .len = n + h, .cap = n + h};
+    *body = NULL;
+    return 0;
+}
+
+#define BODY_IN_PLACE_MIN (64 * 1024) /* smaller bodies are simply copied */
+
 static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
 {
     char what[128];
@@ -431,6 +460,9 @@ static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
         .keepalive = p->keepalive,
     };
     buf_reset(&ep->request);
+    char **own = ep->body ? &ep->body : p->neps == 1 ? &p->body : NULL;
+    if (own && *own && spec.body_len >= BODY_IN_PLACE_MIN)
+        return build_around_body(&spec, own, &ep->request, e);
     return http1_request_build(&spec, &ep->request, e);
 }
 
@@ -449,6 +481,15 @@ int plan_compile(plan *p, err *e)
     if (p->mode == PLAN_MIXED && wsum <= 0)
         return err_set(e, VOLLEY_EINVAL, "--weight: all weights are 0");
     p->weight_sum = wsum;
+    /* The request bytes hold the bodies now: free the source copies, so a
+     * large --body-file is held once (once per endpoint that sends it). The
+     * lengths stay for the results. plan_compile is called once. */
+    free(p->body);
+    p->body = NULL;
+    for (size_t i = 0; i < p->neps; i++) {
+        free(p->eps[i].body);
+        p->eps[i].body = NULL;
+    }
     bool any_tls = false;
     for (size_t i = 0; i < p->ntargets; i++)
         any_tls |= p->target_tls[i];

@@ -33,7 +33,7 @@ typedef struct worker_config {
 typedef struct worker_raw {
     uint64_t intended_ns;    /* offset from the start of the run */
     uint64_t latency_ns, service_ns, ttfb_ns;
-    uint32_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out; /* 64-bit: a body may exceed 4 GB */
     uint16_t status;         /* 0 for errors */
     uint8_t ep;
     uint8_t step;

@@ -4,6 +4,9 @@
  * thread publishes `consumed` after reading it. */
 #include "metrics/metrics.h"
 
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,11 +36,115 @@ int metrics_err_kind_from_name(const char *name)
     return -1;
 }
 
+#define METRICS_DIST_INFO(E, n, j, l, s) [METRICS_DIST_##E] = {n, j, l, s},
+const metrics_dist_info metrics_dists[METRICS_DIST_COUNT] = {METRICS_DISTS(METRICS_DIST_INFO)};
+#undef METRICS_DIST_INFO
+
+/* The named fields of METRICS_DIST_FIELDS alias the first entries. */
+struct dist_check {
+    METRICS_DIST_FIELDS;
+};
+_Static_assert(offsetof(struct dist_check, tls_handshake) ==
+                   METRICS_DIST_TLS_HANDSHAKE * sizeof(hist *) &&
+               offsetof(struct dist_check, service) == METRICS_DIST_SERVICE * sizeof(hist *),
+               "METRICS_DIST_FIELDS names out of order");
+
+int metrics_dist_from_name(const char *name, size_t len)
+{
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        if (strlen(metrics_dists[i].name) == len && !strncmp(metrics_dists[i].name, name, len))
+            return i;
+    return -1;
+}
+
+int metrics_dists_new(hist **d)
+{
+    int rc = 0;
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        if (!(d[i] = hist_new()))
+            rc = VOLLEY_ENOMEM;
+    return rc;
+}
+
+void metrics_dists_free(hist **d)
+{
+    for (int i = 0; i < METRICS_DIST_COUNT; i++) {
+        hist_free(d[i]);
+        d[i] = NULL;
+    }
+}
+
+void metrics_dists_merge(hist **dst, hist *const *src)
+{
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        hist_merge(dst[i], src[i]);
+}
+
+void metrics_status_set_default(metrics_status_set *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int c = 200; c < 400; c++)
+        s->bits[c / 64] |= 1ull << (c % 64);
+}
+
+static int status_code(const char *tok, const char *what, err *e)
+{
+    char *end;
+    long v = strtol(tok, &end, 10);
+    if (end == tok || *end || v < 100 || v > 599)
+        return err_set(e, VOLLEY_EINVAL, "%s: '%s' is not a status code (100-599)", what, tok), -1;
+    return (int)v;
+}
+
+int metrics_status_set_parse(metrics_status_set *s, const char *text, const char *what, err *e)
+{
+    char tmp[512];
+    if (strlen(text) >= sizeof tmp)
+        return err_set(e, VOLLEY_EINVAL, "%s: list too long", what);
+    snprintf(tmp, sizeof tmp, "%s", text);
+    memset(s, 0, sizeof *s);
+    bool any = false;
+    for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *dash = strchr(tok, '-');
+        if (dash)
+            *dash = 0;
+        int lo = status_code(tok, what, e), hi = dash ? status_code(dash + 1, what, e) : lo;
+        if (lo < 0 || hi < 0)
+            return VOLLEY_EINVAL;
+        if (hi < lo)
+            return err_set(e, VOLLEY_EINVAL, "%s: range %d-%d is empty", what, lo, hi);
+        for (int c = lo; c <= hi; c++)
+            s->bits[c / 64] |= 1ull << (c % 64);
+        any = true;
+    }
+    if (!any)
+        return err_set(e, VOLLEY_EINVAL, "%s: empty list", what);
+    return 0;
+}
+
+bool metrics_status_ok(const metrics_status_set *s, int status)
+{
+    if ((unsigned)status >= METRICS_STATUS_MAX)
+        return false;
+    if (!s)
+        return status >= 200 && status < 400;
+    return (s->bits[status / 64] >> (status % 64)) & 1;
+}
+
+double metrics_ok_pct(const metrics_totals *t)
+{
+    if (!t->requests)
+        return NAN;
+    return 100.0 * (double)(t->requests - t->errors) / (double)t->requests;
+}
+
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
 {
     dst->requests += src->requests;
     dst->responses += src->responses;
     dst->errors += src->errors;
+    dst->transport_errors += src->transport_errors;
     for (int i = 0; i < METRICS_STATUS_MAX; i++)
         dst->status[i] += src->status[i];
     for (int i = 0; i < ERRK_COUNT; i++)
@@ -61,15 +168,7 @@ metrics_shard *metrics_shard_new(void)
     if (!s)
         return NULL;
     memset(s, 0, size);
-    s->latency = hist_new();
-    s->service = hist_new();
-    s->ttfb = hist_new();
-    s->connect = hist_new();
-    s->chunk_gap = hist_new();
-    s->send_lag = hist_new();
-    s->tls_handshake = hist_new();
-    bool ok = s->latency && s->service && s->ttfb && s->connect && s->chunk_gap && s->send_lag &&
-              s->tls_handshake;
+    bool ok = metrics_dists_new(s->dist) == 0;
     for (int i = 0; i < METRICS_RING; i++)
         ok = ok && (s->ring[i].latency = hist_new()) != NULL;
     atomic_init(&s->closed, 0);
@@ -87,13 +186,7 @@ void metrics_shard_free(metrics_shard *s)
 {
     if (!s)
         return;
-    hist_free(s->latency);
-    hist_free(s->service);
-    hist_free(s->ttfb);
-    hist_free(s->connect);
-    hist_free(s->chunk_gap);
-    hist_free(s->send_lag);
-    hist_free(s->tls_handshake);
+    metrics_dists_free(s->dist);
     for (int i = 0; i < METRICS_RING; i++)
         hist_free(s->ring[i].latency);
     free(s);
@@ -102,22 +195,29 @@ void metrics_shard_free(metrics_shard *s)
 void metrics_record_response(metrics_shard *s, const metrics_sample *m)
 {
     metrics_totals *t = &s->tot;
+    bool failed = !metrics_status_ok(s->ok, m->status);
     t->requests++;
     t->responses++;
+    t->errors += failed;
     t->status[(unsigned)m->status < METRICS_STATUS_MAX ? m->status : 0]++;
     t->bytes_in += m->bytes_in;
     t->bytes_out += m->bytes_out;
     t->chunks += m->chunks;
     hist_record(s->latency, m->latency_ns);
+    if (!failed)
+        hist_record(s->dist[METRICS_DIST_LATENCY_OK], m->latency_ns);
     hist_record(s->service, m->service_ns);
     hist_record(s->ttfb, m->ttfb_ns);
     metrics_interval *iv = metrics_cur(s);
     iv->requests++;
     iv->responses++;
+    iv->errors += failed;
     iv->bytes_in += m->bytes_in;
     iv->bytes_out += m->bytes_out;
     hist_record(iv->latency, m->latency_ns);
     atomic_store_explicit(&s->live_requests, t->requests, memory_order_relaxed);
+    if (failed)
+        atomic_store_explicit(&s->live_errors, t->errors, memory_order_relaxed);
 }
 
 void metrics_record_dropped(metrics_shard *s)
@@ -131,16 +231,28 @@ void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint6
     metrics_totals *t = &s->tot;
     t->requests++;
     t->errors++;
+    t->transport_errors++;
     t->err_kind[(unsigned)k < ERRK_COUNT ? k : ERRK_PARSE]++;
     t->bytes_in += bytes_in;
     t->bytes_out += bytes_out;
     metrics_interval *iv = metrics_cur(s);
     iv->requests++;
     iv->errors++;
+    iv->transport_errors++;
     iv->bytes_in += bytes_in;
     iv->bytes_out += bytes_out;
     atomic_store_explicit(&s->live_requests, t->requests, memory_order_relaxed);
     atomic_store_explicit(&s->live_errors, t->errors, memory_order_relaxed);
+}
+
+void metrics_record_failure(metrics_shard *s, err_kind k, uint64_t latency_ns, uint64_t bytes_in,
+                            uint64_t bytes_out)
+{
+    if (k == ERRK_TIMEOUT || k == ERRK_CONNECT_TIMEOUT) {
+        hist_record(s->latency, latency_ns);
+        hist_record(metrics_cur(s)->latency, latency_ns);
+    }
+    metrics_record_error(s, k, bytes_in, bytes_out);
 }
 
 void metrics_record_connect(metrics_shard *s, uint64_t connect_ns)
@@ -152,7 +264,7 @@ void metrics_record_connect(metrics_shard *s, uint64_t connect_ns)
 static void interval_reset(metrics_interval *iv)
 {
     hist_reset(iv->latency);
-    iv->requests = iv->responses = iv->errors = iv->bytes_in = iv->bytes_out = iv->dropped = 0;
+    iv->requests = iv->responses = iv->errors = iv->transport_errors = iv->bytes_in = iv->bytes_out = iv->dropped = 0;
 }
 
 void metrics_close_interval(metrics_shard *s)

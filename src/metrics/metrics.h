@@ -8,7 +8,10 @@
 #ifndef VOLLEY_METRICS_H
 #define VOLLEY_METRICS_H
 
+#include "core/err.h"
 #include "metrics/hist.h"
+
+#include <stddef.h>
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,10 +40,82 @@ int metrics_err_kind_from_name(const char *name);
 
 #define METRICS_STATUS_MAX 600 /* statuses 0..599; anything else is a parse error */
 
+/* ---- distributions ----
+ * The one list of latency-like distributions every stats block keeps:
+ * X(ENUM, name, json key, summary label, shown). `name` is the threshold
+ * metric ("ttfb:p(99)<20ms"), `json` the key in results.json, `shown` when
+ * the summary and report print it. Adding a distribution is one line here;
+ * everything else (allocation, merging, results.json write and read, the
+ * summary, the report, thresholds) iterates over the table. */
+#define METRICS_DISTS(X)                                                            \
+    X(LATENCY, "latency", "latency", "latency", METRICS_SHOW_ALWAYS)                 \
+    X(SERVICE, "service", "service_time", "service", METRICS_SHOW_ALWAYS)            \
+    X(TTFB, "ttfb", "ttfb", "ttfb", METRICS_SHOW_ALWAYS)                             \
+    X(CONNECT, "connect", "connect", "connect", METRICS_SHOW_ALWAYS)                 \
+    X(CHUNK_GAP, "chunk_gap", "chunk_gap", "chunk gap", METRICS_SHOW_IF_ANY)         \
+    X(SEND_LAG, "send_lag", "send_lag", "send lag", METRICS_SHOW_OPEN)               \
+    X(TLS_HANDSHAKE, "tls_handshake", "tls_handshake", "tls", METRICS_SHOW_IF_ANY)   \
+    X(LATENCY_CORRECTED, "latency_corrected", "latency_corrected", "corrected",      \
+      METRICS_SHOW_CLOSED_IF_ANY)                                                   \
+    X(LATENCY_OK, "latency_ok", "latency_ok", "latency ok", METRICS_SHOW_IF_FEWER)
+
+typedef enum {
+    METRICS_SHOW_ALWAYS,
+    METRICS_SHOW_IF_ANY,   /* when it holds a value */
+    METRICS_SHOW_OPEN,     /* in the open model */
+    METRICS_SHOW_IF_FEWER, /* when it holds values, fewer than latency */
+    METRICS_SHOW_CLOSED_IF_ANY, /* in the closed model, when it holds values */
+} metrics_show;
+
+#define METRICS_DIST_ENUM(E, n, j, l, s) METRICS_DIST_##E,
+typedef enum { METRICS_DISTS(METRICS_DIST_ENUM) METRICS_DIST_COUNT } metrics_dist;
+#undef METRICS_DIST_ENUM
+
+typedef struct metrics_dist_info {
+    const char *name, *json, *label;
+    metrics_show show;
+} metrics_dist_info;
+
+extern const metrics_dist_info metrics_dists[METRICS_DIST_COUNT];
+/* The distribution with this name (threshold metric); -1 if none. */
+int metrics_dist_from_name(const char *name, size_t len);
+
+/* A block's distributions, by index (dist[METRICS_DIST_X]) or, for the first
+ * eight, by their old field names (the order must match METRICS_DISTS). */
+#define METRICS_DIST_FIELDS                                                             \
+    union {                                                                             \
+        hist *dist[METRICS_DIST_COUNT];                                                 \
+        struct {                                                                        \
+            hist *latency, *service, *ttfb, *connect, *chunk_gap, *send_lag, *tls_handshake, \
+                *latency_corrected;                                                     \
+        };                                                                              \
+    }
+
+/* Allocates (0 or VOLLEY_ENOMEM), frees, merges every distribution. */
+int metrics_dists_new(hist **d);
+void metrics_dists_free(hist **d);
+void metrics_dists_merge(hist **dst, hist *const *src);
+
+/* ---- which responses are failures ----
+ * A request fails when it got no complete response (an error kind) or its
+ * status is not expected; --ok-status sets the expected ones. */
+typedef struct metrics_status_set {
+    uint64_t bits[(METRICS_STATUS_MAX + 63) / 64];
+} metrics_status_set;
+
+/* Parses "200-399,404" (codes 100-599); errors name the flag. */
+int metrics_status_set_parse(metrics_status_set *s, const char *text, const char *what,
+                             err *e);
+/* The default: 200-399, as k6. */
+void metrics_status_set_default(metrics_status_set *s);
+/* Whether status is expected; a NULL set is the default. */
+bool metrics_status_ok(const metrics_status_set *s, int status);
+
 typedef struct metrics_totals {
-    uint64_t requests;   /* completed: responses + errors */
+    uint64_t requests;   /* completed: responses + transport_errors */
     uint64_t responses;
-    uint64_t errors;
+    uint64_t errors;     /* failed: transport errors + unexpected statuses */
+    uint64_t transport_errors; /* no complete response (by kind in err_kind) */
     uint64_t status[METRICS_STATUS_MAX];
     uint64_t err_kind[ERRK_COUNT];
     uint64_t bytes_in, bytes_out;
@@ -52,11 +127,13 @@ typedef struct metrics_totals {
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);
+/* Percent of requests that did not fail (NaN with no requests). */
+double metrics_ok_pct(const metrics_totals *t);
 
 /* One second of one shard. */
 typedef struct metrics_interval {
     hist *latency;
-    uint64_t requests, responses, errors, bytes_in, bytes_out, dropped;
+    uint64_t requests, responses, errors, transport_errors, bytes_in, bytes_out, dropped;
 } metrics_interval;
 
 #define METRICS_RING 8
@@ -64,13 +141,14 @@ typedef struct metrics_interval {
 
 typedef struct metrics_shard {
     metrics_totals tot;
-    hist *latency;  /* from the intended start (closed: when the VU was ready) */
-    hist *service;  /* from the first byte written to the last byte read */
-    hist *ttfb;     /* from the first byte written to the first byte read */
-    hist *connect;  /* TCP (and TLS) connection establishment */
-    hist *chunk_gap;/* gaps between reads of a chunked (streamed) body */
-    hist *send_lag; /* open model: first byte written - scheduled time */
-    hist *tls_handshake; /* TLS handshake (part of connect) */
+    /* latency: from the intended start (closed: when the VU was ready), a
+     * timed-out request at its timeout; service: first byte written to last
+     * byte read; ttfb: to the first byte read; connect: TCP (and TLS)
+     * establishment; chunk_gap: between reads of a chunked body; send_lag:
+     * open model, first byte written - scheduled time; tls_handshake: part
+     * of connect; latency_ok: latency of requests that did not fail. */
+    METRICS_DIST_FIELDS;
+    const metrics_status_set *ok; /* expected statuses; NULL: 200-399 */
     metrics_interval ring[METRICS_RING];
     uint64_t cur;   /* the second being recorded (owned by the worker) */
     _Atomic uint64_t closed;   /* intervals [0, closed) are final (worker writes) */
@@ -105,6 +183,11 @@ void metrics_record_response(metrics_shard *s, const metrics_sample *m);
 /* An iteration that could not start (open model, no connection, full backlog). */
 void metrics_record_dropped(metrics_shard *s);
 void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint64_t bytes_out);
+/* An error after latency_ns from the intended start: a timeout (request or
+ * connect) is also recorded in latency at the time it was abandoned (a
+ * lower bound of what the latency would have been). */
+void metrics_record_failure(metrics_shard *s, err_kind k, uint64_t latency_ns, uint64_t bytes_in,
+                            uint64_t bytes_out);
 void metrics_record_connect(metrics_shard *s, uint64_t connect_ns);
 
 /* Worker: closes the current second and starts the next one. */

@@ -10,9 +10,10 @@
 
 typedef struct series_row {
     uint32_t second;      /* index from the start of the run */
-    uint64_t requests;    /* completed requests (responses + errors) */
+    uint64_t requests;    /* completed requests (responses + transport errors) */
     uint64_t responses;
-    uint64_t errors;
+    uint64_t errors;      /* failed: transport errors + unexpected statuses */
+    uint64_t transport_errors;
     uint64_t bytes_in, bytes_out;
     uint64_t p50_ns, p90_ns, p99_ns, max_ns;
     double mean_ns;

@@ -1,6 +1,6 @@
 /* threshold: parse and evaluate k6-style thresholds (see threshold.h).
  * Grammar: [endpoint=NAME:][METRIC:]AGG OP VALUE
- *   METRIC = latency | ttfb | service | connect | send_lag   (default latency)
+ *   METRIC = a distribution's name in metrics.h (default latency)
  *   or the whole EXPR = generator:lag_p99 OP VALUE (send_lag:p(99), the
  *   generator-honesty gate)
  *   AGG    = p(N) | avg | min | max | med | rate | errors | count | dropped
@@ -23,22 +23,14 @@ static int bad(err *e, const char *expr, size_t pos, const char *why)
     return err_set(e, VOLLEY_EINVAL, "threshold '%s': at position %zu: %s", expr, pos + 1, why);
 }
 
-static bool is_time(th_agg a)
+static bool is_time(threshold_agg a)
 {
     return a == TH_PCT || a == TH_AVG || a == TH_MIN || a == TH_MAX || a == TH_MED;
 }
 
 static const struct {
     const char *name;
-    th_metric m;
-} metrics[] = {
-    {"latency", TH_LATENCY}, {"ttfb", TH_TTFB}, {"service", TH_SERVICE},
-    {"connect", TH_CONNECT}, {"send_lag", TH_SEND_LAG},
-};
-
-static const struct {
-    const char *name;
-    th_agg a;
+    threshold_agg a;
 } aggs[] = {
     {"avg", TH_AVG},   {"min", TH_MIN},       {"max", TH_MAX},
     {"med", TH_MED},   {"rate", TH_RATE},     {"errors", TH_ERRORS},
@@ -86,7 +78,7 @@ static int parse_op(const char *expr, size_t *pos, threshold *t, err *e)
     const char *s = expr + *pos;
     static const struct {
         const char *tok;
-        th_op op;
+        threshold_op op;
     } ops[] = {{"<=", TH_LE}, {">=", TH_GE}, {"==", TH_EQ}, {"!=", TH_NE},
                {"<", TH_LT},  {">", TH_GT}};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
@@ -128,6 +120,18 @@ static int parse_value(const char *expr, size_t pos, threshold *t, err *e)
     return 0;
 }
 
+static int unknown_metric(err *e, const char *expr, size_t pos)
+{
+    char names[256];
+    size_t off = 0;
+    for (int i = 0; i < METRICS_DIST_COUNT && off < sizeof names; i++)
+        off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+                                metrics_dists[i].name);
+    char why[300];
+    snprintf(why, sizeof why, "unknown metric (%s)", names);
+    return bad(e, expr, pos, why);
+}
+
 int threshold_parse(const char *expr, threshold *t, err *e)
 {
     memset(t, 0, sizeof *t);
@@ -157,24 +161,20 @@ int threshold_parse(const char *expr, threshold *t, err *e)
     }
     if (!strncmp(s + pos, "generator:lag_p99", 17)) {
         /* The generator's honesty gate: its send lag p99 (monitor/selfmon). */
-        t->metric = TH_SEND_LAG, t->agg = TH_PCT, t->pct = 99;
+        t->metric = METRICS_DIST_SEND_LAG, t->agg = TH_PCT, t->pct = 99;
         pos += 17;
         int rc = parse_op(s, &pos, t, e);
         return rc ? rc : parse_value(s, pos, t, e);
     }
-    t->metric = TH_LATENCY;
+    t->metric = METRICS_DIST_LATENCY;
     bool metric_given = false;
     size_t w = word_len(s + pos);
     if (s[pos + w] == ':') {
         metric_given = true;
-        bool found = false;
-        for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
-            if (w == strlen(metrics[i].name) && !strncmp(s + pos, metrics[i].name, w)) {
-                t->metric = metrics[i].m;
-                found = true;
-            }
-        if (!found)
-            return bad(e, s, pos, "unknown metric (latency, ttfb, service, connect, send_lag)");
+        int m = metrics_dist_from_name(s + pos, w);
+        if (m < 0)
+            return unknown_metric(e, s, pos);
+        t->metric = (metrics_dist)m;
         pos += w + 1;
     }
     int rc = parse_agg(s, &pos, t, e);
@@ -187,21 +187,9 @@ int threshold_parse(const char *expr, threshold *t, err *e)
     return rc;
 }
 
-static const hist *pick(const threshold *t, const th_input *in)
+double threshold_actual(const threshold *t, const threshold_input *in)
 {
-    switch (t->metric) {
-    case TH_TTFB: return in->ttfb;
-    case TH_SERVICE: return in->service;
-    case TH_CONNECT: return in->connect;
-    case TH_SEND_LAG: return in->send_lag;
-    case TH_LATENCY: break;
-    }
-    return in->latency;
-}
-
-double threshold_actual(const threshold *t, const th_input *in)
-{
-    const hist *h = pick(t, in);
+    const hist *h = (unsigned)t->metric < METRICS_DIST_COUNT ? in->dist[t->metric] : NULL;
     switch (t->agg) {
     case TH_PCT: return h ? (double)hist_percentile(h, t->pct) : 0;
     case TH_MED: return h ? (double)hist_percentile(h, 50) : 0;
@@ -233,7 +221,7 @@ bool threshold_check(const threshold *t, double a)
 
 bool threshold_live(const threshold *t)
 {
-    return t->metric == TH_LATENCY;
+    return t->metric == METRICS_DIST_LATENCY;
 }
 
 void threshold_format_actual(const threshold *t, double a, char *out, unsigned long cap)

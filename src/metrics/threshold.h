@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { TH_LATENCY, TH_TTFB, TH_SERVICE, TH_CONNECT, TH_SEND_LAG } th_metric;
 typedef enum {
     TH_PCT,     /* p(N) */
     TH_AVG,
@@ -21,19 +20,19 @@ typedef enum {
     TH_MAX,
     TH_MED,
     TH_RATE,    /* achieved requests per second */
-    TH_ERRORS,  /* errors / requests, as a fraction */
+    TH_ERRORS,  /* failed requests / requests, as a fraction (see metrics.h) */
     TH_COUNT,   /* requests */
     TH_DROPPED, /* dropped iterations */
-} th_agg;
-typedef enum { TH_LT, TH_LE, TH_GT, TH_GE, TH_EQ, TH_NE } th_op;
+} threshold_agg;
+typedef enum { TH_LT, TH_LE, TH_GT, TH_GE, TH_EQ, TH_NE } threshold_op;
 
 typedef struct threshold {
     char expr[256];
     char endpoint[64];  /* "" = the whole run */
-    th_metric metric;
-    th_agg agg;
+    metrics_dist metric; /* for time aggregates (default latency) */
+    threshold_agg agg;
     double pct;         /* TH_PCT */
-    th_op op;
+    threshold_op op;
     double value;       /* ns for time aggregates, a fraction for errors */
 } threshold;
 
@@ -41,14 +40,14 @@ typedef struct threshold {
 int threshold_parse(const char *expr, threshold *out, err *e);
 
 /* What a threshold looks at: a run's or an endpoint's numbers. */
-typedef struct th_input {
+typedef struct threshold_input {
     const metrics_totals *tot;
-    const hist *latency, *ttfb, *service, *connect, *send_lag;
+    const hist *dist[METRICS_DIST_COUNT]; /* NULL: not available */
     uint64_t elapsed_ns;
-} th_input;
+} threshold_input;
 
 /* The actual value (ns, fraction or count) and whether it passes. */
-double threshold_actual(const threshold *t, const th_input *in);
+double threshold_actual(const threshold *t, const threshold_input *in);
 bool threshold_check(const threshold *t, double actual);
 
 /* True if the threshold can be judged from latency and counts alone (the

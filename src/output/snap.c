@@ -95,8 +95,8 @@ void snap_judge_thresholds(snap *s, const threshold *t, size_t n)
 {
     metrics_totals tot = {.requests = s->requests, .responses = s->responses,
                           .errors = s->errors, .dropped = s->dropped};
-    th_input in = {.tot = &tot, .latency = s->latency,
-                   .elapsed_ns = (uint64_t)s->seconds * NS_PER_S};
+    threshold_input in = {.tot = &tot, .elapsed_ns = (uint64_t)s->seconds * NS_PER_S};
+    in.dist[METRICS_DIST_LATENCY] = s->latency;
     for (size_t i = 0; i < n && i < s->nth; i++) {
         if (t[i].endpoint[0] || !threshold_live(&t[i]) || !s->seconds)
             continue;

@@ -162,7 +162,7 @@ static int write_request(const http1_request_spec *spec, buf *out)
         rc = buf_printf(out, "Connection: close\r\n");
     if (!rc)
         rc = buf_append(out, "\r\n", 2);
-    if (!rc)
+    if (!rc && !spec->head_only)
         rc = buf_append(out, spec->body, spec->body_len);
     return rc;
 }

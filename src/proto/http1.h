@@ -33,6 +33,8 @@ typedef struct http1_request_spec {
     size_t nheaders;
     const char *body;        /* may be NULL */
     size_t body_len;
+    bool head_only;          /* write the head (Content-Length: body_len) but not
+                                the body: the caller places it after the head */
     bool keepalive;          /* false: send "Connection: close" */
 } http1_request_spec;
 

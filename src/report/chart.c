@@ -58,26 +58,53 @@ static void auto_log(chart *c, double lo, double hi)
             return VOLLEY_ENOMEM;                                                            \
     } while (0)
 
-/* The share of second w that the run covered: the last row of a series is
- * usually a fraction (the wait for in-flight requests), and counting it as
- * a whole second would draw a false drop at the end. */
-static double covered(const results_stats *st, const series_row *w)
+/* The share of second w that the run covered: the last row of a series (of
+ * a sweep step) is usually a fraction (the drain), and counting it as a
+ * whole second would draw a false drop at the end. A sweep step's rows are
+ * measured from its own first row, with its own load time and drain. */
+static double covered(const results *r, const results_stats *st, const series_row *w)
 {
-    double el = (double)st->elapsed_ns / NS_PER_S;
+    double el = (double)(st->elapsed_ns + st->drain_ns) / NS_PER_S, first = 0;
+    for (size_t k = 0; k < r->nsteps; k++) {
+        const series *q = &r->steps[k].st.sec;
+        if (q->len && w->second >= q->rows[0].second && w->second <= q->rows[q->len - 1].second) {
+            el = (double)(r->steps[k].st.elapsed_ns + r->steps[k].st.drain_ns) / NS_PER_S;
+            first = q->rows[0].second;
+        }
+    }
     if (el <= 0)
         return 1;
-    return fmin(1, el - w->second);
+    return fmin(1, el - (w->second - first));
 }
 
 /* Requests per second in row w, or NaN when it covers too little time to
  * be a rate. */
-static double row_rate(const results_stats *st, const series_row *w, uint64_t count)
+static double row_rate(const results *r, const results_stats *st, const series_row *w,
+                       uint64_t count)
 {
-    double f = covered(st, w);
+    double f = covered(r, st, w);
     return f < 0.2 ? NAN : (double)count / f;
 }
 
-static int percentile_lines(chart *c, const ep_view *v, size_t n)
+/* Appends row j of sec at (second, y); a jump in the seconds (a sweep's
+ * cool-down) first gets a NaN point, so the line breaks instead of ramping. */
+static int add_row(chart_series *s, const series *sec, size_t j, double y)
+{
+    if (!s)
+        return VOLLEY_ENOMEM;
+    if (j && sec->rows[j].second > sec->rows[j - 1].second + 1 &&
+        chart_series_add(s, sec->rows[j - 1].second + 1, NAN))
+        return VOLLEY_ENOMEM;
+    return chart_series_add(s, sec->rows[j].second, y);
+}
+
+#define ADD_ROW(s, sec, j, y)                                                                \
+    do {                                                                                     \
+        if (add_row((s), (sec), (j), (y)))                                                   \
+            return VOLLEY_ENOMEM;                                                            \
+    } while (0)
+
+static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t n)
 {
     static const struct {
         const char *name;
@@ -107,8 +134,8 @@ static int percentile_lines(chart *c, const ep_view *v, size_t n)
             for (size_t j = 0; j < sec->len; j++) {
                 const series_row *w = &sec->rows[j];
                 uint64_t ns = *(const uint64_t *)((const char *)w + pc[k].off);
-                bool none = (w->responses == 0 && ns == 0) || covered(v[i].st, w) < 0.2;
-                ADD(s, w->second, none ? NAN : ms(ns));
+                bool none = (w->responses == 0 && ns == 0) || covered(r, v[i].st, w) < 0.2;
+                ADD_ROW(s, sec, j, none ? NAN : ms(ns));
                 if (!none && k == 0 && ns)
                     lo = fmin(lo, ms(ns));
                 if (!none)
@@ -149,10 +176,10 @@ static int fig_latency(const results *r, chart_fig *f)
     snprintf(c->note, sizeof c->note, "per second, from the intended start of each request");
     snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
     snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
-    return percentile_lines(c, v, n);
+    return percentile_lines(c, r, v, n);
 }
 
-static int error_pct_lines(chart *c, const ep_view *v, size_t n)
+static int error_pct_lines(chart *c, const results *r, const ep_view *v, size_t n)
 {
     snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
     snprintf(c->y.label, sizeof c->y.label, "errors (%% of requests)");
@@ -162,9 +189,9 @@ static int error_pct_lines(chart *c, const ep_view *v, size_t n)
         chart_series *s = chart_add_series(c, v[i].name, CHART_LINE, chart_color(i));
         for (size_t j = 0; s && j < v[i].st->sec.len; j++) {
             const series_row *w = &v[i].st->sec.rows[j];
-            bool part = covered(v[i].st, w) < 0.2; /* a few stragglers are no rate */
-            ADD(s, w->second,
-                w->requests && !part ? 100.0 * (double)w->errors / (double)w->requests : NAN);
+            bool part = covered(r, v[i].st, w) < 0.2; /* a few stragglers are no rate */
+            ADD_ROW(s, &v[i].st->sec, j,
+                    w->requests && !part ? 100.0 * (double)w->errors / (double)w->requests : NAN);
         }
         if (!s)
             return VOLLEY_ENOMEM;
@@ -178,14 +205,14 @@ static int fig_throughput(const results *r, chart_fig *f)
     size_t n = time_views(r, v);
     chart *c = &f->panels[0];
     snprintf(c->title, sizeof c->title, "Requests per second");
-    snprintf(c->note, sizeof c->note, "completed requests (responses and errors) per second");
+    snprintf(c->note, sizeof c->note, "completed requests (responses and transport errors) per second");
     snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
     snprintf(c->y.label, sizeof c->y.label, "requests/s");
     for (size_t i = 0; i < n; i++) {
         chart_series *s = chart_add_series(c, v[i].name, CHART_LINE, chart_color(i));
         for (size_t j = 0; s && j < v[i].st->sec.len; j++)
-            ADD(s, v[i].st->sec.rows[j].second,
-                row_rate(&r->st, &v[i].st->sec.rows[j], v[i].st->sec.rows[j].requests));
+            ADD_ROW(s, &v[i].st->sec, j,
+                    row_rate(r, &r->st, &v[i].st->sec.rows[j], v[i].st->sec.rows[j].requests));
         if (!s)
             return VOLLEY_ENOMEM;
     }
@@ -198,7 +225,7 @@ static int fig_throughput(const results *r, chart_fig *f)
     if (n > 1 && all->len) {
         chart_series *s = chart_add_series(c, "total", CHART_LINE, C_TOTAL);
         for (size_t j = 0; s && j < all->len; j++)
-            ADD(s, all->rows[j].second, row_rate(&r->st, &all->rows[j], all->rows[j].requests));
+            ADD_ROW(s, all, j, row_rate(r, &r->st, &all->rows[j], all->rows[j].requests));
         if (!s)
             return VOLLEY_ENOMEM;
     }
@@ -207,8 +234,8 @@ static int fig_throughput(const results *r, chart_fig *f)
         if (s)
             s->dash = CHART_DASHED;
         for (size_t j = 0; s && j < all->len; j++)
-            ADD(s, all->rows[j].second,
-                covered(&r->st, &all->rows[j]) < 0.2 ? NAN : all->rows[j].target_rps);
+            ADD_ROW(s, all, j,
+                    covered(r, &r->st, &all->rows[j]) < 0.2 ? NAN : all->rows[j].target_rps);
         if (!s)
             return VOLLEY_ENOMEM;
     }
@@ -217,15 +244,15 @@ static int fig_throughput(const results *r, chart_fig *f)
         if (s)
             s->dash = CHART_DOTTED;
         for (size_t j = 0; s && j < all->len; j++)
-            ADD(s, all->rows[j].second, row_rate(&r->st, &all->rows[j], all->rows[j].dropped));
+            ADD_ROW(s, all, j, row_rate(r, &r->st, &all->rows[j], all->rows[j].dropped));
         if (!s)
             return VOLLEY_ENOMEM;
     }
     c->y.has_min = true;
     chart *e2 = &f->panels[1];
     snprintf(e2->title, sizeof e2->title, "Error rate");
-    snprintf(e2->note, sizeof e2->note, "requests without a complete response, per second");
-    return error_pct_lines(e2, v, n);
+    snprintf(e2->note, sizeof e2->note, "failed requests (transport errors and unexpected statuses), per second");
+    return error_pct_lines(e2, r, v, n);
 }
 
 /* Status codes (numeric order) and then error kinds, as categories; one
@@ -379,12 +406,7 @@ static int fig_ttfb(const results *r, chart_fig *f)
 
 static double success_pct(const metrics_totals *t)
 {
-    if (!t->requests)
-        return NAN;
-    uint64_t ok = 0;
-    for (int i = 100; i < 400; i++)
-        ok += t->status[i];
-    return 100.0 * (double)ok / (double)t->requests;
+    return metrics_ok_pct(t);
 }
 
 /* The server under test's mean CPU in each step: what a rate costs it. */
@@ -415,7 +437,7 @@ static int fig_sweep(const results *r, chart_fig *f)
         by_rate |= r->steps[i].target_rps > 0;
     const char *xl = by_rate ? "target rate (requests/s)" : "target virtual users";
     static const char *titles[] = {"Achieved rate", "p99 latency", "Success"};
-    static const char *ylabels[] = {"requests/s", "latency (ms)", "1xx-3xx responses (%)"};
+    static const char *ylabels[] = {"requests/s", "latency (ms)", "not failed (%)"};
     for (int p = 0; p < 3; p++) {
         chart *c = &f->panels[p];
         snprintf(c->title, sizeof c->title, "%s", titles[p]);
@@ -534,13 +556,13 @@ static int fig_route(const results *r, size_t ep, const scatter *sc, chart_fig *
         snprintf(c->note, sizeof c->note, "per second (no requests.csv beside results.json)");
         snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
         snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
-        rc = percentile_lines(c, &v, 1);
+        rc = percentile_lines(c, r, &v, 1);
     }
     if (rc)
         return rc;
     chart *e2 = &f->panels[1];
     snprintf(e2->title, sizeof e2->title, "Error rate");
-    if ((rc = error_pct_lines(e2, &v, 1)))
+    if ((rc = error_pct_lines(e2, r, &v, 1)))
         return rc;
     e2->series[0].no_legend = true;
     chart *s3 = &f->panels[2];
@@ -615,7 +637,7 @@ static int fig_server(const results *r, chart_fig *f)
     chart_series *s = chart_add_series(&f->panels[0], "requests/s", CHART_LINE, chart_color(0));
     for (size_t j = 0; s && j < r->st.sec.len; j++)
         ADD(s, r->st.sec.rows[j].second + 0.5,
-            row_rate(&r->st, &r->st.sec.rows[j], r->st.sec.rows[j].requests));
+            row_rate(r, &r->st, &r->st.sec.rows[j], r->st.sec.rows[j].requests));
     chart_series *cpu = chart_add_series(&f->panels[1], "cpu %", CHART_LINE, chart_color(1));
     chart_series *rss = chart_add_series(&f->panels[2], "rss", CHART_LINE, chart_color(2));
     if (!s || !cpu || !rss)

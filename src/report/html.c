@@ -168,10 +168,7 @@ static double pct(uint64_t n, uint64_t of)
 
 static double ok_pct(const metrics_totals *t)
 {
-    uint64_t ok = 0;
-    for (int i = 100; i < 400; i++)
-        ok += t->status[i];
-    return pct(ok, t->requests);
+    return t->requests ? metrics_ok_pct(t) : pct(0, 0);
 }
 
 static double rps(const results_stats *s, uint64_t parent_ns)
@@ -229,9 +226,9 @@ static void head_section(out *o, const results *r)
     card(o, v, "requests/s");
     double okp = ok_pct(tot);
     snprintf(v, sizeof v, isfinite(okp) ? "%.2f%%" : "-", okp);
-    card(o, v, "1xx-3xx responses");
+    card(o, v, "not failed");
     snprintf(v, sizeof v, "%llu", (unsigned long long)tot->errors);
-    card(o, v, "errors");
+    card(o, v, "failed");
     bool lat = hist_count(r->st.latency) > 0;
     static const double ps[] = {50, 99};
     for (int i = 0; i < 2; i++) {
@@ -253,7 +250,7 @@ static void head_section(out *o, const results *r)
 static void stats_head(out *o, const char *first_cols)
 {
     putf(o, "<div class=\"scroll\"><table class=\"sortable\"><thead><tr>%s"
-            "<th>requests</th><th>responses</th><th>errors</th><th>1xx-3xx</th>"
+            "<th>requests</th><th>responses</th><th>failed</th><th>not failed</th>"
             "<th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th>"
             "<th>mean</th><th>TTFB p50</th><th>TTFB p99</th><th>bytes in</th><th>dropped</th>"
             "</tr></thead><tbody>",
@@ -390,15 +387,14 @@ static void latency_section(out *o, const results *r)
            "<thead><tr><th class=\"t\">measure</th><th>count</th><th>min</th><th>mean</th>"
            "<th>stddev</th><th>p50</th><th>p75</th><th>p90</th><th>p95</th><th>p99</th>"
            "<th>p99.9</th><th>p99.99</th><th>max</th></tr></thead><tbody>");
-    hist_row(o, "latency", r->st.latency);
-    hist_row(o, "service time", r->st.service);
-    hist_row(o, "TTFB", r->st.ttfb);
-    hist_row(o, "connect", r->st.connect);
-    if (hist_count(r->st.chunk_gap))
-        hist_row(o, "chunk gap", r->st.chunk_gap);
+    bool open = strstr(r->plan.executor, "arrival") != NULL;
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        if (summary_dist_shown(&r->st, (metrics_dist)i, open))
+            hist_row(o, metrics_dists[i].label, r->st.dist[i]);
     put(o, "</tbody></table></div><p class=\"sub\">latency: from the intended start of each "
-           "request to its last byte; service time: first byte written to last byte read; "
-           "TTFB: first byte written to first byte read.</p>");
+           "request to its last byte (a timed-out request at its timeout, a lower bound); "
+           "service: first byte written to last byte read; ttfb: first byte written to first "
+           "byte read; latency ok: the requests that did not fail.</p>");
 }
 
 static void outcome_row(out *o, const char *name, const results *r, int status, int kind)
@@ -446,8 +442,8 @@ static void outcomes_section(out *o, const results *r)
         }
         put(o, "</tbody></table></div>");
     }
-    put(o, "<h2>Errors by kind</h2>");
-    if (!t->errors) {
+    put(o, "<h2>Transport errors by kind</h2>");
+    if (!t->transport_errors) {
         put(o, "<p class=\"sub\">No errors: every request got a complete response.</p>");
         return;
     }

@@ -46,6 +46,21 @@ static void hist_line(FILE *f, const char *name, const hist *h)
     fprintf(f, " %9s\n", v);
 }
 
+bool summary_dist_shown(const results_stats *st, metrics_dist d, bool open)
+{
+    switch (metrics_dists[d].show) {
+    case METRICS_SHOW_ALWAYS: return true;
+    case METRICS_SHOW_IF_ANY: return hist_count(st->dist[d]) > 0;
+    case METRICS_SHOW_OPEN: return open;
+    case METRICS_SHOW_CLOSED_IF_ANY: return !open && hist_count(st->dist[d]) > 0;
+    case METRICS_SHOW_IF_FEWER: {
+        uint64_t n = hist_count(st->dist[d]);
+        return n && n < hist_count(st->dist[METRICS_DIST_LATENCY]);
+    }
+    }
+    return true;
+}
+
 static double pct(uint64_t n, uint64_t of)
 {
     return of ? 100.0 * (double)n / (double)of : 0;
@@ -64,9 +79,7 @@ static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const
         dur(hist_percentile(st->latency, 99), c, sizeof c);
         dur(hist_percentile(st->ttfb, 50), d, sizeof d);
         dur(hist_percentile(st->ttfb, 99), g, sizeof g);
-        uint64_t ok = 0;
-        for (int k = 200; k < 400; k++)
-            ok += st->tot.status[k];
+        uint64_t ok = st->tot.requests - st->tot.errors;
         fprintf(f, "    %-20.20s %9llu %9.1f %8.2f %9s %9s %9s %9s %9s\n", eps[i].name,
                 (unsigned long long)st->tot.requests, results_stats_rps(st),
                 pct(ok, st->tot.requests), a, b, c, d, g);
@@ -101,9 +114,7 @@ static void sweep_table(FILE *f, const results *r)
         dur(hist_percentile(st->latency, 50), a, sizeof a);
         dur(hist_percentile(st->latency, 95), b, sizeof b);
         dur(hist_percentile(st->latency, 99), c, sizeof c);
-        uint64_t ok = 0;
-        for (int k = 200; k < 400; k++)
-            ok += st->tot.status[k];
+        uint64_t ok = st->tot.requests - st->tot.errors;
         fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu", r->steps[i].target_rps,
                 results_stats_rps(st), a, b, c, pct(ok, st->tot.requests),
                 (unsigned long long)st->tot.dropped);
@@ -198,9 +209,15 @@ void summary_print(FILE *f, const results *r)
     double secs = (double)r->st.elapsed_ns / NS_PER_S;
     fprintf(f, "  requests     %llu in %.2fs, %.1f/s\n", (unsigned long long)t->requests, secs,
             results_rps(r));
-    fprintf(f, "  responses    %llu (%.2f%%)   errors %llu (%.2f%%)\n",
+    if (r->st.drain_ns)
+        fprintf(f, "  drain        %.2fs after the load until the last response (not in the rates)\n",
+                (double)r->st.drain_ns / NS_PER_S);
+    fprintf(f, "  responses    %llu (%.2f%%)   failed %llu (%.2f%%): %llu unexpected status, "
+               "%llu transport errors\n",
             (unsigned long long)t->responses, pct(t->responses, t->requests),
-            (unsigned long long)t->errors, pct(t->errors, t->requests));
+            (unsigned long long)t->errors, pct(t->errors, t->requests),
+            (unsigned long long)(t->errors - t->transport_errors),
+            (unsigned long long)t->transport_errors);
     if (open || t->dropped)
         fprintf(f, "  dropped      %llu iterations could not start (no free connection, backlog full)\n",
                 (unsigned long long)t->dropped);
@@ -217,21 +234,17 @@ void summary_print(FILE *f, const results *r)
 
     fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
             "p95", "p99", "p99.9", "max");
-    hist_line(f, "latency", r->st.latency);
-    if (!open && hist_count(r->st.latency_corrected))
-        hist_line(f, "corrected", r->st.latency_corrected);
-    hist_line(f, "service", r->st.service);
-    hist_line(f, "ttfb", r->st.ttfb);
-    hist_line(f, "connect", r->st.connect);
-    if (hist_count(r->st.tls_handshake))
-        hist_line(f, "tls", r->st.tls_handshake);
-    if (hist_count(r->st.chunk_gap))
-        hist_line(f, "chunk gap", r->st.chunk_gap);
-    if (open)
-        hist_line(f, "send lag", r->st.send_lag);
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        if (summary_dist_shown(&r->st, (metrics_dist)i, open))
+            hist_line(f, metrics_dists[i].label, r->st.dist[i]);
     if (open)
         fprintf(f, "  (latency from the scheduled start; service time from the first byte sent)\n");
-    else if (hist_count(r->st.latency_corrected))
+    uint64_t timeouts = t->err_kind[ERRK_TIMEOUT] + t->err_kind[ERRK_CONNECT_TIMEOUT];
+    if (timeouts)
+        fprintf(f, "  (latency includes %llu timed-out requests at the time they were abandoned, "
+                   "a lower bound;\n   latency ok: the requests that did not fail)\n",
+                (unsigned long long)timeouts);
+    if (!open && hist_count(r->st.latency_corrected))
         fprintf(f, "  (latency: raw, as k6 reports; corrected: coordinated omission corrected\n"
                    "   by the expected interval, as wrk reports - see docs/capacity.md)\n");
 
@@ -251,8 +264,12 @@ void summary_print(FILE *f, const results *r)
     }
     if (!any)
         fprintf(f, "    (no responses)\n");
-    if (t->errors) {
-        fprintf(f, "  errors\n");
+    if (t->errors > t->transport_errors)
+        fprintf(f, "  failed: %llu responses with a status outside --ok-status %s\n",
+                (unsigned long long)(t->errors - t->transport_errors),
+                r->plan.ok_status[0] ? r->plan.ok_status : "200-399");
+    if (t->transport_errors) {
+        fprintf(f, "  transport errors\n");
         for (int i = 0; i < ERRK_COUNT; i++) {
             if (!t->err_kind[i])
                 continue;

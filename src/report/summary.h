@@ -7,9 +7,14 @@
 
 #include "results/results.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 void summary_print(FILE *f, const results *r);
+
+/* Whether distribution d of st is shown (summary and report), by its
+ * `shown` policy in metrics.h; open: the run used the open model. */
+bool summary_dist_shown(const results_stats *st, metrics_dist d, bool open);
 
 /* Formats bytes as "12.3 MB" (powers of 1000) into out. */
 void summary_format_bytes(double bytes, char *out, unsigned long cap);

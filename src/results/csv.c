@@ -482,6 +482,10 @@ int csv_scan_requests_part(const char *path, bool brief, unsigned part, unsigned
         close(lr.fd);
         return rc;
     }
+    if (!S_ISREG(st.st_mode)) { /* /dev/zero would never end (any size is fine) */
+        close(lr.fd);
+        return err_set(e, VOLLEY_EINVAL, "requests.csv: '%s' is not a regular file", path);
+    }
     uint64_t size = (uint64_t)st.st_size;
     uint64_t from = nparts > 1 ? size * part / nparts : 0;
     uint64_t to = part + 1 < nparts ? size * (part + 1) / nparts : UINT64_MAX;

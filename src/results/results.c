@@ -14,16 +14,7 @@ int results_stats_init(results_stats *s)
 {
     memset(s, 0, sizeof *s);
     series_init(&s->sec);
-    s->latency = hist_new();
-    s->service = hist_new();
-    s->ttfb = hist_new();
-    s->connect = hist_new();
-    s->chunk_gap = hist_new();
-    s->send_lag = hist_new();
-    s->tls_handshake = hist_new();
-    s->latency_corrected = hist_new();
-    if (!s->latency || !s->service || !s->ttfb || !s->connect || !s->chunk_gap || !s->send_lag ||
-        !s->tls_handshake || !s->latency_corrected) {
+    if (metrics_dists_new(s->dist)) {
         results_stats_free(s);
         return VOLLEY_ENOMEM;
     }
@@ -32,30 +23,14 @@ int results_stats_init(results_stats *s)
 
 void results_stats_free(results_stats *s)
 {
-    hist_free(s->latency);
-    hist_free(s->service);
-    hist_free(s->ttfb);
-    hist_free(s->connect);
-    hist_free(s->chunk_gap);
-    hist_free(s->send_lag);
-    hist_free(s->tls_handshake);
-    hist_free(s->latency_corrected);
-    s->latency = s->service = s->ttfb = s->connect = s->chunk_gap = s->send_lag = NULL;
-    s->tls_handshake = s->latency_corrected = NULL;
+    metrics_dists_free(s->dist);
     series_free(&s->sec);
 }
 
 void results_stats_merge(results_stats *dst, const results_stats *src)
 {
     metrics_totals_add(&dst->tot, &src->tot);
-    hist_merge(dst->latency, src->latency);
-    hist_merge(dst->service, src->service);
-    hist_merge(dst->ttfb, src->ttfb);
-    hist_merge(dst->connect, src->connect);
-    hist_merge(dst->chunk_gap, src->chunk_gap);
-    hist_merge(dst->send_lag, src->send_lag);
-    hist_merge(dst->tls_handshake, src->tls_handshake);
-    hist_merge(dst->latency_corrected, src->latency_corrected);
+    metrics_dists_merge(dst->dist, src->dist);
 }
 
 typedef struct correct_ctx {
@@ -226,9 +201,8 @@ int results_eval_thresholds(results *r, const threshold *t, size_t n, err *e)
                 return err_set(e, VOLLEY_EINVAL, "threshold '%s': no endpoint named '%s'",
                                t[i].expr, t[i].endpoint);
         }
-        th_input in = {.tot = &st->tot, .latency = st->latency, .ttfb = st->ttfb,
-                       .service = st->service, .connect = st->connect,
-                       .send_lag = st->send_lag, .elapsed_ns = st->elapsed_ns};
+        threshold_input in = {.tot = &st->tot, .elapsed_ns = st->elapsed_ns};
+        memcpy(in.dist, st->dist, sizeof in.dist);
         results_threshold *v = &r->thresholds[r->nthresholds++];
         snprintf(v->expr, sizeof v->expr, "%s", t[i].expr);
         v->actual = threshold_actual(&t[i], &in);

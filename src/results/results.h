@@ -33,22 +33,16 @@ typedef struct results_plan {
     bool keepalive;
     uint64_t body_bytes;
     uint32_t nheaders;
+    char ok_status[128];   /* --ok-status as given ("" = the default 200-399) */
 } results_plan;
 
 /* One block of statistics: used for the whole run, an endpoint, a step. */
 typedef struct results_stats {
     metrics_totals tot;
-    hist *latency;   /* from the intended start */
-    hist *service;   /* first byte written .. last byte read */
-    hist *ttfb;      /* first byte written .. first byte read */
-    hist *connect;   /* connection establishment */
-    hist *chunk_gap; /* gaps between body reads of streamed (chunked) responses */
-    hist *send_lag;  /* open model: first byte written - scheduled time (pacing) */
-    hist *tls_handshake; /* TLS handshakes (included in connect) */
-    hist *latency_corrected; /* closed model: latency with wrk's expected-interval
-                                correction (results_correct_closed); else empty */
+    METRICS_DIST_FIELDS; /* see metrics.h: latency, service, ttfb, ... */
     series sec;      /* per-second rows */
-    uint64_t elapsed_ns;
+    uint64_t elapsed_ns; /* load time: rates are over it */
+    uint64_t drain_ns;   /* after the load until the last outcome (not in rates) */
 } results_stats;
 
 typedef struct results_endpoint {

@@ -96,6 +96,7 @@ static json_t *plan_json(const results_plan *p)
     set(o, "keepalive", json_boolean(p->keepalive));
     set(o, "headers", json_integer(p->nheaders));
     set(o, "body_bytes", jint(p->body_bytes));
+    set(o, "ok_status", json_string(p->ok_status[0] ? p->ok_status : "200-399"));
     return o;
 }
 
@@ -106,6 +107,7 @@ static json_t *totals_json(const results_stats *s)
     set(o, "requests", jint(t->requests));
     set(o, "responses", jint(t->responses));
     set(o, "errors", jint(t->errors));
+    set(o, "transport_errors", jint(t->transport_errors));
     json_t *st = json_object();
     for (int i = 0; i < METRICS_STATUS_MAX; i++) {
         if (!t->status[i])
@@ -133,7 +135,7 @@ static json_t *totals_json(const results_stats *s)
 }
 
 static const char *series_cols[] = {"second", "requests", "responses", "errors",
-                                    "bytes_in", "bytes_out", "p50_ms", "p90_ms",
+                                    "transport_errors", "bytes_in", "bytes_out", "p50_ms", "p90_ms",
                                     "p99_ms", "max_ms", "mean_ms", "active", "target_rps",
                                     "dropped"};
 
@@ -152,6 +154,7 @@ static json_t *series_json(const series *s)
         json_array_append_new(row, jint(w->requests));
         json_array_append_new(row, jint(w->responses));
         json_array_append_new(row, jint(w->errors));
+        json_array_append_new(row, jint(w->transport_errors));
         json_array_append_new(row, jint(w->bytes_in));
         json_array_append_new(row, jint(w->bytes_out));
         json_array_append_new(row, ms(w->p50_ns));
@@ -173,16 +176,10 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
 {
     set(o, "duration_s", secs(s->elapsed_ns));
     set(o, "duration_ns", jint(s->elapsed_ns));
+    set(o, "drain_s", secs(s->drain_ns));
     set(o, "totals", totals_json(s));
-    set(o, "latency", hist_json(s->latency, e));
-    set(o, "service_time", hist_json(s->service, e));
-    set(o, "ttfb", hist_json(s->ttfb, e));
-    set(o, "connect", hist_json(s->connect, e));
-    set(o, "chunk_gap", hist_json(s->chunk_gap, e));
-    set(o, "send_lag", hist_json(s->send_lag, e));
-    set(o, "tls_handshake", hist_json(s->tls_handshake, e));
-    if (hist_count(s->latency_corrected))
-        set(o, "latency_corrected", hist_json(s->latency_corrected, e));
+    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+        set(o, metrics_dists[i].json, hist_json(s->dist[i], e));
     set(o, "series", series_json(&s->sec));
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "results/results_json.h"
 
 #include <errno.h>
@@ -236,7 +237,8 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_secs_ns(d, o, p, "connect_timeout_s", false, &pl->connect_timeout_ns)) ||
         (rc = get_bool(d, o, p, "keepalive", false, &pl->keepalive)) ||
         (rc = get_u64(d, o, p, "headers", false, &headers)) ||
-        (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)))
+        (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)) ||
+        (rc = get_str(d, o, p, "ok_status", true, pl->ok_status, sizeof pl->ok_status)))
         return rc;
     /* The writer prints these through json_integer of a uint32_t. */
     if (conns > UINT32_MAX || threads > UINT32_MAX || headers > UINT32_MAX)
@@ -317,6 +319,16 @@ static int parse_counts(rd *d, json_t *o, const char *p, int (*index_of)(const c
     return 0;
 }
 
+/* Older files (no transport_errors): errors were the transport errors
+ * alone; failed requests add the statuses outside the default --ok-status. */
+static void old_totals(metrics_totals *t)
+{
+    t->transport_errors = t->errors;
+    for (int i = 0; i < METRICS_STATUS_MAX; i++)
+        if (!metrics_status_ok(NULL, i))
+            t->errors += t->status[i];
+}
+
 static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals *t)
 {
     json_t *o, *st, *ek;
@@ -328,6 +340,7 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
     if ((rc = get_u64(d, o, p, "requests", false, &t->requests)) ||
         (rc = get_u64(d, o, p, "responses", false, &t->responses)) ||
         (rc = get_u64(d, o, p, "errors", false, &t->errors)) ||
+        (rc = get_u64(d, o, p, "transport_errors", true, &t->transport_errors)) ||
         (rc = get_u64(d, o, p, "dropped_iterations", true, &t->dropped)) ||
         (rc = get_u64(d, o, p, "bytes_in", false, &t->bytes_in)) ||
         (rc = get_u64(d, o, p, "bytes_out", false, &t->bytes_out)) ||
@@ -336,6 +349,7 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
         (rc = get_u64(d, o, p, "retries", true, &t->retries)))
         return rc;
+    bool old = !json_object_get(o, "transport_errors");
     uint64_t nstatus = 0, nkinds = 0;
     if ((rc = member(d, o, p, "responses_by_status", false, &st, sp)) ||
         (rc = need_object(d, st, sp)) ||
@@ -346,18 +360,27 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = parse_counts(d, ek, ep, metrics_err_kind_from_name, "unknown error kind",
                            t->err_kind, &nkinds)))
         return rc;
-    /* Decision 7: every request is exactly one response or one error. */
-    if (t->responses + t->errors != t->requests || t->responses + t->errors < t->responses)
+    if (old)
+        old_totals(t);
+    /* Decision 7: every request is exactly one response or one transport
+     * error; failures are the transport errors and some responses. */
+    uint64_t x = t->transport_errors;
+    if (t->responses + x != t->requests || t->responses + x < t->responses)
         return fail(d, VOLLEY_EPARSE, p,
-                    "inconsistent counts: requests %llu != responses %llu + errors %llu",
+                    "inconsistent counts: requests %llu != responses %llu + transport_errors %llu",
                     (unsigned long long)t->requests, (unsigned long long)t->responses,
-                    (unsigned long long)t->errors);
+                    (unsigned long long)x);
+    if (t->errors < x || t->errors > t->requests)
+        return fail(d, VOLLEY_EPARSE, p,
+                    "inconsistent counts: errors %llu not between transport_errors %llu and "
+                    "requests %llu", (unsigned long long)t->errors, (unsigned long long)x,
+                    (unsigned long long)t->requests);
     if (nstatus != t->responses)
         return fail(d, VOLLEY_EPARSE, sp, "sums to %llu, but responses is %llu",
                     (unsigned long long)nstatus, (unsigned long long)t->responses);
-    if (nkinds != t->errors)
-        return fail(d, VOLLEY_EPARSE, ep, "sums to %llu, but errors is %llu",
-                    (unsigned long long)nkinds, (unsigned long long)t->errors);
+    if (nkinds != x)
+        return fail(d, VOLLEY_EPARSE, ep, "sums to %llu, but transport_errors is %llu",
+                    (unsigned long long)nkinds, (unsigned long long)x);
     return 0;
 }
 
@@ -372,6 +395,7 @@ static const struct {
     {"requests", COL_U64, offsetof(series_row, requests)},
     {"responses", COL_U64, offsetof(series_row, responses)},
     {"errors", COL_U64, offsetof(series_row, errors)},
+    {"transport_errors", COL_U64, offsetof(series_row, transport_errors)},
     {"bytes_in", COL_U64, offsetof(series_row, bytes_in)},
     {"bytes_out", COL_U64, offsetof(series_row, bytes_out)},
     {"p50_ms", COL_MS, offsetof(series_row, p50_ns)},
@@ -482,18 +506,15 @@ static int parse_stats(rd *d, json_t *o, const char *p, results_stats *s)
     } else { /* older files: milliseconds are exact enough */
         rc = get_secs_ns(d, o, p, "duration_s", false, &s->elapsed_ns);
     }
+    if (!rc)
+        rc = get_secs_ns(d, o, p, "drain_s", true, &s->drain_ns);
     if (rc || (rc = parse_totals(d, o, p, &s->tot)) ||
-        (rc = parse_hist(d, o, p, "latency", false, s->latency)) ||
-        (rc = parse_hist(d, o, p, "service_time", false, s->service)) ||
-        (rc = parse_hist(d, o, p, "ttfb", false, s->ttfb)) ||
-        (rc = parse_hist(d, o, p, "connect", false, s->connect)) ||
-        (rc = parse_hist(d, o, p, "chunk_gap", true, s->chunk_gap)) ||
-        (rc = parse_hist(d, o, p, "send_lag", true, s->send_lag)) ||
-        (rc = parse_hist(d, o, p, "tls_handshake", true, s->tls_handshake)) ||
-        (rc = parse_hist(d, o, p, "latency_corrected", true, s->latency_corrected)) ||
         (rc = parse_series(d, o, p, &s->sec)))
         return rc;
-    return 0;
+    /* The first four were always written; later ones may be absent. */
+    for (int i = 0; i < METRICS_DIST_COUNT && !rc; i++)
+        rc = parse_hist(d, o, p, metrics_dists[i].json, i > METRICS_DIST_CONNECT, s->dist[i]);
+    return rc;
 }
 
 static int parse_endpoint_head(rd *d, json_t *o, const char *p, char *name, char *method,
@@ -812,9 +833,9 @@ int results_json_parse(const char *text, size_t len, const char *name, results *
 
 int results_json_read(const char *path, results *out, err *e)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = file_open_input(path, "results", FILE_RESULTS_MAX, NULL, e);
     if (!f)
-        return err_sys(e, "cannot open '%s'", path);
+        return e && e->code ? e->code : VOLLEY_EINVAL;
     buf b = {0};
     int rc = 0;
     for (;;) {

@@ -87,14 +87,15 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 /* ---- outcome ---- */
 
 /* Per-name statistics (script_results), beside the scenario's shard. */
-static void record_name(vu_http *h, const xch_outcome *o)
+static void record_name(vu_http *h, const xch_outcome *o, const metrics_shard *sh)
 {
     script_name *n = script_results_name(h->vu->w->res, h->name);
     if (!n)
         return;
     n->requests++;
     n->bytes_in += o->bytes_in;
-    n->failures += o->err >= 0 || o->status >= 400;
+    /* Failed as the shard judged it (--ok-status). */
+    n->failures += o->err >= 0 || !metrics_status_ok(sh->ok, o->status);
     hist_record(n->latency, o->latency_ns);
     if (o->err < 0)
         hist_record(n->ttfb, o->ttfb_ns);
@@ -103,7 +104,7 @@ static void record_name(vu_http *h, const xch_outcome *o)
 static void on_outcome(xch_req *r, const xch_outcome *o)
 {
     vu_http *h = r->owner;
-    record_name(h, o);
+    record_name(h, o, r->shard);
     h->in_flight = false;
     h->done_ns = o->done_ns;
     h->err_kind = o->err;

@@ -40,7 +40,8 @@ void session_raw_record(void *ctx, const worker_raw *r)
     ms3(f, r->service_ns);
     fputc(',', f);
     ms3(f, r->ttfb_ns);
-    fprintf(f, ",%u,%u,%s\n", r->bytes_in, r->bytes_out,
+    fprintf(f, ",%llu,%llu,%s\n", (unsigned long long)r->bytes_in,
+            (unsigned long long)r->bytes_out,
             r->err >= 0 ? metrics_err_kind_name((err_kind)r->err) : "");
     w->rows++;
 }

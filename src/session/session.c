@@ -186,10 +186,12 @@ static bool live_second(void *ctx, const series_row *row, const hist *latency)
     lc->tot.requests += row->requests;
     lc->tot.responses += row->responses;
     lc->tot.errors += row->errors;
+    lc->tot.transport_errors += row->transport_errors;
     lc->tot.dropped += row->dropped;
     lc->seconds++;
     hist_merge(lc->latency, latency);
-    th_input in = {.tot = &lc->tot, .latency = lc->latency, .elapsed_ns = lc->seconds * NS_PER_S};
+    threshold_input in = {.tot = &lc->tot, .elapsed_ns = lc->seconds * NS_PER_S};
+    in.dist[METRICS_DIST_LATENCY] = lc->latency;
     for (size_t i = 0; i < lc->c->nthresholds; i++) {
         const threshold *t = &lc->c->thresholds[i];
         if (t->endpoint[0] || !threshold_live(t))
@@ -323,7 +325,8 @@ static int run_load(state *s, const char *script_path, err *e)
     engine_options eo = {.progress = on_progress, .ctx = s, .interrupts = &interrupts,
                          .on_second = on_second, .on_endpoint_second = on_endpoint_second,
                          .on_measure_start = on_measure_start, .cpus = s->p->cpus,
-                         .ncpus = s->p->ncpus, .start_at_wall_ns = c->start_at_ns};
+                         .ncpus = s->p->ncpus, .start_at_wall_ns = c->start_at_ns,
+                         .ok_status = c->ok_status_text ? &c->ok_status : NULL};
     if (c->raw) {
         eo.raw = session_raw_record;
         eo.raw_ctx = &s->raw;
@@ -354,6 +357,9 @@ static int run_load(state *s, const char *script_path, err *e)
         selfmon_judge(&s->r);
         results_correct_closed(&s->r);
     }
+    if (s->have_r)
+        snprintf(s->r.plan.ok_status, sizeof s->r.plan.ok_status, "%s",
+                 c->ok_status_text ? c->ok_status_text : "");
     if (s->ps.tty && s->ps.last_len)
         fputc('\n', s->ps.f);
     return rc;

@@ -87,6 +87,8 @@ typedef struct session_config {
     session_sink sinks[SESSION_MAX_SINKS];
     size_t nsinks;
     char out_used[4200];       /* out: the directory written ("" if none) */
+    const char *ok_status_text; /* --ok-status; NULL: the default 200-399 */
+    metrics_status_set ok_status;
 } session_config;
 
 /* Adds a sink; returns VOLLEY_EINVAL when the list is full. */

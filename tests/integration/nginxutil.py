@@ -48,9 +48,10 @@ def free_port():
 
 class Nginx:
     def __init__(self, keepalive_requests=100000, workers=1, access_log=True, http_extra="",
-                 server_extra=""):
-        """http_extra / server_extra: more directives for the http / server
-        block; "{prefix}" in server_extra is this instance's directory."""
+                 server_extra="", extra=""):
+        """http_extra / server_extra (or extra): more directives for the http /
+        server block; "{prefix}" in them is this instance's directory."""
+        server_extra = server_extra + extra
         self.prefix = tempfile.mkdtemp(prefix="volley-nginx-")
         self.port = free_port()
         self.log = os.path.join(self.prefix, "access.log")

@@ -41,11 +41,14 @@ def _pct(sorted_vals, p):
     return sorted_vals[k]
 
 
-def _row(second, vals, errors):
+def _row(cols, second, vals, errors):
+    """A series row by column name (columns may be added); other columns 0."""
     s = sorted(vals)
-    n = len(vals) + errors
-    return [second, n, len(vals), errors, 0, 0, _pct(s, 50) / 1000, _pct(s, 90) / 1000,
-            _pct(s, 99) / 1000, s[-1] / 1000, sum(s) / len(s) / 1000, 1, 0.0, 0]
+    v = {"second": second, "requests": len(vals) + errors, "responses": len(vals),
+         "errors": errors, "transport_errors": errors, "p50_ms": _pct(s, 50) / 1000,
+         "p90_ms": _pct(s, 90) / 1000, "p99_ms": _pct(s, 99) / 1000, "max_ms": s[-1] / 1000,
+         "mean_ms": sum(s) / len(s) / 1000, "active": 1, "target_rps": 0.0}
+    return [v.get(c, 0) for c in cols]
 
 
 def write(tpl, path, seconds, errors=None):
@@ -59,6 +62,7 @@ def write(tpl, path, seconds, errors=None):
     t["requests"] = len(allv) + nerr
     t["responses"] = len(allv)
     t["errors"] = nerr
+    t["transport_errors"] = nerr  # timeouts: failed, and socket-level
     t["responses_by_status"] = {"200": len(allv)}
     t["errors_by_kind"] = {k: 0 for k in t["errors_by_kind"]}
     t["errors_by_kind"]["timeout"] = nerr
@@ -69,7 +73,7 @@ def write(tpl, path, seconds, errors=None):
     d["latency"]["histogram"] = _hist(allv)
     cols = d["series"]["columns"]
     assert cols[:4] == ["second", "requests", "responses", "errors"], cols
-    d["series"]["rows"] = [_row(i, sec, errors[i]) for i, sec in enumerate(seconds)]
+    d["series"]["rows"] = [_row(cols, i, sec, errors[i]) for i, sec in enumerate(seconds)]
     # One endpoint: the same block as the whole run, so readers that check
     # endpoints against the total see a consistent file.
     for ep in d.get("endpoints", []):

@@ -173,6 +173,7 @@ def url_effects():
     E["connect-timeout"] = lambda c: _eq(c.json("--connect-timeout", "3s", "-n", "1", c.url())["plan"]["connect_timeout_s"], 3.0)
     E["grace"] = _url_grace
     E["max-header-size"] = _url_max_header
+    E["ok-status"] = lambda c: _ok_status(c, False)
     E["threshold"] = lambda c: c.json("--threshold", "rate>1000000", "-n", "3", c.url(), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json("--threshold", "p(99)<1us", "--abort-on-fail", "-c", "1", "-d", "20s", c.url("/delay/5"), code=99, timeout=15)["thresholds_aborted"])
     E["strict"] = lambda c: _eq(c.json("--strict", "-r", "60000", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
@@ -234,6 +235,7 @@ def script_effects():
     E["cert"] = lambda c: _tls_script(c, "--cacert", c.certs["ca.pem"], "--cert", c.certs["client.pem"], "--key", c.certs["client.key"], client=True)
     E["key"] = E["cert"]
     E["timeout"] = _script_timeout
+    E["ok-status"] = lambda c: _ok_status(c, True)
     E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
@@ -387,6 +389,16 @@ def _no_retry(c, script):
         t = c.json("--no-retry", *args)["totals"]
     _eq(t["retries"], 0)
     _gt(t["errors_by_kind"].get("stale_connection", 0), 0)
+
+
+def _ok_status(c, script):
+    def errors(*extra):
+        args = ["-n", "4", "-c", "1", *extra]
+        res = c.json(*(c.lua(*args, "-e", "PATH=/status/404") if script else
+                       args + [c.url("/status/404")]))
+        return res["totals"]["errors"]
+    _eq(errors(), 4)  # a 404 is outside the default 200-399: failed
+    _eq(errors("--ok-status", "200-299,404"), 0)
 
 
 def _url_grace(c):

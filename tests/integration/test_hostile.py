@@ -66,9 +66,9 @@ def rss_limit_kb(volley_bin):
 
 def check_counts(t):
     """The exactness rules of docs/results-format.md."""
-    assert t["requests"] == t["responses"] + t["errors"], t
+    assert t["requests"] == t["responses"] + t["transport_errors"], t
     assert t["responses"] == sum(t["responses_by_status"].values()), t
-    assert t["errors"] == sum(t["errors_by_kind"].values()), t
+    assert t["transport_errors"] == sum(t["errors_by_kind"].values()), t
 
 
 def kinds(t):
@@ -136,7 +136,7 @@ def test_hostile_server_is_counted_under_the_right_kind(volley_bin, case):
         # Failures are cheap: the connections recover at once and go on.
         assert t["requests"] > 50, t
     # Each failed exchange gives up its connection, so none is reused.
-    assert t["connections_opened"] >= t["errors"] - t["errors_by_kind"]["cancelled"]
+    assert t["connections_opened"] >= t["transport_errors"] - t["errors_by_kind"]["cancelled"]
 
 
 def test_extra_bytes_after_body_end_the_connection_not_the_response(volley_bin):
@@ -176,7 +176,7 @@ def test_100k_headers_parse_when_the_limit_allows_them(volley_bin):
         r = hostile_run(volley_bin, "--max-header-size", "1m", bad.url)
     t = r.json["totals"]
     check_counts(t)
-    assert t["errors"] == t["errors_by_kind"]["cancelled"], kinds(t)
+    assert t["transport_errors"] == t["errors_by_kind"]["cancelled"], kinds(t)
     assert t["responses_by_status"].get("200", 0) > 20
 
 
@@ -200,7 +200,7 @@ def test_other_endpoints_keep_working_beside_a_hostile_one(volley_bin, serve, ca
     check_counts(badt)
     check_counts(r.json["totals"])
     # The good endpoint's 4 connections run flat out the whole time.
-    assert good["errors"] == good["errors_by_kind"]["cancelled"] <= 4, kinds(good)
+    assert good["transport_errors"] == good["errors_by_kind"]["cancelled"] <= 4, kinds(good)
     assert good["responses_by_status"] == {"200": good["responses"]}
     # The good endpoint keeps being served (a bound that holds on a busy
     # 2-core machine: hundreds per second at the least).

@@ -61,7 +61,7 @@ def test_example_runs_clean(volley_bin, serve, tmp_path, example):
     assert sent > 0, s["scenarios"]
     # HTTP requests are counted exactly: responses + errors = requests.
     tot = res["totals"] if "totals" in res else res["stats"]["totals"]
-    assert tot["requests"] == tot["responses"] + tot["errors"]
+    assert tot["requests"] == tot["responses"] + tot["transport_errors"]
 
 
 def test_check_rates_follow_the_server(volley_bin, serve, tmp_path):

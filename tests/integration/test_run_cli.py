@@ -165,7 +165,7 @@ def test_sigint_stops_and_still_writes_results(volley_bin, serve, tmp_path):
     assert res["interrupted"] is True
     t = res["totals"]
     assert t["responses"] > 50
-    assert t["requests"] == t["responses"] + t["errors"]
+    assert t["requests"] == t["responses"] + t["transport_errors"]
     assert res["duration_s"] < 5
 
 

@@ -39,9 +39,9 @@ def nginx_k7():
 
 def check_totals(res):
     t = res["totals"]
-    assert t["requests"] == t["responses"] + t["errors"]
+    assert t["requests"] == t["responses"] + t["transport_errors"]
     assert t["responses"] == sum(t["responses_by_status"].values())
-    assert t["errors"] == sum(t["errors_by_kind"].values())
+    assert t["transport_errors"] == sum(t["errors_by_kind"].values())
     assert res["latency"]["count"] == t["responses"]
 
 

@@ -130,8 +130,8 @@ def run_json(volley_bin, *args, timeout=60):
 
 
 def check_counts(t):
-    assert t["requests"] == t["responses"] + t["errors"]
-    assert t["errors"] == sum(t["errors_by_kind"].values())
+    assert t["requests"] == t["responses"] + t["transport_errors"]
+    assert t["transport_errors"] == sum(t["errors_by_kind"].values())
 
 
 def client_ctx(certs, **kw):

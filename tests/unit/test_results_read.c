@@ -20,10 +20,12 @@ static void fill_stats(results_stats *s, uint64_t seed, uint64_t n)
         s->tot.requests++;
         if (i % 17 == 3) {
             s->tot.errors++;
+            s->tot.transport_errors++;
             s->tot.err_kind[i % 2 ? ERRK_TIMEOUT : ERRK_RESET]++;
             continue;
         }
         s->tot.responses++;
+        s->tot.errors += i % 11 == 0; /* a 404 fails */
         s->tot.status[i % 11 == 0 ? 404 : 200]++;
         hist_record(s->latency, v);
         hist_record(s->service, v * 3 / 4);
@@ -39,7 +41,7 @@ static void fill_stats(results_stats *s, uint64_t seed, uint64_t n)
     s->elapsed_ns = 2000000000ULL + seed * 1234567;
     for (uint32_t k = 0; k < 3; k++) {
         series_row w = {
-            .second = k, .requests = n / 3, .responses = n / 3 - 1, .errors = 1,
+            .second = k, .requests = n / 3, .responses = n / 3 - 1, .errors = 1, .transport_errors = 1,
             .bytes_in = 1000 + k, .bytes_out = 500, .p50_ns = 1234000 + k * 1000,
             .p90_ns = 2345000, .p99_ns = 9876000, .max_ns = 40000000, .mean_ns = 1500123.0,
             .target_rps = 100.25, .active = 4, .dropped = k,

@@ -22,31 +22,31 @@ Test(threshold, parses_every_aggregate_and_metric)
 {
     static const struct {
         const char *s;
-        th_metric m;
-        th_agg a;
+        metrics_dist m;
+        threshold_agg a;
         double pct;
-        th_op op;
+        threshold_op op;
         double value;
     } cases[] = {
-        {"p(99)<50ms", TH_LATENCY, TH_PCT, 99, TH_LT, 50e6},
-        {"p(99.9)<=1s", TH_LATENCY, TH_PCT, 99.9, TH_LE, 1e9},
-        {"p(0)>=250us", TH_LATENCY, TH_PCT, 0, TH_GE, 250e3},
-        {"p(100)>1ms", TH_LATENCY, TH_PCT, 100, TH_GT, 1e6},
-        {"avg<10ms", TH_LATENCY, TH_AVG, 0, TH_LT, 10e6},
-        {"min==1ms", TH_LATENCY, TH_MIN, 0, TH_EQ, 1e6},
-        {"max!=2s", TH_LATENCY, TH_MAX, 0, TH_NE, 2e9},
-        {"med<5ms", TH_LATENCY, TH_MED, 0, TH_LT, 5e6},
-        {"rate>=1000", TH_LATENCY, TH_RATE, 0, TH_GE, 1000},
-        {"errors<1%", TH_LATENCY, TH_ERRORS, 0, TH_LT, 0.01},
-        {"errors<0.02", TH_LATENCY, TH_ERRORS, 0, TH_LT, 0.02},
-        {"count>10", TH_LATENCY, TH_COUNT, 0, TH_GT, 10},
-        {"dropped==0", TH_LATENCY, TH_DROPPED, 0, TH_EQ, 0},
-        {"ttfb:p(90)<20ms", TH_TTFB, TH_PCT, 90, TH_LT, 20e6},
-        {"service:avg<1ms", TH_SERVICE, TH_AVG, 0, TH_LT, 1e6},
-        {"connect:max<100ms", TH_CONNECT, TH_MAX, 0, TH_LT, 100e6},
-        {"send_lag:p(99)<1ms", TH_SEND_LAG, TH_PCT, 99, TH_LT, 1e6},
-        {"latency:med<3ms", TH_LATENCY, TH_MED, 0, TH_LT, 3e6},
-        {" p(99) <  50ms ", TH_LATENCY, TH_PCT, 99, TH_LT, 50e6},
+        {"p(99)<50ms", METRICS_DIST_LATENCY, TH_PCT, 99, TH_LT, 50e6},
+        {"p(99.9)<=1s", METRICS_DIST_LATENCY, TH_PCT, 99.9, TH_LE, 1e9},
+        {"p(0)>=250us", METRICS_DIST_LATENCY, TH_PCT, 0, TH_GE, 250e3},
+        {"p(100)>1ms", METRICS_DIST_LATENCY, TH_PCT, 100, TH_GT, 1e6},
+        {"avg<10ms", METRICS_DIST_LATENCY, TH_AVG, 0, TH_LT, 10e6},
+        {"min==1ms", METRICS_DIST_LATENCY, TH_MIN, 0, TH_EQ, 1e6},
+        {"max!=2s", METRICS_DIST_LATENCY, TH_MAX, 0, TH_NE, 2e9},
+        {"med<5ms", METRICS_DIST_LATENCY, TH_MED, 0, TH_LT, 5e6},
+        {"rate>=1000", METRICS_DIST_LATENCY, TH_RATE, 0, TH_GE, 1000},
+        {"errors<1%", METRICS_DIST_LATENCY, TH_ERRORS, 0, TH_LT, 0.01},
+        {"errors<0.02", METRICS_DIST_LATENCY, TH_ERRORS, 0, TH_LT, 0.02},
+        {"count>10", METRICS_DIST_LATENCY, TH_COUNT, 0, TH_GT, 10},
+        {"dropped==0", METRICS_DIST_LATENCY, TH_DROPPED, 0, TH_EQ, 0},
+        {"ttfb:p(90)<20ms", METRICS_DIST_TTFB, TH_PCT, 90, TH_LT, 20e6},
+        {"service:avg<1ms", METRICS_DIST_SERVICE, TH_AVG, 0, TH_LT, 1e6},
+        {"connect:max<100ms", METRICS_DIST_CONNECT, TH_MAX, 0, TH_LT, 100e6},
+        {"send_lag:p(99)<1ms", METRICS_DIST_SEND_LAG, TH_PCT, 99, TH_LT, 1e6},
+        {"latency:med<3ms", METRICS_DIST_LATENCY, TH_MED, 0, TH_LT, 3e6},
+        {" p(99) <  50ms ", METRICS_DIST_LATENCY, TH_PCT, 99, TH_LT, 50e6},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         threshold t = parse_ok(cases[i].s);
@@ -66,7 +66,7 @@ Test(threshold, endpoint_scope)
     cr_expect_eq(t.agg, TH_PCT);
     t = parse_ok("endpoint=api-v2:ttfb:avg<5ms");
     cr_expect_str_eq(t.endpoint, "api-v2");
-    cr_expect_eq(t.metric, TH_TTFB);
+    cr_expect_eq(t.metric, METRICS_DIST_TTFB);
     t = parse_ok("endpoint=x:errors<=5%");
     cr_expect_str_eq(t.endpoint, "x");
     cr_expect_float_eq(t.value, 0.05, 1e-12);
@@ -145,7 +145,7 @@ Test(threshold, every_operator_at_its_boundary)
 typedef struct fixture {
     hist *lat, *ttfb, *svc, *conn, *lag;
     metrics_totals tot;
-    th_input in;
+    threshold_input in;
 } fixture;
 
 static void fixture_init(fixture *f)
@@ -166,8 +166,12 @@ static void fixture_init(fixture *f)
     f->tot.requests = 200;
     f->tot.errors = 10;
     f->tot.dropped = 4;
-    f->in = (th_input){.tot = &f->tot, .latency = f->lat, .ttfb = f->ttfb, .service = f->svc,
-                       .connect = f->conn, .send_lag = f->lag, .elapsed_ns = 2 * NS_PER_S};
+    f->in = (threshold_input){.tot = &f->tot, .elapsed_ns = 2 * NS_PER_S};
+    f->in.dist[METRICS_DIST_LATENCY] = f->lat;
+    f->in.dist[METRICS_DIST_TTFB] = f->ttfb;
+    f->in.dist[METRICS_DIST_SERVICE] = f->svc;
+    f->in.dist[METRICS_DIST_CONNECT] = f->conn;
+    f->in.dist[METRICS_DIST_SEND_LAG] = f->lag;
 }
 
 static void fixture_free(fixture *f)
@@ -237,7 +241,7 @@ Test(threshold, percent_and_rate_boundaries)
 Test(threshold, empty_inputs_give_zero)
 {
     metrics_totals tot = {0};
-    th_input in = {.tot = &tot};
+    threshold_input in = {.tot = &tot};
     threshold t = parse_ok("p(99)<1ms");
     cr_expect_float_eq(threshold_actual(&t, &in), 0, 1e-12);
     t = parse_ok("rate>0");
@@ -248,7 +252,7 @@ Test(threshold, empty_inputs_give_zero)
 
 Test(threshold, live_only_for_latency)
 {
-    cr_expect(threshold_live(&(threshold){.metric = TH_LATENCY}));
+    cr_expect(threshold_live(&(threshold){.metric = METRICS_DIST_LATENCY}));
     threshold t = parse_ok("ttfb:p(99)<1ms");
     cr_expect_not(threshold_live(&t));
     t = parse_ok("errors<1%");

@@ -1,0 +1,109 @@
+"""The per-second series adds up: a property checked over a grid of run
+shapes (closed, open, ramping VUs, ramping rate, sweeps with cool-down,
+warm-up, -n and -d, -t 1..4, several endpoints, Lua scripts). For the run,
+for each endpoint and for each sweep step, the sum of the series rows equals
+the totals for every counted column (requests, responses, errors, transport
+errors, bytes), and `second` strictly increases. Each run is short (<= 2 s of
+load) so the whole grid stays around a minute and a half."""
+import json
+import subprocess
+
+import pytest
+
+# Counted columns of a series row and their name in a totals block.
+COUNTED = {"requests": "requests", "responses": "responses", "errors": "errors",
+           "transport_errors": "transport_errors", "bytes_in": "bytes_in",
+           "bytes_out": "bytes_out", "dropped": "dropped_iterations"}
+
+SCRIPT = """
+options = { scenarios = {
+  a = { executor = "constant-vus", vus = 2, duration = "1500ms", exec = "fa" },
+  b = { executor = "constant-arrival-rate", rate = 150, duration = "1500ms",
+        preAllocatedVUs = 4, exec = "fb" },
+} }
+function fa() http.get(ENV.BASE_URL .. "/delay/3") http.get(ENV.BASE_URL .. "/status/404") end
+function fb() http.get(ENV.BASE_URL .. "/bytes/100") end
+"""
+
+# (id, URL paths, flags); every run's load lasts at most 2 s.
+GRID = [
+    ("closed-d-t1", ["/delay/2"], ["-c", "4", "-d", "1500ms", "-t", "1"]),
+    ("closed-d-t3", ["/delay/2"], ["-c", "6", "-d", "1500ms", "-t", "3"]),
+    ("closed-n-t2", ["/bytes/200"], ["-c", "5", "-n", "3000", "-t", "2"]),
+    ("closed-n-t4-eps", ["/health", "/delay/3", "/status/503"], ["-c", "4", "-n", "400", "-t", "4"]),
+    ("open-t2", ["/delay/5"], ["--rate", "300", "-d", "2s", "-t", "2"]),
+    ("open-t4", ["/delay/1"], ["--rate", "400", "-d", "1500ms", "-t", "4"]),
+    ("open-n-t3", ["/health"], ["--rate", "500", "-n", "600", "-t", "3"]),
+    ("open-eps-mixed", ["/health", "/delay/4"],
+     ["--rate", "300", "-d", "1500ms", "-t", "2", "--mode", "mixed"]),
+    ("open-eps", ["/health", "/status/500"], ["--rate", "200", "-d", "1500ms", "-t", "3"]),
+    ("ramping-vus", ["/delay/2"], ["--stages", "4:1s,1:1s", "-t", "2"]),
+    ("ramping-rate", ["/delay/2"],
+     ["--stages", "100:1s,400:1s", "--executor", "ramping-arrival-rate", "-t", "2"]),
+    ("sweep-cooldown", ["/delay/3"],
+     ["--rates", "200,100", "-d", "1s", "--cooldown", "500ms", "-t", "2"]),
+    ("sweep-eps", ["/health", "/delay/2"], ["--rates", "100,300", "-d", "1s", "-t", "4"]),
+    ("warmup-open", ["/delay/2"], ["--warmup", "500ms", "--rate", "300", "-d", "1500ms", "-t", "2"]),
+    ("warmup-closed", ["/health"], ["--warmup", "500ms", "-c", "3", "-d", "1500ms", "-t", "1"]),
+    ("timeouts", ["/delay/100"], ["--rate", "100", "-d", "1500ms", "--timeout", "50ms", "-t", "2"]),
+]
+
+
+def sums(rows, cols):
+    idx = {c: i for i, c in enumerate(cols)}
+    return {c: sum(r[idx[c]] for r in rows) for c in COUNTED if c in idx}
+
+
+def check_block(where, block):
+    ser = block["series"]
+    cols, rows = ser["columns"], ser["rows"]
+    secs = [r[cols.index("second")] for r in rows]
+    assert all(a < b for a, b in zip(secs, secs[1:])), (where, secs)
+    tot = block["totals"]
+    got = sums(rows, cols)
+    for c, total_name in COUNTED.items():
+        assert c in got, (where, "series has no column", c, cols)
+        assert got[c] == tot[total_name], (where, c, got[c], tot[total_name], secs)
+    return tot["requests"]
+
+
+def check_results(res):
+    n = check_block("run", res)
+    assert n > 0
+    for ep in res["endpoints"]:
+        check_block("endpoint " + ep["name"], ep)
+    for k, st in enumerate(res.get("steps") or []):
+        check_block("step %d" % k, st)
+        for ep in st.get("endpoints") or []:
+            check_block("step %d endpoint %s" % (k, ep["name"]), ep)
+    if res.get("steps"):
+        secs = [r[0] for st in res["steps"] for r in st["series"]["rows"]]
+        assert all(a < b for a, b in zip(secs, secs[1:])), secs
+
+
+def run(volley_bin, tmp_path, args):
+    out = tmp_path / "out"
+    p = subprocess.run([volley_bin, "run", *args, "--out", str(out), "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.parametrize("paths,flags", [g[1:] for g in GRID], ids=[g[0] for g in GRID])
+def test_series_rows_add_up_to_totals(volley_bin, serve, tmp_path, paths, flags):
+    if len(paths) == 1:
+        target = [serve.url + paths[0]]
+    else:
+        target = []
+        for i, pth in enumerate(paths):
+            target += ["--endpoint", "e%d=%s%s" % (i, serve.url, pth)]
+    check_results(run(volley_bin, tmp_path, target + flags))
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_script_series_rows_add_up(volley_bin, serve, tmp_path, threads):
+    f = tmp_path / "mix.lua"
+    f.write_text(SCRIPT)
+    res = run(volley_bin, tmp_path, [str(f), "-e", "BASE_URL=" + serve.url, "-t", threads])
+    check_results(res)
+    assert len(res["endpoints"]) == 2
