@@ -164,7 +164,6 @@ def url_effects():
     E["body-file"] = _url_body_file
     E["no-retry"] = lambda c: _no_retry(c, script=False)
     E["no-keepalive"] = lambda c: (c.json("--no-keepalive", "-n", "5", "-c", "1", c.rec.url), _eq(c.rec.srv.accepted, 5))
-    E["no-retry"] = lambda c: _no_retry(c, lambda url: ["-c", "1", "-n", "20", url])
     E["insecure"] = lambda c: _tls(c, "--insecure")
     E["cacert"] = lambda c: _tls(c, "--cacert", c.certs["ca.pem"])
     E["cert"] = _tls_client_cert
@@ -228,7 +227,6 @@ def script_effects():
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
                  ("raw", ["--raw"]), ("cold", ["--cold"])]:
         E[f] = R(f, *a)
-    E["no-retry"] = lambda c: _no_retry(c, lambda url: c.lua("-c", "1", "-n", "20", url=url))
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
     E["insecure"] = lambda c: _tls_script(c, "--insecure")
     E["cacert"] = lambda c: _tls_script(c, "--cacert", c.certs["ca.pem"])
@@ -297,16 +295,6 @@ def _url_mixed(c):
                  "b=" + c.url("/echo"), "--weight", "a=3", "-n", "40")
     n = {e["name"]: e["totals"]["requests"] for e in res["endpoints"]}
     assert n["a"] + n["b"] == 40 and abs(n["a"] - 30) <= 1, n
-
-
-def _no_retry(c, args):
-    # One request per connection, then a silent close: every reuse is stale.
-    with BadServer("close_idle", per_conn=1) as bad:
-        t = c.json("--no-retry", *args(bad.url))["totals"]
-    assert t["retries"] == 0 and t["errors_by_kind"]["stale_connection"] > 0, t
-    with BadServer("close_idle", per_conn=1) as bad:
-        t = c.json(*args(bad.url))["totals"]
-    assert t["retries"] > 0 and t["errors_by_kind"].get("stale_connection", 0) == 0, t
 
 
 def _url_path_param(c):
