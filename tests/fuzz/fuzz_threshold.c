@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(pos >= 1 && (size_t)pos <= strlen(t.expr) + 1);
         }
     } else {
-        check(t.op <= TH_NE && t.agg <= TH_DROPPED && t.metric <= TH_SEND_LAG);
+        check(t.op <= TH_NE && t.agg <= TH_DROPPED && (int)t.metric < METRICS_DIST_COUNT);
         check(t.agg != TH_PCT || (t.pct >= 0 && t.pct <= 100));
         err_clear(&e);
         check(threshold_parse(t.expr, &again, &e) == 0);
