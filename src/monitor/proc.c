@@ -335,20 +335,62 @@ bool proc_alive(pid_t pid)
     return r == 0;
 }
 
+/* True while a process of group pgid runs (zombies do not count: they hold
+ * no sockets, and an init that never reaps would keep them forever). */
+static bool group_running(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return false;
+    bool running = false;
+    struct dirent *de;
+    while (!running && (de = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char path[64], buf[512], state = 0;
+        int pg = 0;
+        snprintf(path, sizeof path, "/proc/%d/stat", atoi(de->d_name));
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        running = p && sscanf(p + 2, "%c %*d %d", &state, &pg) == 2 && pg == pgid &&
+                  state != 'Z' && state != 'X';
+    }
+    closedir(d);
+    return running;
+}
+
+/* SIGKILL to what is left of the group, and wait (up to 1 s) until none of
+ * it runs: kill() returns before a process has died, and a server that still
+ * holds its port after the run would answer the next one. */
+static void kill_group(pid_t pid)
+{
+    if (kill(-pid, SIGKILL) != 0)
+        return;
+    for (int i = 0; i < 100 && group_running(pid); i++)
+        clock_sleep_ns(10 * NS_PER_MS);
+}
+
 int proc_stop(pid_t pid, unsigned grace_ms)
 {
     int st = -1;
-    if (waitpid(pid, &st, WNOHANG) == pid)
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+        kill_group(pid); /* the shell is gone; its children may not be */
         return st;
+    }
     kill(-pid, SIGTERM);
     for (unsigned waited = 0; waited < grace_ms; waited += 20) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            kill(-pid, SIGKILL); /* stragglers of the group */
+            kill_group(pid); /* stragglers of the group */
             return st;
         }
         clock_sleep_ns(20 * NS_PER_MS);
     }
     kill(-pid, SIGKILL);
     waitpid(pid, &st, 0);
+    kill_group(pid);
     return st;
 }
