@@ -178,8 +178,12 @@ static void stats_json(json_t *o, const results_stats *s, err *e)
     set(o, "duration_ns", jint(s->elapsed_ns));
     set(o, "drain_s", secs(s->drain_ns));
     set(o, "totals", totals_json(s));
-    for (int i = 0; i < METRICS_DIST_COUNT; i++)
+    for (int i = 0; i < METRICS_DIST_COUNT; i++) {
+        /* latency_corrected exists in the closed model only. */
+        if (metrics_dists[i].show == METRICS_SHOW_CLOSED_IF_ANY && !hist_count(s->dist[i]))
+            continue;
         set(o, metrics_dists[i].json, hist_json(s->dist[i], e));
+    }
     set(o, "series", series_json(&s->sec));
 }
 

@@ -73,18 +73,24 @@ def test_open_model_segments_merge_to_one_run(nginx, tmp_path):
     assert r.returncode == 0, r.stderr
     m = load(tmp_path / "merged" / "results.json")
     logged = nginx.logged_settled()
-    assert m["totals"]["requests"] == rate * secs == logged
-    assert m["totals"]["responses_by_status"] == {"200": rate * secs}
-    assert m["latency"]["count"] == rate * secs
-    assert sum(p["totals"]["requests"] for p in parts) == rate * secs
+    # Every scheduled request was sent or, when a busy machine made a
+    # generator fall too far behind, counted as dropped: never lost.
+    t = m["totals"]
+    sent = t["requests"]
+    assert sent + t["dropped_iterations"] == rate * secs
+    assert sent == logged and t["responses_by_status"] == {"200": sent}
+    assert m["latency"]["count"] == sent
+    assert sum(p["totals"]["requests"] for p in parts) == sent
     # The single unsegmented run schedules the same number.
     nginx.reset_log()
     one = subprocess.run([VOLLEY, "run", "-q", "--json", "--no-save", *args],
                          capture_output=True, text=True, timeout=60)
     assert one.returncode == 0, one.stderr
-    assert json.loads(one.stdout)["totals"]["requests"] == m["totals"]["requests"]
+    ot = json.loads(one.stdout)["totals"]
+    assert ot["requests"] + ot["dropped_iterations"] == rate * secs
     # Series: merged rows are the inputs' rows added second by second.
-    assert sum(row[1] for row in m["series"]["rows"]) == rate * secs
+    cols = m["series"]["columns"]
+    assert sum(row[cols.index("requests")] for row in m["series"]["rows"]) == sent
     assert [i["segment"] for i in m["merge"]["inputs"]] == [f"{k}/4" for k in range(1, 5)]
     assert (tmp_path / "merged" / "summary.csv").exists()
 
@@ -236,11 +242,12 @@ def test_closed_model_ramp_vus_split_over_segments(nginx, tmp_path):
     files, _ = run_segments(tmp_path, 2, ["--stages", "6:1s,6:2s", "--executor", "ramping-vus",
                                           "-t", "1", nginx.url + "/"], start_in=1.0)
     parts = [load(f) for f in files]
-    assert [max(r[11] for r in p["series"]["rows"]) for p in parts] == [3, 3]
+    active = parts[0]["series"]["columns"].index("active")
+    assert [max(r[active] for r in p["series"]["rows"]) for p in parts] == [3, 3]
     r = merge(files, tmp_path / "m")
     assert r.returncode == 0, r.stderr
     m = load(tmp_path / "m" / "results.json")
-    assert m["series"]["columns"][11] == "active"
-    assert max(r[11] for r in m["series"]["rows"]) == 6
+    active = m["series"]["columns"].index("active")
+    assert max(r[active] for r in m["series"]["rows"]) == 6
     assert m["totals"]["requests"] == sum(p["totals"]["requests"] for p in parts)
     assert m["totals"]["requests"] == nginx.logged_settled()

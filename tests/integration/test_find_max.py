@@ -97,6 +97,10 @@ def nginx_limited():
                            "alias {prefix}/ok.txt; }")
     with open(os.path.join(n.prefix, "ok.txt"), "w") as f:
         f.write("ok\n")
+    # nginx's workers run unprivileged: they must reach the file (a 403
+    # would be every request failing).
+    os.chmod(n.prefix, 0o755)
+    os.chmod(os.path.join(n.prefix, "ok.txt"), 0o644)
     yield n
     n.stop()
 
