@@ -122,6 +122,7 @@ int cmd_demo(int argc, char **argv)
     sc.who = "volley demo";
     sc.out_dir = out;
     sc.raw = true;
+    sc.no_report = true; /* written below, with SVG too */
     rc = session_run(&sc, &p, NULL);
     plan_free(&p);
     server_free(srv);

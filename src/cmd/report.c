@@ -5,11 +5,8 @@
 #include "cmd/cmd.h"
 
 #include "report/chart.h"
-#include "report/ciexport.h"
-#include "report/html.h"
+#include "report/report.h"
 #include "report/term.h"
-#include "core/fileio.h"
-#include "results/csv.h"
 #include "results/results_read.h"
 
 #include <dirent.h>
@@ -22,8 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { FMT_HTML = 1, FMT_PNG = 2, FMT_SVG = 4, FMT_TXT = 8, FMT_CSV = 16,
-       FMT_JUNIT = 32, FMT_HGRM = 64, FMT_PROM = 128 };
+enum { FMT_HTML = REPORT_FMT_HTML, FMT_PNG = REPORT_FMT_PNG, FMT_SVG = REPORT_FMT_SVG,
+       FMT_TXT = REPORT_FMT_TXT, FMT_CSV = REPORT_FMT_CSV, FMT_JUNIT = REPORT_FMT_JUNIT,
+       FMT_HGRM = REPORT_FMT_HGRM, FMT_PROM = REPORT_FMT_PROM };
 #define FMT_DEFAULT (FMT_HTML | FMT_PNG | FMT_TXT)
 #define PATH_CAP 4200
 
@@ -109,26 +107,6 @@ bad:
     return -1;
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[PATH_CAP];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 static void dir_of(const char *file, char *out, size_t cap)
 {
     char tmp[PATH_CAP];
@@ -166,64 +144,6 @@ typedef struct job {
     results r;
 } job;
 
-static int say(const char *path, bool to_stderr)
-{
-    fprintf(to_stderr ? stderr : stdout, "  wrote %s\n", path);
-    return 0;
-}
-
-static int write_charts(const job *j, const chart_set *cs, unsigned fmt, int w, int h,
-                        bool quiet_stdout, err *e)
-{
-    char dir[PATH_CAP + 16], path[PATH_CAP + 128];
-    snprintf(dir, sizeof dir, "%s/charts", j->out_dir);
-    if (mkdirs(dir))
-        return err_sys(e, "cannot create '%s'", dir);
-    for (size_t i = 0; i < cs->n; i++) {
-        int rc;
-        if (fmt & FMT_PNG) {
-            snprintf(path, sizeof path, "%s/%s.png", dir, cs->items[i].stem);
-            if ((rc = chart_write_png(cs->items[i].fig, path, w, h, e)))
-                return rc;
-            say(path, quiet_stdout);
-        }
-        if (fmt & FMT_SVG) {
-            snprintf(path, sizeof path, "%s/%s.svg", dir, cs->items[i].stem);
-            if ((rc = chart_write_svg(cs->items[i].fig, path, w, h, e)))
-                return rc;
-            say(path, quiet_stdout);
-        }
-    }
-    return 0;
-}
-
-/* junit.xml, latency.hgrm, metrics.prom (report/ciexport). */
-static int write_exports(const job *j, unsigned fmt, bool txt, err *e)
-{
-    static const struct {
-        unsigned bit;
-        const char *file;
-    } ex[] = {{FMT_JUNIT, "junit.xml"}, {FMT_HGRM, "latency.hgrm"}, {FMT_PROM, "metrics.prom"}};
-    for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
-        if (!(fmt & ex[i].bit))
-            continue;
-        buf b = {0};
-        int rc = ex[i].bit == FMT_JUNIT  ? ciexport_junit(&j->r, &b)
-                 : ex[i].bit == FMT_HGRM ? ciexport_hgrm(j->r.st.latency, &b)
-                                         : ciexport_prom(&j->r, &b);
-        char path[PATH_CAP + 64];
-        snprintf(path, sizeof path, "%s/%s", j->out_dir, ex[i].file);
-        if (rc)
-            rc = err_set(e, rc, "%s: out of memory", path);
-        else if (!(rc = file_write_atomic(path, b.data, b.len, e)))
-            say(path, txt);
-        buf_free(&b);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
 static int run_job(job *j, unsigned fmt, int w, int h, err *e)
 {
     bool txt = fmt & FMT_TXT;
@@ -233,50 +153,11 @@ static int run_job(job *j, unsigned fmt, int w, int h, err *e)
         term_print(stdout, &j->r);
         fflush(stdout);
     }
-    if (!(fmt & ~(unsigned)FMT_TXT))
-        return 0;
-    if (mkdirs(j->out_dir))
-        return err_sys(e, "cannot create '%s'", j->out_dir);
-    char path[PATH_CAP + 64];
-    int rc;
-    if (fmt & FMT_CSV) {
-        snprintf(path, sizeof path, "%s/summary.csv", j->out_dir);
-        if ((rc = csv_write_summary(&j->r, path, e)))
-            return rc;
-        say(path, txt);
-    }
-    if ((rc = write_exports(j, fmt, txt, e)))
-        return rc;
-    if (!(fmt & (FMT_PNG | FMT_SVG | FMT_HTML)))
-        return 0;
-    scatter sc;
-    if ((rc = scatter_init(&sc, &j->r, 0, e)))
-        return rc;
-    bool have_sc = false;
-    struct stat st;
-    snprintf(path, sizeof path, "%s/requests.csv", j->src_dir);
-    if (stat(path, &st) == 0) {
-        err ce = {0};
-        /* Optional input: charts fall back to per-second data without it. */
-        if (scatter_read_csv(&sc, path, &ce))
-            fprintf(stderr, "volley report: warning: %s (scatter charts skipped)\n", ce.msg);
-        else
-            have_sc = true;
-    }
-    chart_set cs;
-    rc = chart_build_all(&j->r, have_sc ? &sc : NULL, &cs, e);
-    scatter_free(&sc);
-    if (rc)
-        return rc;
-    if (fmt & (FMT_PNG | FMT_SVG))
-        rc = write_charts(j, &cs, fmt, w, h, txt, e);
-    if (!rc && (fmt & FMT_HTML)) {
-        snprintf(path, sizeof path, "%s/report.html", j->out_dir);
-        if (!(rc = html_write(&j->r, &cs, w, h, path, e)))
-            say(path, txt);
-    }
-    chart_set_free(&cs);
-    return rc;
+    /* With the summary on stdout, the list of files goes to stderr. */
+    report_opts ro = {.formats = fmt, .width = w, .height = h, .src_dir = j->src_dir,
+                      .out_dir = j->out_dir, .said = txt ? stderr : stdout,
+                      .who = "volley report"};
+    return report_write(&j->r, &ro, e);
 }
 
 /* A folder stands for its results.json, or for the newest (by

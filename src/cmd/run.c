@@ -15,6 +15,7 @@
 #include "load/plan.h"
 #include "load/segment.h"
 #include "metrics/threshold.h"
+#include "report/chart.h"
 #include "output/outputs.h"
 #include "script/lua_plan.h"
 #include "session/session.h"
@@ -53,12 +54,15 @@ enum {
     OPT_FILTER,
     OPT_LABEL,
     OPT_NO_SAVE,
+    OPT_NO_REPORT,
     OPT_RAW,
     OPT_THRESHOLD,
     OPT_ABORT_ON_FAIL,
     OPT_MONITOR_PID,
     OPT_EXEC,
     OPT_READY,
+    OPT_EXEC_TIMEOUT,
+    OPT_COLD,
     OPT_OPENAPI,
     OPT_PATH_PARAM,
     OPT_HAR,
@@ -197,8 +201,13 @@ static const flag_def run_flags[] = {
      "start CMD, wait until it answers (--ready), load it, stop it",
      "needs --ready URL"},
     {OPT_READY, "ready", 0, "URL", B, "server under test",
-     "with --exec: the URL that must answer before the load (default: the first endpoint)",
-     NULL},
+     "with --exec: a URL that must answer a GET before the load (default: a TCP connect "
+     "to the first endpoint; never the load's own request)", NULL},
+    {OPT_EXEC_TIMEOUT, "exec-timeout", 0, "D", B, "server under test",
+     "with --exec: how long the command may take to be ready (default 15s)", NULL},
+    {OPT_COLD, "cold", 0, NULL, U, "server under test",
+     "with --exec: time from exec to the first successful response, and that request's "
+     "latency, apart from the warm load (plain http)", NULL},
     {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LISTEN, "metrics-listen", 0, "ADDR", B, "live outputs",
      "serve Prometheus /metrics during the run (PORT alone: 127.0.0.1:PORT; docs/outputs.md)",
      NULL},
@@ -222,7 +231,9 @@ static const flag_def run_flags[] = {
      "volley-results/<time>[-segKofN][-label])", NULL},
     {OPT_LABEL, "label", 0, "TEXT", B, "output", "a name for the run (in the directory and "
      "results)", NULL},
-    {OPT_NO_SAVE, "no-save", 0, NULL, B, "output", "write no files", NULL},
+    {OPT_NO_SAVE, "no-save", 0, NULL, B, "output", "write no files (and so no report)", NULL},
+    {OPT_NO_REPORT, "no-report", 0, NULL, B, "output", "write results.json and summary.csv "
+     "but not report.html and charts/", NULL},
     {OPT_RAW, "raw", 0, NULL, U, "output", "also write requests.csv (one row per request)",
      NULL},
     {OPT_JSON, "json", 0, NULL, B, "output", "print results JSON to stdout (summary to stderr)",
@@ -371,6 +382,11 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_READY:
         s->ready_url = arg;
         return 0;
+    case OPT_EXEC_TIMEOUT:
+        return positive_duration(arg, "--exec-timeout", &s->exec_timeout_ns, e);
+    case OPT_COLD:
+        s->cold = true;
+        return 0;
     case 't':
         if (!(rc = parse_u64(arg, "--threads", 1, 1024, &v, e)))
             p->threads = plan_cap_threads((uint32_t)v);
@@ -485,6 +501,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_NO_SAVE:
         s->no_save = true;
+        return 0;
+    case OPT_NO_REPORT:
+        s->no_report = true;
         return 0;
     case OPT_RAW:
         p->raw = true;
@@ -882,5 +901,6 @@ int cmd_run(int argc, char **argv)
         code = session_run(&sc, &p, script ? argv[optind] : NULL);
     }
     plan_free(&p);
+    chart_shutdown();
     return code;
 }

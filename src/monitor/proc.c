@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -290,21 +291,39 @@ void monitor_stop(monitor *m, results_monitor *out)
     free(m);
 }
 
-pid_t proc_spawn(const char *cmd, err *e)
+/* Where the child's stdout and stderr go: the log file, /dev/null (quiet)
+ * or stderr (stdout is volley's: --json). -1 on error. */
+static int output_fd(const char *log_path, bool quiet, err *e)
 {
+    if (!log_path && !quiet)
+        return dup(STDERR_FILENO);
+    const char *path = log_path ? log_path : "/dev/null";
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        err_sys(e, "--exec: cannot open '%s' for the command's output", path);
+    return fd;
+}
+
+pid_t proc_spawn(const char *cmd, const char *log_path, bool quiet, err *e)
+{
+    int out = output_fd(log_path, quiet, e);
+    if (out < 0)
+        return -1;
     pid_t pid = fork();
     if (pid < 0) {
+        close(out);
         err_sys(e, "--exec: fork");
         return -1;
     }
     if (pid == 0) {
         setpgid(0, 0);
         signal(SIGPIPE, SIG_DFL);
-        /* The server's output goes to stderr: stdout is volley's (--json). */
-        dup2(STDERR_FILENO, STDOUT_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    close(out);
     setpgid(pid, pid); /* also here: no race with the child's own call */
     return pid;
 }
@@ -316,20 +335,62 @@ bool proc_alive(pid_t pid)
     return r == 0;
 }
 
+/* True while a process of group pgid runs (zombies do not count: they hold
+ * no sockets, and an init that never reaps would keep them forever). */
+static bool group_running(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return false;
+    bool running = false;
+    struct dirent *de;
+    while (!running && (de = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char path[64], buf[512], state = 0;
+        int pg = 0;
+        snprintf(path, sizeof path, "/proc/%d/stat", atoi(de->d_name));
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        running = p && sscanf(p + 2, "%c %*d %d", &state, &pg) == 2 && pg == pgid &&
+                  state != 'Z' && state != 'X';
+    }
+    closedir(d);
+    return running;
+}
+
+/* SIGKILL to what is left of the group, and wait (up to 1 s) until none of
+ * it runs: kill() returns before a process has died, and a server that still
+ * holds its port after the run would answer the next one. */
+static void kill_group(pid_t pid)
+{
+    if (kill(-pid, SIGKILL) != 0)
+        return;
+    for (int i = 0; i < 100 && group_running(pid); i++)
+        clock_sleep_ns(10 * NS_PER_MS);
+}
+
 int proc_stop(pid_t pid, unsigned grace_ms)
 {
     int st = -1;
-    if (waitpid(pid, &st, WNOHANG) == pid)
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+        kill_group(pid); /* the shell is gone; its children may not be */
         return st;
+    }
     kill(-pid, SIGTERM);
     for (unsigned waited = 0; waited < grace_ms; waited += 20) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            kill(-pid, SIGKILL); /* stragglers of the group */
+            kill_group(pid); /* stragglers of the group */
             return st;
         }
         clock_sleep_ns(20 * NS_PER_MS);
     }
     kill(-pid, SIGKILL);
     waitpid(pid, &st, 0);
+    kill_group(pid);
     return st;
 }

@@ -30,8 +30,10 @@ bool proc_usage(pid_t pid, double *cpu_s, uint64_t *rss_bytes);
  * long ago it started (/proc/self/task/TID/). False if it is gone. */
 bool proc_thread_usage(pid_t tid, double *cpu_s, double *wait_s, double *age_s);
 
-/* Runs `/bin/sh -c cmd` in a new process group. */
-pid_t proc_spawn(const char *cmd, err *e);
+/* Runs `/bin/sh -c cmd` in a new process group, its stdout and stderr into
+ * log_path (created or truncated), else /dev/null when quiet, else volley's
+ * stderr. */
+pid_t proc_spawn(const char *cmd, const char *log_path, bool quiet, err *e);
 /* Stops the group of a spawned process: SIGTERM, then SIGKILL after
  * grace_ms; reaps it. Returns its exit status as from waitpid, or -1. */
 int proc_stop(pid_t pid, unsigned grace_ms);

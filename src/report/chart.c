@@ -409,6 +409,27 @@ static double success_pct(const metrics_totals *t)
     return metrics_ok_pct(t);
 }
 
+/* The server under test's mean CPU in each step: what a rate costs it. */
+static int sweep_server(const results *r, chart *c, const char *xl, bool by_rate)
+{
+    snprintf(c->title, sizeof c->title, "Server CPU");
+    snprintf(c->x.label, sizeof c->x.label, "%s", xl);
+    snprintf(c->y.label, sizeof c->y.label, "cpu (%% of one core), step mean");
+    snprintf(c->note, sizeof c->note, "pid %d; peak RSS per step in summary.csv", r->monitor.pid);
+    c->y.has_min = true;
+    chart_series *s = chart_add_series(c, "cpu %", CHART_LINE, chart_color(1));
+    if (!s)
+        return VOLLEY_ENOMEM;
+    s->no_legend = true;
+    for (size_t i = 0; i < r->nsteps; i++) {
+        double cpu;
+        uint64_t rss;
+        if (results_step_monitor(r, &r->steps[i], &cpu, &rss))
+            ADD(s, by_rate ? r->steps[i].target_rps : r->steps[i].target_vus, cpu);
+    }
+    return 0;
+}
+
 static int fig_sweep(const results *r, chart_fig *f)
 {
     bool by_rate = false;
@@ -459,7 +480,7 @@ static int fig_sweep(const results *r, chart_fig *f)
         for (size_t i = 0; i < r->nsteps; i++)
             ADD(s, r->steps[i].target_rps, r->steps[i].target_rps);
     }
-    return 0;
+    return f->npanels > 3 ? sweep_server(r, &f->panels[3], xl, by_rate) : 0;
 }
 
 /* Adds a point of a reduced scatter to its class's series. */
@@ -651,9 +672,13 @@ int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
         rc = it ? std[i].fn(r, it->fig) : VOLLEY_ENOMEM;
     }
     if (!rc && r->nsteps) {
+        bool srv = r->monitor.pid != 0; /* a fourth panel: the server's CPU */
         chart_item *it = set_add(out, "sweep",
-                                 "Sweep: achieved rate, p99 latency and success per step.",
-                                 "Sweep: each step's outcome against its target", 3, 3);
+                                 srv ? "Sweep: achieved rate, p99 latency, success and server "
+                                       "CPU per step."
+                                     : "Sweep: achieved rate, p99 latency and success per step.",
+                                 "Sweep: each step's outcome against its target", srv ? 4 : 3,
+                                 srv ? 2 : 3);
         rc = it ? fig_sweep(r, it->fig) : VOLLEY_ENOMEM;
     }
     if (!rc && r->monitor.pid) {

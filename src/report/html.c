@@ -324,6 +324,47 @@ static void steps_section(out *o, const results *r)
     put(o, "</tbody></table></div>");
 }
 
+/* The server under test: its cost per sweep step, and --cold's first
+ * request beside the warm load. */
+static void server_section(out *o, const results *r)
+{
+    bool steps = r->monitor.pid && r->nsteps;
+    if (!steps && !r->cold.measured)
+        return;
+    put(o, "<h2>Server under test</h2>");
+    if (r->cold.measured) {
+        const results_cold *c = &r->cold;
+        putf(o, "<p class=\"cold\">Cold start: %.1f ms from --exec to the first %d response "
+                "(ready after %.1f ms, %u attempt%s); that first request took %.2f ms. The "
+                "tables above are the warm load that followed.</p>",
+             c->start_ms, c->status, c->ready_ms, c->attempts, c->attempts == 1 ? "" : "s",
+             c->first_ms);
+    }
+    if (!steps)
+        return;
+    put(o, "<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>step</th>"
+           "<th>target req/s</th><th>server CPU % (mean)</th><th>server RSS (peak)</th>"
+           "</tr></thead><tbody>");
+    for (size_t i = 0; i < r->nsteps; i++) {
+        double cpu;
+        uint64_t rss;
+        char b[32] = "-";
+        bool have = results_step_monitor(r, &r->steps[i], &cpu, &rss);
+        if (have)
+            summary_format_bytes((double)rss, b, sizeof b);
+        put(o, "<tr>");
+        td_u64(o, r->steps[i].index);
+        td_num(o, r->steps[i].target_rps, 2, "");
+        if (have)
+            td_num(o, cpu, 1, "");
+        else
+            td_text(o, "-", "");
+        td_text(o, b, "");
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table></div>");
+}
+
 static void hist_row(out *o, const char *name, const hist *h)
 {
     static const double ps[] = {50, 75, 90, 95, 99, 99.9, 99.99};
@@ -553,6 +594,7 @@ int html_render(const results *r, const chart_set *charts, int w, int h, buf *b,
     head_section(&o, r);
     endpoints_section(&o, r);
     steps_section(&o, r);
+    server_section(&o, r);
     latency_section(&o, r);
     outcomes_section(&o, r);
     charts_section(&o, charts, w, h, e);

@@ -86,11 +86,28 @@ static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const
     }
 }
 
+/* The server's mean CPU % and peak RSS in the step (--exec, --monitor-pid). */
+static void sweep_server(FILE *f, const results *r, const results_step *st)
+{
+    double cpu;
+    uint64_t rss;
+    char b[32] = "-", c[16] = "-";
+    if (results_step_monitor(r, st, &cpu, &rss)) {
+        snprintf(c, sizeof c, "%.1f", cpu);
+        summary_format_bytes((double)rss, b, sizeof b);
+    }
+    fprintf(f, " %9s %10s", c, b);
+}
+
 static void sweep_table(FILE *f, const results *r)
 {
+    bool srv = r->monitor.pid != 0;
     fprintf(f, "\n  sweep: target vs achieved\n");
-    fprintf(f, "    %9s %9s %9s %9s %9s %9s %9s\n", "target", "achieved", "p50", "p95", "p99",
+    fprintf(f, "    %9s %9s %9s %9s %9s %9s %9s", "target", "achieved", "p50", "p95", "p99",
             "ok %", "dropped");
+    if (srv)
+        fprintf(f, " %9s %10s", "srv cpu%", "srv rss");
+    fputc('\n', f);
     for (size_t i = 0; i < r->nsteps; i++) {
         const results_stats *st = &r->steps[i].st;
         char a[16], b[16], c[16];
@@ -98,10 +115,29 @@ static void sweep_table(FILE *f, const results *r)
         dur(hist_percentile(st->latency, 95), b, sizeof b);
         dur(hist_percentile(st->latency, 99), c, sizeof c);
         uint64_t ok = st->tot.requests - st->tot.errors;
-        fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu\n", r->steps[i].target_rps,
+        fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu", r->steps[i].target_rps,
                 results_stats_rps(st), a, b, c, pct(ok, st->tot.requests),
                 (unsigned long long)st->tot.dropped);
+        if (srv)
+            sweep_server(f, r, &r->steps[i]);
+        fputc('\n', f);
     }
+}
+
+/* --cold: the first request to a fresh server beside the warm load. */
+static void print_cold(FILE *f, const results *r)
+{
+    const results_cold *c = &r->cold;
+    char p50[16] = "-", p99[16] = "-";
+    if (hist_count(r->st.latency)) {
+        dur(hist_percentile(r->st.latency, 50), p50, sizeof p50);
+        dur(hist_percentile(r->st.latency, 99), p99, sizeof p99);
+    }
+    fprintf(f, "\n  cold start: %.1fms from --exec to the first %d response (ready after "
+               "%.1fms, %u attempt%s)\n",
+            c->start_ms, c->status, c->ready_ms, c->attempts, c->attempts == 1 ? "" : "s");
+    fprintf(f, "    first request %.2fms; warm (the load): p50 %s, p99 %s\n", c->first_ms, p50,
+            p99);
 }
 
 /* The generator's verdict (monitor/selfmon): one line when it kept up,
@@ -250,6 +286,8 @@ void summary_print(FILE *f, const results *r)
         fprintf(f, "    cpu %.2f s (%.1f%% of one core), %.4f cpu-s per 1000 requests, peak rss %s\n",
                 m->cpu_seconds, secs > 0 ? m->cpu_seconds / secs * 100 : 0, per_k, a2);
     }
+    if (r->cold.measured)
+        print_cold(f, r);
     summary_generator(f, &r->generator);
     if (r->nthresholds) {
         fprintf(f, "\n  thresholds\n");

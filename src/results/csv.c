@@ -50,7 +50,29 @@ static double success_pct(const metrics_totals *t)
 
 typedef struct row_head {
     const char *step, *target, *endpoint, *method, *url;
+    const char *server; /* ",CPU%,RSS" of a step's or the run's total row, or ",," */
 } row_head;
+
+/* The server under test (--exec, --monitor-pid) during a step (st) or the
+ * whole run (st NULL): its mean CPU % and peak RSS; empty without one. */
+static void server_cols(const results *r, const results_step *st, char *out, size_t cap)
+{
+    double cpu = 0;
+    uint64_t rss = 0;
+    bool have = false;
+    if (st) {
+        have = results_step_monitor(r, st, &cpu, &rss);
+    } else if (r->monitor.pid && r->monitor.nsamples) {
+        for (size_t i = 0; i < r->monitor.nsamples; i++)
+            cpu += r->monitor.samples[i].cpu_pct / (double)r->monitor.nsamples;
+        rss = r->monitor.rss_max_bytes;
+        have = true;
+    }
+    if (have)
+        snprintf(out, cap, ",%.1f,%llu", cpu, (unsigned long long)rss);
+    else
+        snprintf(out, cap, ",,");
+}
 
 /* elapsed_ns: the block's own duration, or its parent's when it has none
  * (an endpoint block written without one). */
@@ -77,42 +99,47 @@ static int summary_row(buf *b, const row_head *h, const results_stats *s, uint64
     rc |= buf_printf(b, ",%.3f,%.3f,%.3f,%.3f", ms(hist_percentile(s->ttfb, 50)),
                      ms(hist_percentile(s->ttfb, 99)), ms(hist_percentile(s->service, 50)),
                      ms(hist_percentile(s->service, 99)));
-    rc |= buf_printf(b, ",%llu,%llu,%llu\n", (unsigned long long)t->bytes_in,
-                     (unsigned long long)t->bytes_out, (unsigned long long)t->dropped);
+    rc |= buf_printf(b, ",%llu,%llu,%llu%s\n", (unsigned long long)t->bytes_in,
+                     (unsigned long long)t->bytes_out, (unsigned long long)t->dropped,
+                     h->server ? h->server : ",,");
     return rc ? VOLLEY_ENOMEM : 0;
 }
 
-static int summary_block(buf *b, const char *step, const char *target,
-                         const results_endpoint *eps, size_t neps, const results_stats *all)
+static int summary_block(buf *b, const row_head *total, const results_endpoint *eps,
+                         size_t neps, const results_stats *all)
 {
     int rc = 0;
     for (size_t i = 0; i < neps && !rc; i++) {
-        row_head h = {step, target, eps[i].name, eps[i].method, eps[i].url};
+        row_head h = {total->step, total->target, eps[i].name, eps[i].method, eps[i].url, NULL};
         rc = summary_row(b, &h, &eps[i].st, all->elapsed_ns);
     }
-    row_head h = {step, target, "total", "", ""};
-    return rc ? rc : summary_row(b, &h, all, 0);
+    return rc ? rc : summary_row(b, total, all, 0);
 }
 
 int csv_summary_dump(const results *r, buf *out)
 {
-    char step[16], target[48];
+    char step[16], target[48], server[64];
     if (buf_printf(out, "%s\n", CSV_SUMMARY_HEADER))
         return VOLLEY_ENOMEM;
+    server_cols(r, NULL, server, sizeof server);
     if (!r->nsteps) {
         snprintf(target, sizeof target, "%.2f", r->plan.rate_per_s);
-        return summary_block(out, "", target, r->eps, r->neps, &r->st);
+        row_head h = {"", target, "total", "", "", server};
+        return summary_block(out, &h, r->eps, r->neps, &r->st);
     }
     int rc = 0;
     for (size_t i = 0; i < r->nsteps && !rc; i++) {
         const results_step *s = &r->steps[i];
+        char step_server[64];
         snprintf(step, sizeof step, "%u", s->index);
         snprintf(target, sizeof target, "%.2f", s->target_rps);
-        rc = summary_block(out, step, target, s->eps, r->neps, &s->st);
+        server_cols(r, s, step_server, sizeof step_server);
+        row_head h = {step, target, "total", "", "", step_server};
+        rc = summary_block(out, &h, s->eps, r->neps, &s->st);
     }
     if (rc)
         return rc;
-    row_head h = {"", "", "total", "", ""};
+    row_head h = {"", "", "total", "", "", server};
     return summary_row(out, &h, &r->st, 0);
 }
 

@@ -17,7 +17,8 @@
 #define CSV_SUMMARY_HEADER                                                                   \
     "step,target_rps,endpoint,method,url,requests,responses,errors,success_pct,"            \
     "achieved_rps,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,ttfb_p50_ms,ttfb_p99_ms,"       \
-    "service_p50_ms,service_p99_ms,bytes_in,bytes_out,dropped"
+    "service_p50_ms,service_p99_ms,bytes_in,bytes_out,dropped,server_cpu_pct,"                \
+    "server_rss_max_bytes"
 
 /* Appends summary.csv to out: the header, then per step (or once, with an
  * empty step column, when there are no steps) a row per endpoint and a row

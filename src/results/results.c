@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "metrics/threshold.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,4 +283,30 @@ int results_keep_endpoint(results *r, const char *name, err *e)
         rc = keep_one(&r->steps[s].st, r->steps[s].eps, r->neps, k);
     r->neps = 1;
     return rc ? err_set(e, VOLLEY_ENOMEM, "out of memory") : 0;
+}
+
+bool results_step_monitor(const results *r, const results_step *st, double *cpu_pct,
+                          uint64_t *rss_max_bytes)
+{
+    const results_monitor *m = &r->monitor;
+    if (!m->pid || !m->nsamples)
+        return false;
+    double from = (double)st->offset_ns / 1e9, to = from + (double)st->st.elapsed_ns / 1e9;
+    double half = m->interval_s > 0 ? m->interval_s / 2 : 0.25, sum = 0;
+    size_t n = 0;
+    *rss_max_bytes = 0;
+    for (size_t i = 0; i < m->nsamples; i++) {
+        /* A sample covers (t - interval, t]: it counts where its middle is. */
+        double mid = m->samples[i].t_s - half;
+        if (mid < from || mid > to)
+            continue;
+        sum += m->samples[i].cpu_pct;
+        if (m->samples[i].rss_bytes > *rss_max_bytes)
+            *rss_max_bytes = m->samples[i].rss_bytes;
+        n++;
+    }
+    /* Rounded here, so the table, summary.csv, results.json and the chart
+     * show the same figure. */
+    *cpu_pct = n ? round(sum / (double)n * 10) / 10 : 0;
+    return n > 0;
 }

@@ -88,6 +88,16 @@ typedef struct results_monitor {
     uint64_t rss_max_bytes;
 } results_monitor;
 
+/* --cold: the first request to a server just started by --exec, measured
+ * apart from the load (which then sees a warm server). */
+typedef struct results_cold {
+    bool measured;
+    double ready_ms;       /* exec to ready (TCP connect, or --ready answered) */
+    double start_ms;       /* exec to the first successful response complete */
+    double first_ms;       /* that request's latency: connect to last byte */
+    int status;            /* its status */
+    uint32_t attempts;     /* requests sent until one succeeded */
+} results_cold;
 /* The generator's own honesty (monitor/selfmon): did volley keep the
  * schedule it was asked for, or did it measure itself? */
 #define RESULTS_GEN_MAX_THREADS 64
@@ -126,6 +136,7 @@ typedef struct results {
     size_t nthresholds;
     bool thresholds_aborted; /* --abort-on-fail stopped the run */
     results_monitor monitor;
+    results_cold cold;
     results_generator generator;
     /* Distributed runs (docs/distributed.md): where and which part ran. */
     char host[128];          /* gethostname() of the generator */
@@ -150,6 +161,12 @@ results_endpoint *results_add_endpoint(results *r, const char *name, const char 
  * step's; the other endpoints are dropped), for a report of one endpoint.
  * VOLLEY_EINVAL naming the endpoints there are when there is no such one. */
 int results_keep_endpoint(results *r, const char *name, err *e);
+/* The server under test during step st: the mean CPU % (of one core, to
+ * 0.1) and
+ * the peak RSS of the monitor's samples whose interval falls mostly inside
+ * the step. False when there is no monitor or no such sample. */
+bool results_step_monitor(const results *r, const results_step *st, double *cpu_pct,
+                          uint64_t *rss_max_bytes);
 /* Adds a step with one stats block per existing endpoint, or NULL. */
 results_step *results_add_step(results *r, double target_rps, uint32_t target_vus);
 

@@ -280,6 +280,14 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
         set(o, "offset_ns", jint(st->offset_ns));
         stats_json(o, &st->st, e);
         set(o, "endpoints", endpoints_json(st->eps, r->neps, e));
+        double cpu;
+        uint64_t rss;
+        if (results_step_monitor(r, st, &cpu, &rss)) {
+            json_t *srv = json_object();
+            set(srv, "cpu_pct", json_real(round(cpu * 10) / 10));
+            set(srv, "rss_max_bytes", jint(rss));
+            set(o, "server", srv);
+        }
         json_array_append_new(steps, o);
     }
     set(root, "steps", steps);
@@ -319,6 +327,15 @@ char *results_json_dump_ext(const results *r, results_json_extra_fn extra, const
         }
         set(o, "rows", rows);
         set(root, "monitor", o);
+    }
+    if (r->cold.measured) {
+        json_t *o = json_object();
+        set(o, "ready_ms", json_real(round(r->cold.ready_ms * 1000) / 1000));
+        set(o, "start_ms", json_real(round(r->cold.start_ms * 1000) / 1000));
+        set(o, "first_request_ms", json_real(round(r->cold.first_ms * 1000) / 1000));
+        set(o, "status", json_integer(r->cold.status));
+        set(o, "attempts", json_integer(r->cold.attempts));
+        set(root, "cold", o);
     }
     if (r->generator.measured || r->generator.why[0])
         set(root, "generator", generator_json(&r->generator));

@@ -680,6 +680,29 @@ static int parse_monitor(rd *d, json_t *root, results_monitor *m)
     return 0;
 }
 
+/* "cold" (--cold): optional. */
+static int parse_cold(rd *d, json_t *root, results_cold *c)
+{
+    json_t *o;
+    char p[RPATH];
+    uint64_t status = 0, attempts = 0;
+    int rc = member(d, root, "", "cold", true, &o, p);
+    if (rc || !o)
+        return rc;
+    if ((rc = need_object(d, o, p)) || (rc = get_num(d, o, p, "ready_ms", false, &c->ready_ms)) ||
+        (rc = get_num(d, o, p, "start_ms", false, &c->start_ms)) ||
+        (rc = get_num(d, o, p, "first_request_ms", false, &c->first_ms)) ||
+        (rc = get_u64(d, o, p, "status", false, &status)) ||
+        (rc = get_u64(d, o, p, "attempts", false, &attempts)))
+        return rc;
+    if (status > 999 || attempts > UINT32_MAX)
+        return fail(d, VOLLEY_ERANGE, p, "status or attempts out of range");
+    c->status = (int)status;
+    c->attempts = (uint32_t)attempts;
+    c->measured = true;
+    return 0;
+}
+
 /* The generator's honesty block (monitor/selfmon), so reports show it. */
 static int parse_generator(rd *d, json_t *root, results_generator *g)
 {
@@ -783,7 +806,7 @@ static int parse_root(rd *d, json_t *root, results *r)
     }
     if (rc || (rc = parse_thresholds(d, root, r)) || (rc = parse_dist(d, root, r)))
         return rc;
-    if ((rc = parse_monitor(d, root, &r->monitor)))
+    if ((rc = parse_cold(d, root, &r->cold)) || (rc = parse_monitor(d, root, &r->monitor)))
         return rc;
     return parse_generator(d, root, &r->generator);
 }

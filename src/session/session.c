@@ -8,6 +8,8 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "monitor/proc.h"
+#include "report/chart.h"
+#include "report/report.h"
 #include "monitor/selfmon.h"
 #include "report/summary.h"
 #include "results/csv.h"
@@ -243,6 +245,42 @@ static void raise_fd_limit(void)
     }
 }
 
+/* --cold and --exec-timeout need --exec; --cold sends the load's request
+ * itself, so only a URL run's plain-HTTP request. */
+static int check_cold(const session_config *c, const plan *p, const char *script_path, err *e)
+{
+    if (c->exec_timeout_ns && !c->exec_cmd)
+        return err_set(e, VOLLEY_EINVAL, "--exec-timeout: only with --exec");
+    if (!c->cold)
+        return 0;
+    if (!c->exec_cmd)
+        return err_set(e, VOLLEY_EINVAL, "--cold: only with --exec (the server must start "
+                                         "with the run)");
+    if (script_path || !p->neps)
+        return err_set(e, VOLLEY_EINVAL, "--cold: URL runs only (not with a script)");
+    if (p->target_tls[p->eps[0].target_idx])
+        return err_set(e, VOLLEY_EINVAL, "--cold: https targets are not supported yet");
+    return 0;
+}
+
+/* The server under test: its options from the config and the plan. */
+static int start_sut(state *s, const char *script_path, err *e)
+{
+    const session_config *c = s->c;
+    const plan *p = s->p;
+    char log[4400];
+    bool url_run = !script_path && p->neps;
+    snprintf(log, sizeof log, "%s/server.log", s->dir);
+    sut_options o = {.exec_cmd = c->exec_cmd, .monitor_pid = c->monitor_pid,
+                     .ready_url = c->ready_url,
+                     .connect_addr = url_run ? &p->targets[p->eps[0].target_idx] : NULL,
+                     .exec_timeout_ns = c->exec_timeout_ns,
+                     .log_path = c->no_save ? NULL : log, .quiet = c->quiet,
+                     .cold_request = c->cold && url_run ? &p->eps[0].request : NULL,
+                     .cold_head = url_run && p->eps[0].head};
+    return sut_start(&s->server, &o, e);
+}
+
 static int prepare(state *s, const char *script_path, err *e)
 {
     session_config *c = s->c;
@@ -256,6 +294,8 @@ static int prepare(state *s, const char *script_path, err *e)
         return err_set(e, VOLLEY_EINVAL, "--monitor-pid and --exec: give one of them");
     if (c->ready_url && !c->exec_cmd)
         return err_set(e, VOLLEY_EINVAL, "--ready: only with --exec");
+    if ((rc = check_cold(c, s->p, script_path, e)))
+        return rc;
     if (c->raw && c->no_save)
         return err_set(e, VOLLEY_EINVAL, "--raw: needs an output directory (drop --no-save)");
     if (c->baseline) {
@@ -332,6 +372,17 @@ static int script_extra(json_t *root, const void *ctx)
     return ctx ? script_results_json(ctx, root) : 0;
 }
 
+/* report.html and the PNG charts, as `volley report DIR` would write them. */
+static int write_report(state *s, err *e)
+{
+    if (s->c->no_report)
+        return 0;
+    report_opts ro = {.formats = REPORT_FMT_HTML | REPORT_FMT_PNG, .width = CHART_DEFAULT_W,
+                      .height = CHART_DEFAULT_H, .src_dir = s->dir, .out_dir = s->dir,
+                      .who = s->c->who};
+    return report_write(&s->r, &ro, e);
+}
+
 static int write_outputs(state *s, err *e)
 {
     const session_config *c = s->c;
@@ -344,9 +395,12 @@ static int write_outputs(state *s, err *e)
         snprintf(path, sizeof path, "%s/summary.csv", s->dir);
         if ((rc = csv_write_summary(&s->r, path, e)))
             return rc;
+        if ((rc = write_report(s, e)))
+            return rc;
         if (!c->quiet)
-            fprintf(s->out, "  results: %s/results.json, summary.csv%s\n", s->dir,
-                    c->raw ? ", requests.csv" : "");
+            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s\n", s->dir,
+                    c->raw ? ", requests.csv" : "",
+                    c->no_report ? "" : ", report.html, charts/");
     }
     if (c->json) {
         char *js = results_json_dump_ext(&s->r, script_extra, s->sres, e);
@@ -463,8 +517,7 @@ int session_run(session_config *c, plan *p, const char *script_path)
     err e = {0};
     int rc = prepare(&s, script_path, &e);
     if (!rc)
-        rc = sut_start(&s.server, c->exec_cmd, c->monitor_pid,
-                       c->ready_url ? c->ready_url : script_path ? NULL : p->eps[0].url_text, &e);
+        rc = start_sut(&s, script_path, &e);
     if (rc) {
         fail(&s, SESSION_EXIT_USAGE, &e);
     } else if ((rc = run_load(&s, script_path, &e))) {

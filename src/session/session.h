@@ -64,13 +64,17 @@ typedef struct session_config {
     const char *out_dir;       /* NULL: a new volley-results/<time>[-segK-N][-label] */
     const char *dir_prefix;    /* before the time in the default name ("demo-") */
     bool no_save, quiet, json, raw;
+    bool no_report;            /* no report.html and charts after the run */
     threshold thresholds[SESSION_MAX_THRESHOLDS];
     size_t nthresholds;
     bool abort_on_fail;
     bool strict;               /* the generator falling behind fails the run (exit 3) */
     int monitor_pid;
     const char *exec_cmd;
-    const char *ready_url;     /* --exec waits for it (default: the first endpoint) */
+    const char *ready_url;     /* --exec waits for a GET to answer (default: a TCP
+                                  connect to the first endpoint's address) */
+    uint64_t exec_timeout_ns;  /* --exec-timeout (0: 15 s) */
+    bool cold;                 /* --cold: time the first request apart */
     const char *baseline, *save_baseline;
     session_compare cmp;
     /* Scripts: env, load overrides, http.* defaults. The session fills in

@@ -177,16 +177,19 @@ def url_effects():
     E["ok-status"] = lambda c: _ok_status(c, False)
     E["threshold"] = lambda c: c.json("--threshold", "rate>1000000", "-n", "3", c.url(), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json("--threshold", "p(99)<1us", "--abort-on-fail", "-c", "1", "-d", "20s", c.url("/delay/5"), code=99, timeout=15)["thresholds_aborted"])
-    E["strict"] = lambda c: _eq(c.json("--strict", "-r", "60000", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
+    E["strict"] = lambda c: _eq(c.json("--strict", "-r", "1000000", "--max-connections", "100", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, [c.url()], None)
     E["fail-if"] = lambda c: _baseline(c, [c.url()], [c.url("/delay/20")], gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, [c.url()])
     E["monitor-pid"] = lambda c: _eq(c.json("--monitor-pid", str(c.serve.proc.pid), "-d", "1200ms", "-c", "1", c.url())["monitor"]["pid"], c.serve.proc.pid)
     E["exec"] = lambda c: _exec(c, script=False)
     E["ready"] = lambda c: _exec(c, script=False, ready=True)
+    E["cold"] = _url_cold
+    E["exec-timeout"] = lambda c: _exec_timeout(c, ["http://127.0.0.1:%d/" % _free_port()])
     E["out"] = lambda c: _out(c, [c.url()])
     E["label"] = lambda c: _eq(c.json("--label", "lbl", "-n", "1", c.url())["plan"]["label"], "lbl")
     E["no-save"] = lambda c: _no_save(c, [c.url()])
+    E["no-report"] = lambda c: _no_report(c, [c.url()])
     E["raw"] = _url_raw
     E["json"] = lambda c: _eq(c.json("-n", "2", c.url())["totals"]["requests"], 2)
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
@@ -224,7 +227,7 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"]), ("pipeline", ["--pipeline", "2"]),
+                 ("raw", ["--raw"]), ("cold", ["--cold"]), ("pipeline", ["--pipeline", "2"]),
                  ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
@@ -237,16 +240,18 @@ def script_effects():
     E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
-    E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "30000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
+    E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "300000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
     E["baseline"] = lambda c: _baseline(c, c.lua(), None)
     E["fail-if"] = lambda c: _baseline(c, c.lua(), c.lua("-e", "PATH=/delay/20"), gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, c.lua())
     E["monitor-pid"] = lambda c: _eq(c.json(*c.lua("--monitor-pid", str(c.serve.proc.pid), "-d", "1200ms"))["monitor"]["pid"], c.serve.proc.pid)
     E["exec"] = lambda c: _exec(c, script=True, ready=True)
     E["ready"] = E["exec"]
+    E["exec-timeout"] = lambda c: _exec_timeout(c, c.lua("--ready", "http://127.0.0.1:%d/" % _free_port()))
     E["out"] = lambda c: _out(c, c.lua())
     E["label"] = lambda c: _eq(c.json(*c.lua("--label", "lbl"))["plan"]["label"], "lbl")
     E["no-save"] = lambda c: _no_save(c, c.lua())
+    E["no-report"] = lambda c: _no_report(c, c.lua())
     E["json"] = lambda c: _eq(c.json(*c.lua())["plan"]["method"], "script")
     E["env"] = lambda c: (c.json(*c.lua("-e", "PATH=/echo", url=c.rec.url)), _true(c.rec.heads[0].startswith("GET /echo ")))
     _output_effects(E, lambda c: c.lua("-d", "1s"))
@@ -451,6 +456,17 @@ def _exec(c, script, ready=False):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+def _url_cold(c):
+    port = _free_port()
+    cmd = "%s serve --listen 127.0.0.1:%d -q" % (c.bin, port)
+    res = c.json("--cold", "--exec", cmd, "-n", "5", "-c", "1", "http://127.0.0.1:%d/health" % port)
+    _eq(res["cold"]["status"], 200)
+    _gt(res["cold"]["start_ms"], 0)
+
+
+def _exec_timeout(c, target):
+    p = c.run("-q", "--no-save", "--exec", "sleep 30", "--exec-timeout", "300ms", *target)
+    assert p.returncode == 2 and "not within 0.3s (--exec-timeout)" in p.stderr, p.stderr
 def _output_served(c, target, flag):
     """--metrics-listen / --dashboard with --metrics-linger: the final
     snapshot is served after the run (so both flags took effect)."""
@@ -511,6 +527,19 @@ def _out(c, target):
     p = c.run("-q", "--out", str(out), *target)
     assert p.returncode == 0, p.stderr
     assert json.loads((out / "results.json").read_text())["run_id"]
+
+
+def _no_report(c, target):
+    """A run ends with its report; --no-report keeps only the data files."""
+    full, bare = c.tmp / "full", c.tmp / "bare"
+    p = c.run("-q", "-d", "300ms", "--out", str(full), *target)
+    assert p.returncode == 0, p.stderr
+    assert (full / "report.html").read_text().startswith("<!DOCTYPE html")
+    assert (full / "charts" / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = c.run("-q", "-d", "300ms", "--no-report", "--out", str(bare), *target)
+    assert p.returncode == 0, p.stderr
+    assert (bare / "results.json").exists() and (bare / "summary.csv").exists()
+    assert not (bare / "report.html").exists() and not (bare / "charts").exists()
 
 
 def _no_save(c, target):

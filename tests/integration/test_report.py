@@ -25,7 +25,8 @@ from conftest import start_serve, volley_path
 CHART_STEMS = ["latency", "throughput", "status", "spectrum", "ttfb"]
 CSV_HEADER = ("step,target_rps,endpoint,method,url,requests,responses,errors,success_pct,"
               "achieved_rps,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,ttfb_p50_ms,ttfb_p99_ms,"
-              "service_p50_ms,service_p99_ms,bytes_in,bytes_out,dropped").split(",")
+              "service_p50_ms,service_p99_ms,bytes_in,bytes_out,dropped,server_cpu_pct,"
+              "server_rss_max_bytes").split(",")
 
 
 def run(*args, timeout=120):

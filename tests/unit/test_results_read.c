@@ -94,6 +94,8 @@ static void build(results *r, bool steps)
     snprintf(r->thresholds[1].expr, sizeof r->thresholds[1].expr, "errors<0.1%%");
     r->thresholds[1].actual = 0.0566666666667;
     r->thresholds_aborted = true;
+    r->cold = (results_cold){.measured = true, .ready_ms = 12.5, .start_ms = 412.25,
+                             .first_ms = 399.75, .status = 200, .attempts = 2};
     r->monitor.pid = 4242;
     snprintf(r->monitor.command, sizeof r->monitor.command, "nginx -g 'daemon off;'");
     r->monitor.interval_s = 0.5;
@@ -135,6 +137,14 @@ static void round_trip(bool steps)
     cr_assert_eq(hist_count(back.st.send_lag), 1);
     cr_assert_eq(back.nthresholds, steps ? 2 : 0);
     cr_assert_eq(back.monitor.nsamples, steps ? 3 : 0);
+    /* --cold and the server per step (derived from the samples) come back. */
+    cr_assert_eq(back.cold.measured, steps);
+    if (steps) {
+        cr_assert_float_eq(back.cold.start_ms, 412.25, 1e-9);
+        cr_assert_float_eq(back.cold.first_ms, 399.75, 1e-9);
+        cr_assert_eq(back.cold.attempts, 2);
+        cr_assert(strstr(a, "\"server\": {") || strstr(a, "\"server\":{"), "no steps[].server");
+    }
     free(a);
     free(b);
     results_free(&r);
