@@ -282,12 +282,12 @@ uint32_t h2_conn_error(const h2_session *h)
     return h->conn_error;
 }
 
-ssize_t h2_flush(h2_session *h, buf *out, size_t high_water)
+ssize_t h2_session_send(struct nghttp2_session *s, buf *out, size_t high_water)
 {
     ssize_t added = 0;
     while (buf_unread(out) < high_water) {
         const uint8_t *p;
-        ssize_t n = nghttp2_session_mem_send(h->s, &p);
+        ssize_t n = nghttp2_session_mem_send(s, &p);
         if (n < 0)
             return -1;
         if (n == 0)
@@ -297,6 +297,11 @@ ssize_t h2_flush(h2_session *h, buf *out, size_t high_water)
         added += n;
     }
     return added;
+}
+
+ssize_t h2_flush(h2_session *h, buf *out, size_t high_water)
+{
+    return h2_session_send(h->s, out, high_water);
 }
 
 uint32_t h2_max_streams(const h2_session *h)

@@ -84,6 +84,11 @@ ssize_t h2_flush(h2_session *s, buf *out, size_t high_water);
  * server that broke the protocol), 0 if none: name it with h2_error_name. */
 uint32_t h2_conn_error(const h2_session *s);
 
+/* Frames of any nghttp2 session (client or server: server/h2 too) into out,
+ * up to about high_water bytes there; bytes added or -1. */
+struct nghttp2_session;
+ssize_t h2_session_send(struct nghttp2_session *s, buf *out, size_t high_water);
+
 /* The server's SETTINGS_MAX_CONCURRENT_STREAMS; until its SETTINGS arrive,
  * nghttp2 assumes 100 (the least RFC 9113 recommends a server to allow). */
 uint32_t h2_max_streams(const h2_session *s);

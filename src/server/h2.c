@@ -7,6 +7,7 @@
 #include "server/h2.h"
 
 #include "core/clock.h"
+#include "proto/h2.h"
 #include "server/routes.h"
 
 #include <nghttp2/nghttp2.h>
@@ -16,16 +17,16 @@
 
 #define STREAM_OUT_MAX (4u << 20) /* a stream this far behind its reader is reset */
 
-typedef struct h2_stream h2_stream;
+typedef struct srv_stream srv_stream;
 
 struct srv_h2 {
     srv_h2_host host;
     nghttp2_session *s;
-    h2_stream *streams; /* open streams, for clean-up */
+    srv_stream *streams; /* open streams, for clean-up */
     uint64_t answered;
 };
 
-struct h2_stream {
+struct srv_stream {
     srv_h2 *h;
     int32_t id;
     char method[16];
@@ -39,12 +40,12 @@ struct h2_stream {
     bool too_big;        /* the request body passed the cap: 413 */
     bool answering;      /* the response is submitted */
     loop_timer tick;
-    h2_stream *prev, *next;
+    srv_stream *prev, *next;
 };
 
 /* ---- streams ---- */
 
-static void stream_free(h2_stream *st)
+static void stream_free(srv_stream *st)
 {
     srv_h2 *h = st->h;
     loop_timer_stop(h->host.l, &st->tick);
@@ -63,7 +64,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t le
                          uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     (void)s, (void)id, (void)ud;
-    h2_stream *st = src->ptr;
+    srv_stream *st = src->ptr;
     size_t n = 0, avail = buf_unread(&st->out);
     if (avail) {
         n = avail < len ? avail : len;
@@ -89,7 +90,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t le
 
 /* Submits the response head; with_body: the body follows from st->out /
  * st->bytes_left (now or as timers add it). */
-static int respond(h2_stream *st, int status, const char *ctype, int64_t length, bool with_body,
+static int respond(srv_stream *st, int status, const char *ctype, int64_t length, bool with_body,
                    const char *allow)
 {
     char code[8], len[24];
@@ -115,7 +116,7 @@ static int respond(h2_stream *st, int status, const char *ctype, int64_t length,
     return nghttp2_submit_response(st->h->s, st->id, nv, n, with_body && !st->m.head ? &dp : NULL);
 }
 
-static int respond_simple(h2_stream *st, const routes_match *m)
+static int respond_simple(srv_stream *st, const routes_match *m)
 {
     routes_simple r;
     int rc = routes_simple_parts(m, &r);
@@ -129,7 +130,7 @@ static int respond_simple(h2_stream *st, const routes_match *m)
     return respond(st, r.status, r.content_type, (int64_t)r.body_len, true, r.allow);
 }
 
-static uint64_t next_step_ns(h2_stream *st)
+static uint64_t next_step_ns(srv_stream *st)
 {
     srv_h2_host *host = &st->h->host;
     return loop_now(host->l) + st->m.interval_ms * NS_PER_MS +
@@ -139,7 +140,7 @@ static uint64_t next_step_ns(h2_stream *st)
 static void on_tick(loop *l, void *data);
 
 /* One piece of /stream or /sse into out; the end after the last. */
-static int stream_piece(h2_stream *st)
+static int stream_piece(srv_stream *st)
 {
     int rc;
     st->seq++;
@@ -156,7 +157,7 @@ static int stream_piece(h2_stream *st)
 
 /* A timer step of a deferred response: delay over, next piece, or the
  * buffered body complete. */
-static int step(h2_stream *st)
+static int step(srv_stream *st)
 {
     switch (st->m.id) {
     case ROUTE_DELAY: {
@@ -182,7 +183,7 @@ static int step(h2_stream *st)
 
 static void on_tick(loop *l, void *data)
 {
-    h2_stream *st = data;
+    srv_stream *st = data;
     srv_h2_host *host = &st->h->host;
     uint64_t end = host->stall_end(host->conn, loop_now(l));
     if (end) { /* due during a stall: runs when it ends */
@@ -195,7 +196,7 @@ static void on_tick(loop *l, void *data)
 }
 
 /* The request is complete (END_STREAM): route it and answer or start. */
-static int dispatch(h2_stream *st)
+static int dispatch(srv_stream *st)
 {
     srv_h2_host *host = &st->h->host;
     routes_match *m = &st->m;
@@ -257,7 +258,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     srv_h2 *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    h2_stream *st = calloc(1, sizeof *st);
+    srv_stream *st = calloc(1, sizeof *st);
     if (!st)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     st->h = h;
@@ -276,7 +277,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      void *ud)
 {
     (void)flags, (void)ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    srv_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st || f->hd.type != NGHTTP2_HEADERS)
         return 0;
     if (namelen == 7 && !memcmp(name, ":method", 7))
@@ -294,7 +295,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 {
     (void)flags;
     srv_h2 *h = ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    srv_stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st || st->too_big)
         return 0;
     if (st->body.len + len > h->host.max_body_bytes) {
@@ -311,7 +312,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    srv_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st || st->answering)
         return 0;
     int rc = dispatch(st);
@@ -323,7 +324,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 {
     (void)code, (void)ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    srv_stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (st)
         stream_free(st);
     return 0;
@@ -375,21 +376,9 @@ int srv_h2_feed(srv_h2 *h, const char *data, size_t len)
 
 ssize_t srv_h2_flush(srv_h2 *h, size_t high_water)
 {
-    buf *o = h->host.outbuf(h->host.conn);
-    ssize_t added = 0;
-    while (buf_unread(o) < high_water) {
-        const uint8_t *p;
-        ssize_t n = nghttp2_session_mem_send(h->s, &p);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (buf_append(o, p, (size_t)n))
-            return -1;
-        added += n;
-        o = h->host.outbuf(h->host.conn);
-    }
-    return added;
+    /* The connection's output buffer does not change while frames are
+     * appended to it: one call of the shared sender. */
+    return h2_session_send(h->s, h->host.outbuf(h->host.conn), high_water);
 }
 
 bool srv_h2_finished(const srv_h2 *h)
