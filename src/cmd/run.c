@@ -14,6 +14,7 @@
 #include "load/openapi.h"
 #include "load/plan.h"
 #include "load/segment.h"
+#include "proto/decode.h"
 #include "metrics/threshold.h"
 #include "report/chart.h"
 #include "output/outputs.h"
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +83,13 @@ enum {
     OPT_OK_STATUS,
     OPT_PIPELINE,
     OPT_MAX_STREAMS,
+    OPT_COMPRESSED,
+    OPT_REDIRECTS,
+    OPT_PROXY,
+    OPT_RESOLVE,
+    OPT_CONNECT_TO,
+    OPT_DNS_SPREAD,
+    OPT_UNIX_SOCKET,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
@@ -166,6 +175,29 @@ static const flag_def run_flags[] = {
      "a keep-alive connection the server closed as it was reused is a stale_connection error "
      "(default: an idempotent request is sent once more on a new connection, counted in "
      "retries)", NULL},
+    {OPT_COMPRESSED, "compressed", 0, NULL, B, "request",
+     "send Accept-Encoding: gzip, deflate, br, zstd (a -H Accept-Encoding wins) and decode "
+     "the bodies: bytes_decoded beside bytes_in, decoding time as the decode distribution, "
+     "kept out of latency; a body that does not decode is a decode_error", NULL},
+    {OPT_REDIRECTS, "redirects", 0, "N", B, "request",
+     "follow up to N redirects (301, 302, 303, 307, 308 with a Location), each hop a request "
+     "of its own in the numbers and counted in redirects; 303 (and 301/302 after POST) become "
+     "GET (default 0: a URL run measures the URL given)",
+     "default of params.redirects (else 10, as k6)"},
+    {OPT_PROXY, "proxy", 0, "URL", B, "connection",
+     "send through the HTTP proxy URL: absolute-form requests for http://, a CONNECT tunnel "
+     "for https:// and ws(s)://; a proxy that cannot be reached is a proxy_error", NULL},
+    {OPT_RESOLVE, "resolve", 0, "HOST:PORT:ADDR", B, "connection",
+     "connect to ADDR (numeric; a comma-separated list) for HOST:PORT, as curl; the Host "
+     "header and TLS name stay HOST (repeatable)", NULL},
+    {OPT_CONNECT_TO, "connect-to", 0, "H1:P1:H2:P2", B, "connection",
+     "connect to H2:P2 instead of H1:P1, as curl (an empty part matches any / keeps it); "
+     "the Host header and TLS name stay H1 (repeatable)", NULL},
+    {OPT_DNS_SPREAD, "dns-spread", 0, NULL, B, "connection",
+     "spread new connections over all the addresses of a name in turn (default: the first "
+     "that works, then that one)", NULL},
+    {OPT_UNIX_SOCKET, "unix-socket", 0, "PATH", B, "connection",
+     "connect to the Unix socket PATH; the URL gives the Host header and the path", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
@@ -283,7 +315,7 @@ static void usage(FILE *f)
 /* Flags whose meaning depends on others are kept and resolved at the end. */
 typedef struct run_opts {
     session_config *s;
-    bool duration_set, conns_set, rate_set;
+    bool duration_set, conns_set, rate_set, redirects_set;
     const char *stages, *executor, *filter;
     const char *weights[PLAN_MAX_ENDPOINTS];
     size_t nweights;
@@ -435,6 +467,24 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case OPT_NO_RETRY:
         p->no_retry = true;
         return 0;
+    case OPT_COMPRESSED:
+        p->compressed = true;
+        return 0;
+    case OPT_REDIRECTS:
+        if (!(rc = parse_u64(arg, "--redirects", 0, 100, &v, e)))
+            p->redirects = (uint32_t)v, o->redirects_set = true;
+        return rc;
+    case OPT_PROXY:
+        return route_set_proxy(&p->route, arg, e);
+    case OPT_RESOLVE:
+        return route_add_resolve(&p->route, arg, e);
+    case OPT_CONNECT_TO:
+        return route_add_connect_to(&p->route, arg, e);
+    case OPT_DNS_SPREAD:
+        p->route.dns_spread = true;
+        return 0;
+    case OPT_UNIX_SOCKET:
+        return route_set_unix(&p->route, arg, e);
     case OPT_STAGES:
         o->stages = arg;
         return 0;
@@ -655,6 +705,28 @@ static void har_skipped(void *ctx, const char *method, const char *u, const char
 {
     (void)ctx;
     log_warn("--har: skipped %s %s: %s", method, u, why);
+}
+
+/* The client flags that depend on others (docs/client.md). */
+static int client_flags(plan *p, run_opts *o, bool script, err *e)
+{
+    if (p->compressed) {
+        bool given = false;
+        for (size_t i = 0; i < p->nheaders; i++)
+            given |= !strcasecmp(p->headers[i].name, "Accept-Encoding");
+        int rc = given ? 0 : plan_add_header(p->headers, &p->nheaders,
+                                             "Accept-Encoding: " DECODE_ACCEPT, "--compressed", e);
+        if (rc)
+            return rc;
+    }
+    if (!script && p->redirects && p->pipeline > 1)
+        return err_set(e, VOLLEY_EINVAL, "--redirects: not with --pipeline/--max-streams (a hop "
+                       "may need another connection)");
+    if (script && o->redirects_set)
+        o->s->script.redirects_given = true, o->s->script.redirects = p->redirects;
+    if (p->route.has_proxy && p->route.unix_path[0])
+        return err_set(e, VOLLEY_EINVAL, "--proxy and --unix-socket: give one of them");
+    return 0;
 }
 
 static int finish_flags(plan *p, run_opts *o, int argc, char **argv, err *e)
@@ -889,6 +961,8 @@ int cmd_run(int argc, char **argv)
     bool script = !rc && is_script(argc, argv);
     if (!rc)
         rc = check_modes(&o, script, &e);
+    if (!rc)
+        rc = client_flags(&p, &o, script, &e);
     if (!rc)
         rc = script ? finish_script(&p, &o, &shape, &e) : finish_flags(&p, &o, argc, argv, &e);
     if (!rc)

@@ -14,6 +14,8 @@
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/loop.h"
+#include "net/route.h"
+#include "proto/decode.h"
 #include "proto/http1.h"
 
 #include <stdatomic.h>
@@ -33,6 +35,7 @@ typedef struct xch_ctx {
     bool retry;                 /* retry stale connections (idempotent requests) */
     char *fatal;                /* the thread's first warning (TLS, fds) */
     size_t fatal_cap;
+    bool decode;                /* --compressed: bodies are decoded (proto/decode) */
 } xch_ctx;
 
 /* A host:port and how to reach it, per worker thread: the resolved
@@ -44,6 +47,10 @@ typedef struct xch_target {
     tls_client_ctx *tls;        /* NULL: plain TCP */
     char sni[256];              /* the URL's host (SNI, certificate check) */
     char name[300];             /* "host:port", for messages */
+    char tunnel[300];           /* https through --proxy: CONNECT this; "" none */
+    bool via_proxy;             /* addrs are the proxy's (--proxy) */
+    bool spread;                /* --dns-spread: new connections take addrs in turn */
+    uint32_t rr;                /* the next address a spread connection takes */
 } xch_target;
 
 /* How one request ended. */
@@ -54,6 +61,8 @@ typedef struct xch_outcome {
     uint64_t latency_ns;        /* from req->intended_ns */
     uint64_t service_ns, ttfb_ns;
     uint64_t bytes_in, bytes_out;
+    uint64_t decode_ns;         /* --compressed: time decoding (not in latency) */
+    uint64_t first_body_ns;     /* sent to the first body byte (0: no body) */
     const char *msg;            /* error description (valid during on_done) */
 } xch_outcome;
 
@@ -77,6 +86,12 @@ struct xch_req {
     http1_resp resp;
     uint64_t sent_ns, first_byte_ns, last_read_ns, bytes_in;
     uint64_t connect_ns;        /* time spent connecting for this request */
+    uint64_t first_body_ns;     /* monotonic time the first body byte was read */
+    uint64_t decode_ns;         /* --compressed: time spent in the decoder */
+    http1_callbacks dcb;        /* --compressed: the decoder between parser and cb */
+    xch_conn *dxc;
+    decode_kind dkind;
+    int decode_err;             /* a DECODE_E* code, 0: none */
     xch_req *next;              /* next request in flight on the same connection */
     bool sent, got_bytes, retried;
 };
@@ -118,6 +133,8 @@ struct xch_conn {
     bool pumping;               /* writing the FIFO (no re-entry from on_sent) */
     bool cork;                  /* reading: requests submitted now are written after */
     char *wbuf;                 /* depth > 1: several requests gathered in one write */
+    decoder *dec;               /* --compressed: made at the first response */
+    char *dline;                /* --compressed: header line buffer when the owner has none */
     loop_timer timer;           /* connect / request deadline */
     uint64_t connect_start_ns;
     uint64_t last_use_ns;
@@ -155,7 +172,8 @@ void xch_conn_release(xch_conn *xc);
 bool xch_method_idempotent(const char *method);
 
 /* Fills t from u: resolves every address (blocking; before the run or once
- * per host and thread). */
-int xch_target_resolve(xch_target *t, const url *u, const char *what, err *e);
+ * per host and thread) through the route options ro (may be NULL). */
+int xch_target_resolve(xch_target *t, const url *u, const route_opts *ro, const char *what,
+                       err *e);
 
 #endif

@@ -376,13 +376,15 @@ static int add_target(plan *p, plan_endpoint *ep, err *e)
 {
     for (size_t i = 0; i < p->ntargets; i++)
         if (!strcmp(p->target_names[i], ep->target.hostport) &&
-            addr_port(&p->targets[i]) == ep->target.port && p->target_tls[i] == ep->target.tls) {
+            p->target_tls[i] == ep->target.tls) {
             ep->target_idx = (uint32_t)i;
             return 0;
         }
     if (p->ntargets == PLAN_MAX_TARGETS)
         return err_set(e, VOLLEY_EINVAL, "more than %d different hosts", PLAN_MAX_TARGETS);
-    int n = addr_resolve_all(&ep->target, ep->name, p->target_addrs[p->ntargets], ADDR_MAX, e);
+    int n = route_resolve(&p->route, &ep->target, ep->name, p->target_addrs[p->ntargets],
+                          ADDR_MAX, p->target_tunnel[p->ntargets],
+                          sizeof p->target_tunnel[0], e);
     if (n < 0)
         return n;
     p->target_naddrs[p->ntargets] = (uint32_t)n;
@@ -450,10 +452,13 @@ static int compile_endpoint(plan *p, plan_endpoint *ep, err *e)
         has_auth |= !strcasecmp(all[i].name, "Authorization");
     if (!has_auth && ep->basic_auth[0])
         all[n++] = (http1_header){"Authorization", ep->basic_auth};
+    /* Through an http proxy the request target is the absolute URL. */
+    char absolute[sizeof ep->target.path + 320];
+    bool abs_form = route_absolute_form(&p->route, &ep->target, absolute, sizeof absolute);
     http1_request_spec spec = {
         .method = ep->method,
         .host = ep->target.hostport,
-        .path = ep->target.path,
+        .path = abs_form ? absolute : ep->target.path,
         .headers = all,
         .nheaders = n,
         .body = ep->body ? ep->body : p->body,

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "load/executor.h"
 #include "net/addr.h"
+#include "net/route.h"
 #include "net/tls.h"
 #include "proto/http1.h"
 
@@ -50,7 +51,13 @@ typedef struct plan {
     char target_names[PLAN_MAX_TARGETS][300];
     char target_hosts[PLAN_MAX_TARGETS][256]; /* for SNI and certificate checks */
     bool target_tls[PLAN_MAX_TARGETS];
+    char target_tunnel[PLAN_MAX_TARGETS][300]; /* --proxy with https: CONNECT host:port */
     size_t ntargets;
+    /* reaching the targets: --resolve, --connect-to, --unix-socket, --proxy,
+     * --dns-spread (net/route); the same for a script's http.* */
+    route_opts route;
+    bool compressed;           /* --compressed: decode response bodies */
+    uint32_t redirects;        /* --redirects N: follow up to N hops (URL runs) */
     /* TLS (https endpoints): options, and the context plan_compile makes */
     tls_client_opts tls_opts;
     tls_client_ctx *tls;

@@ -13,12 +13,14 @@
 #include "core/clock.h"
 #include "load/exchange.h"
 #include "load/shell.h"
+#include "proto/redirect.h"
 #include "net/loop.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,6 +39,20 @@ typedef struct backlog {
 } backlog;
 
 typedef struct client client;
+
+#define REDIRECT_TARGETS 8 /* hosts a worker reaches only through redirects */
+
+/* --redirects: a client's chain of hops (allocated only with the flag). */
+typedef struct redir {
+    http1_callbacks cb;   /* captures Location */
+    char line[8192];
+    char loc[4096];
+    bool has_loc;
+    uint32_t hops;
+    char url[4200];       /* the current hop's URL */
+    char method[32];
+    buf req;              /* the current hop's request bytes */
+} redir;
 
 typedef struct pool {
     client *idle;    /* open connections waiting for work (stack) */
@@ -61,6 +77,7 @@ struct client {
     iter cur;
     bool in_flight;
     client *next;         /* pool list link (open model) */
+    redir *rd;            /* --redirects */
 };
 
 struct worker {
@@ -72,6 +89,8 @@ struct worker {
     loop *lp;             /* sh.lp */
     xch_ctx xctx;
     xch_target targets[PLAN_MAX_TARGETS];
+    xch_target rtargets[REDIRECT_TARGETS]; /* reached only by redirects */
+    uint32_t nrtargets;
     bool idempotent[PLAN_MAX_ENDPOINTS];
     metrics_shard *shards[PLAN_MAX_ENDPOINTS];
     uint32_t nshards;
@@ -197,6 +216,111 @@ static void exchange_end(client *cl, bool failed)
         client_next(cl);
 }
 
+/* ---- --redirects ---- */
+
+static void rd_header(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    redir *rd = ctx;
+    if (nlen == 8 && !strncasecmp(name, "location", 8) && vlen < sizeof rd->loc) {
+        memcpy(rd->loc, value, vlen);
+        rd->loc[vlen] = 0;
+        rd->has_loc = true;
+    }
+}
+
+/* The worker's target for u: one of the plan's, or one resolved now (once
+ * per host and worker; NULL when too many hosts or it does not resolve). */
+static xch_target *redirect_target(worker *w, const url *u)
+{
+    const plan *p = w->p;
+    for (size_t t = 0; t < p->ntargets; t++)
+        if (!strcmp(p->target_names[t], u->hostport) && p->target_tls[t] == u->tls)
+            return &w->targets[t];
+    for (uint32_t i = 0; i < w->nrtargets; i++)
+        if (!strcmp(w->rtargets[i].name, u->hostport) && (w->rtargets[i].tls != NULL) == u->tls)
+            return &w->rtargets[i];
+    err e;
+    if (w->nrtargets == REDIRECT_TARGETS || (u->tls && !p->tls))
+        return NULL;
+    xch_target *t = &w->rtargets[w->nrtargets];
+    if (xch_target_resolve(t, u, &p->route, "redirect", &e))
+        return NULL;
+    t->tls = u->tls ? p->tls : NULL;
+    w->nrtargets++;
+    return t;
+}
+
+/* The next hop's request bytes: the endpoint's headers, and its body
+ * unless the method became GET. */
+static int redirect_build(worker *w, client *cl, const url *u, bool keep_body)
+{
+    const plan *p = w->p;
+    const plan_endpoint *ep = &p->eps[cl->cur.ep];
+    http1_header all[2 * PLAN_MAX_HEADERS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < p->nheaders; i++)
+        all[n++] = p->headers[i];
+    for (size_t i = 0; i < ep->nheaders; i++)
+        all[n++] = ep->headers[i];
+    size_t blen = ep->body_len ? ep->body_len : p->body_len;
+    if (blen > ep->request.len)
+        blen = 0;
+    char absolute[4600];
+    bool abs_form = route_absolute_form(&p->route, u, absolute, sizeof absolute);
+    http1_request_spec spec = {
+        .method = cl->rd->method, .host = u->hostport, .path = abs_form ? absolute : u->path,
+        .headers = all, .nheaders = n, .keepalive = p->keepalive,
+        .body = keep_body && blen ? ep->request.data + ep->request.len - blen : NULL,
+        .body_len = keep_body ? blen : 0,
+    };
+    buf_reset(&cl->rd->req);
+    err e;
+    return http1_request_build(&spec, &cl->rd->req, &e);
+}
+
+/* A response came: if it is a redirect to follow, the next hop starts on
+ * the client (a request of its own: its latency from now) and true. */
+static bool follow(client *cl, int status)
+{
+    worker *w = cl->w;
+    redir *rd = cl->rd;
+    const plan_endpoint *ep = &w->p->eps[cl->cur.ep];
+    if (!redirect_status(status) || !rd->has_loc || rd->hops >= w->p->redirects || w->stopping) {
+        rd->hops = 0;
+        return false;
+    }
+    char next[sizeof rd->url];
+    url u;
+    err e;
+    bool keep_body;
+    if (redirect_resolve(rd->hops ? rd->url : ep->url_text, rd->loc, next, sizeof next) ||
+        addr_parse_url(next, "redirect", &u, &e) || strncmp(u.scheme, "http", 4)) {
+        rd->hops = 0;
+        return false;
+    }
+    redirect_method(status, rd->hops ? rd->method : ep->method, rd->method, &keep_body);
+    xch_target *t = redirect_target(w, &u);
+    if (!t || redirect_build(w, cl, &u, keep_body)) {
+        rd->hops = 0;
+        return false;
+    }
+    memcpy(rd->url, next, sizeof next);
+    rd->hops++;
+    w->shards[cl->cur.ep]->tot.redirects++;
+    if (cl->xc->t != t)
+        xch_conn_retarget(cl->xc, t);
+    xch_req *r = &cl->req;
+    r->data = rd->req.data;
+    r->len = rd->req.len;
+    r->head = !strcmp(rd->method, "HEAD");
+    r->idempotent = xch_method_idempotent(rd->method);
+    r->intended_ns = loop_now(w->lp);
+    r->record_send_lag = false;
+    rd->has_loc = false;
+    xch_submit(cl->xc, r);
+    return true;
+}
+
 /* req->on_done: the exchange recorded the outcome; keep the raw record. */
 static void on_outcome(xch_req *r, const xch_outcome *o)
 {
@@ -217,6 +341,8 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
         };
         raw_push(w, &rr);
     }
+    if (cl->rd && o->err < 0 && follow(cl, o->status))
+        return;
     exchange_end(cl, o->err >= 0);
 }
 
@@ -229,6 +355,13 @@ static void exchange_start(client *cl)
     w->in_flight++;
     cl->in_flight = true;
     xch_req *r = &cl->req;
+    /* After a redirect to another host, back to the endpoint's. */
+    if (cl->xc->t != &w->targets[cl->target])
+        xch_conn_retarget(cl->xc, &w->targets[cl->target]);
+    if (cl->rd) {
+        cl->rd->hops = 0;
+        cl->rd->has_loc = false;
+    }
     r->data = ep->request.data;
     r->len = ep->request.len;
     r->head = ep->head;
@@ -624,7 +757,8 @@ static void setup_exchange(worker *w)
     const plan *p = w->p;
     w->xctx = (xch_ctx){.lp = w->lp, .rbuf = w->rbuf, .rbuf_len = sizeof w->rbuf,
                         .active = &w->sh.active, .retry = !p->no_retry,
-                        .fatal = w->sh.fatal, .fatal_cap = sizeof w->sh.fatal};
+                        .fatal = w->sh.fatal, .fatal_cap = sizeof w->sh.fatal,
+                        .decode = p->compressed};
     for (size_t t = 0; t < p->ntargets; t++) {
         xch_target *xt = &w->targets[t];
         xt->naddrs = p->target_naddrs[t] ? p->target_naddrs[t] : 1;
@@ -635,6 +769,9 @@ static void setup_exchange(worker *w)
         xt->tls = p->target_tls[t] ? p->tls : NULL;
         snprintf(xt->sni, sizeof xt->sni, "%s", p->target_hosts[t]);
         snprintf(xt->name, sizeof xt->name, "%s", p->target_names[t]);
+        snprintf(xt->tunnel, sizeof xt->tunnel, "%s", p->target_tunnel[t]);
+        xt->via_proxy = p->route.has_proxy && !p->route.unix_path[0];
+        xt->spread = p->route.dns_spread;
     }
     for (size_t i = 0; i < p->neps; i++)
         w->idempotent[i] = xch_method_idempotent(p->eps[i].method[0] ? p->eps[i].method
@@ -680,6 +817,16 @@ worker *worker_new(const worker_config *cfg, err *e)
         cl->req.owner = cl;
         cl->req.on_done = on_outcome;
         loop_timer_init(&cl->retry);
+        if (w->p->redirects) {
+            if (!(cl->rd = calloc(1, sizeof *cl->rd))) {
+                err_set(e, VOLLEY_ENOMEM, "worker: out of memory for --redirects");
+                goto fail;
+            }
+            cl->rd->cb = (http1_callbacks){.on_header = rd_header, .ctx = cl->rd,
+                                           .line_buf = cl->rd->line,
+                                           .line_cap = sizeof cl->rd->line};
+            cl->req.cb = &cl->rd->cb;
+        }
     }
     atomic_init(&w->raw_head, 0);
     atomic_init(&w->raw_tail, 0);
@@ -697,6 +844,11 @@ void worker_free(worker *w)
         for (uint32_t i = 0; i < w->nconns; i++)
             xch_conn_release(&w->conns[i]);
     free(w->conns);
+    for (uint32_t i = 0; w->clients && i < w->nclients; i++)
+        if (w->clients[i].rd) {
+            buf_free(&w->clients[i].rd->req);
+            free(w->clients[i].rd);
+        }
     free(w->clients);
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
         free(w->pools[t].wait.items);

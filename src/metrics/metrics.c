@@ -21,6 +21,8 @@ static const char *kind_names[ERRK_COUNT] = {
     [ERRK_TLS] = "tls_error",
     [ERRK_CANCELLED] = "cancelled",
     [ERRK_STALE] = "stale_connection",
+    [ERRK_DECODE] = "decode_error",
+    [ERRK_PROXY] = "proxy_error",
 };
 
 const char *metrics_err_kind_name(err_kind k)
@@ -156,6 +158,8 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->chunks += src->chunks;
     dst->tls_resumed += src->tls_resumed;
     dst->retries += src->retries;
+    dst->bytes_decoded += src->bytes_decoded;
+    dst->redirects += src->redirects;
 }
 
 metrics_shard *metrics_shard_new(void)
@@ -208,6 +212,12 @@ void metrics_record_response(metrics_shard *s, const metrics_sample *m)
         hist_record(s->dist[METRICS_DIST_LATENCY_OK], m->latency_ns);
     hist_record(s->service, m->service_ns);
     hist_record(s->ttfb, m->ttfb_ns);
+    if (m->decoded)
+        t->bytes_decoded += m->bytes_decoded;
+    if (m->encoded)
+        hist_record(s->dist[METRICS_DIST_DECODE], m->decode_ns);
+    if (m->first_body_ns)
+        hist_record(s->dist[METRICS_DIST_FIRST_BODY], m->first_body_ns);
     metrics_interval *iv = metrics_cur(s);
     iv->requests++;
     iv->responses++;

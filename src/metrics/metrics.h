@@ -30,6 +30,10 @@ typedef enum {
     ERRK_CANCELLED,        /* still in flight when the run stopped (after the grace) */
     ERRK_STALE,            /* EOF or RST before any response byte on a reused
                               connection (after the retry, or with --no-retry) */
+    ERRK_DECODE,           /* --compressed: a body that does not decode (corrupt,
+                              truncated, over the output cap) */
+    ERRK_PROXY,            /* --proxy: the proxy cannot be reached, or refused
+                              the CONNECT tunnel */
     ERRK_COUNT
 } err_kind;
 
@@ -57,7 +61,9 @@ int metrics_err_kind_from_name(const char *name);
     X(TLS_HANDSHAKE, "tls_handshake", "tls_handshake", "tls", METRICS_SHOW_IF_ANY)   \
     X(LATENCY_CORRECTED, "latency_corrected", "latency_corrected", "corrected",      \
       METRICS_SHOW_CLOSED_IF_ANY)                                                   \
-    X(LATENCY_OK, "latency_ok", "latency_ok", "latency ok", METRICS_SHOW_IF_FEWER)
+    X(LATENCY_OK, "latency_ok", "latency_ok", "latency ok", METRICS_SHOW_IF_FEWER)     \
+    X(DECODE, "decode", "decode", "decode", METRICS_SHOW_IF_ANY)                     \
+    X(FIRST_BODY, "first_body", "first_body", "1st body", METRICS_SHOW_IF_ANY)
 
 typedef enum {
     METRICS_SHOW_ALWAYS,
@@ -124,6 +130,8 @@ typedef struct metrics_totals {
     uint64_t chunks;     /* body reads of chunked responses (streaming) */
     uint64_t tls_resumed;/* TLS handshakes that resumed a session */
     uint64_t retries;    /* requests sent again after a stale connection */
+    uint64_t bytes_decoded; /* --compressed: response bodies after decoding */
+    uint64_t redirects;  /* responses that were followed as redirects (--redirects) */
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);
@@ -177,6 +185,11 @@ typedef struct metrics_sample {
     uint64_t latency_ns, service_ns, ttfb_ns;
     uint64_t bytes_in, bytes_out;
     uint64_t chunks;
+    uint64_t decode_ns;      /* time spent decoding the body (0: not decoded) */
+    uint64_t bytes_decoded;  /* the body after decoding */
+    bool decoded;            /* --compressed: bytes_decoded counts */
+    bool encoded;            /* the body had a Content-Encoding: decode_ns counts */
+    uint64_t first_body_ns;  /* sent to the first body byte (0: no body) */
 } metrics_sample;
 
 void metrics_record_response(metrics_shard *s, const metrics_sample *m);

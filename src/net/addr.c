@@ -3,11 +3,13 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 /* Up to max distinct addresses of host:port, in the resolver's order. */
 static int resolve_n(const char *host, uint16_t port, const char *what, addr *out, int max,
@@ -241,8 +243,30 @@ int addr_resolve_all(const url *u, const char *what, addr *out, int max, err *e)
     return resolve_n(u->host, u->port, what, out, max, e);
 }
 
+int addr_resolve_host(const char *host, uint16_t port, const char *what, addr *out, int max,
+                      err *e)
+{
+    return resolve_n(host, port, what, out, max, e);
+}
+
+int addr_unix(const char *path, const char *what, addr *out, err *e)
+{
+    struct sockaddr_un *su = (struct sockaddr_un *)&out->sa;
+    size_t n = strlen(path);
+    if (!n || n >= sizeof su->sun_path)
+        return err_set(e, VOLLEY_EINVAL, "%s: a Unix socket path of 1 to %zu bytes, not '%s'",
+                       what, sizeof su->sun_path - 1, path);
+    memset(out, 0, sizeof *out);
+    su->sun_family = AF_UNIX;
+    memcpy(su->sun_path, path, n);
+    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
 bool addr_is_loopback(const addr *a)
 {
+    if (a->sa.ss_family == AF_UNIX)
+        return true;
     if (a->sa.ss_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)&a->sa;
         return (ntohl(s->sin_addr.s_addr) >> 24) == 127;
@@ -275,6 +299,8 @@ void addr_format(const addr *a, char *out, unsigned long cap)
     } else if (a->sa.ss_family == AF_INET6) {
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, h, sizeof h);
         snprintf(out, cap, "[%s]:%u", h, (unsigned)addr_port(a));
+    } else if (a->sa.ss_family == AF_UNIX) {
+        snprintf(out, cap, "unix:%s", ((const struct sockaddr_un *)&a->sa)->sun_path);
     } else {
         snprintf(out, cap, "?");
     }

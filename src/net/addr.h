@@ -45,10 +45,18 @@ int addr_resolve(const url *u, const char *what, addr *out, err *e);
  * order without duplicates; returns how many (>= 1) or a negative error. */
 int addr_resolve_all(const url *u, const char *what, addr *out, int max, err *e);
 
+/* Resolves host and port (a name or a numeric address) into up to max
+ * addresses, as addr_resolve_all. */
+int addr_resolve_host(const char *host, uint16_t port, const char *what, addr *out, int max,
+                      err *e);
+
+/* A Unix socket address (path of at most 107 bytes). */
+int addr_unix(const char *path, const char *what, addr *out, err *e);
+
 /* True if a is in 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
 bool addr_is_loopback(const addr *a);
 
-/* Formats as "1.2.3.4:80" or "[::1]:80". */
+/* Formats as "1.2.3.4:80", "[::1]:80" or "unix:/path". */
 void addr_format(const addr *a, char *out, unsigned long cap);
 
 uint16_t addr_port(const addr *a);

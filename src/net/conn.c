@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -85,7 +86,7 @@ static void update_events(conn *c)
 {
     unsigned ev = 0;
     if (c->state == CONN_CONNECTING) {
-        ev = c->ssl ? c->tls_want : LOOP_WRITE;
+        ev = c->ssl ? c->tls_want : c->tun_state ? LOOP_READ : LOOP_WRITE;
     } else if (c->state == CONN_OPEN) {
         if (c->out_off < c->out_len)
             ev |= c->write_wants_read ? LOOP_READ : LOOP_WRITE;
@@ -135,10 +136,87 @@ static void handshake_step(conn *c)
     opened(c);
 }
 
+static void start_tls(conn *c)
+{
+    if (!c->tls_ctx) {
+        opened(c);
+        return;
+    }
+    c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni, &c->session);
+    if (!c->ssl) {
+        c->h->on_connect(c, -ENOMEM);
+        return;
+    }
+    c->handshake_start_ns = clock_now_ns();
+    handshake_step(c);
+}
+
+#define TUNNEL_HEAD_MAX (16 * 1024)
+
+/* The TCP connection to the proxy is up: ask for the tunnel. */
+static void tunnel_send(conn *c)
+{
+    char req[700];
+    int n = snprintf(req, sizeof req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: volley\r\n\r\n",
+                     c->tunnel, c->tunnel);
+    ssize_t w = tcp_write(c, req, (size_t)n);
+    if (w != n) {
+        c->h->on_connect(c, w < 0 ? (int)w : -EIO);
+        return;
+    }
+    c->tun_state = 1;
+    c->tun_len = c->tun_last4 = 0;
+    c->tun_status = 0;
+    update_events(c);
+}
+
+/* The proxy's answer, read up to its blank line (nothing follows it until
+ * we speak TLS): 2xx opens the tunnel. */
+static void tunnel_read(conn *c)
+{
+    char b[512];
+    for (;;) {
+        ssize_t n = tcp_read(c, b, sizeof b);
+        if (n == -EAGAIN)
+            return;
+        if (n <= 0) {
+            c->h->on_connect(c, n < 0 ? (int)n : CONN_EPROXY);
+            return;
+        }
+        for (ssize_t i = 0; i < n; i++, c->tun_len++) {
+            if (c->tun_len < sizeof c->tun_head - 1)
+                c->tun_head[c->tun_len] = b[i];
+            c->tun_last4 = c->tun_last4 << 8 | (uint8_t)b[i];
+            if (c->tun_last4 != 0x0d0a0d0a)
+                continue;
+            c->tun_head[c->tun_len < sizeof c->tun_head ? c->tun_len : sizeof c->tun_head - 1] = 0;
+            int st = 0;
+            if (!strncmp(c->tun_head, "HTTP/1.", 7) && sscanf(c->tun_head + 8, " %3d", &st) != 1)
+                st = 0;
+            c->tun_status = st;
+            c->tun_state = 0;
+            if (st < 200 || st > 299) {
+                c->h->on_connect(c, CONN_EPROXY);
+                return;
+            }
+            start_tls(c);
+            return;
+        }
+        if (c->tun_len > TUNNEL_HEAD_MAX) {
+            c->h->on_connect(c, CONN_EPROXY);
+            return;
+        }
+    }
+}
+
 static void on_connecting(conn *c, unsigned events)
 {
     if (c->ssl) {
         handshake_step(c);
+        return;
+    }
+    if (c->tun_state) {
+        tunnel_read(c);
         return;
     }
     if (!(events & (LOOP_WRITE | LOOP_ERROR)))
@@ -151,17 +229,11 @@ static void on_connecting(conn *c, unsigned events)
         c->h->on_connect(c, -soerr);
         return;
     }
-    if (!c->tls_ctx) {
-        opened(c);
+    if (c->tunnel) {
+        tunnel_send(c);
         return;
     }
-    c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni, &c->session);
-    if (!c->ssl) {
-        c->h->on_connect(c, -ENOMEM);
-        return;
-    }
-    c->handshake_start_ns = clock_now_ns();
-    handshake_step(c);
+    start_tls(c);
 }
 
 /* At most this many extra on_readable calls for bytes OpenSSL holds
@@ -211,7 +283,8 @@ int conn_open(conn *c, const addr *a)
     if (fd < 0)
         return -errno;
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (a->sa.ss_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->fd = fd;
     c->out = NULL;
     c->out_len = c->out_off = 0;
@@ -222,6 +295,7 @@ int conn_open(conn *c, const addr *a)
     c->read_wants_write = c->write_wants_read = false;
     c->handshake_ns = 0;
     c->resumed = false;
+    c->tun_state = 0;
     if (loop_watch(c->lp, fd, LOOP_WRITE, on_io, c, NULL)) {
         close(fd);
         c->fd = -1;
@@ -300,6 +374,7 @@ void conn_close(conn *c, bool reset)
     c->state = CONN_CLOSED;
     c->out = NULL;
     c->out_len = c->out_off = 0;
+    c->tun_state = 0;
 }
 
 void conn_release(conn *c)
@@ -319,6 +394,8 @@ void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni)
     c->tls_ctx = ctx;
     c->sni = sni;
 }
+
+void conn_set_tunnel(conn *c, const char *authority) { c->tunnel = authority; }
 
 const char *conn_tls_error(const conn *c)
 {

@@ -58,11 +58,20 @@ struct conn {
     uint64_t handshake_start_ns;
     uint64_t handshake_ns; /* duration of the last TLS handshake (TCP connect excluded) */
     bool resumed;          /* the last handshake resumed a session */
+    /* --proxy with https: a CONNECT tunnel before the TLS handshake */
+    const char *tunnel;    /* borrowed "host:port" to CONNECT to; NULL: none */
+    uint8_t tun_state;     /* 0 none, 1 waiting for the proxy's answer */
+    char tun_head[16];     /* the answer's first bytes ("HTTP/1.1 200") */
+    uint32_t tun_len, tun_last4;
+    int tun_status;        /* the proxy's status (0: none, or it closed) */
 };
 
 /* on_connect status for a failed TLS handshake or verification (below any
  * negative errno); conn_tls_error() describes the last one. */
 #define CONN_ETLS (-100000)
+/* on_connect status when the proxy refused the CONNECT tunnel (c->tun_status
+ * says with what, 0 if it closed or answered nonsense). */
+#define CONN_EPROXY (-100001)
 
 /* Sets up c (closed) on loop lp; owner is passed back through c->owner. */
 void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
@@ -74,6 +83,10 @@ void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
  * the handshake: 0, or CONN_ETLS with conn_tls_error() saying why; and
  * c->handshake_ns / c->resumed describe the handshake. */
 void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni);
+/* Makes every later conn_open of c first ask the proxy it connects to for a
+ * tunnel to authority ("host:port", borrowed; NULL: none). */
+void conn_set_tunnel(conn *c, const char *authority);
+
 /* A short message about the last TLS failure of c ("" if none), such as
  * "certificate verify failed: self-signed certificate". The text lives in a
  * per-thread buffer until the next call. */

@@ -129,6 +129,8 @@ static json_t *totals_json(const results_stats *s)
     set(o, "chunks", jint(t->chunks));
     set(o, "tls_resumed", jint(t->tls_resumed));
     set(o, "retries", jint(t->retries));
+    set(o, "bytes_decoded", jint(t->bytes_decoded));
+    set(o, "redirects", jint(t->redirects));
     double sec = (double)s->elapsed_ns / NS_PER_S;
     set(o, "rps", json_real(round(results_stats_rps(s) * 100) / 100));
     set(o, "bytes_in_per_s", json_real(sec > 0 ? round((double)t->bytes_in / sec) : 0));

@@ -347,7 +347,9 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "connections_opened", false, &t->connects)) ||
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
-        (rc = get_u64(d, o, p, "retries", true, &t->retries)))
+        (rc = get_u64(d, o, p, "retries", true, &t->retries)) ||
+        (rc = get_u64(d, o, p, "bytes_decoded", true, &t->bytes_decoded)) ||
+        (rc = get_u64(d, o, p, "redirects", true, &t->redirects)))
         return rc;
     bool old = !json_object_get(o, "transport_errors");
     uint64_t nstatus = 0, nkinds = 0;

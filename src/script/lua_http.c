@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "load/exchange.h"
+#include "proto/redirect.h"
 #include "script/lua_args.h"
 #include "script/lua_plan.h"
 #include "script/lua_worker.h"
@@ -73,7 +74,7 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     /* Once per host and worker: a blocking lookup is acceptable here. */
     uint32_t slot = tc->n < LUA_TARGETS ? tc->n : (uint32_t)(w->rng++ % LUA_TARGETS);
     xch_target t;
-    int rc = xch_target_resolve(&t, u, "url", e);
+    int rc = xch_target_resolve(&t, u, w->ctx->route, "url", e);
     if (rc)
         return NULL;
     t.tls = u->tls ? w->ctx->tls : NULL;
@@ -239,8 +240,12 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
     /* volley run -H: default headers, a request's own win. */
     nh = lua_plan_http_headers(h->vu->w->ctx->plan, hv, nh, MAX_HEADERS);
     buf_reset(&h->req);
+    /* Through an http proxy the request target is the absolute URL. */
+    char absolute[sizeof h->u.path + 320];
+    bool abs_form = route_absolute_form(h->vu->w->ctx->route, &h->u, absolute, sizeof absolute);
     http1_request_spec spec = {
-        .method = method, .host = h->u.hostport, .path = h->u.path, .headers = hv,
+        .method = method, .host = h->u.hostport, .path = abs_form ? absolute : h->u.path,
+        .headers = hv,
         .nheaders = nh, .body = body, .body_len = blen, .keepalive = true,
     };
     if (http1_request_build(&spec, &h->req, &e))
@@ -465,6 +470,35 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     }
     luaL_setmetatable(co, "volley.response");
     return 1;
+}
+
+/* C.redirect(status, method, url, location): the next hop's URL, method
+ * and whether the body goes along (proto/redirect), or nil when status is
+ * not a redirect; C.redirect(): the default number of hops (--redirects). */
+int lua_http_redirect(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_vu *vu = lua_args_need_vu(L, "http.request");
+        lua_pushinteger(L, vu->w->ctx->redirects);
+        return 1;
+    }
+    int status = (int)luaL_checkinteger(L, 1);
+    const char *method = luaL_checkstring(L, 2);
+    const char *base = luaL_checkstring(L, 3);
+    const char *loc = luaL_checkstring(L, 4);
+    if (!redirect_status(status))
+        return 0;
+    char next[4200], m[32];
+    bool keep_body;
+    if (redirect_resolve(base, loc, next, sizeof next))
+        return luaL_error(L, "http: redirect Location too long");
+    redirect_method(status, method, m, &keep_body);
+    lua_vu *vu = lua_args_need_vu(L, "http.request");
+    vu->w->shards[vu->scen]->tot.redirects++;
+    lua_pushstring(L, next);
+    lua_pushstring(L, m);
+    lua_pushboolean(L, keep_body);
+    return 3;
 }
 
 /* ---- cancel, free ---- */

@@ -28,4 +28,8 @@ void lua_http_cancel(lua_vu *vu);
 /* Frees vu's HTTP state and pooled connections. */
 void lua_http_vu_free(lua_vu *vu);
 
+/* C.redirect: the next hop of a redirect (proto/redirect), or the default
+ * number of hops. */
+int lua_http_redirect(lua_State *L);
+
 #endif

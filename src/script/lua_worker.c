@@ -425,7 +425,7 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
     w->sh.name = "script worker";
     w->lp = w->sh.lp;
     w->xctx = (xch_ctx){.lp = w->lp, .rbuf = w->rbuf, .rbuf_len = sizeof w->rbuf,
-                        .active = &w->sh.active, .retry = !ctx->no_retry,
+                        .active = &w->sh.active, .retry = !ctx->no_retry, .decode = ctx->compressed,
                         .fatal = w->sh.fatal, .fatal_cap = sizeof w->sh.fatal};
     for (uint32_t i = 0; i < w->nsc; i++)
         if (!(w->shards[i] = metrics_shard_new())) {

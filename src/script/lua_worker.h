@@ -27,6 +27,9 @@ struct lua_worker_ctx {
     bool quiet;
     segment seg;                   /* --segment K/N (1/1: the whole run) */
     bool no_retry;                 /* --no-retry: stale connections are errors */
+    const struct route_opts *route;/* --resolve, --proxy, ... (NULL: none) */
+    bool compressed;               /* --compressed: bodies are decoded */
+    int redirects;                 /* default of params.redirects (--redirects; 10) */
     /* Filled by destroy (the main thread, one worker after another). */
     script_results *agg;
     /* Errors logged so far by all workers: the first five of the run are. */

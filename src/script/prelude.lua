@@ -194,26 +194,16 @@ function http.cookies(url)
 end
 function http.clear_cookies() jars[co_running()] = nil end
 
--- ---- redirects: params.redirects (default 10, as k6) hops, each one a
--- request of its own in the numbers ----
-local function resolve_location(base, loc)
-  if loc:match("^%a[%w+.-]*://") then return loc end
-  local scheme, authority = base:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if loc:sub(1, 2) == "//" then return scheme .. ":" .. loc end
-  if loc:sub(1, 1) == "/" then return scheme .. "://" .. authority .. loc end
-  local dir = base:match("^(%a[%w+.-]*://[^?#]*/)") or (scheme .. "://" .. authority .. "/")
-  return dir .. loc
-end
-
-local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
-
+-- ---- redirects: params.redirects (default 10, as k6, or volley run
+-- --redirects) hops, each one a request of its own in the numbers; the
+-- next hop (Location, method) is proto/redirect's, as for URL runs ----
 local function request(method, url, body, params)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
   url, body, params = prepare(url, body, params)
   local max = params and params.redirects
-  if max == nil then max = 10 end
+  if max == nil then max = C.redirect() end
   local use_jar = not (params and params.cookies == false)
   local hops = 0
   while true do
@@ -235,17 +225,18 @@ local function request(method, url, body, params)
     if use_jar and type(r) == "table" and rawget(r, "_c") then
       remember_cookies(url, r.headers["Set-Cookie"])
     end
-    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
-    if not loc or hops >= max then
+    local loc = type(r) == "table" and hops < max and r.status >= 300 and r.status < 400 and
+                r.headers["Location"]
+    local next_url, next_method, keep_body
+    if loc then next_url, next_method, keep_body = C.redirect(r.status, method, url, loc) end
+    if not next_url then
       if type(r) == "table" then r.url = url; r.redirects = hops end
       return r
     end
     hops = hops + 1
-    url = resolve_location(url, loc)
+    url, method = next_url, next_method
     -- 303, and 301/302 after a POST, become GET without a body (browsers).
-    if r.status == 303 or ((r.status == 301 or r.status == 302) and method == "POST") then
-      method, body = (method == "HEAD") and "HEAD" or "GET", nil
-    end
+    if not keep_body then body = nil end
   end
 end
 

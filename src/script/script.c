@@ -276,6 +276,9 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->quiet = o->quiet;
     ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;
+    ctx->route = o->route;
+    ctx->compressed = o->compressed;
+    ctx->redirects = o->redirects_given ? (int)o->redirects : 10;
     _Atomic uint32_t errors_logged = 0;
     ctx->errors_logged = &errors_logged;
     /* setup() first: its return value is every iteration's argument; if it

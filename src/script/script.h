@@ -38,6 +38,10 @@ typedef struct script_opts {
     const http1_header *http_headers;
     size_t http_nheaders;
     bool no_retry;           /* --no-retry: a stale connection is an error */
+    const struct route_opts *route; /* how hosts are reached (--resolve, --proxy, ...) */
+    bool compressed;         /* --compressed: bodies are decoded */
+    bool redirects_given;    /* --redirects: the default of params.redirects (else 10) */
+    uint32_t redirects;
     uint64_t seed;           /* --seed (session picks one when not given) */
 } script_opts;
 

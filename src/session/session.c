@@ -345,6 +345,8 @@ static int run_load(state *s, const char *script_path, err *e)
         so.res = &s->sres;
         so.tls = s->tls;
         so.no_retry = s->p->no_retry;
+        so.route = &s->p->route;
+        so.compressed = s->p->compressed;
         so.segment_k = s->p->segment_k;
         so.segment_n = s->p->segment_n;
         rc = script_run(script_path, &so, &eo, &s->r, e);
