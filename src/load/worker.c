@@ -298,7 +298,9 @@ static bool follow(client *cl, int status)
         rd->hops = 0;
         return false;
     }
-    redirect_method(status, rd->hops ? rd->method : ep->method, rd->method, &keep_body);
+    char prev[sizeof rd->method];
+    snprintf(prev, sizeof prev, "%s", rd->hops ? rd->method : ep->method);
+    redirect_method(status, prev, rd->method, &keep_body);
     xch_target *t = redirect_target(w, &u);
     if (!t || redirect_build(w, cl, &u, keep_body)) {
         rd->hops = 0;

@@ -58,3 +58,223 @@ def test_an_authorization_header_wins_over_userinfo(volley_bin, recorder):
 def test_bad_percent_escape_in_userinfo_exit_2(volley_bin):
     p = run(volley_bin, "-n", "1", "http://u:%zz@127.0.0.1:1/")
     assert p.returncode == 2 and "bad user:password@" in p.stderr
+
+
+# ---- reaching real deployments (issue 18): a small HTTP/1.1 server that
+# logs what it got, on TCP (IPv4 or IPv6) or a Unix socket ----
+
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import socketserver  # noqa: E402
+import time  # noqa: E402
+
+from nginxutil import Nginx  # noqa: E402
+from test_engine import NSS_WRAPPER  # noqa: E402
+
+
+class Hits(http.server.BaseHTTPRequestHandler):
+    """/r/N redirects N times (302) then answers 200; POST /p answers 303 to
+    /r/0; /gz-bad says gzip but is not; anything else is 200 "ok"."""
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(n)
+        self.server.log.append((self.command, self.path, dict(self.headers)))
+        m = re.match(r"^/r/(\d+)$", self.path)
+        extra, body, status = {}, b"ok", 200
+        if self.command == "POST" and self.path == "/p":
+            status, extra = 303, {"Location": "/r/0"}
+        elif m and int(m.group(1)) > 0:
+            status, extra = 302, {"Location": "/r/%d" % (int(m.group(1)) - 1)}
+        elif self.path == "/gz-bad":
+            extra, body = {"Content-Encoding": "gzip"}, b"this is not gzip at all"
+        self.send_response(status)
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *a):
+        pass
+
+
+class TcpHits(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, host, port=0):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.log = []
+        super().__init__((host, port), Hits)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def server_bind(self):
+        # HTTPServer.server_bind looks up the host name: not needed here.
+        socketserver.TCPServer.server_bind(self)
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class UnixHits(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path):
+        self.log = []
+        super().__init__(path, Hits)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.fixture
+def hits():
+    s = TcpHits("127.0.0.1")
+    yield s
+    s.stop()
+
+
+def run_json(volley_bin, *args, code=0, env=None):
+    p = subprocess.run([volley_bin, "run", "-q", "--json", "--no-save", *args],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == code, p.stderr
+    return json.loads(p.stdout), p.stderr
+
+
+def kinds(t):
+    return {k: v for k, v in t["errors_by_kind"].items() if v}
+
+
+def lua(tmp_path, body):
+    f = tmp_path / "flow.lua"
+    f.write_text(body)
+    return str(f)
+
+
+GZ_SIZE = 120_000
+
+
+@pytest.fixture(scope="module")
+def gz_nginx():
+    """nginx with gzip on, a text file and redirects, on TCP and a Unix socket."""
+    import pathlib
+    import tempfile
+    root = pathlib.Path(tempfile.mkdtemp(prefix="volley-www-"))
+    root.chmod(0o755)  # nginx's workers run as another user
+    (root / "big.txt").write_bytes((b"volley decodes this line again and again\n" * 3000)[:GZ_SIZE])
+    ng = Nginx(http_extra="gzip on; gzip_min_length 1; gzip_types text/plain;",
+               server_extra="listen unix:{prefix}/ng.sock; location /f/ { alias %s/; } "
+                            "location /r1 { return 302 /r2; } location /r2 { return 301 /f/big.txt; }"
+                            % root)
+    ng.sock = os.path.join(ng.prefix, "ng.sock")
+    yield ng
+    ng.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+# ---- --compressed ----
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_compressed_decodes_nginx_gzip_and_counts_both_sizes(volley_bin, gz_nginx, tmp_path, mode):
+    url = gz_nginx.url + "/f/big.txt"
+    if mode == "url":
+        args = [url, "-n", "10", "-c", "2", "-t", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  local r = http.get(ENV.U)\n'
+                    '  check(r, {size = function(x) return #x.body == %d end})\nend\n' % GZ_SIZE),
+                "-e", "U=" + url, "-n", "10", "-c", "2", "-t", "1"]
+    gz_nginx.reset_log()
+    r, _ = run_json(volley_bin, *args, "--compressed")
+    t = r["totals"]
+    assert t["responses_by_status"] == {"200": 10}, t
+    assert t["bytes_decoded"] == 10 * GZ_SIZE          # every body decoded to the file
+    assert t["bytes_in"] < GZ_SIZE                     # what came over the wire: gzip
+    assert r["decode"]["count"] == 10                  # decoding timed apart
+    assert r["endpoints"][0]["totals"]["bytes_decoded"] == 10 * GZ_SIZE
+    if mode == "script":
+        assert r["script"]["checks"][0]["passes"] == 10, r["script"]["checks"]
+    # Without --compressed nginx sends the file as it is.
+    r2, _ = run_json(volley_bin, *args)
+    assert r2["totals"]["bytes_in"] > 10 * GZ_SIZE and r2["totals"]["bytes_decoded"] == 0
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_a_corrupt_gzip_body_is_a_decode_error(volley_bin, hits, tmp_path, mode):
+    url = "http://127.0.0.1:%d/gz-bad" % hits.port
+    if mode == "url":
+        args = [url, "-n", "5", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  local r = http.get(ENV.U)\n'
+                    '  check(r, {code = function(x) return x.error_code == "decode_error" end})\nend\n'),
+                "-e", "U=" + url, "-n", "5", "-c", "1"]
+    r, _ = run_json(volley_bin, *args, "--compressed")
+    assert kinds(r["totals"]) == {"decode_error": 5}, r["totals"]
+    assert all(h[2].get("Accept-Encoding") == "gzip, deflate, br, zstd" for h in hits.log)
+    if mode == "script":
+        assert r["script"]["checks"][0]["passes"] == 5
+    # Without the flag the body is not looked at: five good responses.
+    r, _ = run_json(volley_bin, *args)
+    assert r["totals"]["responses_by_status"] == {"200": 5}
+
+
+def test_an_accept_encoding_header_wins_over_compressed(volley_bin, hits):
+    run_json(volley_bin, "-n", "1", "--compressed", "-H", "Accept-Encoding: br",
+             "http://127.0.0.1:%d/x" % hits.port)
+    assert hits.log[0][2]["Accept-Encoding"] == "br"
+
+
+# ---- --redirects ----
+
+def test_redirects_url_run_follows_nginx_hops_each_counted(volley_bin, gz_nginx):
+    url = gz_nginx.url + "/r1"
+    gz_nginx.reset_log()
+    r, _ = run_json(volley_bin, url, "-n", "10", "-c", "1", "-t", "1", "--redirects", "5")
+    t = r["totals"]
+    assert t["responses_by_status"] == {"200": 10, "301": 10, "302": 10}, t
+    assert t["redirects"] == 20 and t["requests"] == 30
+    assert gz_nginx.logged_settled() == 30
+    # Default 0: the URL given is what is measured.
+    r, _ = run_json(volley_bin, url, "-n", "10", "-c", "1")
+    assert r["totals"]["responses_by_status"] == {"302": 10} and r["totals"]["redirects"] == 0
+    # At most N hops: the last redirect is the answer.
+    r, _ = run_json(volley_bin, url, "-n", "10", "-c", "1", "--redirects", "1")
+    assert r["totals"]["responses_by_status"] == {"301": 10, "302": 10}
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_redirect_303_after_post_becomes_get(volley_bin, hits, tmp_path, mode):
+    url = "http://127.0.0.1:%d/p" % hits.port
+    if mode == "url":
+        args = ["-m", "POST", "-b", "payload", url, "-n", "3", "-c", "1", "--redirects", "3"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.post(ENV.U, "payload")\nend\n'),
+                "-e", "U=" + url, "-n", "3", "-c", "1"]
+    r, _ = run_json(volley_bin, *args)
+    assert [(m, p) for m, p, _ in hits.log] == [("POST", "/p"), ("GET", "/r/0")] * 3
+    assert r["totals"]["redirects"] == 3
+
+
+def test_script_redirects_flag_is_the_default_of_params(volley_bin, hits, tmp_path):
+    f = lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n')
+    url = "http://127.0.0.1:%d/r/4" % hits.port
+    r, _ = run_json(volley_bin, f, "-e", "U=" + url, "-n", "1", "-c", "1")
+    assert len(hits.log) == 5 and r["totals"]["redirects"] == 4          # k6's 10
+    hits.log.clear()
+    r, _ = run_json(volley_bin, f, "-e", "U=" + url, "-n", "1", "-c", "1", "--redirects", "2")
+    assert len(hits.log) == 3 and r["totals"]["redirects"] == 2
+
+
+def test_redirects_with_pipeline_exit_2(volley_bin):
+    p = subprocess.run([volley_bin, "run", "--redirects", "2", "--pipeline", "2",
+                        "http://127.0.0.1:1/"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--redirects" in p.stderr
