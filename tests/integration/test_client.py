@@ -72,6 +72,7 @@ import time  # noqa: E402
 
 from nginxutil import Nginx  # noqa: E402
 from test_engine import NSS_WRAPPER  # noqa: E402
+from test_tls import certs, tls_serve  # noqa: E402,F401 (fixtures)
 
 
 class Hits(http.server.BaseHTTPRequestHandler):
@@ -278,3 +279,116 @@ def test_redirects_with_pipeline_exit_2(volley_bin):
     p = subprocess.run([volley_bin, "run", "--redirects", "2", "--pipeline", "2",
                         "http://127.0.0.1:1/"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--redirects" in p.stderr
+
+
+# ---- --proxy: a real proxy (Debian tinyproxy) on loopback ----
+
+class Tinyproxy:
+    def __init__(self, tmp):
+        exe = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+        if not os.path.exists(exe):
+            pytest.fail("tinyproxy is missing: run scripts/setup-deps.sh test")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log = tmp / "tinyproxy.log"
+        conf = tmp / "tinyproxy.conf"
+        # No ConnectPort line: CONNECT to any port (the test's TLS server).
+        conf.write_text("Port %d\nListen 127.0.0.1\nTimeout 30\nMaxClients 100\n"
+                        "LogLevel Connect\nLogFile \"%s\"\nPidFile \"%s\"\nAllow 127.0.0.1\n"
+                        "DisableViaHeader Yes\n" % (self.port, self.log, tmp / "tinyproxy.pid"))
+        self.proc = subprocess.Popen([exe, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                assert self.proc.poll() is None, "tinyproxy exited"
+                time.sleep(0.05)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def connects(self):
+        """CONNECT requests the proxy received."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return len(re.findall(r"Request \(file descriptor \d+\): CONNECT ", text))
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def tinyproxy(tmp_path):
+    tp = Tinyproxy(tmp_path)
+    yield tp
+    tp.stop()
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_proxy_http_absolute_form_counts_equal_nginx_log(volley_bin, gz_nginx, tinyproxy,
+                                                         tmp_path, mode):
+    url = gz_nginx.url + "/health"
+    if mode == "url":
+        args = [url, "-n", "25", "-c", "2", "-t", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "25", "-c", "2", "-t", "1"]
+    gz_nginx.reset_log()
+    r, _ = run_json(volley_bin, *args, "--proxy", tinyproxy.url)
+    assert r["totals"]["responses_by_status"] == {"200": 25}, r["totals"]
+    assert gz_nginx.logged_settled() == 25
+
+
+def test_proxy_sends_absolute_form(volley_bin, hits, tinyproxy):
+    # The proxy is the recorder itself: what volley writes to a proxy.
+    run_json(volley_bin, "http://made.up.test:8080/a?b=1", "-n", "1", "--proxy",
+             "127.0.0.1:%d" % hits.port)
+    assert hits.log[0][1] == "http://made.up.test:8080/a?b=1"
+    assert hits.log[0][2]["Host"] == "made.up.test:8080"
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_proxy_https_goes_through_a_connect_tunnel(volley_bin, tls_serve, certs, tinyproxy,
+                                                   tmp_path, mode):
+    srv = tls_serve()
+    url = "https://127.0.0.1:%d/health" % srv.port
+    if mode == "url":
+        args = [url, "-n", "20", "-c", "2", "-t", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "20", "-c", "2", "-t", "1"]
+    r, _ = run_json(volley_bin, *args, "--proxy", tinyproxy.url, "--cacert", certs["ca.pem"])
+    t = r["totals"]
+    assert t["responses_by_status"] == {"200": 20}, t
+    handshakes, _ = srv.handshakes()
+    assert handshakes == t["connections_opened"] == tinyproxy.connects()
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_unreachable_proxy_is_a_proxy_error(volley_bin, tmp_path, mode):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    url = "http://127.0.0.1:1/health"
+    if mode == "url":
+        args = [url, "-n", "3", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "3", "-c", "1"]
+    r, err = run_json(volley_bin, *args, "--proxy", "http://127.0.0.1:%d" % dead)
+    assert kinds(r["totals"]) == {"proxy_error": 3}, r["totals"]
+    if mode == "url":
+        assert "proxy unreachable" in err
+
+
+def test_proxy_refusing_the_tunnel_is_a_proxy_error(volley_bin, hits):
+    # A server that is no proxy answers CONNECT with 501 (http.server).
+    r, _ = run_json(volley_bin, "https://127.0.0.1:1/", "-n", "2", "-c", "1", "--insecure",
+                    "--proxy", "http://127.0.0.1:%d" % hits.port)
+    assert kinds(r["totals"]) == {"proxy_error": 2}, r["totals"]
