@@ -226,6 +226,13 @@ static void start_connect(xch_conn *xc)
     arm(xc, d);
 }
 
+/* The address a new connection tries first: the one that worked last, or
+ * with --dns-spread the next in turn. */
+static uint32_t first_addr(xch_target *t)
+{
+    return t->spread ? t->rr++ % t->naddrs : t->good;
+}
+
 /* A connect failed at address addr_i: the next address, if any is left. */
 static bool try_next_address(xch_conn *xc, uint32_t *tried)
 {
@@ -363,7 +370,7 @@ static void resend(xch_conn *xc, bool announced)
     }
     *fl = NULL;
     if (xc->cur) {
-        xc->addr_i = xc->t->good;
+        xc->addr_i = first_addr(xc->t);
         xc->addr_tried = 0;
         start_connect(xc);
     }
@@ -749,8 +756,7 @@ void xch_submit(xch_conn *xc, xch_req *r)
     if (xc->c.fd >= 0)
         xch_close(xc, true);
     fifo_push(xc, r);
-    /* --dns-spread: each new connection takes the next address. */
-    xc->addr_i = xc->t->spread ? xc->t->rr++ % xc->t->naddrs : xc->t->good;
+    xc->addr_i = first_addr(xc->t);
     xc->addr_tried = 0;
     start_connect(xc);
 }

@@ -93,6 +93,8 @@ class Hits(http.server.BaseHTTPRequestHandler):
         elif self.path == "/gz-bad":
             extra, body = {"Content-Encoding": "gzip"}, b"this is not gzip at all"
         self.send_response(status)
+        if self.headers.get("Connection", "").lower() == "close":
+            extra["Connection"] = "close"
         for k, v in extra.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
@@ -392,3 +394,158 @@ def test_proxy_refusing_the_tunnel_is_a_proxy_error(volley_bin, hits):
     r, _ = run_json(volley_bin, "https://127.0.0.1:1/", "-n", "2", "-c", "1", "--insecure",
                     "--proxy", "http://127.0.0.1:%d" % hits.port)
     assert kinds(r["totals"]) == {"proxy_error": 2}, r["totals"]
+
+
+# ---- --resolve, --connect-to: a made-up name; Host and TLS name stay ----
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_resolve_a_made_up_name_keeps_the_host_header(volley_bin, hits, tmp_path, mode):
+    url = "http://volley-made-up.test:%d/x" % hits.port
+    flag = ["--resolve", "volley-made-up.test:%d:127.0.0.1" % hits.port]
+    if mode == "url":
+        args = [url, "-n", "4", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "4", "-c", "1"]
+    r, _ = run_json(volley_bin, *args, *flag)
+    assert r["totals"]["responses_by_status"] == {"200": 4}
+    assert {h[2]["Host"] for h in hits.log} == {"volley-made-up.test:%d" % hits.port}
+    # Another port of the name is not covered: it does not resolve.
+    p = subprocess.run([volley_bin, "run", "-q", "--no-save", "-n", "1", url.replace(
+        str(hits.port), "1"), *flag], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "volley-made-up.test" in p.stderr
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_connect_to_sends_a_name_and_port_elsewhere(volley_bin, hits, tmp_path, mode):
+    url = "http://volley-made-up.test/y"
+    flag = ["--connect-to", "volley-made-up.test:80:127.0.0.1:%d" % hits.port]
+    if mode == "url":
+        args = [url, "-n", "3", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "3", "-c", "1"]
+    r, _ = run_json(volley_bin, *args, *flag)
+    assert r["totals"]["responses_by_status"] == {"200": 3}
+    assert [h[2]["Host"] for h in hits.log] == ["volley-made-up.test"] * 3
+
+
+def test_tls_name_stays_the_urls_with_resolve_and_connect_to(volley_bin, tls_serve, certs):
+    srv = tls_serve()
+    # The certificate is for localhost and 127.0.0.1: reached by another
+    # name, the check must fail (the URL's name is the one verified)...
+    r, _ = run_json(volley_bin, "https://volley-made-up.test:%d/health" % srv.port, "-n", "2",
+                    "-c", "1", "--cacert", certs["ca.pem"],
+                    "--resolve", "volley-made-up.test:%d:127.0.0.1" % srv.port)
+    assert kinds(r["totals"]) == {"tls_error": 2}, r["totals"]
+    # ... and with the certificate's name in the URL it passes.
+    r, _ = run_json(volley_bin, "https://localhost/health", "-n", "2", "-c", "1",
+                    "--cacert", certs["ca.pem"],
+                    "--connect-to", "localhost:443:127.0.0.1:%d" % srv.port)
+    assert r["totals"]["responses_by_status"] == {"200": 2}, r["totals"]
+
+
+@pytest.mark.parametrize("spec", ["nohost", "h:1:", "h:x:127.0.0.1", "h:1:not-an-address"])
+def test_bad_resolve_exit_2(volley_bin, spec):
+    p = subprocess.run([volley_bin, "run", "--resolve", spec, "http://127.0.0.1:1/"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--resolve" in p.stderr, p.stderr
+
+
+# ---- --unix-socket ----
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_unix_socket_nginx_counts_equal_its_log(volley_bin, gz_nginx, tmp_path, mode):
+    url = "http://volley-made-up.test/health"
+    if mode == "url":
+        args = [url, "-n", "30", "-c", "3", "-t", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "30", "-c", "3", "-t", "1"]
+    gz_nginx.reset_log()
+    r, _ = run_json(volley_bin, *args, "--unix-socket", gz_nginx.sock)
+    assert r["totals"]["responses_by_status"] == {"200": 30}, r["totals"]
+    assert gz_nginx.logged_settled() == 30
+
+
+def test_unix_socket_host_header_is_the_urls(volley_bin, tmp_path):
+    path = str(tmp_path / "h.sock")
+    srv = UnixHits(path)
+    try:
+        run_json(volley_bin, "http://api.internal/v1?q=1", "-n", "2", "-c", "1",
+                 "--unix-socket", path)
+    finally:
+        srv.stop()
+    assert [(h[1], h[2]["Host"]) for h in srv.log] == [("/v1?q=1", "api.internal")] * 2
+
+
+def test_unix_socket_missing_is_a_connect_error(volley_bin, tmp_path):
+    r, _ = run_json(volley_bin, "http://x/", "-n", "2", "-c", "1", "--unix-socket",
+                    str(tmp_path / "none.sock"))
+    assert r["totals"]["transport_errors"] == 2, r["totals"]
+
+
+# ---- --dns-spread: a name with 127.0.0.1 and ::1 (nss_wrapper) ----
+
+def dual_env(tmp_path):
+    if not os.path.exists(NSS_WRAPPER):
+        pytest.skip("libnss-wrapper is not installed (scripts/setup-deps.sh test)")
+    if os.environ.get("VOLLEY_SANITIZED"):
+        pytest.skip("nss_wrapper cannot run under the sanitizers")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 dual.test\n::1 dual.test\n")
+    return dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_HOSTS=str(hosts),
+                NSS_WRAPPER_PASSWD="/etc/passwd", NSS_WRAPPER_GROUP="/etc/group")
+
+
+@pytest.fixture
+def dual_hits():
+    for _ in range(20):
+        v4 = TcpHits("127.0.0.1")
+        try:
+            v6 = TcpHits("::1", v4.port)
+            break
+        except OSError:
+            v4.stop()
+    else:
+        pytest.fail("no port free on both 127.0.0.1 and ::1")
+    yield v4, v6
+    v4.stop()
+    v6.stop()
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_dns_spread_uses_every_address(volley_bin, dual_hits, tmp_path, mode):
+    v4, v6 = dual_hits
+    env = dual_env(tmp_path)
+    url = "http://dual.test:%d/health" % v4.port
+    if mode == "url":
+        args = [url, "-n", "40", "-c", "4", "-t", "1", "--no-keepalive"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U, {headers = '
+                    '{Connection = "close"}})\nend\n'), "-e", "U=" + url, "-n", "40", "-c", "4",
+                "-t", "1"]
+    r, _ = run_json(volley_bin, *args, env=env)
+    assert r["totals"]["responses_by_status"] == {"200": 40}
+    assert (len(v4.log), len(v6.log)) == (40, 0)       # the first address that works
+    v4.log.clear()
+    r, _ = run_json(volley_bin, *args, "--dns-spread", env=env)
+    assert r["totals"]["responses_by_status"] == {"200": 40}
+    assert len(v4.log) + len(v6.log) == 40 and len(v4.log) >= 10 and len(v6.log) >= 10, \
+        (len(v4.log), len(v6.log))
+
+
+# ---- time to the first body byte (client side) ----
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_first_body_byte_is_measured_apart_from_ttfb(volley_bin, serve, tmp_path, mode):
+    url = serve.url + "/stream?chunks=2&interval_ms=10&first_ms=150"
+    if mode == "url":
+        args = [url, "-n", "4", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  http.get(ENV.U)\nend\n'), "-e", "U=" + url,
+                "-n", "4", "-c", "1"]
+    r, _ = run_json(volley_bin, *args)
+    fb, ttfb = r["first_body"], r["ttfb"]
+    assert fb["count"] == 4
+    assert fb["percentiles"]["p50"] >= 145 and ttfb["percentiles"]["p50"] < 100, (fb, ttfb)
