@@ -163,6 +163,8 @@ def url_effects():
     E["body"] = lambda c: (c.json("-m", "POST", "-b", "hello", "-n", "1", c.rec.url), _eq(c.rec.bodies[0], b"hello"))
     E["body-file"] = _url_body_file
     E["no-retry"] = lambda c: _no_retry(c, script=False)
+    for f in CLIENT_FLAGS:
+        E[f] = (lambda f: lambda c: _client(c, f, script=False))(f)
     E["no-keepalive"] = lambda c: (c.json("--no-keepalive", "-n", "5", "-c", "1", c.rec.url), _eq(c.rec.srv.accepted, 5))
     E["pipeline"] = lambda c: _url_pipeline(c, "--pipeline")
     E["max-streams"] = lambda c: _url_pipeline(c, "--max-streams")
@@ -238,6 +240,8 @@ def script_effects():
     E["timeout"] = _script_timeout
     E["ok-status"] = lambda c: _ok_status(c, True)
     E["no-retry"] = lambda c: _no_retry(c, script=True)
+    for f in CLIENT_FLAGS:
+        E[f] = (lambda f: lambda c: _client(c, f, script=True))(f)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
     E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "300000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
@@ -260,6 +264,66 @@ def script_effects():
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
     return E
+
+
+# ---- the client flags (issue 18; test_client.py tests them in depth) ----
+
+CLIENT_FLAGS = ["compressed", "redirects", "proxy", "resolve", "connect-to", "dns-spread",
+                "unix-socket"]
+
+
+def _client_run(c, script, base, path, *flags):
+    """One request to base + path, as a URL run or through the script."""
+    if script:
+        return c.json(*c.lua("-e", "PATH=" + path, "-n", "1", "-c", "1", *flags, url=base))
+    return c.json(base + path, "-n", "1", "-c", "1", *flags)
+
+
+def _client(c, flag, script):
+    from test_client import TcpHits, UnixHits
+    port = c.rec.srv.port
+    if flag == "compressed":
+        t = _client_run(c, script, c.rec.url, "/x", "--compressed")["totals"]
+        _true("\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n" in c.rec.heads[0])
+        _eq(t["bytes_decoded"], 2)
+    elif flag == "redirects":
+        h = TcpHits("127.0.0.1")
+        try:
+            t = _client_run(c, script, "http://127.0.0.1:%d" % h.port, "/r/5", "--redirects", "2")
+        finally:
+            h.stop()
+        _eq((len(h.log), t["totals"]["redirects"]), (3, 2))
+    elif flag == "proxy":
+        _client_run(c, script, "http://made.up.test", "/p", "--proxy", c.rec.url)
+        _true(c.rec.heads[0].startswith("GET http://made.up.test/p HTTP/1.1\r\n"))
+    elif flag in ("resolve", "connect-to"):
+        spec = ("made.up.test:%d:127.0.0.1" if flag == "resolve" else
+                "made.up.test:%d:127.0.0.1:") % port
+        _client_run(c, script, "http://made.up.test:%d" % port, "/h", "--" + flag, spec)
+        _true("\r\nHost: made.up.test:%d\r\n" % port in c.rec.heads[0])
+    elif flag == "dns-spread":
+        a = TcpHits("127.0.0.1")
+        b = TcpHits("127.0.0.2", a.port)  # all of 127/8 is loopback
+        try:
+            base = "http://made.up.test:%d" % a.port
+            args = ["--resolve", "made.up.test:%d:127.0.0.1,127.0.0.2" % a.port, "-H",
+                    "Connection: close", "--dns-spread"]
+            if script:
+                c.json(*c.lua("-n", "8", "-c", "2", *args, url=base))
+            else:
+                c.json(base + "/health", "-n", "8", "-c", "2", *args)
+        finally:
+            a.stop()
+            b.stop()
+        _eq((len(a.log), len(b.log)), (4, 4))
+    elif flag == "unix-socket":
+        path = str(c.tmp / "u.sock")
+        u = UnixHits(path)
+        try:
+            _client_run(c, script, "http://api.internal", "/u", "--unix-socket", path)
+        finally:
+            u.stop()
+        _eq([(h[1], h[2]["Host"]) for h in u.log], [("/u", "api.internal")])
 
 
 def _url_pipeline(c, flag):
