@@ -63,7 +63,7 @@ int metrics_err_kind_from_name(const char *name);
       METRICS_SHOW_CLOSED_IF_ANY)                                                   \
     X(LATENCY_OK, "latency_ok", "latency_ok", "latency ok", METRICS_SHOW_IF_FEWER)     \
     X(DECODE, "decode", "decode", "decode", METRICS_SHOW_IF_ANY)                     \
-    X(FIRST_BODY, "first_body", "first_body", "1st body", METRICS_SHOW_IF_ANY)
+    X(FIRST_BODY, "first_body", "first_body", "1st body", METRICS_SHOW_IF_STREAMED)
 
 typedef enum {
     METRICS_SHOW_ALWAYS,
@@ -71,6 +71,7 @@ typedef enum {
     METRICS_SHOW_OPEN,     /* in the open model */
     METRICS_SHOW_IF_FEWER, /* when it holds values, fewer than latency */
     METRICS_SHOW_CLOSED_IF_ANY, /* in the closed model, when it holds values */
+    METRICS_SHOW_IF_STREAMED,   /* when it holds values and bodies were streamed (chunk gaps) */
 } metrics_show;
 
 #define METRICS_DIST_ENUM(E, n, j, l, s) METRICS_DIST_##E,

@@ -53,6 +53,8 @@ bool summary_dist_shown(const results_stats *st, metrics_dist d, bool open)
     case METRICS_SHOW_IF_ANY: return hist_count(st->dist[d]) > 0;
     case METRICS_SHOW_OPEN: return open;
     case METRICS_SHOW_CLOSED_IF_ANY: return !open && hist_count(st->dist[d]) > 0;
+    case METRICS_SHOW_IF_STREAMED:
+        return hist_count(st->dist[d]) > 0 && hist_count(st->dist[METRICS_DIST_CHUNK_GAP]) > 0;
     case METRICS_SHOW_IF_FEWER: {
         uint64_t n = hist_count(st->dist[d]);
         return n && n < hist_count(st->dist[METRICS_DIST_LATENCY]);
