@@ -239,7 +239,7 @@ static const flag_def run_flags[] = {
      "with --exec: how long the command may take to be ready (default 15s)", NULL},
     {OPT_COLD, "cold", 0, NULL, U, "server under test",
      "with --exec: time from exec to the first successful response, and that request's "
-     "latency, apart from the warm load (plain http)", NULL},
+     "latency, apart from the warm load (http or https)", NULL},
     {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LISTEN, "metrics-listen", 0, "ADDR", B, "live outputs",
      "serve Prometheus /metrics during the run (PORT alone: 127.0.0.1:PORT; docs/outputs.md)",
      NULL},

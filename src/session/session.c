@@ -246,7 +246,7 @@ static void raise_fd_limit(void)
 }
 
 /* --cold and --exec-timeout need --exec; --cold sends the load's request
- * itself, so only a URL run's plain-HTTP request. */
+ * itself, so only a URL run's request (http, or https over TLS). */
 static int check_cold(const session_config *c, const plan *p, const char *script_path, err *e)
 {
     if (c->exec_timeout_ns && !c->exec_cmd)
@@ -258,8 +258,10 @@ static int check_cold(const session_config *c, const plan *p, const char *script
                                          "with the run)");
     if (script_path || !p->neps)
         return err_set(e, VOLLEY_EINVAL, "--cold: URL runs only (not with a script)");
-    if (p->target_tls[p->eps[0].target_idx])
-        return err_set(e, VOLLEY_EINVAL, "--cold: https targets are not supported yet");
+    /* The cold request is sent by a blocking probe: TLS yes, a proxy's
+     * CONNECT tunnel no. */
+    if (p->target_tunnel[p->eps[0].target_idx][0])
+        return err_set(e, VOLLEY_EINVAL, "--cold: not with --proxy for an https target");
     return 0;
 }
 
@@ -277,7 +279,9 @@ static int start_sut(state *s, const char *script_path, err *e)
                      .exec_timeout_ns = c->exec_timeout_ns,
                      .log_path = c->no_save ? NULL : log, .quiet = c->quiet,
                      .cold_request = c->cold && url_run ? &p->eps[0].request : NULL,
-                     .cold_head = url_run && p->eps[0].head};
+                     .cold_head = url_run && p->eps[0].head,
+                     .cold_tls = url_run && p->target_tls[p->eps[0].target_idx] ? p->tls : NULL,
+                     .cold_sni = url_run ? p->target_hosts[p->eps[0].target_idx] : NULL};
     return sut_start(&s->server, &o, e);
 }
 

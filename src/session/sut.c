@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "load/plan.h"
+#include "net/tls.h"
 #include "proto/http1.h"
 
 #include <netinet/in.h>
@@ -37,19 +38,60 @@ static int connect_to(const addr *a, uint64_t deadline_ns)
     return fd;
 }
 
-/* Sends req and reads one whole response; its status, or -1. */
-static int exchange(const addr *a, const buf *req, bool head, uint64_t deadline_ns)
+/* The probe's connection: a blocking socket, with TLS over it for an https
+ * target (--cold), checked as the load checks it. */
+typedef struct probe_io {
+    int fd;
+    struct ssl_st *ssl;
+    void *session;
+    tls_fail f;
+} probe_io;
+
+static bool io_start(probe_io *io, tls_client_ctx *tls, const char *sni)
 {
-    int fd = connect_to(a, deadline_ns);
-    if (fd < 0)
+    if (!tls)
+        return true;
+    if (!(io->ssl = tls_io_connect_new(tls, io->fd, sni, &io->session)))
+        return false;
+    unsigned want = 0;
+    /* Blocking: done or failed (-EAGAIN only when SO_RCVTIMEO ran out). */
+    return tls_io_handshake(io->ssl, &want, &io->f) == 0;
+}
+
+static ssize_t io_send(probe_io *io, const char *p, size_t n)
+{
+    unsigned want = 0;
+    return io->ssl ? tls_io_write(io->ssl, p, n, &want, &io->f) : send(io->fd, p, n, MSG_NOSIGNAL);
+}
+
+static ssize_t io_read(probe_io *io, char *p, size_t n)
+{
+    unsigned want = 0;
+    return io->ssl ? tls_io_read(io->ssl, p, n, &want, &io->f) : read(io->fd, p, n);
+}
+
+static void io_end(probe_io *io)
+{
+    if (io->ssl)
+        tls_io_free(io->ssl, false, false);
+    tls_session_free(io->session);
+    close(io->fd);
+}
+
+/* Sends req and reads one whole response; its status, or -1. */
+static int exchange(const addr *a, const buf *req, bool head, uint64_t deadline_ns,
+                    tls_client_ctx *tls, const char *sni)
+{
+    probe_io io = {.fd = connect_to(a, deadline_ns)};
+    if (io.fd < 0)
         return -1;
     int status = -1;
-    if (send(fd, req->data, req->len, MSG_NOSIGNAL) == (ssize_t)req->len) {
+    if (io_start(&io, tls, sni) && io_send(&io, req->data, req->len) == (ssize_t)req->len) {
         http1_resp r;
         http1_resp_begin(&r, head, NULL);
         char tmp[16384];
         for (;;) {
-            ssize_t n = read(fd, tmp, sizeof tmp);
+            ssize_t n = io_read(&io, tmp, sizeof tmp);
             size_t used;
             int rc = n > 0 ? http1_resp_parse(&r, tmp, (size_t)n, &used)
                      : n == 0 ? http1_resp_eof(&r) : HTTP1_ECLOSED;
@@ -59,7 +101,7 @@ static int exchange(const addr *a, const buf *req, bool head, uint64_t deadline_
                 break;
         }
     }
-    close(fd);
+    io_end(&io);
     return status;
 }
 
@@ -91,6 +133,8 @@ typedef struct probe_ctx {
     const addr *a;
     const buf *req;
     bool head;
+    tls_client_ctx *tls;
+    const char *sni;
     uint64_t deadline_ns;
     int status;
     uint32_t attempts;
@@ -106,7 +150,7 @@ static bool probe_connect(void *ctx)
 static bool probe_answer(void *ctx)
 {
     probe_ctx *c = ctx;
-    return exchange(c->a, c->req, c->head, c->deadline_ns) > 0;
+    return exchange(c->a, c->req, c->head, c->deadline_ns, NULL, NULL) > 0;
 }
 
 static bool probe_success(void *ctx)
@@ -114,7 +158,7 @@ static bool probe_success(void *ctx)
     probe_ctx *c = ctx;
     c->attempts++;
     c->sent_ns = clock_now_ns();
-    c->status = exchange(c->a, c->req, c->head, c->deadline_ns);
+    c->status = exchange(c->a, c->req, c->head, c->deadline_ns, c->tls, c->sni);
     c->done_ns = clock_now_ns();
     return c->status >= 100 && c->status < 400;
 }
@@ -159,7 +203,7 @@ static int wait_ready(sut *s, const sut_options *o, uint64_t t0, err *e)
         return rc;
     s->cold.ready_ms = (double)(clock_now_ns() - t0) / NS_PER_MS;
     probe_ctx c = {.a = o->connect_addr, .req = o->cold_request, .head = o->cold_head,
-                   .deadline_ns = t0 + timeout};
+                   .tls = o->cold_tls, .sni = o->cold_sni, .deadline_ns = t0 + timeout};
     if ((rc = wait_until(probe_success, &c, s->exec_pid, t0 + timeout,
                          "a first successful response (--cold)", tt, e)))
         return rc;

@@ -29,6 +29,8 @@ typedef struct sut_options {
     bool quiet;                 /* without log_path: the output is dropped */
     const buf *cold_request;    /* --cold: the load's first request bytes */
     bool cold_head;             /* it is a HEAD request */
+    struct tls_client_ctx *cold_tls; /* https target: the load's TLS context */
+    const char *cold_sni;       /* and the URL's host name */
 } sut_options;
 
 typedef struct sut {

@@ -9,6 +9,7 @@ import sys
 import time
 
 from conftest import free_port
+from test_tls import certs  # noqa: F401 (fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -159,3 +160,21 @@ def test_server_cost_per_sweep_step(volley_bin, tmp_path):
     table = html.split("<h2>Server under test</h2>", 1)[1].split("</table>", 1)[0]
     for c in cpu:  # results.json rounds to 0.1, as the table does
         assert ">%.1f</td>" % c in table, (c, table)
+
+
+def test_cold_over_https_times_the_first_tls_request(volley_bin, tmp_path, certs):  # noqa: F811
+    # volley serve with TLS started by --exec: the cold request does the TLS
+    # handshake (certificate checked against the URL's name) before timing.
+    port = free_port()
+    cmd = "exec %s serve -q --listen 127.0.0.1:%d --threads 1 --tls-cert %s --tls-key %s" % (
+        volley_bin, port, certs["server.pem"], certs["server.key"])
+    p = run(volley_bin, "--no-save", "-q", "--json", "-n", "5", "-c", "1", "--cold", "--cacert",
+            certs["ca.pem"], "--exec", cmd, "https://127.0.0.1:%d/health" % port)
+    assert p.returncode == 0, p.stderr
+    cold = json.loads(p.stdout)["cold"]
+    assert cold["status"] == 200 and cold["attempts"] >= 1
+    assert cold["start_ms"] >= cold["ready_ms"] and cold["first_request_ms"] > 0
+    # A certificate the load would refuse fails the cold request the same way.
+    p = run(volley_bin, "--no-save", "-q", "-n", "1", "--cold", "--exec-timeout", "2s",
+            "--exec", cmd, "https://127.0.0.1:%d/health" % port)
+    assert p.returncode != 0 and "--cold" in p.stderr, p.stderr
