@@ -227,7 +227,15 @@ void summary_print(FILE *f, const results *r)
         fprintf(f, "  warm-up      %llu requests, not counted\n", (unsigned long long)r->warmup_requests);
     summary_format_bytes((double)t->bytes_in, a, sizeof a);
     summary_format_bytes(secs > 0 ? (double)t->bytes_in / secs : 0, b, sizeof b);
-    fprintf(f, "  data in      %s, %s/s\n", a, b);
+    fprintf(f, "  data in      %s, %s/s", a, b);
+    if (t->bytes_decoded) {
+        summary_format_bytes((double)t->bytes_decoded, a, sizeof a);
+        fprintf(f, "   decoded %s (--compressed; decoding not in latency)", a);
+    }
+    fprintf(f, "\n");
+    if (t->redirects)
+        fprintf(f, "  redirects    %llu followed (each hop a request of its own)\n",
+                (unsigned long long)t->redirects);
     summary_format_bytes((double)t->bytes_out, a, sizeof a);
     fprintf(f, "  data out     %s   connections opened %llu", a, (unsigned long long)t->connects);
     if (hist_count(r->st.tls_handshake))
