@@ -402,13 +402,14 @@ int lua_http_headers_of(lua_State *L)
     return 1;
 }
 
-enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_COUNT };
+enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_FIRST_BODY, T_DECODING,
+       T_COUNT };
 
 /* C.timings_of(packed): res.timings from the doubles packed at the call. */
 int lua_http_timings_of(lua_State *L)
 {
     static const char *const names[T_COUNT] = {"duration", "connecting", "sending", "waiting",
-                                               "receiving"};
+                                               "receiving", "first_body", "decoding"};
     size_t len = 0;
     const char *p = lua_isstring(L, 1) ? lua_tolstring(L, 1, &len) : "";
     lua_createtable(L, 0, T_COUNT);
@@ -427,6 +428,7 @@ int lua_http_timings_of(lua_State *L)
 static void push_raw(lua_State *co, const vu_http *h, bool ok)
 {
     const xch_req *x = &h->x;
+    uint64_t dec = ok ? x->decode_ns : 0;
     if (ok && h->hdrs.len) {
         lua_pushlstring(co, h->hdrs.data, h->hdrs.len);
         lua_setfield(co, -2, "_h");
@@ -436,11 +438,15 @@ static void push_raw(lua_State *co, const vu_http *h, bool ok)
         lua_setfield(co, -2, "_c");
     }
     double t[T_COUNT] = {
-        [T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns),
+        /* decoding (--compressed) is the client's time, not in duration */
+        [T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns - dec),
         [T_CONNECTING] = lua_args_ms(x->connect_ns),
         [T_SENDING] = 0,
         [T_WAITING] = lua_args_ms(ok && x->first_byte_ns > x->sent_ns ? x->first_byte_ns - x->sent_ns : 0),
-        [T_RECEIVING] = lua_args_ms(ok && h->done_ns > x->first_byte_ns ? h->done_ns - x->first_byte_ns : 0),
+        [T_RECEIVING] = lua_args_ms(ok && h->done_ns > x->first_byte_ns + dec ? h->done_ns - x->first_byte_ns - dec : 0),
+        /* sent to the first body byte (first chunk, SSE event, token) */
+        [T_FIRST_BODY] = lua_args_ms(ok && x->first_body_ns > x->sent_ns ? x->first_body_ns - x->sent_ns : 0),
+        [T_DECODING] = lua_args_ms(dec),
     };
     lua_pushlstring(co, (const char *)t, sizeof t);
     lua_setfield(co, -2, "_t");

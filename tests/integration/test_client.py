@@ -549,3 +549,17 @@ def test_first_body_byte_is_measured_apart_from_ttfb(volley_bin, serve, tmp_path
     fb, ttfb = r["first_body"], r["ttfb"]
     assert fb["count"] == 4
     assert fb["percentiles"]["p50"] >= 145 and ttfb["percentiles"]["p50"] < 100, (fb, ttfb)
+
+
+def test_script_timings_first_body_and_decoding(volley_bin, serve, gz_nginx, tmp_path):
+    f = lua(tmp_path, 'function default()\n'
+            '  local s = http.get(ENV.S .. "/stream?chunks=2&interval_ms=10&first_ms=150")\n'
+            '  local g = http.get(ENV.G)\n'
+            '  check(s, {fb = function(x) return x.timings.first_body >= 145 and '
+            'x.timings.waiting < 100 end})\n'
+            '  check(g, {dec = function(x) return x.timings.decoding > 0 and '
+            'x.timings.duration > 0 end})\nend\n')
+    r, _ = run_json(volley_bin, f, "-e", "S=" + serve.url, "-e", "G=" + gz_nginx.url +
+                    "/f/big.txt", "-n", "2", "-c", "1", "--compressed")
+    assert {c["name"]: c["passes"] for c in r["script"]["checks"]} == {"fb": 2, "dec": 2}, \
+        r["script"]["checks"]
