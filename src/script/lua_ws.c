@@ -409,7 +409,8 @@ int lua_ws_open(lua_State *L)
     xch_target *t = lua_http_target(w, &s->u, &e);
     if (!t)
         return luaL_error(L, "ws: %s", e.msg);
-    s->a = t->addrs[t->good];
+    /* --dns-spread: each new connection the next address */
+    s->a = t->addrs[t->spread ? t->rr++ % t->naddrs : t->good];
     s->vu = vu;
     s->w = w;
     s->scen = vu->scen;
@@ -431,6 +432,8 @@ int lua_ws_open(lua_State *L)
     conn_init(&s->c, w->lp, &ws_handlers, s);
     if (s->u.tls)
         conn_set_tls(&s->c, w->ctx->tls, s->u.host);
+    /* --proxy: a CONNECT tunnel first (the target outlives the socket) */
+    conn_set_tunnel(&s->c, t->tunnel[0] ? t->tunnel : NULL);
     s->state = WSS_CONNECTING;
     s->connect_start_ns = loop_update_now(w->lp);
     int rc = conn_open(&s->c, &s->a);

@@ -563,3 +563,13 @@ def test_script_timings_first_body_and_decoding(volley_bin, serve, gz_nginx, tmp
                     "/f/big.txt", "-n", "2", "-c", "1", "--compressed")
     assert {c["name"]: c["passes"] for c in r["script"]["checks"]} == {"fb": 2, "dec": 2}, \
         r["script"]["checks"]
+
+
+def test_websocket_through_the_proxy_tunnel(volley_bin, serve, tinyproxy, tmp_path):
+    f = lua(tmp_path, 'function default()\n  local s = assert(ws.open(ENV.U))\n'
+            '  s:send("hi")\n  local m = s:recv(5)\n  check(m, {echo = function(x) return x == "hi" end})\n'
+            '  s:close()\nend\n')
+    r, _ = run_json(volley_bin, f, "-e", "U=ws://127.0.0.1:%d/ws" % serve.port, "-n", "3", "-c",
+                    "1", "--proxy", tinyproxy.url)
+    assert r["script"]["checks"][0]["passes"] == 3, r["script"]
+    assert tinyproxy.connects() == 3
