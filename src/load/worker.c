@@ -228,6 +228,18 @@ static void rd_header(void *ctx, const char *name, size_t nlen, const char *valu
     }
 }
 
+/* A client's redirect state, made at its first request (an open-model
+ * pool may have thousands of clients that never send one). Without
+ * memory the client simply does not follow redirects. */
+static void redirect_setup(client *cl)
+{
+    if (!(cl->rd = calloc(1, sizeof *cl->rd)))
+        return;
+    cl->rd->cb = (http1_callbacks){.on_header = rd_header, .ctx = cl->rd,
+                                   .line_buf = cl->rd->line, .line_cap = sizeof cl->rd->line};
+    cl->req.cb = &cl->rd->cb;
+}
+
 /* The worker's target for u: one of the plan's, or one resolved now (once
  * per host and worker; NULL when too many hosts or it does not resolve). */
 static xch_target *redirect_target(worker *w, const url *u)
@@ -360,6 +372,8 @@ static void exchange_start(client *cl)
     /* After a redirect to another host, back to the endpoint's. */
     if (cl->xc->t != &w->targets[cl->target])
         xch_conn_retarget(cl->xc, &w->targets[cl->target]);
+    if (p->redirects && !cl->rd)
+        redirect_setup(cl);
     if (cl->rd) {
         cl->rd->hops = 0;
         cl->rd->has_loc = false;
@@ -819,16 +833,6 @@ worker *worker_new(const worker_config *cfg, err *e)
         cl->req.owner = cl;
         cl->req.on_done = on_outcome;
         loop_timer_init(&cl->retry);
-        if (w->p->redirects) {
-            if (!(cl->rd = calloc(1, sizeof *cl->rd))) {
-                err_set(e, VOLLEY_ENOMEM, "worker: out of memory for --redirects");
-                goto fail;
-            }
-            cl->rd->cb = (http1_callbacks){.on_header = rd_header, .ctx = cl->rd,
-                                           .line_buf = cl->rd->line,
-                                           .line_cap = sizeof cl->rd->line};
-            cl->req.cb = &cl->rd->cb;
-        }
     }
     atomic_init(&w->raw_head, 0);
     atomic_init(&w->raw_tail, 0);
