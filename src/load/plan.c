@@ -499,9 +499,11 @@ int plan_compile(plan *p, err *e)
     bool any_tls = false;
     for (size_t i = 0; i < p->ntargets; i++)
         any_tls |= p->target_tls[i];
-    if (any_tls && !p->tls && !(p->tls = tls_client_ctx_new(&p->tls_opts, e)))
+    /* A redirect may lead from http to https: then TLS is ready too. */
+    bool tls_needed = any_tls || p->redirects;
+    if (tls_needed && !p->tls && !(p->tls = tls_client_ctx_new(&p->tls_opts, e)))
         return e && e->code ? e->code : VOLLEY_EINVAL;
-    if (!any_tls && (p->tls_opts.cafile || p->tls_opts.certfile || p->tls_opts.insecure))
+    if (!tls_needed && (p->tls_opts.cafile || p->tls_opts.certfile || p->tls_opts.insecure))
         return err_set(e, VOLLEY_EINVAL, "--insecure/--cacert/--cert: no https:// endpoint");
     if (p->pipeline > 1 && !p->keepalive)
         return err_set(e, VOLLEY_EINVAL, "--pipeline: needs keep-alive (not with --no-keepalive)");

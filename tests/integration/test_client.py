@@ -90,6 +90,8 @@ class Hits(http.server.BaseHTTPRequestHandler):
             status, extra = 303, {"Location": "/r/0"}
         elif m and int(m.group(1)) > 0:
             status, extra = 302, {"Location": "/r/%d" % (int(m.group(1)) - 1)}
+        elif self.path.startswith("/to?"):
+            status, extra = 302, {"Location": self.path[4:]}
         elif self.path == "/gz-bad":
             extra, body = {"Content-Encoding": "gzip"}, b"this is not gzip at all"
         self.send_response(status)
@@ -573,3 +575,13 @@ def test_websocket_through_the_proxy_tunnel(volley_bin, serve, tinyproxy, tmp_pa
                     "1", "--proxy", tinyproxy.url)
     assert r["script"]["checks"][0]["passes"] == 3, r["script"]
     assert tinyproxy.connects() == 3
+
+
+def test_redirect_from_http_to_https_on_another_port(volley_bin, hits, tls_serve, certs):
+    srv = tls_serve()
+    url = "http://127.0.0.1:%d/to?https://127.0.0.1:%d/health" % (hits.port, srv.port)
+    r, _ = run_json(volley_bin, url, "-n", "4", "-c", "1", "--redirects", "2", "--cacert",
+                    certs["ca.pem"])
+    assert r["totals"]["responses_by_status"] == {"200": 4, "302": 4}, r["totals"]
+    handshakes, _ = srv.handshakes()
+    assert handshakes == 4   # each chain goes back to the http host, then reconnects
