@@ -5,7 +5,8 @@
  * protocol driver, records every timing and the outcome into the request's
  * metrics shard, classifies errors, retries a stale keep-alive connection
  * once, and tells the owner (a URL-run worker or a Lua VU) through
- * req->on_done. Workers, scheduling and metrics see only this header; a
+ * req->on_done. With --compressed it decodes bodies between the parser and
+ * the owner (proto/decode), timing that apart from latency. Workers, scheduling and metrics see only this header; a
  * protocol (HTTP/1.1 today, HTTP/2 later) is an xch_proto table. */
 #ifndef VOLLEY_EXCHANGE_H
 #define VOLLEY_EXCHANGE_H

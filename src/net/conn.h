@@ -1,5 +1,5 @@
 /* conn: one client connection's transport on a worker's loop: non-blocking
- * connect, TLS handshake, write of borrowed bytes, reads into the caller's
+ * connect, a proxy's CONNECT tunnel (--proxy with https), TLS handshake, write of borrowed bytes, reads into the caller's
  * buffer, close. The transport is a small vtable (as wrk's sock.*): plain
  * TCP and TLS (net/tls) are peers. conn knows nothing of HTTP; the owner
  * (load/worker) drives the protocol from the callbacks and runs the timers. */

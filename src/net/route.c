@@ -198,7 +198,6 @@ int route_resolve(const route_opts *o, const url *u, const char *what, addr *out
         if (!strcasecmp(r->host, host) && r->port == port)
             return resolve_list(r, port, "--resolve", out, max, e);
     }
-    (void)what;
     return addr_resolve_host(host, port, what, out, max, e);
 }
 
@@ -208,10 +207,4 @@ bool route_absolute_form(const route_opts *o, const url *u, char *out, size_t ca
         return false;
     snprintf(out, cap, "%s://%s%s", u->scheme, u->hostport, u->path);
     return true;
-}
-
-bool route_any(const route_opts *o)
-{
-    return o && (o->nresolve || o->nconnect_to || o->unix_path[0] || o->has_proxy ||
-                 o->dns_spread);
 }

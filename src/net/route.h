@@ -50,7 +50,4 @@ int route_resolve(const route_opts *o, const url *u, const char *what, addr *out
  * ("http://host:port/path"), written into out. */
 bool route_absolute_form(const route_opts *o, const url *u, char *out, size_t cap);
 
-/* Whether any option changes how a host is reached. */
-bool route_any(const route_opts *o);
-
 #endif
