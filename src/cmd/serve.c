@@ -32,7 +32,8 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  -l, --listen HOST:PORT   address to listen on (default 127.0.0.1:8080;\n"
-            "                           port 0 picks a free port; loopback only)\n"
+            "                           port 0 picks a free port; loopback only; or\n"
+            "                           unix:PATH, a Unix socket made and removed here)\n"
             "  -t, --threads N          worker threads, each with its own event loop and\n"
             "                           SO_REUSEPORT socket (default: number of cores)\n"
             "      --idle-timeout D     close keep-alive connections idle this long\n"
@@ -205,7 +206,9 @@ int cmd_serve(int argc, char **argv)
         return bad_usage("--capacity-queue needs --capacity");
     if (!cfg.idle_timeout_ns || !cfg.header_timeout_ns)
         return bad_usage("timeouts must be greater than 0");
-    if ((rc = addr_parse_hostport(listen, "--listen", &cfg.listen, &e)))
+    /* unix:PATH: a Unix socket (clients: volley run --unix-socket PATH). */
+    if ((rc = strncmp(listen, "unix:", 5) ? addr_parse_hostport(listen, "--listen", &cfg.listen, &e)
+                                          : addr_unix(listen + 5, "--listen", &cfg.listen, &e)))
         return bad_usage(e.msg);
     if (!addr_is_loopback(&cfg.listen)) {
         char msg[600];
@@ -249,7 +252,7 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     addr bound;
-    char name[80];
+    char name[160];
     server_address(s, &bound);
     addr_format(&bound, name, sizeof name);
     printf("listening on %s://%s\n", tls ? "https" : "http", name);

@@ -17,6 +17,7 @@
 #include "server/ws_routes.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define READ_CHUNK 65536u             /* one read(2) per readiness event */
@@ -1100,8 +1102,9 @@ static int listen_on(const addr *a, int *out, err *e)
     if (fd < 0)
         return err_sys(e, "serve: socket for %s", name);
     int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    bool inet = a->sa.ss_family != AF_UNIX;
+    if (inet && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+                 setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)) {
         close(fd);
         return err_sys(e, "serve: setsockopt on %s", name);
     }
@@ -1148,7 +1151,15 @@ static int worker_init(server *s, unsigned i, const addr *a, err *e)
         return err_set(e, VOLLEY_ENOMEM, "serve: out of memory");
     if (!(w->l = loop_new(e)))
         return e ? e->code : VOLLEY_ENOMEM;
-    int rc = listen_on(a, &w->lfd, e);
+    /* A Unix socket path is bound once; the other threads accept on the
+     * same socket (no SO_REUSEPORT for AF_UNIX). */
+    int rc = 0;
+    if (a->sa.ss_family == AF_UNIX && i > 0) {
+        if ((w->lfd = fcntl(s->w[0].lfd, F_DUPFD_CLOEXEC, 0)) < 0)
+            return err_sys(e, "serve: dup of the Unix socket");
+    } else {
+        rc = listen_on(a, &w->lfd, e);
+    }
     if (rc)
         return rc;
     return loop_watch(w->l, w->lfd, LOOP_READ, on_accept, w, e);
@@ -1265,6 +1276,9 @@ void server_free(server *s)
         free(w->rbuf);
         buf_free(&w->wbuf);
     }
+    /* The socket file this server made goes with it. */
+    if (s->bound.sa.ss_family == AF_UNIX)
+        unlink(((const struct sockaddr_un *)&s->bound.sa)->sun_path);
     free(s->w);
     free(s);
 }

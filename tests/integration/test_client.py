@@ -585,3 +585,23 @@ def test_redirect_from_http_to_https_on_another_port(volley_bin, hits, tls_serve
     assert r["totals"]["responses_by_status"] == {"200": 4, "302": 4}, r["totals"]
     handshakes, _ = srv.handshakes()
     assert handshakes == 4   # each chain goes back to the http host, then reconnects
+
+
+def test_volley_serve_on_a_unix_socket(volley_bin, tmp_path):
+    path = str(tmp_path / "serve.sock")
+    srv = subprocess.Popen([volley_bin, "serve", "--listen", "unix:" + path, "--threads", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "listening on http://unix:" + path
+        r, _ = run_json(volley_bin, "http://api.internal/health", "-n", "500", "-c", "4", "-t",
+                        "2", "--unix-socket", path)
+        assert r["totals"]["responses_by_status"] == {"200": 500}, r["totals"]
+        # A second server on the same path is refused (the file is not taken over).
+        p = subprocess.run([volley_bin, "serve", "--listen", "unix:" + path, "-d", "1s"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and "cannot listen" in p.stderr
+        assert os.path.exists(path)
+    finally:
+        srv.terminate()
+        assert srv.wait(10) == 0
+    assert not os.path.exists(path)   # removed by the server that made it
