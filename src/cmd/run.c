@@ -237,9 +237,11 @@ static const flag_def run_flags[] = {
      "to the first endpoint; never the load's own request)", NULL},
     {OPT_EXEC_TIMEOUT, "exec-timeout", 0, "D", B, "server under test",
      "with --exec: how long the command may take to be ready (default 15s)", NULL},
-    {OPT_COLD, "cold", 0, NULL, U, "server under test",
+    {OPT_COLD, "cold", 0, NULL, B, "server under test",
      "with --exec: time from exec to the first successful response, and that request's "
-     "latency, apart from the warm load (http or https)", NULL},
+     "latency, apart from the warm load (http or https)",
+     "the run's first successful http.* response is the cold one (it stays in the load's "
+     "numbers); --ready URL is then only connected to, not requested"},
     {OPT_OUTPUT + OUTPUTS_FLAG_METRICS_LISTEN, "metrics-listen", 0, "ADDR", B, "live outputs",
      "serve Prometheus /metrics during the run (PORT alone: 127.0.0.1:PORT; docs/outputs.md)",
      NULL},

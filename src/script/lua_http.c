@@ -102,10 +102,26 @@ static void record_name(vu_http *h, const xch_outcome *o, const metrics_shard *s
         hist_record(n->ttfb, o->ttfb_ns);
 }
 
+/* --cold: the run's first successful response (any thread) is the cold one. */
+static void note_cold(script_cold *c, const xch_outcome *o)
+{
+    if (atomic_load_explicit(&c->done_ns, memory_order_relaxed))
+        return;
+    atomic_fetch_add_explicit(&c->attempts, 1, memory_order_relaxed);
+    uint64_t zero = 0;
+    if (o->err < 0 && o->status < 400 &&
+        atomic_compare_exchange_strong(&c->done_ns, &zero, o->done_ns)) {
+        c->latency_ns = o->latency_ns;
+        c->status = o->status;
+    }
+}
+
 static void on_outcome(xch_req *r, const xch_outcome *o)
 {
     vu_http *h = r->owner;
     record_name(h, o, r->shard);
+    if (h->vu->w->ctx->cold)
+        note_cold(h->vu->w->ctx->cold, o);
     h->in_flight = false;
     h->done_ns = o->done_ns;
     h->err_kind = o->err;

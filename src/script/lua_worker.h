@@ -30,6 +30,7 @@ struct lua_worker_ctx {
     const struct route_opts *route;/* --resolve, --proxy, ... (NULL: none) */
     bool compressed;               /* --compressed: bodies are decoded */
     int redirects;                 /* default of params.redirects (--redirects; 10) */
+    script_cold *cold;             /* --cold: the first successful response */
     /* Filled by destroy (the main thread, one worker after another). */
     script_results *agg;
     /* Errors logged so far by all workers: the first five of the run are. */

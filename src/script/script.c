@@ -278,6 +278,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->no_retry = o->no_retry;
     ctx->route = o->route;
     ctx->compressed = o->compressed;
+    ctx->cold = o->cold;
     ctx->redirects = o->redirects_given ? (int)o->redirects : 10;
     _Atomic uint32_t errors_logged = 0;
     ctx->errors_logged = &errors_logged;

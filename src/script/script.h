@@ -12,6 +12,7 @@
 #include "results/results.h"
 #include "script/script_results.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,15 @@ typedef struct script_results script_results;
 struct lua_plan;
 struct lua_plan_shape;
 struct tls_client_ctx;
+
+/* --cold with a script: the run's first successful http.* response, from
+ * every worker thread (the first to set done_ns wins; read after the run). */
+typedef struct script_cold {
+    _Atomic uint64_t done_ns;   /* monotonic; 0: none yet */
+    uint64_t latency_ns;
+    int status;
+    _Atomic uint32_t attempts;  /* responses and errors up to that one */
+} script_cold;
 
 typedef struct script_opts {
     const char *const *env;  /* "KEY=VALUE" from -e, override the environment */
@@ -40,6 +50,7 @@ typedef struct script_opts {
     bool no_retry;           /* --no-retry: a stale connection is an error */
     const struct route_opts *route; /* how hosts are reached (--resolve, --proxy, ...) */
     bool compressed;         /* --compressed: bodies are decoded */
+    script_cold *cold;       /* --cold: filled by the run (NULL: not measured) */
     bool redirects_given;    /* --redirects: the default of params.redirects (else 10) */
     uint32_t redirects;
     uint64_t seed;           /* --seed (session picks one when not given) */

@@ -83,6 +83,7 @@ typedef struct state {
     bool have_base;
     session_raw raw;
     sut server;
+    script_cold scold;          /* --cold with a script */
     progress_state ps;
     live_check lc;
     results r;
@@ -256,8 +257,12 @@ static int check_cold(const session_config *c, const plan *p, const char *script
     if (!c->exec_cmd)
         return err_set(e, VOLLEY_EINVAL, "--cold: only with --exec (the server must start "
                                          "with the run)");
-    if (script_path || !p->neps)
-        return err_set(e, VOLLEY_EINVAL, "--cold: URL runs only (not with a script)");
+    /* With a script the cold request is the run's first successful http.*
+     * response; a URL run sends its own request before the load. */
+    if (script_path)
+        return 0;
+    if (!p->neps)
+        return err_set(e, VOLLEY_EINVAL, "--cold: no endpoint");
     /* The cold request is sent by a blocking probe: TLS yes, a proxy's
      * CONNECT tunnel no. */
     if (p->target_tunnel[p->eps[0].target_idx][0])
@@ -275,6 +280,7 @@ static int start_sut(state *s, const char *script_path, err *e)
     snprintf(log, sizeof log, "%s/server.log", s->dir);
     sut_options o = {.exec_cmd = c->exec_cmd, .monitor_pid = c->monitor_pid,
                      .ready_url = c->ready_url,
+                     .ready_connect_only = c->cold && script_path,
                      .connect_addr = url_run ? &p->targets[p->eps[0].target_idx] : NULL,
                      .exec_timeout_ns = c->exec_timeout_ns,
                      .log_path = c->no_save ? NULL : log, .quiet = c->quiet,
@@ -351,6 +357,7 @@ static int run_load(state *s, const char *script_path, err *e)
         so.no_retry = s->p->no_retry;
         so.route = &s->p->route;
         so.compressed = s->p->compressed;
+        so.cold = c->cold ? &s->scold : NULL;
         so.segment_k = s->p->segment_k;
         so.segment_n = s->p->segment_n;
         rc = script_run(script_path, &so, &eo, &s->r, e);
@@ -490,6 +497,20 @@ static void finish(state *s)
         log_warn("%s", r->warning);
 }
 
+/* --cold with a script: the first successful response of the run, timed
+ * from --exec (sut_stop copies it into the results). */
+static void script_cold_result(state *s)
+{
+    uint64_t done = atomic_load(&s->scold.done_ns);
+    if (!s->c->cold || !done)
+        return;
+    s->server.cold = (results_cold){
+        .measured = true, .ready_ms = s->server.ready_ms,
+        .start_ms = (double)(done - s->server.exec_ns) / NS_PER_MS,
+        .first_ms = (double)s->scold.latency_ns / NS_PER_MS,
+        .status = s->scold.status, .attempts = atomic_load(&s->scold.attempts)};
+}
+
 static void release(state *s)
 {
     /* The config's sinks, also when prepare failed before listing them. */
@@ -529,6 +550,7 @@ int session_run(session_config *c, plan *p, const char *script_path)
     } else if ((rc = run_load(&s, script_path, &e))) {
         fail(&s, rc == VOLLEY_EINVAL || rc == VOLLEY_EPARSE ? SESSION_EXIT_USAGE : 1, &e);
     } else {
+        script_cold_result(&s);
         sut_stop(&s.server, &s.r);
         if (s.raw.f && session_raw_close(&s.raw, &e))
             fail(&s, 1, &e);

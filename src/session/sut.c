@@ -165,8 +165,8 @@ static bool probe_success(void *ctx)
 
 /* A GET of the --ready URL, compiled on its own: no method, header or body
  * of the load. */
-static int wait_ready_url(const char *ready_url, pid_t pid, uint64_t deadline_ns, const char *tt,
-                          err *e)
+static int wait_ready_url(const char *ready_url, bool connect_only, pid_t pid,
+                          uint64_t deadline_ns, const char *tt, err *e)
 {
     static plan p; /* large; compiled only for its address and request */
     plan_init(&p);
@@ -179,8 +179,10 @@ static int wait_ready_url(const char *ready_url, pid_t pid, uint64_t deadline_ns
         probe_ctx c = {.a = &p.targets[p.eps[0].target_idx], .req = &p.eps[0].request,
                        .deadline_ns = deadline_ns};
         char what[300];
-        snprintf(what, sizeof what, "%.250s answered", ready_url);
-        rc = wait_until(probe_answer, &c, pid, deadline_ns, what, tt, e);
+        snprintf(what, sizeof what, connect_only ? "%.250s accepted a connection"
+                                                 : "%.250s answered", ready_url);
+        rc = wait_until(connect_only ? probe_connect : probe_answer, &c, pid, deadline_ns, what,
+                        tt, e);
     }
     plan_free(&p);
     return rc;
@@ -193,15 +195,16 @@ static int wait_ready(sut *s, const sut_options *o, uint64_t t0, err *e)
     snprintf(tt, sizeof tt, "%.3gs", (double)timeout / NS_PER_S);
     int rc;
     if (o->ready_url) {
-        rc = wait_ready_url(o->ready_url, s->exec_pid, t0 + timeout, tt, e);
+        rc = wait_ready_url(o->ready_url, o->ready_connect_only, s->exec_pid, t0 + timeout, tt, e);
     } else {
         probe_ctx c = {.a = o->connect_addr, .deadline_ns = t0 + timeout};
         rc = wait_until(probe_connect, &c, s->exec_pid, t0 + timeout,
                         "it accepted a connection", tt, e);
     }
+    s->ready_ms = (double)(clock_now_ns() - t0) / NS_PER_MS;
     if (rc || !o->cold_request)
         return rc;
-    s->cold.ready_ms = (double)(clock_now_ns() - t0) / NS_PER_MS;
+    s->cold.ready_ms = s->ready_ms;
     probe_ctx c = {.a = o->connect_addr, .req = o->cold_request, .head = o->cold_head,
                    .tls = o->cold_tls, .sni = o->cold_sni, .deadline_ns = t0 + timeout};
     if ((rc = wait_until(probe_success, &c, s->exec_pid, t0 + timeout,
@@ -222,7 +225,7 @@ int sut_start(sut *s, const sut_options *o, err *e)
         if (!o->ready_url && !o->connect_addr)
             return err_set(e, VOLLEY_EINVAL,
                            "--exec: with a script, give --ready URL (what to wait for)");
-        uint64_t t0 = clock_now_ns();
+        uint64_t t0 = s->exec_ns = clock_now_ns();
         s->exec_pid = proc_spawn(o->exec_cmd, o->log_path, o->quiet, e);
         if (s->exec_pid < 0) {
             s->exec_pid = 0;

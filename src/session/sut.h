@@ -23,6 +23,8 @@ typedef struct sut_options {
     const char *exec_cmd;       /* NULL: no --exec */
     int monitor_pid;            /* 0: the --exec child, if any */
     const char *ready_url;      /* --ready: answers a GET (any status) */
+    bool ready_connect_only;    /* --cold with a script: only a TCP connect to
+                                   ready_url's address (no request warms it) */
     const addr *connect_addr;   /* else: accepts a TCP connection */
     uint64_t exec_timeout_ns;   /* for ready and --cold; 0: SUT_EXEC_TIMEOUT_NS */
     const char *log_path;       /* the child's stdout and stderr; NULL: below */
@@ -38,6 +40,8 @@ typedef struct sut {
     monitor *mon;
     const char *exec_cmd;
     results_cold cold;
+    uint64_t exec_ns;           /* monotonic time --exec started the command */
+    double ready_ms;            /* exec to ready */
 } sut;
 
 /* Starts exec_cmd (if any), waits until it is ready, times the cold

@@ -229,7 +229,7 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"]), ("cold", ["--cold"]), ("pipeline", ["--pipeline", "2"]),
+                 ("raw", ["--raw"]), ("pipeline", ["--pipeline", "2"]),
                  ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
@@ -250,6 +250,7 @@ def script_effects():
     E["save-baseline"] = lambda c: _save_baseline(c, c.lua())
     E["monitor-pid"] = lambda c: _eq(c.json(*c.lua("--monitor-pid", str(c.serve.proc.pid), "-d", "1200ms"))["monitor"]["pid"], c.serve.proc.pid)
     E["exec"] = lambda c: _exec(c, script=True, ready=True)
+    E["cold"] = _script_cold
     E["ready"] = E["exec"]
     E["exec-timeout"] = lambda c: _exec_timeout(c, c.lua("--ready", "http://127.0.0.1:%d/" % _free_port()))
     E["out"] = lambda c: _out(c, c.lua())
@@ -518,6 +519,16 @@ def _exec(c, script, ready=False):
     with pytest.raises(OSError):  # stopped after the run
         import socket
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _script_cold(c):
+    port = _free_port()
+    cmd = "%s serve --listen 127.0.0.1:%d -q" % (c.bin, port)
+    url = "http://127.0.0.1:%d" % port
+    res = c.json(*c.lua("--cold", "--exec", cmd, "--ready", url + "/health", "-n", "5", "-c",
+                        "1", "-e", "PATH=/health", url=url))
+    _eq(res["cold"]["status"], 200)
+    _gt(res["cold"]["start_ms"], res["cold"]["ready_ms"])
 
 
 def _url_cold(c):

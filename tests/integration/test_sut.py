@@ -178,3 +178,22 @@ def test_cold_over_https_times_the_first_tls_request(volley_bin, tmp_path, certs
     p = run(volley_bin, "--no-save", "-q", "-n", "1", "--cold", "--exec-timeout", "2s",
             "--exec", cmd, "https://127.0.0.1:%d/health" % port)
     assert p.returncode != 0 and "--cold" in p.stderr, p.stderr
+
+
+def test_cold_with_a_script_is_its_first_successful_response(volley_bin, tmp_path):
+    port = free_port()
+    log = str(tmp_path / "seen.log")
+    url = "http://127.0.0.1:%d" % port
+    flow = tmp_path / "flow.lua"
+    flow.write_text('function default()\n  http.post(ENV.U .. "/work", "x")\nend\n')
+    p = run(volley_bin, "--no-save", "-q", "--json", str(flow), "-e", "U=" + url, "-n", "6",
+            "-c", "1", "--cold", "--exec", cold_cmd(port, log, 400), "--ready", url + "/ready")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    cold = res["cold"]
+    # --ready was only connected to: the first request the server saw is
+    # the script's, and it carried the 400 ms cold start.
+    assert [line[:2] for line in seen(log)] == [["POST", "/work"]] * 6
+    assert cold["status"] == 200 and cold["attempts"] == 1
+    assert cold["first_request_ms"] >= 390 and cold["start_ms"] >= cold["first_request_ms"]
+    assert cold["start_ms"] >= cold["ready_ms"]
