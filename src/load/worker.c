@@ -268,12 +268,19 @@ static int redirect_build(worker *w, client *cl, const url *u, bool keep_body)
 {
     const plan *p = w->p;
     const plan_endpoint *ep = &p->eps[cl->cur.ep];
-    http1_header all[2 * PLAN_MAX_HEADERS + 1];
+    http1_header all[2 * PLAN_MAX_HEADERS + 2];
     size_t n = 0;
     for (size_t i = 0; i < p->nheaders; i++)
         all[n++] = p->headers[i];
+    bool has_auth = false;
     for (size_t i = 0; i < ep->nheaders; i++)
         all[n++] = ep->headers[i];
+    for (size_t i = 0; i < n; i++)
+        has_auth |= !strcasecmp(all[i].name, "Authorization");
+    /* user:password@ goes along to the same origin only (as curl). */
+    if (!has_auth && ep->basic_auth[0] && !strcmp(u->hostport, ep->target.hostport) &&
+        u->tls == ep->target.tls)
+        all[n++] = (http1_header){"Authorization", ep->basic_auth};
     size_t blen = ep->body_len ? ep->body_len : p->body_len;
     if (blen > ep->request.len)
         blen = 0;

@@ -605,3 +605,14 @@ def test_volley_serve_on_a_unix_socket(volley_bin, tmp_path):
         srv.terminate()
         assert srv.wait(10) == 0
     assert not os.path.exists(path)   # removed by the server that made it
+
+
+def test_redirect_keeps_basic_auth_on_the_same_origin_only(volley_bin, hits):
+    other = TcpHits("127.0.0.1")
+    try:
+        url = "http://u:p@127.0.0.1:%d/to?/to?http://127.0.0.1:%d/x" % (hits.port, other.port)
+        run_json(volley_bin, url, "-n", "1", "-c", "1", "--redirects", "3")
+    finally:
+        other.stop()
+    assert [h[2].get("Authorization", "") for h in hits.log] == ["Basic dTpw"] * 2
+    assert [h[2].get("Authorization", "") for h in other.log] == [""]
