@@ -4,6 +4,7 @@
 #include "net/route.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,4 +208,41 @@ bool route_absolute_form(const route_opts *o, const url *u, char *out, size_t ca
         return false;
     snprintf(out, cap, "%s://%s%s", u->scheme, u->hostport, u->path);
     return true;
+}
+
+/* Appends "; " (after the first) and the formatted text, as far as it fits. */
+static void describe_add(char *out, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void describe_add(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n && *n + 2 < cap)
+        *n += (size_t)snprintf(out + *n, cap - *n, "; ");
+    if (*n >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(out + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    *n = k < 0 ? cap : *n + (size_t)k;
+}
+
+void route_describe(const route_opts *o, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    if (o->unix_path[0])
+        describe_add(out, cap, &n, "unix %s", o->unix_path);
+    if (o->has_proxy)
+        describe_add(out, cap, &n, "proxy http://%s:%u", o->proxy.host, (unsigned)o->proxy.port);
+    for (uint32_t i = 0; i < o->nconnect_to; i++) {
+        const route_rule *r = &o->connect_to[i];
+        describe_add(out, cap, &n, "connect-to %s:%u:%s:%u", r->host, (unsigned)r->port,
+                     r->to_host, (unsigned)r->to_port);
+    }
+    for (uint32_t i = 0; i < o->nresolve; i++) {
+        const route_rule *r = &o->resolve[i];
+        describe_add(out, cap, &n, "resolve %s:%u:%s", r->host, (unsigned)r->port, r->to_host);
+    }
+    if (o->dns_spread)
+        describe_add(out, cap, &n, "dns-spread");
 }

@@ -46,6 +46,11 @@ int route_set_proxy(route_opts *o, const char *proxy_url, err *e);
 int route_resolve(const route_opts *o, const url *u, const char *what, addr *out, int max,
                   char *tunnel, size_t tunnel_cap, err *e);
 
+/* The options as one line for results.json ("proxy http://127.0.0.1:3128",
+ * "unix /run/app.sock", "resolve a:443:127.0.0.1; dns-spread", ...); "" when
+ * none is given. */
+void route_describe(const route_opts *o, char *out, size_t cap);
+
 /* u is plain http through the proxy: its request target is absolute-form
  * ("http://host:port/path"), written into out. */
 bool route_absolute_form(const route_opts *o, const url *u, char *out, size_t cap);

@@ -35,6 +35,10 @@ typedef struct results_plan {
     uint64_t body_bytes;
     uint32_t nheaders;
     char ok_status[128];   /* --ok-status as given ("" = the default 200-399) */
+    bool compressed;       /* --compressed */
+    uint32_t redirects;    /* --redirects (URL runs; a script's own default otherwise) */
+    char route[600];       /* how targets were reached (--proxy, --unix-socket, --resolve,
+                              --connect-to, --dns-spread), "" = by their names */
 } results_plan;
 
 /* One block of statistics: used for the whole run, an endpoint, a step. */

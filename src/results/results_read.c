@@ -220,7 +220,7 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
     int rc = member(d, root, "", "plan", false, &o, p);
     if (rc || (rc = need_object(d, o, p)))
         return rc;
-    uint64_t headers = 0, conns = 0, threads = 0;
+    uint64_t headers = 0, conns = 0, threads = 0, redirects = 0;
     if ((rc = get_str(d, o, p, "url", false, pl->url, sizeof pl->url)) ||
         (rc = get_str(d, o, p, "method", false, pl->method, sizeof pl->method)) ||
         (rc = get_str(d, o, p, "executor", false, pl->executor, sizeof pl->executor)) ||
@@ -238,8 +238,12 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_bool(d, o, p, "keepalive", false, &pl->keepalive)) ||
         (rc = get_u64(d, o, p, "headers", false, &headers)) ||
         (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)) ||
-        (rc = get_str(d, o, p, "ok_status", true, pl->ok_status, sizeof pl->ok_status)))
+        (rc = get_str(d, o, p, "ok_status", true, pl->ok_status, sizeof pl->ok_status)) ||
+        (rc = get_bool(d, o, p, "compressed", true, &pl->compressed)) ||
+        (rc = get_u64(d, o, p, "redirects", true, &redirects)) ||
+        (rc = get_str(d, o, p, "route", true, pl->route, sizeof pl->route)))
         return rc;
+    pl->redirects = redirects > UINT32_MAX ? UINT32_MAX : (uint32_t)redirects;
     /* The writer prints these through json_integer of a uint32_t. */
     if (conns > UINT32_MAX || threads > UINT32_MAX || headers > UINT32_MAX)
         return fail(d, VOLLEY_ERANGE, p, "connections, threads or headers too large");

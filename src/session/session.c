@@ -370,9 +370,13 @@ static int run_load(state *s, const char *script_path, err *e)
         selfmon_judge(&s->r);
         results_correct_closed(&s->r);
     }
-    if (s->have_r)
+    if (s->have_r) {
         snprintf(s->r.plan.ok_status, sizeof s->r.plan.ok_status, "%s",
                  c->ok_status_text ? c->ok_status_text : "");
+        s->r.plan.compressed = s->p->compressed;
+        s->r.plan.redirects = s->p->redirects;
+        route_describe(&s->p->route, s->r.plan.route, sizeof s->r.plan.route);
+    }
     if (s->ps.tty && s->ps.last_len)
         fputc('\n', s->ps.f);
     return rc;

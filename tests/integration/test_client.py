@@ -206,6 +206,7 @@ def test_compressed_decodes_nginx_gzip_and_counts_both_sizes(volley_bin, gz_ngin
     assert t["bytes_in"] < GZ_SIZE                     # what came over the wire: gzip
     assert r["decode"]["count"] == 10                  # decoding timed apart
     assert r["endpoints"][0]["totals"]["bytes_decoded"] == 10 * GZ_SIZE
+    assert r["plan"]["compressed"] is True and r["plan"]["route"] == ""
     if mode == "script":
         assert r["script"]["checks"][0]["passes"] == 10, r["script"]["checks"]
     # Without --compressed nginx sends the file as it is.
@@ -247,6 +248,7 @@ def test_redirects_url_run_follows_nginx_hops_each_counted(volley_bin, gz_nginx)
     t = r["totals"]
     assert t["responses_by_status"] == {"200": 10, "301": 10, "302": 10}, t
     assert t["redirects"] == 20 and t["requests"] == 30
+    assert r["plan"]["redirects"] == 5
     assert gz_nginx.logged_settled() == 30
     # Default 0: the URL given is what is measured.
     r, _ = run_json(volley_bin, url, "-n", "10", "-c", "1")
@@ -347,6 +349,7 @@ def test_proxy_http_absolute_form_counts_equal_nginx_log(volley_bin, gz_nginx, t
     r, _ = run_json(volley_bin, *args, "--proxy", tinyproxy.url)
     assert r["totals"]["responses_by_status"] == {"200": 25}, r["totals"]
     assert gz_nginx.logged_settled() == 25
+    assert r["plan"]["route"] == "proxy " + tinyproxy.url
 
 
 def test_proxy_sends_absolute_form(volley_bin, hits, tinyproxy):
