@@ -619,3 +619,19 @@ def test_redirect_keeps_basic_auth_on_the_same_origin_only(volley_bin, hits):
         other.stop()
     assert [h[2].get("Authorization", "") for h in hits.log] == ["Basic dTpw"] * 2
     assert [h[2].get("Authorization", "") for h in other.log] == [""]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--proxy", "https://127.0.0.1:1"], "--proxy"),
+    (["--proxy", "http://u:p@127.0.0.1:1"], "--proxy"),
+    (["--proxy", "http://127.0.0.1:1", "--unix-socket", "/tmp/x.sock"], "--unix-socket"),
+    (["--unix-socket", "/" + "x" * 200], "--unix-socket"),
+    (["--connect-to", "a:1"], "--connect-to"),
+    (["--redirects", "101"], "--redirects"),
+    (["--cold", "--exec", "true", "--proxy", "http://127.0.0.1:1"], "--cold"),
+])
+def test_bad_client_flags_exit_2(volley_bin, args, needle):
+    url = "https://127.0.0.1:1/" if "--cold" in args else "http://127.0.0.1:1/"
+    p = subprocess.run([volley_bin, "run", "--no-save", "-n", "1", *args, url],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and needle in p.stderr, (p.returncode, p.stderr)
