@@ -2,7 +2,8 @@
  * first address refuses falls back to the next one and remembers it; a
  * target where every address refuses is connect_refused; a response is
  * recorded in the request's shard; pipelined requests (the FIFO) get their
- * own responses in order, and a close mid-pipeline counts each once. */
+ * own responses in order, and a close mid-pipeline counts each once; with
+ * --compressed, bodies are decoded and a corrupt one is decode_error. */
 #include "load/exchange.h"
 
 #include <arpa/inet.h>
@@ -21,6 +22,7 @@ typedef struct fixture {
     xch_outcome got;
     int outcomes;
     const char *reply;      /* written at accept (default RESPONSE) */
+    size_t reply_len;       /* its length when it holds NUL bytes (0: strlen) */
     bool fin;               /* then shutdown(SHUT_WR) */
     int want;               /* outcomes before the loop stops (default 1) */
     int errs[8], statuses[8];
@@ -39,7 +41,8 @@ static void on_accept(loop *l, int fd, void *data, unsigned events)
         return;
     f->accepted++;
     const char *rep = f->reply ? f->reply : RESPONSE;
-    cr_assert_eq(write(c, rep, strlen(rep)), (ssize_t)strlen(rep));
+    size_t n = f->reply_len ? f->reply_len : strlen(rep);
+    cr_assert_eq(write(c, rep, n), (ssize_t)n);
     if (f->fin)
         shutdown(c, SHUT_WR);
     /* Kept open until the end of the test (a keep-alive server). */
@@ -163,12 +166,12 @@ Test(exchange, idempotent_methods)
 
 /* Three requests in flight on one connection (submitted while it
  * connects); the server's bytes are cut into the responses in order. */
-static void run_pipelined(fixture *f, metrics_shard *sh, bool retry)
+static void run_pipelined_ctx(fixture *f, metrics_shard *sh, bool retry, bool decode)
 {
     static char rbuf[4096];
     _Atomic uint32_t active = 0;
     xch_ctx ctx = {.lp = f->l, .rbuf = rbuf, .rbuf_len = sizeof rbuf, .active = &active,
-                   .retry = retry};
+                   .retry = retry, .decode = decode};
     xch_target t = {.naddrs = 1};
     t.addrs[0] = mk(AF_INET, f->port);
     xch_conn xc;
@@ -187,6 +190,11 @@ static void run_pipelined(fixture *f, metrics_shard *sh, bool retry)
     loop_run(f->l);
     cr_assert_eq(xch_in_flight(&xc), 0);
     xch_conn_release(&xc);
+}
+
+static void run_pipelined(fixture *f, metrics_shard *sh, bool retry)
+{
+    run_pipelined_ctx(f, sh, retry, false);
 }
 
 Test(exchange, pipelined_responses_are_given_in_order)
@@ -221,6 +229,37 @@ Test(exchange, close_mid_pipeline_counts_each_request_once)
     cr_assert_eq(f.errs[2], ERRK_CLOSED, "behind it: closed_early, got %d", f.errs[2]);
     cr_assert_eq(sh->tot.responses, 1);
     cr_assert_eq(sh->tot.err_kind[ERRK_STALE] + sh->tot.err_kind[ERRK_CLOSED], 2);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    loop_free(f.l);
+}
+
+/* --compressed: a gzip body is decoded (its decoded size counted, its
+ * decoding timed apart), an identity body passes, and a body that claims
+ * gzip but is not is decode_error; pipelined on one connection. */
+Test(exchange, compressed_bodies_decoded_counted_and_corrupt_is_decode_error)
+{
+    static const char gz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xcb\x48\xcd\xc9\xc9\x57"
+                             "\xc8\x40\x27\x01\xe3\x51\x3d\x8d\x17\x00\x00\x00";
+    char reply[512];
+    int n = snprintf(reply, sizeof reply, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                                          "Content-Length: 28\r\n\r\n");
+    memcpy(reply + n, gz, 28);
+    n += 28;
+    n += snprintf(reply + n, sizeof reply - (size_t)n,
+                  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                  "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope");
+    fixture f = {.reply = reply, .reply_len = (size_t)n};
+    listen_v4(&f, true);
+    metrics_shard *sh = metrics_shard_new();
+    run_pipelined_ctx(&f, sh, true, true);
+    cr_assert_eq(f.outcomes, 3);
+    cr_assert_eq(f.errs[0], -1);
+    cr_assert_eq(f.errs[1], -1);
+    cr_assert_eq(f.errs[2], ERRK_DECODE, "error kind %d", f.errs[2]);
+    cr_assert_eq(sh->tot.bytes_decoded, 23 + 2, "hello x4 (23 bytes) and ok");
+    cr_assert_eq(hist_count(sh->dist[METRICS_DIST_DECODE]), 1, "one encoded body timed");
+    cr_assert_eq(sh->tot.err_kind[ERRK_DECODE], 1);
     metrics_shard_free(sh);
     close(f.lfd);
     loop_free(f.l);
