@@ -635,3 +635,17 @@ def test_bad_client_flags_exit_2(volley_bin, args, needle):
     p = subprocess.run([volley_bin, "run", "--no-save", "-n", "1", *args, url],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and needle in p.stderr, (p.returncode, p.stderr)
+
+
+def test_resolve_against_volley_serve_host_header_seen_by_the_server(volley_bin, serve, tmp_path):
+    # volley serve's /echo?headers=1 says what Host it got.
+    f = lua(tmp_path, 'function default()\n  local r = http.get(ENV.U)\n'
+            '  check(r, {host = function(x) return string.find(x.headers["X-Echo-Header"] or "", '
+            '"Host: volley-made-up.test:" .. ENV.P, 1, true) ~= nil end})\nend\n')
+    url = "http://volley-made-up.test:%d/echo?headers=1" % serve.port
+    r, _ = run_json(volley_bin, f, "-e", "U=" + url, "-e", "P=%d" % serve.port, "-n", "3", "-c",
+                    "1", "--resolve", "volley-made-up.test:%d:127.0.0.1" % serve.port)
+    assert r["script"]["checks"][0]["passes"] == 3, r["script"]["checks"]
+    r, _ = run_json(volley_bin, url, "-n", "3", "-c", "1",
+                    "--connect-to", "volley-made-up.test::127.0.0.1:")
+    assert r["totals"]["responses_by_status"] == {"200": 3}
