@@ -390,7 +390,11 @@ static const char *const rule_text =
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)
 {
     fprintf(f, "\n  base: %s\n  new:  %s\n\n", base_name, cur_name);
-    fprintf(f, "  %-20s %-7s %12s %12s %9s %8s %9s %15s  %s\n", "endpoint", "metric", "base",
+    int nw = 20; /* as wide as the longest name: names are never cut */
+    for (size_t i = 0; i < c->n; i++)
+        if ((int)strlen(c->rows[i].endpoint) > nw)
+            nw = (int)strlen(c->rows[i].endpoint);
+    fprintf(f, "  %-*s %-7s %12s %12s %9s %8s %9s %15s  %s\n", nw, "endpoint", "metric", "base",
             "new", "change", "+-", "p", "n", "verdict");
     for (size_t i = 0; i < c->n; i++) {
         const cmp_row *r = &c->rows[i];
@@ -400,11 +404,11 @@ void compare_print(FILE *f, const cmp_report *c, const char *base_name, const ch
         snprintf(n, sizeof n, "%d/%d,%d/%d", r->samples_base, r->seconds_base, r->samples_cur,
                  r->seconds_cur);
         if (!strcmp(r->metric, "errors"))
-            fprintf(f, "  %-20.20s %-7s %12s %12s %+7.2fpp %6.2fpp %9.4f %15s  %s\n",
-                    r->endpoint, r->metric, a, b, (r->cur - r->base) * 100, r->ci, r->p_value, n,
+            fprintf(f, "  %-*s %-7s %12s %12s %+7.2fpp %6.2fpp %9.4f %15s  %s\n",
+                    nw, r->endpoint, r->metric, a, b, (r->cur - r->base) * 100, r->ci, r->p_value, n,
                     compare_verdict_name(r->verdict));
         else
-            fprintf(f, "  %-20.20s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s\n", r->endpoint,
+            fprintf(f, "  %-*s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s\n", nw, r->endpoint,
                     r->metric, a, b, r->pct, r->ci, r->p_value, n,
                     compare_verdict_name(r->verdict));
     }

@@ -510,7 +510,8 @@ static void charts_section(out *o, const chart_set *charts, int w, int h, err *e
         put(o, "<figure id=\"");
         esc(o, charts->items[i].stem);
         put(o, "\">");
-        inline_svg(o, svg.data, i, w, h, charts->items[i].caption);
+        inline_svg(o, svg.data, i, w, chart_fig_height(charts->items[i].fig, h),
+                   charts->items[i].caption);
         put(o, "<figcaption>");
         esc(o, charts->items[i].caption);
         put(o, "</figcaption></figure>");

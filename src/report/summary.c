@@ -66,10 +66,21 @@ static double pct(uint64_t n, uint64_t of)
     return of ? 100.0 * (double)n / (double)of : 0;
 }
 
+int summary_name_width(const results_endpoint *eps, size_t n, int least)
+{
+    int w = least;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(eps[i].name) > w)
+            w = (int)strlen(eps[i].name);
+    return w;
+}
+
+/* The name column is as wide as the longest name: a name is never cut. */
 static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const char *title)
 {
+    int nw = summary_name_width(eps, n, 20);
     fprintf(f, "\n  %s\n", title);
-    fprintf(f, "    %-20s %9s %9s %8s %9s %9s %9s %9s %9s\n", "endpoint", "requests", "rps",
+    fprintf(f, "    %-*s %9s %9s %8s %9s %9s %9s %9s %9s\n", nw, "endpoint", "requests", "rps",
             "ok %", "p50", "p95", "p99", "ttfb p50", "ttfb p99");
     for (size_t i = 0; i < n; i++) {
         const results_stats *st = &eps[i].st;
@@ -80,7 +91,7 @@ static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const
         dur(hist_percentile(st->ttfb, 50), d, sizeof d);
         dur(hist_percentile(st->ttfb, 99), g, sizeof g);
         uint64_t ok = st->tot.requests - st->tot.errors;
-        fprintf(f, "    %-20.20s %9llu %9.1f %8.2f %9s %9s %9s %9s %9s\n", eps[i].name,
+        fprintf(f, "    %-*s %9llu %9.1f %8.2f %9s %9s %9s %9s %9s\n", nw, eps[i].name,
                 (unsigned long long)st->tot.requests, results_stats_rps(st),
                 pct(ok, st->tot.requests), a, b, c, d, g);
     }

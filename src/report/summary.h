@@ -16,6 +16,10 @@ void summary_print(FILE *f, const results *r);
  * `shown` policy in metrics.h; open: the run used the open model. */
 bool summary_dist_shown(const results_stats *st, metrics_dist d, bool open);
 
+/* The width of a column of endpoint names: the longest name, at least
+ * least characters (tables widen instead of cutting names). */
+int summary_name_width(const results_endpoint *eps, size_t n, int least);
+
 /* Formats bytes as "12.3 MB" (powers of 1000) into out. */
 void summary_format_bytes(double bytes, char *out, unsigned long cap);
 

@@ -94,3 +94,151 @@ Test(chart, sweep_draws_every_step_and_breaks_at_cooldowns)
     chart_set_free(&set);
     results_free(&r);
 }
+
+/* ---- many endpoints: styles, legend placement, small multiples, names ---- */
+
+Test(chart, styles_are_distinct_pairs_and_colours_for_many_series)
+{
+    for (size_t i = 0; i < CHART_NSTYLES; i++) {
+        uint32_t ci, cj;
+        chart_dash di, dj;
+        chart_marker mi, mj;
+        chart_style(i, &ci, &di, &mi);
+        cr_assert_lt(mi, CHART_NMARKS);
+        for (size_t j = 0; j < i; j++) {
+            chart_style(j, &cj, &dj, &mj);
+            cr_assert_neq(ci, cj, "series %zu and %zu share colour %06x", i, j, ci);
+        }
+    }
+    /* The first ten are the palette, solid; the next ten are dashed. */
+    uint32_t c;
+    chart_dash d;
+    chart_marker m;
+    chart_style(0, &c, &d, &m);
+    cr_assert_eq(c, chart_color(0));
+    cr_assert_eq(d, CHART_SOLID);
+    chart_style(CHART_NCOLORS + 1, &c, &d, &m);
+    cr_assert_eq(d, CHART_DASHED);
+    chart_style(2 * CHART_NCOLORS + 1, &c, &d, &m);
+    cr_assert_eq(d, CHART_DOTTED);
+}
+
+static bool overlap(chart_rect a, chart_rect b)
+{
+    return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+Test(chart, legend_of_many_long_names_sits_below_the_plot)
+{
+    chart c = {0};
+    snprintf(c.title, sizeof c.title, "Requests per second");
+    snprintf(c.note, sizeof c.note, "a note");
+    snprintf(c.x.label, sizeof c.x.label, "time (s)");
+    for (int i = 0; i < 13; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "endpoint-%02d-with-a-long-name-for-the-checkout-flow", i);
+        chart_series *s = chart_add_series(&c, name, CHART_LINE, 0);
+        cr_assert_not_null(s);
+        cr_assert_eq(chart_series_add(s, 0, i), 0);
+    }
+    chart_rect plot, leg;
+    cr_assert(chart_panel_layout(&c, 0, 0, 1200, 600, &plot, &leg));
+    cr_assert_gt(leg.h, 18, "13 long names need more than one legend row");
+    cr_assert(!overlap(plot, leg), "legend overlaps the plot");
+    cr_assert_geq(leg.y, plot.y + plot.h + 30, "legend above the x axis labels");
+    cr_assert_leq(leg.y + leg.h, 600);
+    cr_assert_gt(plot.h, 250, "the plot keeps most of the panel: %.0f px", plot.h);
+    /* Without series there is no legend and the plot takes the room. */
+    chart e = {0};
+    cr_assert(chart_panel_layout(&e, 0, 0, 1200, 600, &plot, &leg));
+    cr_assert_eq(leg.h, 0);
+    for (size_t i = 0; i < c.nseries; i++) {
+        free(c.series[i].x);
+        free(c.series[i].y);
+    }
+    free(c.series);
+}
+
+/* n endpoints with per-second rows; endpoint 0 has a 60-character name. */
+static void many(results *r, size_t n)
+{
+    cr_assert_eq(results_init(r), 0);
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        if (i == 0)
+            snprintf(name, sizeof name, "%s",
+                     "checkout-payment-confirmation-with-three-d-secure-redirect-x");
+        else
+            snprintf(name, sizeof name, "ep%zu", i);
+        results_endpoint *ep = results_add_endpoint(r, name, "GET", "http://127.0.0.1/x");
+        cr_assert_not_null(ep);
+        ep->st.elapsed_ns = 3 * NS;
+        for (uint32_t s = 0; s < 3; s++) {
+            series_row row = {.second = s, .requests = 10, .responses = 10,
+                              .p50_ns = (i + 1) * 1000000, .p90_ns = (i + 2) * 1000000,
+                              .p99_ns = (i + 3) * 1000000, .max_ns = (i + 4) * 1000000};
+            cr_assert_eq(series_append(&ep->st.sec, &row), 0);
+        }
+        hist_record(ep->st.latency, (i + 1) * 1000000);
+        ep->st.tot.requests = ep->st.tot.responses = 30;
+        ep->st.tot.status[200] = 30;
+    }
+    r->st.elapsed_ns = 3 * NS;
+}
+
+static const chart_item *item(const chart_set *set, const char *stem)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (!strcmp(set->items[i].stem, stem))
+            return &set->items[i];
+    return NULL;
+}
+
+Test(chart, many_endpoints_get_small_multiples_on_one_scale)
+{
+    results r;
+    many(&r, 12);
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart_item *lat = item(&set, "latency");
+    cr_assert_not_null(lat);
+    cr_assert_eq(lat->fig->npanels, 12, "one panel per endpoint, none left out");
+    cr_assert_gt(lat->fig->h_scale, 1, "the figure grows with its rows");
+    for (size_t i = 0; i < 12; i++) {
+        const chart *c = &lat->fig->panels[i];
+        cr_assert_str_eq(c->title, r.eps[i].name, "panel titles are the whole names");
+        cr_assert_eq(c->nseries, 3);
+        cr_assert_eq(c->y.least_max, lat->fig->panels[0].y.least_max, "one y scale");
+    }
+    /* Lines of every endpoint, each with its own (colour, dash). */
+    const chart *tp = &item(&set, "throughput")->fig->panels[0];
+    cr_assert_geq(tp->nseries, 12);
+    for (size_t i = 0; i < 12; i++)
+        for (size_t j = 0; j < i; j++)
+            cr_assert(tp->series[i].color != tp->series[j].color ||
+                          tp->series[i].dash != tp->series[j].dash,
+                      "series %zu and %zu look the same", i, j);
+    chart_set_free(&set);
+    results_free(&r);
+    /* Up to eight endpoints stay on one panel. */
+    many(&r, 8);
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    cr_assert_eq(item(&set, "latency")->fig->npanels, 1);
+    cr_assert_eq(item(&set, "latency")->fig->panels[0].nseries, 24);
+    chart_set_free(&set);
+    results_free(&r);
+}
+
+Test(chart, long_names_are_whole_in_categories)
+{
+    results r;
+    many(&r, 2);
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart *c = &item(&set, "ttfb")->fig->panels[0];
+    cr_assert_str_eq(c->cats[0], r.eps[0].name);
+    chart_set_free(&set);
+    results_free(&r);
+}
