@@ -107,6 +107,7 @@ void results_free(results *r)
         free_endpoints(r->steps[i].eps, r->neps);
     }
     free(r->steps);
+    results_script_free(&r->script);
     free(r->thresholds);
     free(r->monitor.samples);
     free(r->generator.sec_cpu_pct);

@@ -8,6 +8,7 @@
 #include "metrics/hist.h"
 #include "metrics/metrics.h"
 #include "metrics/series.h"
+#include "results/results_script.h"
 #include "core/err.h"
 
 #include <stdbool.h>
@@ -143,6 +144,7 @@ typedef struct results {
     uint32_t segment_k, segment_n; /* --segment K/N; 0/0 = the whole plan */
     uint64_t start_at_ns;    /* --start-at as Unix ns; 0 = not used */
     int64_t start_late_ns;   /* how late the schedule began after start_at */
+    results_script script;   /* a script's own results ("script" in results.json) */
 } results;
 
 int results_stats_init(results_stats *s);

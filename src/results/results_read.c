@@ -808,6 +808,8 @@ static int parse_root(rd *d, json_t *root, results *r)
         return rc;
     if ((rc = parse_cold(d, root, &r->cold)) || (rc = parse_monitor(d, root, &r->monitor)))
         return rc;
+    if (results_script_from_json(&r->script, json_object_get(root, "script")))
+        return fail(d, VOLLEY_ENOMEM, "script", "out of memory");
     return parse_generator(d, root, &r->generator);
 }
 
