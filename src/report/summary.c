@@ -112,27 +112,57 @@ static void sweep_server(FILE *f, const results *r, const results_step *st)
     fprintf(f, " %9s %10s", c, b);
 }
 
+/* The share of a step's target that endpoint i gets: all of it in
+ * per-endpoint mode, its weight's share in mixed mode. */
+static double target_share(const results *r, size_t i)
+{
+    if (strcmp(r->plan.mode, "mixed"))
+        return 1;
+    double sum = 0;
+    for (size_t k = 0; k < r->neps; k++)
+        sum += r->eps[k].weight;
+    return sum > 0 ? r->eps[i].weight / sum : 1.0 / (double)r->neps;
+}
+
+static void sweep_row(FILE *f, const char *name, int nw, double target, const results_stats *st)
+{
+    char a[16], b[16], c[16];
+    dur(hist_percentile(st->latency, 50), a, sizeof a);
+    dur(hist_percentile(st->latency, 95), b, sizeof b);
+    dur(hist_percentile(st->latency, 99), c, sizeof c);
+    uint64_t ok = st->tot.requests - st->tot.errors;
+    fprintf(f, "    %-*s %9.1f %9.1f %9s %9s %9s %9.2f %9llu", nw, name, target,
+            results_stats_rps(st), a, b, c, pct(ok, st->tot.requests),
+            (unsigned long long)st->tot.dropped);
+}
+
+/* Each row's target beside the rate achieved against it: with several
+ * endpoints a row per endpoint (its own target) and the step's total (the
+ * sum of theirs). */
 static void sweep_table(FILE *f, const results *r)
 {
-    bool srv = r->monitor.pid != 0;
-    fprintf(f, "\n  sweep: target vs achieved\n");
-    fprintf(f, "    %9s %9s %9s %9s %9s %9s %9s", "target", "achieved", "p50", "p95", "p99",
-            "ok %", "dropped");
+    bool srv = r->monitor.pid != 0, per_ep = r->neps > 1;
+    int nw = per_ep ? summary_name_width(r->eps, r->neps, 8) : 4;
+    fprintf(f, "\n  sweep: target vs achieved (requests/s)\n");
+    fprintf(f, "    %-*s %9s %9s %9s %9s %9s %9s %9s", nw, per_ep ? "endpoint" : "step",
+            "target", "achieved", "p50", "p95", "p99", "ok %", "dropped");
     if (srv)
         fprintf(f, " %9s %10s", "srv cpu%", "srv rss");
     fputc('\n', f);
     for (size_t i = 0; i < r->nsteps; i++) {
-        const results_stats *st = &r->steps[i].st;
-        char a[16], b[16], c[16];
-        dur(hist_percentile(st->latency, 50), a, sizeof a);
-        dur(hist_percentile(st->latency, 95), b, sizeof b);
-        dur(hist_percentile(st->latency, 99), c, sizeof c);
-        uint64_t ok = st->tot.requests - st->tot.errors;
-        fprintf(f, "    %9.1f %9.1f %9s %9s %9s %9.2f %9llu", r->steps[i].target_rps,
-                results_stats_rps(st), a, b, c, pct(ok, st->tot.requests),
-                (unsigned long long)st->tot.dropped);
+        const results_step *stp = &r->steps[i];
+        double total = 0;
+        for (size_t k = 0; per_ep && k < r->neps; k++) {
+            double t = stp->target_rps * target_share(r, k);
+            total += t;
+            sweep_row(f, r->eps[k].name, nw, t, &stp->eps[k].st);
+            fputc('\n', f);
+        }
+        char name[32];
+        snprintf(name, sizeof name, per_ep ? "step %zu" : "%zu", i + 1);
+        sweep_row(f, name, nw, per_ep ? total : stp->target_rps, &stp->st);
         if (srv)
-            sweep_server(f, r, &r->steps[i]);
+            sweep_server(f, r, stp);
         fputc('\n', f);
     }
 }
@@ -241,6 +271,8 @@ void summary_plan_text(const results *r, char *out, size_t cap)
     bool script = r->script.present || !strcmp(p->mode, "script");
     bool open = strstr(p->executor, "arrival") != NULL;
     bool iters = strstr(p->executor, "iterations") != NULL;
+    for (size_t i = 0; i < r->script.nsc; i++) /* their duration is a maximum */
+        iters |= strstr(r->script.sc[i].executor, "iterations") != NULL;
     char ex[512], a[32];
     if (script)
         script_executors(r, ex, sizeof ex);
@@ -280,7 +312,9 @@ void summary_print(FILE *f, const results *r)
     const metrics_totals *t = &r->st.tot;
     char a[32], b[32], line[1024];
     bool open = strstr(p->executor, "arrival") != NULL;
-    if (r->neps > 1)
+    if (r->script.present || !strcmp(p->mode, "script"))
+        fprintf(f, "\n  script %s\n", p->url);
+    else if (r->neps > 1)
         fprintf(f, "\n  %zu endpoints, %s%s\n", r->neps, p->mode,
                 !strcmp(p->mode, "mixed") ? ": one load spread over the endpoints by weight"
                                           : ": each endpoint gets the full load at the same time");
