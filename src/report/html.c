@@ -79,7 +79,7 @@ static const char css[] =
     "*{box-sizing:border-box}"
     "body{font:14px/1.45 -apple-system,'Segoe UI','DejaVu Sans',Arial,sans-serif;color:#222;"
     "margin:0;background:#f6f7f9}"
-    "main{max-width:1280px;margin:0 auto;padding:20px 24px 40px}"
+    "main{max-width:1400px;margin:0 auto;padding:20px 16px 40px}"
     "h1{font-size:24px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 10px;"
     "border-bottom:1px solid #ddd;padding-bottom:4px}"
     ".sub{color:#666;margin:0 0 12px;word-break:break-all}"
@@ -91,7 +91,12 @@ static const char css[] =
     "margin:10px 0}"
     ".scroll{overflow-x:auto}"
     "table{border-collapse:collapse;background:#fff;border:1px solid #e2e4e8;margin:6px 0}"
-    "th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+    "th,td{padding:4px 6px;font-size:13px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+    "td.n{white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:280px}"
+    "td.n small{display:block;color:#666;font-size:11px}"
+    "p.cmd code{background:#fff;border:1px solid #e2e4e8;border-radius:4px;padding:3px 6px;"
+    "display:inline-block;overflow-wrap:anywhere;font-size:12px}"
+    ".pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}"
     "th{background:#f0f2f5;font-weight:600;cursor:pointer;user-select:none}"
     "th.s-asc:after{content:' \\25B2'}th.s-desc:after{content:' \\25BC'}"
     "td.t,th.t{text-align:left}td.u{max-width:420px;overflow:hidden;text-overflow:ellipsis}"
@@ -161,6 +166,29 @@ static void td_dur(out *o, uint64_t ns, bool empty)
     putf(o, "<td data-v=\"%llu\">%s</td>", (unsigned long long)ns, t);
 }
 
+static void td_bytes(out *o, uint64_t v)
+{
+    char t[32];
+    summary_format_bytes((double)v, t, sizeof t);
+    putf(o, "<td data-v=\"%llu\">%s</td>", (unsigned long long)v, t);
+}
+
+/* An endpoint's whole name, and under it its method and URL, wrapping:
+ * no column is wasted on them, so the numbers fit 1,400 px. */
+static void td_endpoint(out *o, const char *name, const char *method, const char *url)
+{
+    put(o, "<td class=\"t n\">");
+    esc(o, name);
+    if (method[0] || url[0]) {
+        put(o, "<small>");
+        esc(o, method);
+        put(o, " ");
+        esc(o, url);
+        put(o, "</small>");
+    }
+    put(o, "</td>");
+}
+
 static double pct(uint64_t n, uint64_t of)
 {
     return of ? 100.0 * (double)n / (double)of : NAN;
@@ -188,23 +216,40 @@ static void card(out *o, const char *value, const char *label)
     put(o, "</span></div>");
 }
 
+/* What the run was, in a few words: its label, the script, the one
+ * endpoint, or how many endpoints (never just the first one's URL). */
+static void run_name(const results *r, char *dst, size_t cap)
+{
+    const results_plan *p = &r->plan;
+    if (p->label[0])
+        snprintf(dst, cap, "%s", p->label);
+    else if (r->script.present || !strcmp(p->mode, "script"))
+        snprintf(dst, cap, "script %s", p->url);
+    else if (r->neps > 1)
+        snprintf(dst, cap, "%zu endpoints (%s)", r->neps, p->mode);
+    else
+        snprintf(dst, cap, "%s %s", p->method, p->url);
+}
+
 static void head_section(out *o, const results *r)
 {
     const results_plan *p = &r->plan;
-    char t[64], d[32];
-    put(o, "<h1>volley report");
-    if (p->label[0]) {
-        put(o, ": ");
-        esc(o, p->label);
+    char t[64], d[32], name[4400], plan[1024];
+    run_name(r, name, sizeof name);
+    put(o, "<h1>");
+    esc(o, name);
+    put(o, "</h1>");
+    if (p->command[0]) {
+        put(o, "<p class=\"cmd\"><code>");
+        esc(o, p->command);
+        put(o, "</code></p>");
     }
-    put(o, "</h1><p class=\"sub\">");
-    esc(o, p->method);
-    put(o, " ");
-    esc(o, p->url);
+    put(o, "<p class=\"sub\">");
+    summary_plan_text(r, plan, sizeof plan);
+    esc(o, plan);
     clock_format_rfc3339(r->start_wall_ns, t, sizeof t);
     parse_format_duration(r->st.elapsed_ns, d, sizeof d);
-    putf(o, " &middot; started %s &middot; %s &middot; %s, %u connections, %u threads</p>", t,
-         d, p->executor[0] ? p->executor : "-", p->connections, p->threads);
+    putf(o, " &middot; started %s &middot; ran %s</p>", t, d);
     if (r->interrupted)
         put(o, "<div class=\"warn\">The run was interrupted (Ctrl-C or a signal): the numbers "
                "cover only the time it ran.</div>");
@@ -276,27 +321,22 @@ static void stats_cells(out *o, const results_stats *s, uint64_t parent_ns)
     bool nt = !hist_count(s->ttfb);
     td_dur(o, hist_percentile(s->ttfb, 50), nt);
     td_dur(o, hist_percentile(s->ttfb, 99), nt);
-    td_u64(o, t->bytes_in);
+    td_bytes(o, t->bytes_in);
     td_u64(o, t->dropped);
 }
 
 static void endpoints_section(out *o, const results *r)
 {
     put(o, "<h2>Endpoints</h2>");
-    stats_head(o, "<th class=\"t\">endpoint</th><th class=\"t\">method</th>"
-                  "<th class=\"t\">URL</th>");
+    stats_head(o, "<th class=\"t\">endpoint</th>");
     for (size_t i = 0; i < r->neps; i++) {
         put(o, "<tr>");
-        td_text(o, r->eps[i].name, "t");
-        td_text(o, r->eps[i].method, "t");
-        td_text(o, r->eps[i].url, "t u");
+        td_endpoint(o, r->eps[i].name, r->eps[i].method, r->eps[i].url);
         stats_cells(o, &r->eps[i].st, r->st.elapsed_ns);
         put(o, "</tr>");
     }
     put(o, "<tr class=\"total\">");
-    td_text(o, "total", "t");
-    td_text(o, r->neps ? "" : r->plan.method, "t");
-    td_text(o, r->neps ? "" : r->plan.url, "t u");
+    td_endpoint(o, "total", r->neps ? "" : r->plan.method, r->neps ? "" : r->plan.url);
     stats_cells(o, &r->st, 0);
     put(o, "</tr></tbody></table></div>");
 }
@@ -586,9 +626,9 @@ int html_render(const results *r, const chart_set *charts, int w, int h, buf *b,
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
             "<title>volley report: ");
-    esc(&o, r->plan.method);
-    put(&o, " ");
-    esc(&o, r->plan.url);
+    char name[4400];
+    run_name(r, name, sizeof name);
+    esc(&o, name);
     put(&o, "</title><style>");
     put(&o, css);
     put(&o, "</style></head><body><main>\n");

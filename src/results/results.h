@@ -22,6 +22,7 @@ typedef struct results_plan {
     char executor[32];     /* constant-vus, ramping-vus, constant-arrival-rate, ... */
     char mode[16];         /* "per-endpoint" or "mixed" */
     char label[128];
+    char command[1024];    /* the command line as given, secrets masked ("" if unknown) */
     uint32_t connections;  /* closed model VUs; open model: the pool cap */
     uint32_t pipeline;     /* --pipeline: requests in flight per connection (0 read as 1) */
     uint32_t threads;

@@ -468,6 +468,7 @@ static void finish(state *s)
     outdir_name id = {.label = s->p->label, .segment_k = s->p->segment_k,
                       .segment_n = s->p->segment_n};
     outdir_run_id(&id, r->run_id, sizeof r->run_id);
+    snprintf(r->plan.command, sizeof r->plan.command, "%s", c->command ? c->command : "");
     if (!r->plan.label[0]) /* scripts: the engine does not see the plan */
         snprintf(r->plan.label, sizeof r->plan.label, "%s", s->p->label);
     record_dist(s);

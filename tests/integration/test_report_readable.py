@@ -1,0 +1,153 @@
+"""Reports people read without squinting (issue 18): a run of 12 endpoints
+against `volley serve`, one with a 60-character name, then checks that
+names are never cut (summary, report.html, summary.csv), that report.html's
+header names the run and its endpoint table fits 1,400 px with p95, p99 and
+TTFB in view, and screenshots taken by headless Chromium (the whole report
+at 1,400 px and the 12-endpoint latency chart) that are not blank. Copies of
+the screenshots go to /work/screens/ for people to look at.
+"""
+import base64
+import csv
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import cdp
+import peerutil
+from conftest import start_serve, volley_path
+from test_report import png_colors, png_info
+
+LONG = "checkout-payment-confirmation-with-three-d-secure-redirect-x"
+SCREENS = "/work/screens"
+
+
+@pytest.fixture(scope="module")
+def twelve(tmp_path_factory):
+    """A 2 s run of 12 endpoints (one with a 60-character name)."""
+    assert len(LONG) == 60
+    top = tmp_path_factory.mktemp("readable")
+    out = str(top / "out")
+    s = start_serve()
+    try:
+        eps = ["--endpoint", "%s=%s/delay/2" % (LONG, s.url)]
+        for i in range(1, 12):
+            eps += ["--endpoint", "ep%d=%s/delay/%d" % (i, s.url, 1 + i % 4)]
+        p = subprocess.run([volley_path(), "run", "-c", "1", "-d", "2s", "--out", out] + eps,
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        assert s.stop() == 0, s.stderr()
+    assert p.returncode == 0, p.stderr
+    return {"top": top, "out": out, "stdout": p.stdout}
+
+
+def test_long_names_are_whole_in_summary_html_and_csv(twelve):
+    out = twelve["out"]
+    assert LONG in twelve["stdout"], twelve["stdout"]
+    rep = subprocess.run([volley_path(), "report", os.path.join(out, "results.json"),
+                          "--format", "txt,csv", "--out", out],
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    # The per-endpoint table and the sparkline label both keep the name.
+    lines = [l for l in rep.stdout.splitlines() if LONG in l]
+    assert len(lines) >= 3, rep.stdout
+    html = open(os.path.join(out, "report.html")).read()
+    assert html.count(LONG) >= 2, "report.html cuts the name"
+    with open(os.path.join(out, "summary.csv"), newline="") as f:
+        names = [row["endpoint"] for row in csv.DictReader(f)]
+    assert LONG in names, names
+
+
+def test_html_header_names_the_run_not_the_first_url(twelve):
+    html = open(os.path.join(twelve["out"], "report.html")).read()
+    res = json.load(open(os.path.join(twelve["out"], "results.json")))
+    assert res["plan"]["command"].startswith("volley run -c 1 -d 2s --out ")
+    assert "<h1>12 endpoints (per-endpoint)</h1>" in html
+    assert "<title>volley report: 12 endpoints (per-endpoint)</title>" in html
+    assert "<code>volley run -c 1 -d 2s" in html
+    assert "constant-vus: 1 connections, 1 thread" in html or "constant-vus: 1 " in html
+
+
+def test_command_masks_secrets(tmp_path):
+    s = start_serve()
+    try:
+        out = str(tmp_path / "out")
+        p = subprocess.run([volley_path(), "run", "-q", "-n", "3", "--no-report", "--out", out,
+                            "-H", "Authorization: Bearer s3cr3t", "-H", "X-Trace: visible",
+                            s.url.replace("http://", "http://al:pw123@") + "/health"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        assert s.stop() == 0, s.stderr()
+    assert p.returncode == 0, p.stderr
+    cmd = json.load(open(os.path.join(out, "results.json")))["plan"]["command"]
+    assert "s3cr3t" not in cmd and "pw123" not in cmd, cmd
+    assert "'Authorization: ***'" in cmd and "'X-Trace: visible'" in cmd, cmd
+    assert "al:***@" in cmd, cmd
+
+
+def save(png, name):
+    """A copy for people under /work/screens/ (outside the repository)."""
+    os.makedirs(SCREENS, exist_ok=True)
+    shutil.copy(png, os.path.join(SCREENS, name))
+
+
+def shoot(br, path, **clip):
+    params = {"format": "png", "captureBeyondViewport": True}
+    if clip:
+        params["clip"] = dict(clip, scale=1)
+    data = br.call("Page.captureScreenshot", **params)["data"]
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(data))
+
+
+def test_report_fits_1400px_and_screenshots_are_not_blank(twelve, tmp_path):
+    page = "file://" + os.path.abspath(os.path.join(twelve["out"], "report.html"))
+    br = cdp.Browser(str(tmp_path), peerutil.free_port())
+    try:
+        br.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000,
+                deviceScaleFactor=1, mobile=False)
+        br.call("Page.enable")
+        br.call("Page.navigate", url=page)
+        br.pump(1.0)
+        for _ in range(100):  # the page marks itself when its script ran
+            if br.eval("document.body && document.body.getAttribute('data-charts-rendered')"):
+                break
+            br.pump(0.2)
+        rendered = br.eval("document.body.getAttribute('data-charts-rendered')")
+        assert rendered and rendered.split("/")[0] == rendered.split("/")[1], rendered
+        # Every header of the endpoint table is inside the 1,400 px window.
+        geo = br.eval("""(function(){
+            var t=document.querySelector('h2 + .scroll table');
+            var hs=[].map.call(t.querySelectorAll('th'),function(h){
+              var r=h.getBoundingClientRect();return [h.textContent,r.left,r.right];});
+            var s=t.parentNode;
+            return {w:document.documentElement.clientWidth,hs:hs,
+                    sw:s.scrollWidth,cw:s.clientWidth};})()""")
+        right = {h[0]: h[2] for h in geo["hs"]}
+        for col in ("p95", "p99", "TTFB p50", "TTFB p99"):
+            assert col in right, right
+            assert right[col] <= geo["w"], (col, right[col], geo["w"])
+        assert geo["sw"] <= geo["cw"], "the endpoint table scrolls: %s" % geo
+        assert not br.errors, br.errors
+        full = str(tmp_path / "report-1400.png")
+        shoot(br, full)
+        w, h, _, _, _ = png_info(full)
+        assert 1370 <= w <= 1400 and h > 1000, (w, h)  # 1,400 less a scrollbar
+        assert len(png_colors(full, max_rows=900)) > 20, "report screenshot is blank"
+        save(full, "report-1400.png")
+        box = br.eval("""(function(){var r=document.getElementById('latency')
+            .getBoundingClientRect();return [r.left+scrollX,r.top+scrollY,r.width,r.height];})()""")
+        lat = str(tmp_path / "latency-12.png")
+        shoot(br, lat, x=box[0], y=box[1], width=box[2], height=box[3])
+        w, h, _, _, _ = png_info(lat)
+        assert w >= 1000 and h >= 1000, (w, h)  # 12 small multiples: a tall figure
+        assert len(png_colors(lat)) > 20, "latency screenshot is blank"
+        save(lat, "latency-12-chromium.png")
+    finally:
+        br.close()
+    png = os.path.join(twelve["out"], "charts", "latency.png")
+    w, h, _, _, _ = png_info(png)
+    assert (w, h) == (1200, 1200), (w, h)  # 4 rows of 3 panels: twice the height
+    save(png, "latency-12.png")
