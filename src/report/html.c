@@ -80,7 +80,7 @@ static const char css[] =
     "body{font:14px/1.45 -apple-system,'Segoe UI','DejaVu Sans',Arial,sans-serif;color:#222;"
     "margin:0;background:#f6f7f9}"
     "main{max-width:1400px;margin:0 auto;padding:20px 16px 40px}"
-    "h1{font-size:24px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 10px;"
+    "h1{font-size:24px;margin:8px 0 2px;overflow-wrap:anywhere}h3{font-size:15px;margin:18px 0 6px}h2{font-size:18px;margin:28px 0 10px;"
     "border-bottom:1px solid #ddd;padding-bottom:4px}"
     ".sub{color:#666;margin:0 0 12px;word-break:break-all}"
     ".cards{display:flex;flex-wrap:wrap;gap:10px}"
@@ -465,6 +465,165 @@ static void outcome_head(out *o, const results *r, const char *first)
     put(o, "</tr></thead><tbody>");
 }
 
+/* Thresholds as the text summary shows them: verdict, expression, value. */
+static void thresholds_section(out *o, const results *r)
+{
+    if (!r->nthresholds)
+        return;
+    size_t failed = 0;
+    for (size_t i = 0; i < r->nthresholds; i++)
+        failed += !r->thresholds[i].ok;
+    putf(o, "<h2>Thresholds: %s</h2>", failed ? "FAILED" : "all passed");
+    if (r->thresholds_aborted)
+        put(o, "<div class=\"warn\">A threshold with abortOnFail failed during the run and "
+               "stopped it.</div>");
+    put(o, "<table id=\"thresholds\"><thead><tr><th class=\"t\">verdict</th>"
+           "<th class=\"t\">threshold</th><th>value</th></tr></thead><tbody>");
+    for (size_t i = 0; i < r->nthresholds; i++) {
+        const results_threshold *t = &r->thresholds[i];
+        put(o, "<tr>");
+        td_text(o, t->ok ? "pass" : "FAIL", t->ok ? "t pass" : "t fail");
+        td_text(o, t->expr, "t");
+        td_text(o, t->actual_text, "");
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table>");
+}
+
+static void td_ms(out *o, double ms)
+{
+    td_dur(o, ms > 0 ? (uint64_t)llround(ms * 1e6) : 0, false);
+}
+
+static void script_scenarios(out *o, const results_script *s)
+{
+    put(o, "<h3>Scenarios</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr>"
+           "<th class=\"t\">scenario</th><th class=\"t\">executor</th><th class=\"t\">exec</th>"
+           "<th>iterations</th><th>errors</th><th>dropped</th><th>iteration avg</th>"
+           "<th>p50</th><th>p95</th><th>max</th><th>ws sessions</th><th>ws sent</th>"
+           "<th>ws received</th><th>ws rtt p50</th></tr></thead><tbody>");
+    for (size_t i = 0; i < s->nsc; i++) {
+        const rs_scenario *c = &s->sc[i];
+        put(o, "<tr>");
+        td_text(o, c->name, "t n");
+        td_text(o, c->executor, "t");
+        td_text(o, c->exec, "t");
+        td_u64(o, c->iterations);
+        td_u64(o, c->iteration_errors);
+        td_u64(o, c->dropped);
+        td_ms(o, c->it_avg_ms);
+        td_ms(o, c->it_p50_ms);
+        td_ms(o, c->it_p95_ms);
+        td_ms(o, c->it_max_ms);
+        td_u64(o, c->ws_sessions);
+        td_u64(o, c->ws_sent);
+        td_u64(o, c->ws_received);
+        td_dur(o, (uint64_t)llround(c->ws_rtt_p50_ms * 1e6), !c->ws_rtt_count);
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table></div>");
+}
+
+/* Locust's per-name rows. */
+static void script_names(out *o, const results_script *s)
+{
+    if (!s->nnames)
+        return;
+    putf(o, "<h3>Requests by name%s</h3><div class=\"scroll\"><table class=\"sortable\" "
+            "id=\"names\"><thead><tr><th class=\"t\">name</th><th>requests</th><th>failures</th>"
+            "<th>avg</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th>"
+            "<th>TTFB p50</th><th>bytes in</th></tr></thead><tbody>",
+         s->names_folded ? " (past 200 names: other)" : "");
+    for (size_t i = 0; i < s->nnames; i++) {
+        const rs_name *n = &s->names[i];
+        put(o, "<tr>");
+        td_text(o, n->name, "t n");
+        td_u64(o, n->requests);
+        td_u64(o, n->failures);
+        td_ms(o, n->avg_ms);
+        td_ms(o, n->p50_ms);
+        td_ms(o, n->p90_ms);
+        td_ms(o, n->p95_ms);
+        td_ms(o, n->p99_ms);
+        td_ms(o, n->max_ms);
+        td_ms(o, n->ttfb_p50_ms);
+        td_bytes(o, n->bytes_in);
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table></div>");
+}
+
+/* Checks with their group ("group::check"), passes and fails. */
+static void script_checks(out *o, const results_script *s)
+{
+    if (!s->nchecks)
+        return;
+    put(o, "<h3>Checks</h3><table class=\"sortable\" id=\"checks\"><thead><tr>"
+           "<th class=\"t\">group</th><th class=\"t\">check</th><th>passed</th>"
+           "<th>passes</th><th>fails</th></tr></thead><tbody>");
+    for (size_t i = 0; i < s->nchecks; i++) {
+        const rs_check *c = &s->checks[i];
+        const char *sep = strstr(c->name, "::");
+        char group[160];
+        snprintf(group, sizeof group, "%.*s", sep ? (int)(sep - c->name) : 0, c->name);
+        put(o, "<tr>");
+        td_text(o, group, "t");
+        td_text(o, sep ? sep + 2 : c->name, c->fails ? "t fail" : "t pass");
+        td_num(o, pct(c->passes, c->passes + c->fails), 2, "%");
+        td_u64(o, c->passes);
+        td_u64(o, c->fails);
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table>");
+}
+
+static void script_metrics(out *o, const results_script *s)
+{
+    if (!s->nmetrics)
+        return;
+    put(o, "<h3>Custom metrics</h3><table id=\"metrics\"><thead><tr><th class=\"t\">metric"
+           "</th><th class=\"t\">type</th><th class=\"t\">values</th></tr></thead><tbody>");
+    for (size_t i = 0; i < s->nmetrics; i++) {
+        char v[256];
+        summary_metric_text(&s->metrics[i], v, sizeof v);
+        put(o, "<tr>");
+        td_text(o, s->metrics[i].name, "t n");
+        td_text(o, s->metrics[i].type, "t");
+        td_text(o, v, "t");
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table>");
+}
+
+/* What only scripts have: scenarios, names, checks, custom metrics and
+ * iteration errors (issue 17: the report shows what the summary shows). */
+static void script_section(out *o, const results *r)
+{
+    const results_script *s = &r->script;
+    if (!s->present)
+        return;
+    put(o, "<h2>Script</h2><p class=\"sub\">");
+    esc(o, s->file);
+    putf(o, " &middot; %llu iterations, %llu with an error &middot; seed %llu</p>",
+         (unsigned long long)s->iterations, (unsigned long long)s->iteration_errors,
+         (unsigned long long)s->seed);
+    script_scenarios(o, s);
+    script_names(o, s);
+    script_checks(o, s);
+    script_metrics(o, s);
+    if (s->nerrors) {
+        put(o, "<h3>Iteration errors</h3><table><tbody>");
+        for (size_t i = 0; i < s->nerrors; i++) {
+            put(o, "<tr>");
+            td_u64(o, s->errors[i].count);
+            td_text(o, s->errors[i].msg, "t n");
+            td_text(o, s->errors[i].where, "t");
+            put(o, "</tr>");
+        }
+        put(o, "</tbody></table>");
+    }
+}
+
 static void outcomes_section(out *o, const results *r)
 {
     const metrics_totals *t = &r->st.tot;
@@ -633,7 +792,9 @@ int html_render(const results *r, const chart_set *charts, int w, int h, buf *b,
     put(&o, css);
     put(&o, "</style></head><body><main>\n");
     head_section(&o, r);
+    thresholds_section(&o, r);
     endpoints_section(&o, r);
+    script_section(&o, r);
     steps_section(&o, r);
     server_section(&o, r);
     latency_section(&o, r);

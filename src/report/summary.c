@@ -292,7 +292,8 @@ void summary_plan_text(const results *r, char *out, size_t cap)
     if (script)
         part(out, cap, "%u %s", p->connections, open ? "max VUs" : p->connections == 1 ? "VU" : "VUs");
     else
-        part(out, cap, "%u %s", p->connections, open ? "max connections" : "connections");
+        part(out, cap, "%u %s", p->connections,
+             open ? "max connections" : p->connections == 1 ? "connection" : "connections");
     part(out, cap, "%u thread%s", p->threads, p->threads == 1 ? "" : "s");
     if (p->duration_ns && !p->stages[0]) {
         plan_dur(p->duration_ns, a, sizeof a);

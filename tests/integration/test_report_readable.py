@@ -93,8 +93,8 @@ def save(png, name):
     shutil.copy(png, os.path.join(SCREENS, name))
 
 
-def shoot(br, path, **clip):
-    params = {"format": "png", "captureBeyondViewport": True}
+def shoot(br, path, beyond=True, **clip):
+    params = {"format": "png", "captureBeyondViewport": beyond}
     if clip:
         params["clip"] = dict(clip, scale=1)
     data = br.call("Page.captureScreenshot", **params)["data"]
@@ -137,6 +137,11 @@ def test_report_fits_1400px_and_screenshots_are_not_blank(twelve, tmp_path):
         assert 1370 <= w <= 1400 and h > 1000, (w, h)  # 1,400 less a scrollbar
         assert len(png_colors(full, max_rows=900)) > 20, "report screenshot is blank"
         save(full, "report-1400.png")
+        top = str(tmp_path / "report-1400-top.png")  # what the first screen shows
+        shoot(br, top, beyond=False)
+        assert png_info(top)[:2] == (1400, 1000)
+        assert len(png_colors(top)) > 20, "the first screen is blank"
+        save(top, "report-1400-top.png")
         box = br.eval("""(function(){var r=document.getElementById('latency')
             .getBoundingClientRect();return [r.left+scrollX,r.top+scrollY,r.width,r.height];})()""")
         lat = str(tmp_path / "latency-12.png")
@@ -151,3 +156,69 @@ def test_report_fits_1400px_and_screenshots_are_not_blank(twelve, tmp_path):
     w, h, _, _, _ = png_info(png)
     assert (w, h) == (1200, 1200), (w, h)  # 4 rows of 3 panels: twice the height
     save(png, "latency-12.png")
+
+
+SCRIPT = r'''
+local base = ENV.BASE_URL
+local wait = metrics.trend("wait_ms")
+local size = metrics.gauge("page_bytes")
+local okr = metrics.rate("ok_rate")
+local orders = metrics.counter("orders")
+options = {
+  vus = 2, iterations = 20,
+  thresholds = { wait_ms = { "p(95)<100000" }, ok_rate = { "rate>0.999" },
+                 orders = { "count>1000" } },
+}
+function default()
+  group("browse", function()
+    local r = http.get(base .. "/health", { name = "home-page-of-the-shop" })
+    check(r, { ["status is 200"] = function(r) return r.status == 200 end })
+    wait:add(12.5)
+    size:add(2048)
+    okr:add(r.status == 200)
+  end)
+  group("buy", function()
+    local r = http.get(base .. "/status/500", { name = "checkout" })
+    check(r, { ["order placed"] = function(r) return r.status == 200 end })
+    orders:add(1)
+  end)
+end
+'''
+
+
+def test_script_results_in_report_html_and_txt(tmp_path):
+    """Per-name rows, checks by group, custom metrics with units and
+    thresholds (pass and FAIL) in report.html, at the end of the run and
+    from `volley report` later, and in the txt report."""
+    flow = tmp_path / "flow.lua"
+    flow.write_text(SCRIPT)
+    out = str(tmp_path / "out")
+    s = start_serve()
+    try:
+        p = subprocess.run([volley_path(), "run", str(flow), "-e", "BASE_URL=" + s.url,
+                            "--out", out], capture_output=True, text=True, timeout=120)
+    finally:
+        assert s.stop() == 0, s.stderr()
+    assert p.returncode == 99, p.stderr  # orders count>1000 fails
+    assert "2 VUs, 1 thread" in p.stdout or "2 VUs, 2 threads" in p.stdout, p.stdout
+    assert "connections, " not in p.stdout.split("\n\n")[1], p.stdout
+    end_html = open(os.path.join(out, "report.html")).read()
+    rep = subprocess.run([volley_path(), "report", os.path.join(out, "results.json"),
+                          "--out", str(tmp_path / "later"), "--format", "html,txt"],
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    later = open(str(tmp_path / "later" / "report.html")).read()
+    for html in (end_html, later):
+        assert "<h1>script " in html
+        assert "home-page-of-the-shop" in html and 'id="names"' in html
+        assert '<td class="t">browse</td><td class="t pass">status is 200</td>' in html, html
+        assert '<td class="t">buy</td><td class="t fail">order placed</td>' in html
+        assert "avg 12.500ms" in html or "avg 12.50ms" in html, html[html.find("metrics"):][:800]
+        assert "2.05 kB" in html  # page_bytes, a gauge in bytes
+        assert '<td class="t pass">pass</td><td class="t">wait_ms: p(95)&lt;100000</td>' in html
+        assert '<td class="t fail">FAIL</td><td class="t">orders: count&gt;1000</td>' in html
+        assert "<h2>Thresholds: FAILED</h2>" in html
+    txt = rep.stdout
+    for want in ("requests by name", "home-page-of-the-shop", "group browse",
+                 "x order placed", "wait_ms", "counter 20", "FAIL orders: count>1000"):
+        assert want in txt, (want, txt)
