@@ -96,7 +96,7 @@ static const char css[] =
     "td.n small{display:block;color:#666;font-size:11px}"
     "p.cmd code{background:#fff;border:1px solid #e2e4e8;border-radius:4px;padding:3px 6px;"
     "display:inline-block;overflow-wrap:anywhere;font-size:12px}"
-    ".pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}"
+    ".pass,.better{color:#1a7f37;font-weight:600}.fail,.worse{color:#cf222e;font-weight:600}"
     "th{background:#f0f2f5;font-weight:600;cursor:pointer;user-select:none}"
     "th.s-asc:after{content:' \\25B2'}th.s-desc:after{content:' \\25BC'}"
     "td.t,th.t{text-align:left}td.u{max-width:420px;overflow:hidden;text-overflow:ellipsis}"
@@ -694,28 +694,33 @@ static void inline_svg(out *o, const char *svg, size_t idx, int w, int h, const 
     }
 }
 
+static void figure(out *o, const chart_fig *f, int w, int h, size_t idx, const char *id,
+                   const char *caption, err *e)
+{
+    buf svg = {0};
+    if (chart_svg_buf(f, w, h, &svg, e)) {
+        buf_free(&svg);
+        o->rc = e && e->code ? e->code : VOLLEY_EIO;
+        return;
+    }
+    put(o, "<figure id=\"");
+    esc(o, id);
+    put(o, "\">");
+    inline_svg(o, svg.data, idx, w, chart_fig_height(f, h), caption);
+    put(o, "<figcaption>");
+    esc(o, caption);
+    put(o, "</figcaption></figure>");
+    buf_free(&svg);
+}
+
 static void charts_section(out *o, const chart_set *charts, int w, int h, err *e)
 {
     if (!charts || !charts->n)
         return;
     put(o, "<h2>Charts</h2>");
-    for (size_t i = 0; i < charts->n && !o->rc; i++) {
-        buf svg = {0};
-        if (chart_svg_buf(charts->items[i].fig, w, h, &svg, e)) {
-            buf_free(&svg);
-            o->rc = e && e->code ? e->code : VOLLEY_EIO;
-            return;
-        }
-        put(o, "<figure id=\"");
-        esc(o, charts->items[i].stem);
-        put(o, "\">");
-        inline_svg(o, svg.data, i, w, chart_fig_height(charts->items[i].fig, h),
-                   charts->items[i].caption);
-        put(o, "<figcaption>");
-        esc(o, charts->items[i].caption);
-        put(o, "</figcaption></figure>");
-        buf_free(&svg);
-    }
+    for (size_t i = 0; i < charts->n && !o->rc; i++)
+        figure(o, charts->items[i].fig, w, h, i, charts->items[i].stem, charts->items[i].caption,
+               e);
 }
 
 static void plan_row(out *o, const char *k, const char *v)
@@ -776,21 +781,27 @@ static void plan_section(out *o, const results *r)
     put(o, "</tbody></table>");
 }
 
+static void page_head(out *o, const char *title)
+{
+    put(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+           /* Nothing may be fetched: the report must be self-contained. */
+           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+           "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+           "<title>");
+    esc(o, title);
+    put(o, "</title><style>");
+    put(o, css);
+    put(o, "</style></head><body><main>\n");
+}
+
 int html_render(const results *r, const chart_set *charts, int w, int h, buf *b, err *e)
 {
     out o = {.b = b, .rc = 0};
-    put(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            /* Nothing may be fetched: the report must be self-contained. */
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-            "<title>volley report: ");
-    char name[4400];
+    char name[4400], title[4500];
     run_name(r, name, sizeof name);
-    esc(&o, name);
-    put(&o, "</title><style>");
-    put(&o, css);
-    put(&o, "</style></head><body><main>\n");
+    snprintf(title, sizeof title, "volley report: %s", name);
+    page_head(&o, title);
     head_section(&o, r);
     thresholds_section(&o, r);
     endpoints_section(&o, r);
@@ -851,4 +862,32 @@ int html_write_report(const results *r, const char *dir_of_results, const char *
     rc = html_write(r, &cs, CHART_DEFAULT_W, CHART_DEFAULT_H, path, e);
     chart_set_free(&cs);
     return rc;
+}
+
+void html_escape(buf *b, const char *s)
+{
+    out o = {.b = b, .rc = 0};
+    esc(&o, s);
+}
+
+void html_page_open(buf *b, const char *title)
+{
+    out o = {.b = b, .rc = 0};
+    page_head(&o, title);
+}
+
+void html_page_close(buf *b)
+{
+    out o = {.b = b, .rc = 0};
+    put(&o, "</main><script>");
+    put(&o, js);
+    put(&o, "</script></body></html>\n");
+}
+
+int html_figure(buf *b, const chart_fig *f, int w, int h, size_t idx, const char *id,
+                const char *caption, err *e)
+{
+    out o = {.b = b, .rc = 0};
+    figure(&o, f, w, h, idx, id, caption, e);
+    return o.rc;
 }
