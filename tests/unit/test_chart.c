@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NS 1000000000ull
 
@@ -241,4 +242,74 @@ Test(chart, long_names_are_whole_in_categories)
     cr_assert_str_eq(c->cats[0], r.eps[0].name);
     chart_set_free(&set);
     results_free(&r);
+}
+
+#include <cairo.h>
+
+/* Pixels of exactly colour c in a PNG drawn by chart_write_png, above
+ * row y_max (the legend is below the plot). */
+static size_t pixels_of(const char *path, uint32_t c, int y_max)
+{
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
+    int stride = cairo_image_surface_get_stride(s);
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    size_t n = 0;
+    for (int y = 0; y < h && y < y_max; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t px;
+            memcpy(&px, d + y * stride + x * 4, 4);
+            n += (px & 0xFFFFFF) == c;
+        }
+    cairo_surface_destroy(s);
+    return n;
+}
+
+Test(chart, identical_series_both_stay_visible_and_points_are_seen)
+{
+    chart_fig *f = chart_fig_new("", 1, 1);
+    cr_assert_not_null(f);
+    chart *c = &f->panels[0];
+    for (size_t k = 0; k < 2; k++) {
+        chart_series *s = chart_add_series(c, k ? "b" : "a", CHART_LINE, 0);
+        cr_assert_not_null(s);
+        chart_series_style(s, k);
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(chart_series_add(s, i, 10 + (i % 7)), 0);
+    }
+    chart_series *pts = chart_add_series(c, "points", CHART_POINTS, 0x000000);
+    cr_assert_not_null(pts);
+    pts->width = 1; /* asked too small: drawn at least 4 px */
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(chart_series_add(pts, i * 2, 30), 0);
+    char path[] = "/tmp/volley-chart-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    err e = {0};
+    cr_assert_eq(chart_write_png(f, path, 800, 400, &e), 0, "%s", e.msg);
+    /* The first line lies under the second, but its markers sit where the
+     * second's do not: both colours are drawn well beyond the legend. */
+    chart_rect plot, leg;
+    cr_assert(chart_panel_layout(c, 0, 0, 800, 400, &plot, &leg));
+    int bottom = (int)(plot.y + plot.h + 4);
+    uint32_t c0 = c->series[0].color, c1 = c->series[1].color;
+    size_t n0 = pixels_of(path, c0, bottom), n1 = pixels_of(path, c1, bottom);
+    cr_assert_gt(n0, 40, "the hidden series shows only %zu pixels in the plot", n0);
+    cr_assert_gt(n1, 40);
+    /* Points: 50 squares of 4 px at 80%: blended, so count the dark ones. */
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    size_t dark = 0;
+    for (int y = 0; y < 400; y++)
+        for (int x = 0; x < 800; x++) {
+            uint32_t px;
+            memcpy(&px, cairo_image_surface_get_data(s) + y * cairo_image_surface_get_stride(s) +
+                            x * 4, 4);
+            dark += ((px >> 16) & 255) < 80 && ((px >> 8) & 255) < 80 && (px & 255) < 80;
+        }
+    cairo_surface_destroy(s);
+    cr_assert_gt(dark, 50 * 9, "scatter points too small to see: %zu dark pixels", dark);
+    unlink(path);
+    chart_fig_free(f);
 }
