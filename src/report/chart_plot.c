@@ -496,8 +496,8 @@ static int wrapped(cairo_t *cr, const char *s, double x, double y, double width,
                 cut = space ? space : k - 1;
                 break;
             }
-            if (s[k - 1] == ' ')
-                space = k;
+            if (s[k - 1] == ' ' || s[k - 1] == '-' || s[k - 1] == '/')
+                space = k; /* a break after a space, a dash or a slash */
         }
         memcpy(line, s, cut);
         line[cut] = '\0';

@@ -222,3 +222,21 @@ def test_script_results_in_report_html_and_txt(tmp_path):
     for want in ("requests by name", "home-page-of-the-shop", "group browse",
                  "x order placed", "wait_ms", "counter 20", "FAIL orders: count>1000"):
         assert want in txt, (want, txt)
+
+
+def test_first_progress_line_shows_the_rate_so_far(tmp_path):
+    """Before the first whole second is collected the line shows the rate
+    so far, never a false 0; the plan line says "1 thread"."""
+    s = start_serve()
+    try:
+        p = subprocess.run([volley_path(), "run", "-d", "2s", "-c", "2", "-t", "1", "--no-save",
+                            s.url + "/health"], capture_output=True, text=True, timeout=60)
+    finally:
+        assert s.stop() == 0, s.stderr()
+    assert p.returncode == 0, p.stderr
+    lines = [l for l in (p.stdout + p.stderr).splitlines() if l.startswith("[")]
+    assert lines, p.stdout + p.stderr
+    first = lines[0]
+    rps = float(first.split("rps ")[1].split()[0].split("/")[0])
+    assert rps > 0, first
+    assert "constant-vus: 2 connections, 1 thread, 2.00s\n" in p.stdout, p.stdout
