@@ -40,6 +40,16 @@ static size_t ep_views(const results *r, ep_view *v)
     return n;
 }
 
+/* Past MAX_CHART_EPS endpoints a chart says which ones it shows. */
+static void clip_note(chart *c, const results *r)
+{
+    if (r->neps <= MAX_CHART_EPS)
+        return;
+    size_t len = strlen(c->note);
+    snprintf(c->note + len, sizeof c->note - len, "%sthe first %d of %zu endpoints (all in the "
+             "tables and route charts)", len ? "; " : "", MAX_CHART_EPS, r->neps);
+}
+
 static double ms(uint64_t ns)
 {
     return (double)ns / 1e6;
@@ -227,6 +237,7 @@ static int fig_latency(const results *r, chart_fig *f)
     chart *c = &f->panels[0];
     latency_panel(c, "Latency percentiles over time");
     snprintf(c->note, sizeof c->note, "per second, from the intended start of each request");
+    clip_note(c, r);
     return percentile_lines(c, r, v, n, NULL, NULL);
 }
 
@@ -259,6 +270,7 @@ static int fig_throughput(const results *r, chart_fig *f)
     chart *c = &f->panels[0];
     snprintf(c->title, sizeof c->title, "Requests per second");
     snprintf(c->note, sizeof c->note, "completed requests (responses and transport errors) per second");
+    clip_note(c, r);
     snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
     snprintf(c->y.label, sizeof c->y.label, "requests/s");
     for (size_t i = 0; i < n; i++) {
@@ -372,6 +384,7 @@ static int fig_status(const results *r, chart_fig *f)
              "green 2xx, blue 3xx, orange 4xx, red 5xx, purple errors (one endpoint)");
     if (n > 1)
         c->note[0] = '\0';
+    clip_note(c, r);
     return status_bars(c, v, n);
 }
 
@@ -408,6 +421,7 @@ static int fig_spectrum(const results *r, chart_fig *f)
     chart *c = &f->panels[0];
     snprintf(c->title, sizeof c->title, "Latency by percentile (HDR spectrum)");
     snprintf(c->note, sizeof c->note, "the whole run; x: share of requests at most this slow");
+    clip_note(c, r);
     snprintf(c->x.label, sizeof c->x.label, "percentile");
     snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
     c->x.scale = CHART_NINES;
@@ -432,6 +446,7 @@ static int fig_ttfb(const results *r, chart_fig *f)
     snprintf(c->title, sizeof c->title, "Time to first byte beside total latency");
     snprintf(c->note, sizeof c->note,
              "TTFB near latency: sent in one piece (buffered); TTFB far below: streamed");
+    clip_note(c, r);
     snprintf(c->y.label, sizeof c->y.label, "ms");
     static const struct {
         const char *name;

@@ -313,3 +313,17 @@ Test(chart, identical_series_both_stay_visible_and_points_are_seen)
     unlink(path);
     chart_fig_free(f);
 }
+
+Test(chart, past_thirty_endpoints_charts_say_which_they_show)
+{
+    results r;
+    many(&r, 35);
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart *tp = &item(&set, "throughput")->fig->panels[0];
+    cr_assert(strstr(tp->note, "the first 30 of 35 endpoints"), "%s", tp->note);
+    cr_assert_eq(item(&set, "latency")->fig->npanels, 30);
+    chart_set_free(&set);
+    results_free(&r);
+}
