@@ -483,8 +483,10 @@ static void thresholds_section(out *o, const results *r)
         const results_threshold *t = &r->thresholds[i];
         put(o, "<tr>");
         td_text(o, t->ok ? "pass" : "FAIL", t->ok ? "t pass" : "t fail");
+        char v[64];
+        summary_threshold_value(r, t, v, sizeof v);
         td_text(o, t->expr, "t");
-        td_text(o, t->actual_text, "");
+        td_text(o, v, "");
         put(o, "</tr>");
     }
     put(o, "</tbody></table>");

@@ -307,6 +307,24 @@ void summary_plan_text(const results *r, char *out, size_t cap)
         part(out, cap, "no keep-alive");
 }
 
+void summary_threshold_value(const results *r, const results_threshold *t, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", t->actual_text);
+    const char *colon = strstr(t->expr, ": ");
+    size_t n = colon ? (size_t)(colon - t->expr) : 0;
+    size_t len = strlen(t->actual_text);
+    if (!n || !len || t->actual_text[len - 1] < '0' || t->actual_text[len - 1] > '9')
+        return; /* already has its unit, or is no number */
+    for (size_t i = 0; i < r->script.nmetrics; i++) {
+        const rs_metric *m = &r->script.metrics[i];
+        if (strlen(m->name) == n && !strncmp(m->name, t->expr, n) && strcmp(m->type, "rate") &&
+            results_script_unit(m->name)[0]) {
+            results_script_fmt(m->name, t->actual, out, cap);
+            return;
+        }
+    }
+}
+
 void summary_print(FILE *f, const results *r)
 {
     const results_plan *p = &r->plan;
@@ -412,9 +430,12 @@ void summary_print(FILE *f, const results *r)
     summary_script_print(f, r);
     if (r->nthresholds) {
         fprintf(f, "\n  thresholds\n");
-        for (size_t i = 0; i < r->nthresholds; i++)
+        for (size_t i = 0; i < r->nthresholds; i++) {
+            char v[64];
+            summary_threshold_value(r, &r->thresholds[i], v, sizeof v);
             fprintf(f, "    %s %-34s %s\n", r->thresholds[i].ok ? "pass" : "FAIL",
-                    r->thresholds[i].expr, r->thresholds[i].actual_text);
+                    r->thresholds[i].expr, v);
+        }
     }
     if (r->series_overruns)
         fprintf(f, "  note: %llu per-second intervals were lost (main thread too slow)\n",

@@ -22,6 +22,11 @@ void summary_plan_text(const results *r, char *out, size_t cap);
  * numbers, iteration errors. Nothing when the run was not a script. */
 void summary_script_print(FILE *f, const results *r);
 
+/* A threshold's value as shown: its actual_text, or for a custom metric
+ * with a unit in its name the value with that unit ("12.50ms"). */
+void summary_threshold_value(const results *r, const results_threshold *t, char *out,
+                             size_t cap);
+
 /* A custom metric's numbers with its unit, by type ("avg 12.5ms  med ..."). */
 void summary_metric_text(const rs_metric *m, char *out, size_t cap);
 

@@ -218,6 +218,7 @@ def test_script_results_in_report_html_and_txt(tmp_path):
         assert '<td class="t pass">pass</td><td class="t">wait_ms: p(95)&lt;100000</td>' in html
         assert '<td class="t fail">FAIL</td><td class="t">orders: count&gt;1000</td>' in html
         assert "<h2>Thresholds: FAILED</h2>" in html
+        assert "<td class=\"t\">wait_ms: p(95)&lt;100000</td><td class=\"\">12.50ms</td>" in html
     txt = rep.stdout
     for want in ("requests by name", "home-page-of-the-shop", "group browse",
                  "x order placed", "wait_ms", "counter 20", "FAIL orders: count>1000"):
