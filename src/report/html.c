@@ -350,11 +350,14 @@ static void steps_section(out *o, const results *r)
                   "<th class=\"t\">endpoint</th>");
     for (size_t i = 0; i < r->nsteps; i++) {
         const results_step *s = &r->steps[i];
+        double sum = 0; /* the step's total asks for what its endpoints ask */
         for (size_t k = 0; k <= r->neps; k++) {
             bool total = k == r->neps;
+            double target = s->target_rps * results_target_share(r, k);
+            sum += total ? 0 : target;
             put(o, total ? "<tr class=\"total\">" : "<tr>");
             td_u64(o, s->index);
-            td_num(o, s->target_rps, 2, "");
+            td_num(o, total && r->neps ? sum : target, 2, "");
             td_u64(o, s->target_vus);
             td_text(o, total ? "total" : s->eps[k].name, "t");
             stats_cells(o, total ? &s->st : &s->eps[k].st, s->st.elapsed_ns);

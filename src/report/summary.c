@@ -112,18 +112,6 @@ static void sweep_server(FILE *f, const results *r, const results_step *st)
     fprintf(f, " %9s %10s", c, b);
 }
 
-/* The share of a step's target that endpoint i gets: all of it in
- * per-endpoint mode, its weight's share in mixed mode. */
-static double target_share(const results *r, size_t i)
-{
-    if (strcmp(r->plan.mode, "mixed"))
-        return 1;
-    double sum = 0;
-    for (size_t k = 0; k < r->neps; k++)
-        sum += r->eps[k].weight;
-    return sum > 0 ? r->eps[i].weight / sum : 1.0 / (double)r->neps;
-}
-
 static void sweep_row(FILE *f, const char *name, int nw, double target, const results_stats *st)
 {
     char a[16], b[16], c[16];
@@ -153,7 +141,7 @@ static void sweep_table(FILE *f, const results *r)
         const results_step *stp = &r->steps[i];
         double total = 0;
         for (size_t k = 0; per_ep && k < r->neps; k++) {
-            double t = stp->target_rps * target_share(r, k);
+            double t = stp->target_rps * results_target_share(r, k);
             total += t;
             sweep_row(f, r->eps[k].name, nw, t, &stp->eps[k].st);
             fputc('\n', f);

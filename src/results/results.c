@@ -120,6 +120,16 @@ void results_free(results *r)
     r->neps = r->nsteps = 0;
 }
 
+double results_target_share(const results *r, size_t i)
+{
+    if (strcmp(r->plan.mode, "mixed") || i >= r->neps)
+        return 1;
+    double sum = 0;
+    for (size_t k = 0; k < r->neps; k++)
+        sum += r->eps[k].weight;
+    return sum > 0 ? r->eps[i].weight / sum : 1.0 / (double)r->neps;
+}
+
 results_endpoint *results_add_endpoint(results *r, const char *name, const char *method,
                                        const char *url)
 {

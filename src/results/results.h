@@ -190,6 +190,11 @@ void results_correct_closed(results *r);
 /* Appends a monitor sample. Returns 0 or VOLLEY_ENOMEM. */
 int results_monitor_add(results_monitor *m, const monitor_sample *s);
 
+/* The share of the run's (or a step's) target rate that endpoint i gets:
+ * all of it in per-endpoint mode (each endpoint the full load), its weight's
+ * share in mixed mode. A block's total target is the sum over endpoints. */
+double results_target_share(const results *r, size_t i);
+
 /* Achieved outcomes per second of a stats block. */
 double results_stats_rps(const results_stats *s);
 double results_rps(const results *r);
