@@ -158,6 +158,7 @@ Test(chart, legend_of_many_long_names_sits_below_the_plot)
         free(c.series[i].y);
     }
     free(c.series);
+    chart_shutdown(); /* cairo's and fontconfig's caches, for the leak checker */
 }
 
 /* n endpoints with per-second rows; endpoint 0 has a 60-character name. */
@@ -312,6 +313,7 @@ Test(chart, identical_series_both_stay_visible_and_points_are_seen)
     cr_assert_gt(dark, 50 * 9, "scatter points too small to see: %zu dark pixels", dark);
     unlink(path);
     chart_fig_free(f);
+    chart_shutdown();
 }
 
 Test(chart, past_thirty_endpoints_charts_say_which_they_show)
