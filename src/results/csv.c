@@ -163,6 +163,33 @@ int csv_write_summary(const results *r, const char *path, err *e)
     return rc;
 }
 
+int csv_names_dump(const results *r, buf *out)
+{
+    int rc = buf_printf(out, "%s\n", CSV_NAMES_HEADER);
+    for (size_t i = 0; i < r->script.nnames && !rc; i++) {
+        const rs_name *n = &r->script.names[i];
+        rc = csv_field(out, n->name) ||
+             buf_printf(out, ",%llu,%llu,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu\n",
+                        (unsigned long long)n->requests, (unsigned long long)n->failures,
+                        n->requests ? 100.0 * (double)n->failures / (double)n->requests : 0,
+                        n->avg_ms, n->p50_ms, n->p90_ms, n->p95_ms, n->p99_ms, n->max_ms,
+                        n->ttfb_p50_ms, (unsigned long long)n->bytes_in);
+    }
+    return rc ? VOLLEY_ENOMEM : 0;
+}
+
+int csv_write_names(const results *r, const char *path, err *e)
+{
+    buf b = {0};
+    if (csv_names_dump(r, &b)) {
+        buf_free(&b);
+        return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = file_write_atomic(path, b.data, b.len, e);
+    buf_free(&b);
+    return rc;
+}
+
 /* ---- requests.csv ----------------------------------------------------------- */
 
 enum { RQ_OFFSET, RQ_STEP, RQ_ENDPOINT, RQ_STATUS, RQ_LATENCY, RQ_SERVICE, RQ_TTFB,

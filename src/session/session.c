@@ -410,11 +410,15 @@ static int write_outputs(state *s, err *e)
         snprintf(path, sizeof path, "%s/summary.csv", s->dir);
         if ((rc = csv_write_summary(&s->r, path, e)))
             return rc;
+        bool names = s->r.script.nnames > 0;
+        snprintf(path, sizeof path, "%s/names.csv", s->dir);
+        if (names && (rc = csv_write_names(&s->r, path, e)))
+            return rc;
         if ((rc = write_report(s, e)))
             return rc;
         if (!c->quiet)
-            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s\n", s->dir,
-                    c->raw ? ", requests.csv" : "",
+            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s%s\n", s->dir,
+                    names ? ", names.csv" : "", c->raw ? ", requests.csv" : "",
                     c->no_report ? "" : ", report.html, charts/");
     }
     if (c->json) {

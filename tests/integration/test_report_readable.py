@@ -204,7 +204,7 @@ def test_script_results_in_report_html_and_txt(tmp_path):
     assert "connections, " not in p.stdout.split("\n\n")[1], p.stdout
     end_html = open(os.path.join(out, "report.html")).read()
     rep = subprocess.run([volley_path(), "report", os.path.join(out, "results.json"),
-                          "--out", str(tmp_path / "later"), "--format", "html,txt"],
+                          "--out", str(tmp_path / "later"), "--format", "html,txt,csv"],
                          capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     later = open(str(tmp_path / "later" / "report.html")).read()
@@ -219,6 +219,19 @@ def test_script_results_in_report_html_and_txt(tmp_path):
         assert '<td class="t fail">FAIL</td><td class="t">orders: count&gt;1000</td>' in html
         assert "<h2>Thresholds: FAILED</h2>" in html
         assert "<td class=\"t\">wait_ms: p(95)&lt;100000</td><td class=\"\">12.50ms</td>" in html
+    # names.csv: Locust's per-name rows, at the end of the run and later alike.
+    res = json.load(open(os.path.join(out, "results.json")))["script"]["names"]
+    for d in (out, str(tmp_path / "later")):
+        with open(os.path.join(d, "names.csv"), newline="") as f:
+            rows = {r["name"]: r for r in csv.DictReader(f)}
+        assert set(rows) == {"home-page-of-the-shop", "checkout"}, rows
+        assert rows["checkout"]["requests"] == "20" and rows["checkout"]["failures"] == "20"
+        assert rows["checkout"]["failure_pct"] == "100.00"
+        assert float(rows["home-page-of-the-shop"]["p95_ms"]) == pytest.approx(
+            res["home-page-of-the-shop"]["latency_ms"]["p95"], abs=0.001)
+    assert open(os.path.join(out, "names.csv")).read() == \
+        open(str(tmp_path / "later" / "names.csv")).read()
+    assert ", names.csv" in p.stdout
     txt = rep.stdout
     for want in ("requests by name", "home-page-of-the-shop", "group browse",
                  "x order placed", "wait_ms", "counter 20", "FAIL orders: count>1000"):
