@@ -585,6 +585,8 @@ static void add_series_line(chart *c, const char *name, const results_stats *s, 
     if (!cs)
         return;
     cs->dash = dash;
+    /* base and new on the same values stay apart by their markers */
+    cs->marker = dash == CHART_SOLID ? CHART_MARK_CIRCLE : CHART_MARK_SQUARE;
     for (size_t i = 0; i < s->sec.len; i++) {
         const series_row *r = &s->sec.rows[i];
         double v = m == M_RPS ? (double)r->requests
@@ -600,6 +602,8 @@ static void spectrum(chart *c, const char *name, const hist *h, uint32_t color, 
     if (!cs)
         return;
     cs->dash = dash;
+    /* base and new on the same values stay apart by their markers */
+    cs->marker = dash == CHART_SOLID ? CHART_MARK_CIRCLE : CHART_MARK_SQUARE;
     static const double ps[] = {0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         chart_series_add(cs, ps[i], (double)hist_percentile(h, ps[i]) / NS_PER_MS);
