@@ -403,6 +403,8 @@ int compare_results(const results *base, const results *cur, cmp_report *out, er
 {
     memset(out, 0, sizeof *out);
     compare_plan_diff(base, cur, out->plan_diff, sizeof out->plan_diff);
+    summary_plan_text(base, out->base_plan, sizeof out->base_plan);
+    summary_plan_text(cur, out->cur_plan, sizeof out->cur_plan);
     int rc = add_rows(out, "total", &base->st, &cur->st, e);
     for (size_t i = 0; i < base->neps && !rc; i++)
         for (size_t k = 0; k < cur->neps && !rc; k++)
@@ -442,7 +444,8 @@ static const char *const rule_text =
 
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)
 {
-    fprintf(f, "\n  base: %s\n  new:  %s\n", base_name, cur_name);
+    fprintf(f, "\n  base: %s\n        %s\n  new:  %s\n        %s\n", base_name, c->base_plan,
+            cur_name, c->cur_plan);
     if (c->plan_diff[0])
         fprintf(f, "  WARNING: the plans differ (%s): a change may come from the plan, not "
                    "the server\n", c->plan_diff);

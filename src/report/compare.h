@@ -42,6 +42,7 @@ typedef struct cmp_report {
     cmp_row *rows;
     size_t n;
     char plan_diff[600]; /* how the two plans differ ("" when they match) */
+    char base_plan[400], cur_plan[400]; /* each run's plan in one line */
 } cmp_report;
 
 /* How the plans of a and b differ, in words ("executor constant-vus vs
