@@ -209,6 +209,8 @@ static void complete(xch_conn *xc, xch_req *r)
     r->shard->tot.h2_responses++;
     xc->responses++;
     xc->last_use_ns = now;
+    if (r->close_after && !xc->nflight) /* --no-keepalive */
+        xch_close(xc, false);
     xch_outcome o = {.err = -1, .status = r->h2.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
                      .proto = "HTTP/2"};
