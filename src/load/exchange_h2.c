@@ -146,6 +146,7 @@ static int flush(xch_conn *xc, xh2 *h)
 }
 
 static void settle(xch_conn *xc);
+static void conn_error(xch_conn *xc, xh2 *h);
 
 /* Opens streams for waiting requests and writes; streams nghttp2 closed
  * while writing (HEADERS it could no longer send after a GOAWAY) are
@@ -159,6 +160,12 @@ static int pump(xch_conn *xc)
         return 0;
     uint32_t epoch = xc->epoch;
     int rc = flush(xc, h);
+    if (rc >= 0 && xc->epoch == epoch && h2_conn_error(h->s)) {
+        /* nghttp2 found a connection error while reading and its GOAWAY
+         * just went out: the server broke the protocol. */
+        conn_error(xc, h);
+        return 0;
+    }
     if (rc >= 0 && xc->epoch == epoch && h->nclosed && !h->settling)
         settle(xc);
     return rc;
@@ -360,7 +367,7 @@ static bool read_all(xch_conn *xc, xh2 *h)
         (xc->cur ? xc->cur->shard : h->wsh)->tot.wire_in += (uint64_t)n;
         h->reading = true;
         int rc = h2_feed(h->s, (const uint8_t *)x->rbuf, (size_t)n);
-        if (rc < 0) {
+        if (rc < 0 || h2_conn_error(h->s)) {
             h->reading = false;
             conn_error(xc, h);
             return false;
