@@ -33,8 +33,9 @@ MODES = {
     "goaway": "after k streams on a connection: GOAWAY(last-stream-id = the k-th), "
               "answers the streams up to it (those in flight finish), ignores later ones",
     "refuse": "RST_STREAM(REFUSED_STREAM) on every n-th stream (counted server-wide)",
-    "zero_window": "INITIAL_WINDOW_SIZE 0 and never a WINDOW_UPDATE: a request body "
-                   "beyond the 65,535-byte connection window can never be sent",
+    "zero_window": "INITIAL_WINDOW_SIZE 0 and never a WINDOW_UPDATE: no DATA once the "
+                   "client has our SETTINGS (at most the 65,535-byte connection window "
+                   "before), so a request body never completes; GETs are answered",
     "max_streams_1": "SETTINGS_MAX_CONCURRENT_STREAMS 1; answers after delay_ms",
     "continuation_flood": "answers HEADERS without END_HEADERS, then CONTINUATION "
                           "frames without end (a header each, or empty=True)",
