@@ -292,7 +292,7 @@ class Conn:
     def count_open(self):
         """The most streams open at once on one connection, before and
         after the client acknowledged our SETTINGS."""
-        n = len(self.h2.streams)
+        n = self.h2.open_inbound_streams
         key = "max_open_after_ack" if self.acked else "max_open_before_ack"
         with self.srv.lock:
             self.srv.count[key] = max(self.srv.count[key], n)
