@@ -4,7 +4,7 @@
  * protocol only through xch_proto; xch_http1 is the HTTP/1.1 driver over
  * proto/http1. Neighbours: load/worker (URL runs) and script/lua_http
  * (Lua http.*) own the connections and submit requests. */
-#include "load/exchange.h"
+#include "load/exchange_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,11 +30,14 @@ static void note_fatal(xch_conn *xc, const char *fmt, const char *a, const char 
         snprintf(x->fatal, x->fatal_cap, fmt, a, b);
 }
 
+void xch_note_fatal(xch_conn *xc, const char *msg) { note_fatal(xc, "%s%s", msg, ""); }
+
 /* ---- the requests in flight (FIFO) ---- */
 
-static void fifo_push(xch_conn *xc, xch_req *r)
+void xch_fifo_push(xch_conn *xc, xch_req *r)
 {
     r->next = NULL;
+    r->prev = xc->tail;
     if (xc->cur)
         xc->tail->next = r;
     else
@@ -43,26 +46,39 @@ static void fifo_push(xch_conn *xc, xch_req *r)
     xc->nflight++;
 }
 
+void xch_fifo_remove(xch_conn *xc, xch_req *r)
+{
+    if (xc->wnext == r)
+        xc->wnext = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        xc->cur = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        xc->tail = r->prev;
+    r->next = r->prev = NULL;
+    xc->nflight--;
+}
+
 static xch_req *fifo_pop(xch_conn *xc)
 {
     xch_req *r = xc->cur;
-    xc->cur = r->next;
-    if (!xc->cur)
-        xc->tail = NULL;
-    if (xc->wnext == r)
-        xc->wnext = r->next;
-    xc->nflight--;
+    xch_fifo_remove(xc, r);
     return r;
 }
 
-/* Empties the FIFO and returns its requests as a list (r->next). */
-static xch_req *fifo_take(xch_conn *xc)
+xch_req *xch_fifo_take(xch_conn *xc)
 {
     xch_req *r = xc->cur;
     xc->cur = xc->tail = xc->wnext = NULL;
     xc->nflight = 0;
     return r;
 }
+
+#define fifo_push xch_fifo_push
+#define fifo_take xch_fifo_take
 
 void xch_close(xch_conn *xc, bool reset)
 {
@@ -82,7 +98,7 @@ void xch_close(xch_conn *xc, bool reset)
 
 static void on_timeout(loop *l, void *data);
 
-static void arm(xch_conn *xc, uint64_t deadline)
+void xch_arm(xch_conn *xc, uint64_t deadline)
 {
     if (deadline)
         loop_timer_start(xc->ctx->lp, &xc->timer, deadline, on_timeout, xc);
@@ -90,13 +106,17 @@ static void arm(xch_conn *xc, uint64_t deadline)
         loop_timer_stop(xc->ctx->lp, &xc->timer);
 }
 
-static uint64_t req_deadline(const xch_req *r)
+#define arm xch_arm
+
+uint64_t xch_req_deadline(const xch_req *r)
 {
     return r->timeout_ns ? r->intended_ns + r->timeout_ns : 0;
 }
 
+#define req_deadline xch_req_deadline
+
 /* r is out of the FIFO: tell its owner. */
-static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
+void xch_finish(xch_conn *xc, xch_req *r, xch_outcome *o)
 {
     o->done_ns = loop_now(xc->ctx->lp);
     o->latency_ns = o->done_ns - r->intended_ns;
@@ -104,15 +124,24 @@ static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
     r->on_done(r, o);
 }
 
-static void fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
+#define finish xch_finish
+
+void xch_fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
 {
     uint64_t out = r->sent ? r->len : 0;
     /* A timeout stays in latency at the time it was abandoned. */
     metrics_record_failure(r->shard, k, loop_now(xc->ctx->lp) - r->intended_ns, r->bytes_in, out);
+    if (xc->proto == &xch_http1) {
+        r->shard->tot.wire_in += r->bytes_in;
+        r->shard->tot.wire_out += out;
+    }
     xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
-                     .msg = msg ? msg : metrics_err_kind_name(k)};
+                     .msg = msg ? msg : metrics_err_kind_name(k),
+                     .proto = r->sent ? (xc->proto == &xch_h2 ? "HTTP/2" : "HTTP/1.1") : NULL};
     finish(xc, r, &o);
 }
+
+#define fail_one xch_fail_one
 
 /* Requests that were behind the one that ended their connection: each is
  * counted once as closed_early. r->next is read before on_done, which may
@@ -155,6 +184,8 @@ static void complete(xch_conn *xc, bool keep_alive)
         .chunks = r->resp.chunked ? r->resp.chunks : 0,
     };
     metrics_record_response(r->shard, &m);
+    r->shard->tot.wire_in += m.bytes_in;
+    r->shard->tot.wire_out += m.bytes_out;
     xc->responses++;
     xc->last_use_ns = now;
     fifo_pop(xc);
@@ -169,7 +200,8 @@ static void complete(xch_conn *xc, bool keep_alive)
         arm(xc, xc->cur ? req_deadline(xc->cur) : 0);
     }
     xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
-                     .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out};
+                     .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
+                     .proto = "HTTP/1.1"};
     finish(xc, r, &o);
 }
 
@@ -223,6 +255,26 @@ static bool try_next_address(xch_conn *xc, uint32_t *tried)
     return true;
 }
 
+/* HTTP/2 when ALPN chose h2 or the target is h2c, else HTTP/1.1. True when
+ * the connection failed here (the server refused h2 under --http 2). */
+static bool choose_proto(xch_conn *xc, xch_req *r)
+{
+    bool h2 = xc->c.ssl ? tls_io_alpn_is_h2(xc->c.ssl) : xc->t->h2c;
+    if (xc->c.ssl && xc->t->h2_only && !h2) {
+        note_fatal(xc, "TLS: the server did not choose h2 by ALPN (--http 2) (%s)%s",
+                   xc->t->name, "");
+        fail(xc, ERRK_TLS, "tls: the server did not choose h2 by ALPN (--http 2)");
+        return true;
+    }
+    xc->proto = h2 ? &xch_h2 : &xch_http1;
+    r->shard->tot.h2_conns += h2;
+    if (xc->proto->on_open && xc->proto->on_open(xc) < 0) {
+        fail(xc, ERRK_CONNECT, "http2: out of memory");
+        return true;
+    }
+    return false;
+}
+
 static void connected(xch_conn *xc)
 {
     xch_req *r = xc->cur;
@@ -235,6 +287,8 @@ static void connected(xch_conn *xc)
     }
     xc->t->good = xc->addr_i % xc->t->naddrs;
     set_active(xc, 1);
+    if (choose_proto(xc, r))
+        return;
     arm(xc, req_deadline(r));
     /* Everything submitted while connecting is written now, in order. */
     uint32_t epoch = xc->epoch;
@@ -284,6 +338,8 @@ static void on_timeout(loop *l, void *data)
     (void)l;
     xch_conn *xc = data;
     bool connecting = xc->c.state == CONN_CONNECTING;
+    if (!connecting && xc->proto->on_timeout && xc->proto->on_timeout(xc))
+        return;
     fail(xc, connecting ? ERRK_CONNECT_TIMEOUT : ERRK_TIMEOUT,
          connecting ? "connect timeout" : "request timeout");
 }
@@ -341,7 +397,7 @@ static void resend(xch_conn *xc, bool announced)
 
 /* A read or write error: TLS record failures (-EPROTO from the TLS
  * transport) are tls_error, with their reason kept as the run's warning. */
-static void io_error(xch_conn *xc, int status)
+void xch_io_error(xch_conn *xc, int status)
 {
     if ((status == -ECONNRESET || status == -EPIPE) && stale(xc))
         return;
@@ -364,7 +420,8 @@ static void on_readable(conn *c)
 static void on_sent(conn *c)
 {
     xch_conn *xc = c->owner;
-    if (xc->wnext && !xc->pumping && xc->proto->on_sent)
+    /* HTTP/2 may have frames to write with no request waiting. */
+    if ((xc->wnext || xc->pstate) && !xc->pumping && xc->proto->on_sent)
         xc->proto->on_sent(xc);
 }
 
@@ -385,6 +442,26 @@ static const conn_handlers handlers = {
     .on_write_error = on_write_error,
 };
 
+#define io_error xch_io_error
+
+void xch_reopen(xch_conn *xc)
+{
+    xch_req *list = fifo_take(xc);
+    xch_close(xc, false);
+    while (list) {
+        xch_req *n = list->next;
+        list->sent = false;
+        list->bytes_in = 0;
+        fifo_push(xc, list);
+        list = n;
+    }
+    if (xc->cur) {
+        xc->addr_i = xc->t->good;
+        xc->addr_tried = 0;
+        start_connect(xc);
+    }
+}
+
 /* ---- the HTTP/1.1 driver ---- */
 
 static uint32_t h1_max_in_flight(const xch_conn *xc) { return xc->depth; }
@@ -393,13 +470,15 @@ static uint32_t h1_in_flight(const xch_conn *xc) { return xc->nflight; }
 
 #define WBUF_BYTES (16 * 1024)
 
-static void mark_sent(xch_req *r, uint64_t now)
+void xch_mark_sent(xch_req *r, uint64_t now)
 {
     r->sent = true;
     r->sent_ns = now;
     if (r->record_send_lag)
         hist_record(r->shard->send_lag, now - r->intended_ns);
 }
+
+#define mark_sent xch_mark_sent
 
 /* Two or more requests waiting: copied into the connection's buffer, as
  * many as fit, and written with one send (one syscall, not one each). */
@@ -636,6 +715,8 @@ void xch_cancel(xch_conn *xc)
 void xch_conn_release(xch_conn *xc)
 {
     loop_timer_stop(xc->ctx->lp, &xc->timer);
+    if (xc->proto->on_close)
+        xc->proto->on_close(xc);
     free(xc->wbuf);
     xc->wbuf = NULL;
     conn_release(&xc->c);

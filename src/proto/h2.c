@@ -19,6 +19,7 @@ struct h2_session {
     uint32_t open;       /* our streams not closed yet */
     uint32_t conn_error; /* the error code of a GOAWAY we sent, 0: none */
     bool sent_goaway;
+    bool settings_seen;  /* the server's SETTINGS arrived */
 };
 
 static const struct {
@@ -53,7 +54,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *ud)
 {
-    (void)flags, (void)ud;
+    (void)flags;
     h2_stream *st = stream_of(s, f->hd.stream_id);
     if (!st || f->hd.type != NGHTTP2_HEADERS)
         return 0;
@@ -63,6 +64,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         int code = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         if (code >= 200) /* 1xx heads are interim: the final one follows */
             st->status = code;
+    } else if (namelen && name[0] != ':' && st->status) {
+        h2_session *h = ud;
+        if (h->cb.on_field)
+            h->cb.on_field(h->cb.ctx, st, (const char *)name, namelen, (const char *)value,
+                           valuelen);
     }
     return 0;
 }
@@ -76,6 +82,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
             h->cb.on_goaway(h->cb.ctx, f->goaway.last_stream_id, f->goaway.error_code);
         return 0;
     }
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+        h->settings_seen = true;
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
     h2_stream *st = stream_of(s, f->hd.stream_id);
@@ -230,6 +238,21 @@ static bool hop_by_hop(const char *name)
     return false;
 }
 
+static int start_stream(h2_session *h, const nghttp2_nv *nv, size_t n, h2_stream *st)
+{
+    st->status = 0;
+    st->head_seen = false;
+    st->body_bytes = st->header_bytes = 0;
+    st->body_off = 0;
+    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+    int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, st->body_len ? &dp : NULL, st);
+    if (id < 0)
+        return VOLLEY_EINVAL;
+    st->id = id;
+    h->open++;
+    return 0;
+}
+
 #define NV_STR(n, v)                                                                        \
     (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v),                     \
                  NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
@@ -256,17 +279,109 @@ int h2_submit(h2_session *h, const h2_request *rq, h2_stream *st)
         nv[n].flags = NGHTTP2_NV_FLAG_NO_COPY_VALUE; /* the name copy is on our stack */
         n++;
     }
-    st->status = 0;
-    st->head_seen = false;
-    st->body_bytes = st->header_bytes = 0;
-    st->body_off = 0;
-    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
-    int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, st->body_len ? &dp : NULL, st);
-    if (id < 0)
-        return VOLLEY_EINVAL;
-    st->id = id;
-    h->open++;
+    return start_stream(h, nv, n, st);
+}
+
+/* ---- a request given as HTTP/1.1 bytes ---- */
+
+static const char *line_end(const char *p, const char *end)
+{
+    for (const char *q = p; q + 1 < end; q++) {
+        q = memchr(q, '\r', (size_t)(end - q));
+        if (!q || q + 1 >= end)
+            return NULL;
+        if (q[1] == '\n')
+            return q;
+    }
+    return NULL;
+}
+
+static bool hop_by_hop_n(const char *name, size_t len)
+{
+    static const char *const drop[] = {"connection", "keep-alive", "proxy-connection",
+                                       "transfer-encoding", "upgrade", "te"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (strlen(drop[i]) == len && !strncasecmp(name, drop[i], len))
+            return true;
+    return false;
+}
+
+#define NV_LEN(n, nl, v, vl, fl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), (fl)}
+
+/* One header line [p, eol) into nv[*n] (name lowercased into lname, which
+ * nghttp2 copies); Host goes to *auth. */
+static int h1_field(const char *p, const char *eol, nghttp2_nv *nv, char (*lname)[64], size_t *n,
+                    nghttp2_nv *auth)
+{
+    const char *colon = memchr(p, ':', (size_t)(eol - p));
+    if (!colon || colon == p)
+        return VOLLEY_EPARSE;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1, *ve = eol;
+    while (v < ve && (*v == ' ' || *v == '\t'))
+        v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+    if (nl == 4 && !strncasecmp(p, "host", 4)) {
+        *auth = NV_LEN(":authority", 10, v, (size_t)(ve - v),
+                       NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+        return 0;
+    }
+    if (hop_by_hop_n(p, nl) || nl >= sizeof lname[0] || *n >= MAX_NV)
+        return 0;
+    for (size_t k = 0; k < nl; k++)
+        lname[*n][k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] + 32 : p[k]);
+    nv[*n] = NV_LEN(lname[*n], nl, v, (size_t)(ve - v), NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+    (*n)++;
     return 0;
+}
+
+int h2_submit_h1(h2_session *h, const char *scheme, const char *msg, size_t len, h2_stream *st)
+{
+    if (h2_closing(h) || h2_in_flight(h) >= h2_max_streams(h))
+        return VOLLEY_EINVAL;
+    const char *end = msg + len, *eol = line_end(msg, end);
+    const char *sp1 = eol ? memchr(msg, ' ', (size_t)(eol - msg)) : NULL;
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (!sp2 || sp1 == msg || sp2 == sp1 + 1)
+        return VOLLEY_EPARSE;
+    nghttp2_nv nv[MAX_NV];
+    char lname[MAX_NV][64];
+    const uint8_t fl = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    nv[0] = NV_LEN(":method", 7, msg, (size_t)(sp1 - msg), fl);
+    nv[1] = NV_LEN(":scheme", 7, scheme, strlen(scheme), fl);
+    nv[2] = NV_LEN(":authority", 10, "", 0, fl);
+    nv[3] = NV_LEN(":path", 5, sp1 + 1, (size_t)(sp2 - sp1 - 1), fl);
+    size_t n = 4;
+    const char *p = eol + 2;
+    for (;;) {
+        if (!(eol = line_end(p, end)))
+            return VOLLEY_EPARSE;
+        if (eol == p)
+            break;
+        if (h1_field(p, eol, nv, lname, &n, &nv[2]))
+            return VOLLEY_EPARSE;
+        p = eol + 2;
+    }
+    if (!nv[2].valuelen)
+        return VOLLEY_EPARSE; /* HTTP/1.1 needs Host; HTTP/2 needs :authority */
+    st->body = eol + 2;
+    st->body_len = (size_t)(end - st->body);
+    return start_stream(h, nv, n, st);
+}
+
+void h2_cancel(h2_session *h, h2_stream *st)
+{
+    if (st->id <= 0 || stream_of(h->s, st->id) != st)
+        return;
+    nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
+    h->open--;
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+}
+
+bool h2_settings_seen(const h2_session *h)
+{
+    return h->settings_seen;
 }
 
 int h2_feed(h2_session *h, const uint8_t *data, size_t len)
