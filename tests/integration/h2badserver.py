@@ -43,7 +43,8 @@ MODES = {
     "settings_flood": "SETTINGS frames without end, never reading the client's ACKs",
     "ping_many": "n PINGs before each answer, reading the ACKs (counted)",
     "settings_many": "n SETTINGS before each answer, reading the ACKs (counted)",
-    "garbage": "a valid SETTINGS, then bytes that are no HTTP/2 frame",
+    "garbage": "a valid SETTINGS, then bytes that are no HTTP/2 frame, then FIN "
+               "(keep_open=True: the connection stays open)",
     "http1": "an HTTP/1.1 400 response to the preface (an HTTP/1.1-only server)",
 }
 
@@ -227,7 +228,7 @@ class Conn:
         if self.mode == "garbage":
             self.recv(5)
             self.sock.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" + bytes(range(256)) * 4)
-            self.linger()
+            self.linger(close=not self.opts.get("keep_open"))
         if self.mode in ("ping_flood", "settings_flood"):
             self.recv(5)  # the client's preface: then never read again
             frame = PingFrame(0) if self.mode == "ping_flood" else SettingsFrame(0)
@@ -246,12 +247,14 @@ class Conn:
             if self.last_ok is not None and not self.due:
                 self.linger()
 
-    def linger(self):
+    def linger(self, close=True):
         """Ends our side and reads until the client closes (at most 2 s):
         closing with unread bytes would reset the connection, and a reset
-        may discard what we sent before the client reads it."""
-        self.sock.shutdown(socket.SHUT_WR)
-        end = time.monotonic() + 2
+        may discard what we sent before the client reads it. close=False
+        keeps our side open (at most 10 s): the client must hang up."""
+        if close:
+            self.sock.shutdown(socket.SHUT_WR)
+        end = time.monotonic() + (2 if close else 10)
         while time.monotonic() < end:
             data = self.recv(end - time.monotonic())
             if data and self.mode == "goaway":
