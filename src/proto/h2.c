@@ -20,6 +20,7 @@ struct h2_session {
     uint32_t conn_error; /* the error code of a GOAWAY we sent, 0: none */
     bool sent_goaway;
     bool settings_seen;  /* the server's SETTINGS arrived */
+    buf held;            /* frames drawn out early to learn a GOAWAY's code */
 };
 
 static const struct {
@@ -226,6 +227,7 @@ void h2_session_free(h2_session *h)
     if (!h)
         return;
     nghttp2_session_del(h->s);
+    buf_free(&h->held);
     free(h);
 }
 
@@ -395,6 +397,22 @@ int h2_feed(h2_session *h, const uint8_t *data, size_t len)
     ssize_t n = nghttp2_session_mem_recv(h->s, data, len);
     if (n < 0 && !h->conn_error)
         h->conn_error = n == NGHTTP2_ERR_FLOODED ? 0xb : 0x1;
+    /* nghttp2 found a connection error it reports only by queuing a
+     * GOAWAY (a frame too large, ...): the frames up to that GOAWAY are
+     * drawn out now (h2_flush still writes them) so its code is known
+     * before the server's close can hide it. */
+    if (!h->conn_error && h->goaway_last < 0 && !h->sent_goaway &&
+        !nghttp2_session_check_request_allowed(h->s) &&
+        nghttp2_session_get_next_stream_id(h->s) <= (1u << 31) - 1) {
+        while (!h->sent_goaway) {
+            const uint8_t *p;
+            ssize_t k = nghttp2_session_mem_send(h->s, &p);
+            if (k <= 0 || buf_append(&h->held, p, (size_t)k))
+                break;
+        }
+        if (!h->conn_error)
+            h->conn_error = 0x1;
+    }
     return h->conn_error ? -1 : 0;
 }
 
@@ -422,7 +440,14 @@ ssize_t h2_session_send(struct nghttp2_session *s, buf *out, size_t high_water)
 
 ssize_t h2_flush(h2_session *h, buf *out, size_t high_water)
 {
-    return h2_session_send(h->s, out, high_water);
+    ssize_t held = (ssize_t)buf_unread(&h->held);
+    if (held) {
+        if (buf_append(out, buf_rpos(&h->held), (size_t)held))
+            return -1;
+        buf_reset(&h->held);
+    }
+    ssize_t n = h2_session_send(h->s, out, high_water);
+    return n < 0 ? n : n + held;
 }
 
 uint32_t h2_max_streams(const h2_session *h)
