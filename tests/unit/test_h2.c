@@ -362,3 +362,37 @@ Test(h2, cancelled_stream_is_forgotten)
     h2_session_free(c);
     nghttp2_session_del(v.s);
 }
+
+/* A frame too large after a valid SETTINGS: nghttp2 only queues its GOAWAY;
+ * h2_feed still names the error at once (the server may close before the
+ * GOAWAY is written), and h2_flush writes that GOAWAY. */
+Test(h2, frame_too_large_after_settings_is_named_at_once)
+{
+    seen s = {0};
+    h2_session *c = client(&s);
+    h2_stream st = {0};
+    cr_assert_eq(h2_submit(c, &get, &st), 0);
+    buf out = {0};
+    cr_assert_gt(h2_flush(c, &out, 1 << 20), 0);
+    static const uint8_t settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    cr_assert_eq(h2_feed(c, settings, sizeof settings), 0);
+    const char *junk = "SSH-2.0-OpenSSH_9.2\r\n";
+    cr_assert_eq(h2_feed(c, (const uint8_t *)junk, strlen(junk)), -1);
+    cr_assert_str_eq(h2_error_name(h2_conn_error(c)), "h2_frame_size_error");
+    buf_reset(&out);
+    cr_assert_gt(h2_flush(c, &out, 1 << 20), 0);
+    /* Among the frames written: a GOAWAY (type 7) with code 6 (its payload:
+     * last stream id, then the code, 4 bytes each). */
+    const uint8_t *p = (const uint8_t *)buf_rpos(&out);
+    size_t n = buf_unread(&out), off = 0;
+    bool goaway = false;
+    while (off + 9 <= n) {
+        size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+        if (p[off + 3] == 7 && len >= 8 && off + 9 + 8 <= n)
+            goaway = p[off + 9 + 7] == 6;
+        off += 9 + len;
+    }
+    cr_assert(goaway, "no GOAWAY(FRAME_SIZE_ERROR) in %zu bytes", n);
+    buf_free(&out);
+    h2_session_free(c);
+}
