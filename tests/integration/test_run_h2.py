@@ -367,3 +367,27 @@ def test_nginx_goaway_after_keepalive_requests_loses_nothing(volley_bin, cert):
             assert t["connections_opened"] >= 2000 // 50, t
     finally:
         n.stop()
+
+
+def test_wss_stays_http11_beside_h2_requests(volley_bin, https, tmp_path):
+    """The server offers h2: http.* gets HTTP/2, and wss:// still speaks
+    HTTP/1.1 (its ALPN offers only http/1.1; RFC 8441 is out of scope).
+    volley serve has no WebSocket routes over TLS (server.c), so its
+    HTTP/1.1 answer to the upgrade is a 404: proof the handshake was read
+    as HTTP/1.1. Had ALPN picked h2, the bytes would be HTTP/2 frames."""
+    url = https("--h2")
+    f = tmp_path / "w.lua"
+    f.write_text("""
+options = { scenarios = { t = { executor = "per-vu-iterations", vus = 1, iterations = 3 } } }
+function default()
+  local r = http.get(ENV.URL .. "/health")
+  if r.proto ~= "HTTP/2" then error("http.get spoke " .. tostring(r.proto)) end
+  local s, err = ws.open(ENV.URL:gsub("^https", "wss") .. "/ws")
+  if s or not tostring(err):find("answered 404", 1, true) then
+    error("ws: " .. tostring(err))
+  end
+end
+""")
+    r = run(volley_bin, str(f), "--insecure", "-e", "URL=" + url)
+    assert r["script"]["iterations"] == 3 and r["script"]["iteration_errors"] == 0, r["script"]
+    assert r["totals"]["protocol"] == "HTTP/2" and r["totals"]["h2_responses"] == 3
