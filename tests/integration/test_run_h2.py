@@ -391,3 +391,19 @@ end
     r = run(volley_bin, str(f), "--insecure", "-e", "URL=" + url)
     assert r["script"]["iterations"] == 3 and r["script"]["iteration_errors"] == 0, r["script"]
     assert r["totals"]["protocol"] == "HTTP/2" and r["totals"]["h2_responses"] == 3
+
+
+def test_responses_are_matched_by_stream_not_order(volley_bin, h2serve):
+    """Two streams on one connection, a slow and a fast endpoint mixed: the
+    fast responses overtake the slow ones and each is matched to its own
+    request, so the fast endpoint's latency stays far below the slow
+    one's delay (matched in FIFO order, it would inherit it)."""
+    s = h2serve()
+    r = run(volley_bin, "--h2c", "--mode", "mixed", "--endpoint",
+            "slow=" + s.url + "/delay/400", "--endpoint", "fast=" + s.url + "/health",
+            "-c", "1", "--max-streams", "2", "-d", "2s")
+    eps = {e["name"]: e for e in r["endpoints"]}
+    assert r["totals"]["connections_opened"] == 1 and not kinds(r["totals"])
+    assert eps["fast"]["totals"]["responses"] > 0 and eps["slow"]["totals"]["responses"] > 0
+    assert eps["fast"]["latency"]["max"] < 200, eps["fast"]["latency"]
+    assert eps["slow"]["latency"]["percentiles"]["p50"] >= 400
