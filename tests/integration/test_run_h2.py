@@ -407,3 +407,78 @@ def test_responses_are_matched_by_stream_not_order(volley_bin, h2serve):
     assert eps["fast"]["totals"]["responses"] > 0 and eps["slow"]["totals"]["responses"] > 0
     assert eps["fast"]["latency"]["max"] < 200, eps["fast"]["latency"]
     assert eps["slow"]["latency"]["percentiles"]["p50"] >= 400
+
+
+class OneThenClose:
+    """An h2c server (python3-h2) that answers the first stream of each
+    connection, then closes the connection, with no GOAWAY, as soon as the
+    next request arrives: a reused connection closed before any byte of its
+    response, which HTTP/2 calls stale as HTTP/1.1 does."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.url = "http://127.0.0.1:%d/" % self.sock.getsockname()[1]
+        self.accepted, self.stop_ev = 0, threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            try:
+                self.one(c)
+            except OSError:
+                pass
+            c.close()
+
+    def one(self, c):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        c.settimeout(5)
+        answered = 0
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.RequestReceived):
+                    if answered:
+                        return  # the next request: close, no GOAWAY
+                    answered += 1
+                    conn.send_headers(ev.stream_id, [(":status", "200")])
+                    conn.send_data(ev.stream_id, b"ok", end_stream=True)
+            c.sendall(conn.data_to_send())
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["retried", "no-retry"])
+def test_stale_h2_connection_is_retried_like_http11(volley_bin, retry):
+    srv = OneThenClose()
+    try:
+        args = [] if retry else ["--no-retry"]
+        t = run(volley_bin, "--h2c", "-c", "1", "-n", "4", "--timeout", "5s", *args,
+                srv.url)["totals"]
+    finally:
+        srv.stop()
+    if retry:
+        assert t["responses_by_status"] == {"200": 4} and not kinds(t), t
+        assert t["retries"] == 3 and t["connections_opened"] == 4
+    else:
+        assert t["responses"] == 2 and kinds(t) == {"stale_connection": 2}, t
+        assert t["retries"] == 0
