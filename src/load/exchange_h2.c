@@ -24,7 +24,10 @@ typedef struct xh2 {
     metrics_shard *wsh;    /* shard of the latest request: wire bytes go there */
     uint64_t now;          /* time of the read being fed */
     uint32_t goaway_code;
+    int32_t goaway_last;   /* the server's last processed stream (GOAWAY) */
+    uint32_t nclosed;      /* streams closed since the last settle */
     bool goaway;
+    bool settling;
     bool reading;          /* feeding: submits wait for one flush at the end */
     bool clamp_noted;
 } xh2;
@@ -70,13 +73,14 @@ static void cb_close(void *ctx, h2_stream *st, uint32_t code, bool processed)
     r->h2_closed = true;
     r->h2_code = code;
     r->h2_processed = processed;
+    state(ctx)->nclosed++;
 }
 
 static void cb_goaway(void *ctx, int32_t last, uint32_t code)
 {
-    (void)last;
     xh2 *h = state(ctx);
     h->goaway = true;
+    h->goaway_last = last;
     if (!h->goaway_code)
         h->goaway_code = code;
 }
@@ -141,12 +145,30 @@ static int flush(xch_conn *xc, xh2 *h)
     return conn_send(&xc->c, h->out.data, h->out.len);
 }
 
+static void settle(xch_conn *xc);
+static void conn_error(xch_conn *xc, xh2 *h);
+
+/* Opens streams for waiting requests and writes; streams nghttp2 closed
+ * while writing (HEADERS it could no longer send after a GOAWAY) are
+ * handed out too. */
 static int pump(xch_conn *xc)
 {
     xh2 *h = state(xc);
     open_streams(xc, h);
     note_clamp(xc, h);
-    return h->reading ? 0 : flush(xc, h);
+    if (h->reading)
+        return 0;
+    uint32_t epoch = xc->epoch;
+    int rc = flush(xc, h);
+    if (rc >= 0 && xc->epoch == epoch && h2_conn_error(h->s)) {
+        /* nghttp2 found a connection error while reading and its GOAWAY
+         * just went out: the server broke the protocol. */
+        conn_error(xc, h);
+        return 0;
+    }
+    if (rc >= 0 && xc->epoch == epoch && h->nclosed && !h->settling)
+        settle(xc);
+    return rc;
 }
 
 static int h2d_submit(xch_conn *xc, xch_req *r)
@@ -194,6 +216,8 @@ static void complete(xch_conn *xc, xch_req *r)
     r->shard->tot.h2_responses++;
     xc->responses++;
     xc->last_use_ns = now;
+    if (r->close_after && !xc->nflight) /* --no-keepalive */
+        xch_close(xc, false);
     xch_outcome o = {.err = -1, .status = r->h2.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
                      .proto = "HTTP/2"};
@@ -240,16 +264,21 @@ static void settle_one(xch_conn *xc, xch_req *r)
 static void settle(xch_conn *xc)
 {
     uint32_t epoch = xc->epoch;
-    for (xch_req *r = xc->cur; r && xc->epoch == epoch;) {
-        xch_req *n = r->next;
-        if (r->h2_closed)
-            settle_one(xc, r);
-        r = n;
-    }
+    xh2 *h = state(xc);
+    h->settling = true;
+    do {
+        h->nclosed = 0;
+        for (xch_req *r = xc->cur; r && xc->epoch == epoch;) {
+            xch_req *n = r->next;
+            if (r->h2_closed)
+                settle_one(xc, r);
+            r = n;
+        }
+    } while (xc->epoch == epoch && h->nclosed);
     if (xc->epoch != epoch)
         return;
+    h->settling = false;
     xch_arm(xc, xc->cur ? xch_req_deadline(xc->cur) : 0);
-    xh2 *h = state(xc);
     if ((h->goaway || h2_closing(h->s)) && !h2_in_flight(h->s)) {
         if (xc->cur)
             xch_reopen(xc);
@@ -270,17 +299,45 @@ static void conn_error(xch_conn *xc, xh2 *h)
     fail_all(xc, metrics_err_kind_h2(code), m);
 }
 
+/* The server closed after its GOAWAY: requests it did not take (above its
+ * last stream, or not started yet) go to a new connection; the others had
+ * their chance and end with the GOAWAY's code, or closed_early. */
+static void eof_after_goaway(xch_conn *xc, xh2 *h)
+{
+    uint32_t code = h->goaway_code;
+    int32_t last = h->goaway_last;
+    xch_req *list = xch_fifo_take(xc), *failed = NULL, **fl = &failed;
+    while (list) {
+        xch_req *n = list->next;
+        if (!list->sent)
+            xch_fifo_push(xc, list);
+        else if (!(list->h2.id > last && retry_unprocessed(xc, list))) {
+            *fl = list;
+            fl = &list->next;
+        }
+        list = n;
+    }
+    *fl = NULL;
+    xch_reopen(xc); /* h goes with the connection */
+    char m[120];
+    snprintf(m, sizeof m, "http2: the server went away (GOAWAY %s) before this response",
+             h2_error_name(code));
+    err_kind k = code ? metrics_err_kind_h2(code) : ERRK_CLOSED;
+    while (failed) {
+        xch_req *n = failed->next;
+        xch_fail_one(xc, failed, k, m);
+        failed = n;
+    }
+}
+
 static void eof(xch_conn *xc, xh2 *h)
 {
     if (!xc->cur) {
         xch_close(xc, false);
         return;
     }
-    if (h->goaway_code) {
-        char m[120];
-        snprintf(m, sizeof m, "http2: the server went away: GOAWAY %s",
-                 h2_error_name(h->goaway_code));
-        fail_all(xc, metrics_err_kind_h2(h->goaway_code), m);
+    if (h->goaway) {
+        eof_after_goaway(xc, h);
         return;
     }
     fail_all(xc, ERRK_CLOSED, "the server closed the connection early");
@@ -310,7 +367,7 @@ static bool read_all(xch_conn *xc, xh2 *h)
         (xc->cur ? xc->cur->shard : h->wsh)->tot.wire_in += (uint64_t)n;
         h->reading = true;
         int rc = h2_feed(h->s, (const uint8_t *)x->rbuf, (size_t)n);
-        if (rc < 0) {
+        if (rc < 0 || h2_conn_error(h->s)) {
             h->reading = false;
             conn_error(xc, h);
             return false;

@@ -47,7 +47,8 @@ const char *h2_error_name(uint32_t code)
 
 static h2_stream *stream_of(nghttp2_session *s, int32_t id)
 {
-    return nghttp2_session_get_stream_user_data(s, id);
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    return st && st->id == id ? st : NULL; /* not one h2_cancel let go */
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
@@ -145,7 +146,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 {
     h2_session *h = ud;
     h2_stream *st = stream_of(s, id);
-    if (!st)
+    if (!st || st->id != id) /* cancelled (h2_cancel) */
         return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
     h->open--;
@@ -372,11 +373,16 @@ int h2_submit_h1(h2_session *h, const char *scheme, const char *msg, size_t len,
 
 void h2_cancel(h2_session *h, h2_stream *st)
 {
-    if (st->id <= 0 || stream_of(h->s, st->id) != st)
+    if (st->id <= 0)
         return;
-    nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
+    /* A stream whose HEADERS are still queued has no user data yet: the
+     * RST cancels the HEADERS, and nghttp2's close callback for it finds
+     * st->id changed (stale). */
+    if (nghttp2_session_get_stream_user_data(h->s, st->id) == st)
+        nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
     h->open--;
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    st->id = -1;
 }
 
 bool h2_settings_seen(const h2_session *h)

@@ -430,7 +430,7 @@ int lua_ws_open(lua_State *L)
     }
     conn_init(&s->c, w->lp, &ws_handlers, s);
     if (s->u.tls)
-        conn_set_tls(&s->c, w->ctx->tls, s->u.host);
+        conn_set_tls(&s->c, w->ctx->ws_tls, s->u.host); /* WebSocket stays HTTP/1.1 */
     s->state = WSS_CONNECTING;
     s->connect_start_ns = loop_update_now(w->lp);
     int rc = conn_open(&s->c, &s->a);

@@ -1,0 +1,369 @@
+"""HTTP/2 in `volley run` (load/exchange_h2.c): h2c with prior knowledge and
+h2 by ALPN, against `volley serve --h2`, nginx (`listen ... http2`, with and
+without ssl) and h2o, each count compared with the server's own access log
+for -n, -d, the open model and --max-streams 1, 10, 100. Also: the protocol
+recorded per endpoint, wire bytes beside body bytes, a server's
+SETTINGS_MAX_CONCURRENT_STREAMS below --max-streams clamping (and reported),
+a timeout cancelling its stream without losing the connection, --http 2
+refused by an HTTP/1.1-only server, and Lua's r.proto."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import start_serve, volley_path
+from nginxutil import Nginx, free_port
+
+H2O = shutil.which("h2o")
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("h2runcert")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(d / "k.pem"),
+                    "-out", str(d / "c.pem"), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return str(d / "c.pem"), str(d / "k.pem")
+
+
+def run(volley_bin, *args, code=0, timeout=90):
+    p = subprocess.run([volley_bin, "run", "-q", "--no-save", "--json", "-t", "1", *args],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == code, p.stderr
+    return json.loads(p.stdout)
+
+
+def kinds(t):
+    return {k: v for k, v in t["errors_by_kind"].items() if v}
+
+
+def wait_settled(count, timeout=5.0):
+    """The count once it stops changing (servers log after responding)."""
+    last, since, deadline = -1, time.time(), time.time() + timeout
+    while time.time() < deadline:
+        n = count()
+        if n != last:
+            last, since = n, time.time()
+        elif time.time() - since > 0.3:
+            break
+        time.sleep(0.05)
+    return last
+
+
+# ---- servers ----
+
+@pytest.fixture
+def h2serve():
+    started = []
+
+    def make(*args):
+        s = start_serve("--h2", *args)
+        started.append(s)
+        return s
+    yield make
+    for s in started:
+        assert s.stop() == 0, s.stderr()
+
+
+def tls_serve(cert, *args):
+    proc = subprocess.Popen([volley_path(), "serve", "--listen", "127.0.0.1:0", "--threads", "1",
+                             "--tls-cert", cert[0], "--tls-key", cert[1], *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = proc.stdout.readline().decode()
+    assert line.startswith("listening on https://"), line
+    return proc, "https://" + line.split("https://")[1].strip()
+
+
+@pytest.fixture
+def https(cert):
+    procs = []
+
+    def make(*args):
+        proc, url = tls_serve(cert, *args)
+        procs.append(proc)
+        return url
+    yield make
+    for p in procs:
+        p.terminate()
+        p.wait(10)
+
+
+class NginxH2:
+    """nginx 1.22 (Debian): an h2c listener (`listen P http2`) and an h2
+    listener (`listen P ssl http2`) beside the HTTP/1.1 one."""
+
+    def __init__(self, cert, max_streams=128, keepalive_requests=100000):
+        self.h2c_port, self.tls_port = free_port(), free_port()
+        self.n = Nginx(keepalive_requests=keepalive_requests, http_extra="http2_max_concurrent_streams %d;" % max_streams,
+                       server_extra="listen 127.0.0.1:%d http2; listen 127.0.0.1:%d ssl http2; "
+                       "ssl_certificate %s; ssl_certificate_key %s;"
+                       % (self.h2c_port, self.tls_port, cert[0], cert[1]))
+        self.h2c = "http://127.0.0.1:%d/health" % self.h2c_port
+        self.tls = "https://127.0.0.1:%d/health" % self.tls_port
+
+    def logged(self):
+        return wait_settled(self.n.logged)
+
+    def reset(self):
+        self.n.reset_log()
+
+    def stop(self):
+        self.n.stop()
+
+
+class H2o:
+    """h2o (Debian) with its own YAML config in a temp dir: an h2c listener
+    and an h2 listener, a static file, an access log with the protocol."""
+
+    def __init__(self, cert):
+        self.dir = tempfile.mkdtemp(prefix="volley-h2o-")
+        www = os.path.join(self.dir, "www")
+        os.mkdir(www)
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write("ok")
+        self.log = os.path.join(self.dir, "access.log")
+        self.h2c_port, self.tls_port = free_port(), free_port()
+        conf = f"""user: root
+num-threads: 1
+pid-file: {self.dir}/pid
+error-log: {self.dir}/error.log
+access-log:
+  path: {self.log}
+  format: "%s %H"
+http2-max-concurrent-requests-per-connection: 100
+hosts:
+  "plain":
+    listen: {{host: 127.0.0.1, port: {self.h2c_port}}}
+    paths: {{"/": {{file.dir: {www}}}}}
+  "tls":
+    listen:
+      host: 127.0.0.1
+      port: {self.tls_port}
+      ssl: {{certificate-file: {cert[0]}, key-file: {cert[1]}, ocsp-update-interval: 0}}
+    paths: {{"/": {{file.dir: {www}}}}}
+"""
+        path = os.path.join(self.dir, "h2o.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen([H2O, "-c", path], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        for port in (self.h2c_port, self.tls_port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if self.proc.poll() is not None or time.time() > deadline:
+                        self.stop()
+                        raise RuntimeError("h2o did not start")
+                    time.sleep(0.05)
+        self.h2c = "http://127.0.0.1:%d/" % self.h2c_port
+        self.tls = "https://127.0.0.1:%d/" % self.tls_port
+
+    def lines(self):
+        try:
+            with open(self.log) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def logged(self):
+        n = wait_settled(lambda: len(self.lines()))
+        assert all(line == "200 HTTP/2" for line in self.lines()), self.lines()[:3]
+        return n
+
+    def reset(self):
+        open(self.log, "w").close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def nginx_h2(cert):
+    n = NginxH2(cert)
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="module")
+def h2o(cert):
+    if not H2O:
+        pytest.fail("h2o is not installed (scripts/setup-deps.sh installs it)")
+    h = H2o(cert)
+    yield h
+    h.stop()
+
+
+# ---- volley serve --h2 ----
+
+def test_h2c_exact_counts_and_protocol(volley_bin, h2serve):
+    s = h2serve()
+    r = run(volley_bin, "--h2c", "-n", "1000", "-c", "4", "--max-streams", "10",
+            s.url + "/health")
+    t = r["totals"]
+    assert t["requests"] == t["responses"] == t["h2_responses"] == 1000, t
+    assert t["responses_by_status"] == {"200": 1000} and not kinds(t)
+    assert t["protocol"] == "HTTP/2" and t["connections_opened"] == t["h2_connections"] == 4
+    assert t["h2_streams_per_connection"] == 250
+    assert r["endpoints"][0]["totals"]["protocol"] == "HTTP/2"
+    # HPACK: the repeated response heads cost fewer wire bytes than they carry.
+    assert 0 < t["wire_bytes_in"] < t["bytes_in"]
+
+
+def test_plain_http_stays_http11_without_h2c(volley_bin, h2serve):
+    s = h2serve()
+    t = run(volley_bin, "-n", "50", "-c", "2", s.url + "/health")["totals"]
+    assert t["protocol"] == "HTTP/1.1" and t["h2_responses"] == 0 and t["responses"] == 50
+    assert t["wire_bytes_in"] == t["bytes_in"]
+
+
+def test_alpn_auto_picks_h2_or_http11_and_http_flag_forces(volley_bin, https):
+    h2, h1 = https("--h2"), https()
+    ins = "--insecure"
+    t = run(volley_bin, ins, "-n", "200", "-c", "2", "--max-streams", "5", h2 + "/health")["totals"]
+    assert t["protocol"] == "HTTP/2" and t["h2_responses"] == 200, t
+    t = run(volley_bin, ins, "-n", "200", "-c", "2", h1 + "/health")["totals"]
+    assert t["protocol"] == "HTTP/1.1" and t["responses"] == 200, t
+    t = run(volley_bin, ins, "--http", "1.1", "-n", "200", "-c", "2", h2 + "/health")["totals"]
+    assert t["protocol"] == "HTTP/1.1" and t["responses"] == 200, t
+    t = run(volley_bin, ins, "--http", "2", "-n", "200", "-c", "2", h2 + "/health")["totals"]
+    assert t["protocol"] == "HTTP/2" and t["h2_responses"] == 200, t
+
+
+def test_http2_required_but_server_speaks_http11_is_tls_error(volley_bin, https):
+    h1 = https()
+    r = run(volley_bin, "--insecure", "--http", "2", "-n", "4", "-c", "1", h1 + "/health")
+    t = r["totals"]
+    assert t["responses"] == 0 and kinds(t) == {"tls_error": 4}, t
+    assert "did not choose h2" in r["warning"]
+
+
+def test_server_stream_limit_clamps_and_is_reported(volley_bin, h2serve):
+    s = h2serve("--h2-max-streams", "4")
+    t = run(volley_bin, "--h2c", "-n", "400", "-c", "2", "--max-streams", "16",
+            s.url + "/delay/5")["totals"]
+    assert t["responses"] == 400 and not kinds(t), t
+    assert t["h2_max_streams_clamp"] == 4
+    # Within the limit nothing is clamped.
+    t = run(volley_bin, "--h2c", "-n", "40", "-c", "1", "--max-streams", "4",
+            s.url + "/health")["totals"]
+    assert t["h2_max_streams_clamp"] == 0 and t["responses"] == 40
+
+
+def test_timeout_cancels_its_stream_and_keeps_the_connection(volley_bin, h2serve):
+    s = h2serve()
+    t = run(volley_bin, "--h2c", "-n", "8", "-c", "1", "--max-streams", "8", "--timeout",
+            "300ms", s.url + "/delay/3000")["totals"]
+    assert kinds(t) == {"timeout": 8} and t["connections_opened"] == 1, t
+
+
+def test_many_streams_in_the_open_model(volley_bin, h2serve):
+    s = h2serve()
+    t = run(volley_bin, "--h2c", "--rate", "400", "-d", "1s", "--max-connections", "2",
+            "--max-streams", "50", s.url + "/delay/20")["totals"]
+    assert t["requests"] == 400 and t["responses"] == 400 and not kinds(t), t
+    assert t["connections_opened"] <= 2 and t["dropped_iterations"] == 0
+
+
+def test_lua_http_speaks_h2_and_says_so(volley_bin, h2serve, tmp_path):
+    s = h2serve()
+    f = tmp_path / "p.lua"
+    f.write_text("""
+options = { scenarios = { t = { executor = "per-vu-iterations", vus = 2, iterations = 5 } } }
+function default()
+  local r = http.get(ENV.URL .. "/health")
+  if r.status ~= 200 or r.proto ~= ENV.PROTO then error("got " .. tostring(r.proto)) end
+end
+""")
+    for extra, proto in ((["--h2c"], "HTTP/2"), ([], "HTTP/1.1")):
+        r = run(volley_bin, str(f), *extra, "-e", "URL=" + s.url, "-e", "PROTO=" + proto)
+        assert r["script"]["iterations"] == 10 and r["script"]["iteration_errors"] == 0, r["script"]
+        assert r["totals"]["protocol"] == proto
+
+
+def test_flag_conflicts_exit_2(volley_bin):
+    for args, flag in ((["--h2c", "--http", "1.1"], "--h2c"), (["--http", "3"], "--http"),
+                       (["--h2c", "--insecure", "https://127.0.0.1:1/"], "--h2c")):
+        if not any(a.startswith("https") for a in args):
+            args = args + ["http://127.0.0.1:1/"]
+        p = subprocess.run([volley_bin, "run", "-n", "1", *args], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 2 and flag in p.stderr, (args, p.stderr)
+
+
+# ---- real servers: exact counts against their access logs ----
+
+SHAPES = [
+    ("n-m1", ["-n", "300", "-c", "3", "--max-streams", "1"]),
+    ("n-m10", ["-n", "3000", "-c", "3", "--max-streams", "10"]),
+    ("n-m100", ["-n", "5000", "-c", "2", "--max-streams", "100"]),
+    ("duration", ["-d", "1s", "-c", "2", "--max-streams", "10"]),
+    ("open", ["--rate", "500", "-d", "1s", "--max-connections", "4", "--max-streams", "10"]),
+]
+
+
+def counted(volley_bin, srv, url, args, extra):
+    srv.reset()
+    t = run(volley_bin, *extra, *args, url)["totals"]
+    assert t["protocol"] == "HTTP/2" and not kinds(t), t
+    assert t["responses_by_status"] == {"200": t["requests"]}
+    assert srv.logged() == t["requests"] == t["h2_responses"]
+    if args[0] == "-n":
+        assert t["requests"] == int(args[1])
+    if args[0] == "--rate":
+        assert t["requests"] + t["dropped_iterations"] == 500 and t["requests"] >= 495
+    return t
+
+
+@pytest.mark.parametrize("shape", [s[1] for s in SHAPES], ids=[s[0] for s in SHAPES])
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_nginx_counts_match_its_log(volley_bin, nginx_h2, shape, tls):
+    url = nginx_h2.tls if tls else nginx_h2.h2c
+    counted(volley_bin, nginx_h2, url, shape, ["--insecure"] if tls else ["--h2c"])
+
+
+@pytest.mark.parametrize("shape", [s[1] for s in SHAPES], ids=[s[0] for s in SHAPES])
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_h2o_counts_match_its_log(volley_bin, h2o, shape, tls):
+    url = h2o.tls if tls else h2o.h2c
+    counted(volley_bin, h2o, url, shape, ["--insecure"] if tls else ["--h2c"])
+
+
+def test_nginx_stream_limit_clamps(volley_bin, cert):
+    n = NginxH2(cert, max_streams=8)
+    try:
+        t = counted(volley_bin, n, n.h2c, ["-n", "2000", "-c", "2", "--max-streams", "32"],
+                    ["--h2c"])
+        assert t["h2_max_streams_clamp"] == 8, t
+    finally:
+        n.stop()
+
+
+def test_nginx_goaway_after_keepalive_requests_loses_nothing(volley_bin, cert):
+    """nginx ends a connection with GOAWAY after keepalive_requests: the
+    streams it did not take are sent again on a new connection (retries),
+    the others finish; the count still matches the log exactly."""
+    n = NginxH2(cert, keepalive_requests=50)
+    try:
+        for url, extra in ((n.h2c, ["--h2c"]), (n.tls, ["--insecure"])):
+            t = counted(volley_bin, n, url, ["-n", "2000", "-c", "2", "--max-streams", "20"],
+                        extra)
+            assert t["connections_opened"] >= 2000 // 50, t
+    finally:
+        n.stop()
