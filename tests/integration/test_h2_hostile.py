@@ -380,3 +380,15 @@ def test_volley_goaway_and_refused_streams_over_tls(h2volley, certs):  # noqa: F
     assert t["responses_by_status"] == {"200": 100} == {"200": srv.count["answered"]}
     assert t["retries"] >= srv.count["unprocessed"] > 0
     assert t["connections_opened"] == srv.accepted >= 100 // 7
+
+
+@pytest.mark.parametrize("case", ["ping_flood", "continuation_flood", "http1"])
+def test_volley_broken_server_over_tls(h2volley, certs, case):  # noqa: F811
+    # The same connection errors through TLS records (ALPN h2).
+    with H2BadServer(case, tls=(certs["server.pem"], certs["server.key"])) as srv:
+        t = vrun(h2volley, srv.url, "--http", "2", "--cacert", certs["ca.pem"], "-c", "4",
+                 "--max-streams", "5", "-n", "200", "--timeout", "%gs" % TIMEOUT_S)
+        settle(srv)
+    clean(srv)
+    assert t["responses"] == 0 == srv.count["answered"]
+    assert kinds(t) == {BROKEN[case]: 200}, kinds(t)
