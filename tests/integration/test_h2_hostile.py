@@ -153,10 +153,6 @@ WALL_LIMIT_S = DURATION_S + TIMEOUT_S + 2.5  # as in test_hostile.py
 
 @pytest.fixture(scope="module")
 def h2volley(volley_bin):
-    p = subprocess.run([volley_bin, "run", "--help"], capture_output=True, text=True,
-                       timeout=10)
-    if "--h2c" not in p.stdout + p.stderr:
-        pytest.skip("this volley has no HTTP/2 client (--h2c): branch h2 not merged")
     return volley_bin
 
 
@@ -188,6 +184,9 @@ def test_volley_ok_counts_equal_the_servers(h2volley):
     assert t["responses_by_status"] == {"200": 500} and t["transport_errors"] == 0
     assert srv.count["answered"] == 500
     assert t["connections_opened"] == srv.accepted == 2
+    assert t["protocol"] == "HTTP/2"
+    assert t["h2_connections"] == 2 and t["h2_responses"] == 500
+    assert t["h2_max_streams_clamp"] == 0
 
 
 def test_volley_goaway_retries_unprocessed_streams_closed(h2volley):
@@ -297,6 +296,7 @@ def test_volley_honours_max_concurrent_streams_1(h2volley, model):
         settle(srv)
     clean(srv)  # a stream over the limit after the SETTINGS ACK is a violation
     assert srv.count["max_open_after_ack"] == 1
+    assert t["h2_max_streams_clamp"] == 1  # reported, not hidden
     assert t["responses"] == srv.count["answered"]
     if model == "closed":
         assert t["responses_by_status"] == {"200": 200}, kinds(t)
@@ -380,6 +380,7 @@ def test_volley_goaway_and_refused_streams_over_tls(h2volley, certs):  # noqa: F
     assert t["responses_by_status"] == {"200": 100} == {"200": srv.count["answered"]}
     assert t["retries"] >= srv.count["unprocessed"] > 0
     assert t["connections_opened"] == srv.accepted >= 100 // 7
+    assert t["protocol"] == "HTTP/2"  # chosen by ALPN
 
 
 @pytest.mark.parametrize("case", ["ping_flood", "continuation_flood", "http1"])
