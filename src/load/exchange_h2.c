@@ -122,7 +122,9 @@ static void open_streams(xch_conn *xc, xh2 *h)
         xc->wnext = r->next;
         if (rc) {
             xch_fifo_remove(xc, r);
-            xch_fail_one(xc, r, ERRK_PARSE, "http2: the request is not an HTTP request");
+            xch_fail_one(xc, r, ERRK_PARSE,
+                         "http2: not sent: the request is malformed (no Host, or a "
+                         "Content-Length that is not its body's length)");
             continue;
         }
         h->wsh = r->shard;

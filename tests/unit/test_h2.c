@@ -338,9 +338,15 @@ Test(h2, http11_message_without_host_or_request_line_is_refused)
     static const char nohost[] = "GET / HTTP/1.1\r\nX: y\r\n\r\n";
     static const char noline[] = "GET\r\nHost: a\r\n\r\n";
     static const char cut[] = "GET / HTTP/1.1\r\nHost: a\r\n";
+    static const char badlen[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello h2";
+    static const char twolen[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+                                 "Content-Length: 3\r\n\r\nab";
     cr_assert_eq(h2_submit_h1(c, "http", nohost, sizeof nohost - 1, &st), VOLLEY_EPARSE);
     cr_assert_eq(h2_submit_h1(c, "http", noline, sizeof noline - 1, &st), VOLLEY_EPARSE);
     cr_assert_eq(h2_submit_h1(c, "http", cut, sizeof cut - 1, &st), VOLLEY_EPARSE);
+    /* A Content-Length that is not the body's would make a malformed stream. */
+    cr_assert_eq(h2_submit_h1(c, "http", badlen, sizeof badlen - 1, &st), VOLLEY_EPARSE);
+    cr_assert_eq(h2_submit_h1(c, "http", twolen, sizeof twolen - 1, &st), VOLLEY_EPARSE);
     cr_assert_eq(h2_in_flight(c), 0);
     h2_session_free(c);
 }
