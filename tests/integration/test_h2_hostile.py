@@ -78,6 +78,21 @@ def test_server_goaway_stops_each_connection_after_k_streams():
     assert {sid for _, sid, o in srv.log if o == "answered"} == {1, 3, 5, 7, 9}
 
 
+def test_server_goaway_frame_seen_by_nghttp():
+    # nghttp sends 4 requests on one connection: the GOAWAY names the 2nd
+    # as the last processed, and nghttp says 2 of 4 were processed.
+    with H2BadServer("goaway", k=2) as srv:
+        p = subprocess.run(["nghttp", "-nv"] + [srv.url + x for x in "abcd"],
+                           capture_output=True, text=True, timeout=30)
+        settle(srv)
+    clean(srv)
+    answered = sorted(sid for _, sid, o in srv.log if o == "answered")
+    assert len(answered) == 2
+    m = re.search(r"last_stream_id=(\d+), error_code=NO_ERROR", p.stdout)
+    assert m and int(m.group(1)) == answered[-1], p.stdout
+    assert "total=4, processed=2" in p.stderr, p.stderr
+
+
 def test_server_refuses_every_nth_stream():
     with H2BadServer("refuse", n=3) as srv:
         r = h2load(srv.url, "-n", "99", "-c", "1", "-m", "10")
