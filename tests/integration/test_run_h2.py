@@ -482,3 +482,9 @@ def test_stale_h2_connection_is_retried_like_http11(volley_bin, retry):
     else:
         assert t["responses"] == 2 and kinds(t) == {"stale_connection": 2}, t
         assert t["retries"] == 0
+
+
+def test_http2_on_plain_http_is_h2c(volley_bin, h2serve):
+    s = h2serve()
+    t = run(volley_bin, "--http", "2", "-n", "20", "-c", "2", s.url + "/health")["totals"]
+    assert t["protocol"] == "HTTP/2" and t["h2_responses"] == 20, t
