@@ -1,11 +1,8 @@
-/* exchange_h2: the exchange's HTTP/2 driver (xch_h2) over proto/h2. Each
- * request in a connection's FIFO becomes a stream; responses complete in
- * any order, matched by stream. Requests beyond the server's
- * SETTINGS_MAX_CONCURRENT_STREAMS wait in the FIFO unsent (latency still
- * runs from their intended start). Streams the server did not process
- * (GOAWAY above its last stream id, REFUSED_STREAM) are sent again on a new
- * connection; RST_STREAM and connection errors are error kinds named by
- * their code. A timeout cancels its own stream, not the connection. */
+/* exchange_h2: the exchange's HTTP/2 driver (xch_h2) over proto/h2: each
+ * request a stream, completions in any order, the server's stream limit,
+ * per-stream timeouts (RST_STREAM CANCEL), unprocessed streams (GOAWAY,
+ * REFUSED_STREAM) sent again on a new connection, RST_STREAM and connection
+ * errors as h2_* kinds. docs/engine.md tells the whole story. */
 #include "load/exchange_int.h"
 
 #include <errno.h>
