@@ -488,3 +488,16 @@ def test_http2_on_plain_http_is_h2c(volley_bin, h2serve):
     s = h2serve()
     t = run(volley_bin, "--http", "2", "-n", "20", "-c", "2", s.url + "/health")["totals"]
     assert t["protocol"] == "HTTP/2" and t["h2_responses"] == 20, t
+
+
+def test_streamed_response_chunk_gaps_over_h2(volley_bin, h2serve):
+    """volley serve --h2 sends /stream as a DATA frame per chunk, 50 ms
+    apart: each later piece is a chunk and its gap is recorded, as for a
+    chunked HTTP/1.1 body; TTFB is the head, long before the last chunk."""
+    s = h2serve()
+    r = run(volley_bin, "--h2c", "-c", "2", "-n", "10",
+            s.url + "/stream?chunks=5&interval_ms=50")
+    assert r["totals"]["h2_responses"] == 10 and r["totals"]["chunks"] >= 40, r["totals"]
+    gap = r["chunk_gap"]
+    assert gap["count"] >= 30 and 40 <= gap["percentiles"]["p50"] < 150, gap
+    assert r["ttfb"]["percentiles"]["p50"] < r["latency"]["percentiles"]["p50"] / 2
