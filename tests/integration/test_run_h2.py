@@ -400,13 +400,13 @@ def test_responses_are_matched_by_stream_not_order(volley_bin, h2serve):
     one's delay (matched in FIFO order, it would inherit it)."""
     s = h2serve()
     r = run(volley_bin, "--h2c", "--mode", "mixed", "--endpoint",
-            "slow=" + s.url + "/delay/400", "--endpoint", "fast=" + s.url + "/health",
+            "slow=" + s.url + "/delay/1000", "--endpoint", "fast=" + s.url + "/health",
             "-c", "1", "--max-streams", "2", "-d", "2s")
     eps = {e["name"]: e for e in r["endpoints"]}
     assert r["totals"]["connections_opened"] == 1 and not kinds(r["totals"])
     assert eps["fast"]["totals"]["responses"] > 0 and eps["slow"]["totals"]["responses"] > 0
-    assert eps["fast"]["latency"]["max"] < 200, eps["fast"]["latency"]
-    assert eps["slow"]["latency"]["percentiles"]["p50"] >= 400
+    assert eps["fast"]["latency"]["max"] < 500, eps["fast"]["latency"]
+    assert eps["slow"]["latency"]["percentiles"]["p50"] >= 1000
 
 
 class OneThenClose:
@@ -499,5 +499,5 @@ def test_streamed_response_chunk_gaps_over_h2(volley_bin, h2serve):
             s.url + "/stream?chunks=5&interval_ms=50")
     assert r["totals"]["h2_responses"] == 10 and r["totals"]["chunks"] >= 40, r["totals"]
     gap = r["chunk_gap"]
-    assert gap["count"] >= 30 and 40 <= gap["percentiles"]["p50"] < 150, gap
+    assert gap["count"] >= 30 and 40 <= gap["percentiles"]["p50"] < 250, gap
     assert r["ttfb"]["percentiles"]["p50"] < r["latency"]["percentiles"]["p50"] / 2
