@@ -501,3 +501,28 @@ def test_streamed_response_chunk_gaps_over_h2(volley_bin, h2serve):
     gap = r["chunk_gap"]
     assert gap["count"] >= 30 and 40 <= gap["percentiles"]["p50"] < 250, gap
     assert r["ttfb"]["percentiles"]["p50"] < r["latency"]["percentiles"]["p50"] / 2
+
+
+def test_url_run_and_script_agree_over_h2(volley_bin, h2serve, tmp_path):
+    """One exchange for both: the same h2c load as a URL run and as the
+    equivalent minimal script gives the same counts, kinds, protocol and
+    set of distributions (timeouts included: /delay past --timeout)."""
+    s = h2serve()
+    f = tmp_path / "m.lua"
+    f.write_text('local u = ENV.URL\nfunction default()\n  http.get(u)\nend\n')
+    url = s.url + "/delay/400"
+    common = ["--h2c", "-c", "2", "-n", "6", "--timeout", "200ms"]
+    a = run(volley_bin, *common, url)
+    b = run(volley_bin, str(f), *common, "-e", "URL=" + url)
+    for r in (a, b):
+        t = r["totals"]
+        assert t["requests"] == 6 and kinds(t) == {"timeout": 6}, t
+        assert t["protocol"] == "HTTP/2" and t["h2_connections"] == 2, t
+    a = run(volley_bin, "--h2c", "-c", "2", "-n", "40", s.url + "/health")
+    f.write_text('local u = ENV.URL\nfunction default()\n  http.get(u)\nend\n')
+    b = run(volley_bin, str(f), "--h2c", "-c", "2", "-n", "40", "-e", "URL=" + s.url + "/health")
+    for key in ("requests", "responses", "h2_responses", "protocol", "connections_opened"):
+        assert a["totals"][key] == b["totals"][key], key
+    dists = lambda r: {k for k in ("latency", "service_time", "ttfb", "connect")  # noqa: E731
+                       if r[k]["count"]}
+    assert dists(a) == dists(b) == {"latency", "service_time", "ttfb", "connect"}
