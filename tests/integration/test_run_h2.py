@@ -526,3 +526,16 @@ def test_url_run_and_script_agree_over_h2(volley_bin, h2serve, tmp_path):
     dists = lambda r: {k for k in ("latency", "service_time", "ttfb", "connect")  # noqa: E731
                        if r[k]["count"]}
     assert dists(a) == dists(b) == {"latency", "service_time", "ttfb", "connect"}
+
+
+def test_report_and_summary_show_http2(volley_bin, h2serve, tmp_path):
+    s = h2serve("--h2-max-streams", "4")
+    out = tmp_path / "o"
+    p = subprocess.run([volley_bin, "run", "-t", "1", "--h2c", "-n", "200", "-c", "2",
+                        "--max-streams", "8", "--out", str(out), s.url + "/delay/2"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "http/2       2 of 2 connections, 100.0 streams each" in p.stdout, p.stdout
+    assert "the server allowed only 4 streams per connection" in p.stdout
+    html = (out / "report.html").read_text()
+    assert "HTTP/2 streams per connection" in html and "server stream limit" in html
