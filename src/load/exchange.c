@@ -77,13 +77,10 @@ xch_req *xch_fifo_take(xch_conn *xc)
     return r;
 }
 
-#define fifo_push xch_fifo_push
-#define fifo_take xch_fifo_take
-
 void xch_close(xch_conn *xc, bool reset)
 {
     loop_timer_stop(xc->ctx->lp, &xc->timer);
-    fifo_take(xc);
+    xch_fifo_take(xc);
     if (xc->c.fd < 0)
         return;
     xc->epoch++;
@@ -106,14 +103,10 @@ void xch_arm(xch_conn *xc, uint64_t deadline)
         loop_timer_stop(xc->ctx->lp, &xc->timer);
 }
 
-#define arm xch_arm
-
 uint64_t xch_req_deadline(const xch_req *r)
 {
     return r->timeout_ns ? r->intended_ns + r->timeout_ns : 0;
 }
-
-#define req_deadline xch_req_deadline
 
 /* r is out of the FIFO: tell its owner. */
 void xch_finish(xch_conn *xc, xch_req *r, xch_outcome *o)
@@ -123,8 +116,6 @@ void xch_finish(xch_conn *xc, xch_req *r, xch_outcome *o)
     r->shard->last_outcome_ns = o->done_ns;
     r->on_done(r, o);
 }
-
-#define finish xch_finish
 
 void xch_fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
 {
@@ -138,10 +129,8 @@ void xch_fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
     xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
                      .msg = msg ? msg : metrics_err_kind_name(k),
                      .proto = r->sent ? (xc->proto == &xch_h2 ? "HTTP/2" : "HTTP/1.1") : NULL};
-    finish(xc, r, &o);
+    xch_finish(xc, r, &o);
 }
-
-#define fail_one xch_fail_one
 
 /* Requests that were behind the one that ended their connection: each is
  * counted once as closed_early. r->next is read before on_done, which may
@@ -150,7 +139,7 @@ static void fail_rest(xch_conn *xc, xch_req *r)
 {
     while (r) {
         xch_req *n = r->next;
-        fail_one(xc, r, ERRK_CLOSED, "the connection ended before this pipelined request's response");
+        xch_fail_one(xc, r, ERRK_CLOSED, "the connection ended before this pipelined request's response");
         r = n;
     }
 }
@@ -164,7 +153,7 @@ static void fail(xch_conn *xc, err_kind k, const char *msg)
     /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */
     xch_req *rest = r->next;
     xch_close(xc, true);
-    fail_one(xc, r, k, msg);
+    xch_fail_one(xc, r, k, msg);
     fail_rest(xc, rest);
 }
 
@@ -197,12 +186,12 @@ static void complete(xch_conn *xc, bool keep_alive)
         else
             xch_close(xc, false);
     } else {
-        arm(xc, xc->cur ? req_deadline(xc->cur) : 0);
+        xch_arm(xc, xc->cur ? xch_req_deadline(xc->cur) : 0);
     }
     xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
                      .proto = "HTTP/1.1"};
-    finish(xc, r, &o);
+    xch_finish(xc, r, &o);
 }
 
 /* ---- connecting ---- */
@@ -236,12 +225,12 @@ static void start_connect(xch_conn *xc)
         fail(xc, ERRK_CONNECT, m);
         return;
     }
-    uint64_t d = req_deadline(r);
+    uint64_t d = xch_req_deadline(r);
     if (r->connect_timeout_ns) {
         uint64_t cd = xc->connect_start_ns + r->connect_timeout_ns;
         d = d && d < cd ? d : cd;
     }
-    arm(xc, d);
+    xch_arm(xc, d);
 }
 
 /* A connect failed at address addr_i: the next address, if any is left. */
@@ -289,7 +278,7 @@ static void connected(xch_conn *xc)
     set_active(xc, 1);
     if (choose_proto(xc, r))
         return;
-    arm(xc, req_deadline(r));
+    xch_arm(xc, xch_req_deadline(r));
     /* Everything submitted while connecting is written now, in order. */
     uint32_t epoch = xc->epoch;
     xc->wnext = xc->cur;
@@ -370,7 +359,7 @@ static bool stale(xch_conn *xc)
  * closed_early. */
 static void resend(xch_conn *xc, bool announced)
 {
-    xch_req *list = fifo_take(xc), *failed = NULL, **fl = &failed;
+    xch_req *list = xch_fifo_take(xc), *failed = NULL, **fl = &failed;
     xch_close(xc, true);
     while (list) {
         xch_req *n = list->next;
@@ -379,7 +368,7 @@ static void resend(xch_conn *xc, bool announced)
             list->shard->tot.retries++;
             list->sent = false;
             list->bytes_in = 0;
-            fifo_push(xc, list);
+            xch_fifo_push(xc, list);
         } else {
             *fl = list;
             fl = &list->next;
@@ -442,17 +431,15 @@ static const conn_handlers handlers = {
     .on_write_error = on_write_error,
 };
 
-#define io_error xch_io_error
-
 void xch_reopen(xch_conn *xc)
 {
-    xch_req *list = fifo_take(xc);
+    xch_req *list = xch_fifo_take(xc);
     xch_close(xc, false);
     while (list) {
         xch_req *n = list->next;
         list->sent = false;
         list->bytes_in = 0;
-        fifo_push(xc, list);
+        xch_fifo_push(xc, list);
         list = n;
     }
     if (xc->cur) {
@@ -478,8 +465,6 @@ void xch_mark_sent(xch_req *r, uint64_t now)
         hist_record(r->shard->send_lag, now - r->intended_ns);
 }
 
-#define mark_sent xch_mark_sent
-
 /* Two or more requests waiting: copied into the connection's buffer, as
  * many as fit, and written with one send (one syscall, not one each). */
 static int h1_write_gathered(xch_conn *xc, uint64_t now)
@@ -492,7 +477,7 @@ static int h1_write_gathered(xch_conn *xc, uint64_t now)
         memcpy(xc->wbuf + n, r->data, r->len);
         n += r->len;
         xc->wnext = r->next;
-        mark_sent(r, now);
+        xch_mark_sent(r, now);
     }
     return conn_send(&xc->c, xc->wbuf, n);
 }
@@ -512,7 +497,7 @@ static int h1_write(xch_conn *xc)
             rc = h1_write_gathered(xc, now);
         } else {
             xc->wnext = r->next;
-            mark_sent(r, now);
+            xch_mark_sent(r, now);
             rc = conn_send(&xc->c, r->data, r->len);
         }
         if (rc < 0)
@@ -605,7 +590,7 @@ static void h1_read(xch_conn *xc)
             return;
         }
         if (n < 0) {
-            io_error(xc, (int)n);
+            xch_io_error(xc, (int)n);
             return;
         }
         if (n == 0) {
@@ -633,7 +618,7 @@ static void h1_on_readable(xch_conn *xc)
         h1_on_sent(xc);
 }
 
-static void h1_on_write_error(xch_conn *xc, int status) { io_error(xc, status); }
+static void h1_on_write_error(xch_conn *xc, int status) { xch_io_error(xc, status); }
 
 const xch_proto xch_http1 = {
     .name = "http/1.1",
@@ -682,9 +667,9 @@ void xch_submit(xch_conn *xc, xch_req *r)
     r->sent_ns = r->first_byte_ns = 0;
     bool first = !xc->cur;
     if (xch_is_open(xc)) {
-        fifo_push(xc, r);
+        xch_fifo_push(xc, r);
         if (first)
-            arm(xc, req_deadline(r));
+            xch_arm(xc, xch_req_deadline(r));
         if (!xc->wnext)
             xc->wnext = r;
         uint32_t epoch = xc->epoch;
@@ -694,12 +679,12 @@ void xch_submit(xch_conn *xc, xch_req *r)
         return;
     }
     if (!first) {
-        fifo_push(xc, r); /* connecting: written once connected */
+        xch_fifo_push(xc, r); /* connecting: written once connected */
         return;
     }
     if (xc->c.fd >= 0)
         xch_close(xc, true);
-    fifo_push(xc, r);
+    xch_fifo_push(xc, r);
     xc->addr_i = xc->t->good;
     xc->addr_tried = 0;
     start_connect(xc);
@@ -707,7 +692,7 @@ void xch_submit(xch_conn *xc, xch_req *r)
 
 void xch_cancel(xch_conn *xc)
 {
-    for (xch_req *r = fifo_take(xc); r; r = r->next)
+    for (xch_req *r = xch_fifo_take(xc); r; r = r->next)
         metrics_record_error(r->shard, ERRK_CANCELLED, r->bytes_in, r->sent ? r->len : 0);
     xch_close(xc, true);
 }

@@ -122,7 +122,9 @@ static void open_streams(xch_conn *xc, xh2 *h)
         xc->wnext = r->next;
         if (rc) {
             xch_fifo_remove(xc, r);
-            xch_fail_one(xc, r, ERRK_PARSE, "http2: the request is not an HTTP request");
+            xch_fail_one(xc, r, ERRK_PARSE,
+                         "http2: not sent: the request is malformed (no Host, or a "
+                         "Content-Length that is not its body's length)");
             continue;
         }
         h->wsh = r->shard;
@@ -330,6 +332,43 @@ static void eof_after_goaway(xch_conn *xc, xh2 *h)
     }
 }
 
+/* EOF or RST on a reused connection before any byte of any response in
+ * flight: the server closed it as volley reused it (as for HTTP/1.1). Each
+ * idempotent request is sent once more on a new connection (retries); the
+ * others are stale_connection. False: not that case. */
+static bool stale(xch_conn *xc)
+{
+    if (!xc->responses)
+        return false;
+    for (xch_req *r = xc->cur; r; r = r->next)
+        if (r->got_bytes || r->h2_closed)
+            return false;
+    xch_req *list = xch_fifo_take(xc), *failed = NULL, **fl = &failed;
+    while (list) {
+        xch_req *n = list->next;
+        if (!list->sent) {
+            xch_fifo_push(xc, list);
+        } else if (xc->ctx->retry && list->idempotent && !list->retried) {
+            list->retried = true;
+            list->shard->tot.retries++;
+            xch_fifo_push(xc, list);
+        } else {
+            *fl = list;
+            fl = &list->next;
+        }
+        list = n;
+    }
+    *fl = NULL;
+    xch_reopen(xc);
+    while (failed) {
+        xch_req *n = failed->next;
+        xch_fail_one(xc, failed, ERRK_STALE,
+                     "stale keep-alive connection: closed before any response byte");
+        failed = n;
+    }
+    return true;
+}
+
 static void eof(xch_conn *xc, xh2 *h)
 {
     if (!xc->cur) {
@@ -340,6 +379,8 @@ static void eof(xch_conn *xc, xh2 *h)
         eof_after_goaway(xc, h);
         return;
     }
+    if (stale(xc))
+        return;
     fail_all(xc, ERRK_CLOSED, "the server closed the connection early");
 }
 
@@ -391,9 +432,12 @@ static void h2d_on_readable(xch_conn *xc)
         h2d_on_write_error(xc, rc);
 }
 
-/* A read or write failure ends every stream with the same kind. */
+/* A read or write failure ends every stream with the same kind (a reset
+ * of a reused connection before any response byte: stale). */
 static void h2d_on_write_error(xch_conn *xc, int status)
 {
+    if ((status == -ECONNRESET || status == -EPIPE) && stale(xc))
+        return;
     if (status == -EPROTO && xc->c.tls_ctx) {
         char m[200];
         snprintf(m, sizeof m, "tls: %s", conn_tls_error(&xc->c));

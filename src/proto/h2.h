@@ -79,10 +79,11 @@ int h2_submit(h2_session *s, const h2_request *rq, h2_stream *st);
 /* Starts a request given as an HTTP/1.1 message (request line, header
  * lines, body: what http1_request_build makes) on a new stream: the method
  * and target become :method and :path, Host becomes :authority, hop-by-hop
- * headers are dropped, the rest of the bytes are the body. msg is borrowed
- * until the stream closes (values are not copied). 0, VOLLEY_EINVAL as
+ * headers are dropped, the rest of the bytes are the body; every field
+ * goes, whatever its name's length or their number. msg is borrowed until
+ * the stream closes (values are not copied). 0, VOLLEY_EINVAL as
  * h2_submit, or VOLLEY_EPARSE (with no stream started) for a message
- * that is not a request. */
+ * that is not a request or whose Content-Length is not its body's length. */
 int h2_submit_h1(h2_session *s, const char *scheme, const char *msg, size_t len, h2_stream *st);
 
 /* Abandons a stream (RST_STREAM CANCEL): no callback for it follows and

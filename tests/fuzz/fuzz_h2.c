@@ -3,7 +3,9 @@
  * and then split where the input's first byte says (and the second stream
  * cancelled between the pieces). Whatever arrives, the session must not
  * crash, leak or loop; every callback must name one of our streams (never
- * a cancelled one), and header fields handed out are regular ones. */
+ * a cancelled one), and header fields handed out are regular ones. The
+ * input is also given to h2_submit_h1 as a request message (the exchange's
+ * HTTP/1.1 bytes turned into a stream; fuzz_h2_req checks what it sends). */
 #include "proto/h2.h"
 
 #include <stdint.h>
@@ -90,8 +92,32 @@ static void run(const uint8_t *d, size_t n, size_t split)
     h2_session_free(s);
 }
 
+/* The input as an HTTP/1.1 request message: a stream or a refusal, and
+ * the HEADERS it makes (values point into the input) serialized at once. */
+static void as_request(const uint8_t *d, size_t n)
+{
+    h2_callbacks cb = {.on_close = on_close};
+    err e = {0};
+    h2_session *s = h2_session_new(&cb, 1u << 20, &e);
+    if (!s)
+        return;
+    char *copy = malloc(n ? n : 1); /* exact size: ASan sees any overread */
+    memcpy(copy, d, n);
+    memset(streams, 0, sizeof streams);
+    memset(cancelled, 0, sizeof cancelled);
+    int rc = h2_submit_h1(s, "http", copy, n, &streams[0]);
+    if ((rc == 0) != (h2_in_flight(s) == 1))
+        abort();
+    buf out = {0};
+    h2_flush(s, &out, 1u << 20);
+    buf_free(&out);
+    h2_session_free(s);
+    free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
+    as_request(d, n);
     run(d, n, n);
     if (n > 1)
         run(d + 1, n - 1, d[0] % n);

@@ -367,3 +367,118 @@ def test_nginx_goaway_after_keepalive_requests_loses_nothing(volley_bin, cert):
             assert t["connections_opened"] >= 2000 // 50, t
     finally:
         n.stop()
+
+
+def test_wss_stays_http11_beside_h2_requests(volley_bin, https, tmp_path):
+    """The server offers h2: http.* gets HTTP/2, and wss:// still speaks
+    HTTP/1.1 (its ALPN offers only http/1.1; RFC 8441 is out of scope).
+    volley serve has no WebSocket routes over TLS (server.c), so its
+    HTTP/1.1 answer to the upgrade is a 404: proof the handshake was read
+    as HTTP/1.1. Had ALPN picked h2, the bytes would be HTTP/2 frames."""
+    url = https("--h2")
+    f = tmp_path / "w.lua"
+    f.write_text("""
+options = { scenarios = { t = { executor = "per-vu-iterations", vus = 1, iterations = 3 } } }
+function default()
+  local r = http.get(ENV.URL .. "/health")
+  if r.proto ~= "HTTP/2" then error("http.get spoke " .. tostring(r.proto)) end
+  local s, err = ws.open(ENV.URL:gsub("^https", "wss") .. "/ws")
+  if s or not tostring(err):find("answered 404", 1, true) then
+    error("ws: " .. tostring(err))
+  end
+end
+""")
+    r = run(volley_bin, str(f), "--insecure", "-e", "URL=" + url)
+    assert r["script"]["iterations"] == 3 and r["script"]["iteration_errors"] == 0, r["script"]
+    assert r["totals"]["protocol"] == "HTTP/2" and r["totals"]["h2_responses"] == 3
+
+
+def test_responses_are_matched_by_stream_not_order(volley_bin, h2serve):
+    """Two streams on one connection, a slow and a fast endpoint mixed: the
+    fast responses overtake the slow ones and each is matched to its own
+    request, so the fast endpoint's latency stays far below the slow
+    one's delay (matched in FIFO order, it would inherit it)."""
+    s = h2serve()
+    r = run(volley_bin, "--h2c", "--mode", "mixed", "--endpoint",
+            "slow=" + s.url + "/delay/400", "--endpoint", "fast=" + s.url + "/health",
+            "-c", "1", "--max-streams", "2", "-d", "2s")
+    eps = {e["name"]: e for e in r["endpoints"]}
+    assert r["totals"]["connections_opened"] == 1 and not kinds(r["totals"])
+    assert eps["fast"]["totals"]["responses"] > 0 and eps["slow"]["totals"]["responses"] > 0
+    assert eps["fast"]["latency"]["max"] < 200, eps["fast"]["latency"]
+    assert eps["slow"]["latency"]["percentiles"]["p50"] >= 400
+
+
+class OneThenClose:
+    """An h2c server (python3-h2) that answers the first stream of each
+    connection, then closes the connection, with no GOAWAY, as soon as the
+    next request arrives: a reused connection closed before any byte of its
+    response, which HTTP/2 calls stale as HTTP/1.1 does."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.url = "http://127.0.0.1:%d/" % self.sock.getsockname()[1]
+        self.accepted, self.stop_ev = 0, threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            try:
+                self.one(c)
+            except OSError:
+                pass
+            c.close()
+
+    def one(self, c):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        c.settimeout(5)
+        answered = 0
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.RequestReceived):
+                    if answered:
+                        return  # the next request: close, no GOAWAY
+                    answered += 1
+                    conn.send_headers(ev.stream_id, [(":status", "200")])
+                    conn.send_data(ev.stream_id, b"ok", end_stream=True)
+            c.sendall(conn.data_to_send())
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["retried", "no-retry"])
+def test_stale_h2_connection_is_retried_like_http11(volley_bin, retry):
+    srv = OneThenClose()
+    try:
+        args = [] if retry else ["--no-retry"]
+        t = run(volley_bin, "--h2c", "-c", "1", "-n", "4", "--timeout", "5s", *args,
+                srv.url)["totals"]
+    finally:
+        srv.stop()
+    if retry:
+        assert t["responses_by_status"] == {"200": 4} and not kinds(t), t
+        assert t["retries"] == 3 and t["connections_opened"] == 4
+    else:
+        assert t["responses"] == 2 and kinds(t) == {"stale_connection": 2}, t
+        assert t["retries"] == 0

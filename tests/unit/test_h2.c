@@ -338,9 +338,15 @@ Test(h2, http11_message_without_host_or_request_line_is_refused)
     static const char nohost[] = "GET / HTTP/1.1\r\nX: y\r\n\r\n";
     static const char noline[] = "GET\r\nHost: a\r\n\r\n";
     static const char cut[] = "GET / HTTP/1.1\r\nHost: a\r\n";
+    static const char badlen[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello h2";
+    static const char twolen[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+                                 "Content-Length: 3\r\n\r\nab";
     cr_assert_eq(h2_submit_h1(c, "http", nohost, sizeof nohost - 1, &st), VOLLEY_EPARSE);
     cr_assert_eq(h2_submit_h1(c, "http", noline, sizeof noline - 1, &st), VOLLEY_EPARSE);
     cr_assert_eq(h2_submit_h1(c, "http", cut, sizeof cut - 1, &st), VOLLEY_EPARSE);
+    /* A Content-Length that is not the body's would make a malformed stream. */
+    cr_assert_eq(h2_submit_h1(c, "http", badlen, sizeof badlen - 1, &st), VOLLEY_EPARSE);
+    cr_assert_eq(h2_submit_h1(c, "http", twolen, sizeof twolen - 1, &st), VOLLEY_EPARSE);
     cr_assert_eq(h2_in_flight(c), 0);
     h2_session_free(c);
 }
@@ -361,4 +367,38 @@ Test(h2, cancelled_stream_is_forgotten)
     cr_assert_eq(s.heads, 0);
     h2_session_free(c);
     nghttp2_session_del(v.s);
+}
+
+/* A frame too large after a valid SETTINGS: nghttp2 only queues its GOAWAY;
+ * h2_feed still names the error at once (the server may close before the
+ * GOAWAY is written), and h2_flush writes that GOAWAY. */
+Test(h2, frame_too_large_after_settings_is_named_at_once)
+{
+    seen s = {0};
+    h2_session *c = client(&s);
+    h2_stream st = {0};
+    cr_assert_eq(h2_submit(c, &get, &st), 0);
+    buf out = {0};
+    cr_assert_gt(h2_flush(c, &out, 1 << 20), 0);
+    static const uint8_t settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    cr_assert_eq(h2_feed(c, settings, sizeof settings), 0);
+    const char *junk = "SSH-2.0-OpenSSH_9.2\r\n";
+    cr_assert_eq(h2_feed(c, (const uint8_t *)junk, strlen(junk)), -1);
+    cr_assert_str_eq(h2_error_name(h2_conn_error(c)), "h2_frame_size_error");
+    buf_reset(&out);
+    cr_assert_gt(h2_flush(c, &out, 1 << 20), 0);
+    /* Among the frames written: a GOAWAY (type 7) with code 6 (its payload:
+     * last stream id, then the code, 4 bytes each). */
+    const uint8_t *p = (const uint8_t *)buf_rpos(&out);
+    size_t n = buf_unread(&out), off = 0;
+    bool goaway = false;
+    while (off + 9 <= n) {
+        size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+        if (p[off + 3] == 7 && len >= 8 && off + 9 + 8 <= n)
+            goaway = p[off + 9 + 7] == 6;
+        off += 9 + len;
+    }
+    cr_assert(goaway, "no GOAWAY(FRAME_SIZE_ERROR) in %zu bytes", n);
+    buf_free(&out);
+    h2_session_free(c);
 }
