@@ -408,3 +408,43 @@ def test_volley_broken_server_over_tls(h2volley, certs, case):  # noqa: F811
     clean(srv)
     assert t["responses"] == 0 == srv.count["answered"]
     assert kinds(t) == {BROKEN[case]: 200}, kinds(t)
+
+
+LUA = """
+options = { scenarios = { t = { executor = "per-vu-iterations", vus = 4, iterations = 50 } } }
+function default()
+  local r = http.get(ENV.URL)
+  if r.status == 200 and r.proto == "HTTP/2" then return end
+  if r.status == 0 and r.error_code == "h2_refused_stream" then return end
+  error("got " .. tostring(r.status) .. " " .. tostring(r.error_code))
+end
+"""
+
+
+@pytest.mark.parametrize("mode,opts", [("refuse", {"n": 2}), ("goaway", {"k": 3})])
+def test_lua_http_over_h2_counts_like_url_runs(h2volley, tmp_path, mode, opts):
+    # Lua http.* goes through the same exchange: a refused or unprocessed
+    # stream is sent again once (retries), else h2_refused_stream reaches
+    # the script as error_code; every count equals the server's.
+    f = tmp_path / "h2.lua"
+    f.write_text(LUA)
+    with H2BadServer(mode, **opts) as srv:
+        r = run_volley(h2volley, "--no-save", "-q", "--json", "--h2c", str(f),
+                       "-e", "URL=" + srv.url, timeout=60)
+        settle(srv)
+    assert r.rc == 0, r.stderr
+    assert r.wall_s < 30 and r.maxrss_kb < rss_limit_kb(h2volley)
+    clean(srv)
+    t = r.json["totals"]
+    check_counts(t)
+    assert r.json["script"]["iterations"] == 200, r.json["script"]
+    assert r.json["script"]["iteration_errors"] == 0, r.json["script"]
+    assert t["requests"] == 200 and t["protocol"] == "HTTP/2"
+    assert t["responses_by_status"] == {"200": srv.count["answered"]}
+    assert set(kinds(t)) <= {"h2_refused_stream"}, kinds(t)
+    refused = t["errors_by_kind"].get("h2_refused_stream", 0)
+    if mode == "refuse":
+        assert refused + t["retries"] == srv.count["refused"] > 0
+    else:
+        assert refused + t["retries"] >= srv.count["unprocessed"]
+        assert srv.accepted >= srv.count["answered"] // 3
