@@ -123,11 +123,6 @@ static const flag_def run_flags[] = {
      "requests in flight per connection: HTTP/2 streams (h2load -m; a server's lower "
      "SETTINGS_MAX_CONCURRENT_STREAMS clamps it), HTTP/1.1 pipelining depth (as --pipeline)",
      NULL},
-    {OPT_HTTP, "http", 0, "1.1|2|auto", B, "http",
-     "protocol (default auto: https offers h2 and http/1.1 by ALPN and the server picks; http "
-     "stays HTTP/1.1); 2: https must choose h2, http:// speaks h2c", NULL},
-    {OPT_H2C, "h2c", 0, NULL, B, "http",
-     "http:// targets speak HTTP/2 in cleartext with prior knowledge", NULL},
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
@@ -176,6 +171,11 @@ static const flag_def run_flags[] = {
      "a keep-alive connection the server closed as it was reused is a stale_connection error "
      "(default: an idempotent request is sent once more on a new connection, counted in "
      "retries)", NULL},
+    {OPT_HTTP, "http", 0, "1.1|2|auto", B, "http",
+     "protocol (default auto: https offers h2 and http/1.1 by ALPN and the server picks; http "
+     "stays HTTP/1.1); 2: https must choose h2, http:// speaks h2c", NULL},
+    {OPT_H2C, "h2c", 0, NULL, B, "http",
+     "http:// targets speak HTTP/2 in cleartext with prior knowledge", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},

@@ -1,11 +1,8 @@
-/* exchange_h2: the exchange's HTTP/2 driver (xch_h2) over proto/h2. Each
- * request in a connection's FIFO becomes a stream; responses complete in
- * any order, matched by stream. Requests beyond the server's
- * SETTINGS_MAX_CONCURRENT_STREAMS wait in the FIFO unsent (latency still
- * runs from their intended start). Streams the server did not process
- * (GOAWAY above its last stream id, REFUSED_STREAM) are sent again on a new
- * connection; RST_STREAM and connection errors are error kinds named by
- * their code. A timeout cancels its own stream, not the connection. */
+/* exchange_h2: the exchange's HTTP/2 driver (xch_h2) over proto/h2: each
+ * request a stream, completions in any order, the server's stream limit,
+ * per-stream timeouts (RST_STREAM CANCEL), unprocessed streams (GOAWAY,
+ * REFUSED_STREAM) sent again on a new connection, RST_STREAM and connection
+ * errors as h2_* kinds. docs/engine.md tells the whole story. */
 #include "load/exchange_int.h"
 
 #include <errno.h>
@@ -58,10 +55,18 @@ static void cb_field(void *ctx, h2_stream *st, const char *n, size_t nl, const c
         r->cb->on_header(r->cb->ctx, n, nl, v, vl);
 }
 
+/* Body bytes: a read that brings more of a body already begun is a chunk
+ * of a streamed response, its gap from the last one recorded (chunk_gap),
+ * as HTTP/1.1 does for chunked bodies. */
 static void cb_body(void *ctx, h2_stream *st, const uint8_t *data, size_t len)
 {
-    (void)ctx;
     xch_req *r = st->user;
+    uint64_t now = state(ctx)->now;
+    if (r->last_read_ns && now != r->last_read_ns) {
+        hist_record(r->shard->chunk_gap, now - r->last_read_ns);
+        r->resp.chunks += r->resp.chunks ? 1 : 2; /* the first piece, and this one */
+    }
+    r->last_read_ns = now;
     if (r->cb && r->cb->on_body)
         r->cb->on_body(r->cb->ctx, (const char *)data, len);
 }
@@ -116,6 +121,8 @@ static void open_streams(xch_conn *xc, xh2 *h)
         xch_req *r = xc->wnext;
         r->h2.user = r;
         r->h2_closed = false;
+        r->last_read_ns = 0;
+        r->resp.chunks = 0;
         int rc = h2_submit_h1(h->s, scheme, r->data, r->len, &r->h2);
         if (rc == VOLLEY_EINVAL)
             return; /* no stream free (or GOAWAY): it waits */
@@ -213,6 +220,7 @@ static void complete(xch_conn *xc, xch_req *r)
         .ttfb_ns = (r->got_bytes ? r->first_byte_ns : now) - r->sent_ns,
         .bytes_in = r->bytes_in,
         .bytes_out = r->len,
+        .chunks = r->resp.chunks,
     };
     metrics_record_response(r->shard, &m);
     r->shard->tot.h2_responses++;

@@ -107,6 +107,7 @@ static void ws_conn_close(ws_sock *s, bool reset)
     if (s->c.state == CONN_OPEN)
         shell_active_add(&s->w->sh, -1);
     conn_close(&s->c, reset);
+    conn_release(&s->c); /* a socket never reconnects: its TLS session goes too */
 }
 
 static void ws_closed(ws_sock *s, uint16_t code, const char *why)
