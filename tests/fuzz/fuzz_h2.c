@@ -5,7 +5,7 @@
  * crash, leak or loop; every callback must name one of our streams (never
  * a cancelled one), and header fields handed out are regular ones. The
  * input is also given to h2_submit_h1 as a request message (the exchange's
- * HTTP/1.1 bytes turned into a stream). */
+ * HTTP/1.1 bytes turned into a stream; fuzz_h2_req checks what it sends). */
 #include "proto/h2.h"
 
 #include <stdint.h>
@@ -104,6 +104,7 @@ static void as_request(const uint8_t *d, size_t n)
     char *copy = malloc(n ? n : 1); /* exact size: ASan sees any overread */
     memcpy(copy, d, n);
     memset(streams, 0, sizeof streams);
+    memset(cancelled, 0, sizeof cancelled);
     int rc = h2_submit_h1(s, "http", copy, n, &streams[0]);
     if ((rc == 0) != (h2_in_flight(s) == 1))
         abort();
