@@ -293,6 +293,28 @@ def test_volley_zero_window_times_out_bodies(h2volley, tmp_path):
     assert srv.count["body_bytes"] <= CONN_WINDOW * srv.accepted
 
 
+def test_volley_zero_window_open_model_cancels_streams_not_connections(h2volley, tmp_path):
+    # Open model: each stuck POST times out, its stream is cancelled
+    # (RST_STREAM, which the server logs) and the connection stays for the
+    # next; the schedule is requests + dropped.
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * 100_000)
+    with H2BadServer("zero_window") as srv:
+        t = vrun(h2volley, srv.url, "-c", "2", "--max-streams", "4", "--rate", "20",
+                 "-d", "%gs" % DURATION_S, "--timeout", "%gs" % TIMEOUT_S, "-m", "POST",
+                 "--body-file", str(body))
+        settle(srv)
+    clean(srv)
+    open_model(t, 20, DURATION_S)
+    assert t["responses"] == 0 == srv.count["answered"]
+    assert set(kinds(t)) <= {"timeout", "cancelled"}, kinds(t)
+    assert t["requests"] >= 8
+    ended = t["errors_by_kind"]["timeout"] + t["errors_by_kind"]["cancelled"]
+    assert 0 < srv.count["reset_by_client"] <= ended
+    assert t["connections_opened"] == srv.accepted == 2
+    assert srv.count["body_bytes"] <= CONN_WINDOW * srv.accepted
+
+
 def test_volley_zero_window_still_answers_gets(h2volley):
     with H2BadServer("zero_window") as srv:
         t = vrun(h2volley, srv.url, "-c", "2", "--max-streams", "4", "-n", "100",
