@@ -60,8 +60,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     h2_stream *st = stream_of(s, f->hd.stream_id);
     if (!st || f->hd.type != NGHTTP2_HEADERS)
         return 0;
-    /* RFC 7541's accounting: name + value + 32 per field. */
-    st->header_bytes += namelen + valuelen + 32;
+    /* What the head would be as HTTP/1.1 ("HTTP/1.1 200 \r\n", "name: value\r\n"
+     * each, the blank line: counted with the status), so bytes compare
+     * across protocols and HPACK's saving shows against the wire bytes. */
+    if (namelen && name[0] == ':')
+        st->header_bytes += namelen == 7 && !memcmp(name, ":status", 7) ? 15 + 2 : 0;
+    else
+        st->header_bytes += namelen + valuelen + 4;
     if (namelen == 7 && !memcmp(name, ":status", 7) && valuelen == 3) {
         int code = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         if (code >= 200) /* 1xx heads are interim: the final one follows */

@@ -37,7 +37,8 @@ typedef struct h2_stream {
     int status;            /* final status, 0 until the head arrives */
     bool head_seen;
     uint64_t body_bytes;   /* response body bytes received */
-    uint64_t header_bytes; /* response header block bytes (HPACK-decoded size) */
+    uint64_t header_bytes; /* response heads' size as HTTP/1.1 would send them
+                              (status line, "name: value\r\n" each, blank line) */
 } h2_stream;
 
 typedef struct h2_callbacks {
