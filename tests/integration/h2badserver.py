@@ -25,8 +25,9 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import (ContinuationFrame, GoAwayFrame, HeadersFrame, PingFrame,
-                              SettingsFrame)
+import hpack
+from hyperframe.frame import (ContinuationFrame, DataFrame, GoAwayFrame, HeadersFrame,
+                              PingFrame, SettingsFrame)
 
 MODES = {
     "ok": "answers every stream: 200, body 'ok' (delay_ms before each answer)",
@@ -43,6 +44,9 @@ MODES = {
     "settings_flood": "SETTINGS frames without end, never reading the client's ACKs",
     "ping_many": "n PINGs before each answer, reading the ACKs (counted)",
     "settings_many": "n SETTINGS before each answer, reading the ACKs (counted)",
+    "hpack_bomb": "answers with one HEADERS frame of about 16 KB that decodes to 48 MB "
+                  "of fields: a 4,000-byte field indexed once, then referenced 12,000 "
+                  "times (refs=N), then DATA 'ok'",
     "garbage": "a valid SETTINGS, then bytes that are no HTTP/2 frame, then FIN "
                "(keep_open=True: the connection stays open)",
     "http1": "an HTTP/1.1 400 response to the preface (an HTTP/1.1-only server)",
@@ -328,6 +332,9 @@ class Conn:
             if sid not in self.h2.streams:
                 continue  # reset by the client meanwhile
             self.before_answer()
+            if self.mode == "hpack_bomb":
+                self.bomb(sid)
+                continue
             self.h2.send_headers(sid, [(b":status", b"200"), (b"content-length", b"2"),
                                        (b"content-type", b"text/plain")])
             self.h2.send_data(sid, b"ok", end_stream=True)
@@ -346,6 +353,26 @@ class Conn:
             self.sock.sendall(SettingsFrame(0).serialize() * n)
             with self.srv.lock:
                 self.srv.count["settings_sent"] += n
+
+    def bomb(self, sid):
+        """One header block that decodes to refs x 4 KB. Written raw, with
+        this connection's own HPACK encoder for every answer (python-h2's
+        would not know the table entry we added); the stream is then
+        dropped from python-h2's table, which still thinks it open."""
+        if not hasattr(self, "enc"):
+            self.enc = hpack.Encoder()
+        self.flush()
+        head = HeadersFrame(sid)
+        head.flags.add("END_HEADERS")
+        big = self.enc.encode([(b":status", b"200"), (b"x-bomb", b"a" * 4000)])
+        # The field just added is the newest dynamic entry: index 62.
+        head.data = big + b"\xbe" * self.opts.get("refs", 12000)
+        data = DataFrame(sid)
+        data.data = b"ok"
+        data.flags.add("END_STREAM")
+        self.sock.sendall(head.serialize() + data.serialize())
+        self.h2.streams.pop(sid, None)
+        self.srv.note(self.no, sid, "answered")
 
     def flood_continuation(self, sid):
         """HEADERS with :status 200 and no END_HEADERS, then CONTINUATION

@@ -127,6 +127,18 @@ def test_server_max_streams_1_is_obeyed_by_h2load():
     assert srv.count["max_open_after_ack"] == 1
 
 
+def test_server_hpack_bomb_decodes_to_48_mb():
+    # h2load takes it (a 200 each); curl refuses a header block that large.
+    with H2BadServer("hpack_bomb") as srv:
+        r = h2load(srv.url, "-n", "10", "-c", "1", "-m", "2")
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "--max-time", "10",
+                            "--http2-prior-knowledge", srv.url], timeout=20)
+        settle(srv)
+    clean(srv)
+    assert r["succeeded"] == 10 and p.returncode != 0
+    assert srv.count["answered"] == 11
+
+
 @pytest.mark.parametrize("mode", ["continuation_flood", "ping_flood", "settings_flood",
                                   "garbage", "http1"])
 def test_server_floods_and_garbage_fail_h2load(mode):
@@ -293,6 +305,28 @@ def test_volley_zero_window_times_out_bodies(h2volley, tmp_path):
     assert srv.count["body_bytes"] <= CONN_WINDOW * srv.accepted
 
 
+def test_volley_zero_window_open_model_cancels_streams_not_connections(h2volley, tmp_path):
+    # Open model: each stuck POST times out, its stream is cancelled
+    # (RST_STREAM, which the server logs) and the connection stays for the
+    # next; the schedule is requests + dropped.
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * 100_000)
+    with H2BadServer("zero_window") as srv:
+        t = vrun(h2volley, srv.url, "-c", "2", "--max-streams", "4", "--rate", "20",
+                 "-d", "%gs" % DURATION_S, "--timeout", "%gs" % TIMEOUT_S, "-m", "POST",
+                 "--body-file", str(body))
+        settle(srv)
+    clean(srv)
+    open_model(t, 20, DURATION_S)
+    assert t["responses"] == 0 == srv.count["answered"]
+    assert set(kinds(t)) <= {"timeout", "cancelled"}, kinds(t)
+    assert t["requests"] >= 8
+    ended = t["errors_by_kind"]["timeout"] + t["errors_by_kind"]["cancelled"]
+    assert 0 < srv.count["reset_by_client"] <= ended
+    assert t["connections_opened"] == srv.accepted == 2
+    assert srv.count["body_bytes"] <= CONN_WINDOW * srv.accepted
+
+
 def test_volley_zero_window_still_answers_gets(h2volley):
     with H2BadServer("zero_window") as srv:
         t = vrun(h2volley, srv.url, "-c", "2", "--max-streams", "4", "-n", "100",
@@ -452,3 +486,26 @@ def test_lua_http_over_h2_counts_like_url_runs(h2volley, tmp_path, mode, opts):
     else:
         assert refused + t["retries"] >= srv.count["unprocessed"]
         assert srv.accepted >= srv.count["answered"] // 3
+
+
+def test_volley_hpack_bomb_is_held_to_max_header_size(h2volley):
+    # A 16 KB HEADERS frame that decodes to 48 MB of fields (one 4 KB field
+    # indexed, then referenced 12,000 times). Over HTTP/1.1 a header block
+    # over --max-header-size (64 KiB by default) is parse_error; HTTP/2
+    # must hold to the same flag, in bounded memory.
+    with H2BadServer("hpack_bomb") as srv:
+        t = vrun(h2volley, srv.url, "-c", "2", "--max-streams", "2", "-n", "40",
+                 "--timeout", "5s", wall_s=30)
+        settle(srv)
+    clean(srv)
+    assert t["responses"] == 0, (t["responses_by_status"], kinds(t))
+    assert kinds(t) == {"parse_error": 40}, kinds(t)
+
+
+def test_volley_hpack_bomb_parses_when_the_limit_allows_it(h2volley):
+    with H2BadServer("hpack_bomb", refs=200) as srv:  # 800 KB of fields
+        t = vrun(h2volley, srv.url, "-c", "2", "--max-streams", "2", "-n", "40",
+                 "--timeout", "5s", "--max-header-size", "1m", wall_s=30)
+        settle(srv)
+    clean(srv)
+    assert t["responses_by_status"] == {"200": 40} == {"200": srv.count["answered"]}
