@@ -1,13 +1,13 @@
 /* conn: a client connection on a worker's loop (see conn.h). Two transports
  * as peers: plain TCP, and TLS over net/tls (as wrk's ssl.c). A TLS conn
  * stays CONN_CONNECTING through its handshake, which the loop drives as
- * OpenSSL asks (want read / want write), so the owner sees one on_connect. */
+ * OpenSSL asks (want read / want write), so the owner sees one on_connect.
+ * TLS connections of a thread take turns through a handshake gate. */
 #include "net/conn.h"
 
 #include "core/clock.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -48,11 +48,7 @@ typedef struct hs_gate {
     unsigned cap, busy;
     conn *head, *tail; /* waiting for a slot, oldest first */
     bool pumping;
-    unsigned since_trim; /* handshakes completed since the last trim */
 } hs_gate;
-
-/* Handshakes after which an idle gate trims the heap. */
-#define CONN_TRIM_AFTER 1024u
 
 static __thread hs_gate gate = {.cap = CONN_HANDSHAKES_MAX};
 
@@ -135,12 +131,6 @@ static void gate_pump(void)
         }
     }
     gate.pumping = false;
-    /* A burst is over: the free pages between the connections' long-lived
-     * TLS objects go back to the system (glibc keeps them otherwise). */
-    if (!gate.busy && !gate.head && gate.since_trim >= CONN_TRIM_AFTER) {
-        gate.since_trim = 0;
-        malloc_trim(0);
-    }
 }
 
 /* SSL_read may need the socket writable (a key update to answer): then the
@@ -236,7 +226,6 @@ static void handshake_step(conn *c)
     }
     c->handshake_ns = clock_now_ns() - c->handshake_start_ns;
     c->resumed = tls_io_resumed(c->ssl);
-    gate.since_trim++;
     gate_leave(c);
     opened(c);
     gate_pump();
