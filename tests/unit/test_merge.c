@@ -298,3 +298,29 @@ Test(merge, test_absorbed_halves_equal_one_merge)
     hist_free(all);
     hist_free(b);
 }
+
+Test(merge, test_series_column_with_escapes_refused_with_its_offset)
+{
+    /* Column names are read raw (no tree per input): an escaped one is
+     * refused by name and byte, not misread. */
+    hist *all = hist_new(), *b = hist_new();
+    char *s = segment_json(1, 1, T0, all, b, 10);
+    char *cols = strstr(s, "\"columns\"");
+    cr_assert_not_null(cols);
+    char *sec = strstr(cols, "\"second\"");
+    cr_assert_not_null(sec);
+    size_t len = strlen(s), at = (size_t)(sec - s);
+    char *t = malloc(len + 8);
+    snprintf(t, len + 8, "%.*s\"se\\u0063ond\"%s", (int)at, s, sec + 8);
+    err e = {0};
+    merger *m = merge_new(false, &e);
+    cr_assert_neq(merge_add_text(m, t, strlen(t), "esc.json", &e), 0);
+    cr_assert(strstr(e.msg, "esc.json: malformed JSON at byte ") &&
+                  strstr(e.msg, "a series column name with escapes"),
+              "%s", e.msg);
+    merge_free(m);
+    free(t);
+    free(s);
+    hist_free(all);
+    hist_free(b);
+}
