@@ -307,6 +307,7 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
 
 int conn_open(conn *c, const addr *a)
 {
+    gate_leave(c); /* a conn opened again without a close keeps one place */
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->want_read = false;
