@@ -390,7 +390,7 @@ void conn_set_reading(conn *c, bool on)
 
 void conn_close(conn *c, bool reset)
 {
-    bool gated = c->gate_slot || c->gate_waiting;
+    bool freed = c->gate_slot;
     gate_leave(c);
     if (c->fd < 0) {
         c->state = CONN_CLOSED;
@@ -420,7 +420,7 @@ void conn_close(conn *c, bool reset)
     c->out_len = c->out_off = 0;
     /* A freed slot goes to the next waiting connection (not while the
      * loop is being torn down: those would only be closed again). */
-    if (gated && !loop_stopping(c->lp))
+    if (freed && !loop_stopping(c->lp))
         gate_pump();
 }
 
