@@ -749,11 +749,15 @@ static void merge_members_of(mctx *c, json_t *dst, mscan *s)
             return;
         json_t *dv = NULL;
         const char *ik = it ? json_object_iter_key(it) : NULL;
+        void *at;
         if (ik && ik[0] == key[0] && !strcmp(ik, key)) {
             dv = json_object_iter_value(it);
             it = json_object_iter_next(dst, it);
-        } else if ((dv = json_object_get(dst, key))) {
-            it = json_object_iter_next(dst, json_object_key_to_iter(key));
+        } else if ((at = json_object_iter_at(dst, key))) {
+            /* (json_object_key_to_iter takes only a key the object owns, not
+             * a copy: it computes the member from the key's address) */
+            dv = json_object_iter_value(at);
+            it = json_object_iter_next(dst, at);
         }
         mscan_member(c, dst, key, dv, s, &si);
     } while (!c->rc && mscan_eat(s, ','));
