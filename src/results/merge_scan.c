@@ -711,29 +711,38 @@ void mscan_member(mctx *c, json_t *dst, const char *key, json_t *dv, mscan *s,
     }
 }
 
-/* dst is a metric (latency, ttfb, ...) met before: it has a histogram
- * accumulator. */
-static bool is_metric(const mctx *c, json_t *dst)
+/* dst's histogram accumulator when dst is a metric (latency, ttfb, ...)
+ * met before, else NULL. */
+static hist *metric_hist(const mctx *c, json_t *dst)
 {
     long i = acc_index(dst);
-    return i >= 0 && (size_t)i < c->m->nh && c->m->hists[i].obj == dst;
+    return i >= 0 && (size_t)i < c->m->nh && c->m->hists[i].obj == dst ? c->m->hists[i].h : NULL;
 }
 
-/* The members of a metric met before: only its histogram merges. Its count,
- * min, max, mean, stddev and percentiles are written again from the merged
- * histogram (results_json), so they are skipped unread: no key lookups in
- * the merged tree for three quarters of an input's members. */
-static void merge_metric(mctx *c, json_t *dst, mscan *s)
+/* The members of a metric met before: only its histogram merges, into h.
+ * Its count, min, max, mean, stddev and percentiles are written again from
+ * the merged histogram (results_json), so they are skipped unread: no key
+ * lookups in the merged tree for three quarters of an input's members. */
+static void merge_metric(mctx *c, hist *h, mscan *s)
 {
     char key[256];
     do {
         if (mscan_key(c, s, key, sizeof key))
             return;
         mscan_ws(s);
-        if (key[0] == 'h' && !strcmp(key, "histogram") && s->p < s->end && *s->p == '"')
-            merge_string(c, dst, key, json_object_get(dst, key), s);
-        else
+        const char *str;
+        size_t len;
+        bool esc;
+        if (key[0] != 'h' || strcmp(key, "histogram") || s->p >= s->end || *s->p != '"') {
             mscan_skip(c, s);
+            continue;
+        }
+        if (raw_string(c, s, &str, &len, &esc))
+            return;
+        if (esc || len < 3 || memcmp(str, "v1;", 3))
+            return (void)mscan_bad(c, s, "a histogram encoding (v1;...) expected");
+        if (hist_text_add(h, str, len, c->e))
+            c->rc = c->e && c->e->code ? c->e->code : VOLLEY_EPARSE;
     } while (!c->rc && mscan_eat(s, ','));
 }
 
@@ -769,8 +778,9 @@ static void merge_object(mctx *c, json_t *dst, mscan *s)
         return (void)mscan_bad(c, s, "'{' expected");
     if (mscan_eat(s, '}'))
         return;
-    if (is_metric(c, dst))
-        merge_metric(c, dst, s);
+    hist *h = metric_hist(c, dst);
+    if (h)
+        merge_metric(c, h, s);
     else
         merge_members_of(c, dst, s);
     if (!c->rc && !mscan_eat(s, '}'))

@@ -362,3 +362,28 @@ Test(merge, test_members_in_another_order_merge_by_name)
     hist_free(a);
     hist_free(b);
 }
+
+Test(merge, test_a_later_input_with_an_unknown_histogram_encoding_is_refused)
+{
+    /* Only the histogram of a metric met before is read: one that is not a
+     * v1 encoding is refused, not skipped with its samples. */
+    hist *all = hist_new(), *b = hist_new();
+    char *s1 = segment_json(1, 2, T0, all, b, 5), *s2 = segment_json(2, 2, T0, all, b, 5);
+    char *h = strstr(s2, "\"histogram\"");
+    cr_assert_not_null(h);
+    char *v = strstr(h, "\"v1;");
+    cr_assert_not_null(v);
+    v[2] = '9';
+    err e = {0};
+    merger *m = merge_new(false, &e);
+    cr_assert_eq(merge_add_text(m, s1, strlen(s1), "one", &e), 0, "%s", e.msg);
+    cr_assert_neq(merge_add_text(m, s2, strlen(s2), "two", &e), 0);
+    cr_assert(strstr(e.msg, "two: malformed JSON at byte ") &&
+                  strstr(e.msg, "a histogram encoding (v1;...) expected"),
+              "%s", e.msg);
+    merge_free(m);
+    free(s1);
+    free(s2);
+    hist_free(all);
+    hist_free(b);
+}
