@@ -107,6 +107,7 @@ static void ws_conn_close(ws_sock *s, bool reset)
     if (s->c.state == CONN_OPEN)
         shell_active_add(&s->w->sh, -1);
     conn_close(&s->c, reset);
+    conn_release(&s->c); /* a socket never reconnects: its TLS session goes too */
 }
 
 static void ws_closed(ws_sock *s, uint16_t code, const char *why)
@@ -431,7 +432,7 @@ int lua_ws_open(lua_State *L)
     }
     conn_init(&s->c, w->lp, &ws_handlers, s);
     if (s->u.tls)
-        conn_set_tls(&s->c, w->ctx->tls, s->u.host);
+        conn_set_tls(&s->c, w->ctx->ws_tls, s->u.host); /* WebSocket stays HTTP/1.1 */
     /* --proxy: a CONNECT tunnel first (the target outlives the socket) */
     conn_set_tunnel(&s->c, t->tunnel[0] ? t->tunnel : NULL);
     s->state = WSS_CONNECTING;
