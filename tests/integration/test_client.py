@@ -628,6 +628,9 @@ def test_redirect_keeps_basic_auth_on_the_same_origin_only(volley_bin, hits):
     (["--unix-socket", "/" + "x" * 200], "--unix-socket"),
     (["--connect-to", "a:1"], "--connect-to"),
     (["--redirects", "101"], "--redirects"),
+    (["--compressed", "--h2c"], "--compressed"),
+    (["--compressed", "--http", "2"], "--compressed"),
+    (["--proxy", "http://127.0.0.1:1", "--h2c"], "--proxy"),
     (["--cold", "--exec", "true", "--proxy", "http://127.0.0.1:1"], "--cold"),
 ])
 def test_bad_client_flags_exit_2(volley_bin, args, needle):
@@ -649,3 +652,14 @@ def test_resolve_against_volley_serve_host_header_seen_by_the_server(volley_bin,
     r, _ = run_json(volley_bin, url, "-n", "3", "-c", "1",
                     "--connect-to", "volley-made-up.test::127.0.0.1:")
     assert r["totals"]["responses_by_status"] == {"200": 3}
+
+
+def test_compressed_over_https_speaks_http_1_1(volley_bin, tls_serve, certs):
+    # The decoder is in the HTTP/1.1 driver: an h2 server is offered http/1.1 only.
+    srv = tls_serve("--h2")
+    url = "https://127.0.0.1:%d/health" % srv.port
+    r, _ = run_json(volley_bin, url, "-n", "3", "-c", "1", "--cacert", certs["ca.pem"])
+    assert r["totals"]["protocol"] == "HTTP/2"
+    r, _ = run_json(volley_bin, url, "-n", "3", "-c", "1", "--cacert", certs["ca.pem"],
+                    "--compressed")
+    assert r["totals"]["protocol"] == "HTTP/1.1" and r["totals"]["bytes_decoded"] == 6
