@@ -14,6 +14,10 @@
  * flow control on volley's side never throttles a response. */
 #define H2_WINDOW (16u * 1024 * 1024)
 #define H2_HIGH_WATER (64 * 1024)
+/* A response head beyond --max-header-size (default as HTTP/1.1's: 64 KiB,
+ * counted as HTTP/1.1 would send it) ends its stream: a parse_error. */
+#define H2_MAX_HEADER_DEFAULT (64 * 1024)
+#define XH2_TOO_BIG UINT32_MAX /* h2_code of such a stream */
 
 typedef struct xh2 {
     h2_session *s;
@@ -49,8 +53,16 @@ static void cb_head(void *ctx, h2_stream *st)
 
 static void cb_field(void *ctx, h2_stream *st, const char *n, size_t nl, const char *v, size_t vl)
 {
-    (void)ctx;
     xch_req *r = st->user;
+    uint64_t cap = r->max_header_bytes ? r->max_header_bytes : H2_MAX_HEADER_DEFAULT;
+    if (st->header_bytes > cap) {
+        xh2 *h = state(ctx);
+        h2_cancel(h->s, st); /* RST_STREAM CANCEL: no more callbacks for it */
+        r->h2_closed = r->h2_processed = true;
+        r->h2_code = XH2_TOO_BIG;
+        h->nclosed++;
+        return;
+    }
     if (r->cb && r->cb->on_header)
         r->cb->on_header(r->cb->ctx, n, nl, v, vl);
 }
@@ -262,9 +274,13 @@ static void settle_one(xch_conn *xc, xch_req *r)
     }
     if (!r->h2_processed && retry_unprocessed(xc, r))
         return;
+    r->bytes_in = r->h2.header_bytes + r->h2.body_bytes;
+    if (r->h2_code == XH2_TOO_BIG) {
+        xch_fail_one(xc, r, ERRK_PARSE, "response headers too large (--max-header-size)");
+        return;
+    }
     char m[96];
     snprintf(m, sizeof m, "http2: stream reset by the server: %s", h2_error_name(r->h2_code));
-    r->bytes_in = r->h2.header_bytes + r->h2.body_bytes;
     xch_fail_one(xc, r, metrics_err_kind_h2(r->h2_code), m);
 }
 

@@ -103,8 +103,9 @@ class NginxH2:
         self.h2c_port, self.tls_port = free_port(), free_port()
         self.n = Nginx(keepalive_requests=keepalive_requests, http_extra="http2_max_concurrent_streams %d;" % max_streams,
                        server_extra="listen 127.0.0.1:%d http2; listen 127.0.0.1:%d ssl http2; "
-                       "ssl_certificate %s; ssl_certificate_key %s;"
-                       % (self.h2c_port, self.tls_port, cert[0], cert[1]))
+                       "ssl_certificate %s; ssl_certificate_key %s; "
+                       "location /big { add_header X-Big %s; return 200 \"ok\"; }"
+                       % (self.h2c_port, self.tls_port, cert[0], cert[1], "b" * 400))
         self.h2c = "http://127.0.0.1:%d/health" % self.h2c_port
         self.tls = "https://127.0.0.1:%d/health" % self.tls_port
 
@@ -539,3 +540,16 @@ def test_report_and_summary_show_http2(volley_bin, h2serve, tmp_path):
     assert "the server allowed only 4 streams per connection" in p.stdout
     html = (out / "report.html").read_text()
     assert "HTTP/2 streams per connection" in html and "server stream limit" in html
+
+
+def test_max_header_size_applies_to_http2_heads(volley_bin, nginx_h2):
+    """A response head over --max-header-size ends its stream as a
+    parse_error, as over HTTP/1.1; the connection serves the next one."""
+    big = nginx_h2.h2c.replace("/health", "/big")
+    t = run(volley_bin, "--h2c", "-n", "5", "-c", "1", "--max-header-size", "256", big)["totals"]
+    assert kinds(t) == {"parse_error": 5} and t["connections_opened"] == 1, t
+    t = run(volley_bin, "--h2c", "-n", "5", "-c", "1", "--max-header-size", "1k", big)["totals"]
+    assert t["responses_by_status"] == {"200": 5}, t
+    t = run(volley_bin, "-n", "5", "-c", "1", "--max-header-size", "256",
+            "http://127.0.0.1:%d/big" % nginx_h2.n.port)["totals"]
+    assert kinds(t) == {"parse_error": 5}, t  # the same over HTTP/1.1
