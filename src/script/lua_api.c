@@ -162,7 +162,30 @@ static int l_metric_decl(lua_State *L)
         script_metric *m = script_results_metric(w->res, name, k);
         if (m && m->kind != k)
             return luaL_error(L, "metric '%s' already exists with another kind", name);
+        if (m) {
+            /* Its handle: the place in this worker's results (metrics are
+             * only ever appended), so that add() finds it without a lookup. */
+            lua_pushinteger(L, (lua_Integer)(m - w->res->metrics) + 1);
+            return 1;
+        }
     }
+    return 0;
+}
+
+/* add_id(handle, value): an untagged add() through metric_decl's handle. */
+static int l_metric_add_id(lua_State *L)
+{
+    lua_worker *w = worker_of(L);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    double v;
+    if (lua_type(L, 2) == LUA_TNUMBER)
+        v = lua_tonumber(L, 2);
+    else if (lua_type(L, 2) == LUA_TBOOLEAN || lua_isnil(L, 2))
+        v = lua_toboolean(L, 2);
+    else
+        v = luaL_checknumber(L, 2);
+    if (w && id >= 1 && (size_t)id <= w->res->nmetrics)
+        metric_add(&w->res->metrics[id - 1], v);
     return 0;
 }
 
@@ -518,8 +541,10 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
         {"http", lua_http_call}, {"headers_of", lua_http_headers_of},
-        {"timings_of", lua_http_timings_of}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
+        {"timings_of", lua_http_timings_of},
+        {"method_of", lua_http_method_of}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
         {"check", l_check}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
+        {"metric_id", l_metric_add_id},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},
         {"setup_data", l_setup_data}, {"phase_result", l_phase_result},

@@ -104,6 +104,7 @@ typedef struct lua_targets {
     char key[LUA_TARGETS][320];
     xch_target t[LUA_TARGETS];
     uint32_t n;
+    uint32_t gen;            /* bumped when a slot is given to another host */
 } lua_targets;
 
 struct lua_worker {

@@ -440,6 +440,8 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
         err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
         goto fail;
     }
+    /* Generational GC: a request's response table and strings die young. */
+    lua_gc(w->L, LUA_GCGEN, 0, 0);
     if (lua_api_install(w->L, w, ctx->dir, ctx->env, ctx->nenv, e) ||
         lua_api_load(w->L, ctx->path, e))
         goto fail;

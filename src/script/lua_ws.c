@@ -429,8 +429,10 @@ int lua_ws_open(lua_State *L)
         lua_pop(L, 1);
     }
     conn_init(&s->c, w->lp, &ws_handlers, s);
-    if (s->u.tls)
+    if (s->u.tls) {
+        tls_client_ctx_prepare(w->ctx->tls); /* the trust store, before timing */
         conn_set_tls(&s->c, w->ctx->tls, s->u.host);
+    }
     s->state = WSS_CONNECTING;
     s->connect_start_ns = loop_update_now(w->lp);
     int rc = conn_open(&s->c, &s->a);

@@ -23,18 +23,20 @@ local Response = debug.getregistry()["volley.response"]
 local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
--- res.headers and res.timings are built on first use from the raw
--- strings _h and _t that the C side leaves (most scripts never read them).
-local lazy = { headers = { C.headers_of, "_h" }, timings = { C.timings_of, "_t" } }
+-- res.headers, res.timings and res.method are built on first use from the
+-- raw string _r that the C side leaves (most scripts never read them);
+-- res.redirects is set only when there were some.
+local lazy = { headers = C.headers_of, timings = C.timings_of, method = C.method_of }
 local rawget, rawset = rawget, rawset
 Response.__index = function(self, k)
-  local l = lazy[k]
-  if l then
-    local v = l[1](rawget(self, l[2]))
+  local f = lazy[k]
+  if f then
+    local v = f(rawget(self, "_r"))
     if k == "headers" then setmetatable(v, CIHeaders) end
     rawset(self, k, v)
     return v
   end
+  if k == "redirects" then return 0 end
   return methods[k]
 end
 
@@ -211,14 +213,15 @@ local function request(method, url, body, params)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
-  url, body, params = prepare(url, body, params)
+  if body ~= nil or params ~= nil then url, body, params = prepare(url, body, params) end
   local max = params and params.redirects
   if max == nil then max = 10 end
   local use_jar = not (params and params.cookies == false)
   local hops = 0
   while true do
     local p = params
-    if use_jar and not (params and header_of(params.headers, "Cookie")) then
+    -- A VU with no cookies (the usual case) has no jar: nothing to add.
+    if use_jar and jars[co_running()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -232,12 +235,13 @@ local function request(method, url, body, params)
     local r = C.http(method, url, body, p)
     -- r.headers is built (lazily, with CIHeaders) only when something
     -- reads it: here only when the response set a cookie (_c) or redirects.
-    if use_jar and type(r) == "table" and rawget(r, "_c") then
+    if use_jar and rawget(r, "_c") then
       remember_cookies(url, r.headers["Set-Cookie"])
     end
-    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
+    local loc = REDIRECT[r.status] and r.headers["Location"]
     if not loc or hops >= max then
-      if type(r) == "table" then r.url = url; r.redirects = hops end
+      r.url = url
+      if hops > 0 then r.redirects = hops end
       return r
     end
     hops = hops + 1
@@ -269,6 +273,7 @@ function group(name, fn)
   return r
 end
 
+local c_check = C.check
 function check(value, sets, tags)
   if type(sets) ~= "table" then error("check: the second argument must be a table of functions", 2) end
   local g = groups[co_running()]
@@ -281,7 +286,8 @@ function check(value, sets, tags)
     else
       pass = f and true or false
     end
-    C.check(g and (g .. "::" .. tostring(name)) or tostring(name), pass)
+    if type(name) ~= "string" then name = tostring(name) end
+    c_check(g and (g .. "::" .. name) or name, pass)
     if not pass then all = false end
   end
   return all
@@ -289,13 +295,19 @@ end
 
 local Metric = {}
 Metric.__index = Metric
-function Metric:add(v, tags) C.metric(self.kind, self.name, v, tags) end
+local metric_id = C.metric_id
+-- _id: the metric's place in this worker's results (metric_decl), so that
+-- an untagged add is one C call with no lookup by name.
+function Metric:add(v, tags)
+  local id = self._id
+  if id and tags == nil then metric_id(id, v) else C.metric(self.kind, self.name, v, tags) end
+end
 metrics = {}
 for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
   metrics[k] = function(name)
     if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
-    C.metric_decl(k, name)
-    return setmetatable({ name = name, kind = k }, Metric)
+    local id = C.metric_decl(k, name)
+    return setmetatable({ name = name, kind = k, _id = id }, Metric)
   end
 end
 
@@ -521,7 +533,7 @@ return function(fn, phase)
   local first = true
   while true do
     local co = co_running()
-    if not keep_jar[co] then jars[co] = nil end
+    if jars[co] and not keep_jar[co] then jars[co] = nil end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)
