@@ -84,6 +84,8 @@ static int l_iter_end(lua_State *L)
     vu->has_err = !lua_toboolean(L, 1);
     if (vu->has_err)
         snprintf(vu->errmsg, sizeof vu->errmsg, "%s", luaL_tolstring(L, 2, NULL));
+    if (lua_vu_next_at_once(vu))
+        return 0; /* the driver goes on with the next iteration */
     vu->wait = VW_ITER_END;
     return lua_yield(L, 0);
 }

@@ -485,22 +485,19 @@ int lua_http_headers_of(lua_State *L)
     return 1;
 }
 
-/* C.timings_of(raw): res.timings. */
+/* C.timings_of(raw): duration, connecting, sending, waiting and receiving
+ * (ms), made into res.timings by the prelude. */
 int lua_http_timings_of(lua_State *L)
 {
-    static const char *const names[T_COUNT] = {"duration", "connecting", "sending", "waiting",
-                                               "receiving"};
     size_t len;
     const char *p = raw_of(L, &len);
-    lua_createtable(L, 0, T_COUNT);
     for (int i = 0; i < T_COUNT; i++) {
         double v = 0;
         if (len)
             memcpy(&v, p + i * sizeof v, sizeof v);
         lua_pushnumber(L, v);
-        lua_setfield(L, -2, names[i]);
     }
-    return 1;
+    return T_COUNT;
 }
 
 /* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings
@@ -526,37 +523,34 @@ static void push_raw(lua_State *co, vu_http *h, bool ok)
         memcpy(d + sizeof t, h->method, ml + 1);
         lua_pushlstring(co, d, pre + hl);
     }
-    lua_setfield(co, -2, "_r");
-    if (ok && h->set_cookie) {
-        lua_pushboolean(co, 1);
-        lua_setfield(co, -2, "_c");
-    }
 }
 
+/* The call returns status, body, raw, error, error_code, truncated and
+ * set_cookie (nil when not so); the prelude makes the response table with
+ * one table constructor, cheaper than setting fields from C. */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
     vu_http *h = vu->http;
     bool ok = h->err_kind < 0;
-    /* status, body, _r, the url the prelude adds and a lazy field or two
-     * (timings, headers) without a resize. */
-    lua_createtable(co, 0, 6);
     lua_pushinteger(co, ok ? h->status : 0);
-    lua_setfield(co, -2, "status");
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
-    lua_setfield(co, -2, "body");
     push_raw(co, h, ok);
     if (!ok) {
         lua_pushstring(co, h->err);
-        lua_setfield(co, -2, "error");
         lua_pushstring(co, metrics_err_kind_name((err_kind)h->err_kind));
-        lua_setfield(co, -2, "error_code");
+    } else {
+        lua_pushnil(co);
+        lua_pushnil(co);
     }
-    if (h->truncated) {
+    if (h->truncated)
         lua_pushboolean(co, 1);
-        lua_setfield(co, -2, "truncated");
-    }
-    luaL_setmetatable(co, "volley.response");
-    return 1;
+    else
+        lua_pushnil(co);
+    if (ok && h->set_cookie)
+        lua_pushboolean(co, 1);
+    else
+        lua_pushnil(co);
+    return 7;
 }
 
 /* ---- cancel, free ---- */

@@ -68,6 +68,7 @@ static void resume(lua_vu *vu, int nargs)
     int st = lua_resume(co, vu->w->L, nargs, &nres);
     if (st == LUA_YIELD) {
         lua_pop(co, nres);
+        vu->waited = true;
         if (vu->wait == VW_ITER_END) {
             ended(vu, vu->has_err ? vu->errmsg : NULL);
         } else if (vu->wait == VW_NONE) {
@@ -99,9 +100,21 @@ void lua_vu_begin(lua_vu *vu)
     }
     vu->in_iter = true;
     vu->has_err = false;
+    vu->waited = false;
     vu->iter_start_ns = loop_update_now(vu->w->lp);
     /* First iteration: the driver takes the function as its argument. */
     resume(vu, lua_status(vu->co) == LUA_OK ? 2 : 0);
+}
+
+bool lua_vu_next_at_once(lua_vu *vu)
+{
+    if (!vu->waited || vu->dead)
+        return false;
+    if (!vu->w->hooks->next_at_once(vu, vu->has_err ? vu->errmsg : NULL))
+        return false;
+    vu->has_err = false;
+    vu->waited = false;
+    return true;
 }
 
 static void on_wake(loop *l, void *data)

@@ -53,6 +53,7 @@ struct lua_vu {
     bool in_iter;            /* between the start and the end of an iteration */
     bool wanted;             /* ramping: the executor wants this VU running */
     bool dead;               /* the coroutine died outside an iteration: recreate */
+    bool waited;             /* the iteration waited (yielded) at least once */
     uint64_t iteration;      /* vu.iteration: 0-based, of this VU */
     uint64_t iters_done;
     uint64_t iter_start_ns;
@@ -95,6 +96,9 @@ typedef struct lua_vu_hooks {
     void (*cancel_call)(lua_vu *vu);
     void (*free_calls)(lua_vu *vu);
     void (*iteration_done)(lua_vu *vu, const char *error);
+    /* The iteration ended inside the coroutine: if the VU may start the
+     * next one at once, account both and return true (no resume). */
+    bool (*next_at_once)(lua_vu *vu, const char *error);
 } lua_vu_hooks;
 
 #define LUA_TARGETS 32
@@ -136,6 +140,11 @@ int lua_vu_init(lua_vu *vu, err *e);
 void lua_vu_begin(lua_vu *vu);
 /* The wait is over: resume vu from the loop soon (never re-entrant). */
 void lua_vu_wake(lua_vu *vu);
+/* The running iteration of vu ended (from inside its coroutine): true if
+ * the next one starts at once in the same coroutine, false if the VU must
+ * yield (VW_ITER_END) for the worker to decide. An iteration that never
+ * waited always yields, so the loop keeps turning. */
+bool lua_vu_next_at_once(lua_vu *vu);
 /* Ends whatever vu waits for (abort): in-flight HTTP counted as cancelled. */
 void lua_vu_cancel(lua_vu *vu);
 /* Frees the VU's connections and buffers (not the coroutine: lua_close). */

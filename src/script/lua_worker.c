@@ -123,7 +123,8 @@ static void note_error(lua_worker *w, const char *msg, const char *where)
              n == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
 }
 
-static void iteration_done(lua_vu *vu, const char *error)
+/* What every iteration's end records. Returns the time it ended. */
+static uint64_t record_end(lua_vu *vu, const char *error)
 {
     lua_worker *w = vu->w;
     lua_worker_scen *sc = &w->sc[vu->scen];
@@ -141,6 +142,14 @@ static void iteration_done(lua_vu *vu, const char *error)
         script_results_error(w->res, error, where, 1);
         note_error(w, error, where);
     }
+    return now;
+}
+
+static void iteration_done(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    uint64_t now = record_end(vu, error);
     if (is_rate(sc)) {
         vu->next_free = sc->free;
         sc->free = vu;
@@ -157,6 +166,42 @@ static void iteration_done(lua_vu *vu, const char *error)
         return;
     }
     loop_timer_start(w->lp, &vu->next, now, on_next, vu);
+}
+
+/* The iteration of a closed kind ended inside the VU's coroutine, and the
+ * VU may start its next one now: the same as iteration_done followed by
+ * vu_try_start, without leaving the coroutine (lua_vu_next_at_once). */
+static bool next_at_once(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    if (is_rate(sc) || w->direct_starts || !sc->started || sc->ended || w->stopping)
+        return false;
+    bool more;
+    switch (sc->s->kind) {
+    case LSX_CONSTANT_VUS:
+        more = true;
+        break;
+    case LSX_RAMPING_VUS:
+        more = vu->wanted;
+        break;
+    case LSX_PER_VU_ITERATIONS:
+        more = vu->iters_done + 1 < sc->s->iterations;
+        break;
+    case LSX_SHARED_ITERATIONS:
+        more = sc->issued < sc->quota;
+        break;
+    default:
+        more = false;
+    }
+    if (!more)
+        return false;
+    vu->iter_start_ns = record_end(vu, error);
+    if (sc->s->kind == LSX_SHARED_ITERATIONS)
+        sc->issued++;
+    sc->busy++;
+    vu->iteration = vu->iters_done;
+    return true;
 }
 
 /* ---- executors ---- */
@@ -403,7 +448,7 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
 }
 
 static const lua_vu_hooks hooks = {lua_api_push_results, lua_api_cancel, lua_api_vu_free,
-                                   iteration_done};
+                                   iteration_done, next_at_once};
 
 static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
 {

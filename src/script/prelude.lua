@@ -26,14 +26,21 @@ local methods = {
 -- res.headers, res.timings and res.method are built on first use from the
 -- raw string _r that the C side leaves (most scripts never read them);
 -- res.redirects is set only when there were some.
-local lazy = { headers = C.headers_of, timings = C.timings_of, method = C.method_of }
-local rawget, rawset = rawget, rawset
+local timings_of = C.timings_of
+local lazy = {
+  headers = function(raw) return setmetatable(C.headers_of(raw), CIHeaders) end,
+  timings = function(raw)
+    local d, c, s, w, r = timings_of(raw)
+    return { duration = d, connecting = c, sending = s, waiting = w, receiving = r }
+  end,
+  method = C.method_of,
+}
 Response.__index = function(self, k)
   local f = lazy[k]
   if f then
-    local v = f(rawget(self, "_r"))
-    if k == "headers" then setmetatable(v, CIHeaders) end
-    rawset(self, k, v)
+    -- _r is always there (no __index); Response has no __newindex.
+    local v = f(self._r)
+    self[k] = v
     return v
   end
   if k == "redirects" then return 0 end
@@ -209,6 +216,7 @@ end
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
+local http_call = C.http
 local function request(method, url, body, params)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
@@ -232,15 +240,16 @@ local function request(method, url, body, params)
         p.headers = h
       end
     end
-    local r = C.http(method, url, body, p)
+    local status, rbody, raw, err, code, trunc, cookie = http_call(method, url, body, p)
+    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                             error_code = code, truncated = trunc }, Response)
     -- r.headers is built (lazily, with CIHeaders) only when something
-    -- reads it: here only when the response set a cookie (_c) or redirects.
-    if use_jar and rawget(r, "_c") then
+    -- reads it: here only when the response set a cookie or redirects.
+    if use_jar and cookie then
       remember_cookies(url, r.headers["Set-Cookie"])
     end
     local loc = REDIRECT[r.status] and r.headers["Location"]
     if not loc or hops >= max then
-      r.url = url
       if hops > 0 then r.redirects = hops end
       return r
     end
