@@ -72,17 +72,17 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 {
     char key[320];
     snprintf(key, sizeof key, "%s://%s:%u", u->scheme, u->host, (unsigned)u->port);
-    lua_targets *tc = &w->targets;
+    lua_targets *tc = lua_worker_targets(w);
     for (uint32_t i = 0; i < tc->n; i++)
         if (!strcmp(tc->key[i], key))
             return &tc->t[i];
     /* Once per host and worker: a blocking lookup is acceptable here. */
-    uint32_t slot = tc->n < LUA_TARGETS ? tc->n : (uint32_t)(w->rng++ % LUA_TARGETS);
+    uint32_t slot = tc->n < LUA_TARGETS ? tc->n : (uint32_t)((*lua_worker_rng(w))++ % LUA_TARGETS);
     xch_target t;
     int rc = xch_target_resolve(&t, u, "url", e);
     if (rc)
         return NULL;
-    t.tls = u->tls ? w->ctx->tls : NULL;
+    t.tls = u->tls ? lua_worker_context(w)->tls : NULL;
     if (t.tls)
         tls_client_ctx_prepare(t.tls); /* the trust store, before any timing */
     if (slot == tc->n)
@@ -99,7 +99,7 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 /* Per-name statistics (script_results), beside the scenario's shard. */
 static void record_name(vu_http *h, const xch_outcome *o, const metrics_shard *sh)
 {
-    script_results *res = h->vu->w->res;
+    script_results *res = lua_worker_results(h->vu->w);
     script_name *n;
     if (h->name_idx) {
         n = &res->names[h->name_idx - 1];
@@ -179,7 +179,7 @@ static hconn *pool_take(vu_http *h, const char *key, xch_target *t)
     }
     hconn *hc = free_slot ? free_slot : lru;
     if (!hc->ready) {
-        xch_conn_init(&hc->xc, &w->xctx, t, hc);
+        xch_conn_init(&hc->xc, lua_worker_xch(w), t, hc);
         hc->ready = true;
     } else if (strcmp(hc->key, key) || hc->xc.t != t) {
         /* A new host for this slot: its TLS session belongs to the old one. */
@@ -250,7 +250,7 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: %s", e.msg);
     if (strcmp(h->u.scheme, "http") && strcmp(h->u.scheme, "https"))
         luaL_error(L, "http: '%s' is not an http:// or https:// URL", urls);
-    if (h->u.tls && !h->vu->w->ctx->tls)
+    if (h->u.tls && !lua_worker_context(h->vu->w)->tls)
         luaL_error(L, "http: https:// is not available in this build of volley");
     if (strlen(method) >= sizeof h->method)
         luaL_error(L, "http: bad method");
@@ -260,7 +260,7 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
      * run's default headers are the same for every request). */
     h->built_plain = !body && nh == 0;
     /* volley run -H: default headers, a request's own win. */
-    nh = lua_plan_http_headers(h->vu->w->ctx->plan, hv, nh, MAX_HEADERS);
+    nh = lua_plan_http_headers(lua_worker_context(h->vu->w)->plan, hv, nh, MAX_HEADERS);
     buf_reset(&h->req);
     http1_request_spec spec = {
         .method = method, .host = h->u.hostport, .path = h->u.path, .headers = hv,
@@ -308,7 +308,7 @@ static void set_name(vu_http *h, const char *pname, const char *urls, bool same)
 static xch_target *request_target(vu_http *h, bool same, const char *urls, size_t ulen, err *e)
 {
     lua_worker *w = h->vu->w;
-    if (same && h->built_t && h->built_gen == w->targets.gen)
+    if (same && h->built_t && h->built_gen == lua_worker_targets(w)->gen)
         return h->built_t;
     if (!same)
         snprintf(h->built_key, sizeof h->built_key, "%s://%s:%u", h->u.scheme, h->u.host,
@@ -317,7 +317,7 @@ static xch_target *request_target(vu_http *h, bool same, const char *urls, size_
     if (!t)
         return NULL;
     h->built_t = t;
-    h->built_gen = w->targets.gen;
+    h->built_gen = lua_worker_targets(w)->gen;
     if (!same && ulen < sizeof h->built_url && h->built_plain) {
         memcpy(h->built_url, urls, ulen);
         h->built_url_len = ulen;
@@ -344,7 +344,7 @@ int lua_http_call(lua_State *L)
         h->built_idem = xch_method_idempotent(method);
     }
     /* volley run --timeout: the default of every http.* request. */
-    const lua_plan *lp = w->ctx->plan;
+    const lua_plan *lp = lua_worker_context(w)->plan;
     uint64_t timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
     const char *pname = NULL;
     bool params = lua_istable(L, 4);
@@ -378,9 +378,9 @@ int lua_http_call(lua_State *L)
     x->len = h->req.len;
     x->head = h->built_head;
     x->idempotent = h->built_idem;
-    x->intended_ns = loop_update_now(w->lp);
+    x->intended_ns = loop_update_now(vu->lp);
     x->timeout_ns = timeout_ns;
-    x->shard = w->shards[vu->scen];
+    x->shard = vu->shard;
     h->hc = pool_take(h, h->built_key, t);
     vu->wait = VW_HTTP;
     xch_submit(&h->hc->xc, x);

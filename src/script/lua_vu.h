@@ -43,7 +43,14 @@ typedef enum {
 typedef struct vu_http vu_http; /* script/lua_http.c */
 
 struct lua_vu {
-    lua_worker *w;
+    lua_worker *w;           /* opaque here: lua_worker.h has its accessors */
+    /* Copied from the worker at set-up, for the hot path (no call up). */
+    loop *lp;                /* the worker's event loop */
+    lua_State *L;            /* the worker's main state */
+    const struct lua_vu_hooks *hooks;
+    struct metrics_shard *shard; /* the scenario's metrics shard */
+    int fn_ref;              /* the scenario's exec function */
+    const char *phase;       /* "setup", "teardown" or NULL (lua_worker_ctx.phase) */
     uint32_t scen;           /* scenario index */
     uint32_t index;          /* among the scenario's VUs (all workers), for ramping */
     uint64_t id;             /* vu.id: 1-based, unique in the run */
@@ -68,22 +75,6 @@ struct lua_vu {
     uint64_t rng;            /* rand()/uuid() stream (lua_util), 0 until first use */
     char errmsg[300];
 };
-
-/* Per scenario, per worker. */
-typedef struct lua_worker_scen {
-    lua_worker *w;
-    const lua_scenario *s;
-    uint32_t idx;
-    lua_vu *vus;
-    uint32_t nvus;
-    uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
-    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
-    lua_vu *free;
-    uint32_t busy;           /* VUs in an iteration */
-    bool started, ended, finished, killed;
-    loop_timer start_t, end_t, ramp_t, grace_t;
-    int fn_ref;              /* the exec function */
-} lua_worker_scen;
 
 /* Read-only, shared by every worker (lua_worker_ctx in lua_worker.h). */
 typedef struct lua_worker_ctx lua_worker_ctx;
@@ -110,26 +101,6 @@ typedef struct lua_targets {
     uint32_t n;
     uint32_t gen;            /* bumped when a slot is given to another host */
 } lua_targets;
-
-struct lua_worker {
-    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
-    const lua_vu_hooks *hooks;
-    const lua_worker_ctx *ctx;
-    uint32_t id, nworkers;
-    uint64_t start_ns;
-    loop *lp;                /* sh.lp */
-    lua_State *L;
-    metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
-    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
-    uint32_t nsc;
-    script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
-    uint64_t rng;
-    bool stopping;
-    xch_ctx xctx;            /* the exchange's per-thread context */
-    lua_targets targets;
-    uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
-    char rbuf[64 * 1024];
-};
 
 /* The VU running on thread co (NULL outside a VU coroutine). */
 lua_vu *lua_vu_of(lua_State *co);

@@ -24,6 +24,44 @@
 #define STOP_GRACE_NS (5 * NS_PER_S) /* engine stop (Ctrl-C): the longest wait */
 #define MAX_LOGGED_ERRORS 5
 
+/* Per scenario, per worker. */
+typedef struct lua_worker_scen {
+    lua_worker *w;
+    const lua_scenario *s;
+    uint32_t idx;
+    lua_vu *vus;
+    uint32_t nvus;
+    uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
+    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
+    lua_vu *free;
+    uint32_t busy;           /* VUs in an iteration */
+    bool started, ended, finished, killed;
+    loop_timer start_t, end_t, ramp_t, grace_t;
+    int fn_ref;              /* the exec function */
+} lua_worker_scen;
+
+/* Private: the rest of the script layer uses the accessors in
+ * lua_worker.h, and VUs the copies in lua_vu. */
+struct lua_worker {
+    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
+    const lua_vu_hooks *hooks;
+    const lua_worker_ctx *ctx;
+    uint32_t id, nworkers;
+    uint64_t start_ns;
+    loop *lp;                /* sh.lp */
+    lua_State *L;
+    metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
+    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
+    uint32_t nsc;
+    script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
+    uint64_t rng;
+    bool stopping;
+    xch_ctx xctx;            /* the exchange's per-thread context */
+    lua_targets targets;
+    uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
+    char rbuf[64 * 1024];
+};
+
 static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
 
@@ -383,6 +421,28 @@ static void drv_cancel(void *d)
 
 static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
+/* ---- accessors (lua_worker.h) ---- */
+
+const lua_worker_ctx *lua_worker_context(const lua_worker *w) { return w->ctx; }
+script_results *lua_worker_results(const lua_worker *w) { return w->res; }
+uint64_t *lua_worker_rng(lua_worker *w) { return &w->rng; }
+lua_targets *lua_worker_targets(lua_worker *w) { return &w->targets; }
+xch_ctx *lua_worker_xch(lua_worker *w) { return &w->xctx; }
+loop *lua_worker_loop(const lua_worker *w) { return w->lp; }
+uint32_t lua_worker_id(const lua_worker *w) { return w->id; }
+void lua_worker_active_add(lua_worker *w, int delta) { shell_active_add(&w->sh, delta); }
+
+char *lua_worker_rbuf(lua_worker *w, size_t *cap)
+{
+    *cap = sizeof w->rbuf;
+    return w->rbuf;
+}
+
+const char *lua_worker_scenario_name(const lua_worker *w, uint32_t scen)
+{
+    return scen < w->nsc ? w->sc[scen].s->name : "";
+}
+
 /* ---- setup ---- */
 
 static void op_destroy(void *p);
@@ -430,6 +490,12 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     for (uint32_t j = sc->nvus; j-- > 0;) {
         lua_vu *vu = &sc->vus[j];
         vu->w = w;
+        vu->lp = w->lp;
+        vu->L = w->L;
+        vu->hooks = w->hooks;
+        vu->shard = w->shards[i];
+        vu->fn_ref = sc->fn_ref;
+        vu->phase = ctx->phase;
         vu->scen = i;
         /* run-wide, interleaved over segments and workers, so ramps spread */
         vu->index = segment_vu_index(sg, T, id, j);
