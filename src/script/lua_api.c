@@ -626,9 +626,8 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     lua_pop(L, 1);
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
-        {"http", lua_http_call}, {"headers_of", lua_http_headers_of},
-        {"timings_of", lua_http_timings_of},
-        {"method_of", lua_http_method_of}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
+        {"http", lua_http_call}, {"response_index", lua_http_response_index},
+        {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
         {"check", l_check}, {"checker", l_checker}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"metric_id", l_metric_add_id},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},

@@ -24,28 +24,9 @@ local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
 -- res.headers, res.timings and res.method are built on first use from the
--- raw string _r that the C side leaves (most scripts never read them);
--- res.redirects is set only when there were some.
-local timings_of = C.timings_of
-local lazy = {
-  headers = function(raw) return setmetatable(C.headers_of(raw), CIHeaders) end,
-  timings = function(raw)
-    local d, c, s, w, r = timings_of(raw)
-    return { duration = d, connecting = c, sending = s, waiting = w, receiving = r }
-  end,
-  method = C.method_of,
-}
-Response.__index = function(self, k)
-  local f = lazy[k]
-  if f then
-    -- _r is always there (no __index); Response has no __newindex.
-    local v = f(self._r)
-    self[k] = v
-    return v
-  end
-  if k == "redirects" then return 0 end
-  return methods[k]
-end
+-- raw string _r that the C side leaves (most scripts never read them), and
+-- kept; res.redirects is set only when there were some (C.response_index).
+Response.__index = C.response_index(CIHeaders, methods)
 
 json = { decode = C.json_decode, encode = C.json_encode }
 
