@@ -106,6 +106,9 @@ end
 -- ---- cookies: one jar per VU, emptied at the start of each iteration
 -- (k6's default) unless the VU called http.keep_cookies(true) ----
 local jars = setmetatable({}, { __mode = "k" })
+-- Until some VU of this worker gets a cookie there is no jar to look up
+-- (saves a coroutine.running per request and per iteration).
+local any_jar = false
 local keep_jar = setmetatable({}, { __mode = "k" })
 
 local function url_parts(url)
@@ -119,7 +122,7 @@ end
 local function jar_of()
   local co = co_running()
   local j = jars[co]
-  if not j then j = {}; jars[co] = j end
+  if not j then j = {}; jars[co] = j; any_jar = true end
   return j
 end
 
@@ -210,7 +213,7 @@ local function request(method, url, body, params)
   while true do
     local p = params
     -- A VU with no cookies (the usual case) has no jar: nothing to add.
-    if use_jar and jars[co_running()] and not (params and header_of(params.headers, "Cookie")) then
+    if use_jar and any_jar and jars[co_running()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -506,8 +509,10 @@ return function(fn, phase)
   local data = sj and C.json_decode(sj) or nil
   local first = true
   while true do
-    local co = co_running()
-    if jars[co] and not keep_jar[co] then jars[co] = nil end
+    if any_jar then
+      local co = co_running()
+      if jars[co] and not keep_jar[co] then jars[co] = nil end
+    end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)
