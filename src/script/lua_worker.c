@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "script/lua_api.h"
 #include "script/lua_vu.h"
+#include "script/lua_wrk.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -326,6 +327,8 @@ static void begin_stop(lua_worker *w)
 
 static void drv_stop(void *d) { begin_stop(d); }
 
+void lua_worker_stop(lua_worker *w) { begin_stop(w); }
+
 /* shell_driver.cancel: whatever is still running has no outcome:
  * cancelled, and counted. */
 static void drv_cancel(void *d)
@@ -441,7 +444,8 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
         goto fail;
     }
     if (lua_api_install(w->L, w, ctx->dir, ctx->env, ctx->nenv, e) ||
-        lua_api_load(w->L, ctx->path, e))
+        (ctx->wrk ? lua_wrk_worker_load(w->L, ctx->wrk, w, w->id, ctx->path, e)
+                  : lua_api_load(w->L, ctx->path, e)))
         goto fail;
     for (uint32_t i = 0; i < w->nsc; i++)
         if (setup_scenario(w, i, e))
@@ -464,6 +468,8 @@ static void op_destroy(void *p)
         return;
     if (w->res && w->ctx->agg)
         script_results_merge(w->ctx->agg, w->res);
+    if (w->ctx->wrk)
+        lua_wrk_collect(w->ctx->wrk, w->id, w->L);
     for (uint32_t i = 0; i < w->nsc; i++)
         for (uint32_t j = 0; j < w->sc[i].nvus; j++)
             if (w->sc[i].vus[j].w)

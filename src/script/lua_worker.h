@@ -15,6 +15,8 @@
 #include <pthread.h>
 
 struct tls_client_ctx;
+struct lua_wrk;
+struct lua_worker;
 
 struct lua_worker_ctx {
     const char *path;              /* the script */
@@ -36,8 +38,12 @@ struct lua_worker_ctx {
     const char *setup_json;
     char **phase_result;
     const char *phase;             /* "setup", "teardown", or NULL: the scenarios */
+    struct lua_wrk *wrk;           /* -s: a wrk script (script/lua_wrk); NULL: volley's */
 };
 
 extern const engine_worker_ops lua_worker_ops;
+
+/* Stops this worker's scenarios as a signal would (wrk's thread:stop()). */
+void lua_worker_stop(struct lua_worker *w);
 
 #endif

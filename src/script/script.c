@@ -14,6 +14,7 @@
 #include "script/k6thr.h"
 #include "script/lua_shared.h"
 #include "script/lua_worker.h"
+#include "script/lua_wrk.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -154,12 +155,12 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
         return err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
     int rc = lua_api_install(L, NULL, dir, o ? o->env : NULL, o ? o->nenv : 0, e);
     if (!rc)
-        rc = lua_api_load(L, path, e);
+        rc = o && o->wrk ? lua_wrk_check(L, o, path, e) : lua_api_load(L, path, e);
     if (!rc)
         rc = lua_plan_read(L, p, e);
     if (!rc)
         rc = check_thresholds(L, p, e);
-    if (!rc) {
+    if (!rc && !(o && o->wrk)) { /* a wrk script's setup(thread) is wrk's */
         p->has_setup = lua_getglobal(L, "setup") == LUA_TFUNCTION;
         p->has_teardown = lua_getglobal(L, "teardown") == LUA_TFUNCTION;
         lua_pop(L, 2);
@@ -333,6 +334,11 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     rp.threads = threads;
     rp.duration_ns = end_ns;
     rp.keepalive = true;
+    /* -s: wrk's setup(thread) runs once per thread before the load. */
+    if (o->wrk && !(ctx->wrk = lua_wrk_new(path, o, threads, e))) {
+        rc = e->code ? e->code : VOLLEY_EINVAL;
+        goto done;
+    }
     engine_custom c = {
         .ops = &lua_worker_ops,
         .ctx = ctx,
@@ -352,6 +358,8 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     }
     rc = engine_run_custom(&c, &leo, out, e);
     hist_free(la.latency);
+    if (!rc && ctx->wrk)
+        rc = lua_wrk_done(ctx->wrk, out, o->out, e);
     if (!rc && ctx->agg->names_folded)
         log_warn("more than %d request names: the rest are counted as 'other' (give related "
                  "URLs one params.name)", SCRIPT_MAX_NAMES);
@@ -364,6 +372,7 @@ done:
         ctx->agg = NULL;
     }
     script_results_free(ctx->agg);
+    lua_wrk_free(ctx->wrk);
     free(setup_json);
     lua_shared_free_all();
     lua_plan_free(lp);

@@ -15,11 +15,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct script_results script_results;
 struct lua_plan;
 struct lua_plan_shape;
 struct tls_client_ctx;
+struct lua_wrk_opts;
 
 typedef struct script_opts {
     const char *const *env;  /* "KEY=VALUE" from -e, override the environment */
@@ -39,6 +41,8 @@ typedef struct script_opts {
     size_t http_nheaders;
     bool no_retry;           /* --no-retry: a stale connection is an error */
     uint64_t seed;           /* --seed (session picks one when not given) */
+    const struct lua_wrk_opts *wrk; /* -s: a wrk script (script/lua_wrk); NULL: volley's */
+    FILE *out;               /* where the summary goes (NULL: quiet): wrk's --latency */
 } script_opts;
 
 /* Runs the script at path. Errors found before any load (cannot read,

@@ -195,6 +195,8 @@ def url_effects():
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
     _output_effects(E, lambda c: ["-d", "1s", "-c", "1", c.url()])
     E["seed"] = lambda c: c.refused("seed", "--seed", "7", "-n", "1", c.rec.url)
+    E["script"] = _url_wrk_script
+    E["latency"] = lambda c: c.refused("latency", "--latency", "-n", "1", c.rec.url)
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run("--help-markdown").stdout.startswith("| flag |"))
@@ -257,9 +259,19 @@ def script_effects():
     _output_effects(E, lambda c: c.lua("-d", "1s"))
     E["quiet"] = lambda c: _quiet(c, c.lua())
     E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
+    E["script"] = R("script", "-s", "wrk.lua")
+    E["latency"] = R("latency", "--latency")
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
     return E
+
+
+def _url_wrk_script(c):
+    """-s FILE URL: a wrk script (wrk.method set at its top level) drives the run."""
+    w = c.tmp / "wrk.lua"
+    w.write_text('wrk.method = "PUT"\n')
+    c.json("-s", str(w), "-c", "1", "-t", "1", "-d", "200ms", c.rec.url)
+    _true(c.rec.heads and all(h.startswith("PUT ") for h in c.rec.heads))
 
 
 def _url_pipeline(c, flag):
