@@ -236,7 +236,8 @@ static const flag_def run_flags[] = {
     {OPT_NO_SAVE, "no-save", 0, NULL, B, "output", "write no files (and so no report)", NULL},
     {OPT_NO_REPORT, "no-report", 0, NULL, B, "output", "write results.json and summary.csv "
      "but not report.html and charts/", NULL},
-    {OPT_RAW, "raw", 0, NULL, U, "output", "also write requests.csv (one row per request)",
+    {OPT_RAW, "raw", 0, NULL, B, "output", "also write requests.csv (one row per request; a "
+     "script's rows name its scenario)",
      NULL},
     {OPT_JSON, "json", 0, NULL, B, "output", "print results JSON to stdout (summary to stderr)",
      NULL},

@@ -236,7 +236,8 @@ static void collect_seconds(shape_run *r)
 static void drain_raw(shape_run *r)
 {
     const engine_options *o = r->eng->opt;
-    if (!r->eng->p || !r->eng->p->raw || !o || !o->raw || r->warmup)
+    /* URL runs: the plan asks; scripts (no plan here): the options do. */
+    if ((r->eng->p && !r->eng->p->raw) || !o || !o->raw || r->warmup)
         return;
     if (!r->eng->ops->drain_raw)
         return;

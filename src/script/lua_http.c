@@ -105,6 +105,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
 {
     vu_http *h = r->owner;
     record_name(h, o, r->shard);
+    lua_worker_raw(h->vu, r, o);
     h->in_flight = false;
     h->done_ns = o->done_ns;
     h->err_kind = o->err;

@@ -123,6 +123,7 @@ struct lua_worker {
     xch_ctx xctx;            /* the exchange's per-thread context */
     lua_targets targets;
     uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
+    struct rawq *raw;        /* --raw records (load/rawq), NULL without */
     char rbuf[64 * 1024];
 };
 

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "load/rawq.h"
 #include "script/lua_api.h"
 #include "script/lua_vu.h"
 #include "script/lua_wrk.h"
@@ -329,6 +330,21 @@ static void drv_stop(void *d) { begin_stop(d); }
 
 void lua_worker_stop(lua_worker *w) { begin_stop(w); }
 
+void lua_worker_raw(lua_vu *vu, const xch_req *x, const xch_outcome *o)
+{
+    lua_worker *w = vu->w;
+    if (!w->raw)
+        return;
+    worker_raw rr = {
+        .intended_ns = x->intended_ns > w->start_ns ? x->intended_ns - w->start_ns : 0,
+        .latency_ns = o->latency_ns, .service_ns = o->service_ns, .ttfb_ns = o->ttfb_ns,
+        .bytes_in = o->bytes_in, .bytes_out = o->bytes_out,
+        .status = (uint16_t)(o->err < 0 ? o->status : 0),
+        .ep = (uint8_t)vu->scen, .err = (int8_t)o->err,
+    };
+    rawq_push(w->raw, &rr);
+}
+
 /* shell_driver.cancel: whatever is still running has no outcome:
  * cancelled, and counted. */
 static void drv_cancel(void *d)
@@ -435,6 +451,10 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
             err_set(e, VOLLEY_ENOMEM, "out of memory");
             goto fail;
         }
+    if (ctx->raw && !(w->raw = rawq_new())) {
+        err_set(e, VOLLEY_ENOMEM, "out of memory for --raw");
+        goto fail;
+    }
     if (!(w->res = script_results_new(ctx->path, ctx->plan))) {
         err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto fail;
@@ -488,6 +508,7 @@ static void op_destroy(void *p)
     for (uint32_t i = 0; i < w->nsc; i++)
         metrics_shard_free(w->shards[i]);
     script_results_free(w->res);
+    rawq_free(w->raw);
     free(w);
 }
 
@@ -498,7 +519,19 @@ static uint64_t op_end_ns(void *p) { return ((lua_worker *)p)->sh.end_ns; }
 static uint64_t op_current_second(void *p) { return ((lua_worker *)p)->shards[0]->cur; }
 static const char *op_fatal(void *p) { return shell_fatal(&((lua_worker *)p)->sh); }
 
+static size_t op_drain_raw(void *p, engine_raw_fn fn, void *ctx)
+{
+    lua_worker *w = p;
+    return w->raw ? rawq_drain(w->raw, fn, ctx) : 0;
+}
+
+static uint64_t op_raw_dropped(void *p)
+{
+    lua_worker *w = p;
+    return w->raw ? rawq_dropped(w->raw) : 0;
+}
+
 const engine_worker_ops lua_worker_ops = {
     op_create, op_start, op_request_stop, op_abort, op_join, op_destroy, op_done,
-    op_shard, op_active, op_end_ns, op_current_second, op_fatal, NULL, NULL,
+    op_shard, op_active, op_end_ns, op_current_second, op_fatal, op_drain_raw, op_raw_dropped,
 };

@@ -38,10 +38,17 @@ struct lua_worker_ctx {
     const char *setup_json;
     char **phase_result;
     const char *phase;             /* "setup", "teardown", or NULL: the scenarios */
+    bool raw;                      /* --raw: keep per-request records (load/rawq) */
     struct lua_wrk *wrk;           /* -s: a wrk script (script/lua_wrk); NULL: volley's */
 };
 
 extern const engine_worker_ops lua_worker_ops;
+
+struct lua_vu;
+struct xch_req;
+struct xch_outcome;
+/* --raw: the record of one of vu's requests (no-op without --raw). */
+void lua_worker_raw(struct lua_vu *vu, const struct xch_req *x, const struct xch_outcome *o);
 
 /* Stops this worker's scenarios as a signal would (wrk's thread:stop()). */
 void lua_worker_stop(struct lua_worker *w);

@@ -218,6 +218,7 @@ static int run_phase(const char *path, const lua_worker_ctx *ctx, const lua_plan
     pc.plan = sp;
     pc.phase_result = result;
     pc.phase = fn;
+    pc.raw = false; /* setup and teardown are not in requests.csv */
     pc.vu_base[0] = 0;
     pc.agg = script_results_new(path, sp);
     results r;
@@ -277,6 +278,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->quiet = o->quiet;
     ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;
+    ctx->raw = o->raw;
     _Atomic uint32_t errors_logged = 0;
     ctx->errors_logged = &errors_logged;
     /* setup() first: its return value is every iteration's argument; if it

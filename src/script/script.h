@@ -42,6 +42,7 @@ typedef struct script_opts {
     bool no_retry;           /* --no-retry: a stale connection is an error */
     uint64_t seed;           /* --seed (session picks one when not given) */
     const struct lua_wrk_opts *wrk; /* -s: a wrk script (script/lua_wrk); NULL: volley's */
+    bool raw;                /* --raw: per-request records to the engine's raw sink */
     FILE *out;               /* where the summary goes (NULL: quiet): wrk's --latency */
 } script_opts;
 

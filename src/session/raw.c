@@ -34,7 +34,9 @@ void session_raw_record(void *ctx, const worker_raw *r)
     session_raw *w = ctx;
     FILE *f = w->f;
     ms3(f, r->intended_ns);
-    fprintf(f, ",%u,%s,%u,", (unsigned)r->step, w->p->eps[r->ep].name, (unsigned)r->status);
+    const char *name = w->p->neps ? w->p->eps[r->ep].name
+                       : w->r && r->ep < w->r->neps ? w->r->eps[r->ep].name : "";
+    fprintf(f, ",%u,%s,%u,", (unsigned)r->step, name, (unsigned)r->status);
     ms3(f, r->latency_ns);
     fputc(',', f);
     ms3(f, r->service_ns);

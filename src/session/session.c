@@ -342,6 +342,8 @@ static int run_load(state *s, const char *script_path, err *e)
         so.threads = s->p->threads;
         so.out_dir = c->no_save ? NULL : s->dir;
         so.quiet = c->quiet;
+        so.raw = c->raw;
+        s->raw.r = &s->r;
         so.out = c->quiet ? NULL : s->out;
         so.res = &s->sres;
         so.tls = s->tls;

@@ -229,7 +229,7 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"]), ("cold", ["--cold"]), ("pipeline", ["--pipeline", "2"]),
+                 ("cold", ["--cold"]), ("pipeline", ["--pipeline", "2"]),
                  ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
@@ -260,6 +260,7 @@ def script_effects():
     E["quiet"] = lambda c: _quiet(c, c.lua())
     E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
     E["script"] = R("script", "-s", "wrk.lua")
+    E["raw"] = _script_raw
     E["latency"] = R("latency", "--latency")
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
@@ -429,6 +430,22 @@ def _url_raw(c):
     p = c.run("-q", "--raw", "--out", str(out), "-n", "6", c.url())
     assert p.returncode == 0, p.stderr
     _eq(len((out / "requests.csv").read_text().splitlines()), 7)
+
+
+def _script_raw(c):
+    """A script's requests.csv: a row per request, the same columns as a URL
+    run's, the endpoint column naming the scenario; setup's request is not in it."""
+    out = c.tmp / "raw"
+    c.script.write_text('local u = ENV.URL\nfunction setup() http.get(u .. "/echo") end\n'
+                        'function default()\n  http.get(u .. "/health")\n'
+                        '  http.get(u .. "/status/404")\nend\n')
+    p = c.run("-q", "--raw", "--out", str(out), *c.lua("-n", "3", "-c", "2"))
+    assert p.returncode == 0, p.stderr
+    rows = (out / "requests.csv").read_text().splitlines()
+    head = c.run("-q", "--raw", "--out", str(c.tmp / "u"), "-n", "1", c.url())
+    assert head.returncode == 0, head.stderr
+    _eq(rows[0], (c.tmp / "u" / "requests.csv").read_text().splitlines()[0])
+    _eq(sorted(r.split(",")[2:4] for r in rows[1:]), [["default", "200"]] * 3 + [["default", "404"]] * 3)
 
 
 def _baseline(c, target, slow, gate=False):

@@ -221,7 +221,7 @@ def test_hook_errors_are_named(volley_bin, serve, tmp_path):
     (["-s", "x.lua", "other.lua"], "--script"),
     (["--latency", "FLOW"], "--latency"),
     (["--latency", "URL"], "--latency"),
-    (["-s", "x.lua", "URL", "--raw"], "--raw"),
+    (["-s", "x.lua", "URL", "--rates", "1,2"], "--rates"),
 ])
 def test_refused(volley_bin, serve, tmp_path, args, flag):
     (tmp_path / "x.lua").write_text("")
