@@ -104,6 +104,16 @@ void lua_vu_begin(lua_vu *vu)
     resume(vu, lua_status(vu->co) == LUA_OK ? 2 : 0);
 }
 
+void lua_vu_begin_stop(lua_vu *vu)
+{
+    vu->in_iter = true;
+    vu->in_stop = true;
+    vu->has_err = false;
+    vu->iter_start_ns = loop_update_now(vu->w->lp);
+    lua_pushboolean(vu->co, 1);
+    resume(vu, 1);
+}
+
 static void on_wake(loop *l, void *data)
 {
     (void)l;
@@ -132,6 +142,7 @@ void lua_vu_cancel(lua_vu *vu)
         vu->dead = true;
         vu->in_iter = false;
     }
+    vu->in_stop = false;
     vu->wait = VW_NONE;
 }
 

@@ -53,6 +53,7 @@ struct lua_vu {
     bool in_iter;            /* between the start and the end of an iteration */
     bool wanted;             /* ramping: the executor wants this VU running */
     bool dead;               /* the coroutine died outside an iteration: recreate */
+    bool in_stop;            /* running its stop hooks (vu_stop, a user's on_stop) */
     uint64_t iteration;      /* vu.iteration: 0-based, of this VU */
     uint64_t iters_done;
     uint64_t iter_start_ns;
@@ -80,6 +81,7 @@ typedef struct lua_worker_scen {
     lua_vu *free;
     uint32_t busy;           /* VUs in an iteration */
     bool started, ended, finished, killed;
+    bool stops_begun;        /* the VUs' stop hooks were started (or there are none) */
     loop_timer start_t, end_t, ramp_t, grace_t;
     int fn_ref;              /* the exec function */
 } lua_worker_scen;
@@ -134,6 +136,9 @@ lua_vu *lua_vu_of(lua_State *co);
 int lua_vu_init(lua_vu *vu, err *e);
 /* Starts an iteration: resumes the driver. The VU must be idle. */
 void lua_vu_begin(lua_vu *vu);
+/* The scenario is over: runs the VU's stop hooks as one more call of its
+ * driver (ends through iteration_done with vu->in_stop set). */
+void lua_vu_begin_stop(lua_vu *vu);
 /* The wait is over: resume vu from the loop soon (never re-entrant). */
 void lua_vu_wake(lua_vu *vu);
 /* Ends whatever vu waits for (abort): in-flight HTTP counted as cancelled. */

@@ -28,6 +28,7 @@
 
 static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
+static void scen_kill(loop *l, void *data);
 
 
 static bool is_rate(const lua_worker_scen *sc)
@@ -61,6 +62,44 @@ static void all_finished_check(lua_worker *w)
     loop_stop(w->lp);
 }
 
+/* Whether the script has per-VU stop hooks: vu_stop(data), or a user
+ * class with on_stop (the prelude marks the registry). */
+static bool has_stop_hooks(lua_worker *w)
+{
+    if (w->ctx->phase || w->ctx->wrk)
+        return false;
+    bool fn = lua_getglobal(w->L, "vu_stop") == LUA_TFUNCTION;
+    bool user = lua_getfield(w->L, LUA_REGISTRYINDEX, "volley.want_stop") == LUA_TBOOLEAN;
+    lua_pop(w->L, 2);
+    return fn || user;
+}
+
+/* Every VU of sc that ran an iteration runs its stop hooks once, within
+ * the scenario's gracefulStop (capped like a stop's). Returns true if any
+ * started. */
+static bool begin_stops(lua_worker *w, lua_worker_scen *sc)
+{
+    sc->stops_begun = true;
+    if (sc->killed || !has_stop_hooks(w))
+        return false;
+    sc->busy++; /* hooks that end at once must not finish sc under this loop */
+    for (uint32_t i = 0; i < sc->nvus; i++) {
+        lua_vu *vu = &sc->vus[i];
+        if (!vu->iters_done || vu->dead || !vu->co || vu->in_iter)
+            continue;
+        loop_timer_stop(w->lp, &vu->next);
+        sc->busy++;
+        lua_vu_begin_stop(vu);
+    }
+    sc->busy--;
+    if (sc->busy && !loop_timer_active(&sc->grace_t)) {
+        uint64_t g = sc->s->graceful_stop_ns < STOP_GRACE_NS ? sc->s->graceful_stop_ns
+                                                             : STOP_GRACE_NS;
+        loop_timer_start(w->lp, &sc->grace_t, loop_update_now(w->lp) + g, scen_kill, sc);
+    }
+    return sc->busy > 0;
+}
+
 static void scen_finish_check(lua_worker *w, lua_worker_scen *sc)
 {
     if (sc->finished || !sc->started || sc->busy)
@@ -73,6 +112,8 @@ static void scen_finish_check(lua_worker *w, lua_worker_scen *sc)
             more = may_start(w, sc, &sc->vus[i]) ||
                    (sc->s->kind == LSX_RAMPING_VUS && !sc->ended && !w->stopping);
     if (more)
+        return;
+    if (!sc->stops_begun && begin_stops(w, sc))
         return;
     sc->finished = true;
     loop_timer_stop(w->lp, &sc->end_t);
@@ -132,6 +173,18 @@ static void iteration_done(lua_vu *vu, const char *error)
     script_scenario *rs = &w->res->sc[vu->scen];
     uint64_t now = loop_update_now(w->lp);
     sc->busy--;
+    if (vu->in_stop) { /* its stop hooks: not an iteration */
+        vu->in_stop = false;
+        if (error) {
+            char where[96];
+            snprintf(where, sizeof where, "VU %llu, scenario %s, on_stop",
+                     (unsigned long long)vu->id, sc->s->name);
+            script_results_error(w->res, error, where, 1);
+            note_error(w, error, where);
+        }
+        scen_finish_check(w, sc);
+        return;
+    }
     vu->iters_done++;
     rs->iterations++;
     hist_record(rs->iteration_ns, now - vu->iter_start_ns);

@@ -117,6 +117,7 @@ end
 -- (k6's default) unless the VU called http.keep_cookies(true) ----
 local jars = setmetatable({}, { __mode = "k" })
 local keep_jar = setmetatable({}, { __mode = "k" })
+local vu_stops = {}   -- vu.id -> its user's on_stop (run_users)
 
 local function url_parts(url)
   local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]*)([^#]*)")
@@ -396,6 +397,7 @@ function user(def)
     error("user: expects { tasks = {...}, weight = N, wait = between(a, b), on_start = fn }", 2)
   end
   local cls = { weight = def.weight or 1, wait = def.wait, on_start = def.on_start,
+                on_stop = def.on_stop,
                 name = def.name, tasks = {}, total = 0 }
   for k, t in pairs(def.tasks) do
     local fn, w = t, 1
@@ -426,6 +428,11 @@ function run_users(classes)
       end
       me = { class = cls, data = data }
       selves[id] = me
+      if cls.on_stop then
+        local stop = cls.on_stop
+        vu_stops[id] = function() stop(me) end
+        debug.getregistry()["volley.want_stop"] = true
+      end
       if cls.on_start then cls.on_start(me) end
     end
     local cls = me.class
@@ -507,6 +514,14 @@ function ws.connect(url, params, fn)
   return { status = 101, url = url }
 end
 
+-- Per-VU stop hooks (Locust's on_stop): vu_stop(data) if the script
+-- defines it, and the on_stop of the VU's user class (run_users).
+local function stop_hook(d)
+  if type(vu_stop) == "function" then vu_stop(d) end
+  local f = vu_stops[vu.id]
+  if f then f() end
+end
+
 -- The driver of a VU: one call of the scenario's function per iteration.
 local function handler(e)
   if type(e) ~= "string" then e = tostring(e) end
@@ -518,23 +533,25 @@ return function(fn, phase)
   local capture = phase == "setup"
   local sj = C.setup_data()
   local data = sj and C.json_decode(sj) or nil
-  local first = true
+  local first, stopping = true, false
   while true do
     local co = co_running()
-    if not keep_jar[co] then jars[co] = nil end
+    if not keep_jar[co] and not stopping then jars[co] = nil end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)
       if not ok then C.iter_end(false, r) end
     end
     first = false
-    ok, r = xpcall(fn, handler, data)
+    -- resumed with true: the scenario is over, this VU's stop hooks run
+    if stopping then ok, r = xpcall(stop_hook, handler, data)
+    else ok, r = xpcall(fn, handler, data) end
     if ok and capture then
       local eok, js = pcall(C.json_encode, r)
       if not eok then ok, r = false, "setup: its return value is not JSON data: " .. tostring(js)
       else C.phase_result(js) end
     end
-    C.iter_end(ok, r)
+    stopping = C.iter_end(ok, r) == true
   end
 end
 

@@ -163,7 +163,8 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
     if (!rc && !(o && o->wrk)) { /* a wrk script's setup(thread) is wrk's */
         p->has_setup = lua_getglobal(L, "setup") == LUA_TFUNCTION;
         p->has_teardown = lua_getglobal(L, "teardown") == LUA_TFUNCTION;
-        lua_pop(L, 2);
+        p->has_summary = lua_getglobal(L, "handle_summary") == LUA_TFUNCTION;
+        lua_pop(L, 3);
     }
     if (!rc && o && o->shape)
         rc = lua_plan_override(L, p, o->shape, e);
@@ -310,6 +311,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         goto done;
     }
     ctx->agg->setup = setup_ph;
+    ctx->agg->handle_summary = lp->has_summary;
     for (size_t i = 0; i < lp->nthr; i++) {
         script_threshold *t = realloc(ctx->agg->thresholds, (i + 1) * sizeof *t);
         if (!t)

@@ -93,6 +93,7 @@ struct script_results {
     size_t nnames;
     bool names_folded;        /* some went to "other" */
     uint64_t seed;            /* the run's --seed: rand(), uuid(), math.random */
+    bool handle_summary;      /* the script defines handle_summary(data) */
     script_scenario *sc;
     size_t nsc;
     script_check *checks;

@@ -3,6 +3,7 @@
  * start the server under test, run, judge, write - and every phase leaves
  * its resources in one `state`, freed on one path at the end. */
 #include "session/session.h"
+#include "script/lua_summary.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -88,6 +89,7 @@ typedef struct state {
     results r;
     bool have_r;
     script_results *sres;
+    const char *script_path;
     tls_client_ctx *tls;
     FILE *out;                 /* summary and information */
     session_sink sinks[SESSION_MAX_SINKS + 2]; /* the config's and the built-in ones */
@@ -450,6 +452,18 @@ static void judge(state *s)
     }
 }
 
+/* A script's handle_summary(data): results.json's document in, files out. */
+static int handle_summary(state *s, err *e)
+{
+    char *js = results_json_dump_ext(&s->r, script_extra, s->sres, e);
+    if (!js)
+        return e->code ? e->code : VOLLEY_ENOMEM;
+    int rc = lua_summary_run(s->script_path, &s->c->script, js, s->c->no_save ? NULL : s->dir,
+                             stdout, e);
+    free(js);
+    return rc;
+}
+
 static void finish(state *s)
 {
     const session_config *c = s->c;
@@ -469,6 +483,8 @@ static void finish(state *s)
         err_set(&e2, VOLLEY_EINVAL, "--save-baseline: %s", e.msg);
         fail(s, 1, &e2);
     }
+    if (s->sres && s->sres->handle_summary && handle_summary(s, &e))
+        fail(s, 1, &e);
     int code = 0;
     if (s->have_base) {
         session_compare cmp = c->cmp;
@@ -515,6 +531,7 @@ int session_run(session_config *c, plan *p, const char *script_path)
     s.c = c;
     s.p = p;
     s.out = c->json ? stderr : stdout;
+    s.script_path = script_path;
     c->out_used[0] = 0;
     install_signals(); /* before anything slow (--exec): a signal stops, never kills */
     err e = {0};
