@@ -57,6 +57,8 @@ static void ended(lua_vu *vu, const char *msg)
 {
     vu->in_iter = false;
     vu->wait = VW_NONE;
+    if (vu->parent) /* a batch helper (script/lua_batch) is no iteration */
+        return;
     vu->w->hooks->iteration_done(vu, msg);
 }
 

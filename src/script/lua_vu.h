@@ -38,6 +38,7 @@ typedef enum {
     VW_HTTP,
     VW_WS,        /* ws.open / recv / close / event: see vu->ws */
     VW_ITER_END,  /* the driver finished an iteration */
+    VW_BATCH,     /* http.batch: the VU waits for its helpers; a helper is done */
 } vu_wait;
 
 typedef struct vu_http vu_http; /* script/lua_http.c */
@@ -53,7 +54,9 @@ struct lua_vu {
     bool in_iter;            /* between the start and the end of an iteration */
     bool wanted;             /* ramping: the executor wants this VU running */
     bool dead;               /* the coroutine died outside an iteration: recreate */
-    bool in_stop;            /* running its stop hooks (vu_stop, a user's on_stop) */
+    bool in_stop;
+    struct lua_batch *batch; /* http.batch helpers (script/lua_batch), lazily */
+    lua_vu *parent;          /* a batch helper: the VU it works for */            /* running its stop hooks (vu_stop, a user's on_stop) */
     uint64_t iteration;      /* vu.iteration: 0-based, of this VU */
     uint64_t iters_done;
     uint64_t iter_start_ns;

@@ -127,8 +127,15 @@ local function url_parts(url)
   return scheme, host, path
 end
 
-local function jar_of()
+-- http.batch's helper coroutines use the jar of the VU they work for.
+local jar_alias = setmetatable({}, { __mode = "k" })
+local function jar_key()
   local co = co_running()
+  return jar_alias[co] or co
+end
+
+local function jar_of()
+  local co = jar_key()
   local j = jars[co]
   if not j then j = {}; jars[co] = j end
   return j
@@ -164,7 +171,7 @@ local function remember_cookies(url, set_cookie)
 end
 
 local function cookie_header(url)
-  local jar = jars[co_running()]
+  local jar = jars[jar_key()]
   if not jar then return nil end
   local scheme, host, path = url_parts(url)
   local out = {}
@@ -186,14 +193,14 @@ local function cookie_header(url)
   return table.concat(parts, "; ")
 end
 
-function http.keep_cookies(on) keep_jar[co_running()] = on and true or nil end
+function http.keep_cookies(on) keep_jar[jar_key()] = on and true or nil end
 function http.cookies(url)
   local h = cookie_header(url)
   local t = {}
   if h then for k, v in h:gmatch("([^=; ]+)=([^;]*)") do t[k] = v end end
   return t
 end
-function http.clear_cookies() jars[co_running()] = nil end
+function http.clear_cookies() jars[jar_key()] = nil end
 
 -- ---- redirects: params.redirects (default 10, as k6) hops, each one a
 -- request of its own in the numbers ----
@@ -257,6 +264,54 @@ function http.del(url, body, params) return request("DELETE", url, body, params)
 function http.post(url, body, params) return request("POST", url, body, params) end
 function http.put(url, body, params) return request("PUT", url, body, params) end
 function http.patch(url, body, params) return request("PATCH", url, body, params) end
+
+-- http.batch: up to 20 helpers (lua_batch.c) take the requests in turn,
+-- each on a connection of its own; results come back in the order given.
+local function batch_worker(list, results, parent)
+  jar_alias[co_running()] = parent
+  while true do
+    local i = C.batch_next()
+    if not i then break end
+    local q = list[i]
+    local ok, r = pcall(request, q[1], q[2], q[3], q[4])
+    results[i] = ok and r or { raised = tostring(r) }
+  end
+  C.batch_park()
+end
+
+-- One request of a batch: a URL, k6's array { method, url, body, params }
+-- or a table { method =, url =, body =, params = }.
+local function batch_item(k, q)
+  if type(q) == "string" then return { "GET", q } end
+  if type(q) ~= "table" then
+    error("http.batch: request " .. tostring(k) .. " must be a URL or a table", 3)
+  end
+  if q.url or q.method then return { (q.method or "GET"):upper(), q.url, q.body, q.params } end
+  return { tostring(q[1] or "GET"):upper(), q[2], q[3], q[4] }
+end
+
+function http.batch(reqs)
+  if type(reqs) ~= "table" then error("http.batch: expects a table of requests", 2) end
+  local keys, list = {}, {}
+  if #reqs > 0 then
+    for i = 1, #reqs do keys[i] = i end
+  else
+    for k in pairs(reqs) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  end
+  for i, k in ipairs(keys) do list[i] = batch_item(k, reqs[k]) end
+  local results = {}
+  C.batch(#list, batch_worker, list, results)
+  local out = {}
+  for i, k in ipairs(keys) do
+    local r = results[i]
+    if r == nil or r.raised then
+      error("http.batch: request " .. tostring(k) .. ": " .. tostring(r and r.raised or "not run"), 2)
+    end
+    out[k] = r
+  end
+  return out
+end
 
 -- group names are per VU (coroutine), since VUs interleave on one state
 local groups = setmetatable({}, { __mode = "k" })
