@@ -247,7 +247,7 @@ static const flag_def run_flags[] = {
      "run FILE as a wrk script, unchanged, against the URL: volley run -s FILE URL [-- ARGS] "
      "(wrk's -c -t -d -H --timeout --latency; defaults as wrk: -c 10 -t 2 -d 10s)", NULL},
     {OPT_LATENCY, "latency", 0, NULL, S, "output",
-     "with -s: print wrk's latency distribution (50/75/90/99%) after the summary", NULL},
+     "with -s: print wrk's latency distribution (50/75/90/99%) when the run ends", NULL},
     {OPT_SEED, "seed", 0, "N", S, "output", "seed of a script's rand(), uuid() and math.random "
      "(default: a random one; results.json records it, so a run can be repeated)", NULL},
     {'q', "quiet", 'q', NULL, B, "output", "no progress and no summary", NULL},

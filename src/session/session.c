@@ -485,6 +485,10 @@ static void finish(state *s)
     }
     if (s->sres && s->sres->handle_summary && handle_summary(s, &e))
         fail(s, 1, &e);
+    if (s->sres && s->sres->hook_error[0]) {
+        err_set(&e, VOLLEY_EINVAL, "%s", s->sres->hook_error);
+        fail(s, 1, &e);
+    }
     int code = 0;
     if (s->have_base) {
         session_compare cmp = c->cmp;

@@ -206,14 +206,23 @@ def test_wrk_defaults_and_cli(volley_bin, serve, tmp_path):
 
 def test_hook_errors_are_named(volley_bin, serve, tmp_path):
     s = tmp_path / "bad.lua"
-    s.write_text('function setup(thread) error("no way") end\n')
-    p = subprocess.run([volley_bin, "run", "-s", str(s), serve.url + "/", "-d", "300ms",
-                        "--no-save"], capture_output=True, text=True, timeout=60)
-    assert p.returncode != 0 and "setup(thread)" in p.stderr and "no way" in p.stderr, p.stderr
-    s.write_text('function init(args) error("bad init") end\n')
-    p = subprocess.run([volley_bin, "run", "-s", str(s), serve.url + "/", "-d", "300ms",
-                        "--no-save"], capture_output=True, text=True, timeout=60)
-    assert p.returncode != 0 and "init(args)" in p.stderr and "bad init" in p.stderr, p.stderr
+    for body, hook, code in [('function setup(thread) error("no way") end', "setup(thread)", 2),
+                             ('function init(args) error("no way") end', "init(args)", 2),
+                             ('function done(s, l, r) error("no way") end', "done(summary", 1)]:
+        s.write_text(body + "\n")
+        out = tmp_path / ("o" + str(code) + hook[:4])
+        p = subprocess.run([volley_bin, "run", "-s", str(s), serve.url + "/", "-d", "300ms",
+                            "-c", "1", "-q", "--out", str(out)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == code and hook in p.stderr and "no way" in p.stderr, (hook, p.stderr)
+        # before any load for setup and init; done's run keeps its results
+        assert (out / "results.json").exists() == (code == 1), hook
+
+
+def test_rate_with_a_wrk_script(volley_bin, rec):
+    p = wrk(volley_bin, os.path.join(EX, "rotate.lua"), rec.url + "/", "--rate", "40", "-d", "1s")
+    _, res = res_of(p)
+    assert 38 <= res["totals"]["requests"] <= 42 and len(rec.heads) == res["totals"]["requests"]
 
 
 @pytest.mark.parametrize("args,flag", [
