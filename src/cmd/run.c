@@ -123,8 +123,8 @@ static const flag_def run_flags[] = {
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
-    {OPT_WARMUP, "warmup", 0, "D", U, "load", "run the load for D first; its results are "
-     "discarded", NULL},
+    {OPT_WARMUP, "warmup", 0, "D", B, "load", "run the load for D first; its results are "
+     "discarded", "each scenario for D at its start (first stage's target; iterations: its VUs)"},
     {OPT_RATES, "rates", 0, "R1,R2,...", U, "load", "sweep: one -d long step per rate (open "
      "model)", NULL},
     {OPT_COOLDOWN, "cooldown", 0, "D", U, "load", "pause between sweep steps", NULL},
@@ -865,6 +865,7 @@ static int finish_script(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
     s->script.http_timeout_ns = given(o, OPT_TIMEOUT) ? p->timeout_ns : 0;
     s->script.seed = o->seed ? o->seed : random_seed();
     s->script.http_headers = p->headers;
+    s->script.warmup_ns = p->warmup_ns;
     s->script.http_nheaders = p->nheaders;
     if (o->conns_set || o->rate_set || o->duration_set || o->stages || o->executor ||
         p->requests || o->hold_ns) {

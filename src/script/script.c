@@ -192,6 +192,30 @@ int script_preflight(const char *path, const script_opts *o, err *e)
     return rc;
 }
 
+/* --warmup: each scenario for d from the start, at its first stage's
+ * target (as URL runs warm up); iteration kinds as constant VUs. */
+static void warmup_plan(const lua_plan *lp, lua_plan *wp, uint64_t d)
+{
+    *wp = *lp;
+    wp->thr = NULL;
+    wp->nthr = 0;
+    for (size_t i = 0; i < wp->nsc; i++) {
+        lua_scenario *s = &wp->sc[i];
+        double t = s->x.nstages ? s->x.stages[0].target : 0;
+        s->start_ns = 0;
+        if (s->kind == LSX_RAMPING_VUS) {
+            s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = t >= 1 ? (uint32_t)t : 1};
+            s->vus = s->x.vus;
+        } else if (s->kind == LSX_RAMPING_RATE) {
+            s->x = (executor){.kind = EXEC_CONSTANT_RATE, .rate = t > 0 ? t : 1};
+        } else if (s->kind == LSX_PER_VU_ITERATIONS || s->kind == LSX_SHARED_ITERATIONS) {
+            s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = s->vus};
+        }
+        s->kind = s->x.kind == EXEC_CONSTANT_VUS ? LSX_CONSTANT_VUS : LSX_CONSTANT_RATE;
+        s->x.duration_ns = d;
+    }
+}
+
 /* setup() or teardown(): one VU, one iteration, through the same engine,
  * with its own numbers (ph); setup's return value comes back as JSON. */
 static int run_phase(const char *path, const lua_worker_ctx *ctx, const lua_plan *lp,
@@ -343,7 +367,24 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         rc = e->code ? e->code : VOLLEY_EINVAL;
         goto done;
     }
+    /* --warmup: the same workers on a plan cut to the warm-up, results apart. */
+    lua_worker_ctx wctx;
+    lua_plan *wp = NULL;
+    if (o->warmup_ns) {
+        if (!(wp = malloc(sizeof *wp))) {
+            rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
+            goto done;
+        }
+        warmup_plan(lp, wp, o->warmup_ns);
+        wctx = *ctx;
+        wctx.plan = wp;
+        wctx.raw = false;
+        wctx.agg = NULL; /* its checks and metrics are not kept */
+        rp.warmup_ns = o->warmup_ns;
+    }
     engine_custom c = {
+        .warmup_ns = o->warmup_ns,
+        .warmup_ctx = wp ? &wctx : NULL,
         .ops = &lua_worker_ops,
         .ctx = ctx,
         .nthreads = threads,
@@ -361,6 +402,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         goto done;
     }
     rc = engine_run_custom(&c, &leo, out, e);
+    free(wp);
     hist_free(la.latency);
     /* wrk's done(): a failure there fails the run, the results are kept. */
     err de = {0};

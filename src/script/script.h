@@ -43,6 +43,7 @@ typedef struct script_opts {
     uint64_t seed;           /* --seed (session picks one when not given) */
     const struct lua_wrk_opts *wrk; /* -s: a wrk script (script/lua_wrk); NULL: volley's */
     bool raw;                /* --raw: per-request records to the engine's raw sink */
+    uint64_t warmup_ns;      /* --warmup: the scenarios at their start for this long first */
     FILE *out;               /* where the summary goes (NULL: quiet): wrk's --latency */
 } script_opts;
 

@@ -219,7 +219,7 @@ def script_effects():
     E["threads"] = lambda c: _eq(c.json(*c.lua("-t", "2", "-c", "2", "-d", "200ms"))["plan"]["threads"], 2)
     E["cpus"] = lambda c: _cpus(c, c.lua("-c", "2"))
     E["max-connections"] = lambda c: _eq(c.json(*c.lua("--rate", "10", "-d", "300ms", "--max-connections", "4"))["plan"]["connections"], 4)
-    for f, a in [("max-backlog", ["--max-backlog", "5"]), ("warmup", ["--warmup", "1s"]),
+    for f, a in [("max-backlog", ["--max-backlog", "5"]),
                  ("rates", ["--rates", "1,2"]), ("cooldown", ["--cooldown", "1s"]),
                  ("endpoint", ["--endpoint", "a=http://127.0.0.1:1/"]),
                  ("targets", ["--targets", "t.txt"]), ("mode", ["--mode", "mixed"]),
@@ -261,6 +261,7 @@ def script_effects():
     E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
     E["script"] = R("script", "-s", "wrk.lua")
     E["raw"] = _script_raw
+    E["warmup"] = lambda c: _gt(c.json(*c.lua("--warmup", "300ms", "-d", "300ms"))["warmup_requests"], 0)
     E["latency"] = R("latency", "--latency")
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)

@@ -93,6 +93,29 @@ def test_no_stop_hook_no_extra_requests(volley_bin, rec, tmp_path):
     assert res["totals"]["requests"] == 6 == len(rec.heads)
 
 
+def test_warmup_runs_first_and_is_kept_apart(volley_bin, serve, tmp_path):
+    """--warmup with a script: every scenario at its start for D (a ramp at
+    its first stage's target, iterations as their VUs), then the measured
+    run; the warm-up's requests, checks and metrics are not in the results."""
+    s = tmp_path / "wu.lua"
+    s.write_text('''
+options = { scenarios = {
+  r = { executor = "ramping-vus", stages = { { target = 2, duration = "300ms" } }, exec = "f" },
+  i = { executor = "shared-iterations", vus = 1, iterations = 5, exec = "f" } } }
+local calls = metrics.counter("calls")
+function f() calls:add(1); check(1, { one = function() return true end }); http.get(ENV.URL .. "/health"); sleep(0.01) end
+''')
+    t0 = time.monotonic()
+    res = json.loads(run(volley_bin, s, "-e", "URL=" + serve.url, "--warmup", "500ms", "--no-save",
+                         "--json").stdout)
+    assert time.monotonic() - t0 >= 0.75
+    assert res["warmup_requests"] >= 20 and res["plan"]["warmup_s"] == 0.5
+    n = res["totals"]["requests"]
+    assert res["script"]["metrics"]["calls"]["count"] == n
+    assert res["script"]["checks"][0]["passes"] == n
+    assert res["script"]["scenarios"]["i"]["iterations"] == 5
+
+
 SUMMARY = '''
 options = { iterations = 4 }
 function default() http.get(ENV.URL .. "/health") end
