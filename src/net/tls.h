@@ -24,12 +24,19 @@ typedef struct tls_client_opts {
     const char *cafile;   /* --cacert: trust these CAs instead of the system's */
     const char *certfile; /* --cert: client certificate (PEM) */
     const char *keyfile;  /* --key: its private key (PEM; NULL: in certfile) */
+    /* Load the system's trusted certificates (~0.1 s of CPU) only when a
+     * connection first needs them (tls_client_ctx_prepare), not at
+     * creation: a script may never use https. */
+    bool lazy_trust;
 } tls_client_opts;
 
 /* Creates a client context; errors name the file or option that failed.
  * Shared read-only by every worker thread once made. */
 tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e);
 void tls_client_ctx_free(tls_client_ctx *c);
+/* Loads what a lazy_trust context deferred (once; thread-safe). Call it
+ * before timing a connection; tls_io_connect_new calls it too. */
+void tls_client_ctx_prepare(tls_client_ctx *c);
 
 typedef struct tls_server_ctx tls_server_ctx;
 /* A server context from a PEM certificate chain and key; session tickets

@@ -36,7 +36,7 @@ static lua_batch *batch_of(lua_vu *vu)
 static void drop(lua_vu *sub)
 {
     if (sub->co_ref != LUA_NOREF)
-        luaL_unref(sub->w->L, LUA_REGISTRYINDEX, sub->co_ref);
+        luaL_unref(sub->L, LUA_REGISTRYINDEX, sub->co_ref);
     sub->co_ref = LUA_NOREF;
     sub->co = NULL;
 }
@@ -46,6 +46,11 @@ static void start_helper(lua_State *L, lua_vu *vu, lua_vu *sub)
 {
     drop(sub);
     sub->w = vu->w;
+    sub->lp = vu->lp;
+    sub->L = vu->L;
+    sub->hooks = vu->hooks;
+    sub->shard = vu->shard;
+    sub->fn_ref = vu->fn_ref;
     sub->scen = vu->scen;
     sub->index = vu->index;
     sub->id = vu->id;

@@ -71,9 +71,11 @@ typedef struct ws_sock {
     int self_ref;            /* anchors the socket while ws.open waits */
 } ws_sock;
 
+static loop *vu_loop(const ws_sock *s) { return lua_worker_loop(s->w); }
+
 static script_scenario *ws_stats(ws_sock *s)
 {
-    return &s->w->res->sc[s->scen];
+    return &lua_worker_results(s->w)->sc[s->scen];
 }
 
 static bool ws_ready(ws_sock *s)
@@ -95,7 +97,7 @@ static void ws_maybe_wake(ws_sock *s)
 {
     lua_vu *vu = s->vu;
     if (vu && vu->wait == VW_WS && vu->ws == s && !loop_timer_active(&vu->wake) && ws_ready(s)) {
-        loop_timer_stop(vu->w->lp, &vu->timer);
+        loop_timer_stop(vu->lp, &vu->timer);
         lua_vu_wake(vu);
     }
 }
@@ -105,7 +107,7 @@ static void ws_conn_close(ws_sock *s, bool reset)
     if (s->c.fd < 0)
         return;
     if (s->c.state == CONN_OPEN)
-        shell_active_add(&s->w->sh, -1);
+        lua_worker_active_add(s->w, -1);
     conn_close(&s->c, reset);
 }
 
@@ -121,7 +123,7 @@ static void ws_closed(ws_sock *s, uint16_t code, const char *why)
         snprintf(s->err, sizeof s->err, "%s", why);
     if (was_open && !s->counted_session) {
         s->counted_session = true;
-        hist_record(ws_stats(s)->ws_session_ns, loop_update_now(s->w->lp) - s->open_ns);
+        hist_record(ws_stats(s)->ws_session_ns, loop_update_now(vu_loop(s)) - s->open_ns);
     }
     if (!s->close_when_sent || !s->sending.len)
         ws_conn_close(s, why != NULL);
@@ -164,7 +166,8 @@ static void ws_on_sent(conn *c)
 static int ws_queue(ws_sock *s, uint8_t op, const char *p, size_t n)
 {
     uint8_t mask[4];
-    uint64_t r = s->w->rng = s->w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t *rng = lua_worker_rng(s->w);
+    uint64_t r = *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
     memcpy(mask, (const char *)&r + 4, 4);
     if (ws_frame_append(&s->queued, true, op, p, n, mask))
         return VOLLEY_ENOMEM;
@@ -185,7 +188,7 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
     for (uint32_t i = 0; i < s->nkeyed && !paired; i++) {
         if (!memmem(s->msg.data, s->msg.len, s->keyed[i].key, strlen(s->keyed[i].key)))
             continue;
-        hist_record(st->ws_rtt_ns, loop_update_now(s->w->lp) - s->keyed[i].t0);
+        hist_record(st->ws_rtt_ns, loop_update_now(vu_loop(s)) - s->keyed[i].t0);
         s->keyed[i] = s->keyed[--s->nkeyed];
         paired = true;
     }
@@ -193,7 +196,7 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
         uint64_t t0 = s->rtt[s->rtt_head];
         s->rtt_head = (s->rtt_head + 1) % WS_RTT_RING;
         s->rtt_len--;
-        hist_record(st->ws_rtt_ns, loop_update_now(s->w->lp) - t0);
+        hist_record(st->ws_rtt_ns, loop_update_now(vu_loop(s)) - t0);
     }
     if (s->nq >= WS_MAX_QUEUE) { /* the script does not read: keep the newest */
         ws_msg *old = s->head;
@@ -263,7 +266,9 @@ static void ws_on_readable(conn *c)
     ws_sock *s = c->owner;
     lua_worker *w = s->w;
     while (s->c.fd >= 0) {
-        ssize_t n = conn_read(c, w->rbuf, sizeof w->rbuf);
+        size_t cap;
+        char *rbuf = lua_worker_rbuf(w, &cap);
+        ssize_t n = conn_read(c, rbuf, cap);
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
@@ -275,7 +280,7 @@ static void ws_on_readable(conn *c)
         }
         if (s->state == WSS_HANDSHAKE) {
             size_t used = 0;
-            int rc = http1_resp_parse(&s->resp, w->rbuf, (size_t)n, &used);
+            int rc = http1_resp_parse(&s->resp, rbuf, (size_t)n, &used);
             if (rc == HTTP1_NEED_MORE)
                 continue;
             err e;
@@ -287,16 +292,16 @@ static void ws_on_readable(conn *c)
                 ws_fail(s, e.msg);
                 break;
             }
-            uint64_t now = loop_update_now(w->lp);
+            uint64_t now = loop_update_now(lua_worker_loop(w));
             s->state = WSS_OPEN;
             s->open_ns = now;
             ws_stats(s)->ws_sessions++;
             hist_record(ws_stats(s)->ws_connect_ns, now - s->connect_start_ns);
-            ws_feed(s, w->rbuf + used, (size_t)n - used);
+            ws_feed(s, rbuf + used, (size_t)n - used);
             ws_maybe_wake(s);
             continue;
         }
-        ws_feed(s, w->rbuf, (size_t)n);
+        ws_feed(s, rbuf, (size_t)n);
     }
     ws_maybe_wake(s);
 }
@@ -311,7 +316,7 @@ static void ws_on_connect(conn *c, int status)
         ws_fail(s, m);
         return;
     }
-    shell_active_add(&s->w->sh, 1);
+    lua_worker_active_add(s->w, 1);
     s->state = WSS_HANDSHAKE;
     http1_resp_begin(&s->resp, false, &s->hcb);
     ws_flush(s);
@@ -380,7 +385,7 @@ static int ws_wait(lua_State *L, lua_vu *vu, ws_sock *s, int op, uint64_t timeou
     if (ws_ready(s)) {
         lua_vu_wake(vu);
     } else if (timeout_ns) {
-        loop_timer_start(vu->w->lp, &vu->timer, loop_update_now(vu->w->lp) + timeout_ns,
+        loop_timer_start(vu->lp, &vu->timer, loop_update_now(vu->lp) + timeout_ns,
                          ws_on_timeout, vu);
     }
     return lua_yield(L, 0);
@@ -404,7 +409,7 @@ int lua_ws_open(lua_State *L)
         return luaL_error(L, "ws: %s", e.msg);
     if (strcmp(s->u.scheme, "ws") && strcmp(s->u.scheme, "wss"))
         return luaL_error(L, "ws: '%s' is not a ws:// or wss:// URL", urls);
-    if (s->u.tls && !w->ctx->tls)
+    if (s->u.tls && !lua_worker_context(w)->tls)
         return luaL_error(L, "ws: wss:// is not available in this build of volley");
     xch_target *t = lua_http_target(w, &s->u, &e);
     if (!t)
@@ -417,7 +422,7 @@ int lua_ws_open(lua_State *L)
                                .line_cap = sizeof s->line};
     s->wcb = (ws_callbacks){.on_data = ws_on_data, .on_control = ws_on_control, .ctx = s};
     ws_parser_init(&s->p, &s->wcb, false, 0, 0);
-    ws_make_key(&w->rng, s->key);
+    ws_make_key(lua_worker_rng(w), s->key);
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 2, hv, MAX_HEADERS);
     if (ws_handshake_request(&s->queued, s->u.hostport, s->u.path, s->key, hv, nh, &e))
@@ -428,11 +433,13 @@ int lua_ws_open(lua_State *L)
         timeout = duration_arg(L, -1, "timeout", HTTP_DEFAULT_TIMEOUT_NS);
         lua_pop(L, 1);
     }
-    conn_init(&s->c, w->lp, &ws_handlers, s);
-    if (s->u.tls)
-        conn_set_tls(&s->c, w->ctx->tls, s->u.host);
+    conn_init(&s->c, lua_worker_loop(w), &ws_handlers, s);
+    if (s->u.tls) {
+        tls_client_ctx_prepare(lua_worker_context(w)->tls); /* the trust store, before timing */
+        conn_set_tls(&s->c, lua_worker_context(w)->tls, s->u.host);
+    }
     s->state = WSS_CONNECTING;
-    s->connect_start_ns = loop_update_now(w->lp);
+    s->connect_start_ns = loop_update_now(lua_worker_loop(w));
     int rc = conn_open(&s->c, &s->a);
     if (rc < 0) {
         snprintf(s->err, sizeof s->err, "connect: %s", strerror(-rc));
@@ -472,7 +479,7 @@ static int l_ws_send(lua_State *L)
                 return luaL_error(L, "ws send: rtt key must be 1 to 63 bytes");
             if (s->nkeyed < WS_RTT_RING) {
                 memcpy(s->keyed[s->nkeyed].key, k, kl + 1);
-                s->keyed[s->nkeyed++].t0 = loop_update_now(s->w->lp);
+                s->keyed[s->nkeyed++].t0 = loop_update_now(vu_loop(s));
             }
             rtt = false;
         }
@@ -490,7 +497,7 @@ static int l_ws_send(lua_State *L)
     }
     ws_stats(s)->ws_msgs_sent++;
     if (rtt && s->rtt_len < WS_RTT_RING) {
-        s->rtt[(s->rtt_head + s->rtt_len) % WS_RTT_RING] = loop_update_now(s->w->lp);
+        s->rtt[(s->rtt_head + s->rtt_len) % WS_RTT_RING] = loop_update_now(vu_loop(s));
         s->rtt_len++;
     }
     lua_pushboolean(L, 1);
@@ -542,7 +549,8 @@ static int l_ws_close(lua_State *L)
     if (s->state != WSS_OPEN)
         return 0;
     uint8_t mask[4];
-    uint64_t r = s->w->rng = s->w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t *rng = lua_worker_rng(s->w);
+    uint64_t r = *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
     memcpy(mask, &r, 4);
     ws_close_append(&s->queued, code, reason, mask);
     s->close_sent = true;

@@ -23,18 +23,27 @@ local Response = debug.getregistry()["volley.response"]
 local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
--- res.headers and res.timings are built on first use from the raw
--- strings _h and _t that the C side leaves (most scripts never read them).
-local lazy = { headers = { C.headers_of, "_h" }, timings = { C.timings_of, "_t" } }
-local rawget, rawset = rawget, rawset
+-- res.headers, res.timings and res.method are built on first use from the
+-- raw string _r that the C side leaves (most scripts never read them);
+-- res.redirects is set only when there were some.
+local timings_of = C.timings_of
+local lazy = {
+  headers = function(raw) return setmetatable(C.headers_of(raw), CIHeaders) end,
+  timings = function(raw)
+    local d, c, s, w, r = timings_of(raw)
+    return { duration = d, connecting = c, sending = s, waiting = w, receiving = r }
+  end,
+  method = C.method_of,
+}
 Response.__index = function(self, k)
-  local l = lazy[k]
-  if l then
-    local v = l[1](rawget(self, l[2]))
-    if k == "headers" then setmetatable(v, CIHeaders) end
-    rawset(self, k, v)
+  local f = lazy[k]
+  if f then
+    -- _r is always there (no __index); Response has no __newindex.
+    local v = f(self._r)
+    self[k] = v
     return v
   end
+  if k == "redirects" then return 0 end
   return methods[k]
 end
 
@@ -215,18 +224,20 @@ end
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
+local http_call = C.http
 local function request(method, url, body, params)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
-  url, body, params = prepare(url, body, params)
+  if body ~= nil or params ~= nil then url, body, params = prepare(url, body, params) end
   local max = params and params.redirects
   if max == nil then max = 10 end
   local use_jar = not (params and params.cookies == false)
   local hops = 0
   while true do
     local p = params
-    if use_jar and not (params and header_of(params.headers, "Cookie")) then
+    -- A VU with no cookies (the usual case) has no jar: nothing to add.
+    if use_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -237,15 +248,17 @@ local function request(method, url, body, params)
         p.headers = h
       end
     end
-    local r = C.http(method, url, body, p)
+    local status, rbody, raw, err, code, trunc, cookie = http_call(method, url, body, p)
+    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                             error_code = code, truncated = trunc }, Response)
     -- r.headers is built (lazily, with CIHeaders) only when something
-    -- reads it: here only when the response set a cookie (_c) or redirects.
-    if use_jar and type(r) == "table" and rawget(r, "_c") then
+    -- reads it: here only when the response set a cookie or redirects.
+    if use_jar and cookie then
       remember_cookies(url, r.headers["Set-Cookie"])
     end
-    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
+    local loc = REDIRECT[r.status] and r.headers["Location"]
     if not loc or hops >= max then
-      if type(r) == "table" then r.url = url; r.redirects = hops end
+      if hops > 0 then r.redirects = hops end
       return r
     end
     hops = hops + 1
@@ -325,6 +338,7 @@ function group(name, fn)
   return r
 end
 
+local c_check = C.check
 function check(value, sets, tags)
   if type(sets) ~= "table" then error("check: the second argument must be a table of functions", 2) end
   local g = groups[co_running()]
@@ -337,7 +351,8 @@ function check(value, sets, tags)
     else
       pass = f and true or false
     end
-    C.check(g and (g .. "::" .. tostring(name)) or tostring(name), pass)
+    if type(name) ~= "string" then name = tostring(name) end
+    c_check(g and (g .. "::" .. name) or name, pass)
     if not pass then all = false end
   end
   return all
@@ -345,13 +360,19 @@ end
 
 local Metric = {}
 Metric.__index = Metric
-function Metric:add(v, tags) C.metric(self.kind, self.name, v, tags) end
+local metric_id = C.metric_id
+-- _id: the metric's place in this worker's results (metric_decl), so that
+-- an untagged add is one C call with no lookup by name.
+function Metric:add(v, tags)
+  local id = self._id
+  if id and tags == nil then metric_id(id, v) else C.metric(self.kind, self.name, v, tags) end
+end
 metrics = {}
 for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
   metrics[k] = function(name)
     if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
-    C.metric_decl(k, name)
-    return setmetatable({ name = name, kind = k }, Metric)
+    local id = C.metric_decl(k, name)
+    return setmetatable({ name = name, kind = k, _id = id }, Metric)
   end
 end
 
@@ -591,7 +612,7 @@ return function(fn, phase)
   local first, stopping = true, false
   while true do
     local co = co_running()
-    if not keep_jar[co] and not stopping then jars[co] = nil end
+    if not stopping and jars[co] and not keep_jar[co] then jars[co] = nil end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)

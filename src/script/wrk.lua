@@ -5,7 +5,7 @@
 -- (one of wrk's connections) runs, and the maker of thread objects.
 local C = ...
 local wrk = wrk
-local sleep, http = sleep, C.http
+local sleep, http = sleep, http
 
 -- wrk.format(method, path, headers, body): one HTTP/1.1 request as bytes,
 -- from wrk's fields for whatever is nil; Host and Content-Length added.
@@ -64,7 +64,9 @@ local function iteration()
   end
   local reqs = request and parse_requests(request()) or default_reqs
   for _, q in ipairs(reqs) do
-    local r = http(q.method, base .. q.path, q.body, { headers = q.headers })
+    -- as wrk: no redirects followed, no cookie jar
+    local r = http.request(q.method, base .. q.path, q.body,
+                           { headers = q.headers, redirects = 0, cookies = false })
     -- wrk calls response() for responses only, not for failed requests.
     if response and r.status > 0 then response(r.status, r.headers, r.body) end
   end

@@ -338,7 +338,11 @@ static int run_load(state *s, const char *script_path, err *e)
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
     } else {
-        if (!(s->tls = tls_client_ctx_new(&s->p->tls_opts, e)))
+        /* A script may never use https: the trust store is loaded by its
+         * first https host (lua_http_target, before any timing). */
+        tls_client_opts to = s->p->tls_opts;
+        to.lazy_trust = true;
+        if (!(s->tls = tls_client_ctx_new(&to, e)))
             return e->code ? e->code : VOLLEY_EINVAL;
         script_opts so = c->script;
         so.threads = s->p->threads;
