@@ -239,3 +239,20 @@ def test_refused(volley_bin, serve, tmp_path, args, flag):
     p = subprocess.run([volley_bin, "run", *args, "--no-save"], capture_output=True, text=True,
                        cwd=tmp_path, timeout=30)
     assert p.returncode == 2 and flag in p.stderr, (p.returncode, p.stderr)
+
+
+def test_response_gets_headers_and_body(volley_bin, serve, tmp_path):
+    s = tmp_path / "body.lua"
+    s.write_text('''
+local threads = {}
+function setup(t) threads[#threads + 1] = t end
+function response(status, headers, body)
+  last_len, ctype = #body, headers["Content-Type"] or headers["content-type"]
+end
+function done()
+  print("len " .. threads[1]:get("last_len") .. " type " .. tostring(threads[1]:get("ctype")))
+end
+''')
+    out, _ = res_of(wrk(volley_bin, str(s), serve.url + "/bytes/100", "-c", "1", "-t", "1",
+                        "-d", "200ms"))
+    assert re.search(r"^len 100 type \S+", out, re.M), out
