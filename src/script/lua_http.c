@@ -255,6 +255,19 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: https:// is not available in this build of volley");
     if (strlen(method) >= sizeof h->method)
         luaL_error(L, "http: bad method");
+    snprintf(h->method, sizeof h->method, "%s", method);
+    /* params.raw (wrk scripts, script/lua_wrk): the body is the whole
+     * request, sent as the script made it. */
+    bool raw = lua_istable(L, 4) && lua_getfield(L, 4, "raw") != LUA_TNIL;
+    if (lua_istable(L, 4))
+        lua_pop(L, 1);
+    if (raw) {
+        h->built_plain = false;
+        buf_reset(&h->req);
+        if (buf_append(&h->req, body, blen))
+            luaL_error(L, "http: out of memory");
+        return;
+    }
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 4, hv, MAX_HEADERS);
     /* Reusable as is when the script gave no body and no headers (the
@@ -269,7 +282,6 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
     };
     if (http1_request_build(&spec, &h->req, &e))
         luaL_error(L, "http: %s", e.msg);
-    snprintf(h->method, sizeof h->method, "%s", method);
 }
 
 /* The same method and URL as the request in h->req, with no body and no

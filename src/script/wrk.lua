@@ -5,7 +5,7 @@
 -- (one of wrk's connections) runs, and the maker of thread objects.
 local C = ...
 local wrk = wrk
-local sleep, http = sleep, http
+local sleep = sleep
 
 -- wrk.format(method, path, headers, body): one HTTP/1.1 request as bytes,
 -- from wrk's fields for whatever is nil; Host and Content-Length added.
@@ -24,7 +24,10 @@ function wrk.format(method, path, headers, body)
 end
 
 -- One or more requests (a pipeline: wrk.format(...) .. wrk.format(...))
--- back into method, path, headers and body; each is sent in turn.
+-- split into each one's bytes, method and URL; the bytes are sent as the
+-- script made them (C.http with params.raw).
+local RAW = { raw = true }
+local base
 local function parse_requests(s)
   local out, pos = {}, 1
   while pos <= #s do
@@ -33,42 +36,48 @@ local function parse_requests(s)
     local head = s:sub(pos, e - 1)
     local method, path = head:match("^(%S+)%s+(%S+)")
     if not method then error("request(): bad request line '" .. head:match("^[^\r\n]*") .. "'", 0) end
-    local q, len = { method = method, path = path, headers = {} }, 0
-    for name, value in head:gmatch("\r\n([^:\r\n]+):[ \t]*([^\r\n]*)") do
-      if name:lower() == "content-length" then len = tonumber(value) or 0
-      else q.headers[name] = value end
-    end
-    if len > 0 then q.body = s:sub(e + 4, e + 3 + len) end
-    out[#out + 1] = q
+    local len = tonumber(head:match("\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]%-[Ll][Ee][Nn][Gg][Tt][Hh]:[ \t]*(%d+)")) or 0
+    out[#out + 1] = { method = method, url = base .. path, bytes = s:sub(pos, e + 3 + len) }
     pos = e + 4 + len
   end
   return out
 end
 
-local default_reqs, base
+-- request() usually returns one of a few strings: each is parsed once.
+local memo, nmemo = {}, 0
+local function requests_of(s)
+  local r = memo[s]
+  if r then return r end
+  r = parse_requests(s)
+  if nmemo >= 256 then memo, nmemo = {}, 0 end
+  memo[s], nmemo = r, nmemo + 1
+  return r
+end
+
+local default_reqs
 local function prepare()
+  local addr = wrk.thread and wrk.thread.addr or wrk.host .. ":" .. (wrk.port or 80)
+  base = wrk.scheme .. "://" .. addr
   -- the default request, built once after init() (also as wrk.request())
   local raw = wrk.format()
   default_reqs = parse_requests(raw)
   wrk.request = function() return raw end
-  local addr = wrk.thread and wrk.thread.addr or wrk.host .. ":" .. wrk.port
-  base = wrk.scheme .. "://" .. addr
 end
 
 -- One iteration of a VU: delay(), request(), the response to response().
+local http_call, headers_of = C.http, C.headers_of
 local function iteration()
   if not base then prepare() end
   if delay then
     local ms = delay()
     if ms and ms > 0 then sleep(ms / 1000) end
   end
-  local reqs = request and parse_requests(request()) or default_reqs
-  for _, q in ipairs(reqs) do
-    -- as wrk: no redirects followed, no cookie jar
-    local r = http.request(q.method, base .. q.path, q.body,
-                           { headers = q.headers, redirects = 0, cookies = false })
+  local reqs = request and requests_of(request()) or default_reqs
+  for i = 1, #reqs do
+    local q = reqs[i]
+    local status, body, raw = http_call(q.method, q.url, q.bytes, RAW)
     -- wrk calls response() for responses only, not for failed requests.
-    if response and r.status > 0 then response(r.status, r.headers, r.body) end
+    if response and status > 0 then response(status, headers_of(raw), body) end
   end
 end
 
