@@ -24,7 +24,7 @@
 
 #include "wrk_lua.h"
 
-#define COPY_DEPTH 16
+#define COPY_DEPTH 64
 
 struct lua_wrk {
     lua_State *M;            /* setup(thread), done(); thread objects */
@@ -40,10 +40,13 @@ static bool copyable(lua_State *L, int idx)
     return t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TTABLE;
 }
 
-static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
+/* Pushes onto `to` a copy of the value at idx in `from`. seen (an index in
+ * `to`) maps each table already copied, so shared tables stay shared and
+ * cycles are kept; nesting deeper than COPY_DEPTH is cut (nil). */
+static void copy_value(lua_State *from, int idx, lua_State *to, int seen, int depth)
 {
     idx = lua_absindex(from, idx);
-    luaL_checkstack(to, 4, "wrk: value too deep");
+    luaL_checkstack(to, 6, "wrk: value too deep");
     luaL_checkstack(from, 4, "wrk: value too deep");
     switch (lua_type(from, idx)) {
     case LUA_TBOOLEAN:
@@ -62,24 +65,43 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
         return;
     }
     case LUA_TTABLE:
-        if (depth < COPY_DEPTH)
-            break;
-        lua_pushnil(to); /* too deep (or a cycle) */
-        return;
+        break;
     default:
         lua_pushnil(to);
         return;
     }
+    lua_pushlightuserdata(to, (void *)lua_topointer(from, idx));
+    if (lua_rawget(to, seen) == LUA_TTABLE || depth >= COPY_DEPTH) {
+        if (!lua_istable(to, -1)) { /* too deep */
+            lua_pop(to, 1);
+            lua_pushnil(to);
+        }
+        return;
+    }
+    lua_pop(to, 1);
     lua_newtable(to);
+    lua_pushlightuserdata(to, (void *)lua_topointer(from, idx));
+    lua_pushvalue(to, -2);
+    lua_rawset(to, seen);
     lua_pushnil(from);
     while (lua_next(from, idx)) {
         if (lua_type(from, -2) != LUA_TTABLE && copyable(from, -2) && copyable(from, -1)) {
-            copy_value(from, -2, to, depth + 1);
-            copy_value(from, -1, to, depth + 1);
+            copy_value(from, -2, to, seen, depth + 1);
+            copy_value(from, -1, to, seen, depth + 1);
             lua_rawset(to, -3);
         }
         lua_pop(from, 1);
     }
+}
+
+/* copy_value with a fresh map of the tables copied. */
+static void copy_top(lua_State *from, int idx, lua_State *to)
+{
+    idx = lua_absindex(from, idx);
+    lua_newtable(to);
+    int seen = lua_gettop(to);
+    copy_value(from, idx, to, seen, 0);
+    lua_remove(to, seen);
 }
 
 /* ---- wrk.lookup, wrk.connect, thread:stop ---- */
@@ -324,7 +346,7 @@ static void apply_sets(lua_State *L, lua_wrk *wk, uint32_t id)
     lua_pushnil(M);
     while (lua_next(M, -2)) {
         if (lua_type(M, -2) == LUA_TSTRING && copyable(M, -1)) {
-            copy_value(M, -1, L, 0);
+            copy_top(M, -1, L);
             lua_setglobal(L, lua_tostring(M, -2));
         }
         lua_pop(M, 1);
@@ -371,9 +393,12 @@ void lua_wrk_collect(lua_wrk *wk, uint32_t id, lua_State *L)
     lua_State *M = wk->M;
     if (!L || id >= wk->nthreads)
         return;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "wrk.base") != LUA_TTABLE) {
+        lua_pop(L, 1); /* the worker failed before the script was loaded */
+        return;
+    }
     push_thread(M, id);
     lua_newtable(M);
-    lua_getfield(L, LUA_REGISTRYINDEX, "wrk.base");
     lua_pushglobaltable(L);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -382,7 +407,7 @@ void lua_wrk_collect(lua_wrk *wk, uint32_t id, lua_State *L)
         lua_pop(L, 1);
         if (!base && lua_type(L, -2) == LUA_TSTRING && copyable(L, -1)) {
             lua_pushstring(M, lua_tostring(L, -2));
-            copy_value(L, -1, M, 0);
+            copy_top(L, -1, M);
             lua_rawset(M, -3);
         }
         lua_pop(L, 1);

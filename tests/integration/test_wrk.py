@@ -256,3 +256,27 @@ end
     out, _ = res_of(wrk(volley_bin, str(s), serve.url + "/bytes/100", "-c", "1", "-t", "1",
                         "-d", "200ms"))
     assert re.search(r"^len 100 type \S+", out, re.M), out
+
+
+def test_thread_values_copied_with_tables_and_cycles(volley_bin, serve, tmp_path):
+    s = tmp_path / "cyc.lua"
+    s.write_text('''
+local threads = {}
+function setup(t)
+  t:set("conf", { name = "c", list = { 1, 2, 3 }, nested = { deep = { x = true } } })
+  threads[#threads + 1] = t
+end
+function init()
+  assert(conf.list[3] == 3 and conf.nested.deep.x == true and conf.name == "c")
+  ring = { n = 7 }; ring.self = ring; ring.pair = { back = ring }
+  f = function() end  -- functions stay in the thread
+end
+function done()
+  local r = threads[1]:get("ring")
+  print("ring " .. r.n .. " " .. tostring(r.self == r) .. " " .. tostring(r.pair.back == r)
+        .. " " .. tostring(threads[1]:get("f")))
+end
+''')
+    out, _ = res_of(wrk(volley_bin, str(s), serve.url + "/health", "-c", "1", "-t", "1",
+                        "-d", "200ms"))
+    assert "ring 7 true true nil" in out, out
