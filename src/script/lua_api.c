@@ -95,6 +95,86 @@ static int l_iter_end(lua_State *L)
 
 /* ---- checks, metrics, vu ---- */
 
+/* check(value, sets, tags) in C: a closure over (worker, the prelude's
+ * group table by coroutine). Stack: 1 value, 2 sets, 3 tags, 4 the VU's
+ * group or nil, then lua_next's key. A set is a function called with
+ * value in protected mode (it may wait: lua_pcallk continues in check_k)
+ * or a value taken as true or false. */
+static int check_loop(lua_State *L, bool all);
+
+/* Counts the set whose name is the key at the top (left there). */
+static void check_record(lua_State *L, bool pass)
+{
+    lua_worker *w = worker_of(L);
+    if (!w)
+        return;
+    bool str = lua_type(L, -1) == LUA_TSTRING;
+    const char *name = str ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
+    char full[sizeof ((script_check *)0)->name];
+    if (!lua_isnil(L, 4)) {
+        snprintf(full, sizeof full, "%s::%s", lua_tostring(L, 4), name);
+        name = full;
+    }
+    script_check *c = script_results_check(lua_worker_results(w), name);
+    if (c && pass)
+        c->passes++;
+    else if (c)
+        c->fails++;
+    if (!str)
+        lua_pop(L, 1);
+}
+
+static int check_k(lua_State *L, int status, lua_KContext all)
+{
+    bool pass = (status == LUA_OK || status == LUA_YIELD) && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    check_record(L, pass);
+    return check_loop(L, all && pass);
+}
+
+static int check_loop(lua_State *L, bool all)
+{
+    while (lua_next(L, 2)) {
+        bool pass;
+        if (lua_isfunction(L, -1)) {
+            lua_pushvalue(L, 1);
+            int st = lua_pcallk(L, 1, 1, 0, all, check_k);
+            pass = st == LUA_OK && lua_toboolean(L, -1);
+        } else {
+            pass = lua_toboolean(L, -1);
+        }
+        lua_pop(L, 1);
+        check_record(L, pass);
+        all = all && pass;
+    }
+    lua_pushboolean(L, all);
+    return 1;
+}
+
+static int l_check_all(lua_State *L)
+{
+    if (!lua_istable(L, 2))
+        return luaL_error(L, "check: the second argument must be a table of functions");
+    lua_settop(L, 3);
+    lua_pushthread(L);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    lua_pushnil(L);
+    return check_loop(L, true);
+}
+
+/* C.checker(groups): the check function. */
+static int l_checker(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, l_check_all, 2);
+    return 1;
+}
+
 static int l_check(lua_State *L)
 {
     lua_worker *w = worker_of(L);
@@ -549,10 +629,9 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     lua_pop(L, 1);
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
-        {"http", lua_http_call}, {"headers_of", lua_http_headers_of},
-        {"timings_of", lua_http_timings_of},
-        {"method_of", lua_http_method_of}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
-        {"check", l_check}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
+        {"http", lua_http_call}, {"response_index", lua_http_response_index},
+        {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
+        {"check", l_check}, {"checker", l_checker}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"metric_id", l_metric_add_id},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},

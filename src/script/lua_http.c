@@ -423,10 +423,10 @@ enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_COUNT };
  * three tables. */
 #define RAW_TIMINGS (sizeof(double) * T_COUNT)
 
-static const char *raw_of(lua_State *L, size_t *len)
+static const char *raw_of(lua_State *L, int idx, size_t *len)
 {
     *len = 0;
-    const char *raw = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, len) : "";
+    const char *raw = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, len) : "";
     if (*len < RAW_TIMINGS)
         *len = 0;
     return raw;
@@ -439,22 +439,11 @@ static const char *raw_method(const char *raw, size_t len, size_t *mlen)
     return raw + RAW_TIMINGS;
 }
 
-/* C.method_of(raw) */
-int lua_http_method_of(lua_State *L)
+/* Pushes the headers table of a response's raw string (the
+ * "name\0value\0" block after the timings and the method). */
+static void push_headers(lua_State *L, const char *raw, size_t all)
 {
-    size_t len, ml;
-    const char *raw = raw_of(L, &len);
-    const char *m = raw_method(raw, len, &ml);
-    lua_pushlstring(L, len ? m : "", ml);
-    return 1;
-}
-
-/* C.headers_of(raw): the headers table of a response, built from its
- * "name\0value\0" block only when the script reads res.headers. */
-int lua_http_headers_of(lua_State *L)
-{
-    size_t all, ml;
-    const char *raw = raw_of(L, &all);
+    size_t ml;
     raw_method(raw, all, &ml);
     size_t skip = all ? RAW_TIMINGS + ml + 1 : 0;
     size_t len = all > skip ? all - skip : 0;
@@ -495,22 +484,73 @@ int lua_http_headers_of(lua_State *L)
         }
         lua_setfield(L, -2, cn);
     }
+}
+
+/* Upvalues of the response's __index. */
+enum { UP_CIHEADERS = 1, UP_METHODS, UP_TKEYS };
+
+/* Response.__index(self, k): timings, headers and method made from _r on
+ * first read and kept in the response; redirects 0 (set when there were
+ * some); anything else from the methods table. In C: one call, and the
+ * timings table filled with its keys interned once (upvalues). */
+static int response_index(lua_State *L)
+{
+    size_t kl = 0;
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &kl) : "";
+    bool timings = kl == 7 && !memcmp(k, "timings", 7);
+    bool headers = kl == 7 && !memcmp(k, "headers", 7);
+    bool method = kl == 6 && !memcmp(k, "method", 6);
+    if (kl == 9 && !memcmp(k, "redirects", 9)) {
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    if (!timings && !headers && !method) {
+        lua_pushvalue(L, 2);
+        lua_rawget(L, lua_upvalueindex(UP_METHODS));
+        return 1;
+    }
+    lua_settop(L, 2);
+    lua_pushliteral(L, "_r");
+    lua_rawget(L, 1);
+    size_t len;
+    const char *raw = raw_of(L, 3, &len);
+    if (timings) {
+        lua_createtable(L, 0, T_COUNT);
+        for (int i = 0; i < T_COUNT; i++) {
+            double v = 0;
+            if (len)
+                memcpy(&v, raw + i * sizeof v, sizeof v);
+            lua_pushvalue(L, lua_upvalueindex(UP_TKEYS + i));
+            lua_pushnumber(L, v);
+            lua_rawset(L, -3);
+        }
+    } else if (headers) {
+        push_headers(L, raw, len);
+        lua_pushvalue(L, lua_upvalueindex(UP_CIHEADERS));
+        lua_setmetatable(L, -2);
+    } else {
+        size_t ml;
+        const char *m = raw_method(raw, len, &ml);
+        lua_pushlstring(L, len ? m : "", ml);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
     return 1;
 }
 
-/* C.timings_of(raw): duration, connecting, sending, waiting and receiving
- * (ms), made into res.timings by the prelude. */
-int lua_http_timings_of(lua_State *L)
+/* C.response_index(CIHeaders, methods): the __index above. */
+int lua_http_response_index(lua_State *L)
 {
-    size_t len;
-    const char *p = raw_of(L, &len);
-    for (int i = 0; i < T_COUNT; i++) {
-        double v = 0;
-        if (len)
-            memcpy(&v, p + i * sizeof v, sizeof v);
-        lua_pushnumber(L, v);
-    }
-    return T_COUNT;
+    static const char *const keys[T_COUNT] = {"duration", "connecting", "sending", "waiting",
+                                              "receiving"};
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    for (int i = 0; i < T_COUNT; i++)
+        lua_pushstring(L, keys[i]);
+    lua_pushcclosure(L, response_index, 2 + T_COUNT);
+    return 1;
 }
 
 /* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings

@@ -514,7 +514,6 @@ lua_targets *lua_worker_targets(lua_worker *w) { return &w->targets; }
 xch_ctx *lua_worker_xch(lua_worker *w) { return &w->xctx; }
 loop *lua_worker_loop(const lua_worker *w) { return w->lp; }
 uint32_t lua_worker_id(const lua_worker *w) { return w->id; }
-void lua_worker_active_add(lua_worker *w, int delta) { shell_active_add(&w->sh, delta); }
 
 char *lua_worker_rbuf(lua_worker *w, size_t *cap)
 {

@@ -68,8 +68,6 @@ lua_targets *lua_worker_targets(lua_worker *w);
 xch_ctx *lua_worker_xch(lua_worker *w);
 loop *lua_worker_loop(const lua_worker *w);
 uint32_t lua_worker_id(const lua_worker *w);
-/* Open connections, for progress (+1 / -1). */
-void lua_worker_active_add(lua_worker *w, int delta);
 /* The worker's read buffer (one per thread) and its size. */
 char *lua_worker_rbuf(lua_worker *w, size_t *cap);
 const char *lua_worker_scenario_name(const lua_worker *w, uint32_t scen);

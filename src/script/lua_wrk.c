@@ -200,8 +200,7 @@ static int install(lua_State *L, const script_opts *o, lua_worker *w, url *u, er
     lua_setglobal(L, "wrk");
     if (luaL_loadbuffer(L, (const char *)wrk_lua, sizeof wrk_lua, "=wrk"))
         return err_set(e, VOLLEY_EINVAL, "internal: wrk.lua: %s", lua_tostring(L, -1));
-    static const luaL_Reg fns[] = {{"stop", l_stop}, {"http", lua_http_call},
-                                   {"headers_of", lua_http_headers_of}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"stop", l_stop}, {"http", lua_http_call}, {NULL, NULL}};
     lua_newtable(L);
     lua_pushlightuserdata(L, w);
     luaL_setfuncs(L, fns, 1);

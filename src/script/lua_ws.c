@@ -1,8 +1,9 @@
-/* lua_ws: WebSocket for scripts (ws.open / ws.connect in the prelude):
- * the handshake and the frames over net/conn + proto/ws, with per-scenario
- * counters in the script results. The address comes from the worker's
- * resolved targets shared with lua_http (so fallback and caching are the
- * same); a call that waits (open, recv, event, close) yields the VU. */
+/* lua_ws: WebSocket for scripts (ws.open / ws.connect in the prelude).
+ * The handshake is a request through load/exchange (upgrade), so connect,
+ * address fallback, TLS and its timings are the same as for http.*; on 101
+ * the socket takes the connection over and speaks proto/ws on it, with
+ * per-scenario counters in the script results. A call that waits (open,
+ * recv, event, close) yields the VU. */
 #include "script/lua_ws.h"
 
 #include "core/clock.h"
@@ -42,12 +43,13 @@ typedef struct ws_sock {
     lua_vu *vu;
     lua_worker *w;
     uint32_t scen;
-    conn c;
+    xch_conn xc;             /* the handshake through the exchange, then the socket */
+    xch_req req;
+    buf hs_req;              /* the handshake request's bytes */
+    bool xc_ready;           /* xc was initialised */
     int state;
     url u;
-    addr a;
     char key[WS_KEY_LEN + 1];
-    http1_resp resp;
     http1_callbacks hcb;
     ws_handshake hs;
     char line[1024];
@@ -56,7 +58,7 @@ typedef struct ws_sock {
     buf sending, queued, msg;
     ws_msg *head, *tail;
     size_t nq;
-    uint64_t connect_start_ns, open_ns;
+    uint64_t open_ns;
     uint16_t close_code;
     bool close_sent, timed_out, counted_session, close_when_sent;
     char err[200];
@@ -104,11 +106,8 @@ static void ws_maybe_wake(ws_sock *s)
 
 static void ws_conn_close(ws_sock *s, bool reset)
 {
-    if (s->c.fd < 0)
-        return;
-    if (s->c.state == CONN_OPEN)
-        lua_worker_active_add(s->w, -1);
-    conn_close(&s->c, reset);
+    if (s->xc_ready)
+        xch_close(&s->xc, reset); /* also the count of open connections */
 }
 
 static void ws_closed(ws_sock *s, uint16_t code, const char *why)
@@ -141,13 +140,13 @@ static void ws_fail(ws_sock *s, const char *why)
 
 static void ws_flush(ws_sock *s)
 {
-    if (s->sending.len || !s->queued.len || s->c.state != CONN_OPEN)
+    if (s->sending.len || !s->queued.len || s->xc.c.state != CONN_OPEN)
         return;
     buf t = s->sending;
     s->sending = s->queued;
     s->queued = t;
     buf_reset(&s->queued);
-    if (conn_send(&s->c, s->sending.data, s->sending.len) < 0)
+    if (conn_send(&s->xc.c, s->sending.data, s->sending.len) < 0)
         ws_fail(s, "write failed");
 }
 
@@ -261,13 +260,13 @@ static void ws_on_hdr(void *ctx, const char *name, size_t nlen, const char *valu
     ws_handshake_header(&s->hs, name, nlen, value, vlen);
 }
 
+/* The socket's connection, once taken over from the exchange. */
 static void ws_on_readable(conn *c)
 {
     ws_sock *s = c->owner;
-    lua_worker *w = s->w;
-    while (s->c.fd >= 0) {
-        size_t cap;
-        char *rbuf = lua_worker_rbuf(w, &cap);
+    size_t cap;
+    char *rbuf = lua_worker_rbuf(s->w, &cap);
+    while (s->xc.c.fd >= 0) {
         ssize_t n = conn_read(c, rbuf, cap);
         if (n == -EAGAIN)
             break;
@@ -278,48 +277,35 @@ static void ws_on_readable(conn *c)
                 ws_fail(s, n == 0 ? "connection closed" : "connection reset");
             break;
         }
-        if (s->state == WSS_HANDSHAKE) {
-            size_t used = 0;
-            int rc = http1_resp_parse(&s->resp, rbuf, (size_t)n, &used);
-            if (rc == HTTP1_NEED_MORE)
-                continue;
-            err e;
-            if (rc < 0) {
-                ws_fail(s, "bad handshake response");
-                break;
-            }
-            if (ws_handshake_verify(&s->hs, s->resp.status, s->key, &e)) {
-                ws_fail(s, e.msg);
-                break;
-            }
-            uint64_t now = loop_update_now(lua_worker_loop(w));
-            s->state = WSS_OPEN;
-            s->open_ns = now;
-            ws_stats(s)->ws_sessions++;
-            hist_record(ws_stats(s)->ws_connect_ns, now - s->connect_start_ns);
-            ws_feed(s, rbuf + used, (size_t)n - used);
-            ws_maybe_wake(s);
-            continue;
-        }
         ws_feed(s, rbuf, (size_t)n);
     }
     ws_maybe_wake(s);
 }
 
-static void ws_on_connect(conn *c, int status)
+static const conn_handlers ws_handlers;
+
+/* The handshake's outcome (load/exchange): a 101 with the right accept key
+ * opens the socket on the connection, anything else is the open's error. */
+static void ws_on_handshake(xch_req *r, const xch_outcome *o)
 {
-    ws_sock *s = c->owner;
-    if (status < 0) {
-        char m[200];
-        snprintf(m, sizeof m, "connect: %s",
-                 status == CONN_ETLS ? conn_tls_error(c) : strerror(-status));
-        ws_fail(s, m);
+    ws_sock *s = r->owner;
+    if (o->err >= 0) {
+        s->timed_out = o->err == ERRK_TIMEOUT || o->err == ERRK_CONNECT_TIMEOUT;
+        ws_fail(s, s->timed_out ? "handshake timeout" : o->msg);
         return;
     }
-    lua_worker_active_add(s->w, 1);
-    s->state = WSS_HANDSHAKE;
-    http1_resp_begin(&s->resp, false, &s->hcb);
-    ws_flush(s);
+    err e;
+    if (ws_handshake_verify(&s->hs, o->status, s->key, &e)) {
+        ws_fail(s, e.msg);
+        return;
+    }
+    xch_take_over(&s->xc, &ws_handlers, s);
+    s->state = WSS_OPEN;
+    s->open_ns = o->done_ns;
+    ws_stats(s)->ws_sessions++;
+    hist_record(ws_stats(s)->ws_connect_ns, o->done_ns - r->intended_ns);
+    ws_feed(s, o->rest, o->rest_len);
+    ws_maybe_wake(s);
 }
 
 static void ws_on_write_error(conn *c, int status)
@@ -329,7 +315,6 @@ static void ws_on_write_error(conn *c, int status)
 }
 
 static const conn_handlers ws_handlers = {
-    .on_connect = ws_on_connect,
     .on_readable = ws_on_readable,
     .on_sent = ws_on_sent,
     .on_write_error = ws_on_write_error,
@@ -355,9 +340,13 @@ static int ws_gc(lua_State *L)
             hist_record(ws_stats(s)->ws_session_ns, clock_now_ns() - s->open_ns);
         }
         ws_conn_close(s, true);
+        if (s->xc_ready)
+            xch_conn_release(&s->xc); /* a kept TLS session */
+        s->xc_ready = false;
         if (s->vu && s->vu->ws == s)
             s->vu->ws = NULL;
     }
+    buf_free(&s->hs_req);
     ws_free_queue(s);
     buf_free(&s->sending);
     buf_free(&s->queued);
@@ -401,7 +390,7 @@ int lua_ws_open(lua_State *L)
     ws_sock *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     s->self_ref = LUA_NOREF;
-    s->c.fd = -1;
+    s->xc.c.fd = -1;
     s->state = WSS_CLOSED;
     luaL_setmetatable(L, "volley.ws");
     err e;
@@ -414,7 +403,6 @@ int lua_ws_open(lua_State *L)
     xch_target *t = lua_http_target(w, &s->u, &e);
     if (!t)
         return luaL_error(L, "ws: %s", e.msg);
-    s->a = t->addrs[t->good];
     s->vu = vu;
     s->w = w;
     s->scen = vu->scen;
@@ -425,7 +413,7 @@ int lua_ws_open(lua_State *L)
     ws_make_key(lua_worker_rng(w), s->key);
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 2, hv, MAX_HEADERS);
-    if (ws_handshake_request(&s->queued, s->u.hostport, s->u.path, s->key, hv, nh, &e))
+    if (ws_handshake_request(&s->hs_req, s->u.hostport, s->u.path, s->key, hv, nh, &e))
         return luaL_error(L, "%s", e.msg);
     uint64_t timeout = HTTP_DEFAULT_TIMEOUT_NS;
     if (lua_istable(L, 2)) {
@@ -433,22 +421,19 @@ int lua_ws_open(lua_State *L)
         timeout = duration_arg(L, -1, "timeout", HTTP_DEFAULT_TIMEOUT_NS);
         lua_pop(L, 1);
     }
-    conn_init(&s->c, lua_worker_loop(w), &ws_handlers, s);
-    if (s->u.tls) {
-        tls_client_ctx_prepare(lua_worker_context(w)->tls); /* the trust store, before timing */
-        conn_set_tls(&s->c, lua_worker_context(w)->tls, s->u.host);
-    }
-    s->state = WSS_CONNECTING;
-    s->connect_start_ns = loop_update_now(lua_worker_loop(w));
-    int rc = conn_open(&s->c, &s->a);
-    if (rc < 0) {
-        snprintf(s->err, sizeof s->err, "connect: %s", strerror(-rc));
-        ws_stats(s)->ws_errors++;
-        s->state = WSS_CLOSED;
-    }
     lua_settop(L, 3);
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* returned by push_ws_result */
-    return ws_wait(L, vu, s, WSOP_OPEN, timeout);
+    /* Through the exchange: connect (every address in turn), TLS, the
+     * request and its deadline; ws_on_handshake has the outcome. */
+    xch_conn_init(&s->xc, lua_worker_xch(w), t, s);
+    s->xc_ready = true;
+    s->req = (xch_req){.data = s->hs_req.data, .len = s->hs_req.len, .upgrade = true,
+                       .intended_ns = loop_update_now(vu->lp), .timeout_ns = timeout,
+                       .cb = &s->hcb, .shard = vu->shard, .on_done = ws_on_handshake,
+                       .owner = s};
+    s->state = WSS_CONNECTING;
+    xch_submit(&s->xc, &s->req);
+    return ws_wait(L, vu, s, WSOP_OPEN, 0);
 }
 
 static ws_sock *check_sock(lua_State *L)
@@ -602,10 +587,6 @@ int lua_ws_push_result(lua_State *co, lua_vu *vu)
         s->self_ref = LUA_NOREF;
         lua_pushnil(co);
         lua_pushstring(co, s->timed_out ? "timeout" : s->err[0] ? s->err : "closed");
-        if (s->timed_out) {
-            ws_stats(s)->ws_errors++;
-            ws_closed(s, WS_CLOSE_ABNORMAL, "handshake timeout");
-        }
         return 2;
     case WSOP_RECV:
         if (s->head) {

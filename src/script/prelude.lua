@@ -24,28 +24,9 @@ local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
 -- res.headers, res.timings and res.method are built on first use from the
--- raw string _r that the C side leaves (most scripts never read them);
--- res.redirects is set only when there were some.
-local timings_of = C.timings_of
-local lazy = {
-  headers = function(raw) return setmetatable(C.headers_of(raw), CIHeaders) end,
-  timings = function(raw)
-    local d, c, s, w, r = timings_of(raw)
-    return { duration = d, connecting = c, sending = s, waiting = w, receiving = r }
-  end,
-  method = C.method_of,
-}
-Response.__index = function(self, k)
-  local f = lazy[k]
-  if f then
-    -- _r is always there (no __index); Response has no __newindex.
-    local v = f(self._r)
-    self[k] = v
-    return v
-  end
-  if k == "redirects" then return 0 end
-  return methods[k]
-end
+-- raw string _r that the C side leaves (most scripts never read them), and
+-- kept; res.redirects is set only when there were some (C.response_index).
+Response.__index = C.response_index(CIHeaders, methods)
 
 json = { decode = C.json_decode, encode = C.json_encode }
 
@@ -125,6 +106,9 @@ end
 -- ---- cookies: one jar per VU, emptied at the start of each iteration
 -- (k6's default) unless the VU called http.keep_cookies(true) ----
 local jars = setmetatable({}, { __mode = "k" })
+-- Until some VU of this worker gets a cookie there is no jar to look up
+-- (saves a coroutine.running per request and per iteration).
+local any_jar = false
 local keep_jar = setmetatable({}, { __mode = "k" })
 local vu_stops = {}   -- vu.id -> its user's on_stop (run_users)
 
@@ -146,7 +130,7 @@ end
 local function jar_of()
   local co = jar_key()
   local j = jars[co]
-  if not j then j = {}; jars[co] = j end
+  if not j then j = {}; jars[co] = j; any_jar = true end
   return j
 end
 
@@ -237,7 +221,7 @@ local function request(method, url, body, params)
   while true do
     local p = params
     -- A VU with no cookies (the usual case) has no jar: nothing to add.
-    if use_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
+    if use_jar and any_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -338,25 +322,9 @@ function group(name, fn)
   return r
 end
 
-local c_check = C.check
-function check(value, sets, tags)
-  if type(sets) ~= "table" then error("check: the second argument must be a table of functions", 2) end
-  local g = groups[co_running()]
-  local all = true
-  for name, f in pairs(sets) do
-    local pass
-    if type(f) == "function" then
-      local ok, r = pcall(f, value)
-      pass = ok and r and true or false
-    else
-      pass = f and true or false
-    end
-    if type(name) ~= "string" then name = tostring(name) end
-    c_check(g and (g .. "::" .. name) or name, pass)
-    if not pass then all = false end
-  end
-  return all
-end
+-- check(value, sets, tags): in C (C.checker), one call per check; it reads
+-- the VU's group from this table.
+check = C.checker(groups)
 
 local Metric = {}
 Metric.__index = Metric
@@ -611,8 +579,10 @@ return function(fn, phase)
   local data = sj and C.json_decode(sj) or nil
   local first, stopping = true, false
   while true do
-    local co = co_running()
-    if not stopping and jars[co] and not keep_jar[co] then jars[co] = nil end
+    if any_jar and not stopping then
+      local co = co_running()
+      if jars[co] and not keep_jar[co] then jars[co] = nil end
+    end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)

@@ -65,7 +65,10 @@ local function prepare()
 end
 
 -- One iteration of a VU: delay(), request(), the response to response().
-local http_call, headers_of = C.http, C.headers_of
+local http_call = C.http
+-- a response's headers (any case) from its raw string, as res.headers
+local Response = debug.getregistry()["volley.response"]
+local function headers_of(raw) return setmetatable({ _r = raw }, Response).headers end
 local function iteration()
   if not base then prepare() end
   if delay then
