@@ -280,3 +280,12 @@ end
     out, _ = res_of(wrk(volley_bin, str(s), serve.url + "/health", "-c", "1", "-t", "1",
                         "-d", "200ms"))
     assert "ring 7 true true nil" in out, out
+
+
+def test_lookup_example_spreads_threads_over_addresses(volley_bin, serve):
+    """examples/wrk/lookup.lua: wrk.lookup of the URL's host name, the
+    addresses that accept a connection, one per thread in turn."""
+    _, res = res_of(wrk(volley_bin, os.path.join(EX, "lookup.lua"),
+                        "http://localhost:%d/health" % serve.port, "-c", "2", "-t", "2",
+                        "-d", "300ms"))
+    assert res["totals"]["requests"] > 0 and res["totals"]["errors"] == 0
