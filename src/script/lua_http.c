@@ -47,6 +47,7 @@ struct vu_http {
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
     uint64_t body_max;
     bool truncated, in_flight;
+    bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
     bool set_cookie;         /* the response has a Set-Cookie header */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
@@ -153,6 +154,8 @@ static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, 
 static void on_body(void *ctx, const char *data, size_t len)
 {
     vu_http *h = ctx;
+    if (h->discard_body)
+        return;
     if (h->body.len + len > h->body_max) {
         h->truncated = true;
         return;
@@ -257,8 +260,11 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: bad method");
     snprintf(h->method, sizeof h->method, "%s", method);
     /* params.raw (wrk scripts, script/lua_wrk): the body is the whole
-     * request, sent as the script made it. */
-    bool raw = lua_istable(L, 4) && lua_getfield(L, 4, "raw") != LUA_TNIL;
+     * request, sent as the script made it; raw = "discard": the response's
+     * body is not kept (wrk reads bodies only for a response() hook). */
+    int rt = lua_istable(L, 4) ? lua_getfield(L, 4, "raw") : LUA_TNIL;
+    bool raw = rt != LUA_TNIL;
+    h->discard_body = rt == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "discard");
     if (lua_istable(L, 4))
         lua_pop(L, 1);
     if (raw) {

@@ -26,7 +26,7 @@ end
 -- One or more requests (a pipeline: wrk.format(...) .. wrk.format(...))
 -- split into each one's bytes, method and URL; the bytes are sent as the
 -- script made them (C.http with params.raw).
-local RAW = { raw = true }
+local RAW, RAW_NOBODY = { raw = true }, { raw = "discard" }
 local base
 local function parse_requests(s)
   local out, pos = {}, 1
@@ -78,7 +78,8 @@ local function iteration()
   local reqs = request and requests_of(request()) or default_reqs
   for i = 1, #reqs do
     local q = reqs[i]
-    local status, body, raw = http_call(q.method, q.url, q.bytes, RAW)
+    -- the body is kept only for a response() hook, as wrk does
+    local status, body, raw = http_call(q.method, q.url, q.bytes, response and RAW or RAW_NOBODY)
     -- wrk calls response() for responses only, not for failed requests.
     if response and status > 0 then response(status, headers_of(raw), body) end
   end
