@@ -163,3 +163,26 @@ def test_handle_summary_errors_are_named(volley_bin, serve, tmp_path, body, msg)
     p = run(volley_bin, s, "-e", "URL=" + serve.url, "--out", str(tmp_path / "o"), "-q", code=1)
     assert "handle_summary" in p.stderr and msg in p.stderr, p.stderr
     assert (tmp_path / "o" / "results.json").exists()
+
+
+def test_raw_rows_name_scenarios_quoted_when_needed(volley_bin, serve, tmp_path):
+    """--raw with a script: a row per request of the scenarios, the endpoint
+    column the scenario's name (RFC 4180 quoted), readable by volley report."""
+    import csv
+    s = tmp_path / "sc.lua"
+    s.write_text('''
+options = { scenarios = {
+  ['a,"b"'] = { executor = "shared-iterations", vus = 1, iterations = 3 },
+  plain = { executor = "shared-iterations", vus = 1, iterations = 2, exec = "other" } } }
+function default() http.get(ENV.URL .. "/health") end
+function other() http.get(ENV.URL .. "/status/404") end
+''')
+    out = tmp_path / "o"
+    run(volley_bin, s, "-e", "URL=" + serve.url, "--raw", "--out", str(out), "-q")
+    with open(out / "requests.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["endpoint"], r["status"]) for r in rows) == \
+        [('a,"b"', "200")] * 3 + [("plain", "404")] * 2
+    p = subprocess.run([volley_bin, "report", str(out)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and "warning" not in p.stderr.lower(), p.stderr
