@@ -507,6 +507,7 @@ static void push_summary(lua_State *L, const results *r)
 static int done_call(lua_State *L)
 {
     const results *r = lua_touserdata(L, 1);
+    uint64_t threads = (uint64_t)lua_tointeger(L, 2);
     lua_getglobal(L, "done");
     push_summary(L, r);
     hist *lat = hist_new();
@@ -516,7 +517,8 @@ static int done_call(lua_State *L)
     hist *req = hist_new();
     push_stats(L, req);
     for (size_t i = 0; i < r->st.sec.len; i++)
-        hist_record(req, r->st.sec.rows[i].requests * 1000);
+        /* wrk's Req/Sec is per thread: each second's requests over the threads */
+        hist_record(req, r->st.sec.rows[i].requests * 1000 / (threads ? threads : 1));
     lua_call(L, 3, 0);
     return 0;
 }
@@ -547,8 +549,9 @@ int lua_wrk_done(lua_wrk *wk, const results *r, FILE *out, err *e)
         return 0;
     lua_pushcfunction(M, done_call);
     lua_pushlightuserdata(M, (void *)r);
+    lua_pushinteger(M, wk->nthreads);
     fflush(stdout);
-    int rc = call(M, 1, "done(summary, latency, requests)", e);
+    int rc = call(M, 2, "done(summary, latency, requests)", e);
     fflush(stdout);
     return rc;
 }

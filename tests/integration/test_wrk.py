@@ -289,3 +289,17 @@ def test_lookup_example_spreads_threads_over_addresses(volley_bin, serve):
                         "http://localhost:%d/health" % serve.port, "-c", "2", "-t", "2",
                         "-d", "300ms"))
     assert res["totals"]["requests"] > 0 and res["totals"]["errors"] == 0
+
+
+def test_done_requests_are_per_thread_per_second(volley_bin, serve, tmp_path):
+    s = tmp_path / "rq.lua"
+    s.write_text('function delay() return 10 end\n'
+                 'function done(summary, latency, requests)\n'
+                 '  print(string.format("rq %.1f %.1f", requests.mean, requests.max))\n'
+                 'end\n')
+    out, res = res_of(wrk(volley_bin, str(s), serve.url + "/health", "-c", "4", "-t", "2",
+                          "-d", "2s"))
+    mean = float(re.search(r"^rq ([\d.]+) ([\d.]+)", out, re.M).group(1))
+    # 4 connections, one request per ~10 ms: ~400/s in all, ~200/s per thread
+    per_thread = res["totals"]["requests"] / res["duration_s"] / 2
+    assert 0.6 * per_thread <= mean <= 1.4 * per_thread, (mean, per_thread)
