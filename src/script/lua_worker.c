@@ -115,7 +115,8 @@ static bool has_stop_hooks(lua_worker *w)
 }
 
 /* Every VU of sc that ran an iteration runs its stop hooks once, within
- * the scenario's gracefulStop (capped like a stop's). Returns true if any
+ * the scenario's gracefulStop (what is left of it if iterations were still
+ * finishing; at most STOP_GRACE_NS after a stop). Returns true if any
  * started. */
 static bool begin_stops(lua_worker *w, lua_worker_scen *sc)
 {
@@ -133,8 +134,9 @@ static bool begin_stops(lua_worker *w, lua_worker_scen *sc)
     }
     sc->busy--;
     if (sc->busy && !loop_timer_active(&sc->grace_t)) {
-        uint64_t g = sc->s->graceful_stop_ns < STOP_GRACE_NS ? sc->s->graceful_stop_ns
-                                                             : STOP_GRACE_NS;
+        uint64_t g = sc->s->graceful_stop_ns;
+        if (w->stopping && g > STOP_GRACE_NS) /* Ctrl-C, abortOnFail: as begin_stop */
+            g = STOP_GRACE_NS;
         loop_timer_start(w->lp, &sc->grace_t, loop_update_now(w->lp) + g, scen_kill, sc);
     }
     return sc->busy > 0;
