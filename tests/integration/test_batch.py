@@ -108,3 +108,19 @@ end
     errs = res["script"]["errors"]
     assert res["script"]["iteration_errors"] == 1
     assert any("http.batch: request 2" in e["message"] for e in errs), errs
+
+
+def test_batch_in_flight_when_the_scenario_ends_is_cancelled(volley_bin, serve, tmp_path):
+    import time
+    t0 = time.monotonic()
+    res, _ = run(volley_bin, tmp_path, '''
+options = { scenarios = { s = { executor = "constant-vus", vus = 1, duration = "300ms",
+                                gracefulStop = "300ms" } } }
+function default()
+  http.batch({ ENV.URL .. "/delay/20000", ENV.URL .. "/delay/20000", ENV.URL .. "/delay/20000" })
+end
+''', serve.url)
+    assert time.monotonic() - t0 < 8
+    # the three helpers' requests are dropped with the iteration, each counted
+    assert res["totals"]["errors_by_kind"].get("cancelled", 0) == 3, res["totals"]
+    assert res["script"]["scenarios"]["s"]["iterations"] == 0

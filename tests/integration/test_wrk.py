@@ -15,6 +15,7 @@ import time
 import pytest
 
 from test_flags import Rec
+from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EX = os.path.join(ROOT, "examples", "wrk")
@@ -303,3 +304,16 @@ def test_done_requests_are_per_thread_per_second(volley_bin, serve, tmp_path):
     # 4 connections, one request per ~10 ms: ~400/s in all, ~200/s per thread
     per_thread = res["totals"]["requests"] / res["duration_s"] / 2
     assert 0.6 * per_thread <= mean <= 1.4 * per_thread, (mean, per_thread)
+
+
+def test_https_with_cacert(volley_bin, certs, tls_serve, tmp_path):  # noqa: F811
+    """wrk.scheme https: the TLS flags apply; an unknown CA fails each request."""
+    s = tls_serve()
+    script = tmp_path / "t.lua"
+    script.write_text('assert(wrk.scheme == "https")\n')
+    url = "https://127.0.0.1:%d/health" % s.port
+    _, res = res_of(wrk(volley_bin, str(script), url, "-c", "1", "-t", "1", "-d", "300ms",
+                        "--cacert", certs["ca.pem"]))
+    assert res["totals"]["responses"] > 0 and res["totals"]["errors"] == 0
+    _, bad = res_of(wrk(volley_bin, str(script), url, "-c", "1", "-t", "1", "-d", "300ms"))
+    assert bad["totals"]["responses"] == 0 and bad["totals"]["errors_by_kind"].get("tls_error", 0) > 0
