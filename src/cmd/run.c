@@ -246,8 +246,8 @@ static const flag_def run_flags[] = {
     {'s', "script", 's', "FILE", S, "output",
      "run FILE as a wrk script, unchanged, against the URL: volley run -s FILE URL [-- ARGS] "
      "(wrk's -c -t -d -H --timeout --latency; defaults as wrk: -c 10 -t 2 -d 10s)", NULL},
-    {OPT_LATENCY, "latency", 0, NULL, S, "output",
-     "with -s: print wrk's latency distribution (50/75/90/99%) when the run ends", NULL},
+    {OPT_LATENCY, "latency", 0, NULL, B, "output",
+     "print wrk's latency distribution (50/75/90/99%) after the summary", NULL},
     {OPT_SEED, "seed", 0, "N", S, "output", "seed of a script's rand(), uuid() and math.random "
      "(default: a random one; results.json records it, so a run can be repeated)", NULL},
     {'q', "quiet", 'q', NULL, B, "output", "no progress and no summary", NULL},
@@ -593,7 +593,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         o->wrk_script = arg;
         return 0;
     case OPT_LATENCY:
-        o->wrk.latency = true;
+        s->latency_dist = true;
         return 0;
     case 'q':
         s->quiet = true;
@@ -858,8 +858,6 @@ static int finish_wrk(plan *p, run_opts *o, int argc, char **argv, err *e)
 static int finish_script(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
 {
     session_config *s = o->s;
-    if (o->wrk.latency && !o->wrk_script)
-        return err_set(e, VOLLEY_EINVAL, "--latency: only with a wrk script (-s FILE URL)");
     s->script.env = o->env;
     s->script.nenv = o->nenv;
     s->script.http_timeout_ns = given(o, OPT_TIMEOUT) ? p->timeout_ns : 0;

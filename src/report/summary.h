@@ -11,6 +11,9 @@
 #include <stdio.h>
 
 void summary_print(FILE *f, const results *r);
+/* wrk's --latency block: "Latency Distribution" and the 50/75/90/99 %
+ * latencies of the run, in wrk's units (us, ms, s). */
+void summary_print_latency_dist(FILE *f, const results *r);
 
 /* Whether distribution d of st is shown (summary and report), by its
  * `shown` policy in metrics.h; open: the run used the open model. */

@@ -523,25 +523,8 @@ static int done_call(lua_State *L)
     return 0;
 }
 
-static void print_latency(FILE *out, const hist *h)
+int lua_wrk_done(lua_wrk *wk, const results *r, err *e)
 {
-    static const double ps[] = {50, 75, 90, 99};
-    fprintf(out, "  Latency Distribution\n");
-    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
-        double v = (double)hist_percentile(h, ps[i]) / 1e3;
-        if (v < 1000)
-            fprintf(out, "  %3.0f%% %8.2fus\n", ps[i], v);
-        else if (v < 1e6)
-            fprintf(out, "  %3.0f%% %8.2fms\n", ps[i], v / 1e3);
-        else
-            fprintf(out, "  %3.0f%% %8.2fs\n", ps[i], v / 1e6);
-    }
-}
-
-int lua_wrk_done(lua_wrk *wk, const results *r, FILE *out, err *e)
-{
-    if (out && wk->o->wrk->latency)
-        print_latency(out, r->st.latency);
     lua_State *M = wk->M;
     int t = lua_getglobal(M, "done");
     lua_pop(M, 1);

@@ -16,12 +16,11 @@
 struct script_opts;
 struct lua_worker;
 
-/* From volley run's flags (-s FILE URL [-- args], --latency). */
+/* From volley run's flags (-s FILE URL [-- args]). */
 typedef struct lua_wrk_opts {
     const char *url;
     const char *const *args; /* init(args) */
     size_t nargs;
-    bool latency;            /* print wrk's latency distribution */
 } lua_wrk_opts;
 
 typedef struct lua_wrk lua_wrk;
@@ -38,9 +37,8 @@ int lua_wrk_worker_load(lua_State *L, lua_wrk *wk, struct lua_worker *w, uint32_
                         const char *path, err *e);
 /* At the worker's end: its globals, for thread:get() in done(). */
 void lua_wrk_collect(lua_wrk *wk, uint32_t id, lua_State *L);
-/* After the run: --latency's distribution to out (NULL: none), then
- * done(summary, latency, requests). */
-int lua_wrk_done(lua_wrk *wk, const results *r, FILE *out, err *e);
+/* After the run: done(summary, latency, requests). */
+int lua_wrk_done(lua_wrk *wk, const results *r, err *e);
 void lua_wrk_free(lua_wrk *wk);
 
 #endif

@@ -406,7 +406,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     hist_free(la.latency);
     /* wrk's done(): a failure there fails the run, the results are kept. */
     err de = {0};
-    if (!rc && ctx->wrk && lua_wrk_done(ctx->wrk, out, o->out, &de))
+    if (!rc && ctx->wrk && lua_wrk_done(ctx->wrk, out, &de))
         snprintf(ctx->agg->hook_error, sizeof ctx->agg->hook_error, "%s", de.msg);
     if (!rc && ctx->agg->names_folded)
         log_warn("more than %d request names: the rest are counted as 'other' (give related "

@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 typedef struct script_results script_results;
 struct lua_plan;
@@ -44,7 +43,6 @@ typedef struct script_opts {
     const struct lua_wrk_opts *wrk; /* -s: a wrk script (script/lua_wrk); NULL: volley's */
     bool raw;                /* --raw: per-request records to the engine's raw sink */
     uint64_t warmup_ns;      /* --warmup: the scenarios at their start for this long first */
-    FILE *out;               /* where the summary goes (NULL: quiet): wrk's --latency */
 } script_opts;
 
 /* Runs the script at path. Errors found before any load (cannot read,

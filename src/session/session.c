@@ -350,7 +350,6 @@ static int run_load(state *s, const char *script_path, err *e)
         so.quiet = c->quiet;
         so.raw = c->raw;
         s->raw.r = &s->r;
-        so.out = c->quiet ? NULL : s->out;
         so.res = &s->sres;
         so.tls = s->tls;
         so.no_retry = s->p->no_retry;
@@ -449,6 +448,8 @@ static void judge(state *s)
             s->sinks[i].end(s->sinks[i].ctx, r, c->no_save ? NULL : s->dir);
     if (!c->quiet) {
         summary_print(s->out, r);
+        if (c->latency_dist)
+            summary_print_latency_dist(s->out, r);
         if (s->sres)
             script_summary_print(s->out, s->sres);
         if (s->lc.failed)

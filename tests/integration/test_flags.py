@@ -196,7 +196,7 @@ def url_effects():
     _output_effects(E, lambda c: ["-d", "1s", "-c", "1", c.url()])
     E["seed"] = lambda c: c.refused("seed", "--seed", "7", "-n", "1", c.rec.url)
     E["script"] = _url_wrk_script
-    E["latency"] = lambda c: c.refused("latency", "--latency", "-n", "1", c.rec.url)
+    E["latency"] = lambda c: _latency(c, ["-n", "20", c.url("/delay/2")])
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run("--help-markdown").stdout.startswith("| flag |"))
@@ -262,10 +262,20 @@ def script_effects():
     E["script"] = R("script", "-s", "wrk.lua")
     E["raw"] = _script_raw
     E["warmup"] = lambda c: _gt(c.json(*c.lua("--warmup", "300ms", "-d", "300ms"))["warmup_requests"], 0)
-    E["latency"] = R("latency", "--latency")
+    E["latency"] = lambda c: _latency(c, c.lua("-n", "20", "-e", "PATH=/delay/2"))
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
     return E
+
+
+def _latency(c, target):
+    """--latency: wrk's distribution (50/75/90/99 %) after the summary."""
+    p = c.run("--no-save", "--latency", *target)
+    assert p.returncode == 0, p.stderr
+    rows = re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$", p.stdout, re.M)
+    _eq([r[0] for r in rows], ["50", "75", "90", "99"])
+    _true(all(float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u] >= 2 for _, v, u in rows))
+    _true("Latency Distribution" not in c.run("--no-save", *target).stdout)
 
 
 def _url_wrk_script(c):

@@ -229,8 +229,6 @@ def test_rate_with_a_wrk_script(volley_bin, rec):
 @pytest.mark.parametrize("args,flag", [
     (["-s", "x.lua"], "--script"),
     (["-s", "x.lua", "other.lua"], "--script"),
-    (["--latency", "FLOW"], "--latency"),
-    (["--latency", "URL"], "--latency"),
     (["-s", "x.lua", "URL", "--rates", "1,2"], "--rates"),
 ])
 def test_refused(volley_bin, serve, tmp_path, args, flag):
