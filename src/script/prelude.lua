@@ -209,7 +209,9 @@ end
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
 local http_call = C.http
-local function request(method, url, body, params)
+-- r0, cookie0: the first response when the caller made the call already
+-- (http.get's plain path), to go on with its cookie or redirect.
+local function request(method, url, body, params, r0, cookie0)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
@@ -219,9 +221,11 @@ local function request(method, url, body, params)
   local use_jar = not (params and params.cookies == false)
   local hops = 0
   while true do
-    local p = params
+    local p, r, cookie = params, r0, cookie0
+    r0, cookie0 = nil, nil
     -- A VU with no cookies (the usual case) has no jar: nothing to add.
-    if use_jar and any_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
+    if r then -- made by the caller
+    elseif use_jar and any_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -232,9 +236,12 @@ local function request(method, url, body, params)
         p.headers = h
       end
     end
-    local status, rbody, raw, err, code, trunc, cookie = http_call(method, url, body, p)
-    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                             error_code = code, truncated = trunc }, Response)
+    if not r then
+      local status, rbody, raw, err, code, trunc
+      status, rbody, raw, err, code, trunc, cookie = http_call(method, url, body, p)
+      r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                         error_code = code, truncated = trunc }, Response)
+    end
     -- r.headers is built (lazily, with CIHeaders) only when something
     -- reads it: here only when the response set a cookie or redirects.
     if use_jar and cookie then
@@ -255,7 +262,18 @@ local function request(method, url, body, params)
 end
 
 function http.request(method, url, body, params) return request(method, url, body, params) end
-function http.get(url, params) return request("GET", url, nil, params) end
+function http.get(url, params)
+  -- The plain case (a URL, no params, no cookie jar in this worker yet):
+  -- one call here; request() only for a redirect or a cookie.
+  if params == nil and not any_jar and type(url) == "string" then
+    local status, rbody, raw, err, code, trunc, cookie = http_call("GET", url, nil, nil)
+    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                             error_code = code, truncated = trunc }, Response)
+    if not cookie and not REDIRECT[status] then return r end
+    return request("GET", url, nil, nil, r, cookie)
+  end
+  return request("GET", url, nil, params)
+end
 function http.head(url, params) return request("HEAD", url, nil, params) end
 function http.del(url, body, params) return request("DELETE", url, body, params) end
 function http.post(url, body, params) return request("POST", url, body, params) end
