@@ -44,6 +44,7 @@ void merge_free(merger *m)
         for (size_t k = 0; k < m->sers[i].ncols; k++)
             free(m->sers[i].cols[k]);
         free(m->sers[i].cols);
+        free(m->sers[i].rules);
         free(m->sers[i].cells);
     }
     for (size_t i = 0; i < m->nthr; i++)
@@ -411,7 +412,7 @@ static int finish_series(merger *m)
             json_t *row = json_array();
             for (size_t k = 0; k < s->ncols; k++) {
                 double v = cells[k];
-                col_rule rule = mscan_rule(s->cols[k]);
+                col_rule rule = s->rules[k];
                 if (rule == COL_SECOND)
                     v = (double)(s->base + (int64_t)r - m->min_off_s);
                 else if (rule == COL_MEAN)

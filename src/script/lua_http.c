@@ -60,6 +60,7 @@ struct vu_http {
     uint32_t built_gen;
     uint64_t done_ns;
     int status;
+    const char *proto;       /* "HTTP/1.1", "HTTP/2" (static), NULL: not sent */
     int err_kind;            /* -1: a response */
     char err[200];
     char name[160];          /* per-name statistics: params.name or the URL sans query */
@@ -83,7 +84,13 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     int rc = xch_target_resolve(&t, u, "url", e);
     if (rc)
         return NULL;
-    t.tls = u->tls ? lua_worker_context(w)->tls : NULL;
+    const lua_worker_ctx *ctx = lua_worker_context(w);
+    /* WebSocket stays on HTTP/1.1 (no RFC 8441): wss:// has its own TLS
+     * context offering only http/1.1, and never h2c. */
+    bool ws = !strcmp(u->scheme, "ws") || !strcmp(u->scheme, "wss");
+    t.tls = u->tls ? (ws ? ctx->ws_tls : ctx->tls) : NULL;
+    t.h2c = !ws && !t.tls && ctx->h2c;
+    t.h2_only = !ws && t.tls && ctx->h2_only;
     if (t.tls)
         tls_client_ctx_prepare(t.tls); /* the trust store, before any timing */
     if (slot == tc->n)
@@ -127,6 +134,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
     h->done_ns = o->done_ns;
     h->err_kind = o->err;
     h->status = o->err < 0 ? o->status : 0;
+    h->proto = o->proto;
     if (o->err >= 0)
         snprintf(h->err, sizeof h->err, "%s", o->msg);
     h->hc->last_use = o->done_ns;
@@ -584,8 +592,8 @@ static void push_raw(lua_State *co, vu_http *h, bool ok)
     }
 }
 
-/* The call returns status, body, raw, error, error_code, truncated and
- * set_cookie (nil when not so); the prelude makes the response table with
+/* The call returns status, body, raw, error, error_code, truncated,
+ * set_cookie and proto (nil when not so); the prelude makes the response table with
  * one table constructor, cheaper than setting fields from C. */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
@@ -609,7 +617,11 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
         lua_pushboolean(co, 1);
     else
         lua_pushnil(co);
-    return 7;
+    if (h->proto)
+        lua_pushstring(co, h->proto);
+    else
+        lua_pushnil(co);
+    return 8;
 }
 
 /* ---- cancel, free ---- */
