@@ -18,7 +18,7 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
 /* Pushes the results of vu's finished call onto co (status, body, raw,
- * error, error_code, truncated, set_cookie); returns 7. */
+ * error, error_code, truncated, set_cookie, proto); returns 8. */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
 /* C.response_index(CIHeaders, methods): Response.__index (res.timings,
  * res.headers, res.method, res.redirects and the methods). */

@@ -237,10 +237,10 @@ local function request(method, url, body, params, r0, cookie0)
       end
     end
     if not r then
-      local status, rbody, raw, err, code, trunc
-      status, rbody, raw, err, code, trunc, cookie = http_call(method, url, body, p)
+      local status, rbody, raw, err, code, trunc, proto
+      status, rbody, raw, err, code, trunc, cookie, proto = http_call(method, url, body, p)
       r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                         error_code = code, truncated = trunc }, Response)
+                         error_code = code, truncated = trunc, proto = proto }, Response)
     end
     -- r.headers is built (lazily, with CIHeaders) only when something
     -- reads it: here only when the response set a cookie or redirects.
@@ -266,9 +266,9 @@ function http.get(url, params)
   -- The plain case (a URL, no params, no cookie jar in this worker yet):
   -- one call here; request() only for a redirect or a cookie.
   if params == nil and not any_jar and type(url) == "string" then
-    local status, rbody, raw, err, code, trunc, cookie = http_call("GET", url, nil, nil)
+    local status, rbody, raw, err, code, trunc, cookie, proto = http_call("GET", url, nil, nil)
     local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                             error_code = code, truncated = trunc }, Response)
+                             error_code = code, truncated = trunc, proto = proto }, Response)
     if not cookie and not REDIRECT[status] then return r end
     return request("GET", url, nil, nil, r, cookie)
   end
