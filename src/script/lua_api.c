@@ -7,6 +7,7 @@
  * that waits sets vu->wait and yields; lua_api_push_results turns the
  * completion into the call's return values. */
 #include "script/lua_api.h"
+#include "script/lua_batch.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -532,6 +533,7 @@ int lua_api_push_results(lua_vu *vu)
 void lua_api_cancel(lua_vu *vu)
 {
     lua_http_cancel(vu);
+    lua_batch_cancel(vu);
     if (vu->ws) {
         vu->ws = NULL;
     }
@@ -540,6 +542,7 @@ void lua_api_cancel(lua_vu *vu)
 void lua_api_vu_free(lua_vu *vu)
 {
     lua_http_vu_free(vu);
+    lua_batch_free(vu);
 }
 
 /* ---- installation ---- */
@@ -633,6 +636,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},
         {"setup_data", l_setup_data}, {"phase_result", l_phase_result},
+        {"batch", lua_batch_call}, {"batch_next", lua_batch_next}, {"batch_park", lua_batch_park},
         {NULL, NULL},
     };
     if (luaL_loadbuffer(L, (const char *)prelude_lua, sizeof prelude_lua, "=volley")) {

@@ -47,6 +47,7 @@ struct vu_http {
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
     uint64_t body_max;
     bool truncated, in_flight;
+    bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
     bool set_cookie;         /* the response has a Set-Cookie header */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
@@ -128,6 +129,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
 {
     vu_http *h = r->owner;
     record_name(h, o, r->shard);
+    lua_worker_raw(h->vu, r, o);
     h->in_flight = false;
     h->done_ns = o->done_ns;
     h->err_kind = o->err;
@@ -160,6 +162,8 @@ static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, 
 static void on_body(void *ctx, const char *data, size_t len)
 {
     vu_http *h = ctx;
+    if (h->discard_body)
+        return;
     if (h->body.len + len > h->body_max) {
         h->truncated = true;
         return;
@@ -262,6 +266,22 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: https:// is not available in this build of volley");
     if (strlen(method) >= sizeof h->method)
         luaL_error(L, "http: bad method");
+    snprintf(h->method, sizeof h->method, "%s", method);
+    /* params.raw (wrk scripts, script/lua_wrk): the body is the whole
+     * request, sent as the script made it; raw = "discard": the response's
+     * body is not kept (wrk reads bodies only for a response() hook). */
+    int rt = lua_istable(L, 4) ? lua_getfield(L, 4, "raw") : LUA_TNIL;
+    bool raw = rt != LUA_TNIL;
+    h->discard_body = rt == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "discard");
+    if (lua_istable(L, 4))
+        lua_pop(L, 1);
+    if (raw) {
+        h->built_plain = false;
+        buf_reset(&h->req);
+        if (buf_append(&h->req, body, blen))
+            luaL_error(L, "http: out of memory");
+        return;
+    }
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 4, hv, MAX_HEADERS);
     /* Reusable as is when the script gave no body and no headers (the
@@ -276,7 +296,6 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
     };
     if (http1_request_build(&spec, &h->req, &e))
         luaL_error(L, "http: %s", e.msg);
-    snprintf(h->method, sizeof h->method, "%s", method);
 }
 
 /* The same method and URL as the request in h->req, with no body and no

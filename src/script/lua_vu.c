@@ -56,6 +56,8 @@ static void ended(lua_vu *vu, const char *msg)
 {
     vu->in_iter = false;
     vu->wait = VW_NONE;
+    if (vu->parent) /* a batch helper (script/lua_batch) is no iteration */
+        return;
     vu->hooks->iteration_done(vu, msg);
 }
 
@@ -105,6 +107,16 @@ void lua_vu_begin(lua_vu *vu)
     resume(vu, lua_status(vu->co) == LUA_OK ? 2 : 0);
 }
 
+void lua_vu_begin_stop(lua_vu *vu)
+{
+    vu->in_iter = true;
+    vu->in_stop = true;
+    vu->has_err = false;
+    vu->iter_start_ns = loop_update_now(vu->lp);
+    lua_pushboolean(vu->co, 1);
+    resume(vu, 1);
+}
+
 bool lua_vu_next_at_once(lua_vu *vu)
 {
     if (!vu->waited || vu->dead)
@@ -144,6 +156,7 @@ void lua_vu_cancel(lua_vu *vu)
         vu->dead = true;
         vu->in_iter = false;
     }
+    vu->in_stop = false;
     vu->wait = VW_NONE;
 }
 

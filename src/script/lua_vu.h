@@ -38,6 +38,7 @@ typedef enum {
     VW_HTTP,
     VW_WS,        /* ws.open / recv / close / event: see vu->ws */
     VW_ITER_END,  /* the driver finished an iteration */
+    VW_BATCH,     /* http.batch: the VU waits for its helpers; a helper is done */
 } vu_wait;
 
 typedef struct vu_http vu_http; /* script/lua_http.c */
@@ -61,6 +62,9 @@ struct lua_vu {
     bool wanted;             /* ramping: the executor wants this VU running */
     bool dead;               /* the coroutine died outside an iteration: recreate */
     bool waited;             /* the iteration waited (yielded) at least once */
+    bool in_stop;            /* running its stop hooks (vu_stop, a user's on_stop) */
+    struct lua_batch *batch; /* http.batch helpers (script/lua_batch), lazily */
+    lua_vu *parent;          /* a batch helper: the VU it works for */
     uint64_t iteration;      /* vu.iteration: 0-based, of this VU */
     uint64_t iters_done;
     uint64_t iter_start_ns;
@@ -109,6 +113,9 @@ lua_vu *lua_vu_of(lua_State *co);
 int lua_vu_init(lua_vu *vu, err *e);
 /* Starts an iteration: resumes the driver. The VU must be idle. */
 void lua_vu_begin(lua_vu *vu);
+/* The scenario is over: runs the VU's stop hooks as one more call of its
+ * driver (ends through iteration_done with vu->in_stop set). */
+void lua_vu_begin_stop(lua_vu *vu);
 /* The wait is over: resume vu from the loop soon (never re-entrant). */
 void lua_vu_wake(lua_vu *vu);
 /* The running iteration of vu ended (from inside its coroutine): true if

@@ -16,6 +16,8 @@
 #include <pthread.h>
 
 struct tls_client_ctx;
+struct lua_wrk;
+struct lua_worker;
 
 struct lua_worker_ctx {
     const char *path;              /* the script */
@@ -39,9 +41,20 @@ struct lua_worker_ctx {
     const char *setup_json;
     char **phase_result;
     const char *phase;             /* "setup", "teardown", or NULL: the scenarios */
+    bool raw;                      /* --raw: keep per-request records (load/rawq) */
+    struct lua_wrk *wrk;           /* -s: a wrk script (script/lua_wrk); NULL: volley's */
 };
 
 extern const engine_worker_ops lua_worker_ops;
+
+struct lua_vu;
+struct xch_req;
+struct xch_outcome;
+/* --raw: the record of one of vu's requests (no-op without --raw). */
+void lua_worker_raw(struct lua_vu *vu, const struct xch_req *x, const struct xch_outcome *o);
+
+/* Stops this worker's scenarios as a signal would (wrk's thread:stop()). */
+void lua_worker_stop(struct lua_worker *w);
 
 /* struct lua_worker is private to lua_worker.c. What the calls of its VUs
  * (lua_api, lua_http, lua_ws) need of it; the hot path reads the copies in

@@ -110,6 +110,7 @@ local jars = setmetatable({}, { __mode = "k" })
 -- (saves a coroutine.running per request and per iteration).
 local any_jar = false
 local keep_jar = setmetatable({}, { __mode = "k" })
+local vu_stops = {}   -- vu.id -> its user's on_stop (run_users)
 
 local function url_parts(url)
   local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]*)([^#]*)")
@@ -119,8 +120,15 @@ local function url_parts(url)
   return scheme, host, path
 end
 
-local function jar_of()
+-- http.batch's helper coroutines use the jar of the VU they work for.
+local jar_alias = setmetatable({}, { __mode = "k" })
+local function jar_key()
   local co = co_running()
+  return jar_alias[co] or co
+end
+
+local function jar_of()
+  local co = jar_key()
   local j = jars[co]
   if not j then j = {}; jars[co] = j; any_jar = true end
   return j
@@ -156,7 +164,7 @@ local function remember_cookies(url, set_cookie)
 end
 
 local function cookie_header(url)
-  local jar = jars[co_running()]
+  local jar = jars[jar_key()]
   if not jar then return nil end
   local scheme, host, path = url_parts(url)
   local out = {}
@@ -178,14 +186,14 @@ local function cookie_header(url)
   return table.concat(parts, "; ")
 end
 
-function http.keep_cookies(on) keep_jar[co_running()] = on and true or nil end
+function http.keep_cookies(on) keep_jar[jar_key()] = on and true or nil end
 function http.cookies(url)
   local h = cookie_header(url)
   local t = {}
   if h then for k, v in h:gmatch("([^=; ]+)=([^;]*)") do t[k] = v end end
   return t
 end
-function http.clear_cookies() jars[co_running()] = nil end
+function http.clear_cookies() jars[jar_key()] = nil end
 
 -- ---- redirects: params.redirects (default 10, as k6) hops, each one a
 -- request of its own in the numbers ----
@@ -217,7 +225,7 @@ local function request(method, url, body, params, r0, cookie0)
     r0, cookie0 = nil, nil
     -- A VU with no cookies (the usual case) has no jar: nothing to add.
     if r then -- made by the caller
-    elseif use_jar and any_jar and jars[co_running()] and not (params and header_of(params.headers, "Cookie")) then
+    elseif use_jar and any_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -271,6 +279,54 @@ function http.del(url, body, params) return request("DELETE", url, body, params)
 function http.post(url, body, params) return request("POST", url, body, params) end
 function http.put(url, body, params) return request("PUT", url, body, params) end
 function http.patch(url, body, params) return request("PATCH", url, body, params) end
+
+-- http.batch: up to 20 helpers (lua_batch.c) take the requests in turn,
+-- each on a connection of its own; results come back in the order given.
+local function batch_worker(list, results, parent)
+  jar_alias[co_running()] = parent
+  while true do
+    local i = C.batch_next()
+    if not i then break end
+    local q = list[i]
+    local ok, r = pcall(request, q[1], q[2], q[3], q[4])
+    results[i] = ok and r or { raised = tostring(r) }
+  end
+  C.batch_park()
+end
+
+-- One request of a batch: a URL, k6's array { method, url, body, params }
+-- or a table { method =, url =, body =, params = }.
+local function batch_item(k, q)
+  if type(q) == "string" then return { "GET", q } end
+  if type(q) ~= "table" then
+    error("http.batch: request " .. tostring(k) .. " must be a URL or a table", 3)
+  end
+  if q.url or q.method then return { (q.method or "GET"):upper(), q.url, q.body, q.params } end
+  return { tostring(q[1] or "GET"):upper(), q[2], q[3], q[4] }
+end
+
+function http.batch(reqs)
+  if type(reqs) ~= "table" then error("http.batch: expects a table of requests", 2) end
+  local keys, list = {}, {}
+  if #reqs > 0 then
+    for i = 1, #reqs do keys[i] = i end
+  else
+    for k in pairs(reqs) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  end
+  for i, k in ipairs(keys) do list[i] = batch_item(k, reqs[k]) end
+  local results = {}
+  C.batch(#list, batch_worker, list, results)
+  local out = {}
+  for i, k in ipairs(keys) do
+    local r = results[i]
+    if r == nil or r.raised then
+      error("http.batch: request " .. tostring(k) .. ": " .. tostring(r and r.raised or "not run"), 2)
+    end
+    out[k] = r
+  end
+  return out
+end
 
 -- group names are per VU (coroutine), since VUs interleave on one state
 local groups = setmetatable({}, { __mode = "k" })
@@ -403,6 +459,7 @@ function user(def)
     error("user: expects { tasks = {...}, weight = N, wait = between(a, b), on_start = fn }", 2)
   end
   local cls = { weight = def.weight or 1, wait = def.wait, on_start = def.on_start,
+                on_stop = def.on_stop,
                 name = def.name, tasks = {}, total = 0 }
   for k, t in pairs(def.tasks) do
     local fn, w = t, 1
@@ -433,6 +490,11 @@ function run_users(classes)
       end
       me = { class = cls, data = data }
       selves[id] = me
+      if cls.on_stop then
+        local stop = cls.on_stop
+        vu_stops[id] = function() stop(me) end
+        debug.getregistry()["volley.want_stop"] = true
+      end
       if cls.on_start then cls.on_start(me) end
     end
     local cls = me.class
@@ -514,6 +576,14 @@ function ws.connect(url, params, fn)
   return { status = 101, url = url }
 end
 
+-- Per-VU stop hooks (Locust's on_stop): vu_stop(data) if the script
+-- defines it, and the on_stop of the VU's user class (run_users).
+local function stop_hook(d)
+  if type(vu_stop) == "function" then vu_stop(d) end
+  local f = vu_stops[vu.id]
+  if f then f() end
+end
+
 -- The driver of a VU: one call of the scenario's function per iteration.
 local function handler(e)
   if type(e) ~= "string" then e = tostring(e) end
@@ -525,9 +595,9 @@ return function(fn, phase)
   local capture = phase == "setup"
   local sj = C.setup_data()
   local data = sj and C.json_decode(sj) or nil
-  local first = true
+  local first, stopping = true, false
   while true do
-    if any_jar then
+    if any_jar and not stopping then
       local co = co_running()
       if jars[co] and not keep_jar[co] then jars[co] = nil end
     end
@@ -537,13 +607,15 @@ return function(fn, phase)
       if not ok then C.iter_end(false, r) end
     end
     first = false
-    ok, r = xpcall(fn, handler, data)
+    -- resumed with true: the scenario is over, this VU's stop hooks run
+    if stopping then ok, r = xpcall(stop_hook, handler, data)
+    else ok, r = xpcall(fn, handler, data) end
     if ok and capture then
       local eok, js = pcall(C.json_encode, r)
       if not eok then ok, r = false, "setup: its return value is not JSON data: " .. tostring(js)
       else C.phase_result(js) end
     end
-    C.iter_end(ok, r)
+    stopping = C.iter_end(ok, r) == true
   end
 end
 
