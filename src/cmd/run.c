@@ -865,6 +865,51 @@ static int parse_args(plan *p, run_opts *o, int argc, char **argv, err *e)
     return 0;
 }
 
+/* Whether a header's or a variable's value is a secret, by its name. */
+static bool secret_name(const char *name, size_t len)
+{
+    static const char *const words[] = {"auth", "cookie", "token", "secret", "pass", "key"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        for (size_t i = 0; i + strlen(words[w]) <= len; i++)
+            if (!strncasecmp(name + i, words[w], strlen(words[w])))
+                return true;
+    return false;
+}
+
+/* arg with its secret masked: "Authorization: ***", "TOKEN=***",
+ * "http://user:***@host"; prev is the argument before it. */
+static void mask_arg(const char *prev, const char *arg, char *out, size_t cap)
+{
+    bool header = prev && (!strcmp(prev, "-H") || !strcmp(prev, "--header"));
+    bool env = prev && (!strcmp(prev, "-e") || !strcmp(prev, "--env"));
+    const char *sep = header ? strchr(arg, ':') : env ? strchr(arg, '=') : NULL;
+    if (sep && secret_name(arg, (size_t)(sep - arg))) {
+        snprintf(out, cap, "%.*s%s***", (int)(sep - arg + 1), arg, header ? " " : "");
+        return;
+    }
+    const char *scheme = strstr(arg, "://"), *at = scheme ? strchr(scheme, '@') : NULL;
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    if (at && colon && colon < at && !memchr(scheme + 3, '/', (size_t)(at - scheme - 3))) {
+        snprintf(out, cap, "%.*s***%s", (int)(colon - arg + 1), arg, at);
+        return;
+    }
+    snprintf(out, cap, "%s", arg);
+}
+
+/* "volley run ARGS" for results.json and the report's header, each
+ * argument quoted for a shell when it needs it, secrets masked. */
+static void command_line(int argc, char **argv, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap, "volley");
+    for (int i = 0; i < argc && len < cap; i++) {
+        char a[1024];
+        mask_arg(i ? argv[i - 1] : NULL, argv[i], a, sizeof a);
+        bool plain = a[0] && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789-_./:=,@%+") == strlen(a);
+        len += (size_t)snprintf(out + len, cap - len, plain ? " %s" : " '%s'", a);
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     static plan p; /* large (endpoints); one per process */
@@ -874,6 +919,9 @@ int cmd_run(int argc, char **argv)
     memset(&sc, 0, sizeof sc);
     memset(&o, 0, sizeof o);
     sc.who = "volley run";
+    static char command[1024];
+    command_line(argc, argv, command, sizeof command);
+    sc.command = command;
     o.s = &sc;
     err e = {0};
     lua_plan_shape shape;

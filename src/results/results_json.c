@@ -84,6 +84,7 @@ static json_t *plan_json(const results_plan *p)
     set(o, "executor", json_string(p->executor));
     set(o, "mode", json_string(p->mode[0] ? p->mode : "per-endpoint"));
     set(o, "label", json_string(p->label));
+    set(o, "command", json_string(p->command));
     set(o, "connections", json_integer(p->connections));
     set(o, "threads", json_integer(p->threads));
     set(o, "duration_s", json_real((double)p->duration_ns / NS_PER_S));

@@ -226,6 +226,7 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_str(d, o, p, "executor", false, pl->executor, sizeof pl->executor)) ||
         (rc = get_str(d, o, p, "mode", true, pl->mode, sizeof pl->mode)) ||
         (rc = get_str(d, o, p, "label", true, pl->label, sizeof pl->label)) ||
+        (rc = get_str(d, o, p, "command", true, pl->command, sizeof pl->command)) ||
         (rc = get_u64(d, o, p, "connections", false, &conns)) ||
         (rc = get_u64(d, o, p, "threads", false, &threads)) ||
         (rc = get_secs_ns(d, o, p, "duration_s", false, &pl->duration_ns)) ||
@@ -808,6 +809,8 @@ static int parse_root(rd *d, json_t *root, results *r)
         return rc;
     if ((rc = parse_cold(d, root, &r->cold)) || (rc = parse_monitor(d, root, &r->monitor)))
         return rc;
+    if (results_script_from_json(&r->script, json_object_get(root, "script")))
+        return fail(d, VOLLEY_ENOMEM, "script", "out of memory");
     return parse_generator(d, root, &r->generator);
 }
 
