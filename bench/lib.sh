@@ -177,3 +177,26 @@ bench_summary() {
             "$(echo "$r / $(echo ${RPS[$t]} | median)" | bc -l)"
     done
 }
+
+# nginx_h2_start DIR: nginx (one worker) answering "ok" over HTTP/2 on two
+# loopback ports: h2c with prior knowledge ($H2C_URL) and h2 over TLS by
+# ALPN ($H2S_URL, certificates from make_certs in DIR: DIR/ca.pem). 128
+# streams per connection (nginx's default), no request limit per connection.
+nginx_h2_start() {
+    local dir=$1
+    make_certs "$dir"
+    local h2c_port tls_port
+    h2c_port=$(free_port)
+    tls_port=$(free_port)
+    PORT=$tls_port
+    nginx_start "$dir" "server {
+        listen 127.0.0.1:$h2c_port http2;
+        listen 127.0.0.1:$tls_port ssl http2;
+        ssl_certificate $dir/srv.pem; ssl_certificate_key $dir/srv.key;
+        http2_max_concurrent_streams 128;
+        location / { return 200 \"ok\"; }
+    }"
+    wait_port "$h2c_port"
+    H2C_URL="http://127.0.0.1:$h2c_port/"
+    H2S_URL="https://127.0.0.1:$tls_port/"
+}

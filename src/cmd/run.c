@@ -81,6 +81,8 @@ enum {
     OPT_OK_STATUS,
     OPT_PIPELINE,
     OPT_MAX_STREAMS,
+    OPT_HTTP,
+    OPT_H2C,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
@@ -117,7 +119,10 @@ static const flag_def run_flags[] = {
     {OPT_PIPELINE, "pipeline", 0, "N", U, "load",
      "requests in flight per connection (default 1; HTTP/1.1 pipelining, h2load -m): closed "
      "model: -c connections x N VUs; open model: N slots per pooled connection", NULL},
-    {OPT_MAX_STREAMS, "max-streams", 0, "N", U, "load", "alias of --pipeline", NULL},
+    {OPT_MAX_STREAMS, "max-streams", 0, "N", U, "load",
+     "requests in flight per connection: HTTP/2 streams (h2load -m; a server's lower "
+     "SETTINGS_MAX_CONCURRENT_STREAMS clamps it), HTTP/1.1 pipelining depth (as --pipeline)",
+     NULL},
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
@@ -166,6 +171,11 @@ static const flag_def run_flags[] = {
      "a keep-alive connection the server closed as it was reused is a stale_connection error "
      "(default: an idempotent request is sent once more on a new connection, counted in "
      "retries)", NULL},
+    {OPT_HTTP, "http", 0, "1.1|2|auto", B, "http",
+     "protocol (default auto: https offers h2 and http/1.1 by ALPN and the server picks; http "
+     "stays HTTP/1.1); 2: https must choose h2, http:// speaks h2c", NULL},
+    {OPT_H2C, "h2c", 0, NULL, B, "http",
+     "http:// targets speak HTTP/2 in cleartext with prior knowledge", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
@@ -458,6 +468,11 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
                              &v, e)))
             p->pipeline = (uint32_t)v;
         return rc;
+    case OPT_HTTP:
+        return plan_set_http(p, arg, e);
+    case OPT_H2C:
+        p->h2c = true;
+        return plan_http_check(p, e);
     case OPT_MAX_BACKLOG:
         if (!(rc = parse_u64(arg, "--max-backlog", 1, 100000000, &v, e)))
             p->max_backlog = (uint32_t)v;

@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@
 struct tls_client_ctx {
     SSL_CTX *ctx;
     bool insecure;
+    /* lazy_trust: the system's trust store is loaded by the first
+     * tls_client_ctx_prepare (under mu); trust_ready says it was. */
+    _Atomic bool trust_ready;
+    pthread_mutex_t mu;
 };
 
 struct tls_server_ctx {
@@ -108,6 +114,8 @@ tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e)
         return NULL;
     }
     c->insecure = o->insecure;
+    pthread_mutex_init(&c->mu, NULL);
+    atomic_init(&c->trust_ready, true);
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (!c->ctx) {
         ctx_fail(e, "tls: cannot create a client context", NULL);
@@ -120,7 +128,14 @@ tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e)
     SSL_CTX_set_session_cache_mode(c->ctx,
                                    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
-    if (SSL_CTX_set_alpn_protos(c->ctx, alpn_http11, ALPN_HTTP11_LEN) != 0) {
+    static const unsigned char h2_h11[] = "\x02h2\x08http/1.1", h2[] = "\x02h2";
+    const unsigned char *alpn = o->alpn == TLS_ALPN_H2_HTTP11 ? h2_h11
+                                : o->alpn == TLS_ALPN_H2      ? h2
+                                                              : alpn_http11;
+    size_t alpn_len = o->alpn == TLS_ALPN_H2_HTTP11 ? sizeof h2_h11 - 1
+                      : o->alpn == TLS_ALPN_H2      ? sizeof h2 - 1
+                                                    : ALPN_HTTP11_LEN;
+    if (SSL_CTX_set_alpn_protos(c->ctx, alpn, (unsigned)alpn_len) != 0) {
         ctx_fail(e, "tls: ALPN", NULL);
         goto fail;
     }
@@ -129,6 +144,8 @@ tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e)
             ctx_fail(e, "--cacert", o->cafile);
             goto fail;
         }
+    } else if (!o->insecure && o->lazy_trust) {
+        atomic_store(&c->trust_ready, false);
     } else if (!o->insecure && SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
         ctx_fail(e, "tls: cannot load the system's trusted certificates", NULL);
         goto fail;
@@ -146,11 +163,27 @@ fail:
     return NULL;
 }
 
+void tls_client_ctx_prepare(tls_client_ctx *c)
+{
+    if (atomic_load_explicit(&c->trust_ready, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (!atomic_load_explicit(&c->trust_ready, memory_order_relaxed)) {
+        /* A failure leaves the store empty: verification then fails with
+         * its own error on the handshake, as with no system store. */
+        if (SSL_CTX_set_default_verify_paths(c->ctx) != 1)
+            ERR_clear_error();
+        atomic_store_explicit(&c->trust_ready, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 void tls_client_ctx_free(tls_client_ctx *c)
 {
     if (!c)
         return;
     SSL_CTX_free(c->ctx);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
@@ -239,8 +272,17 @@ static bool is_ip_literal(const char *host)
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
+bool tls_io_alpn_is_h2(SSL *s)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(s, &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
+}
+
 SSL *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host, void **session_slot)
 {
+    tls_client_ctx_prepare(c);
     SSL *s = SSL_new(c->ctx);
     if (!s)
         goto fail;

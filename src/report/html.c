@@ -289,6 +289,16 @@ static void head_section(out *o, const results *r)
         snprintf(v, sizeof v, "%llu", (unsigned long long)tot->dropped);
         card(o, v, "dropped iterations");
     }
+    if (tot->h2_conns) { /* HTTP/2: streams per connection, what HPACK saved */
+        snprintf(v, sizeof v, "%.1f", (double)tot->h2_responses / (double)tot->h2_conns);
+        card(o, v, "HTTP/2 streams per connection");
+        summary_format_bytes((double)tot->wire_in, v, sizeof v);
+        card(o, v, "on the wire in (frames)");
+    }
+    if (tot->h2_max_streams) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)tot->h2_max_streams);
+        card(o, v, "server stream limit (clamped --max-streams)");
+    }
     put(o, "</div>");
 }
 

@@ -27,6 +27,22 @@ static void dur(uint64_t ns, char *out, unsigned long cap)
     parse_format_duration(ns, out, cap);
 }
 
+/* HTTP/2: how many connections spoke it, streams each, what HPACK saved. */
+static void summary_h2_line(FILE *f, const metrics_totals *t)
+{
+    char a[32], b[32];
+    summary_format_bytes((double)t->wire_in, a, sizeof a);
+    summary_format_bytes((double)t->bytes_in, b, sizeof b);
+    fprintf(f, "  http/2       %llu of %llu connections, %.1f streams each; on the wire in %s "
+            "(frames) for %s of headers and bodies",
+            (unsigned long long)t->h2_conns, (unsigned long long)t->connects,
+            (double)t->h2_responses / (double)t->h2_conns, a, b);
+    if (t->h2_max_streams)
+        fprintf(f, "; the server allowed only %llu streams per connection",
+                (unsigned long long)t->h2_max_streams);
+    fprintf(f, "\n");
+}
+
 static void hist_line(FILE *f, const char *name, const hist *h)
 {
     if (!hist_count(h)) {
@@ -356,7 +372,10 @@ void summary_print(FILE *f, const results *r)
     fprintf(f, "  data out     %s   connections opened %llu", a, (unsigned long long)t->connects);
     if (hist_count(r->st.tls_handshake))
         fprintf(f, " (%llu TLS handshakes resumed a session)", (unsigned long long)t->tls_resumed);
-    fprintf(f, "\n\n");
+    fprintf(f, "\n");
+    if (t->h2_conns)
+        summary_h2_line(f, t);
+    fprintf(f, "\n");
 
     fprintf(f, "  %-10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "min", "avg", "p50", "p90",
             "p95", "p99", "p99.9", "max");

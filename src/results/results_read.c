@@ -348,7 +348,12 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "connections_opened", false, &t->connects)) ||
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
-        (rc = get_u64(d, o, p, "retries", true, &t->retries)))
+        (rc = get_u64(d, o, p, "retries", true, &t->retries)) ||
+        (rc = get_u64(d, o, p, "wire_bytes_in", true, &t->wire_in)) ||
+        (rc = get_u64(d, o, p, "wire_bytes_out", true, &t->wire_out)) ||
+        (rc = get_u64(d, o, p, "h2_connections", true, &t->h2_conns)) ||
+        (rc = get_u64(d, o, p, "h2_responses", true, &t->h2_responses)) ||
+        (rc = get_u64(d, o, p, "h2_max_streams_clamp", true, &t->h2_max_streams)))
         return rc;
     bool old = !json_object_get(o, "transport_errors");
     uint64_t nstatus = 0, nkinds = 0;

@@ -24,6 +24,44 @@
 #define STOP_GRACE_NS (5 * NS_PER_S) /* engine stop (Ctrl-C): the longest wait */
 #define MAX_LOGGED_ERRORS 5
 
+/* Per scenario, per worker. */
+typedef struct lua_worker_scen {
+    lua_worker *w;
+    const lua_scenario *s;
+    uint32_t idx;
+    lua_vu *vus;
+    uint32_t nvus;
+    uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
+    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
+    lua_vu *free;
+    uint32_t busy;           /* VUs in an iteration */
+    bool started, ended, finished, killed;
+    loop_timer start_t, end_t, ramp_t, grace_t;
+    int fn_ref;              /* the exec function */
+} lua_worker_scen;
+
+/* Private: the rest of the script layer uses the accessors in
+ * lua_worker.h, and VUs the copies in lua_vu. */
+struct lua_worker {
+    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
+    const lua_vu_hooks *hooks;
+    const lua_worker_ctx *ctx;
+    uint32_t id, nworkers;
+    uint64_t start_ns;
+    loop *lp;                /* sh.lp */
+    lua_State *L;
+    metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
+    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
+    uint32_t nsc;
+    script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
+    uint64_t rng;
+    bool stopping;
+    xch_ctx xctx;            /* the exchange's per-thread context */
+    lua_targets targets;
+    uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
+    char rbuf[64 * 1024];
+};
+
 static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
 
@@ -123,7 +161,8 @@ static void note_error(lua_worker *w, const char *msg, const char *where)
              n == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
 }
 
-static void iteration_done(lua_vu *vu, const char *error)
+/* What every iteration's end records. Returns the time it ended. */
+static uint64_t record_end(lua_vu *vu, const char *error)
 {
     lua_worker *w = vu->w;
     lua_worker_scen *sc = &w->sc[vu->scen];
@@ -141,6 +180,14 @@ static void iteration_done(lua_vu *vu, const char *error)
         script_results_error(w->res, error, where, 1);
         note_error(w, error, where);
     }
+    return now;
+}
+
+static void iteration_done(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    uint64_t now = record_end(vu, error);
     if (is_rate(sc)) {
         vu->next_free = sc->free;
         sc->free = vu;
@@ -157,6 +204,42 @@ static void iteration_done(lua_vu *vu, const char *error)
         return;
     }
     loop_timer_start(w->lp, &vu->next, now, on_next, vu);
+}
+
+/* The iteration of a closed kind ended inside the VU's coroutine, and the
+ * VU may start its next one now: the same as iteration_done followed by
+ * vu_try_start, without leaving the coroutine (lua_vu_next_at_once). */
+static bool next_at_once(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    if (is_rate(sc) || w->direct_starts || !sc->started || sc->ended || w->stopping)
+        return false;
+    bool more;
+    switch (sc->s->kind) {
+    case LSX_CONSTANT_VUS:
+        more = true;
+        break;
+    case LSX_RAMPING_VUS:
+        more = vu->wanted;
+        break;
+    case LSX_PER_VU_ITERATIONS:
+        more = vu->iters_done + 1 < sc->s->iterations;
+        break;
+    case LSX_SHARED_ITERATIONS:
+        more = sc->issued < sc->quota;
+        break;
+    default:
+        more = false;
+    }
+    if (!more)
+        return false;
+    vu->iter_start_ns = record_end(vu, error);
+    if (sc->s->kind == LSX_SHARED_ITERATIONS)
+        sc->issued++;
+    sc->busy++;
+    vu->iteration = vu->iters_done;
+    return true;
 }
 
 /* ---- executors ---- */
@@ -338,6 +421,27 @@ static void drv_cancel(void *d)
 
 static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
 
+/* ---- accessors (lua_worker.h) ---- */
+
+const lua_worker_ctx *lua_worker_context(const lua_worker *w) { return w->ctx; }
+script_results *lua_worker_results(const lua_worker *w) { return w->res; }
+uint64_t *lua_worker_rng(lua_worker *w) { return &w->rng; }
+lua_targets *lua_worker_targets(lua_worker *w) { return &w->targets; }
+xch_ctx *lua_worker_xch(lua_worker *w) { return &w->xctx; }
+loop *lua_worker_loop(const lua_worker *w) { return w->lp; }
+uint32_t lua_worker_id(const lua_worker *w) { return w->id; }
+
+char *lua_worker_rbuf(lua_worker *w, size_t *cap)
+{
+    *cap = sizeof w->rbuf;
+    return w->rbuf;
+}
+
+const char *lua_worker_scenario_name(const lua_worker *w, uint32_t scen)
+{
+    return scen < w->nsc ? w->sc[scen].s->name : "";
+}
+
 /* ---- setup ---- */
 
 static void op_destroy(void *p);
@@ -385,6 +489,12 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     for (uint32_t j = sc->nvus; j-- > 0;) {
         lua_vu *vu = &sc->vus[j];
         vu->w = w;
+        vu->lp = w->lp;
+        vu->L = w->L;
+        vu->hooks = w->hooks;
+        vu->shard = w->shards[i];
+        vu->fn_ref = sc->fn_ref;
+        vu->phase = ctx->phase;
         vu->scen = i;
         /* run-wide, interleaved over segments and workers, so ramps spread */
         vu->index = segment_vu_index(sg, T, id, j);
@@ -403,7 +513,7 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
 }
 
 static const lua_vu_hooks hooks = {lua_api_push_results, lua_api_cancel, lua_api_vu_free,
-                                   iteration_done};
+                                   iteration_done, next_at_once};
 
 static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
 {
@@ -440,6 +550,8 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
         err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
         goto fail;
     }
+    /* Generational GC: a request's response table and strings die young. */
+    lua_gc(w->L, LUA_GCGEN, 0, 0);
     if (lua_api_install(w->L, w, ctx->dir, ctx->env, ctx->nenv, e) ||
         lua_api_load(w->L, ctx->path, e))
         goto fail;

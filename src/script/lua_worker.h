@@ -10,6 +10,7 @@
 #include "load/engine.h"
 #include "load/segment.h"
 #include "script/lua_plan.h"
+#include "script/lua_vu.h"
 #include "script/script.h"
 
 #include <pthread.h>
@@ -24,6 +25,8 @@ struct lua_worker_ctx {
     const lua_plan *plan;
     uint32_t vu_base[LUA_PLAN_MAX_SCENARIOS]; /* vu.id offset of each scenario */
     struct tls_client_ctx *tls;    /* NULL: https/wss refused */
+    struct tls_client_ctx *ws_tls; /* wss:// (ALPN http/1.1 only) */
+    bool h2c, h2_only;             /* --h2c / --http 2 (see script_opts) */
     bool quiet;
     segment seg;                   /* --segment K/N (1/1: the whole run) */
     bool no_retry;                 /* --no-retry: stale connections are errors */
@@ -39,5 +42,23 @@ struct lua_worker_ctx {
 };
 
 extern const engine_worker_ops lua_worker_ops;
+
+/* struct lua_worker is private to lua_worker.c. What the calls of its VUs
+ * (lua_api, lua_http, lua_ws) need of it; the hot path reads the copies in
+ * lua_vu instead (loop, state, hooks, shard). */
+const lua_worker_ctx *lua_worker_context(const lua_worker *w);
+/* This worker's checks, metrics, names and errors (merged at the end). */
+script_results *lua_worker_results(const lua_worker *w);
+/* The worker's random stream (keys, target slots). */
+uint64_t *lua_worker_rng(lua_worker *w);
+/* Resolved hosts (lua_http_target). */
+lua_targets *lua_worker_targets(lua_worker *w);
+/* The exchange's per-thread context. */
+xch_ctx *lua_worker_xch(lua_worker *w);
+loop *lua_worker_loop(const lua_worker *w);
+uint32_t lua_worker_id(const lua_worker *w);
+/* The worker's read buffer (one per thread) and its size. */
+char *lua_worker_rbuf(lua_worker *w, size_t *cap);
+const char *lua_worker_scenario_name(const lua_worker *w, uint32_t scen);
 
 #endif

@@ -23,20 +23,10 @@ local Response = debug.getregistry()["volley.response"]
 local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
--- res.headers and res.timings are built on first use from the raw
--- strings _h and _t that the C side leaves (most scripts never read them).
-local lazy = { headers = { C.headers_of, "_h" }, timings = { C.timings_of, "_t" } }
-local rawget, rawset = rawget, rawset
-Response.__index = function(self, k)
-  local l = lazy[k]
-  if l then
-    local v = l[1](rawget(self, l[2]))
-    if k == "headers" then setmetatable(v, CIHeaders) end
-    rawset(self, k, v)
-    return v
-  end
-  return methods[k]
-end
+-- res.headers, res.timings and res.method are built on first use from the
+-- raw string _r that the C side leaves (most scripts never read them), and
+-- kept; res.redirects is set only when there were some (C.response_index).
+Response.__index = C.response_index(CIHeaders, methods)
 
 json = { decode = C.json_decode, encode = C.json_encode }
 
@@ -116,6 +106,9 @@ end
 -- ---- cookies: one jar per VU, emptied at the start of each iteration
 -- (k6's default) unless the VU called http.keep_cookies(true) ----
 local jars = setmetatable({}, { __mode = "k" })
+-- Until some VU of this worker gets a cookie there is no jar to look up
+-- (saves a coroutine.running per request and per iteration).
+local any_jar = false
 local keep_jar = setmetatable({}, { __mode = "k" })
 
 local function url_parts(url)
@@ -129,7 +122,7 @@ end
 local function jar_of()
   local co = co_running()
   local j = jars[co]
-  if not j then j = {}; jars[co] = j end
+  if not j then j = {}; jars[co] = j; any_jar = true end
   return j
 end
 
@@ -207,18 +200,24 @@ end
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
-local function request(method, url, body, params)
+local http_call = C.http
+-- r0, cookie0: the first response when the caller made the call already
+-- (http.get's plain path), to go on with its cookie or redirect.
+local function request(method, url, body, params, r0, cookie0)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
-  url, body, params = prepare(url, body, params)
+  if body ~= nil or params ~= nil then url, body, params = prepare(url, body, params) end
   local max = params and params.redirects
   if max == nil then max = 10 end
   local use_jar = not (params and params.cookies == false)
   local hops = 0
   while true do
-    local p = params
-    if use_jar and not (params and header_of(params.headers, "Cookie")) then
+    local p, r, cookie = params, r0, cookie0
+    r0, cookie0 = nil, nil
+    -- A VU with no cookies (the usual case) has no jar: nothing to add.
+    if r then -- made by the caller
+    elseif use_jar and any_jar and jars[co_running()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -229,15 +228,20 @@ local function request(method, url, body, params)
         p.headers = h
       end
     end
-    local r = C.http(method, url, body, p)
+    if not r then
+      local status, rbody, raw, err, code, trunc, proto
+      status, rbody, raw, err, code, trunc, cookie, proto = http_call(method, url, body, p)
+      r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                         error_code = code, truncated = trunc, proto = proto }, Response)
+    end
     -- r.headers is built (lazily, with CIHeaders) only when something
-    -- reads it: here only when the response set a cookie (_c) or redirects.
-    if use_jar and type(r) == "table" and rawget(r, "_c") then
+    -- reads it: here only when the response set a cookie or redirects.
+    if use_jar and cookie then
       remember_cookies(url, r.headers["Set-Cookie"])
     end
-    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
+    local loc = REDIRECT[r.status] and r.headers["Location"]
     if not loc or hops >= max then
-      if type(r) == "table" then r.url = url; r.redirects = hops end
+      if hops > 0 then r.redirects = hops end
       return r
     end
     hops = hops + 1
@@ -250,7 +254,18 @@ local function request(method, url, body, params)
 end
 
 function http.request(method, url, body, params) return request(method, url, body, params) end
-function http.get(url, params) return request("GET", url, nil, params) end
+function http.get(url, params)
+  -- The plain case (a URL, no params, no cookie jar in this worker yet):
+  -- one call here; request() only for a redirect or a cookie.
+  if params == nil and not any_jar and type(url) == "string" then
+    local status, rbody, raw, err, code, trunc, cookie, proto = http_call("GET", url, nil, nil)
+    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                             error_code = code, truncated = trunc, proto = proto }, Response)
+    if not cookie and not REDIRECT[status] then return r end
+    return request("GET", url, nil, nil, r, cookie)
+  end
+  return request("GET", url, nil, params)
+end
 function http.head(url, params) return request("HEAD", url, nil, params) end
 function http.del(url, body, params) return request("DELETE", url, body, params) end
 function http.post(url, body, params) return request("POST", url, body, params) end
@@ -269,33 +284,25 @@ function group(name, fn)
   return r
 end
 
-function check(value, sets, tags)
-  if type(sets) ~= "table" then error("check: the second argument must be a table of functions", 2) end
-  local g = groups[co_running()]
-  local all = true
-  for name, f in pairs(sets) do
-    local pass
-    if type(f) == "function" then
-      local ok, r = pcall(f, value)
-      pass = ok and r and true or false
-    else
-      pass = f and true or false
-    end
-    C.check(g and (g .. "::" .. tostring(name)) or tostring(name), pass)
-    if not pass then all = false end
-  end
-  return all
-end
+-- check(value, sets, tags): in C (C.checker), one call per check; it reads
+-- the VU's group from this table.
+check = C.checker(groups)
 
 local Metric = {}
 Metric.__index = Metric
-function Metric:add(v, tags) C.metric(self.kind, self.name, v, tags) end
+local metric_id = C.metric_id
+-- _id: the metric's place in this worker's results (metric_decl), so that
+-- an untagged add is one C call with no lookup by name.
+function Metric:add(v, tags)
+  local id = self._id
+  if id and tags == nil then metric_id(id, v) else C.metric(self.kind, self.name, v, tags) end
+end
 metrics = {}
 for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
   metrics[k] = function(name)
     if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
-    C.metric_decl(k, name)
-    return setmetatable({ name = name, kind = k }, Metric)
+    local id = C.metric_decl(k, name)
+    return setmetatable({ name = name, kind = k, _id = id }, Metric)
   end
 end
 
@@ -520,8 +527,10 @@ return function(fn, phase)
   local data = sj and C.json_decode(sj) or nil
   local first = true
   while true do
-    local co = co_running()
-    if not keep_jar[co] then jars[co] = nil end
+    if any_jar then
+      local co = co_running()
+      if jars[co] and not keep_jar[co] then jars[co] = nil end
+    end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)

@@ -88,7 +88,7 @@ typedef struct state {
     results r;
     bool have_r;
     script_results *sres;
-    tls_client_ctx *tls;
+    tls_client_ctx *tls, *ws_tls; /* scripts: http.* and wss:// (ALPN http/1.1) */
     FILE *out;                 /* summary and information */
     session_sink sinks[SESSION_MAX_SINKS + 2]; /* the config's and the built-in ones */
     size_t nsinks;
@@ -341,7 +341,16 @@ static int run_load(state *s, const char *script_path, err *e)
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
     } else {
-        if (!(s->tls = tls_client_ctx_new(&s->p->tls_opts, e)))
+        /* A script may never use https: the trust store is loaded by its
+         * first https host (lua_http_target, before any timing). */
+        tls_client_opts to = s->p->tls_opts;
+        to.lazy_trust = true;
+        if (!(s->tls = tls_client_ctx_new(&to, e)))
+            return e->code ? e->code : VOLLEY_EINVAL;
+        tls_client_opts wo = s->p->tls_opts;
+        wo.alpn = TLS_ALPN_HTTP11; /* WebSocket stays on HTTP/1.1 (no RFC 8441) */
+        wo.lazy_trust = true;
+        if (s->p->tls_opts.alpn != TLS_ALPN_HTTP11 && !(s->ws_tls = tls_client_ctx_new(&wo, e)))
             return e->code ? e->code : VOLLEY_EINVAL;
         script_opts so = c->script;
         so.threads = s->p->threads;
@@ -349,6 +358,9 @@ static int run_load(state *s, const char *script_path, err *e)
         so.quiet = c->quiet;
         so.res = &s->sres;
         so.tls = s->tls;
+        so.ws_tls = s->ws_tls;
+        so.h2c = s->p->h2c || s->p->http == PLAN_HTTP_2;
+        so.h2_only = s->p->http == PLAN_HTTP_2;
         so.no_retry = s->p->no_retry;
         so.segment_k = s->p->segment_k;
         so.segment_n = s->p->segment_n;
@@ -522,6 +534,7 @@ static void release(state *s)
         results_free(&s->r);
     script_results_free(s->sres);
     tls_client_ctx_free(s->tls);
+    tls_client_ctx_free(s->ws_tls);
 }
 
 int session_run(session_config *c, plan *p, const char *script_path)
