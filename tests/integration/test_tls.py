@@ -374,18 +374,18 @@ def test_run_names_a_missing_cacert_file(volley_bin, tmp_path):
 
 
 def test_more_connections_than_handshake_slots_all_connect(volley_bin, certs, tls_serve):
-    # 200 connections at once on one thread, 64 handshake slots (net/conn's
+    # 400 connections at once on one thread, 256 handshake slots (net/conn's
     # gate): the others wait their turn, and every one connects, handshakes
     # once and gets its responses.
     s = tls_serve()
-    d = run_json(volley_bin, "--cacert", certs["ca.pem"], "-c", "200", "-t", "1", "-n", "400",
-                 s.url + "/health", timeout=120)
+    d = run_json(volley_bin, "--cacert", certs["ca.pem"], "-c", "400", "-t", "1", "-n", "800",
+                 "--connect-timeout", "60s", s.url + "/health", timeout=180)
     t = d["totals"]
     check_counts(t)
-    assert t["responses"] == 400 and t["transport_errors"] == 0, t
-    assert t["connections_opened"] == 200, t
-    assert d["tls_handshake"]["count"] == 200, d["tls_handshake"]
-    assert s.handshakes() == (200, 0)
+    assert t["responses"] == 800 and t["transport_errors"] == 0, t
+    assert t["connections_opened"] == 400, t
+    assert d["tls_handshake"]["count"] == 400, d["tls_handshake"]
+    assert s.handshakes() == (400, 0)
 
 
 # ---- scripts: wss:// through the exchange ----
