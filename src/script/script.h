@@ -21,6 +21,7 @@ typedef struct script_results script_results;
 struct lua_plan;
 struct lua_plan_shape;
 struct tls_client_ctx;
+struct lua_wrk_opts;
 
 /* --cold with a script: the run's first successful http.* response, from
  * every worker thread (the first to set done_ns wins; read after the run). */
@@ -57,6 +58,9 @@ typedef struct script_opts {
     bool redirects_given;    /* --redirects: the default of params.redirects (else 10) */
     uint32_t redirects;
     uint64_t seed;           /* --seed (session picks one when not given) */
+    const struct lua_wrk_opts *wrk; /* -s: a wrk script (script/lua_wrk); NULL: volley's */
+    bool raw;                /* --raw: per-request records to the engine's raw sink */
+    uint64_t warmup_ns;      /* --warmup: the scenarios at their start for this long first */
 } script_opts;
 
 /* Runs the script at path. Errors found before any load (cannot read,
