@@ -233,7 +233,7 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"]), ("pipeline", ["--pipeline", "2"]),
+                 ("pipeline", ["--pipeline", "2"]),
                  ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
