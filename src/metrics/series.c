@@ -4,6 +4,17 @@
 #include "core/err.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* Status classes first (the order of status_class[]), then the error kinds
+ * (the order of err_kind; tests/unit/test_series.c checks the names). */
+static const char *const breakdown_names[SERIES_NBREAKDOWN] = {
+    "status_other",           "status_1xx",           "status_2xx",
+    "status_3xx",             "status_4xx",           "status_5xx",
+    "errors_connect_refused", "errors_connect_timeout", "errors_connect_error",
+    "errors_timeout",         "errors_reset",         "errors_parse_error",
+    "errors_closed_early",    "errors_tls_error",     "errors_cancelled",
+    "errors_stale_connection"};
 
 void series_init(series *s)
 {
@@ -34,4 +45,24 @@ int series_append(series *s, const series_row *row)
 const series_row *series_last(const series *s)
 {
     return s->len ? &s->rows[s->len - 1] : NULL;
+}
+
+const char *series_breakdown_name(size_t i)
+{
+    return i < SERIES_NBREAKDOWN ? breakdown_names[i] : NULL;
+}
+
+uint64_t *series_breakdown_field(series_row *r, size_t i)
+{
+    if (i < METRICS_STATUS_CLASSES)
+        return &r->status_class[i];
+    return i < SERIES_NBREAKDOWN ? &r->err_kind[i - METRICS_STATUS_CLASSES] : NULL;
+}
+
+int series_breakdown_find(const char *name)
+{
+    for (size_t i = 0; i < SERIES_NBREAKDOWN; i++)
+        if (!strcmp(name, breakdown_names[i]))
+            return (int)i;
+    return -1;
 }
