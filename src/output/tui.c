@@ -119,6 +119,31 @@ static void header(tui *t, const engine_progress *pr)
     fprintf(t->f, "%s\x1b[K\n\x1b[K\n", pr->stopping ? "  (stopping)" : "");
 }
 
+/* Responses by status class and errors by kind: whole run (+ last second). */
+static void failures(tui *t, const snap *s)
+{
+    const series_row *l = &s->last;
+    fputs("status", t->f);
+    for (int c = 1; c < SNAP_STATUS_CLASSES; c++)
+        if (s->status_class[c])
+            fprintf(t->f, "   %s %llu (+%llu/s)", snap_status_class_name(c),
+                    (unsigned long long)s->status_class[c],
+                    (unsigned long long)(s->have_last ? l->status_class[c] : 0));
+    fputs("\x1b[K\nerrors", t->f);
+    bool any = false;
+    for (int k = 0; k < ERRK_COUNT; k++)
+        if (s->err_kind[k]) {
+            any = true;
+            fprintf(t->f, "   %s %llu (+%llu/s)", metrics_err_kind_name((err_kind)k),
+                    (unsigned long long)s->err_kind[k],
+                    (unsigned long long)(s->have_last ? l->err_kind[k] : 0));
+        }
+    fprintf(t->f, "%s\x1b[K\n", any ? "" : "   none");
+    if (s->have_last)
+        fprintf(t->f, "send lag p99 %.2f ms   generator CPU %.0f %%\x1b[K\n",
+                l->send_lag_p99_ns / 1e6, l->cpu_pct);
+}
+
 static void endpoints(tui *t, const snap *s)
 {
     if (!s->neps)
@@ -147,8 +172,10 @@ void tui_draw(tui *t, const engine_progress *pr, const snap *s)
     fprintf(f, "last second: req/s %.0f", pr->last_rps);
     if (pr->target_rps > 0)
         fprintf(f, " (target %.0f)", pr->target_rps);
-    fprintf(f, "   p50 %.2f ms   p99 %.2f ms\x1b[K\n\x1b[K\n", pr->last_p50_ns / 1e6,
+    fprintf(f, "   p50 %.2f ms   p99 %.2f ms\x1b[K\n", pr->last_p50_ns / 1e6,
             pr->last_p99_ns / 1e6);
+    failures(t, s);
+    fputs("\x1b[K\n", f);
     spark(t);
     fputs("\x1b[K\n", f);
     histogram(t, s->latency);
