@@ -265,6 +265,16 @@ class Tmux:
                               "#{alternate_on} #{cursor_flag}"], capture_output=True, text=True)
         return out.stdout.split()
 
+    def resize(self, cols, rows):
+        subprocess.run(["tmux", "-L", self.sock, "resize-window", "-x", str(cols), "-y",
+                        str(rows)], check=True)
+
+    def visible(self):
+        """The visible screen, wrapped lines joined (-J): a line longer than
+        the width is one that wrapped."""
+        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-J"],
+                              capture_output=True, text=True).stdout.rstrip("\n").split("\n")
+
     def keys(self, *k):
         subprocess.run(["tmux", "-L", self.sock, "send-keys"] + list(k), check=True)
 
@@ -320,6 +330,68 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
         s = t.wait_for("EXIT=0")
         assert "requests" in s and "latency" in s  # the summary, on the normal screen
         assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+def tui_fits(lines, cols, rows):
+    return (len(lines) <= rows and lines[0].startswith("volley ") and
+            all(len(x) <= cols for x in lines))
+
+
+def test_tui_follows_terminal_resizes(serve):
+    t = tui_session(serve, 10)
+    try:
+        t.wait_for("latency (all so far")
+        big = t.visible()
+        assert tui_fits(big, 120, 40) and any("Ctrl-C stops the run" in x for x in big), big
+        # Smaller than the view: redrawn to fit (top kept, no wrapped or scrolled lines).
+        t.resize(50, 12)
+        deadline, small = time.monotonic() + 5, []
+        while time.monotonic() < deadline:
+            small = t.visible()
+            if tui_fits(small, 50, 12) and any(x.startswith("requests ") for x in small):
+                break
+            time.sleep(0.2)
+        assert tui_fits(small, 50, 12), small
+        assert not any("Ctrl-C stops" in x for x in small)  # cut at the bottom, not scrolled
+        # Larger again: the whole view comes back.
+        t.resize(100, 40)
+        deadline, again = time.monotonic() + 5, []
+        while time.monotonic() < deadline:
+            again = t.visible()
+            if any("Ctrl-C stops the run" in x for x in again):
+                break
+            time.sleep(0.2)
+        assert tui_fits(again, 100, 40) and any("Ctrl-C stops the run" in x for x in again), again
+        s = t.wait_for("EXIT=0")
+        assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+LATE_ERROR = """
+options = { vus = 2, duration = "3s" }
+local t0
+function default()
+  http.get(ENV.BASE_URL .. "/health")
+  t0 = t0 or now()
+  if now() - t0 > 1500 then error("late-marker from the load") end
+end
+"""
+
+
+def test_tui_keeps_errors_printed_during_the_load(serve, tmp_path):
+    f = tmp_path / "late.lua"
+    f.write_text(LATE_ERROR)
+    t = Tmux("%s run %s -e BASE_URL=%s -t 1 --no-save --tui; echo EXIT=$?; sleep 60"
+             % (volley_path(), f, serve.url))
+    try:
+        t.wait_for("latency (all so far")
+        s = t.wait_for("EXIT=")
+        # Printed while the view was up (after 1.5 s of load), shown once it is gone.
+        assert "script error" in s and "late-marker from the load" in s, s
+        assert t.flags() == ["0", "1"], t.flags()
     finally:
         t.kill()
 
