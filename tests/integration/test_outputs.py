@@ -5,6 +5,7 @@ Chromium on --dashboard and tmux driving --tui. Every peer runs on loopback
 from a temp dir and is stopped after."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -201,6 +202,12 @@ def test_influxdb_totals_over_the_runs_points_equal_results(serve, tmp_path):
             r = peerutil.influxql(db, "SELECT sum(count) FROM volley_status WHERE run='inf1' "
                                       "AND status_class='%s'" % cls)
             assert r["series"][0]["values"][0][1] == n
+            # The per-second points carry the split too: they add up to the same.
+            r = peerutil.influxql(db, "SELECT sum(status_%s) FROM volley WHERE run='inf1'" % cls)
+            assert r["series"][0]["values"][0][1] == n
+            r = peerutil.influxql(db, "SELECT count(status_%s) FROM volley WHERE run='inf1' "
+                                      "AND status_%s > 0" % (cls, cls))
+            assert r["series"][0]["values"][0][1] >= 2  # in the seconds, not only at the end
         ok, lost = delivered(p.stderr, "--out-influx")
         assert lost == 0 and ok == s["count"] + influx_count(db, "inf1", "volley_status", "count") + \
             influx_count(db, "inf1", "volley_error", "count")
@@ -314,7 +321,7 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
     try:
         t.wait_for("latency (all so far")
         assert t.flags()[0] == "1"  # on the alternate screen
-        seen, endpoint_line = set(), False
+        seen, endpoint_line, status_line = set(), False, False
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             s = t.screen()
@@ -324,9 +331,11 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
             if n:
                 seen.add(n)
             endpoint_line |= "p99 ms" in s and "/health" in s
+            status_line |= re.search(r"^status   2xx \d+ \(\+\d+/s\)", s, re.M) is not None
             time.sleep(0.3)
         assert len(seen) >= 3, seen
         assert endpoint_line
+        assert status_line  # responses by status class, live, with the last second's
         s = t.wait_for("EXIT=0")
         assert "requests" in s and "latency" in s  # the summary, on the normal screen
         assert_restored(t, s)
