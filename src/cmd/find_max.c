@@ -460,6 +460,22 @@ static int sync_step(const fm_opts *o, fm_run *fr, results *r, bool *any_behind,
     return 0;
 }
 
+/* Keeps r (taken) as the results to write when it is the best pass so far
+ * (or the first step), else frees it. */
+static void keep_best(fm_run *fr, results *r, const search_step *st, double rate)
+{
+    bool keep = (st->pass && rate > fr->best_rate) || !fr->have_best;
+    if (r->interrupted || !keep) {
+        results_free(r);
+        return;
+    }
+    if (fr->have_best)
+        results_free(&fr->best);
+    fr->best = *r;
+    fr->have_best = true;
+    fr->best_rate = st->pass ? rate : 0;
+}
+
 /* Runs one step at rate (with --segment: our share, then the merged step);
  * keeps its results when it is the best pass. */
 static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
@@ -481,6 +497,10 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     r.segment_n = o->seg.n;
     selfmon_judge(&r);
     bool behind = r.generator.behind;
+    if (o->seg.n && fm_interrupts) { /* stopped: no part to share; the others time out */
+        results_free(&r);
+        return 0;
+    }
     if (o->seg.n && (rc = sync_step(o, fr, &r, &behind, e)))
         return rc;
     r.generator.behind = behind;
@@ -493,16 +513,7 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     search_record(&fr->s, &st);
     if (!o->quiet)
         print_step(o->json ? stderr : stdout, fr->s.nsteps - 1, &fr->s.steps[fr->s.nsteps - 1]);
-    bool keep = (st.pass && rate > fr->best_rate) || !fr->have_best;
-    if (r.interrupted || !keep) {
-        results_free(&r);
-    } else {
-        if (fr->have_best)
-            results_free(&fr->best);
-        fr->best = r;
-        fr->have_best = true;
-        fr->best_rate = st.pass ? rate : 0;
-    }
+    keep_best(fr, &r, &st, rate);
     return 0;
 }
 
