@@ -325,3 +325,30 @@ def test_find_max_segment_missing_exits_naming_it(serve, tmp_path):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "segment 2/2 wrote no result for step 1 within 2.0s" in p.stderr, p.stderr
     assert "step001-seg2of2.json" in p.stderr, p.stderr
+
+
+def test_find_max_segments_split_a_script(serve_factory, tmp_path):
+    s = serve_factory("--capacity", "400", "--capacity-queue", "200ms")
+    f = tmp_path / "probe.lua"
+    f.write_text(SCRIPT)
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    start = "%.3f" % (time.time() + 2)
+    procs = [subprocess.Popen([VOLLEY, "find-max", "--no-save", "--json", str(f), "--slo", SLO,
+                               "-e", "BASE_URL=http://%s:%d" % (s.host, s.port),
+                               "--start-rate", "100", "--step-min", "1s", "--step-max", "1s",
+                               "--cooldown", "300ms", "--max-steps", "4", "-t", "1",
+                               "--segment", "%d/2" % k, "--sync-dir", str(sync),
+                               "--start-at", start],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k in (1, 2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, out + err
+    a, b = (json.loads(out) for out, _ in outs)
+    assert a == b and len(a["steps"]) == 4
+    # Step 1 at 100/s for 1 s: the two segments' iterations make the whole schedule.
+    assert a["steps"][0]["requests"] == 100, a["steps"][0]
+    assert s.stop() == 0
+    m = re.search(r"served (\d+), refused (\d+)", s.stderr())
+    assert sum(st["requests"] for st in a["steps"]) == int(m.group(1)) + int(m.group(2))
