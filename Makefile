@@ -122,14 +122,18 @@ integration-asan: deps-test build/asan/volley
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		VOLLEY_BIN=build/asan/volley VOLLEY_SANITIZED=1 $(PYTHON) -m pytest -q $(ASAN_ITESTS)
 
-# Unit tests, the same under ASan+UBSan, every fuzz target over its corpus
-# and then 20 s of fuzzing each, the sanitized binary on a subset of the integration tests, then all the
-# integration tests; the last line printed is pytest's summary.
+# Every binary built first on all cores; then the unit tests, the same under
+# ASan+UBSan, every fuzz target over its corpus and then 8 s of fuzzing each
+# (`make fuzz` runs 60 s), the sanitized binary on a subset of the
+# integration tests, then all the integration tests; the last line printed
+# is pytest's summary.
 test: deps-test
+	$(MAKE) --no-print-directory -j$(shell nproc) volley build/rel/unit-tests build/asan/unit-tests \
+		build/asan/volley fuzz-build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-regress
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	$(MAKE) --no-print-directory integration-asan
 	$(MAKE) --no-print-directory integration
 
