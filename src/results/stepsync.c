@@ -9,13 +9,15 @@
 #include "results/merge.h"
 #include "results/results_json.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#define POLL_NS (20 * NS_PER_MS)
+/* How often the folder is listed while waiting (a shared NFS folder is
+ * listed by every segment: not too often). */
+#define POLL_NS (100 * NS_PER_MS)
 
 void stepsync_path(const stepsync_config *c, uint32_t step, uint32_t k, char *out, size_t cap)
 {
@@ -43,41 +45,79 @@ static int write_ours(const stepsync_config *c, uint32_t step, const results *r,
     return rc;
 }
 
-/* Waits until every segment's file of the step exists, or the deadline. */
+/* Marks in seen[] the segments whose file of the step is in the folder.
+ * The folder is listed, not each file stat'ed: opening a directory makes an
+ * NFS client revalidate it, where a stat of a missing name may be answered
+ * from its cache of names that did not exist. Returns how many are missing. */
+static uint32_t scan(const stepsync_config *c, uint32_t step, bool *seen)
+{
+    char prefix[96];
+    int plen = snprintf(prefix, sizeof prefix, "find-max-%llu-step%03u-seg",
+                        (unsigned long long)c->run_key, step + 1);
+    DIR *d = opendir(c->dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            unsigned k, n;
+            char tail[8];
+            if (strncmp(de->d_name, prefix, (size_t)plen) ||
+                sscanf(de->d_name + plen, "%uof%u%7s", &k, &n, tail) != 3 || n != c->n ||
+                strcmp(tail, ".json") || k < 1 || k > n)
+                continue;
+            seen[k - 1] = true;
+        }
+        closedir(d);
+    }
+    uint32_t missing = 0;
+    for (uint32_t k = 0; k < c->n; k++)
+        missing += !seen[k];
+    return missing;
+}
+
+/* "2/3, 3/3": the segments not seen yet; *first gets the first of them. */
+static void list_missing(const stepsync_config *c, const bool *seen, char *out, size_t cap,
+                         uint32_t *first)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    *first = 0;
+    for (uint32_t k = 1; k <= c->n && len < cap - 16; k++) {
+        if (seen[k - 1])
+            continue;
+        len += (size_t)snprintf(out + len, cap - len, "%s%u/%u", *first ? ", " : "", k, c->n);
+        *first = *first ? *first : k;
+    }
+}
+
+/* Waits until every segment's file of the step is there, or the deadline. */
 static int await_all(const stepsync_config *c, uint32_t step, err *e)
 {
     uint64_t deadline = clock_now_ns() + c->timeout_ns;
-    sig_atomic_t seen = c->interrupts ? *c->interrupts : 0;
-    char path[4096], missing[256];
-    for (;;) {
-        size_t len = 0;
-        uint32_t first = 0, nmissing = 0;
-        missing[0] = '\0';
-        for (uint32_t k = 1; k <= c->n; k++) {
-            struct stat st;
-            stepsync_path(c, step, k, path, sizeof path);
-            if (stat(path, &st) == 0)
-                continue;
-            first = first ? first : k;
-            nmissing++;
-            if (len < sizeof missing - 16)
-                len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%u/%u",
-                                        nmissing > 1 ? ", " : "", k, c->n);
-        }
-        if (!nmissing)
-            return 0;
-        if (c->interrupts && *c->interrupts != seen)
-            return err_set(e, VOLLEY_EAGAIN, "interrupted while waiting for segment %s", missing);
-        if (clock_now_ns() >= deadline) {
+    sig_atomic_t irq = c->interrupts ? *c->interrupts : 0;
+    bool *seen = calloc(c->n, sizeof *seen);
+    if (!seen)
+        return err_set(e, VOLLEY_ENOMEM, "out of memory");
+    int rc = 0;
+    while (scan(c, step, seen)) {
+        bool stop = c->interrupts && *c->interrupts != irq;
+        if (stop || clock_now_ns() >= deadline) {
+            char missing[256], path[4096];
+            uint32_t first;
+            list_missing(c, seen, missing, sizeof missing, &first);
             stepsync_path(c, step, first, path, sizeof path);
-            return err_set(e, VOLLEY_EAGAIN,
-                           "--segment: segment %s wrote no result for step %u within %.1fs "
-                           "(waited for %s); is it running, with the same --start-at and "
-                           "--sync-dir?", missing, step + 1, (double)c->timeout_ns / NS_PER_S,
-                           path);
+            rc = stop ? err_set(e, VOLLEY_EAGAIN, "interrupted while waiting for segment %s",
+                                missing)
+                      : err_set(e, VOLLEY_EAGAIN,
+                                "--segment: segment %s wrote no result for step %u within "
+                                "%.1fs (waited for %s); is it running, with the same "
+                                "--start-at and --sync-dir?", missing, step + 1,
+                                (double)c->timeout_ns / NS_PER_S, path);
+            break;
         }
         clock_sleep_ns(POLL_NS);
     }
+    free(seen);
+    return rc;
 }
 
 /* The write time and the generator verdict of one segment's file. */
