@@ -373,7 +373,8 @@ def test_tui_follows_terminal_resizes(serve):
                 break
             time.sleep(0.2)
         assert tui_fits(again, 100, 40) and any("Ctrl-C stops the run" in x for x in again), again
-        s = t.wait_for("EXIT=0")
+        t.wait_for("EXIT=0")
+        s = t.wait_for("icanon")  # stty -a has printed its modes
         assert_restored(t, s)
     finally:
         t.kill()
