@@ -243,7 +243,9 @@ def test_find_max_step_length_follows_the_rate(serve):
     assert res["outcome"] == "ceiling" and all(st["requests"] >= 1000 for st in res["steps"])
     p, res, _ = find_max(url, "--slo", "p(50)<5s", "--start-rate", "500", "--max-rate", "500",
                          "--step-min", "500ms", "--step-max", "5s")
-    assert p.returncode == 0
+    # 3: the generator fell behind (a busy machine, half a second at 500/s);
+    # the step was still planned and run at its length, which is the point.
+    assert p.returncode in (0, 3), p.stdout + p.stderr
     assert res["steps"][0]["duration_s"] == 0.5
 
 

@@ -177,7 +177,7 @@ def url_effects():
     E["ok-status"] = lambda c: _ok_status(c, False)
     E["threshold"] = lambda c: c.json("--threshold", "rate>1000000", "-n", "3", c.url(), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json("--threshold", "p(99)<1us", "--abort-on-fail", "-c", "1", "-d", "20s", c.url("/delay/5"), code=99, timeout=15)["thresholds_aborted"])
-    E["strict"] = lambda c: _eq(c.json("--strict", "-r", "1000000", "--max-connections", "100", "-t", "1", "-d", "2s", c.url(), code=3, timeout=30)["generator"]["verdict"], "behind")
+    E["strict"] = lambda c: _strict(c, "-r", "1000000", "--max-connections", "100", "-t", "1", "-d", "2s", c.url())
     E["baseline"] = lambda c: _baseline(c, [c.url()], None)
     E["fail-if"] = lambda c: _baseline(c, [c.url()], [c.url("/delay/20")], gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, [c.url()])
@@ -240,7 +240,7 @@ def script_effects():
     E["no-retry"] = lambda c: _no_retry(c, script=True)
     E["threshold"] = lambda c: c.json(*c.lua("--threshold", "rate>1000000"), code=99)
     E["abort-on-fail"] = lambda c: _true(c.json(*c.lua("--threshold", "p(99)<1us", "--abort-on-fail", "-d", "20s"), "-e", "PATH=/delay/5", code=99, timeout=15)["thresholds_aborted"])
-    E["strict"] = lambda c: _eq(c.json(*c.lua("--strict", "--rate", "300000", "--max-connections", "200", "-t", "1", "-d", "2s"), code=3, timeout=30)["generator"]["verdict"], "behind")
+    E["strict"] = lambda c: _strict(c, *c.lua("--rate", "300000", "--max-connections", "200", "-t", "1", "-d", "2s"))
     E["baseline"] = lambda c: _baseline(c, c.lua(), None)
     E["fail-if"] = lambda c: _baseline(c, c.lua(), c.lua("-e", "PATH=/delay/20"), gate=True)
     E["save-baseline"] = lambda c: _save_baseline(c, c.lua())
@@ -441,6 +441,20 @@ def _save_baseline(c, target):
     assert json.loads(base.read_text())["run_id"]
 
 
+def _strict(c, *args):
+    """--strict: exit 3 exactly when the verdict is "behind". A schedule far
+    beyond one thread makes volley the limit, unless a busy machine starves
+    the local server first (then the pool runs dry and the server is rightly
+    blamed): up to three tries for the failing case, the mapping every time."""
+    for _ in range(3):
+        p = c.run("-q", "--no-save", "--json", "--strict", *args, timeout=30)
+        verdict = json.loads(p.stdout)["generator"]["verdict"]
+        assert p.returncode == (3 if verdict == "behind" else 0), (verdict, p.stderr)
+        if verdict == "behind":
+            return
+    pytest.fail("a 2 s schedule far beyond one thread never made the verdict 'behind'")
+
+
 def _exec(c, script, ready=False):
     port = _free_port()
     cmd = "%s serve --listen 127.0.0.1:%d -q" % (c.bin, port)
@@ -451,9 +465,22 @@ def _exec(c, script, ready=False):
     res = c.json(*(c.lua(*args, url=url) if script else args + [url + "/health"]))
     _gt(res["totals"]["responses"], 0)
     _eq(res["monitor"]["command"], cmd)
-    with pytest.raises(OSError):  # stopped after the run
-        import socket
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    # Stopped after the run: no process runs that command any more. (Not a
+    # connect to the port: another program on a busy machine may take it.)
+    assert not _processes_running("serve --listen 127.0.0.1:%d " % port)
+
+
+def _processes_running(needle):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if needle in cmd and "pytest" not in cmd:
+            found.append((pid, cmd))
+    return found
 
 
 def _url_cold(c):
