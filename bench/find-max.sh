@@ -22,25 +22,7 @@ while getopts "R:r:s:" o; do
     esac
 done
 
-./scripts/setup-deps.sh bench
-[ -x ./volley ] || make -s volley
-VOLLEY=${VOLLEY:-./volley}
-TMP=$(mktemp -d)
-SERVE_PID=
-trap '[ -n "$SERVE_PID" ] && kill $SERVE_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
-
-serve_start() {
-    PORT=$(free_port)
-    "$VOLLEY" serve -q -l 127.0.0.1:"$PORT" -t 1 "$@" > /dev/null &
-    SERVE_PID=$!
-    wait_port "$PORT"
-}
-
-serve_stop() {
-    kill "$SERVE_PID" 2>/dev/null || true
-    wait "$SERVE_PID" 2>/dev/null || true
-    SERVE_PID=
-}
+bench_setup
 
 # CPU seconds (user + sys) of the command whose `time -v` output is in $1.
 cpu_of() {

@@ -7,7 +7,10 @@
  * With FLOOR_URING=1 (built with -DHAVE_URING -luring) the same client
  * runs on io_uring instead: a recv and a send per request as SQEs, many
  * connections' completions reaped per io_uring_enter, to see whether
- * batching the syscalls lowers the floor (docs/performance.md).
+ * batching the syscalls lowers the floor (docs/performance.md). With
+ * FLOOR_URING=2, receive is one multishot recv per connection drawing from
+ * a ring of provided buffers (armed once, not once per response; the
+ * kernel picks the buffer), sends as before.
  *
  * usage: floor HOST PORT CONNS SECONDS [PATH]  -> prints "responses seconds" */
 #define _GNU_SOURCE
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <fcntl.h>
@@ -175,6 +179,109 @@ static long run_uring(struct fconn *cs, int n, double end)
     }
     return total;
 }
+
+#define MS_BUFS 1024u   /* provided buffers (a power of two) */
+#define MS_BUF_SZ 2048u
+
+static void queue_recv_ms(struct io_uring *r, struct fconn *cs, size_t i)
+{
+    struct io_uring_sqe *q = io_uring_get_sqe(r);
+    io_uring_prep_recv_multishot(q, cs[i].fd, NULL, 0, 0);
+    q->flags |= IOSQE_BUFFER_SELECT;
+    q->buf_group = 0;
+    io_uring_sqe_set_data64(q, i << 1);
+}
+
+/* The ring of provided buffers (group 0), all of them given to the kernel. */
+static struct io_uring_buf_ring *ms_buffers(struct io_uring *r, char **bufs)
+{
+    void *mem = mmap(NULL, MS_BUFS * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    *bufs = malloc((size_t)MS_BUFS * MS_BUF_SZ);
+    if (mem == MAP_FAILED || !*bufs)
+        die("buffers");
+    struct io_uring_buf_ring *br = mem;
+    io_uring_buf_ring_init(br);
+    struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)br, .ring_entries = MS_BUFS};
+    int rc = io_uring_register_buf_ring(r, &reg, 0);
+    if (rc) {
+        errno = -rc;
+        die("io_uring_register_buf_ring");
+    }
+    for (unsigned b = 0; b < MS_BUFS; b++)
+        io_uring_buf_ring_add(br, *bufs + (size_t)b * MS_BUF_SZ, MS_BUF_SZ, (unsigned short)b,
+                              io_uring_buf_ring_mask(MS_BUFS), (int)b);
+    io_uring_buf_ring_advance(br, MS_BUFS);
+    return br;
+}
+
+/* A multishot recv's completion: its bytes appended to the connection's
+ * response, the buffer given back. Returns the responses completed. */
+static long ms_received(struct io_uring *r, struct io_uring_buf_ring *br, char *bufs,
+                        struct fconn *cs, size_t i, struct io_uring_cqe *cqe, int *returned)
+{
+    long done = 0;
+    if (cqe->res == -ENOBUFS) {
+        queue_recv_ms(r, cs, i); /* ran out of buffers: armed again */
+        return 0;
+    }
+    if (cqe->res <= 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
+        die("recv multishot (server closed or failed)");
+    unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+    if (cs[i].len + (size_t)cqe->res > BUF_CAP)
+        die("response larger than the buffer");
+    memcpy(cs[i].buf + cs[i].len, bufs + (size_t)bid * MS_BUF_SZ, (size_t)cqe->res);
+    cs[i].len += (size_t)cqe->res;
+    io_uring_buf_ring_add(br, bufs + (size_t)bid * MS_BUF_SZ, MS_BUF_SZ, (unsigned short)bid,
+                          io_uring_buf_ring_mask(MS_BUFS), (*returned)++);
+    size_t e;
+    while ((e = response_end(cs[i].buf, cs[i].len)) > 0) {
+        memmove(cs[i].buf, cs[i].buf + e, cs[i].len - e);
+        cs[i].len -= e;
+        done++;
+        queue_send(r, cs, i);
+    }
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        queue_recv_ms(r, cs, i);
+    return done;
+}
+
+static long run_uring_multishot(struct fconn *cs, int n, double end)
+{
+    struct io_uring r;
+    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+    if (io_uring_queue_init_params((unsigned)(2 * n + 16), &r, &p) != 0) {
+        memset(&p, 0, sizeof p); /* an older kernel: no task-run deferral */
+        if (io_uring_queue_init_params((unsigned)(2 * n + 16), &r, &p) != 0)
+            die("io_uring_queue_init");
+    }
+    char *bufs;
+    struct io_uring_buf_ring *br = ms_buffers(&r, &bufs);
+    for (int i = 0; i < n; i++) {
+        queue_send(&r, cs, (size_t)i);
+        queue_recv_ms(&r, cs, (size_t)i);
+    }
+    long total = 0;
+    while (now_s() < end) {
+        io_uring_submit_and_wait(&r, 1);
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        int returned = 0;
+        io_uring_for_each_cqe(&r, head, cqe) {
+            seen++;
+            size_t i = (size_t)(cqe->user_data >> 1);
+            if (cqe->user_data & 1) {
+                if (cqe->res != (int)req_len)
+                    die("send (short or failed)");
+                continue;
+            }
+            total += ms_received(&r, br, bufs, cs, i, cqe, &returned);
+        }
+        io_uring_buf_ring_advance(br, returned);
+        io_uring_cq_advance(&r, seen);
+    }
+    return total;
+}
 #endif
 
 int main(int argc, char **argv)
@@ -200,7 +307,8 @@ int main(int argc, char **argv)
     double t0 = now_s(), end = t0 + secs;
 #ifdef HAVE_URING
     if (getenv("FLOOR_URING") && atoi(getenv("FLOOR_URING"))) {
-        long got = run_uring(cs, n, end);
+        long got = atoi(getenv("FLOOR_URING")) == 2 ? run_uring_multishot(cs, n, end)
+                                                    : run_uring(cs, n, end);
         printf("%ld %.3f\n", got, now_s() - t0);
         return 0;
     }

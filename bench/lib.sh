@@ -1,5 +1,26 @@
-# bench/lib.sh: what the bench scripts share (source it): a free loopback
-# port, and a private nginx with one worker in a temporary prefix.
+# bench/lib.sh: what the bench scripts share (source it): the setup (peers,
+# volley, a temporary directory cleaned on exit), a free loopback port, a
+# private nginx with one worker in a temporary prefix (or `volley serve`),
+# one measured run of a tool, and the alternating rounds with their medians.
+
+# bench_setup: the test peers installed, volley built ($VOLLEY, default
+# ./volley), a temporary directory ($TMP) and a trap that stops the servers
+# started here (NGINX_PID, SERVE_PID) and removes $TMP on exit.
+bench_setup() {
+    ./scripts/setup-deps.sh bench
+    [ -x ./volley ] || make -s volley
+    VOLLEY=${VOLLEY:-./volley}
+    TMP=$(mktemp -d)
+    NGINX_PID= SERVE_PID=
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    if [ -n "${NGINX_PID:-}" ]; then kill "$NGINX_PID" 2>/dev/null || true; fi
+    if [ -n "${SERVE_PID:-}" ]; then kill "$SERVE_PID" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -41,6 +62,58 @@ CONF
     wait_port "$PORT"
 }
 
+# nginx_ok [tls]: nginx_start in $TMP on a free port, answering every
+# request with 200 "ok" (over TLS with a certificate made by make_certs,
+# and a session cache, when asked): sets PORT, URL and NGINX_PID.
+nginx_ok() {
+    PORT=$(free_port)
+    if [ "${1:-}" = tls ]; then
+        make_certs "$TMP"
+        nginx_start "$TMP" "server { listen 127.0.0.1:$PORT ssl; ssl_certificate $TMP/srv.pem;
+            ssl_certificate_key $TMP/srv.key; location / { return 200 \"ok\"; } }" \
+            "ssl_session_cache shared:SSL:10m;"
+        URL="https://127.0.0.1:$PORT/"
+    else
+        nginx_start "$TMP" "server { listen 127.0.0.1:$PORT; location / { return 200 \"ok\"; } }"
+        URL="http://127.0.0.1:$PORT/"
+    fi
+}
+
+# serve_start ARGS...: `$VOLLEY serve` (1 thread) with ARGS on a free port:
+# sets PORT and SERVE_PID. serve_stop stops it.
+serve_start() {
+    PORT=$(free_port)
+    "$VOLLEY" serve -q -l 127.0.0.1:"$PORT" -t 1 "$@" > /dev/null &
+    SERVE_PID=$!
+    wait_port "$PORT"
+}
+
+serve_stop() {
+    kill "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
+    SERVE_PID=
+}
+
+# measure KIND CMD...: runs CMD under /usr/bin/time, its output in $TMP,
+# and prints "rps cpu_seconds rss_kb" (the line bench_rounds wants from
+# `run`). KIND says how to read the rate from the output: volley (--json),
+# wrk, h2load, or floor (bench/floor's "requests seconds").
+measure() {
+    local kind=$1 out="$TMP/measure.out" tm="$TMP/measure.time" rps u s rss
+    shift
+    /usr/bin/time -f "%U %S %M" -o "$tm" "$@" > "$out"
+    case $kind in
+        volley) rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rps"])' \
+                    "$out") ;;
+        wrk)    rps=$(awk '/Requests\/sec/ {print $2}' "$out") ;;
+        h2load) rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$out") ;;
+        floor)  rps=$(awk '{print $1 / $2}' "$out") ;;
+        *)      echo "measure: unknown kind $kind" >&2; return 2 ;;
+    esac
+    read -r u s rss < "$tm"
+    echo "$rps $(echo "$u + $s" | bc -l) $rss"
+}
+
 # make_certs DIR: a CA (DIR/ca.pem) and a server certificate for 127.0.0.1
 # signed by it (DIR/srv.pem, DIR/srv.key), so clients verify as usual.
 make_certs() {
@@ -77,6 +150,12 @@ bench_rounds() {
     done
 }
 
+# median_of ARRAY TOOL: the median of TOOL's figures in RPS, CPU or RSS.
+median_of() {
+    local -n arr=$1
+    echo ${arr[$2]} | median
+}
+
 # bench_summary LABEL TOOL...: medians per tool, then volley's ratio to each
 # other tool (the first is volley).
 bench_summary() {
@@ -97,4 +176,27 @@ bench_summary() {
             "$(echo "$v / $(echo ${CPU[$t]} | median)" | bc -l)" \
             "$(echo "$r / $(echo ${RPS[$t]} | median)" | bc -l)"
     done
+}
+
+# nginx_h2_start DIR: nginx (one worker) answering "ok" over HTTP/2 on two
+# loopback ports: h2c with prior knowledge ($H2C_URL) and h2 over TLS by
+# ALPN ($H2S_URL, certificates from make_certs in DIR: DIR/ca.pem). 128
+# streams per connection (nginx's default), no request limit per connection.
+nginx_h2_start() {
+    local dir=$1
+    make_certs "$dir"
+    local h2c_port tls_port
+    h2c_port=$(free_port)
+    tls_port=$(free_port)
+    PORT=$tls_port
+    nginx_start "$dir" "server {
+        listen 127.0.0.1:$h2c_port http2;
+        listen 127.0.0.1:$tls_port ssl http2;
+        ssl_certificate $dir/srv.pem; ssl_certificate_key $dir/srv.key;
+        http2_max_concurrent_streams 128;
+        location / { return 200 \"ok\"; }
+    }"
+    wait_port "$h2c_port"
+    H2C_URL="http://127.0.0.1:$h2c_port/"
+    H2S_URL="https://127.0.0.1:$tls_port/"
 }

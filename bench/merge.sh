@@ -4,21 +4,35 @@
 # numbers) merged in one command. Prints wall seconds, CPU seconds and peak
 # RSS per round and their medians; the target is under 2 s and 256 MB.
 #
-# usage: bench/merge.sh [-n FILES] [-e ENDPOINTS] [-r ROUNDS]
+# usage: bench/merge.sh [-n FILES] [-e ENDPOINTS] [-r ROUNDS] [-k DIR]
+#   -k DIR  make the inputs in DIR and keep them; reused when DIR/in exists
+#           (same FILES and ENDPOINTS), e.g. to profile one merge
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-FILES=1000 EPS=100 ROUNDS=3
-while getopts "n:e:r:" o; do
-    case $o in n) FILES=$OPTARG ;; e) EPS=$OPTARG ;; r) ROUNDS=$OPTARG ;; *) exit 2 ;; esac
+FILES=1000 EPS=100 ROUNDS=3 KEEP=
+while getopts "n:e:r:k:" o; do
+    case $o in
+        n) FILES=$OPTARG ;; e) EPS=$OPTARG ;; r) ROUNDS=$OPTARG ;; k) KEEP=$OPTARG ;; *) exit 2 ;;
+    esac
 done
 
 ./scripts/setup-deps.sh bench
 [ -x ./volley ] || make -s volley
 
-TMP=$(mktemp -d)
-trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+NGINX_PID=
+if [ -n "$KEEP" ]; then
+    mkdir -p "$KEEP"
+    TMP=$(cd "$KEEP" && pwd)
+    trap '[ -n "$NGINX_PID" ] && kill $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP/out"' EXIT
+else
+    TMP=$(mktemp -d)
+    trap '[ -n "$NGINX_PID" ] && kill $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
+fi
+
+# make_inputs: FILES segment results in $TMP/in (and the 4 real ones).
+make_inputs() {
 PORT=$(free_port)
 nginx_start "$TMP" "server { listen 127.0.0.1:$PORT; location / { return 200 \"ok\"; } }"
 
@@ -50,6 +64,9 @@ for i in range(n):
     with open(os.path.join(tmp, "in", f"seg{i + 1:04d}.json"), "w") as f:
         json.dump(d, f, indent=1)
 PY
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
+}
+[ -d "$TMP/in" ] && [ "$(ls "$TMP/in" | wc -l)" = "$FILES" ] || { rm -rf "$TMP/in"; make_inputs; }
 size=$(du -sm "$TMP/in" | cut -f1)
 echo "merging $FILES files of $EPS endpoints ($size MB of JSON), $ROUNDS rounds"
 printf "%-6s %10s %10s %10s\n" round "wall s" "cpu s" "rss MiB"

@@ -21,35 +21,19 @@ while getopts "m:c:d:r:b:" o; do
     esac
 done
 
-./scripts/setup-deps.sh bench
-[ -x ./volley ] || make -s volley
-
-TMP=$(mktemp -d)
-trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-PORT=$(free_port)
-nginx_start "$TMP" "server { listen 127.0.0.1:$PORT; location / { return 200 \"ok\"; } }"
-URL="http://127.0.0.1:$PORT/"
-
-vjson() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rps"])' "$1"; }
+bench_setup
+nginx_ok
 
 # run TOOL: prints "rps cpu_s rss_kb"
 run() {
-    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time" rps
-    local T=(/usr/bin/time -f "%U %S %M" -o "$tm")
-    case $tool in
-        volley) "${T[@]}" ./volley run -q --json --no-save -c "$CONNS" -t 1 -d "${DUR}s" --pipeline "$DEPTH" "$URL" > "$out" ;;
-        v-m1)   "${T[@]}" ./volley run -q --json --no-save -c "$CONNS" -t 1 -d "${DUR}s" "$URL" > "$out" ;;
-        base)   "${T[@]}" "$BASE" run -q --json --no-save -c "$CONNS" -t 1 -d "${DUR}s" "$URL" > "$out" ;;
-        wrk)    "${T[@]}" wrk -c "$CONNS" -t 1 -d "${DUR}s" -s bench/pipeline.lua "$URL" -- "$DEPTH" > "$out" ;;
-        h2load) "${T[@]}" h2load --h1 -c "$CONNS" -t 1 -m "$DEPTH" -D "$DUR" "$URL" > "$out" ;;
+    case $1 in
+        volley) measure volley "$VOLLEY" run -q --json --no-save -c "$CONNS" -t 1 -d "${DUR}s" \
+                    --pipeline "$DEPTH" "$URL" ;;
+        v-m1)   measure volley "$VOLLEY" run -q --json --no-save -c "$CONNS" -t 1 -d "${DUR}s" "$URL" ;;
+        base)   measure volley "$BASE" run -q --json --no-save -c "$CONNS" -t 1 -d "${DUR}s" "$URL" ;;
+        wrk)    measure wrk wrk -c "$CONNS" -t 1 -d "${DUR}s" -s bench/pipeline.lua "$URL" -- "$DEPTH" ;;
+        h2load) measure h2load h2load --h1 -c "$CONNS" -t 1 -m "$DEPTH" -D "$DUR" "$URL" ;;
     esac
-    case $tool in
-        volley|v-m1|base) rps=$(vjson "$out") ;;
-        wrk)    rps=$(awk '/Requests\/sec/ {print $2}' "$out") ;;
-        h2load) rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$out") ;;
-    esac
-    read -r u s rss < "$tm"
-    echo "$rps $(echo "$u + $s" | bc -l) $rss"
 }
 
 TOOLS=(volley wrk h2load)
@@ -58,5 +42,5 @@ bench_rounds "${TOOLS[@]}"
 bench_summary "-c $CONNS -m $DEPTH -t 1 -d ${DUR}s, nginx 1 worker" "${TOOLS[@]}"
 if [ -n "$BASE" ]; then
     printf "  v-m1/base (no --pipeline, this build / BASE) requests per generator cpu-s: %.3f\n" \
-        "$(echo "$(echo ${CPU[v-m1]} | median) / $(echo ${CPU[base]} | median)" | bc -l)"
+        "$(echo "$(median_of CPU v-m1) / $(median_of CPU base)" | bc -l)"
 fi

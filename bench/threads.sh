@@ -19,29 +19,16 @@ while getopts "c:d:r:" o; do
         *) echo "usage: $0 [-c CONNS] [-d SECONDS] [-r ROUNDS]" >&2; exit 2 ;;
     esac
 done
-./scripts/setup-deps.sh bench
-[ -x ./volley ] || make -s volley
-VOLLEY=${VOLLEY:-./volley}
-
-TMP=$(mktemp -d)
-NGINX_PID=
-trap '[ -n "$NGINX_PID" ] && kill $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
-PORT=$(free_port)
-nginx_start "$TMP" "server { listen 127.0.0.1:$PORT; location / { return 200 \"ok\"; } }"
-URL="http://127.0.0.1:$PORT/"
+bench_setup
+nginx_ok
 
 # run TOOL: t1 | t2 | t2pin; prints "rps cpu_s rss_kb"
 run() {
-    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time" args=()
-    case $tool in
+    local args=()
+    case $1 in
         t1) args=(-t 1) ;; t2) args=(-t 2) ;; t2pin) args=(-t 2 --cpus 0,1) ;;
     esac
-    /usr/bin/time -f "%U %S %M" -o "$tm" "$VOLLEY" run --no-save -q --json -c "$CONNS" \
-        "${args[@]}" -d "${DUR}s" "$URL" > "$out"
-    local rps
-    rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rps"])' "$out")
-    read -r u s rss < "$tm"
-    echo "$rps $(echo "$u + $s" | bc -l) $rss"
+    measure volley "$VOLLEY" run --no-save -q --json -c "$CONNS" "${args[@]}" -d "${DUR}s" "$URL"
 }
 
 bench_rounds t1 t2 t2pin
@@ -49,8 +36,8 @@ echo
 echo "medians over $ROUNDS rounds (-c $CONNS -d ${DUR}s, nginx 1 worker):"
 for t in t1 t2 t2pin; do
     printf "  %-6s req/s %8.0f   req per generator cpu-s %8.0f\n" "$t" \
-        "$(echo ${RPS[$t]} | median)" "$(echo ${CPU[$t]} | median)"
+        "$(median_of RPS "$t")" "$(median_of CPU "$t")"
 done
 printf "  2 threads / 1 thread: req/s %.2f, req per cpu-s %.2f\n" \
-    "$(echo "$(echo ${RPS[t2]} | median) / $(echo ${RPS[t1]} | median)" | bc -l)" \
-    "$(echo "$(echo ${CPU[t2]} | median) / $(echo ${CPU[t1]} | median)" | bc -l)"
+    "$(echo "$(median_of RPS t2) / $(median_of RPS t1)" | bc -l)" \
+    "$(echo "$(median_of CPU t2) / $(median_of CPU t1)" | bc -l)"

@@ -7,8 +7,12 @@
 # request sent and nothing to read: idle, as far as TLS buffers go. (nginx
 # has no such route: its limit_req queue answered some connections at full
 # speed while others waited in the handshake, which is not idle.) RSS is
-# read from /proc once every connection is up and RSS has settled (two
-# samples 1 s apart within 1 %).
+# read from /proc once every connection is up and the tool is idle: two
+# samples 0.5 s apart with RSS within 1 % and under 0.02 CPU-s between them
+# (TCP connections are established long before their TLS handshakes are
+# done, and a burst of handshakes can hold RSS flat while it runs). "ramp
+# s" is the time from the tool's start until then, "cpu s" the tool's CPU
+# (user+sys) by then: the cost of the handshakes.
 #
 # usage: bench/tls-idle.sh   (env: CONNS=10000 SMALL=100 ROUNDS=1 WAIT_S=90
 #                              TOOLS="volley wrk")
@@ -49,6 +53,11 @@ rss_kb() {
     awk '/^VmRSS/ {print $2}' "/proc/$1/status"
 }
 
+# cpu_s PID: user+sys CPU seconds of the process so far.
+cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
+}
+
 # idle_rss TOOL N: starts TOOL with N connections, waits (up to WAIT_S) for
 # them and for its RSS to settle, prints "RSS_KiB CONNECTIONS_HELD", stops it.
 idle_rss() {
@@ -59,17 +68,22 @@ idle_rss() {
         wrk)    wrk -c "$n" -t 1 -d 120s --timeout 90s "$URL" > /dev/null 2>&1 & ;;
     esac
     TOOL_PID=$!
-    local deadline=$((SECONDS + ${WAIT_S:-90})) prev=0 cur
-    until [ "$(established)" -ge "$n" ] || [ $SECONDS -ge $deadline ]; do sleep 0.5; done
+    local deadline=$((SECONDS + ${WAIT_S:-90})) prev=0 cur t0 ramp
+    t0=$(date +%s.%N)
+    until [ "$(established)" -ge "$n" ] || [ $SECONDS -ge $deadline ]; do sleep 0.2; done
+    local cpu0 cpu1
+    cpu0=$(cpu_s "$TOOL_PID")
     while [ $SECONDS -lt $deadline ]; do
-        sleep 1
-        cur=$(rss_kb "$TOOL_PID")
-        [ "$prev" -gt 0 ] && [ $(( (cur > prev ? cur - prev : prev - cur) * 100 )) -le "$cur" ] && break
-        prev=$cur
+        sleep 0.5
+        cur=$(rss_kb "$TOOL_PID") cpu1=$(cpu_s "$TOOL_PID")
+        [ "$prev" -gt 0 ] && [ $(( (cur > prev ? cur - prev : prev - cur) * 100 )) -le "$cur" ] &&
+            [ "$(echo "$cpu1 - $cpu0 < 0.02" | bc -l)" = 1 ] && break
+        prev=$cur cpu0=$cpu1
     done
+    ramp=$(echo "$(date +%s.%N) - $t0 - 0.5" | bc -l)
     local got; got=$(established)
     [ "$got" -ge "$n" ] || echo "bench: $tool holds only $got of $n connections" >&2
-    echo "$(rss_kb "$TOOL_PID") $got"
+    echo "$(rss_kb "$TOOL_PID") $got $ramp $(cpu_s "$TOOL_PID")"
     kill -9 "$TOOL_PID"; wait "$TOOL_PID" 2>/dev/null || true; TOOL_PID=
     # let nginx drop the closed connections before the next run
     deadline=$((SECONDS + 30))
@@ -77,14 +91,15 @@ idle_rss() {
 }
 
 declare -A PER
-printf "%-8s %-6s %12s %12s %16s\n" tool round "rss@$SMALL KiB" "rss@$CONNS KiB" "KiB/connection"
+printf "%-8s %-6s %12s %12s %16s %8s %8s\n" tool round "rss@$SMALL KiB" "rss@$CONNS KiB" \
+    "KiB/connection" "ramp s" "cpu s"
 for r in $(seq "$ROUNDS"); do
     for t in $TOOLS; do
-        read -r small nsmall < <(idle_rss "$t" "$SMALL")
-        read -r big nbig < <(idle_rss "$t" "$CONNS")
+        read -r small nsmall _ < <(idle_rss "$t" "$SMALL")
+        read -r big nbig ramp cpu < <(idle_rss "$t" "$CONNS")
         per=$(echo "($big - $small) / ($nbig - $nsmall)" | bc -l)
-        printf "%-8s %-6s %12s %12s %16.2f   (%s and %s connections held)\n" "$t" "$r" "$small" \
-            "$big" "$per" "$nsmall" "$nbig"
+        printf "%-8s %-6s %12s %12s %16.2f %8.1f %8.2f   (%s and %s connections held)\n" "$t" \
+            "$r" "$small" "$big" "$per" "$ramp" "$cpu" "$nsmall" "$nbig"
         PER[$t]="${PER[$t]:-} $per"
     done
 done

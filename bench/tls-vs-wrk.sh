@@ -21,20 +21,8 @@ while getopts "c:d:r:t:kK" o; do
     esac
 done
 
-./scripts/setup-deps.sh bench
-[ -x ./volley ] || make -s volley
-VOLLEY=${VOLLEY:-./volley}
-
-TMP=$(mktemp -d)
-NGINX_PID=
-trap '[ -n "$NGINX_PID" ] && kill $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
-
-make_certs "$TMP"
-
-PORT=$(free_port)
-nginx_start "$TMP" "server { listen 127.0.0.1:$PORT ssl; ssl_certificate $TMP/srv.pem; ssl_certificate_key $TMP/srv.key; location / { return 200 \"ok\"; } }" \
-    "ssl_session_cache shared:SSL:10m;"
-URL="https://127.0.0.1:$PORT/"
+bench_setup
+nginx_ok tls
 
 VFLAGS=() WFLAGS=()
 if [ "$KEEPALIVE" = 0 ]; then
@@ -44,21 +32,11 @@ fi
 
 # run TOOL: prints "rps cpu_s rss_kb"
 run() {
-    local tool=$1 out="$TMP/$1.out" tm="$TMP/$1.time"
-    case $tool in
-        volley) /usr/bin/time -f "%U %S %M" -o "$tm" "$VOLLEY" run --no-save -q --json \
-                    --cacert "$TMP/ca.pem" "${VFLAGS[@]}" -c "$CONNS" -t "$THREADS" -d "${DUR}s" \
-                    "$URL" > "$out" ;;
-        wrk)    /usr/bin/time -f "%U %S %M" -o "$tm" wrk "${WFLAGS[@]}" -c "$CONNS" -t "$THREADS" \
-                    -d "${DUR}s" "$URL" > "$out" ;;
+    case $1 in
+        volley) measure volley "$VOLLEY" run --no-save -q --json --cacert "$TMP/ca.pem" \
+                    "${VFLAGS[@]}" -c "$CONNS" -t "$THREADS" -d "${DUR}s" "$URL" ;;
+        wrk)    measure wrk wrk "${WFLAGS[@]}" -c "$CONNS" -t "$THREADS" -d "${DUR}s" "$URL" ;;
     esac
-    local rps
-    case $tool in
-        volley) rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rps"])' "$out") ;;
-        wrk)    rps=$(awk '/Requests\/sec/ {print $2}' "$out") ;;
-    esac
-    read -r u s rss < "$tm"
-    echo "$rps $(echo "$u + $s" | bc -l) $rss"
 }
 
 bench_rounds volley wrk

@@ -27,6 +27,8 @@ static void usage(FILE *f)
           "\n"
           "  --json             print the comparison as JSON\n"
           "  --html FILE        write an HTML page with both runs' charts overlaid\n"
+          "  --same-plan        refuse (exit 2) when the two runs' plans differ; without\n"
+          "                     it a difference is a warning in every output\n"
           "  --fail-if EXPR     exit 99 if the whole run's metric changed beyond EXPR,\n"
           "                     repeatable: 'p(99)>+10%', 'avg>+20%', 'rate<-5%',\n"
           "                     'errors>+1%' (percentage points for errors)\n"
@@ -56,10 +58,12 @@ int cmd_compare(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"html", required_argument, NULL, 'w'},
         {"fail-if", required_argument, NULL, 'f'},
+        {"same-plan", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     session_compare o = {.out = stdout};
+    bool same_plan = false;
     int c;
     opterr = 0;
     optind = 1;
@@ -67,6 +71,7 @@ int cmd_compare(int argc, char **argv)
         switch (c) {
         case 'j': o.json = true; break;
         case 'w': o.html = optarg; break;
+        case 's': same_plan = true; break;
         case 'f':
             if (add_gate(&o, optarg))
                 return EXIT_USAGE;
@@ -93,6 +98,16 @@ int cmd_compare(int argc, char **argv)
         fprintf(stderr, "volley compare: %s\n", e.msg);
         results_free(&a);
         return EXIT_USAGE;
+    }
+    char why[600];
+    if (compare_plan_diff(&a, &b, why, sizeof why)) {
+        fprintf(stderr, "volley compare: %s: the plans differ: %s\n",
+                same_plan ? "refused (--same-plan)" : "warning", why);
+        if (same_plan) {
+            results_free(&a);
+            results_free(&b);
+            return EXIT_USAGE;
+        }
     }
     int rc = session_compare_report(argv[optind], argv[optind + 1], &a, &b, &o);
     results_free(&a);

@@ -849,7 +849,10 @@ static int setup(plan *p, fm_opts *o, fm_run *fr, int argc, char **argv, bool *d
         o->sc.knee_floor_ns = (uint64_t)(slo_line_ms(o) * NS_PER_MS / 2);
     memset(fr, 0, sizeof *fr);
     search_init(&fr->s, &o->sc);
-    if (o->script && !(fr->tls = tls_client_ctx_new(&p->tls_opts, &e))) {
+    /* Scripts under find-max speak HTTP/1.1 (their wss:// shares this context). */
+    tls_client_opts to = p->tls_opts;
+    to.alpn = TLS_ALPN_HTTP11;
+    if (o->script && !(fr->tls = tls_client_ctx_new(&to, &e))) {
         fprintf(stderr, "volley find-max: %s\n", e.msg);
         *done = true;
         return EXIT_USAGE;

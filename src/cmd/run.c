@@ -81,6 +81,8 @@ enum {
     OPT_OK_STATUS,
     OPT_PIPELINE,
     OPT_MAX_STREAMS,
+    OPT_HTTP,
+    OPT_H2C,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
 };
 
@@ -117,7 +119,10 @@ static const flag_def run_flags[] = {
     {OPT_PIPELINE, "pipeline", 0, "N", U, "load",
      "requests in flight per connection (default 1; HTTP/1.1 pipelining, h2load -m): closed "
      "model: -c connections x N VUs; open model: N slots per pooled connection", NULL},
-    {OPT_MAX_STREAMS, "max-streams", 0, "N", U, "load", "alias of --pipeline", NULL},
+    {OPT_MAX_STREAMS, "max-streams", 0, "N", U, "load",
+     "requests in flight per connection: HTTP/2 streams (h2load -m; a server's lower "
+     "SETTINGS_MAX_CONCURRENT_STREAMS clamps it), HTTP/1.1 pipelining depth (as --pipeline)",
+     NULL},
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
@@ -166,6 +171,11 @@ static const flag_def run_flags[] = {
      "a keep-alive connection the server closed as it was reused is a stale_connection error "
      "(default: an idempotent request is sent once more on a new connection, counted in "
      "retries)", NULL},
+    {OPT_HTTP, "http", 0, "1.1|2|auto", B, "http",
+     "protocol (default auto: https offers h2 and http/1.1 by ALPN and the server picks; http "
+     "stays HTTP/1.1); 2: https must choose h2, http:// speaks h2c", NULL},
+    {OPT_H2C, "h2c", 0, NULL, B, "http",
+     "http:// targets speak HTTP/2 in cleartext with prior knowledge", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
@@ -458,6 +468,11 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
                              &v, e)))
             p->pipeline = (uint32_t)v;
         return rc;
+    case OPT_HTTP:
+        return plan_set_http(p, arg, e);
+    case OPT_H2C:
+        p->h2c = true;
+        return plan_http_check(p, e);
     case OPT_MAX_BACKLOG:
         if (!(rc = parse_u64(arg, "--max-backlog", 1, 100000000, &v, e)))
             p->max_backlog = (uint32_t)v;
@@ -865,6 +880,51 @@ static int parse_args(plan *p, run_opts *o, int argc, char **argv, err *e)
     return 0;
 }
 
+/* Whether a header's or a variable's value is a secret, by its name. */
+static bool secret_name(const char *name, size_t len)
+{
+    static const char *const words[] = {"auth", "cookie", "token", "secret", "pass", "key"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        for (size_t i = 0; i + strlen(words[w]) <= len; i++)
+            if (!strncasecmp(name + i, words[w], strlen(words[w])))
+                return true;
+    return false;
+}
+
+/* arg with its secret masked: "Authorization: ***", "TOKEN=***",
+ * "http://user:***@host"; prev is the argument before it. */
+static void mask_arg(const char *prev, const char *arg, char *out, size_t cap)
+{
+    bool header = prev && (!strcmp(prev, "-H") || !strcmp(prev, "--header"));
+    bool env = prev && (!strcmp(prev, "-e") || !strcmp(prev, "--env"));
+    const char *sep = header ? strchr(arg, ':') : env ? strchr(arg, '=') : NULL;
+    if (sep && secret_name(arg, (size_t)(sep - arg))) {
+        snprintf(out, cap, "%.*s%s***", (int)(sep - arg + 1), arg, header ? " " : "");
+        return;
+    }
+    const char *scheme = strstr(arg, "://"), *at = scheme ? strchr(scheme, '@') : NULL;
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    if (at && colon && colon < at && !memchr(scheme + 3, '/', (size_t)(at - scheme - 3))) {
+        snprintf(out, cap, "%.*s***%s", (int)(colon - arg + 1), arg, at);
+        return;
+    }
+    snprintf(out, cap, "%s", arg);
+}
+
+/* "volley run ARGS" for results.json and the report's header, each
+ * argument quoted for a shell when it needs it, secrets masked. */
+static void command_line(int argc, char **argv, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap, "volley");
+    for (int i = 0; i < argc && len < cap; i++) {
+        char a[1024];
+        mask_arg(i ? argv[i - 1] : NULL, argv[i], a, sizeof a);
+        bool plain = a[0] && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789-_./:=,@%+") == strlen(a);
+        len += (size_t)snprintf(out + len, cap - len, plain ? " %s" : " '%s'", a);
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     static plan p; /* large (endpoints); one per process */
@@ -874,6 +934,9 @@ int cmd_run(int argc, char **argv)
     memset(&sc, 0, sizeof sc);
     memset(&o, 0, sizeof o);
     sc.who = "volley run";
+    static char command[1024];
+    command_line(argc, argv, command, sizeof command);
+    sc.command = command;
     o.s = &sc;
     err e = {0};
     lua_plan_shape shape;

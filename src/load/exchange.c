@@ -4,7 +4,7 @@
  * protocol only through xch_proto; xch_http1 is the HTTP/1.1 driver over
  * proto/http1. Neighbours: load/worker (URL runs) and script/lua_http
  * (Lua http.*) own the connections and submit requests. */
-#include "load/exchange.h"
+#include "load/exchange_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,11 +30,14 @@ static void note_fatal(xch_conn *xc, const char *fmt, const char *a, const char 
         snprintf(x->fatal, x->fatal_cap, fmt, a, b);
 }
 
+void xch_note_fatal(xch_conn *xc, const char *msg) { note_fatal(xc, "%s%s", msg, ""); }
+
 /* ---- the requests in flight (FIFO) ---- */
 
-static void fifo_push(xch_conn *xc, xch_req *r)
+void xch_fifo_push(xch_conn *xc, xch_req *r)
 {
     r->next = NULL;
+    r->prev = xc->tail;
     if (xc->cur)
         xc->tail->next = r;
     else
@@ -43,20 +46,30 @@ static void fifo_push(xch_conn *xc, xch_req *r)
     xc->nflight++;
 }
 
+void xch_fifo_remove(xch_conn *xc, xch_req *r)
+{
+    if (xc->wnext == r)
+        xc->wnext = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        xc->cur = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        xc->tail = r->prev;
+    r->next = r->prev = NULL;
+    xc->nflight--;
+}
+
 static xch_req *fifo_pop(xch_conn *xc)
 {
     xch_req *r = xc->cur;
-    xc->cur = r->next;
-    if (!xc->cur)
-        xc->tail = NULL;
-    if (xc->wnext == r)
-        xc->wnext = r->next;
-    xc->nflight--;
+    xch_fifo_remove(xc, r);
     return r;
 }
 
-/* Empties the FIFO and returns its requests as a list (r->next). */
-static xch_req *fifo_take(xch_conn *xc)
+xch_req *xch_fifo_take(xch_conn *xc)
 {
     xch_req *r = xc->cur;
     xc->cur = xc->tail = xc->wnext = NULL;
@@ -67,7 +80,7 @@ static xch_req *fifo_take(xch_conn *xc)
 void xch_close(xch_conn *xc, bool reset)
 {
     loop_timer_stop(xc->ctx->lp, &xc->timer);
-    fifo_take(xc);
+    xch_fifo_take(xc);
     if (xc->c.fd < 0)
         return;
     xc->epoch++;
@@ -82,7 +95,7 @@ void xch_close(xch_conn *xc, bool reset)
 
 static void on_timeout(loop *l, void *data);
 
-static void arm(xch_conn *xc, uint64_t deadline)
+void xch_arm(xch_conn *xc, uint64_t deadline)
 {
     if (deadline)
         loop_timer_start(xc->ctx->lp, &xc->timer, deadline, on_timeout, xc);
@@ -90,13 +103,13 @@ static void arm(xch_conn *xc, uint64_t deadline)
         loop_timer_stop(xc->ctx->lp, &xc->timer);
 }
 
-static uint64_t req_deadline(const xch_req *r)
+uint64_t xch_req_deadline(const xch_req *r)
 {
     return r->timeout_ns ? r->intended_ns + r->timeout_ns : 0;
 }
 
 /* r is out of the FIFO: tell its owner. */
-static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
+void xch_finish(xch_conn *xc, xch_req *r, xch_outcome *o)
 {
     o->done_ns = loop_now(xc->ctx->lp);
     o->latency_ns = o->done_ns - r->intended_ns;
@@ -104,14 +117,19 @@ static void finish(xch_conn *xc, xch_req *r, xch_outcome *o)
     r->on_done(r, o);
 }
 
-static void fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
+void xch_fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
 {
     uint64_t out = r->sent ? r->len : 0;
     /* A timeout stays in latency at the time it was abandoned. */
     metrics_record_failure(r->shard, k, loop_now(xc->ctx->lp) - r->intended_ns, r->bytes_in, out);
+    if (xc->proto == &xch_http1) {
+        r->shard->tot.wire_in += r->bytes_in;
+        r->shard->tot.wire_out += out;
+    }
     xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
-                     .msg = msg ? msg : metrics_err_kind_name(k)};
-    finish(xc, r, &o);
+                     .msg = msg ? msg : metrics_err_kind_name(k),
+                     .proto = r->sent ? (xc->proto == &xch_h2 ? "HTTP/2" : "HTTP/1.1") : NULL};
+    xch_finish(xc, r, &o);
 }
 
 /* Requests that were behind the one that ended their connection: each is
@@ -121,7 +139,7 @@ static void fail_rest(xch_conn *xc, xch_req *r)
 {
     while (r) {
         xch_req *n = r->next;
-        fail_one(xc, r, ERRK_CLOSED, "the connection ended before this pipelined request's response");
+        xch_fail_one(xc, r, ERRK_CLOSED, "the connection ended before this pipelined request's response");
         r = n;
     }
 }
@@ -135,7 +153,7 @@ static void fail(xch_conn *xc, err_kind k, const char *msg)
     /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */
     xch_req *rest = r->next;
     xch_close(xc, true);
-    fail_one(xc, r, k, msg);
+    xch_fail_one(xc, r, k, msg);
     fail_rest(xc, rest);
 }
 
@@ -155,6 +173,8 @@ static void complete(xch_conn *xc, bool keep_alive)
         .chunks = r->resp.chunked ? r->resp.chunks : 0,
     };
     metrics_record_response(r->shard, &m);
+    r->shard->tot.wire_in += m.bytes_in;
+    r->shard->tot.wire_out += m.bytes_out;
     xc->responses++;
     xc->last_use_ns = now;
     fifo_pop(xc);
@@ -166,11 +186,12 @@ static void complete(xch_conn *xc, bool keep_alive)
         else
             xch_close(xc, false);
     } else {
-        arm(xc, xc->cur ? req_deadline(xc->cur) : 0);
+        xch_arm(xc, xc->cur ? xch_req_deadline(xc->cur) : 0);
     }
     xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
-                     .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out};
-    finish(xc, r, &o);
+                     .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
+                     .proto = "HTTP/1.1"};
+    xch_finish(xc, r, &o);
 }
 
 /* ---- connecting ---- */
@@ -204,12 +225,12 @@ static void start_connect(xch_conn *xc)
         fail(xc, ERRK_CONNECT, m);
         return;
     }
-    uint64_t d = req_deadline(r);
+    uint64_t d = xch_req_deadline(r);
     if (r->connect_timeout_ns) {
         uint64_t cd = xc->connect_start_ns + r->connect_timeout_ns;
         d = d && d < cd ? d : cd;
     }
-    arm(xc, d);
+    xch_arm(xc, d);
 }
 
 /* A connect failed at address addr_i: the next address, if any is left. */
@@ -221,6 +242,26 @@ static bool try_next_address(xch_conn *xc, uint32_t *tried)
     conn_close(&xc->c, true);
     start_connect(xc);
     return true;
+}
+
+/* HTTP/2 when ALPN chose h2 or the target is h2c, else HTTP/1.1. True when
+ * the connection failed here (the server refused h2 under --http 2). */
+static bool choose_proto(xch_conn *xc, xch_req *r)
+{
+    bool h2 = xc->c.ssl ? tls_io_alpn_is_h2(xc->c.ssl) : xc->t->h2c;
+    if (xc->c.ssl && xc->t->h2_only && !h2) {
+        note_fatal(xc, "TLS: the server did not choose h2 by ALPN (--http 2) (%s)%s",
+                   xc->t->name, "");
+        fail(xc, ERRK_TLS, "tls: the server did not choose h2 by ALPN (--http 2)");
+        return true;
+    }
+    xc->proto = h2 ? &xch_h2 : &xch_http1;
+    r->shard->tot.h2_conns += h2;
+    if (xc->proto->on_open && xc->proto->on_open(xc) < 0) {
+        fail(xc, ERRK_CONNECT, "http2: out of memory");
+        return true;
+    }
+    return false;
 }
 
 static void connected(xch_conn *xc)
@@ -235,7 +276,9 @@ static void connected(xch_conn *xc)
     }
     xc->t->good = xc->addr_i % xc->t->naddrs;
     set_active(xc, 1);
-    arm(xc, req_deadline(r));
+    if (choose_proto(xc, r))
+        return;
+    xch_arm(xc, xch_req_deadline(r));
     /* Everything submitted while connecting is written now, in order. */
     uint32_t epoch = xc->epoch;
     xc->wnext = xc->cur;
@@ -284,6 +327,8 @@ static void on_timeout(loop *l, void *data)
     (void)l;
     xch_conn *xc = data;
     bool connecting = xc->c.state == CONN_CONNECTING;
+    if (!connecting && xc->proto->on_timeout && xc->proto->on_timeout(xc))
+        return;
     fail(xc, connecting ? ERRK_CONNECT_TIMEOUT : ERRK_TIMEOUT,
          connecting ? "connect timeout" : "request timeout");
 }
@@ -314,7 +359,7 @@ static bool stale(xch_conn *xc)
  * closed_early. */
 static void resend(xch_conn *xc, bool announced)
 {
-    xch_req *list = fifo_take(xc), *failed = NULL, **fl = &failed;
+    xch_req *list = xch_fifo_take(xc), *failed = NULL, **fl = &failed;
     xch_close(xc, true);
     while (list) {
         xch_req *n = list->next;
@@ -323,7 +368,7 @@ static void resend(xch_conn *xc, bool announced)
             list->shard->tot.retries++;
             list->sent = false;
             list->bytes_in = 0;
-            fifo_push(xc, list);
+            xch_fifo_push(xc, list);
         } else {
             *fl = list;
             fl = &list->next;
@@ -341,7 +386,7 @@ static void resend(xch_conn *xc, bool announced)
 
 /* A read or write error: TLS record failures (-EPROTO from the TLS
  * transport) are tls_error, with their reason kept as the run's warning. */
-static void io_error(xch_conn *xc, int status)
+void xch_io_error(xch_conn *xc, int status)
 {
     if ((status == -ECONNRESET || status == -EPIPE) && stale(xc))
         return;
@@ -364,7 +409,8 @@ static void on_readable(conn *c)
 static void on_sent(conn *c)
 {
     xch_conn *xc = c->owner;
-    if (xc->wnext && !xc->pumping && xc->proto->on_sent)
+    /* HTTP/2 may have frames to write with no request waiting. */
+    if ((xc->wnext || xc->pstate) && !xc->pumping && xc->proto->on_sent)
         xc->proto->on_sent(xc);
 }
 
@@ -385,6 +431,24 @@ static const conn_handlers handlers = {
     .on_write_error = on_write_error,
 };
 
+void xch_reopen(xch_conn *xc)
+{
+    xch_req *list = xch_fifo_take(xc);
+    xch_close(xc, false);
+    while (list) {
+        xch_req *n = list->next;
+        list->sent = false;
+        list->bytes_in = 0;
+        xch_fifo_push(xc, list);
+        list = n;
+    }
+    if (xc->cur) {
+        xc->addr_i = xc->t->good;
+        xc->addr_tried = 0;
+        start_connect(xc);
+    }
+}
+
 /* ---- the HTTP/1.1 driver ---- */
 
 static uint32_t h1_max_in_flight(const xch_conn *xc) { return xc->depth; }
@@ -393,7 +457,7 @@ static uint32_t h1_in_flight(const xch_conn *xc) { return xc->nflight; }
 
 #define WBUF_BYTES (16 * 1024)
 
-static void mark_sent(xch_req *r, uint64_t now)
+void xch_mark_sent(xch_req *r, uint64_t now)
 {
     r->sent = true;
     r->sent_ns = now;
@@ -413,7 +477,7 @@ static int h1_write_gathered(xch_conn *xc, uint64_t now)
         memcpy(xc->wbuf + n, r->data, r->len);
         n += r->len;
         xc->wnext = r->next;
-        mark_sent(r, now);
+        xch_mark_sent(r, now);
     }
     return conn_send(&xc->c, xc->wbuf, n);
 }
@@ -433,7 +497,7 @@ static int h1_write(xch_conn *xc)
             rc = h1_write_gathered(xc, now);
         } else {
             xc->wnext = r->next;
-            mark_sent(r, now);
+            xch_mark_sent(r, now);
             rc = conn_send(&xc->c, r->data, r->len);
         }
         if (rc < 0)
@@ -526,7 +590,7 @@ static void h1_read(xch_conn *xc)
             return;
         }
         if (n < 0) {
-            io_error(xc, (int)n);
+            xch_io_error(xc, (int)n);
             return;
         }
         if (n == 0) {
@@ -554,7 +618,7 @@ static void h1_on_readable(xch_conn *xc)
         h1_on_sent(xc);
 }
 
-static void h1_on_write_error(xch_conn *xc, int status) { io_error(xc, status); }
+static void h1_on_write_error(xch_conn *xc, int status) { xch_io_error(xc, status); }
 
 const xch_proto xch_http1 = {
     .name = "http/1.1",
@@ -603,9 +667,9 @@ void xch_submit(xch_conn *xc, xch_req *r)
     r->sent_ns = r->first_byte_ns = 0;
     bool first = !xc->cur;
     if (xch_is_open(xc)) {
-        fifo_push(xc, r);
+        xch_fifo_push(xc, r);
         if (first)
-            arm(xc, req_deadline(r));
+            xch_arm(xc, xch_req_deadline(r));
         if (!xc->wnext)
             xc->wnext = r;
         uint32_t epoch = xc->epoch;
@@ -615,12 +679,12 @@ void xch_submit(xch_conn *xc, xch_req *r)
         return;
     }
     if (!first) {
-        fifo_push(xc, r); /* connecting: written once connected */
+        xch_fifo_push(xc, r); /* connecting: written once connected */
         return;
     }
     if (xc->c.fd >= 0)
         xch_close(xc, true);
-    fifo_push(xc, r);
+    xch_fifo_push(xc, r);
     xc->addr_i = xc->t->good;
     xc->addr_tried = 0;
     start_connect(xc);
@@ -628,7 +692,7 @@ void xch_submit(xch_conn *xc, xch_req *r)
 
 void xch_cancel(xch_conn *xc)
 {
-    for (xch_req *r = fifo_take(xc); r; r = r->next)
+    for (xch_req *r = xch_fifo_take(xc); r; r = r->next)
         metrics_record_error(r->shard, ERRK_CANCELLED, r->bytes_in, r->sent ? r->len : 0);
     xch_close(xc, true);
 }
@@ -636,6 +700,8 @@ void xch_cancel(xch_conn *xc)
 void xch_conn_release(xch_conn *xc)
 {
     loop_timer_stop(xc->ctx->lp, &xc->timer);
+    if (xc->proto->on_close)
+        xc->proto->on_close(xc);
     free(xc->wbuf);
     xc->wbuf = NULL;
     conn_release(&xc->c);

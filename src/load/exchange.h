@@ -14,6 +14,7 @@
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/loop.h"
+#include "proto/h2.h"
 #include "proto/http1.h"
 
 #include <stdatomic.h>
@@ -42,6 +43,8 @@ typedef struct xch_target {
     uint32_t naddrs;
     uint32_t good;              /* index of the address that last connected */
     tls_client_ctx *tls;        /* NULL: plain TCP */
+    bool h2c;                   /* plain TCP: HTTP/2 with prior knowledge (--h2c) */
+    bool h2_only;               /* TLS: the server must choose h2 by ALPN (--http 2) */
     char sni[256];              /* the URL's host (SNI, certificate check) */
     char name[300];             /* "host:port", for messages */
 } xch_target;
@@ -55,6 +58,7 @@ typedef struct xch_outcome {
     uint64_t service_ns, ttfb_ns;
     uint64_t bytes_in, bytes_out;
     const char *msg;            /* error description (valid during on_done) */
+    const char *proto;          /* "HTTP/1.1" or "HTTP/2" (NULL: no connection) */
 } xch_outcome;
 
 struct xch_req {
@@ -77,8 +81,11 @@ struct xch_req {
     http1_resp resp;
     uint64_t sent_ns, first_byte_ns, last_read_ns, bytes_in;
     uint64_t connect_ns;        /* time spent connecting for this request */
-    xch_req *next;              /* next request in flight on the same connection */
+    xch_req *next, *prev;       /* neighbours in flight on the same connection */
+    h2_stream h2;               /* HTTP/2: its stream */
+    uint32_t h2_code;           /* HTTP/2: how the stream closed */
     bool sent, got_bytes, retried;
+    bool h2_closed, h2_processed;
 };
 
 /* A protocol driver: the per-connection operations the exchange calls. The
@@ -100,9 +107,19 @@ typedef struct xch_proto {
     void (*on_sent)(xch_conn *xc);
     /* The connection goes away: forget per-connection protocol state. */
     void (*on_close)(xch_conn *xc);
+    /* Optional: the connection is up (after TLS), before the first submit:
+     * set up per-connection state. 0 or a negative errno. */
+    int (*on_open)(xch_conn *xc);
+    /* Optional: the connection's deadline passed while open; true when the
+     * driver ended the expired requests itself (else the head times out and
+     * the connection goes, as for HTTP/1.1). */
+    bool (*on_timeout)(xch_conn *xc);
 } xch_proto;
 
 extern const xch_proto xch_http1;
+/* HTTP/2 over proto/h2 (load/exchange_h2.c): chosen per connection when
+ * ALPN picks h2 or the target is h2c. */
+extern const xch_proto xch_h2;
 
 struct xch_conn {
     conn c;
@@ -125,6 +142,7 @@ struct xch_conn {
     uint32_t addr_tried;        /* addresses that failed for this connect */
     uint32_t responses;         /* on this connection: > 0 means reused */
     void *owner;                /* the owner's per-connection data */
+    void *pstate;               /* the driver's per-connection state (HTTP/2) */
 };
 
 /* Sets up xc (closed) for target t on ctx's loop. */

@@ -21,6 +21,7 @@ void plan_init(plan *p)
     strcpy(p->method, "GET");
     p->keepalive = true;
     p->pipeline = 1;
+    p->tls_opts.alpn = TLS_ALPN_H2_HTTP11; /* --http auto */
     p->shape.kind = EXEC_CONSTANT_VUS;
     p->shape.vus = 50;
     p->shape.duration_ns = 10 * NS_PER_S;
@@ -498,6 +499,9 @@ int plan_compile(plan *p, err *e)
         return e && e->code ? e->code : VOLLEY_EINVAL;
     if (!any_tls && (p->tls_opts.cafile || p->tls_opts.certfile || p->tls_opts.insecure))
         return err_set(e, VOLLEY_EINVAL, "--insecure/--cacert/--cert: no https:// endpoint");
+    if (p->h2c && any_tls && !plan_has_plain(p))
+        return err_set(e, VOLLEY_EINVAL, "--h2c: no http:// endpoint (https:// chooses HTTP/2 "
+                       "by ALPN: --http 2)");
     if (p->pipeline > 1 && !p->keepalive)
         return err_set(e, VOLLEY_EINVAL, "--pipeline: needs keep-alive (not with --no-keepalive)");
     /* A mixed-mode VU moves its connection between hosts: not while other
@@ -508,6 +512,37 @@ int plan_compile(plan *p, err *e)
     if (p->segment_k < 1 || p->segment_k > p->segment_n)
         return err_set(e, VOLLEY_EINVAL, "--segment: %u/%u is not k/n with 1 <= k <= n",
                        p->segment_k, p->segment_n);
+    return 0;
+}
+
+bool plan_has_plain(const plan *p)
+{
+    for (size_t i = 0; i < p->ntargets; i++)
+        if (!p->target_tls[i])
+            return true;
+    return false;
+}
+
+int plan_set_http(plan *p, const char *v, err *e)
+{
+    if (!strcmp(v, "auto"))
+        p->http = PLAN_HTTP_AUTO;
+    else if (!strcmp(v, "1.1") || !strcmp(v, "1"))
+        p->http = PLAN_HTTP_11;
+    else if (!strcmp(v, "2"))
+        p->http = PLAN_HTTP_2;
+    else
+        return err_set(e, VOLLEY_EINVAL, "--http: '%s' is not 1.1, 2 or auto", v);
+    return plan_http_check(p, e);
+}
+
+int plan_http_check(plan *p, err *e)
+{
+    if (p->http == PLAN_HTTP_11 && p->h2c)
+        return err_set(e, VOLLEY_EINVAL, "--h2c: not with --http 1.1");
+    p->tls_opts.alpn = p->http == PLAN_HTTP_11 ? TLS_ALPN_HTTP11
+                       : p->http == PLAN_HTTP_2 ? TLS_ALPN_H2
+                                                : TLS_ALPN_H2_HTTP11;
     return 0;
 }
 

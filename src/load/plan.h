@@ -39,6 +39,10 @@ typedef struct plan_endpoint {
     buf request;               /* compiled request bytes */
 } plan_endpoint;
 
+/* --http: auto (https: ALPN offers h2 and http/1.1, the server picks; http:
+ * HTTP/1.1 unless --h2c), 1.1, or 2 (https: ALPN h2 only; http: h2c). */
+typedef enum { PLAN_HTTP_AUTO, PLAN_HTTP_11, PLAN_HTTP_2 } plan_http;
+
 typedef struct plan {
     plan_endpoint eps[PLAN_MAX_ENDPOINTS];
     size_t neps;
@@ -64,7 +68,11 @@ typedef struct plan {
     size_t body_len;
     bool keepalive;
     bool no_retry;             /* --no-retry: a stale connection is an error */
-    uint32_t pipeline;         /* --pipeline: requests in flight per connection (>= 1) */
+    uint32_t pipeline;         /* --pipeline / --max-streams: requests in flight per
+                                  connection (>= 1): HTTP/1.1 pipelining or HTTP/2 streams */
+    plan_http http;            /* --http: which protocol (https: what ALPN offers) */
+    bool h2c;                  /* --h2c (or --http 2): http:// speaks HTTP/2 with prior
+                                  knowledge */
     /* how much */
     executor shape;
     uint32_t threads;
@@ -122,6 +130,13 @@ bool plan_filter_match(const char *url_text, const char *filter);
 int plan_filter(plan *p, const char *prefix, err *e);
 /* Reads a vegeta-style targets file (see docs/targets.md). */
 int plan_load_targets(plan *p, const char *path, err *e);
+
+/* --http VALUE (auto, 1.1, 2); then plan_http_check. */
+int plan_set_http(plan *p, const char *v, err *e);
+/* --http against --h2c, and the ALPN offer that follows from --http. */
+int plan_http_check(plan *p, err *e);
+/* Some target is plain http://. */
+bool plan_has_plain(const plan *p);
 
 /* Parses URLs, resolves addresses and encodes every request. */
 int plan_compile(plan *p, err *e);

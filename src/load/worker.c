@@ -633,6 +633,8 @@ static void setup_exchange(worker *w)
         else
             xt->addrs[0] = p->targets[t];
         xt->tls = p->target_tls[t] ? p->tls : NULL;
+        xt->h2c = !xt->tls && (p->h2c || p->http == PLAN_HTTP_2);
+        xt->h2_only = xt->tls && p->http == PLAN_HTTP_2;
         snprintf(xt->sni, sizeof xt->sni, "%s", p->target_hosts[t]);
         snprintf(xt->name, sizeof xt->name, "%s", p->target_names[t]);
     }

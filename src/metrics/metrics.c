@@ -21,7 +21,27 @@ static const char *kind_names[ERRK_COUNT] = {
     [ERRK_TLS] = "tls_error",
     [ERRK_CANCELLED] = "cancelled",
     [ERRK_STALE] = "stale_connection",
+    [ERRK_H2_NO_ERROR + 0x0] = "h2_no_error",
+    [ERRK_H2_NO_ERROR + 0x1] = "h2_protocol_error",
+    [ERRK_H2_NO_ERROR + 0x2] = "h2_internal_error",
+    [ERRK_H2_NO_ERROR + 0x3] = "h2_flow_control_error",
+    [ERRK_H2_NO_ERROR + 0x4] = "h2_settings_timeout",
+    [ERRK_H2_NO_ERROR + 0x5] = "h2_stream_closed",
+    [ERRK_H2_NO_ERROR + 0x6] = "h2_frame_size_error",
+    [ERRK_H2_NO_ERROR + 0x7] = "h2_refused_stream",
+    [ERRK_H2_NO_ERROR + 0x8] = "h2_cancel",
+    [ERRK_H2_NO_ERROR + 0x9] = "h2_compression_error",
+    [ERRK_H2_NO_ERROR + 0xa] = "h2_connect_error",
+    [ERRK_H2_NO_ERROR + 0xb] = "h2_enhance_your_calm",
+    [ERRK_H2_NO_ERROR + 0xc] = "h2_inadequate_security",
+    [ERRK_H2_NO_ERROR + 0xd] = "h2_http_1_1_required",
+    [ERRK_H2_OTHER] = "h2_error",
 };
+
+err_kind metrics_err_kind_h2(uint32_t code)
+{
+    return code <= 0xd ? (err_kind)(ERRK_H2_NO_ERROR + (int)code) : ERRK_H2_OTHER;
+}
 
 const char *metrics_err_kind_name(err_kind k)
 {
@@ -156,6 +176,12 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->chunks += src->chunks;
     dst->tls_resumed += src->tls_resumed;
     dst->retries += src->retries;
+    dst->h2_conns += src->h2_conns;
+    dst->h2_responses += src->h2_responses;
+    if (src->h2_max_streams && (!dst->h2_max_streams || src->h2_max_streams < dst->h2_max_streams))
+        dst->h2_max_streams = src->h2_max_streams;
+    dst->wire_in += src->wire_in;
+    dst->wire_out += src->wire_out;
 }
 
 metrics_shard *metrics_shard_new(void)

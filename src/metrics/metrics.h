@@ -30,11 +30,18 @@ typedef enum {
     ERRK_CANCELLED,        /* still in flight when the run stopped (after the grace) */
     ERRK_STALE,            /* EOF or RST before any response byte on a reused
                               connection (after the retry, or with --no-retry) */
+    /* HTTP/2: a stream reset (RST_STREAM) or a connection error (GOAWAY), by
+     * its code (RFC 9113 section 7): ERRK_H2_NO_ERROR + code, 0x0..0xd. */
+    ERRK_H2_NO_ERROR,
+    ERRK_H2_LAST = ERRK_H2_NO_ERROR + 0xd,
+    ERRK_H2_OTHER,         /* an HTTP/2 error code RFC 9113 does not define */
     ERRK_COUNT
 } err_kind;
 
 /* "connect_refused", "timeout", ... as used in results.json. */
 const char *metrics_err_kind_name(err_kind k);
+/* The kind of an HTTP/2 error code ("h2_refused_stream", ...). */
+err_kind metrics_err_kind_h2(uint32_t code);
 /* Parses such a name; returns -1 if unknown. */
 int metrics_err_kind_from_name(const char *name);
 
@@ -129,7 +136,14 @@ typedef struct metrics_totals {
     uint64_t dropped;    /* open model: iterations that could not start (never sent) */
     uint64_t chunks;     /* body reads of chunked responses (streaming) */
     uint64_t tls_resumed;/* TLS handshakes that resumed a session */
-    uint64_t retries;    /* requests sent again after a stale connection */
+    uint64_t retries;    /* requests sent again after a stale connection, or an
+                            HTTP/2 stream the server did not process */
+    uint64_t h2_conns;   /* connections that spoke HTTP/2 (of connects) */
+    uint64_t h2_responses; /* responses on HTTP/2 streams (of responses) */
+    uint64_t h2_max_streams; /* lowest SETTINGS_MAX_CONCURRENT_STREAMS that
+                                clamped --max-streams (0: none did) */
+    uint64_t wire_in, wire_out; /* bytes on the connections (HTTP/2 frames, or
+                                   HTTP/1.1 messages), TLS records excluded */
 } metrics_totals;
 
 void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);

@@ -1,7 +1,8 @@
 /* conn: a client connection on a worker's loop (see conn.h). Two transports
  * as peers: plain TCP, and TLS over net/tls (as wrk's ssl.c). A TLS conn
  * stays CONN_CONNECTING through its handshake, which the loop drives as
- * OpenSSL asks (want read / want write), so the owner sees one on_connect. */
+ * OpenSSL asks (want read / want write), so the owner sees one on_connect.
+ * TLS connections of a thread take turns through a handshake gate. */
 #include "net/conn.h"
 
 #include "core/clock.h"
@@ -40,6 +41,97 @@ static ssize_t tcp_write(conn *c, const void *p, size_t n)
 static const conn_transport tcp_transport = {tcp_read, tcp_write};
 
 static void update_events(conn *c);
+
+/* ---- the handshake gate: per thread (one loop each), so no lock ---- */
+
+typedef struct hs_gate {
+    unsigned cap, busy;
+    conn *head, *tail; /* waiting for a slot, oldest first */
+    bool pumping;
+} hs_gate;
+
+static __thread hs_gate gate = {.cap = CONN_HANDSHAKES_MAX};
+
+void conn_set_handshake_cap(unsigned cap)
+{
+    gate.cap = cap ? cap : CONN_HANDSHAKES_MAX;
+}
+
+unsigned conn_handshake_cap(void)
+{
+    return gate.cap;
+}
+
+unsigned conn_handshakes_in_flight(void)
+{
+    return gate.busy;
+}
+
+/* Takes a slot for c, or queues it; true when it got one. */
+static bool gate_enter(conn *c, const addr *a)
+{
+    if (gate.busy < gate.cap && !gate.head) {
+        gate.busy++;
+        c->gate_slot = true;
+        return true;
+    }
+    c->gate_addr = a;
+    c->gate_waiting = true;
+    c->gate_next = NULL;
+    c->gate_prev = gate.tail;
+    if (gate.tail)
+        gate.tail->gate_next = c;
+    else
+        gate.head = c;
+    gate.tail = c;
+    return false;
+}
+
+/* Gives up c's slot or its place in the queue. */
+static void gate_leave(conn *c)
+{
+    if (c->gate_slot) {
+        c->gate_slot = false;
+        gate.busy--;
+    }
+    if (!c->gate_waiting)
+        return;
+    c->gate_waiting = false;
+    if (c->gate_prev)
+        c->gate_prev->gate_next = c->gate_next;
+    else
+        gate.head = c->gate_next;
+    if (c->gate_next)
+        c->gate_next->gate_prev = c->gate_prev;
+    else
+        gate.tail = c->gate_prev;
+    c->gate_prev = c->gate_next = NULL;
+}
+
+static int open_socket(conn *c, const addr *a);
+
+/* Starts the waiting connections that fit under the cap. Called once a
+ * callback is done (never in the middle of one conn's own state change);
+ * an immediate failure is that conn's on_connect. */
+static void gate_pump(void)
+{
+    if (gate.pumping)
+        return;
+    gate.pumping = true;
+    while (gate.head && gate.busy < gate.cap) {
+        conn *c = gate.head;
+        const addr *a = c->gate_addr;
+        gate_leave(c);
+        gate.busy++;
+        c->gate_slot = true;
+        int rc = open_socket(c, a);
+        if (rc < 0) {
+            gate_leave(c);
+            c->h->on_connect(c, rc);
+        }
+    }
+    gate.pumping = false;
+}
 
 /* SSL_read may need the socket writable (a key update to answer): then the
  * read waits for LOOP_WRITE instead of LOOP_READ, and the other way round
@@ -127,12 +219,16 @@ static void handshake_step(conn *c)
         return;
     }
     if (rc < 0) {
+        gate_leave(c);
         c->h->on_connect(c, CONN_ETLS);
+        gate_pump();
         return;
     }
     c->handshake_ns = clock_now_ns() - c->handshake_start_ns;
     c->resumed = tls_io_resumed(c->ssl);
+    gate_leave(c);
     opened(c);
+    gate_pump();
 }
 
 static void on_connecting(conn *c, unsigned events)
@@ -148,7 +244,9 @@ static void on_connecting(conn *c, unsigned events)
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
         soerr = errno;
     if (soerr) {
+        gate_leave(c);
         c->h->on_connect(c, -soerr);
+        gate_pump();
         return;
     }
     if (!c->tls_ctx) {
@@ -157,7 +255,9 @@ static void on_connecting(conn *c, unsigned events)
     }
     c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni, &c->session);
     if (!c->ssl) {
+        gate_leave(c);
         c->h->on_connect(c, -ENOMEM);
+        gate_pump();
         return;
     }
     c->handshake_start_ns = clock_now_ns();
@@ -207,12 +307,7 @@ static void on_io(loop *l, int fd, void *data, unsigned events)
 
 int conn_open(conn *c, const addr *a)
 {
-    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->fd = fd;
+    gate_leave(c); /* a conn opened again without a close keeps one place */
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->want_read = false;
@@ -222,6 +317,25 @@ int conn_open(conn *c, const addr *a)
     c->read_wants_write = c->write_wants_read = false;
     c->handshake_ns = 0;
     c->resumed = false;
+    if (c->tls_ctx && !gate_enter(c, a)) {
+        c->state = CONN_CONNECTING; /* waiting for a slot, no socket yet */
+        return 0;
+    }
+    int rc = open_socket(c, a);
+    if (rc < 0)
+        gate_leave(c);
+    return rc;
+}
+
+/* The socket and its non-blocking connect; 0 or a negative errno. */
+static int open_socket(conn *c, const addr *a)
+{
+    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
     if (loop_watch(c->lp, fd, LOOP_WRITE, on_io, c, NULL)) {
         close(fd);
         c->fd = -1;
@@ -276,8 +390,12 @@ void conn_set_reading(conn *c, bool on)
 
 void conn_close(conn *c, bool reset)
 {
-    if (c->fd < 0)
+    bool freed = c->gate_slot;
+    gate_leave(c);
+    if (c->fd < 0) {
+        c->state = CONN_CLOSED;
         return;
+    }
     if (reset) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -300,6 +418,10 @@ void conn_close(conn *c, bool reset)
     c->state = CONN_CLOSED;
     c->out = NULL;
     c->out_len = c->out_off = 0;
+    /* A freed slot goes to the next waiting connection (not while the
+     * loop is being torn down: those would only be closed again). */
+    if (freed && !loop_stopping(c->lp))
+        gate_pump();
 }
 
 void conn_release(conn *c)

@@ -58,6 +58,11 @@ struct conn {
     uint64_t handshake_start_ns;
     uint64_t handshake_ns; /* duration of the last TLS handshake (TCP connect excluded) */
     bool resumed;          /* the last handshake resumed a session */
+    /* The thread's handshake gate (conn.c): holds a slot, or waits for one
+     * in a FIFO with the address to connect to (borrowed). */
+    bool gate_slot, gate_waiting;
+    struct conn *gate_prev, *gate_next;
+    const addr *gate_addr;
 };
 
 /* on_connect status for a failed TLS handshake or verification (below any
@@ -81,8 +86,20 @@ const char *conn_tls_error(const conn *c);
 
 /* Starts a non-blocking connect. Returns 0 (on_connect will follow, possibly
  * before this returns for loopback) or a negative errno for immediate
- * failures such as EMFILE. */
+ * failures such as EMFILE. A TLS connection first waits for a slot of its
+ * thread's handshake gate (at most conn_handshake_cap() TCP connects plus
+ * handshakes in flight per thread): a burst of 10,000 handshakes at once
+ * leaves the heap fragmented by their transient buffers (~60 KiB each), so
+ * they take turns. `a` is then borrowed until on_connect, and an immediate
+ * failure of the deferred connect comes through on_connect. */
 int conn_open(conn *c, const addr *a);
+
+/* The calling thread's handshake gate: its cap (default
+ * CONN_HANDSHAKES_MAX; 0 restores it) and the slots in use. */
+#define CONN_HANDSHAKES_MAX 64u
+void conn_set_handshake_cap(unsigned cap);
+unsigned conn_handshake_cap(void);
+unsigned conn_handshakes_in_flight(void);
 
 /* Queues len bytes (borrowed until on_sent) and writes what the socket takes
  * now. Returns 0, or a negative errno (the write failed at once). */

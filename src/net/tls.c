@@ -120,7 +120,14 @@ tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e)
     SSL_CTX_set_session_cache_mode(c->ctx,
                                    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
-    if (SSL_CTX_set_alpn_protos(c->ctx, alpn_http11, ALPN_HTTP11_LEN) != 0) {
+    static const unsigned char h2_h11[] = "\x02h2\x08http/1.1", h2[] = "\x02h2";
+    const unsigned char *alpn = o->alpn == TLS_ALPN_H2_HTTP11 ? h2_h11
+                                : o->alpn == TLS_ALPN_H2      ? h2
+                                                              : alpn_http11;
+    size_t alpn_len = o->alpn == TLS_ALPN_H2_HTTP11 ? sizeof h2_h11 - 1
+                      : o->alpn == TLS_ALPN_H2      ? sizeof h2 - 1
+                                                    : ALPN_HTTP11_LEN;
+    if (SSL_CTX_set_alpn_protos(c->ctx, alpn, (unsigned)alpn_len) != 0) {
         ctx_fail(e, "tls: ALPN", NULL);
         goto fail;
     }
@@ -237,6 +244,14 @@ static bool is_ip_literal(const char *host)
 {
     unsigned char a[16];
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+bool tls_io_alpn_is_h2(SSL *s)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(s, &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
 }
 
 SSL *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host, void **session_slot)

@@ -24,7 +24,12 @@ typedef struct tls_client_opts {
     const char *cafile;   /* --cacert: trust these CAs instead of the system's */
     const char *certfile; /* --cert: client certificate (PEM) */
     const char *keyfile;  /* --key: its private key (PEM; NULL: in certfile) */
+    int alpn;             /* TLS_ALPN_*: what ALPN offers (--http) */
 } tls_client_opts;
+
+/* ALPN offers: "http/1.1" (--http 1.1, the default), "h2" then "http/1.1"
+ * (--http auto: the server picks), "h2" alone (--http 2). */
+enum { TLS_ALPN_HTTP11, TLS_ALPN_H2_HTTP11, TLS_ALPN_H2 };
 
 /* Creates a client context; errors name the file or option that failed.
  * Shared read-only by every worker thread once made. */
@@ -63,6 +68,9 @@ typedef struct tls_fail {
  * when out of memory. */
 struct ssl_st *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host,
                                   void **session_slot);
+
+/* The server chose "h2" by ALPN on this (handshaken) connection. */
+bool tls_io_alpn_is_h2(struct ssl_st *s);
 
 /* A server SSL for an accepted socket; NULL when out of memory. */
 struct ssl_st *tls_io_accept_new(tls_server_ctx *c, int fd);

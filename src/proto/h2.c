@@ -19,6 +19,8 @@ struct h2_session {
     uint32_t open;       /* our streams not closed yet */
     uint32_t conn_error; /* the error code of a GOAWAY we sent, 0: none */
     bool sent_goaway;
+    bool settings_seen;  /* the server's SETTINGS arrived */
+    buf held;            /* frames drawn out early to learn a GOAWAY's code */
 };
 
 static const struct {
@@ -46,23 +48,34 @@ const char *h2_error_name(uint32_t code)
 
 static h2_stream *stream_of(nghttp2_session *s, int32_t id)
 {
-    return nghttp2_session_get_stream_user_data(s, id);
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    return st && st->id == id ? st : NULL; /* not one h2_cancel let go */
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *ud)
 {
-    (void)flags, (void)ud;
+    (void)flags;
     h2_stream *st = stream_of(s, f->hd.stream_id);
     if (!st || f->hd.type != NGHTTP2_HEADERS)
         return 0;
-    /* RFC 7541's accounting: name + value + 32 per field. */
-    st->header_bytes += namelen + valuelen + 32;
+    /* What the head would be as HTTP/1.1 ("HTTP/1.1 200 \r\n", "name: value\r\n"
+     * each, the blank line: counted with the status), so bytes compare
+     * across protocols and HPACK's saving shows against the wire bytes. */
+    if (namelen && name[0] == ':')
+        st->header_bytes += namelen == 7 && !memcmp(name, ":status", 7) ? 15 + 2 : 0;
+    else
+        st->header_bytes += namelen + valuelen + 4;
     if (namelen == 7 && !memcmp(name, ":status", 7) && valuelen == 3) {
         int code = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         if (code >= 200) /* 1xx heads are interim: the final one follows */
             st->status = code;
+    } else if (namelen && name[0] != ':' && st->status) {
+        h2_session *h = ud;
+        if (h->cb.on_field)
+            h->cb.on_field(h->cb.ctx, st, (const char *)name, namelen, (const char *)value,
+                           valuelen);
     }
     return 0;
 }
@@ -76,6 +89,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
             h->cb.on_goaway(h->cb.ctx, f->goaway.last_stream_id, f->goaway.error_code);
         return 0;
     }
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+        h->settings_seen = true;
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
     h2_stream *st = stream_of(s, f->hd.stream_id);
@@ -137,7 +152,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 {
     h2_session *h = ud;
     h2_stream *st = stream_of(s, id);
-    if (!st)
+    if (!st || st->id != id) /* cancelled (h2_cancel) */
         return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
     h->open--;
@@ -217,6 +232,7 @@ void h2_session_free(h2_session *h)
     if (!h)
         return;
     nghttp2_session_del(h->s);
+    buf_free(&h->held);
     free(h);
 }
 
@@ -228,6 +244,21 @@ static bool hop_by_hop(const char *name)
         if (!strcasecmp(name, drop[i]))
             return true;
     return false;
+}
+
+static int start_stream(h2_session *h, const nghttp2_nv *nv, size_t n, h2_stream *st)
+{
+    st->status = 0;
+    st->head_seen = false;
+    st->body_bytes = st->header_bytes = 0;
+    st->body_off = 0;
+    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+    int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, st->body_len ? &dp : NULL, st);
+    if (id < 0)
+        return VOLLEY_EINVAL;
+    st->id = id;
+    h->open++;
+    return 0;
 }
 
 #define NV_STR(n, v)                                                                        \
@@ -256,17 +287,177 @@ int h2_submit(h2_session *h, const h2_request *rq, h2_stream *st)
         nv[n].flags = NGHTTP2_NV_FLAG_NO_COPY_VALUE; /* the name copy is on our stack */
         n++;
     }
-    st->status = 0;
-    st->head_seen = false;
-    st->body_bytes = st->header_bytes = 0;
-    st->body_off = 0;
-    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
-    int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, st->body_len ? &dp : NULL, st);
-    if (id < 0)
-        return VOLLEY_EINVAL;
-    st->id = id;
-    h->open++;
+    return start_stream(h, nv, n, st);
+}
+
+/* ---- a request given as HTTP/1.1 bytes ---- */
+
+static const char *line_end(const char *p, const char *end)
+{
+    for (const char *q = p; q + 1 < end; q++) {
+        q = memchr(q, '\r', (size_t)(end - q));
+        if (!q || q + 1 >= end)
+            return NULL;
+        if (q[1] == '\n')
+            return q;
+    }
+    return NULL;
+}
+
+static bool hop_by_hop_n(const char *name, size_t len)
+{
+    static const char *const drop[] = {"connection", "keep-alive", "proxy-connection",
+                                       "transfer-encoding", "upgrade", "te"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (strlen(drop[i]) == len && !strncasecmp(name, drop[i], len))
+            return true;
+    return false;
+}
+
+#define NV_LEN(n, nl, v, vl, fl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), (fl)}
+
+/* Where h1_field puts fields: nv (first four are the pseudo-headers) and
+ * the lowercased names (nghttp2 copies them). */
+typedef struct nv_out {
+    nghttp2_nv *nv;
+    size_t n;
+    char *names;
+    size_t names_used;
+    int64_t clen;          /* Content-Length given (-1: none, -2: unreadable) */
+} nv_out;
+
+/* A Content-Length value: its number, or -2 (not a number, or two that
+ * disagree with what came before). */
+static int64_t content_length(const char *v, size_t n, int64_t before)
+{
+    int64_t x = 0;
+    if (!n || n > 15)
+        return -2;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -2;
+        x = x * 10 + (v[i] - '0');
+    }
+    return before == -1 || before == x ? x : -2;
+}
+
+/* One header line [p, eol) into o (name lowercased); Host goes to
+ * :authority (o->nv[2]). */
+static int h1_field(const char *p, const char *eol, nv_out *o)
+{
+    const char *colon = memchr(p, ':', (size_t)(eol - p));
+    if (!colon || colon == p)
+        return VOLLEY_EPARSE;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1, *ve = eol;
+    while (v < ve && (*v == ' ' || *v == '\t'))
+        v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+    if (nl == 4 && !strncasecmp(p, "host", 4)) {
+        o->nv[2] = NV_LEN(":authority", 10, v, (size_t)(ve - v),
+                          NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+        return 0;
+    }
+    if (hop_by_hop_n(p, nl))
+        return 0;
+    if (nl == 14 && !strncasecmp(p, "content-length", 14))
+        o->clen = content_length(v, (size_t)(ve - v), o->clen);
+    char *name = o->names + o->names_used;
+    for (size_t k = 0; k < nl; k++)
+        name[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] + 32 : p[k]);
+    o->names_used += nl;
+    o->nv[o->n++] = NV_LEN(name, nl, v, (size_t)(ve - v), NGHTTP2_NV_FLAG_NO_COPY_VALUE);
     return 0;
+}
+
+/* The header lines after the request line: how many, their bytes, and
+ * where the head ends (the body follows); -1 if the head is cut. */
+static int h1_scan(const char *p, const char *end, size_t *lines, size_t *bytes,
+                   const char **body)
+{
+    *lines = *bytes = 0;
+    for (;;) {
+        const char *eol = line_end(p, end);
+        if (!eol)
+            return -1;
+        if (eol == p) {
+            *body = eol + 2;
+            return 0;
+        }
+        (*lines)++;
+        *bytes += (size_t)(eol - p);
+        p = eol + 2;
+    }
+}
+
+#define NV_STACK 72
+#define NAMES_STACK 2048
+
+int h2_submit_h1(h2_session *h, const char *scheme, const char *msg, size_t len, h2_stream *st)
+{
+    if (h2_closing(h) || h2_in_flight(h) >= h2_max_streams(h))
+        return VOLLEY_EINVAL;
+    const char *end = msg + len, *eol = line_end(msg, end), *body;
+    const char *sp1 = eol ? memchr(msg, ' ', (size_t)(eol - msg)) : NULL;
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    size_t lines, bytes;
+    if (!sp2 || sp1 == msg || sp2 == sp1 + 1 || h1_scan(eol + 2, end, &lines, &bytes, &body))
+        return VOLLEY_EPARSE;
+    /* Every field goes (HTTP sets no limit on names or their number): on
+     * the stack for an ordinary request, else on the heap for this call. */
+    nghttp2_nv snv[NV_STACK];
+    char snames[NAMES_STACK];
+    bool heap = lines + 4 > NV_STACK || bytes > NAMES_STACK;
+    nv_out o = {.nv = heap ? malloc((lines + 4) * sizeof *o.nv) : snv,
+                .names = heap ? malloc(bytes + 1) : snames, .n = 4, .clen = -1};
+    int rc = o.nv && o.names ? 0 : VOLLEY_ENOMEM;
+    const uint8_t fl = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    if (!rc) {
+        o.nv[0] = NV_LEN(":method", 7, msg, (size_t)(sp1 - msg), fl);
+        o.nv[1] = NV_LEN(":scheme", 7, scheme, strlen(scheme), fl);
+        o.nv[2] = NV_LEN(":authority", 10, "", 0, fl);
+        o.nv[3] = NV_LEN(":path", 5, sp1 + 1, (size_t)(sp2 - sp1 - 1), fl);
+    }
+    for (const char *p = eol + 2; !rc && p < body - 2; p = eol + 2) {
+        eol = line_end(p, end);
+        rc = h1_field(p, eol, &o);
+    }
+    if (!rc && !o.nv[2].valuelen)
+        rc = VOLLEY_EPARSE; /* HTTP/1.1 needs Host; HTTP/2 needs :authority */
+    /* A Content-Length that is not the body's length would make the stream
+     * malformed (RFC 9113 8.1.1): not sent. */
+    if (!rc && o.clen != -1 && o.clen != (int64_t)(end - body))
+        rc = VOLLEY_EPARSE;
+    if (!rc) {
+        st->body = body;
+        st->body_len = (size_t)(end - body);
+        rc = start_stream(h, o.nv, o.n, st);
+    }
+    if (heap) {
+        free(o.nv);
+        free(o.names);
+    }
+    return rc;
+}
+
+void h2_cancel(h2_session *h, h2_stream *st)
+{
+    if (st->id <= 0)
+        return;
+    /* A stream whose HEADERS are still queued has no user data yet: the
+     * RST cancels the HEADERS, and nghttp2's close callback for it finds
+     * st->id changed (stale). */
+    if (nghttp2_session_get_stream_user_data(h->s, st->id) == st)
+        nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
+    h->open--;
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    st->id = -1;
+}
+
+bool h2_settings_seen(const h2_session *h)
+{
+    return h->settings_seen;
 }
 
 int h2_feed(h2_session *h, const uint8_t *data, size_t len)
@@ -274,6 +465,22 @@ int h2_feed(h2_session *h, const uint8_t *data, size_t len)
     ssize_t n = nghttp2_session_mem_recv(h->s, data, len);
     if (n < 0 && !h->conn_error)
         h->conn_error = n == NGHTTP2_ERR_FLOODED ? 0xb : 0x1;
+    /* nghttp2 found a connection error it reports only by queuing a
+     * GOAWAY (a frame too large, ...): the frames up to that GOAWAY are
+     * drawn out now (h2_flush still writes them) so its code is known
+     * before the server's close can hide it. */
+    if (!h->conn_error && h->goaway_last < 0 && !h->sent_goaway &&
+        !nghttp2_session_check_request_allowed(h->s) &&
+        nghttp2_session_get_next_stream_id(h->s) <= (1u << 31) - 1) {
+        while (!h->sent_goaway) {
+            const uint8_t *p;
+            ssize_t k = nghttp2_session_mem_send(h->s, &p);
+            if (k <= 0 || buf_append(&h->held, p, (size_t)k))
+                break;
+        }
+        if (!h->conn_error)
+            h->conn_error = 0x1;
+    }
     return h->conn_error ? -1 : 0;
 }
 
@@ -301,7 +508,14 @@ ssize_t h2_session_send(struct nghttp2_session *s, buf *out, size_t high_water)
 
 ssize_t h2_flush(h2_session *h, buf *out, size_t high_water)
 {
-    return h2_session_send(h->s, out, high_water);
+    ssize_t held = (ssize_t)buf_unread(&h->held);
+    if (held) {
+        if (buf_append(out, buf_rpos(&h->held), (size_t)held))
+            return -1;
+        buf_reset(&h->held);
+    }
+    ssize_t n = h2_session_send(h->s, out, high_water);
+    return n < 0 ? n : n + held;
 }
 
 uint32_t h2_max_streams(const h2_session *h)

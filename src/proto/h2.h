@@ -37,7 +37,8 @@ typedef struct h2_stream {
     int status;            /* final status, 0 until the head arrives */
     bool head_seen;
     uint64_t body_bytes;   /* response body bytes received */
-    uint64_t header_bytes; /* response header block bytes (HPACK-decoded size) */
+    uint64_t header_bytes; /* response heads' size as HTTP/1.1 would send them
+                              (status line, "name: value\r\n" each, blank line) */
 } h2_stream;
 
 typedef struct h2_callbacks {
@@ -52,6 +53,10 @@ typedef struct h2_callbacks {
     void (*on_close)(void *ctx, h2_stream *st, uint32_t code, bool processed);
     /* The server sent GOAWAY: no new stream may start on this session. */
     void (*on_goaway)(void *ctx, int32_t last_stream_id, uint32_t code);
+    /* Optional: each field of the final response head and of trailers
+     * (pseudo-headers excluded), for callers that capture headers. */
+    void (*on_field)(void *ctx, h2_stream *st, const char *name, size_t nlen, const char *value,
+                     size_t vlen);
 } h2_callbacks;
 
 typedef struct h2_request {
@@ -71,6 +76,23 @@ void h2_session_free(h2_session *s);
  * Returns 0, or VOLLEY_EINVAL when no new stream can start (GOAWAY, stream
  * ids exhausted, over h2_max_streams). */
 int h2_submit(h2_session *s, const h2_request *rq, h2_stream *st);
+
+/* Starts a request given as an HTTP/1.1 message (request line, header
+ * lines, body: what http1_request_build makes) on a new stream: the method
+ * and target become :method and :path, Host becomes :authority, hop-by-hop
+ * headers are dropped, the rest of the bytes are the body; every field
+ * goes, whatever its name's length or their number. msg is borrowed until
+ * the stream closes (values are not copied). 0, VOLLEY_EINVAL as
+ * h2_submit, or VOLLEY_EPARSE (with no stream started) for a message
+ * that is not a request or whose Content-Length is not its body's length. */
+int h2_submit_h1(h2_session *s, const char *scheme, const char *msg, size_t len, h2_stream *st);
+
+/* Abandons a stream (RST_STREAM CANCEL): no callback for it follows and
+ * the session no longer uses st. */
+void h2_cancel(h2_session *s, h2_stream *st);
+
+/* The server's SETTINGS arrived (h2_max_streams is its own word). */
+bool h2_settings_seen(const h2_session *s);
 
 /* Feeds bytes read from the connection; callbacks run from here. Returns 0,
  * or -1 on a connection error (a GOAWAY to send is queued; then close). */

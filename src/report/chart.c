@@ -12,8 +12,11 @@
 #include <string.h>
 
 #define C_TOTAL 0x555555
-/* More endpoints than colours would make lines indistinguishable. */
-#define MAX_CHART_EPS CHART_NCOLORS
+/* More endpoints than styles would make lines indistinguishable. */
+#define MAX_CHART_EPS CHART_NSTYLES
+/* Past this many endpoints the latency chart is small multiples: a panel
+ * per endpoint, all on one y scale. */
+#define CHART_MULTIPLES_AFTER 8
 #define MAX_ROUTE_VIEWS SCATTER_MAX_EPS
 
 /* ---- the charts of a results struct ---------------------------------------------- */
@@ -35,6 +38,16 @@ static size_t ep_views(const results *r, ep_view *v)
     for (size_t i = 0; i < n; i++)
         v[i] = (ep_view){r->eps[i].name, &r->eps[i].st};
     return n;
+}
+
+/* Past MAX_CHART_EPS endpoints a chart says which ones it shows. */
+static void clip_note(chart *c, const results *r)
+{
+    if (r->neps <= MAX_CHART_EPS)
+        return;
+    size_t len = strlen(c->note);
+    snprintf(c->note + len, sizeof c->note - len, "%sthe first %d of %zu endpoints (all in the "
+             "tables and route charts)", len ? "; " : "", MAX_CHART_EPS, r->neps);
 }
 
 static double ms(uint64_t ns)
@@ -104,7 +117,11 @@ static int add_row(chart_series *s, const series *sec, size_t j, double y)
             return VOLLEY_ENOMEM;                                                            \
     } while (0)
 
-static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t n)
+/* p50/p90/p99 per second of n endpoints (one: a colour per percentile;
+ * several: a colour per endpoint, a dash per percentile). The range of the
+ * values goes to *lo_out, *hi_out when given. */
+static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t n,
+                            double *lo_out, double *hi_out)
 {
     static const struct {
         const char *name;
@@ -125,11 +142,13 @@ static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t
                 snprintf(name, sizeof name, "%s", pc[k].name);
             else
                 snprintf(name, sizeof name, "%s %s", v[i].name, pc[k].name);
-            chart_series *s = chart_add_series(c, name, CHART_LINE,
-                                               n == 1 ? chart_color(pc[k].color) : chart_color(i));
+            chart_series *s = chart_add_series(c, name, CHART_LINE, 0);
             if (!s)
                 return VOLLEY_ENOMEM;
+            chart_series_style(s, n == 1 ? pc[k].color : i);
             s->dash = n == 1 ? CHART_SOLID : pc[k].dash;
+            if (n == 1)
+                s->marker = (chart_marker)k;
             s->width = k == 2 ? 2.5 : 2;
             for (size_t j = 0; j < sec->len; j++) {
                 const series_row *w = &sec->rows[j];
@@ -144,6 +163,10 @@ static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t
         }
     }
     auto_log(c, lo, hi);
+    if (lo_out)
+        *lo_out = fmin(*lo_out, lo);
+    if (hi_out)
+        *hi_out = fmax(*hi_out, hi);
     return 0;
 }
 
@@ -167,16 +190,55 @@ static size_t time_views(const results *r, ep_view *v)
     return n;
 }
 
+static void latency_panel(chart *c, const char *title)
+{
+    snprintf(c->title, sizeof c->title, "%s", title);
+    snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+    snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
+}
+
+/* Many endpoints: a panel per endpoint (3 a row, the figure taller), each
+ * in the one-endpoint style, all on the y scale of the whole set. */
+static int latency_multiples(const results *r, const ep_view *v, size_t n, chart_fig *f)
+{
+    chart *p = calloc(n, sizeof *p);
+    if (!p)
+        return VOLLEY_ENOMEM;
+    free(f->panels);
+    f->panels = p;
+    f->npanels = n;
+    f->cols = 3;
+    f->h_scale = 0.5 * (double)((n + 2) / 3);
+    snprintf(f->title, sizeof f->title,
+             "Latency p50 / p90 / p99 per second, one panel per endpoint (same y scale)");
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        latency_panel(&p[i], v[i].name);
+        int rc = percentile_lines(&p[i], r, &v[i], 1, &lo, &hi);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < n && hi > 0; i++) {
+        chart_axis *y = &p[i].y;
+        y->scale = lo > 0 && hi / lo > 100 ? CHART_LOG10 : CHART_LINEAR;
+        y->has_min = true;
+        y->min = y->scale == CHART_LOG10 ? lo : 0;
+        y->least_max = hi;
+    }
+    return 0;
+}
+
 static int fig_latency(const results *r, chart_fig *f)
 {
     ep_view v[MAX_CHART_EPS];
     size_t n = time_views(r, v);
+    if (n > CHART_MULTIPLES_AFTER)
+        return latency_multiples(r, v, n, f);
     chart *c = &f->panels[0];
-    snprintf(c->title, sizeof c->title, "Latency percentiles over time");
+    latency_panel(c, "Latency percentiles over time");
     snprintf(c->note, sizeof c->note, "per second, from the intended start of each request");
-    snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
-    snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
-    return percentile_lines(c, r, v, n);
+    clip_note(c, r);
+    return percentile_lines(c, r, v, n, NULL, NULL);
 }
 
 static int error_pct_lines(chart *c, const results *r, const ep_view *v, size_t n)
@@ -187,6 +249,8 @@ static int error_pct_lines(chart *c, const results *r, const ep_view *v, size_t 
     c->y.least_max = 1; /* 0% errors is a flat line at the bottom, not mid-chart */
     for (size_t i = 0; i < n; i++) {
         chart_series *s = chart_add_series(c, v[i].name, CHART_LINE, chart_color(i));
+        if (s)
+            chart_series_style(s, i);
         for (size_t j = 0; s && j < v[i].st->sec.len; j++) {
             const series_row *w = &v[i].st->sec.rows[j];
             bool part = covered(r, v[i].st, w) < 0.2; /* a few stragglers are no rate */
@@ -206,10 +270,13 @@ static int fig_throughput(const results *r, chart_fig *f)
     chart *c = &f->panels[0];
     snprintf(c->title, sizeof c->title, "Requests per second");
     snprintf(c->note, sizeof c->note, "completed requests (responses and transport errors) per second");
+    clip_note(c, r);
     snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
     snprintf(c->y.label, sizeof c->y.label, "requests/s");
     for (size_t i = 0; i < n; i++) {
         chart_series *s = chart_add_series(c, v[i].name, CHART_LINE, chart_color(i));
+        if (s)
+            chart_series_style(s, i);
         for (size_t j = 0; s && j < v[i].st->sec.len; j++)
             ADD_ROW(s, &v[i].st->sec, j,
                     row_rate(r, &r->st, &v[i].st->sec.rows[j], v[i].st->sec.rows[j].requests));
@@ -282,6 +349,7 @@ static int status_bars(chart *c, const ep_view *v, size_t n)
         chart_series *s = chart_add_series(c, v[i].name, CHART_BARS, chart_color(i));
         if (!s)
             return VOLLEY_ENOMEM;
+        chart_series_style(s, i); /* bars show the colour, distinct up to CHART_NSTYLES */
         s->labels = true;
         s->no_legend = n == 1;
         for (size_t k = 0; k < c->ncats; k++) {
@@ -316,16 +384,22 @@ static int fig_status(const results *r, chart_fig *f)
              "green 2xx, blue 3xx, orange 4xx, red 5xx, purple errors (one endpoint)");
     if (n > 1)
         c->note[0] = '\0';
+    clip_note(c, r);
     return status_bars(c, v, n);
 }
 
-static int spectrum_line(chart *c, const char *name, const hist *h, uint32_t color,
-                         chart_dash dash, double *lo, double *hi)
+/* style: the series' index for chart_style, or -1 for the whole run
+ * (grey, dashed). */
+static int spectrum_line(chart *c, const char *name, const hist *h, int style, double *lo,
+                         double *hi)
 {
-    chart_series *s = chart_add_series(c, name, CHART_LINE, color);
+    chart_series *s = chart_add_series(c, name, CHART_LINE, C_TOTAL);
     if (!s)
         return VOLLEY_ENOMEM;
-    s->dash = dash;
+    if (style >= 0)
+        chart_series_style(s, (size_t)style);
+    else
+        s->dash = CHART_DASHED;
     if (!hist_count(h))
         return 0;
     /* Even steps in nines: as much detail at 99.9..99.99% as at 0..90%. */
@@ -347,6 +421,7 @@ static int fig_spectrum(const results *r, chart_fig *f)
     chart *c = &f->panels[0];
     snprintf(c->title, sizeof c->title, "Latency by percentile (HDR spectrum)");
     snprintf(c->note, sizeof c->note, "the whole run; x: share of requests at most this slow");
+    clip_note(c, r);
     snprintf(c->x.label, sizeof c->x.label, "percentile");
     snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
     c->x.scale = CHART_NINES;
@@ -356,9 +431,9 @@ static int fig_spectrum(const results *r, chart_fig *f)
     double lo = INFINITY, hi = 0;
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
-        rc = spectrum_line(c, v[i].name, v[i].st->latency, chart_color(i), CHART_SOLID, &lo, &hi);
+        rc = spectrum_line(c, v[i].name, v[i].st->latency, (int)i, &lo, &hi);
     if (!rc && n > 1)
-        rc = spectrum_line(c, "all", r->st.latency, C_TOTAL, CHART_DASHED, &lo, &hi);
+        rc = spectrum_line(c, "all", r->st.latency, -1, &lo, &hi);
     auto_log(c, lo, hi);
     return rc;
 }
@@ -371,6 +446,7 @@ static int fig_ttfb(const results *r, chart_fig *f)
     snprintf(c->title, sizeof c->title, "Time to first byte beside total latency");
     snprintf(c->note, sizeof c->note,
              "TTFB near latency: sent in one piece (buffered); TTFB far below: streamed");
+    clip_note(c, r);
     snprintf(c->y.label, sizeof c->y.label, "ms");
     static const struct {
         const char *name;
@@ -556,7 +632,7 @@ static int fig_route(const results *r, size_t ep, const scatter *sc, chart_fig *
         snprintf(c->note, sizeof c->note, "per second (no requests.csv beside results.json)");
         snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
         snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
-        rc = percentile_lines(c, r, &v, 1);
+        rc = percentile_lines(c, r, &v, 1, NULL, NULL);
     }
     if (rc)
         return rc;

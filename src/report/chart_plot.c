@@ -33,6 +33,30 @@ uint32_t chart_color(size_t i)
     return palette[i % NPALETTE];
 }
 
+static uint32_t mix(uint32_t c, uint32_t with, double t)
+{
+    uint32_t out = 0;
+    for (int sh = 16; sh >= 0; sh -= 8) {
+        double a = (c >> sh) & 255, b = (with >> sh) & 255;
+        out |= (uint32_t)lround(a * (1 - t) + b * t) << sh;
+    }
+    return out;
+}
+
+void chart_style(size_t i, uint32_t *color, chart_dash *dash, chart_marker *marker)
+{
+    size_t k = i % CHART_NSTYLES, band = k / CHART_NCOLORS;
+    uint32_t c = palette[k % CHART_NCOLORS];
+    *color = band == 0 ? c : band == 1 ? mix(c, 0x000000, 0.4) : mix(c, 0xFFFFFF, 0.35);
+    *dash = band == 0 ? CHART_SOLID : band == 1 ? CHART_DASHED : CHART_DOTTED;
+    *marker = (chart_marker)(i % CHART_NMARKS);
+}
+
+void chart_series_style(chart_series *s, size_t i)
+{
+    chart_style(i, &s->color, &s->dash, &s->marker);
+}
+
 uint32_t chart_status_color(int status)
 {
     if (status <= 0)
@@ -152,7 +176,7 @@ int chart_category(chart *c, const char *name)
     for (size_t i = 0; i < c->ncats; i++)
         if (!strcmp(c->cats[i], name))
             return (int)i;
-    char(*cats)[48] = realloc(c->cats, (c->ncats + 1) * sizeof *cats);
+    char(*cats)[96] = realloc(c->cats, (c->ncats + 1) * sizeof *cats);
     if (!cats)
         return -1;
     c->cats = cats;
@@ -375,39 +399,143 @@ static double py(const plot *p, const chart *c, double y)
     return p->b - (tx(&c->y, y) - p->yv.lo) / (p->yv.hi - p->yv.lo) * (p->b - p->t);
 }
 
-/* The legend flows in lines under the title; returns its bottom. */
-static double draw_legend(cairo_t *cr, const chart *c, double x0, double x1, double y)
+#define LEGEND_ROW 18
+
+/* A hollow marker: shapes drawn on the same point all stay visible. */
+static void marker_path(cairo_t *cr, chart_marker m, double x, double y, double r)
+{
+    cairo_new_sub_path(cr);
+    switch (m) {
+    case CHART_MARK_SQUARE:
+        cairo_rectangle(cr, x - r * 0.85, y - r * 0.85, 1.7 * r, 1.7 * r);
+        break;
+    case CHART_MARK_TRIANGLE:
+        cairo_move_to(cr, x, y - r * 1.2);
+        cairo_line_to(cr, x + r * 1.1, y + r * 0.8);
+        cairo_line_to(cr, x - r * 1.1, y + r * 0.8);
+        cairo_close_path(cr);
+        break;
+    case CHART_MARK_DIAMOND:
+        cairo_move_to(cr, x, y - r * 1.25);
+        cairo_line_to(cr, x + r * 1.25, y);
+        cairo_line_to(cr, x, y + r * 1.25);
+        cairo_line_to(cr, x - r * 1.25, y);
+        cairo_close_path(cr);
+        break;
+    case CHART_MARK_CROSS:
+        cairo_move_to(cr, x - r, y - r);
+        cairo_line_to(cr, x + r, y + r);
+        cairo_move_to(cr, x + r, y - r);
+        cairo_line_to(cr, x - r, y + r);
+        break;
+    default:
+        cairo_arc(cr, x, y, r, 0, 2 * M_PI);
+    }
+}
+
+static void legend_entry(cairo_t *cr, const chart_series *s, double x, double y)
+{
+    set_rgb(cr, s->color, 1);
+    if (s->kind == CHART_LINE) {
+        cairo_set_line_width(cr, fmin(s->width, 3));
+        set_dash(cr, s->dash, s->width);
+        cairo_move_to(cr, x, y - 4);
+        cairo_line_to(cr, x + 26, y - 4);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+        cairo_set_line_width(cr, 1.5);
+        marker_path(cr, s->marker, x + 13, y - 4, 3.5);
+        cairo_stroke(cr);
+    } else {
+        cairo_rectangle(cr, x + 8, y - 9, 10, 10);
+        cairo_fill(cr);
+    }
+    text(cr, x + 32, y, s->name, 0, C_TEXT);
+}
+
+/* Flows the legend's entries in rows of LEGEND_ROW px from x0 to x1, the
+ * first baseline at y; draws them when draw. Returns the rows (0: none). */
+static int legend_rows(cairo_t *cr, const chart *c, double x0, double x1, double y, bool draw)
 {
     font(cr, 12, false);
     double x = x0;
-    bool any = false;
+    int rows = 0;
     for (size_t i = 0; i < c->nseries; i++) {
         const chart_series *s = &c->series[i];
         if (s->no_legend || !s->name[0])
             continue;
-        double w = 26 + text_w(cr, s->name) + 18;
-        if (any && x + w > x1) {
+        double w = 32 + text_w(cr, s->name) + 18;
+        if (!rows || x + w > x1) {
+            if (rows)
+                y += LEGEND_ROW;
             x = x0;
-            y += 18;
+            rows++;
         }
-        any = true;
-        if (s->kind == CHART_LINE) {
-            set_rgb(cr, s->color, 1);
-            cairo_set_line_width(cr, fmin(s->width, 3));
-            set_dash(cr, s->dash, s->width);
-            cairo_move_to(cr, x, y - 4);
-            cairo_line_to(cr, x + 20, y - 4);
-            cairo_stroke(cr);
-            cairo_set_dash(cr, NULL, 0, 0);
-        } else {
-            set_rgb(cr, s->color, 1);
-            cairo_rectangle(cr, x + 5, y - 9, 10, 10);
-            cairo_fill(cr);
-        }
-        text(cr, x + 26, y, s->name, 0, C_TEXT);
+        if (draw)
+            legend_entry(cr, s, x, y);
         x += w;
     }
-    return any ? y + 10 : y - 8;
+    return rows;
+}
+
+/* Text wrapped to width at spaces (a word wider than a line is broken
+ * anywhere), lines line_h apart from baseline y; drawn when draw. Returns
+ * the lines. Names are never cut: a long title takes more lines. */
+static int wrapped(cairo_t *cr, const char *s, double x, double y, double width, double line_h,
+                   uint32_t color, bool draw)
+{
+    char line[512];
+    int lines = 0;
+    size_t n = strlen(s);
+    while (n) {
+        size_t len = n < sizeof line - 1 ? n : sizeof line - 1, cut = len, space = 0;
+        for (size_t k = 1; k <= len; k++) {
+            memcpy(line, s, k);
+            line[k] = '\0';
+            if (k > 1 && text_w(cr, line) > width) {
+                cut = space ? space : k - 1;
+                break;
+            }
+            if (s[k - 1] == ' ' || s[k - 1] == '-' || s[k - 1] == '/')
+                space = k; /* a break after a space, a dash or a slash */
+        }
+        memcpy(line, s, cut);
+        line[cut] = '\0';
+        if (draw)
+            text(cr, x, y + line_h * lines, line, 0, color);
+        lines++;
+        s += cut;
+        n -= cut;
+    }
+    return lines;
+}
+
+/* The title and the note, wrapped; returns the last baseline. */
+static double head(cairo_t *cr, const chart *c, double X, double Y, double W, bool draw)
+{
+    font(cr, 15, true);
+    int t = wrapped(cr, c->title, X + 14, Y + 24, W - 28, 19, C_TEXT, draw);
+    double y = Y + 24 + 19 * (t ? t - 1 : 0);
+    if (c->note[0]) {
+        font(cr, 11, false);
+        int k = wrapped(cr, c->note, X + 14, y + 17, W - 28, 15, C_MUTED, draw);
+        y += 17 + 15 * (k - 1);
+    }
+    return y;
+}
+
+/* The panel's plot rectangle and legend box (see chart_panel_layout). */
+static bool layout(cairo_t *cr, const chart *c, double X, double Y, double W, double H,
+                   plot *p, chart_rect *leg)
+{
+    int rows = legend_rows(cr, c, X + 14, X + W - 14, 0, false);
+    double lh = rows * LEGEND_ROW;
+    *leg = (chart_rect){.x = X + 14, .y = Y + H - 6 - lh, .w = W - 28, .h = lh};
+    p->l = X + 72;
+    p->r = X + W - 24;
+    p->t = head(cr, c, X, Y, W, false) + 16;
+    p->b = (rows ? leg->y - 2 : Y + H) - 44; /* tick labels and the x title */
+    return p->r - p->l >= 40 && p->b - p->t >= 30;
 }
 
 static void draw_grid(cairo_t *cr, const chart *c, const plot *p)
@@ -451,7 +579,26 @@ static void draw_grid(cairo_t *cr, const chart *c, const plot *p)
     cairo_stroke(cr);
 }
 
-static void draw_line(cairo_t *cr, const chart *c, const plot *p, const chart_series *s)
+/* Markers on a line: on every point when there are few, else about 16
+ * along it, shifted by the series' index so that identical series show
+ * each their own markers beside each other's. */
+static void draw_markers(cairo_t *cr, const chart *c, const plot *p, const chart_series *s,
+                         size_t idx, size_t drawn)
+{
+    size_t stride = drawn <= 40 ? 1 : drawn / 16 + 1, k2 = 0;
+    cairo_set_line_width(cr, 1.5);
+    for (size_t k = 0; k < s->n; k++) {
+        if (!valid(&c->x, s->x[k]) || !valid(&c->y, s->y[k]))
+            continue;
+        if ((k2++ + idx) % stride)
+            continue;
+        marker_path(cr, s->marker, px(p, c, s->x[k]), py(p, c, s->y[k]), s->width + 2);
+    }
+    cairo_stroke(cr);
+}
+
+static void draw_line(cairo_t *cr, const chart *c, const plot *p, const chart_series *s,
+                      size_t idx)
 {
     set_rgb(cr, s->color, 1);
     cairo_set_line_width(cr, s->width);
@@ -474,30 +621,22 @@ static void draw_line(cairo_t *cr, const chart *c, const plot *p, const chart_se
     }
     cairo_stroke(cr);
     cairo_set_dash(cr, NULL, 0, 0);
-    /* A line of one point is invisible; few points get markers. */
-    if (drawn <= 40) {
-        for (size_t k = 0; k < s->n; k++) {
-            if (!valid(&c->x, s->x[k]) || !valid(&c->y, s->y[k]))
-                continue;
-            cairo_new_sub_path(cr);
-            cairo_arc(cr, px(p, c, s->x[k]), py(p, c, s->y[k]), s->width + 1.5, 0, 2 * M_PI);
-        }
-        cairo_fill(cr);
-    }
+    /* A line of one point is invisible without its marker. */
+    draw_markers(cr, c, p, s, idx, drawn);
 }
 
 static void draw_points(cairo_t *cr, const chart *c, const plot *p, const chart_series *s,
                         bool vector)
 {
     size_t stride = vector && s->n > MAX_VECTOR_POINTS ? s->n / MAX_VECTOR_POINTS + 1 : 1;
-    double w = s->width;
+    double w = fmax(s->width, 4); /* smaller points vanish on a 1200 px chart */
     /* One path per series: one fill, a small SVG. */
     for (size_t k = 0; k < s->n; k += stride) {
         if (!valid(&c->x, s->x[k]) || !valid(&c->y, s->y[k]))
             continue;
         cairo_rectangle(cr, px(p, c, s->x[k]) - w / 2, py(p, c, s->y[k]) - w / 2, w, w);
     }
-    set_rgb(cr, s->color, 0.55);
+    set_rgb(cr, s->color, 0.8);
     cairo_fill(cr);
 }
 
@@ -547,18 +686,12 @@ static void draw_no_data(cairo_t *cr, const plot *p)
 static void draw_panel(cairo_t *cr, const chart *c, double X, double Y, double W, double H,
                        bool vector)
 {
-    font(cr, 15, true);
-    double y = Y + 24;
-    text(cr, X + 14, y, c->title, 0, C_TEXT);
-    if (c->note[0]) {
-        font(cr, 11, false);
-        y += 17;
-        text(cr, X + 14, y, c->note, 0, C_MUTED);
-    }
-    double legend_end = draw_legend(cr, c, X + 14, X + W - 14, y + 22);
-    plot p = {.l = X + 72, .r = X + W - 24, .t = legend_end + 14, .b = Y + H - 44};
-    if (p.r - p.l < 40 || p.b - p.t < 30)
+    head(cr, c, X, Y, W, true);
+    plot p = {0};
+    chart_rect leg;
+    if (!layout(cr, c, X, Y, W, H, &p, &leg))
         return; /* too small to draw anything useful */
+    legend_rows(cr, c, leg.x, leg.x + leg.w, leg.y + 13, true);
     double xlo = 0, xhi = 0, ylo, yhi;
     bool any = data_range(c, true, &ylo, &yhi);
     p.cats = c->ncats > 0;
@@ -609,8 +742,27 @@ static void draw_panel(cairo_t *cr, const chart *c, double X, double Y, double W
     /* Lines over bars and points, so a summary line is never hidden. */
     for (size_t i = 0; i < c->nseries; i++)
         if (c->series[i].kind == CHART_LINE)
-            draw_line(cr, c, &p, &c->series[i]);
+            draw_line(cr, c, &p, &c->series[i], i);
     cairo_restore(cr);
+}
+
+bool chart_panel_layout(const chart *c, double X, double Y, double W, double H, chart_rect *plot_r,
+                        chart_rect *legend)
+{
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *cr = cairo_create(s);
+    plot p;
+    bool ok = layout(cr, c, X, Y, W, H, &p, legend);
+    *plot_r = (chart_rect){.x = p.l, .y = p.t, .w = p.r - p.l, .h = p.b - p.t};
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    return ok;
+}
+
+int chart_fig_height(const chart_fig *f, int h)
+{
+    double v = h * (f->h_scale > 0 ? f->h_scale : 1);
+    return v > 10000 ? 10000 : (int)lround(v);
 }
 
 static void draw_fig(cairo_t *cr, const chart_fig *f, int w, int h, bool vector)
@@ -676,6 +828,7 @@ static int finish(cairo_surface_t *s, cairo_t *cr, const char *what, err *e)
 
 int chart_write_png(const chart_fig *f, const char *path, int w, int h, err *e)
 {
+    h = chart_fig_height(f, h);
     int rc = size_ok(w, h, e);
     if (rc)
         return rc;
@@ -694,6 +847,7 @@ int chart_write_png(const chart_fig *f, const char *path, int w, int h, err *e)
 
 int chart_write_svg(const chart_fig *f, const char *path, int w, int h, err *e)
 {
+    h = chart_fig_height(f, h);
     int rc = size_ok(w, h, e);
     if (rc)
         return rc;
@@ -724,6 +878,7 @@ static cairo_status_t to_buf(void *closure, const unsigned char *data, unsigned 
 
 int chart_svg_buf(const chart_fig *f, int w, int h, buf *out, err *e)
 {
+    h = chart_fig_height(f, h);
     int rc = size_ok(w, h, e);
     if (rc)
         return rc;

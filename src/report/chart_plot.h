@@ -23,6 +23,16 @@ typedef enum { CHART_LINEAR, CHART_LOG10, CHART_NINES } chart_scale;
  * 99.999% at most. */
 #define CHART_NINES_MAX 5.0
 typedef enum { CHART_SOLID, CHART_DASHED, CHART_DOTTED } chart_dash;
+/* The shape of a line's markers (hollow, so shapes on the same point all
+ * stay visible). */
+typedef enum {
+    CHART_MARK_CIRCLE,
+    CHART_MARK_SQUARE,
+    CHART_MARK_TRIANGLE,
+    CHART_MARK_DIAMOND,
+    CHART_MARK_CROSS,
+    CHART_NMARKS
+} chart_marker;
 
 typedef struct chart_series {
     char name[96];
@@ -30,6 +40,7 @@ typedef struct chart_series {
     uint32_t color;    /* 0xRRGGBB */
     uint32_t *colors;  /* optional per-point colors (bars) */
     chart_dash dash;
+    chart_marker marker;
     double width;      /* line width, or the side of a point, in px */
     bool labels;       /* bars: print each value above its bar */
     bool no_legend;
@@ -51,7 +62,7 @@ typedef struct chart {
     chart_axis x, y;
     chart_series *series;
     size_t nseries;
-    char (*cats)[48];  /* categorical x axis (bar charts), ncats names */
+    char (*cats)[96];  /* categorical x axis (bar charts), ncats names */
     size_t ncats;
     bool wide;         /* takes a whole row of a multi-panel figure */
 } chart;
@@ -61,11 +72,35 @@ typedef struct chart_fig {
     chart *panels;
     size_t npanels;
     int cols;          /* panels per row (a wide panel takes a row) */
+    double h_scale;    /* the figure is this many times the asked height (0: 1);
+                          small multiples grow instead of shrinking */
 } chart_fig;
+
+/* Where a panel's parts go inside its box: the plot rectangle and the
+ * legend, which sits below the plot (under the x axis title) and never
+ * overlaps it. */
+typedef struct chart_rect {
+    double x, y, w, h;
+} chart_rect;
 
 /* Fixed palette of CHART_NCOLORS colours: series i takes chart_color(i). */
 #define CHART_NCOLORS 10
 uint32_t chart_color(size_t i);
+/* Styles for many series: the first CHART_NSTYLES get distinct colours (the
+ * palette, then darker, then lighter) and distinct (colour, dash) pairs
+ * (solid, then dashed, then dotted), and markers that cycle through the
+ * shapes; past CHART_NSTYLES they repeat. */
+#define CHART_NSTYLES (3 * CHART_NCOLORS)
+void chart_style(size_t i, uint32_t *color, chart_dash *dash, chart_marker *marker);
+/* Sets series s to style i (chart_style). */
+void chart_series_style(chart_series *s, size_t i);
+/* Lays out panel c in the box (X, Y, W, H): its plot rectangle and its
+ * legend (h 0 without one). False when the box is too small to plot. */
+bool chart_panel_layout(const chart *c, double X, double Y, double W, double H, chart_rect *plot,
+                        chart_rect *legend);
+/* The figure's height in pixels when asked for h (h_scale, within the
+ * 10000 px limit). */
+int chart_fig_height(const chart_fig *f, int h);
 /* Green 2xx, blue 3xx, orange 4xx, red 5xx, purple errors (status 0). */
 uint32_t chart_status_color(int status);
 

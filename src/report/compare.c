@@ -5,7 +5,10 @@
 #include "report/compare.h"
 
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "report/chart.h"
+#include "report/html.h"
+#include "report/summary.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -347,9 +350,61 @@ static int add_rows(cmp_report *c, const char *name, const results_stats *a,
     return 0;
 }
 
+static void diff(char *out, size_t cap, int *n, const char *what, const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return;
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "%s%s %s vs %s", *n ? "; " : "", what, a[0] ? a : "-",
+             b[0] ? b : "-");
+    (*n)++;
+}
+
+static void endpoint_names(const results *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < r->neps; i++) {
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s%s", i ? "," : "", r->eps[i].name);
+    }
+}
+
+int compare_plan_diff(const results *a, const results *b, char *out, size_t cap)
+{
+    const results_plan *p = &a->plan, *q = &b->plan;
+    char x[256], y[256];
+    int n = 0;
+    out[0] = '\0';
+    diff(out, cap, &n, "executor", p->executor, q->executor);
+    diff(out, cap, &n, "mode", p->mode, q->mode);
+#define NUMDIFF(what, fmt, va, vb)                                                             \
+    do {                                                                                      \
+        snprintf(x, sizeof x, fmt, va);                                                       \
+        snprintf(y, sizeof y, fmt, vb);                                                       \
+        diff(out, cap, &n, what, x, y);                                                       \
+    } while (0)
+    NUMDIFF("connections", "%u", p->connections, q->connections);
+    NUMDIFF("threads", "%u", p->threads, q->threads);
+    NUMDIFF("duration", "%.3gs", (double)p->duration_ns / 1e9, (double)q->duration_ns / 1e9);
+    NUMDIFF("rate", "%.6g/s", p->rate_per_s, q->rate_per_s);
+    NUMDIFF("requests", "%llu", (unsigned long long)p->requests, (unsigned long long)q->requests);
+    NUMDIFF("pipeline", "%u", p->pipeline ? p->pipeline : 1, q->pipeline ? q->pipeline : 1);
+    NUMDIFF("keep-alive", "%s", p->keepalive ? "on" : "off", q->keepalive ? "on" : "off");
+    NUMDIFF("body", "%lluB", (unsigned long long)p->body_bytes, (unsigned long long)q->body_bytes);
+#undef NUMDIFF
+    diff(out, cap, &n, "stages", p->stages, q->stages);
+    endpoint_names(a, x, sizeof x);
+    endpoint_names(b, y, sizeof y);
+    diff(out, cap, &n, "endpoints", x, y);
+    return n;
+}
+
 int compare_results(const results *base, const results *cur, cmp_report *out, err *e)
 {
     memset(out, 0, sizeof *out);
+    compare_plan_diff(base, cur, out->plan_diff, sizeof out->plan_diff);
+    summary_plan_text(base, out->base_plan, sizeof out->base_plan);
+    summary_plan_text(cur, out->cur_plan, sizeof out->cur_plan);
     int rc = add_rows(out, "total", &base->st, &cur->st, e);
     for (size_t i = 0; i < base->neps && !rc; i++)
         for (size_t k = 0; k < cur->neps && !rc; k++)
@@ -389,8 +444,17 @@ static const char *const rule_text =
 
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)
 {
-    fprintf(f, "\n  base: %s\n  new:  %s\n\n", base_name, cur_name);
-    fprintf(f, "  %-20s %-7s %12s %12s %9s %8s %9s %15s  %s\n", "endpoint", "metric", "base",
+    fprintf(f, "\n  base: %s\n        %s\n  new:  %s\n        %s\n", base_name, c->base_plan,
+            cur_name, c->cur_plan);
+    if (c->plan_diff[0])
+        fprintf(f, "  WARNING: the plans differ (%s): a change may come from the plan, not "
+                   "the server\n", c->plan_diff);
+    fputc('\n', f);
+    int nw = 20; /* as wide as the longest name: names are never cut */
+    for (size_t i = 0; i < c->n; i++)
+        if ((int)strlen(c->rows[i].endpoint) > nw)
+            nw = (int)strlen(c->rows[i].endpoint);
+    fprintf(f, "  %-*s %-7s %12s %12s %9s %8s %9s %15s  %s\n", nw, "endpoint", "metric", "base",
             "new", "change", "+-", "p", "n", "verdict");
     for (size_t i = 0; i < c->n; i++) {
         const cmp_row *r = &c->rows[i];
@@ -400,11 +464,11 @@ void compare_print(FILE *f, const cmp_report *c, const char *base_name, const ch
         snprintf(n, sizeof n, "%d/%d,%d/%d", r->samples_base, r->seconds_base, r->samples_cur,
                  r->seconds_cur);
         if (!strcmp(r->metric, "errors"))
-            fprintf(f, "  %-20.20s %-7s %12s %12s %+7.2fpp %6.2fpp %9.4f %15s  %s\n",
-                    r->endpoint, r->metric, a, b, (r->cur - r->base) * 100, r->ci, r->p_value, n,
+            fprintf(f, "  %-*s %-7s %12s %12s %+7.2fpp %6.2fpp %9.4f %15s  %s\n",
+                    nw, r->endpoint, r->metric, a, b, (r->cur - r->base) * 100, r->ci, r->p_value, n,
                     compare_verdict_name(r->verdict));
         else
-            fprintf(f, "  %-20.20s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s\n", r->endpoint,
+            fprintf(f, "  %-*s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s\n", nw, r->endpoint,
                     r->metric, a, b, r->pct, r->ci, r->p_value, n,
                     compare_verdict_name(r->verdict));
     }
@@ -434,6 +498,8 @@ int compare_json(const cmp_report *c, const char *base_name, const char *cur_nam
     json_str(o, base_name);
     buf_printf(o, ",\n  \"new\": ");
     json_str(o, cur_name);
+    buf_printf(o, ",\n  \"plans_differ\": ");
+    json_str(o, c->plan_diff);
     buf_printf(o, ",\n  \"rows\": [\n");
     for (size_t i = 0; i < c->n; i++) {
         const cmp_row *r = &c->rows[i];
@@ -522,6 +588,8 @@ static void add_series_line(chart *c, const char *name, const results_stats *s, 
     if (!cs)
         return;
     cs->dash = dash;
+    /* base and new on the same values stay apart by their markers */
+    cs->marker = dash == CHART_SOLID ? CHART_MARK_CIRCLE : CHART_MARK_SQUARE;
     for (size_t i = 0; i < s->sec.len; i++) {
         const series_row *r = &s->sec.rows[i];
         double v = m == M_RPS ? (double)r->requests
@@ -537,6 +605,8 @@ static void spectrum(chart *c, const char *name, const hist *h, uint32_t color, 
     if (!cs)
         return;
     cs->dash = dash;
+    /* base and new on the same values stay apart by their markers */
+    cs->marker = dash == CHART_SOLID ? CHART_MARK_CIRCLE : CHART_MARK_SQUARE;
     static const double ps[] = {0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         chart_series_add(cs, ps[i], (double)hist_percentile(h, ps[i]) / NS_PER_MS);
@@ -572,73 +642,138 @@ static chart_fig *overlay(const results *a, const results *b)
     return f;
 }
 
-static void html_text(buf *o, const char *s)
+/* The server under test of both runs (--exec, --monitor-pid), side by
+ * side: what the same load cost it. */
+static void monitor_table(buf *o, const results *a, const results *b)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': buf_printf(o, "&lt;"); break;
-        case '>': buf_printf(o, "&gt;"); break;
-        case '&': buf_printf(o, "&amp;"); break;
-        case '"': buf_printf(o, "&quot;"); break;
-        default: buf_append(o, s, 1);
+    if (!a->monitor.pid && !b->monitor.pid)
+        return;
+    buf_printf(o, "<h2>Server under test</h2><table id=\"monitor\"><thead><tr>"
+                  "<th class=\"t\">run</th><th class=\"t\">process</th><th>CPU seconds</th>"
+                  "<th>CPU %% of one core</th><th>CPU-s per 1000 requests</th><th>peak RSS</th>"
+                  "</tr></thead><tbody>");
+    const results *r2[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        const results_monitor *m = &r2[i]->monitor;
+        buf_printf(o, "<tr><td class=\"t\">%s</td><td class=\"t\">", i ? "new" : "base");
+        if (!m->pid) {
+            buf_printf(o, "no monitor</td><td>-</td><td>-</td><td>-</td><td>-</td></tr>");
+            continue;
         }
+        buf_printf(o, "pid %d ", m->pid);
+        html_escape(o, m->command);
+        double secs = (double)r2[i]->st.elapsed_ns / NS_PER_S;
+        uint64_t req = r2[i]->st.tot.requests;
+        char rss[32];
+        summary_format_bytes((double)m->rss_max_bytes, rss, sizeof rss);
+        buf_printf(o, "</td><td>%.2f</td><td>%.1f</td><td>%.4f</td><td>%s</td></tr>",
+                   m->cpu_seconds, secs > 0 ? m->cpu_seconds / secs * 100 : 0,
+                   req ? m->cpu_seconds * 1000.0 / (double)req : 0, rss);
     }
+    buf_printf(o, "</tbody></table>");
+}
+
+/* The server's CPU over time for both runs, when either had a monitor. */
+static chart_fig *monitor_overlay(const results *a, const results *b)
+{
+    if (!a->monitor.nsamples && !b->monitor.nsamples)
+        return NULL;
+    chart_fig *f = chart_fig_new("", 1, 1);
+    if (!f)
+        return NULL;
+    chart *c = &f->panels[0];
+    snprintf(c->title, sizeof c->title, "Server CPU");
+    snprintf(c->note, sizeof c->note, "base solid, new dashed");
+    snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+    snprintf(c->y.label, sizeof c->y.label, "cpu (%% of one core)");
+    c->y.has_min = true;
+    const results *r2[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        chart_series *s = chart_add_series(c, i ? "new" : "base", CHART_LINE, chart_color(2 + i));
+        if (!s)
+            break;
+        s->dash = i ? CHART_DASHED : CHART_SOLID;
+        s->marker = i ? CHART_MARK_SQUARE : CHART_MARK_CIRCLE;
+        for (size_t k = 0; k < r2[i]->monitor.nsamples; k++)
+            chart_series_add(s, r2[i]->monitor.samples[k].t_s, r2[i]->monitor.samples[k].cpu_pct);
+    }
+    return f;
+}
+
+static void run_line(buf *o, const char *role, const char *name, const results *r)
+{
+    buf_printf(o, "<p class=\"sub\"><b>%s</b>: ", role);
+    html_escape(o, name);
+    char plan[1024];
+    summary_plan_text(r, plan, sizeof plan);
+    buf_printf(o, " &middot; ");
+    html_escape(o, plan);
+    if (r->plan.command[0]) {
+        buf_printf(o, "<br><code>");
+        html_escape(o, r->plan.command);
+        buf_printf(o, "</code>");
+    }
+    buf_printf(o, "</p>");
+}
+
+static void rows_table(buf *o, const cmp_report *c)
+{
+    buf_printf(o, "<div class=\"scroll\"><table class=\"sortable\" id=\"compare\"><thead><tr>"
+                  "<th class=\"t\">endpoint</th><th class=\"t\">metric</th><th>base</th>"
+                  "<th>new</th><th>change</th><th>&plusmn; (99%%)</th><th>p</th>"
+                  "<th class=\"t\">verdict</th></tr></thead><tbody>");
+    for (size_t i = 0; i < c->n; i++) {
+        const cmp_row *r = &c->rows[i];
+        char va[32], vb[32];
+        fmt_value(r, r->base, va, sizeof va);
+        fmt_value(r, r->cur, vb, sizeof vb);
+        bool err_rate = !strcmp(r->metric, "errors");
+        buf_printf(o, "<tr><td class=\"t n\">");
+        html_escape(o, r->endpoint);
+        buf_printf(o, "</td><td class=\"t\">%s</td><td>%s</td><td>%s</td>", r->metric, va, vb);
+        if (err_rate)
+            buf_printf(o, "<td>%+.2fpp</td><td>%.2fpp</td>", (r->cur - r->base) * 100, r->ci);
+        else
+            buf_printf(o, "<td>%+.1f%%</td><td>%.1f%%</td>", r->pct, r->ci);
+        buf_printf(o, "<td>%.4f</td><td class=\"t %s\">%s</td></tr>", r->p_value,
+                   compare_verdict_name(r->verdict), compare_verdict_name(r->verdict));
+    }
+    buf_printf(o, "</tbody></table></div>");
 }
 
 int compare_html(const results *a, const results *b, const cmp_report *c, const char *base_name,
                  const char *cur_name, const char *path, err *e)
 {
     buf o = {0};
-    buf_printf(&o, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
-                   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-                   "style-src 'unsafe-inline'; img-src data:\">\n"
-                   "<title>volley compare</title>\n<style>body{font-family:sans-serif;margin:2em;"
-                   "color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:"
-                   "1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}"
-                   ".better{color:#1a7f37;font-weight:bold}.worse{color:#cf222e;font-weight:bold}"
-                   "</style></head><body>\n<h1>volley compare</h1>\n<p>base: ");
-    html_text(&o, base_name);
-    buf_printf(&o, "<br>new: ");
-    html_text(&o, cur_name);
-    buf_printf(&o, "</p>\n<table><tr><th>endpoint</th><th>metric</th><th>base</th><th>new</th>"
-                   "<th>change</th><th>p</th><th>verdict</th></tr>\n");
-    for (size_t i = 0; i < c->n; i++) {
-        const cmp_row *r = &c->rows[i];
-        char va[32], vb[32];
-        fmt_value(r, r->base, va, sizeof va);
-        fmt_value(r, r->cur, vb, sizeof vb);
-        buf_printf(&o, "<tr><td>");
-        html_text(&o, r->endpoint);
-        buf_printf(&o, "</td><td>%s</td><td>%s</td><td>%s</td><td>%+.1f%%</td><td>%.4f</td>"
-                       "<td class=\"%s\">%s</td></tr>\n",
-                   r->metric, va, vb, r->pct, r->p_value, compare_verdict_name(r->verdict),
-                   compare_verdict_name(r->verdict));
+    html_page_open(&o, "volley compare");
+    buf_printf(&o, "<h1>volley compare</h1>");
+    run_line(&o, "base", base_name, a);
+    run_line(&o, "new", cur_name, b);
+    if (c->plan_diff[0]) {
+        buf_printf(&o, "<div class=\"warn\">The plans differ (");
+        html_escape(&o, c->plan_diff);
+        buf_printf(&o, "): a change may come from the plan, not the server.</div>");
     }
-    buf_printf(&o, "</table>\n<p>better/worse: p &lt; 0.01 (t test of the whole-run "
-                   "values, each with the larger of its sampling error and the spread of its "
-                   "per-second values) and a change of at least 10%% (error rates: 0.1 "
-                   "percentage points); otherwise the difference is within noise.</p>\n");
-    chart_fig *f = overlay(a, b);
-    int rc = 0;
-    if (f) {
-        buf svg = {0};
-        rc = chart_svg_buf(f, 1100, 1200, &svg, e);
-        /* Inline: from <svg on, without the XML declaration. */
-        char *start = svg.data ? strstr(svg.data, "<svg") : NULL;
-        if (!rc && start)
-            buf_append(&o, start, strlen(start));
-        buf_free(&svg);
-        chart_fig_free(f);
-    }
-    buf_printf(&o, "\n</body></html>\n");
-    if (!rc) {
-        FILE *out = fopen(path, "w");
-        if (!out || fwrite(o.data, 1, o.len, out) != o.len) {
-            rc = err_sys(e, "compare: cannot write '%s'", path);
-        }
-        if (out && fclose(out) && !rc)
-            rc = err_sys(e, "compare: cannot write '%s'", path);
-    }
+    rows_table(&o, c);
+    /* The rule, in the words of the text output's legend. */
+    buf_printf(&o, "<pre class=\"sub\">");
+    html_escape(&o, rule_text);
+    buf_printf(&o, "</pre>");
+    monitor_table(&o, a, b);
+    buf_printf(&o, "<h2>Charts</h2>");
+    chart_fig *f = overlay(a, b), *m = monitor_overlay(a, b);
+    int rc = f ? html_figure(&o, f, 1200, 1300, 0, "overlay",
+                             "Latency, requests per second and the latency spectrum: base solid, "
+                             "new dashed.", e)
+               : 0;
+    if (!rc && m)
+        rc = html_figure(&o, m, 1200, 450, 1, "server", "The server's CPU: base solid, new dashed.",
+                         e);
+    chart_fig_free(f);
+    chart_fig_free(m);
+    html_page_close(&o);
+    if (!rc)
+        rc = file_write_atomic(path, o.data, o.len, e);
     buf_free(&o);
     return rc;
 }

@@ -41,7 +41,15 @@ typedef struct cmp_row {
 typedef struct cmp_report {
     cmp_row *rows;
     size_t n;
+    char plan_diff[600]; /* how the two plans differ ("" when they match) */
+    char base_plan[400], cur_plan[400]; /* each run's plan in one line */
 } cmp_report;
+
+/* How the plans of a and b differ, in words ("executor constant-vus vs
+ * constant-arrival-rate; connections 10 vs 20"), into out ("" when they
+ * match: executor, mode, connections, threads, duration, rate, stages,
+ * requests, pipeline, keep-alive, body, endpoints). Returns the count. */
+int compare_plan_diff(const results *a, const results *b, char *out, size_t cap);
 
 int compare_results(const results *base, const results *cur, cmp_report *out, err *e);
 void compare_free(cmp_report *c);

@@ -79,8 +79,8 @@ static const char css[] =
     "*{box-sizing:border-box}"
     "body{font:14px/1.45 -apple-system,'Segoe UI','DejaVu Sans',Arial,sans-serif;color:#222;"
     "margin:0;background:#f6f7f9}"
-    "main{max-width:1280px;margin:0 auto;padding:20px 24px 40px}"
-    "h1{font-size:24px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 10px;"
+    "main{max-width:1400px;margin:0 auto;padding:20px 16px 40px}"
+    "h1{font-size:24px;margin:8px 0 2px;overflow-wrap:anywhere}h3{font-size:15px;margin:18px 0 6px}h2{font-size:18px;margin:28px 0 10px;"
     "border-bottom:1px solid #ddd;padding-bottom:4px}"
     ".sub{color:#666;margin:0 0 12px;word-break:break-all}"
     ".cards{display:flex;flex-wrap:wrap;gap:10px}"
@@ -91,7 +91,12 @@ static const char css[] =
     "margin:10px 0}"
     ".scroll{overflow-x:auto}"
     "table{border-collapse:collapse;background:#fff;border:1px solid #e2e4e8;margin:6px 0}"
-    "th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+    "th,td{padding:4px 6px;font-size:13px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+    "td.n{white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:280px}"
+    "td.n small{display:block;color:#666;font-size:11px}"
+    "p.cmd code{background:#fff;border:1px solid #e2e4e8;border-radius:4px;padding:3px 6px;"
+    "display:inline-block;overflow-wrap:anywhere;font-size:12px}"
+    ".pass,.better{color:#1a7f37;font-weight:600}.fail,.worse{color:#cf222e;font-weight:600}"
     "th{background:#f0f2f5;font-weight:600;cursor:pointer;user-select:none}"
     "th.s-asc:after{content:' \\25B2'}th.s-desc:after{content:' \\25BC'}"
     "td.t,th.t{text-align:left}td.u{max-width:420px;overflow:hidden;text-overflow:ellipsis}"
@@ -161,6 +166,29 @@ static void td_dur(out *o, uint64_t ns, bool empty)
     putf(o, "<td data-v=\"%llu\">%s</td>", (unsigned long long)ns, t);
 }
 
+static void td_bytes(out *o, uint64_t v)
+{
+    char t[32];
+    summary_format_bytes((double)v, t, sizeof t);
+    putf(o, "<td data-v=\"%llu\">%s</td>", (unsigned long long)v, t);
+}
+
+/* An endpoint's whole name, and under it its method and URL, wrapping:
+ * no column is wasted on them, so the numbers fit 1,400 px. */
+static void td_endpoint(out *o, const char *name, const char *method, const char *url)
+{
+    put(o, "<td class=\"t n\">");
+    esc(o, name);
+    if (method[0] || url[0]) {
+        put(o, "<small>");
+        esc(o, method);
+        put(o, " ");
+        esc(o, url);
+        put(o, "</small>");
+    }
+    put(o, "</td>");
+}
+
 static double pct(uint64_t n, uint64_t of)
 {
     return of ? 100.0 * (double)n / (double)of : NAN;
@@ -188,23 +216,40 @@ static void card(out *o, const char *value, const char *label)
     put(o, "</span></div>");
 }
 
+/* What the run was, in a few words: its label, the script, the one
+ * endpoint, or how many endpoints (never just the first one's URL). */
+static void run_name(const results *r, char *dst, size_t cap)
+{
+    const results_plan *p = &r->plan;
+    if (p->label[0])
+        snprintf(dst, cap, "%s", p->label);
+    else if (r->script.present || !strcmp(p->mode, "script"))
+        snprintf(dst, cap, "script %s", p->url);
+    else if (r->neps > 1)
+        snprintf(dst, cap, "%zu endpoints (%s)", r->neps, p->mode);
+    else
+        snprintf(dst, cap, "%s %s", p->method, p->url);
+}
+
 static void head_section(out *o, const results *r)
 {
     const results_plan *p = &r->plan;
-    char t[64], d[32];
-    put(o, "<h1>volley report");
-    if (p->label[0]) {
-        put(o, ": ");
-        esc(o, p->label);
+    char t[64], d[32], name[4400], plan[1024];
+    run_name(r, name, sizeof name);
+    put(o, "<h1>");
+    esc(o, name);
+    put(o, "</h1>");
+    if (p->command[0]) {
+        put(o, "<p class=\"cmd\"><code>");
+        esc(o, p->command);
+        put(o, "</code></p>");
     }
-    put(o, "</h1><p class=\"sub\">");
-    esc(o, p->method);
-    put(o, " ");
-    esc(o, p->url);
+    put(o, "<p class=\"sub\">");
+    summary_plan_text(r, plan, sizeof plan);
+    esc(o, plan);
     clock_format_rfc3339(r->start_wall_ns, t, sizeof t);
     parse_format_duration(r->st.elapsed_ns, d, sizeof d);
-    putf(o, " &middot; started %s &middot; %s &middot; %s, %u connections, %u threads</p>", t,
-         d, p->executor[0] ? p->executor : "-", p->connections, p->threads);
+    putf(o, " &middot; started %s &middot; ran %s</p>", t, d);
     if (r->interrupted)
         put(o, "<div class=\"warn\">The run was interrupted (Ctrl-C or a signal): the numbers "
                "cover only the time it ran.</div>");
@@ -244,6 +289,16 @@ static void head_section(out *o, const results *r)
         snprintf(v, sizeof v, "%llu", (unsigned long long)tot->dropped);
         card(o, v, "dropped iterations");
     }
+    if (tot->h2_conns) { /* HTTP/2: streams per connection, what HPACK saved */
+        snprintf(v, sizeof v, "%.1f", (double)tot->h2_responses / (double)tot->h2_conns);
+        card(o, v, "HTTP/2 streams per connection");
+        summary_format_bytes((double)tot->wire_in, v, sizeof v);
+        card(o, v, "on the wire in (frames)");
+    }
+    if (tot->h2_max_streams) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)tot->h2_max_streams);
+        card(o, v, "server stream limit (clamped --max-streams)");
+    }
     put(o, "</div>");
 }
 
@@ -276,27 +331,22 @@ static void stats_cells(out *o, const results_stats *s, uint64_t parent_ns)
     bool nt = !hist_count(s->ttfb);
     td_dur(o, hist_percentile(s->ttfb, 50), nt);
     td_dur(o, hist_percentile(s->ttfb, 99), nt);
-    td_u64(o, t->bytes_in);
+    td_bytes(o, t->bytes_in);
     td_u64(o, t->dropped);
 }
 
 static void endpoints_section(out *o, const results *r)
 {
     put(o, "<h2>Endpoints</h2>");
-    stats_head(o, "<th class=\"t\">endpoint</th><th class=\"t\">method</th>"
-                  "<th class=\"t\">URL</th>");
+    stats_head(o, "<th class=\"t\">endpoint</th>");
     for (size_t i = 0; i < r->neps; i++) {
         put(o, "<tr>");
-        td_text(o, r->eps[i].name, "t");
-        td_text(o, r->eps[i].method, "t");
-        td_text(o, r->eps[i].url, "t u");
+        td_endpoint(o, r->eps[i].name, r->eps[i].method, r->eps[i].url);
         stats_cells(o, &r->eps[i].st, r->st.elapsed_ns);
         put(o, "</tr>");
     }
     put(o, "<tr class=\"total\">");
-    td_text(o, "total", "t");
-    td_text(o, r->neps ? "" : r->plan.method, "t");
-    td_text(o, r->neps ? "" : r->plan.url, "t u");
+    td_endpoint(o, "total", r->neps ? "" : r->plan.method, r->neps ? "" : r->plan.url);
     stats_cells(o, &r->st, 0);
     put(o, "</tr></tbody></table></div>");
 }
@@ -310,11 +360,14 @@ static void steps_section(out *o, const results *r)
                   "<th class=\"t\">endpoint</th>");
     for (size_t i = 0; i < r->nsteps; i++) {
         const results_step *s = &r->steps[i];
+        double sum = 0; /* the step's total asks for what its endpoints ask */
         for (size_t k = 0; k <= r->neps; k++) {
             bool total = k == r->neps;
+            double target = s->target_rps * results_target_share(r, k);
+            sum += total ? 0 : target;
             put(o, total ? "<tr class=\"total\">" : "<tr>");
             td_u64(o, s->index);
-            td_num(o, s->target_rps, 2, "");
+            td_num(o, total && r->neps ? sum : target, 2, "");
             td_u64(o, s->target_vus);
             td_text(o, total ? "total" : s->eps[k].name, "t");
             stats_cells(o, total ? &s->st : &s->eps[k].st, s->st.elapsed_ns);
@@ -425,6 +478,167 @@ static void outcome_head(out *o, const results *r, const char *first)
     put(o, "</tr></thead><tbody>");
 }
 
+/* Thresholds as the text summary shows them: verdict, expression, value. */
+static void thresholds_section(out *o, const results *r)
+{
+    if (!r->nthresholds)
+        return;
+    size_t failed = 0;
+    for (size_t i = 0; i < r->nthresholds; i++)
+        failed += !r->thresholds[i].ok;
+    putf(o, "<h2>Thresholds: %s</h2>", failed ? "FAILED" : "all passed");
+    if (r->thresholds_aborted)
+        put(o, "<div class=\"warn\">A threshold with abortOnFail failed during the run and "
+               "stopped it.</div>");
+    put(o, "<table id=\"thresholds\"><thead><tr><th class=\"t\">verdict</th>"
+           "<th class=\"t\">threshold</th><th>value</th></tr></thead><tbody>");
+    for (size_t i = 0; i < r->nthresholds; i++) {
+        const results_threshold *t = &r->thresholds[i];
+        put(o, "<tr>");
+        td_text(o, t->ok ? "pass" : "FAIL", t->ok ? "t pass" : "t fail");
+        char v[64];
+        summary_threshold_value(r, t, v, sizeof v);
+        td_text(o, t->expr, "t");
+        td_text(o, v, "");
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table>");
+}
+
+static void td_ms(out *o, double ms)
+{
+    td_dur(o, ms > 0 ? (uint64_t)llround(ms * 1e6) : 0, false);
+}
+
+static void script_scenarios(out *o, const results_script *s)
+{
+    put(o, "<h3>Scenarios</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr>"
+           "<th class=\"t\">scenario</th><th class=\"t\">executor</th><th class=\"t\">exec</th>"
+           "<th>iterations</th><th>errors</th><th>dropped</th><th>iteration avg</th>"
+           "<th>p50</th><th>p95</th><th>max</th><th>ws sessions</th><th>ws sent</th>"
+           "<th>ws received</th><th>ws rtt p50</th></tr></thead><tbody>");
+    for (size_t i = 0; i < s->nsc; i++) {
+        const rs_scenario *c = &s->sc[i];
+        put(o, "<tr>");
+        td_text(o, c->name, "t n");
+        td_text(o, c->executor, "t");
+        td_text(o, c->exec, "t");
+        td_u64(o, c->iterations);
+        td_u64(o, c->iteration_errors);
+        td_u64(o, c->dropped);
+        td_ms(o, c->it_avg_ms);
+        td_ms(o, c->it_p50_ms);
+        td_ms(o, c->it_p95_ms);
+        td_ms(o, c->it_max_ms);
+        td_u64(o, c->ws_sessions);
+        td_u64(o, c->ws_sent);
+        td_u64(o, c->ws_received);
+        td_dur(o, (uint64_t)llround(c->ws_rtt_p50_ms * 1e6), !c->ws_rtt_count);
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table></div>");
+}
+
+/* Locust's per-name rows. */
+static void script_names(out *o, const results_script *s)
+{
+    if (!s->nnames)
+        return;
+    putf(o, "<h3>Requests by name%s</h3><div class=\"scroll\"><table class=\"sortable\" "
+            "id=\"names\"><thead><tr><th class=\"t\">name</th><th>requests</th><th>failures</th>"
+            "<th>avg</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th>"
+            "<th>TTFB p50</th><th>bytes in</th></tr></thead><tbody>",
+         s->names_folded ? " (past 200 names: other)" : "");
+    for (size_t i = 0; i < s->nnames; i++) {
+        const rs_name *n = &s->names[i];
+        put(o, "<tr>");
+        td_text(o, n->name, "t n");
+        td_u64(o, n->requests);
+        td_u64(o, n->failures);
+        td_ms(o, n->avg_ms);
+        td_ms(o, n->p50_ms);
+        td_ms(o, n->p90_ms);
+        td_ms(o, n->p95_ms);
+        td_ms(o, n->p99_ms);
+        td_ms(o, n->max_ms);
+        td_ms(o, n->ttfb_p50_ms);
+        td_bytes(o, n->bytes_in);
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table></div>");
+}
+
+/* Checks with their group ("group::check"), passes and fails. */
+static void script_checks(out *o, const results_script *s)
+{
+    if (!s->nchecks)
+        return;
+    put(o, "<h3>Checks</h3><table class=\"sortable\" id=\"checks\"><thead><tr>"
+           "<th class=\"t\">group</th><th class=\"t\">check</th><th>passed</th>"
+           "<th>passes</th><th>fails</th></tr></thead><tbody>");
+    for (size_t i = 0; i < s->nchecks; i++) {
+        const rs_check *c = &s->checks[i];
+        const char *sep = strstr(c->name, "::");
+        char group[160];
+        snprintf(group, sizeof group, "%.*s", sep ? (int)(sep - c->name) : 0, c->name);
+        put(o, "<tr>");
+        td_text(o, group, "t");
+        td_text(o, sep ? sep + 2 : c->name, c->fails ? "t fail" : "t pass");
+        td_num(o, pct(c->passes, c->passes + c->fails), 2, "%");
+        td_u64(o, c->passes);
+        td_u64(o, c->fails);
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table>");
+}
+
+static void script_metrics(out *o, const results_script *s)
+{
+    if (!s->nmetrics)
+        return;
+    put(o, "<h3>Custom metrics</h3><table id=\"metrics\"><thead><tr><th class=\"t\">metric"
+           "</th><th class=\"t\">type</th><th class=\"t\">values</th></tr></thead><tbody>");
+    for (size_t i = 0; i < s->nmetrics; i++) {
+        char v[256];
+        summary_metric_text(&s->metrics[i], v, sizeof v);
+        put(o, "<tr>");
+        td_text(o, s->metrics[i].name, "t n");
+        td_text(o, s->metrics[i].type, "t");
+        td_text(o, v, "t");
+        put(o, "</tr>");
+    }
+    put(o, "</tbody></table>");
+}
+
+/* What only scripts have: scenarios, names, checks, custom metrics and
+ * iteration errors (issue 17: the report shows what the summary shows). */
+static void script_section(out *o, const results *r)
+{
+    const results_script *s = &r->script;
+    if (!s->present)
+        return;
+    put(o, "<h2>Script</h2><p class=\"sub\">");
+    esc(o, s->file);
+    putf(o, " &middot; %llu iterations, %llu with an error &middot; seed %llu</p>",
+         (unsigned long long)s->iterations, (unsigned long long)s->iteration_errors,
+         (unsigned long long)s->seed);
+    script_scenarios(o, s);
+    script_names(o, s);
+    script_checks(o, s);
+    script_metrics(o, s);
+    if (s->nerrors) {
+        put(o, "<h3>Iteration errors</h3><table><tbody>");
+        for (size_t i = 0; i < s->nerrors; i++) {
+            put(o, "<tr>");
+            td_u64(o, s->errors[i].count);
+            td_text(o, s->errors[i].msg, "t n");
+            td_text(o, s->errors[i].where, "t");
+            put(o, "</tr>");
+        }
+        put(o, "</tbody></table>");
+    }
+}
+
 static void outcomes_section(out *o, const results *r)
 {
     const metrics_totals *t = &r->st.tot;
@@ -495,27 +709,33 @@ static void inline_svg(out *o, const char *svg, size_t idx, int w, int h, const 
     }
 }
 
+static void figure(out *o, const chart_fig *f, int w, int h, size_t idx, const char *id,
+                   const char *caption, err *e)
+{
+    buf svg = {0};
+    if (chart_svg_buf(f, w, h, &svg, e)) {
+        buf_free(&svg);
+        o->rc = e && e->code ? e->code : VOLLEY_EIO;
+        return;
+    }
+    put(o, "<figure id=\"");
+    esc(o, id);
+    put(o, "\">");
+    inline_svg(o, svg.data, idx, w, chart_fig_height(f, h), caption);
+    put(o, "<figcaption>");
+    esc(o, caption);
+    put(o, "</figcaption></figure>");
+    buf_free(&svg);
+}
+
 static void charts_section(out *o, const chart_set *charts, int w, int h, err *e)
 {
     if (!charts || !charts->n)
         return;
     put(o, "<h2>Charts</h2>");
-    for (size_t i = 0; i < charts->n && !o->rc; i++) {
-        buf svg = {0};
-        if (chart_svg_buf(charts->items[i].fig, w, h, &svg, e)) {
-            buf_free(&svg);
-            o->rc = e && e->code ? e->code : VOLLEY_EIO;
-            return;
-        }
-        put(o, "<figure id=\"");
-        esc(o, charts->items[i].stem);
-        put(o, "\">");
-        inline_svg(o, svg.data, i, w, h, charts->items[i].caption);
-        put(o, "<figcaption>");
-        esc(o, charts->items[i].caption);
-        put(o, "</figcaption></figure>");
-        buf_free(&svg);
-    }
+    for (size_t i = 0; i < charts->n && !o->rc; i++)
+        figure(o, charts->items[i].fig, w, h, i, charts->items[i].stem, charts->items[i].caption,
+               e);
 }
 
 static void plan_row(out *o, const char *k, const char *v)
@@ -576,23 +796,31 @@ static void plan_section(out *o, const results *r)
     put(o, "</tbody></table>");
 }
 
+static void page_head(out *o, const char *title)
+{
+    put(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+           /* Nothing may be fetched: the report must be self-contained. */
+           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+           "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+           "<title>");
+    esc(o, title);
+    put(o, "</title><style>");
+    put(o, css);
+    put(o, "</style></head><body><main>\n");
+}
+
 int html_render(const results *r, const chart_set *charts, int w, int h, buf *b, err *e)
 {
     out o = {.b = b, .rc = 0};
-    put(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            /* Nothing may be fetched: the report must be self-contained. */
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-            "<title>volley report: ");
-    esc(&o, r->plan.method);
-    put(&o, " ");
-    esc(&o, r->plan.url);
-    put(&o, "</title><style>");
-    put(&o, css);
-    put(&o, "</style></head><body><main>\n");
+    char name[4400], title[4500];
+    run_name(r, name, sizeof name);
+    snprintf(title, sizeof title, "volley report: %s", name);
+    page_head(&o, title);
     head_section(&o, r);
+    thresholds_section(&o, r);
     endpoints_section(&o, r);
+    script_section(&o, r);
     steps_section(&o, r);
     server_section(&o, r);
     latency_section(&o, r);
@@ -649,4 +877,32 @@ int html_write_report(const results *r, const char *dir_of_results, const char *
     rc = html_write(r, &cs, CHART_DEFAULT_W, CHART_DEFAULT_H, path, e);
     chart_set_free(&cs);
     return rc;
+}
+
+void html_escape(buf *b, const char *s)
+{
+    out o = {.b = b, .rc = 0};
+    esc(&o, s);
+}
+
+void html_page_open(buf *b, const char *title)
+{
+    out o = {.b = b, .rc = 0};
+    page_head(&o, title);
+}
+
+void html_page_close(buf *b)
+{
+    out o = {.b = b, .rc = 0};
+    put(&o, "</main><script>");
+    put(&o, js);
+    put(&o, "</script></body></html>\n");
+}
+
+int html_figure(buf *b, const chart_fig *f, int w, int h, size_t idx, const char *id,
+                const char *caption, err *e)
+{
+    out o = {.b = b, .rc = 0};
+    figure(&o, f, w, h, idx, id, caption, e);
+    return o.rc;
 }

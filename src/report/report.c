@@ -152,6 +152,12 @@ int report_write(const results *r, const report_opts *o, err *e)
         if ((rc = csv_write_summary(r, path, e)))
             return rc;
         say(o, path);
+        if (r->script.nnames) { /* a script's per-name rows */
+            snprintf(path, sizeof path, "%s/names.csv", o->out_dir);
+            if ((rc = csv_write_names(r, path, e)))
+                return rc;
+            say(o, path);
+        }
     }
     if ((rc = write_exports(r, o, e)))
         return rc;

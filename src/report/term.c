@@ -69,7 +69,12 @@ static void sparks(FILE *f, const char *name, const series *sec)
         }
         char line[TERM_SPARK_WIDTH * 3 + 1];
         term_sparkline(rps, sec->len, TERM_SPARK_WIDTH, 0, line, sizeof line);
-        fprintf(f, "  %-12.12s req/s %s  max %.0f/s\n", name, line, top_rps);
+        /* A name longer than the label column gets a line of its own. */
+        if (strlen(name) > 12) {
+            fprintf(f, "  %s\n", name);
+            name = "";
+        }
+        fprintf(f, "  %-12s req/s %s  max %.0f/s\n", name, line, top_rps);
         term_sparkline(p99, sec->len, TERM_SPARK_WIDTH, 1, line, sizeof line);
         fprintf(f, "  %-12s p99   %s  max %.3fms\n", "", line, top_p99);
     }

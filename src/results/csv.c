@@ -105,37 +105,45 @@ static int summary_row(buf *b, const row_head *h, const results_stats *s, uint64
     return rc ? VOLLEY_ENOMEM : 0;
 }
 
-static int summary_block(buf *b, const row_head *total, const results_endpoint *eps,
-                         size_t neps, const results_stats *all)
+/* Each endpoint row with its own target (its share of the block's), the
+ * total row with the sum of theirs: a target beside the rate it asked for. */
+static int summary_block(buf *b, const results *r, const row_head *total, double target,
+                         const results_endpoint *eps, const results_stats *all)
 {
     int rc = 0;
-    for (size_t i = 0; i < neps && !rc; i++) {
-        row_head h = {total->step, total->target, eps[i].name, eps[i].method, eps[i].url, NULL};
+    char t[48];
+    double sum = 0;
+    for (size_t i = 0; i < r->neps && !rc; i++) {
+        double share = target * results_target_share(r, i);
+        sum += share;
+        snprintf(t, sizeof t, "%.2f", share);
+        row_head h = {total->step, t, eps[i].name, eps[i].method, eps[i].url, NULL};
         rc = summary_row(b, &h, &eps[i].st, all->elapsed_ns);
     }
-    return rc ? rc : summary_row(b, total, all, 0);
+    snprintf(t, sizeof t, "%.2f", r->neps ? sum : target);
+    row_head h = *total;
+    h.target = t;
+    return rc ? rc : summary_row(b, &h, all, 0);
 }
 
 int csv_summary_dump(const results *r, buf *out)
 {
-    char step[16], target[48], server[64];
+    char step[16], server[64];
     if (buf_printf(out, "%s\n", CSV_SUMMARY_HEADER))
         return VOLLEY_ENOMEM;
     server_cols(r, NULL, server, sizeof server);
     if (!r->nsteps) {
-        snprintf(target, sizeof target, "%.2f", r->plan.rate_per_s);
-        row_head h = {"", target, "total", "", "", server};
-        return summary_block(out, &h, r->eps, r->neps, &r->st);
+        row_head h = {"", "", "total", "", "", server};
+        return summary_block(out, r, &h, r->plan.rate_per_s, r->eps, &r->st);
     }
     int rc = 0;
     for (size_t i = 0; i < r->nsteps && !rc; i++) {
         const results_step *s = &r->steps[i];
         char step_server[64];
         snprintf(step, sizeof step, "%u", s->index);
-        snprintf(target, sizeof target, "%.2f", s->target_rps);
         server_cols(r, s, step_server, sizeof step_server);
-        row_head h = {step, target, "total", "", "", step_server};
-        rc = summary_block(out, &h, s->eps, r->neps, &s->st);
+        row_head h = {step, "", "total", "", "", step_server};
+        rc = summary_block(out, r, &h, s->target_rps, s->eps, &s->st);
     }
     if (rc)
         return rc;
@@ -147,6 +155,33 @@ int csv_write_summary(const results *r, const char *path, err *e)
 {
     buf b = {0};
     if (csv_summary_dump(r, &b)) {
+        buf_free(&b);
+        return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = file_write_atomic(path, b.data, b.len, e);
+    buf_free(&b);
+    return rc;
+}
+
+int csv_names_dump(const results *r, buf *out)
+{
+    int rc = buf_printf(out, "%s\n", CSV_NAMES_HEADER);
+    for (size_t i = 0; i < r->script.nnames && !rc; i++) {
+        const rs_name *n = &r->script.names[i];
+        rc = csv_field(out, n->name) ||
+             buf_printf(out, ",%llu,%llu,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu\n",
+                        (unsigned long long)n->requests, (unsigned long long)n->failures,
+                        n->requests ? 100.0 * (double)n->failures / (double)n->requests : 0,
+                        n->avg_ms, n->p50_ms, n->p90_ms, n->p95_ms, n->p99_ms, n->max_ms,
+                        n->ttfb_p50_ms, (unsigned long long)n->bytes_in);
+    }
+    return rc ? VOLLEY_ENOMEM : 0;
+}
+
+int csv_write_names(const results *r, const char *path, err *e)
+{
+    buf b = {0};
+    if (csv_names_dump(r, &b)) {
         buf_free(&b);
         return err_set(e, VOLLEY_ENOMEM, "%s: out of memory", path);
     }

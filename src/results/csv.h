@@ -31,6 +31,16 @@ int csv_summary_dump(const results *r, buf *out);
 /* Writes csv_summary_dump to path (temp file + rename). */
 int csv_write_summary(const results *r, const char *path, err *e);
 
+/* names.csv of a script run (Locust's per-name stats): the header, then a
+ * row per request name (params.name, or the URL without its query) from
+ * r->script, times in ms with %.3f. Nothing but the header without names. */
+#define CSV_NAMES_HEADER                                                                        \
+    "name,requests,failures,failure_pct,avg_ms,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,"              \
+    "ttfb_p50_ms,bytes_in"
+int csv_names_dump(const results *r, buf *out);
+/* Writes csv_names_dump to path (temp file + rename). */
+int csv_write_names(const results *r, const char *path, err *e);
+
 /* Appends s to out as one CSV field (RFC 4180: quoted when it holds a comma,
  * a quote, CR or LF; quotes doubled). */
 int csv_field(buf *out, const char *s);

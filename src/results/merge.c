@@ -44,6 +44,7 @@ void merge_free(merger *m)
         for (size_t k = 0; k < m->sers[i].ncols; k++)
             free(m->sers[i].cols[k]);
         free(m->sers[i].cols);
+        free(m->sers[i].rules);
         free(m->sers[i].cells);
     }
     for (size_t i = 0; i < m->nthr; i++)
@@ -92,18 +93,37 @@ static char *compact(json_t *v)
     return v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : strdup("(absent)");
 }
 
-/* Names the first field in which two plans differ. */
-static int plan_differs(merger *m, json_t *a, json_t *b, const char *name, err *e)
+/* plan.command differs between the segments of one run (--out, --segment):
+ * it records how a part was started, not what the plan was. */
+static bool plan_key(const char *k)
+{
+    return strcmp(k, "command") != 0;
+}
+
+/* The first field in which two plans differ, or NULL. */
+static const char *plan_diff_key(json_t *a, json_t *b)
 {
     const char *k;
     json_t *v;
     const char *key = NULL;
     json_object_foreach(a, k, v)
-        if (!key && !json_equal(v, json_object_get(b, k)))
+        if (!key && plan_key(k) && !json_equal(v, json_object_get(b, k)))
             key = k;
     json_object_foreach(b, k, v)
-        if (!key && !json_object_get(a, k))
+        if (!key && plan_key(k) && !json_object_get(a, k))
             key = k;
+    return key;
+}
+
+static bool plans_equal(json_t *a, json_t *b)
+{
+    return json_is_object(a) && json_is_object(b) ? !plan_diff_key(a, b) : json_equal(a, b);
+}
+
+/* Names the first field in which two plans differ. */
+static int plan_differs(merger *m, json_t *a, json_t *b, const char *name, err *e)
+{
+    const char *key = plan_diff_key(a, b);
     char *x = compact(json_object_get(b, key)), *y = compact(json_object_get(a, key));
     int rc = err_set(e, VOLLEY_EINVAL, "%s: not the same plan as %s: plan.%s is %s there, %s in %s",
                      name, m->src[0].file, key ? key : "?", x ? x : "?", y ? y : "?",
@@ -222,7 +242,7 @@ static int admit(mctx *c, json_t *head)
     if (rc)
         return rc;
     json_t *plan = json_object_get(head, "plan");
-    if (!c->partial && m->nsrc && !json_equal(plan, json_object_get(m->root, "plan")) &&
+    if (!c->partial && m->nsrc && !plans_equal(plan, json_object_get(m->root, "plan")) &&
         (rc = plan_differs(m, json_object_get(m->root, "plan"), plan, c->name, c->e)))
         return rc;
     if (!c->partial && (rc = check_segment(m, &s, c->e)))
@@ -392,7 +412,7 @@ static int finish_series(merger *m)
             json_t *row = json_array();
             for (size_t k = 0; k < s->ncols; k++) {
                 double v = cells[k];
-                col_rule rule = mscan_rule(s->cols[k]);
+                col_rule rule = s->rules[k];
                 if (rule == COL_SECOND)
                     v = (double)(s->base + (int64_t)r - m->min_off_s);
                 else if (rule == COL_MEAN)
@@ -575,7 +595,7 @@ int merge_absorb(merger *m, merger *p, err *e)
         if ((rc = check_segment(m, &p->src[i], e)))
             return rc;
     json_t *plan = json_object_get(p->root, "plan");
-    if (m->nsrc && !json_equal(plan, json_object_get(m->root, "plan")) &&
+    if (m->nsrc && !plans_equal(plan, json_object_get(m->root, "plan")) &&
         (rc = plan_differs(m, json_object_get(m->root, "plan"), plan, p->src[0].file, e)))
         return rc;
     if (finish_hists(p) || finish_series(p))

@@ -60,7 +60,16 @@ static hist *hist_acc(mctx *c, json_t *obj)
 
 /* ---- per-second series ---- */
 
-static acc_series *series_acc(mctx *c, json_t *dst, json_t *cols)
+/* A series' column names as met in an input: raw text, no escapes. */
+typedef struct col_names {
+    const char *name[SCAN_SERIES_COLS];
+    size_t len[SCAN_SERIES_COLS];
+    size_t n;
+} col_names;
+
+/* The accumulator of a series object dst, made on its first columns (which
+ * dst keeps as its "columns"); the rule of each column is found once. */
+static acc_series *series_acc(mctx *c, json_t *dst, const col_names *cn)
 {
     merger *m = c->m;
     long i = acc_index(dst);
@@ -73,15 +82,26 @@ static acc_series *series_acc(mctx *c, json_t *dst, json_t *cols)
     acc_series *s = &a[m->ns];
     memset(s, 0, sizeof *s);
     s->obj = dst;
-    s->ncols = json_array_size(cols);
-    if (!(s->cols = calloc(s->ncols ? s->ncols : 1, sizeof *s->cols)))
+    s->ncols = cn->n;
+    s->sec_col = -1;
+    json_t *cols = json_array();
+    s->cols = calloc(cn->n ? cn->n : 1, sizeof *s->cols);
+    s->rules = calloc(cn->n ? cn->n : 1, sizeof *s->rules);
+    if (!cols || !s->cols || !s->rules) {
+        json_decref(cols);
         return NULL;
-    for (size_t k = 0; k < s->ncols; k++) {
-        const char *n = json_string_value(json_array_get(cols, k));
-        if (!(s->cols[k] = strdup(n ? n : "")))
-            return NULL;
     }
-    json_object_set(dst, "columns", cols);
+    for (size_t k = 0; k < cn->n; k++) {
+        if (!(s->cols[k] = strndup(cn->name[k], cn->len[k])) ||
+            json_array_append_new(cols, json_string(s->cols[k]))) {
+            json_decref(cols);
+            return NULL;
+        }
+        s->rules[k] = mscan_rule(s->cols[k]);
+        if (s->rules[k] == COL_SECOND && s->sec_col < 0)
+            s->sec_col = (int)k;
+    }
+    json_object_set_new(dst, "columns", cols);
     json_object_set_new(dst, ACC_KEY, json_integer((json_int_t)m->ns++));
     return s;
 }
@@ -90,6 +110,18 @@ int mscan_col(const acc_series *s, const char *name)
 {
     for (size_t k = 0; k < s->ncols; k++)
         if (!strcmp(s->cols[k], name))
+            return (int)k;
+    return -1;
+}
+
+/* mscan_col for a name of len bytes (not terminated); the same position
+ * first, as inputs list their columns in the same order. */
+static int col_index(const acc_series *s, size_t hint, const char *name, size_t len)
+{
+    if (hint < s->ncols && !strncmp(s->cols[hint], name, len) && !s->cols[hint][len])
+        return (int)hint;
+    for (size_t k = 0; k < s->ncols; k++)
+        if (!strncmp(s->cols[k], name, len) && !s->cols[k][len])
             return (int)k;
     return -1;
 }
@@ -135,10 +167,9 @@ col_rule mscan_rule(const char *name)
 static void series_add_row(acc_series *s, const int *map, size_t ncols, const double *vals,
                            int64_t off_s, int req_col)
 {
-    int sec_col = mscan_col(s, "second");
     double sec = 0, req = req_col >= 0 ? vals[req_col] : 0;
     for (size_t k = 0; k < ncols; k++)
-        if (map[k] >= 0 && map[k] == sec_col)
+        if (map[k] >= 0 && map[k] == s->sec_col)
             sec = vals[k];
     double *cells = series_row_at(s, (int64_t)sec + off_s);
     if (!cells)
@@ -147,7 +178,7 @@ static void series_add_row(acc_series *s, const int *map, size_t ncols, const do
         if (map[k] < 0)
             continue;
         double v = vals[k], *d = &cells[map[k]];
-        switch (mscan_rule(s->cols[map[k]])) {
+        switch (s->rules[map[k]]) {
         case COL_SECOND: break;
         case COL_MAX: *d = v > *d ? v : *d; break;
         case COL_MEAN: *d += v * req; break;
@@ -460,28 +491,45 @@ static void merge_string(mctx *c, json_t *dst, const char *key, json_t *dv, msca
 
 /* A series object's columns: names, and the accumulator of dst. */
 
+/* The names, read as raw strings (volley writes plain ASCII names): the
+ * accumulator is found by them without building a tree for each input. */
+static int scan_col_names(mctx *c, mscan *s, col_names *cn)
+{
+    cn->n = 0;
+    if (!mscan_eat(s, '['))
+        return mscan_bad(c, s, "series columns must be an array");
+    if (mscan_eat(s, ']'))
+        return 0;
+    do {
+        bool esc;
+        mscan_ws(s);
+        if (s->p >= s->end || *s->p != '"' || cn->n == SCAN_SERIES_COLS)
+            return mscan_bad(c, s, "series columns must be an array of at most 64 names");
+        if (raw_string(c, s, &cn->name[cn->n], &cn->len[cn->n], &esc))
+            return c->rc;
+        if (esc)
+            return mscan_bad(c, s, "a series column name with escapes");
+        cn->n++;
+    } while (mscan_eat(s, ','));
+    return mscan_eat(s, ']') ? 0 : mscan_bad(c, s, "',' or ']' expected in series columns");
+}
+
 static void read_columns(mctx *c, json_t *dst, mscan *s, mscan_series *si)
 {
-    json_t *cols = mscan_load(c, s);
-    if (!cols)
+    col_names cn;
+    if (scan_col_names(c, s, &cn))
         return;
-    if (!json_is_array(cols) || json_array_size(cols) > SCAN_SERIES_COLS) {
-        json_decref(cols);
-        mscan_bad(c, s, "series columns must be an array of at most 64 names");
+    if (!(si->acc = series_acc(c, dst, &cn))) {
+        mscan_nomem(c);
         return;
     }
-    si->acc = series_acc(c, dst, cols);
-    si->ncols = json_array_size(cols);
+    si->ncols = cn.n;
     si->req_col = -1;
-    for (size_t k = 0; si->acc && k < si->ncols; k++) {
-        const char *n = json_string_value(json_array_get(cols, k));
-        si->map[k] = n ? mscan_col(si->acc, n) : -1;
-        if (n && !strcmp(n, "requests"))
+    for (size_t k = 0; k < cn.n; k++) {
+        si->map[k] = col_index(si->acc, k, cn.name[k], cn.len[k]);
+        if (cn.len[k] == 8 && !memcmp(cn.name[k], "requests", 8))
             si->req_col = (int)k;
     }
-    json_decref(cols);
-    if (!si->acc)
-        mscan_nomem(c);
 }
 
 static void read_rows(mctx *c, mscan *s, const mscan_series *si)
@@ -664,12 +712,43 @@ void mscan_member(mctx *c, json_t *dst, const char *key, json_t *dv, mscan *s,
     }
 }
 
-static void merge_object(mctx *c, json_t *dst, mscan *s)
+/* dst's histogram accumulator when dst is a metric (latency, ttfb, ...)
+ * met before, else NULL. */
+static hist *metric_hist(const mctx *c, json_t *dst)
 {
-    if (!mscan_eat(s, '{'))
-        return (void)mscan_bad(c, s, "'{' expected");
-    if (mscan_eat(s, '}'))
-        return;
+    long i = acc_index(dst);
+    return i >= 0 && (size_t)i < c->m->nh && c->m->hists[i].obj == dst ? c->m->hists[i].h : NULL;
+}
+
+/* The members of a metric met before: only its histogram merges, into h.
+ * Its count, min, max, mean, stddev and percentiles are written again from
+ * the merged histogram (results_json), so they are skipped unread: no key
+ * lookups in the merged tree for three quarters of an input's members. */
+static void merge_metric(mctx *c, hist *h, mscan *s)
+{
+    char key[256];
+    do {
+        if (mscan_key(c, s, key, sizeof key))
+            return;
+        mscan_ws(s);
+        const char *str;
+        size_t len;
+        bool esc;
+        if (key[0] != 'h' || strcmp(key, "histogram") || s->p >= s->end || *s->p != '"') {
+            mscan_skip(c, s);
+            continue;
+        }
+        if (raw_string(c, s, &str, &len, &esc))
+            return;
+        if (esc || len < 3 || memcmp(str, "v1;", 3))
+            return (void)mscan_bad(c, s, "a histogram encoding (v1;...) expected");
+        if (hist_text_add(h, str, len, c->e))
+            c->rc = c->e && c->e->code ? c->e->code : VOLLEY_EPARSE;
+    } while (!c->rc && mscan_eat(s, ','));
+}
+
+static void merge_members_of(mctx *c, json_t *dst, mscan *s)
+{
     mscan_series si = {.acc = NULL};
     char key[256];
     /* Every input has the same members in the same order, and jansson keeps
@@ -680,14 +759,31 @@ static void merge_object(mctx *c, json_t *dst, mscan *s)
             return;
         json_t *dv = NULL;
         const char *ik = it ? json_object_iter_key(it) : NULL;
+        void *at;
         if (ik && ik[0] == key[0] && !strcmp(ik, key)) {
             dv = json_object_iter_value(it);
             it = json_object_iter_next(dst, it);
-        } else if ((dv = json_object_get(dst, key))) {
-            it = json_object_iter_next(dst, json_object_key_to_iter(key));
+        } else if ((at = json_object_iter_at(dst, key))) {
+            /* (json_object_key_to_iter takes only a key the object owns, not
+             * a copy: it computes the member from the key's address) */
+            dv = json_object_iter_value(at);
+            it = json_object_iter_next(dst, at);
         }
         mscan_member(c, dst, key, dv, s, &si);
     } while (!c->rc && mscan_eat(s, ','));
+}
+
+static void merge_object(mctx *c, json_t *dst, mscan *s)
+{
+    if (!mscan_eat(s, '{'))
+        return (void)mscan_bad(c, s, "'{' expected");
+    if (mscan_eat(s, '}'))
+        return;
+    hist *h = metric_hist(c, dst);
+    if (h)
+        merge_metric(c, h, s);
+    else
+        merge_members_of(c, dst, s);
     if (!c->rc && !mscan_eat(s, '}'))
         mscan_bad(c, s, "',' or '}' expected in an object");
 }

@@ -18,9 +18,13 @@ typedef struct acc_hist {
     hist *h;
 } acc_hist;
 
+typedef enum { COL_SUM, COL_MAX, COL_MEAN, COL_SECOND } col_rule;
+
 typedef struct acc_series {
     json_t *obj;
     char **cols;   /* column names */
+    col_rule *rules; /* how each column merges (mscan_rule of its name) */
+    int sec_col;   /* the "second" column, or -1 */
     size_t ncols;
     int64_t base;  /* wall second (relative to the first input) of row 0 */
     size_t len;
@@ -75,8 +79,6 @@ typedef struct mscan_series {
     size_t ncols;
     int req_col;
 } mscan_series;
-
-typedef enum { COL_SUM, COL_MAX, COL_MEAN, COL_SECOND } col_rule;
 
 int mscan_nomem(mctx *c);
 /* Grows arr (of size-byte items, capacity *cap) to hold need; NULL on ENOMEM. */

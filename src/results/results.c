@@ -107,6 +107,7 @@ void results_free(results *r)
         free_endpoints(r->steps[i].eps, r->neps);
     }
     free(r->steps);
+    results_script_free(&r->script);
     free(r->thresholds);
     free(r->monitor.samples);
     free(r->generator.sec_cpu_pct);
@@ -117,6 +118,16 @@ void results_free(results *r)
     r->eps = NULL;
     r->steps = NULL;
     r->neps = r->nsteps = 0;
+}
+
+double results_target_share(const results *r, size_t i)
+{
+    if (strcmp(r->plan.mode, "mixed") || i >= r->neps)
+        return 1;
+    double sum = 0;
+    for (size_t k = 0; k < r->neps; k++)
+        sum += r->eps[k].weight;
+    return sum > 0 ? r->eps[i].weight / sum : 1.0 / (double)r->neps;
 }
 
 results_endpoint *results_add_endpoint(results *r, const char *name, const char *method,

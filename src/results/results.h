@@ -8,6 +8,7 @@
 #include "metrics/hist.h"
 #include "metrics/metrics.h"
 #include "metrics/series.h"
+#include "results/results_script.h"
 #include "core/err.h"
 
 #include <stdbool.h>
@@ -21,6 +22,7 @@ typedef struct results_plan {
     char executor[32];     /* constant-vus, ramping-vus, constant-arrival-rate, ... */
     char mode[16];         /* "per-endpoint" or "mixed" */
     char label[128];
+    char command[1024];    /* the command line as given, secrets masked ("" if unknown) */
     uint32_t connections;  /* closed model VUs; open model: the pool cap */
     uint32_t pipeline;     /* --pipeline: requests in flight per connection (0 read as 1) */
     uint32_t threads;
@@ -143,6 +145,7 @@ typedef struct results {
     uint32_t segment_k, segment_n; /* --segment K/N; 0/0 = the whole plan */
     uint64_t start_at_ns;    /* --start-at as Unix ns; 0 = not used */
     int64_t start_late_ns;   /* how late the schedule began after start_at */
+    results_script script;   /* a script's own results ("script" in results.json) */
 } results;
 
 int results_stats_init(results_stats *s);
@@ -186,6 +189,11 @@ void results_correct_closed(results *r);
 
 /* Appends a monitor sample. Returns 0 or VOLLEY_ENOMEM. */
 int results_monitor_add(results_monitor *m, const monitor_sample *s);
+
+/* The share of the run's (or a step's) target rate that endpoint i gets:
+ * all of it in per-endpoint mode (each endpoint the full load), its weight's
+ * share in mixed mode. A block's total target is the sum over endpoints. */
+double results_target_share(const results *r, size_t i);
 
 /* Achieved outcomes per second of a stats block. */
 double results_stats_rps(const results_stats *s);

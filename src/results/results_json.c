@@ -84,6 +84,7 @@ static json_t *plan_json(const results_plan *p)
     set(o, "executor", json_string(p->executor));
     set(o, "mode", json_string(p->mode[0] ? p->mode : "per-endpoint"));
     set(o, "label", json_string(p->label));
+    set(o, "command", json_string(p->command));
     set(o, "connections", json_integer(p->connections));
     set(o, "threads", json_integer(p->threads));
     set(o, "duration_s", json_real((double)p->duration_ns / NS_PER_S));
@@ -129,6 +130,19 @@ static json_t *totals_json(const results_stats *s)
     set(o, "chunks", jint(t->chunks));
     set(o, "tls_resumed", jint(t->tls_resumed));
     set(o, "retries", jint(t->retries));
+    /* The protocol the connections spoke, and what HTTP/2 changed. */
+    set(o, "protocol", json_string(!t->connects ? "none"
+                                   : !t->h2_conns ? "HTTP/1.1"
+                                   : t->h2_conns == t->connects ? "HTTP/2"
+                                                                : "mixed"));
+    set(o, "wire_bytes_in", jint(t->wire_in));
+    set(o, "wire_bytes_out", jint(t->wire_out));
+    set(o, "h2_connections", jint(t->h2_conns));
+    set(o, "h2_responses", jint(t->h2_responses));
+    set(o, "h2_streams_per_connection",
+        json_real(t->h2_conns ? round((double)t->h2_responses / (double)t->h2_conns * 100) / 100
+                              : 0));
+    set(o, "h2_max_streams_clamp", jint(t->h2_max_streams));
     double sec = (double)s->elapsed_ns / NS_PER_S;
     set(o, "rps", json_real(round(results_stats_rps(s) * 100) / 100));
     set(o, "bytes_in_per_s", json_real(sec > 0 ? round((double)t->bytes_in / sec) : 0));

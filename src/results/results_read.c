@@ -226,6 +226,7 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_str(d, o, p, "executor", false, pl->executor, sizeof pl->executor)) ||
         (rc = get_str(d, o, p, "mode", true, pl->mode, sizeof pl->mode)) ||
         (rc = get_str(d, o, p, "label", true, pl->label, sizeof pl->label)) ||
+        (rc = get_str(d, o, p, "command", true, pl->command, sizeof pl->command)) ||
         (rc = get_u64(d, o, p, "connections", false, &conns)) ||
         (rc = get_u64(d, o, p, "threads", false, &threads)) ||
         (rc = get_secs_ns(d, o, p, "duration_s", false, &pl->duration_ns)) ||
@@ -347,7 +348,12 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "connections_opened", false, &t->connects)) ||
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
-        (rc = get_u64(d, o, p, "retries", true, &t->retries)))
+        (rc = get_u64(d, o, p, "retries", true, &t->retries)) ||
+        (rc = get_u64(d, o, p, "wire_bytes_in", true, &t->wire_in)) ||
+        (rc = get_u64(d, o, p, "wire_bytes_out", true, &t->wire_out)) ||
+        (rc = get_u64(d, o, p, "h2_connections", true, &t->h2_conns)) ||
+        (rc = get_u64(d, o, p, "h2_responses", true, &t->h2_responses)) ||
+        (rc = get_u64(d, o, p, "h2_max_streams_clamp", true, &t->h2_max_streams)))
         return rc;
     bool old = !json_object_get(o, "transport_errors");
     uint64_t nstatus = 0, nkinds = 0;
@@ -822,6 +828,8 @@ static int parse_root(rd *d, json_t *root, results *r)
         return rc;
     if ((rc = parse_cold(d, root, &r->cold)) || (rc = parse_monitor(d, root, &r->monitor)))
         return rc;
+    if (results_script_from_json(&r->script, json_object_get(root, "script")))
+        return fail(d, VOLLEY_ENOMEM, "script", "out of memory");
     return parse_generator(d, root, &r->generator);
 }
 

@@ -55,6 +55,7 @@ struct vu_http {
     bool built_plain;        /* h->req has no body and no user headers */
     uint64_t done_ns;
     int status;
+    const char *proto;       /* "HTTP/1.1", "HTTP/2" (static), NULL: not sent */
     int err_kind;            /* -1: a response */
     char err[200];
     char name[160];          /* per-name statistics: params.name or the URL sans query */
@@ -77,6 +78,8 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     if (rc)
         return NULL;
     t.tls = u->tls ? w->ctx->tls : NULL;
+    t.h2c = !t.tls && w->ctx->h2c;
+    t.h2_only = t.tls && w->ctx->h2_only;
     if (slot == tc->n)
         tc->n++;
     tc->t[slot] = t;
@@ -109,6 +112,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
     h->done_ns = o->done_ns;
     h->err_kind = o->err;
     h->status = o->err < 0 ? o->status : 0;
+    h->proto = o->proto;
     if (o->err >= 0)
         snprintf(h->err, sizeof h->err, "%s", o->msg);
     h->hc->last_use = o->done_ns;
@@ -452,6 +456,10 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     lua_setfield(co, -2, "body");
     lua_pushstring(co, h->method);
     lua_setfield(co, -2, "method");
+    if (h->proto) {
+        lua_pushstring(co, h->proto);
+        lua_setfield(co, -2, "proto");
+    }
     push_raw(co, h, ok);
     if (!ok) {
         lua_pushstring(co, h->err);

@@ -24,6 +24,8 @@ struct lua_worker_ctx {
     const lua_plan *plan;
     uint32_t vu_base[LUA_PLAN_MAX_SCENARIOS]; /* vu.id offset of each scenario */
     struct tls_client_ctx *tls;    /* NULL: https/wss refused */
+    struct tls_client_ctx *ws_tls; /* wss:// (ALPN http/1.1 only) */
+    bool h2c, h2_only;             /* --h2c / --http 2 (see script_opts) */
     bool quiet;
     segment seg;                   /* --segment K/N (1/1: the whole run) */
     bool no_retry;                 /* --no-retry: stale connections are errors */

@@ -107,6 +107,7 @@ static void ws_conn_close(ws_sock *s, bool reset)
     if (s->c.state == CONN_OPEN)
         shell_active_add(&s->w->sh, -1);
     conn_close(&s->c, reset);
+    conn_release(&s->c); /* a socket never reconnects: its TLS session goes too */
 }
 
 static void ws_closed(ws_sock *s, uint16_t code, const char *why)
@@ -430,7 +431,7 @@ int lua_ws_open(lua_State *L)
     }
     conn_init(&s->c, w->lp, &ws_handlers, s);
     if (s->u.tls)
-        conn_set_tls(&s->c, w->ctx->tls, s->u.host);
+        conn_set_tls(&s->c, w->ctx->ws_tls, s->u.host); /* WebSocket stays HTTP/1.1 */
     s->state = WSS_CONNECTING;
     s->connect_start_ns = loop_update_now(w->lp);
     int rc = conn_open(&s->c, &s->a);

@@ -273,6 +273,9 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->nenv = o->nenv;
     ctx->plan = lp;
     ctx->tls = o->tls;
+    ctx->ws_tls = o->ws_tls ? o->ws_tls : o->tls;
+    ctx->h2c = o->h2c;
+    ctx->h2_only = o->h2_only;
     ctx->quiet = o->quiet;
     ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;

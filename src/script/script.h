@@ -29,6 +29,9 @@ typedef struct script_opts {
     bool quiet;              /* no per-error log lines */
     script_results **res;    /* out: the script's own results (script_results_free) */
     struct tls_client_ctx *tls; /* for https:// and wss:// (NULL: refused) */
+    struct tls_client_ctx *ws_tls; /* for wss:// (ALPN http/1.1 only; NULL: tls) */
+    bool h2c;                   /* http.* to http:// speaks h2c (--h2c, --http 2) */
+    bool h2_only;               /* http.* to https:// must get h2 by ALPN (--http 2) */
     uint32_t segment_k, segment_n; /* --segment K/N of every scenario; 0/0: whole */
     /* From volley run's flags: load flags replace the scenarios with one
      * (shape non-NULL; see lua_plan_override); --timeout and -H are the

@@ -88,7 +88,7 @@ typedef struct state {
     results r;
     bool have_r;
     script_results *sres;
-    tls_client_ctx *tls;
+    tls_client_ctx *tls, *ws_tls; /* scripts: http.* and wss:// (ALPN http/1.1) */
     FILE *out;                 /* summary and information */
     session_sink sinks[SESSION_MAX_SINKS + 2]; /* the config's and the built-in ones */
     size_t nsinks;
@@ -158,10 +158,15 @@ static void progress_draw(void *ctx, const engine_progress *pr)
         snprintf(pre, sizeof pre, "step %u/%u ", pr->step + 1, pr->nsteps);
     if (pr->target_rps > 0)
         snprintf(rate, sizeof rate, "/%.0f", pr->target_rps);
+    /* Before the first whole second is collected, the rate so far: never
+     * a false 0 on the first line. */
+    double rps = pr->have_second ? pr->last_rps
+                 : pr->elapsed_ns ? (double)pr->requests * NS_PER_S / (double)pr->elapsed_ns
+                                  : 0;
     char line[320];
     int n = snprintf(line, sizeof line,
                      "[%s%s%s] requests %llu  rps %.0f%s  errors %llu  p50 %s  p99 %s  conns %u%s",
-                     pre, el, tot, (unsigned long long)pr->requests, pr->last_rps, rate,
+                     pre, el, tot, (unsigned long long)pr->requests, rps, rate,
                      (unsigned long long)pr->errors, p50, p99, pr->active,
                      pr->stopping ? "  (stopping)" : "");
     if (ps->tty) {
@@ -338,12 +343,19 @@ static int run_load(state *s, const char *script_path, err *e)
     } else {
         if (!(s->tls = tls_client_ctx_new(&s->p->tls_opts, e)))
             return e->code ? e->code : VOLLEY_EINVAL;
+        tls_client_opts wo = s->p->tls_opts;
+        wo.alpn = TLS_ALPN_HTTP11; /* WebSocket stays on HTTP/1.1 (no RFC 8441) */
+        if (s->p->tls_opts.alpn != TLS_ALPN_HTTP11 && !(s->ws_tls = tls_client_ctx_new(&wo, e)))
+            return e->code ? e->code : VOLLEY_EINVAL;
         script_opts so = c->script;
         so.threads = s->p->threads;
         so.out_dir = c->no_save ? NULL : s->dir;
         so.quiet = c->quiet;
         so.res = &s->sres;
         so.tls = s->tls;
+        so.ws_tls = s->ws_tls;
+        so.h2c = s->p->h2c || s->p->http == PLAN_HTTP_2;
+        so.h2_only = s->p->http == PLAN_HTTP_2;
         so.no_retry = s->p->no_retry;
         so.segment_k = s->p->segment_k;
         so.segment_n = s->p->segment_n;
@@ -372,6 +384,16 @@ static int script_extra(json_t *root, const void *ctx)
     return ctx ? script_results_json(ctx, root) : 0;
 }
 
+/* The script's block as results.json has it, into r: the summary and the
+ * report show what `volley report` will show later. */
+static void script_into_results(state *s)
+{
+    json_t *root = json_object();
+    if (root && s->sres && !script_results_json(s->sres, root))
+        results_script_from_json(&s->r.script, json_object_get(root, "script"));
+    json_decref(root);
+}
+
 /* report.html and the PNG charts, as `volley report DIR` would write them. */
 static int write_report(state *s, err *e)
 {
@@ -395,11 +417,15 @@ static int write_outputs(state *s, err *e)
         snprintf(path, sizeof path, "%s/summary.csv", s->dir);
         if ((rc = csv_write_summary(&s->r, path, e)))
             return rc;
+        bool names = s->r.script.nnames > 0;
+        snprintf(path, sizeof path, "%s/names.csv", s->dir);
+        if (names && (rc = csv_write_names(&s->r, path, e)))
+            return rc;
         if ((rc = write_report(s, e)))
             return rc;
         if (!c->quiet)
-            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s\n", s->dir,
-                    c->raw ? ", requests.csv" : "",
+            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s%s\n", s->dir,
+                    names ? ", names.csv" : "", c->raw ? ", requests.csv" : "",
                     c->no_report ? "" : ", report.html, charts/");
     }
     if (c->json) {
@@ -439,9 +465,7 @@ static void judge(state *s)
         if (s->sinks[i].end)
             s->sinks[i].end(s->sinks[i].ctx, r, c->no_save ? NULL : s->dir);
     if (!c->quiet) {
-        summary_print(s->out, r);
-        if (s->sres)
-            script_summary_print(s->out, s->sres);
+        summary_print(s->out, r); /* with the script's part, from r->script */
         if (s->lc.failed)
             fprintf(s->out, "  aborted: %s\n", s->lc.why);
     }
@@ -455,11 +479,13 @@ static void finish(state *s)
     outdir_name id = {.label = s->p->label, .segment_k = s->p->segment_k,
                       .segment_n = s->p->segment_n};
     outdir_run_id(&id, r->run_id, sizeof r->run_id);
+    snprintf(r->plan.command, sizeof r->plan.command, "%s", c->command ? c->command : "");
     if (!r->plan.label[0]) /* scripts: the engine does not see the plan */
         snprintf(r->plan.label, sizeof r->plan.label, "%s", s->p->label);
     record_dist(s);
     if (r->segment_n) /* the generator's verdict on this segment's share of the rate */
         selfmon_judge(r);
+    script_into_results(s);
     judge(s);
     if (write_outputs(s, &e))
         fail(s, 1, &e);
@@ -505,6 +531,7 @@ static void release(state *s)
         results_free(&s->r);
     script_results_free(s->sres);
     tls_client_ctx_free(s->tls);
+    tls_client_ctx_free(s->ws_tls);
 }
 
 int session_run(session_config *c, plan *p, const char *script_path)

@@ -61,6 +61,7 @@ typedef struct session_compare {
 
 typedef struct session_config {
     const char *who;           /* message prefix: "volley run" */
+    const char *command;       /* the command line, secrets masked, for results.json */
     const char *out_dir;       /* NULL: a new volley-results/<time>[-segK-N][-label] */
     const char *dir_prefix;    /* before the time in the default name ("demo-") */
     bool no_save, quiet, json, raw;

@@ -176,3 +176,51 @@ def test_bad_files_exit_2(volley_bin, tmp_path):
     p = subprocess.run([volley_bin, "run", "--no-save", "-d", "1s", "--baseline", str(f),
                         "http://127.0.0.1:1/"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and str(f) in p.stderr
+
+
+def save_monitored(volley_bin, path, serve, rate):
+    p = subprocess.run([volley_bin, "run", "-q", "--no-save", "--rate", str(rate), "-d", "2s",
+                        "-t", "1", "--monitor-pid", str(serve.proc.pid), "--save-baseline",
+                        str(path), serve.url + "/delay/1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def test_plans_that_differ_warn_and_same_plan_refuses(volley_bin, serve, tmp_path):
+    """Two rates: every output says the plans differ; --same-plan exits 2."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    save_monitored(volley_bin, a, serve, 100)
+    save_monitored(volley_bin, b, serve, 150)
+    p = compare(volley_bin, str(a), str(b))
+    assert p.returncode == 0, p.stderr
+    assert "the plans differ: rate 100/s vs 150/s" in p.stderr, p.stderr
+    assert "WARNING: the plans differ (rate 100/s vs 150/s)" in p.stdout, p.stdout
+    assert "better/worse: p < 0.01" in p.stdout  # the legend states the rule
+    p = compare(volley_bin, "--json", str(a), str(b))
+    assert json.loads(p.stdout)["plans_differ"] == "rate 100/s vs 150/s"
+    p = compare(volley_bin, "--same-plan", str(a), str(b))
+    assert p.returncode == 2 and "refused (--same-plan)" in p.stderr, p.stderr
+    # The same plan: no warning, and --same-plan lets it through.
+    p = compare(volley_bin, "--same-plan", str(a), str(a))
+    assert p.returncode == 0 and "plans differ" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_compare_html_has_the_report_style_and_the_server_monitor(volley_bin, serve, tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    save_monitored(volley_bin, a, serve, 100)
+    save_monitored(volley_bin, b, serve, 100)
+    html = tmp_path / "cmp.html"
+    p = compare(volley_bin, str(a), str(b), "--html", str(html))
+    assert p.returncode == 0, p.stderr
+    page = html.read_text()
+    report = subprocess.run([volley_bin, "report", str(a), "--format", "html", "--out",
+                             str(tmp_path / "rep")], capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0, report.stderr
+    style = re.search(r"<style>(.*?)</style>", (tmp_path / "rep" / "report.html").read_text(),
+                      re.S).group(1)
+    assert "<style>%s</style>" % style in page, "compare page has its own style"
+    assert "Content-Security-Policy" in page and 'class="sortable"' in page
+    assert '<table id="monitor">' in page and "pid %d" % serve.proc.pid in page
+    assert '<figure id="server">' in page  # the server's CPU of both runs overlaid
+    assert "better/worse: p &lt; 0.01" in page
+    assert page.count("<code>volley run -q --no-save --rate 100") == 2

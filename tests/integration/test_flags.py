@@ -13,7 +13,7 @@ import time
 import pytest
 
 from badserver import BadServer
-from conftest import volley_path
+from conftest import start_serve, volley_path
 from test_perf import last_cpu, pinned_threads
 from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
@@ -166,6 +166,8 @@ def url_effects():
     E["no-keepalive"] = lambda c: (c.json("--no-keepalive", "-n", "5", "-c", "1", c.rec.url), _eq(c.rec.srv.accepted, 5))
     E["pipeline"] = lambda c: _url_pipeline(c, "--pipeline")
     E["max-streams"] = lambda c: _url_pipeline(c, "--max-streams")
+    E["http"] = lambda c: _http(c, script=False)
+    E["h2c"] = lambda c: _h2c(c, script=False)
     E["insecure"] = lambda c: _tls(c, "--insecure")
     E["cacert"] = lambda c: _tls(c, "--cacert", c.certs["ca.pem"])
     E["cert"] = _tls_client_cert
@@ -231,6 +233,8 @@ def script_effects():
                  ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
+    E["http"] = lambda c: _http(c, script=True)
+    E["h2c"] = lambda c: _h2c(c, script=True)
     E["insecure"] = lambda c: _tls_script(c, "--insecure")
     E["cacert"] = lambda c: _tls_script(c, "--cacert", c.certs["ca.pem"])
     E["cert"] = lambda c: _tls_script(c, "--cacert", c.certs["ca.pem"], "--cert", c.certs["client.pem"], "--key", c.certs["client.key"], client=True)
@@ -348,6 +352,32 @@ def _tls(c, *flags):
     _eq(res["totals"]["responses"], 5)
     bad = c.json("-n", "2", "-c", "1", "https://127.0.0.1:%d/health" % s.port)
     _eq(bad["totals"]["responses"], 0)  # without the flag: not trusted
+
+
+def _h2c(c, script):
+    """--h2c: http:// speaks HTTP/2 (prior knowledge); without it, HTTP/1.1."""
+    s = start_serve("--h2")
+    try:
+        target = c.lua("-n", "3", url=s.url) if script else ["-n", "3", s.url + "/health"]
+        _eq(c.json("--h2c", *target)["totals"]["protocol"], "HTTP/2")
+        _eq(c.json(*target)["totals"]["protocol"], "HTTP/1.1")
+    finally:
+        s.stop()
+
+
+def _http(c, script):
+    """--http: auto picks h2 by ALPN from a server that offers it; 1.1 keeps
+    HTTP/1.1; 2 refuses a server that only speaks HTTP/1.1."""
+    h2, h1 = c.tls_serve("--h2"), c.tls_serve()
+    ca = ["--cacert", c.certs["ca.pem"]]
+
+    def totals(*a, url):
+        return c.json(*(c.lua(*ca, "-n", "3", *a, url=url) if script
+                        else [*ca, "-n", "3", *a, url + "/health"]))["totals"]
+    _eq(totals(url=h2.url)["protocol"], "HTTP/2")
+    _eq(totals("--http", "1.1", url=h2.url)["protocol"], "HTTP/1.1")
+    _eq(totals("--http", "2", url=h2.url)["h2_responses"], 3)
+    _eq(totals("--http", "2", url=h1.url)["responses"], 0)
 
 
 def _tls_client_cert(c):

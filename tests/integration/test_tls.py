@@ -371,3 +371,18 @@ def test_run_names_a_missing_cacert_file(volley_bin, tmp_path):
             "https://127.0.0.1:1/")
     assert p.returncode == 2
     assert "missing.pem" in p.stderr
+
+
+def test_more_connections_than_handshake_slots_all_connect(volley_bin, certs, tls_serve):
+    # 200 connections at once on one thread, 64 handshake slots (net/conn's
+    # gate): the others wait their turn, and every one connects, handshakes
+    # once and gets its responses.
+    s = tls_serve()
+    d = run_json(volley_bin, "--cacert", certs["ca.pem"], "-c", "200", "-t", "1", "-n", "400",
+                 s.url + "/health", timeout=120)
+    t = d["totals"]
+    check_counts(t)
+    assert t["responses"] == 400 and t["transport_errors"] == 0, t
+    assert t["connections_opened"] == 200, t
+    assert d["tls_handshake"]["count"] == 200, d["tls_handshake"]
+    assert s.handshakes() == (200, 0)

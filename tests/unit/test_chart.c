@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NS 1000000000ull
 
@@ -91,6 +92,240 @@ Test(chart, sweep_draws_every_step_and_breaks_at_cooldowns)
     cr_assert(gap_between(p50, 2, 5) && gap_between(p50, 7, 10));
     /* A step's drain row (0.1 s) is no rate: not drawn as one. */
     cr_assert(isnan(at(rps, 12)));
+    chart_set_free(&set);
+    results_free(&r);
+}
+
+/* ---- many endpoints: styles, legend placement, small multiples, names ---- */
+
+Test(chart, styles_are_distinct_pairs_and_colours_for_many_series)
+{
+    for (size_t i = 0; i < CHART_NSTYLES; i++) {
+        uint32_t ci, cj;
+        chart_dash di, dj;
+        chart_marker mi, mj;
+        chart_style(i, &ci, &di, &mi);
+        cr_assert_lt(mi, CHART_NMARKS);
+        for (size_t j = 0; j < i; j++) {
+            chart_style(j, &cj, &dj, &mj);
+            cr_assert_neq(ci, cj, "series %zu and %zu share colour %06x", i, j, ci);
+        }
+    }
+    /* The first ten are the palette, solid; the next ten are dashed. */
+    uint32_t c;
+    chart_dash d;
+    chart_marker m;
+    chart_style(0, &c, &d, &m);
+    cr_assert_eq(c, chart_color(0));
+    cr_assert_eq(d, CHART_SOLID);
+    chart_style(CHART_NCOLORS + 1, &c, &d, &m);
+    cr_assert_eq(d, CHART_DASHED);
+    chart_style(2 * CHART_NCOLORS + 1, &c, &d, &m);
+    cr_assert_eq(d, CHART_DOTTED);
+}
+
+static bool overlap(chart_rect a, chart_rect b)
+{
+    return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+Test(chart, legend_of_many_long_names_sits_below_the_plot)
+{
+    chart c = {0};
+    snprintf(c.title, sizeof c.title, "Requests per second");
+    snprintf(c.note, sizeof c.note, "a note");
+    snprintf(c.x.label, sizeof c.x.label, "time (s)");
+    for (int i = 0; i < 13; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "endpoint-%02d-with-a-long-name-for-the-checkout-flow", i);
+        chart_series *s = chart_add_series(&c, name, CHART_LINE, 0);
+        cr_assert_not_null(s);
+        cr_assert_eq(chart_series_add(s, 0, i), 0);
+    }
+    chart_rect plot, leg;
+    cr_assert(chart_panel_layout(&c, 0, 0, 1200, 600, &plot, &leg));
+    cr_assert_gt(leg.h, 18, "13 long names need more than one legend row");
+    cr_assert(!overlap(plot, leg), "legend overlaps the plot");
+    cr_assert_geq(leg.y, plot.y + plot.h + 30, "legend above the x axis labels");
+    cr_assert_leq(leg.y + leg.h, 600);
+    cr_assert_gt(plot.h, 250, "the plot keeps most of the panel: %.0f px", plot.h);
+    /* Without series there is no legend and the plot takes the room. */
+    chart e = {0};
+    cr_assert(chart_panel_layout(&e, 0, 0, 1200, 600, &plot, &leg));
+    cr_assert_eq(leg.h, 0);
+    for (size_t i = 0; i < c.nseries; i++) {
+        free(c.series[i].x);
+        free(c.series[i].y);
+    }
+    free(c.series);
+    chart_shutdown(); /* cairo's and fontconfig's caches, for the leak checker */
+}
+
+/* n endpoints with per-second rows; endpoint 0 has a 60-character name. */
+static void many(results *r, size_t n)
+{
+    cr_assert_eq(results_init(r), 0);
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        if (i == 0)
+            snprintf(name, sizeof name, "%s",
+                     "checkout-payment-confirmation-with-three-d-secure-redirect-x");
+        else
+            snprintf(name, sizeof name, "ep%zu", i);
+        results_endpoint *ep = results_add_endpoint(r, name, "GET", "http://127.0.0.1/x");
+        cr_assert_not_null(ep);
+        ep->st.elapsed_ns = 3 * NS;
+        for (uint32_t s = 0; s < 3; s++) {
+            series_row row = {.second = s, .requests = 10, .responses = 10,
+                              .p50_ns = (i + 1) * 1000000, .p90_ns = (i + 2) * 1000000,
+                              .p99_ns = (i + 3) * 1000000, .max_ns = (i + 4) * 1000000};
+            cr_assert_eq(series_append(&ep->st.sec, &row), 0);
+        }
+        hist_record(ep->st.latency, (i + 1) * 1000000);
+        ep->st.tot.requests = ep->st.tot.responses = 30;
+        ep->st.tot.status[200] = 30;
+    }
+    r->st.elapsed_ns = 3 * NS;
+}
+
+static const chart_item *item(const chart_set *set, const char *stem)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (!strcmp(set->items[i].stem, stem))
+            return &set->items[i];
+    return NULL;
+}
+
+Test(chart, many_endpoints_get_small_multiples_on_one_scale)
+{
+    results r;
+    many(&r, 12);
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart_item *lat = item(&set, "latency");
+    cr_assert_not_null(lat);
+    cr_assert_eq(lat->fig->npanels, 12, "one panel per endpoint, none left out");
+    cr_assert_gt(lat->fig->h_scale, 1, "the figure grows with its rows");
+    for (size_t i = 0; i < 12; i++) {
+        const chart *c = &lat->fig->panels[i];
+        cr_assert_str_eq(c->title, r.eps[i].name, "panel titles are the whole names");
+        cr_assert_eq(c->nseries, 3);
+        cr_assert_eq(c->y.least_max, lat->fig->panels[0].y.least_max, "one y scale");
+    }
+    /* Lines of every endpoint, each with its own (colour, dash). */
+    const chart *tp = &item(&set, "throughput")->fig->panels[0];
+    cr_assert_geq(tp->nseries, 12);
+    for (size_t i = 0; i < 12; i++)
+        for (size_t j = 0; j < i; j++)
+            cr_assert(tp->series[i].color != tp->series[j].color ||
+                          tp->series[i].dash != tp->series[j].dash,
+                      "series %zu and %zu look the same", i, j);
+    chart_set_free(&set);
+    results_free(&r);
+    /* Up to eight endpoints stay on one panel. */
+    many(&r, 8);
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    cr_assert_eq(item(&set, "latency")->fig->npanels, 1);
+    cr_assert_eq(item(&set, "latency")->fig->panels[0].nseries, 24);
+    chart_set_free(&set);
+    results_free(&r);
+}
+
+Test(chart, long_names_are_whole_in_categories)
+{
+    results r;
+    many(&r, 2);
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart *c = &item(&set, "ttfb")->fig->panels[0];
+    cr_assert_str_eq(c->cats[0], r.eps[0].name);
+    chart_set_free(&set);
+    results_free(&r);
+}
+
+#include <cairo.h>
+
+/* Pixels of exactly colour c in a PNG drawn by chart_write_png, above
+ * row y_max (the legend is below the plot). */
+static size_t pixels_of(const char *path, uint32_t c, int y_max)
+{
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
+    int stride = cairo_image_surface_get_stride(s);
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    size_t n = 0;
+    for (int y = 0; y < h && y < y_max; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t px;
+            memcpy(&px, d + y * stride + x * 4, 4);
+            n += (px & 0xFFFFFF) == c;
+        }
+    cairo_surface_destroy(s);
+    return n;
+}
+
+Test(chart, identical_series_both_stay_visible_and_points_are_seen)
+{
+    chart_fig *f = chart_fig_new("", 1, 1);
+    cr_assert_not_null(f);
+    chart *c = &f->panels[0];
+    for (size_t k = 0; k < 2; k++) {
+        chart_series *s = chart_add_series(c, k ? "b" : "a", CHART_LINE, 0);
+        cr_assert_not_null(s);
+        chart_series_style(s, k);
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(chart_series_add(s, i, 10 + (i % 7)), 0);
+    }
+    chart_series *pts = chart_add_series(c, "points", CHART_POINTS, 0x000000);
+    cr_assert_not_null(pts);
+    pts->width = 1; /* asked too small: drawn at least 4 px */
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(chart_series_add(pts, i * 2, 30), 0);
+    char path[] = "/tmp/volley-chart-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    err e = {0};
+    cr_assert_eq(chart_write_png(f, path, 800, 400, &e), 0, "%s", e.msg);
+    /* The first line lies under the second, but its markers sit where the
+     * second's do not: both colours are drawn well beyond the legend. */
+    chart_rect plot, leg;
+    cr_assert(chart_panel_layout(c, 0, 0, 800, 400, &plot, &leg));
+    int bottom = (int)(plot.y + plot.h + 4);
+    uint32_t c0 = c->series[0].color, c1 = c->series[1].color;
+    size_t n0 = pixels_of(path, c0, bottom), n1 = pixels_of(path, c1, bottom);
+    cr_assert_gt(n0, 40, "the hidden series shows only %zu pixels in the plot", n0);
+    cr_assert_gt(n1, 40);
+    /* Points: 50 squares of 4 px at 80%: blended, so count the dark ones. */
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    size_t dark = 0;
+    for (int y = 0; y < 400; y++)
+        for (int x = 0; x < 800; x++) {
+            uint32_t px;
+            memcpy(&px, cairo_image_surface_get_data(s) + y * cairo_image_surface_get_stride(s) +
+                            x * 4, 4);
+            dark += ((px >> 16) & 255) < 80 && ((px >> 8) & 255) < 80 && (px & 255) < 80;
+        }
+    cairo_surface_destroy(s);
+    cr_assert_gt(dark, 50 * 9, "scatter points too small to see: %zu dark pixels", dark);
+    unlink(path);
+    chart_fig_free(f);
+    chart_shutdown();
+}
+
+Test(chart, past_thirty_endpoints_charts_say_which_they_show)
+{
+    results r;
+    many(&r, 35);
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart *tp = &item(&set, "throughput")->fig->panels[0];
+    cr_assert(strstr(tp->note, "the first 30 of 35 endpoints"), "%s", tp->note);
+    cr_assert_eq(item(&set, "latency")->fig->npanels, 30);
     chart_set_free(&set);
     results_free(&r);
 }

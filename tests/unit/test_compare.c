@@ -411,3 +411,36 @@ Test(compare, per_second_means_must_differ_too)
     b.sec_mean_ms = mc;
     cr_expect_eq(verdict(&a, &b, "mean", &r), CMP_WORSE, "p %g", r.p_value);
 }
+
+/* The plans of two runs: the same plan gives nothing; a rate and an
+ * endpoint list that differ are named, and the text prints the warning and
+ * each run's plan. */
+Test(compare, plans_that_differ_are_named)
+{
+    static const double ten = 10;
+    spec a = CONST_SPEC(&ten);
+    results ra, rb;
+    build(&ra, &a);
+    build(&rb, &a);
+    char why[600];
+    cr_assert_eq(compare_plan_diff(&ra, &rb, why, sizeof why), 0);
+    cr_assert_str_eq(why, "");
+    rb.plan.rate_per_s = ra.plan.rate_per_s + 50;
+    cr_assert_not_null(results_add_endpoint(&rb, "extra", "GET", "http://h/x"));
+    cr_assert_eq(compare_plan_diff(&ra, &rb, why, sizeof why), 2, "%s", why);
+    cr_assert(strstr(why, "rate ") && strstr(why, "endpoints "), "%s", why);
+    cmp_report c;
+    err e = {0};
+    cr_assert_eq(compare_results(&ra, &rb, &c, &e), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    compare_print(f, &c, "a.json", "b.json");
+    fclose(f);
+    cr_expect(strstr(text, "WARNING: the plans differ (rate ") != NULL, "%s", text);
+    cr_expect(strstr(text, "  base: a.json\n        ") != NULL, "%s", text);
+    free(text);
+    compare_free(&c);
+    results_free(&ra);
+    results_free(&rb);
+}

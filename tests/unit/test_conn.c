@@ -1,8 +1,8 @@
 /* Tests for net/conn over loopback, plain and TLS, with a tiny server on the
  * same loop (net/tls on its side): the on_connect contract, round trips,
  * session resumption across conn_open, what a failed TLS connection gives
- * up, verification failures through conn_tls_error, and decrypted bytes
- * that OpenSSL holds after the owner stopped reading (the pending loop). */
+ * up, verification failures through conn_tls_error, the handshake gate (TLS
+ * connections take turns), and decrypted bytes that OpenSSL holds after the owner stopped reading (the pending loop). */
 #include "net/conn.h"
 
 #include "net/addr.h"
@@ -30,13 +30,15 @@ typedef struct peer {
     bool hs;
 } peer;
 
+#define PEERS_MAX 32
+
 typedef struct srv {
     loop *l;
     int lfd;
     addr a;
     tls_server_ctx *tls;
     const char *reply;
-    peer peers[8];
+    peer peers[PEERS_MAX];
     int accepted, resumed;
 } srv;
 
@@ -55,7 +57,7 @@ static void on_peer(loop *l, int fd, void *data, unsigned events)
     (void)events;
     srv *s = data;
     peer *p = NULL;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < PEERS_MAX; i++)
         if (s->peers[i].fd == fd)
             p = &s->peers[i];
     cr_assert_not_null(p);
@@ -99,7 +101,7 @@ static void on_accept(loop *l, int fd, void *data, unsigned events)
     if (c < 0)
         return;
     peer *p = NULL;
-    for (int i = 0; i < 8 && !p; i++)
+    for (int i = 0; i < PEERS_MAX && !p; i++)
         if (s->peers[i].fd < 0)
             p = &s->peers[i];
     cr_assert_not_null(p, "too many peers");
@@ -116,7 +118,7 @@ static void srv_start(srv *s, loop *l, bool tls, const char *reply)
     signal(SIGPIPE, SIG_IGN);
     s->l = l;
     s->reply = reply;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < PEERS_MAX; i++)
         s->peers[i].fd = -1;
     err e = {0};
     if (tls) {
@@ -134,7 +136,7 @@ static void srv_start(srv *s, loop *l, bool tls, const char *reply)
 
 static void srv_stop(srv *s)
 {
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < PEERS_MAX; i++)
         if (s->peers[i].fd >= 0)
             peer_close(s, &s->peers[i]);
     loop_unwatch(s->l, s->lfd);
@@ -432,4 +434,137 @@ Test(conn, bytes_held_by_openssl_reach_an_owner_that_stopped_reading)
     tls_client_ctx_free(ctx);
     loop_free(l);
     free(k);
+}
+
+/* ---- the handshake gate: many TLS connections opened at once ---- */
+
+#define GATE_CONNS 16
+
+typedef struct gate_run {
+    loop *l;
+    conn c[GATE_CONNS];
+    int status[GATE_CONNS];
+    bool connected[GATE_CONNS], answered[GATE_CONNS];
+    unsigned max_in_flight;
+    int done, expect;
+} gate_run;
+
+/* Connections with a socket that are still connecting or handshaking. */
+static void gate_track(gate_run *g)
+{
+    unsigned n = 0;
+    for (int i = 0; i < GATE_CONNS; i++)
+        n += g->c[i].fd >= 0 && g->c[i].state == CONN_CONNECTING;
+    if (n > g->max_in_flight)
+        g->max_in_flight = n;
+}
+
+static void gate_on_connect(conn *c, int status)
+{
+    gate_run *g = c->owner;
+    int i = (int)(c - g->c);
+    gate_track(g);
+    g->status[i] = status;
+    g->connected[i] = true;
+    if (status < 0) {
+        conn_close(c, true);
+        if (++g->done == g->expect)
+            loop_stop(g->l);
+        return;
+    }
+    cr_assert_eq(conn_send(c, REQ, sizeof REQ - 1), 0);
+}
+
+static void gate_on_readable(conn *c)
+{
+    gate_run *g = c->owner;
+    int i = (int)(c - g->c);
+    char buf[4096];
+    ssize_t n;
+    while ((n = conn_read(c, buf, sizeof buf)) > 0)
+        g->answered[i] = true;
+    if (g->answered[i] || n != -EAGAIN) {
+        conn_close(c, false);
+        if (++g->done == g->expect)
+            loop_stop(g->l);
+    }
+}
+
+
+static const conn_handlers GATE_HANDLERS = {gate_on_connect, gate_on_readable, NULL,
+                                            cl_on_write_error};
+
+/* Opens GATE_CONNS TLS connections at once with a cap of `cap`, closing
+ * connection `drop` (-1: none) while it waits; runs until all are done. */
+static void gate_open_all(gate_run *g, srv *s, tls_client_ctx *ctx, unsigned cap, int drop)
+{
+    conn_set_handshake_cap(cap);
+    g->expect = GATE_CONNS - (drop >= 0);
+    for (int i = 0; i < GATE_CONNS; i++) {
+        conn_init(&g->c[i], g->l, &GATE_HANDLERS, g);
+        conn_set_tls(&g->c[i], ctx, "127.0.0.1");
+        cr_assert_eq(conn_open(&g->c[i], &s->a), 0);
+        gate_track(g);
+    }
+    if (drop >= 0)
+        conn_close(&g->c[drop], true);
+    loop_timer t;
+    loop_timer_init(&t);
+    loop_timer_start(g->l, &t, loop_update_now(g->l) + 5000000000ull, on_deadline, NULL);
+    loop_run(g->l);
+    loop_timer_stop(g->l, &t);
+    conn_set_handshake_cap(0);
+}
+
+Test(conn, tls_handshakes_take_turns_under_the_gate_cap)
+{
+    loop *l = loop_new(NULL);
+    srv s;
+    srv_start(&s, l, true, OK);
+    tls_client_ctx *ctx = client_ctx(ca_pem);
+    gate_run *g = calloc(1, sizeof *g);
+    g->l = l;
+    gate_open_all(g, &s, ctx, 2, 5);
+    cr_assert_eq(g->done, GATE_CONNS - 1, "only %d connections finished in 5 s", g->done);
+    for (int i = 0; i < GATE_CONNS; i++) {
+        if (i == 5) {
+            cr_assert_not(g->connected[i], "a connection closed while waiting connected");
+            continue;
+        }
+        cr_assert_eq(g->status[i], 0, "conn %d: %s", i, conn_tls_error(&g->c[i]));
+        cr_assert(g->answered[i], "conn %d got no response", i);
+    }
+    /* Never more than the cap with a socket in connect or handshake; the
+     * others waited without one. */
+    cr_assert_leq(g->max_in_flight, 2, "%u in flight", g->max_in_flight);
+    cr_assert_eq(conn_handshake_cap(), CONN_HANDSHAKES_MAX);
+    cr_assert_eq(s.accepted, GATE_CONNS - 1);
+    cr_assert_eq(conn_handshakes_in_flight(), 0);
+    for (int i = 0; i < GATE_CONNS; i++)
+        conn_release(&g->c[i]);
+    srv_stop(&s);
+    tls_client_ctx_free(ctx);
+    loop_free(l);
+    free(g);
+}
+
+Test(conn, without_a_tight_cap_handshakes_run_together)
+{
+    /* The same burst with the default cap: all at once (what the test
+     * above would see without the gate). */
+    loop *l = loop_new(NULL);
+    srv s;
+    srv_start(&s, l, true, OK);
+    tls_client_ctx *ctx = client_ctx(ca_pem);
+    gate_run *g = calloc(1, sizeof *g);
+    g->l = l;
+    gate_open_all(g, &s, ctx, 0, -1);
+    cr_assert_eq(g->done, GATE_CONNS);
+    cr_assert_eq(g->max_in_flight, GATE_CONNS);
+    for (int i = 0; i < GATE_CONNS; i++)
+        conn_release(&g->c[i]);
+    srv_stop(&s);
+    tls_client_ctx_free(ctx);
+    loop_free(l);
+    free(g);
 }

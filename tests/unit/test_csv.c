@@ -106,7 +106,9 @@ Test(csv, test_summary_rows_and_values)
                        strlen(",123.46,\"b, \"\"x\"\"\",POST,\"http://h/b?x=1,2\",20,10,12,40.00,10.00,")),
               "%s", bl);
     char *t = line_n(b.data, 3);
-    cr_assert(!strncmp(t, ",123.46,total,,,120,110,12,", 27), "%s", t);
+    /* Each endpoint asked for the whole rate (per-endpoint mode): the
+     * total asked for the sum of theirs. */
+    cr_assert(!strncmp(t, ",246.91,total,,,120,110,12,", 27), "%s", t);
     /* dropped 3, and no server columns without a monitor */
     cr_assert(strlen(t) > 4 && !strcmp(t + strlen(t) - 4, ",3,,"), "%s", t);
     free(h);
@@ -128,7 +130,7 @@ Test(csv, test_summary_with_steps_has_rows_per_step_and_total)
     char *s0 = line_n(b.data, 1);
     cr_assert(!strncmp(s0, "0,100.00,a,GET,", 15), "%s", s0);
     char *s1t = line_n(b.data, 6);
-    cr_assert(!strncmp(s1t, "1,200.00,total,,,1,1,0,100.00,1.00,", 35), "%s", s1t);
+    cr_assert(!strncmp(s1t, "1,400.00,total,,,1,1,0,100.00,1.00,", 35), "%s", s1t);
     char *last = line_n(b.data, 7);
     cr_assert(!strncmp(last, ",,total,,,120,", 14), "%s", last);
     free(s0);
@@ -374,4 +376,27 @@ Test(csv, test_parts_cover_every_row_once)
             cr_assert_eq(seen[i], 1, "row %d seen %d times with %u parts", i, seen[i], n);
     }
     unlink(path);
+}
+
+/* Mixed mode: one load spread by weight; each endpoint's target is its
+ * share, the total the plan's rate. */
+Test(csv, test_mixed_mode_targets_are_weight_shares)
+{
+    results r;
+    build(&r, false);
+    snprintf(r.plan.mode, sizeof r.plan.mode, "mixed");
+    r.eps[0].weight = 3;
+    r.eps[1].weight = 1;
+    r.plan.rate_per_s = 100;
+    buf b = {0};
+    cr_assert_eq(csv_summary_dump(&r, &b), 0);
+    char *a = line_n(b.data, 1), *bl = line_n(b.data, 2), *t = line_n(b.data, 3);
+    cr_assert(!strncmp(a, ",75.00,a,", 9), "%s", a);
+    cr_assert(!strncmp(bl, ",25.00,", 7), "%s", bl);
+    cr_assert(!strncmp(t, ",100.00,total,", 14), "%s", t);
+    free(a);
+    free(bl);
+    free(t);
+    buf_free(&b);
+    results_free(&r);
 }

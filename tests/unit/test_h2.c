@@ -20,7 +20,18 @@ typedef struct srv {
     uint32_t max_streams;  /* 0: not announced */
     int requests;
     char body[64][256];    /* received request bodies, by stream id / 2 */
+    char fields[1024];     /* "name=value;" of every request header received */
 } srv;
+
+static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n, size_t nl,
+                      const uint8_t *val, size_t vl, uint8_t flags, void *ud)
+{
+    (void)s, (void)f, (void)flags;
+    srv *v = ud;
+    size_t k = strlen(v->fields);
+    snprintf(v->fields + k, sizeof v->fields - k, "%.*s=%.*s;", (int)nl, n, (int)vl, val);
+    return 0;
+}
 
 static ssize_t srv_read(nghttp2_session *s, int32_t id, uint8_t *dst, size_t len, uint32_t *flags,
                         nghttp2_data_source *src, void *ud)
@@ -71,6 +82,7 @@ static void srv_init(srv *v)
     cr_assert_eq(nghttp2_session_callbacks_new(&cb), 0);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, srv_frame);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, srv_data);
+    nghttp2_session_callbacks_set_on_header_callback(cb, srv_header);
     cr_assert_eq(nghttp2_session_server_new(&v->s, cb, v), 0);
     nghttp2_session_callbacks_del(cb);
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, v->max_streams}};
@@ -293,5 +305,100 @@ Test(h2, garbage_from_the_server_is_a_connection_error)
     const char *junk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     cr_assert_eq(h2_feed(c, (const uint8_t *)junk, strlen(junk)), -1);
     cr_assert_str_eq(h2_error_name(h2_conn_error(c)), "h2_protocol_error");
+    h2_session_free(c);
+}
+
+/* The exchange hands HTTP/2 the HTTP/1.1 bytes it built: request line to
+ * pseudo-headers, Host to :authority, names lowercased, hop-by-hop
+ * headers dropped, what follows the head is the body. */
+Test(h2, http11_message_becomes_a_stream)
+{
+    srv v = {0};
+    srv_init(&v);
+    seen s = {0};
+    h2_session *c = client(&s);
+    static const char msg[] = "POST /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nX-Mixed-Case:  v 1 \r\n"
+                              "Connection: keep-alive\r\nContent-Length: 4\r\n\r\nbody";
+    h2_stream st = {.user = &s};
+    cr_assert_eq(h2_submit_h1(c, "https", msg, sizeof msg - 1, &st), 0);
+    pump(c, &v, false);
+    cr_assert_eq(st.status, 201);
+    cr_assert_str_eq(v.body[0], "body");
+    cr_assert_str_eq(v.fields, ":method=POST;:scheme=https;:authority=127.0.0.1:9;:path=/p?q=1;"
+                               "x-mixed-case=v 1;content-length=4;");
+    h2_session_free(c);
+    nghttp2_session_del(v.s);
+}
+
+Test(h2, http11_message_without_host_or_request_line_is_refused)
+{
+    seen s = {0};
+    h2_session *c = client(&s);
+    h2_stream st = {0};
+    static const char nohost[] = "GET / HTTP/1.1\r\nX: y\r\n\r\n";
+    static const char noline[] = "GET\r\nHost: a\r\n\r\n";
+    static const char cut[] = "GET / HTTP/1.1\r\nHost: a\r\n";
+    static const char badlen[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello h2";
+    static const char twolen[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+                                 "Content-Length: 3\r\n\r\nab";
+    cr_assert_eq(h2_submit_h1(c, "http", nohost, sizeof nohost - 1, &st), VOLLEY_EPARSE);
+    cr_assert_eq(h2_submit_h1(c, "http", noline, sizeof noline - 1, &st), VOLLEY_EPARSE);
+    cr_assert_eq(h2_submit_h1(c, "http", cut, sizeof cut - 1, &st), VOLLEY_EPARSE);
+    /* A Content-Length that is not the body's would make a malformed stream. */
+    cr_assert_eq(h2_submit_h1(c, "http", badlen, sizeof badlen - 1, &st), VOLLEY_EPARSE);
+    cr_assert_eq(h2_submit_h1(c, "http", twolen, sizeof twolen - 1, &st), VOLLEY_EPARSE);
+    cr_assert_eq(h2_in_flight(c), 0);
+    h2_session_free(c);
+}
+
+/* A cancelled stream gets no callback and frees its slot at once. */
+Test(h2, cancelled_stream_is_forgotten)
+{
+    srv v = {0};
+    srv_init(&v);
+    seen s = {0};
+    h2_session *c = client(&s);
+    h2_stream st = {.user = &s};
+    cr_assert_eq(h2_submit(c, &get, &st), 0);
+    h2_cancel(c, &st);
+    cr_assert_eq(h2_in_flight(c), 0);
+    pump(c, &v, false);
+    cr_assert_eq(s.closes, 0);
+    cr_assert_eq(s.heads, 0);
+    h2_session_free(c);
+    nghttp2_session_del(v.s);
+}
+
+/* A frame too large after a valid SETTINGS: nghttp2 only queues its GOAWAY;
+ * h2_feed still names the error at once (the server may close before the
+ * GOAWAY is written), and h2_flush writes that GOAWAY. */
+Test(h2, frame_too_large_after_settings_is_named_at_once)
+{
+    seen s = {0};
+    h2_session *c = client(&s);
+    h2_stream st = {0};
+    cr_assert_eq(h2_submit(c, &get, &st), 0);
+    buf out = {0};
+    cr_assert_gt(h2_flush(c, &out, 1 << 20), 0);
+    static const uint8_t settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    cr_assert_eq(h2_feed(c, settings, sizeof settings), 0);
+    const char *junk = "SSH-2.0-OpenSSH_9.2\r\n";
+    cr_assert_eq(h2_feed(c, (const uint8_t *)junk, strlen(junk)), -1);
+    cr_assert_str_eq(h2_error_name(h2_conn_error(c)), "h2_frame_size_error");
+    buf_reset(&out);
+    cr_assert_gt(h2_flush(c, &out, 1 << 20), 0);
+    /* Among the frames written: a GOAWAY (type 7) with code 6 (its payload:
+     * last stream id, then the code, 4 bytes each). */
+    const uint8_t *p = (const uint8_t *)buf_rpos(&out);
+    size_t n = buf_unread(&out), off = 0;
+    bool goaway = false;
+    while (off + 9 <= n) {
+        size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+        if (p[off + 3] == 7 && len >= 8 && off + 9 + 8 <= n)
+            goaway = p[off + 9 + 7] == 6;
+        off += 9 + len;
+    }
+    cr_assert(goaway, "no GOAWAY(FRAME_SIZE_ERROR) in %zu bytes", n);
+    buf_free(&out);
     h2_session_free(c);
 }

@@ -298,3 +298,92 @@ Test(merge, test_absorbed_halves_equal_one_merge)
     hist_free(all);
     hist_free(b);
 }
+
+Test(merge, test_series_column_with_escapes_refused_with_its_offset)
+{
+    /* Column names are read raw (no tree per input): an escaped one is
+     * refused by name and byte, not misread. */
+    hist *all = hist_new(), *b = hist_new();
+    char *s = segment_json(1, 1, T0, all, b, 10);
+    char *cols = strstr(s, "\"columns\"");
+    cr_assert_not_null(cols);
+    char *sec = strstr(cols, "\"second\"");
+    cr_assert_not_null(sec);
+    size_t len = strlen(s), at = (size_t)(sec - s);
+    char *t = malloc(len + 8);
+    snprintf(t, len + 8, "%.*s\"se\\u0063ond\"%s", (int)at, s, sec + 8);
+    err e = {0};
+    merger *m = merge_new(false, &e);
+    cr_assert_neq(merge_add_text(m, t, strlen(t), "esc.json", &e), 0);
+    cr_assert(strstr(e.msg, "esc.json: malformed JSON at byte ") &&
+                  strstr(e.msg, "a series column name with escapes"),
+              "%s", e.msg);
+    merge_free(m);
+    free(t);
+    free(s);
+    hist_free(all);
+    hist_free(b);
+}
+
+Test(merge, test_members_in_another_order_merge_by_name)
+{
+    /* The second input lists the members of "script" in another order: the
+     * cursor misses and each member is found by name (a lookup that once
+     * took a copy of the key for the object's own and read freed memory). */
+    hist *a = hist_new(), *b = hist_new();
+    char *s1 = segment_json(1, 2, T0, a, b, 5), *s2 = segment_json(2, 2, T0, a, b, 5);
+    json_t *j1 = json_loads(s1, 0, NULL), *j2 = json_loads(s2, 0, NULL);
+    json_object_set_new(j1, "script", json_pack("{s:I,s:{s:I},s:I}", "iterations", 5, "ws",
+                                                 "sessions", 2, "extra", 1));
+    json_object_set_new(j2, "script", json_pack("{s:I,s:{s:I},s:I}", "extra", 4, "ws",
+                                                 "sessions", 3, "iterations", 7));
+    char *t1 = json_dumps(j1, JSON_COMPACT), *t2 = json_dumps(j2, JSON_COMPACT);
+    err e = {0};
+    merger *m = merge_new(false, &e);
+    cr_assert_eq(merge_add_text(m, t1, strlen(t1), "one", &e), 0, "%s", e.msg);
+    cr_assert_eq(merge_add_text(m, t2, strlen(t2), "two", &e), 0, "%s", e.msg);
+    results r;
+    cr_assert_eq(merge_finish(m, &r, &e), 0, "%s", e.msg);
+    json_t *out = json_object();
+    cr_assert_eq(merge_write_extra(out, m), 0);
+    json_t *sc = json_object_get(out, "script");
+    cr_assert_eq(json_integer_value(json_object_get(sc, "iterations")), 12);
+    cr_assert_eq(json_integer_value(json_object_get(sc, "extra")), 5);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(sc, "ws"), "sessions")), 5);
+    json_decref(out);
+    results_free(&r);
+    merge_free(m);
+    json_decref(j1);
+    json_decref(j2);
+    free(s1);
+    free(s2);
+    free(t1);
+    free(t2);
+    hist_free(a);
+    hist_free(b);
+}
+
+Test(merge, test_a_later_input_with_an_unknown_histogram_encoding_is_refused)
+{
+    /* Only the histogram of a metric met before is read: one that is not a
+     * v1 encoding is refused, not skipped with its samples. */
+    hist *all = hist_new(), *b = hist_new();
+    char *s1 = segment_json(1, 2, T0, all, b, 5), *s2 = segment_json(2, 2, T0, all, b, 5);
+    char *h = strstr(s2, "\"histogram\"");
+    cr_assert_not_null(h);
+    char *v = strstr(h, "\"v1;");
+    cr_assert_not_null(v);
+    v[2] = '9';
+    err e = {0};
+    merger *m = merge_new(false, &e);
+    cr_assert_eq(merge_add_text(m, s1, strlen(s1), "one", &e), 0, "%s", e.msg);
+    cr_assert_neq(merge_add_text(m, s2, strlen(s2), "two", &e), 0);
+    cr_assert(strstr(e.msg, "two: malformed JSON at byte ") &&
+                  strstr(e.msg, "a histogram encoding (v1;...) expected"),
+              "%s", e.msg);
+    merge_free(m);
+    free(s1);
+    free(s2);
+    hist_free(all);
+    hist_free(b);
+}

@@ -75,3 +75,13 @@ Test(golden, txt_report_of_a_sweep)
 {
     golden(term_print, "golden-sweep.json", "term-sweep.golden");
 }
+
+/* A script of two scenarios (ramping-arrival-rate, shared-iterations): the
+ * plan line counts VUs, says "1 thread"/"2 threads" and "at most 10m"
+ * without a dangling comma; the script's part shows scenarios, names,
+ * checks under their group and custom metrics with units (wait_ms in ms,
+ * page_bytes in B). */
+Test(golden, script_summary)
+{
+    golden(summary_print, "golden-script.json", "summary-script.golden");
+}
