@@ -3,18 +3,24 @@
 
 #include "core/err.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Status classes first (the order of status_class[]), then the error kinds
- * (the order of err_kind; tests/unit/test_series.c checks the names). */
-static const char *const breakdown_names[SERIES_NBREAKDOWN] = {
-    "status_other",           "status_1xx",           "status_2xx",
-    "status_3xx",             "status_4xx",           "status_5xx",
-    "errors_connect_refused", "errors_connect_timeout", "errors_connect_error",
-    "errors_timeout",         "errors_reset",         "errors_parse_error",
-    "errors_closed_early",    "errors_tls_error",     "errors_cancelled",
-    "errors_stale_connection"};
+/* Status classes first (the order of status_class[]), then "errors_" and
+ * each error kind's name (the order of err_kind[]), made once from
+ * metrics_err_kind_name so a new kind gets its column. */
+static const char *const class_names[METRICS_STATUS_CLASSES] = {
+    "status_other", "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx"};
+static char kind_cols[ERRK_COUNT][64];
+static pthread_once_t kind_cols_once = PTHREAD_ONCE_INIT;
+
+static void make_kind_cols(void)
+{
+    for (int k = 0; k < ERRK_COUNT; k++)
+        snprintf(kind_cols[k], sizeof kind_cols[k], "errors_%s", metrics_err_kind_name((err_kind)k));
+}
 
 void series_init(series *s)
 {
@@ -49,7 +55,12 @@ const series_row *series_last(const series *s)
 
 const char *series_breakdown_name(size_t i)
 {
-    return i < SERIES_NBREAKDOWN ? breakdown_names[i] : NULL;
+    if (i < METRICS_STATUS_CLASSES)
+        return class_names[i];
+    if (i >= SERIES_NBREAKDOWN)
+        return NULL;
+    pthread_once(&kind_cols_once, make_kind_cols);
+    return kind_cols[i - METRICS_STATUS_CLASSES];
 }
 
 uint64_t *series_breakdown_field(series_row *r, size_t i)
@@ -62,7 +73,7 @@ uint64_t *series_breakdown_field(series_row *r, size_t i)
 int series_breakdown_find(const char *name)
 {
     for (size_t i = 0; i < SERIES_NBREAKDOWN; i++)
-        if (!strcmp(name, breakdown_names[i]))
+        if (!strcmp(name, series_breakdown_name(i)))
             return (int)i;
     return -1;
 }
