@@ -69,6 +69,17 @@ build/gen/prelude_lua.h: src/script/prelude.lua
 build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o build/cov/src/script/lua_api.o: \
 	build/gen/prelude_lua.h
 
+# wrk's scripting API, the Lua half (script/lua_wrk.c), the same way.
+build/gen/wrk_lua.h: src/script/wrk.lua
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q){ echo '/* generated from $< by the Makefile */'; \
+	  echo 'static const unsigned char wrk_lua[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
+
+build/rel/src/script/lua_wrk.o build/asan/src/script/lua_wrk.o build/cov/src/script/lua_wrk.o: \
+	build/gen/wrk_lua.h
+
 # The dashboard page is edited as HTML and compiled in the same way (a NUL
 # ends it: it is served as a C string).
 build/gen/dash_page_html.h: src/output/page.html

@@ -7,10 +7,12 @@
 # request sent and nothing to read: idle, as far as TLS buffers go. (nginx
 # has no such route: its limit_req queue answered some connections at full
 # speed while others waited in the handshake, which is not idle.) RSS is
-# read from /proc once every connection is up and the tool is idle: two
-# samples 0.5 s apart with RSS within 1 % and under 0.02 CPU-s between them
-# (TCP connections are established long before their TLS handshakes are
-# done, and a burst of handshakes can hold RSS flat while it runs). "ramp
+# read from /proc once every connection is up and the tool and the server
+# are idle: two samples 0.5 s apart with the tool's RSS within 1 % and
+# under 0.02 CPU-s of both together between them (TCP connections are
+# established long before their TLS handshakes are done, a burst of
+# handshakes can hold RSS flat while it runs, and the tool can sit idle
+# while the server works through its share). "ramp
 # s" is the time from the tool's start until then, "cpu s" the tool's CPU
 # (user+sys) by then: the cost of the handshakes.
 #
@@ -72,10 +74,10 @@ idle_rss() {
     t0=$(date +%s.%N)
     until [ "$(established)" -ge "$n" ] || [ $SECONDS -ge $deadline ]; do sleep 0.2; done
     local cpu0 cpu1
-    cpu0=$(cpu_s "$TOOL_PID")
+    cpu0=$(echo "$(cpu_s "$TOOL_PID") + $(cpu_s "$NGINX_PID")" | bc -l)
     while [ $SECONDS -lt $deadline ]; do
         sleep 0.5
-        cur=$(rss_kb "$TOOL_PID") cpu1=$(cpu_s "$TOOL_PID")
+        cur=$(rss_kb "$TOOL_PID") cpu1=$(echo "$(cpu_s "$TOOL_PID") + $(cpu_s "$NGINX_PID")" | bc -l)
         [ "$prev" -gt 0 ] && [ $(( (cur > prev ? cur - prev : prev - cur) * 100 )) -le "$cur" ] &&
             [ "$(echo "$cpu1 - $cpu0 < 0.02" | bc -l)" = 1 ] && break
         prev=$cur cpu0=$cpu1

@@ -1,11 +1,12 @@
 -- locust-users.lua: a Locust file, ported. Two user classes (3 browsers
 -- for every API client), each with weighted tasks, a wait time between
--- tasks and an on_start, as Locust's HttpUser, @task(N), wait_time and
--- on_start. The browser's tasks run 50/30/15/5.
+-- tasks, an on_start and an on_stop, as Locust's HttpUser, @task(N),
+-- wait_time, on_start and on_stop. The browser's tasks run 50/30/15/5.
 --
 --   class Browser(HttpUser):            weight = 3
 --       wait_time = between(0.01, 0.02)
 --       def on_start(self): self.client.post("/echo", "login")
+--       def on_stop(self): self.client.post("/echo", "logout", name="logout")
 --       @task(50) def home(self): ...
 --
 -- Run: volley run examples/locust-users.lua -e BASE_URL=http://127.0.0.1:8080
@@ -17,6 +18,9 @@ local Browser = user {
   wait = between(0.01, 0.02),
   on_start = function(self)
     self.token = http.post(base .. "/echo", "login-" .. vu.id).body
+  end,
+  on_stop = function(self)   -- once per browser, when the run ends
+    http.post(base .. "/echo", "logout-" .. self.token, { name = "logout" })
   end,
   tasks = {
     home = { weight = 50, fn = function(self)

@@ -18,6 +18,7 @@
 #include "report/chart.h"
 #include "output/outputs.h"
 #include "script/lua_plan.h"
+#include "script/lua_wrk.h"
 #include "session/session.h"
 
 #include <math.h>
@@ -81,6 +82,7 @@ enum {
     OPT_OK_STATUS,
     OPT_PIPELINE,
     OPT_MAX_STREAMS,
+    OPT_LATENCY,
     OPT_HTTP,
     OPT_H2C,
     OPT_OUTPUT, /* OUTPUTS_NFLAGS values from here: output/outputs.h */
@@ -126,8 +128,8 @@ static const flag_def run_flags[] = {
     {OPT_MAX_BACKLOG, "max-backlog", 0, "N", U, "load",
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
-    {OPT_WARMUP, "warmup", 0, "D", U, "load", "run the load for D first; its results are "
-     "discarded", NULL},
+    {OPT_WARMUP, "warmup", 0, "D", B, "load", "run the load for D first; its results are "
+     "discarded", "each scenario for D at its start (first stage's target; iterations: its VUs)"},
     {OPT_RATES, "rates", 0, "R1,R2,...", U, "load", "sweep: one -d long step per rate (open "
      "model)", NULL},
     {OPT_COOLDOWN, "cooldown", 0, "D", U, "load", "pause between sweep steps", NULL},
@@ -244,12 +246,18 @@ static const flag_def run_flags[] = {
     {OPT_NO_SAVE, "no-save", 0, NULL, B, "output", "write no files (and so no report)", NULL},
     {OPT_NO_REPORT, "no-report", 0, NULL, B, "output", "write results.json and summary.csv "
      "but not report.html and charts/", NULL},
-    {OPT_RAW, "raw", 0, NULL, U, "output", "also write requests.csv (one row per request)",
+    {OPT_RAW, "raw", 0, NULL, B, "output", "also write requests.csv (one row per request; a "
+     "script's rows name its scenario)",
      NULL},
     {OPT_JSON, "json", 0, NULL, B, "output", "print results JSON to stdout (summary to stderr)",
      NULL},
     {'e', "env", 'e', "KEY=VALUE", S, "output", "a parameter for a Lua script (ENV.KEY), "
      "repeatable", NULL},
+    {'s', "script", 's', "FILE", S, "output",
+     "run FILE as a wrk script, unchanged, against the URL: volley run -s FILE URL [-- ARGS] "
+     "(wrk's -c -t -d -H --timeout --latency; defaults as wrk: -c 10 -t 2 -d 10s)", NULL},
+    {OPT_LATENCY, "latency", 0, NULL, B, "output",
+     "print wrk's latency distribution (50/75/90/99%) after the summary", NULL},
     {OPT_SEED, "seed", 0, "N", S, "output", "seed of a script's rand(), uuid() and math.random "
      "(default: a random one; results.json records it, so a run can be repeated)", NULL},
     {'q', "quiet", 'q', NULL, B, "output", "no progress and no summary", NULL},
@@ -269,6 +277,7 @@ static void usage(FILE *f)
     fputs("usage: volley run URL [options]\n"
           "       volley run --endpoint NAME=URL [--endpoint NAME=URL ...] [options]\n"
           "       volley run flow.lua [options]\n"
+          "       volley run -s wrk-script.lua URL [options] [-- ARGS]\n"
           "\n"
           "Closed model (default): -c connections, each sends its next request when the\n"
           "previous response is complete; latency runs from when it was ready.\n"
@@ -310,6 +319,8 @@ typedef struct run_opts {
     uint64_t duration_ns;
     outputs_config outs;
     bool seen[NFLAGS];         /* which rows were given */
+    const char *wrk_script;    /* -s FILE */
+    lua_wrk_opts wrk;          /* its URL, init(args), --latency */
 } run_opts;
 
 static int parse_rates(plan *p, const char *s, err *e)
@@ -593,6 +604,12 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_SEED:
         return parse_u64(arg, "--seed", 1, (1ull << 53) - 1, &o->seed, e);
+    case 's':
+        o->wrk_script = arg;
+        return 0;
+    case OPT_LATENCY:
+        s->latency_dist = true;
+        return 0;
     case 'q':
         s->quiet = true;
         return 0;
@@ -820,12 +837,37 @@ static int add_outputs(run_opts *o, const plan *p, err *e)
     return rc;
 }
 
-static bool is_script(int argc, char **argv)
+static bool is_script(const run_opts *o, int argc, char **argv)
 {
+    if (o->wrk_script)
+        return true;
     if (optind != argc - 1)
         return false;
     size_t n = strlen(argv[optind]);
     return n > 4 && !strcmp(argv[optind] + n - 4, ".lua");
+}
+
+/* -s FILE URL [ARGS]: wrk's command line; its defaults (-c 10 -t 2 -d 10s). */
+static int finish_wrk(plan *p, run_opts *o, int argc, char **argv, err *e)
+{
+    if (optind >= argc)
+        return err_set(e, VOLLEY_EINVAL, "--script: give the URL to load (volley run -s %s URL)",
+                       o->wrk_script);
+    size_t n = strlen(argv[optind]);
+    if (n > 4 && !strcmp(argv[optind] + n - 4, ".lua"))
+        return err_set(e, VOLLEY_EINVAL, "--script: the argument after the options is the URL, "
+                       "not a second script (%s)", argv[optind]);
+    o->wrk.url = argv[optind];
+    o->wrk.args = (const char *const *)argv + optind + 1;
+    o->wrk.nargs = (size_t)(argc - optind - 1);
+    o->s->script.wrk = &o->wrk;
+    if (!o->conns_set && !o->rate_set && !o->stages)
+        o->conns_set = true, o->conns = 10;
+    if (!o->duration_set && !p->requests)
+        o->duration_set = true, o->duration_ns = 10 * NS_PER_S;
+    if (!p->threads)
+        p->threads = 2;
+    return 0;
 }
 
 static int finish_script(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
@@ -836,6 +878,7 @@ static int finish_script(plan *p, run_opts *o, lua_plan_shape *sh, err *e)
     s->script.http_timeout_ns = given(o, OPT_TIMEOUT) ? p->timeout_ns : 0;
     s->script.seed = o->seed ? o->seed : random_seed();
     s->script.http_headers = p->headers;
+    s->script.warmup_ns = p->warmup_ns;
     s->script.http_nheaders = p->nheaders;
     if (o->conns_set || o->rate_set || o->duration_set || o->stages || o->executor ||
         p->requests || o->hold_ns) {
@@ -949,9 +992,11 @@ int cmd_run(int argc, char **argv)
         plan_free(&p);
         return 0;
     }
-    bool script = !rc && is_script(argc, argv);
+    bool script = !rc && is_script(&o, argc, argv);
     if (!rc)
         rc = check_modes(&o, script, &e);
+    if (!rc && o.wrk_script)
+        rc = finish_wrk(&p, &o, argc, argv, &e);
     if (!rc)
         rc = script ? finish_script(&p, &o, &shape, &e) : finish_flags(&p, &o, argc, argv, &e);
     if (!rc)
@@ -961,7 +1006,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "volley run: %s\n", e.msg);
         code = EXIT_USAGE;
     } else {
-        code = session_run(&sc, &p, script ? argv[optind] : NULL);
+        code = session_run(&sc, &p, !script ? NULL : o.wrk_script ? o.wrk_script : argv[optind]);
     }
     plan_free(&p);
     chart_shutdown();

@@ -282,7 +282,8 @@ static void collect_seconds(shape_run *r)
 static void drain_raw(shape_run *r)
 {
     const engine_options *o = r->eng->opt;
-    if (!r->eng->p || !r->eng->p->raw || !o || !o->raw || r->warmup)
+    /* URL runs: the plan asks; scripts (no plan here): the options do. */
+    if ((r->eng->p && !r->eng->p->raw) || !o || !o->raw || r->warmup)
         return;
     if (!r->eng->ops->drain_raw)
         return;
@@ -761,10 +762,19 @@ int engine_run_custom(const engine_custom *c, const engine_options *opt, results
     if (scratch_new(&g)) {
         rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
     } else {
+        rc = 0;
+        if (c->warmup_ns && c->warmup_ctx) {
+            g.ops_ctx = c->warmup_ctx;
+            shape_run w = {.eng = &g, .duration_ns = c->warmup_ns, .warmup = true};
+            rc = run_workers(&w, c->nthreads ? c->nthreads : 1, e);
+            g.ops_ctx = c->ctx;
+            out->start_wall_ns = 0; /* the measured run starts after the warm-up */
+        }
         shape_run r = {.eng = &g, .duration_ns = c->duration_ns, .all = &out->st, .eps = out->eps};
-        if (opt && opt->on_measure_start)
+        if (!rc && !g.stopping && opt && opt->on_measure_start)
             opt->on_measure_start(opt->ctx);
-        rc = run_workers(&r, c->nthreads ? c->nthreads : 1, e);
+        if (!rc && !g.stopping)
+            rc = run_workers(&r, c->nthreads ? c->nthreads : 1, e);
     }
     if (!out->start_wall_ns)
         out->start_wall_ns = clock_wall_ns();

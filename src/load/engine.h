@@ -103,6 +103,8 @@ typedef struct engine_custom {
     const char *const *group_names;
     uint64_t duration_ns;      /* planned, for progress (0: unknown) */
     const results_plan *plan;  /* recorded in results */
+    uint64_t warmup_ns;        /* run workers made with warmup_ctx this long first */
+    void *warmup_ctx;          /* (results discarded, counted in warmup_requests) */
 } engine_custom;
 
 /* Runs workers of another kind; results has one endpoint per group. */

@@ -121,10 +121,15 @@ void xch_fail_one(xch_conn *xc, xch_req *r, err_kind k, const char *msg)
 {
     uint64_t out = r->sent ? r->len : 0;
     /* A timeout stays in latency at the time it was abandoned. */
-    metrics_record_failure(r->shard, k, loop_now(xc->ctx->lp) - r->intended_ns, r->bytes_in, out);
-    if (xc->proto == &xch_http1) {
-        r->shard->tot.wire_in += r->bytes_in;
-        r->shard->tot.wire_out += out;
+    /* An upgrade (the WebSocket handshake) is not an HTTP request: its
+     * owner counts the failure. */
+    if (!r->upgrade) {
+        metrics_record_failure(r->shard, k, loop_now(xc->ctx->lp) - r->intended_ns,
+                               r->bytes_in, out);
+        if (xc->proto == &xch_http1) {
+            r->shard->tot.wire_in += r->bytes_in;
+            r->shard->tot.wire_out += out;
+        }
     }
     xch_outcome o = {.err = (int)k, .bytes_in = r->bytes_in, .bytes_out = out,
                      .msg = msg ? msg : metrics_err_kind_name(k),
@@ -192,6 +197,33 @@ static void complete(xch_conn *xc, bool keep_alive)
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
                      .proto = "HTTP/1.1"};
     xch_finish(xc, r, &o);
+}
+
+/* The response to an upgrade (r->upgrade) is complete, rest/n the bytes
+ * after its head: on 101 the connection stays open for the owner, with the
+ * timer stopped; any other status closes it. Not an HTTP request in the
+ * numbers (the owner counts its sessions and failures). */
+static void upgrade_done(xch_conn *xc, char *rest, size_t n)
+{
+    xch_req *r = xc->cur;
+    uint64_t now = loop_update_now(xc->ctx->lp);
+    int status = r->resp.status;
+    fifo_pop(xc);
+    loop_timer_stop(xc->ctx->lp, &xc->timer);
+    if (status != 101 || xc->cur)
+        xch_close(xc, status != 101);
+    xch_outcome o = {.err = -1, .status = status, .service_ns = now - r->sent_ns,
+                     .ttfb_ns = r->first_byte_ns - r->sent_ns, .bytes_in = r->bytes_in,
+                     .bytes_out = r->len, .proto = "HTTP/1.1",
+                     .rest = status == 101 ? rest : NULL, .rest_len = status == 101 ? n : 0};
+    xch_finish(xc, r, &o);
+}
+
+void xch_take_over(xch_conn *xc, const conn_handlers *h, void *owner)
+{
+    loop_timer_stop(xc->ctx->lp, &xc->timer);
+    xc->c.h = h;
+    xc->c.owner = owner;
 }
 
 /* ---- connecting ---- */
@@ -541,7 +573,7 @@ static void h1_eof(xch_conn *xc)
 /* n bytes arrived in rbuf: they belong to the head of the FIFO, and what
  * follows a complete response to the request behind it. True when the
  * caller should stop reading (bytes used up, or the connection ended). */
-static bool h1_feed(xch_conn *xc, const char *p, size_t n)
+static bool h1_feed(xch_conn *xc, char *p, size_t n)
 {
     uint64_t now = loop_update_now(xc->ctx->lp);
     uint32_t epoch = xc->epoch;
@@ -567,6 +599,10 @@ static bool h1_feed(xch_conn *xc, const char *p, size_t n)
         }
         p += used;
         n -= used;
+        if (r->upgrade) {
+            upgrade_done(xc, p, n);
+            return true;
+        }
         /* Bytes after a response with no request written behind it were
          * never asked for: the stream cannot be trusted, the connection goes. */
         bool unasked = n && !(r->next && r->next->sent);

@@ -59,6 +59,10 @@ typedef struct xch_outcome {
     uint64_t bytes_in, bytes_out;
     const char *msg;            /* error description (valid during on_done) */
     const char *proto;          /* "HTTP/1.1" or "HTTP/2" (NULL: no connection) */
+    /* An upgrade answered 101: the bytes that followed its head (the new
+     * protocol's first bytes; valid during on_done). */
+    char *rest;
+    size_t rest_len;
 } xch_outcome;
 
 struct xch_req {
@@ -69,6 +73,12 @@ struct xch_req {
     bool idempotent;            /* may be retried on a stale connection */
     bool close_after;           /* close the connection after the response */
     bool record_send_lag;       /* open model: record first byte - intended */
+    /* A protocol switch (the WebSocket handshake): connect, TLS handshake
+     * and resumption are recorded as for any request, but the response and
+     * a failure are not counted as HTTP requests (the owner counts them).
+     * A 101 leaves the connection open for the owner to take over in
+     * on_done (xch_take_over); any other status closes it. */
+    bool upgrade;
     uint64_t intended_ns;       /* latency origin (monotonic) */
     uint64_t timeout_ns;        /* whole request, from intended_ns (0: none) */
     uint64_t connect_timeout_ns;/* from the connect start (0: none) */
@@ -144,6 +154,11 @@ struct xch_conn {
     void *owner;                /* the owner's per-connection data */
     void *pstate;               /* the driver's per-connection state (HTTP/2) */
 };
+
+/* Inside on_done of an upgrade answered 101: the connection's events go to
+ * h with owner from now on (the exchange no longer reads it); close it
+ * with xch_close, which keeps the count of open connections right. */
+void xch_take_over(xch_conn *xc, const conn_handlers *h, void *owner);
 
 /* Sets up xc (closed) for target t on ctx's loop. */
 void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner);

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "load/exchange.h"
+#include "load/rawq.h"
 #include "load/shell.h"
 #include "net/loop.h"
 
@@ -24,7 +25,6 @@
 
 #define READ_BUF_BYTES (64 * 1024)
 #define RAMP_CHECK_NS (10 * NS_PER_MS)
-#define RAW_RING 65536 /* records per worker; a power of two */
 
 typedef struct iter {
     uint64_t intended_ns; /* monotonic */
@@ -89,10 +89,7 @@ struct worker {
     bool schedule_done;
     pool pools[PLAN_MAX_TARGETS];
     loop_timer end_timer, grace_timer, ramp_timer;
-    /* raw records: single producer (worker), single consumer (main) */
-    worker_raw *raw;
-    _Atomic uint64_t raw_head, raw_tail;
-    uint64_t raw_dropped;
+    rawq *raw;            /* --raw records, to the main thread (load/rawq) */
     char rbuf[READ_BUF_BYTES];
 };
 
@@ -148,20 +145,6 @@ static void maybe_finish(worker *w)
     }
 }
 
-static void raw_push(worker *w, const worker_raw *r)
-{
-    if (!w->raw)
-        return;
-    uint64_t head = atomic_load_explicit(&w->raw_head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&w->raw_tail, memory_order_acquire);
-    if (head - tail >= RAW_RING) {
-        w->raw_dropped++;
-        return;
-    }
-    w->raw[head & (RAW_RING - 1)] = *r;
-    atomic_store_explicit(&w->raw_head, head + 1, memory_order_release);
-}
-
 /* ---- outcomes ---- */
 
 /* The exchange is over (response or error); the client is free. */
@@ -215,7 +198,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
             .step = w->cfg.step,
             .err = (int8_t)o->err,
         };
-        raw_push(w, &rr);
+        rawq_push(w->raw, &rr);
     }
     exchange_end(cl, o->err >= 0);
 }
@@ -666,7 +649,7 @@ worker *worker_new(const worker_config *cfg, err *e)
         }
     if ((w->open ? setup_open(w, e) : setup_closed(w, e)))
         goto fail;
-    if (w->p->raw && !(w->raw = calloc(RAW_RING, sizeof *w->raw))) {
+    if (w->p->raw && !(w->raw = rawq_new())) {
         err_set(e, VOLLEY_ENOMEM, "worker: out of memory for --raw");
         goto fail;
     }
@@ -683,8 +666,6 @@ worker *worker_new(const worker_config *cfg, err *e)
         cl->req.on_done = on_outcome;
         loop_timer_init(&cl->retry);
     }
-    atomic_init(&w->raw_head, 0);
-    atomic_init(&w->raw_tail, 0);
     return w;
 fail:
     worker_free(w);
@@ -705,7 +686,7 @@ void worker_free(worker *w)
     shell_destroy(&w->sh);
     for (uint32_t i = 0; i < w->nshards; i++)
         metrics_shard_free(w->shards[i]);
-    free(w->raw);
+    rawq_free(w->raw);
     free(w);
 }
 
@@ -719,16 +700,9 @@ uint32_t worker_active(worker *w) { return shell_active(&w->sh); }
 uint64_t worker_end_ns(worker *w) { return w->sh.end_ns; }
 uint64_t worker_current_second(worker *w) { return w->shards[0]->cur; }
 const char *worker_fatal(worker *w) { return shell_fatal(&w->sh); }
-uint64_t worker_raw_dropped(worker *w) { return w->raw_dropped; }
+uint64_t worker_raw_dropped(worker *w) { return w->raw ? rawq_dropped(w->raw) : 0; }
 
 size_t worker_raw_drain(worker *w, void (*fn)(void *ctx, const worker_raw *r), void *ctx)
 {
-    if (!w->raw)
-        return 0;
-    uint64_t tail = atomic_load_explicit(&w->raw_tail, memory_order_relaxed);
-    uint64_t head = atomic_load_explicit(&w->raw_head, memory_order_acquire);
-    for (uint64_t i = tail; i < head; i++)
-        fn(ctx, &w->raw[i & (RAW_RING - 1)]);
-    atomic_store_explicit(&w->raw_tail, head, memory_order_release);
-    return (size_t)(head - tail);
+    return w->raw ? rawq_drain(w->raw, fn, ctx) : 0;
 }

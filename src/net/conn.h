@@ -96,7 +96,7 @@ int conn_open(conn *c, const addr *a);
 
 /* The calling thread's handshake gate: its cap (default
  * CONN_HANDSHAKES_MAX; 0 restores it) and the slots in use. */
-#define CONN_HANDSHAKES_MAX 64u
+#define CONN_HANDSHAKES_MAX 256u
 void conn_set_handshake_cap(unsigned cap);
 unsigned conn_handshake_cap(void);
 unsigned conn_handshakes_in_flight(void);

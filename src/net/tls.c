@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@
 struct tls_client_ctx {
     SSL_CTX *ctx;
     bool insecure;
+    /* lazy_trust: the system's trust store is loaded by the first
+     * tls_client_ctx_prepare (under mu); trust_ready says it was. */
+    _Atomic bool trust_ready;
+    pthread_mutex_t mu;
 };
 
 struct tls_server_ctx {
@@ -108,6 +114,8 @@ tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e)
         return NULL;
     }
     c->insecure = o->insecure;
+    pthread_mutex_init(&c->mu, NULL);
+    atomic_init(&c->trust_ready, true);
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (!c->ctx) {
         ctx_fail(e, "tls: cannot create a client context", NULL);
@@ -136,6 +144,8 @@ tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e)
             ctx_fail(e, "--cacert", o->cafile);
             goto fail;
         }
+    } else if (!o->insecure && o->lazy_trust) {
+        atomic_store(&c->trust_ready, false);
     } else if (!o->insecure && SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
         ctx_fail(e, "tls: cannot load the system's trusted certificates", NULL);
         goto fail;
@@ -153,11 +163,27 @@ fail:
     return NULL;
 }
 
+void tls_client_ctx_prepare(tls_client_ctx *c)
+{
+    if (atomic_load_explicit(&c->trust_ready, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (!atomic_load_explicit(&c->trust_ready, memory_order_relaxed)) {
+        /* A failure leaves the store empty: verification then fails with
+         * its own error on the handshake, as with no system store. */
+        if (SSL_CTX_set_default_verify_paths(c->ctx) != 1)
+            ERR_clear_error();
+        atomic_store_explicit(&c->trust_ready, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 void tls_client_ctx_free(tls_client_ctx *c)
 {
     if (!c)
         return;
     SSL_CTX_free(c->ctx);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
@@ -256,6 +282,7 @@ bool tls_io_alpn_is_h2(SSL *s)
 
 SSL *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host, void **session_slot)
 {
+    tls_client_ctx_prepare(c);
     SSL *s = SSL_new(c->ctx);
     if (!s)
         goto fail;

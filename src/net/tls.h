@@ -25,6 +25,10 @@ typedef struct tls_client_opts {
     const char *certfile; /* --cert: client certificate (PEM) */
     const char *keyfile;  /* --key: its private key (PEM; NULL: in certfile) */
     int alpn;             /* TLS_ALPN_*: what ALPN offers (--http) */
+    /* Load the system's trusted certificates (~0.1 s of CPU) only when a
+     * connection first needs them (tls_client_ctx_prepare), not at
+     * creation: a script may never use https. */
+    bool lazy_trust;
 } tls_client_opts;
 
 /* ALPN offers: "http/1.1" (--http 1.1, the default), "h2" then "http/1.1"
@@ -35,6 +39,9 @@ enum { TLS_ALPN_HTTP11, TLS_ALPN_H2_HTTP11, TLS_ALPN_H2 };
  * Shared read-only by every worker thread once made. */
 tls_client_ctx *tls_client_ctx_new(const tls_client_opts *o, err *e);
 void tls_client_ctx_free(tls_client_ctx *c);
+/* Loads what a lazy_trust context deferred (once; thread-safe). Call it
+ * before timing a connection; tls_io_connect_new calls it too. */
+void tls_client_ctx_prepare(tls_client_ctx *c);
 
 typedef struct tls_server_ctx tls_server_ctx;
 /* A server context from a PEM certificate chain and key; session tickets

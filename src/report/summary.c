@@ -452,6 +452,21 @@ void summary_print(FILE *f, const results *r)
     fprintf(f, "\n");
 }
 
+void summary_print_latency_dist(FILE *f, const results *r)
+{
+    static const double ps[] = {50, 75, 90, 99};
+    fprintf(f, "  Latency Distribution\n");
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        double us = (double)hist_percentile(r->st.latency, ps[i]) / 1e3;
+        if (us < 1000)
+            fprintf(f, "  %3.0f%% %8.2fus\n", ps[i], us);
+        else if (us < 1e6)
+            fprintf(f, "  %3.0f%% %8.2fms\n", ps[i], us / 1e3);
+        else
+            fprintf(f, "  %3.0f%% %8.2fs\n", ps[i], us / 1e6);
+    }
+}
+
 /* ---- a script's own results (r->script) ---- */
 
 static void ms_str(double ms, char *out, size_t cap)

@@ -11,6 +11,9 @@
 #include <stdio.h>
 
 void summary_print(FILE *f, const results *r);
+/* wrk's --latency block: "Latency Distribution" and the 50/75/90/99 %
+ * latencies of the run, in wrk's units (us, ms, s). */
+void summary_print_latency_dist(FILE *f, const results *r);
 
 /* The plan in one line, without a dangling comma: "constant-vus: 5 VUs,
  * 1 thread, 10m" (scripts count VUs, URL runs connections; each part only

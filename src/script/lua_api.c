@@ -7,6 +7,7 @@
  * that waits sets vu->wait and yields; lua_api_push_results turns the
  * completion into the call's return values. */
 #include "script/lua_api.h"
+#include "script/lua_batch.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -45,7 +46,7 @@ static int l_sleep(lua_State *L)
     lua_vu *vu = need_vu(L, "sleep");
     uint64_t ns = duration_arg(L, 1, "sleep", 0);
     vu->wait = VW_SLEEP;
-    loop_timer_start(vu->w->lp, &vu->timer, loop_update_now(vu->w->lp) + ns, on_sleep_done, vu);
+    loop_timer_start(vu->lp, &vu->timer, loop_update_now(vu->lp) + ns, on_sleep_done, vu);
     return lua_yield(L, 0);
 }
 
@@ -61,8 +62,9 @@ static int l_now(lua_State *L)
 static int l_setup_data(lua_State *L)
 {
     lua_worker *w = worker_of(L);
-    if (w && w->ctx->setup_json)
-        lua_pushstring(L, w->ctx->setup_json);
+    const lua_worker_ctx *ctx = w ? lua_worker_context(w) : NULL;
+    if (ctx && ctx->setup_json)
+        lua_pushstring(L, ctx->setup_json);
     else
         lua_pushnil(L);
     return 1;
@@ -73,8 +75,9 @@ static int l_phase_result(lua_State *L)
 {
     lua_worker *w = worker_of(L);
     const char *json = luaL_checkstring(L, 1);
-    if (w && w->ctx->phase_result && !*w->ctx->phase_result)
-        *w->ctx->phase_result = strdup(json);
+    const lua_worker_ctx *ctx = w ? lua_worker_context(w) : NULL;
+    if (ctx && ctx->phase_result && !*ctx->phase_result)
+        *ctx->phase_result = strdup(json);
     return 0;
 }
 
@@ -84,18 +87,100 @@ static int l_iter_end(lua_State *L)
     vu->has_err = !lua_toboolean(L, 1);
     if (vu->has_err)
         snprintf(vu->errmsg, sizeof vu->errmsg, "%s", luaL_tolstring(L, 2, NULL));
+    if (lua_vu_next_at_once(vu))
+        return 0; /* the driver goes on with the next iteration */
     vu->wait = VW_ITER_END;
     return lua_yield(L, 0);
 }
 
 /* ---- checks, metrics, vu ---- */
 
+/* check(value, sets, tags) in C: a closure over (worker, the prelude's
+ * group table by coroutine). Stack: 1 value, 2 sets, 3 tags, 4 the VU's
+ * group or nil, then lua_next's key. A set is a function called with
+ * value in protected mode (it may wait: lua_pcallk continues in check_k)
+ * or a value taken as true or false. */
+static int check_loop(lua_State *L, bool all);
+
+/* Counts the set whose name is the key at the top (left there). */
+static void check_record(lua_State *L, bool pass)
+{
+    lua_worker *w = worker_of(L);
+    if (!w)
+        return;
+    bool str = lua_type(L, -1) == LUA_TSTRING;
+    const char *name = str ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
+    char full[sizeof ((script_check *)0)->name];
+    if (!lua_isnil(L, 4)) {
+        snprintf(full, sizeof full, "%s::%s", lua_tostring(L, 4), name);
+        name = full;
+    }
+    script_check *c = script_results_check(lua_worker_results(w), name);
+    if (c && pass)
+        c->passes++;
+    else if (c)
+        c->fails++;
+    if (!str)
+        lua_pop(L, 1);
+}
+
+static int check_k(lua_State *L, int status, lua_KContext all)
+{
+    bool pass = (status == LUA_OK || status == LUA_YIELD) && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    check_record(L, pass);
+    return check_loop(L, all && pass);
+}
+
+static int check_loop(lua_State *L, bool all)
+{
+    while (lua_next(L, 2)) {
+        bool pass;
+        if (lua_isfunction(L, -1)) {
+            lua_pushvalue(L, 1);
+            int st = lua_pcallk(L, 1, 1, 0, all, check_k);
+            pass = st == LUA_OK && lua_toboolean(L, -1);
+        } else {
+            pass = lua_toboolean(L, -1);
+        }
+        lua_pop(L, 1);
+        check_record(L, pass);
+        all = all && pass;
+    }
+    lua_pushboolean(L, all);
+    return 1;
+}
+
+static int l_check_all(lua_State *L)
+{
+    if (!lua_istable(L, 2))
+        return luaL_error(L, "check: the second argument must be a table of functions");
+    lua_settop(L, 3);
+    lua_pushthread(L);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    lua_pushnil(L);
+    return check_loop(L, true);
+}
+
+/* C.checker(groups): the check function. */
+static int l_checker(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, l_check_all, 2);
+    return 1;
+}
+
 static int l_check(lua_State *L)
 {
     lua_worker *w = worker_of(L);
     const char *name = luaL_checkstring(L, 1);
     if (w) {
-        script_check *c = script_results_check(w->res, name);
+        script_check *c = script_results_check(lua_worker_results(w), name);
         if (c) {
             if (lua_toboolean(L, 2))
                 c->passes++;
@@ -159,10 +244,35 @@ static int l_metric_decl(lua_State *L)
     lua_setfield(L, -2, name);
     lua_pop(L, 1);
     if (w) {
-        script_metric *m = script_results_metric(w->res, name, k);
+        script_results *res = lua_worker_results(w);
+        script_metric *m = script_results_metric(res, name, k);
         if (m && m->kind != k)
             return luaL_error(L, "metric '%s' already exists with another kind", name);
+        if (m) {
+            /* Its handle: the place in this worker's results (metrics are
+             * only ever appended), so that add() finds it without a lookup. */
+            lua_pushinteger(L, (lua_Integer)(m - res->metrics) + 1);
+            return 1;
+        }
     }
+    return 0;
+}
+
+/* add_id(handle, value): an untagged add() through metric_decl's handle. */
+static int l_metric_add_id(lua_State *L)
+{
+    lua_worker *w = worker_of(L);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    double v;
+    if (lua_type(L, 2) == LUA_TNUMBER)
+        v = lua_tonumber(L, 2);
+    else if (lua_type(L, 2) == LUA_TBOOLEAN || lua_isnil(L, 2))
+        v = lua_toboolean(L, 2);
+    else
+        v = luaL_checknumber(L, 2);
+    script_results *res = w ? lua_worker_results(w) : NULL;
+    if (res && id >= 1 && (size_t)id <= res->nmetrics)
+        metric_add(&res->metrics[id - 1], v);
     return 0;
 }
 
@@ -179,7 +289,7 @@ static int l_metric_add(lua_State *L)
         v = luaL_checknumber(L, 3);
     if (!w)
         return 0;
-    script_metric *m = script_results_metric(w->res, name, k);
+    script_metric *m = script_results_metric(lua_worker_results(w), name, k);
     if (!m)
         return luaL_error(L, "out of memory");
     if (m->kind != k)
@@ -216,7 +326,7 @@ static int l_metric_add(lua_State *L)
             if (off < sizeof sub - 1) {
                 sub[off] = '}';
                 sub[off + 1] = 0;
-                script_metric *sm = script_results_metric(w->res, sub, k);
+                script_metric *sm = script_results_metric(lua_worker_results(w), sub, k);
                 if (sm && sm->kind == k)
                     metric_add(sm, v);
             }
@@ -238,9 +348,9 @@ static int l_vu_field(lua_State *L)
     else if (!strcmp(k, "iteration"))
         lua_pushinteger(L, (lua_Integer)vu->iteration);
     else if (!strcmp(k, "scenario"))
-        lua_pushstring(L, vu->w->sc[vu->scen].s->name);
+        lua_pushstring(L, lua_worker_scenario_name(vu->w, vu->scen));
     else if (!strcmp(k, "worker"))
-        lua_pushinteger(L, vu->w->id);
+        lua_pushinteger(L, lua_worker_id(vu->w));
     else
         lua_pushnil(L);
     return 1;
@@ -423,6 +533,7 @@ int lua_api_push_results(lua_vu *vu)
 void lua_api_cancel(lua_vu *vu)
 {
     lua_http_cancel(vu);
+    lua_batch_cancel(vu);
     if (vu->ws) {
         vu->ws = NULL;
     }
@@ -431,6 +542,7 @@ void lua_api_cancel(lua_vu *vu)
 void lua_api_vu_free(lua_vu *vu)
 {
     lua_http_vu_free(vu);
+    lua_batch_free(vu);
 }
 
 /* ---- installation ---- */
@@ -488,8 +600,8 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     if (w) {
         lua_getglobal(L, "math");
         lua_getfield(L, -1, "randomseed");
-        lua_pushinteger(L, (lua_Integer)w->ctx->plan->seed);
-        lua_pushinteger(L, (lua_Integer)w->id);
+        lua_pushinteger(L, (lua_Integer)lua_worker_context(w)->plan->seed);
+        lua_pushinteger(L, (lua_Integer)lua_worker_id(w));
         lua_call(L, 2, 0);
         lua_pop(L, 1);
     }
@@ -517,12 +629,14 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     lua_pop(L, 1);
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
-        {"http", lua_http_call}, {"headers_of", lua_http_headers_of},
-        {"timings_of", lua_http_timings_of}, {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
-        {"check", l_check}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
+        {"http", lua_http_call}, {"response_index", lua_http_response_index},
+        {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
+        {"check", l_check}, {"checker", l_checker}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
+        {"metric_id", l_metric_add_id},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},
         {"setup_data", l_setup_data}, {"phase_result", l_phase_result},
+        {"batch", lua_batch_call}, {"batch_next", lua_batch_next}, {"batch_park", lua_batch_park},
         {NULL, NULL},
     };
     if (luaL_loadbuffer(L, (const char *)prelude_lua, sizeof prelude_lua, "=volley")) {

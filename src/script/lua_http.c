@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "load/exchange.h"
+#include "net/tls.h"
 #include "script/lua_args.h"
 #include "script/lua_plan.h"
 #include "script/lua_worker.h"
@@ -46,6 +47,7 @@ struct vu_http {
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
     uint64_t body_max;
     bool truncated, in_flight;
+    bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
     bool set_cookie;         /* the response has a Set-Cookie header */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
@@ -53,12 +55,17 @@ struct vu_http {
     size_t built_url_len;
     char built_key[320];
     bool built_plain;        /* h->req has no body and no user headers */
+    bool built_head, built_idem; /* HEAD; an idempotent method */
+    xch_target *built_t;     /* its target, valid while targets.gen is built_gen */
+    uint32_t built_gen;
     uint64_t done_ns;
     int status;
     const char *proto;       /* "HTTP/1.1", "HTTP/2" (static), NULL: not sent */
     int err_kind;            /* -1: a response */
     char err[200];
     char name[160];          /* per-name statistics: params.name or the URL sans query */
+    bool name_is_url;        /* name is built_url's (no params.name) */
+    size_t name_idx;         /* name's place in the worker's script_results (+1; 0: unknown) */
 };
 
 /* ---- targets: resolved once per host and worker ---- */
@@ -67,21 +74,29 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 {
     char key[320];
     snprintf(key, sizeof key, "%s://%s:%u", u->scheme, u->host, (unsigned)u->port);
-    lua_targets *tc = &w->targets;
+    lua_targets *tc = lua_worker_targets(w);
     for (uint32_t i = 0; i < tc->n; i++)
         if (!strcmp(tc->key[i], key))
             return &tc->t[i];
     /* Once per host and worker: a blocking lookup is acceptable here. */
-    uint32_t slot = tc->n < LUA_TARGETS ? tc->n : (uint32_t)(w->rng++ % LUA_TARGETS);
+    uint32_t slot = tc->n < LUA_TARGETS ? tc->n : (uint32_t)((*lua_worker_rng(w))++ % LUA_TARGETS);
     xch_target t;
     int rc = xch_target_resolve(&t, u, "url", e);
     if (rc)
         return NULL;
-    t.tls = u->tls ? w->ctx->tls : NULL;
-    t.h2c = !t.tls && w->ctx->h2c;
-    t.h2_only = t.tls && w->ctx->h2_only;
+    const lua_worker_ctx *ctx = lua_worker_context(w);
+    /* WebSocket stays on HTTP/1.1 (no RFC 8441): wss:// has its own TLS
+     * context offering only http/1.1, and never h2c. */
+    bool ws = !strcmp(u->scheme, "ws") || !strcmp(u->scheme, "wss");
+    t.tls = u->tls ? (ws ? ctx->ws_tls : ctx->tls) : NULL;
+    t.h2c = !ws && !t.tls && ctx->h2c;
+    t.h2_only = !ws && t.tls && ctx->h2_only;
+    if (t.tls)
+        tls_client_ctx_prepare(t.tls); /* the trust store, before any timing */
     if (slot == tc->n)
         tc->n++;
+    else
+        tc->gen++; /* a cached target pointer may now be another host's */
     tc->t[slot] = t;
     snprintf(tc->key[slot], sizeof tc->key[slot], "%s", key);
     return &tc->t[slot];
@@ -92,9 +107,15 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 /* Per-name statistics (script_results), beside the scenario's shard. */
 static void record_name(vu_http *h, const xch_outcome *o, const metrics_shard *sh)
 {
-    script_name *n = script_results_name(h->vu->w->res, h->name);
-    if (!n)
-        return;
+    script_results *res = lua_worker_results(h->vu->w);
+    script_name *n;
+    if (h->name_idx) {
+        n = &res->names[h->name_idx - 1];
+    } else {
+        if (!(n = script_results_name(res, h->name)))
+            return;
+        h->name_idx = (size_t)(n - res->names) + 1; /* names only grow */
+    }
     n->requests++;
     n->bytes_in += o->bytes_in;
     /* Failed as the shard judged it (--ok-status). */
@@ -108,6 +129,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
 {
     vu_http *h = r->owner;
     record_name(h, o, r->shard);
+    lua_worker_raw(h->vu, r, o);
     h->in_flight = false;
     h->done_ns = o->done_ns;
     h->err_kind = o->err;
@@ -125,14 +147,23 @@ static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, 
     vu_http *h = ctx;
     if (nlen == 10 && !strncasecmp(name, "set-cookie", 10))
         h->set_cookie = true;
-    if (buf_append(&h->hdrs, name, nlen) || buf_append(&h->hdrs, "", 1) ||
-        buf_append(&h->hdrs, value, vlen) || buf_append(&h->hdrs, "", 1))
+    if (buf_reserve(&h->hdrs, nlen + vlen + 2)) {
         h->truncated = true;
+        return;
+    }
+    char *p = buf_wpos(&h->hdrs);
+    memcpy(p, name, nlen);
+    p[nlen] = 0;
+    memcpy(p + nlen + 1, value, vlen);
+    p[nlen + 1 + vlen] = 0;
+    h->hdrs.len += nlen + vlen + 2;
 }
 
 static void on_body(void *ctx, const char *data, size_t len)
 {
     vu_http *h = ctx;
+    if (h->discard_body)
+        return;
     if (h->body.len + len > h->body_max) {
         h->truncated = true;
         return;
@@ -160,7 +191,7 @@ static hconn *pool_take(vu_http *h, const char *key, xch_target *t)
     }
     hconn *hc = free_slot ? free_slot : lru;
     if (!hc->ready) {
-        xch_conn_init(&hc->xc, &w->xctx, t, hc);
+        xch_conn_init(&hc->xc, lua_worker_xch(w), t, hc);
         hc->ready = true;
     } else if (strcmp(hc->key, key) || hc->xc.t != t) {
         /* A new host for this slot: its TLS session belongs to the old one. */
@@ -231,17 +262,33 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: %s", e.msg);
     if (strcmp(h->u.scheme, "http") && strcmp(h->u.scheme, "https"))
         luaL_error(L, "http: '%s' is not an http:// or https:// URL", urls);
-    if (h->u.tls && !h->vu->w->ctx->tls)
+    if (h->u.tls && !lua_worker_context(h->vu->w)->tls)
         luaL_error(L, "http: https:// is not available in this build of volley");
     if (strlen(method) >= sizeof h->method)
         luaL_error(L, "http: bad method");
+    snprintf(h->method, sizeof h->method, "%s", method);
+    /* params.raw (wrk scripts, script/lua_wrk): the body is the whole
+     * request, sent as the script made it; raw = "discard": the response's
+     * body is not kept (wrk reads bodies only for a response() hook). */
+    int rt = lua_istable(L, 4) ? lua_getfield(L, 4, "raw") : LUA_TNIL;
+    bool raw = rt != LUA_TNIL;
+    h->discard_body = rt == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "discard");
+    if (lua_istable(L, 4))
+        lua_pop(L, 1);
+    if (raw) {
+        h->built_plain = false;
+        buf_reset(&h->req);
+        if (buf_append(&h->req, body, blen))
+            luaL_error(L, "http: out of memory");
+        return;
+    }
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 4, hv, MAX_HEADERS);
     /* Reusable as is when the script gave no body and no headers (the
      * run's default headers are the same for every request). */
     h->built_plain = !body && nh == 0;
     /* volley run -H: default headers, a request's own win. */
-    nh = lua_plan_http_headers(h->vu->w->ctx->plan, hv, nh, MAX_HEADERS);
+    nh = lua_plan_http_headers(lua_worker_context(h->vu->w)->plan, hv, nh, MAX_HEADERS);
     buf_reset(&h->req);
     http1_request_spec spec = {
         .method = method, .host = h->u.hostport, .path = h->u.path, .headers = hv,
@@ -249,7 +296,6 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
     };
     if (http1_request_build(&spec, &h->req, &e))
         luaL_error(L, "http: %s", e.msg);
-    snprintf(h->method, sizeof h->method, "%s", method);
 }
 
 /* The same method and URL as the request in h->req, with no body and no
@@ -267,6 +313,45 @@ static bool same_request(lua_State *L, const vu_http *h, const char *method, con
     return plain;
 }
 
+/* The name of the call's statistics: params.name, else the URL without its
+ * query, so that ids in query strings do not make a name each. Kept (with
+ * its place in the results) while it does not change. */
+static void set_name(vu_http *h, const char *pname, const char *urls, bool same)
+{
+    if (pname) {
+        if (h->name_is_url || strcmp(h->name, pname)) {
+            snprintf(h->name, sizeof h->name, "%s", pname);
+            h->name_idx = 0;
+        }
+        h->name_is_url = false;
+    } else if (!same || !h->name_is_url) {
+        snprintf(h->name, sizeof h->name, "%.*s", (int)strcspn(urls, "?#"), urls);
+        h->name_idx = 0;
+        h->name_is_url = true;
+    }
+}
+
+/* The target of the request in h->req (same: built before, cached). */
+static xch_target *request_target(vu_http *h, bool same, const char *urls, size_t ulen, err *e)
+{
+    lua_worker *w = h->vu->w;
+    if (same && h->built_t && h->built_gen == lua_worker_targets(w)->gen)
+        return h->built_t;
+    if (!same)
+        snprintf(h->built_key, sizeof h->built_key, "%s://%s:%u", h->u.scheme, h->u.host,
+                 (unsigned)h->u.port);
+    xch_target *t = lua_http_target(w, &h->u, e);
+    if (!t)
+        return NULL;
+    h->built_t = t;
+    h->built_gen = lua_worker_targets(w)->gen;
+    if (!same && ulen < sizeof h->built_url && h->built_plain) {
+        memcpy(h->built_url, urls, ulen);
+        h->built_url_len = ulen;
+    }
+    return t;
+}
+
 /* C.http(method, url, body, params) */
 int lua_http_call(lua_State *L)
 {
@@ -282,43 +367,30 @@ int lua_http_call(lua_State *L)
     if (!same) {
         h->built_url_len = 0;
         build_request(L, h, method, urls);
+        h->built_head = !strcmp(method, "HEAD");
+        h->built_idem = xch_method_idempotent(method);
     }
     /* volley run --timeout: the default of every http.* request. */
-    const lua_plan *lp = w->ctx->plan;
+    const lua_plan *lp = lua_worker_context(w)->plan;
     uint64_t timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
-    /* The name of its statistics: params.name, else the URL without its
-     * query, so that ids in query strings do not make a name each. */
     const char *pname = NULL;
-    if (lua_istable(L, 4)) {
+    bool params = lua_istable(L, 4);
+    if (params) {
         lua_getfield(L, 4, "name");
         if (!lua_isnil(L, -1) && !(pname = lua_tostring(L, -1)))
             return luaL_error(L, "http: params.name must be a string");
         lua_pop(L, 1);
     }
-    if (pname)
-        snprintf(h->name, sizeof h->name, "%s", pname);
-    else
-        snprintf(h->name, sizeof h->name, "%.*s", (int)strcspn(urls, "?#"), urls);
-    if (lua_istable(L, 4)) {
+    set_name(h, pname, urls, same);
+    if (params) {
         lua_getfield(L, 4, "timeout");
         timeout_ns = lua_args_duration(L, -1, "timeout", timeout_ns);
         lua_pop(L, 1);
     }
     err e;
-    xch_target *t = same ? lua_http_target(w, &h->u, &e) : NULL;
-    if (!same) {
-        snprintf(h->built_key, sizeof h->built_key, "%s://%s:%u", h->u.scheme, h->u.host,
-                 (unsigned)h->u.port);
-        if (!(t = lua_http_target(w, &h->u, &e)))
-            return luaL_error(L, "http: %s", e.msg);
-        if (ulen < sizeof h->built_url && h->built_plain) {
-            memcpy(h->built_url, urls, ulen);
-            h->built_url_len = ulen;
-        }
-    }
+    xch_target *t = request_target(h, same, urls, ulen, &e);
     if (!t)
         return luaL_error(L, "http: %s", e.msg);
-    const char *key = h->built_key;
     buf_reset(&h->body);
     buf_reset(&h->hdrs);
     h->body_max = HTTP_BODY_MAX;
@@ -331,12 +403,12 @@ int lua_http_call(lua_State *L)
     xch_req *x = &h->x;
     x->data = h->req.data;
     x->len = h->req.len;
-    x->head = !strcmp(method, "HEAD");
-    x->idempotent = xch_method_idempotent(method);
-    x->intended_ns = loop_update_now(w->lp);
+    x->head = h->built_head;
+    x->idempotent = h->built_idem;
+    x->intended_ns = loop_update_now(vu->lp);
     x->timeout_ns = timeout_ns;
-    x->shard = w->shards[vu->scen];
-    h->hc = pool_take(h, key, t);
+    x->shard = vu->shard;
+    h->hc = pool_take(h, h->built_key, t);
     vu->wait = VW_HTTP;
     xch_submit(&h->hc->xc, x);
     return lua_yield(L, 0);
@@ -356,12 +428,40 @@ static void canonical(char *s)
     }
 }
 
-/* C.headers_of(raw): the headers table of a response, built from its
- * "name\0value\0" block only when the script reads res.headers. */
-int lua_http_headers_of(lua_State *L)
+enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_COUNT };
+
+/* A response's raw string (res._r): its timings (T_COUNT doubles), the
+ * method and a NUL, then its headers as "name\0value\0" pairs. Tables are
+ * made from it only when the script reads res.timings, res.method or
+ * res.headers (most scripts never do): one string per response instead of
+ * three tables. */
+#define RAW_TIMINGS (sizeof(double) * T_COUNT)
+
+static const char *raw_of(lua_State *L, int idx, size_t *len)
 {
-    size_t len = 0;
-    const char *raw = lua_isstring(L, 1) ? lua_tolstring(L, 1, &len) : "";
+    *len = 0;
+    const char *raw = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, len) : "";
+    if (*len < RAW_TIMINGS)
+        *len = 0;
+    return raw;
+}
+
+/* The method and the header block of raw (len: its length). */
+static const char *raw_method(const char *raw, size_t len, size_t *mlen)
+{
+    *mlen = len > RAW_TIMINGS ? strnlen(raw + RAW_TIMINGS, len - RAW_TIMINGS) : 0;
+    return raw + RAW_TIMINGS;
+}
+
+/* Pushes the headers table of a response's raw string (the
+ * "name\0value\0" block after the timings and the method). */
+static void push_headers(lua_State *L, const char *raw, size_t all)
+{
+    size_t ml;
+    raw_method(raw, all, &ml);
+    size_t skip = all ? RAW_TIMINGS + ml + 1 : 0;
+    size_t len = all > skip ? all - skip : 0;
+    raw += skip;
     lua_newtable(L);
     for (size_t off = 0; off < len;) {
         const char *name = raw + off;
@@ -398,42 +498,80 @@ int lua_http_headers_of(lua_State *L)
         }
         lua_setfield(L, -2, cn);
     }
-    return 1;
 }
 
-enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_COUNT };
+/* Upvalues of the response's __index. */
+enum { UP_CIHEADERS = 1, UP_METHODS, UP_TKEYS };
 
-/* C.timings_of(packed): res.timings from the doubles packed at the call. */
-int lua_http_timings_of(lua_State *L)
+/* Response.__index(self, k): timings, headers and method made from _r on
+ * first read and kept in the response; redirects 0 (set when there were
+ * some); anything else from the methods table. In C: one call, and the
+ * timings table filled with its keys interned once (upvalues). */
+static int response_index(lua_State *L)
 {
-    static const char *const names[T_COUNT] = {"duration", "connecting", "sending", "waiting",
-                                               "receiving"};
-    size_t len = 0;
-    const char *p = lua_isstring(L, 1) ? lua_tolstring(L, 1, &len) : "";
-    lua_createtable(L, 0, T_COUNT);
-    for (int i = 0; i < T_COUNT; i++) {
-        double v = 0;
-        if (len == sizeof v * T_COUNT)
-            memcpy(&v, p + i * sizeof v, sizeof v);
-        lua_pushnumber(L, v);
-        lua_setfield(L, -2, names[i]);
+    size_t kl = 0;
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &kl) : "";
+    bool timings = kl == 7 && !memcmp(k, "timings", 7);
+    bool headers = kl == 7 && !memcmp(k, "headers", 7);
+    bool method = kl == 6 && !memcmp(k, "method", 6);
+    if (kl == 9 && !memcmp(k, "redirects", 9)) {
+        lua_pushinteger(L, 0);
+        return 1;
     }
+    if (!timings && !headers && !method) {
+        lua_pushvalue(L, 2);
+        lua_rawget(L, lua_upvalueindex(UP_METHODS));
+        return 1;
+    }
+    lua_settop(L, 2);
+    lua_pushliteral(L, "_r");
+    lua_rawget(L, 1);
+    size_t len;
+    const char *raw = raw_of(L, 3, &len);
+    if (timings) {
+        lua_createtable(L, 0, T_COUNT);
+        for (int i = 0; i < T_COUNT; i++) {
+            double v = 0;
+            if (len)
+                memcpy(&v, raw + i * sizeof v, sizeof v);
+            lua_pushvalue(L, lua_upvalueindex(UP_TKEYS + i));
+            lua_pushnumber(L, v);
+            lua_rawset(L, -3);
+        }
+    } else if (headers) {
+        push_headers(L, raw, len);
+        lua_pushvalue(L, lua_upvalueindex(UP_CIHEADERS));
+        lua_setmetatable(L, -2);
+    } else {
+        size_t ml;
+        const char *m = raw_method(raw, len, &ml);
+        lua_pushlstring(L, len ? m : "", ml);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
     return 1;
 }
 
-/* Headers and timings are kept raw (one string each) and turned into
- * tables by the prelude only when read: most scripts never look. */
-static void push_raw(lua_State *co, const vu_http *h, bool ok)
+/* C.response_index(CIHeaders, methods): the __index above. */
+int lua_http_response_index(lua_State *L)
+{
+    static const char *const keys[T_COUNT] = {"duration", "connecting", "sending", "waiting",
+                                              "receiving"};
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    for (int i = 0; i < T_COUNT; i++)
+        lua_pushstring(L, keys[i]);
+    lua_pushcclosure(L, response_index, 2 + T_COUNT);
+    return 1;
+}
+
+/* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings
+ * and the method go in front of the headers captured there. */
+static void push_raw(lua_State *co, vu_http *h, bool ok)
 {
     const xch_req *x = &h->x;
-    if (ok && h->hdrs.len) {
-        lua_pushlstring(co, h->hdrs.data, h->hdrs.len);
-        lua_setfield(co, -2, "_h");
-    }
-    if (ok && h->set_cookie) {
-        lua_pushboolean(co, 1);
-        lua_setfield(co, -2, "_c");
-    }
     double t[T_COUNT] = {
         [T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns),
         [T_CONNECTING] = lua_args_ms(x->connect_ns),
@@ -441,38 +579,49 @@ static void push_raw(lua_State *co, const vu_http *h, bool ok)
         [T_WAITING] = lua_args_ms(ok && x->first_byte_ns > x->sent_ns ? x->first_byte_ns - x->sent_ns : 0),
         [T_RECEIVING] = lua_args_ms(ok && h->done_ns > x->first_byte_ns ? h->done_ns - x->first_byte_ns : 0),
     };
-    lua_pushlstring(co, (const char *)t, sizeof t);
-    lua_setfield(co, -2, "_t");
+    size_t ml = strlen(h->method), hl = ok ? h->hdrs.len : 0;
+    size_t pre = sizeof t + ml + 1;
+    if (buf_reserve(&h->hdrs, pre)) {
+        lua_pushlstring(co, (const char *)t, sizeof t); /* timings only */
+    } else {
+        char *d = h->hdrs.data;
+        memmove(d + pre, d, hl);
+        memcpy(d, t, sizeof t);
+        memcpy(d + sizeof t, h->method, ml + 1);
+        lua_pushlstring(co, d, pre + hl);
+    }
 }
 
+/* The call returns status, body, raw, error, error_code, truncated,
+ * set_cookie and proto (nil when not so); the prelude makes the response table with
+ * one table constructor, cheaper than setting fields from C. */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
     vu_http *h = vu->http;
     bool ok = h->err_kind < 0;
-    lua_createtable(co, 0, 10);
     lua_pushinteger(co, ok ? h->status : 0);
-    lua_setfield(co, -2, "status");
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
-    lua_setfield(co, -2, "body");
-    lua_pushstring(co, h->method);
-    lua_setfield(co, -2, "method");
-    if (h->proto) {
-        lua_pushstring(co, h->proto);
-        lua_setfield(co, -2, "proto");
-    }
     push_raw(co, h, ok);
     if (!ok) {
         lua_pushstring(co, h->err);
-        lua_setfield(co, -2, "error");
         lua_pushstring(co, metrics_err_kind_name((err_kind)h->err_kind));
-        lua_setfield(co, -2, "error_code");
+    } else {
+        lua_pushnil(co);
+        lua_pushnil(co);
     }
-    if (h->truncated) {
+    if (h->truncated)
         lua_pushboolean(co, 1);
-        lua_setfield(co, -2, "truncated");
-    }
-    luaL_setmetatable(co, "volley.response");
-    return 1;
+    else
+        lua_pushnil(co);
+    if (ok && h->set_cookie)
+        lua_pushboolean(co, 1);
+    else
+        lua_pushnil(co);
+    if (h->proto)
+        lua_pushstring(co, h->proto);
+    else
+        lua_pushnil(co);
+    return 8;
 }
 
 /* ---- cancel, free ---- */

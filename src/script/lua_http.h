@@ -17,12 +17,12 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
-/* Pushes the response table of vu's finished call onto co; returns 1. */
+/* Pushes the results of vu's finished call onto co (status, body, raw,
+ * error, error_code, truncated, set_cookie, proto); returns 8. */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
-/* C.headers_of(raw), C.timings_of(packed): res.headers and res.timings,
- * built by the prelude on first access. */
-int lua_http_headers_of(lua_State *L);
-int lua_http_timings_of(lua_State *L);
+/* C.response_index(CIHeaders, methods): Response.__index (res.timings,
+ * res.headers, res.method, res.redirects and the methods). */
+int lua_http_response_index(lua_State *L);
 /* The run stopped: the call in flight is counted as cancelled. */
 void lua_http_cancel(lua_vu *vu);
 /* Frees vu's HTTP state and pooled connections. */

@@ -64,6 +64,7 @@ typedef struct lua_plan {
     size_t http_nheaders;
     uint64_t seed;            /* rand()/uuid()/math.random (volley run --seed) */
     bool has_setup, has_teardown; /* the script defines setup() / teardown(data) */
+    bool has_summary;        /* ... handle_summary(data) */
 } lua_plan;
 
 /* Reads the global `options` of L (absent: one VU, one iteration, like k6)

@@ -32,7 +32,7 @@ static uint64_t next_u64(lua_State *L)
     static _Thread_local uint64_t top; /* outside a VU: the thread's own stream */
     uint64_t *s = vu ? &vu->rng : &top;
     if (!*s) {
-        uint64_t seed = vu && vu->w ? vu->w->ctx->plan->seed : (uint64_t)clock_now_ns();
+        uint64_t seed = vu && vu->w ? lua_worker_context(vu->w)->plan->seed : (uint64_t)clock_now_ns();
         *s = splitmix(seed ^ splitmix(vu ? vu->id : 0)) | 1;
     }
     uint64_t x = *s;

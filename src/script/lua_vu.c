@@ -3,7 +3,6 @@
  * and a coroutine the script made itself (whose extra space is the main
  * thread's NULL) is refused instead of confusing the scheduler. */
 #include "script/lua_vu.h"
-#include "script/lua_worker.h"
 
 #include "core/clock.h"
 
@@ -20,7 +19,7 @@ lua_vu *lua_vu_of(lua_State *co)
 
 int lua_vu_init(lua_vu *vu, err *e)
 {
-    lua_State *L = vu->w->L;
+    lua_State *L = vu->L;
     lua_State *co = lua_newthread(L);
     if (!co)
         return err_set(e, VOLLEY_ENOMEM, "VU %llu: out of memory", (unsigned long long)vu->id);
@@ -30,10 +29,10 @@ int lua_vu_init(lua_vu *vu, err *e)
     /* The driver and the scenario's function wait on the new stack for the
      * first resume. */
     lua_getfield(L, LUA_REGISTRYINDEX, "volley.driver");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vu->w->sc[vu->scen].fn_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vu->fn_ref);
     /* setup() (its return value is kept) or teardown(); nil: a scenario. */
-    if (vu->w->ctx->phase)
-        lua_pushstring(L, vu->w->ctx->phase);
+    if (vu->phase)
+        lua_pushstring(L, vu->phase);
     else
         lua_pushnil(L);
     lua_xmove(L, co, 3);
@@ -48,7 +47,7 @@ static void drop_coroutine(lua_vu *vu)
         return;
     lua_State *null = NULL;
     memcpy(lua_getextraspace(vu->co), &null, sizeof null);
-    luaL_unref(vu->w->L, LUA_REGISTRYINDEX, vu->co_ref);
+    luaL_unref(vu->L, LUA_REGISTRYINDEX, vu->co_ref);
     vu->co = NULL;
     vu->co_ref = LUA_NOREF;
 }
@@ -57,7 +56,9 @@ static void ended(lua_vu *vu, const char *msg)
 {
     vu->in_iter = false;
     vu->wait = VW_NONE;
-    vu->w->hooks->iteration_done(vu, msg);
+    if (vu->parent) /* a batch helper (script/lua_batch) is no iteration */
+        return;
+    vu->hooks->iteration_done(vu, msg);
 }
 
 static void resume(lua_vu *vu, int nargs)
@@ -65,9 +66,10 @@ static void resume(lua_vu *vu, int nargs)
     lua_State *co = vu->co;
     vu->wait = VW_NONE;
     int nres = 0;
-    int st = lua_resume(co, vu->w->L, nargs, &nres);
+    int st = lua_resume(co, vu->L, nargs, &nres);
     if (st == LUA_YIELD) {
         lua_pop(co, nres);
+        vu->waited = true;
         if (vu->wait == VW_ITER_END) {
             ended(vu, vu->has_err ? vu->errmsg : NULL);
         } else if (vu->wait == VW_NONE) {
@@ -99,9 +101,31 @@ void lua_vu_begin(lua_vu *vu)
     }
     vu->in_iter = true;
     vu->has_err = false;
-    vu->iter_start_ns = loop_update_now(vu->w->lp);
+    vu->waited = false;
+    vu->iter_start_ns = loop_update_now(vu->lp);
     /* First iteration: the driver takes the function as its argument. */
     resume(vu, lua_status(vu->co) == LUA_OK ? 2 : 0);
+}
+
+void lua_vu_begin_stop(lua_vu *vu)
+{
+    vu->in_iter = true;
+    vu->in_stop = true;
+    vu->has_err = false;
+    vu->iter_start_ns = loop_update_now(vu->lp);
+    lua_pushboolean(vu->co, 1);
+    resume(vu, 1);
+}
+
+bool lua_vu_next_at_once(lua_vu *vu)
+{
+    if (!vu->waited || vu->dead)
+        return false;
+    if (!vu->hooks->next_at_once(vu, vu->has_err ? vu->errmsg : NULL))
+        return false;
+    vu->has_err = false;
+    vu->waited = false;
+    return true;
 }
 
 static void on_wake(loop *l, void *data)
@@ -110,21 +134,21 @@ static void on_wake(loop *l, void *data)
     lua_vu *vu = data;
     if (!vu->co || !vu->in_iter)
         return;
-    int n = vu->w->hooks->push_results(vu);
+    int n = vu->hooks->push_results(vu);
     resume(vu, n);
 }
 
 void lua_vu_wake(lua_vu *vu)
 {
-    loop_timer_start(vu->w->lp, &vu->wake, loop_now(vu->w->lp), on_wake, vu);
+    loop_timer_start(vu->lp, &vu->wake, loop_now(vu->lp), on_wake, vu);
 }
 
 void lua_vu_cancel(lua_vu *vu)
 {
-    loop_timer_stop(vu->w->lp, &vu->next);
-    loop_timer_stop(vu->w->lp, &vu->wake);
-    loop_timer_stop(vu->w->lp, &vu->timer);
-    vu->w->hooks->cancel_call(vu);
+    loop_timer_stop(vu->lp, &vu->next);
+    loop_timer_stop(vu->lp, &vu->wake);
+    loop_timer_stop(vu->lp, &vu->timer);
+    vu->hooks->cancel_call(vu);
     if (vu->in_iter) {
         /* Its coroutine is suspended in the middle of the function: drop it
          * (a fresh one serves a later iteration). */
@@ -132,13 +156,14 @@ void lua_vu_cancel(lua_vu *vu)
         vu->dead = true;
         vu->in_iter = false;
     }
+    vu->in_stop = false;
     vu->wait = VW_NONE;
 }
 
 void lua_vu_free(lua_vu *vu)
 {
-    loop_timer_stop(vu->w->lp, &vu->next);
-    loop_timer_stop(vu->w->lp, &vu->wake);
-    loop_timer_stop(vu->w->lp, &vu->timer);
-    vu->w->hooks->free_calls(vu);
+    loop_timer_stop(vu->lp, &vu->next);
+    loop_timer_stop(vu->lp, &vu->wake);
+    loop_timer_stop(vu->lp, &vu->timer);
+    vu->hooks->free_calls(vu);
 }

@@ -38,12 +38,20 @@ typedef enum {
     VW_HTTP,
     VW_WS,        /* ws.open / recv / close / event: see vu->ws */
     VW_ITER_END,  /* the driver finished an iteration */
+    VW_BATCH,     /* http.batch: the VU waits for its helpers; a helper is done */
 } vu_wait;
 
 typedef struct vu_http vu_http; /* script/lua_http.c */
 
 struct lua_vu {
-    lua_worker *w;
+    lua_worker *w;           /* opaque here: lua_worker.h has its accessors */
+    /* Copied from the worker at set-up, for the hot path (no call up). */
+    loop *lp;                /* the worker's event loop */
+    lua_State *L;            /* the worker's main state */
+    const struct lua_vu_hooks *hooks;
+    struct metrics_shard *shard; /* the scenario's metrics shard */
+    int fn_ref;              /* the scenario's exec function */
+    const char *phase;       /* "setup", "teardown" or NULL (lua_worker_ctx.phase) */
     uint32_t scen;           /* scenario index */
     uint32_t index;          /* among the scenario's VUs (all workers), for ramping */
     uint64_t id;             /* vu.id: 1-based, unique in the run */
@@ -53,6 +61,10 @@ struct lua_vu {
     bool in_iter;            /* between the start and the end of an iteration */
     bool wanted;             /* ramping: the executor wants this VU running */
     bool dead;               /* the coroutine died outside an iteration: recreate */
+    bool waited;             /* the iteration waited (yielded) at least once */
+    bool in_stop;            /* running its stop hooks (vu_stop, a user's on_stop) */
+    struct lua_batch *batch; /* http.batch helpers (script/lua_batch), lazily */
+    lua_vu *parent;          /* a batch helper: the VU it works for */
     uint64_t iteration;      /* vu.iteration: 0-based, of this VU */
     uint64_t iters_done;
     uint64_t iter_start_ns;
@@ -68,22 +80,6 @@ struct lua_vu {
     char errmsg[300];
 };
 
-/* Per scenario, per worker. */
-typedef struct lua_worker_scen {
-    lua_worker *w;
-    const lua_scenario *s;
-    uint32_t idx;
-    lua_vu *vus;
-    uint32_t nvus;
-    uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
-    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
-    lua_vu *free;
-    uint32_t busy;           /* VUs in an iteration */
-    bool started, ended, finished, killed;
-    loop_timer start_t, end_t, ramp_t, grace_t;
-    int fn_ref;              /* the exec function */
-} lua_worker_scen;
-
 /* Read-only, shared by every worker (lua_worker_ctx in lua_worker.h). */
 typedef struct lua_worker_ctx lua_worker_ctx;
 
@@ -95,6 +91,9 @@ typedef struct lua_vu_hooks {
     void (*cancel_call)(lua_vu *vu);
     void (*free_calls)(lua_vu *vu);
     void (*iteration_done)(lua_vu *vu, const char *error);
+    /* The iteration ended inside the coroutine: if the VU may start the
+     * next one at once, account both and return true (no resume). */
+    bool (*next_at_once)(lua_vu *vu, const char *error);
 } lua_vu_hooks;
 
 #define LUA_TARGETS 32
@@ -104,27 +103,8 @@ typedef struct lua_targets {
     char key[LUA_TARGETS][320];
     xch_target t[LUA_TARGETS];
     uint32_t n;
+    uint32_t gen;            /* bumped when a slot is given to another host */
 } lua_targets;
-
-struct lua_worker {
-    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
-    const lua_vu_hooks *hooks;
-    const lua_worker_ctx *ctx;
-    uint32_t id, nworkers;
-    uint64_t start_ns;
-    loop *lp;                /* sh.lp */
-    lua_State *L;
-    metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
-    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
-    uint32_t nsc;
-    script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
-    uint64_t rng;
-    bool stopping;
-    xch_ctx xctx;            /* the exchange's per-thread context */
-    lua_targets targets;
-    uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
-    char rbuf[64 * 1024];
-};
 
 /* The VU running on thread co (NULL outside a VU coroutine). */
 lua_vu *lua_vu_of(lua_State *co);
@@ -133,8 +113,16 @@ lua_vu *lua_vu_of(lua_State *co);
 int lua_vu_init(lua_vu *vu, err *e);
 /* Starts an iteration: resumes the driver. The VU must be idle. */
 void lua_vu_begin(lua_vu *vu);
+/* The scenario is over: runs the VU's stop hooks as one more call of its
+ * driver (ends through iteration_done with vu->in_stop set). */
+void lua_vu_begin_stop(lua_vu *vu);
 /* The wait is over: resume vu from the loop soon (never re-entrant). */
 void lua_vu_wake(lua_vu *vu);
+/* The running iteration of vu ended (from inside its coroutine): true if
+ * the next one starts at once in the same coroutine, false if the VU must
+ * yield (VW_ITER_END) for the worker to decide. An iteration that never
+ * waited always yields, so the loop keeps turning. */
+bool lua_vu_next_at_once(lua_vu *vu);
 /* Ends whatever vu waits for (abort): in-flight HTTP counted as cancelled. */
 void lua_vu_cancel(lua_vu *vu);
 /* Frees the VU's connections and buffers (not the coroutine: lua_close). */

@@ -9,8 +9,10 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "load/rawq.h"
 #include "script/lua_api.h"
 #include "script/lua_vu.h"
+#include "script/lua_wrk.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -24,8 +26,49 @@
 #define STOP_GRACE_NS (5 * NS_PER_S) /* engine stop (Ctrl-C): the longest wait */
 #define MAX_LOGGED_ERRORS 5
 
+/* Per scenario, per worker. */
+typedef struct lua_worker_scen {
+    lua_worker *w;
+    const lua_scenario *s;
+    uint32_t idx;
+    lua_vu *vus;
+    uint32_t nvus;
+    uint64_t issued, quota;  /* iteration kinds: started and allowed (per worker) */
+    shell_sched walk;        /* arrival rate: this worker's schedule (load/shell) */
+    lua_vu *free;
+    uint32_t busy;           /* VUs in an iteration */
+    bool started, ended, finished, killed;
+    bool stops_begun;        /* the VUs' stop hooks were started (or there are none) */
+    loop_timer start_t, end_t, ramp_t, grace_t;
+    int fn_ref;              /* the exec function */
+} lua_worker_scen;
+
+/* Private: the rest of the script layer uses the accessors in
+ * lua_worker.h, and VUs the copies in lua_vu. */
+struct lua_worker {
+    shell sh;                /* thread, loop, tick, stop mailbox (load/shell) */
+    const lua_vu_hooks *hooks;
+    const lua_worker_ctx *ctx;
+    uint32_t id, nworkers;
+    uint64_t start_ns;
+    loop *lp;                /* sh.lp */
+    lua_State *L;
+    metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
+    lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
+    uint32_t nsc;
+    script_results *res;     /* this worker's checks, metrics, errors (merged at the end) */
+    uint64_t rng;
+    bool stopping;
+    xch_ctx xctx;            /* the exchange's per-thread context */
+    lua_targets targets;
+    uint32_t direct_starts;  /* nesting of iterations started from an iteration's end */
+    struct rawq *raw;        /* --raw records (load/rawq), NULL without */
+    char rbuf[64 * 1024];
+};
+
 static void scen_finish_check(lua_worker *w, lua_worker_scen *sc);
 static void vu_try_start(lua_vu *vu);
+static void scen_kill(loop *l, void *data);
 
 
 static bool is_rate(const lua_worker_scen *sc)
@@ -59,6 +102,46 @@ static void all_finished_check(lua_worker *w)
     loop_stop(w->lp);
 }
 
+/* Whether the script has per-VU stop hooks: vu_stop(data), or a user
+ * class with on_stop (the prelude marks the registry). */
+static bool has_stop_hooks(lua_worker *w)
+{
+    if (w->ctx->phase || w->ctx->wrk)
+        return false;
+    bool fn = lua_getglobal(w->L, "vu_stop") == LUA_TFUNCTION;
+    bool user = lua_getfield(w->L, LUA_REGISTRYINDEX, "volley.want_stop") == LUA_TBOOLEAN;
+    lua_pop(w->L, 2);
+    return fn || user;
+}
+
+/* Every VU of sc that ran an iteration runs its stop hooks once, within
+ * the scenario's gracefulStop (what is left of it if iterations were still
+ * finishing; at most STOP_GRACE_NS after a stop). Returns true if any
+ * started. */
+static bool begin_stops(lua_worker *w, lua_worker_scen *sc)
+{
+    sc->stops_begun = true;
+    if (sc->killed || !has_stop_hooks(w))
+        return false;
+    sc->busy++; /* hooks that end at once must not finish sc under this loop */
+    for (uint32_t i = 0; i < sc->nvus; i++) {
+        lua_vu *vu = &sc->vus[i];
+        if (!vu->iters_done || vu->dead || !vu->co || vu->in_iter)
+            continue;
+        loop_timer_stop(w->lp, &vu->next);
+        sc->busy++;
+        lua_vu_begin_stop(vu);
+    }
+    sc->busy--;
+    if (sc->busy && !loop_timer_active(&sc->grace_t)) {
+        uint64_t g = sc->s->graceful_stop_ns;
+        if (w->stopping && g > STOP_GRACE_NS) /* Ctrl-C, abortOnFail: as begin_stop */
+            g = STOP_GRACE_NS;
+        loop_timer_start(w->lp, &sc->grace_t, loop_update_now(w->lp) + g, scen_kill, sc);
+    }
+    return sc->busy > 0;
+}
+
 static void scen_finish_check(lua_worker *w, lua_worker_scen *sc)
 {
     if (sc->finished || !sc->started || sc->busy)
@@ -71,6 +154,8 @@ static void scen_finish_check(lua_worker *w, lua_worker_scen *sc)
             more = may_start(w, sc, &sc->vus[i]) ||
                    (sc->s->kind == LSX_RAMPING_VUS && !sc->ended && !w->stopping);
     if (more)
+        return;
+    if (!sc->stops_begun && begin_stops(w, sc))
         return;
     sc->finished = true;
     loop_timer_stop(w->lp, &sc->end_t);
@@ -123,7 +208,25 @@ static void note_error(lua_worker *w, const char *msg, const char *where)
              n == MAX_LOGGED_ERRORS ? " (further errors are only counted)" : "");
 }
 
-static void iteration_done(lua_vu *vu, const char *error)
+/* The VU's stop hooks (begin_stops) ended. */
+static void stop_done(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    sc->busy--;
+    vu->in_stop = false;
+    if (error) {
+        char where[96];
+        snprintf(where, sizeof where, "VU %llu, scenario %s, on_stop",
+                 (unsigned long long)vu->id, sc->s->name);
+        script_results_error(w->res, error, where, 1);
+        note_error(w, error, where);
+    }
+    scen_finish_check(w, sc);
+}
+
+/* What every iteration's end records. Returns the time it ended. */
+static uint64_t record_end(lua_vu *vu, const char *error)
 {
     lua_worker *w = vu->w;
     lua_worker_scen *sc = &w->sc[vu->scen];
@@ -141,6 +244,18 @@ static void iteration_done(lua_vu *vu, const char *error)
         script_results_error(w->res, error, where, 1);
         note_error(w, error, where);
     }
+    return now;
+}
+
+static void iteration_done(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    if (vu->in_stop) { /* its stop hooks: not an iteration */
+        stop_done(vu, error);
+        return;
+    }
+    uint64_t now = record_end(vu, error);
     if (is_rate(sc)) {
         vu->next_free = sc->free;
         sc->free = vu;
@@ -157,6 +272,43 @@ static void iteration_done(lua_vu *vu, const char *error)
         return;
     }
     loop_timer_start(w->lp, &vu->next, now, on_next, vu);
+}
+
+/* The iteration of a closed kind ended inside the VU's coroutine, and the
+ * VU may start its next one now: the same as iteration_done followed by
+ * vu_try_start, without leaving the coroutine (lua_vu_next_at_once). */
+static bool next_at_once(lua_vu *vu, const char *error)
+{
+    lua_worker *w = vu->w;
+    lua_worker_scen *sc = &w->sc[vu->scen];
+    if (is_rate(sc) || w->direct_starts || !sc->started || sc->ended || w->stopping ||
+        vu->in_stop)
+        return false;
+    bool more;
+    switch (sc->s->kind) {
+    case LSX_CONSTANT_VUS:
+        more = true;
+        break;
+    case LSX_RAMPING_VUS:
+        more = vu->wanted;
+        break;
+    case LSX_PER_VU_ITERATIONS:
+        more = vu->iters_done + 1 < sc->s->iterations;
+        break;
+    case LSX_SHARED_ITERATIONS:
+        more = sc->issued < sc->quota;
+        break;
+    default:
+        more = false;
+    }
+    if (!more)
+        return false;
+    vu->iter_start_ns = record_end(vu, error);
+    if (sc->s->kind == LSX_SHARED_ITERATIONS)
+        sc->issued++;
+    sc->busy++;
+    vu->iteration = vu->iters_done;
+    return true;
 }
 
 /* ---- executors ---- */
@@ -326,6 +478,23 @@ static void begin_stop(lua_worker *w)
 
 static void drv_stop(void *d) { begin_stop(d); }
 
+void lua_worker_stop(lua_worker *w) { begin_stop(w); }
+
+void lua_worker_raw(lua_vu *vu, const xch_req *x, const xch_outcome *o)
+{
+    lua_worker *w = vu->w;
+    if (!w->raw)
+        return;
+    worker_raw rr = {
+        .intended_ns = x->intended_ns > w->start_ns ? x->intended_ns - w->start_ns : 0,
+        .latency_ns = o->latency_ns, .service_ns = o->service_ns, .ttfb_ns = o->ttfb_ns,
+        .bytes_in = o->bytes_in, .bytes_out = o->bytes_out,
+        .status = (uint16_t)(o->err < 0 ? o->status : 0),
+        .ep = (uint8_t)vu->scen, .err = (int8_t)o->err,
+    };
+    rawq_push(w->raw, &rr);
+}
+
 /* shell_driver.cancel: whatever is still running has no outcome:
  * cancelled, and counted. */
 static void drv_cancel(void *d)
@@ -337,6 +506,27 @@ static void drv_cancel(void *d)
 }
 
 static const shell_driver driver = {drv_start, drv_stop, drv_cancel};
+
+/* ---- accessors (lua_worker.h) ---- */
+
+const lua_worker_ctx *lua_worker_context(const lua_worker *w) { return w->ctx; }
+script_results *lua_worker_results(const lua_worker *w) { return w->res; }
+uint64_t *lua_worker_rng(lua_worker *w) { return &w->rng; }
+lua_targets *lua_worker_targets(lua_worker *w) { return &w->targets; }
+xch_ctx *lua_worker_xch(lua_worker *w) { return &w->xctx; }
+loop *lua_worker_loop(const lua_worker *w) { return w->lp; }
+uint32_t lua_worker_id(const lua_worker *w) { return w->id; }
+
+char *lua_worker_rbuf(lua_worker *w, size_t *cap)
+{
+    *cap = sizeof w->rbuf;
+    return w->rbuf;
+}
+
+const char *lua_worker_scenario_name(const lua_worker *w, uint32_t scen)
+{
+    return scen < w->nsc ? w->sc[scen].s->name : "";
+}
 
 /* ---- setup ---- */
 
@@ -385,6 +575,12 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
     for (uint32_t j = sc->nvus; j-- > 0;) {
         lua_vu *vu = &sc->vus[j];
         vu->w = w;
+        vu->lp = w->lp;
+        vu->L = w->L;
+        vu->hooks = w->hooks;
+        vu->shard = w->shards[i];
+        vu->fn_ref = sc->fn_ref;
+        vu->phase = ctx->phase;
         vu->scen = i;
         /* run-wide, interleaved over segments and workers, so ramps spread */
         vu->index = segment_vu_index(sg, T, id, j);
@@ -403,7 +599,7 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
 }
 
 static const lua_vu_hooks hooks = {lua_api_push_results, lua_api_cancel, lua_api_vu_free,
-                                   iteration_done};
+                                   iteration_done, next_at_once};
 
 static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
 {
@@ -432,6 +628,10 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
             err_set(e, VOLLEY_ENOMEM, "out of memory");
             goto fail;
         }
+    if (ctx->raw && !(w->raw = rawq_new())) {
+        err_set(e, VOLLEY_ENOMEM, "out of memory for --raw");
+        goto fail;
+    }
     if (!(w->res = script_results_new(ctx->path, ctx->plan))) {
         err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto fail;
@@ -440,8 +640,11 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
         err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
         goto fail;
     }
+    /* Generational GC: a request's response table and strings die young. */
+    lua_gc(w->L, LUA_GCGEN, 0, 0);
     if (lua_api_install(w->L, w, ctx->dir, ctx->env, ctx->nenv, e) ||
-        lua_api_load(w->L, ctx->path, e))
+        (ctx->wrk ? lua_wrk_worker_load(w->L, ctx->wrk, w, w->id, ctx->path, e)
+                  : lua_api_load(w->L, ctx->path, e)))
         goto fail;
     for (uint32_t i = 0; i < w->nsc; i++)
         if (setup_scenario(w, i, e))
@@ -464,6 +667,8 @@ static void op_destroy(void *p)
         return;
     if (w->res && w->ctx->agg)
         script_results_merge(w->ctx->agg, w->res);
+    if (w->ctx->wrk)
+        lua_wrk_collect(w->ctx->wrk, w->id, w->L);
     for (uint32_t i = 0; i < w->nsc; i++)
         for (uint32_t j = 0; j < w->sc[i].nvus; j++)
             if (w->sc[i].vus[j].w)
@@ -482,6 +687,7 @@ static void op_destroy(void *p)
     for (uint32_t i = 0; i < w->nsc; i++)
         metrics_shard_free(w->shards[i]);
     script_results_free(w->res);
+    rawq_free(w->raw);
     free(w);
 }
 
@@ -492,7 +698,19 @@ static uint64_t op_end_ns(void *p) { return ((lua_worker *)p)->sh.end_ns; }
 static uint64_t op_current_second(void *p) { return ((lua_worker *)p)->shards[0]->cur; }
 static const char *op_fatal(void *p) { return shell_fatal(&((lua_worker *)p)->sh); }
 
+static size_t op_drain_raw(void *p, engine_raw_fn fn, void *ctx)
+{
+    lua_worker *w = p;
+    return w->raw ? rawq_drain(w->raw, fn, ctx) : 0;
+}
+
+static uint64_t op_raw_dropped(void *p)
+{
+    lua_worker *w = p;
+    return w->raw ? rawq_dropped(w->raw) : 0;
+}
+
 const engine_worker_ops lua_worker_ops = {
     op_create, op_start, op_request_stop, op_abort, op_join, op_destroy, op_done,
-    op_shard, op_active, op_end_ns, op_current_second, op_fatal, NULL, NULL,
+    op_shard, op_active, op_end_ns, op_current_second, op_fatal, op_drain_raw, op_raw_dropped,
 };

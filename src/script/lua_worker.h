@@ -10,11 +10,14 @@
 #include "load/engine.h"
 #include "load/segment.h"
 #include "script/lua_plan.h"
+#include "script/lua_vu.h"
 #include "script/script.h"
 
 #include <pthread.h>
 
 struct tls_client_ctx;
+struct lua_wrk;
+struct lua_worker;
 
 struct lua_worker_ctx {
     const char *path;              /* the script */
@@ -38,8 +41,37 @@ struct lua_worker_ctx {
     const char *setup_json;
     char **phase_result;
     const char *phase;             /* "setup", "teardown", or NULL: the scenarios */
+    bool raw;                      /* --raw: keep per-request records (load/rawq) */
+    struct lua_wrk *wrk;           /* -s: a wrk script (script/lua_wrk); NULL: volley's */
 };
 
 extern const engine_worker_ops lua_worker_ops;
+
+struct lua_vu;
+struct xch_req;
+struct xch_outcome;
+/* --raw: the record of one of vu's requests (no-op without --raw). */
+void lua_worker_raw(struct lua_vu *vu, const struct xch_req *x, const struct xch_outcome *o);
+
+/* Stops this worker's scenarios as a signal would (wrk's thread:stop()). */
+void lua_worker_stop(struct lua_worker *w);
+
+/* struct lua_worker is private to lua_worker.c. What the calls of its VUs
+ * (lua_api, lua_http, lua_ws) need of it; the hot path reads the copies in
+ * lua_vu instead (loop, state, hooks, shard). */
+const lua_worker_ctx *lua_worker_context(const lua_worker *w);
+/* This worker's checks, metrics, names and errors (merged at the end). */
+script_results *lua_worker_results(const lua_worker *w);
+/* The worker's random stream (keys, target slots). */
+uint64_t *lua_worker_rng(lua_worker *w);
+/* Resolved hosts (lua_http_target). */
+lua_targets *lua_worker_targets(lua_worker *w);
+/* The exchange's per-thread context. */
+xch_ctx *lua_worker_xch(lua_worker *w);
+loop *lua_worker_loop(const lua_worker *w);
+uint32_t lua_worker_id(const lua_worker *w);
+/* The worker's read buffer (one per thread) and its size. */
+char *lua_worker_rbuf(lua_worker *w, size_t *cap);
+const char *lua_worker_scenario_name(const lua_worker *w, uint32_t scen);
 
 #endif

@@ -1,8 +1,9 @@
-/* lua_ws: WebSocket for scripts (ws.open / ws.connect in the prelude):
- * the handshake and the frames over net/conn + proto/ws, with per-scenario
- * counters in the script results. The address comes from the worker's
- * resolved targets shared with lua_http (so fallback and caching are the
- * same); a call that waits (open, recv, event, close) yields the VU. */
+/* lua_ws: WebSocket for scripts (ws.open / ws.connect in the prelude).
+ * The handshake is a request through load/exchange (upgrade), so connect,
+ * address fallback, TLS and its timings are the same as for http.*; on 101
+ * the socket takes the connection over and speaks proto/ws on it, with
+ * per-scenario counters in the script results. A call that waits (open,
+ * recv, event, close) yields the VU. */
 #include "script/lua_ws.h"
 
 #include "core/clock.h"
@@ -42,12 +43,13 @@ typedef struct ws_sock {
     lua_vu *vu;
     lua_worker *w;
     uint32_t scen;
-    conn c;
+    xch_conn xc;             /* the handshake through the exchange, then the socket */
+    xch_req req;
+    buf hs_req;              /* the handshake request's bytes */
+    bool xc_ready;           /* xc was initialised */
     int state;
     url u;
-    addr a;
     char key[WS_KEY_LEN + 1];
-    http1_resp resp;
     http1_callbacks hcb;
     ws_handshake hs;
     char line[1024];
@@ -56,7 +58,7 @@ typedef struct ws_sock {
     buf sending, queued, msg;
     ws_msg *head, *tail;
     size_t nq;
-    uint64_t connect_start_ns, open_ns;
+    uint64_t open_ns;
     uint16_t close_code;
     bool close_sent, timed_out, counted_session, close_when_sent;
     char err[200];
@@ -71,9 +73,11 @@ typedef struct ws_sock {
     int self_ref;            /* anchors the socket while ws.open waits */
 } ws_sock;
 
+static loop *vu_loop(const ws_sock *s) { return lua_worker_loop(s->w); }
+
 static script_scenario *ws_stats(ws_sock *s)
 {
-    return &s->w->res->sc[s->scen];
+    return &lua_worker_results(s->w)->sc[s->scen];
 }
 
 static bool ws_ready(ws_sock *s)
@@ -95,19 +99,15 @@ static void ws_maybe_wake(ws_sock *s)
 {
     lua_vu *vu = s->vu;
     if (vu && vu->wait == VW_WS && vu->ws == s && !loop_timer_active(&vu->wake) && ws_ready(s)) {
-        loop_timer_stop(vu->w->lp, &vu->timer);
+        loop_timer_stop(vu->lp, &vu->timer);
         lua_vu_wake(vu);
     }
 }
 
 static void ws_conn_close(ws_sock *s, bool reset)
 {
-    if (s->c.fd < 0)
-        return;
-    if (s->c.state == CONN_OPEN)
-        shell_active_add(&s->w->sh, -1);
-    conn_close(&s->c, reset);
-    conn_release(&s->c); /* a socket never reconnects: its TLS session goes too */
+    if (s->xc_ready)
+        xch_close(&s->xc, reset); /* also the count of open connections */
 }
 
 static void ws_closed(ws_sock *s, uint16_t code, const char *why)
@@ -122,7 +122,7 @@ static void ws_closed(ws_sock *s, uint16_t code, const char *why)
         snprintf(s->err, sizeof s->err, "%s", why);
     if (was_open && !s->counted_session) {
         s->counted_session = true;
-        hist_record(ws_stats(s)->ws_session_ns, loop_update_now(s->w->lp) - s->open_ns);
+        hist_record(ws_stats(s)->ws_session_ns, loop_update_now(vu_loop(s)) - s->open_ns);
     }
     if (!s->close_when_sent || !s->sending.len)
         ws_conn_close(s, why != NULL);
@@ -140,13 +140,13 @@ static void ws_fail(ws_sock *s, const char *why)
 
 static void ws_flush(ws_sock *s)
 {
-    if (s->sending.len || !s->queued.len || s->c.state != CONN_OPEN)
+    if (s->sending.len || !s->queued.len || s->xc.c.state != CONN_OPEN)
         return;
     buf t = s->sending;
     s->sending = s->queued;
     s->queued = t;
     buf_reset(&s->queued);
-    if (conn_send(&s->c, s->sending.data, s->sending.len) < 0)
+    if (conn_send(&s->xc.c, s->sending.data, s->sending.len) < 0)
         ws_fail(s, "write failed");
 }
 
@@ -165,7 +165,8 @@ static void ws_on_sent(conn *c)
 static int ws_queue(ws_sock *s, uint8_t op, const char *p, size_t n)
 {
     uint8_t mask[4];
-    uint64_t r = s->w->rng = s->w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t *rng = lua_worker_rng(s->w);
+    uint64_t r = *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
     memcpy(mask, (const char *)&r + 4, 4);
     if (ws_frame_append(&s->queued, true, op, p, n, mask))
         return VOLLEY_ENOMEM;
@@ -186,7 +187,7 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
     for (uint32_t i = 0; i < s->nkeyed && !paired; i++) {
         if (!memmem(s->msg.data, s->msg.len, s->keyed[i].key, strlen(s->keyed[i].key)))
             continue;
-        hist_record(st->ws_rtt_ns, loop_update_now(s->w->lp) - s->keyed[i].t0);
+        hist_record(st->ws_rtt_ns, loop_update_now(vu_loop(s)) - s->keyed[i].t0);
         s->keyed[i] = s->keyed[--s->nkeyed];
         paired = true;
     }
@@ -194,7 +195,7 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
         uint64_t t0 = s->rtt[s->rtt_head];
         s->rtt_head = (s->rtt_head + 1) % WS_RTT_RING;
         s->rtt_len--;
-        hist_record(st->ws_rtt_ns, loop_update_now(s->w->lp) - t0);
+        hist_record(st->ws_rtt_ns, loop_update_now(vu_loop(s)) - t0);
     }
     if (s->nq >= WS_MAX_QUEUE) { /* the script does not read: keep the newest */
         ws_msg *old = s->head;
@@ -259,12 +260,14 @@ static void ws_on_hdr(void *ctx, const char *name, size_t nlen, const char *valu
     ws_handshake_header(&s->hs, name, nlen, value, vlen);
 }
 
+/* The socket's connection, once taken over from the exchange. */
 static void ws_on_readable(conn *c)
 {
     ws_sock *s = c->owner;
-    lua_worker *w = s->w;
-    while (s->c.fd >= 0) {
-        ssize_t n = conn_read(c, w->rbuf, sizeof w->rbuf);
+    size_t cap;
+    char *rbuf = lua_worker_rbuf(s->w, &cap);
+    while (s->xc.c.fd >= 0) {
+        ssize_t n = conn_read(c, rbuf, cap);
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
@@ -274,48 +277,35 @@ static void ws_on_readable(conn *c)
                 ws_fail(s, n == 0 ? "connection closed" : "connection reset");
             break;
         }
-        if (s->state == WSS_HANDSHAKE) {
-            size_t used = 0;
-            int rc = http1_resp_parse(&s->resp, w->rbuf, (size_t)n, &used);
-            if (rc == HTTP1_NEED_MORE)
-                continue;
-            err e;
-            if (rc < 0) {
-                ws_fail(s, "bad handshake response");
-                break;
-            }
-            if (ws_handshake_verify(&s->hs, s->resp.status, s->key, &e)) {
-                ws_fail(s, e.msg);
-                break;
-            }
-            uint64_t now = loop_update_now(w->lp);
-            s->state = WSS_OPEN;
-            s->open_ns = now;
-            ws_stats(s)->ws_sessions++;
-            hist_record(ws_stats(s)->ws_connect_ns, now - s->connect_start_ns);
-            ws_feed(s, w->rbuf + used, (size_t)n - used);
-            ws_maybe_wake(s);
-            continue;
-        }
-        ws_feed(s, w->rbuf, (size_t)n);
+        ws_feed(s, rbuf, (size_t)n);
     }
     ws_maybe_wake(s);
 }
 
-static void ws_on_connect(conn *c, int status)
+static const conn_handlers ws_handlers;
+
+/* The handshake's outcome (load/exchange): a 101 with the right accept key
+ * opens the socket on the connection, anything else is the open's error. */
+static void ws_on_handshake(xch_req *r, const xch_outcome *o)
 {
-    ws_sock *s = c->owner;
-    if (status < 0) {
-        char m[200];
-        snprintf(m, sizeof m, "connect: %s",
-                 status == CONN_ETLS ? conn_tls_error(c) : strerror(-status));
-        ws_fail(s, m);
+    ws_sock *s = r->owner;
+    if (o->err >= 0) {
+        s->timed_out = o->err == ERRK_TIMEOUT || o->err == ERRK_CONNECT_TIMEOUT;
+        ws_fail(s, s->timed_out ? "handshake timeout" : o->msg);
         return;
     }
-    shell_active_add(&s->w->sh, 1);
-    s->state = WSS_HANDSHAKE;
-    http1_resp_begin(&s->resp, false, &s->hcb);
-    ws_flush(s);
+    err e;
+    if (ws_handshake_verify(&s->hs, o->status, s->key, &e)) {
+        ws_fail(s, e.msg);
+        return;
+    }
+    xch_take_over(&s->xc, &ws_handlers, s);
+    s->state = WSS_OPEN;
+    s->open_ns = o->done_ns;
+    ws_stats(s)->ws_sessions++;
+    hist_record(ws_stats(s)->ws_connect_ns, o->done_ns - r->intended_ns);
+    ws_feed(s, o->rest, o->rest_len);
+    ws_maybe_wake(s);
 }
 
 static void ws_on_write_error(conn *c, int status)
@@ -325,7 +315,6 @@ static void ws_on_write_error(conn *c, int status)
 }
 
 static const conn_handlers ws_handlers = {
-    .on_connect = ws_on_connect,
     .on_readable = ws_on_readable,
     .on_sent = ws_on_sent,
     .on_write_error = ws_on_write_error,
@@ -351,9 +340,13 @@ static int ws_gc(lua_State *L)
             hist_record(ws_stats(s)->ws_session_ns, clock_now_ns() - s->open_ns);
         }
         ws_conn_close(s, true);
+        if (s->xc_ready)
+            xch_conn_release(&s->xc); /* a kept TLS session */
+        s->xc_ready = false;
         if (s->vu && s->vu->ws == s)
             s->vu->ws = NULL;
     }
+    buf_free(&s->hs_req);
     ws_free_queue(s);
     buf_free(&s->sending);
     buf_free(&s->queued);
@@ -381,7 +374,7 @@ static int ws_wait(lua_State *L, lua_vu *vu, ws_sock *s, int op, uint64_t timeou
     if (ws_ready(s)) {
         lua_vu_wake(vu);
     } else if (timeout_ns) {
-        loop_timer_start(vu->w->lp, &vu->timer, loop_update_now(vu->w->lp) + timeout_ns,
+        loop_timer_start(vu->lp, &vu->timer, loop_update_now(vu->lp) + timeout_ns,
                          ws_on_timeout, vu);
     }
     return lua_yield(L, 0);
@@ -397,7 +390,7 @@ int lua_ws_open(lua_State *L)
     ws_sock *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     s->self_ref = LUA_NOREF;
-    s->c.fd = -1;
+    s->xc.c.fd = -1;
     s->state = WSS_CLOSED;
     luaL_setmetatable(L, "volley.ws");
     err e;
@@ -405,12 +398,11 @@ int lua_ws_open(lua_State *L)
         return luaL_error(L, "ws: %s", e.msg);
     if (strcmp(s->u.scheme, "ws") && strcmp(s->u.scheme, "wss"))
         return luaL_error(L, "ws: '%s' is not a ws:// or wss:// URL", urls);
-    if (s->u.tls && !w->ctx->tls)
+    if (s->u.tls && !lua_worker_context(w)->tls)
         return luaL_error(L, "ws: wss:// is not available in this build of volley");
     xch_target *t = lua_http_target(w, &s->u, &e);
     if (!t)
         return luaL_error(L, "ws: %s", e.msg);
-    s->a = t->addrs[t->good];
     s->vu = vu;
     s->w = w;
     s->scen = vu->scen;
@@ -418,10 +410,10 @@ int lua_ws_open(lua_State *L)
                                .line_cap = sizeof s->line};
     s->wcb = (ws_callbacks){.on_data = ws_on_data, .on_control = ws_on_control, .ctx = s};
     ws_parser_init(&s->p, &s->wcb, false, 0, 0);
-    ws_make_key(&w->rng, s->key);
+    ws_make_key(lua_worker_rng(w), s->key);
     http1_header hv[MAX_HEADERS];
     size_t nh = lua_http_headers(L, 2, hv, MAX_HEADERS);
-    if (ws_handshake_request(&s->queued, s->u.hostport, s->u.path, s->key, hv, nh, &e))
+    if (ws_handshake_request(&s->hs_req, s->u.hostport, s->u.path, s->key, hv, nh, &e))
         return luaL_error(L, "%s", e.msg);
     uint64_t timeout = HTTP_DEFAULT_TIMEOUT_NS;
     if (lua_istable(L, 2)) {
@@ -429,20 +421,19 @@ int lua_ws_open(lua_State *L)
         timeout = duration_arg(L, -1, "timeout", HTTP_DEFAULT_TIMEOUT_NS);
         lua_pop(L, 1);
     }
-    conn_init(&s->c, w->lp, &ws_handlers, s);
-    if (s->u.tls)
-        conn_set_tls(&s->c, w->ctx->ws_tls, s->u.host); /* WebSocket stays HTTP/1.1 */
-    s->state = WSS_CONNECTING;
-    s->connect_start_ns = loop_update_now(w->lp);
-    int rc = conn_open(&s->c, &s->a);
-    if (rc < 0) {
-        snprintf(s->err, sizeof s->err, "connect: %s", strerror(-rc));
-        ws_stats(s)->ws_errors++;
-        s->state = WSS_CLOSED;
-    }
     lua_settop(L, 3);
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* returned by push_ws_result */
-    return ws_wait(L, vu, s, WSOP_OPEN, timeout);
+    /* Through the exchange: connect (every address in turn), TLS, the
+     * request and its deadline; ws_on_handshake has the outcome. */
+    xch_conn_init(&s->xc, lua_worker_xch(w), t, s);
+    s->xc_ready = true;
+    s->req = (xch_req){.data = s->hs_req.data, .len = s->hs_req.len, .upgrade = true,
+                       .intended_ns = loop_update_now(vu->lp), .timeout_ns = timeout,
+                       .cb = &s->hcb, .shard = vu->shard, .on_done = ws_on_handshake,
+                       .owner = s};
+    s->state = WSS_CONNECTING;
+    xch_submit(&s->xc, &s->req);
+    return ws_wait(L, vu, s, WSOP_OPEN, 0);
 }
 
 static ws_sock *check_sock(lua_State *L)
@@ -473,7 +464,7 @@ static int l_ws_send(lua_State *L)
                 return luaL_error(L, "ws send: rtt key must be 1 to 63 bytes");
             if (s->nkeyed < WS_RTT_RING) {
                 memcpy(s->keyed[s->nkeyed].key, k, kl + 1);
-                s->keyed[s->nkeyed++].t0 = loop_update_now(s->w->lp);
+                s->keyed[s->nkeyed++].t0 = loop_update_now(vu_loop(s));
             }
             rtt = false;
         }
@@ -491,7 +482,7 @@ static int l_ws_send(lua_State *L)
     }
     ws_stats(s)->ws_msgs_sent++;
     if (rtt && s->rtt_len < WS_RTT_RING) {
-        s->rtt[(s->rtt_head + s->rtt_len) % WS_RTT_RING] = loop_update_now(s->w->lp);
+        s->rtt[(s->rtt_head + s->rtt_len) % WS_RTT_RING] = loop_update_now(vu_loop(s));
         s->rtt_len++;
     }
     lua_pushboolean(L, 1);
@@ -543,7 +534,8 @@ static int l_ws_close(lua_State *L)
     if (s->state != WSS_OPEN)
         return 0;
     uint8_t mask[4];
-    uint64_t r = s->w->rng = s->w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t *rng = lua_worker_rng(s->w);
+    uint64_t r = *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
     memcpy(mask, &r, 4);
     ws_close_append(&s->queued, code, reason, mask);
     s->close_sent = true;
@@ -595,10 +587,6 @@ int lua_ws_push_result(lua_State *co, lua_vu *vu)
         s->self_ref = LUA_NOREF;
         lua_pushnil(co);
         lua_pushstring(co, s->timed_out ? "timeout" : s->err[0] ? s->err : "closed");
-        if (s->timed_out) {
-            ws_stats(s)->ws_errors++;
-            ws_closed(s, WS_CLOSE_ABNORMAL, "handshake timeout");
-        }
         return 2;
     case WSOP_RECV:
         if (s->head) {

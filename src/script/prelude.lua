@@ -23,20 +23,10 @@ local Response = debug.getregistry()["volley.response"]
 local methods = {
   json = function(self) return C.json_decode(self.body) end,
 }
--- res.headers and res.timings are built on first use from the raw
--- strings _h and _t that the C side leaves (most scripts never read them).
-local lazy = { headers = { C.headers_of, "_h" }, timings = { C.timings_of, "_t" } }
-local rawget, rawset = rawget, rawset
-Response.__index = function(self, k)
-  local l = lazy[k]
-  if l then
-    local v = l[1](rawget(self, l[2]))
-    if k == "headers" then setmetatable(v, CIHeaders) end
-    rawset(self, k, v)
-    return v
-  end
-  return methods[k]
-end
+-- res.headers, res.timings and res.method are built on first use from the
+-- raw string _r that the C side leaves (most scripts never read them), and
+-- kept; res.redirects is set only when there were some (C.response_index).
+Response.__index = C.response_index(CIHeaders, methods)
 
 json = { decode = C.json_decode, encode = C.json_encode }
 
@@ -116,7 +106,11 @@ end
 -- ---- cookies: one jar per VU, emptied at the start of each iteration
 -- (k6's default) unless the VU called http.keep_cookies(true) ----
 local jars = setmetatable({}, { __mode = "k" })
+-- Until some VU of this worker gets a cookie there is no jar to look up
+-- (saves a coroutine.running per request and per iteration).
+local any_jar = false
 local keep_jar = setmetatable({}, { __mode = "k" })
+local vu_stops = {}   -- vu.id -> its user's on_stop (run_users)
 
 local function url_parts(url)
   local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]*)([^#]*)")
@@ -126,10 +120,17 @@ local function url_parts(url)
   return scheme, host, path
 end
 
-local function jar_of()
+-- http.batch's helper coroutines use the jar of the VU they work for.
+local jar_alias = setmetatable({}, { __mode = "k" })
+local function jar_key()
   local co = co_running()
+  return jar_alias[co] or co
+end
+
+local function jar_of()
+  local co = jar_key()
   local j = jars[co]
-  if not j then j = {}; jars[co] = j end
+  if not j then j = {}; jars[co] = j; any_jar = true end
   return j
 end
 
@@ -163,7 +164,7 @@ local function remember_cookies(url, set_cookie)
 end
 
 local function cookie_header(url)
-  local jar = jars[co_running()]
+  local jar = jars[jar_key()]
   if not jar then return nil end
   local scheme, host, path = url_parts(url)
   local out = {}
@@ -185,14 +186,14 @@ local function cookie_header(url)
   return table.concat(parts, "; ")
 end
 
-function http.keep_cookies(on) keep_jar[co_running()] = on and true or nil end
+function http.keep_cookies(on) keep_jar[jar_key()] = on and true or nil end
 function http.cookies(url)
   local h = cookie_header(url)
   local t = {}
   if h then for k, v in h:gmatch("([^=; ]+)=([^;]*)") do t[k] = v end end
   return t
 end
-function http.clear_cookies() jars[co_running()] = nil end
+function http.clear_cookies() jars[jar_key()] = nil end
 
 -- ---- redirects: params.redirects (default 10, as k6) hops, each one a
 -- request of its own in the numbers ----
@@ -207,18 +208,24 @@ end
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
-local function request(method, url, body, params)
+local http_call = C.http
+-- r0, cookie0: the first response when the caller made the call already
+-- (http.get's plain path), to go on with its cookie or redirect.
+local function request(method, url, body, params, r0, cookie0)
   if type(url) ~= "string" then
     error("http." .. method:lower() .. ": the URL must be a string, not a " .. type(url), 3)
   end
-  url, body, params = prepare(url, body, params)
+  if body ~= nil or params ~= nil then url, body, params = prepare(url, body, params) end
   local max = params and params.redirects
   if max == nil then max = 10 end
   local use_jar = not (params and params.cookies == false)
   local hops = 0
   while true do
-    local p = params
-    if use_jar and not (params and header_of(params.headers, "Cookie")) then
+    local p, r, cookie = params, r0, cookie0
+    r0, cookie0 = nil, nil
+    -- A VU with no cookies (the usual case) has no jar: nothing to add.
+    if r then -- made by the caller
+    elseif use_jar and any_jar and jars[jar_key()] and not (params and header_of(params.headers, "Cookie")) then
       local ch = cookie_header(url)
       if ch then
         p = {}
@@ -229,15 +236,20 @@ local function request(method, url, body, params)
         p.headers = h
       end
     end
-    local r = C.http(method, url, body, p)
+    if not r then
+      local status, rbody, raw, err, code, trunc, proto
+      status, rbody, raw, err, code, trunc, cookie, proto = http_call(method, url, body, p)
+      r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                         error_code = code, truncated = trunc, proto = proto }, Response)
+    end
     -- r.headers is built (lazily, with CIHeaders) only when something
-    -- reads it: here only when the response set a cookie (_c) or redirects.
-    if use_jar and type(r) == "table" and rawget(r, "_c") then
+    -- reads it: here only when the response set a cookie or redirects.
+    if use_jar and cookie then
       remember_cookies(url, r.headers["Set-Cookie"])
     end
-    local loc = type(r) == "table" and REDIRECT[r.status] and r.headers["Location"]
+    local loc = REDIRECT[r.status] and r.headers["Location"]
     if not loc or hops >= max then
-      if type(r) == "table" then r.url = url; r.redirects = hops end
+      if hops > 0 then r.redirects = hops end
       return r
     end
     hops = hops + 1
@@ -250,12 +262,71 @@ local function request(method, url, body, params)
 end
 
 function http.request(method, url, body, params) return request(method, url, body, params) end
-function http.get(url, params) return request("GET", url, nil, params) end
+function http.get(url, params)
+  -- The plain case (a URL, no params, no cookie jar in this worker yet):
+  -- one call here; request() only for a redirect or a cookie.
+  if params == nil and not any_jar and type(url) == "string" then
+    local status, rbody, raw, err, code, trunc, cookie, proto = http_call("GET", url, nil, nil)
+    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
+                             error_code = code, truncated = trunc, proto = proto }, Response)
+    if not cookie and not REDIRECT[status] then return r end
+    return request("GET", url, nil, nil, r, cookie)
+  end
+  return request("GET", url, nil, params)
+end
 function http.head(url, params) return request("HEAD", url, nil, params) end
 function http.del(url, body, params) return request("DELETE", url, body, params) end
 function http.post(url, body, params) return request("POST", url, body, params) end
 function http.put(url, body, params) return request("PUT", url, body, params) end
 function http.patch(url, body, params) return request("PATCH", url, body, params) end
+
+-- http.batch: up to 20 helpers (lua_batch.c) take the requests in turn,
+-- each on a connection of its own; results come back in the order given.
+local function batch_worker(list, results, parent)
+  jar_alias[co_running()] = parent
+  while true do
+    local i = C.batch_next()
+    if not i then break end
+    local q = list[i]
+    local ok, r = pcall(request, q[1], q[2], q[3], q[4])
+    results[i] = ok and r or { raised = tostring(r) }
+  end
+  C.batch_park()
+end
+
+-- One request of a batch: a URL, k6's array { method, url, body, params }
+-- or a table { method =, url =, body =, params = }.
+local function batch_item(k, q)
+  if type(q) == "string" then return { "GET", q } end
+  if type(q) ~= "table" then
+    error("http.batch: request " .. tostring(k) .. " must be a URL or a table", 3)
+  end
+  if q.url or q.method then return { (q.method or "GET"):upper(), q.url, q.body, q.params } end
+  return { tostring(q[1] or "GET"):upper(), q[2], q[3], q[4] }
+end
+
+function http.batch(reqs)
+  if type(reqs) ~= "table" then error("http.batch: expects a table of requests", 2) end
+  local keys, list = {}, {}
+  if #reqs > 0 then
+    for i = 1, #reqs do keys[i] = i end
+  else
+    for k in pairs(reqs) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  end
+  for i, k in ipairs(keys) do list[i] = batch_item(k, reqs[k]) end
+  local results = {}
+  C.batch(#list, batch_worker, list, results)
+  local out = {}
+  for i, k in ipairs(keys) do
+    local r = results[i]
+    if r == nil or r.raised then
+      error("http.batch: request " .. tostring(k) .. ": " .. tostring(r and r.raised or "not run"), 2)
+    end
+    out[k] = r
+  end
+  return out
+end
 
 -- group names are per VU (coroutine), since VUs interleave on one state
 local groups = setmetatable({}, { __mode = "k" })
@@ -269,33 +340,25 @@ function group(name, fn)
   return r
 end
 
-function check(value, sets, tags)
-  if type(sets) ~= "table" then error("check: the second argument must be a table of functions", 2) end
-  local g = groups[co_running()]
-  local all = true
-  for name, f in pairs(sets) do
-    local pass
-    if type(f) == "function" then
-      local ok, r = pcall(f, value)
-      pass = ok and r and true or false
-    else
-      pass = f and true or false
-    end
-    C.check(g and (g .. "::" .. tostring(name)) or tostring(name), pass)
-    if not pass then all = false end
-  end
-  return all
-end
+-- check(value, sets, tags): in C (C.checker), one call per check; it reads
+-- the VU's group from this table.
+check = C.checker(groups)
 
 local Metric = {}
 Metric.__index = Metric
-function Metric:add(v, tags) C.metric(self.kind, self.name, v, tags) end
+local metric_id = C.metric_id
+-- _id: the metric's place in this worker's results (metric_decl), so that
+-- an untagged add is one C call with no lookup by name.
+function Metric:add(v, tags)
+  local id = self._id
+  if id and tags == nil then metric_id(id, v) else C.metric(self.kind, self.name, v, tags) end
+end
 metrics = {}
 for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
   metrics[k] = function(name)
     if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
-    C.metric_decl(k, name)
-    return setmetatable({ name = name, kind = k }, Metric)
+    local id = C.metric_decl(k, name)
+    return setmetatable({ name = name, kind = k, _id = id }, Metric)
   end
 end
 
@@ -396,6 +459,7 @@ function user(def)
     error("user: expects { tasks = {...}, weight = N, wait = between(a, b), on_start = fn }", 2)
   end
   local cls = { weight = def.weight or 1, wait = def.wait, on_start = def.on_start,
+                on_stop = def.on_stop,
                 name = def.name, tasks = {}, total = 0 }
   for k, t in pairs(def.tasks) do
     local fn, w = t, 1
@@ -426,6 +490,11 @@ function run_users(classes)
       end
       me = { class = cls, data = data }
       selves[id] = me
+      if cls.on_stop then
+        local stop = cls.on_stop
+        vu_stops[id] = function() stop(me) end
+        debug.getregistry()["volley.want_stop"] = true
+      end
       if cls.on_start then cls.on_start(me) end
     end
     local cls = me.class
@@ -507,6 +576,14 @@ function ws.connect(url, params, fn)
   return { status = 101, url = url }
 end
 
+-- Per-VU stop hooks (Locust's on_stop): vu_stop(data) if the script
+-- defines it, and the on_stop of the VU's user class (run_users).
+local function stop_hook(d)
+  if type(vu_stop) == "function" then vu_stop(d) end
+  local f = vu_stops[vu.id]
+  if f then f() end
+end
+
 -- The driver of a VU: one call of the scenario's function per iteration.
 local function handler(e)
   if type(e) ~= "string" then e = tostring(e) end
@@ -518,23 +595,27 @@ return function(fn, phase)
   local capture = phase == "setup"
   local sj = C.setup_data()
   local data = sj and C.json_decode(sj) or nil
-  local first = true
+  local first, stopping = true, false
   while true do
-    local co = co_running()
-    if not keep_jar[co] then jars[co] = nil end
+    if any_jar and not stopping then
+      local co = co_running()
+      if jars[co] and not keep_jar[co] then jars[co] = nil end
+    end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)
       if not ok then C.iter_end(false, r) end
     end
     first = false
-    ok, r = xpcall(fn, handler, data)
+    -- resumed with true: the scenario is over, this VU's stop hooks run
+    if stopping then ok, r = xpcall(stop_hook, handler, data)
+    else ok, r = xpcall(fn, handler, data) end
     if ok and capture then
       local eok, js = pcall(C.json_encode, r)
       if not eok then ok, r = false, "setup: its return value is not JSON data: " .. tostring(js)
       else C.phase_result(js) end
     end
-    C.iter_end(ok, r)
+    stopping = C.iter_end(ok, r) == true
   end
 end
 

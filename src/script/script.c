@@ -14,6 +14,7 @@
 #include "script/k6thr.h"
 #include "script/lua_shared.h"
 #include "script/lua_worker.h"
+#include "script/lua_wrk.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -154,15 +155,16 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
         return err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
     int rc = lua_api_install(L, NULL, dir, o ? o->env : NULL, o ? o->nenv : 0, e);
     if (!rc)
-        rc = lua_api_load(L, path, e);
+        rc = o && o->wrk ? lua_wrk_check(L, o, path, e) : lua_api_load(L, path, e);
     if (!rc)
         rc = lua_plan_read(L, p, e);
     if (!rc)
         rc = check_thresholds(L, p, e);
-    if (!rc) {
+    if (!rc && !(o && o->wrk)) { /* a wrk script's setup(thread) is wrk's */
         p->has_setup = lua_getglobal(L, "setup") == LUA_TFUNCTION;
         p->has_teardown = lua_getglobal(L, "teardown") == LUA_TFUNCTION;
-        lua_pop(L, 2);
+        p->has_summary = lua_getglobal(L, "handle_summary") == LUA_TFUNCTION;
+        lua_pop(L, 3);
     }
     if (!rc && o && o->shape)
         rc = lua_plan_override(L, p, o->shape, e);
@@ -188,6 +190,30 @@ int script_preflight(const char *path, const script_opts *o, err *e)
     lua_plan_free(lp); /* thresholds, when the read got that far */
     free(lp);
     return rc;
+}
+
+/* --warmup: each scenario for d from the start, at its first stage's
+ * target (as URL runs warm up); iteration kinds as constant VUs. */
+static void warmup_plan(const lua_plan *lp, lua_plan *wp, uint64_t d)
+{
+    *wp = *lp;
+    wp->thr = NULL;
+    wp->nthr = 0;
+    for (size_t i = 0; i < wp->nsc; i++) {
+        lua_scenario *s = &wp->sc[i];
+        double t = s->x.nstages ? s->x.stages[0].target : 0;
+        s->start_ns = 0;
+        if (s->kind == LSX_RAMPING_VUS) {
+            s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = t >= 1 ? (uint32_t)t : 1};
+            s->vus = s->x.vus;
+        } else if (s->kind == LSX_RAMPING_RATE) {
+            s->x = (executor){.kind = EXEC_CONSTANT_RATE, .rate = t > 0 ? t : 1};
+        } else if (s->kind == LSX_PER_VU_ITERATIONS || s->kind == LSX_SHARED_ITERATIONS) {
+            s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = s->vus};
+        }
+        s->kind = s->x.kind == EXEC_CONSTANT_VUS ? LSX_CONSTANT_VUS : LSX_CONSTANT_RATE;
+        s->x.duration_ns = d;
+    }
 }
 
 /* setup() or teardown(): one VU, one iteration, through the same engine,
@@ -217,6 +243,7 @@ static int run_phase(const char *path, const lua_worker_ctx *ctx, const lua_plan
     pc.plan = sp;
     pc.phase_result = result;
     pc.phase = fn;
+    pc.raw = false; /* setup and teardown are not in requests.csv */
     pc.vu_base[0] = 0;
     pc.agg = script_results_new(path, sp);
     results r;
@@ -279,6 +306,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->quiet = o->quiet;
     ctx->seg = o->segment_n ? (segment){o->segment_k, o->segment_n} : (segment){1, 1};
     ctx->no_retry = o->no_retry;
+    ctx->raw = o->raw;
     _Atomic uint32_t errors_logged = 0;
     ctx->errors_logged = &errors_logged;
     /* setup() first: its return value is every iteration's argument; if it
@@ -310,6 +338,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         goto done;
     }
     ctx->agg->setup = setup_ph;
+    ctx->agg->handle_summary = lp->has_summary;
     for (size_t i = 0; i < lp->nthr; i++) {
         script_threshold *t = realloc(ctx->agg->thresholds, (i + 1) * sizeof *t);
         if (!t)
@@ -336,7 +365,29 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     rp.threads = threads;
     rp.duration_ns = end_ns;
     rp.keepalive = true;
+    /* -s: wrk's setup(thread) runs once per thread before the load. */
+    if (o->wrk && !(ctx->wrk = lua_wrk_new(path, o, threads, e))) {
+        rc = e->code ? e->code : VOLLEY_EINVAL;
+        goto done;
+    }
+    /* --warmup: the same workers on a plan cut to the warm-up, results apart. */
+    lua_worker_ctx wctx;
+    lua_plan *wp = NULL;
+    if (o->warmup_ns) {
+        if (!(wp = malloc(sizeof *wp))) {
+            rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
+            goto done;
+        }
+        warmup_plan(lp, wp, o->warmup_ns);
+        wctx = *ctx;
+        wctx.plan = wp;
+        wctx.raw = false;
+        wctx.agg = NULL; /* its checks and metrics are not kept */
+        rp.warmup_ns = o->warmup_ns;
+    }
     engine_custom c = {
+        .warmup_ns = o->warmup_ns,
+        .warmup_ctx = wp ? &wctx : NULL,
         .ops = &lua_worker_ops,
         .ctx = ctx,
         .nthreads = threads,
@@ -354,7 +405,12 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
         goto done;
     }
     rc = engine_run_custom(&c, &leo, out, e);
+    free(wp);
     hist_free(la.latency);
+    /* wrk's done(): a failure there fails the run, the results are kept. */
+    err de = {0};
+    if (!rc && ctx->wrk && lua_wrk_done(ctx->wrk, out, &de))
+        snprintf(ctx->agg->hook_error, sizeof ctx->agg->hook_error, "%s", de.msg);
     if (!rc && ctx->agg->names_folded)
         log_warn("more than %d request names: the rest are counted as 'other' (give related "
                  "URLs one params.name)", SCRIPT_MAX_NAMES);
@@ -367,6 +423,7 @@ done:
         ctx->agg = NULL;
     }
     script_results_free(ctx->agg);
+    lua_wrk_free(ctx->wrk);
     free(setup_json);
     lua_shared_free_all();
     lua_plan_free(lp);

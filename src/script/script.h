@@ -20,6 +20,7 @@ typedef struct script_results script_results;
 struct lua_plan;
 struct lua_plan_shape;
 struct tls_client_ctx;
+struct lua_wrk_opts;
 
 typedef struct script_opts {
     const char *const *env;  /* "KEY=VALUE" from -e, override the environment */
@@ -42,6 +43,9 @@ typedef struct script_opts {
     size_t http_nheaders;
     bool no_retry;           /* --no-retry: a stale connection is an error */
     uint64_t seed;           /* --seed (session picks one when not given) */
+    const struct lua_wrk_opts *wrk; /* -s: a wrk script (script/lua_wrk); NULL: volley's */
+    bool raw;                /* --raw: per-request records to the engine's raw sink */
+    uint64_t warmup_ns;      /* --warmup: the scenarios at their start for this long first */
 } script_opts;
 
 /* Runs the script at path. Errors found before any load (cannot read,

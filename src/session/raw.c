@@ -29,12 +29,33 @@ static void ms3(FILE *f, uint64_t ns)
             (unsigned long long)(ns % NS_PER_MS / NS_PER_US));
 }
 
+/* A name as an RFC 4180 field: quoted (quotes doubled) when it holds a
+ * comma, a quote or a line break (a script's scenario may be named so). */
+static void csv_name(FILE *f, const char *s)
+{
+    if (!s[strcspn(s, ",\"\r\n")]) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 void session_raw_record(void *ctx, const worker_raw *r)
 {
     session_raw *w = ctx;
     FILE *f = w->f;
     ms3(f, r->intended_ns);
-    fprintf(f, ",%u,%s,%u,", (unsigned)r->step, w->p->eps[r->ep].name, (unsigned)r->status);
+    const char *name = w->p->neps ? w->p->eps[r->ep].name
+                       : w->r && r->ep < w->r->neps ? w->r->eps[r->ep].name : "";
+    fprintf(f, ",%u,", (unsigned)r->step);
+    csv_name(f, name);
+    fprintf(f, ",%u,", (unsigned)r->status);
     ms3(f, r->latency_ns);
     fputc(',', f);
     ms3(f, r->service_ns);

@@ -3,6 +3,7 @@
  * start the server under test, run, judge, write - and every phase leaves
  * its resources in one `state`, freed on one path at the end. */
 #include "session/session.h"
+#include "script/lua_summary.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -88,6 +89,7 @@ typedef struct state {
     results r;
     bool have_r;
     script_results *sres;
+    const char *script_path;
     tls_client_ctx *tls, *ws_tls; /* scripts: http.* and wss:// (ALPN http/1.1) */
     FILE *out;                 /* summary and information */
     session_sink sinks[SESSION_MAX_SINKS + 2]; /* the config's and the built-in ones */
@@ -341,16 +343,23 @@ static int run_load(state *s, const char *script_path, err *e)
     if (!script_path) {
         rc = engine_run(s->p, &eo, &s->r, e);
     } else {
-        if (!(s->tls = tls_client_ctx_new(&s->p->tls_opts, e)))
+        /* A script may never use https: the trust store is loaded by its
+         * first https host (lua_http_target, before any timing). */
+        tls_client_opts to = s->p->tls_opts;
+        to.lazy_trust = true;
+        if (!(s->tls = tls_client_ctx_new(&to, e)))
             return e->code ? e->code : VOLLEY_EINVAL;
         tls_client_opts wo = s->p->tls_opts;
         wo.alpn = TLS_ALPN_HTTP11; /* WebSocket stays on HTTP/1.1 (no RFC 8441) */
+        wo.lazy_trust = true;
         if (s->p->tls_opts.alpn != TLS_ALPN_HTTP11 && !(s->ws_tls = tls_client_ctx_new(&wo, e)))
             return e->code ? e->code : VOLLEY_EINVAL;
         script_opts so = c->script;
         so.threads = s->p->threads;
         so.out_dir = c->no_save ? NULL : s->dir;
         so.quiet = c->quiet;
+        so.raw = c->raw;
+        s->raw.r = &s->r;
         so.res = &s->sres;
         so.tls = s->tls;
         so.ws_tls = s->ws_tls;
@@ -466,9 +475,23 @@ static void judge(state *s)
             s->sinks[i].end(s->sinks[i].ctx, r, c->no_save ? NULL : s->dir);
     if (!c->quiet) {
         summary_print(s->out, r); /* with the script's part, from r->script */
+        if (c->latency_dist)
+            summary_print_latency_dist(s->out, r);
         if (s->lc.failed)
             fprintf(s->out, "  aborted: %s\n", s->lc.why);
     }
+}
+
+/* A script's handle_summary(data): results.json's document in, files out. */
+static int handle_summary(state *s, err *e)
+{
+    char *js = results_json_dump_ext(&s->r, script_extra, s->sres, e);
+    if (!js)
+        return e->code ? e->code : VOLLEY_ENOMEM;
+    int rc = lua_summary_run(s->script_path, &s->c->script, js, s->c->no_save ? NULL : s->dir,
+                             stdout, e);
+    free(js);
+    return rc;
 }
 
 static void finish(state *s)
@@ -493,6 +516,12 @@ static void finish(state *s)
         err e2 = {0};
         err_set(&e2, VOLLEY_EINVAL, "--save-baseline: %s", e.msg);
         fail(s, 1, &e2);
+    }
+    if (s->sres && s->sres->handle_summary && handle_summary(s, &e))
+        fail(s, 1, &e);
+    if (s->sres && s->sres->hook_error[0]) {
+        err_set(&e, VOLLEY_EINVAL, "%s", s->sres->hook_error);
+        fail(s, 1, &e);
     }
     int code = 0;
     if (s->have_base) {
@@ -541,6 +570,7 @@ int session_run(session_config *c, plan *p, const char *script_path)
     s.c = c;
     s.p = p;
     s.out = c->json ? stderr : stdout;
+    s.script_path = script_path;
     c->out_used[0] = 0;
     install_signals(); /* before anything slow (--exec): a signal stops, never kills */
     err e = {0};

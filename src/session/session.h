@@ -65,6 +65,7 @@ typedef struct session_config {
     const char *out_dir;       /* NULL: a new volley-results/<time>[-segK-N][-label] */
     const char *dir_prefix;    /* before the time in the default name ("demo-") */
     bool no_save, quiet, json, raw;
+    bool latency_dist;         /* --latency: wrk's latency distribution after the summary */
     bool no_report;            /* no report.html and charts after the run */
     threshold thresholds[SESSION_MAX_THRESHOLDS];
     size_t nthresholds;

@@ -17,6 +17,7 @@ struct worker_raw;
 typedef struct session_raw {
     FILE *f;
     const plan *p;
+    const results *r;        /* a script's endpoints (its scenarios), named by the engine */
     uint64_t rows;
 } session_raw;
 

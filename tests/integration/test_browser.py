@@ -95,3 +95,26 @@ def test_cookies_and_redirects(volley_bin, site):
     # Every hop is a request in the numbers.
     res = json.loads(p.stdout)
     assert res["totals"]["requests"] == len(Site.hits)
+
+
+def test_plain_get_follows_redirects_and_keeps_cookies(volley_bin, site, tmp_path):
+    """http.get(url) with no params is a shorter path until the worker has a
+    cookie jar (docs/performance.md): the very first request of the run
+    redirects and sets cookies, and must still be followed and remembered."""
+    script = tmp_path / "plain.lua"
+    script.write_text("""
+options = { vus = 1, iterations = 2 }
+function default()
+  local r = http.get(ENV.URL .. "/login")
+  print("first", r.status, r.redirects, r.url:gsub("^https?://[^/]+", ""), r.body)
+  local h = http.get(ENV.URL .. "/home")
+  print("second", h.status, h.redirects, h.body)
+end
+""")
+    p = subprocess.run([volley_bin, "run", str(script), "-e", "URL=" + site, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = [l.split("] ", 1)[1].split("\t") for l in p.stderr.splitlines() if "] first" in l
+             or "] second" in l]
+    assert lines == [["first", "200", "1", "/home", "pref=dark; sid=abc"],
+                     ["second", "200", "0", "pref=dark; sid=abc"]] * 2, p.stderr

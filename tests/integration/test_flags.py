@@ -197,6 +197,8 @@ def url_effects():
     E["env"] = lambda c: c.refused("env", "-e", "A=b", "-n", "1", c.rec.url)
     _output_effects(E, lambda c: ["-d", "1s", "-c", "1", c.url()])
     E["seed"] = lambda c: c.refused("seed", "--seed", "7", "-n", "1", c.rec.url)
+    E["script"] = _url_wrk_script
+    E["latency"] = lambda c: _latency(c, ["-n", "20", c.url("/delay/2")])
     E["quiet"] = lambda c: _quiet(c, ["-n", "2", c.url()])
     E["help"] = lambda c: _true("--connections" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run("--help-markdown").stdout.startswith("| flag |"))
@@ -219,7 +221,7 @@ def script_effects():
     E["threads"] = lambda c: _eq(c.json(*c.lua("-t", "2", "-c", "2", "-d", "200ms"))["plan"]["threads"], 2)
     E["cpus"] = lambda c: _cpus(c, c.lua("-c", "2"))
     E["max-connections"] = lambda c: _eq(c.json(*c.lua("--rate", "10", "-d", "300ms", "--max-connections", "4"))["plan"]["connections"], 4)
-    for f, a in [("max-backlog", ["--max-backlog", "5"]), ("warmup", ["--warmup", "1s"]),
+    for f, a in [("max-backlog", ["--max-backlog", "5"]),
                  ("rates", ["--rates", "1,2"]), ("cooldown", ["--cooldown", "1s"]),
                  ("endpoint", ["--endpoint", "a=http://127.0.0.1:1/"]),
                  ("targets", ["--targets", "t.txt"]), ("mode", ["--mode", "mixed"]),
@@ -229,7 +231,7 @@ def script_effects():
                  ("body", ["-b", "x"]), ("body-file", ["--body-file", "x"]),
                  ("no-keepalive", ["--no-keepalive"]), ("connect-timeout", ["--connect-timeout", "1s"]),
                  ("grace", ["--grace", "1s"]), ("max-header-size", ["--max-header-size", "1k"]),
-                 ("raw", ["--raw"]), ("cold", ["--cold"]), ("pipeline", ["--pipeline", "2"]),
+                 ("cold", ["--cold"]), ("pipeline", ["--pipeline", "2"]),
                  ("max-streams", ["--max-streams", "2"])]:
         E[f] = R(f, *a)
     E["header"] = lambda c: (c.json(*c.lua("-H", "X-T: 1", "-H", "x-t: 2", url=c.rec.url)), _true("\r\nx-t: 2\r\n" in c.rec.heads[0] and "X-T: 1" not in c.rec.heads[0]))
@@ -261,9 +263,31 @@ def script_effects():
     _output_effects(E, lambda c: c.lua("-d", "1s"))
     E["quiet"] = lambda c: _quiet(c, c.lua())
     E["seed"] = lambda c: _eq(c.json(*c.lua("--seed", "7"))["script"]["seed"], 7)
+    E["script"] = R("script", "-s", "wrk.lua")
+    E["raw"] = _script_raw
+    E["warmup"] = lambda c: _gt(c.json(*c.lua("--warmup", "300ms", "-d", "300ms"))["warmup_requests"], 0)
+    E["latency"] = lambda c: _latency(c, c.lua("-n", "20", "-e", "PATH=/delay/2"))
     E["help"] = lambda c: _true("flow.lua" in c.run("--help").stdout)
     E["help-markdown"] = lambda c: _true(c.run(str(c.script), "--help-markdown").stdout.count("| both |") > 10)
     return E
+
+
+def _latency(c, target):
+    """--latency: wrk's distribution (50/75/90/99 %) after the summary."""
+    p = c.run("--no-save", "--latency", *target)
+    assert p.returncode == 0, p.stderr
+    rows = re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$", p.stdout, re.M)
+    _eq([r[0] for r in rows], ["50", "75", "90", "99"])
+    _true(all(float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u] >= 2 for _, v, u in rows))
+    _true("Latency Distribution" not in c.run("--no-save", *target).stdout)
+
+
+def _url_wrk_script(c):
+    """-s FILE URL: a wrk script (wrk.method set at its top level) drives the run."""
+    w = c.tmp / "wrk.lua"
+    w.write_text('wrk.method = "PUT"\n')
+    c.json("-s", str(w), "-c", "1", "-t", "1", "-d", "200ms", c.rec.url)
+    _true(c.rec.heads and all(h.startswith("PUT ") for h in c.rec.heads))
 
 
 def _url_pipeline(c, flag):
@@ -447,6 +471,22 @@ def _url_raw(c):
     p = c.run("-q", "--raw", "--out", str(out), "-n", "6", c.url())
     assert p.returncode == 0, p.stderr
     _eq(len((out / "requests.csv").read_text().splitlines()), 7)
+
+
+def _script_raw(c):
+    """A script's requests.csv: a row per request, the same columns as a URL
+    run's, the endpoint column naming the scenario; setup's request is not in it."""
+    out = c.tmp / "raw"
+    c.script.write_text('local u = ENV.URL\nfunction setup() http.get(u .. "/echo") end\n'
+                        'function default()\n  http.get(u .. "/health")\n'
+                        '  http.get(u .. "/status/404")\nend\n')
+    p = c.run("-q", "--raw", "--out", str(out), *c.lua("-n", "3", "-c", "2"))
+    assert p.returncode == 0, p.stderr
+    rows = (out / "requests.csv").read_text().splitlines()
+    head = c.run("-q", "--raw", "--out", str(c.tmp / "u"), "-n", "1", c.url())
+    assert head.returncode == 0, head.stderr
+    _eq(rows[0], (c.tmp / "u" / "requests.csv").read_text().splitlines()[0])
+    _eq(sorted(r.split(",")[2:4] for r in rows[1:]), [["default", "200"]] * 3 + [["default", "404"]] * 3)
 
 
 def _baseline(c, target, slow, gate=False):

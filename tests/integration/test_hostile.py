@@ -165,7 +165,10 @@ def test_unsolicited_response_is_counted_as_that_response(volley_bin):
     t = r.json["totals"]
     check_counts(t)
     assert set(t["responses_by_status"]) <= {"408"}
-    assert set(kinds(t)) <= {"closed_early", "reset", "cancelled"}
+    # A connection left in the Python server's full accept queue is never
+    # answered: a true timeout, rare (3 once, sanitized, at load average 12).
+    assert set(kinds(t)) <= {"closed_early", "reset", "cancelled", "timeout"}
+    assert t["errors_by_kind"].get("timeout", 0) <= 8, kinds(t)
     assert t["requests"] > 50
 
 

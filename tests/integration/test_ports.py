@@ -1,6 +1,6 @@
 """The ported Locust file and k6 script in examples/ run against volley
 serve and do what their originals do: user classes by weight, weighted
-tasks 50/30/15/5, on_start; groups, checks, custom metrics and thresholds."""
+tasks 50/30/15/5, on_start, on_stop; groups, checks, custom metrics and thresholds."""
 import json
 import os
 import subprocess
@@ -28,6 +28,7 @@ def test_locust_port_weights_classes_and_tasks(volley_bin, serve):
     names = r["script"]["names"]
     # 8 VUs, weights 3:1: 6 browsers (each logged in once), 2 API clients.
     assert names[serve.url + "/echo"]["requests"] == 6
+    assert names["logout"]["requests"] == 6  # on_stop, once per browser
     assert names["api status"]["requests"] > 0
     assert all(t["ok"] for t in r["thresholds"])
 

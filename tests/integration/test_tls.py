@@ -374,15 +374,83 @@ def test_run_names_a_missing_cacert_file(volley_bin, tmp_path):
 
 
 def test_more_connections_than_handshake_slots_all_connect(volley_bin, certs, tls_serve):
-    # 200 connections at once on one thread, 64 handshake slots (net/conn's
+    # 400 connections at once on one thread, 256 handshake slots (net/conn's
     # gate): the others wait their turn, and every one connects, handshakes
     # once and gets its responses.
     s = tls_serve()
-    d = run_json(volley_bin, "--cacert", certs["ca.pem"], "-c", "200", "-t", "1", "-n", "400",
-                 s.url + "/health", timeout=120)
+    d = run_json(volley_bin, "--cacert", certs["ca.pem"], "-c", "400", "-t", "1", "-n", "800",
+                 "--connect-timeout", "60s", s.url + "/health", timeout=180)
     t = d["totals"]
     check_counts(t)
-    assert t["responses"] == 400 and t["transport_errors"] == 0, t
-    assert t["connections_opened"] == 200, t
-    assert d["tls_handshake"]["count"] == 200, d["tls_handshake"]
-    assert s.handshakes() == (200, 0)
+    assert t["responses"] == 800 and t["transport_errors"] == 0, t
+    assert t["connections_opened"] == 400, t
+    assert d["tls_handshake"]["count"] == 400, d["tls_handshake"]
+    assert s.handshakes() == (400, 0)
+
+
+# ---- scripts: wss:// through the exchange ----
+
+def test_wss_handshake_records_connect_and_tls_times(volley_bin, certs, serve, tmp_path):
+    """A ws.open over TLS connects through load/exchange: its TCP connect and
+    TLS handshake land in results.json's connect and tls_handshake
+    distributions, as an https request's do, while the 101 itself is not an
+    HTTP request in the totals (the ws block counts the session). nginx
+    terminates TLS in front of volley serve's /ws echo."""
+    from nginxutil import Nginx, free_port as nginx_port
+    port = nginx_port()
+    tls_server = (
+        "server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;"
+        " location /ws { proxy_pass http://127.0.0.1:%d; proxy_http_version 1.1;"
+        " proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; } }"
+        % (port, certs["server.pem"], certs["server.key"], serve.port))
+    ng = Nginx(http_extra=tls_server)
+    try:
+        script = tmp_path / "wss.lua"
+        script.write_text("""
+options = { vus = 2, iterations = 6 }
+function default()
+  local s, err = ws.open("wss://127.0.0.1:%d/ws")
+  if not s then error(err) end
+  s:send("hello")
+  local m = s:recv(5)
+  check(m, { ["echoed"] = function(x) return x == "hello" end })
+  s:close()
+end
+""" % port)
+        res = run_json(volley_bin, "--cacert", certs["ca.pem"], str(script))
+    finally:
+        ng.stop()
+    ws = res["script"]["scenarios"]["default"]["ws"]
+    assert ws["sessions"] == 6 and ws["errors"] == 0, (ws, res["script"]["errors"])
+    assert res["script"]["checks"][0]["passes"] == 6
+    assert res["connect"]["count"] == 6 and res["connect"]["max"] > 0
+    assert res["tls_handshake"]["count"] == 6 and res["tls_handshake"]["max"] > 0
+    assert res["totals"]["connections_opened"] == 6
+    assert res["totals"]["requests"] == 0
+
+
+def test_wss_refused_certificate_is_an_open_error(volley_bin, serve, certs, tmp_path):
+    """Without --cacert the handshake fails verification in the exchange's
+    TLS code: ws.open returns the reason and nothing counts as a session."""
+    from nginxutil import Nginx, free_port as nginx_port
+    port = nginx_port()
+    tls_server = ("server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;"
+                  " location /ws { return 404; } }"
+                  % (port, certs["server.pem"], certs["server.key"]))
+    ng = Nginx(http_extra=tls_server)
+    try:
+        script = tmp_path / "wss.lua"
+        script.write_text("""
+options = { vus = 1, iterations = 2 }
+function default()
+  local s, err = ws.open("wss://127.0.0.1:%d/ws")
+  check(err, { ["verify"] = function(e) return e ~= nil and e:find("certificate verify failed", 1, true) ~= nil end })
+end
+""" % port)
+        res = run_json(volley_bin, str(script))
+    finally:
+        ng.stop()
+    ws = res["script"]["scenarios"]["default"]["ws"]
+    assert ws["sessions"] == 0 and ws["errors"] == 2, ws
+    assert res["script"]["checks"][0]["passes"] == 2, res["script"]["checks"]
+    assert res["totals"]["requests"] == 0

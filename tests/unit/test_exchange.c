@@ -2,7 +2,9 @@
  * first address refuses falls back to the next one and remembers it; a
  * target where every address refuses is connect_refused; a response is
  * recorded in the request's shard; pipelined requests (the FIFO) get their
- * own responses in order, and a close mid-pipeline counts each once. */
+ * own responses in order, and a close mid-pipeline counts each once; an
+ * upgrade answered 101 hands its connection over with the bytes after the
+ * head, and is not an HTTP request in the shard. */
 #include "load/exchange.h"
 
 #include <arpa/inet.h>
@@ -223,5 +225,102 @@ Test(exchange, close_mid_pipeline_counts_each_request_once)
     cr_assert_eq(sh->tot.err_kind[ERRK_STALE] + sh->tot.err_kind[ERRK_CLOSED], 2);
     metrics_shard_free(sh);
     close(f.lfd);
+    loop_free(f.l);
+}
+
+/* ---- upgrade (the WebSocket handshake, script/lua_ws) ---- */
+
+typedef struct upgrade_seen {
+    fixture *f;
+    char rest[64];
+    size_t rest_len;
+} upgrade_seen;
+
+static void on_upgrade_done(xch_req *r, const xch_outcome *o)
+{
+    upgrade_seen *u = r->owner;
+    u->rest_len = o->rest_len < sizeof u->rest ? o->rest_len : sizeof u->rest;
+    if (o->rest_len)
+        memcpy(u->rest, o->rest, u->rest_len);
+    u->f->got = *o;
+    u->f->outcomes++;
+    loop_stop(u->f->l);
+}
+
+/* One upgrade request to f's port; returns whether the connection was
+ * still open after the outcome (then it is closed here). */
+static bool run_upgrade(fixture *f, upgrade_seen *u, metrics_shard *sh)
+{
+    static char rbuf[4096];
+    _Atomic uint32_t active = 0;
+    xch_ctx ctx = {.lp = f->l, .rbuf = rbuf, .rbuf_len = sizeof rbuf, .active = &active,
+                   .retry = true};
+    xch_target t = {.naddrs = 1};
+    t.addrs[0] = mk(AF_INET, f->port);
+    xch_conn xc;
+    xch_conn_init(&xc, &ctx, &t, u);
+    static const char req[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+    xch_req r = {.data = req, .len = sizeof req - 1, .upgrade = true,
+                 .intended_ns = loop_update_now(f->l), .timeout_ns = 5000000000ULL,
+                 .shard = sh, .on_done = on_upgrade_done, .owner = u};
+    xch_submit(&xc, &r);
+    if (!f->outcomes)
+        loop_run(f->l);
+    bool open = xch_is_open(&xc);
+    uint32_t act = atomic_load(&active);
+    xch_close(&xc, true);
+    cr_assert_eq(atomic_load(&active), 0, "closing the upgraded connection counts it out");
+    cr_assert_eq(act, open ? 1 : 0);
+    xch_conn_release(&xc);
+    return open;
+}
+
+Test(exchange, upgrade_101_hands_over_the_connection_and_the_bytes_after_it)
+{
+    fixture f = {.reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\n\r\n\x81\x02hi"};
+    listen_v4(&f, true);
+    upgrade_seen u = {.f = &f};
+    metrics_shard *sh = metrics_shard_new();
+    cr_assert(run_upgrade(&f, &u, sh), "a 101 leaves the connection open");
+    cr_assert_eq(f.got.err, -1);
+    cr_assert_eq(f.got.status, 101);
+    cr_assert_eq(u.rest_len, 4);
+    cr_assert_eq(memcmp(u.rest, "\x81\x02hi", 4), 0, "the first frame comes with the outcome");
+    /* connect recorded as for any request; the 101 is not an HTTP request */
+    cr_assert_eq(sh->tot.connects, 1);
+    cr_assert_eq(hist_count(sh->connect), 1);
+    cr_assert_eq(sh->tot.requests, 0);
+    cr_assert_eq(sh->tot.responses, 0);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    loop_free(f.l);
+}
+
+Test(exchange, upgrade_refused_closes_and_counts_no_request)
+{
+    fixture f = {.reply = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+    listen_v4(&f, true);
+    upgrade_seen u = {.f = &f};
+    metrics_shard *sh = metrics_shard_new();
+    cr_assert(!run_upgrade(&f, &u, sh), "any other status closes the connection");
+    cr_assert_eq(f.got.err, -1);
+    cr_assert_eq(f.got.status, 404);
+    cr_assert_eq(u.rest_len, 0);
+    cr_assert_eq(sh->tot.requests, 0);
+    metrics_shard_free(sh);
+    close(f.lfd);
+    /* A refused connect is the outcome's error, not an HTTP request either. */
+    fixture g = {0};
+    listen_v4(&g, false);
+    upgrade_seen v = {.f = &g};
+    sh = metrics_shard_new();
+    cr_assert(!run_upgrade(&g, &v, sh));
+    cr_assert_eq(g.got.err, ERRK_CONNECT_REFUSED);
+    cr_assert_eq(sh->tot.requests, 0);
+    cr_assert_eq(sh->tot.err_kind[ERRK_CONNECT_REFUSED], 0);
+    metrics_shard_free(sh);
+    close(g.lfd);
+    loop_free(g.l);
     loop_free(f.l);
 }
