@@ -10,6 +10,7 @@
 #include "load/engine.h"
 #include "load/plan.h"
 #include "load/search.h"
+#include "load/segment.h"
 #include "metrics/threshold.h"
 #include "monitor/selfmon.h"
 #include "net/tls.h"
@@ -17,6 +18,7 @@
 #include "report/chart.h"
 #include "report/chart_search.h"
 #include "results/results_json.h"
+#include "results/stepsync.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +36,9 @@
 /* More dropped iterations than this share fail a step (the server did not
  * take the load even if the latency of what it took was fine). */
 #define FM_DROP_LIMIT 0.01
+/* --segment: the next step starts this long after the last segment wrote
+ * its result (beside --cooldown), so every segment has read it by then. */
+#define FM_SYNC_SLACK_NS (500 * NS_PER_MS)
 
 static volatile sig_atomic_t fm_interrupts;
 
@@ -55,6 +60,10 @@ typedef struct fm_opts {
     const char *weights[PLAN_MAX_ENDPOINTS];
     size_t nweights;
     bool no_save, json, quiet;
+    segment seg;               /* --segment K/N; n == 0: not segmented */
+    const char *sync_dir;      /* --sync-dir: where the segments meet */
+    uint64_t start_at_ns;      /* --start-at, Unix ns: step 1 of every segment */
+    uint64_t sync_timeout_ns;  /* --sync-timeout */
 } fm_opts;
 
 static void usage(FILE *f)
@@ -106,15 +115,24 @@ static void usage(FILE *f)
           "                           scenarios read\n"
           "  -q, --quiet              only the result\n"
           "  -h, --help               this help\n"
-          "\n"
-          "Not supported yet (refused): --segment.\n",
+          "several machines (docs/capacity.md, docs/distributed.md):\n"
+          "      --segment K/N|auto   run segment K of N of every step, in lock-step with\n"
+          "                           the others (each runs rate/N of the step)\n"
+          "      --sync-dir DIR       a folder every segment shares: each writes its step's\n"
+          "                           results there and merges all of them before deciding\n"
+          "                           the next rate (required with --segment)\n"
+          "      --start-at T         common start of step 1: RFC 3339 or Unix seconds\n"
+          "                           (required with --segment)\n"
+          "      --sync-timeout D     wait at most D for the other segments' step results,\n"
+          "                           then exit 1 naming the missing ones (default 60s)\n",
           f);
 }
 
 enum {
     FO_SLO = 1000, FO_START, FO_MIN, FO_MAX, FO_PRECISION, FO_STEPS, FO_STEP_MIN,
     FO_STEP_MAX, FO_COOLDOWN, FO_ENDPOINT, FO_MODE, FO_WEIGHT, FO_TIMEOUT, FO_MAXCONN,
-    FO_NOKA, FO_OUT, FO_NOSAVE, FO_JSON, FO_SEGMENT, FO_RETRIES,
+    FO_NOKA, FO_OUT, FO_NOSAVE, FO_JSON, FO_SEGMENT, FO_RETRIES, FO_SYNC_DIR, FO_START_AT,
+    FO_SYNC_TIMEOUT,
 };
 
 static const struct option fm_long[] = {
@@ -142,6 +160,9 @@ static const struct option fm_long[] = {
     {"no-save", no_argument, NULL, FO_NOSAVE},
     {"json", no_argument, NULL, FO_JSON},
     {"segment", required_argument, NULL, FO_SEGMENT},
+    {"sync-dir", required_argument, NULL, FO_SYNC_DIR},
+    {"start-at", required_argument, NULL, FO_START_AT},
+    {"sync-timeout", required_argument, NULL, FO_SYNC_TIMEOUT},
     {"env", required_argument, NULL, 'e'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -267,8 +288,18 @@ static int parse_flag(plan *p, fm_opts *o, int c, const char *arg, err *e)
         o->env[o->nenv++] = arg;
         return 0;
     case FO_SEGMENT:
-        return err_set(e, VOLLEY_EINVAL, "--segment: not supported by find-max yet (the "
-                       "segments would have to search in lock-step); run it on one machine");
+        if ((rc = segment_parse(arg, getenv, &o->seg, e)))
+            return rc;
+        p->segment_k = o->seg.k;
+        p->segment_n = o->seg.n;
+        return 0;
+    case FO_SYNC_DIR: o->sync_dir = arg; return 0;
+    case FO_START_AT: return segment_parse_start_at(arg, &o->start_at_ns, e);
+    case FO_SYNC_TIMEOUT:
+        if ((rc = parse_duration_ns(arg, "--sync-timeout", &o->sync_timeout_ns, e)))
+            return rc;
+        return o->sync_timeout_ns ? 0 : err_set(e, VOLLEY_EINVAL, "--sync-timeout: must be "
+                                                "more than 0");
     }
     return err_set(e, VOLLEY_EINVAL, "internal: unhandled option");
 }
@@ -302,6 +333,7 @@ typedef struct fm_run {
     results best;
     bool have_best;
     double best_rate;
+    uint64_t next_start_ns; /* --segment: wall-clock start of the next step */
 } fm_run;
 
 /* Would the SLO hold on the server's own time (service time in place of
@@ -402,19 +434,56 @@ static int run_script_step(const plan *p, const fm_opts *o, fm_run *fr, double r
     env[o->nenv + 1] = kv_dur;
     script_results *sres = NULL;
     script_opts so = {.env = env, .nenv = o->nenv + 2, .threads = p->threads, .quiet = true,
-                      .res = &sres, .tls = fr->tls};
+                      .res = &sres, .tls = fr->tls, .segment_k = o->seg.k,
+                      .segment_n = o->seg.n};
     int rc = script_run(o->script, &so, eo, r, e);
     script_results_free(sres);
     return rc;
 }
 
-/* Runs one step at rate; keeps its results when it is the best pass. */
+/* --segment: our part of the step into the shared folder, the merged step
+ * (every segment's part) back in r; the next step's common start. */
+static int sync_step(const fm_opts *o, fm_run *fr, results *r, bool *any_behind, err *e)
+{
+    stepsync_config c = {.dir = o->sync_dir, .run_key = o->start_at_ns, .k = o->seg.k,
+                         .n = o->seg.n, .timeout_ns = o->sync_timeout_ns,
+                         .interrupts = &fm_interrupts};
+    results merged;
+    stepsync_info info;
+    int rc = stepsync_exchange(&c, (uint32_t)fr->s.nsteps, r, &merged, &info, e);
+    results_free(r);
+    if (rc)
+        return rc;
+    *r = merged;
+    *any_behind = info.any_behind;
+    fr->next_start_ns = info.last_written_ns + o->cooldown_ns + FM_SYNC_SLACK_NS;
+    return 0;
+}
+
+/* Keeps r (taken) as the results to write when it is the best pass so far
+ * (or the first step), else frees it. */
+static void keep_best(fm_run *fr, results *r, const search_step *st, double rate)
+{
+    bool keep = (st->pass && rate > fr->best_rate) || !fr->have_best;
+    if (r->interrupted || !keep) {
+        results_free(r);
+        return;
+    }
+    if (fr->have_best)
+        results_free(&fr->best);
+    fr->best = *r;
+    fr->have_best = true;
+    fr->best_rate = st->pass ? rate : 0;
+}
+
+/* Runs one step at rate (with --segment: our share, then the merged step);
+ * keeps its results when it is the best pass. */
 static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
 {
     uint64_t dur = step_duration_ns(o, rate);
     p->shape.rate = rate;
     p->shape.duration_ns = dur;
-    engine_options eo = {.interrupts = &fm_interrupts};
+    engine_options eo = {.interrupts = &fm_interrupts, .start_at_wall_ns = fr->next_start_ns};
     results r;
     selfmon *sm = selfmon_start(NULL);
     int rc = o->script ? run_script_step(p, o, fr, rate, dur, &eo, &r, e)
@@ -424,7 +493,17 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     free(g.sec_cpu_pct);
     if (rc)
         return rc;
+    r.segment_k = o->seg.k;
+    r.segment_n = o->seg.n;
     selfmon_judge(&r);
+    bool behind = r.generator.behind;
+    if (o->seg.n && fm_interrupts) { /* stopped: no part to share; the others time out */
+        results_free(&r);
+        return 0;
+    }
+    if (o->seg.n && (rc = sync_step(o, fr, &r, &behind, e)))
+        return rc;
+    r.generator.behind = behind;
     search_step st;
     if ((rc = judge_step(&r, o, rate, dur, &st, e))) {
         results_free(&r);
@@ -434,16 +513,7 @@ static int run_step(plan *p, const fm_opts *o, fm_run *fr, double rate, err *e)
     search_record(&fr->s, &st);
     if (!o->quiet)
         print_step(o->json ? stderr : stdout, fr->s.nsteps - 1, &fr->s.steps[fr->s.nsteps - 1]);
-    bool keep = (st.pass && rate > fr->best_rate) || !fr->have_best;
-    if (r.interrupted || !keep) {
-        results_free(&r);
-    } else {
-        if (fr->have_best)
-            results_free(&fr->best);
-        fr->best = r;
-        fr->have_best = true;
-        fr->best_rate = st.pass ? rate : 0;
-    }
+    keep_best(fr, &r, &st, rate);
     return 0;
 }
 
@@ -563,8 +633,34 @@ static int write_files(const fm_run *fr, const fm_opts *o, const char *dir, err 
     return rc;
 }
 
+/* --segment needs a shared folder and a common start; those flags mean
+ * nothing without it. */
+static int check_segment(fm_opts *o, err *e)
+{
+    if (!o->seg.n) {
+        const char *stray = o->sync_dir ? "--sync-dir" : o->start_at_ns ? "--start-at"
+                            : o->sync_timeout_ns ? "--sync-timeout" : NULL;
+        return stray ? err_set(e, VOLLEY_EINVAL, "%s: only with --segment K/N", stray) : 0;
+    }
+    if (!o->sync_dir)
+        return err_set(e, VOLLEY_EINVAL, "--segment needs --sync-dir DIR (a folder every "
+                       "segment shares, where they exchange each step's results)");
+    if (!o->start_at_ns)
+        return err_set(e, VOLLEY_EINVAL, "--segment needs --start-at T (the common start of "
+                       "step 1, the same for every segment)");
+    struct stat st;
+    if (stat(o->sync_dir, &st) || !S_ISDIR(st.st_mode))
+        return err_set(e, VOLLEY_EINVAL, "--sync-dir: '%s' is not a folder", o->sync_dir);
+    if (!o->sync_timeout_ns)
+        o->sync_timeout_ns = 60 * NS_PER_S;
+    return 0;
+}
+
 static int check_search(fm_opts *o, err *e)
 {
+    int src = check_segment(o, e);
+    if (src)
+        return src;
     if (!o->nslo)
         return err_set(e, VOLLEY_EINVAL, "--slo is required (e.g. --slo 'p(99)<50ms,errors<1%%')");
     /* A latency SLO alone would pass a step whose requests all failed (no
@@ -658,21 +754,25 @@ static int parse_args(plan *p, fm_opts *o, int argc, char **argv, err *e)
     return finish_plan(p, o, argc, argv, e);
 }
 
-static void default_dir(char *out, size_t cap)
+static void default_dir(char *out, size_t cap, segment sg)
 {
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
     mkdir("volley-results", 0755);
-    snprintf(out, cap, "volley-results/find-max-%04d%02d%02d-%02d%02d%02d", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int n = snprintf(out, cap, "volley-results/find-max-%04d%02d%02d-%02d%02d%02d",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
+    if (sg.n && n > 0 && (size_t)n < cap) /* segments on one host: a folder each */
+        snprintf(out + n, cap - (size_t)n, "-seg%uof%u", sg.k, sg.n);
 }
 
 static int search_loop(plan *p, const fm_opts *o, fm_run *fr, err *e)
 {
     double rate;
+    fr->next_start_ns = o->start_at_ns;
     while ((rate = search_next(&fr->s)) > 0 && !fm_interrupts) {
-        if (fr->s.nsteps)
+        if (fr->s.nsteps && !o->seg.n) /* segments: the common start includes it */
             cool_down(o->cooldown_ns);
         if (fm_interrupts)
             break;
@@ -702,7 +802,7 @@ static int outputs(const fm_run *fr, const fm_opts *o, int exit_code)
         if (o->out_dir)
             snprintf(dir, sizeof dir, "%s", o->out_dir);
         else
-            default_dir(dir, sizeof dir);
+            default_dir(dir, sizeof dir, o->seg);
         if (write_files(fr, o, dir, &e)) {
             fprintf(stderr, "volley find-max: %s\n", e.msg);
             exit_code = exit_code ? exit_code : 1;

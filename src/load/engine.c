@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define POLL_NS (50 * NS_PER_MS)
 #define PROGRESS_NS (250 * NS_PER_MS)
@@ -76,7 +77,8 @@ typedef struct engine {
     bool aligned;   /* --start-at was applied (to the first shape only) */
     bool late_pending; /* the aligned shape's lateness is still to be noted */
     uint64_t stop_ns;  /* when a stop was first asked for (0: never) */
-    hist *scratch_ep, *scratch_all;
+    hist *scratch_ep, *scratch_all, *lag_ep, *lag_all;
+    uint64_t cpu_ns, cpu_at_ns; /* process CPU at the last row, and when */
 } engine;
 
 /* One run of a shape: a step, the whole run, or the warm-up. */
@@ -143,6 +145,56 @@ static bool shard_has(metrics_shard *sh, uint64_t s, bool final)
     return metrics_interval_ready(sh, s) || (final && sh->cur == s);
 }
 
+static uint64_t process_cpu_ns(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NS_PER_S +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* The generator's CPU since the previous row, in % of one core. */
+static double cpu_pct_since_last(engine *g)
+{
+    uint64_t cpu = process_cpu_ns(), now = clock_now_ns();
+    double pct = g->cpu_at_ns && now > g->cpu_at_ns && cpu >= g->cpu_ns
+                     ? (double)(cpu - g->cpu_ns) * 100.0 / (double)(now - g->cpu_at_ns)
+                     : 0;
+    g->cpu_ns = cpu;
+    g->cpu_at_ns = now;
+    return pct;
+}
+
+/* Adds one shard's interval into row (counts, classes, kinds). */
+static void row_add_interval(series_row *row, const metrics_interval *iv)
+{
+    row->requests += iv->requests;
+    row->responses += iv->responses;
+    row->errors += iv->errors;
+    row->transport_errors += iv->transport_errors;
+    row->bytes_in += iv->bytes_in;
+    row->bytes_out += iv->bytes_out;
+    row->dropped += iv->dropped;
+    for (int c = 0; c < METRICS_STATUS_CLASSES; c++)
+        row->status_class[c] += iv->status_class[c];
+    for (int k = 0; k < ERRK_COUNT; k++)
+        row->err_kind[k] += iv->err_kind[k];
+}
+
+/* Adds an endpoint's row into the run's (the counts; not percentiles). */
+static void row_add_counts(series_row *all, const series_row *row)
+{
+    metrics_interval iv = {.requests = row->requests, .responses = row->responses,
+                           .errors = row->errors, .transport_errors = row->transport_errors,
+                           .bytes_in = row->bytes_in, .bytes_out = row->bytes_out,
+                           .dropped = row->dropped};
+    memcpy(iv.status_class, row->status_class, sizeof iv.status_class);
+    memcpy(iv.err_kind, row->err_kind, sizeof iv.err_kind);
+    row_add_interval(all, &iv);
+    all->target_rps += row->target_rps;
+}
+
 static void row_from_hist(series_row *row, const hist *h)
 {
     row->p50_ns = hist_percentile(h, 50);
@@ -163,9 +215,11 @@ static void add_second(shape_run *r, uint64_t s, bool final)
     double target = target_in_second(r, s);
     series_row all = {.second = (uint32_t)(s + r->second_offset)};
     hist_reset(g->scratch_all);
+    hist_reset(g->lag_all);
     for (uint32_t ep = 0; ep < g->ngroups; ep++) {
         series_row row = {.second = all.second};
         hist_reset(g->scratch_ep);
+        hist_reset(g->lag_ep);
         for (uint32_t i = 0; i < r->n; i++) {
             metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
             /* A worker that is done stopped before closing second s: its
@@ -173,34 +227,26 @@ static void add_second(shape_run *r, uint64_t s, bool final)
             if (!shard_has(sh, s, final || g->ops->done(r->w[i])))
                 continue;
             const metrics_interval *iv = metrics_interval_get(sh, s);
-            row.requests += iv->requests;
-            row.responses += iv->responses;
-            row.errors += iv->errors;
-            row.transport_errors += iv->transport_errors;
-            row.bytes_in += iv->bytes_in;
-            row.bytes_out += iv->bytes_out;
-            row.dropped += iv->dropped;
+            row_add_interval(&row, iv);
             hist_merge(g->scratch_ep, iv->latency);
+            hist_merge(g->lag_ep, iv->send_lag);
             metrics_interval_release(sh, s);
         }
         row_from_hist(&row, g->scratch_ep);
+        row.send_lag_p99_ns = hist_percentile(g->lag_ep, 99);
         row.target_rps = target * ep_share(g, ep);
         row.active = final ? 0 : active;
         hist_merge(g->scratch_all, g->scratch_ep);
-        all.requests += row.requests;
-        all.responses += row.responses;
-        all.errors += row.errors;
-        all.transport_errors += row.transport_errors;
-        all.bytes_in += row.bytes_in;
-        all.bytes_out += row.bytes_out;
-        all.dropped += row.dropped;
-        all.target_rps += row.target_rps;
+        hist_merge(g->lag_all, g->lag_ep);
+        row_add_counts(&all, &row);
         if (r->eps)
             series_append(&r->eps[ep].st.sec, &row);
         const engine_options *eo = g->opt;
         if (!final && !r->warmup && r->eps && eo && eo->on_endpoint_second)
             eo->on_endpoint_second(eo->ctx, ep, r->eps[ep].name, &row);
     }
+    all.send_lag_p99_ns = hist_percentile(g->lag_all, 99);
+    all.cpu_pct = cpu_pct_since_last(g);
     row_from_hist(&all, g->scratch_all);
     all.active = final ? 0 : active;
     if (r->all)
@@ -630,6 +676,26 @@ static int run_sweep(engine *g, err *e)
     return 0;
 }
 
+/* The histograms a row is built in; 0 or VOLLEY_ENOMEM. Starts the CPU
+ * clock of the first row. */
+static int scratch_new(engine *g)
+{
+    g->scratch_ep = hist_new();
+    g->scratch_all = hist_new();
+    g->lag_ep = hist_new();
+    g->lag_all = hist_new();
+    cpu_pct_since_last(g);
+    return g->scratch_ep && g->scratch_all && g->lag_ep && g->lag_all ? 0 : VOLLEY_ENOMEM;
+}
+
+static void scratch_free(engine *g)
+{
+    hist_free(g->scratch_ep);
+    hist_free(g->scratch_all);
+    hist_free(g->lag_ep);
+    hist_free(g->lag_all);
+}
+
 int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
 {
     if (results_init(out))
@@ -641,10 +707,8 @@ int engine_run(const plan *p, const engine_options *opt, results *out, err *e)
     engine g = {.p = p, .ngroups = (uint32_t)p->neps, .opt = opt, .out = out};
     for (size_t i = 0; i < p->neps; i++)
         out->eps[i].weight = p->eps[i].weight;
-    g.scratch_ep = hist_new();
-    g.scratch_all = hist_new();
     int rc = 0;
-    if (!g.scratch_ep || !g.scratch_all) {
+    if (scratch_new(&g)) {
         rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto done;
     }
@@ -680,8 +744,7 @@ done:
     if (!out->start_wall_ns)
         out->start_wall_ns = clock_wall_ns();
     out->end_wall_ns = clock_wall_ns();
-    hist_free(g.scratch_ep);
-    hist_free(g.scratch_all);
+    scratch_free(&g);
     return rc;
 }
 
@@ -695,10 +758,8 @@ int engine_run_custom(const engine_custom *c, const engine_options *opt, results
         if (!results_add_endpoint(out, c->group_names[i], "", ""))
             return err_set(e, VOLLEY_ENOMEM, "out of memory");
     engine g = {.ngroups = c->ngroups, .ops = c->ops, .ops_ctx = c->ctx, .opt = opt, .out = out};
-    g.scratch_ep = hist_new();
-    g.scratch_all = hist_new();
     int rc;
-    if (!g.scratch_ep || !g.scratch_all) {
+    if (scratch_new(&g)) {
         rc = err_set(e, VOLLEY_ENOMEM, "out of memory");
     } else {
         rc = 0;
@@ -718,7 +779,6 @@ int engine_run_custom(const engine_custom *c, const engine_options *opt, results
     if (!out->start_wall_ns)
         out->start_wall_ns = clock_wall_ns();
     out->end_wall_ns = clock_wall_ns();
-    hist_free(g.scratch_ep);
-    hist_free(g.scratch_all);
+    scratch_free(&g);
     return rc;
 }

@@ -531,7 +531,7 @@ void xch_mark_sent(xch_req *r, uint64_t now)
     r->sent = true;
     r->sent_ns = now;
     if (r->record_send_lag)
-        hist_record(r->shard->send_lag, now - r->intended_ns);
+        metrics_record_send_lag(r->shard, now - r->intended_ns);
 }
 
 /* Two or more requests waiting: copied into the connection's buffer, as

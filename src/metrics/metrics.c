@@ -200,7 +200,8 @@ metrics_shard *metrics_shard_new(void)
     memset(s, 0, size);
     bool ok = metrics_dists_new(s->dist) == 0;
     for (int i = 0; i < METRICS_RING; i++)
-        ok = ok && (s->ring[i].latency = hist_new()) != NULL;
+        ok = ok && (s->ring[i].latency = hist_new()) != NULL &&
+             (s->ring[i].send_lag = hist_new()) != NULL;
     atomic_init(&s->closed, 0);
     atomic_init(&s->consumed, 0);
     atomic_init(&s->live_requests, 0);
@@ -217,8 +218,10 @@ void metrics_shard_free(metrics_shard *s)
     if (!s)
         return;
     metrics_dists_free(s->dist);
-    for (int i = 0; i < METRICS_RING; i++)
+    for (int i = 0; i < METRICS_RING; i++) {
         hist_free(s->ring[i].latency);
+        hist_free(s->ring[i].send_lag);
+    }
     free(s);
 }
 
@@ -248,6 +251,7 @@ void metrics_record_response(metrics_shard *s, const metrics_sample *m)
     iv->requests++;
     iv->responses++;
     iv->errors += failed;
+    iv->status_class[metrics_status_class(m->status)]++;
     iv->bytes_in += m->bytes_in;
     iv->bytes_out += m->bytes_out;
     hist_record(iv->latency, m->latency_ns);
@@ -268,10 +272,12 @@ void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint6
     t->requests++;
     t->errors++;
     t->transport_errors++;
-    t->err_kind[(unsigned)k < ERRK_COUNT ? k : ERRK_PARSE]++;
+    unsigned kind = (unsigned)k < ERRK_COUNT ? k : ERRK_PARSE;
+    t->err_kind[kind]++;
     t->bytes_in += bytes_in;
     t->bytes_out += bytes_out;
     metrics_interval *iv = metrics_cur(s);
+    iv->err_kind[kind]++;
     iv->requests++;
     iv->errors++;
     iv->transport_errors++;
@@ -297,10 +303,19 @@ void metrics_record_connect(metrics_shard *s, uint64_t connect_ns)
     hist_record(s->connect, connect_ns);
 }
 
+void metrics_record_send_lag(metrics_shard *s, uint64_t lag_ns)
+{
+    hist_record(s->send_lag, lag_ns);
+    hist_record(metrics_cur(s)->send_lag, lag_ns);
+}
+
 static void interval_reset(metrics_interval *iv)
 {
     hist_reset(iv->latency);
+    hist_reset(iv->send_lag);
     iv->requests = iv->responses = iv->errors = iv->transport_errors = iv->bytes_in = iv->bytes_out = iv->dropped = 0;
+    memset(iv->status_class, 0, sizeof iv->status_class);
+    memset(iv->err_kind, 0, sizeof iv->err_kind);
 }
 
 void metrics_close_interval(metrics_shard *s)

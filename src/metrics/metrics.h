@@ -50,6 +50,12 @@ err_kind metrics_err_kind_h2(uint32_t code);
 int metrics_err_kind_from_name(const char *name);
 
 #define METRICS_STATUS_MAX 600 /* statuses 0..599; anything else is a parse error */
+/* Status classes: 0 for a status outside 100-599 ("other"), 1..5 for 1xx..5xx. */
+#define METRICS_STATUS_CLASSES 6
+static inline int metrics_status_class(int status)
+{
+    return status >= 100 && status < 600 ? status / 100 : 0;
+}
 
 /* ---- distributions ----
  * The one list of latency-like distributions every stats block keeps:
@@ -153,10 +159,13 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src);
 /* Percent of requests that did not fail (NaN with no requests). */
 double metrics_ok_pct(const metrics_totals *t);
 
-/* One second of one shard. */
+/* One second of one shard: counts, responses by status class, errors by
+ * kind, latency and (open model) send lag. */
 typedef struct metrics_interval {
-    hist *latency;
+    hist *latency, *send_lag;
     uint64_t requests, responses, errors, transport_errors, bytes_in, bytes_out, dropped;
+    uint64_t status_class[METRICS_STATUS_CLASSES];
+    uint64_t err_kind[ERRK_COUNT];
 } metrics_interval;
 
 #define METRICS_RING 8
@@ -217,6 +226,8 @@ void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint6
 void metrics_record_failure(metrics_shard *s, err_kind k, uint64_t latency_ns, uint64_t bytes_in,
                             uint64_t bytes_out);
 void metrics_record_connect(metrics_shard *s, uint64_t connect_ns);
+/* Open model: the first byte written lag_ns after the scheduled time. */
+void metrics_record_send_lag(metrics_shard *s, uint64_t lag_ns);
 
 /* Worker: closes the current second and starts the next one. */
 void metrics_close_interval(metrics_shard *s);

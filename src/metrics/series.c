@@ -3,7 +3,24 @@
 
 #include "core/err.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Status classes first (the order of status_class[]), then "errors_" and
+ * each error kind's name (the order of err_kind[]), made once from
+ * metrics_err_kind_name so a new kind gets its column. */
+static const char *const class_names[METRICS_STATUS_CLASSES] = {
+    "status_other", "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx"};
+static char kind_cols[ERRK_COUNT][64];
+static pthread_once_t kind_cols_once = PTHREAD_ONCE_INIT;
+
+static void make_kind_cols(void)
+{
+    for (int k = 0; k < ERRK_COUNT; k++)
+        snprintf(kind_cols[k], sizeof kind_cols[k], "errors_%s", metrics_err_kind_name((err_kind)k));
+}
 
 void series_init(series *s)
 {
@@ -34,4 +51,29 @@ int series_append(series *s, const series_row *row)
 const series_row *series_last(const series *s)
 {
     return s->len ? &s->rows[s->len - 1] : NULL;
+}
+
+const char *series_breakdown_name(size_t i)
+{
+    if (i < METRICS_STATUS_CLASSES)
+        return class_names[i];
+    if (i >= SERIES_NBREAKDOWN)
+        return NULL;
+    pthread_once(&kind_cols_once, make_kind_cols);
+    return kind_cols[i - METRICS_STATUS_CLASSES];
+}
+
+uint64_t *series_breakdown_field(series_row *r, size_t i)
+{
+    if (i < METRICS_STATUS_CLASSES)
+        return &r->status_class[i];
+    return i < SERIES_NBREAKDOWN ? &r->err_kind[i - METRICS_STATUS_CLASSES] : NULL;
+}
+
+int series_breakdown_find(const char *name)
+{
+    for (size_t i = 0; i < SERIES_NBREAKDOWN; i++)
+        if (!strcmp(name, series_breakdown_name(i)))
+            return (int)i;
+    return -1;
 }

@@ -5,6 +5,8 @@
 #ifndef VOLLEY_SERIES_H
 #define VOLLEY_SERIES_H
 
+#include "metrics/metrics.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +22,13 @@ typedef struct series_row {
     double target_rps;    /* open model: the schedule's rate; 0 otherwise */
     uint32_t active;      /* connections / VUs active at the end of the second */
     uint64_t dropped;     /* open model: iterations dropped in this second */
+    /* responses by status class (0: other, 1..5: 1xx..5xx) and transport
+     * errors by kind: each sums to responses / transport_errors */
+    uint64_t status_class[METRICS_STATUS_CLASSES];
+    uint64_t err_kind[ERRK_COUNT];
+    uint64_t send_lag_p99_ns; /* open model: first byte written - scheduled time */
+    double cpu_pct;       /* the generator's CPU in this second (100 = one core);
+                             the run's row only, 0 in endpoint rows */
 } series_row;
 
 typedef struct series {
@@ -32,5 +41,14 @@ void series_free(series *s);
 /* Appends a copy of row; returns 0 or VOLLEY_ENOMEM. */
 int series_append(series *s, const series_row *row);
 const series_row *series_last(const series *s);
+
+/* The breakdown columns of a row, in results.json's order: "status_other",
+ * "status_1xx".."status_5xx", then "errors_<kind>" for each error kind. */
+#define SERIES_NBREAKDOWN (METRICS_STATUS_CLASSES + ERRK_COUNT)
+const char *series_breakdown_name(size_t i);
+/* The field of row r that breakdown column i names. */
+uint64_t *series_breakdown_field(series_row *r, size_t i);
+/* Column i of a name; -1 if it is not a breakdown column. */
+int series_breakdown_find(const char *name);
 
 #endif

@@ -185,8 +185,9 @@ void selfmon_judge(results *r)
         g->lag_p99_ns = hist_percentile(r->st.send_lag, 99);
     }
     if (r->plan.rate_per_s > 0 && !r->nsteps) {
-        g->target_rps = r->plan.rate_per_s;
-        double sched = r->plan.rate_per_s * (double)r->plan.duration_ns / NS_PER_S;
+        /* A segment runs its share of the plan's rate. */
+        g->target_rps = r->plan.rate_per_s / (r->segment_n ? r->segment_n : 1);
+        double sched = g->target_rps * (double)r->plan.duration_ns / NS_PER_S;
         g->sent_share = sched > 0 ? (double)(t->requests + t->dropped) / sched : 0;
     }
     char why[160];

@@ -13,27 +13,40 @@ const char *dash_page(void) { return (const char *)dash_page_html; }
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
+/* Non-zero counts by status class and by error kind, as two objects
+ * ("status" and kinds_key). */
+static json_t *by_class_kind(const uint64_t *cls, const uint64_t *kinds, const char *kinds_key)
+{
+    json_t *st = json_object(), *ek = json_object();
+    for (int c = 1; c < SNAP_STATUS_CLASSES; c++)
+        if (cls[c])
+            json_object_set_new(st, snap_status_class_name(c), json_integer((json_int_t)cls[c]));
+    for (int k = 0; k < ERRK_COUNT; k++)
+        if (kinds[k])
+            json_object_set_new(ek, metrics_err_kind_name((err_kind)k),
+                                json_integer((json_int_t)kinds[k]));
+    return json_pack("{s:o,s:o}", "status", st, kinds_key, ek);
+}
+
 static json_t *last_second(const snap *s)
 {
     const series_row *r = &s->last;
-    return json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:I}", "requests", (json_int_t)r->requests,
-                     "target", r->target_rps, "p50_ms", ms(r->p50_ns), "p90_ms", ms(r->p90_ns),
-                     "p99_ms", ms(r->p99_ns), "max_ms", ms(r->max_ns), "errors",
-                     (json_int_t)r->errors);
+    json_t *o = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:I,s:f,s:f}", "requests",
+                          (json_int_t)r->requests, "target", r->target_rps, "p50_ms",
+                          ms(r->p50_ns), "p90_ms", ms(r->p90_ns), "p99_ms", ms(r->p99_ns),
+                          "max_ms", ms(r->max_ns), "errors", (json_int_t)r->errors,
+                          "send_lag_p99_ms", ms(r->send_lag_p99_ns), "cpu_pct", r->cpu_pct);
+    if (o)
+        json_object_update_new(o, by_class_kind(r->status_class, r->err_kind, "error_kinds"));
+    return o;
 }
 
 static json_t *breakdown(const snap *s)
 {
-    json_t *st = json_object(), *ek = json_object();
-    for (int c = 1; c < SNAP_STATUS_CLASSES; c++)
-        if (s->status_class[c])
-            json_object_set_new(st, snap_status_class_name(c), json_integer((json_int_t)s->status_class[c]));
-    for (int k = 0; k < ERRK_COUNT; k++)
-        if (s->err_kind[k])
-            json_object_set_new(ek, metrics_err_kind_name((err_kind)k),
-                                json_integer((json_int_t)s->err_kind[k]));
-    return json_pack("{s:o,s:o,s:I}", "status", st, "errors", ek, "retries",
-                     (json_int_t)s->retries);
+    json_t *o = by_class_kind(s->status_class, s->err_kind, "errors");
+    if (o)
+        json_object_set_new(o, "retries", json_integer((json_int_t)s->retries));
+    return o;
 }
 
 static json_t *endpoints(const snap *s)

@@ -24,6 +24,17 @@ static int head(buf *out, const char *measurement, const char *tag)
     return rc ? rc : tag_value(out, tag);
 }
 
+/* ",status_2xx=..i,...,errors_timeout=..i": the row's breakdown fields. */
+static int breakdown(buf *out, const series_row *r)
+{
+    series_row copy = *r;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < SERIES_NBREAKDOWN; i++)
+        rc = buf_printf(out, ",%s=%llui", series_breakdown_name(i),
+                        (unsigned long long)*series_breakdown_field(&copy, i));
+    return rc;
+}
+
 int influx_second(buf *out, const char *tag, const series_row *r, uint64_t wall_ns)
 {
     int rc = head(out, "volley", tag);
@@ -31,14 +42,17 @@ int influx_second(buf *out, const char *tag, const series_row *r, uint64_t wall_
         rc = buf_printf(out,
                         " requests=%llui,responses=%llui,errors=%llui,bytes_in=%llui,"
                         "bytes_out=%llui,dropped=%llui,active=%ui,target_rps=%.3f,"
-                        "p50_ms=%.3f,p90_ms=%.3f,p99_ms=%.3f,max_ms=%.3f,mean_ms=%.3f %llu\n",
+                        "p50_ms=%.3f,p90_ms=%.3f,p99_ms=%.3f,max_ms=%.3f,mean_ms=%.3f,"
+                        "send_lag_p99_ms=%.3f,cpu_pct=%.1f",
                         (unsigned long long)r->requests, (unsigned long long)r->responses,
                         (unsigned long long)r->errors, (unsigned long long)r->bytes_in,
                         (unsigned long long)r->bytes_out, (unsigned long long)r->dropped,
                         r->active, r->target_rps, r->p50_ns / 1e6, r->p90_ns / 1e6,
                         r->p99_ns / 1e6, r->max_ns / 1e6, r->mean_ns / 1e6,
-                        (unsigned long long)wall_ns);
-    return rc;
+                        r->send_lag_p99_ns / 1e6, r->cpu_pct);
+    if (!rc)
+        rc = breakdown(out, r);
+    return rc ? rc : buf_printf(out, " %llu\n", (unsigned long long)wall_ns);
 }
 
 static uint64_t rest(uint64_t fin, uint64_t summed) { return fin > summed ? fin - summed : 0; }
@@ -63,6 +77,10 @@ int influx_final(buf *out, const char *tag, const snap *sum, const snap *fin)
                     .bytes_in = rest(fin->bytes_in, sum->bytes_in),
                     .bytes_out = rest(fin->bytes_out, sum->bytes_out),
                     .dropped = rest(fin->dropped, sum->dropped)};
+    for (int c = 0; c < SNAP_STATUS_CLASSES; c++)
+        r.status_class[c] = rest(fin->status_class[c], sum->status_class[c]);
+    for (int k = 0; k < ERRK_COUNT; k++)
+        r.err_kind[k] = rest(fin->err_kind[k], sum->err_kind[k]);
     int rc = influx_second(out, tag, &r, t), lines = 1;
     for (int c = 1; !rc && c < SNAP_STATUS_CLASSES; c++, lines++)
         rc = counts(out, "volley_status", tag, "status_class", snap_status_class_name(c),

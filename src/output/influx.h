@@ -1,8 +1,10 @@
 /* influx: InfluxDB line protocol of the run, one point a second
- * (measurement "volley", the second's counts and latency percentiles) and,
- * at the end, a last point with what the whole seconds did not cover plus
- * points by status class and error kind ("volley_status", "volley_error"),
- * so that sum() over a run's points equals results.json's totals. */
+ * (measurement "volley", the second's counts, responses by status class
+ * and errors by kind, latency percentiles, send-lag p99 and generator CPU)
+ * and, at the end, a last point with what the whole seconds did not cover
+ * plus the run's totals by status class and error kind ("volley_status",
+ * "volley_error"), so that sum() over a run's "volley" points equals
+ * results.json's totals. */
 #ifndef VOLLEY_INFLUX_H
 #define VOLLEY_INFLUX_H
 

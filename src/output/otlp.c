@@ -45,6 +45,39 @@ static void sum(otlp_ctx *c, const char *name, const char *unit, uint64_t v)
                                     "isMonotonic", 1));
 }
 
+static json_t *attr(const char *k, const char *v)
+{
+    return json_pack("{s:s,s:{s:s}}", "key", k, "value", "stringValue", v);
+}
+
+/* One cumulative sum with a point per label value (status class, kind). */
+static void labelled_sum(otlp_ctx *c, const char *name, const char *unit, const char *key,
+                         const char *const *vals, const uint64_t *counts, int n)
+{
+    json_t *pts = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *p = point(c, json_pack("[o]", attr(key, vals[i])), true);
+        json_object_set_new(p, "asInt", u64s(counts[i]));
+        json_array_append_new(pts, p);
+    }
+    json_array_append_new(c->metrics,
+                          json_pack("{s:s,s:s,s:{s:o,s:i,s:b}}", "name", name, "unit", unit,
+                                    "sum", "dataPoints", pts, "aggregationTemporality", 2,
+                                    "isMonotonic", 1));
+}
+
+static void breakdown(otlp_ctx *c, const snap *s)
+{
+    const char *cls[SNAP_STATUS_CLASSES - 1], *kinds[ERRK_COUNT];
+    for (int i = 1; i < SNAP_STATUS_CLASSES; i++)
+        cls[i - 1] = snap_status_class_name(i);
+    for (int k = 0; k < ERRK_COUNT; k++)
+        kinds[k] = metrics_err_kind_name((err_kind)k);
+    labelled_sum(c, "volley.responses_by_status", "{response}", "status_class", cls,
+                 s->status_class + 1, SNAP_STATUS_CLASSES - 1);
+    labelled_sum(c, "volley.errors_by_kind", "{request}", "kind", kinds, s->err_kind, ERRK_COUNT);
+}
+
 static void gauge(otlp_ctx *c, const char *name, const char *unit, double v)
 {
     json_t *p = point(c, NULL, false);
@@ -75,10 +108,6 @@ static void histogram(otlp_ctx *c, const hist *h)
                                     "aggregationTemporality", 2));
 }
 
-static json_t *attr(const char *k, const char *v)
-{
-    return json_pack("{s:s,s:{s:s}}", "key", k, "value", "stringValue", v);
-}
 
 int otlp_encode(const snap *s, uint64_t start_wall_ns, const char *run, buf *out)
 {
@@ -92,6 +121,10 @@ int otlp_encode(const snap *s, uint64_t start_wall_ns, const char *run, buf *out
     gauge(&c, "volley.active_connections", "{connection}", s->active);
     gauge(&c, "volley.target_rate", "{request}/s", s->target_rps);
     gauge(&c, "volley.generator.cpu_time", "s", s->cpu_s);
+    gauge(&c, "volley.generator.cpu_percent", "%", s->have_last ? s->last.cpu_pct : 0);
+    gauge(&c, "volley.send_lag.p99", "s", (double)s->send_lag_p99_ns / 1e9);
+    if (s->have_breakdown)
+        breakdown(&c, s);
     histogram(&c, s->latency);
     json_t *res = json_pack("{s:[{s:{s:[o,o]},s:[{s:{s:s},s:o}]}]}", "resourceMetrics",
                             "resource", "attributes", attr("service.name", "volley"),

@@ -204,7 +204,8 @@ void outputs_second(outputs *o, const series_row *row, const hist *latency)
 {
     if (!o)
         return;
-    double pct = cpu_pct(o);
+    cpu_pct(o); /* keeps the CPU clock of the final event */
+    double pct = row->cpu_pct;
     snap_add_second(&o->s, row, latency, o->last_cpu_s);
     snap_judge_thresholds(&o->s, o->c.thresholds, o->c.nthresholds);
     /* Points of one series need distinct times. */

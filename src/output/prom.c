@@ -63,13 +63,13 @@ static int latency(buf *o, const snap *s)
 static int breakdown(buf *o, const snap *s)
 {
     int rc = family(o, "volley_responses_by_status_total", "counter",
-                    "Responses by status class (known at the end of the run).");
+                    "Responses by status class (moves each second of the run).");
     for (int c = 1; !rc && c < SNAP_STATUS_CLASSES; c++)
         rc = buf_printf(o, "volley_responses_by_status_total{status_class=\"%s\"} %llu\n",
                         snap_status_class_name(c), (unsigned long long)s->status_class[c]);
     if (!rc)
         rc = family(o, "volley_errors_by_kind_total", "counter",
-                    "Requests without a response, by kind (known at the end of the run).");
+                    "Requests without a response, by kind (moves each second of the run).");
     for (int k = 0; !rc && k < ERRK_COUNT; k++)
         rc = buf_printf(o, "volley_errors_by_kind_total{kind=\"%s\"} %llu\n",
                         metrics_err_kind_name((err_kind)k), (unsigned long long)s->err_kind[k]);
@@ -142,6 +142,14 @@ int prom_encode(const snap *s, buf *o)
                     "CPU seconds used by volley itself (user + system).");
     if (!rc)
         rc = buf_printf(o, "volley_generator_cpu_seconds_total %.6f\n", s->cpu_s);
+    if (!rc)
+        rc = gauge(o, "volley_generator_cpu_percent",
+                   "The generator's CPU in the last second (100 = one core).",
+                   s->have_last ? s->last.cpu_pct : 0);
+    if (!rc)
+        rc = gauge(o, "volley_send_lag_p99_seconds",
+                   "Open model: p99 of first byte written - scheduled time (the last second; "
+                   "the run's once finished).", (double)s->send_lag_p99_ns / 1e9);
     if (!rc)
         rc = gauge(o, "volley_run_finished", "1 once the run has ended (values are final).",
                    s->final);

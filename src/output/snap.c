@@ -52,6 +52,12 @@ void snap_add_second(snap *s, const series_row *row, const hist *latency, double
     s->dropped += row->dropped;
     if (latency)
         hist_merge(s->latency, latency);
+    s->have_breakdown = true;
+    for (int c = 0; c < SNAP_STATUS_CLASSES; c++)
+        s->status_class[c] += row->status_class[c];
+    for (int k = 0; k < ERRK_COUNT; k++)
+        s->err_kind[k] += row->err_kind[k];
+    s->send_lag_p99_ns = row->send_lag_p99_ns;
     s->last = *row;
     s->have_last = true;
     s->active = row->active;
@@ -157,7 +163,7 @@ int snap_set_final(snap *s, const results *r, double cpu_s)
     s->have_breakdown = true;
     memset(s->status_class, 0, sizeof s->status_class);
     for (int st = 0; st < METRICS_STATUS_MAX; st++)
-        s->status_class[st >= 100 && st < 600 ? st / 100 : 0] += t->status[st];
+        s->status_class[metrics_status_class(st)] += t->status[st];
     memcpy(s->err_kind, t->err_kind, sizeof s->err_kind);
     s->retries = t->retries;
     hist_reset(s->latency);

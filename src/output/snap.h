@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SNAP_STATUS_CLASSES 6 /* 0: no status / other, 1..5: 1xx..5xx */
+#define SNAP_STATUS_CLASSES METRICS_STATUS_CLASSES /* 0: other, 1..5: 1xx..5xx */
 #define SNAP_MAX_EPS 64
 
 typedef struct snap_endpoint {
@@ -36,8 +36,8 @@ typedef struct snap {
     uint32_t seconds;      /* whole seconds collected */
     uint64_t wall_ns;      /* wall clock of the snapshot (for timestamps) */
     uint64_t requests, responses, errors, bytes_in, bytes_out, dropped;
-    /* By status class and error kind: known only at the end (final), since
-     * the per-second intervals carry counts, not statuses. */
+    /* By status class and error kind: summed from the seconds while the
+     * run goes (the rows carry them), exact from the results at the end. */
     bool have_breakdown;
     uint64_t status_class[SNAP_STATUS_CLASSES];
     uint64_t err_kind[ERRK_COUNT];
@@ -49,7 +49,7 @@ typedef struct snap {
     uint32_t active;       /* connections / VUs */
     double target_rps;
     double cpu_s;          /* generator CPU seconds (user + sys) */
-    uint64_t send_lag_p99_ns; /* final only (open model) */
+    uint64_t send_lag_p99_ns; /* open model: the last second's; final: the run's */
     snap_endpoint eps[SNAP_MAX_EPS]; /* live: summed seconds, rps and
                                         percentiles of the last second */
     size_t neps;

@@ -1,7 +1,9 @@
 /* tui: the live terminal view (--tui, oha-style) on the alternate screen:
  * progress bar, req/s sparkline, latency histogram, counts and failures.
- * Drawn from the engine's progress (4 times a second) and the snapshot;
- * tui_stop (also run at exit) gives the terminal back as it was. */
+ * Drawn from the engine's progress (4 times a second) and the snapshot,
+ * fitted to the terminal's size (followed on SIGWINCH); stderr is held
+ * while the view is up; tui_stop (also run at exit) gives the terminal
+ * back as it was and prints what stderr got meanwhile. */
 #ifndef VOLLEY_TUI_H
 #define VOLLEY_TUI_H
 

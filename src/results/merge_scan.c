@@ -158,8 +158,9 @@ col_rule mscan_rule(const char *name)
         return COL_SECOND;
     if (!strcmp(name, "mean_ms"))
         return COL_MEAN;
-    if (n > 3 && !strcmp(name + n - 3, "_ms") && (name[0] == 'p' || !strncmp(name, "max", 3)))
-        return COL_MAX;
+    if (n > 3 && !strcmp(name + n - 3, "_ms") &&
+        (name[0] == 'p' || !strncmp(name, "max", 3) || strstr(name, "_p")))
+        return COL_MAX; /* p99_ms, max_ms, send_lag_p99_ms */
     return COL_SUM;
 }
 

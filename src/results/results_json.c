@@ -165,6 +165,10 @@ static json_t *series_json(const series *s)
     json_t *c = json_array();
     for (size_t i = 0; i < sizeof series_cols / sizeof series_cols[0]; i++)
         json_array_append_new(c, json_string(series_cols[i]));
+    for (size_t i = 0; i < SERIES_NBREAKDOWN; i++)
+        json_array_append_new(c, json_string(series_breakdown_name(i)));
+    json_array_append_new(c, json_string("send_lag_p99_ms"));
+    json_array_append_new(c, json_string("cpu_pct"));
     set(o, "columns", c);
     json_t *rows = json_array();
     for (size_t i = 0; i < s->len; i++) {
@@ -185,6 +189,11 @@ static json_t *series_json(const series *s)
         json_array_append_new(row, json_integer(w->active));
         json_array_append_new(row, json_real(round(w->target_rps * 100) / 100));
         json_array_append_new(row, jint(w->dropped));
+        series_row copy = *w;
+        for (size_t k = 0; k < SERIES_NBREAKDOWN; k++)
+            json_array_append_new(row, jint(*series_breakdown_field(&copy, k)));
+        json_array_append_new(row, ms(w->send_lag_p99_ns));
+        json_array_append_new(row, json_real(round(w->cpu_pct * 10) / 10));
         json_array_append_new(rows, row);
     }
     set(o, "rows", rows);

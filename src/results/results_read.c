@@ -418,6 +418,8 @@ static const struct {
     {"active", COL_U32, offsetof(series_row, active)},
     {"target_rps", COL_REAL, offsetof(series_row, target_rps)},
     {"dropped", COL_U64, offsetof(series_row, dropped)},
+    {"send_lag_p99_ms", COL_MS, offsetof(series_row, send_lag_p99_ns)},
+    {"cpu_pct", COL_REAL, offsetof(series_row, cpu_pct)},
 };
 #define NSERIES_COLS (sizeof series_cols / sizeof series_cols[0])
 
@@ -454,17 +456,31 @@ static int series_cell(rd *d, json_t *v, const char *p, int kind, void *field)
     }
 }
 
+/* Cell i of a row into w; col as in parse_series's map. */
+static int series_col(rd *d, json_t *v, const char *q, size_t i, int col, series_row *w)
+{
+    char c[RPATH];
+    bool fixed = col < (int)NSERIES_COLS;
+    const char *name = fixed ? series_cols[col].name : series_breakdown_name((size_t)col - NSERIES_COLS);
+    if (snprintf(c, sizeof c, "%s[%zu] (%s)", q, i, name) >= RPATH)
+        c[RPATH - 1] = '\0';
+    if (!fixed)
+        return series_cell(d, v, c, COL_U64, series_breakdown_field(w, (size_t)col - NSERIES_COLS));
+    return series_cell(d, v, c, series_cols[col].kind, (char *)w + series_cols[col].off);
+}
+
 static int parse_series(rd *d, json_t *parent, const char *path, series *s)
 {
     json_t *o, *cols, *rows;
-    char p[RPATH], cp[RPATH], rp[RPATH], q[RPATH], c[RPATH];
+    char p[RPATH], cp[RPATH], rp[RPATH], q[RPATH];
     int rc = member(d, parent, path, "series", false, &o, p);
     if (rc || (rc = need_object(d, o, p)) || (rc = member(d, o, p, "columns", false, &cols, cp)) ||
         (rc = need_array(d, cols, cp)) || (rc = member(d, o, p, "rows", false, &rows, rp)) ||
         (rc = need_array(d, rows, rp)))
         return rc;
     size_t ncols = json_array_size(cols);
-    int *map = calloc(ncols ? ncols : 1, sizeof *map); /* column -> series_cols index or -1 */
+    /* column -> series_cols index, NSERIES_COLS + breakdown column, or -1 */
+    int *map = calloc(ncols ? ncols : 1, sizeof *map);
     if (!map)
         return err_set(d->e, VOLLEY_ENOMEM, "%s: out of memory", d->name);
     for (size_t i = 0; i < ncols; i++) {
@@ -478,6 +494,9 @@ static int parse_series(rd *d, json_t *parent, const char *path, series *s)
         for (size_t k = 0; k < NSERIES_COLS; k++)
             if (!strcmp(json_string_value(name), series_cols[k].name))
                 map[i] = (int)k; /* unknown columns (a newer writer) are skipped */
+        int b = series_breakdown_find(json_string_value(name));
+        if (b >= 0)
+            map[i] = (int)NSERIES_COLS + b;
     }
     for (size_t r = 0; r < json_array_size(rows) && !rc; r++) {
         json_t *row = json_array_get(rows, r);
@@ -490,14 +509,9 @@ static int parse_series(rd *d, json_t *parent, const char *path, series *s)
             break;
         }
         series_row w = {0}; /* a missing column reads as 0 */
-        for (size_t i = 0; i < ncols && !rc; i++) {
-            if (map[i] < 0)
-                continue;
-            if (snprintf(c, sizeof c, "%s[%zu] (%s)", q, i, series_cols[map[i]].name) >= RPATH)
-                c[RPATH - 1] = '\0';
-            rc = series_cell(d, json_array_get(row, i), c, series_cols[map[i]].kind,
-                             (char *)&w + series_cols[map[i]].off);
-        }
+        for (size_t i = 0; i < ncols && !rc; i++)
+            if (map[i] >= 0)
+                rc = series_col(d, json_array_get(row, i), q, i, map[i], &w);
         if (!rc && series_append(s, &w))
             rc = err_set(d->e, VOLLEY_ENOMEM, "%s: out of memory", d->name);
     }

@@ -523,6 +523,8 @@ static void finish(state *s)
     if (!r->plan.label[0]) /* scripts: the engine does not see the plan */
         snprintf(r->plan.label, sizeof r->plan.label, "%s", s->p->label);
     record_dist(s);
+    if (r->segment_n) /* the generator's verdict on this segment's share of the rate */
+        selfmon_judge(r);
     script_into_results(s);
     judge(s);
     if (write_outputs(s, &e))

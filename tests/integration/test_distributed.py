@@ -81,6 +81,14 @@ def test_open_model_segments_merge_to_one_run(nginx, tmp_path):
     assert sent == logged and t["responses_by_status"] == {"200": sent}
     assert m["latency"]["count"] == sent
     assert sum(p["totals"]["requests"] for p in parts) == sent
+    # Each segment's generator is judged on its share of the rate, not the plan's.
+    for p in parts:
+        g = p["generator"]
+        assert g["target_rps"] == rate / n, g
+        assert g["verdict"] == "ok" or "sent" not in g["why"], g
+    # The breakdown columns add over segments, second by second.
+    c5 = m["series"]["columns"]
+    assert sum(row[c5.index("status_2xx")] for row in m["series"]["rows"]) == sent
     # The single unsegmented run schedules the same number.
     nginx.reset_log()
     one = subprocess.run([VOLLEY, "run", "-q", "--json", "--no-save", *args],

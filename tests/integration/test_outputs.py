@@ -5,6 +5,7 @@ Chromium on --dashboard and tmux driving --tui. Every peer runs on loopback
 from a temp dir and is stopped after."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -52,8 +53,10 @@ def test_prometheus_scrapes_live_and_final_counts_match_results(serve, tmp_path)
     try:
         peerutil.prometheus_wait_scraping(prom)
         out = str(tmp_path / "out")
-        p = run_volley(mixed_args(serve) + ["-d", "5", "--metrics-listen", str(port),
-                                            "--metrics-linger", "5", "--out", out])
+        # A third endpoint times out: errors by kind move too.
+        slow = ["--endpoint", "slow=%s/delay/300" % serve.url, "--timeout", "100ms"]
+        p = run_volley(mixed_args(serve) + slow + ["-d", "5", "--metrics-listen", str(port),
+                                                   "--metrics-linger", "5", "--out", out])
         # A second before volley exited: within the linger, after the final scrapes.
         at = time.time() - 1.0
         assert p.returncode == 0, p.stderr
@@ -63,6 +66,14 @@ def test_prometheus_scrapes_live_and_final_counts_match_results(serve, tmp_path)
         vals = [float(v) for _, v in rng[0]["values"]]
         live = sorted(set(v for v in vals if 0 < v < tot["requests"]))
         assert len(live) >= 2, vals
+        # Statuses and error kinds move during the run, not only at its end.
+        for q, final in (('volley_responses_by_status_total{status_class="5xx"}',
+                          by_class(tot)["5xx"]),
+                         ('volley_errors_by_kind_total{kind="timeout"}',
+                          tot["errors_by_kind"]["timeout"])):
+            vals = [float(v) for _, v in peerutil.promql(prom, q + "[30s]", at)[0]["values"]]
+            assert len(set(v for v in vals if 0 < v < final)) >= 2, (q, vals, final)
+            assert prom_value(prom, q, at) == final
         assert prom_value(prom, "volley_requests_total", at) == tot["requests"]
         assert prom_value(prom, "volley_failed_requests_total", at) == tot["errors"]
         assert prom_value(prom, "volley_run_finished", at) == 1
@@ -85,6 +96,11 @@ def wait_listening(port, proc, timeout=15):
     peerutil.wait_http("http://127.0.0.1:%d/" % port, proc, timeout)
 
 
+# The 5xx row of the failures table: "whole run/last second".
+FAIL_5XX = ("(function(){var r=Array.from(document.getElementById('t_fail').rows).find("
+            "function(r){return r.cells[0].textContent=='status 5xx';});"
+            "return r?r.cells[1].textContent+'/'+r.cells[2].textContent:'';})()")
+
 TH_STATES = ("Array.from(document.getElementById('t_th').rows).slice(1)"
              ".map(function(r){return r.cells[2].textContent;}).join()")
 
@@ -103,7 +119,7 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         wait_listening(port, vol)
         origin = "http://127.0.0.1:%d" % port
         br.call("Page.navigate", url=origin + "/")
-        seen, live_eps, live_th = [], 0, set()
+        seen, live_eps, live_th, live_5xx = [], 0, set(), set()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             br.pump(0.5)
@@ -112,6 +128,7 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
             if state == "running":
                 live_eps = max(live_eps, br.eval("document.getElementById('t_eps').rows.length"))
                 live_th.add(br.eval(TH_STATES))
+                live_5xx.add(br.eval(FAIL_5XX))
             if state == "finished":
                 break
         live = [int(n) for s, n in seen if s == "running"]
@@ -119,6 +136,10 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         assert len(set(live)) >= 3 and live == sorted(live), seen
         assert seen[-1][0] == "finished", seen
         assert live_eps == 3, live_eps  # the per-endpoint table is live too
+        # Failures by status move each second: the run's count and the last second's.
+        per_s = [v.split("/") for v in live_5xx if v]
+        assert len(set(int(a) for a, _ in per_s)) >= 2, live_5xx
+        assert any(int(b) > 0 for _, b in per_s), live_5xx
         # The report, while the server lingers (the run's numbers, no outside fetch).
         _, html = peerutil.http_get(origin + "/report")
         assert "<html" in html.lower() and "bad" in html
@@ -181,6 +202,12 @@ def test_influxdb_totals_over_the_runs_points_equal_results(serve, tmp_path):
             r = peerutil.influxql(db, "SELECT sum(count) FROM volley_status WHERE run='inf1' "
                                       "AND status_class='%s'" % cls)
             assert r["series"][0]["values"][0][1] == n
+            # The per-second points carry the split too: they add up to the same.
+            r = peerutil.influxql(db, "SELECT sum(status_%s) FROM volley WHERE run='inf1'" % cls)
+            assert r["series"][0]["values"][0][1] == n
+            r = peerutil.influxql(db, "SELECT count(status_%s) FROM volley WHERE run='inf1' "
+                                      "AND status_%s > 0" % (cls, cls))
+            assert r["series"][0]["values"][0][1] >= 2  # in the seconds, not only at the end
         ok, lost = delivered(p.stderr, "--out-influx")
         assert lost == 0 and ok == s["count"] + influx_count(db, "inf1", "volley_status", "count") + \
             influx_count(db, "inf1", "volley_error", "count")
@@ -221,8 +248,10 @@ def test_influxdb_stopped_mid_run_load_goes_on_and_losses_are_reported(serve, tm
             influx_count(db, "inf2", "volley_error", "count")
         assert held == ok
         # Every point is either delivered or counted as lost: one a second
-        # (the last partial second is not sent alone) and 15 at the end.
-        assert ok + lost in (len(rows) - 1 + 15, len(rows) + 15), (ok, lost, len(rows))
+        # (the last partial second is not sent alone) and, at the end, the
+        # remainder, 5 status classes and one point per error kind.
+        end = 1 + 5 + len(tot["errors_by_kind"])
+        assert ok + lost in (len(rows) - 1 + end, len(rows) + end), (ok, lost, len(rows))
         assert tot["requests"] > 0
     finally:
         db.stop()
@@ -244,6 +273,16 @@ class Tmux:
         out = subprocess.run(["tmux", "-L", self.sock, "display", "-p",
                               "#{alternate_on} #{cursor_flag}"], capture_output=True, text=True)
         return out.stdout.split()
+
+    def resize(self, cols, rows):
+        subprocess.run(["tmux", "-L", self.sock, "resize-window", "-x", str(cols), "-y",
+                        str(rows)], check=True)
+
+    def visible(self):
+        """The visible screen, wrapped lines joined (-J): a line longer than
+        the width is one that wrapped."""
+        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-J"],
+                              capture_output=True, text=True).stdout.rstrip("\n").split("\n")
 
     def keys(self, *k):
         subprocess.run(["tmux", "-L", self.sock, "send-keys"] + list(k), check=True)
@@ -284,7 +323,7 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
     try:
         t.wait_for("latency (all so far")
         assert t.flags()[0] == "1"  # on the alternate screen
-        seen, endpoint_line = set(), False
+        seen, endpoint_line, status_line = set(), False, False
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             s = t.screen()
@@ -294,12 +333,77 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
             if n:
                 seen.add(n)
             endpoint_line |= "p99 ms" in s and "/health" in s
+            status_line |= re.search(r"^status   2xx \d+ \(\+\d+/s\)", s, re.M) is not None
             time.sleep(0.3)
         assert len(seen) >= 3, seen
         assert endpoint_line
+        assert status_line  # responses by status class, live, with the last second's
         s = t.wait_for("EXIT=0")
         assert "requests" in s and "latency" in s  # the summary, on the normal screen
         assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+def tui_fits(lines, cols, rows):
+    return (len(lines) <= rows and lines[0].startswith("volley ") and
+            all(len(x) <= cols for x in lines))
+
+
+def test_tui_follows_terminal_resizes(serve):
+    t = tui_session(serve, 10)
+    try:
+        t.wait_for("latency (all so far")
+        big = t.visible()
+        assert tui_fits(big, 120, 40) and any("Ctrl-C stops the run" in x for x in big), big
+        # Smaller than the view: redrawn to fit (top kept, no wrapped or scrolled lines).
+        t.resize(50, 12)
+        deadline, small = time.monotonic() + 5, []
+        while time.monotonic() < deadline:
+            small = t.visible()
+            if tui_fits(small, 50, 12) and any(x.startswith("requests ") for x in small):
+                break
+            time.sleep(0.2)
+        assert tui_fits(small, 50, 12), small
+        assert not any("Ctrl-C stops" in x for x in small)  # cut at the bottom, not scrolled
+        # Larger again: the whole view comes back.
+        t.resize(100, 40)
+        deadline, again = time.monotonic() + 5, []
+        while time.monotonic() < deadline:
+            again = t.visible()
+            if any("Ctrl-C stops the run" in x for x in again):
+                break
+            time.sleep(0.2)
+        assert tui_fits(again, 100, 40) and any("Ctrl-C stops the run" in x for x in again), again
+        t.wait_for("EXIT=0")
+        s = t.wait_for("icanon")  # stty -a has printed its modes
+        assert_restored(t, s)
+    finally:
+        t.kill()
+
+
+LATE_ERROR = """
+options = { vus = 2, duration = "3s" }
+local t0
+function default()
+  http.get(ENV.BASE_URL .. "/health")
+  t0 = t0 or now()
+  if now() - t0 > 1500 then error("late-marker from the load") end
+end
+"""
+
+
+def test_tui_keeps_errors_printed_during_the_load(serve, tmp_path):
+    f = tmp_path / "late.lua"
+    f.write_text(LATE_ERROR)
+    t = Tmux("%s run %s -e BASE_URL=%s -t 1 --no-save --tui; echo EXIT=$?; sleep 60"
+             % (volley_path(), f, serve.url))
+    try:
+        t.wait_for("latency (all so far")
+        s = t.wait_for("EXIT=")
+        # Printed while the view was up (after 1.5 s of load), shown once it is gone.
+        assert "script error" in s and "late-marker from the load" in s, s
+        assert t.flags() == ["0", "1"], t.flags()
     finally:
         t.kill()
 
@@ -402,21 +506,30 @@ def check_point_times(dp, with_start):
 
 
 def check_metric(m):
-    """One metric against the OTLP JSON mapping; returns (name, value)."""
+    """One metric against the OTLP JSON mapping; returns [(name, value)], a
+    sum with attributes giving one 'name{key=value}' per point."""
     assert isinstance(m["name"], str) and isinstance(m["unit"], str)
     kinds = [k for k in ("sum", "gauge", "histogram") if k in m]
     assert len(kinds) == 1, m
     d = m[kinds[0]]
-    (dp,) = d["dataPoints"]
     if kinds[0] == "sum":
         assert d["aggregationTemporality"] == 2 and d["isMonotonic"] is True
-        check_point_times(dp, True)
-        assert is_u64(dp["asInt"])
-        return m["name"], int(dp["asInt"])
+        out = []
+        for dp in d["dataPoints"]:
+            check_point_times(dp, True)
+            assert is_u64(dp["asInt"])
+            name = m["name"]
+            if "attributes" in dp:
+                (a,) = dp["attributes"]
+                name += "{%s=%s}" % (a["key"], a["value"]["stringValue"])
+            out.append((name, int(dp["asInt"])))
+        assert len(out) >= 1 and len(set(n for n, _ in out)) == len(out), out
+        return out
+    (dp,) = d["dataPoints"]
     if kinds[0] == "gauge":
         check_point_times(dp, False)
         assert isinstance(dp["asDouble"], (int, float))
-        return m["name"], dp["asDouble"]
+        return [(m["name"], dp["asDouble"])]
     assert d["aggregationTemporality"] == 2
     check_point_times(dp, True)
     b, counts = dp["explicitBounds"], dp["bucketCounts"]
@@ -424,7 +537,7 @@ def check_metric(m):
     assert len(counts) == len(b) + 1 and all(is_u64(c) for c in counts)
     assert is_u64(dp["count"]) and sum(int(c) for c in counts) == int(dp["count"])
     assert isinstance(dp["sum"], (int, float))
-    return m["name"], int(dp["count"])
+    return [(m["name"], int(dp["count"]))]
 
 
 def check_otlp(body):
@@ -434,7 +547,7 @@ def check_otlp(body):
     assert attrs["service.name"] == "volley"
     (sm,) = rm["scopeMetrics"]
     assert sm["scope"]["name"] == "volley"
-    return attrs, dict(check_metric(m) for m in sm["metrics"])
+    return attrs, dict(nv for m in sm["metrics"] for nv in check_metric(m))
 
 
 def test_otlp_json_payloads_follow_the_mapping_and_end_with_results(serve, tmp_path):
@@ -446,18 +559,26 @@ def test_otlp_json_payloads_follow_the_mapping_and_end_with_results(serve, tmp_p
         assert p.returncode == 0, p.stderr
         tot = totals(out)
         assert len(rec.posts) >= 3, rec.posts  # one a second and the final one
-        reqs = []
+        reqs, s5, points = [], [], 0
         for path, ctype, body in rec.posts:
             assert path == "/v1/metrics" and ctype == "application/json"
             attrs, vals = check_otlp(body)
             assert attrs["volley.run"] == "otel1"
             reqs.append(vals["volley.requests"])
+            s5.append(vals["volley.responses_by_status{status_class=5xx}"])
             assert vals["volley.request.duration"] == vals["volley.requests"]
+            points += len(vals)
         assert reqs == sorted(reqs) and reqs[0] < reqs[-1]
         assert reqs[-1] == tot["requests"]
         assert vals["volley.failed_requests"] == tot["errors"]
+        # Statuses move during the run, and end at results.json's.
+        assert s5 == sorted(s5) and 0 < s5[0] < s5[-1], s5
+        for cls, n in by_class(tot).items():
+            assert vals["volley.responses_by_status{status_class=%s}" % cls] == n
+        for kind, n in tot["errors_by_kind"].items():
+            assert vals["volley.errors_by_kind{kind=%s}" % kind] == n
         ok, lost = delivered(p.stderr, "--out-otlp")
-        assert lost == 0 and ok == 10 * len(rec.posts)
+        assert lost == 0 and ok == points
     finally:
         rec.stop()
 
@@ -632,7 +753,7 @@ def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
         ok, lost = delivered(p.stderr, "--out-influx")
         assert ok == 0 and lost > 0
         ok, lost = delivered(p.stderr, "--out-otlp")
-        assert lost == 0 and ok == 10 * len(rec.posts)
+        assert lost == 0 and ok == sum(len(check_otlp(b)[1]) for _, _, b in rec.posts)
         _, vals = check_otlp(rec.posts[-1][2])
         assert vals["volley.requests"] == totals(out)["requests"]  # the final push arrived
         assert took < 2 + 3 + 5  # the run, at most the 3 s flush, margin

@@ -3,7 +3,9 @@ shapes (closed, open, ramping VUs, ramping rate, sweeps with cool-down,
 warm-up, -n and -d, -t 1..4, several endpoints, Lua scripts). For the run,
 for each endpoint and for each sweep step, the sum of the series rows equals
 the totals for every counted column (requests, responses, errors, transport
-errors, bytes), and `second` strictly increases. Each run is short (<= 2 s of
+errors, bytes), the status-class columns add up to the totals' responses by
+status (by class) and the error-kind columns to the totals' errors by kind,
+and `second` strictly increases. Each run is short (<= 2 s of
 load) so the whole grid stays around a minute and a half."""
 import json
 import subprocess
@@ -54,6 +56,28 @@ def sums(rows, cols):
     return {c: sum(r[idx[c]] for r in rows) for c in COUNTED if c in idx}
 
 
+def status_class(code):
+    code = int(code)
+    return "status_%dxx" % (code // 100) if 100 <= code < 600 else "status_other"
+
+
+def check_breakdown(where, cols, rows, tot):
+    """Status-class and error-kind columns per row sum to the totals."""
+    idx = {c: i for i, c in enumerate(cols)}
+    want = {"status_%s" % c: 0 for c in ("other", "1xx", "2xx", "3xx", "4xx", "5xx")}
+    for code, n in tot["responses_by_status"].items():
+        want[status_class(code)] += n
+    for kind, n in tot["errors_by_kind"].items():
+        want["errors_" + kind] = n
+    for col, n in want.items():
+        assert col in idx, (where, "series has no column", col, cols)
+        assert sum(r[idx[col]] for r in rows) == n, (where, col, n)
+    for r in rows:  # each row: classes add up to responses, kinds to transport errors
+        assert sum(r[idx[c]] for c in cols if c.startswith("status_")) == r[idx["responses"]]
+        assert (sum(r[idx[c]] for c in cols if c.startswith("errors_"))
+                == r[idx["transport_errors"]])
+
+
 def check_block(where, block):
     ser = block["series"]
     cols, rows = ser["columns"], ser["rows"]
@@ -64,6 +88,7 @@ def check_block(where, block):
     for c, total_name in COUNTED.items():
         assert c in got, (where, "series has no column", c, cols)
         assert got[c] == tot[total_name], (where, c, got[c], tot[total_name], secs)
+    check_breakdown(where, cols, rows, tot)
     return tot["requests"]
 
 

@@ -3,7 +3,9 @@ munged, slurmctld, slurmd on loopback with their own configuration): a
 4-task job against a private nginx runs 4 segments with --segment auto and
 a common --start-at and merges them. Merged counts must equal nginx's
 access log and the schedule of one unsegmented run; a threshold on the
-merge passes (job exit 0) or fails (job exit 99). Skipped, saying why, only
+merge passes (job exit 0) or fails (job exit 99). deploy/slurm/find-max.sbatch
+runs one capacity search over 2 tasks in lock-step against volley serve
+--capacity. Skipped, saying why, only
 where Slurm is not installed or cannot start."""
 import json
 import os
@@ -17,6 +19,7 @@ from nginxutil import Nginx
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOLLEY = os.path.abspath(os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley")))
 SBATCH = os.path.join(ROOT, "deploy", "slurm", "volley.sbatch")
+FIND_MAX_SBATCH = os.path.join(ROOT, "deploy", "slurm", "find-max.sbatch")
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +82,25 @@ def test_sbatch_threshold_on_the_merge_fails(slurm, nginx, tmp_path):
     merged = json.loads((out / "merged" / "results.json").read_text())
     assert merged["totals"]["requests"] == 100 == nginx.logged_settled()
     assert [(t["expr"], t["ok"]) for t in merged["thresholds"]] == [("count>100", False)]
+
+
+def test_sbatch_find_max_segments_search_in_lock_step(slurm, serve_factory, tmp_path):
+    s = serve_factory("--capacity", "400", "--capacity-queue", "200ms")
+    out = tmp_path / "fm"
+    env = dict(slurm.env, VOLLEY=VOLLEY, VOLLEY_OUT=str(out), VOLLEY_START_DELAY="3")
+    p = subprocess.run(["sbatch", "--wait", "--ntasks=2", f"--output={tmp_path}/fm.log",
+                        f"--chdir={tmp_path}", FIND_MAX_SBATCH, "http://%s:%d/health" % (s.host, s.port),
+                        "--slo", "p(50)<25ms,errors<1%", "--start-rate", "100",
+                        "--step-min", "1s", "--step-max", "1s", "--cooldown", "300ms",
+                        "--max-steps", "5", "-t", "1"],
+                       capture_output=True, text=True, env=env, timeout=240)
+    log = (tmp_path / "fm.log").read_text() if (tmp_path / "fm.log").exists() else ""
+    assert p.returncode == 0, p.stdout + p.stderr + log
+    blocks = [json.loads((out / f"segment-{k}" / "results.json").read_text())["search"]
+              for k in (1, 2)]
+    assert blocks[0] == blocks[1] and len(blocks[0]["steps"]) == 5, blocks
+    assert "max sustainable rate" in log  # segment 1's step table and answer, in the job log
+    assert s.stop() == 0
+    served = s.stderr().split("served ")[1]
+    total = int(served.split(",")[0]) + int(served.split("refused ")[1].split(" ")[0])
+    assert sum(st["requests"] for st in blocks[0]["steps"]) == total

@@ -31,13 +31,18 @@ static const char *text(buf *b)
 static void two_seconds(snap *s)
 {
     hist *h = hist_new();
-    series_row r = {.requests = 10, .responses = 9, .errors = 1, .bytes_in = 100, .active = 4};
+    series_row r = {.requests = 10, .responses = 9, .errors = 1, .bytes_in = 100, .active = 4,
+                    .status_class = {[2] = 8, [5] = 1}, .err_kind = {[ERRK_TIMEOUT] = 1},
+                    .send_lag_p99_ns = 3000000, .cpu_pct = 40};
     for (int i = 1; i <= 10; i++)
         hist_record(h, (uint64_t)i * 1000000); /* 1..10 ms */
     snap_add_second(s, &r, h, 0.5);
     r.requests = 5;
     r.responses = 5;
     r.errors = 0;
+    r.status_class[2] = 5;
+    r.status_class[5] = 0;
+    r.err_kind[ERRK_TIMEOUT] = 0;
     hist_reset(h);
     hist_record_n(h, 20000000000ULL, 5); /* 20 s: above every finite bucket */
     snap_add_second(s, &r, h, 0.75);
@@ -55,7 +60,12 @@ Test(outputs, snap_sums_seconds)
     cr_assert_eq(s.bytes_in, 200);
     cr_assert_eq(hist_count(s.latency), 15);
     cr_assert_eq(s.seconds, 2);
-    cr_assert(!s.have_breakdown);
+    /* Statuses and error kinds are summed from the seconds, live. */
+    cr_assert(s.have_breakdown);
+    cr_assert_eq(s.status_class[2], 13);
+    cr_assert_eq(s.status_class[5], 1);
+    cr_assert_eq(s.err_kind[ERRK_TIMEOUT], 1);
+    cr_assert_eq(s.send_lag_p99_ns, 3000000, "the last second's");
     snap_free(&s);
 }
 
@@ -75,8 +85,12 @@ Test(outputs, prom_histogram_is_cumulative_and_complete)
     cr_assert(strstr(t, "volley_request_duration_seconds_bucket{le=\"+Inf\"} 15\n"));
     cr_assert(strstr(t, "volley_request_duration_seconds_count 15\n"));
     cr_assert(strstr(t, "volley_request_duration_seconds_sum 100.055000000\n"), "%s", t);
-    /* No breakdown until the end: families appear only when known. */
-    cr_assert_null(strstr(t, "volley_responses_by_status_total"));
+    /* The breakdown moves with the seconds. */
+    cr_assert(strstr(t, "volley_responses_by_status_total{status_class=\"2xx\"} 13\n"), "%s", t);
+    cr_assert(strstr(t, "volley_responses_by_status_total{status_class=\"5xx\"} 1\n"), "%s", t);
+    cr_assert(strstr(t, "volley_errors_by_kind_total{kind=\"timeout\"} 1\n"), "%s", t);
+    cr_assert(strstr(t, "volley_generator_cpu_percent 40\n"), "%s", t);
+    cr_assert(strstr(t, "volley_send_lag_p99_seconds 0.003\n"), "%s", t);
     buf_free(&b);
     snap_free(&s);
 }
@@ -89,6 +103,8 @@ Test(outputs, influx_line_escapes_the_tag_and_types_integers)
     const char *t = text(&b);
     cr_assert(!strncmp(t, "volley,run=a\\ b\\,c\\=d requests=3i,responses=2i,errors=1i,", 52), "%s", t);
     cr_assert(strstr(t, "p99_ms=1.500,"), "%s", t);
+    cr_assert(strstr(t, ",status_2xx=0i,"), "%s", t);
+    cr_assert(strstr(t, ",errors_timeout=0i,"), "%s", t);
     cr_assert(strstr(t, " 42\n"));
     buf_free(&b);
 }
@@ -123,9 +139,12 @@ Test(outputs, otlp_bucket_counts_sum_to_count)
     s.wall_ns = 2000;
     buf b = {0};
     int points = otlp_encode(&s, 1000, "run1", &b);
-    cr_assert_eq(points, 10);
+    /* 6 sums, 5 gauges, the histogram, 5 status classes and the error kinds. */
+    cr_assert_eq(points, 12 + 5 + ERRK_COUNT);
     const char *t = text(&b);
     cr_assert(strstr(t, "\"resourceMetrics\":[{\"resource\""), "%s", t);
+    cr_assert(strstr(t, "{\"key\":\"status_class\",\"value\":{\"stringValue\":\"5xx\"}}]"
+                        ",\"asInt\":\"1\""), "%s", t);
     cr_assert(strstr(t, "\"asInt\":\"15\""), "%s", t);
     cr_assert(strstr(t, "\"count\":\"15\""));
     cr_assert(strstr(t, "\"startTimeUnixNano\":\"1000\""));
@@ -148,6 +167,9 @@ Test(outputs, dash_event_is_one_json_line)
     cr_assert_null(strchr(t, '\n'));
     cr_assert(strstr(t, "\"requests\":15"), "%s", t);
     cr_assert(strstr(t, "\"final\":false"));
+    /* Failures by status and kind: the run's so far and the last second's. */
+    cr_assert(strstr(t, "\"breakdown\":{\"status\":{\"2xx\":13,\"5xx\":1},\"errors\":{\"timeout\":1}"), "%s", t);
+    cr_assert(strstr(t, "\"status\":{\"2xx\":5},\"error_kinds\":{}"), "%s", t);
     buf_free(&b);
     snap_free(&s);
 }

@@ -96,3 +96,17 @@ Test(selfmon, closed_model_has_no_lag_or_target)
     cr_assert_eq(r.generator.lag_p99_ns, 0);
     cr_assert_eq(r.generator.target_rps, 0);
 }
+
+Test(selfmon, a_segment_is_judged_on_its_share_of_the_rate)
+{
+    open_run(1000, 500, 100000); /* segment 1/2 of a 1000/s plan sent its 500 */
+    r.segment_k = 1;
+    r.segment_n = 2;
+    selfmon_judge(&r);
+    cr_assert_not(r.generator.behind, "%s", r.generator.why);
+    cr_assert_float_eq(r.generator.target_rps, 500, 1e-9);
+    cr_assert_float_eq(r.generator.sent_share, 1.0, 1e-9);
+    r.st.tot.requests = 400; /* 80 % of its share: behind */
+    selfmon_judge(&r);
+    cr_assert(r.generator.behind);
+}
