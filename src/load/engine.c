@@ -176,6 +176,7 @@ static void row_add_interval(series_row *row, const metrics_interval *iv)
     row->bytes_in += iv->bytes_in;
     row->bytes_out += iv->bytes_out;
     row->dropped += iv->dropped;
+    row->retries += iv->retries;
     for (int c = 0; c < METRICS_STATUS_CLASSES; c++)
         row->status_class[c] += iv->status_class[c];
     for (int k = 0; k < ERRK_COUNT; k++)
@@ -188,7 +189,7 @@ static void row_add_counts(series_row *all, const series_row *row)
     metrics_interval iv = {.requests = row->requests, .responses = row->responses,
                            .errors = row->errors, .transport_errors = row->transport_errors,
                            .bytes_in = row->bytes_in, .bytes_out = row->bytes_out,
-                           .dropped = row->dropped};
+                           .dropped = row->dropped, .retries = row->retries};
     memcpy(iv.status_class, row->status_class, sizeof iv.status_class);
     memcpy(iv.err_kind, row->err_kind, sizeof iv.err_kind);
     row_add_interval(all, &iv);

@@ -434,7 +434,7 @@ static void resend(xch_conn *xc, bool announced)
         xch_req *n = list->next;
         if (xc->ctx->retry && list->idempotent && (announced || !list->retried)) {
             list->retried = true;
-            list->shard->tot.retries++;
+            metrics_record_retry(list->shard);
             list->sent = false;
             list->bytes_in = 0;
             xch_fifo_push(xc, list);

@@ -254,7 +254,7 @@ static bool retry_unprocessed(xch_conn *xc, xch_req *r)
     if (!xc->ctx->retry || (r->retried && !(state(xc)->goaway && xc->responses)))
         return false;
     r->retried = true;
-    r->shard->tot.retries++;
+    metrics_record_retry(r->shard);
     r->sent = r->got_bytes = false;
     r->bytes_in = 0;
     xch_fifo_push(xc, r);
@@ -374,7 +374,7 @@ static bool stale(xch_conn *xc)
             xch_fifo_push(xc, list);
         } else if (xc->ctx->retry && list->idempotent && !list->retried) {
             list->retried = true;
-            list->shard->tot.retries++;
+            metrics_record_retry(list->shard);
             xch_fifo_push(xc, list);
         } else {
             *fl = list;

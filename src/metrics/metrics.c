@@ -266,6 +266,12 @@ void metrics_record_dropped(metrics_shard *s)
     metrics_cur(s)->dropped++;
 }
 
+void metrics_record_retry(metrics_shard *s)
+{
+    s->tot.retries++;
+    metrics_cur(s)->retries++;
+}
+
 void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint64_t bytes_out)
 {
     metrics_totals *t = &s->tot;
@@ -313,7 +319,8 @@ static void interval_reset(metrics_interval *iv)
 {
     hist_reset(iv->latency);
     hist_reset(iv->send_lag);
-    iv->requests = iv->responses = iv->errors = iv->transport_errors = iv->bytes_in = iv->bytes_out = iv->dropped = 0;
+    iv->requests = iv->responses = iv->errors = iv->transport_errors = iv->bytes_in = iv->bytes_out = iv->dropped =
+        iv->retries = 0;
     memset(iv->status_class, 0, sizeof iv->status_class);
     memset(iv->err_kind, 0, sizeof iv->err_kind);
 }

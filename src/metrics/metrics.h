@@ -164,6 +164,7 @@ double metrics_ok_pct(const metrics_totals *t);
 typedef struct metrics_interval {
     hist *latency, *send_lag;
     uint64_t requests, responses, errors, transport_errors, bytes_in, bytes_out, dropped;
+    uint64_t retries; /* requests sent again (see metrics_totals.retries) */
     uint64_t status_class[METRICS_STATUS_CLASSES];
     uint64_t err_kind[ERRK_COUNT];
 } metrics_interval;
@@ -219,6 +220,9 @@ typedef struct metrics_sample {
 void metrics_record_response(metrics_shard *s, const metrics_sample *m);
 /* An iteration that could not start (open model, no connection, full backlog). */
 void metrics_record_dropped(metrics_shard *s);
+/* A request sent again on a new connection (stale keep-alive, HTTP/2 stream
+ * not processed): counted in the totals and in the current second. */
+void metrics_record_retry(metrics_shard *s);
 void metrics_record_error(metrics_shard *s, err_kind k, uint64_t bytes_in, uint64_t bytes_out);
 /* An error after latency_ns from the intended start: a timeout (request or
  * connect) is also recorded in latency at the time it was abandoned (a

@@ -22,6 +22,7 @@ typedef struct series_row {
     double target_rps;    /* open model: the schedule's rate; 0 otherwise */
     uint32_t active;      /* connections / VUs active at the end of the second */
     uint64_t dropped;     /* open model: iterations dropped in this second */
+    uint64_t retries;     /* requests sent again in this second (stale connection) */
     /* responses by status class (0: other, 1..5: 1xx..5xx) and transport
      * errors by kind: each sums to responses / transport_errors */
     uint64_t status_class[METRICS_STATUS_CLASSES];

@@ -36,8 +36,10 @@ static json_t *last_second(const snap *s)
                           ms(r->p50_ns), "p90_ms", ms(r->p90_ns), "p99_ms", ms(r->p99_ns),
                           "max_ms", ms(r->max_ns), "errors", (json_int_t)r->errors,
                           "send_lag_p99_ms", ms(r->send_lag_p99_ns), "cpu_pct", r->cpu_pct);
-    if (o)
+    if (o) {
+        json_object_set_new(o, "retries", json_integer((json_int_t)r->retries));
         json_object_update_new(o, by_class_kind(r->status_class, r->err_kind, "error_kinds"));
+    }
     return o;
 }
 

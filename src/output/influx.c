@@ -41,13 +41,13 @@ int influx_second(buf *out, const char *tag, const series_row *r, uint64_t wall_
     if (!rc)
         rc = buf_printf(out,
                         " requests=%llui,responses=%llui,errors=%llui,bytes_in=%llui,"
-                        "bytes_out=%llui,dropped=%llui,active=%ui,target_rps=%.3f,"
+                        "bytes_out=%llui,dropped=%llui,retries=%llui,active=%ui,target_rps=%.3f,"
                         "p50_ms=%.3f,p90_ms=%.3f,p99_ms=%.3f,max_ms=%.3f,mean_ms=%.3f,"
                         "send_lag_p99_ms=%.3f,cpu_pct=%.1f",
                         (unsigned long long)r->requests, (unsigned long long)r->responses,
                         (unsigned long long)r->errors, (unsigned long long)r->bytes_in,
                         (unsigned long long)r->bytes_out, (unsigned long long)r->dropped,
-                        r->active, r->target_rps, r->p50_ns / 1e6, r->p90_ns / 1e6,
+                        (unsigned long long)r->retries, r->active, r->target_rps, r->p50_ns / 1e6, r->p90_ns / 1e6,
                         r->p99_ns / 1e6, r->max_ns / 1e6, r->mean_ns / 1e6,
                         r->send_lag_p99_ns / 1e6, r->cpu_pct);
     if (!rc)
@@ -76,7 +76,8 @@ int influx_final(buf *out, const char *tag, const snap *sum, const snap *fin)
                     .errors = rest(fin->errors, sum->errors),
                     .bytes_in = rest(fin->bytes_in, sum->bytes_in),
                     .bytes_out = rest(fin->bytes_out, sum->bytes_out),
-                    .dropped = rest(fin->dropped, sum->dropped)};
+                    .dropped = rest(fin->dropped, sum->dropped),
+                    .retries = rest(fin->retries, sum->retries)};
     for (int c = 0; c < SNAP_STATUS_CLASSES; c++)
         r.status_class[c] = rest(fin->status_class[c], sum->status_class[c]);
     for (int k = 0; k < ERRK_COUNT; k++)

@@ -118,6 +118,7 @@ int otlp_encode(const snap *s, uint64_t start_wall_ns, const char *run, buf *out
     sum(&c, "volley.bytes_received", "By", s->bytes_in);
     sum(&c, "volley.bytes_sent", "By", s->bytes_out);
     sum(&c, "volley.dropped_iterations", "{iteration}", s->dropped);
+    sum(&c, "volley.retries", "{request}", s->retries);
     gauge(&c, "volley.active_connections", "{connection}", s->active);
     gauge(&c, "volley.target_rate", "{request}/s", s->target_rps);
     gauge(&c, "volley.generator.cpu_time", "s", s->cpu_s);

@@ -73,9 +73,7 @@ static int breakdown(buf *o, const snap *s)
     for (int k = 0; !rc && k < ERRK_COUNT; k++)
         rc = buf_printf(o, "volley_errors_by_kind_total{kind=\"%s\"} %llu\n",
                         metrics_err_kind_name((err_kind)k), (unsigned long long)s->err_kind[k]);
-    return rc ? rc : counter(o, "volley_retries_total",
-                             "Requests sent again after a stale keep-alive connection (known at "
-                             "the end of the run).", s->retries);
+    return rc;
 }
 
 /* A label value escapes backslash, double quote and newline. */
@@ -129,6 +127,9 @@ int prom_encode(const snap *s, buf *o)
     if (!rc)
         rc = counter(o, "volley_dropped_iterations_total",
                      "Open model: iterations that could not start.", s->dropped);
+    if (!rc)
+        rc = counter(o, "volley_retries_total",
+                     "Requests sent again after a stale keep-alive connection.", s->retries);
     if (!rc)
         rc = gauge(o, "volley_active_connections", "Open connections / active VUs.", s->active);
     if (!rc)

@@ -50,6 +50,7 @@ void snap_add_second(snap *s, const series_row *row, const hist *latency, double
     s->bytes_in += row->bytes_in;
     s->bytes_out += row->bytes_out;
     s->dropped += row->dropped;
+    s->retries += row->retries;
     if (latency)
         hist_merge(s->latency, latency);
     s->have_breakdown = true;

@@ -222,6 +222,9 @@ static void failures(FILE *f, const snap *s)
                     (unsigned long long)(s->have_last ? l->err_kind[k] : 0));
         }
     fprintf(f, "%s\n", any ? "" : "   none");
+    if (s->retries)
+        fprintf(f, "retries %llu (+%llu/s)\n", (unsigned long long)s->retries,
+                (unsigned long long)(s->have_last ? l->retries : 0));
     if (s->have_last)
         fprintf(f, "send lag p99 %.2f ms   generator CPU %.0f %%\n", l->send_lag_p99_ns / 1e6,
                 l->cpu_pct);

@@ -157,7 +157,7 @@ static json_t *totals_json(const results_stats *s)
 static const char *series_cols[] = {"second", "requests", "responses", "errors",
                                     "transport_errors", "bytes_in", "bytes_out", "p50_ms", "p90_ms",
                                     "p99_ms", "max_ms", "mean_ms", "active", "target_rps",
-                                    "dropped"};
+                                    "dropped", "retries"};
 
 static json_t *series_json(const series *s)
 {
@@ -189,6 +189,7 @@ static json_t *series_json(const series *s)
         json_array_append_new(row, json_integer(w->active));
         json_array_append_new(row, json_real(round(w->target_rps * 100) / 100));
         json_array_append_new(row, jint(w->dropped));
+        json_array_append_new(row, jint(w->retries));
         series_row copy = *w;
         for (size_t k = 0; k < SERIES_NBREAKDOWN; k++)
             json_array_append_new(row, jint(*series_breakdown_field(&copy, k)));

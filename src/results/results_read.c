@@ -418,6 +418,7 @@ static const struct {
     {"active", COL_U32, offsetof(series_row, active)},
     {"target_rps", COL_REAL, offsetof(series_row, target_rps)},
     {"dropped", COL_U64, offsetof(series_row, dropped)},
+    {"retries", COL_U64, offsetof(series_row, retries)},
     {"send_lag_p99_ms", COL_MS, offsetof(series_row, send_lag_p99_ns)},
     {"cpu_pct", COL_REAL, offsetof(series_row, cpu_pct)},
 };

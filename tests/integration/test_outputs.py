@@ -13,6 +13,7 @@ import time
 import pytest
 
 import peerutil
+from badserver import BadServer
 from conftest import volley_path
 
 
@@ -625,6 +626,44 @@ def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
             vol.kill()
             vol.wait()
         rec.stop()
+
+
+def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
+    # A server that closes each connection silently after five responses:
+    # the stale reuses are retried all along the run, and
+    # volley_retries_total follows them second by second.
+    port = peerutil.free_port()
+    out = str(tmp_path / "out")
+    with BadServer("close_idle", per_conn=5) as bad:
+        vol = subprocess.Popen([volley_path(), "run", bad.url, "-c", "2", "-d", "4", "-t", "1",
+                                "--out", out, "-q", "--metrics-listen", str(port),
+                                "--metrics-linger", "5"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            live, final = set(), None
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and final is None:
+                try:
+                    _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+                except OSError:
+                    time.sleep(0.2)
+                    continue
+                if prom_text_value(text, "volley_run_finished") == 1:
+                    final = text
+                else:
+                    live.add(prom_text_value(text, "volley_retries_total"))
+                time.sleep(0.3)
+            _, err = vol.communicate(timeout=30)
+        finally:
+            if vol.poll() is None:
+                vol.kill()
+                vol.wait()
+    assert vol.returncode == 0, err
+    assert final is not None
+    tot = totals(out)
+    assert tot["retries"] > 0
+    assert len([v for v in live if v > 0]) >= 2, live
+    assert prom_text_value(final, "volley_retries_total") == tot["retries"]
 
 
 def test_metrics_server_answers_only_get_of_known_paths(serve):

@@ -3,7 +3,7 @@ shapes (closed, open, ramping VUs, ramping rate, sweeps with cool-down,
 warm-up, -n and -d, -t 1..4, several endpoints, Lua scripts). For the run,
 for each endpoint and for each sweep step, the sum of the series rows equals
 the totals for every counted column (requests, responses, errors, transport
-errors, bytes), the status-class columns add up to the totals' responses by
+errors, bytes, dropped iterations, retries), the status-class columns add up to the totals' responses by
 status (by class) and the error-kind columns to the totals' errors by kind,
 and `second` strictly increases. Each run is short (<= 2 s of
 load) so the whole grid stays around a minute and a half."""
@@ -12,10 +12,12 @@ import subprocess
 
 import pytest
 
+from badserver import BadServer
+
 # Counted columns of a series row and their name in a totals block.
 COUNTED = {"requests": "requests", "responses": "responses", "errors": "errors",
            "transport_errors": "transport_errors", "bytes_in": "bytes_in",
-           "bytes_out": "bytes_out", "dropped": "dropped_iterations"}
+           "bytes_out": "bytes_out", "dropped": "dropped_iterations", "retries": "retries"}
 
 SCRIPT = """
 options = { scenarios = {
@@ -132,3 +134,26 @@ def test_script_series_rows_add_up(volley_bin, serve, tmp_path, threads):
     res = run(volley_bin, tmp_path, [str(f), "-e", "BASE_URL=" + serve.url, "-t", threads])
     check_results(res)
     assert len(res["endpoints"]) == 2
+
+
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_retries_are_counted_in_the_second_they_happen(volley_bin, tmp_path, mode):
+    # Five responses per connection, then a silent close: a closed-model
+    # client reuses the connection at once, meets the close and retries;
+    # each retry is counted in that second's row.
+    with BadServer("close_idle", per_conn=5) as bad:
+        if mode == "url":
+            args = [bad.url, "-c", "2", "-d", "2500ms", "-t", "2"]
+        else:
+            f = tmp_path / "retry.lua"
+            f.write_text('options = { vus = 2, duration = "2500ms" }\n'
+                         'function default() http.get(%r) end\n' % bad.url)
+            args = [str(f), "-t", "2"]
+        res = run(volley_bin, tmp_path, args)
+    check_results(res)
+    ser = res["series"]
+    col = ser["columns"].index("retries")
+    per_sec = [r[col] for r in ser["rows"]]
+    assert res["totals"]["retries"] > 0
+    # Spread over the run, not put in one row at the end.
+    assert len([n for n in per_sec if n > 0]) >= 2, per_sec

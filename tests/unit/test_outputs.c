@@ -33,7 +33,7 @@ static void two_seconds(snap *s)
     hist *h = hist_new();
     series_row r = {.requests = 10, .responses = 9, .errors = 1, .bytes_in = 100, .active = 4,
                     .status_class = {[2] = 8, [5] = 1}, .err_kind = {[ERRK_TIMEOUT] = 1},
-                    .send_lag_p99_ns = 3000000, .cpu_pct = 40};
+                    .send_lag_p99_ns = 3000000, .cpu_pct = 40, .retries = 2};
     for (int i = 1; i <= 10; i++)
         hist_record(h, (uint64_t)i * 1000000); /* 1..10 ms */
     snap_add_second(s, &r, h, 0.5);
@@ -43,6 +43,7 @@ static void two_seconds(snap *s)
     r.status_class[2] = 5;
     r.status_class[5] = 0;
     r.err_kind[ERRK_TIMEOUT] = 0;
+    r.retries = 1;
     hist_reset(h);
     hist_record_n(h, 20000000000ULL, 5); /* 20 s: above every finite bucket */
     snap_add_second(s, &r, h, 0.75);
@@ -65,6 +66,7 @@ Test(outputs, snap_sums_seconds)
     cr_assert_eq(s.status_class[2], 13);
     cr_assert_eq(s.status_class[5], 1);
     cr_assert_eq(s.err_kind[ERRK_TIMEOUT], 1);
+    cr_assert_eq(s.retries, 3, "retries are summed from the seconds too");
     cr_assert_eq(s.send_lag_p99_ns, 3000000, "the last second's");
     snap_free(&s);
 }
@@ -120,11 +122,14 @@ Test(outputs, influx_final_carries_the_remainder)
     fin.errors = 2;
     fin.wall_ns = 200;
     fin.status_class[2] = 11;
+    sum.retries = 4;
+    fin.retries = 6;
     buf b = {0};
     int n = influx_final(&b, "r", &sum, &fin);
     cr_assert_eq(n, 1 + 5 + ERRK_COUNT);
     const char *t = text(&b);
     cr_assert(strstr(t, "volley,run=r requests=3i,responses=0i,errors=2i,"), "%s", t);
+    cr_assert(strstr(t, ",dropped=0i,retries=2i,"), "%s", t);
     cr_assert(strstr(t, "volley_status,run=r,status_class=2xx count=11i 200\n"), "%s", t);
     buf_free(&b);
     snap_free(&sum);
@@ -139,8 +144,9 @@ Test(outputs, otlp_bucket_counts_sum_to_count)
     s.wall_ns = 2000;
     buf b = {0};
     int points = otlp_encode(&s, 1000, "run1", &b);
-    /* 6 sums, 5 gauges, the histogram, 5 status classes and the error kinds. */
-    cr_assert_eq(points, 12 + 5 + ERRK_COUNT);
+    /* 7 sums, 5 gauges, the histogram, 5 status classes and the error kinds. */
+    cr_assert_eq(points, 13 + 5 + ERRK_COUNT);
+    cr_assert(strstr(text(&b), "{\"name\":\"volley.retries\""), "%s", text(&b));
     const char *t = text(&b);
     cr_assert(strstr(t, "\"resourceMetrics\":[{\"resource\""), "%s", t);
     cr_assert(strstr(t, "{\"key\":\"status_class\",\"value\":{\"stringValue\":\"5xx\"}}]"

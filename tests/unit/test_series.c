@@ -46,13 +46,18 @@ Test(series, interval_counts_status_classes_error_kinds_and_send_lag)
     metrics_record_response(s, &(metrics_sample){.status = 503, .latency_ns = 1000});
     metrics_record_error(s, ERRK_RESET, 0, 0);
     metrics_record_send_lag(s, 5 * 1000 * 1000);
+    metrics_record_retry(s);
     metrics_close_interval(s);
+    metrics_record_retry(s);
     metrics_record_response(s, &(metrics_sample){.status = 404, .latency_ns = 1000});
     const metrics_interval *iv = metrics_interval_get(s, 0);
     cr_assert_eq(iv->status_class[2], 1);
     cr_assert_eq(iv->status_class[5], 2);
     cr_assert_eq(iv->status_class[4], 0, "the 404 is in the next second");
     cr_assert_eq(iv->err_kind[ERRK_RESET], 1);
+    cr_assert_eq(iv->retries, 1, "a retry is counted in its second");
+    cr_assert_eq(metrics_interval_get(s, 1)->retries, 1);
+    cr_assert_eq(s->tot.retries, 2, "and in the totals");
     cr_assert_eq(hist_count(iv->send_lag), 1);
     cr_assert_eq(hist_count(s->send_lag), 1, "the run's send lag too");
     cr_assert_eq(metrics_interval_get(s, 1)->status_class[4], 1);
