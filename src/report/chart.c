@@ -438,26 +438,61 @@ static int fig_spectrum(const results *r, chart_fig *f)
     return rc;
 }
 
+bool chart_streamed(const results_stats *st)
+{
+    const hist *fb = st->dist[METRICS_DIST_FIRST_BODY], *sv = st->service;
+    if (!hist_count(fb) || !hist_count(sv))
+        return false;
+    /* Both from the first byte written, so queueing before the send (which
+     * latency holds) cannot make a buffered route look streamed. */
+    uint64_t f50 = hist_percentile(fb, 50), s50 = hist_percentile(sv, 50);
+    return f50 * 2 < s50 && s50 - f50 >= CHART_STREAMED_MIN_NS;
+}
+
+/* Appends to dst the streamed endpoints (as many as fit): the ttfb
+ * figure's note and caption say which routes streamed their bodies. */
+static void streamed_list(const ep_view *v, size_t n, char *dst, size_t cap)
+{
+    size_t len = strlen(dst);
+    len += (size_t)snprintf(dst + len, cap - len, "%sstreamed (first body byte well before "
+                            "service end):", len ? "; " : "");
+    size_t k = 0;
+    for (size_t i = 0; i < n && len < cap; i++) {
+        if (!chart_streamed(v[i].st))
+            continue;
+        int w = snprintf(dst + len, cap - len, "%s %s", k++ ? "," : "", v[i].name);
+        if (w < 0 || len + (size_t)w >= cap - 5) {
+            snprintf(dst + len, cap - len, " ...");
+            return;
+        }
+        len += (size_t)w;
+    }
+    if (!k && len < cap)
+        snprintf(dst + len, cap - len, " none (all buffered)");
+}
+
 static int fig_ttfb(const results *r, chart_fig *f)
 {
     ep_view v[MAX_CHART_EPS];
     size_t n = ep_views(r, v);
     chart *c = &f->panels[0];
-    snprintf(c->title, sizeof c->title, "Time to first byte beside total latency");
-    snprintf(c->note, sizeof c->note,
-             "TTFB near latency: sent in one piece (buffered); TTFB far below: streamed");
+    snprintf(c->title, sizeof c->title, "First byte and first body byte beside service time");
+    c->note[0] = '\0';
+    streamed_list(v, n, c->note, sizeof c->note);
     clip_note(c, r);
     snprintf(c->y.label, sizeof c->y.label, "ms");
     static const struct {
         const char *name;
         uint32_t color;
-        bool ttfb;
+        metrics_dist d;
         double p;
     } b[] = {
-        {"TTFB p50", 0xA0CBE8, true, 50},
-        {"TTFB p99", 0x4E79A7, true, 99},
-        {"latency p50", 0xFFBE7D, false, 50},
-        {"latency p99", 0xF28E2B, false, 99},
+        {"TTFB p50", 0xA0CBE8, METRICS_DIST_TTFB, 50},
+        {"TTFB p99", 0x4E79A7, METRICS_DIST_TTFB, 99},
+        {"1st body p50", 0x8CD17D, METRICS_DIST_FIRST_BODY, 50},
+        {"1st body p99", 0x59A14F, METRICS_DIST_FIRST_BODY, 99},
+        {"service p50", 0xFFBE7D, METRICS_DIST_SERVICE, 50},
+        {"service p99", 0xF28E2B, METRICS_DIST_SERVICE, 99},
     };
     bool any = false;
     for (size_t i = 0; i < n; i++)
@@ -467,13 +502,13 @@ static int fig_ttfb(const results *r, chart_fig *f)
     for (size_t i = 0; i < n; i++)
         if (chart_category(c, v[i].name) < 0)
             return VOLLEY_ENOMEM;
-    for (size_t k = 0; k < 4; k++) {
+    for (size_t k = 0; k < sizeof b / sizeof b[0]; k++) {
         chart_series *s = chart_add_series(c, b[k].name, CHART_BARS, b[k].color);
         if (!s)
             return VOLLEY_ENOMEM;
         s->labels = true;
         for (size_t i = 0; i < n; i++) {
-            const hist *h = b[k].ttfb ? v[i].st->ttfb : v[i].st->latency;
+            const hist *h = v[i].st->dist[b[k].d];
             ADD(s, (double)i, hist_count(h) ? ms(hist_percentile(h, b[k].p)) : NAN);
         }
     }
@@ -738,7 +773,7 @@ int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
         {"status", "Responses by status code and errors by kind, per endpoint.", 1, fig_status},
         {"spectrum", "HDR latency spectrum: latency at each percentile, up to 99.999%.", 1,
          fig_spectrum},
-        {"ttfb", "Time to first byte beside total latency (p50, p99) per endpoint.", 1,
+        {"ttfb", "TTFB and first body byte beside service time (p50, p99) per endpoint", 1,
          fig_ttfb},
     };
     memset(out, 0, sizeof *out);
@@ -746,6 +781,10 @@ int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
     for (size_t i = 0; i < sizeof std / sizeof std[0] && !rc; i++) {
         chart_item *it = set_add(out, std[i].stem, std[i].caption, "", std[i].panels, 1);
         rc = it ? std[i].fn(r, it->fig) : VOLLEY_ENOMEM;
+        if (!rc && std[i].fn == fig_ttfb) {
+            ep_view v[MAX_CHART_EPS];
+            streamed_list(v, ep_views(r, v), it->caption, sizeof it->caption);
+        }
     }
     if (!rc && r->nsteps) {
         bool srv = r->monitor.pid != 0; /* a fourth panel: the server's CPU */

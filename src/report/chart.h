@@ -24,10 +24,17 @@ typedef struct chart_set {
     size_t n;
 } chart_set;
 
+/* Streamed: the first body byte came well before the response ended (p50
+ * first body under half the p50 service time, and CHART_STREAMED_MIN_NS
+ * before it). Compared with service time, not latency, which also holds
+ * queueing before the request was sent. */
+#define CHART_STREAMED_MIN_NS 1000000ull
+bool chart_streamed(const results_stats *st);
+
 /* Builds: latency (p50/p90/p99 per endpoint over time), throughput
  * (requests/s and error rate over time), status (status and error counts
  * per endpoint), spectrum (HDR percentile spectrum per endpoint), ttfb (TTFB
- * beside latency, p50/p99 per endpoint), sweep (achieved rps, p99 and
+ * and first body byte beside service time, p50/p99 per endpoint), sweep (achieved rps, p99 and
  * success vs target rate; only with steps), and route-NAME per endpoint
  * (status-coloured latency scatter from the reduced requests.csv, error
  * rate over time, status counts). sc may be NULL (no requests.csv): the

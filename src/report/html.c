@@ -307,7 +307,7 @@ static void stats_head(out *o, const char *first_cols)
     putf(o, "<div class=\"scroll\"><table class=\"sortable\"><thead><tr>%s"
             "<th>requests</th><th>responses</th><th>failed</th><th>not failed</th>"
             "<th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th>"
-            "<th>mean</th><th>TTFB p50</th><th>TTFB p99</th><th>bytes in</th><th>dropped</th>"
+            "<th>mean</th><th>TTFB p50</th><th>TTFB p99</th><th>1st body p50</th><th>bytes in</th><th>dropped</th>"
             "</tr></thead><tbody>",
          first_cols);
 }
@@ -331,6 +331,8 @@ static void stats_cells(out *o, const results_stats *s, uint64_t parent_ns)
     bool nt = !hist_count(s->ttfb);
     td_dur(o, hist_percentile(s->ttfb, 50), nt);
     td_dur(o, hist_percentile(s->ttfb, 99), nt);
+    const hist *fb = s->dist[METRICS_DIST_FIRST_BODY];
+    td_dur(o, hist_percentile(fb, 50), !hist_count(fb));
     td_bytes(o, t->bytes_in);
     td_u64(o, t->dropped);
 }
@@ -447,7 +449,8 @@ static void latency_section(out *o, const results *r)
     put(o, "</tbody></table></div><p class=\"sub\">latency: from the intended start of each "
            "request to its last byte (a timed-out request at its timeout, a lower bound); "
            "service: first byte written to last byte read; ttfb: first byte written to first "
-           "byte read; latency ok: the requests that did not fail.</p>");
+           "byte read; 1st body: first byte written to first body byte (first chunk or event); "
+           "latency ok: the requests that did not fail.</p>");
 }
 
 static void outcome_row(out *o, const char *name, const results *r, int status, int kind)

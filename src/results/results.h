@@ -113,6 +113,8 @@ typedef struct results_generator {
     double thread_cpu_pct[RESULTS_GEN_MAX_THREADS]; /* each: % of its life running
                                   or runnable (waiting for a CPU) */
     double cpu_max_pct;        /* the busiest worker thread */
+    double wait_max_pct;       /* of which waiting on the run queue (the host
+                                  gave the CPU to other processes) */
     double cpu_seconds;        /* the whole process during the load */
     uint64_t rss_max_bytes;
     double *sec_cpu_pct;       /* per second of the load: process CPU % */

@@ -266,6 +266,7 @@ static json_t *generator_json(const results_generator *g)
     set(o, "note", json_string(g->note));
     set(o, "thread_cpu_pct", th);
     set(o, "cpu_max_pct", json_real(round(g->cpu_max_pct * 10) / 10));
+    set(o, "wait_max_pct", json_real(round(g->wait_max_pct * 10) / 10));
     set(o, "cpu_seconds", json_real(round(g->cpu_seconds * 1000) / 1000));
     set(o, "rss_max_bytes", jint(g->rss_max_bytes));
     set(o, "send_lag_p50_ms", json_real((double)g->lag_p50_ns / 1e6));

@@ -744,6 +744,7 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
         (rc = get_str(d, o, p, "why", true, g->why, sizeof g->why)) ||
         (rc = get_str(d, o, p, "note", true, g->note, sizeof g->note)) ||
         (rc = get_num(d, o, p, "cpu_max_pct", true, &g->cpu_max_pct)) ||
+        (rc = get_num(d, o, p, "wait_max_pct", true, &g->wait_max_pct)) ||
         (rc = get_num(d, o, p, "cpu_seconds", true, &g->cpu_seconds)) ||
         (rc = get_u64(d, o, p, "rss_max_bytes", true, &g->rss_max_bytes)) ||
         (rc = get_num(d, o, p, "send_lag_p50_ms", true, &p50)) ||

@@ -3,7 +3,7 @@
  * top-level errors and bad options stop here, exit 2), then each worker of
  * script/lua_worker loads it again in its own state. The script's own
  * results (checks, custom metrics, ws, iterations) are merged from the
- * workers and written by script_results_json / script_summary_print. */
+ * workers and written by script_results_json (report/summary.c prints it). */
 #include "script/script.h"
 
 #include "core/clock.h"

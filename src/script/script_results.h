@@ -115,9 +115,6 @@ void script_results_free(script_results *r);
 /* Adds "script": {...} to a results.json root object (docs/scripting.md). */
 int script_results_json(const script_results *r, struct json_t *root);
 
-/* Prints checks, iterations, custom metrics and WebSocket numbers. */
-void script_summary_print(FILE *f, const script_results *r);
-
 /* Merge helpers for workers (lua_worker): find-or-add by name. */
 script_check *script_results_check(script_results *r, const char *name);
 script_metric *script_results_metric(script_results *r, const char *name, script_metric_kind k);

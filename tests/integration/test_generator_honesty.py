@@ -46,22 +46,14 @@ def test_forced_fall_behind_prints_verdict_and_strict_fails(nginx):
 
 
 def test_ordinary_runs_against_nginx_never_fall_behind(nginx):
-    # A thread that waits on the host's run queue counts as busy: on a
-    # shared host at load average 12 one short run in twenty was "busy 85%".
-    # Two such runs are allowed, for that reason only, with the exit code
-    # following the verdict; a late send or a short count never is.
-    busy = 0
+    # On a shared host a short run's thread can be busy mostly waiting for
+    # a CPU (85 %, at load average 12): that is a note about the host, not
+    # the verdict (tests/unit/test_selfmon.c), so this holds there too.
     for i in range(20):
         p = run(nginx.url + "/health", "-r", "500", "-t", "1", "-d", "500ms", "--strict")
-        if "fell behind" in p.stdout:
-            assert p.returncode == 3, (i, p.stdout, p.stderr)
-            assert "busy" in p.stdout and "after its scheduled time" not in p.stdout \
-                and "requests scheduled" not in p.stdout, (i, p.stdout)
-            busy += 1
-            continue
         assert p.returncode == 0, (i, p.stdout, p.stderr)
         assert "generator: kept up" in p.stdout, (i, p.stdout)
-    assert busy <= 2, busy
+        assert "fell behind" not in p.stdout
 
 
 def test_closed_model_run_has_a_generator_block(nginx):

@@ -382,3 +382,46 @@ def test_demo_runs_serve_load_and_report_in_one_command(volley_bin, tmp_path):
     assert eps["buffering-simple"]["ttfb"]["percentiles"]["p50"] >= 75
     for f in ["summary.csv", "requests.csv", "charts/latency.png", "charts/ttfb.svg"]:
         assert (out / f).exists(), f
+
+
+def ttfb_caption(out):
+    """The ttfb figure's caption in report.html (the chart's note says the same)."""
+    html = (out / "report.html").read_text(encoding="utf-8")
+    return re.search(r'<figure id="[^"]*ttfb[^"]*">.*?<figcaption>(.*?)</figcaption>', html,
+                     re.S).group(1)
+
+
+def test_ttfb_chart_labels_streamed_against_service_time_not_latency(tmp_path):
+    """A buffered route under queueing (latency far above TTFB) is not
+    'streamed'; a chunked route whose first chunk comes long before its last is.
+    The HTML endpoint table shows the first body byte per endpoint."""
+    s = start_serve()
+    try:
+        buf = tmp_path / "buf"
+        p = run("run", "-q", "--rate", 150, "--max-connections", 10, "-d", "2s", "--out", buf,
+                "--endpoint", "buffered=%s/delay/20" % s.url)
+        assert p.returncode == 0, p.stderr
+        st = tmp_path / "st"
+        p = run("run", "-q", "-c", 2, "-d", "2s", "--out", st,
+                "--endpoint", "chunky=%s/stream?chunks=5&interval_ms=50" % s.url)
+        assert p.returncode == 0, p.stderr
+    finally:
+        assert s.stop() == 0, s.stderr()
+    for d in (buf, st):
+        p = run("report", d / "results.json", "--out", d / "rep", "--format", "html,svg")
+        assert p.returncode == 0, p.stderr
+    res = json.loads((buf / "results.json").read_text())["endpoints"][0]
+    fb, sv = res["first_body"]["percentiles"]["p50"], res["service_time"]["percentiles"]["p50"]
+    assert fb > sv / 2, (fb, sv)  # the body came with the headers
+    note = ttfb_caption(buf / "rep")
+    assert "streamed (first body byte well before service end): none (all buffered)" in note, note
+    res = json.loads((st / "results.json").read_text())["endpoints"][0]
+    fb, sv = res["first_body"]["percentiles"]["p50"], res["service_time"]["percentiles"]["p50"]
+    assert fb < sv / 2 and sv >= 150, (fb, sv)
+    note = ttfb_caption(st / "rep")
+    assert "streamed (first body byte well before service end): chunky" in note, note
+    html = (st / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "<th>1st body p50</th>" in html
+    row = re.search(r">chunky<.*?</tr>", html, re.S).group(0)
+    cells = [int(v) for v in re.findall(r'data-v="(\d+)"', row)]
+    assert int(fb * 1e6 * 0.9) <= cells[-3] <= int(fb * 1e6 * 1.1) + 1000, (cells, fb)

@@ -329,3 +329,40 @@ Test(chart, past_thirty_endpoints_charts_say_which_they_show)
     chart_set_free(&set);
     results_free(&r);
 }
+
+/* Streamed is judged against service time: a buffered route whose latency
+ * holds queueing (latency far above TTFB) is not streamed. */
+Test(chart, streamed_compares_first_body_with_service_time)
+{
+    results r;
+    many(&r, 3);
+    results_stats *bufd = &r.eps[0].st, *str = &r.eps[1].st, *tiny = &r.eps[2].st;
+    for (int i = 0; i < 20; i++) {
+        hist_record(bufd->latency, 200000000); /* queued 180 ms before the send */
+        hist_record(bufd->service, 20000000);
+        hist_record(bufd->ttfb, 19500000);
+        hist_record(bufd->dist[METRICS_DIST_FIRST_BODY], 19500000);
+        hist_record(str->service, 250000000);
+        hist_record(str->dist[METRICS_DIST_FIRST_BODY], 1000000);
+        hist_record(tiny->service, 400000); /* under CHART_STREAMED_MIN_NS apart */
+        hist_record(tiny->dist[METRICS_DIST_FIRST_BODY], 100000);
+    }
+    cr_assert_not(chart_streamed(bufd));
+    cr_assert(chart_streamed(str));
+    cr_assert_not(chart_streamed(tiny));
+    cr_assert_not(chart_streamed(&r.st), "no first body byte: not streamed");
+    chart_set set;
+    err e = {0};
+    cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
+    const chart_item *it = item(&set, "ttfb");
+    const chart *c = &it->fig->panels[0];
+    cr_assert(strstr(c->note, "service end): ep1"), "%s", c->note);
+    cr_assert_null(strstr(c->note, "checkout"), "%s", c->note);
+    cr_assert_null(strstr(c->note, "ep2"), "%s", c->note);
+    cr_assert(strstr(it->caption, "service end): ep1"), "%s", it->caption);
+    cr_assert_eq(c->nseries, 6);
+    cr_assert_str_eq(c->series[2].name, "1st body p50");
+    cr_assert_str_eq(c->series[4].name, "service p50");
+    chart_set_free(&set);
+    results_free(&r);
+}

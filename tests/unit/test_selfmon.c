@@ -1,5 +1,5 @@
 /* Tests for monitor/selfmon: the generator-honesty verdict from a results
- * struct (saturated thread, late sends with and without a busy thread,
+ * struct (saturated thread, a thread busy waiting for the host, late sends with and without a busy thread,
  * requests never sent, and the cases where the server is the cause). */
 #include "monitor/selfmon.h"
 
@@ -46,6 +46,33 @@ Test(selfmon, saturated_thread_is_behind)
     selfmon_judge(&r);
     cr_assert(r.generator.behind);
     cr_assert(strstr(r.generator.why, "busy 97%"), "%s", r.generator.why);
+}
+
+Test(selfmon, busy_waiting_for_the_host_is_a_note_unless_sends_were_late)
+{
+    /* 85 % busy, 70 of it on the run queue, sends on time: the host. */
+    open_run(500, 500, 100000);
+    r.generator.cpu_max_pct = 85;
+    r.generator.wait_max_pct = 70;
+    selfmon_judge(&r);
+    cr_assert_not(r.generator.behind, "%s", r.generator.why);
+    cr_assert(strstr(r.generator.note, "the host, not volley"), "%s", r.generator.note);
+    /* The same thread with late sends: the verdict, by the lag rule. */
+    results_free(&r);
+    open_run(500, 500, 50 * NS_PER_MS);
+    r.generator.cpu_max_pct = 85;
+    r.generator.wait_max_pct = 70;
+    selfmon_judge(&r);
+    cr_assert(r.generator.behind);
+    cr_assert(strstr(r.generator.why, "median request left"), "%s", r.generator.why);
+    /* Mostly running (wait under half the busy time): saturated. */
+    results_free(&r);
+    open_run(500, 500, 100000);
+    r.generator.cpu_max_pct = 85;
+    r.generator.wait_max_pct = 40;
+    selfmon_judge(&r);
+    cr_assert(r.generator.behind);
+    cr_assert(strstr(r.generator.why, "saturated"), "%s", r.generator.why);
 }
 
 Test(selfmon, late_sends_from_a_busy_thread_are_behind)

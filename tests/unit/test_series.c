@@ -13,7 +13,7 @@ Test(series, breakdown_columns_name_classes_then_error_kinds)
 {
     cr_assert_str_eq(series_breakdown_name(0), "status_other");
     for (int c = 1; c < METRICS_STATUS_CLASSES; c++) {
-        char want[16];
+        char want[32];
         snprintf(want, sizeof want, "status_%dxx", c);
         cr_assert_str_eq(series_breakdown_name((size_t)c), want);
     }
