@@ -233,13 +233,14 @@ def test_volley_goaway_retries_unprocessed_streams_closed(h2volley):
     assert t["connections_opened"] == srv.accepted == 200 // 5
 
 
-def unprocessed_accounted(t, srv):
+def unprocessed_accounted(t, srv, some=True):
     """Each stream the server left unprocessed was sent again (retries) or,
     when its one retry met another GOAWAY, counted as h2_refused_stream.
     A request volley had queued but not yet written when the GOAWAY came is
     retried too, though the server never saw it: hence >=."""
     refused = t["errors_by_kind"].get("h2_refused_stream", 0)
-    assert t["retries"] + refused >= srv.count["unprocessed"] > 0, (t, srv.count)
+    assert t["retries"] + refused >= srv.count["unprocessed"], (t, srv.count)
+    assert srv.count["unprocessed"] > 0 or not some, (t, srv.count)
 
 
 def test_volley_goaway_cascade_is_counted_exactly(h2volley):
@@ -273,7 +274,10 @@ def test_volley_goaway_retries_unprocessed_streams_open(h2volley):
     # Most of the 300 on a quiet machine; a busy one slows the Python
     # server and drops some (counted above), so only "many" is asked.
     assert t["responses"] == srv.count["answered"] >= 100
-    unprocessed_accounted(t, srv)
+    # Whether a GOAWAY finds streams in flight depends on timing: on a busy
+    # machine the server once had none (the closed-model tests require
+    # some); what it had must be accounted for.
+    unprocessed_accounted(t, srv, some=False)
 
 
 def test_volley_refused_stream_is_named_or_retried(h2volley):
