@@ -230,7 +230,7 @@ FUZZ_SRC_threshold   := src/metrics/threshold.c src/metrics/hist.c src/metrics/m
 FUZZ_RESULTS         := src/results/results.c src/results/results_script.c $(wildcard src/metrics/*.c)
 FUZZ_SRC_results_read := src/results/results_read.c src/results/results_json.c $(FUZZ_RESULTS)
 FUZZ_SRC_requests_csv := src/results/csv.c $(FUZZ_RESULTS)
-FUZZ_PLAN            := src/load/plan.c src/load/executor.c src/net/addr.c src/net/tls.c \
+FUZZ_PLAN            := src/load/plan.c src/load/executor.c src/net/addr.c src/net/route.c src/net/tls.c \
                         src/proto/http1.c
 FUZZ_SRC_targets     := $(FUZZ_PLAN)
 FUZZ_SRC_openapi     := src/load/openapi.c $(FUZZ_PLAN)
