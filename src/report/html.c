@@ -91,7 +91,7 @@ static const char css[] =
     "margin:10px 0}"
     ".scroll{overflow-x:auto}"
     "table{border-collapse:collapse;background:#fff;border:1px solid #e2e4e8;margin:6px 0}"
-    "th,td{padding:4px 6px;font-size:13px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+    "th,td{padding:4px 5px;font-size:13px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
     "td.n{white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:280px}"
     "td.n small{display:block;color:#666;font-size:11px}"
     "p.cmd code{background:#fff;border:1px solid #e2e4e8;border-radius:4px;padding:3px 6px;"
