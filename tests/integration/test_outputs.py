@@ -597,19 +597,7 @@ def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
                             "--out-otlp", rec.url],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        live, final = set(), None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and final is None:
-            try:
-                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
-            except OSError:
-                time.sleep(0.2)
-                continue
-            if prom_text_value(text, "volley_run_finished") == 1:
-                final = text
-            else:
-                live.add(prom_text_value(text, "volley_requests_total"))
-            time.sleep(0.3)
+        live, final = scrape_until_finished(port, "volley_requests_total")
         _, err = vol.communicate(timeout=30)
         assert vol.returncode == 0, err
         with open(os.path.join(out, "results.json")) as f:
@@ -628,6 +616,25 @@ def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
         rec.stop()
 
 
+def scrape_until_finished(port, metric):
+    """Scrapes /metrics every 0.3 s (30 s at most): the values of metric
+    seen while the run went on, and the text once volley_run_finished is 1."""
+    live, final = set(), None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and final is None:
+        try:
+            _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if prom_text_value(text, "volley_run_finished") == 1:
+            final = text
+        else:
+            live.add(prom_text_value(text, metric))
+        time.sleep(0.3)
+    return live, final
+
+
 def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
     # A server that closes each connection silently after five responses:
     # the stale reuses are retried all along the run, and
@@ -640,19 +647,7 @@ def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
                                 "--metrics-linger", "5"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            live, final = set(), None
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and final is None:
-                try:
-                    _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
-                except OSError:
-                    time.sleep(0.2)
-                    continue
-                if prom_text_value(text, "volley_run_finished") == 1:
-                    final = text
-                else:
-                    live.add(prom_text_value(text, "volley_retries_total"))
-                time.sleep(0.3)
+            live, final = scrape_until_finished(port, "volley_retries_total")
             _, err = vol.communicate(timeout=30)
         finally:
             if vol.poll() is None:
