@@ -203,7 +203,16 @@ void selfmon_judge(results *r)
      * volley's own limit (more threads would not help); a verdict only if
      * the sends were late, which the rule below judges. */
     bool host = g->measured && 2 * g->wait_max_pct > g->cpu_max_pct;
-    if (g->measured && g->cpu_max_pct >= SELFMON_SATURATED_PCT && open && host) {
+    /* ...unless the schedule was not kept: a thread that always wanted to
+     * run while iterations were dropped was the limit on the CPU it got
+     * (an idle thread would have sent them), host or not. */
+    bool saturated = g->measured && g->cpu_max_pct >= SELFMON_SATURATED_PCT && open;
+    if (saturated && host && t->dropped) {
+        snprintf(why, sizeof why, "a worker thread was busy %.0f%% of the time (%.0f%% of it "
+                 "waiting for a CPU) while %llu iterations were dropped", g->cpu_max_pct,
+                 g->wait_max_pct, (unsigned long long)t->dropped);
+        because(g, why);
+    } else if (saturated && host) {
         snprintf(g->note, sizeof g->note, "a worker thread was busy %.0f%% of the time, %.0f%% "
                  "of it waiting for a CPU that other processes had: the host, not volley, "
                  "was short", g->cpu_max_pct, g->wait_max_pct);

@@ -65,6 +65,17 @@ Test(selfmon, busy_waiting_for_the_host_is_a_note_unless_sends_were_late)
     selfmon_judge(&r);
     cr_assert(r.generator.behind);
     cr_assert(strstr(r.generator.why, "median request left"), "%s", r.generator.why);
+    /* The same thread while the schedule was dropped: it was the limit on
+     * the CPU it got, so the verdict (a CPU-starved CI host running a rate
+     * one thread cannot keep must still say so). */
+    results_free(&r);
+    open_run(500, 300, 100000);
+    r.st.tot.dropped = 200;
+    r.generator.cpu_max_pct = 97;
+    r.generator.wait_max_pct = 70;
+    selfmon_judge(&r);
+    cr_assert(r.generator.behind);
+    cr_assert(strstr(r.generator.why, "200 iterations were dropped"), "%s", r.generator.why);
     /* Mostly running (wait under half the busy time): saturated. */
     results_free(&r);
     open_run(500, 500, 100000);
