@@ -119,7 +119,8 @@ typedef struct results_generator {
     uint64_t rss_max_bytes;
     double *sec_cpu_pct;       /* per second of the load: process CPU % */
     size_t nsec;
-    uint64_t lag_p50_ns, lag_p99_ns; /* open model: send lag */
+    uint64_t lag_p50_ns, lag_p90_ns, lag_p99_ns; /* open model: send lag */
+    double lag_mean_ns;
     double target_rps;         /* open model, constant rate; 0 otherwise */
     double sent_share;         /* requests + dropped over the scheduled count */
     bool behind;               /* the verdict: the generator fell behind */

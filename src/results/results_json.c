@@ -270,7 +270,9 @@ static json_t *generator_json(const results_generator *g)
     set(o, "cpu_seconds", json_real(round(g->cpu_seconds * 1000) / 1000));
     set(o, "rss_max_bytes", jint(g->rss_max_bytes));
     set(o, "send_lag_p50_ms", json_real((double)g->lag_p50_ns / 1e6));
+    set(o, "send_lag_p90_ms", json_real((double)g->lag_p90_ns / 1e6));
     set(o, "send_lag_p99_ms", json_real((double)g->lag_p99_ns / 1e6));
+    set(o, "send_lag_mean_ms", json_real(g->lag_mean_ns / 1e6));
     set(o, "target_rps", json_real(g->target_rps));
     set(o, "sent_share", json_real(round(g->sent_share * 10000) / 10000));
     set(o, "per_second_cpu_pct", sec);

@@ -735,7 +735,7 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
 {
     json_t *o, *th;
     char p[RPATH], tp[RPATH], q[RPATH], verdict[16] = "";
-    double p50 = 0, p99 = 0;
+    double p50 = 0, p90 = 0, p99 = 0, mean = 0;
     int rc = member(d, root, "", "generator", true, &o, p);
     if (rc || !o)
         return rc;
@@ -748,7 +748,9 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
         (rc = get_num(d, o, p, "cpu_seconds", true, &g->cpu_seconds)) ||
         (rc = get_u64(d, o, p, "rss_max_bytes", true, &g->rss_max_bytes)) ||
         (rc = get_num(d, o, p, "send_lag_p50_ms", true, &p50)) ||
+        (rc = get_num(d, o, p, "send_lag_p90_ms", true, &p90)) ||
         (rc = get_num(d, o, p, "send_lag_p99_ms", true, &p99)) ||
+        (rc = get_num(d, o, p, "send_lag_mean_ms", true, &mean)) ||
         (rc = get_num(d, o, p, "target_rps", true, &g->target_rps)) ||
         (rc = get_num(d, o, p, "sent_share", true, &g->sent_share)) ||
         (rc = member(d, o, p, "thread_cpu_pct", true, &th, tp)))
@@ -758,7 +760,9 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
     g->measured = true;
     g->behind = verdict[0] == 'b';
     g->lag_p50_ns = (uint64_t)(p50 * 1e6);
+    g->lag_p90_ns = (uint64_t)(p90 * 1e6);
     g->lag_p99_ns = (uint64_t)(p99 * 1e6);
+    g->lag_mean_ns = mean * 1e6;
     if (th && (rc = need_array(d, th, tp)))
         return rc;
     for (size_t i = 0; th && i < json_array_size(th) && i < RESULTS_GEN_MAX_THREADS; i++) {
