@@ -174,7 +174,7 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
     return rc;
 }
 
-int script_preflight(const char *path, const script_opts *o, err *e)
+int script_preflight(const char *path, const script_opts *o, bool *has_summary, err *e)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -187,6 +187,8 @@ int script_preflight(const char *path, const script_opts *o, err *e)
     if (!lp)
         return err_set(e, VOLLEY_ENOMEM, "out of memory");
     int rc = check_script(path, dir, o, lp, e);
+    if (has_summary)
+        *has_summary = !rc && lp->has_summary;
     lua_plan_free(lp); /* thresholds, when the read got that far */
     free(lp);
     return rc;

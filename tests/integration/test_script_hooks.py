@@ -150,6 +150,74 @@ def test_handle_summary_no_save_writes_relative_to_cwd(volley_bin, serve, tmp_pa
     assert json.loads((tmp_path / "mine.json").read_text())["n"] == 4
 
 
+REPLACE = '''
+options = { iterations = 3 }
+function default() http.get(ENV.URL .. "/health") end
+function handle_summary(data)
+  local t = { ["mine.txt"] = "n=" .. data.totals.requests }
+  if ENV.OUT == "mine" then t.stdout = "only mine\\n" end
+  if ENV.OUT == "text" then t.stdout = text_summary() end
+  return t
+end
+'''
+
+
+def test_handle_summary_replaces_volley_summary(volley_bin, serve, tmp_path):
+    """As k6's handleSummary: stdout is what the hook returns, nothing of
+    volley's own summary; every file of the run is still written."""
+    s = tmp_path / "hs.lua"
+    s.write_text(REPLACE)
+    out = tmp_path / "out"
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=mine", "--out", str(out))
+    assert p.stdout == "only mine\n", p.stdout
+    # the pointer to the files is kept, on stderr
+    assert "results: %s/results.json" % out in p.stderr
+    for f in ("results.json", "summary.csv", "report.html", "mine.txt"):
+        assert (out / f).exists(), f
+    assert (out / "mine.txt").read_text() == "n=3"
+    # no stdout key: nothing on stdout at all
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=none", "--out", str(tmp_path / "o2"))
+    assert p.stdout == "", p.stdout
+
+
+def test_handle_summary_text_summary_is_volleys_summary(volley_bin, serve, tmp_path):
+    s = tmp_path / "hs.lua"
+    s.write_text(REPLACE)
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=text", "--no-save", "--latency")
+    assert "requests     3 in" in p.stdout and "script %s" % s in p.stdout, p.stdout
+    assert "Latency Distribution" in p.stdout  # --latency's block is part of it
+    # the same summary a script without the hook prints
+    plain = tmp_path / "plain.lua"
+    plain.write_text(REPLACE.split("function handle_summary")[0])
+    q = run(volley_bin, plain, "-e", "URL=" + serve.url, "--no-save", "--latency")
+
+    def labels(text):  # each line's first word: the same summary, other timings
+        return [l.split()[0] for l in text.splitlines() if l.strip()]
+    assert labels(p.stdout) == labels(q.stdout), (p.stdout, q.stdout)
+
+
+def test_handle_summary_with_json_keeps_stdout_json(volley_bin, serve, tmp_path):
+    """--json: stdout is the results document alone; the hook's stdout entry
+    goes where volley's summary goes with --json (stderr)."""
+    s = tmp_path / "hs.lua"
+    s.write_text(REPLACE)
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=mine", "--no-save", "--json",
+            cwd=tmp_path)
+    assert json.loads(p.stdout)["totals"]["requests"] == 3
+    assert "only mine\n" in p.stderr and "requests     3 in" not in p.stderr
+    assert (tmp_path / "mine.txt").read_text() == "n=3"
+
+
+def test_handle_summary_error_prints_volleys_summary(volley_bin, serve, tmp_path):
+    s = tmp_path / "bad.lua"
+    s.write_text('options = { iterations = 2 }\nfunction default() http.get(ENV.URL .. "/health") end\n'
+                 'function handle_summary(data) error("boom") end\n')
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "--no-save", code=1)
+    assert "requests     2 in" in p.stdout and "boom" in p.stderr
+    q = run(volley_bin, s, "-e", "URL=" + serve.url, "--no-save", "-q", code=1)
+    assert q.stdout == ""
+
+
 @pytest.mark.parametrize("body,msg", [
     ('return "text"', "must return a table"),
     ('return { ["x.txt"] = 5 }', "entry 'x.txt' must be a string"),
