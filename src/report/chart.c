@@ -760,6 +760,49 @@ static int fig_server(const results *r, chart_fig *f)
     return 0;
 }
 
+/* A script's WebSocket sessions over time (the run's rows): messages sent
+ * and received per second, sockets open at the end of each second (and
+ * sessions opened per second), round trip p50 and p99 per second. */
+static int fig_ws(const results *r, chart_fig *f)
+{
+    static const char *titles[] = {"WebSocket messages per second", "WebSocket sockets",
+                                   "WebSocket round trip"};
+    static const char *ylabels[] = {"messages/s", "sockets", "round trip (ms)"};
+    for (int p = 0; p < 3; p++) {
+        chart *c = &f->panels[p];
+        snprintf(c->title, sizeof c->title, "%s", titles[p]);
+        snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+        snprintf(c->y.label, sizeof c->y.label, "%s", ylabels[p]);
+        c->y.has_min = true;
+    }
+    snprintf(f->panels[1].note, sizeof f->panels[1].note,
+             "open at the end of each second; sessions opened in it");
+    snprintf(f->panels[2].note, sizeof f->panels[2].note,
+             "send(msg, {rtt = ...}) to its reply, in the second the reply came");
+    const series *sec = &r->st.sec;
+    chart_series *sent = chart_add_series(&f->panels[0], "sent/s", CHART_LINE, chart_color(0));
+    chart_series *recv = chart_add_series(&f->panels[0], "received/s", CHART_LINE, chart_color(1));
+    chart_series *open = chart_add_series(&f->panels[1], "open", CHART_LINE, chart_color(2));
+    chart_series *opened = chart_add_series(&f->panels[1], "opened/s", CHART_LINE, chart_color(3));
+    chart_series *p50 = chart_add_series(&f->panels[2], "p50", CHART_LINE, chart_color(0));
+    chart_series *p99 = chart_add_series(&f->panels[2], "p99", CHART_LINE, chart_color(1));
+    if (!sent || !recv || !open || !opened || !p50 || !p99)
+        return VOLLEY_ENOMEM;
+    recv->dash = CHART_DASHED;
+    opened->dash = CHART_DOTTED;
+    p99->dash = CHART_DASHED;
+    for (size_t j = 0; j < sec->len; j++) {
+        const series_row *w = &sec->rows[j];
+        ADD_ROW(sent, sec, j, row_rate(r, &r->st, w, w->ws_sent));
+        ADD_ROW(recv, sec, j, row_rate(r, &r->st, w, w->ws_received));
+        ADD_ROW(open, sec, j, (double)w->ws_open);
+        ADD_ROW(opened, sec, j, row_rate(r, &r->st, w, w->ws_opened));
+        ADD_ROW(p50, sec, j, w->ws_rtts ? ms(w->ws_rtt_p50_ns) : NAN);
+        ADD_ROW(p99, sec, j, w->ws_rtts ? ms(w->ws_rtt_p99_ns) : NAN);
+    }
+    return 0;
+}
+
 int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
 {
     static const struct {
@@ -795,6 +838,13 @@ int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
                                  "Sweep: each step's outcome against its target", srv ? 4 : 3,
                                  srv ? 2 : 3);
         rc = it ? fig_sweep(r, it->fig) : VOLLEY_ENOMEM;
+    }
+    if (!rc && series_has_ws(&r->st.sec)) {
+        chart_item *it = set_add(out, "websocket",
+                                 "WebSocket messages sent and received per second, sockets "
+                                 "open, round trip p50 and p99 per second.",
+                                 "WebSocket sessions", 3, 1);
+        rc = it ? fig_ws(r, it->fig) : VOLLEY_ENOMEM;
     }
     if (!rc && r->monitor.pid) {
         chart_item *it = set_add(out, "server",
