@@ -150,6 +150,43 @@ def test_handle_summary_no_save_writes_relative_to_cwd(volley_bin, serve, tmp_pa
     assert json.loads((tmp_path / "mine.json").read_text())["n"] == 4
 
 
+def test_warmup_follows_start_time(volley_bin, rec, tmp_path):
+    """--warmup replays the first D of the timeline: a scenario starts at
+    its startTime in the warm-up too, and one starting at or after D takes
+    no part in it (it starts at its startTime after the warm-up)."""
+    s = tmp_path / "st.lua"
+    s.write_text('''
+options = { scenarios = {
+  a = { executor = "constant-vus", vus = 1, duration = "1500ms", exec = "fa" },
+  b = { executor = "constant-vus", vus = 1, duration = "300ms", startTime = "600ms", exec = "fb" },
+  c = { executor = "constant-vus", vus = 1, duration = "300ms", startTime = "1200ms", exec = "fc" } } }
+function fa() http.get(ENV.URL .. "/a?t=" .. wallclock()); sleep(0.05) end
+function fb() http.get(ENV.URL .. "/b?t=" .. wallclock()); sleep(0.05) end
+function fc() http.get(ENV.URL .. "/c?t=" .. wallclock()); sleep(0.05) end
+''')
+    res = json.loads(run(volley_bin, s, "-e", "URL=" + rec.url, "--warmup", "1s", "--no-save",
+                         "--json").stdout)
+    first = {}
+    for h in rec.heads:
+        m = re.match(r"GET /(\w)\?t=([\d.]+)", h)
+        first.setdefault(m.group(1), float(m.group(2)))
+    # lower bounds only: a busy machine makes gaps longer, never shorter
+    assert first["b"] - first["a"] >= 590, first   # b at 600 ms into the warm-up
+    assert first["c"] - first["a"] >= 1000 + 1190, first  # c only in the run, at 1.2 s
+    assert res["warmup_requests"] > 0
+    sc = res["script"]["scenarios"]
+    assert sc["b"]["iterations"] > 0 and sc["c"]["iterations"] > 0
+
+
+def test_warmup_ending_before_every_start_time_is_refused(volley_bin, tmp_path):
+    s = tmp_path / "late.lua"
+    s.write_text('options = { scenarios = { x = { executor = "constant-vus", vus = 1, '
+                 'duration = "1s", startTime = "2s" } } }\nfunction default() end\n')
+    p = run(volley_bin, s, "--warmup", "1s", "--no-save", code=2)
+    assert "--warmup 1.00s: ends before the first scenario starts (x at startTime 2.00s)" in p.stderr, \
+        p.stderr
+
+
 REPLACE = '''
 options = { iterations = 3 }
 function default() http.get(ENV.URL .. "/health") end
