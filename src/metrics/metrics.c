@@ -320,7 +320,10 @@ void metrics_record_ws(metrics_shard *s, metrics_ws_event ev)
 {
     metrics_interval *iv = metrics_cur(s);
     switch (ev) {
-    case METRICS_WS_OPENED: iv->ws_opened++; iv->ws_open = ++s->ws_open; break;
+    case METRICS_WS_OPENED:
+        iv->ws_opened++;
+        iv->ws_open = ++s->ws_open;
+        break;
     case METRICS_WS_CLOSED:
         iv->ws_closed++;
         iv->ws_open = s->ws_open ? --s->ws_open : 0;

@@ -243,7 +243,12 @@ void metrics_record_send_lag(metrics_shard *s, uint64_t lag_ns);
 /* WebSocket sessions of a script, per second (their totals are the
  * script's, script/script_results): a session opened or ended (ended only
  * after opened), a message sent or received, a round trip of rtt_ns. */
-typedef enum { METRICS_WS_OPENED, METRICS_WS_CLOSED, METRICS_WS_SENT, METRICS_WS_RECEIVED } metrics_ws_event;
+typedef enum {
+    METRICS_WS_OPENED,
+    METRICS_WS_CLOSED,
+    METRICS_WS_SENT,
+    METRICS_WS_RECEIVED,
+} metrics_ws_event;
 void metrics_record_ws(metrics_shard *s, metrics_ws_event ev);
 void metrics_record_ws_rtt(metrics_shard *s, uint64_t rtt_ns);
 

@@ -760,6 +760,19 @@ static int fig_server(const results *r, chart_fig *f)
     return 0;
 }
 
+/* The value of a WebSocket column of row w for series k of fig_ws. */
+static double ws_value(const results *r, const series_row *w, int k)
+{
+    switch (k) {
+    case 0: return row_rate(r, &r->st, w, w->ws_sent);
+    case 1: return row_rate(r, &r->st, w, w->ws_received);
+    case 2: return (double)w->ws_open;
+    case 3: return row_rate(r, &r->st, w, w->ws_opened);
+    case 4: return w->ws_rtts ? ms(w->ws_rtt_p50_ns) : NAN;
+    default: return w->ws_rtts ? ms(w->ws_rtt_p99_ns) : NAN;
+    }
+}
+
 /* A script's WebSocket sessions over time (the run's rows): messages sent
  * and received per second, sockets open at the end of each second (and
  * sessions opened per second), round trip p50 and p99 per second. */
@@ -768,6 +781,7 @@ static int fig_ws(const results *r, chart_fig *f)
     static const char *titles[] = {"WebSocket messages per second", "WebSocket sockets",
                                    "WebSocket round trip"};
     static const char *ylabels[] = {"messages/s", "sockets", "round trip (ms)"};
+    static const char *names[] = {"sent/s", "received/s", "open", "opened/s", "p50", "p99"};
     for (int p = 0; p < 3; p++) {
         chart *c = &f->panels[p];
         snprintf(c->title, sizeof c->title, "%s", titles[p]);
@@ -780,25 +794,16 @@ static int fig_ws(const results *r, chart_fig *f)
     snprintf(f->panels[2].note, sizeof f->panels[2].note,
              "send(msg, {rtt = ...}) to its reply, in the second the reply came");
     const series *sec = &r->st.sec;
-    chart_series *sent = chart_add_series(&f->panels[0], "sent/s", CHART_LINE, chart_color(0));
-    chart_series *recv = chart_add_series(&f->panels[0], "received/s", CHART_LINE, chart_color(1));
-    chart_series *open = chart_add_series(&f->panels[1], "open", CHART_LINE, chart_color(2));
-    chart_series *opened = chart_add_series(&f->panels[1], "opened/s", CHART_LINE, chart_color(3));
-    chart_series *p50 = chart_add_series(&f->panels[2], "p50", CHART_LINE, chart_color(0));
-    chart_series *p99 = chart_add_series(&f->panels[2], "p99", CHART_LINE, chart_color(1));
-    if (!sent || !recv || !open || !opened || !p50 || !p99)
-        return VOLLEY_ENOMEM;
-    recv->dash = CHART_DASHED;
-    opened->dash = CHART_DOTTED;
-    p99->dash = CHART_DASHED;
-    for (size_t j = 0; j < sec->len; j++) {
-        const series_row *w = &sec->rows[j];
-        ADD_ROW(sent, sec, j, row_rate(r, &r->st, w, w->ws_sent));
-        ADD_ROW(recv, sec, j, row_rate(r, &r->st, w, w->ws_received));
-        ADD_ROW(open, sec, j, (double)w->ws_open);
-        ADD_ROW(opened, sec, j, row_rate(r, &r->st, w, w->ws_opened));
-        ADD_ROW(p50, sec, j, w->ws_rtts ? ms(w->ws_rtt_p50_ns) : NAN);
-        ADD_ROW(p99, sec, j, w->ws_rtts ? ms(w->ws_rtt_p99_ns) : NAN);
+    /* Two series a panel; each filled before the next is added (adding
+     * one may move the panel's series). */
+    for (int k = 0; k < 6; k++) {
+        chart_series *s = chart_add_series(&f->panels[k / 2], names[k], CHART_LINE,
+                                           chart_color((size_t)k));
+        if (!s)
+            return VOLLEY_ENOMEM;
+        s->dash = k % 2 ? (k == 3 ? CHART_DOTTED : CHART_DASHED) : CHART_SOLID;
+        for (size_t j = 0; j < sec->len; j++)
+            ADD_ROW(s, sec, j, ws_value(r, &sec->rows[j], k));
     }
     return 0;
 }

@@ -454,8 +454,9 @@ static int write_outputs(state *s, err *e)
             return rc;
         if ((rc = write_report(s, e)))
             return rc;
-        if (!c->quiet)
-            fprintf(s->hook_summary ? stderr : s->out, "  results: %s/results.json, summary.csv%s%s%s\n", s->dir,
+        if (!c->quiet) /* with handle_summary, stdout is the hook's alone */
+            fprintf(s->hook_summary ? stderr : s->out,
+                    "  results: %s/results.json, summary.csv%s%s%s\n", s->dir,
                     names ? ", names.csv" : "", c->raw ? ", requests.csv" : "",
                     c->no_report ? "" : ", report.html, charts/");
     }
@@ -535,8 +536,8 @@ static int handle_summary(state *s, err *e)
     int rc = lua_summary_run(s->script_path, &s->c->script, js, s->summary_text,
                              s->c->no_save ? NULL : s->dir, s->out, e);
     free(js);
-    /* A hook that failed printed nothing of its own: volley's summary then,
-     * so the run's outcome is not lost with it. */
+    /* The hook failed: volley's summary then, so the run's outcome is not
+     * lost with it (entries written before the error stay written). */
     if (rc && !s->c->quiet && s->summary_text)
         fputs(s->summary_text, s->out);
     return rc;
