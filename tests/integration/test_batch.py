@@ -175,7 +175,7 @@ class Counting:
 
 @pytest.fixture
 def two_hosts():
-    a, b = Counting(0.25), Counting(0.25)
+    a, b = Counting(0.5), Counting(0.5)
     yield a, b
     a.stop()
     b.stop()
@@ -210,7 +210,7 @@ def run_two(volley_bin, tmp_path, two_hosts, opts, per_host):
 def test_batch_per_host_default_is_six(volley_bin, tmp_path, two_hosts):
     # 10 to each host: 6 at once per host (12 in all, under batch's 20).
     # At most 6 is the limit; reaching 6 shows the requests do overlap
-    # (each is held 250 ms, and the batch sends them in the same loop turn).
+    # (each is held 500 ms, and the batch sends them in the same loop turn).
     assert run_two(volley_bin, tmp_path, two_hosts, "", 10) == (6, 6)
 
 
