@@ -138,7 +138,8 @@ static const flag_def run_flags[] = {
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
     {OPT_WARMUP, "warmup", 0, "D", B, "load", "run the load for D first; its results are "
-     "discarded", "each scenario for D at its start (first stage's target; iterations: its VUs)"},
+     "discarded", "the first D of the timeline, each scenario from its startTime (first "
+     "stage's target; iterations: its VUs)"},
     {OPT_RATES, "rates", 0, "R1,R2,...", U, "load", "sweep: one -d long step per rate (open "
      "model)", NULL},
     {OPT_COOLDOWN, "cooldown", 0, "D", U, "load", "pause between sweep steps", NULL},

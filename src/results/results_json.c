@@ -159,6 +159,10 @@ static const char *series_cols[] = {"second", "requests", "responses", "errors",
                                     "p99_ms", "max_ms", "mean_ms", "active", "target_rps",
                                     "dropped", "retries"};
 
+static const char *ws_cols[] = {"ws_sessions", "ws_closed", "ws_open", "ws_msgs_sent",
+                                "ws_msgs_received", "ws_rtts", "ws_rtt_p50_ms",
+                                "ws_rtt_p99_ms"};
+
 static json_t *series_json(const series *s)
 {
     json_t *o = json_object();
@@ -169,6 +173,10 @@ static json_t *series_json(const series *s)
         json_array_append_new(c, json_string(series_breakdown_name(i)));
     json_array_append_new(c, json_string("send_lag_p99_ms"));
     json_array_append_new(c, json_string("cpu_pct"));
+    /* WebSocket columns only where a second has one (scripts that use ws) */
+    bool ws = series_has_ws(s);
+    for (size_t i = 0; ws && i < sizeof ws_cols / sizeof ws_cols[0]; i++)
+        json_array_append_new(c, json_string(ws_cols[i]));
     set(o, "columns", c);
     json_t *rows = json_array();
     for (size_t i = 0; i < s->len; i++) {
@@ -195,6 +203,16 @@ static json_t *series_json(const series *s)
             json_array_append_new(row, jint(*series_breakdown_field(&copy, k)));
         json_array_append_new(row, ms(w->send_lag_p99_ns));
         json_array_append_new(row, json_real(round(w->cpu_pct * 10) / 10));
+        if (ws) {
+            json_array_append_new(row, jint(w->ws_opened));
+            json_array_append_new(row, jint(w->ws_closed));
+            json_array_append_new(row, jint(w->ws_open));
+            json_array_append_new(row, jint(w->ws_sent));
+            json_array_append_new(row, jint(w->ws_received));
+            json_array_append_new(row, jint(w->ws_rtts));
+            json_array_append_new(row, ms(w->ws_rtt_p50_ns));
+            json_array_append_new(row, ms(w->ws_rtt_p99_ns));
+        }
         json_array_append_new(rows, row);
     }
     set(o, "rows", rows);

@@ -421,6 +421,14 @@ static const struct {
     {"retries", COL_U64, offsetof(series_row, retries)},
     {"send_lag_p99_ms", COL_MS, offsetof(series_row, send_lag_p99_ns)},
     {"cpu_pct", COL_REAL, offsetof(series_row, cpu_pct)},
+    {"ws_sessions", COL_U64, offsetof(series_row, ws_opened)},
+    {"ws_closed", COL_U64, offsetof(series_row, ws_closed)},
+    {"ws_open", COL_U64, offsetof(series_row, ws_open)},
+    {"ws_msgs_sent", COL_U64, offsetof(series_row, ws_sent)},
+    {"ws_msgs_received", COL_U64, offsetof(series_row, ws_received)},
+    {"ws_rtts", COL_U64, offsetof(series_row, ws_rtts)},
+    {"ws_rtt_p50_ms", COL_MS, offsetof(series_row, ws_rtt_p50_ns)},
+    {"ws_rtt_p99_ms", COL_MS, offsetof(series_row, ws_rtt_p99_ns)},
 };
 #define NSERIES_COLS (sizeof series_cols / sizeof series_cols[0])
 

@@ -70,8 +70,9 @@ typedef struct script_opts {
  * (one endpoint per scenario); *o->res receives the script results. */
 /* Only the checks script_run makes before any load (syntax, top-level
  * errors, options, overrides), so a caller can refuse a bad script before
- * it creates files or starts a server. */
-int script_preflight(const char *path, const script_opts *o, err *e);
+ * it creates files or starts a server. *has_summary (may be NULL): the
+ * script defines handle_summary, so its output replaces volley's summary. */
+int script_preflight(const char *path, const script_opts *o, bool *has_summary, err *e);
 int script_run(const char *path, const script_opts *o, const engine_options *eo, results *out,
                err *e);
 
