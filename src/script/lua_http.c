@@ -3,7 +3,8 @@
  * uses, so timings, error kinds, the stale-connection retry and address
  * fallback are the same in both; this file adds what only a script needs:
  * a keep-alive pool per VU (by scheme://host:port), header and body
- * capture, and the response table. */
+ * capture, the response table, and a wrk script's pipeline (several
+ * requests of one request() string on one connection, one write). */
 #include "script/lua_http.h"
 
 #include "core/buf.h"

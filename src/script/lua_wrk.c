@@ -1,8 +1,10 @@
 /* lua_wrk: wrk scripts run as they are (see lua_wrk.h). The Lua half
  * (src/script/wrk.lua, compiled in) has wrk.format, the request parser and
  * the iteration; this half makes the `wrk` table, the main state of
- * setup() and done(), lookups and connects, and copies values between a
- * thread's state and the main state (thread:set before, thread:get after). */
+ * setup() and done() (with wrk's stats objects: corrected latency,
+ * percentile, stats(i), #stats), lookups and connects with wrk's address
+ * objects, and copies values between a thread's state and the main state
+ * (thread:set before, thread:get after). */
 #include "script/lua_wrk.h"
 
 #include "core/log.h"
