@@ -42,6 +42,7 @@ typedef struct vu_call {
     xch_req x;
     http1_callbacks cb;
     char method[16];
+    size_t off;              /* a pipeline's: where its bytes start in vu_http.req */
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
     bool truncated;
     bool set_cookie;         /* the response has a Set-Cookie header */
@@ -65,6 +66,7 @@ struct vu_http {
     buf req;
     vu_call one;             /* http.* and a wrk request() of one request */
     vu_call *pipe;           /* a wrk pipeline: pipe[0..npipe) (pipe_cap made) */
+    xch_req **pipe_x;        /* &pipe[i].x, for xch_submit_all */
     uint32_t npipe, pipe_cap;
     uint32_t pending;        /* requests of the call without an outcome yet */
     char line[VU_LINE_BYTES]; /* header lines: responses are parsed one after another */
@@ -474,14 +476,20 @@ static int pipe_reserve(vu_http *h, uint32_t n)
 {
     if (n <= h->pipe_cap)
         return 0;
+    xch_req **px = realloc(h->pipe_x, n * sizeof *px);
+    if (!px)
+        return -1;
+    h->pipe_x = px;
     vu_call *p = realloc(h->pipe, n * sizeof *p);
     if (!p)
         return -1;
     memset(p + h->pipe_cap, 0, (n - h->pipe_cap) * sizeof *p);
     h->pipe = p;
     h->pipe_cap = n;
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         call_link(h, &p[i]); /* they moved */
+        px[i] = &p[i].x;
+    }
     return 0;
 }
 
@@ -501,7 +509,6 @@ static void pipe_build(lua_State *L, vu_http *h, uint32_t n, const char *params_
 {
     buf_reset(&h->req);
     h->built_url_len = 0; /* h->req no longer holds http.*'s last request */
-    size_t off[LUA_HTTP_PIPE_MAX];
     for (uint32_t i = 0; i < n; i++) {
         lua_rawgeti(L, 1, (lua_Integer)i + 1);
         if (!lua_istable(L, -1))
@@ -521,7 +528,7 @@ static void pipe_build(lua_State *L, vu_http *h, uint32_t n, const char *params_
             if (addr_parse_url(u, "url", &h->u, &e))
                 luaL_error(L, "wrk pipeline: %s", e.msg);
         }
-        off[i] = h->req.len;
+        c->off = h->req.len;
         c->x.len = bl;
         if (buf_append(&h->req, b, bl))
             luaL_error(L, "http: out of memory");
@@ -529,7 +536,7 @@ static void pipe_build(lua_State *L, vu_http *h, uint32_t n, const char *params_
     }
     h->discard_body = params_raw && !strcmp(params_raw, "discard");
     for (uint32_t i = 0; i < n; i++)
-        h->pipe[i].x.data = h->req.data + off[i];
+        h->pipe[i].x.data = h->req.data + h->pipe[i].off; /* h->req is whole */
 }
 
 /* C.pipe(list, params): wrk's pipelining. list[i] = {method, url, bytes}
@@ -561,7 +568,6 @@ int lua_http_pipeline(lua_State *L)
     snprintf(key, sizeof key, "%s://%s:%u", h->u.scheme, h->u.host, (unsigned)h->u.port);
     const lua_plan *lp = lua_worker_context(vu->w)->plan;
     uint64_t now = loop_update_now(vu->lp);
-    xch_req *rs[LUA_HTTP_PIPE_MAX];
     for (uint32_t i = 0; i < (uint32_t)n; i++) {
         vu_call *c = &h->pipe[i];
         call_reset(c);
@@ -570,7 +576,6 @@ int lua_http_pipeline(lua_State *L)
         c->x.intended_ns = now; /* one write: each latency from the same start */
         c->x.timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
         c->x.shard = vu->shard;
-        rs[i] = &c->x;
     }
     h->body_max = HTTP_BODY_MAX;
     h->npipe = (uint32_t)n;
@@ -578,7 +583,7 @@ int lua_http_pipeline(lua_State *L)
     h->in_flight = true;
     h->hc = pool_take(h, key, t);
     vu->wait = VW_HTTP;
-    xch_submit_all(&h->hc->xc, rs, (uint32_t)n);
+    xch_submit_all(&h->hc->xc, h->pipe_x, (uint32_t)n);
     return lua_yield(L, 0);
 }
 
@@ -875,6 +880,7 @@ void lua_http_vu_free(lua_vu *vu)
         buf_free(&h->pipe[i].hdrs);
     }
     free(h->pipe);
+    free(h->pipe_x);
     free(h);
     vu->http = NULL;
 }

@@ -18,7 +18,7 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
 /* The most requests one wrk request() string may pipeline. */
-#define LUA_HTTP_PIPE_MAX 64
+#define LUA_HTTP_PIPE_MAX 1024
 /* C.pipe(list, params): a wrk pipeline (list[i] = {method, url, bytes}),
  * sent in one write on one connection; yields until every response. */
 int lua_http_pipeline(lua_State *L);

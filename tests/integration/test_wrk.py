@@ -478,3 +478,13 @@ function done() print("at " .. threads[1]:get("where")) end
     out, res = res_of(wrk(volley_bin, str(s), "http://localhost:%d/health" % serve.port,
                           "-c", "1", "-t", "1", "-d", "200ms"))
     assert "at 127.0.0.1:%d" % serve.port in out and res["totals"]["errors"] == 0, out
+
+
+def test_pipeline_longer_than_the_limit_is_an_error_naming_it(volley_bin, serve, tmp_path):
+    s = tmp_path / "long.lua"
+    s.write_text('local r = {}\nfor i = 1, 1025 do r[i] = wrk.format(nil, "/") end\n'
+                 'req = table.concat(r)\nfunction request() return req end\n')
+    p = wrk(volley_bin, str(s), serve.url + "/health", "-c", "1", "-t", "1", "-d", "200ms")
+    _, res = res_of(p)
+    assert res["totals"]["requests"] == 0
+    assert "1025 requests in one string (a pipeline holds 1 to 1024)" in p.stderr, p.stderr
