@@ -488,3 +488,11 @@ def test_pipeline_longer_than_the_limit_is_an_error_naming_it(volley_bin, serve,
     _, res = res_of(p)
     assert res["totals"]["requests"] == 0
     assert "1025 requests in one string (a pipeline holds 1 to 1024)" in p.stderr, p.stderr
+
+
+def test_thread_addr_of_a_wrong_type_is_refused_before_load(volley_bin, serve, tmp_path):
+    s = tmp_path / "bad_addr.lua"
+    s.write_text("function setup(thread) thread.addr = 42 end\n")
+    p = subprocess.run([volley_bin, "run", "-s", str(s), serve.url + "/", "-c", "1", "-t", "1",
+                        "-d", "200ms", "--no-save"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "thread.addr" in p.stderr and "number" in p.stderr, p.stderr
