@@ -392,7 +392,7 @@ def test_pipeline_example_counts_exactly_against_nginx(volley_bin):
         out, res = res_of(p)
         t = res["totals"]
         assert t["requests"] == t["responses"] > 30 and t["errors"] == 0, t
-        assert t["requests"] % 3 == 0 and t["connections_opened"] == 2, t
+        assert t["requests"] % 3 == 0 and t["connections_opened"] >= 2, t
         assert n.logged_settled() == t["requests"]
         # each its own latency; the iterations are a third of the requests
         assert res["latency"]["count"] == t["requests"]
