@@ -178,6 +178,7 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->chunks += src->chunks;
     dst->tls_resumed += src->tls_resumed;
     dst->retries += src->retries;
+    dst->write_errors += src->write_errors;
     dst->bytes_decoded += src->bytes_decoded;
     dst->redirects += src->redirects;
     dst->h2_conns += src->h2_conns;

@@ -147,6 +147,8 @@ typedef struct metrics_totals {
     uint64_t redirects;  /* responses that were followed as redirects (--redirects) */
     uint64_t retries;    /* requests sent again after a stale connection, or an
                             HTTP/2 stream the server did not process */
+    uint64_t write_errors; /* transport errors that happened while writing the
+                              request (counted in err_kind too, as reset...) */
     uint64_t h2_conns;   /* connections that spoke HTTP/2 (of connects) */
     uint64_t h2_responses; /* responses on HTTP/2 streams (of responses) */
     uint64_t h2_max_streams; /* lowest SETTINGS_MAX_CONCURRENT_STREAMS that

@@ -133,6 +133,7 @@ static json_t *totals_json(const results_stats *s)
     set(o, "chunks", jint(t->chunks));
     set(o, "tls_resumed", jint(t->tls_resumed));
     set(o, "retries", jint(t->retries));
+    set(o, "write_errors", jint(t->write_errors));
     set(o, "bytes_decoded", jint(t->bytes_decoded));
     set(o, "redirects", jint(t->redirects));
     /* The protocol the connections spoke, and what HTTP/2 changed. */

@@ -353,6 +353,7 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
         (rc = get_u64(d, o, p, "retries", true, &t->retries)) ||
+        (rc = get_u64(d, o, p, "write_errors", true, &t->write_errors)) ||
         (rc = get_u64(d, o, p, "bytes_decoded", true, &t->bytes_decoded)) ||
         (rc = get_u64(d, o, p, "redirects", true, &t->redirects)) ||
         (rc = get_u64(d, o, p, "wire_bytes_in", true, &t->wire_in)) ||

@@ -17,8 +17,14 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
+/* The most requests one wrk request() string may pipeline. */
+#define LUA_HTTP_PIPE_MAX 1024
+/* C.pipe(list, params): a wrk pipeline (list[i] = {method, url, bytes}),
+ * sent in one write on one connection; yields until every response. */
+int lua_http_pipeline(lua_State *L);
 /* Pushes the results of vu's finished call onto co (status, body, raw,
- * error, error_code, truncated, set_cookie, proto); returns 8. */
+ * error, error_code, truncated, set_cookie, proto; returns 8), or for a
+ * pipeline status, body, raw of each request (returns 3 x its length). */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
 /* C.response_index(CIHeaders, methods): Response.__index (res.timings,
  * res.headers, res.method, res.redirects and the methods). */

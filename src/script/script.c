@@ -447,6 +447,10 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     hist_free(la.latency);
     /* wrk's done(): a failure there fails the run, the results are kept. */
     err de = {0};
+    /* done() gets the closed model's corrected latency (the session
+     * corrects again, the same way, before results.json). */
+    if (!rc && ctx->wrk)
+        results_correct_closed(out);
     if (!rc && ctx->wrk && lua_wrk_done(ctx->wrk, out, &de))
         snprintf(ctx->agg->hook_error, sizeof ctx->agg->hook_error, "%s", de.msg);
     if (!rc && ctx->agg->names_folded)

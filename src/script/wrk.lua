@@ -25,7 +25,7 @@ end
 
 -- One or more requests (a pipeline: wrk.format(...) .. wrk.format(...))
 -- split into each one's bytes, method and URL; the bytes are sent as the
--- script made them (C.http with params.raw).
+-- script made them (C.http with params.raw; several: C.pipe, one write).
 local RAW, RAW_NOBODY = { raw = true }, { raw = "discard" }
 local base
 local function parse_requests(s)
@@ -56,8 +56,8 @@ end
 
 local default_reqs
 local function prepare()
-  local addr = wrk.thread and wrk.thread.addr or wrk.host .. ":" .. (wrk.port or 80)
-  base = wrk.scheme .. "://" .. addr
+  local addr = wrk.thread and wrk.thread.addr
+  base = wrk.scheme .. "://" .. (addr and tostring(addr) or wrk.host .. ":" .. (wrk.port or 80))
   -- the default request, built once after init() (also as wrk.request())
   local raw = wrk.format()
   default_reqs = parse_requests(raw)
@@ -65,7 +65,7 @@ local function prepare()
 end
 
 -- One iteration of a VU: delay(), request(), the response to response().
-local http_call = C.http
+local http_call, pipe_call = C.http, C.pipe
 -- a response's headers (any case) from its raw string, as res.headers
 local Response = debug.getregistry()["volley.response"]
 local function headers_of(raw) return setmetatable({ _r = raw }, Response).headers end
@@ -76,12 +76,21 @@ local function iteration()
     if ms and ms > 0 then sleep(ms / 1000) end
   end
   local reqs = request and requests_of(request()) or default_reqs
-  for i = 1, #reqs do
-    local q = reqs[i]
-    -- the body is kept only for a response() hook, as wrk does
-    local status, body, raw = http_call(q.method, q.url, q.bytes, response and RAW or RAW_NOBODY)
+  -- the body is kept only for a response() hook, as wrk does
+  local params = response and RAW or RAW_NOBODY
+  if #reqs == 1 then
+    local q = reqs[1]
+    local status, body, raw = http_call(q.method, q.url, q.bytes, params)
     -- wrk calls response() for responses only, not for failed requests.
     if response and status > 0 then response(status, headers_of(raw), body) end
+    return
+  end
+  -- a pipeline: one write, the responses read back in order
+  local res = { pipe_call(reqs, params) }
+  if not response then return end
+  for i = 1, #reqs do
+    local status = res[3 * i - 2]
+    if status > 0 then response(status, headers_of(res[3 * i]), res[3 * i - 1]) end
   end
 end
 
