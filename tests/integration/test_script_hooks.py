@@ -220,7 +220,8 @@ def test_handle_summary_replaces_volley_summary(volley_bin, serve, tmp_path):
 def test_handle_summary_text_summary_is_volleys_summary(volley_bin, serve, tmp_path):
     s = tmp_path / "hs.lua"
     s.write_text(REPLACE)
-    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=text", "--no-save", "--latency")
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=text", "--no-save", "--latency",
+            cwd=tmp_path)  # --no-save: the hook's mine.txt goes to the working directory
     assert "requests     3 in" in p.stdout and "script %s" % s in p.stdout, p.stdout
     assert "Latency Distribution" in p.stdout  # --latency's block is part of it
     # the same summary a script without the hook prints
