@@ -35,7 +35,7 @@ else
     url=$H2C_URL vflags=(--h2c)
 fi
 
-total() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'; }
+total() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'; }
 
 valgrind --tool=callgrind --callgrind-out-file="$TMP/volley.cg" -q "$VOLLEY" run --no-save -q \
     "${vflags[@]}" -c "$CONNS" --max-streams "$M" -t 1 -n "$N" "$url" 2>/dev/null

@@ -5,6 +5,7 @@
 #include "proto/h2.h"
 
 #include <nghttp2/nghttp2.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,15 +198,20 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t le
  * glibc's malloc that was ~190 instructions per allocation and free, 8 % of
  * a TLS request at -m 100 (callgrind). A session lives in one worker
  * thread, so freed blocks go to that thread's list for their size class and
- * come back LIFO, warm in the cache, without a lock. Each block carries a
- * 16-byte header naming its class (or its size when it is larger than the
- * classes). A thread keeps at most POOL_KEEP_BYTES per class; the rest goes
- * back to malloc, and the whole cache when the thread ends. */
-#define POOL_MIN_SHIFT 5 /* the smallest class: 32 bytes */
-#define POOL_CLASSES 8   /* 32 .. 4096 bytes */
-#define POOL_KEEP_BYTES (1u << 20)
-#define POOL_HDR 16
-#define POOL_LARGE 0xff
+ * come back LIFO, warm in the cache, without a lock. A block is malloc'd
+ * at its class's size (classes 16 bytes apart up to 256, then a quarter
+ * apart up to 4096, so little is wasted) and carries no header: its class
+ * is found again from malloc_usable_size, the largest class it holds.
+ * Larger blocks go straight to malloc. A thread keeps at most
+ * POOL_KEEP_BYTES per class; the rest goes back to malloc, and the whole
+ * cache when the thread ends. */
+static const uint32_t pool_caps[] = {32,   48,   64,   80,   96,   112,  128,  144,
+                                     160,  176,  192,  208,  224,  240,  256,  320,
+                                     384,  448,  512,  640,  768,  896,  1024, 1280,
+                                     1536, 1792, 2048, 2560, 3072, 3584, 4096};
+#define POOL_CLASSES (int)(sizeof pool_caps / sizeof pool_caps[0])
+#define POOL_MAX 4096
+#define POOL_KEEP_BYTES (256u << 10)
 
 typedef struct pool_blk {
     struct pool_blk *next;
@@ -219,6 +225,7 @@ typedef struct h2_pool {
 static __thread h2_pool *t_pool;
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static bool pool_key_ok;
 
 static void pool_drain(void *p)
 {
@@ -227,13 +234,11 @@ static void pool_drain(void *p)
         while (pl->head[c]) {
             pool_blk *b = pl->head[c];
             pl->head[c] = b->next;
-            free((char *)b - POOL_HDR);
+            free(b);
         }
     free(pl);
     t_pool = NULL;
 }
-
-static bool pool_key_ok;
 
 static void pool_key_init(void)
 {
@@ -256,40 +261,45 @@ static h2_pool *pool(void)
     return t_pool;
 }
 
-static int pool_class(size_t size)
+/* The smallest class that holds size; -1 past the largest. */
+static int pool_class_up(size_t size)
 {
-    int c = 0;
-    while (c < POOL_CLASSES && ((size_t)1 << (c + POOL_MIN_SHIFT)) < size)
-        c++;
-    return c < POOL_CLASSES ? c : -1;
+    if (size <= 256)
+        return size <= 32 ? 0 : (int)((size - 32 + 15) / 16);
+    for (int c = 15; c < POOL_CLASSES; c++)
+        if (pool_caps[c] >= size)
+            return c;
+    return -1;
 }
 
-static size_t pool_cap(const void *p)
+/* The largest class a block of usable bytes holds; -1 for a block larger
+ * than twice the largest class (not kept). */
+static int pool_class_down(size_t usable)
 {
-    const uint64_t *h = (const uint64_t *)((const char *)p - POOL_HDR);
-    return h[0] == POOL_LARGE ? (size_t)h[1] : (size_t)1 << (h[0] + POOL_MIN_SHIFT);
+    if (usable < 32 || usable > 2 * POOL_MAX)
+        return -1;
+    if (usable < 272)
+        return (int)((usable - 32) / 16);
+    int c = POOL_CLASSES - 1;
+    while (pool_caps[c] > usable)
+        c--;
+    return c;
 }
 
 static void *pool_malloc(size_t size, void *ud)
 {
     (void)ud;
-    int c = pool_class(size);
-    h2_pool *pl = c >= 0 ? pool() : NULL;
+    int c = pool_class_up(size);
+    if (c < 0)
+        return malloc(size);
+    h2_pool *pl = pool();
     if (pl && pl->head[c]) {
         pool_blk *b = pl->head[c];
         pl->head[c] = b->next;
         pl->n[c]--;
         return b;
     }
-    size_t cap = c >= 0 ? (size_t)1 << (c + POOL_MIN_SHIFT) : size;
-    if (cap > SIZE_MAX - POOL_HDR)
-        return NULL;
-    uint64_t *h = malloc(POOL_HDR + cap);
-    if (!h)
-        return NULL;
-    h[0] = c >= 0 ? (uint64_t)c : POOL_LARGE;
-    h[1] = cap;
-    return (char *)h + POOL_HDR;
+    return malloc(pool_caps[c]);
 }
 
 static void pool_free(void *p, void *ud)
@@ -297,16 +307,16 @@ static void pool_free(void *p, void *ud)
     (void)ud;
     if (!p)
         return;
-    uint64_t c = *(uint64_t *)((char *)p - POOL_HDR);
-    h2_pool *pl = c != POOL_LARGE ? pool() : NULL;
-    if (pl && ((size_t)pl->n[c] + 1) << (c + POOL_MIN_SHIFT) <= POOL_KEEP_BYTES) {
+    int c = pool_class_down(malloc_usable_size(p));
+    h2_pool *pl = c >= 0 ? pool() : NULL;
+    if (pl && ((size_t)pl->n[c] + 1) * pool_caps[c] <= POOL_KEEP_BYTES) {
         pool_blk *b = p;
         b->next = pl->head[c];
         pl->head[c] = b;
         pl->n[c]++;
         return;
     }
-    free((char *)p - POOL_HDR);
+    free(p);
 }
 
 static void *pool_calloc(size_t n, size_t size, void *ud)
@@ -323,7 +333,7 @@ static void *pool_realloc(void *p, size_t size, void *ud)
 {
     if (!p)
         return pool_malloc(size, ud);
-    size_t cap = pool_cap(p);
+    size_t cap = malloc_usable_size(p);
     if (size <= cap && size)
         return p;
     if (!size) {
