@@ -260,6 +260,8 @@ static int install(lua_State *L, const script_opts *o, lua_worker *w, url *u, er
     lua_newtable(L);
     lua_pushlightuserdata(L, w);
     luaL_setfuncs(L, fns, 1);
+    lua_pushinteger(L, LUA_HTTP_PIPE_MAX);
+    lua_setfield(L, -2, "PIPE_MAX");
     if (lua_pcall(L, 1, 1, 0))
         return err_set(e, VOLLEY_EINVAL, "internal: wrk.lua: %s", lua_tostring(L, -1));
     lua_setfield(L, LUA_REGISTRYINDEX, "wrk.api");

@@ -488,6 +488,23 @@ def test_pipeline_longer_than_the_limit_is_an_error_naming_it(volley_bin, serve,
     _, res = res_of(p)
     assert res["totals"]["requests"] == 0
     assert "1025 requests in one string (a pipeline holds 1 to 1024)" in p.stderr, p.stderr
+    # the error names the script's request() and its line, not volley's own code
+    assert "request() (%s:4)" % s in p.stderr and "wrk:" not in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("body, what", [
+    ("return 42", "returned number, not a string"),
+    ('return "GET /\\r\\nHost: x\\r\\n"', "not an HTTP request (no blank line after the headers)"),
+    ('return " \\r\\n\\r\\n"', "bad request line"),
+])
+def test_bad_request_string_names_the_scripts_line(volley_bin, serve, tmp_path, body, what):
+    s = tmp_path / "bad_req.lua"
+    s.write_text("-- a request() that does not make an HTTP request\n\nfunction request()\n  %s\nend\n" % body)
+    p = wrk(volley_bin, str(s), serve.url + "/health", "-c", "1", "-t", "1", "-d", "200ms")
+    _, res = res_of(p)
+    assert res["totals"]["requests"] == 0
+    assert ("request() (%s:3)" % s) in p.stderr and what in p.stderr, p.stderr
+    assert "wrk:" not in p.stderr, p.stderr
 
 
 def test_thread_addr_of_a_wrong_type_is_refused_before_load(volley_bin, serve, tmp_path):
