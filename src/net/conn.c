@@ -247,7 +247,8 @@ static void start_tls(conn *c)
         opened(c);
         return;
     }
-    c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni, &c->session);
+    c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni,
+                                c->shared_session ? c->shared_session : &c->session);
     if (!c->ssl) {
         connect_failed(c, -ENOMEM);
         return;
@@ -489,8 +490,9 @@ void conn_close(conn *c, bool reset)
         tls_io_free(c->ssl, !tls_failed, false);
         c->ssl = NULL;
         if (tls_failed) {
-            tls_session_free(c->session);
-            c->session = NULL;
+            void **slot = c->shared_session ? c->shared_session : &c->session;
+            tls_session_free(*slot);
+            *slot = NULL;
         }
     }
     loop_unwatch(c->lp, c->fd);
@@ -513,7 +515,7 @@ void conn_release(conn *c)
     c->session = NULL;
 }
 
-void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni)
+void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni, void **shared_session)
 {
     if (ctx != c->tls_ctx) {
         /* A session belongs to the context (and server) it came from. */
@@ -522,6 +524,7 @@ void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni)
     }
     c->tls_ctx = ctx;
     c->sni = sni;
+    c->shared_session = shared_session;
 }
 
 void conn_set_tunnel(conn *c, const char *authority) { c->tunnel = authority; }

@@ -51,6 +51,7 @@ struct conn {
     const char *sni;
     struct ssl_st *ssl; /* of the open connection; NULL while plain TCP */
     void *session;      /* SSL_SESSION * kept for resumption */
+    void **shared_session; /* conn_set_tls's shared slot, used instead; NULL: none */
     tls_fail tls_err;   /* why the last handshake or TLS read/write failed */
     unsigned tls_want;  /* handshake: LOOP_READ or LOOP_WRITE to wait for */
     bool read_wants_write; /* SSL_read must wait for the socket to be writable */
@@ -86,8 +87,12 @@ void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
  * and checked against the certificate (an IP literal is checked as an
  * address and not sent; NULL: no host check). on_connect then reports after
  * the handshake: 0, or CONN_ETLS with conn_tls_error() saying why; and
- * c->handshake_ns / c->resumed describe the handshake. */
-void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni);
+ * c->handshake_ns / c->resumed describe the handshake. shared_session
+ * (borrowed; NULL: c keeps its own): the slot of the session to resume,
+ * shared with other conns of the thread to the same server and ctx, each
+ * new ticket replacing it there (--share-tls-sessions); its owner frees it
+ * with tls_session_free. */
+void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni, void **shared_session);
 /* Makes every later conn_open of c first ask the proxy it connects to for a
  * tunnel to authority ("host:port", borrowed; NULL: none). */
 void conn_set_tunnel(conn *c, const char *authority);

@@ -94,10 +94,16 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     t.h2_only = !ws && t.tls && ctx->h2_only;
     if (t.tls)
         tls_client_ctx_prepare(t.tls); /* the trust store, before any timing */
-    if (slot == tc->n)
+    /* --share-tls-sessions, but not in a slot taken from another host: its
+     * open connections may still file their tickets there. */
+    t.share_session = t.tls && ctx->share_tls_sessions && slot == tc->n;
+    t.session = NULL;
+    if (slot == tc->n) {
         tc->n++;
-    else
+    } else {
         tc->gen++; /* a cached target pointer may now be another host's */
+        t.session = tc->t[slot].session; /* freed with the worker */
+    }
     tc->t[slot] = t;
     snprintf(tc->key[slot], sizeof tc->key[slot], "%s", key);
     return &tc->t[slot];
