@@ -215,8 +215,9 @@ static const flag_def run_flags[] = {
      "name", NULL},
     {OPT_SHARE_TLS_SESSIONS, "share-tls-sessions", 0, NULL, B, "tls",
      "the connections of a worker thread to one host resume the thread's latest TLS session, "
-     "as a client with a session cache (default: each connection makes its own full handshake "
-     "first and resumes only its own session when it reconnects)", NULL},
+     "as a client with a session cache; until it has one they handshake one at a time "
+     "(default: each connection makes its own full handshake first and resumes only its own "
+     "session when it reconnects)", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
     {OPT_CERT, "cert", 0, "FILE", B, "tls", "client certificate (PEM), with --key FILE", NULL},
     {OPT_KEY, "key", 0, "FILE", B, "tls", "the client certificate's private key (PEM)", NULL},

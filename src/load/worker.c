@@ -844,9 +844,9 @@ void worker_free(worker *w)
     free(w->conns);
     /* after the conns: their SSLs hold the slots until freed */
     for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
-        tls_session_free(w->targets[t].session);
+        tls_session_free(w->targets[t].share.session);
     for (uint32_t i = 0; i < w->nrtargets; i++)
-        tls_session_free(w->rtargets[i].session);
+        tls_session_free(w->rtargets[i].share.session);
     for (uint32_t i = 0; w->clients && i < w->nclients; i++)
         if (w->clients[i].rd) {
             buf_free(&w->clients[i].rd->req);

@@ -97,12 +97,12 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     /* --share-tls-sessions, but not in a slot taken from another host: its
      * open connections may still file their tickets there. */
     t.share_session = t.tls && ctx->share_tls_sessions && slot == tc->n;
-    t.session = NULL;
+    t.share = (conn_tls_share){0};
     if (slot == tc->n) {
         tc->n++;
     } else {
         tc->gen++; /* a cached target pointer may now be another host's */
-        t.session = tc->t[slot].session; /* freed with the worker */
+        t.share.session = tc->t[slot].share.session; /* freed with the worker */
     }
     tc->t[slot] = t;
     snprintf(tc->key[slot], sizeof tc->key[slot], "%s", key);

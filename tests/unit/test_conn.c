@@ -360,7 +360,7 @@ Test(conn, tls_shared_session_slot_is_resumed_from_and_emptied_by_a_failure)
     cli *k = calloc(1, sizeof *k);
     k->l = l;
     conn_init(&k->c, l, &HANDLERS, k);
-    void *shared = NULL;
+    conn_tls_share shared = {0};
     conn_set_tls(&k->c, ctx, "127.0.0.1", &shared);
     exchange_rounds(k, &s, 1, 3, 0);
     for (int i = 0; i < 3; i++) {
@@ -369,7 +369,7 @@ Test(conn, tls_shared_session_slot_is_resumed_from_and_emptied_by_a_failure)
     }
     cr_assert_eq(s.resumed, 2);
     conn_close(&k->c, false);
-    cr_assert_not_null(shared);
+    cr_assert_not_null(shared.session);
     cr_assert_null(k->c.session);
     /* The same slot under a name the certificate does not hold. */
     conn_set_tls(&k->c, ctx, "example.com", &shared);
@@ -377,7 +377,7 @@ Test(conn, tls_shared_session_slot_is_resumed_from_and_emptied_by_a_failure)
     exchange(k, &s, 1);
     cr_assert_eq(k->status, CONN_ETLS, "%d", k->status);
     conn_close(&k->c, true);
-    cr_assert_null(shared);
+    cr_assert_null(shared.session);
     conn_release(&k->c);
     srv_stop(&s);
     tls_client_ctx_free(ctx);
@@ -484,6 +484,8 @@ typedef struct gate_run {
     bool connected[GATE_CONNS], answered[GATE_CONNS];
     unsigned max_in_flight;
     int done, expect;
+    conn_tls_share *share;       /* NULL: each conn keeps its own session */
+    unsigned max_in_flight_empty; /* ... while share held no session */
 } gate_run;
 
 /* Connections with a socket that are still connecting or handshaking. */
@@ -494,6 +496,8 @@ static void gate_track(gate_run *g)
         n += g->c[i].fd >= 0 && g->c[i].state == CONN_CONNECTING;
     if (n > g->max_in_flight)
         g->max_in_flight = n;
+    if (g->share && !g->share->session && n > g->max_in_flight_empty)
+        g->max_in_flight_empty = n;
 }
 
 static void gate_on_connect(conn *c, int status)
@@ -539,7 +543,7 @@ static void gate_open_all(gate_run *g, srv *s, tls_client_ctx *ctx, unsigned cap
     g->expect = GATE_CONNS - (drop >= 0);
     for (int i = 0; i < GATE_CONNS; i++) {
         conn_init(&g->c[i], g->l, &GATE_HANDLERS, g);
-        conn_set_tls(&g->c[i], ctx, "127.0.0.1", NULL);
+        conn_set_tls(&g->c[i], ctx, "127.0.0.1", g->share);
         cr_assert_eq(conn_open(&g->c[i], &s->a), 0);
         gate_track(g);
     }
@@ -579,6 +583,38 @@ Test(conn, tls_handshakes_take_turns_under_the_gate_cap)
     cr_assert_eq(conn_handshakes_in_flight(), 0);
     for (int i = 0; i < GATE_CONNS; i++)
         conn_release(&g->c[i]);
+    srv_stop(&s);
+    tls_client_ctx_free(ctx);
+    loop_free(l);
+    free(g);
+}
+
+Test(conn, tls_shared_slot_empty_means_one_handshake_at_a_time)
+{
+    /* --share-tls-sessions: the burst waits for the first session instead
+     * of making 16 full handshakes; then the others resume it together. */
+    loop *l = loop_new(NULL);
+    srv s;
+    srv_start(&s, l, true, OK);
+    tls_client_ctx *ctx = client_ctx(ca_pem);
+    gate_run *g = calloc(1, sizeof *g);
+    conn_tls_share share = {0};
+    g->l = l;
+    g->share = &share;
+    gate_open_all(g, &s, ctx, 0, -1);
+    cr_assert_eq(g->done, GATE_CONNS, "only %d connections finished in 5 s", g->done);
+    for (int i = 0; i < GATE_CONNS; i++)
+        cr_assert_eq(g->status[i], 0, "conn %d: %s", i, conn_tls_error(&g->c[i]));
+    cr_assert_eq(g->max_in_flight_empty, 1, "%u in flight with no session",
+                 g->max_in_flight_empty);
+    cr_assert_gt(g->max_in_flight, 1, "the others never ran together");
+    cr_assert_leq(share.ended, CONN_SHARE_ALONE);
+    cr_assert_geq(s.resumed, GATE_CONNS - (int)CONN_SHARE_ALONE, "%d resumed", s.resumed);
+    cr_assert_not_null(share.session);
+    cr_assert_eq(conn_handshakes_in_flight(), 0);
+    for (int i = 0; i < GATE_CONNS; i++)
+        conn_release(&g->c[i]);
+    tls_session_free(share.session);
     srv_stop(&s);
     tls_client_ctx_free(ctx);
     loop_free(l);
