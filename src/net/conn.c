@@ -265,7 +265,7 @@ static void start_tls(conn *c)
         return;
     }
     c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni,
-                                c->share ? &c->share->session : &c->session);
+                                c->share ? &c->share->session : &c->session, c->share != NULL);
     if (!c->ssl) {
         connect_failed(c, -ENOMEM);
         return;
