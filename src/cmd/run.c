@@ -73,6 +73,7 @@ enum {
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
     OPT_INSECURE,
+    OPT_SHARE_TLS_SESSIONS,
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
@@ -213,6 +214,11 @@ static const flag_def run_flags[] = {
      "http:// targets speak HTTP/2 in cleartext with prior knowledge", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
+    {OPT_SHARE_TLS_SESSIONS, "share-tls-sessions", 0, NULL, B, "tls",
+     "the connections of a worker thread to one host resume the thread's latest TLS session, "
+     "as a client with a session cache; until it has one they handshake one at a time "
+     "(default: each connection makes its own full handshake first and resumes only its own "
+     "session when it reconnects)", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
     {OPT_CERT, "cert", 0, "FILE", B, "tls", "client certificate (PEM), with --key FILE", NULL},
     {OPT_KEY, "key", 0, "FILE", B, "tls", "the client certificate's private key (PEM)", NULL},
@@ -622,6 +628,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_INSECURE:
         p->tls_opts.insecure = true;
+        return 0;
+    case OPT_SHARE_TLS_SESSIONS:
+        p->share_tls_sessions = true;
         return 0;
     case OPT_CACERT:
         p->tls_opts.cafile = arg;

@@ -270,7 +270,8 @@ static void start_connect(xch_conn *xc)
     xch_target *t = xc->t;
     xc->connect_start_ns = loop_update_now(xc->ctx->lp);
     xc->responses = 0;
-    conn_set_tls(&xc->c, t->tls, t->sni[0] ? t->sni : NULL);
+    conn_set_tls(&xc->c, t->tls, t->sni[0] ? t->sni : NULL,
+                 t->share_session ? &t->share : NULL);
     conn_set_tunnel(&xc->c, t->tunnel[0] ? t->tunnel : NULL);
     int rc = conn_open(&xc->c, &t->addrs[xc->addr_i % t->naddrs]);
     if (rc < 0) {

@@ -47,6 +47,11 @@ typedef struct xch_target {
     uint32_t naddrs;
     uint32_t good;              /* index of the address that last connected */
     tls_client_ctx *tls;        /* NULL: plain TCP */
+    /* --share-tls-sessions: the thread's TLS session slot for this target
+     * (net/conn's conn_tls_share); the owner of the target frees
+     * share.session with tls_session_free. */
+    bool share_session;
+    conn_tls_share share;
     bool h2c;                   /* plain TCP: HTTP/2 with prior knowledge (--h2c) */
     bool h2_only;               /* TLS: the server must choose h2 by ALPN (--http 2) */
     char sni[256];              /* the URL's host (SNI, certificate check) */

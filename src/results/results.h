@@ -38,6 +38,7 @@ typedef struct results_plan {
     uint32_t nheaders;
     char ok_status[128];   /* --ok-status as given ("" = the default 200-399) */
     bool compressed;       /* --compressed */
+    bool share_tls_sessions; /* --share-tls-sessions */
     uint32_t redirects;    /* --redirects (URL runs; a script's own default otherwise) */
     char route[600];       /* how targets were reached (--proxy, --unix-socket, --resolve,
                               --connect-to, --dns-spread), "" = by their names */

@@ -100,6 +100,7 @@ static json_t *plan_json(const results_plan *p)
     set(o, "body_bytes", jint(p->body_bytes));
     set(o, "ok_status", json_string(p->ok_status[0] ? p->ok_status : "200-399"));
     set(o, "compressed", json_boolean(p->compressed));
+    set(o, "share_tls_sessions", json_boolean(p->share_tls_sessions));
     set(o, "redirects", json_integer(p->redirects));
     set(o, "route", json_string(p->route));
     return o;

@@ -241,6 +241,7 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)) ||
         (rc = get_str(d, o, p, "ok_status", true, pl->ok_status, sizeof pl->ok_status)) ||
         (rc = get_bool(d, o, p, "compressed", true, &pl->compressed)) ||
+        (rc = get_bool(d, o, p, "share_tls_sessions", true, &pl->share_tls_sessions)) ||
         (rc = get_u64(d, o, p, "redirects", true, &redirects)) ||
         (rc = get_str(d, o, p, "route", true, pl->route, sizeof pl->route)))
         return rc;

@@ -109,10 +109,16 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     t.h2_only = !ws && t.tls && ctx->h2_only;
     if (t.tls)
         tls_client_ctx_prepare(t.tls); /* the trust store, before any timing */
-    if (slot == tc->n)
+    /* --share-tls-sessions, but not in a slot taken from another host: its
+     * open connections may still file their tickets there. */
+    t.share_session = t.tls && ctx->share_tls_sessions && slot == tc->n;
+    t.share = (conn_tls_share){0};
+    if (slot == tc->n) {
         tc->n++;
-    else
+    } else {
         tc->gen++; /* a cached target pointer may now be another host's */
+        t.share.session = tc->t[slot].share.session; /* freed with the worker */
+    }
     tc->t[slot] = t;
     snprintf(tc->key[slot], sizeof tc->key[slot], "%s", key);
     return &tc->t[slot];

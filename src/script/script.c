@@ -342,6 +342,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->no_retry = o->no_retry;
     ctx->route = o->route;
     ctx->compressed = o->compressed;
+    ctx->share_tls_sessions = o->share_tls_sessions;
     ctx->cold = o->cold;
     ctx->redirects = o->redirects_given ? (int)o->redirects : 10;
     ctx->raw = o->raw;

@@ -54,6 +54,7 @@ typedef struct script_opts {
     bool no_retry;           /* --no-retry: a stale connection is an error */
     const struct route_opts *route; /* how hosts are reached (--resolve, --proxy, ...) */
     bool compressed;         /* --compressed: bodies are decoded */
+    bool share_tls_sessions; /* --share-tls-sessions: per worker and host */
     script_cold *cold;       /* --cold: filled by the run (NULL: not measured) */
     bool redirects_given;    /* --redirects: the default of params.redirects (else 10) */
     uint32_t redirects;

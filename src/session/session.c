@@ -383,6 +383,7 @@ static int run_load(state *s, const char *script_path, err *e)
         so.no_retry = s->p->no_retry;
         so.route = &s->p->route;
         so.compressed = s->p->compressed;
+        so.share_tls_sessions = s->p->share_tls_sessions;
         so.cold = c->cold ? &s->scold : NULL;
         so.segment_k = s->p->segment_k;
         so.segment_n = s->p->segment_n;
@@ -400,6 +401,7 @@ static int run_load(state *s, const char *script_path, err *e)
         snprintf(s->r.plan.ok_status, sizeof s->r.plan.ok_status, "%s",
                  c->ok_status_text ? c->ok_status_text : "");
         s->r.plan.compressed = s->p->compressed;
+        s->r.plan.share_tls_sessions = s->p->share_tls_sessions;
         s->r.plan.redirects = s->p->redirects;
         route_describe(&s->p->route, s->r.plan.route, sizeof s->r.plan.route);
     }
