@@ -76,9 +76,11 @@ static void usage(FILE *f)
           "Searches the highest arrival rate (open model) at which the target meets\n"
           "every SLO expression: exponential probing, then bisection to --precision.\n"
           "Each step runs long enough for its highest SLO percentile to hold at least\n"
-          "10/(1-q) samples (p99: 1,000), within --step-min..--step-max. Prints every\n"
-          "step, the maximum with its margin and the knee (where p99 starts to rise\n"
-          "steeply); writes results.json (with a \"search\" block) and find-max.png.\n"
+          "10/(1-q) samples (p99: 1,000) and for a queue --precision over capacity to\n"
+          "break the SLO's latency bound L ((L + --absorb) / (precision x q)), within\n"
+          "--step-min..--step-max. Prints every step, the maximum with its margin and\n"
+          "the knee (where the median latency starts to rise steeply); writes\n"
+          "results.json (with a \"search\" block) and find-max.png.\n"
           "Exit: 0 found, 99 the SLO fails even at the lowest rate, 3 the generator\n"
           "could not reach the rate asked for (the answer is \"at least X\").\n"
           "\n"
@@ -342,12 +344,8 @@ static double tail_share(const threshold *t)
     }
 }
 
-/* The overload rule, in seconds (0 without a latency bound in the SLO).
- * At a rate (1 + P) R a queue draining R/s gains P seconds of waiting per
- * second: after the A (--absorb) it may hide, a request scheduled at t
- * waits P t - A. A latency bound L at quantile q fails once the waits of
- * more than 1 - q of the step exceed L: P T - A > L at T q, so
- * T >= (L + A) / (P q). Rounded up to the millisecond. */
+/* The overload rule (load/search: (L + absorb) / (precision x q)), the
+ * longest over the SLO's upper bounds on latency; 0 without one. */
 static double overload_s(const fm_opts *o)
 {
     double t_max = 0;
@@ -355,12 +353,12 @@ static double overload_s(const fm_opts *o)
         double tail = tail_share(&o->slo[i]);
         if (tail <= 0)
             continue;
-        double t = ((double)o->slo[i].value + (double)o->absorb_ns) / NS_PER_S /
-                   (o->sc.precision * (1 - tail));
+        double t = search_overload_s((uint64_t)o->slo[i].value, o->absorb_ns,
+                                     o->sc.precision, 1 - tail);
         if (t > t_max)
             t_max = t;
     }
-    return ceil(t_max * 1000 - 1e-6) / 1000;
+    return t_max;
 }
 
 /* The step's length: the longer of the samples rule and the overload rule,
