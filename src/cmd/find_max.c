@@ -329,8 +329,9 @@ static double samples_s(const fm_opts *o, double rate)
 }
 
 /* The share of a step that must lie past the bound for expression t to
- * fail: 1 - q for p(q), a half for the median and the mean, none for max;
- * 0 when t is no upper bound on latency. */
+ * fail: 1 - q for p(q), a half for the median and the mean (ample for the
+ * mean), next to none for max (one request); 0 when t is no upper bound on
+ * latency (no overload rule). */
 static double tail_share(const threshold *t)
 {
     if (t->metric != METRICS_DIST_LATENCY || (t->op != TH_LT && t->op != TH_LE))
