@@ -48,7 +48,7 @@ spread() {
 # medians and spreads.
 find_max_rounds() {
     local name=$1 R=$2 path=$3 start=$4 stop=$5
-    local MAXR= KNEER= WALL= CPUS= round
+    local MAXR='' KNEER='' WALL='' CPUS='' round
     for round in $(seq "$ROUNDS"); do
         $start "$R"
         t0=$(date +%s.%N)
