@@ -53,6 +53,7 @@ typedef struct fm_opts {
     threshold slo[FM_MAX_SLO];
     size_t nslo;
     uint64_t step_min_ns, step_max_ns, cooldown_ns;
+    uint64_t absorb_ns;        /* --absorb: excess work a target may hide */
     const char *out_dir;
     const char *script;        /* a Lua script: its arrival rate is ENV.RATE */
     const char *env[FM_MAX_ENV];
@@ -75,9 +76,11 @@ static void usage(FILE *f)
           "Searches the highest arrival rate (open model) at which the target meets\n"
           "every SLO expression: exponential probing, then bisection to --precision.\n"
           "Each step runs long enough for its highest SLO percentile to hold at least\n"
-          "10/(1-q) samples (p99: 1,000), within --step-min..--step-max. Prints every\n"
-          "step, the maximum with its margin and the knee (where p99 starts to rise\n"
-          "steeply); writes results.json (with a \"search\" block) and find-max.png.\n"
+          "10/(1-q) samples (p99: 1,000) and for a queue --precision over capacity to\n"
+          "break the SLO's latency bound L ((L + --absorb) / (precision x q)), within\n"
+          "--step-min..--step-max. Prints every step, the maximum with its margin and\n"
+          "the knee (where the median latency starts to rise steeply); writes\n"
+          "results.json (with a \"search\" block) and find-max.png.\n"
           "Exit: 0 found, 99 the SLO fails even at the lowest rate, 3 the generator\n"
           "could not reach the rate asked for (the answer is \"at least X\").\n"
           "\n"
@@ -93,6 +96,10 @@ static void usage(FILE *f)
           "      --step-min D         shortest step (default 1s)\n"
           "      --step-max D         longest step (default 10s)\n"
           "      --cooldown D         pause between steps (default 1s)\n"
+          "      --absorb D           work the target may take on unseen before its queue\n"
+          "                           shows in latency (a burst allowance; default 50ms);\n"
+          "                           steps last long enough for a rate --precision over\n"
+          "                           capacity to push the SLO's latency past its bound\n"
           "      --retries N          run a failing rate again up to N times; it fails\n"
           "                           only if every attempt fails (default 1, max 5)\n"
           "load and request (as in volley run):\n"
@@ -132,7 +139,7 @@ enum {
     FO_SLO = 1000, FO_START, FO_MIN, FO_MAX, FO_PRECISION, FO_STEPS, FO_STEP_MIN,
     FO_STEP_MAX, FO_COOLDOWN, FO_ENDPOINT, FO_MODE, FO_WEIGHT, FO_TIMEOUT, FO_MAXCONN,
     FO_NOKA, FO_OUT, FO_NOSAVE, FO_JSON, FO_SEGMENT, FO_RETRIES, FO_SYNC_DIR, FO_START_AT,
-    FO_SYNC_TIMEOUT,
+    FO_SYNC_TIMEOUT, FO_ABSORB,
 };
 
 static const struct option fm_long[] = {
@@ -145,6 +152,7 @@ static const struct option fm_long[] = {
     {"step-min", required_argument, NULL, FO_STEP_MIN},
     {"step-max", required_argument, NULL, FO_STEP_MAX},
     {"cooldown", required_argument, NULL, FO_COOLDOWN},
+    {"absorb", required_argument, NULL, FO_ABSORB},
     {"retries", required_argument, NULL, FO_RETRIES},
     {"endpoint", required_argument, NULL, FO_ENDPOINT},
     {"mode", required_argument, NULL, FO_MODE},
@@ -232,6 +240,7 @@ static int parse_search_flag(fm_opts *o, int c, const char *arg, err *e)
     case FO_STEP_MIN: return parse_duration_ns(arg, "--step-min", &o->step_min_ns, e);
     case FO_STEP_MAX: return parse_duration_ns(arg, "--step-max", &o->step_max_ns, e);
     case FO_COOLDOWN: return parse_duration_ns(arg, "--cooldown", &o->cooldown_ns, e);
+    case FO_ABSORB: return parse_duration_ns(arg, "--absorb", &o->absorb_ns, e);
     }
     return 1; /* not a search flag */
 }
@@ -304,9 +313,9 @@ static int parse_flag(plan *p, fm_opts *o, int c, const char *arg, err *e)
     return err_set(e, VOLLEY_EINVAL, "internal: unhandled option");
 }
 
-/* Long enough for the highest SLO percentile q to rest on 10/(1-q) samples
- * (p99: 1,000; at least 100), within --step-min..--step-max. */
-static uint64_t step_duration_ns(const fm_opts *o, double rate)
+/* The samples rule: long enough for the highest SLO percentile q to rest on
+ * 10/(1-q) samples (p99: 1,000; at least 100), in seconds at rate. */
+static double samples_s(const fm_opts *o, double rate)
 {
     double q = 0;
     for (size_t i = 0; i < o->nslo; i++)
@@ -316,7 +325,49 @@ static uint64_t step_duration_ns(const fm_opts *o, double rate)
     double need = q > 0 && q < 100 ? ceil(10.0 / (1 - q / 100) - 1e-6) : 100;
     if (need < 100)
         need = 100;
-    double ns = ceil(need / rate * NS_PER_S);
+    return need / rate;
+}
+
+/* The share of a step that must lie past the bound for expression t to
+ * fail: 1 - q for p(q), a half for the median and the mean (ample for the
+ * mean), next to none for max (one request); 0 when t is no upper bound on
+ * latency (no overload rule). */
+static double tail_share(const threshold *t)
+{
+    if (t->metric != METRICS_DIST_LATENCY || (t->op != TH_LT && t->op != TH_LE))
+        return 0;
+    switch (t->agg) {
+    case TH_PCT: return t->pct > 0 && t->pct < 100 ? 1 - t->pct / 100 : 0;
+    case TH_MED:
+    case TH_AVG: return 0.5;
+    case TH_MAX: return 1e-9;
+    default: return 0;
+    }
+}
+
+/* The overload rule (load/search: (L + absorb) / (precision x q)), the
+ * longest over the SLO's upper bounds on latency; 0 without one. */
+static double overload_s(const fm_opts *o)
+{
+    double t_max = 0;
+    for (size_t i = 0; i < o->nslo; i++) {
+        double tail = tail_share(&o->slo[i]);
+        if (tail <= 0)
+            continue;
+        double t = search_overload_s((uint64_t)o->slo[i].value, o->absorb_ns,
+                                     o->sc.precision, 1 - tail);
+        if (t > t_max)
+            t_max = t;
+    }
+    return t_max;
+}
+
+/* The step's length: the longer of the samples rule and the overload rule,
+ * within --step-min..--step-max. */
+static uint64_t step_duration_ns(const fm_opts *o, double rate)
+{
+    double s = samples_s(o, rate), ov = overload_s(o);
+    double ns = ceil((s > ov ? s : ov) * NS_PER_S);
     if (ns < (double)o->step_min_ns)
         return o->step_min_ns;
     if (ns > (double)o->step_max_ns)
@@ -789,6 +840,17 @@ static void print_header(FILE *info, const plan *p, const fm_opts *o)
     for (size_t i = 0; i < o->nslo; i++)
         fprintf(info, " %s", o->slo[i].expr);
     fprintf(info, ", precision %.1f%%\n", o->sc.precision * 100);
+    double ov = overload_s(o), max_s = (double)o->step_max_ns / NS_PER_S;
+    if (ov > max_s)
+        /* The clamp wins: only a larger overload shows within a step. */
+        fprintf(info, "  note: a queue %.1f%% over capacity needs %.1fs to break the SLO's "
+                "latency bound (--absorb %.0fms); --step-max %.1fs lets a rate up to %.1f%% "
+                "over capacity pass\n", o->sc.precision * 100, ov,
+                (double)o->absorb_ns / NS_PER_MS, max_s, o->sc.precision * ov / max_s * 100);
+    else if (ov > 0)
+        fprintf(info, "  steps last at least %.1fs: a queue %.1f%% over capacity breaks the "
+                "SLO's latency bound within that (--absorb %.0fms)\n", ov,
+                o->sc.precision * 100, (double)o->absorb_ns / NS_PER_MS);
     print_step_header(info);
 }
 
@@ -865,7 +927,8 @@ int cmd_find_max(int argc, char **argv)
     static plan p;
     static fm_run fr;
     plan_init(&p);
-    fm_opts o = {.step_min_ns = NS_PER_S, .step_max_ns = 10 * NS_PER_S, .cooldown_ns = NS_PER_S};
+    fm_opts o = {.step_min_ns = NS_PER_S, .step_max_ns = 10 * NS_PER_S, .cooldown_ns = NS_PER_S,
+                 .absorb_ns = 50 * NS_PER_MS};
     search_config_defaults(&o.sc);
     bool done;
     int rc = setup(&p, &o, &fr, argc, argv, &done);

@@ -1,9 +1,10 @@
 /* search: exponential probing then bisection over open-model rates, for
  * `volley find-max` (cmd/find_max.c runs the steps through load/engine).
  * Pure: the caller supplies each step's verdict, so tests drive it with a
- * simulated target. The knee is read off the steps' p99 curve. */
+ * simulated target. The knee is read off the steps' median curve. */
 #include "load/search.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 void search_config_defaults(search_config *c)
@@ -153,6 +154,17 @@ double search_knee(const search *s)
     if (first == n)
         return 0;
     return (sorted[first - 1].target_rps + sorted[first].target_rps) / 2;
+}
+
+/* At (1 + P) R into a queue draining R/s each second adds P s of waiting;
+ * after the absorbed A a request scheduled at t waits P t - A. More than
+ * 1 - q of the step waits past L once P q T - A > L. */
+double search_overload_s(uint64_t bound_ns, uint64_t absorb_ns, double precision, double q)
+{
+    if (!(precision > 0) || !(q > 0))
+        return 0;
+    double t = ((double)bound_ns + (double)absorb_ns) / 1e9 / (precision * q);
+    return ceil(t * 1000 - 1e-6) / 1000;
 }
 
 double search_margin(const search *s)

@@ -79,6 +79,13 @@ void search_record(search *s, const search_step *st);
  * above it from which every step has risen. 0 when none rose. */
 double search_knee(const search *s);
 
+/* The overload rule of a step's length, in seconds (rounded up to the
+ * millisecond): how long a queue fed precision (0.05 = 5 %) faster than it
+ * drains takes to push the q-quantile (0 < q <= 1) of the step's waits past
+ * bound_ns, when the target first hides absorb_ns of excess work:
+ * (bound + absorb) / (precision x q). docs/capacity.md. */
+double search_overload_s(uint64_t bound_ns, uint64_t absorb_ns, double precision, double q);
+
 /* The margin of the answer: (fail_rate - pass_rate) / pass_rate, or 0. */
 double search_margin(const search *s);
 

@@ -235,20 +235,37 @@ def test_find_max_with_two_endpoints(serve_factory, mode, expect):
 
 def test_find_max_step_length_follows_the_rate(serve):
     # p(99) needs 1,000 samples: 2 s at 500/s, 1 s at 1000/s (within the
-    # 500ms..5s clamp); p(50) needs only the 100-sample floor: the minimum.
+    # 500ms..5s clamp). The overload rule, (L + absorb) / (precision x q) =
+    # (500ms + 0) / (90% x 0.99) = 0.562 s, is shorter here: the samples win.
+    # (A retried step repeats its pair: a busy host may fail one.)
     url = f"http://{serve.host}:{serve.port}/health"
-    p, res, _ = find_max(url, "--slo", "p(99)<5s", "--start-rate", "500", "--max-rate", "1000",
-                         "--step-min", "500ms", "--step-max", "5s", "--cooldown", "0")
+    p, res, _ = find_max(url, "--slo", "p(99)<500ms", "--start-rate", "500", "--max-rate", "1000",
+                         "--step-min", "500ms", "--step-max", "5s", "--cooldown", "0",
+                         "--precision", "90%", "--absorb", "0", "--retries", "3")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert [(st["target_rps"], st["duration_s"]) for st in res["steps"]] == [(500, 2.0),
-                                                                             (1000, 1.0)]
+    assert {(st["target_rps"], st["duration_s"]) for st in res["steps"]} == {(500, 2.0),
+                                                                             (1000, 1.0)}
     assert res["outcome"] == "ceiling" and all(st["requests"] >= 1000 for st in res["steps"])
+    # p(50) needs only the 100-sample floor (0.2 s at 500/s), but a queue
+    # 10 % over capacity needs (100ms + 50ms) / (10% x 0.5) = 3 s to push
+    # the median past 100 ms: the overload rule wins; (100ms + 0) / 5% = 2 s
+    # with --absorb 0; and --step-max clamps it, saying what that costs.
+    for extra, want in [([], 3.0), (["--absorb", "0"], 2.0), (["--step-max", "1s"], 1.0)]:
+        p, res, _ = find_max(url, "--slo", "p(50)<100ms", "--start-rate", "500", "--max-rate",
+                             "500", "--step-min", "500ms", "--step-max", "5s", "--precision",
+                             "10%", *extra)
+        # 3: the generator fell behind (a busy machine); the step was still
+        # planned and run at its length, which is the point.
+        assert p.returncode in (0, 3), p.stdout + p.stderr
+        assert res["steps"][0]["duration_s"] == want, (extra, res["steps"][0])
+        if want == 1.0:
+            assert "a queue 10.0% over capacity needs 3.0s" in p.stderr, p.stderr
+            assert "lets a rate up to 30.0% over capacity pass" in p.stderr, p.stderr
+        else:
+            assert f"steps last at least {want:.1f}s" in p.stderr, p.stderr
     p, res, _ = find_max(url, "--slo", "p(50)<5s", "--start-rate", "500", "--max-rate", "500",
-                         "--step-min", "500ms", "--step-max", "5s")
-    # 3: the generator fell behind (a busy machine, half a second at 500/s);
-    # the step was still planned and run at its length, which is the point.
-    assert p.returncode in (0, 3), p.stdout + p.stderr
-    assert res["steps"][0]["duration_s"] == 0.5
+                         "--step-min", "500ms", "--step-max", "5s", "--absorb", "nonsense")
+    assert p.returncode == 2 and "--absorb" in p.stderr, p.stderr
 
 
 def test_serve_capacity_answers_pipelined_requests_in_order_one_slot_each(serve_factory):

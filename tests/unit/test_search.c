@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A single-queue server of capacity cap with 2 ms service: flat p99 below
@@ -234,4 +235,67 @@ Test(rate_search, a_failure_is_retried_and_a_pass_on_retry_counts)
     cr_assert_eq(search_next(&s), 300);
     /* The retried hiccup is no point of the latency curve. */
     cr_assert_eq(search_knee(&s), 0);
+}
+
+/* The q-quantile of the waits in a step of t_s seconds at (1 + p) r into
+ * one queue of service time 1/r that may start work up to absorb_s before
+ * its arrival when it was idle (volley serve --capacity's token bucket). */
+static double simulated_wait_s(double r, double p, double absorb_s, double q, double t_s)
+{
+    size_t n = (size_t)(r * (1 + p) * t_s);
+    double svc = 1 / r, gap = 1 / (r * (1 + p)), free_at = -1e9;
+    double *w = malloc(n * sizeof *w);
+    cr_assert_not_null(w);
+    for (size_t i = 0; i < n; i++) {
+        double at = (double)i * gap, start = free_at > at - absorb_s ? free_at : at - absorb_s;
+        free_at = start + svc;
+        w[i] = start - at; /* negative: served from the idle allowance */
+    }
+    size_t k = (size_t)ceil(q * (double)n) - 1;
+    /* one queue in order: the waits only grow */
+    double v = w[k];
+    free(w);
+    return v;
+}
+
+typedef struct overload_case {
+    double bound_ms, absorb_ms, precision, q, want_s;
+} overload_case;
+
+static const overload_case OVERLOAD[] = {
+    {50, 50, 0.05, 0.99, 2.021}, /* p(99)<50ms at 5 %: (50 + 50) ms / (0.05 x 0.99) */
+    {25, 50, 0.05, 0.5, 3.0},    /* p(50)<25ms */
+    {25, 0, 0.10, 0.5, 0.5},     /* nothing absorbed, 10 % */
+    {100, 50, 0.02, 0.95, 7.895},
+};
+
+ParameterizedTestParameters(rate_search, overload_rule_is_the_time_a_queue_needs)
+{
+    return cr_make_param_array(overload_case, OVERLOAD, sizeof OVERLOAD / sizeof OVERLOAD[0]);
+}
+
+/* The formula, and what it claims on a simulated queue: a step of that
+ * length at (1 + precision) x capacity puts the q-quantile of the waits on
+ * the bound, so a step 2 % longer breaks it and one 5 % shorter does not
+ * (the rule is as long as it needs to be, and no longer). */
+ParameterizedTest(overload_case *k, rate_search, overload_rule_is_the_time_a_queue_needs)
+{
+    double t = search_overload_s((uint64_t)(k->bound_ms * 1e6), (uint64_t)(k->absorb_ms * 1e6),
+                                 k->precision, k->q);
+    cr_assert(fabs(t - k->want_s) < 1e-9, "rule %.4f s, want %.4f s", t, k->want_s);
+    double bound = k->bound_ms / 1000, absorb = k->absorb_ms / 1000;
+    for (double r = 500; r <= 8000; r *= 4) {
+        double at = simulated_wait_s(r, k->precision, absorb, k->q, t * 1.02);
+        double short_of = simulated_wait_s(r, k->precision, absorb, k->q, t * 0.95);
+        cr_assert(at > bound, "R %.0f: q-wait %.2f ms at %.3f s, bound %.0f ms", r, at * 1000,
+                  t * 1.02, k->bound_ms);
+        cr_assert(short_of <= bound, "R %.0f: q-wait %.2f ms at %.3f s already past %.0f ms", r,
+                  short_of * 1000, t * 0.95, k->bound_ms);
+    }
+}
+
+Test(rate_search, overload_rule_needs_a_precision_and_a_quantile)
+{
+    cr_assert_eq(search_overload_s(50000000, 0, 0, 0.99), 0);
+    cr_assert_eq(search_overload_s(50000000, 0, 0.05, 0), 0);
 }
