@@ -619,9 +619,11 @@ static void push_raw(lua_State *co, vu_http *h, bool ok)
     }
 }
 
-/* The call returns status, body, raw, error, error_code, truncated,
- * set_cookie and proto (nil when not so); the prelude makes the response table with
- * one table constructor, cheaper than setting fields from C. */
+/* The call returns status, body, raw, set_cookie, proto, then error,
+ * error_code and truncated only when there is one of them (nil when not
+ * so); the prelude makes the response table with one table constructor,
+ * cheaper than setting fields from C, and one with five fields when the
+ * last three are nil (a nil field costs a table store all the same). */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
     vu_http *h = vu->http;
@@ -629,6 +631,16 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     lua_pushinteger(co, ok ? h->status : 0);
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
     push_raw(co, h, ok);
+    if (ok && h->set_cookie)
+        lua_pushboolean(co, 1);
+    else
+        lua_pushnil(co);
+    if (h->proto)
+        lua_pushstring(co, h->proto);
+    else
+        lua_pushnil(co);
+    if (ok && !h->truncated)
+        return 5;
     if (!ok) {
         lua_pushstring(co, h->err);
         lua_pushstring(co, metrics_err_kind_name((err_kind)h->err_kind));
@@ -638,14 +650,6 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     }
     if (h->truncated)
         lua_pushboolean(co, 1);
-    else
-        lua_pushnil(co);
-    if (ok && h->set_cookie)
-        lua_pushboolean(co, 1);
-    else
-        lua_pushnil(co);
-    if (h->proto)
-        lua_pushstring(co, h->proto);
     else
         lua_pushnil(co);
     return 8;
