@@ -50,6 +50,7 @@ struct vu_http {
     bool truncated, in_flight;
     bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
     bool set_cookie;         /* the response has a Set-Cookie header */
+    bool own_result;         /* http_get: its continuation makes the response (no results pushed) */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
     char built_url[512];
@@ -373,17 +374,12 @@ static xch_target *request_target(vu_http *h, bool same, const char *urls, size_
     return t;
 }
 
-/* C.http(method, url, body, params) */
-int lua_http_call(lua_State *L)
+/* Sends method urls (the body at index 3, params at 4, both may be none)
+ * and leaves the VU waiting for the response. */
+static void http_start(lua_State *L, lua_vu *vu, vu_http *h, const char *method, const char *urls,
+                       size_t ulen)
 {
-    lua_vu *vu = lua_args_need_vu(L, "http.request");
     lua_worker *w = vu->w;
-    const char *method = luaL_checkstring(L, 1);
-    size_t ulen;
-    const char *urls = luaL_checklstring(L, 2, &ulen);
-    vu_http *h = http_state(vu);
-    if (!h)
-        return luaL_error(L, "out of memory");
     bool same = same_request(L, h, method, urls, ulen);
     if (!same) {
         h->built_url_len = 0;
@@ -399,7 +395,7 @@ int lua_http_call(lua_State *L)
     if (params) {
         lua_getfield(L, 4, "name");
         if (!lua_isnil(L, -1) && !(pname = lua_tostring(L, -1)))
-            return luaL_error(L, "http: params.name must be a string");
+            luaL_error(L, "http: params.name must be a string");
         lua_pop(L, 1);
     }
     set_name(h, pname, urls, same);
@@ -411,7 +407,7 @@ int lua_http_call(lua_State *L)
     err e;
     xch_target *t = request_target(h, same, urls, ulen, &e);
     if (!t)
-        return luaL_error(L, "http: %s", e.msg);
+        luaL_error(L, "http: %s", e.msg);
     buf_reset(&h->body);
     buf_reset(&h->hdrs);
     h->body_max = HTTP_BODY_MAX;
@@ -432,6 +428,21 @@ int lua_http_call(lua_State *L)
     h->hc = pool_take(h, h->built_key, t);
     vu->wait = VW_HTTP;
     xch_submit(&h->hc->xc, x);
+}
+
+/* C.http(method, url, body, params): yields; resumed with the results of
+ * lua_http_push_result. */
+int lua_http_call(lua_State *L)
+{
+    lua_vu *vu = lua_args_need_vu(L, "http.request");
+    const char *method = luaL_checkstring(L, 1);
+    size_t ulen;
+    const char *urls = luaL_checklstring(L, 2, &ulen);
+    vu_http *h = http_state(vu);
+    if (!h)
+        return luaL_error(L, "out of memory");
+    h->own_result = false;
+    http_start(L, vu, h, method, urls, ulen);
     return lua_yield(L, 0);
 }
 
@@ -627,6 +638,8 @@ static void push_raw(lua_State *co, vu_http *h, bool ok)
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
     vu_http *h = vu->http;
+    if (h->own_result)
+        return 0;
     bool ok = h->err_kind < 0;
     lua_pushinteger(co, ok ? h->status : 0);
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
@@ -653,6 +666,101 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     else
         lua_pushnil(co);
     return 8;
+}
+
+/* Upvalues of http_get: the worker (as every C.* function), the Response
+ * metatable, then the response's field names, interned once. */
+enum { UG_WORKER = 1, UG_RESPONSE, UG_STATUS, UG_BODY, UG_RAW, UG_URL, UG_PROTO, UG_ERROR,
+       UG_CODE, UG_TRUNCATED, UG_COUNT = UG_TRUNCATED };
+
+static void set_key(lua_State *L, int key)
+{
+    lua_pushvalue(L, lua_upvalueindex(key));
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
+/* http_get's continuation: the response table, made here (in C, with the
+ * keys from upvalues) instead of from eight results and a Lua table
+ * constructor and setmetatable; then "more": nil, or 1 when the response
+ * set a cookie, 2 when its status is a redirect (the prelude's request()
+ * goes on with it). */
+static int http_get_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    vu_http *h = lua_vu_of(L)->http;
+    bool ok = h->err_kind < 0;
+    bool plain = ok && !h->truncated;
+    lua_createtable(L, 0, plain ? 5 : 8);
+    lua_pushinteger(L, ok ? h->status : 0);
+    set_key(L, UG_STATUS);
+    lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
+    set_key(L, UG_BODY);
+    push_raw(L, h, ok);
+    set_key(L, UG_RAW);
+    lua_pushvalue(L, 1);
+    set_key(L, UG_URL);
+    if (h->proto) {
+        lua_pushstring(L, h->proto);
+        set_key(L, UG_PROTO);
+    }
+    if (!ok) {
+        lua_pushstring(L, h->err);
+        set_key(L, UG_ERROR);
+        lua_pushstring(L, metrics_err_kind_name((err_kind)h->err_kind));
+        set_key(L, UG_CODE);
+    }
+    if (h->truncated) {
+        lua_pushboolean(L, 1);
+        set_key(L, UG_TRUNCATED);
+    }
+    lua_pushvalue(L, lua_upvalueindex(UG_RESPONSE));
+    lua_setmetatable(L, -2);
+    if (ok && h->set_cookie)
+        lua_pushinteger(L, 1);
+    else if (ok && redirect_status(h->status))
+        lua_pushinteger(L, 2);
+    else
+        return 1;
+    return 2;
+}
+
+/* http_get(url): http.get(url) with no params (the prelude's plain case):
+ * returns the response and "more" (see http_get_k); nil, 3 when url is not
+ * a string (request() says what is wrong). */
+static int http_get(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        lua_pushnil(L);
+        lua_pushinteger(L, 3);
+        return 2;
+    }
+    lua_vu *vu = lua_args_need_vu(L, "http.request");
+    vu_http *h = http_state(vu);
+    if (!h)
+        return luaL_error(L, "out of memory");
+    lua_settop(L, 1);
+    size_t ulen;
+    const char *urls = lua_tolstring(L, 1, &ulen);
+    h->own_result = true;
+    http_start(L, vu, h, "GET", urls, ulen);
+    return lua_yieldk(L, 0, 0, http_get_k);
+}
+
+/* C.http_getter(Response): the http_get above, with its upvalues. */
+int lua_http_getter(lua_State *L)
+{
+    static const char *const keys[] = {"status", "body", "_r", "url", "proto", "error",
+                                       "error_code", "truncated"};
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        lua_pushstring(L, keys[i]);
+    lua_pushcclosure(L, http_get, UG_COUNT);
+    return 1;
 }
 
 /* C.redirect(status, method, url, location): the next hop's URL, method

@@ -17,9 +17,14 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
-/* Pushes the results of vu's finished call onto co (status, body, raw,
- * error, error_code, truncated, set_cookie, proto); returns 8. */
+/* Pushes the results of vu's finished C.http call onto co (status, body,
+ * raw, set_cookie, proto, then error, error_code, truncated when one is
+ * not nil); returns how many. None for http_get (its continuation makes
+ * the response). */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
+/* C.http_getter(Response): http_get(url), the plain http.get(url) that
+ * makes the response table in C (lua_http.c). */
+int lua_http_getter(lua_State *L);
 /* C.response_index(CIHeaders, methods): Response.__index (res.timings,
  * res.headers, res.method, res.redirects and the methods). */
 int lua_http_response_index(lua_State *L);

@@ -201,6 +201,7 @@ function http.clear_cookies() jars[jar_key()] = nil end
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
 local http_call = C.http
+local http_get = C.http_getter(Response)
 -- r0, cookie0: the first response when the caller made the call already
 -- (http.get's plain path), to go on with its cookie or redirect.
 local function request(method, url, body, params, r0, cookie0)
@@ -259,19 +260,14 @@ end
 
 function http.request(method, url, body, params) return request(method, url, body, params) end
 function http.get(url, params)
-  -- The plain case (a URL, no params, no cookie jar in this worker yet):
-  -- one call here; request() only for a redirect or a cookie.
-  if params == nil and not any_jar and type(url) == "string" then
-    local status, rbody, raw, cookie, proto, err, code, trunc = http_call("GET", url, nil, nil)
-    local r
-    if err == nil and trunc == nil then -- five fields: a nil one costs a store too
-      r = setmetatable({ status = status, body = rbody, _r = raw, url = url, proto = proto }, Response)
-    else
-      r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                         error_code = code, truncated = trunc, proto = proto }, Response)
-    end
-    if not cookie and not REDIRECT[status] then return r end
-    return request("GET", url, nil, nil, r, cookie)
+  -- The plain case (no params, no cookie jar in this worker yet): one
+  -- call here; request() only for a redirect or a cookie.
+  if params == nil and not any_jar then
+    -- the response made in C; more: 1 a cookie, 2 a redirect, 3 url is
+    -- not a string (request() raises the error)
+    local r, more = http_get(url)
+    if not more then return r end
+    return request("GET", url, nil, nil, r, more == 1)
   end
   return request("GET", url, nil, params)
 end
