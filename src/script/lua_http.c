@@ -46,6 +46,7 @@ struct vu_http {
     http1_callbacks cb;
     char line[VU_LINE_BYTES];
     buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
+    buf call_url;            /* C.http's URL, for res._r */
     uint64_t body_max;
     bool truncated, in_flight;
     bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
@@ -442,6 +443,9 @@ int lua_http_call(lua_State *L)
     if (!h)
         return luaL_error(L, "out of memory");
     h->own_result = false;
+    buf_reset(&h->call_url);
+    if (buf_append(&h->call_url, urls, ulen))
+        return luaL_error(L, "out of memory");
     http_start(L, vu, h, method, urls, ulen);
     return lua_yield(L, 0);
 }
@@ -463,12 +467,15 @@ static void canonical(char *s)
 enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_FIRST_BODY, T_DECODING,
        T_COUNT };
 
-/* A response's raw string (res._r): its timings (T_COUNT doubles), the
- * method and a NUL, then its headers as "name\0value\0" pairs. Tables are
- * made from it only when the script reads res.timings, res.method or
- * res.headers (most scripts never do): one string per response instead of
- * three tables. */
+/* A response's raw string (res._r): its timings (T_COUNT doubles), then
+ * the method, the protocol ("" when nothing was sent) and the URL (""
+ * when the table has its own url field), each ended by a NUL, then its
+ * headers as "name\0value\0" pairs. Tables and strings are made from it
+ * only when the script reads res.timings, res.method, res.headers, res.url
+ * or res.proto (most scripts never do): one string per response instead of
+ * three tables and two fields. */
 #define RAW_TIMINGS (sizeof(double) * T_COUNT)
+enum { RAW_METHOD, RAW_PROTO, RAW_URL, RAW_STRINGS };
 
 static const char *raw_of(lua_State *L, int idx, size_t *len)
 {
@@ -479,22 +486,28 @@ static const char *raw_of(lua_State *L, int idx, size_t *len)
     return raw;
 }
 
-/* The method and the header block of raw (len: its length). */
-static const char *raw_method(const char *raw, size_t len, size_t *mlen)
+/* The which-th NUL-ended string after the timings of raw (len: its
+ * length; RAW_STRINGS: the header block, up to the end). */
+static const char *raw_string(const char *raw, size_t len, int which, size_t *slen)
 {
-    *mlen = len > RAW_TIMINGS ? strnlen(raw + RAW_TIMINGS, len - RAW_TIMINGS) : 0;
-    return raw + RAW_TIMINGS;
+    size_t off = RAW_TIMINGS;
+    *slen = 0;
+    if (len <= off)
+        return "";
+    for (int i = 0; i < which && off < len; i++)
+        off += strnlen(raw + off, len - off) + 1;
+    if (off >= len)
+        return "";
+    *slen = which == RAW_STRINGS ? len - off : strnlen(raw + off, len - off);
+    return raw + off;
 }
 
 /* Pushes the headers table of a response's raw string (the
- * "name\0value\0" block after the timings and the method). */
+ * "name\0value\0" block at its end). */
 static void push_headers(lua_State *L, const char *raw, size_t all)
 {
-    size_t ml;
-    raw_method(raw, all, &ml);
-    size_t skip = all ? RAW_TIMINGS + ml + 1 : 0;
-    size_t len = all > skip ? all - skip : 0;
-    raw += skip;
+    size_t len;
+    raw = raw_string(raw, all, RAW_STRINGS, &len);
     lua_newtable(L);
     for (size_t off = 0; off < len;) {
         const char *name = raw + off;
@@ -546,12 +559,15 @@ static int response_index(lua_State *L)
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &kl) : "";
     bool timings = kl == 7 && !memcmp(k, "timings", 7);
     bool headers = kl == 7 && !memcmp(k, "headers", 7);
-    bool method = kl == 6 && !memcmp(k, "method", 6);
+    int str = kl == 6 && !memcmp(k, "method", 6) ? RAW_METHOD
+            : kl == 5 && !memcmp(k, "proto", 5)  ? RAW_PROTO
+            : kl == 3 && !memcmp(k, "url", 3)    ? RAW_URL
+                                                 : -1;
     if (kl == 9 && !memcmp(k, "redirects", 9)) {
         lua_pushinteger(L, 0);
         return 1;
     }
-    if (!timings && !headers && !method) {
+    if (!timings && !headers && str < 0) {
         lua_pushvalue(L, 2);
         lua_rawget(L, lua_upvalueindex(UP_METHODS));
         return 1;
@@ -576,9 +592,11 @@ static int response_index(lua_State *L)
         lua_pushvalue(L, lua_upvalueindex(UP_CIHEADERS));
         lua_setmetatable(L, -2);
     } else {
-        size_t ml;
-        const char *m = raw_method(raw, len, &ml);
-        lua_pushlstring(L, len ? m : "", ml);
+        size_t sl;
+        const char *v = raw_string(raw, len, str, &sl);
+        if (str != RAW_METHOD && !sl) /* not sent, or the table's own field */
+            return 0;
+        lua_pushlstring(L, v, sl);
     }
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
@@ -600,9 +618,10 @@ int lua_http_response_index(lua_State *L)
     return 1;
 }
 
-/* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings
- * and the method go in front of the headers captured there. */
-static void push_raw(lua_State *co, vu_http *h, bool ok)
+/* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings,
+ * the method, the protocol and the URL (urls, url_len bytes; NULL: "") go in front
+ * of the headers captured there. */
+static void push_raw(lua_State *co, vu_http *h, bool ok, const char *urls, size_t url_len)
 {
     const xch_req *x = &h->x;
     uint64_t dec = ok ? x->decode_ns : 0;
@@ -617,24 +636,33 @@ static void push_raw(lua_State *co, vu_http *h, bool ok)
         [T_FIRST_BODY] = lua_args_ms(ok && x->first_body_ns > x->sent_ns ? x->first_body_ns - x->sent_ns : 0),
         [T_DECODING] = lua_args_ms(dec),
     };
-    size_t ml = strlen(h->method), hl = ok ? h->hdrs.len : 0;
-    size_t pre = sizeof t + ml + 1;
+    const char *proto = h->proto ? h->proto : "";
+    if (!urls)
+        urls = "", url_len = 0;
+    size_t ml = strlen(h->method), pl = strlen(proto), hl = ok ? h->hdrs.len : 0;
+    size_t pre = sizeof t + ml + 1 + pl + 1 + url_len + 1;
     if (buf_reserve(&h->hdrs, pre)) {
         lua_pushlstring(co, (const char *)t, sizeof t); /* timings only */
     } else {
         char *d = h->hdrs.data;
         memmove(d + pre, d, hl);
         memcpy(d, t, sizeof t);
-        memcpy(d + sizeof t, h->method, ml + 1);
+        char *p = d + sizeof t;
+        memcpy(p, h->method, ml + 1);
+        p += ml + 1;
+        memcpy(p, proto, pl + 1);
+        p += pl + 1;
+        memcpy(p, urls, url_len);
+        p[url_len] = 0;
         lua_pushlstring(co, d, pre + hl);
     }
 }
 
-/* The call returns status, body, raw, set_cookie, proto, then error,
- * error_code and truncated only when there is one of them (nil when not
- * so); the prelude makes the response table with one table constructor,
- * cheaper than setting fields from C, and one with five fields when the
- * last three are nil (a nil field costs a table store all the same). */
+/* The call returns status, body, raw (with the URL and protocol), set_cookie,
+ * then error, error_code and truncated only when there is one of them (nil
+ * when not so); the prelude makes the response table with one table
+ * constructor, with three fields when the last three are nil (a nil field
+ * costs a table store all the same). */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
     vu_http *h = vu->http;
@@ -643,17 +671,13 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
     bool ok = h->err_kind < 0;
     lua_pushinteger(co, ok ? h->status : 0);
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
-    push_raw(co, h, ok);
+    push_raw(co, h, ok, h->call_url.data, h->call_url.len);
     if (ok && h->set_cookie)
         lua_pushboolean(co, 1);
     else
         lua_pushnil(co);
-    if (h->proto)
-        lua_pushstring(co, h->proto);
-    else
-        lua_pushnil(co);
     if (ok && !h->truncated)
-        return 5;
+        return 4;
     if (!ok) {
         lua_pushstring(co, h->err);
         lua_pushstring(co, metrics_err_kind_name((err_kind)h->err_kind));
@@ -670,9 +694,10 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
 
 /* Upvalues of http_get: the worker (as every C.* function), the Response
  * metatable, then the response's field names, interned once. */
-enum { UG_WORKER = 1, UG_RESPONSE, UG_STATUS, UG_BODY, UG_RAW, UG_URL, UG_PROTO, UG_ERROR,
-       UG_CODE, UG_TRUNCATED, UG_COUNT = UG_TRUNCATED };
+enum { UG_WORKER = 1, UG_RESPONSE, UG_STATUS, UG_BODY, UG_RAW, UG_ERROR, UG_CODE, UG_TRUNCATED,
+       UG_COUNT = UG_TRUNCATED };
 
+/* t[key] = the value at the top (t below it); key an upvalue. */
 static void set_key(lua_State *L, int key)
 {
     lua_pushvalue(L, lua_upvalueindex(key));
@@ -681,10 +706,11 @@ static void set_key(lua_State *L, int key)
 }
 
 /* http_get's continuation: the response table, made here (in C, with the
- * keys from upvalues) instead of from eight results and a Lua table
- * constructor and setmetatable; then "more": nil, or 1 when the response
- * set a cookie, 2 when its status is a redirect (the prelude's request()
- * goes on with it). */
+ * keys from upvalues) instead of from eight results, a Lua table
+ * constructor and setmetatable: status, body and _r, with url and proto
+ * in _r (read through __index); error, error_code and truncated when
+ * there are. Then "more": nil, or 1 when the response set a cookie, 2 when
+ * its status is a redirect (the prelude's request() goes on with it). */
 static int http_get_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
@@ -692,28 +718,29 @@ static int http_get_k(lua_State *L, int status, lua_KContext ctx)
     vu_http *h = lua_vu_of(L)->http;
     bool ok = h->err_kind < 0;
     bool plain = ok && !h->truncated;
-    lua_createtable(L, 0, plain ? 5 : 8);
+    lua_createtable(L, 0, plain ? 3 : 6);
+    lua_pushvalue(L, lua_upvalueindex(UG_STATUS));
     lua_pushinteger(L, ok ? h->status : 0);
-    set_key(L, UG_STATUS);
+    lua_rawset(L, -3);
+    lua_pushvalue(L, lua_upvalueindex(UG_BODY));
     lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
-    set_key(L, UG_BODY);
-    push_raw(L, h, ok);
-    set_key(L, UG_RAW);
-    lua_pushvalue(L, 1);
-    set_key(L, UG_URL);
-    if (h->proto) {
-        lua_pushstring(L, h->proto);
-        set_key(L, UG_PROTO);
-    }
-    if (!ok) {
-        lua_pushstring(L, h->err);
-        set_key(L, UG_ERROR);
-        lua_pushstring(L, metrics_err_kind_name((err_kind)h->err_kind));
-        set_key(L, UG_CODE);
-    }
-    if (h->truncated) {
-        lua_pushboolean(L, 1);
-        set_key(L, UG_TRUNCATED);
+    lua_rawset(L, -3);
+    lua_pushvalue(L, lua_upvalueindex(UG_RAW));
+    size_t ulen;
+    const char *urls = lua_tolstring(L, 1, &ulen);
+    push_raw(L, h, ok, urls, ulen);
+    lua_rawset(L, -3);
+    if (!plain) {
+        if (!ok) {
+            lua_pushstring(L, h->err);
+            set_key(L, UG_ERROR);
+            lua_pushstring(L, metrics_err_kind_name((err_kind)h->err_kind));
+            set_key(L, UG_CODE);
+        }
+        if (h->truncated) {
+            lua_pushboolean(L, 1);
+            set_key(L, UG_TRUNCATED);
+        }
     }
     lua_pushvalue(L, lua_upvalueindex(UG_RESPONSE));
     lua_setmetatable(L, -2);
@@ -751,8 +778,8 @@ static int http_get(lua_State *L)
 /* C.http_getter(Response): the http_get above, with its upvalues. */
 int lua_http_getter(lua_State *L)
 {
-    static const char *const keys[] = {"status", "body", "_r", "url", "proto", "error",
-                                       "error_code", "truncated"};
+    static const char *const keys[] = {"status", "body", "_r", "error", "error_code",
+                                       "truncated"};
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -818,6 +845,7 @@ void lua_http_vu_free(lua_vu *vu)
     buf_free(&h->req);
     buf_free(&h->body);
     buf_free(&h->hdrs);
+    buf_free(&h->call_url);
     free(h);
     vu->http = NULL;
 }

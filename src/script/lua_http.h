@@ -18,8 +18,8 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
 /* Pushes the results of vu's finished C.http call onto co (status, body,
- * raw, set_cookie, proto, then error, error_code, truncated when one is
- * not nil); returns how many. None for http_get (its continuation makes
+ * raw, set_cookie, then error, error_code, truncated when one is not
+ * nil); returns how many. None for http_get (its continuation makes
  * the response). */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
 /* C.http_getter(Response): http_get(url), the plain http.get(url) that

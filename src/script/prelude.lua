@@ -230,13 +230,14 @@ local function request(method, url, body, params, r0, cookie0)
       end
     end
     if not r then
-      local status, rbody, raw, proto, err, code, trunc
-      status, rbody, raw, cookie, proto, err, code, trunc = http_call(method, url, body, p)
+      local status, rbody, raw, err, code, trunc
+      status, rbody, raw, cookie, err, code, trunc = http_call(method, url, body, p)
+      -- url, proto (and timings, headers, method) are read from _r
       if err == nil and trunc == nil then
-        r = setmetatable({ status = status, body = rbody, _r = raw, url = url, proto = proto }, Response)
+        r = setmetatable({ status = status, body = rbody, _r = raw }, Response)
       else
-        r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                           error_code = code, truncated = trunc, proto = proto }, Response)
+        r = setmetatable({ status = status, body = rbody, _r = raw, error = err,
+                           error_code = code, truncated = trunc }, Response)
       end
     end
     -- r.headers is built (lazily, with CIHeaders) only when something

@@ -330,3 +330,32 @@ end
         assert res["totals"]["requests"] == 5
     finally:
         rec.stop()
+
+
+def test_response_fields_read_from_the_raw_string(volley_bin, serve, tmp_path):
+    """A response table holds status, body and _r; url, proto, method (like
+    timings and headers) are read from _r on first use, the same for
+    http.get's C path, http.post and a failed call; a field the script
+    sets wins."""
+    f = tmp_path / "fields.lua"
+    f.write_text('''options = { vus = 1, iterations = 1 }
+function default()
+  local r = http.get(ENV.URL .. "/status/201")
+  print("get", r.status, r.url, r.proto, r.method, r.error, r.error_code, r.truncated, r.redirects)
+  local p = http.post(ENV.URL .. "/echo", "x")
+  print("post", p.status, p.body, p.url, p.proto, p.method, p.error)
+  local e = http.get("http://127.0.0.1:1/")
+  print("err", e.status, e.proto, e.error_code, e.url, e.error ~= nil)
+  r.url = "mine"; print("set", r.url)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    u = serve.url
+    want = ["get\t201\t%s/status/201\tHTTP/1.1\tGET\tnil\tnil\tnil\t0" % u,
+            "post\t200\tx\t%s/echo\tHTTP/1.1\tPOST\tnil" % u,
+            "err\t0\tnil\tconnect_refused\thttp://127.0.0.1:1/\ttrue",
+            "set\tmine"]
+    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
+    assert got == want, p.stderr
