@@ -25,7 +25,7 @@ static lua_batch *batch_of(lua_vu *vu)
     if (!vu->batch && (vu->batch = calloc(1, sizeof *vu->batch)))
         for (uint32_t i = 0; i < LUA_BATCH_PARALLEL; i++) {
             loop_timer_init(&vu->batch->sub[i].timer);
-            loop_timer_init(&vu->batch->sub[i].wake);
+            vu->batch->sub[i].wake = (loop_defer){0};
             loop_timer_init(&vu->batch->sub[i].next);
             vu->batch->sub[i].co_ref = LUA_NOREF;
         }

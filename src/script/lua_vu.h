@@ -69,7 +69,7 @@ struct lua_vu {
     uint64_t iters_done;
     uint64_t iter_start_ns;
     loop_timer timer;        /* sleep, ws timeouts */
-    loop_timer wake;         /* deferred resume */
+    loop_defer wake;         /* deferred resume (end of the loop's batch) */
     loop_timer next;         /* the next iteration (between iterations) */
     vu_http *http;           /* lazily allocated (lua_http.c) */
     struct ws_sock *ws;      /* the socket a VW_WS wait is about */

@@ -589,7 +589,7 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         vu->id = ctx->vu_base[i] + vu->index + 1;
         vu->co_ref = LUA_NOREF;
         loop_timer_init(&vu->timer);
-        loop_timer_init(&vu->wake);
+        vu->wake = (loop_defer){0};
         loop_timer_init(&vu->next);
         int rc = lua_vu_init(vu, e);
         if (rc)
