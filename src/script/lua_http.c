@@ -44,13 +44,12 @@ struct vu_http {
     buf req;
     xch_req x;
     http1_callbacks cb;
-    char line[VU_LINE_BYTES];
-    buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
+    buf body, hdrs;          /* hdrs: the head bytes as they came (on_head_raw) */
     buf call_url;            /* C.http's URL, for res._r */
     uint64_t body_max;
     bool truncated, in_flight;
     bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
-    bool set_cookie;         /* the response has a Set-Cookie header */
+    bool set_cookie;         /* the response has a Set-Cookie header (set when it is done) */
     bool own_result;         /* http_get: its continuation makes the response (no results pushed) */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
@@ -154,6 +153,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
     h->err_kind = o->err;
     h->status = o->err < 0 ? o->status : 0;
     h->proto = o->proto;
+    h->set_cookie = o->err < 0 && o->set_cookie;
     if (o->err >= 0)
         snprintf(h->err, sizeof h->err, "%s", o->msg);
     h->hc->last_use = o->done_ns;
@@ -161,21 +161,14 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
     lua_vu_wake(h->vu);
 }
 
-static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+/* The response's head bytes, kept as they came (one copy per read, not
+ * one per header line): split into header lines only when the script
+ * reads res.headers (proto/http1's http1_head_split). */
+static void on_head_raw(void *ctx, const char *data, size_t len)
 {
     vu_http *h = ctx;
-    if (nlen == 10 && !strncasecmp(name, "set-cookie", 10))
-        h->set_cookie = true;
-    if (buf_reserve(&h->hdrs, nlen + vlen + 2)) {
+    if (buf_append(&h->hdrs, data, len))
         h->truncated = true;
-        return;
-    }
-    char *p = buf_wpos(&h->hdrs);
-    memcpy(p, name, nlen);
-    p[nlen] = 0;
-    memcpy(p + nlen + 1, value, vlen);
-    p[nlen + 1 + vlen] = 0;
-    h->hdrs.len += nlen + vlen + 2;
 }
 
 static void on_body(void *ctx, const char *data, size_t len)
@@ -229,8 +222,8 @@ static vu_http *http_state(lua_vu *vu)
         if (!h)
             return NULL;
         h->vu = vu;
-        h->cb = (http1_callbacks){.on_header = on_hdr, .on_body = on_body, .ctx = h,
-                                  .line_buf = h->line, .line_cap = sizeof h->line};
+        h->cb = (http1_callbacks){.on_head_raw = on_head_raw, .on_body = on_body, .ctx = h,
+                                  .line_cap = VU_LINE_BYTES};
         h->x.owner = h;
         h->x.on_done = on_outcome;
         h->x.cb = &h->cb;
@@ -468,9 +461,9 @@ enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_FIRST_BODY
        T_COUNT };
 
 /* A response's raw string (res._r): its timings (T_COUNT doubles), then
- * the method, the protocol ("" when nothing was sent) and the URL (""
- * when the table has its own url field), each ended by a NUL, then its
- * headers as "name\0value\0" pairs. Tables and strings are made from it
+ * the method, the protocol ("" when nothing was sent) and the URL, each
+ * ended by a NUL, then its head as it came (status line, header lines,
+ * trailers: split by http1_head_split when read). Tables and strings are made from it
  * only when the script reads res.timings, res.method, res.headers, res.url
  * or res.proto (most scripts never do): one string per response instead of
  * three tables and two fields. */
@@ -502,48 +495,49 @@ static const char *raw_string(const char *raw, size_t len, int which, size_t *sl
     return raw + off;
 }
 
-/* Pushes the headers table of a response's raw string (the
- * "name\0value\0" block at its end). */
+/* One header line into the headers table at the top of L: the name in
+ * canonical case, repeated names joined with ", ", Set-Cookie a list. */
+static void add_header(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
+{
+    lua_State *L = ctx;
+    char cn[256];
+    size_t cl = nl < sizeof cn - 1 ? nl : sizeof cn - 1;
+    memcpy(cn, name, cl);
+    cn[cl] = 0;
+    canonical(cn);
+    if (!strcmp(cn, "Set-Cookie")) {
+        /* Never merged with ", ": a cookie's Expires has commas. A list. */
+        if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, cn);
+        }
+        lua_pushlstring(L, val, vl);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_getfield(L, -1, cn);
+    if (lua_isstring(L, -1)) {
+        lua_pushstring(L, ", ");
+        lua_pushlstring(L, val, vl);
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, val, vl);
+    }
+    lua_setfield(L, -2, cn);
+}
+
+/* Pushes the headers table of a response's raw string (the head bytes at
+ * its end, split here: most responses are never asked for theirs). */
 static void push_headers(lua_State *L, const char *raw, size_t all)
 {
     size_t len;
     raw = raw_string(raw, all, RAW_STRINGS, &len);
     lua_newtable(L);
-    for (size_t off = 0; off < len;) {
-        const char *name = raw + off;
-        size_t nl = strnlen(name, len - off);
-        const char *val = name + nl + 1;
-        size_t vl = off + nl + 1 < len ? strnlen(val, len - off - nl - 1) : 0;
-        off += nl + vl + 2;
-        char cn[256];
-        size_t cl = nl < sizeof cn - 1 ? nl : sizeof cn - 1;
-        memcpy(cn, name, cl);
-        cn[cl] = 0;
-        canonical(cn);
-        if (!strcmp(cn, "Set-Cookie")) {
-            /* Never merged with ", ": a cookie's Expires has commas. A list. */
-            if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
-                lua_pop(L, 1);
-                lua_newtable(L);
-                lua_pushvalue(L, -1);
-                lua_setfield(L, -3, cn);
-            }
-            lua_pushlstring(L, val, vl);
-            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_getfield(L, -1, cn);
-        if (lua_isstring(L, -1)) {
-            lua_pushstring(L, ", ");
-            lua_pushlstring(L, val, vl);
-            lua_concat(L, 3);
-        } else {
-            lua_pop(L, 1);
-            lua_pushlstring(L, val, vl);
-        }
-        lua_setfield(L, -2, cn);
-    }
+    http1_head_split(raw, len, add_header, L);
 }
 
 /* Upvalues of the response's __index. */
