@@ -25,7 +25,9 @@ done
 
 TMP=$(mktemp -d)
 SERVE_PID=
-trap '[ -n "$SERVE_PID" ] && kill $SERVE_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
+# KEEP=DIR keeps every run's results.json there (to study the verdicts).
+trap '[ -n "$SERVE_PID" ] && kill $SERVE_PID 2>/dev/null; wait 2>/dev/null
+      [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$TMP"/*.json "$KEEP"/; rm -rf "$TMP"' EXIT
 PORT=$(free_port)
 ./volley serve -l "127.0.0.1:$PORT" -t 1 >"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
@@ -70,6 +72,7 @@ def verdicts(a, b):
     return {r["metric"]: r for r in json.loads(p.stdout)["rows"] if r["endpoint"] == "total"}
 metrics = ["rps", "mean", "p50", "p90", "p99", "errors"]
 false = {m: 0 for m in metrics}
+held = {m: 0 for m in metrics}  # "same (host)": the busy-host rule held a change
 pairs = 0
 for g in ["A", "Bm", "Bp"]:
     for i, k in itertools.combinations(range(1, n + 1), 2):
@@ -77,20 +80,24 @@ for g in ["A", "Bm", "Bp"]:
         pairs += 1
         for m in metrics:
             false[m] += v[m]["verdict"] != "same"
+            held[m] += v[m].get("host", False)
 print(f"\nidentical servers: {pairs} pairs (every pair of runs of the same route)")
 for m in metrics:
-    print(f"  {m:7s} false 'different' {false[m]:5d}  {100.0 * false[m] / pairs:6.2f} %")
-det = {"mean": [0, []], "p99": [0, []]}
+    print(f"  {m:7s} false 'different' {false[m]:5d}  {100.0 * false[m] / pairs:6.2f} %"
+          f"   (held as 'same (host)': {held[m]})")
+det = {"mean": [0, [], 0], "p99": [0, [], 0]}
 for i in range(1, n + 1):
     for m, g in [("mean", "Bm"), ("p99", "Bp")]:
         r = verdicts(f"A{i}", f"{g}{i}")[m]
         det[m][0] += r["verdict"] == "worse"
         det[m][1].append(r["change_pct"])
+        det[m][2] += r.get("host", False)
 print(f"\nreal 20 % change: {n} pairs each")
 for m in ["mean", "p99"]:
     ch = sorted(det[m][1])
     print(f"  {m:5s} detected 'worse' {det[m][0]:3d}/{n}  {100.0 * det[m][0] / n:6.2f} %"
-          f"   measured change median {ch[len(ch) // 2]:+.1f} %")
+          f"   measured change median {ch[len(ch) // 2]:+.1f} %"
+          f"   (held as 'same (host)': {det[m][2]})")
 PY
 echo "generator cpu seconds per run (median): $(median <"$TMP/cpu")"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,7 +17,10 @@
 # (user+sys) by then: the cost of the handshakes.
 #
 # usage: bench/tls-idle.sh   (env: CONNS=10000 SMALL=100 ROUNDS=1 WAIT_S=90
-#                              TOOLS="volley wrk")
+#                              TOOLS="volley wrk" VOLLEY_FLAGS="")
+# VOLLEY_FLAGS: more `volley run` flags, e.g. --share-tls-sessions (the
+# connections after a worker's first ones resume its session: no
+# certificate per connection, no full handshake; not what wrk does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -26,6 +29,7 @@ CONNS=${CONNS:-10000} SMALL=${SMALL:-100} ROUNDS=${ROUNDS:-1}
 ./scripts/setup-deps.sh bench
 [ -x ./volley ] || make -s volley
 VOLLEY=${VOLLEY:-./volley}
+read -r -a VFLAGS <<< "${VOLLEY_FLAGS:-}"
 TOOLS=${TOOLS:-volley wrk}
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt $((CONNS + 100)) ] || { echo "bench: need more than $CONNS fds" >&2; exit 1; }
@@ -66,7 +70,7 @@ idle_rss() {
     local tool=$1 n=$2
     case $tool in
         volley) "$VOLLEY" run --no-save -q --cacert "$TMP/ca.pem" -c "$n" -t 1 -d 120s --connect-timeout 60s \
-                    --timeout 90s "$URL" > /dev/null 2>&1 & ;;
+                    --timeout 90s "${VFLAGS[@]}" "$URL" > /dev/null 2>&1 & ;;
         wrk)    wrk -c "$n" -t 1 -d 120s --timeout 90s "$URL" > /dev/null 2>&1 & ;;
     esac
     TOOL_PID=$!

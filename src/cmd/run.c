@@ -73,6 +73,7 @@ enum {
     OPT_SAVE_BASELINE,
     OPT_FAIL_IF,
     OPT_INSECURE,
+    OPT_SHARE_TLS_SESSIONS,
     OPT_CACERT,
     OPT_CERT,
     OPT_KEY,
@@ -138,7 +139,8 @@ static const flag_def run_flags[] = {
      "open model: iterations that may wait for a connection (default: one second of "
      "arrivals); beyond: dropped", NULL},
     {OPT_WARMUP, "warmup", 0, "D", B, "load", "run the load for D first; its results are "
-     "discarded", "each scenario for D at its start (first stage's target; iterations: its VUs)"},
+     "discarded", "the first D of the timeline, each scenario from its startTime (first "
+     "stage's target; iterations: its VUs)"},
     {OPT_RATES, "rates", 0, "R1,R2,...", U, "load", "sweep: one -d long step per rate (open "
      "model)", NULL},
     {OPT_COOLDOWN, "cooldown", 0, "D", U, "load", "pause between sweep steps", NULL},
@@ -212,6 +214,11 @@ static const flag_def run_flags[] = {
      "http:// targets speak HTTP/2 in cleartext with prior knowledge", NULL},
     {OPT_INSECURE, "insecure", 0, NULL, B, "tls", "do not verify the server's certificate or "
      "name", NULL},
+    {OPT_SHARE_TLS_SESSIONS, "share-tls-sessions", 0, NULL, B, "tls",
+     "the connections of a worker thread to one host resume the thread's latest TLS session, "
+     "as a client with a session cache; until it has one they handshake one at a time "
+     "(default: each connection makes its own full handshake first and resumes only its own "
+     "session when it reconnects)", NULL},
     {OPT_CACERT, "cacert", 0, "FILE", B, "tls", "trust the CA certificates in FILE (PEM)", NULL},
     {OPT_CERT, "cert", 0, "FILE", B, "tls", "client certificate (PEM), with --key FILE", NULL},
     {OPT_KEY, "key", 0, "FILE", B, "tls", "the client certificate's private key (PEM)", NULL},
@@ -621,6 +628,9 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
         return 0;
     case OPT_INSECURE:
         p->tls_opts.insecure = true;
+        return 0;
+    case OPT_SHARE_TLS_SESSIONS:
+        p->share_tls_sessions = true;
         return 0;
     case OPT_CACERT:
         p->tls_opts.cafile = arg;

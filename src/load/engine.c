@@ -77,7 +77,7 @@ typedef struct engine {
     bool aligned;   /* --start-at was applied (to the first shape only) */
     bool late_pending; /* the aligned shape's lateness is still to be noted */
     uint64_t stop_ns;  /* when a stop was first asked for (0: never) */
-    hist *scratch_ep, *scratch_all, *lag_ep, *lag_all;
+    hist *scratch_ep, *scratch_all, *lag_ep, *lag_all, *ws_ep, *ws_all;
     uint64_t cpu_ns, cpu_at_ns; /* process CPU at the last row, and when */
 } engine;
 
@@ -181,6 +181,20 @@ static void row_add_interval(series_row *row, const metrics_interval *iv)
         row->status_class[c] += iv->status_class[c];
     for (int k = 0; k < ERRK_COUNT; k++)
         row->err_kind[k] += iv->err_kind[k];
+    row->ws_opened += iv->ws_opened;
+    row->ws_closed += iv->ws_closed;
+    row->ws_sent += iv->ws_sent;
+    row->ws_received += iv->ws_received;
+    row->ws_open += iv->ws_open;
+    row->ws_rtts += iv->ws_rtts;
+}
+
+/* What an interval counted (requests, dropped iterations, WebSocket
+ * sessions, messages and round trips): 0 means an empty second. */
+static uint64_t interval_events(const metrics_interval *iv)
+{
+    return iv->requests + iv->dropped + iv->ws_opened + iv->ws_closed + iv->ws_sent +
+           iv->ws_received + iv->ws_rtts;
 }
 
 /* Adds an endpoint's row into the run's (the counts; not percentiles). */
@@ -189,7 +203,10 @@ static void row_add_counts(series_row *all, const series_row *row)
     metrics_interval iv = {.requests = row->requests, .responses = row->responses,
                            .errors = row->errors, .transport_errors = row->transport_errors,
                            .bytes_in = row->bytes_in, .bytes_out = row->bytes_out,
-                           .dropped = row->dropped, .retries = row->retries};
+                           .dropped = row->dropped, .retries = row->retries,
+                           .ws_opened = row->ws_opened, .ws_closed = row->ws_closed,
+                           .ws_sent = row->ws_sent, .ws_received = row->ws_received,
+                           .ws_open = row->ws_open, .ws_rtts = row->ws_rtts};
     memcpy(iv.status_class, row->status_class, sizeof iv.status_class);
     memcpy(iv.err_kind, row->err_kind, sizeof iv.err_kind);
     row_add_interval(all, &iv);
@@ -217,10 +234,12 @@ static void add_second(shape_run *r, uint64_t s, bool final)
     series_row all = {.second = (uint32_t)(s + r->second_offset)};
     hist_reset(g->scratch_all);
     hist_reset(g->lag_all);
+    hist_reset(g->ws_all);
     for (uint32_t ep = 0; ep < g->ngroups; ep++) {
         series_row row = {.second = all.second};
         hist_reset(g->scratch_ep);
         hist_reset(g->lag_ep);
+        hist_reset(g->ws_ep);
         for (uint32_t i = 0; i < r->n; i++) {
             metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
             /* A worker that is done stopped before closing second s: its
@@ -231,10 +250,15 @@ static void add_second(shape_run *r, uint64_t s, bool final)
             row_add_interval(&row, iv);
             hist_merge(g->scratch_ep, iv->latency);
             hist_merge(g->lag_ep, iv->send_lag);
+            if (iv->ws_rtt)
+                hist_merge(g->ws_ep, iv->ws_rtt);
             metrics_interval_release(sh, s);
         }
         row_from_hist(&row, g->scratch_ep);
         row.send_lag_p99_ns = hist_percentile(g->lag_ep, 99);
+        row.ws_rtt_p50_ns = hist_percentile(g->ws_ep, 50);
+        row.ws_rtt_p99_ns = hist_percentile(g->ws_ep, 99);
+        hist_merge(g->ws_all, g->ws_ep);
         row.target_rps = target * ep_share(g, ep);
         row.active = final ? 0 : active;
         hist_merge(g->scratch_all, g->scratch_ep);
@@ -247,6 +271,8 @@ static void add_second(shape_run *r, uint64_t s, bool final)
             eo->on_endpoint_second(eo->ctx, ep, r->eps[ep].name, &row);
     }
     all.send_lag_p99_ns = hist_percentile(g->lag_all, 99);
+    all.ws_rtt_p50_ns = hist_percentile(g->ws_all, 50);
+    all.ws_rtt_p99_ns = hist_percentile(g->ws_all, 99);
     all.cpu_pct = cpu_pct_since_last(g);
     row_from_hist(&all, g->scratch_all);
     all.active = final ? 0 : active;
@@ -434,7 +460,7 @@ static void finish(shape_run *r)
             for (uint32_t ep = 0; ep < g->ngroups; ep++) {
                 metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
                 if (shard_has(sh, s, true))
-                    n += metrics_interval_get(sh, s)->requests + metrics_interval_get(sh, s)->dropped;
+                    n += interval_events(metrics_interval_get(sh, s));
             }
         if (s < last_second || n)
             add_second(r, s, true);
@@ -685,8 +711,12 @@ static int scratch_new(engine *g)
     g->scratch_all = hist_new();
     g->lag_ep = hist_new();
     g->lag_all = hist_new();
+    g->ws_ep = hist_new();
+    g->ws_all = hist_new();
     cpu_pct_since_last(g);
-    return g->scratch_ep && g->scratch_all && g->lag_ep && g->lag_all ? 0 : VOLLEY_ENOMEM;
+    return g->scratch_ep && g->scratch_all && g->lag_ep && g->lag_all && g->ws_ep && g->ws_all
+               ? 0
+               : VOLLEY_ENOMEM;
 }
 
 static void scratch_free(engine *g)
@@ -695,6 +725,8 @@ static void scratch_free(engine *g)
     hist_free(g->scratch_all);
     hist_free(g->lag_ep);
     hist_free(g->lag_all);
+    hist_free(g->ws_ep);
+    hist_free(g->ws_all);
 }
 
 int engine_run(const plan *p, const engine_options *opt, results *out, err *e)

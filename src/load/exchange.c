@@ -153,12 +153,23 @@ static void fail_rest(xch_conn *xc, xch_req *r)
     }
 }
 
+/* Whether k can be how a failed write ends its request (write_errors). */
+static bool write_kind(err_kind k)
+{
+    return k == ERRK_RESET || k == ERRK_CLOSED || k == ERRK_STALE || k == ERRK_TLS;
+}
+
 static void fail(xch_conn *xc, err_kind k, const char *msg)
 {
     xch_req *r = xc->cur;
     if (!r)
         return;
     loop_update_now(xc->ctx->lp);
+    /* A failed write ends the head request (wrk's errors.write): counted
+     * once, beside its kind. */
+    if (xc->write_failing && write_kind(k) && !r->upgrade)
+        r->shard->tot.write_errors++;
+    xc->write_failing = false;
     /* RST: an abandoned exchange must not linger in TIME_WAIT or be reused. */
     xch_req *rest = r->next;
     xch_close(xc, true);
@@ -260,7 +271,8 @@ static void start_connect(xch_conn *xc)
     xch_target *t = xc->t;
     xc->connect_start_ns = loop_update_now(xc->ctx->lp);
     xc->responses = 0;
-    conn_set_tls(&xc->c, t->tls, t->sni[0] ? t->sni : NULL);
+    conn_set_tls(&xc->c, t->tls, t->sni[0] ? t->sni : NULL,
+                 t->share_session ? &t->share : NULL);
     conn_set_tunnel(&xc->c, t->tunnel[0] ? t->tunnel : NULL);
     int rc = conn_open(&xc->c, &t->addrs[xc->addr_i % t->naddrs]);
     if (rc < 0) {
@@ -794,7 +806,12 @@ static void h1_on_readable(xch_conn *xc)
         h1_on_sent(xc);
 }
 
-static void h1_on_write_error(xch_conn *xc, int status) { xch_io_error(xc, status); }
+static void h1_on_write_error(xch_conn *xc, int status)
+{
+    xc->write_failing = true;
+    xch_io_error(xc, status);
+    xc->write_failing = false;
+}
 
 const xch_proto xch_http1 = {
     .name = "http/1.1",
@@ -866,6 +883,24 @@ void xch_submit(xch_conn *xc, xch_req *r)
     xc->addr_i = first_addr(xc->t);
     xc->addr_tried = 0;
     start_connect(xc);
+}
+
+void xch_submit_all(xch_conn *xc, xch_req **rs, uint32_t n)
+{
+    if (xc->depth < n)
+        xc->depth = n;
+    /* Open on HTTP/1.1: corked, so each submit only queues, then one
+     * gathered write. Connecting: connected() writes the FIFO gathered. */
+    bool cork = xch_is_open(xc) && xc->proto == &xch_http1 && !xc->cork;
+    if (cork)
+        xc->cork = true;
+    for (uint32_t i = 0; i < n; i++)
+        xch_submit(xc, rs[i]);
+    if (!cork)
+        return;
+    xc->cork = false;
+    if (xc->wnext && xch_is_open(xc))
+        h1_on_sent(xc);
 }
 
 void xch_cancel(xch_conn *xc)

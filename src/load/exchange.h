@@ -47,6 +47,11 @@ typedef struct xch_target {
     uint32_t naddrs;
     uint32_t good;              /* index of the address that last connected */
     tls_client_ctx *tls;        /* NULL: plain TCP */
+    /* --share-tls-sessions: the thread's TLS session slot for this target
+     * (net/conn's conn_tls_share); the owner of the target frees
+     * share.session with tls_session_free. */
+    bool share_session;
+    conn_tls_share share;
     bool h2c;                   /* plain TCP: HTTP/2 with prior knowledge (--h2c) */
     bool h2_only;               /* TLS: the server must choose h2 by ALPN (--http 2) */
     char sni[256];              /* the URL's host (SNI, certificate check) */
@@ -164,6 +169,7 @@ struct xch_conn {
     uint32_t epoch;             /* counts closes: bytes read belong to one epoch */
     bool pumping;               /* writing the FIFO (no re-entry from on_sent) */
     bool cork;                  /* reading: requests submitted now are written after */
+    bool write_failing;         /* a failed write is being handled (write_errors) */
     char *wbuf;                 /* depth > 1: several requests gathered in one write */
     decoder *dec;               /* --compressed: made at the first response */
     char *dline;                /* --compressed: header line buffer when the owner has none */
@@ -196,6 +202,11 @@ void xch_conn_retarget(xch_conn *xc, xch_target *t);
  * them may be retried: then they are all sent once more on a new
  * connection and counted in retries. */
 void xch_submit(xch_conn *xc, xch_req *r);
+/* Submits rs[0..n) in that order on xc, pipelined: the connection's depth
+ * is raised to n, and on HTTP/1.1 they leave in one write (as many as fit
+ * the connection's 16 KiB gather buffer; a longer run in several). Each
+ * outcome arrives through its own on_done, as for xch_submit. */
+void xch_submit_all(xch_conn *xc, xch_req **rs, uint32_t n);
 /* Requests in flight on xc. */
 uint32_t xch_in_flight(const xch_conn *xc);
 bool xch_is_open(const xch_conn *xc);

@@ -319,12 +319,19 @@ static void settle(xch_conn *xc)
     uint32_t epoch = xc->epoch;
     xh2 *h = state(xc);
     h->settling = true;
+    /* Each close was counted once: a pass stops when it has handed out as
+     * many as were counted (the oldest streams usually close first, so it
+     * rarely walks all of a deep FIFO); closes during a pass count for the
+     * next one. */
     do {
+        uint32_t want = h->nclosed;
         h->nclosed = 0;
-        for (xch_req *r = xc->cur; r && xc->epoch == epoch;) {
+        for (xch_req *r = xc->cur; r && want && xc->epoch == epoch;) {
             xch_req *n = r->next;
-            if (r->h2_closed)
+            if (r->h2_closed) {
+                want--;
                 settle_one(xc, r);
+            }
             r = n;
         }
     } while (xc->epoch == epoch && h->nclosed);

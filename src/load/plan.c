@@ -506,6 +506,8 @@ int plan_compile(plan *p, err *e)
         return e && e->code ? e->code : VOLLEY_EINVAL;
     if (!tls_needed && (p->tls_opts.cafile || p->tls_opts.certfile || p->tls_opts.insecure))
         return err_set(e, VOLLEY_EINVAL, "--insecure/--cacert/--cert: no https:// endpoint");
+    if (!tls_needed && p->share_tls_sessions)
+        return err_set(e, VOLLEY_EINVAL, "--share-tls-sessions: no https:// endpoint");
     if (p->h2c && any_tls && !plan_has_plain(p))
         return err_set(e, VOLLEY_EINVAL, "--h2c: no http:// endpoint (https:// chooses HTTP/2 "
                        "by ALPN: --http 2)");

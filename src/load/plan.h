@@ -65,6 +65,10 @@ typedef struct plan {
     /* TLS (https endpoints): options, and the context plan_compile makes */
     tls_client_opts tls_opts;
     tls_client_ctx *tls;
+    /* --share-tls-sessions: a worker's connections to one target resume the
+     * thread's latest session (default: each its own, from its own first
+     * full handshake) */
+    bool share_tls_sessions;
     plan_mode mode;
     double weight_sum;         /* of the endpoints' weights (plan_compile) */
     /* defaults for every endpoint */

@@ -241,6 +241,7 @@ static xch_target *redirect_target(worker *w, const url *u)
     if (xch_target_resolve(t, u, &p->route, "redirect", &e))
         return NULL;
     t->tls = u->tls ? p->tls : NULL;
+    t->share_session = p->share_tls_sessions;
     w->nrtargets++;
     return t;
 }
@@ -773,6 +774,7 @@ static void setup_exchange(worker *w)
         else
             xt->addrs[0] = p->targets[t];
         xt->tls = p->target_tls[t] ? p->tls : NULL;
+        xt->share_session = p->share_tls_sessions;
         xt->h2c = !xt->tls && (p->h2c || p->http == PLAN_HTTP_2);
         xt->h2_only = xt->tls && p->http == PLAN_HTTP_2;
         snprintf(xt->sni, sizeof xt->sni, "%s", p->target_hosts[t]);
@@ -840,6 +842,11 @@ void worker_free(worker *w)
         for (uint32_t i = 0; i < w->nconns; i++)
             xch_conn_release(&w->conns[i]);
     free(w->conns);
+    /* after the conns: their SSLs hold the slots until freed */
+    for (size_t t = 0; t < PLAN_MAX_TARGETS; t++)
+        tls_session_free(w->targets[t].share.session);
+    for (uint32_t i = 0; i < w->nrtargets; i++)
+        tls_session_free(w->rtargets[i].share.session);
     for (uint32_t i = 0; w->clients && i < w->nclients; i++)
         if (w->clients[i].rd) {
             buf_free(&w->clients[i].rd->req);

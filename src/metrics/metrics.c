@@ -178,6 +178,7 @@ void metrics_totals_add(metrics_totals *dst, const metrics_totals *src)
     dst->chunks += src->chunks;
     dst->tls_resumed += src->tls_resumed;
     dst->retries += src->retries;
+    dst->write_errors += src->write_errors;
     dst->bytes_decoded += src->bytes_decoded;
     dst->redirects += src->redirects;
     dst->h2_conns += src->h2_conns;
@@ -221,6 +222,7 @@ void metrics_shard_free(metrics_shard *s)
     for (int i = 0; i < METRICS_RING; i++) {
         hist_free(s->ring[i].latency);
         hist_free(s->ring[i].send_lag);
+        hist_free(s->ring[i].ws_rtt);
     }
     free(s);
 }
@@ -315,10 +317,40 @@ void metrics_record_send_lag(metrics_shard *s, uint64_t lag_ns)
     hist_record(metrics_cur(s)->send_lag, lag_ns);
 }
 
+void metrics_record_ws(metrics_shard *s, metrics_ws_event ev)
+{
+    metrics_interval *iv = metrics_cur(s);
+    switch (ev) {
+    case METRICS_WS_OPENED:
+        iv->ws_opened++;
+        iv->ws_open = ++s->ws_open;
+        break;
+    case METRICS_WS_CLOSED:
+        iv->ws_closed++;
+        iv->ws_open = s->ws_open ? --s->ws_open : 0;
+        break;
+    case METRICS_WS_SENT: iv->ws_sent++; break;
+    case METRICS_WS_RECEIVED: iv->ws_received++; break;
+    }
+}
+
+void metrics_record_ws_rtt(metrics_shard *s, uint64_t rtt_ns)
+{
+    metrics_interval *iv = metrics_cur(s);
+    iv->ws_rtts++; /* counted even if the histogram cannot be made */
+    if (!iv->ws_rtt)
+        iv->ws_rtt = hist_new();
+    if (iv->ws_rtt)
+        hist_record(iv->ws_rtt, rtt_ns);
+}
+
 static void interval_reset(metrics_interval *iv)
 {
     hist_reset(iv->latency);
     hist_reset(iv->send_lag);
+    if (iv->ws_rtt)
+        hist_reset(iv->ws_rtt);
+    iv->ws_opened = iv->ws_closed = iv->ws_sent = iv->ws_received = iv->ws_rtts = 0;
     iv->requests = iv->responses = iv->errors = iv->transport_errors = iv->bytes_in = iv->bytes_out = iv->dropped =
         iv->retries = 0;
     memset(iv->status_class, 0, sizeof iv->status_class);
@@ -335,6 +367,7 @@ void metrics_close_interval(metrics_shard *s)
     if (next >= METRICS_RING && consumed < next - METRICS_RING + 1)
         s->overruns++;
     interval_reset(&s->ring[next % METRICS_RING]);
+    s->ring[next % METRICS_RING].ws_open = s->ws_open;
     s->cur = next;
 }
 

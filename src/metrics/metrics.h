@@ -147,6 +147,8 @@ typedef struct metrics_totals {
     uint64_t redirects;  /* responses that were followed as redirects (--redirects) */
     uint64_t retries;    /* requests sent again after a stale connection, or an
                             HTTP/2 stream the server did not process */
+    uint64_t write_errors; /* transport errors that happened while writing the
+                              request (counted in err_kind too, as reset...) */
     uint64_t h2_conns;   /* connections that spoke HTTP/2 (of connects) */
     uint64_t h2_responses; /* responses on HTTP/2 streams (of responses) */
     uint64_t h2_max_streams; /* lowest SETTINGS_MAX_CONCURRENT_STREAMS that
@@ -167,6 +169,12 @@ typedef struct metrics_interval {
     uint64_t retries; /* requests sent again (see metrics_totals.retries) */
     uint64_t status_class[METRICS_STATUS_CLASSES];
     uint64_t err_kind[ERRK_COUNT];
+    /* WebSocket (scripts): sessions opened (handshake done) and ended,
+     * messages sent and received, round trips, in this second; ws_open the
+     * sockets open now (at the end of the second once it is closed).
+     * ws_rtt holds the round trips' times, made at the first one. */
+    uint64_t ws_opened, ws_closed, ws_sent, ws_received, ws_rtts, ws_open;
+    hist *ws_rtt;
 } metrics_interval;
 
 #define METRICS_RING 8
@@ -194,6 +202,7 @@ typedef struct metrics_shard {
     uint64_t last_outcome_ns;  /* monotonic time of the last outcome (worker) */
     /* Live progress, plain stores by the worker, read relaxed by main. */
     _Atomic uint64_t live_requests, live_errors;
+    uint64_t ws_open;          /* WebSocket sessions open now (worker) */
 } metrics_shard;
 
 metrics_shard *metrics_shard_new(void);
@@ -232,6 +241,18 @@ void metrics_record_failure(metrics_shard *s, err_kind k, uint64_t latency_ns, u
 void metrics_record_connect(metrics_shard *s, uint64_t connect_ns);
 /* Open model: the first byte written lag_ns after the scheduled time. */
 void metrics_record_send_lag(metrics_shard *s, uint64_t lag_ns);
+
+/* WebSocket sessions of a script, per second (their totals are the
+ * script's, script/script_results): a session opened or ended (ended only
+ * after opened), a message sent or received, a round trip of rtt_ns. */
+typedef enum {
+    METRICS_WS_OPENED,
+    METRICS_WS_CLOSED,
+    METRICS_WS_SENT,
+    METRICS_WS_RECEIVED,
+} metrics_ws_event;
+void metrics_record_ws(metrics_shard *s, metrics_ws_event ev);
+void metrics_record_ws_rtt(metrics_shard *s, uint64_t rtt_ns);
 
 /* Worker: closes the current second and starts the next one. */
 void metrics_close_interval(metrics_shard *s);

@@ -53,6 +53,17 @@ const series_row *series_last(const series *s)
     return s->len ? &s->rows[s->len - 1] : NULL;
 }
 
+bool series_has_ws(const series *s)
+{
+    for (size_t i = 0; i < s->len; i++) {
+        const series_row *w = &s->rows[i];
+        if (w->ws_opened || w->ws_closed || w->ws_sent || w->ws_received || w->ws_open ||
+            w->ws_rtts)
+            return true;
+    }
+    return false;
+}
+
 const char *series_breakdown_name(size_t i)
 {
     if (i < METRICS_STATUS_CLASSES)

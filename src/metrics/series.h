@@ -7,6 +7,7 @@
 
 #include "metrics/metrics.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,11 @@ typedef struct series_row {
     uint64_t send_lag_p99_ns; /* open model: first byte written - scheduled time */
     double cpu_pct;       /* the generator's CPU in this second (100 = one core);
                              the run's row only, 0 in endpoint rows */
+    /* WebSocket (scripts): sessions opened and ended, messages sent and
+     * received, round trips (count, p50, p99) in this second; ws_open the
+     * sockets open at its end. The counts add up to the script's totals. */
+    uint64_t ws_opened, ws_closed, ws_sent, ws_received, ws_open;
+    uint64_t ws_rtts, ws_rtt_p50_ns, ws_rtt_p99_ns;
 } series_row;
 
 typedef struct series {
@@ -42,6 +48,9 @@ void series_free(series *s);
 /* Appends a copy of row; returns 0 or VOLLEY_ENOMEM. */
 int series_append(series *s, const series_row *row);
 const series_row *series_last(const series *s);
+/* Whether a row of s has a WebSocket figure (results.json and the reports
+ * show the ws_* columns only then). */
+bool series_has_ws(const series *s);
 
 /* The breakdown columns of a row, in results.json's order: "status_other",
  * "status_1xx".."status_5xx", then "errors_<kind>" for each error kind. */

@@ -187,7 +187,9 @@ void selfmon_judge(results *r)
     g->why[0] = g->note[0] = 0;
     if (open) {
         g->lag_p50_ns = hist_percentile(r->st.send_lag, 50);
+        g->lag_p90_ns = hist_percentile(r->st.send_lag, 90);
         g->lag_p99_ns = hist_percentile(r->st.send_lag, 99);
+        g->lag_mean_ns = hist_mean(r->st.send_lag);
     }
     if (r->plan.rate_per_s > 0 && !r->nsteps) {
         /* A segment runs its share of the plan's rate. */

@@ -69,9 +69,24 @@ unsigned conn_handshakes_in_flight(void)
 }
 
 /* Takes a slot for c, or queues it; true when it got one. */
+/* The cap that applies to c: 1 while its shared session slot is empty (for
+ * CONN_SHARE_ALONE handshakes at most, see conn_tls_share). */
+static unsigned gate_cap_of(const conn *c)
+{
+    const conn_tls_share *s = c->share;
+    return s && !s->session && s->ended < CONN_SHARE_ALONE ? 1 : gate.cap;
+}
+
+/* A handshake of c ended (either way): counts for its empty shared slot. */
+static void share_ended(conn *c)
+{
+    if (c->share && !c->share->session)
+        c->share->ended++;
+}
+
 static bool gate_enter(conn *c, const addr *a)
 {
-    if (gate.busy < gate.cap && !gate.head) {
+    if (gate.busy < gate_cap_of(c) && !gate.head) {
         gate.busy++;
         c->gate_slot = true;
         return true;
@@ -119,7 +134,7 @@ static void gate_pump(void)
     if (gate.pumping)
         return;
     gate.pumping = true;
-    while (gate.head && gate.busy < gate.cap) {
+    while (gate.head && gate.busy < gate_cap_of(gate.head)) {
         conn *c = gate.head;
         const addr *a = c->gate_addr;
         gate_leave(c);
@@ -220,6 +235,7 @@ static void handshake_step(conn *c)
         return;
     }
     if (rc < 0) {
+        share_ended(c);
         gate_leave(c);
         c->h->on_connect(c, CONN_ETLS);
         gate_pump();
@@ -227,6 +243,7 @@ static void handshake_step(conn *c)
     }
     c->handshake_ns = clock_now_ns() - c->handshake_start_ns;
     c->resumed = tls_io_resumed(c->ssl);
+    share_ended(c);
     gate_leave(c);
     opened(c);
     gate_pump();
@@ -247,7 +264,8 @@ static void start_tls(conn *c)
         opened(c);
         return;
     }
-    c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni, &c->session);
+    c->ssl = tls_io_connect_new(c->tls_ctx, c->fd, c->sni,
+                                c->share ? &c->share->session : &c->session, c->share != NULL);
     if (!c->ssl) {
         connect_failed(c, -ENOMEM);
         return;
@@ -489,8 +507,9 @@ void conn_close(conn *c, bool reset)
         tls_io_free(c->ssl, !tls_failed, false);
         c->ssl = NULL;
         if (tls_failed) {
-            tls_session_free(c->session);
-            c->session = NULL;
+            void **slot = c->share ? &c->share->session : &c->session;
+            tls_session_free(*slot);
+            *slot = NULL;
         }
     }
     loop_unwatch(c->lp, c->fd);
@@ -513,7 +532,7 @@ void conn_release(conn *c)
     c->session = NULL;
 }
 
-void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni)
+void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni, conn_tls_share *share)
 {
     if (ctx != c->tls_ctx) {
         /* A session belongs to the context (and server) it came from. */
@@ -522,6 +541,7 @@ void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni)
     }
     c->tls_ctx = ctx;
     c->sni = sni;
+    c->share = share;
 }
 
 void conn_set_tunnel(conn *c, const char *authority) { c->tunnel = authority; }

@@ -17,6 +17,20 @@
 
 typedef struct conn conn;
 
+/* --share-tls-sessions: the TLS session slot of one thread's connections to
+ * one server (same ctx and name), owned by whoever made it (zeroed), freed
+ * with tls_session_free(share->session). Every new ticket one of them
+ * receives replaces the session; each new connection offers it; a failed
+ * handshake empties it. While it is empty, the connections using it take
+ * turns one at a time through the handshake gate (the first ticket comes
+ * after a handshake ends), for CONN_SHARE_ALONE handshakes at most: a
+ * server that issues no sessions does not keep them in line. */
+typedef struct conn_tls_share {
+    void *session;     /* SSL_SESSION *, NULL: none yet */
+    uint32_t ended;    /* handshakes ended while it was empty */
+} conn_tls_share;
+#define CONN_SHARE_ALONE 4u
+
 typedef enum { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN } conn_state;
 
 typedef struct conn_handlers {
@@ -51,6 +65,7 @@ struct conn {
     const char *sni;
     struct ssl_st *ssl; /* of the open connection; NULL while plain TCP */
     void *session;      /* SSL_SESSION * kept for resumption */
+    conn_tls_share *share; /* conn_set_tls's shared slot, used instead; NULL: none */
     tls_fail tls_err;   /* why the last handshake or TLS read/write failed */
     unsigned tls_want;  /* handshake: LOOP_READ or LOOP_WRITE to wait for */
     bool read_wants_write; /* SSL_read must wait for the socket to be writable */
@@ -86,8 +101,10 @@ void conn_init(conn *c, loop *lp, const conn_handlers *h, void *owner);
  * and checked against the certificate (an IP literal is checked as an
  * address and not sent; NULL: no host check). on_connect then reports after
  * the handshake: 0, or CONN_ETLS with conn_tls_error() saying why; and
- * c->handshake_ns / c->resumed describe the handshake. */
-void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni);
+ * c->handshake_ns / c->resumed describe the handshake. share (borrowed;
+ * NULL: c keeps its own session): the slot shared with the thread's other
+ * conns to the same server and ctx (conn_tls_share). */
+void conn_set_tls(conn *c, tls_client_ctx *ctx, const char *sni, conn_tls_share *share);
 /* Makes every later conn_open of c first ask the proxy it connects to for a
  * tunnel to authority ("host:port", borrowed; NULL: none). */
 void conn_set_tunnel(conn *c, const char *authority);

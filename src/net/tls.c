@@ -280,7 +280,8 @@ bool tls_io_alpn_is_h2(SSL *s)
     return n == 2 && p[0] == 'h' && p[1] == '2';
 }
 
-SSL *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host, void **session_slot)
+SSL *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host, void **session_slot,
+                        bool shared_slot)
 {
     tls_client_ctx_prepare(c);
     SSL *s = SSL_new(c->ctx);
@@ -303,8 +304,17 @@ SSL *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host, void **sess
         }
     }
     SSL_set_app_data(s, session_slot);
-    if (session_slot && *session_slot && SSL_set_session(s, *session_slot) != 1)
-        ERR_clear_error(); /* an unusable session: a full handshake it is */
+    if (session_slot && *session_slot) {
+        /* A shared session is offered as a private copy (it shares the
+         * certificate, reference counted): OpenSSL writes into the session
+         * a connection resumes with, and the shared one was found no longer
+         * resumable by half of 1,000 connections offering it at once. */
+        SSL_SESSION *offer = shared_slot ? SSL_SESSION_dup(*session_slot) : *session_slot;
+        if (!offer || SSL_set_session(s, offer) != 1)
+            ERR_clear_error(); /* an unusable session: a full handshake it is */
+        if (shared_slot)
+            SSL_SESSION_free(offer);
+    }
     return s;
 fail:
     ERR_clear_error();

@@ -71,10 +71,11 @@ typedef struct tls_fail {
  * as SNI (an IP literal is verified as an IP address and not sent; NULL:
  * neither). session_slot (may be NULL): *session_slot is offered for
  * resumption, and every new session the server issues replaces it there
- * (TLS 1.3 tickets arrive after the handshake, during reads). Returns NULL
- * when out of memory. */
+ * (TLS 1.3 tickets arrive after the handshake, during reads). shared_slot:
+ * other connections offer the same session at the same time (each gets a
+ * private copy). Returns NULL when out of memory. */
 struct ssl_st *tls_io_connect_new(tls_client_ctx *c, int fd, const char *host,
-                                  void **session_slot);
+                                  void **session_slot, bool shared_slot);
 
 /* The server chose "h2" by ALPN on this (handshaken) connection. */
 bool tls_io_alpn_is_h2(struct ssl_st *s);

@@ -760,6 +760,54 @@ static int fig_server(const results *r, chart_fig *f)
     return 0;
 }
 
+/* The value of a WebSocket column of row w for series k of fig_ws. */
+static double ws_value(const results *r, const series_row *w, int k)
+{
+    switch (k) {
+    case 0: return row_rate(r, &r->st, w, w->ws_sent);
+    case 1: return row_rate(r, &r->st, w, w->ws_received);
+    case 2: return (double)w->ws_open;
+    case 3: return row_rate(r, &r->st, w, w->ws_opened);
+    case 4: return w->ws_rtts ? ms(w->ws_rtt_p50_ns) : NAN;
+    default: return w->ws_rtts ? ms(w->ws_rtt_p99_ns) : NAN;
+    }
+}
+
+/* A script's WebSocket sessions over time (the run's rows): messages sent
+ * and received per second, sockets open at the end of each second (and
+ * sessions opened per second), round trip p50 and p99 per second. */
+static int fig_ws(const results *r, chart_fig *f)
+{
+    static const char *titles[] = {"WebSocket messages per second", "WebSocket sockets",
+                                   "WebSocket round trip"};
+    static const char *ylabels[] = {"messages/s", "sockets", "round trip (ms)"};
+    static const char *names[] = {"sent/s", "received/s", "open", "opened/s", "p50", "p99"};
+    for (int p = 0; p < 3; p++) {
+        chart *c = &f->panels[p];
+        snprintf(c->title, sizeof c->title, "%s", titles[p]);
+        snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+        snprintf(c->y.label, sizeof c->y.label, "%s", ylabels[p]);
+        c->y.has_min = true;
+    }
+    snprintf(f->panels[1].note, sizeof f->panels[1].note,
+             "open at the end of each second; sessions opened in it");
+    snprintf(f->panels[2].note, sizeof f->panels[2].note,
+             "send(msg, {rtt = ...}) to its reply, in the second the reply came");
+    const series *sec = &r->st.sec;
+    /* Two series a panel; each filled before the next is added (adding
+     * one may move the panel's series). */
+    for (int k = 0; k < 6; k++) {
+        chart_series *s = chart_add_series(&f->panels[k / 2], names[k], CHART_LINE,
+                                           chart_color((size_t)k));
+        if (!s)
+            return VOLLEY_ENOMEM;
+        s->dash = k % 2 ? (k == 3 ? CHART_DOTTED : CHART_DASHED) : CHART_SOLID;
+        for (size_t j = 0; j < sec->len; j++)
+            ADD_ROW(s, sec, j, ws_value(r, &sec->rows[j], k));
+    }
+    return 0;
+}
+
 int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
 {
     static const struct {
@@ -795,6 +843,13 @@ int chart_build_all(const results *r, const scatter *sc, chart_set *out, err *e)
                                  "Sweep: each step's outcome against its target", srv ? 4 : 3,
                                  srv ? 2 : 3);
         rc = it ? fig_sweep(r, it->fig) : VOLLEY_ENOMEM;
+    }
+    if (!rc && series_has_ws(&r->st.sec)) {
+        chart_item *it = set_add(out, "websocket",
+                                 "WebSocket messages sent and received per second, sockets "
+                                 "open, round trip p50 and p99 per second.",
+                                 "WebSocket sessions", 3, 1);
+        rc = it ? fig_ws(r, it->fig) : VOLLEY_ENOMEM;
     }
     if (!rc && r->monitor.pid) {
         chart_item *it = set_add(out, "server",

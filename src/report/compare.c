@@ -19,6 +19,7 @@
 #define MIN_ERROR_PP 0.1      /* error rates: percentage points */
 #define MIN_SECONDS 3         /* per-second spread counted from 3 seconds on */
 #define SHORT_RUN_FACTOR 2.0  /* shorter runs: sampling error counted twice */
+#define HOST_LAG_MIN_MS 0.5   /* a send-lag p99 difference worth a warning */
 
 const char *compare_verdict_name(cmp_verdict v)
 {
@@ -399,6 +400,69 @@ int compare_plan_diff(const results *a, const results *b, char *out, size_t cap)
     return n;
 }
 
+/* The generator's own send lag at a latency row's statistic, ms (open
+ * model; 0 in the closed model, where sends are never scheduled). */
+static double lag_at(const results_generator *g, const char *metric)
+{
+    if (!strcmp(metric, "mean"))
+        return g->lag_mean_ns / NS_PER_MS;
+    if (!strcmp(metric, "p50"))
+        return (double)g->lag_p50_ns / NS_PER_MS;
+    if (!strcmp(metric, "p90"))
+        return (double)g->lag_p90_ns / NS_PER_MS;
+    if (!strcmp(metric, "p99"))
+        return (double)g->lag_p99_ns / NS_PER_MS;
+    return 0;
+}
+
+/* Open-model latency runs from the intended start, so a send that volley
+ * itself made late (its thread waited for a CPU the host gave to other
+ * processes) adds to latency. A latency change is judged again with the
+ * change of the send lag at the same statistic taken out; one that is then
+ * no longer significant and large enough is the machine's, not the
+ * server's: "same", marked. Only when the later run's thread shows the
+ * host's doing (it waited for a CPU longer than it ran) and no iteration
+ * was dropped: sends that waited for a connection the server held are the
+ * server's doing. (Latency is lag plus the rest only approximately at a
+ * percentile; the lag is the whole run's, also for endpoint rows.) */
+static bool host_short(const results *r)
+{
+    const results_generator *g = &r->generator;
+    return g->measured && 2 * g->wait_max_pct > g->cpu_max_pct && !r->st.tot.dropped;
+}
+
+static void hold_host_changes(cmp_report *c, const results *base, const results *cur)
+{
+    const results_generator *ga = &base->generator, *gb = &cur->generator;
+    for (size_t i = 0; i < c->n; i++) {
+        cmp_row *r = &c->rows[i];
+        double dl = lag_at(gb, r->metric) - lag_at(ga, r->metric);
+        if (r->verdict == CMP_SAME || dl == 0 || r->base == 0 ||
+            !host_short(dl > 0 ? cur : base) || base->st.tot.dropped || cur->st.tot.dropped)
+            continue;
+        double rest = r->cur - r->base - dl;
+        double se = sqrt(r->se_base * r->se_base + r->se_cur * r->se_cur);
+        double p = se > 0 ? compare_t_p(rest / se, r->df) : (rest == 0 ? 1 : 0);
+        if (p < SIG_P && fabs(rest / r->base) * 100 >= MIN_PCT &&
+            (rest > 0) == (r->cur > r->base))
+            continue;
+        r->verdict = CMP_SAME;
+        r->host = true;
+    }
+    double la = (double)ga->lag_p99_ns / NS_PER_MS, lb = (double)gb->lag_p99_ns / NS_PER_MS;
+    double p99 = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->rows[i].endpoint, "total") && !strcmp(c->rows[i].metric, "p99"))
+            p99 = fmin(c->rows[i].base, c->rows[i].cur);
+    bool held = false;
+    for (size_t i = 0; i < c->n; i++)
+        held |= c->rows[i].host;
+    if (held || (fabs(lb - la) >= HOST_LAG_MIN_MS && fabs(lb - la) * 100 >= MIN_PCT * p99 &&
+                 host_short(lb > la ? cur : base)))
+        snprintf(c->host_diff, sizeof c->host_diff,
+                 "volley's own send-lag p99 was %.2f ms in base and %.2f ms in new", la, lb);
+}
+
 int compare_results(const results *base, const results *cur, cmp_report *out, err *e)
 {
     memset(out, 0, sizeof *out);
@@ -413,6 +477,8 @@ int compare_results(const results *base, const results *cur, cmp_report *out, er
                 rc = add_rows(out, base->eps[i].name, &base->eps[i].st, &cur->eps[k].st, e);
     if (rc)
         compare_free(out);
+    else
+        hold_host_changes(out, base, cur);
     return rc;
 }
 
@@ -439,7 +505,8 @@ static const char *const rule_text =
     "  p: t test of the whole-run values; each has the larger of its sampling error\n"
     "  (all requests; rank interval for percentiles) and the spread of the per-second\n"
     "  values (pooled; correlated requests), and then the means of the seconds must\n"
-    "  differ too; under 3 seconds, sampling error x2.\n"
+    "  differ too; under 3 seconds, sampling error x2. same (host): a latency change\n"
+    "  that is not one once the change of volley's own send lag is taken out.\n"
     "  +-: 99% interval of the change; n: requests/seconds of base, new.\n";
 
 void compare_print(FILE *f, const cmp_report *c, const char *base_name, const char *cur_name)
@@ -449,6 +516,9 @@ void compare_print(FILE *f, const cmp_report *c, const char *base_name, const ch
     if (c->plan_diff[0])
         fprintf(f, "  WARNING: the plans differ (%s): a change may come from the plan, not "
                    "the server\n", c->plan_diff);
+    if (c->host_diff[0])
+        fprintf(f, "  WARNING: %s: the host was busier during one run; a latency change the "
+                   "lag accounts for is \"same (host)\"\n", c->host_diff);
     fputc('\n', f);
     int nw = 20; /* as wide as the longest name: names are never cut */
     for (size_t i = 0; i < c->n; i++)
@@ -468,9 +538,9 @@ void compare_print(FILE *f, const cmp_report *c, const char *base_name, const ch
                     nw, r->endpoint, r->metric, a, b, (r->cur - r->base) * 100, r->ci, r->p_value, n,
                     compare_verdict_name(r->verdict));
         else
-            fprintf(f, "  %-*s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s\n", nw, r->endpoint,
+            fprintf(f, "  %-*s %-7s %12s %12s %+8.1f%% %7.1f%% %9.4f %15s  %s%s\n", nw, r->endpoint,
                     r->metric, a, b, r->pct, r->ci, r->p_value, n,
-                    compare_verdict_name(r->verdict));
+                    compare_verdict_name(r->verdict), r->host ? " (host)" : "");
     }
     fprintf(f, "\n");
     fputs(rule_text, f);
@@ -500,6 +570,8 @@ int compare_json(const cmp_report *c, const char *base_name, const char *cur_nam
     json_str(o, cur_name);
     buf_printf(o, ",\n  \"plans_differ\": ");
     json_str(o, c->plan_diff);
+    buf_printf(o, ",\n  \"host_differs\": ");
+    json_str(o, c->host_diff);
     buf_printf(o, ",\n  \"rows\": [\n");
     for (size_t i = 0; i < c->n; i++) {
         const cmp_row *r = &c->rows[i];
@@ -509,10 +581,12 @@ int compare_json(const cmp_report *c, const char *base_name, const char *cur_nam
                    ", \"metric\": \"%s\", \"base\": %.6g, \"new\": %.6g, \"change_pct\": %.3f, "
                    "\"p_value\": %.6g, \"samples_base\": %d, \"samples_new\": %d, "
                    "\"seconds_base\": %d, \"seconds_new\": %d, \"se_base\": %.6g, "
-                   "\"se_new\": %.6g, \"df\": %.6g, \"ci99\": %.6g, \"verdict\": \"%s\"}%s\n",
+                   "\"se_new\": %.6g, \"df\": %.6g, \"ci99\": %.6g, \"verdict\": \"%s\", "
+                   "\"host\": %s}%s\n",
                    r->metric, r->base, r->cur, r->pct, r->p_value, r->samples_base,
                    r->samples_cur, r->seconds_base, r->seconds_cur, r->se_base, r->se_cur, r->df,
-                   r->ci, compare_verdict_name(r->verdict), i + 1 < c->n ? "," : "");
+                   r->ci, compare_verdict_name(r->verdict), r->host ? "true" : "false",
+                   i + 1 < c->n ? "," : "");
     }
     if (buf_printf(o, "  ]\n}\n"))
         return err_set(e, VOLLEY_ENOMEM, "compare: out of memory");
@@ -735,8 +809,9 @@ static void rows_table(buf *o, const cmp_report *c)
             buf_printf(o, "<td>%+.2fpp</td><td>%.2fpp</td>", (r->cur - r->base) * 100, r->ci);
         else
             buf_printf(o, "<td>%+.1f%%</td><td>%.1f%%</td>", r->pct, r->ci);
-        buf_printf(o, "<td>%.4f</td><td class=\"t %s\">%s</td></tr>", r->p_value,
-                   compare_verdict_name(r->verdict), compare_verdict_name(r->verdict));
+        buf_printf(o, "<td>%.4f</td><td class=\"t %s\">%s%s</td></tr>", r->p_value,
+                   compare_verdict_name(r->verdict), compare_verdict_name(r->verdict),
+                   r->host ? " (host)" : "");
     }
     buf_printf(o, "</tbody></table></div>");
 }
@@ -753,6 +828,12 @@ int compare_html(const results *a, const results *b, const cmp_report *c, const 
         buf_printf(&o, "<div class=\"warn\">The plans differ (");
         html_escape(&o, c->plan_diff);
         buf_printf(&o, "): a change may come from the plan, not the server.</div>");
+    }
+    if (c->host_diff[0]) {
+        buf_printf(&o, "<div class=\"warn\">");
+        html_escape(&o, c->host_diff);
+        buf_printf(&o, ": the host was busier during one run; a latency change the lag "
+                       "accounts for is &ldquo;same (host)&rdquo;.</div>");
     }
     rows_table(&o, c);
     /* The rule, in the words of the text output's legend. */

@@ -36,12 +36,16 @@ typedef struct cmp_row {
     double ci;          /* half-width of the 99 % interval of the change: % of
                            base, percentage points for errors */
     cmp_verdict verdict;
+    bool host;          /* a latency change the generator's own lateness
+                           (send lag) accounts for: held at "same" */
 } cmp_row;
 
 typedef struct cmp_report {
     cmp_row *rows;
     size_t n;
     char plan_diff[600]; /* how the two plans differ ("" when they match) */
+    char host_diff[200]; /* how the generator's own lateness differed ("" when
+                            it did not matter) */
     char base_plan[400], cur_plan[400]; /* each run's plan in one line */
 } cmp_report;
 

@@ -82,6 +82,37 @@ static void sparks(FILE *f, const char *name, const series *sec)
     free(p99);
 }
 
+/* One sparkline of a row field (k: 0 sent, 1 received, 2 open, 3 rtt p99). */
+static void ws_line(FILE *f, const series *sec, int k, double *v)
+{
+    static const char *labels[] = {"ws sent/s", "ws recv/s", "ws open", "ws rtt p99"};
+    double top = 0;
+    for (size_t i = 0; i < sec->len; i++) {
+        const series_row *w = &sec->rows[i];
+        v[i] = k == 0   ? (double)w->ws_sent
+               : k == 1 ? (double)w->ws_received
+               : k == 2 ? (double)w->ws_open
+               : w->ws_rtts ? (double)w->ws_rtt_p99_ns / 1e6 : NAN;
+        if (isfinite(v[i]))
+            top = fmax(top, v[i]);
+    }
+    char line[TERM_SPARK_WIDTH * 3 + 1];
+    term_sparkline(v, sec->len, TERM_SPARK_WIDTH, k >= 2, line, sizeof line);
+    fprintf(f, "  %-12s %s  max %.*f%s\n", labels[k], line, k == 3 ? 3 : 0, top,
+            k == 3 ? "ms" : k == 2 ? "" : "/s");
+}
+
+/* A script's WebSocket sessions per second (the run's rows). */
+static void ws_sparks(FILE *f, const series *sec)
+{
+    if (!series_has_ws(sec))
+        return;
+    double *v = malloc(sec->len * sizeof *v);
+    for (int k = 0; v && k < 4; k++)
+        ws_line(f, sec, k, v);
+    free(v);
+}
+
 #define BAR_WIDTH 40
 
 static void bar(FILE *f, const char *label, uint64_t n, uint64_t of)
@@ -127,6 +158,7 @@ void term_print(FILE *f, const results *r)
         sparks(f, "all", &r->st.sec);
         for (size_t i = 0; i < r->neps && r->neps > 1; i++)
             sparks(f, r->eps[i].name, &r->eps[i].st.sec);
+        ws_sparks(f, &r->st.sec);
         fprintf(f, "\n");
     }
     if (r->st.tot.requests) {

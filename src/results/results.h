@@ -38,6 +38,7 @@ typedef struct results_plan {
     uint32_t nheaders;
     char ok_status[128];   /* --ok-status as given ("" = the default 200-399) */
     bool compressed;       /* --compressed */
+    bool share_tls_sessions; /* --share-tls-sessions */
     uint32_t redirects;    /* --redirects (URL runs; a script's own default otherwise) */
     char route[600];       /* how targets were reached (--proxy, --unix-socket, --resolve,
                               --connect-to, --dns-spread), "" = by their names */
@@ -119,7 +120,8 @@ typedef struct results_generator {
     uint64_t rss_max_bytes;
     double *sec_cpu_pct;       /* per second of the load: process CPU % */
     size_t nsec;
-    uint64_t lag_p50_ns, lag_p99_ns; /* open model: send lag */
+    uint64_t lag_p50_ns, lag_p90_ns, lag_p99_ns; /* open model: send lag */
+    double lag_mean_ns;
     double target_rps;         /* open model, constant rate; 0 otherwise */
     double sent_share;         /* requests + dropped over the scheduled count */
     bool behind;               /* the verdict: the generator fell behind */

@@ -100,6 +100,7 @@ static json_t *plan_json(const results_plan *p)
     set(o, "body_bytes", jint(p->body_bytes));
     set(o, "ok_status", json_string(p->ok_status[0] ? p->ok_status : "200-399"));
     set(o, "compressed", json_boolean(p->compressed));
+    set(o, "share_tls_sessions", json_boolean(p->share_tls_sessions));
     set(o, "redirects", json_integer(p->redirects));
     set(o, "route", json_string(p->route));
     return o;
@@ -133,6 +134,7 @@ static json_t *totals_json(const results_stats *s)
     set(o, "chunks", jint(t->chunks));
     set(o, "tls_resumed", jint(t->tls_resumed));
     set(o, "retries", jint(t->retries));
+    set(o, "write_errors", jint(t->write_errors));
     set(o, "bytes_decoded", jint(t->bytes_decoded));
     set(o, "redirects", jint(t->redirects));
     /* The protocol the connections spoke, and what HTTP/2 changed. */
@@ -159,6 +161,10 @@ static const char *series_cols[] = {"second", "requests", "responses", "errors",
                                     "p99_ms", "max_ms", "mean_ms", "active", "target_rps",
                                     "dropped", "retries"};
 
+static const char *ws_cols[] = {"ws_sessions", "ws_closed", "ws_open", "ws_msgs_sent",
+                                "ws_msgs_received", "ws_rtts", "ws_rtt_p50_ms",
+                                "ws_rtt_p99_ms"};
+
 static json_t *series_json(const series *s)
 {
     json_t *o = json_object();
@@ -169,6 +175,10 @@ static json_t *series_json(const series *s)
         json_array_append_new(c, json_string(series_breakdown_name(i)));
     json_array_append_new(c, json_string("send_lag_p99_ms"));
     json_array_append_new(c, json_string("cpu_pct"));
+    /* WebSocket columns only where a second has one (scripts that use ws) */
+    bool ws = series_has_ws(s);
+    for (size_t i = 0; ws && i < sizeof ws_cols / sizeof ws_cols[0]; i++)
+        json_array_append_new(c, json_string(ws_cols[i]));
     set(o, "columns", c);
     json_t *rows = json_array();
     for (size_t i = 0; i < s->len; i++) {
@@ -195,6 +205,16 @@ static json_t *series_json(const series *s)
             json_array_append_new(row, jint(*series_breakdown_field(&copy, k)));
         json_array_append_new(row, ms(w->send_lag_p99_ns));
         json_array_append_new(row, json_real(round(w->cpu_pct * 10) / 10));
+        if (ws) {
+            json_array_append_new(row, jint(w->ws_opened));
+            json_array_append_new(row, jint(w->ws_closed));
+            json_array_append_new(row, jint(w->ws_open));
+            json_array_append_new(row, jint(w->ws_sent));
+            json_array_append_new(row, jint(w->ws_received));
+            json_array_append_new(row, jint(w->ws_rtts));
+            json_array_append_new(row, ms(w->ws_rtt_p50_ns));
+            json_array_append_new(row, ms(w->ws_rtt_p99_ns));
+        }
         json_array_append_new(rows, row);
     }
     set(o, "rows", rows);
@@ -270,7 +290,9 @@ static json_t *generator_json(const results_generator *g)
     set(o, "cpu_seconds", json_real(round(g->cpu_seconds * 1000) / 1000));
     set(o, "rss_max_bytes", jint(g->rss_max_bytes));
     set(o, "send_lag_p50_ms", json_real((double)g->lag_p50_ns / 1e6));
+    set(o, "send_lag_p90_ms", json_real((double)g->lag_p90_ns / 1e6));
     set(o, "send_lag_p99_ms", json_real((double)g->lag_p99_ns / 1e6));
+    set(o, "send_lag_mean_ms", json_real(g->lag_mean_ns / 1e6));
     set(o, "target_rps", json_real(g->target_rps));
     set(o, "sent_share", json_real(round(g->sent_share * 10000) / 10000));
     set(o, "per_second_cpu_pct", sec);

@@ -241,6 +241,7 @@ static int parse_plan(rd *d, json_t *root, results_plan *pl)
         (rc = get_u64(d, o, p, "body_bytes", false, &pl->body_bytes)) ||
         (rc = get_str(d, o, p, "ok_status", true, pl->ok_status, sizeof pl->ok_status)) ||
         (rc = get_bool(d, o, p, "compressed", true, &pl->compressed)) ||
+        (rc = get_bool(d, o, p, "share_tls_sessions", true, &pl->share_tls_sessions)) ||
         (rc = get_u64(d, o, p, "redirects", true, &redirects)) ||
         (rc = get_str(d, o, p, "route", true, pl->route, sizeof pl->route)))
         return rc;
@@ -353,6 +354,7 @@ static int parse_totals(rd *d, json_t *parent, const char *path, metrics_totals 
         (rc = get_u64(d, o, p, "chunks", true, &t->chunks)) ||
         (rc = get_u64(d, o, p, "tls_resumed", true, &t->tls_resumed)) ||
         (rc = get_u64(d, o, p, "retries", true, &t->retries)) ||
+        (rc = get_u64(d, o, p, "write_errors", true, &t->write_errors)) ||
         (rc = get_u64(d, o, p, "bytes_decoded", true, &t->bytes_decoded)) ||
         (rc = get_u64(d, o, p, "redirects", true, &t->redirects)) ||
         (rc = get_u64(d, o, p, "wire_bytes_in", true, &t->wire_in)) ||
@@ -421,6 +423,14 @@ static const struct {
     {"retries", COL_U64, offsetof(series_row, retries)},
     {"send_lag_p99_ms", COL_MS, offsetof(series_row, send_lag_p99_ns)},
     {"cpu_pct", COL_REAL, offsetof(series_row, cpu_pct)},
+    {"ws_sessions", COL_U64, offsetof(series_row, ws_opened)},
+    {"ws_closed", COL_U64, offsetof(series_row, ws_closed)},
+    {"ws_open", COL_U64, offsetof(series_row, ws_open)},
+    {"ws_msgs_sent", COL_U64, offsetof(series_row, ws_sent)},
+    {"ws_msgs_received", COL_U64, offsetof(series_row, ws_received)},
+    {"ws_rtts", COL_U64, offsetof(series_row, ws_rtts)},
+    {"ws_rtt_p50_ms", COL_MS, offsetof(series_row, ws_rtt_p50_ns)},
+    {"ws_rtt_p99_ms", COL_MS, offsetof(series_row, ws_rtt_p99_ns)},
 };
 #define NSERIES_COLS (sizeof series_cols / sizeof series_cols[0])
 
@@ -735,7 +745,7 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
 {
     json_t *o, *th;
     char p[RPATH], tp[RPATH], q[RPATH], verdict[16] = "";
-    double p50 = 0, p99 = 0;
+    double p50 = 0, p90 = 0, p99 = 0, mean = 0;
     int rc = member(d, root, "", "generator", true, &o, p);
     if (rc || !o)
         return rc;
@@ -748,7 +758,9 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
         (rc = get_num(d, o, p, "cpu_seconds", true, &g->cpu_seconds)) ||
         (rc = get_u64(d, o, p, "rss_max_bytes", true, &g->rss_max_bytes)) ||
         (rc = get_num(d, o, p, "send_lag_p50_ms", true, &p50)) ||
+        (rc = get_num(d, o, p, "send_lag_p90_ms", true, &p90)) ||
         (rc = get_num(d, o, p, "send_lag_p99_ms", true, &p99)) ||
+        (rc = get_num(d, o, p, "send_lag_mean_ms", true, &mean)) ||
         (rc = get_num(d, o, p, "target_rps", true, &g->target_rps)) ||
         (rc = get_num(d, o, p, "sent_share", true, &g->sent_share)) ||
         (rc = member(d, o, p, "thread_cpu_pct", true, &th, tp)))
@@ -758,7 +770,9 @@ static int parse_generator(rd *d, json_t *root, results_generator *g)
     g->measured = true;
     g->behind = verdict[0] == 'b';
     g->lag_p50_ns = (uint64_t)(p50 * 1e6);
+    g->lag_p90_ns = (uint64_t)(p90 * 1e6);
     g->lag_p99_ns = (uint64_t)(p99 * 1e6);
+    g->lag_mean_ns = mean * 1e6;
     if (th && (rc = need_array(d, th, tp)))
         return rc;
     for (size_t i = 0; th && i < json_array_size(th) && i < RESULTS_GEN_MAX_THREADS; i++) {

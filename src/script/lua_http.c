@@ -3,7 +3,8 @@
  * uses, so timings, error kinds, the stale-connection retry and address
  * fallback are the same in both; this file adds what only a script needs:
  * a keep-alive pool per VU (by scheme://host:port), header and body
- * capture, and the response table. */
+ * capture, the response table, and a wrk script's pipeline (several
+ * requests of one request() string on one connection, one write). */
 #include "script/lua_http.h"
 
 #include "core/buf.h"
@@ -34,22 +35,44 @@ typedef struct hconn {
     uint64_t last_use;
 } hconn;
 
-/* The one HTTP call a VU may have in flight, and its pool. */
+/* One request of a VU's call and what came back: its capture (headers,
+ * body), outcome and statistics name. */
+typedef struct vu_call {
+    vu_http *h;
+    xch_req x;
+    http1_callbacks cb;
+    char method[16];
+    size_t off;              /* a pipeline's: where its bytes start in vu_http.req */
+    buf body, hdrs;          /* hdrs: "name\0value\0" pairs */
+    bool truncated;
+    bool set_cookie;         /* the response has a Set-Cookie header */
+    uint64_t done_ns;
+    int status;
+    const char *proto;       /* "HTTP/1.1", "HTTP/2" (static), NULL: not sent */
+    int err_kind;            /* -1: a response */
+    char err[200];
+    char name[160];          /* per-name statistics: params.name or the URL sans query */
+    bool name_is_url;        /* name is built_url's (no params.name) */
+    size_t name_idx;         /* name's place in the worker's script_results (+1; 0: unknown) */
+} vu_call;
+
+/* The one HTTP call a VU may have in flight (one request, or a wrk
+ * pipeline of several on one connection), and its pool. */
 struct vu_http {
     lua_vu *vu;
     hconn *hc;
     hconn pool[VU_POOL];
     url u;
-    char method[16];
     buf req;
-    xch_req x;
-    http1_callbacks cb;
-    buf body, hdrs;          /* hdrs: the head bytes as they came (on_head_raw) */
+    vu_call one;             /* http.* and a wrk request() of one request */
+    vu_call *pipe;           /* a wrk pipeline: pipe[0..npipe) (pipe_cap made) */
+    xch_req **pipe_x;        /* &pipe[i].x, for xch_submit_all */
+    uint32_t npipe, pipe_cap;
+    uint32_t pending;        /* requests of the call without an outcome yet */
     buf call_url;            /* C.http's URL, for res._r */
     uint64_t body_max;
-    bool truncated, in_flight;
+    bool in_flight;
     bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
-    bool set_cookie;         /* the response has a Set-Cookie header (set when it is done) */
     bool own_result;         /* http_get: its continuation makes the response (no results pushed) */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
@@ -60,14 +83,6 @@ struct vu_http {
     bool built_head, built_idem; /* HEAD; an idempotent method */
     xch_target *built_t;     /* its target, valid while targets.gen is built_gen */
     uint32_t built_gen;
-    uint64_t done_ns;
-    int status;
-    const char *proto;       /* "HTTP/1.1", "HTTP/2" (static), NULL: not sent */
-    int err_kind;            /* -1: a response */
-    char err[200];
-    char name[160];          /* per-name statistics: params.name or the URL sans query */
-    bool name_is_url;        /* name is built_url's (no params.name) */
-    size_t name_idx;         /* name's place in the worker's script_results (+1; 0: unknown) */
 };
 
 /* ---- targets: resolved once per host and worker ---- */
@@ -95,10 +110,16 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
     t.h2_only = !ws && t.tls && ctx->h2_only;
     if (t.tls)
         tls_client_ctx_prepare(t.tls); /* the trust store, before any timing */
-    if (slot == tc->n)
+    /* --share-tls-sessions, but not in a slot taken from another host: its
+     * open connections may still file their tickets there. */
+    t.share_session = t.tls && ctx->share_tls_sessions && slot == tc->n;
+    t.share = (conn_tls_share){0};
+    if (slot == tc->n) {
         tc->n++;
-    else
+    } else {
         tc->gen++; /* a cached target pointer may now be another host's */
+        t.share.session = tc->t[slot].share.session; /* freed with the worker */
+    }
     tc->t[slot] = t;
     snprintf(tc->key[slot], sizeof tc->key[slot], "%s", key);
     return &tc->t[slot];
@@ -107,16 +128,16 @@ xch_target *lua_http_target(lua_worker *w, const url *u, err *e)
 /* ---- outcome ---- */
 
 /* Per-name statistics (script_results), beside the scenario's shard. */
-static void record_name(vu_http *h, const xch_outcome *o, const metrics_shard *sh)
+static void record_name(vu_call *c, const xch_outcome *o, const metrics_shard *sh)
 {
-    script_results *res = lua_worker_results(h->vu->w);
+    script_results *res = lua_worker_results(c->h->vu->w);
     script_name *n;
-    if (h->name_idx) {
-        n = &res->names[h->name_idx - 1];
+    if (c->name_idx) {
+        n = &res->names[c->name_idx - 1];
     } else {
-        if (!(n = script_results_name(res, h->name)))
+        if (!(n = script_results_name(res, c->name)))
             return;
-        h->name_idx = (size_t)(n - res->names) + 1; /* names only grow */
+        c->name_idx = (size_t)(n - res->names) + 1; /* names only grow */
     }
     n->requests++;
     n->bytes_in += o->bytes_in;
@@ -143,19 +164,23 @@ static void note_cold(script_cold *c, const xch_outcome *o)
 
 static void on_outcome(xch_req *r, const xch_outcome *o)
 {
-    vu_http *h = r->owner;
-    record_name(h, o, r->shard);
+    vu_call *c = r->owner;
+    vu_http *h = c->h;
+    record_name(c, o, r->shard);
     if (lua_worker_context(h->vu->w)->cold)
         note_cold(lua_worker_context(h->vu->w)->cold, o);
     lua_worker_raw(h->vu, r, o);
-    h->in_flight = false;
-    h->done_ns = o->done_ns;
-    h->err_kind = o->err;
-    h->status = o->err < 0 ? o->status : 0;
-    h->proto = o->proto;
-    h->set_cookie = o->err < 0 && o->set_cookie;
+    c->done_ns = o->done_ns;
+    c->err_kind = o->err;
+    c->status = o->err < 0 ? o->status : 0;
+    c->proto = o->proto;
+    c->set_cookie = o->err < 0 && o->set_cookie;
     if (o->err >= 0)
-        snprintf(h->err, sizeof h->err, "%s", o->msg);
+        snprintf(c->err, sizeof c->err, "%s", o->msg);
+    /* A pipeline wakes its VU with its last outcome. */
+    if (h->pending && --h->pending)
+        return;
+    h->in_flight = false;
     h->hc->last_use = o->done_ns;
     h->hc = NULL;
     lua_vu_wake(h->vu);
@@ -166,22 +191,22 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
  * reads res.headers (proto/http1's http1_head_split). */
 static void on_head_raw(void *ctx, const char *data, size_t len)
 {
-    vu_http *h = ctx;
+    vu_call *h = ctx;
     if (buf_append(&h->hdrs, data, len))
         h->truncated = true;
 }
 
 static void on_body(void *ctx, const char *data, size_t len)
 {
-    vu_http *h = ctx;
-    if (h->discard_body)
+    vu_call *c = ctx;
+    if (c->h->discard_body)
         return;
-    if (h->body.len + len > h->body_max) {
-        h->truncated = true;
+    if (c->body.len + len > c->h->body_max) {
+        c->truncated = true;
         return;
     }
-    if (buf_append(&h->body, data, len))
-        h->truncated = true;
+    if (buf_append(&c->body, data, len))
+        c->truncated = true;
 }
 
 /* ---- the pool ---- */
@@ -215,6 +240,17 @@ static hconn *pool_take(vu_http *h, const char *key, xch_target *t)
     return hc;
 }
 
+/* Points c's exchange request and capture at c (again after c moved). */
+static void call_link(vu_http *h, vu_call *c)
+{
+    c->h = h;
+    c->cb = (http1_callbacks){.on_head_raw = on_head_raw, .on_body = on_body, .ctx = c,
+                              .line_cap = VU_LINE_BYTES};
+    c->x.owner = c;
+    c->x.on_done = on_outcome;
+    c->x.cb = &c->cb;
+}
+
 static vu_http *http_state(lua_vu *vu)
 {
     if (!vu->http) {
@@ -222,14 +258,22 @@ static vu_http *http_state(lua_vu *vu)
         if (!h)
             return NULL;
         h->vu = vu;
-        h->cb = (http1_callbacks){.on_head_raw = on_head_raw, .on_body = on_body, .ctx = h,
-                                  .line_cap = VU_LINE_BYTES};
-        h->x.owner = h;
-        h->x.on_done = on_outcome;
-        h->x.cb = &h->cb;
+        call_link(h, &h->one);
         vu->http = h;
     }
     return vu->http;
+}
+
+/* A call's request and capture made ready for a new request. */
+static void call_reset(vu_call *c)
+{
+    buf_reset(&c->body);
+    buf_reset(&c->hdrs);
+    c->truncated = false;
+    c->set_cookie = false;
+    c->err[0] = 0;
+    c->err_kind = -1;
+    c->status = 0;
 }
 
 /* ---- the call ---- */
@@ -276,9 +320,9 @@ static void build_request(lua_State *L, vu_http *h, const char *method, const ch
         luaL_error(L, "http: '%s' is not an http:// or https:// URL", urls);
     if (h->u.tls && !lua_worker_context(h->vu->w)->tls)
         luaL_error(L, "http: https:// is not available in this build of volley");
-    if (strlen(method) >= sizeof h->method)
+    if (strlen(method) >= sizeof h->one.method)
         luaL_error(L, "http: bad method");
-    snprintf(h->method, sizeof h->method, "%s", method);
+    snprintf(h->one.method, sizeof h->one.method, "%s", method);
     /* params.raw (wrk scripts, script/lua_wrk): the body is the whole
      * request, sent as the script made it; raw = "discard": the response's
      * body is not kept (wrk reads bodies only for a response() hook). */
@@ -320,7 +364,7 @@ static bool same_request(lua_State *L, const vu_http *h, const char *method, con
                          size_t ulen)
 {
     if (!h->built_url_len || h->built_url_len != ulen || !lua_isnoneornil(L, 3) ||
-        strcmp(method, h->method) || memcmp(urls, h->built_url, ulen))
+        strcmp(method, h->one.method) || memcmp(urls, h->built_url, ulen))
         return false;
     if (!lua_istable(L, 4))
         return true;
@@ -332,7 +376,7 @@ static bool same_request(lua_State *L, const vu_http *h, const char *method, con
 /* The name of the call's statistics: params.name, else the URL without its
  * query, so that ids in query strings do not make a name each. Kept (with
  * its place in the results) while it does not change. */
-static void set_name(vu_http *h, const char *pname, const char *urls, bool same)
+static void set_name(vu_call *h, const char *pname, const char *urls, bool same)
 {
     if (pname) {
         if (h->name_is_url || strcmp(h->name, pname)) {
@@ -392,7 +436,7 @@ static void http_start(lua_State *L, lua_vu *vu, vu_http *h, const char *method,
             luaL_error(L, "http: params.name must be a string");
         lua_pop(L, 1);
     }
-    set_name(h, pname, urls, same);
+    set_name(&h->one, pname, urls, same);
     if (params) {
         lua_getfield(L, 4, "timeout");
         timeout_ns = lua_args_duration(L, -1, "timeout", timeout_ns);
@@ -402,16 +446,12 @@ static void http_start(lua_State *L, lua_vu *vu, vu_http *h, const char *method,
     xch_target *t = request_target(h, same, urls, ulen, &e);
     if (!t)
         luaL_error(L, "http: %s", e.msg);
-    buf_reset(&h->body);
-    buf_reset(&h->hdrs);
+    call_reset(&h->one);
     h->body_max = HTTP_BODY_MAX;
-    h->truncated = false;
-    h->set_cookie = false;
-    h->err[0] = 0;
-    h->err_kind = -1;
-    h->status = 0;
+    h->npipe = 0;
+    h->pending = 1;
     h->in_flight = true;
-    xch_req *x = &h->x;
+    xch_req *x = &h->one.x;
     x->data = h->req.data;
     x->len = h->req.len;
     x->head = h->built_head;
@@ -440,6 +480,125 @@ int lua_http_call(lua_State *L)
     if (buf_append(&h->call_url, urls, ulen))
         return luaL_error(L, "out of memory");
     http_start(L, vu, h, method, urls, ulen);
+    return lua_yield(L, 0);
+}
+
+/* ---- a wrk pipeline: several requests, one write ---- */
+
+/* Room for n calls in h->pipe (no call is in flight). */
+static int pipe_reserve(vu_http *h, uint32_t n)
+{
+    if (n <= h->pipe_cap)
+        return 0;
+    xch_req **px = realloc(h->pipe_x, n * sizeof *px);
+    if (!px)
+        return -1;
+    h->pipe_x = px;
+    vu_call *p = realloc(h->pipe, n * sizeof *p);
+    if (!p)
+        return -1;
+    memset(p + h->pipe_cap, 0, (n - h->pipe_cap) * sizeof *p);
+    h->pipe = p;
+    h->pipe_cap = n;
+    for (uint32_t i = 0; i < n; i++) {
+        call_link(h, &p[i]); /* they moved */
+        px[i] = &p[i].x;
+    }
+    return 0;
+}
+
+/* Field k of the request table at the top of L's stack, a string. */
+static const char *pipe_field(lua_State *L, lua_Integer i, const char *k, size_t *len)
+{
+    lua_getfield(L, -1, k);
+    const char *v = lua_tolstring(L, -1, len);
+    if (!v)
+        luaL_error(L, "wrk pipeline: request %d has no %s", (int)i, k);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Copies the requests of the list at index 1 into h->req and the calls. */
+static void pipe_build(lua_State *L, vu_http *h, uint32_t n, const char *params_raw)
+{
+    buf_reset(&h->req);
+    h->built_url_len = 0; /* h->req no longer holds http.*'s last request */
+    for (uint32_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 1, (lua_Integer)i + 1);
+        if (!lua_istable(L, -1))
+            luaL_error(L, "wrk pipeline: request %d is not a table", (int)i + 1);
+        vu_call *c = &h->pipe[i];
+        size_t ml, ul, bl;
+        const char *m = pipe_field(L, i + 1, "method", &ml);
+        const char *u = pipe_field(L, i + 1, "url", &ul);
+        const char *b = pipe_field(L, i + 1, "bytes", &bl);
+        if (ml >= sizeof c->method)
+            luaL_error(L, "wrk pipeline: request %d: bad method", (int)i + 1);
+        memcpy(c->method, m, ml + 1);
+        set_name(c, NULL, u, c->name_is_url && !strncmp(c->name, u, strcspn(u, "?#")) &&
+                                 !c->name[strcspn(u, "?#")]);
+        if (i == 0) {
+            err e;
+            if (addr_parse_url(u, "url", &h->u, &e))
+                luaL_error(L, "wrk pipeline: %s", e.msg);
+        }
+        c->off = h->req.len;
+        c->x.len = bl;
+        if (buf_append(&h->req, b, bl))
+            luaL_error(L, "http: out of memory");
+        lua_pop(L, 1);
+    }
+    h->discard_body = params_raw && !strcmp(params_raw, "discard");
+    for (uint32_t i = 0; i < n; i++)
+        h->pipe[i].x.data = h->req.data + h->pipe[i].off; /* h->req is whole */
+}
+
+/* C.pipe(list, params): wrk's pipelining. list[i] = {method, url, bytes}
+ * (the bytes as the script made them), all on the first one's host: they
+ * go on one connection, in one write (load/exchange's HTTP/1.1
+ * pipelining), each timed and counted as its own request. Returns
+ * status, body, raw for each, in order (status 0: failed). */
+int lua_http_pipeline(lua_State *L)
+{
+    lua_vu *vu = lua_args_need_vu(L, "request()");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 1);
+    if (n < 1 || n > LUA_HTTP_PIPE_MAX)
+        return luaL_error(L, "request(): %d requests in one string (a pipeline holds 1 to %d)",
+                          (int)n, LUA_HTTP_PIPE_MAX);
+    const char *raw = NULL;
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "raw") == LUA_TSTRING)
+        raw = lua_tostring(L, -1);
+    vu_http *h = http_state(vu);
+    if (!h || pipe_reserve(h, (uint32_t)n))
+        return luaL_error(L, "out of memory");
+    lua_settop(L, 2);
+    pipe_build(L, h, (uint32_t)n, raw);
+    err e;
+    xch_target *t = lua_http_target(vu->w, &h->u, &e);
+    if (!t)
+        return luaL_error(L, "http: %s", e.msg);
+    char key[320];
+    snprintf(key, sizeof key, "%s://%s:%u", h->u.scheme, h->u.host, (unsigned)h->u.port);
+    const lua_plan *lp = lua_worker_context(vu->w)->plan;
+    uint64_t now = loop_update_now(vu->lp);
+    for (uint32_t i = 0; i < (uint32_t)n; i++) {
+        vu_call *c = &h->pipe[i];
+        call_reset(c);
+        c->x.head = !strcmp(c->method, "HEAD");
+        c->x.idempotent = xch_method_idempotent(c->method);
+        c->x.intended_ns = now; /* one write: each latency from the same start */
+        c->x.timeout_ns = lp->http_timeout_ns ? lp->http_timeout_ns : HTTP_DEFAULT_TIMEOUT_NS;
+        c->x.shard = vu->shard;
+    }
+    h->body_max = HTTP_BODY_MAX;
+    h->npipe = (uint32_t)n;
+    h->pending = (uint32_t)n;
+    h->own_result = false;
+    h->in_flight = true;
+    h->hc = pool_take(h, key, t);
+    vu->wait = VW_HTTP;
+    xch_submit_all(&h->hc->xc, h->pipe_x, (uint32_t)n);
     return lua_yield(L, 0);
 }
 
@@ -612,10 +771,10 @@ int lua_http_response_index(lua_State *L)
     return 1;
 }
 
-/* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings,
- * the method, the protocol and the URL (urls, url_len bytes; NULL: "") go in front
- * of the headers captured there. */
-static void push_raw(lua_State *co, vu_http *h, bool ok, const char *urls, size_t url_len)
+/* res._r (see RAW_TIMINGS), built in the call's buffer h->hdrs: the
+ * timings, the method, the protocol and the URL (urls, url_len bytes;
+ * NULL: "") go in front of the head captured there. */
+static void push_raw(lua_State *co, vu_call *h, bool ok, const char *urls, size_t url_len)
 {
     const xch_req *x = &h->x;
     uint64_t dec = ok ? x->decode_ns : 0;
@@ -652,6 +811,21 @@ static void push_raw(lua_State *co, vu_http *h, bool ok, const char *urls, size_
     }
 }
 
+/* A pipeline's results: status (0: failed), body and raw string of each
+ * request, in order. */
+static int push_pipe_results(lua_State *co, vu_http *h)
+{
+    luaL_checkstack(co, (int)(3 * h->npipe), "wrk: pipeline results");
+    for (uint32_t i = 0; i < h->npipe; i++) {
+        vu_call *c = &h->pipe[i];
+        bool ok = c->err_kind < 0;
+        lua_pushinteger(co, ok ? c->status : 0);
+        lua_pushlstring(co, c->body.data ? c->body.data : "", c->body.len);
+        push_raw(co, c, ok, NULL, 0);
+    }
+    return (int)(3 * h->npipe);
+}
+
 /* The call returns status, body, raw (with the URL and protocol), set_cookie,
  * then error, error_code and truncated only when there is one of them (nil
  * when not so); the prelude makes the response table with one table
@@ -659,13 +833,15 @@ static void push_raw(lua_State *co, vu_http *h, bool ok, const char *urls, size_
  * costs a table store all the same). */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
-    vu_http *h = vu->http;
-    if (h->own_result)
+    if (vu->http->own_result)
         return 0;
+    if (vu->http->npipe)
+        return push_pipe_results(co, vu->http);
+    vu_call *h = &vu->http->one;
     bool ok = h->err_kind < 0;
     lua_pushinteger(co, ok ? h->status : 0);
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
-    push_raw(co, h, ok, h->call_url.data, h->call_url.len);
+    push_raw(co, h, ok, vu->http->call_url.data, vu->http->call_url.len);
     if (ok && h->set_cookie)
         lua_pushboolean(co, 1);
     else
@@ -709,7 +885,7 @@ static int http_get_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     (void)ctx;
-    vu_http *h = lua_vu_of(L)->http;
+    vu_call *h = &lua_vu_of(L)->http->one;
     bool ok = h->err_kind < 0;
     bool plain = ok && !h->truncated;
     lua_createtable(L, 0, plain ? 3 : 6);
@@ -837,9 +1013,15 @@ void lua_http_vu_free(lua_vu *vu)
             xch_conn_release(&h->pool[i].xc); /* frees a kept TLS session */
         }
     buf_free(&h->req);
-    buf_free(&h->body);
-    buf_free(&h->hdrs);
+    buf_free(&h->one.body);
+    buf_free(&h->one.hdrs);
     buf_free(&h->call_url);
+    for (uint32_t i = 0; i < h->pipe_cap; i++) {
+        buf_free(&h->pipe[i].body);
+        buf_free(&h->pipe[i].hdrs);
+    }
+    free(h->pipe);
+    free(h->pipe_x);
     free(h);
     vu->http = NULL;
 }

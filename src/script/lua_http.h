@@ -17,10 +17,16 @@ size_t lua_http_headers(lua_State *L, int params, http1_header *hv, size_t max);
 
 /* C.http(method, url, body, params): yields until the response. */
 int lua_http_call(lua_State *L);
+/* The most requests one wrk request() string may pipeline. */
+#define LUA_HTTP_PIPE_MAX 1024
+/* C.pipe(list, params): a wrk pipeline (list[i] = {method, url, bytes}),
+ * sent in one write on one connection; yields until every response. */
+int lua_http_pipeline(lua_State *L);
 /* Pushes the results of vu's finished C.http call onto co (status, body,
  * raw, set_cookie, then error, error_code, truncated when one is not
- * nil); returns how many. None for http_get (its continuation makes
- * the response). */
+ * nil; returns how many), or for a pipeline status, body, raw of each
+ * request (returns 3 x its length). None for http_get (its continuation
+ * makes the response). */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
 /* C.http_getter(Response): http_get(url), the plain http.get(url) that
  * makes the response table in C (lua_http.c). */

@@ -213,9 +213,9 @@ static int check_keys(lua_State *L, int idx, const where *w, const char *const *
         const char *near = NULL;
         size_t best = 99;
         for (size_t i = 0; names[i]; i++) {
-            size_t d = distance(k, names[i]);
-            if (d == 0)
+            if (!strcmp(k, names[i])) /* exact: a key in another case is never read */
                 goto next;
+            size_t d = distance(k, names[i]);
             if (d < best)
                 best = d, near = names[i];
         }
@@ -625,9 +625,28 @@ static int read_scenarios(lua_State *L, int idx, lua_plan *p, err *e)
     return 0;
 }
 
+/* options.batch and options.batchPerHost (k6's names and defaults). */
+static int read_batch(lua_State *L, int o, lua_plan *p, err *e)
+{
+    where w = {"options"};
+    int rc = get_u32(L, o, &w, "batch", 1, &p->batch, e);
+    if (rc < 0)
+        return rc;
+    if (p->batch > LUA_PLAN_BATCH_MAX) {
+        char m[16];
+        snprintf(m, sizeof m, "%d", LUA_PLAN_BATCH_MAX);
+        return field_err(e, &w, "batch", "expected at most %s (requests in flight per "
+                         "http.batch call)", m);
+    }
+    rc = get_u32(L, o, &w, "batchPerHost", 0, &p->batch_per_host, e);
+    return rc < 0 ? rc : 0;
+}
+
 int lua_plan_read(lua_State *L, lua_plan *p, err *e)
 {
     memset(p, 0, sizeof *p);
+    p->batch = LUA_PLAN_BATCH;
+    p->batch_per_host = LUA_PLAN_BATCH_PER_HOST;
     int top = lua_gettop(L);
     int rc = 0;
     lua_getglobal(L, "options");
@@ -638,7 +657,8 @@ int lua_plan_read(lua_State *L, lua_plan *p, err *e)
         rc = err_set(e, VOLLEY_EINVAL, "options: expected a table");
     } else {
         static const char *const keys[] = {"vus", "duration", "iterations", "stages",
-                                           "scenarios", "thresholds", NULL};
+                                           "scenarios", "thresholds", "batch",
+                                           "batchPerHost", NULL};
         where w = {"options"};
         rc = check_keys(L, o, &w, keys, e);
         lua_getfield(L, o, "scenarios");
@@ -653,6 +673,8 @@ int lua_plan_read(lua_State *L, lua_plan *p, err *e)
         lua_settop(L, o);
         if (!rc)
             rc = read_thresholds(L, o, p, e);
+        if (!rc)
+            rc = read_batch(L, o, p, e);
     }
     if (!rc)
         rc = check_exec(L, p, e);

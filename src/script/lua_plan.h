@@ -51,6 +51,9 @@ typedef struct lua_plan_threshold {
 } lua_plan_threshold;
 
 #define LUA_PLAN_MAX_HEADERS 64
+#define LUA_PLAN_BATCH 20          /* k6's defaults of batch and batchPerHost */
+#define LUA_PLAN_BATCH_PER_HOST 6
+#define LUA_PLAN_BATCH_MAX 1000    /* helpers (sub-VUs) one batch may make */
 
 typedef struct lua_plan {
     lua_scenario sc[LUA_PLAN_MAX_SCENARIOS];
@@ -63,6 +66,9 @@ typedef struct lua_plan {
     http1_header http_headers[LUA_PLAN_MAX_HEADERS];
     size_t http_nheaders;
     uint64_t seed;            /* rand()/uuid()/math.random (volley run --seed) */
+    /* http.batch: requests in flight per call (options.batch, k6's 20) and
+     * per host of that call (options.batchPerHost, k6's 6; 0: no limit). */
+    uint32_t batch, batch_per_host;
     bool has_setup, has_teardown; /* the script defines setup() / teardown(data) */
     bool has_summary;        /* ... handle_summary(data) */
 } lua_plan;

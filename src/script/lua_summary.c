@@ -1,6 +1,7 @@
 /* lua_summary: handle_summary(data) after the run (see lua_summary.h). The
  * script's top level runs once more in a fresh checking state, as k6 runs
- * its init code again for handleSummary; data is results.json decoded. */
+ * its init code again for handleSummary; data is results.json decoded, and
+ * text_summary() returns the summary volley would have printed. */
 #include "script/lua_summary.h"
 
 #include "script/lua_api.h"
@@ -76,8 +77,14 @@ static int call_summary(lua_State *L, const char *json, const char *dir, FILE *o
     return write_all(L, dir, out, e);
 }
 
-int lua_summary_run(const char *path, const script_opts *o, const char *json, const char *dir,
-                    FILE *out, err *e)
+static int text_summary(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
+int lua_summary_run(const char *path, const script_opts *o, const char *json, const char *text,
+                    const char *dir, FILE *out, err *e)
 {
     char sdir[4096];
     snprintf(sdir, sizeof sdir, "%s", path);
@@ -90,8 +97,12 @@ int lua_summary_run(const char *path, const script_opts *o, const char *json, co
     if (!L)
         return err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
     int rc = lua_api_install(L, NULL, sdir, o->env, o->nenv, e);
-    if (!rc)
+    if (!rc) { /* before the script, which may keep a reference at its top level */
+        lua_pushstring(L, text ? text : "");
+        lua_pushcclosure(L, text_summary, 1);
+        lua_setglobal(L, "text_summary");
         rc = lua_api_load(L, path, e);
+    }
     if (!rc)
         rc = call_summary(L, json, dir, out, e);
     lua_close(L);

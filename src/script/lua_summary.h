@@ -13,8 +13,10 @@
  * calls handle_summary(data) with json decoded, writes each returned entry:
  * "stdout" to out, "stderr" to stderr, a relative path under dir (the
  * results directory; NULL: the current one), an absolute one as given.
+ * text (borrowed, may be NULL) is volley's own summary, which the hook
+ * replaces: the script gets it from text_summary() (k6's textSummary).
  * Errors name handle_summary and the entry. */
-int lua_summary_run(const char *path, const script_opts *o, const char *json, const char *dir,
-                    FILE *out, err *e);
+int lua_summary_run(const char *path, const script_opts *o, const char *json, const char *text,
+                    const char *dir, FILE *out, err *e);
 
 #endif

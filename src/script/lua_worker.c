@@ -689,6 +689,9 @@ static void op_destroy(void *p)
                 lua_vu_free(&w->sc[i].vus[j]);
         free(w->sc[i].vus);
     }
+    /* after the VUs' connections: their SSLs hold the slots until freed */
+    for (uint32_t i = 0; i < w->targets.n; i++)
+        tls_session_free(w->targets.t[i].share.session);
     shell_destroy(&w->sh);
     for (uint32_t i = 0; i < w->nsc; i++)
         metrics_shard_free(w->shards[i]);

@@ -34,6 +34,7 @@ struct lua_worker_ctx {
     bool no_retry;                 /* --no-retry: stale connections are errors */
     const struct route_opts *route;/* --resolve, --proxy, ... (NULL: none) */
     bool compressed;               /* --compressed: bodies are decoded */
+    bool share_tls_sessions;       /* --share-tls-sessions (lua_http_target) */
     int redirects;                 /* default of params.redirects (--redirects; 10) */
     script_cold *cold;             /* --cold: the first successful response */
     /* Filled by destroy (the main thread, one worker after another). */

@@ -1,8 +1,10 @@
 /* lua_wrk: wrk scripts run as they are (see lua_wrk.h). The Lua half
  * (src/script/wrk.lua, compiled in) has wrk.format, the request parser and
  * the iteration; this half makes the `wrk` table, the main state of
- * setup() and done(), lookups and connects, and copies values between a
- * thread's state and the main state (thread:set before, thread:get after). */
+ * setup() and done() (with wrk's stats objects: corrected latency,
+ * percentile, stats(i), #stats), lookups and connects with wrk's address
+ * objects, and copies values between a thread's state and the main state
+ * (thread:set before, thread:get after). */
 #include "script/lua_wrk.h"
 
 #include "core/log.h"
@@ -32,12 +34,63 @@ struct lua_wrk {
     uint32_t nthreads;
 };
 
-/* ---- values between states (nil, booleans, numbers, strings, tables) ---- */
+/* ---- address objects (wrk.lookup, thread.addr): userdata "wrk.addr" ---- */
+
+static int addr_tostring(lua_State *L)
+{
+    char s[128];
+    addr_format(luaL_checkudata(L, 1, "wrk.addr"), s, sizeof s);
+    lua_pushstring(L, s);
+    return 1;
+}
+
+static int addr_eq(lua_State *L)
+{
+    const addr *a = luaL_checkudata(L, 1, "wrk.addr"), *b = luaL_checkudata(L, 2, "wrk.addr");
+    lua_pushboolean(L, a->len == b->len && !memcmp(&a->sa, &b->sa, a->len));
+    return 1;
+}
+
+/* Pushes an address object holding a copy of a. */
+static void push_addr(lua_State *L, const addr *a)
+{
+    addr *u = lua_newuserdatauv(L, sizeof *u, 0);
+    *u = *a;
+    if (luaL_newmetatable(L, "wrk.addr")) {
+        lua_pushcfunction(L, addr_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushcfunction(L, addr_eq);
+        lua_setfield(L, -2, "__eq");
+    }
+    lua_setmetatable(L, -2);
+}
+
+/* The address at idx: an address object, or an "ip:port" string (what
+ * volley took before wrk's objects; still accepted). */
+static int to_addr(lua_State *L, int idx, const char *what, addr *out)
+{
+    const addr *u = luaL_testudata(L, idx, "wrk.addr");
+    if (u) {
+        *out = *u;
+        return 0;
+    }
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return luaL_error(L, "%s: an address from wrk.lookup or an \"ip:port\" string, not a %s",
+                          what, luaL_typename(L, idx));
+    err e;
+    if (addr_parse_hostport(lua_tostring(L, idx), what, out, &e))
+        return luaL_error(L, "%s", e.msg);
+    return 0;
+}
+
+/* ---- values between states (nil, booleans, numbers, strings, tables,
+ * address objects) ---- */
 
 static bool copyable(lua_State *L, int idx)
 {
     int t = lua_type(L, idx);
-    return t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TTABLE;
+    return t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TTABLE ||
+           (t == LUA_TUSERDATA && luaL_testudata(L, idx, "wrk.addr"));
 }
 
 /* Pushes onto `to` a copy of the value at idx in `from`. seen (an index in
@@ -66,6 +119,13 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int seen, int de
     }
     case LUA_TTABLE:
         break;
+    case LUA_TUSERDATA:
+        if (luaL_testudata(from, idx, "wrk.addr")) {
+            push_addr(to, lua_touserdata(from, idx));
+            return;
+        }
+        lua_pushnil(to);
+        return;
     default:
         lua_pushnil(to);
         return;
@@ -125,9 +185,7 @@ static int l_lookup(lua_State *L)
         return luaL_error(L, "wrk.lookup(%s, %s): %s", host, svc, e.msg);
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
-        char s[128];
-        addr_format(&a[i], s, sizeof s);
-        lua_pushstring(L, s);
+        push_addr(L, &a[i]);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -136,11 +194,8 @@ static int l_lookup(lua_State *L)
 /* wrk.connect(addr): true if a TCP connection to addr opens (1 s at most). */
 static int l_connect(lua_State *L)
 {
-    const char *s = luaL_tolstring(L, 1, NULL);
     addr a;
-    err e;
-    if (addr_parse_hostport(s, "wrk.connect", &a, &e))
-        return luaL_error(L, "%s", e.msg);
+    to_addr(L, 1, "wrk.connect", &a);
     int fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct timeval tv = {1, 0};
     bool ok = fd >= 0 && !setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) &&
@@ -200,10 +255,13 @@ static int install(lua_State *L, const script_opts *o, lua_worker *w, url *u, er
     lua_setglobal(L, "wrk");
     if (luaL_loadbuffer(L, (const char *)wrk_lua, sizeof wrk_lua, "=wrk"))
         return err_set(e, VOLLEY_EINVAL, "internal: wrk.lua: %s", lua_tostring(L, -1));
-    static const luaL_Reg fns[] = {{"stop", l_stop}, {"http", lua_http_call}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"stop", l_stop}, {"http", lua_http_call}, {"pipe", lua_http_pipeline}, {NULL, NULL}};
     lua_newtable(L);
     lua_pushlightuserdata(L, w);
     luaL_setfuncs(L, fns, 1);
+    lua_pushinteger(L, LUA_HTTP_PIPE_MAX);
+    lua_setfield(L, -2, "PIPE_MAX");
     if (lua_pcall(L, 1, 1, 0))
         return err_set(e, VOLLEY_EINVAL, "internal: wrk.lua: %s", lua_tostring(L, -1));
     lua_setfield(L, LUA_REGISTRYINDEX, "wrk.api");
@@ -243,16 +301,14 @@ static int make_threads(lua_wrk *wk, const url *u, err *e)
 {
     lua_State *M = wk->M;
     addr a;
-    char as[128];
     if (addr_resolve(u, "url", &a, e))
         return e->code;
-    addr_format(&a, as, sizeof as);
     lua_createtable(M, (int)wk->nthreads, 0);
     for (uint32_t i = 0; i < wk->nthreads; i++) {
         lua_getfield(M, LUA_REGISTRYINDEX, "wrk.api");
         lua_getfield(M, -1, "main");
         lua_pushinteger(M, i + 1);
-        lua_pushstring(M, as);
+        push_addr(M, &a);
         lua_call(M, 2, 1);
         lua_rawseti(M, -3, i + 1);
         lua_pop(M, 1);
@@ -304,20 +360,31 @@ static void push_thread(lua_State *M, uint32_t id)
 
 /* ---- a worker's state ---- */
 
-/* wrk.thread: this thread's own object, at the address setup() gave it. */
-static void own_thread(lua_State *L, lua_wrk *wk, uint32_t id)
+/* wrk.thread: this thread's own object, at the address setup() gave it
+ * (an address object, or a "host:port" string, kept as it is). */
+static int own_thread(lua_State *L, lua_wrk *wk, uint32_t id, err *e)
 {
     push_thread(wk->M, id);
     lua_getfield(wk->M, -1, "addr");
-    const char *as = lua_tostring(wk->M, -1);
+    const addr *u = luaL_testudata(wk->M, -1, "wrk.addr");
+    if (!u && lua_type(wk->M, -1) != LUA_TSTRING) {
+        err_set(e, VOLLEY_EINVAL, "setup(thread): thread.addr must be an address from "
+                "wrk.lookup or a \"host:port\" string, not a %s", luaL_typename(wk->M, -1));
+        lua_pop(wk->M, 2);
+        return e->code;
+    }
     lua_getglobal(L, "wrk");
     lua_getfield(L, LUA_REGISTRYINDEX, "wrk.api");
     lua_getfield(L, -1, "own");
-    lua_pushstring(L, as ? as : "");
+    if (u)
+        push_addr(L, u);
+    else
+        lua_pushstring(L, lua_tostring(wk->M, -1));
     lua_call(L, 1, 1);
     lua_setfield(L, -3, "thread");
     lua_pop(L, 2);
     lua_pop(wk->M, 2);
+    return 0;
 }
 
 /* The names of the globals before the script: not the script's values. */
@@ -376,7 +443,8 @@ int lua_wrk_worker_load(lua_State *L, lua_wrk *wk, lua_worker *w, uint32_t id, c
     int rc = install(L, wk->o, w, &u, e);
     if (rc)
         return rc;
-    own_thread(L, wk, id);
+    if ((rc = own_thread(L, wk, id, e)))
+        return rc;
     mark_base(L);
     if ((rc = lua_api_load(L, path, e)))
         return rc;
@@ -420,6 +488,8 @@ void lua_wrk_collect(lua_wrk *wk, uint32_t id, lua_State *L)
 
 typedef struct wrk_stats {
     hist *h;                 /* values in ns (latency) or counts x 1000 */
+    size_t *idx;             /* the non-empty buckets, made at the first stats(i) */
+    size_t n;
 } wrk_stats;
 
 static double us(uint64_t v) { return (double)v / 1e3; }
@@ -452,11 +522,63 @@ static int stats_index(lua_State *L)
     return 1;
 }
 
+static void note_bucket(void *ctx, size_t idx, uint64_t count)
+{
+    (void)count;
+    wrk_stats *s = ctx;
+    s->idx[s->n++] = idx;
+}
+
+/* The non-empty buckets in order, once. */
+static wrk_stats *indexed(lua_State *L)
+{
+    wrk_stats *s = luaL_checkudata(L, 1, "wrk.stats");
+    if (!s->idx && hist_count(s->h)) {
+        if (!(s->idx = malloc(hist_nbuckets() * sizeof *s->idx)))
+            luaL_error(L, "out of memory");
+        hist_foreach(s->h, note_bucket, s);
+    }
+    return s;
+}
+
+/* #stats: how many distinct values were recorded (wrk's stats_popcount);
+ * here the non-empty buckets of the histogram. */
+static int stats_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)indexed(L)->n);
+    return 1;
+}
+
+/* stats(i): the value and count of the i-th recorded bucket, in order of
+ * value (wrk's stats_value_at); 0, 0 past the end. The value is what
+ * percentile() reports for that bucket. */
+static int stats_call(lua_State *L)
+{
+    wrk_stats *s = indexed(L);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || (size_t)i > s->n) {
+        lua_pushnumber(L, 0);
+        lua_pushinteger(L, 0);
+        return 2;
+    }
+    size_t b = s->idx[i - 1];
+    uint64_t v = hist_bucket_high(b);
+    if (v < hist_min(s->h))
+        v = hist_min(s->h);
+    if (v > hist_max(s->h))
+        v = hist_max(s->h);
+    lua_pushnumber(L, us(v));
+    lua_pushinteger(L, (lua_Integer)hist_bucket_count(s->h, b));
+    return 2;
+}
+
 static int stats_gc(lua_State *L)
 {
     wrk_stats *s = luaL_checkudata(L, 1, "wrk.stats");
     hist_free(s->h);
+    free(s->idx);
     s->h = NULL;
+    s->idx = NULL;
     return 0;
 }
 
@@ -464,12 +586,12 @@ static int stats_gc(lua_State *L)
 static void push_stats(lua_State *L, hist *h)
 {
     wrk_stats *s = lua_newuserdatauv(L, sizeof *s, 0);
-    s->h = h;
+    *s = (wrk_stats){.h = h};
     if (luaL_newmetatable(L, "wrk.stats")) {
-        lua_pushcfunction(L, stats_index);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, stats_gc);
-        lua_setfield(L, -2, "__gc");
+        static const luaL_Reg mt[] = {{"__index", stats_index}, {"__gc", stats_gc},
+                                      {"__call", stats_call}, {"__len", stats_len},
+                                      {NULL, NULL}};
+        luaL_setfuncs(L, mt, 0);
     }
     lua_setmetatable(L, -2);
     if (!h)
@@ -496,9 +618,11 @@ static void push_summary(lua_State *L, const results *r)
     lua_createtable(L, 0, 5);
     set_int(L, "connect", k[ERRK_CONNECT_REFUSED] + k[ERRK_CONNECT_TIMEOUT] + k[ERRK_CONNECT] +
                               k[ERRK_TLS]);
+    /* A failed write is counted apart (write_errors), as wrk does; its kind
+     * is still one of the read kinds in results.json. */
     set_int(L, "read", k[ERRK_RESET] + k[ERRK_PARSE] + k[ERRK_CLOSED] + k[ERRK_STALE] +
-                           k[ERRK_CANCELLED]);
-    set_int(L, "write", 0);
+                           k[ERRK_CANCELLED] - t->write_errors);
+    set_int(L, "write", t->write_errors);
     set_int(L, "status", status);
     set_int(L, "timeout", k[ERRK_TIMEOUT]);
     lua_setfield(L, -2, "errors");
@@ -510,9 +634,16 @@ static int done_call(lua_State *L)
     uint64_t threads = (uint64_t)lua_tointeger(L, 2);
     lua_getglobal(L, "done");
     push_summary(L, r);
+    /* wrk hands done() its latency corrected for coordinated omission; the
+     * closed model's correction is results.json's latency_corrected. The
+     * open model's latency is already from each request's intended start
+     * (and has no correction). */
+    const hist *src = r->st.latency_corrected && hist_count(r->st.latency_corrected)
+                          ? r->st.latency_corrected
+                          : r->st.latency;
     hist *lat = hist_new();
     if (lat)
-        hist_merge(lat, r->st.latency);
+        hist_merge(lat, src);
     push_stats(L, lat);
     hist *req = hist_new();
     push_stats(L, req);

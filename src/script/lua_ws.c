@@ -71,6 +71,7 @@ typedef struct ws_sock {
     } keyed[WS_RTT_RING];
     uint32_t nkeyed;
     int self_ref;            /* anchors the socket while ws.open waits */
+    metrics_shard *shard;    /* the scenario's: per-second WebSocket counts */
 } ws_sock;
 
 static loop *vu_loop(const ws_sock *s) { return lua_worker_loop(s->w); }
@@ -123,6 +124,7 @@ static void ws_closed(ws_sock *s, uint16_t code, const char *why)
     if (was_open && !s->counted_session) {
         s->counted_session = true;
         hist_record(ws_stats(s)->ws_session_ns, loop_update_now(vu_loop(s)) - s->open_ns);
+        metrics_record_ws(s->shard, METRICS_WS_CLOSED);
     }
     if (!s->close_when_sent || !s->sending.len)
         ws_conn_close(s, why != NULL);
@@ -174,6 +176,13 @@ static int ws_queue(ws_sock *s, uint8_t op, const char *p, size_t n)
     return 0;
 }
 
+/* A round trip: in the scenario's totals and in the current second. */
+static void record_rtt(ws_sock *s, script_scenario *st, uint64_t ns)
+{
+    hist_record(st->ws_rtt_ns, ns);
+    metrics_record_ws_rtt(s->shard, ns);
+}
+
 static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, bool last)
 {
     ws_sock *s = ctx;
@@ -183,11 +192,12 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
         return;
     script_scenario *st = ws_stats(s);
     st->ws_msgs_received++;
+    metrics_record_ws(s->shard, METRICS_WS_RECEIVED);
     bool paired = false;
     for (uint32_t i = 0; i < s->nkeyed && !paired; i++) {
         if (!memmem(s->msg.data, s->msg.len, s->keyed[i].key, strlen(s->keyed[i].key)))
             continue;
-        hist_record(st->ws_rtt_ns, loop_update_now(vu_loop(s)) - s->keyed[i].t0);
+        record_rtt(s, st, loop_update_now(vu_loop(s)) - s->keyed[i].t0);
         s->keyed[i] = s->keyed[--s->nkeyed];
         paired = true;
     }
@@ -195,7 +205,7 @@ static void ws_on_data(void *ctx, uint8_t opcode, const char *data, size_t len, 
         uint64_t t0 = s->rtt[s->rtt_head];
         s->rtt_head = (s->rtt_head + 1) % WS_RTT_RING;
         s->rtt_len--;
-        hist_record(st->ws_rtt_ns, loop_update_now(vu_loop(s)) - t0);
+        record_rtt(s, st, loop_update_now(vu_loop(s)) - t0);
     }
     if (s->nq >= WS_MAX_QUEUE) { /* the script does not read: keep the newest */
         ws_msg *old = s->head;
@@ -303,6 +313,7 @@ static void ws_on_handshake(xch_req *r, const xch_outcome *o)
     s->state = WSS_OPEN;
     s->open_ns = o->done_ns;
     ws_stats(s)->ws_sessions++;
+    metrics_record_ws(s->shard, METRICS_WS_OPENED);
     hist_record(ws_stats(s)->ws_connect_ns, o->done_ns - r->intended_ns);
     ws_feed(s, o->rest, o->rest_len);
     ws_maybe_wake(s);
@@ -338,6 +349,7 @@ static int ws_gc(lua_State *L)
         if (s->state != WSS_CLOSED && s->state >= WSS_OPEN && !s->counted_session) {
             s->counted_session = true;
             hist_record(ws_stats(s)->ws_session_ns, clock_now_ns() - s->open_ns);
+            metrics_record_ws(s->shard, METRICS_WS_CLOSED);
         }
         ws_conn_close(s, true);
         if (s->xc_ready)
@@ -406,6 +418,7 @@ int lua_ws_open(lua_State *L)
     s->vu = vu;
     s->w = w;
     s->scen = vu->scen;
+    s->shard = vu->shard;
     s->hcb = (http1_callbacks){.on_header = ws_on_hdr, .ctx = s, .line_buf = s->line,
                                .line_cap = sizeof s->line};
     s->wcb = (ws_callbacks){.on_data = ws_on_data, .on_control = ws_on_control, .ctx = s};
@@ -481,6 +494,7 @@ static int l_ws_send(lua_State *L)
         return 2;
     }
     ws_stats(s)->ws_msgs_sent++;
+    metrics_record_ws(s->shard, METRICS_WS_SENT);
     if (rtt && s->rtt_len < WS_RTT_RING) {
         s->rtt[(s->rtt_head + s->rtt_len) % WS_RTT_RING] = loop_update_now(vu_loop(s));
         s->rtt_len++;

@@ -278,12 +278,14 @@ function http.post(url, body, params) return request("POST", url, body, params) 
 function http.put(url, body, params) return request("PUT", url, body, params) end
 function http.patch(url, body, params) return request("PATCH", url, body, params) end
 
--- http.batch: up to 20 helpers (lua_batch.c) take the requests in turn,
--- each on a connection of its own; results come back in the order given.
+-- http.batch: up to options.batch helpers (lua_batch.c) take the requests
+-- in turn, each on a connection of its own, at most options.batchPerHost
+-- to one host at a time; results come back in the order given.
 local function batch_worker(list, results, parent)
   jar_alias[co_running()] = parent
+  local i
   while true do
-    local i = C.batch_next()
+    i = C.batch_next(i)
     if not i then break end
     local q = list[i]
     local ok, r = pcall(request, q[1], q[2], q[3], q[4])
@@ -312,9 +314,18 @@ function http.batch(reqs)
     for k in pairs(reqs) do keys[#keys + 1] = k end
     table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   end
-  for i, k in ipairs(keys) do list[i] = batch_item(k, reqs[k]) end
+  -- batchPerHost counts by host[:port] of the URL, as k6 does
+  local hosts, ids, nh = {}, {}, 0
+  for i, k in ipairs(keys) do
+    local q = batch_item(k, reqs[k])
+    list[i] = q
+    local h = type(q[2]) == "string" and q[2]:match("^%a[%w+.-]*://([^/?#]*)") or ""
+    h = h:gsub("^.*@", ""):lower()
+    if not ids[h] then nh = nh + 1; ids[h] = nh end
+    hosts[i] = ids[h]
+  end
   local results = {}
-  C.batch(#list, batch_worker, list, results)
+  C.batch(#list, batch_worker, list, results, hosts)
   local out = {}
   for i, k in ipairs(keys) do
     local r = results[i]

@@ -147,6 +147,8 @@ static int check_thresholds(lua_State *L, const lua_plan *p, err *e)
 }
 
 /* Loads the script once with no worker: errors before any load. */
+static int warmup_check(const lua_plan *p, uint64_t d, err *e);
+
 static int check_script(const char *path, const char *dir, const script_opts *o, lua_plan *p,
                         err *e)
 {
@@ -168,13 +170,15 @@ static int check_script(const char *path, const char *dir, const script_opts *o,
     }
     if (!rc && o && o->shape)
         rc = lua_plan_override(L, p, o->shape, e);
+    if (!rc && o && o->warmup_ns)
+        rc = warmup_check(p, o->warmup_ns, e);
     lua_close(L);
     if (!rc && o)
         rc = set_http_defaults(p, o, e);
     return rc;
 }
 
-int script_preflight(const char *path, const script_opts *o, err *e)
+int script_preflight(const char *path, const script_opts *o, bool *has_summary, err *e)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -187,13 +191,17 @@ int script_preflight(const char *path, const script_opts *o, err *e)
     if (!lp)
         return err_set(e, VOLLEY_ENOMEM, "out of memory");
     int rc = check_script(path, dir, o, lp, e);
+    if (has_summary)
+        *has_summary = !rc && lp->has_summary;
     lua_plan_free(lp); /* thresholds, when the read got that far */
     free(lp);
     return rc;
 }
 
-/* --warmup: each scenario for d from the start, at its first stage's
- * target (as URL runs warm up); iteration kinds as constant VUs. */
+/* --warmup: the first d of the run's timeline, each scenario from its
+ * startTime at its first stage's target (as URL runs warm up); iteration
+ * kinds as constant VUs. A scenario that starts at or after d has no VU in
+ * it (and starts at 0, so the warm-up does not wait for it). */
 static void warmup_plan(const lua_plan *lp, lua_plan *wp, uint64_t d)
 {
     *wp = *lp;
@@ -202,7 +210,13 @@ static void warmup_plan(const lua_plan *lp, lua_plan *wp, uint64_t d)
     for (size_t i = 0; i < wp->nsc; i++) {
         lua_scenario *s = &wp->sc[i];
         double t = s->x.nstages ? s->x.stages[0].target : 0;
-        s->start_ns = 0;
+        if (s->start_ns >= d) {
+            s->start_ns = 0;
+            s->kind = LSX_CONSTANT_VUS;
+            s->vus = 0;
+            s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = 0};
+            continue;
+        }
         if (s->kind == LSX_RAMPING_VUS) {
             s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = t >= 1 ? (uint32_t)t : 1};
             s->vus = s->x.vus;
@@ -212,8 +226,28 @@ static void warmup_plan(const lua_plan *lp, lua_plan *wp, uint64_t d)
             s->x = (executor){.kind = EXEC_CONSTANT_VUS, .vus = s->vus};
         }
         s->kind = s->x.kind == EXEC_CONSTANT_VUS ? LSX_CONSTANT_VUS : LSX_CONSTANT_RATE;
-        s->x.duration_ns = d;
+        s->x.duration_ns = d - s->start_ns;
     }
+}
+
+/* A warm-up that ends before every scenario starts would warm nothing. */
+static int warmup_check(const lua_plan *p, uint64_t d, err *e)
+{
+    size_t first = 0;
+    for (size_t i = 0; i < p->nsc; i++) {
+        if (p->sc[i].start_ns < d)
+            return 0;
+        if (p->sc[i].start_ns < p->sc[first].start_ns)
+            first = i;
+    }
+    if (!p->nsc)
+        return 0;
+    char a[32], b[32];
+    parse_format_duration(d, a, sizeof a);
+    parse_format_duration(p->sc[first].start_ns, b, sizeof b);
+    return err_set(e, VOLLEY_EINVAL, "--warmup %s: ends before the first scenario starts (%s at "
+                   "startTime %s); the warm-up follows startTime, so make it longer than that",
+                   a, p->sc[first].name, b);
 }
 
 /* setup() or teardown(): one VU, one iteration, through the same engine,
@@ -308,6 +342,7 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     ctx->no_retry = o->no_retry;
     ctx->route = o->route;
     ctx->compressed = o->compressed;
+    ctx->share_tls_sessions = o->share_tls_sessions;
     ctx->cold = o->cold;
     ctx->redirects = o->redirects_given ? (int)o->redirects : 10;
     ctx->raw = o->raw;
@@ -413,6 +448,10 @@ int script_run(const char *path, const script_opts *o, const engine_options *eo,
     hist_free(la.latency);
     /* wrk's done(): a failure there fails the run, the results are kept. */
     err de = {0};
+    /* done() gets the closed model's corrected latency (the session
+     * corrects again, the same way, before results.json). */
+    if (!rc && ctx->wrk)
+        results_correct_closed(out);
     if (!rc && ctx->wrk && lua_wrk_done(ctx->wrk, out, &de))
         snprintf(ctx->agg->hook_error, sizeof ctx->agg->hook_error, "%s", de.msg);
     if (!rc && ctx->agg->names_folded)

@@ -54,6 +54,7 @@ typedef struct script_opts {
     bool no_retry;           /* --no-retry: a stale connection is an error */
     const struct route_opts *route; /* how hosts are reached (--resolve, --proxy, ...) */
     bool compressed;         /* --compressed: bodies are decoded */
+    bool share_tls_sessions; /* --share-tls-sessions: per worker and host */
     script_cold *cold;       /* --cold: filled by the run (NULL: not measured) */
     bool redirects_given;    /* --redirects: the default of params.redirects (else 10) */
     uint32_t redirects;
@@ -70,8 +71,9 @@ typedef struct script_opts {
  * (one endpoint per scenario); *o->res receives the script results. */
 /* Only the checks script_run makes before any load (syntax, top-level
  * errors, options, overrides), so a caller can refuse a bad script before
- * it creates files or starts a server. */
-int script_preflight(const char *path, const script_opts *o, err *e);
+ * it creates files or starts a server. *has_summary (may be NULL): the
+ * script defines handle_summary, so its output replaces volley's summary. */
+int script_preflight(const char *path, const script_opts *o, bool *has_summary, err *e);
 int script_run(const char *path, const script_opts *o, const engine_options *eo, results *out,
                err *e);
 

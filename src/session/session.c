@@ -93,6 +93,11 @@ typedef struct state {
     const char *script_path;
     tls_client_ctx *tls, *ws_tls; /* scripts: http.* and wss:// (ALPN http/1.1) */
     FILE *out;                 /* summary and information */
+    /* The script defines handle_summary: it replaces volley's summary, so
+     * stdout carries only what it returns (and --json's document); the
+     * progress and the other end-of-run lines go to stderr. */
+    bool hook_summary;
+    char *summary_text;        /* volley's summary, for text_summary() */
     session_sink sinks[SESSION_MAX_SINKS + 2]; /* the config's and the built-in ones */
     size_t nsinks;
     int exit_code;
@@ -226,8 +231,8 @@ static int add_sinks(state *s, err *e)
         s->sinks[s->nsinks++] = c->sinks[i];
         drawn |= c->sinks[i].replaces_progress;
     }
-    s->ps.f = s->out;
-    s->ps.tty = isatty(fileno(s->out));
+    s->ps.f = s->hook_summary ? stderr : s->out;
+    s->ps.tty = isatty(fileno(s->ps.f));
     if (!c->quiet && !drawn)
         s->sinks[s->nsinks++] = (session_sink){.name = "progress", .progress = progress_draw,
                                                .ctx = &s->ps};
@@ -303,7 +308,7 @@ static int prepare(state *s, const char *script_path, err *e)
     session_config *c = s->c;
     int rc;
     /* A bad script is refused before any file or server exists. */
-    if (script_path && (rc = script_preflight(script_path, &c->script, e)))
+    if (script_path && (rc = script_preflight(script_path, &c->script, &s->hook_summary, e)))
         return rc;
     if (c->cmp.ngates && !c->baseline)
         return err_set(e, VOLLEY_EINVAL, "--fail-if: needs --baseline FILE");
@@ -378,6 +383,7 @@ static int run_load(state *s, const char *script_path, err *e)
         so.no_retry = s->p->no_retry;
         so.route = &s->p->route;
         so.compressed = s->p->compressed;
+        so.share_tls_sessions = s->p->share_tls_sessions;
         so.cold = c->cold ? &s->scold : NULL;
         so.segment_k = s->p->segment_k;
         so.segment_n = s->p->segment_n;
@@ -395,6 +401,7 @@ static int run_load(state *s, const char *script_path, err *e)
         snprintf(s->r.plan.ok_status, sizeof s->r.plan.ok_status, "%s",
                  c->ok_status_text ? c->ok_status_text : "");
         s->r.plan.compressed = s->p->compressed;
+        s->r.plan.share_tls_sessions = s->p->share_tls_sessions;
         s->r.plan.redirects = s->p->redirects;
         route_describe(&s->p->route, s->r.plan.route, sizeof s->r.plan.route);
     }
@@ -449,8 +456,9 @@ static int write_outputs(state *s, err *e)
             return rc;
         if ((rc = write_report(s, e)))
             return rc;
-        if (!c->quiet)
-            fprintf(s->out, "  results: %s/results.json, summary.csv%s%s%s\n", s->dir,
+        if (!c->quiet) /* with handle_summary, stdout is the hook's alone */
+            fprintf(s->hook_summary ? stderr : s->out,
+                    "  results: %s/results.json, summary.csv%s%s%s\n", s->dir,
                     names ? ", names.csv" : "", c->raw ? ", requests.csv" : "",
                     c->no_report ? "" : ", report.html, charts/");
     }
@@ -477,6 +485,31 @@ static void record_dist(state *s)
     }
 }
 
+static void print_summary(state *s, FILE *f)
+{
+    summary_print(f, &s->r); /* with the script's part, from r->script */
+    if (s->c->latency_dist)
+        summary_print_latency_dist(f, &s->r);
+    if (s->lc.failed)
+        fprintf(f, "  aborted: %s\n", s->lc.why);
+}
+
+/* The summary as text (NULL if out of memory), for handle_summary. */
+static char *summary_text(state *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    print_summary(s, f);
+    if (fclose(f)) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 static void judge(state *s)
 {
     const session_config *c = s->c;
@@ -490,13 +523,10 @@ static void judge(state *s)
     for (size_t i = 0; i < s->nsinks; i++)
         if (s->sinks[i].end)
             s->sinks[i].end(s->sinks[i].ctx, r, c->no_save ? NULL : s->dir);
-    if (!c->quiet) {
-        summary_print(s->out, r); /* with the script's part, from r->script */
-        if (c->latency_dist)
-            summary_print_latency_dist(s->out, r);
-        if (s->lc.failed)
-            fprintf(s->out, "  aborted: %s\n", s->lc.why);
-    }
+    if (s->hook_summary)
+        s->summary_text = summary_text(s);
+    else if (!c->quiet)
+        print_summary(s, s->out);
 }
 
 /* A script's handle_summary(data): results.json's document in, files out. */
@@ -505,9 +535,13 @@ static int handle_summary(state *s, err *e)
     char *js = results_json_dump_ext(&s->r, script_extra, s->sres, e);
     if (!js)
         return e->code ? e->code : VOLLEY_ENOMEM;
-    int rc = lua_summary_run(s->script_path, &s->c->script, js, s->c->no_save ? NULL : s->dir,
-                             stdout, e);
+    int rc = lua_summary_run(s->script_path, &s->c->script, js, s->summary_text,
+                             s->c->no_save ? NULL : s->dir, s->out, e);
     free(js);
+    /* The hook failed: volley's summary then, so the run's outcome is not
+     * lost with it (entries written before the error stay written). */
+    if (rc && !s->c->quiet && s->summary_text)
+        fputs(s->summary_text, s->out);
     return rc;
 }
 
@@ -534,7 +568,7 @@ static void finish(state *s)
         err_set(&e2, VOLLEY_EINVAL, "--save-baseline: %s", e.msg);
         fail(s, 1, &e2);
     }
-    if (s->sres && s->sres->handle_summary && handle_summary(s, &e))
+    if (s->hook_summary && handle_summary(s, &e))
         fail(s, 1, &e);
     if (s->sres && s->sres->hook_error[0]) {
         err_set(&e, VOLLEY_EINVAL, "%s", s->sres->hook_error);
@@ -543,7 +577,7 @@ static void finish(state *s)
     int code = 0;
     if (s->have_base) {
         session_compare cmp = c->cmp;
-        cmp.out = s->out;
+        cmp.out = s->hook_summary ? stderr : s->out;
         code = session_compare_report(c->baseline, "this run", &s->base, r, &cmp);
     }
     if (r->interrupted)
@@ -590,6 +624,7 @@ static void release(state *s)
     if (s->have_r)
         results_free(&s->r);
     script_results_free(s->sres);
+    free(s->summary_text);
     tls_client_ctx_free(s->tls);
     tls_client_ctx_free(s->ws_tls);
 }

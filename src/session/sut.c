@@ -51,7 +51,7 @@ static bool io_start(probe_io *io, tls_client_ctx *tls, const char *sni)
 {
     if (!tls)
         return true;
-    if (!(io->ssl = tls_io_connect_new(tls, io->fd, sni, &io->session)))
+    if (!(io->ssl = tls_io_connect_new(tls, io->fd, sni, &io->session, false)))
         return false;
     unsigned want = 0;
     /* Blocking: done or failed (-EAGAIN only when SO_RCVTIMEO ran out). */

@@ -2,7 +2,9 @@
 its own (as k6's batch), responses in the order given (or by the names
 given), counted as ordinary requests, with the VU's cookie jar."""
 import json
+import socketserver
 import subprocess
+import threading
 
 import pytest
 
@@ -81,7 +83,7 @@ end
 
 def test_batch_beyond_parallel_limit(volley_bin, serve, tmp_path):
     res, _ = run(volley_bin, tmp_path, '''
-options = { iterations = 1 }
+options = { iterations = 1, batchPerHost = 0 }
 local took = metrics.trend("batch_ms")
 function default()
   local reqs = {}
@@ -124,3 +126,119 @@ end
     # the three helpers' requests are dropped with the iteration, each counted
     assert res["totals"]["errors_by_kind"].get("cancelled", 0) == 3, res["totals"]
     assert res["script"]["scenarios"]["s"]["iterations"] == 0
+
+
+class Counting:
+    """A loopback HTTP/1.1 server (a thread per connection, keep-alive) that
+    holds each request `delay` seconds and keeps the most requests it had in
+    hand at once: the concurrency the server saw, not a timing."""
+
+    def __init__(self, delay):
+        self.delay, self.now, self.most, self.total = delay, 0, 0, 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(socketserver.BaseRequestHandler):
+            def handle(self):
+                buf = b""
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        try:
+                            d = self.request.recv(65536)
+                        except OSError:  # the client's reset at its exit
+                            return
+                        if not d:
+                            return
+                        buf += d
+                    buf = buf.split(b"\r\n\r\n", 1)[1]  # GETs: no body
+                    with outer.lock:
+                        outer.now += 1
+                        outer.total += 1
+                        outer.most = max(outer.most, outer.now)
+                    threading.Event().wait(outer.delay)
+                    with outer.lock:
+                        outer.now -= 1
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        class Srv(socketserver.ThreadingTCPServer):
+            request_queue_size = 128  # the default 5 drops simultaneous connects
+
+        self.srv = Srv(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def two_hosts():
+    a, b = Counting(0.5), Counting(0.5)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+BATCH = '''
+options = { iterations = 1 %s }
+function default()
+  local reqs = {}
+  for i = 1, %d do reqs[#reqs + 1] = ENV.A .. "/x" .. i; reqs[#reqs + 1] = ENV.B .. "/y" .. i end
+  local rs = http.batch(reqs)
+  for i = 1, #reqs do assert(rs[i].status == 200, i) end
+end
+'''
+
+
+def run_two(volley_bin, tmp_path, two_hosts, opts, per_host):
+    """A batch of per_host requests to each of two hosts (interleaved); the
+    most requests each server had at once."""
+    a, b = two_hosts
+    s = tmp_path / "b.lua"
+    s.write_text(BATCH % (opts, per_host))
+    p = subprocess.run([volley_bin, "run", str(s), "-e", "A=" + a.url, "-e", "B=" + b.url,
+                        "--no-save", "--json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["totals"]["requests"] == 2 * per_host and res["script"]["iteration_errors"] == 0
+    assert a.total == b.total == per_host
+    return a.most, b.most
+
+
+def test_batch_per_host_default_is_six(volley_bin, tmp_path, two_hosts):
+    # 10 to each host: 6 at once per host (12 in all, under batch's 20).
+    # At most 6 is the limit; reaching 6 shows the requests do overlap
+    # (each is held 500 ms, and the batch sends them in the same loop turn).
+    assert run_two(volley_bin, tmp_path, two_hosts, "", 10) == (6, 6)
+
+
+def test_batch_per_host_option_limits_each_host(volley_bin, tmp_path, two_hosts):
+    assert run_two(volley_bin, tmp_path, two_hosts, ", batchPerHost = 3", 8) == (3, 3)
+
+
+def test_batch_option_limits_the_call(volley_bin, tmp_path, two_hosts):
+    # 4 in flight in all, whatever the host
+    a, b = run_two(volley_bin, tmp_path, two_hosts, ", batch = 4, batchPerHost = 0", 8)
+    assert 1 <= a <= 4 and 1 <= b <= 4 and a + b >= 4, (a, b)
+
+
+def test_batch_per_host_zero_is_no_limit(volley_bin, tmp_path, two_hosts):
+    assert run_two(volley_bin, tmp_path, two_hosts, ", batchPerHost = 0", 9) == (9, 9)
+
+
+@pytest.mark.parametrize("opts,msg", [
+    ("batchPerHost = -1", "options.batchPerHost: expected a number in 0.."),
+    ("batchPerHost = 2.5", "options.batchPerHost: expected a whole number"),
+    ("batchPerHost = 'six'", "options.batchPerHost: expected a number"),
+    ("batch = 0", "options.batch: expected a number in 1.."),
+    ("batch = 5000", "options.batch: expected at most 1000"),
+    ("batchperhost = 2", "options.batchperhost: unknown field (did you mean 'batchPerHost'?)"),
+])
+def test_batch_options_bad_values_exit_2(volley_bin, tmp_path, opts, msg):
+    s = tmp_path / "b.lua"
+    s.write_text("options = { iterations = 1, %s }\nfunction default() end\n" % opts)
+    p = subprocess.run([volley_bin, "run", str(s), "--no-save"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 2 and msg in p.stderr, (p.returncode, p.stderr)

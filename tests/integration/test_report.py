@@ -425,3 +425,61 @@ def test_ttfb_chart_labels_streamed_against_service_time_not_latency(tmp_path):
     row = re.search(r">chunky<.*?</tr>", html, re.S).group(0)
     cells = [int(v) for v in re.findall(r'data-v="(\d+)"', row)]
     assert int(fb * 1e6 * 0.9) <= cells[-3] <= int(fb * 1e6 * 1.1) + 1000, (cells, fb)
+
+
+WS_SCRIPT = """
+options = { scenarios = { chat = { executor = "constant-vus", vus = 3, duration = "1500ms" } } }
+function default()
+  local s = ws.open(ENV.WS_URL)
+  for i = 1, 4 do s:send("m" .. i, { rtt = true }); s:recv(2) end
+  sleep(0.1)
+  s:close()
+end
+"""
+
+
+def test_websocket_series_in_results_charts_html_and_text(runs, tmp_path):
+    """A script's WebSocket sessions per second: ws_* columns in
+    results.json's series (adding up to the script's totals), a websocket
+    chart (PNG and report.html), sparklines in `volley report`'s text, also
+    when made again from results.json. A run without WebSocket has none."""
+    f = tmp_path / "ws.lua"
+    f.write_text(WS_SCRIPT)
+    s = start_serve()
+    try:
+        out = tmp_path / "out"
+        p = run("run", f, "-q", "--out", out, "-e",
+                "WS_URL=ws://%s:%d/ws" % (s.host, s.port))
+        assert p.returncode == 0, p.stderr
+    finally:
+        assert s.stop() == 0, s.stderr()
+    res = json.load(open(out / "results.json"))
+    ser = res["series"]
+    ws = res["script"]["scenarios"]["chat"]["ws"]
+    col = {c: i for i, c in enumerate(ser["columns"])}
+    for name, total in (("ws_msgs_sent", ws["messages_sent"]),
+                        ("ws_msgs_received", ws["messages_received"]),
+                        ("ws_sessions", ws["sessions"]), ("ws_rtts", ws["rtt"]["count"])):
+        assert sum(r[col[name]] for r in ser["rows"]) == total > 0, name
+    p99 = [r[col["ws_rtt_p99_ms"]] for r in ser["rows"] if r[col["ws_rtts"]]]
+    assert p99 and all(0 < v <= ws["rtt"]["max"] + 0.01 for v in p99), (p99, ws["rtt"])
+    # written by the run, and again by `volley report` from results.json
+    again = tmp_path / "again"
+    p = run("report", out, "--out", again, "--format", "html,png,txt")
+    assert p.returncode == 0, p.stderr
+    for d in (out, again):
+        w, h, _, _, raw = png_info(str(d / "charts" / "websocket.png"))
+        assert (w, h) == (1200, 600) and len(set(raw)) > 8
+        html = open(d / "report.html", encoding="utf-8").read()
+        assert '<figure id="websocket"><svg' in html
+    text = p.stdout
+    for label in ("ws sent/s", "ws recv/s", "ws open", "ws rtt p99"):
+        assert label in text, text
+    m = re.search(r"ws sent/s .*max (\d+)/s", text)
+    assert int(m.group(1)) == max(r[col["ws_msgs_sent"]] for r in ser["rows"])
+    # a URL run: no ws columns, no chart, no lines
+    plain = json.load(open(runs["plain"]))
+    assert not [c for c in plain["series"]["columns"] if c.startswith("ws_")]
+    p = run("report", runs["plain"], "--out", tmp_path / "plain", "--format", "png,txt")
+    assert p.returncode == 0 and "ws sent/s" not in p.stdout
+    assert not os.path.exists(tmp_path / "plain" / "charts" / "websocket.png")

@@ -150,6 +150,112 @@ def test_handle_summary_no_save_writes_relative_to_cwd(volley_bin, serve, tmp_pa
     assert json.loads((tmp_path / "mine.json").read_text())["n"] == 4
 
 
+def test_warmup_follows_start_time(volley_bin, rec, tmp_path):
+    """--warmup replays the first D of the timeline: a scenario starts at
+    its startTime in the warm-up too, and one starting at or after D takes
+    no part in it (it starts at its startTime after the warm-up)."""
+    s = tmp_path / "st.lua"
+    s.write_text('''
+options = { scenarios = {
+  a = { executor = "constant-vus", vus = 1, duration = "1500ms", exec = "fa" },
+  b = { executor = "constant-vus", vus = 1, duration = "300ms", startTime = "600ms", exec = "fb" },
+  c = { executor = "constant-vus", vus = 1, duration = "300ms", startTime = "1200ms", exec = "fc" } } }
+function fa() http.get(ENV.URL .. "/a?t=" .. wallclock()); sleep(0.05) end
+function fb() http.get(ENV.URL .. "/b?t=" .. wallclock()); sleep(0.05) end
+function fc() http.get(ENV.URL .. "/c?t=" .. wallclock()); sleep(0.05) end
+''')
+    res = json.loads(run(volley_bin, s, "-e", "URL=" + rec.url, "--warmup", "1s", "--no-save",
+                         "--json").stdout)
+    first = {}
+    for h in rec.heads:
+        m = re.match(r"GET /(\w)\?t=([\d.]+)", h)
+        first.setdefault(m.group(1), float(m.group(2)))
+    # lower bounds only: a busy machine makes gaps longer, never shorter
+    assert first["b"] - first["a"] >= 590, first   # b at 600 ms into the warm-up
+    assert first["c"] - first["a"] >= 1000 + 1190, first  # c only in the run, at 1.2 s
+    assert res["warmup_requests"] > 0
+    sc = res["script"]["scenarios"]
+    assert sc["b"]["iterations"] > 0 and sc["c"]["iterations"] > 0
+
+
+def test_warmup_ending_before_every_start_time_is_refused(volley_bin, tmp_path):
+    s = tmp_path / "late.lua"
+    s.write_text('options = { scenarios = { x = { executor = "constant-vus", vus = 1, '
+                 'duration = "1s", startTime = "2s" } } }\nfunction default() end\n')
+    p = run(volley_bin, s, "--warmup", "1s", "--no-save", code=2)
+    assert "--warmup 1.00s: ends before the first scenario starts (x at startTime 2.00s)" in p.stderr, \
+        p.stderr
+
+
+REPLACE = '''
+options = { iterations = 3 }
+function default() http.get(ENV.URL .. "/health") end
+function handle_summary(data)
+  local t = { ["mine.txt"] = "n=" .. data.totals.requests }
+  if ENV.OUT == "mine" then t.stdout = "only mine\\n" end
+  if ENV.OUT == "text" then t.stdout = text_summary() end
+  return t
+end
+'''
+
+
+def test_handle_summary_replaces_volley_summary(volley_bin, serve, tmp_path):
+    """As k6's handleSummary: stdout is what the hook returns, nothing of
+    volley's own summary; every file of the run is still written."""
+    s = tmp_path / "hs.lua"
+    s.write_text(REPLACE)
+    out = tmp_path / "out"
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=mine", "--out", str(out))
+    assert p.stdout == "only mine\n", p.stdout
+    # the pointer to the files is kept, on stderr
+    assert "results: %s/results.json" % out in p.stderr
+    for f in ("results.json", "summary.csv", "report.html", "mine.txt"):
+        assert (out / f).exists(), f
+    assert (out / "mine.txt").read_text() == "n=3"
+    # no stdout key: nothing on stdout at all
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=none", "--out", str(tmp_path / "o2"))
+    assert p.stdout == "", p.stdout
+
+
+def test_handle_summary_text_summary_is_volleys_summary(volley_bin, serve, tmp_path):
+    s = tmp_path / "hs.lua"
+    s.write_text(REPLACE)
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=text", "--no-save", "--latency",
+            cwd=tmp_path)  # --no-save: the hook's mine.txt goes to the working directory
+    assert "requests     3 in" in p.stdout and "script %s" % s in p.stdout, p.stdout
+    assert "Latency Distribution" in p.stdout  # --latency's block is part of it
+    # the same summary a script without the hook prints
+    plain = tmp_path / "plain.lua"
+    plain.write_text(REPLACE.split("function handle_summary")[0])
+    q = run(volley_bin, plain, "-e", "URL=" + serve.url, "--no-save", "--latency")
+
+    def labels(text):  # each line's first word: the same summary, other timings
+        return [l.split()[0] for l in text.splitlines() if l.strip()]
+    assert labels(p.stdout) == labels(q.stdout), (p.stdout, q.stdout)
+
+
+def test_handle_summary_with_json_keeps_stdout_json(volley_bin, serve, tmp_path):
+    """--json: stdout is the results document alone; the hook's stdout entry
+    goes where volley's summary goes with --json (stderr)."""
+    s = tmp_path / "hs.lua"
+    s.write_text(REPLACE)
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "-e", "OUT=mine", "--no-save", "--json",
+            cwd=tmp_path)
+    assert json.loads(p.stdout)["totals"]["requests"] == 3
+    assert "only mine\n" in p.stderr and "requests     3 in" not in p.stderr
+    assert (tmp_path / "mine.txt").read_text() == "n=3"
+
+
+def test_handle_summary_error_prints_volleys_summary(volley_bin, serve, tmp_path):
+    s = tmp_path / "bad.lua"
+    s.write_text('options = { iterations = 2 }\nfunction default() http.get(ENV.URL .. "/health") end\n'
+                 'function handle_summary(data) error("boom") end\n')
+    p = run(volley_bin, s, "-e", "URL=" + serve.url, "--no-save", code=1)
+    assert "requests     2 in" in p.stdout and "boom" in p.stderr
+    q = run(volley_bin, s, "-e", "URL=" + serve.url, "--no-save", "-q", code=1)
+    assert q.stdout == ""
+
+
 @pytest.mark.parametrize("body,msg", [
     ('return "text"', "must return a table"),
     ('return { ["x.txt"] = 5 }', "entry 'x.txt' must be a string"),

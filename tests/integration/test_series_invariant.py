@@ -157,3 +157,73 @@ def test_retries_are_counted_in_the_second_they_happen(volley_bin, tmp_path, mod
     assert res["totals"]["retries"] > 0
     # Spread over the run, not put in one row at the end.
     assert len([n for n in per_sec if n > 0]) >= 2, per_sec
+
+
+WS_SCRIPT = """
+options = { scenarios = {
+  chat = { executor = "constant-vus", vus = 3, duration = "1500ms", exec = "chat" },
+  hold = { executor = "per-vu-iterations", vus = 2, iterations = 1, exec = "hold" },
+  api = { executor = "constant-vus", vus = 1, duration = "1s", exec = "api" },
+} }
+function chat()
+  local s = ws.open(ENV.WS_URL)
+  for i = 1, 3 do s:send("m" .. i, { rtt = true }); s:recv(2) end
+  sleep(0.15)
+  s:close()
+end
+function hold()  -- a socket open over several seconds' rows
+  local s = ws.open(ENV.WS_URL)
+  for i = 1, 20 do s:send("h" .. i); s:recv(2); sleep(0.1) end
+  s:close()
+end
+function api() http.get(ENV.BASE_URL .. "/delay/5") end
+"""
+
+# series column -> key of a scenario's script.scenarios.NAME.ws block
+WS_COUNTED = {"ws_sessions": ("sessions",), "ws_msgs_sent": ("messages_sent",),
+              "ws_msgs_received": ("messages_received",), "ws_rtts": ("rtt", "count"),
+              "ws_closed": ("session_duration", "count")}
+
+
+def ws_total(ws, key):
+    v = ws
+    for k in key:
+        v = (v or {}).get(k, 0) if isinstance(v, dict) else 0
+    return v or 0
+
+
+def check_ws_block(where, block, wsblocks):
+    cols, rows = block["series"]["columns"], block["series"]["rows"]
+    idx = {c: i for i, c in enumerate(cols)}
+    for col, key in WS_COUNTED.items():
+        want = sum(ws_total(w, key) for w in wsblocks)
+        got = sum(r[idx[col]] for r in rows) if col in idx else 0
+        assert got == want, (where, col, got, want)
+    if "ws_open" in idx:  # sockets open at each second's end: opened - ended so far
+        opened = closed = 0
+        for r in rows:
+            opened += r[idx["ws_sessions"]]
+            closed += r[idx["ws_closed"]]
+            assert r[idx["ws_open"]] == opened - closed, (where, r[0], opened, closed)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_ws_series_rows_add_up(volley_bin, serve, tmp_path, threads):
+    """WebSocket sessions, messages and round trips per second add up to the
+    script's WebSocket totals, per scenario (endpoint) and for the run."""
+    f = tmp_path / "ws.lua"
+    f.write_text(WS_SCRIPT)
+    ws_url = serve.url.replace("http://", "ws://") + "/ws"
+    res = run(volley_bin, tmp_path, [str(f), "-e", "BASE_URL=" + serve.url,
+                                     "-e", "WS_URL=" + ws_url, "-t", threads])
+    check_results(res)  # the HTTP columns too
+    scen = res["script"]["scenarios"]
+    assert scen["chat"]["ws"]["sessions"] > 0 and scen["hold"]["ws"]["messages_sent"] == 40
+    assert scen["chat"]["ws"]["rtt"]["count"] > 0
+    check_ws_block("run", res, [s.get("ws") for s in scen.values()])
+    for ep in res["endpoints"]:
+        check_ws_block("endpoint " + ep["name"], ep, [scen[ep["name"]].get("ws")])
+    cols = res["series"]["columns"]
+    rows = res["series"]["rows"]
+    # the held sockets show as open over more than one row
+    assert len([r for r in rows if r[cols.index("ws_open")] > 0]) >= 2, rows

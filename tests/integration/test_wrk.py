@@ -9,11 +9,15 @@ done(summary, latency, requests) against results.json."""
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 import time
 
 import pytest
 
+from badserver import BadServer
+from nginxutil import Nginx
 from test_flags import Rec
 from test_tls import certs, tls_serve  # noqa: F401 (fixtures)
 
@@ -126,7 +130,9 @@ def test_done_percentiles_match_results_json(volley_bin, serve):
     p = wrk(volley_bin, os.path.join(EX, "report.lua"), serve.url + "/delay/2", "-c", "2",
             "-t", "2", "-d", "700ms")
     out, res = res_of(p)
-    lat = res["latency"]
+    # done() gets wrk's latency: corrected for coordinated omission in the
+    # closed model, results.json's latency_corrected
+    lat = res["latency_corrected"]
     for q, key in [("50", "p50"), ("90", "p90"), ("99", "p99"), ("99.9", "p99.9")]:
         us = float(re.search(r"^p%s ([\d.]+)us$" % re.escape(q), out, re.M).group(1))
         assert abs(us / 1000 - lat["percentiles"][key]) <= 0.002 + 1e-3 * us / 1000, (q, us, lat)
@@ -161,7 +167,7 @@ function setup(thread)
 end
 function init(args) mine = who .. ":" .. table.concat(args, ",") .. ":" .. args[0]:match("[^/]*$") end
 function done()
-  for _, t in ipairs(threads) do print("got " .. t:get("mine") .. " at " .. t.addr) end
+  for _, t in ipairs(threads) do print("got " .. t:get("mine") .. " at " .. tostring(t.addr)) end
 end
 ''')
     p = wrk(volley_bin, str(s), "http://localhost:%d/health" % serve.port, "-c", "2", "-t", "2",
@@ -315,3 +321,195 @@ def test_https_with_cacert(volley_bin, certs, tls_serve, tmp_path):  # noqa: F81
     assert res["totals"]["responses"] > 0 and res["totals"]["errors"] == 0
     _, bad = res_of(wrk(volley_bin, str(script), url, "-c", "1", "-t", "1", "-d", "300ms"))
     assert bad["totals"]["responses"] == 0 and bad["totals"]["errors_by_kind"].get("tls_error", 0) > 0
+
+
+WALK = '''
+function done(summary, latency, requests)
+  local n, c, prev, ordered = #latency, 0, -1, true
+  for i = 1, n do
+    local v, k = latency(i)
+    c = c + k
+    ordered = ordered and v > prev
+    prev = v
+  end
+  local past_v, past_k = latency(n + 1)
+  print(string.format("p99 %.3f raw_requests %d buckets %d count %d ordered %s past %d %d",
+                      latency:percentile(99), summary.requests, n, c, tostring(ordered),
+                      past_v, past_k))
+end
+'''
+
+
+def walked(out):
+    m = re.search(r"^p99 ([\d.]+) raw_requests (\d+) buckets (\d+) count (\d+) ordered (\w+) "
+                  r"past (\d+) (\d+)$", out, re.M)
+    assert m, out
+    return (float(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)),
+            m.group(5) == "true", (int(m.group(6)), int(m.group(7))))
+
+
+def test_done_latency_is_corrected_on_a_stalling_server(volley_bin, serve_factory, tmp_path):
+    """done()'s latency is wrk's: corrected for coordinated omission (as
+    results.json's latency_corrected), not the raw one whose p99 misses a
+    stall the connections sat through; latency(i) walks its buckets."""
+    s = serve_factory("--stall-every", "1s", "--stall-for", "300ms", "--threads", "1")
+    script = tmp_path / "walk.lua"
+    script.write_text(WALK)
+    out, res = res_of(wrk(volley_bin, str(script), f"http://{s.host}:{s.port}/health",
+                          "-c", "4", "-t", "1", "-d", "2500ms"))
+    p99_us, reqs, n, count, ordered, past = walked(out)
+    cor, raw = res["latency_corrected"], res["latency"]
+    # the stall shows in the corrected p99 and not in the raw one
+    assert raw["max"] >= 250 and raw["percentiles"]["p99"] < 0.5 * cor["percentiles"]["p99"], res
+    assert abs(p99_us / 1000 - cor["percentiles"]["p99"]) <= 0.002 + 1e-3 * cor["percentiles"]["p99"]
+    # the buckets: ordered, and their counts are the corrected count (the
+    # raw requests plus the ones the correction adds), as wrk's stats
+    assert reqs == res["totals"]["requests"] and count == cor["count"] > reqs, (count, cor, reqs)
+    assert ordered and n > 1 and past == (0, 0)
+
+
+def test_latency_buckets_add_up_to_the_requests_in_the_open_model(volley_bin, serve, tmp_path):
+    """--rate: no correction (latency is from each intended start); the
+    buckets of done()'s latency count every request once."""
+    script = tmp_path / "walk.lua"
+    script.write_text(WALK)
+    out, res = res_of(wrk(volley_bin, str(script), serve.url + "/health", "--rate", "200",
+                          "-d", "1s", "-c", "2", "-t", "1"))
+    p99_us, reqs, n, count, ordered, _ = walked(out)
+    assert "latency_corrected" not in res
+    assert count == reqs == res["totals"]["requests"] > 150 and ordered
+    assert abs(p99_us / 1000 - res["latency"]["percentiles"]["p99"]) <= 0.002 + 1e-3 * p99_us / 1000
+
+
+def test_pipeline_example_counts_exactly_against_nginx(volley_bin):
+    """wrk's pipeline example (three wrk.format calls in one request()
+    string): the three requests leave in one write on one connection and
+    come back as three requests, each counted; nginx's access log agrees."""
+    n = Nginx()
+    try:
+        s = os.path.join(EX, "pipeline.lua")
+        p = wrk(volley_bin, s, n.url + "/", "-c", "2", "-t", "1", "-d", "1s")
+        out, res = res_of(p)
+        t = res["totals"]
+        assert t["requests"] == t["responses"] > 30 and t["errors"] == 0, t
+        assert t["requests"] % 3 == 0 and t["connections_opened"] >= 2, t
+        assert n.logged_settled() == t["requests"]
+        # each its own latency; the iterations are a third of the requests
+        assert res["latency"]["count"] == t["requests"]
+        m = re.search(r"^pipelined (\d+) responses in (\d+) batches$", out, re.M)
+        assert m and int(m.group(1)) == t["requests"] and int(m.group(2)) * 3 == t["requests"], out
+    finally:
+        n.stop()
+
+
+def test_pipeline_is_one_write_answered_in_order(volley_bin, tmp_path):
+    """A server that answers only once all three requests of a batch have
+    arrived: sent one after the other, the first would wait for its
+    timeout. Each response goes to response() in order."""
+    with BadServer("batch", k=3) as srv:
+        s = tmp_path / "p.lua"
+        s.write_text('''
+function init() req = wrk.format(nil, "/a") .. wrk.format(nil, "/b") .. wrk.format(nil, "/c") end
+function request() return req end
+function response(status) seen = (seen or 0) + 1 end
+local threads = {}
+function setup(t) threads[#threads + 1] = t end
+function done() print("seen " .. threads[1]:get("seen")) end
+''')
+        out, res = res_of(wrk(volley_bin, str(s), srv.url, "-c", "1", "-t", "1", "-d", "500ms",
+                              "--timeout", "5s"))
+        t = res["totals"]
+        assert t["transport_errors"] == 0 and t["responses"] == srv.answered > 0, t
+        assert t["responses"] % 3 == 0 and "seen %d" % t["responses"] in out, out
+
+
+def reset_before_reading(server, sock):
+    """Reads nothing: waits, then resets the connection (SO_LINGER 0)."""
+    time.sleep(0.05)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_write_errors_are_counted_apart_and_reconcile(volley_bin, tmp_path):
+    """An 8 MiB POST to a server that resets before reading it: the write
+    fails (the body does not fit in the socket buffers). summary.errors.write
+    counts them, read does not, and results.json's kinds still add up."""
+    s = tmp_path / "big.lua"
+    s.write_text('''
+wrk.method = "POST"
+wrk.body = string.rep("x", 8 * 1024 * 1024)
+function done(summary)
+  local e = summary.errors
+  print(string.format("errors connect %d read %d write %d status %d timeout %d",
+                      e.connect, e.read, e.write, e.status, e.timeout))
+end
+''')
+    with BadServer(reset_before_reading) as srv:
+        out, res = res_of(wrk(volley_bin, str(s), srv.url, "-c", "2", "-t", "1", "-d", "600ms"))
+    t = res["totals"]
+    m = re.search(r"errors connect (\d+) read (\d+) write (\d+) status (\d+) timeout (\d+)", out)
+    connect, read, write, status, timeout = map(int, m.groups())
+    assert write > 0 and write == t["write_errors"], (out, t)
+    assert sum(t["errors_by_kind"].values()) == t["transport_errors"] == t["requests"]
+    assert connect + read + write + timeout == t["transport_errors"], (out, t)
+    assert status == 0
+
+
+def test_lookup_returns_address_objects(volley_bin, serve, tmp_path):
+    """wrk.lookup gives address objects (tostring "ip:port") that
+    wrk.connect takes and thread.addr accepts; strings still work."""
+    s = tmp_path / "addr.lua"
+    s.write_text('''
+local threads = {}
+function setup(thread)
+  local addrs = wrk.lookup("127.0.0.1", wrk.port)
+  local a = addrs[1]
+  assert(type(a) == "userdata", type(a))
+  assert(tostring(a) == "127.0.0.1:" .. wrk.port, tostring(a))
+  assert(wrk.connect(a) and wrk.connect(tostring(a)))
+  assert(type(thread.addr) == "userdata" and tostring(thread.addr) == tostring(a))
+  assert(not pcall(wrk.connect, {}), "a table is no address")
+  thread.addr = a
+  threads[#threads + 1] = thread
+end
+function init() where = tostring(wrk.thread.addr) end
+function done() print("at " .. threads[1]:get("where")) end
+''')
+    out, res = res_of(wrk(volley_bin, str(s), "http://localhost:%d/health" % serve.port,
+                          "-c", "1", "-t", "1", "-d", "200ms"))
+    assert "at 127.0.0.1:%d" % serve.port in out and res["totals"]["errors"] == 0, out
+
+
+def test_pipeline_longer_than_the_limit_is_an_error_naming_it(volley_bin, serve, tmp_path):
+    s = tmp_path / "long.lua"
+    s.write_text('local r = {}\nfor i = 1, 1025 do r[i] = wrk.format(nil, "/") end\n'
+                 'req = table.concat(r)\nfunction request() return req end\n')
+    p = wrk(volley_bin, str(s), serve.url + "/health", "-c", "1", "-t", "1", "-d", "200ms")
+    _, res = res_of(p)
+    assert res["totals"]["requests"] == 0
+    assert "1025 requests in one string (a pipeline holds 1 to 1024)" in p.stderr, p.stderr
+    # the error names the script's request() and its line, not volley's own code
+    assert "request() (%s:4)" % s in p.stderr and "wrk:" not in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("body, what", [
+    ("return 42", "returned number, not a string"),
+    ('return "GET /\\r\\nHost: x\\r\\n"', "not an HTTP request (no blank line after the headers)"),
+    ('return " \\r\\n\\r\\n"', "bad request line"),
+])
+def test_bad_request_string_names_the_scripts_line(volley_bin, serve, tmp_path, body, what):
+    s = tmp_path / "bad_req.lua"
+    s.write_text("-- a request() that does not make an HTTP request\n\nfunction request()\n  %s\nend\n" % body)
+    p = wrk(volley_bin, str(s), serve.url + "/health", "-c", "1", "-t", "1", "-d", "200ms")
+    _, res = res_of(p)
+    assert res["totals"]["requests"] == 0
+    assert ("request() (%s:3)" % s) in p.stderr and what in p.stderr, p.stderr
+    assert "wrk:" not in p.stderr, p.stderr
+
+
+def test_thread_addr_of_a_wrong_type_is_refused_before_load(volley_bin, serve, tmp_path):
+    s = tmp_path / "bad_addr.lua"
+    s.write_text("function setup(thread) thread.addr = 42 end\n")
+    p = subprocess.run([volley_bin, "run", "-s", str(s), serve.url + "/", "-c", "1", "-t", "1",
+                        "-d", "200ms", "--no-save"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "thread.addr" in p.stderr and "number" in p.stderr, p.stderr

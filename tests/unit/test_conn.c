@@ -316,7 +316,7 @@ Test(conn, tls_round_trips_resume_the_session)
     cli *k = calloc(1, sizeof *k);
     k->l = l;
     conn_init(&k->c, l, &HANDLERS, k);
-    conn_set_tls(&k->c, ctx, "127.0.0.1");
+    conn_set_tls(&k->c, ctx, "127.0.0.1", NULL);
     /* Round 2 ends with a reset (an HTTP-level failure): that keeps the
      * session too. */
     exchange_rounds(k, &s, 1, 5, 1u << 2);
@@ -348,6 +348,43 @@ static loop *next_phase(cli *k, srv *s, loop *old)
     return l;
 }
 
+/* --share-tls-sessions: the session lives in the slot given (the worker's,
+ * per target), never in the conn; each handshake after the first resumes
+ * from it, and a failed one empties it. */
+Test(conn, tls_shared_session_slot_is_resumed_from_and_emptied_by_a_failure)
+{
+    loop *l = loop_new(NULL);
+    srv s;
+    srv_start(&s, l, true, OK);
+    tls_client_ctx *ctx = client_ctx(ca_pem);
+    cli *k = calloc(1, sizeof *k);
+    k->l = l;
+    conn_init(&k->c, l, &HANDLERS, k);
+    conn_tls_share shared = {0};
+    conn_set_tls(&k->c, ctx, "127.0.0.1", &shared);
+    exchange_rounds(k, &s, 1, 3, 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(k->r_status[i], 0, "round %d", i);
+        cr_assert_eq(k->r_resumed[i], i > 0, "round %d", i);
+    }
+    cr_assert_eq(s.resumed, 2);
+    conn_close(&k->c, false);
+    cr_assert_not_null(shared.session);
+    cr_assert_null(k->c.session);
+    /* The same slot under a name the certificate does not hold. */
+    conn_set_tls(&k->c, ctx, "example.com", &shared);
+    l = next_phase(k, &s, l);
+    exchange(k, &s, 1);
+    cr_assert_eq(k->status, CONN_ETLS, "%d", k->status);
+    conn_close(&k->c, true);
+    cr_assert_null(shared.session);
+    conn_release(&k->c);
+    srv_stop(&s);
+    tls_client_ctx_free(ctx);
+    loop_free(l);
+    free(k);
+}
+
 Test(conn, tls_verify_failure_is_conn_etls_with_the_reason)
 {
     loop *l = loop_new(NULL);
@@ -358,13 +395,13 @@ Test(conn, tls_verify_failure_is_conn_etls_with_the_reason)
     cli *k = calloc(1, sizeof *k);
     k->l = l;
     conn_init(&k->c, l, &HANDLERS, k);
-    conn_set_tls(&k->c, good, "localhost");
+    conn_set_tls(&k->c, good, "localhost", NULL);
     exchange(k, &s, 1);
     cr_assert_eq(k->status, 0, "%s", conn_tls_error(&k->c));
     conn_close(&k->c, false);
     cr_assert_not_null(k->c.session);
     /* Another context drops the session of the first. */
-    conn_set_tls(&k->c, bad, "localhost");
+    conn_set_tls(&k->c, bad, "localhost", NULL);
     cr_assert_null(k->c.session);
     l = next_phase(k, &s, l);
     exchange(k, &s, 1);
@@ -374,7 +411,7 @@ Test(conn, tls_verify_failure_is_conn_etls_with_the_reason)
               "%s", conn_tls_error(&k->c));
     conn_close(&k->c, true);
     /* A wrong name with the right CA; a failed handshake keeps no session. */
-    conn_set_tls(&k->c, good, "example.com");
+    conn_set_tls(&k->c, good, "example.com", NULL);
     l = next_phase(k, &s, l);
     exchange(k, &s, 1);
     cr_assert_eq(k->status, CONN_ETLS);
@@ -398,7 +435,7 @@ Test(conn, tls_to_a_plain_server_is_conn_etls)
     cli *k = calloc(1, sizeof *k);
     k->l = l;
     conn_init(&k->c, l, &HANDLERS, k);
-    conn_set_tls(&k->c, ctx, "127.0.0.1");
+    conn_set_tls(&k->c, ctx, "127.0.0.1", NULL);
     /* This server answers any bytes at once: the ClientHello gets HTTP. */
     exchange(k, &s, 1);
     cr_assert_eq(k->status, CONN_ETLS, "%d", k->status);
@@ -425,7 +462,7 @@ Test(conn, bytes_held_by_openssl_reach_an_owner_that_stopped_reading)
     k->l = l;
     k->lazy = true;
     conn_init(&k->c, l, &HANDLERS, k);
-    conn_set_tls(&k->c, ctx, "127.0.0.1");
+    conn_set_tls(&k->c, ctx, "127.0.0.1", NULL);
     exchange(k, &s, 3);
     cr_assert_eq(k->status, 0, "%s", conn_tls_error(&k->c));
     cr_assert_eq(k->responses, 3);
@@ -447,6 +484,8 @@ typedef struct gate_run {
     bool connected[GATE_CONNS], answered[GATE_CONNS];
     unsigned max_in_flight;
     int done, expect;
+    conn_tls_share *share;       /* NULL: each conn keeps its own session */
+    unsigned max_in_flight_empty; /* ... while share held no session */
 } gate_run;
 
 /* Connections with a socket that are still connecting or handshaking. */
@@ -457,6 +496,8 @@ static void gate_track(gate_run *g)
         n += g->c[i].fd >= 0 && g->c[i].state == CONN_CONNECTING;
     if (n > g->max_in_flight)
         g->max_in_flight = n;
+    if (g->share && !g->share->session && n > g->max_in_flight_empty)
+        g->max_in_flight_empty = n;
 }
 
 static void gate_on_connect(conn *c, int status)
@@ -502,7 +543,7 @@ static void gate_open_all(gate_run *g, srv *s, tls_client_ctx *ctx, unsigned cap
     g->expect = GATE_CONNS - (drop >= 0);
     for (int i = 0; i < GATE_CONNS; i++) {
         conn_init(&g->c[i], g->l, &GATE_HANDLERS, g);
-        conn_set_tls(&g->c[i], ctx, "127.0.0.1");
+        conn_set_tls(&g->c[i], ctx, "127.0.0.1", g->share);
         cr_assert_eq(conn_open(&g->c[i], &s->a), 0);
         gate_track(g);
     }
@@ -542,6 +583,38 @@ Test(conn, tls_handshakes_take_turns_under_the_gate_cap)
     cr_assert_eq(conn_handshakes_in_flight(), 0);
     for (int i = 0; i < GATE_CONNS; i++)
         conn_release(&g->c[i]);
+    srv_stop(&s);
+    tls_client_ctx_free(ctx);
+    loop_free(l);
+    free(g);
+}
+
+Test(conn, tls_shared_slot_empty_means_one_handshake_at_a_time)
+{
+    /* --share-tls-sessions: the burst waits for the first session instead
+     * of making 16 full handshakes; then the others resume it together. */
+    loop *l = loop_new(NULL);
+    srv s;
+    srv_start(&s, l, true, OK);
+    tls_client_ctx *ctx = client_ctx(ca_pem);
+    gate_run *g = calloc(1, sizeof *g);
+    conn_tls_share share = {0};
+    g->l = l;
+    g->share = &share;
+    gate_open_all(g, &s, ctx, 0, -1);
+    cr_assert_eq(g->done, GATE_CONNS, "only %d connections finished in 5 s", g->done);
+    for (int i = 0; i < GATE_CONNS; i++)
+        cr_assert_eq(g->status[i], 0, "conn %d: %s", i, conn_tls_error(&g->c[i]));
+    cr_assert_eq(g->max_in_flight_empty, 1, "%u in flight with no session",
+                 g->max_in_flight_empty);
+    cr_assert_gt(g->max_in_flight, 1, "the others never ran together");
+    cr_assert_leq(share.ended, CONN_SHARE_ALONE);
+    cr_assert_geq(s.resumed, GATE_CONNS - (int)CONN_SHARE_ALONE, "%d resumed", s.resumed);
+    cr_assert_not_null(share.session);
+    cr_assert_eq(conn_handshakes_in_flight(), 0);
+    for (int i = 0; i < GATE_CONNS; i++)
+        conn_release(&g->c[i]);
+    tls_session_free(share.session);
     srv_stop(&s);
     tls_client_ctx_free(ctx);
     loop_free(l);

@@ -351,6 +351,44 @@ Test(h2, http11_message_without_host_or_request_line_is_refused)
     h2_session_free(c);
 }
 
+/* The second request with the same head takes the converted head from the
+ * session's cache: the server sees the same fields from a copy of the
+ * bytes at another address (values point into each request's own bytes),
+ * another head is parsed afresh, a body of another length under the cached
+ * Content-Length is refused, and so is another scheme's cached head used
+ * with the wrong scheme (it is converted again). */
+Test(h2, repeated_head_is_converted_once_and_checked_each_time)
+{
+    srv v = {0};
+    srv_init(&v);
+    seen s = {0};
+    h2_session *c = client(&s);
+    static const char a[] = "POST /a HTTP/1.1\r\nHost: h:1\r\nX-K: v\r\nContent-Length: 2\r\n\r\nab";
+    static const char b[] = "GET /b HTTP/1.1\r\nHost: h:2\r\n\r\n";
+    static const char bad[] = "POST /a HTTP/1.1\r\nHost: h:1\r\nX-K: v\r\nContent-Length: 2\r\n\r\nabc";
+    char copy[sizeof a];
+    memcpy(copy, a, sizeof a);
+    copy[sizeof a - 3] = 'x'; /* same head, other body bytes: "xb" */
+    h2_stream st[4] = {{.user = &s}, {.user = &s}, {.user = &s}, {.user = &s}};
+    cr_assert_eq(h2_submit_h1(c, "https", a, sizeof a - 1, &st[0]), 0);
+    cr_assert_eq(h2_submit_h1(c, "https", copy, sizeof copy - 1, &st[1]), 0);
+    cr_assert_eq(h2_submit_h1(c, "https", bad, sizeof bad - 1, &st[2]), VOLLEY_EPARSE);
+    cr_assert_eq(h2_submit_h1(c, "http", b, sizeof b - 1, &st[2]), 0);
+    cr_assert_eq(h2_submit_h1(c, "https", b, sizeof b - 1, &st[3]), 0);
+    pump(c, &v, false);
+    cr_assert_eq(v.requests, 4);
+    cr_assert_str_eq(v.body[0], "ab");
+    cr_assert_str_eq(v.body[1], "xb");
+    cr_assert_str_eq(v.fields, ":method=POST;:scheme=https;:authority=h:1;:path=/a;x-k=v;"
+                               "content-length=2;"
+                               ":method=POST;:scheme=https;:authority=h:1;:path=/a;x-k=v;"
+                               "content-length=2;"
+                               ":method=GET;:scheme=http;:authority=h:2;:path=/b;"
+                               ":method=GET;:scheme=https;:authority=h:2;:path=/b;");
+    h2_session_free(c);
+    nghttp2_session_del(v.s);
+}
+
 /* A cancelled stream gets no callback and frees its slot at once. */
 Test(h2, cancelled_stream_is_forgotten)
 {

@@ -203,3 +203,36 @@ Test(lua_plan, vus_alone_keeps_the_script_s_duration)
     cr_assert_eq(p.sc[0].x.duration_ns, 30 * NS_PER_S);
     lua_plan_free(&p);
 }
+
+Test(lua_plan, batch_options_k6_defaults_values_and_errors)
+{
+    lua_plan p;
+    err e;
+    cr_assert_eq(read_src("function default() end", &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.batch, 20);
+    cr_assert_eq(p.batch_per_host, 6);
+    lua_plan_free(&p);
+    cr_assert_eq(read_src("options = {batch = 7, batchPerHost = 0} function default() end", &p, &e),
+                 0, "%s", e.msg);
+    cr_assert_eq(p.batch, 7);
+    cr_assert_eq(p.batch_per_host, 0);
+    lua_plan_free(&p);
+    expect_error("options={batch=0} function default() end",
+                 "options.batch: expected a number in 1..");
+    expect_error("options={batch=1001} function default() end",
+                 "options.batch: expected at most 1000");
+    expect_error("options={batchPerHost=-2} function default() end",
+                 "options.batchPerHost: expected a number in 0..");
+    expect_error("options={batchPerHost=1.5} function default() end",
+                 "options.batchPerHost: expected a whole number");
+}
+
+Test(lua_plan, a_key_in_another_case_is_unknown)
+{
+    /* Read case-sensitively, so accepting it would ignore it silently. */
+    lua_plan p;
+    err e;
+    cr_assert_eq(read_src("options = {VUs = 5, duration = 1} function default() end", &p, &e),
+                 VOLLEY_EINVAL);
+    cr_assert_str_eq(e.msg, "options.VUs: unknown field (did you mean 'vus'?)");
+}

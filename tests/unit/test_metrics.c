@@ -149,3 +149,32 @@ Test(metrics, raw_records_hold_bodies_over_4gb)
     cr_assert_eq(r.bytes_in, 5000000000ull);
     cr_assert_eq(r.bytes_out, 5000000001ull);
 }
+
+Test(metrics, ws_counts_per_second_and_open_sockets_carry_over)
+{
+    metrics_shard *s = metrics_shard_new();
+    cr_assert_not_null(s);
+    metrics_record_ws(s, METRICS_WS_OPENED);
+    metrics_record_ws(s, METRICS_WS_OPENED);
+    metrics_record_ws(s, METRICS_WS_SENT);
+    metrics_record_ws(s, METRICS_WS_RECEIVED);
+    metrics_record_ws_rtt(s, 2000000);
+    metrics_close_interval(s);
+    const metrics_interval *a = metrics_interval_get(s, 0);
+    cr_assert_eq(a->ws_opened, 2);
+    cr_assert_eq(a->ws_sent, 1);
+    cr_assert_eq(a->ws_received, 1);
+    cr_assert_eq(a->ws_rtts, 1);
+    cr_assert_eq(hist_count(a->ws_rtt), 1);
+    cr_assert_eq(a->ws_open, 2);
+    /* a quiet second still has the sockets open; then one ends */
+    cr_assert_eq(metrics_interval_get(s, 1)->ws_open, 2);
+    cr_assert_eq(metrics_interval_get(s, 1)->ws_opened, 0);
+    metrics_record_ws(s, METRICS_WS_CLOSED);
+    metrics_close_interval(s);
+    const metrics_interval *b = metrics_interval_get(s, 1);
+    cr_assert_eq(b->ws_closed, 1);
+    cr_assert_eq(b->ws_open, 1);
+    cr_assert_eq(b->ws_rtts, 0);
+    metrics_shard_free(s);
+}

@@ -47,12 +47,12 @@ static tls_server_ctx *server_ctx(void)
 }
 
 /* Runs both handshakes over a socketpair until each is done or failed. */
-static void handshake(pair *p, tls_client_ctx *cc, tls_server_ctx *sc, const char *host,
-                      void **slot)
+static void handshake_shared(pair *p, tls_client_ctx *cc, tls_server_ctx *sc, const char *host,
+                             void **slot, bool shared)
 {
     memset(p, 0, sizeof *p);
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p->fd), 0);
-    p->cli = tls_io_connect_new(cc, p->fd[0], host, slot);
+    p->cli = tls_io_connect_new(cc, p->fd[0], host, slot, shared);
     p->srv = tls_io_accept_new(sc, p->fd[1]);
     cr_assert(p->cli && p->srv);
     p->crc = p->src = -EAGAIN;
@@ -63,6 +63,12 @@ static void handshake(pair *p, tls_client_ctx *cc, tls_server_ctx *sc, const cha
         if (p->src == -EAGAIN)
             p->src = tls_io_handshake(p->srv, &want, &p->sf);
     }
+}
+
+static void handshake(pair *p, tls_client_ctx *cc, tls_server_ctx *sc, const char *host,
+                      void **slot)
+{
+    handshake_shared(p, cc, sc, host, slot, false);
 }
 
 static void pair_free(pair *p, bool clean)
@@ -229,6 +235,42 @@ Test(tls, session_slot_resumes_the_next_handshake)
     tls_server_ctx_free(sc);
 }
 
+/* --share-tls-sessions: connections that resume from one slot at the same
+ * time (each still using the session it offered, no ticket of its own
+ * yet). OpenSSL writes into the session a connection resumes with: offered
+ * as it is, the shared one stops being resumable for the others. */
+static int resumed_at_once(bool shared)
+{
+    tls_client_ctx *cc = client_ctx(false, ca_pem, NULL, NULL);
+    tls_server_ctx *sc = server_ctx();
+    void *slot = NULL;
+    pair first, p[4];
+    handshake(&first, cc, sc, "127.0.0.1", &slot);
+    cr_assert_eq(first.crc, 0, "%s", fail_str(&first.cf));
+    char buf[64];
+    read_some(first.cli, buf, sizeof buf); /* the tickets */
+    cr_assert_not_null(slot);
+    int resumed = 0;
+    for (int i = 0; i < 4; i++) {
+        handshake_shared(&p[i], cc, sc, "127.0.0.1", &slot, shared);
+        cr_assert_eq(p[i].crc, 0, "%s", fail_str(&p[i].cf));
+        resumed += tls_io_resumed(p[i].cli);
+    }
+    for (int i = 0; i < 4; i++)
+        pair_free(&p[i], true);
+    pair_free(&first, true);
+    tls_session_free(slot);
+    tls_client_ctx_free(cc);
+    tls_server_ctx_free(sc);
+    return resumed;
+}
+
+Test(tls, a_shared_slot_is_offered_as_a_copy_so_all_resume)
+{
+    int r = resumed_at_once(true);
+    cr_assert_eq(r, 4, "%d of 4 resumed", r);
+}
+
 Test(tls, client_certificate_required_by_the_server)
 {
     tls_server_ctx *sc = server_ctx();
@@ -301,7 +343,7 @@ Test(tls, peer_that_is_not_tls_fails_the_handshake)
     tls_client_ctx *cc = client_ctx(true, NULL, NULL, NULL);
     int fd[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0);
-    struct ssl_st *s = tls_io_connect_new(cc, fd[0], "127.0.0.1", NULL);
+    struct ssl_st *s = tls_io_connect_new(cc, fd[0], "127.0.0.1", NULL, false);
     unsigned want;
     tls_fail f = {0};
     cr_assert_eq(tls_io_handshake(s, &want, &f), -EAGAIN);
@@ -315,7 +357,7 @@ Test(tls, peer_that_is_not_tls_fails_the_handshake)
     close(fd[1]);
     /* A peer that just closes: the handshake fails with a reason. */
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0);
-    s = tls_io_connect_new(cc, fd[0], NULL, NULL);
+    s = tls_io_connect_new(cc, fd[0], NULL, NULL, false);
     close(fd[1]);
     f = (tls_fail){0};
     cr_assert_eq(tls_io_handshake(s, &want, &f), -EPROTO);

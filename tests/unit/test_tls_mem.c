@@ -34,7 +34,7 @@ Test(tls_mem, idle_read_leaves_no_record_buffer)
     cr_assert(cc && sc, "%s", e.msg);
     int fd[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0);
-    struct ssl_st *cli = tls_io_connect_new(cc, fd[0], "127.0.0.1", NULL);
+    struct ssl_st *cli = tls_io_connect_new(cc, fd[0], "127.0.0.1", NULL, false);
     struct ssl_st *srv = tls_io_accept_new(sc, fd[1]);
     int crc = -EAGAIN, src = -EAGAIN;
     unsigned want;
