@@ -218,7 +218,8 @@ static void complete(xch_conn *xc, bool keep_alive)
     }
     xch_outcome o = {.err = -1, .status = r->resp.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
-                     .decode_ns = dec, .first_body_ns = m.first_body_ns, .proto = "HTTP/1.1"};
+                     .decode_ns = dec, .first_body_ns = m.first_body_ns, .proto = "HTTP/1.1",
+                     .set_cookie = r->resp.set_cookie};
     xch_finish(xc, r, &o);
 }
 
@@ -601,6 +602,12 @@ static void d_header(void *ctx, const char *name, size_t nlen, const char *value
         r->cb->on_header(r->cb->ctx, name, nlen, value, vlen);
 }
 
+static void d_head_raw(void *ctx, const char *data, size_t len)
+{
+    xch_req *r = ctx;
+    r->cb->on_head_raw(r->cb->ctx, data, len);
+}
+
 static void d_headers_done(void *ctx, int status)
 {
     xch_req *r = ctx;
@@ -643,6 +650,7 @@ static int decode_begin(xch_conn *xc, xch_req *r)
     if (!own_line && !xc->dline && !(xc->dline = malloc(DECODE_LINE_BYTES)))
         return -ENOMEM;
     r->dcb = (http1_callbacks){.on_header = d_header, .on_headers_done = d_headers_done,
+                               .on_head_raw = r->cb && r->cb->on_head_raw ? d_head_raw : NULL,
                                .on_body = d_body, .on_chunk = d_chunk, .ctx = r,
                                .line_buf = own_line ? r->cb->line_buf : xc->dline,
                                .line_cap = own_line ? r->cb->line_cap : DECODE_LINE_BYTES};

@@ -74,6 +74,8 @@ typedef struct xch_outcome {
     uint64_t first_body_ns;     /* sent to the first body byte (0: no body) */
     const char *msg;            /* error description (valid during on_done) */
     const char *proto;          /* "HTTP/1.1" or "HTTP/2" (NULL: no connection) */
+    bool set_cookie;            /* a Set-Cookie header (only when the owner's
+                                   callbacks capture headers) */
     /* An upgrade answered 101: the bytes that followed its head (the new
      * protocol's first bytes; valid during on_done). */
     char *rest;
@@ -117,6 +119,8 @@ struct xch_req {
     uint32_t h2_code;           /* HTTP/2: how the stream closed */
     bool sent, got_bytes, retried;
     bool h2_closed, h2_processed;
+    bool h2_raw_head;           /* HTTP/2, on_head_raw: the status line was given */
+    bool h2_set_cookie;         /* HTTP/2: a set-cookie field came */
 };
 
 /* A protocol driver: the per-connection operations the exchange calls. The

@@ -39,6 +39,19 @@ static void h2d_on_write_error(xch_conn *xc, int status);
 
 /* ---- session callbacks (inside nghttp2: no outcome is handed out here) ---- */
 
+/* on_head_raw for HTTP/2: the head as HTTP/1.1 would have sent it
+ * ("HTTP/2 SSS", "name: value" lines, the empty line, then trailer lines),
+ * which http1_head_split reads back. */
+static void raw_status_line(xch_req *r, const h2_stream *st)
+{
+    if (r->h2_raw_head)
+        return;
+    r->h2_raw_head = true;
+    char line[16];
+    int n = snprintf(line, sizeof line, "HTTP/2 %03d\r\n", st->status);
+    r->cb->on_head_raw(r->cb->ctx, line, (size_t)n);
+}
+
 static void cb_head(void *ctx, h2_stream *st)
 {
     xch_conn *xc = ctx;
@@ -46,6 +59,10 @@ static void cb_head(void *ctx, h2_stream *st)
     if (!r->got_bytes) {
         r->got_bytes = true;
         r->first_byte_ns = state(xc)->now;
+    }
+    if (r->cb && !r->cb->on_header && r->cb->on_head_raw) {
+        raw_status_line(r, st);
+        r->cb->on_head_raw(r->cb->ctx, "\r\n", 2); /* the head ends; trailers may follow */
     }
     if (r->cb && r->cb->on_headers_done)
         r->cb->on_headers_done(r->cb->ctx, st->status);
@@ -63,8 +80,17 @@ static void cb_field(void *ctx, h2_stream *st, const char *n, size_t nl, const c
         h->nclosed++;
         return;
     }
-    if (r->cb && r->cb->on_header)
+    if (nl == 10 && !strncasecmp(n, "set-cookie", 10))
+        r->h2_set_cookie = true;
+    if (r->cb && r->cb->on_header) {
         r->cb->on_header(r->cb->ctx, n, nl, v, vl);
+    } else if (r->cb && r->cb->on_head_raw) {
+        raw_status_line(r, st);
+        r->cb->on_head_raw(r->cb->ctx, n, nl);
+        r->cb->on_head_raw(r->cb->ctx, ": ", 2);
+        r->cb->on_head_raw(r->cb->ctx, v, vl);
+        r->cb->on_head_raw(r->cb->ctx, "\r\n", 2);
+    }
 }
 
 /* Body bytes: a read that brings more of a body already begun is a chunk
@@ -133,6 +159,7 @@ static void open_streams(xch_conn *xc, xh2 *h)
         xch_req *r = xc->wnext;
         r->h2.user = r;
         r->h2_closed = false;
+        r->h2_raw_head = r->h2_set_cookie = false;
         r->last_read_ns = 0;
         r->resp.chunks = 0;
         int rc = h2_submit_h1(h->s, scheme, r->data, r->len, &r->h2);
@@ -242,7 +269,7 @@ static void complete(xch_conn *xc, xch_req *r)
         xch_close(xc, false);
     xch_outcome o = {.err = -1, .status = r->h2.status, .service_ns = m.service_ns,
                      .ttfb_ns = m.ttfb_ns, .bytes_in = m.bytes_in, .bytes_out = m.bytes_out,
-                     .proto = "HTTP/2"};
+                     .proto = "HTTP/2", .set_cookie = r->h2_set_cookie};
     xch_finish(xc, r, &o);
 }
 

@@ -38,6 +38,7 @@ struct loop {
     int handled;           /* highest level given to post_fn */
     loop_post_fn post_fn;
     void *post_data;
+    loop_defer deferred;   /* sentinel of the deferred calls' ring */
     struct epoll_event evs[LOOP_BATCH];
 };
 
@@ -62,6 +63,7 @@ loop *loop_new(err *e)
         return NULL;
     }
     l->now_ns = clock_now_ns();
+    l->deferred.next = l->deferred.prev = &l->deferred;
     atomic_init(&l->stop, false);
     atomic_init(&l->posted, 0);
     return l;
@@ -318,10 +320,56 @@ static void run_timers(loop *l)
     }
 }
 
+/* ---- deferred calls: a ring with a sentinel, in the order deferred ---- */
+
+void loop_defer_start(loop *l, loop_defer *d, loop_timer_fn fn, void *data)
+{
+    d->fn = fn;
+    d->data = data;
+    if (d->next)
+        return;
+    d->prev = l->deferred.prev;
+    d->next = &l->deferred;
+    l->deferred.prev->next = d;
+    l->deferred.prev = d;
+}
+
+void loop_defer_cancel(loop *l, loop_defer *d)
+{
+    (void)l;
+    if (!d->next)
+        return;
+    d->prev->next = d->next;
+    d->next->prev = d->prev;
+    d->next = d->prev = NULL;
+}
+
+/* Runs the calls deferred before this pass (ones deferred while it runs
+ * wait for the next pass, which does not block: see wait_events). */
+static void run_deferred(loop *l)
+{
+    loop_defer *end = l->deferred.prev; /* the last one queued before the pass */
+    if (end == &l->deferred)
+        return;
+    for (;;) {
+        loop_defer *d = l->deferred.next;
+        bool last = d == end;
+        loop_defer_cancel(l, d);
+        d->fn(l, d->data);
+        /* end may have been cancelled by the call: stop at the first one
+         * deferred during the pass, or when the ring is empty */
+        if (last || atomic_load(&l->stop) || l->deferred.next == &l->deferred || !end->next)
+            return;
+    }
+}
+
 static int wait_events(loop *l)
 {
     struct timespec ts, *tsp = NULL;
-    if (l->nheap) {
+    if (l->deferred.next != &l->deferred) {
+        ts = (struct timespec){0};
+        tsp = &ts;
+    } else if (l->nheap) {
         uint64_t when = l->heap[0]->when_ns;
         uint64_t now = clock_now_ns();
         uint64_t d = when > now ? when - now : 0;
@@ -376,6 +424,8 @@ void loop_run(loop *l)
             if (got)
                 s->fn(l, fd, s->data, got);
         }
+        if (!atomic_load(&l->stop))
+            run_deferred(l);
         run_timers(l);
     }
 }

@@ -33,6 +33,16 @@ typedef struct loop_timer {
     void *data;
 } loop_timer;
 
+/* A call deferred to the end of the current batch of events (after its
+ * I/O, before its timers): what a timer at loop_now() does, without the
+ * heap (a script VU's wake after each response). Embedded in its owner;
+ * zero-initialise it. Deferring one already queued keeps its place. */
+typedef struct loop_defer {
+    struct loop_defer *next, *prev; /* NULL when not queued */
+    loop_timer_fn fn;
+    void *data;
+} loop_defer;
+
 /* Creates a loop. Returns NULL and fills e on failure. */
 loop *loop_new(err *e);
 void loop_free(loop *l);
@@ -49,6 +59,10 @@ void loop_timer_init(loop_timer *t);
 void loop_timer_start(loop *l, loop_timer *t, uint64_t when_ns, loop_timer_fn fn, void *data);
 void loop_timer_stop(loop *l, loop_timer *t);
 static inline bool loop_timer_active(const loop_timer *t) { return t->heap_idx != SIZE_MAX; }
+
+void loop_defer_start(loop *l, loop_defer *d, loop_timer_fn fn, void *data);
+void loop_defer_cancel(loop *l, loop_defer *d);
+static inline bool loop_defer_active(const loop_defer *d) { return d->next != NULL; }
 
 /* The monotonic time cached at the start of this batch of events. */
 uint64_t loop_now(const loop *l);

@@ -211,7 +211,7 @@ enum {
     ST_ERROR,
 };
 
-enum { H_NONE, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION };
+enum { H_NONE, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_SET_COOKIE };
 
 static const struct {
     const char *name; /* lowercase */
@@ -220,10 +220,12 @@ static const struct {
     [H_CONTENT_LENGTH] = {"content-length", 14},
     [H_TRANSFER_ENCODING] = {"transfer-encoding", 17},
     [H_CONNECTION] = {"connection", 10},
+    [H_SET_COOKIE] = {"set-cookie", 10}, /* noted (p->set_cookie), not read */
 };
 
 #define CAND_C ((1u << H_CONTENT_LENGTH) | (1u << H_CONNECTION))
 #define CAND_T (1u << H_TRANSFER_ENCODING)
+#define CAND_S (1u << H_SET_COOKIE)
 
 enum {
     F_CL = 1 << 0,         /* Content-Length seen */
@@ -233,6 +235,7 @@ enum {
     F_KEEP_ALIVE = 1 << 4, /* Connection: keep-alive */
     F_CAPTURE = 1 << 5,    /* header lines go to cb->on_header */
     F_TRAILERS = 1 << 6,   /* header-line states are reading chunked trailers */
+    F_LAST_CR = 1 << 7,    /* on_head_raw capture: the last byte counted was CR */
 };
 
 enum { V_BEFORE, V_IN, V_AFTER }; /* position inside a value token */
@@ -274,13 +277,14 @@ static void reset_for_next_status(http1_resp *p)
     p->flags = 0;
     p->content_length = 0;
     p->match = 0;
+    p->set_cookie = false;
     p->state = ST_VERSION;
 }
 
 static int status_line_done(http1_resp *p)
 {
     /* 1xx header lines are not reported: callers want the final response. */
-    if (p->cb && p->cb->on_header && !is_interim(p->status))
+    if (p->cb && (p->cb->on_header || p->cb->on_head_raw) && !is_interim(p->status))
         p->flags |= F_CAPTURE;
     p->state = ST_LINE_START;
     return HTTP1_NEED_MORE;
@@ -447,12 +451,27 @@ static size_t capture_room(const http1_resp *p)
     return cap - p->line_len;
 }
 
-static void capture(http1_resp *p, const char *s, size_t n)
+/* Counts (and with on_header copies) captured line bytes; on_head_raw
+ * gets the input itself, so only the count and the last byte matter. */
+static void capture_bytes(http1_resp *p, const char *s, size_t n)
 {
-    if (!(p->flags & F_CAPTURE) || n == 0)
-        return;
-    memcpy(p->cb->line_buf + p->line_len, s, n);
+    if (p->cb->on_header)
+        memcpy(p->cb->line_buf + p->line_len, s, n);
+    else
+        p->flags = (uint16_t)((p->flags & ~F_LAST_CR) | (s[n - 1] == '\r' ? F_LAST_CR : 0));
     p->line_len += (uint32_t)n;
+}
+
+/* Without capture (a URL run) this is the one test, inlined. */
+static inline void capture(http1_resp *p, const char *s, size_t n)
+{
+    if ((p->flags & F_CAPTURE) && n)
+        capture_bytes(p, s, n);
+}
+
+static bool captured_cr(const http1_resp *p)
+{
+    return p->cb->on_header ? p->cb->line_buf[p->line_len - 1] == '\r' : (p->flags & F_LAST_CR);
 }
 
 static void emit_header(http1_resp *p)
@@ -484,7 +503,10 @@ static int line_start(http1_resp *p, const char **sp)
         return HTTP1_EPARSE;
     /* The first letter rules out most names; trailers never frame. */
     unsigned char f = lower(c);
+    /* Set-Cookie only while capturing (a URL run never asks), trailers too. */
     p->cand = (p->flags & F_TRAILERS) ? 0 : f == 'c' ? CAND_C : f == 't' ? CAND_T : 0;
+    if (f == 's' && (p->flags & F_CAPTURE))
+        p->cand = CAND_S;
     p->match = 0;
     p->line_len = 0;
     p->state = ST_NAME; /* the byte is read there */
@@ -505,7 +527,7 @@ static bool lower_eq(const char *s, const char *lc, size_t n)
  * in one piece, so this is one short compare per candidate. */
 static void match_names(http1_resp *p, const char *s, size_t n)
 {
-    for (int k = H_CONTENT_LENGTH; k <= H_CONNECTION; k++) {
+    for (int k = H_CONTENT_LENGTH; k <= H_SET_COOKIE; k++) {
         if (!(p->cand & (1u << k)))
             continue;
         const char *name = known_headers[k].name;
@@ -518,9 +540,15 @@ static void match_names(http1_resp *p, const char *s, size_t n)
 static int name_done(http1_resp *p)
 {
     p->hdr = H_NONE;
-    for (int k = H_CONTENT_LENGTH; k <= H_CONNECTION; k++)
-        if ((p->cand & (1u << k)) && known_headers[k].len == p->match)
-            p->hdr = k;
+    if (p->cand) { /* most names ruled out every known one at their first letter */
+        for (int k = H_CONTENT_LENGTH; k <= H_SET_COOKIE; k++)
+            if ((p->cand & (1u << k)) && known_headers[k].len == p->match)
+                p->hdr = k;
+        if (p->hdr == H_SET_COOKIE) {
+            p->set_cookie = true;
+            p->hdr = H_NONE;
+        }
+    }
     p->name_len = p->line_len;
     p->vstate = V_BEFORE;
     p->tok = 0;
@@ -587,8 +615,7 @@ static int value_nl(http1_resp *p, const char **sp)
 {
     unsigned char c = (unsigned char)**sp;
     if (c == ' ' || c == '\t') {
-        if ((p->flags & F_CAPTURE) && p->line_len > p->name_len &&
-            p->cb->line_buf[p->line_len - 1] == '\r')
+        if ((p->flags & F_CAPTURE) && p->line_len > p->name_len && captured_cr(p))
             p->line_len--;
         if (capture_room(p) < 1)
             return HTTP1_ETOOBIG;
@@ -602,7 +629,7 @@ static int value_nl(http1_resp *p, const char **sp)
     int rc = value_end(p);
     if (rc < 0)
         return rc;
-    if (p->flags & F_CAPTURE)
+    if ((p->flags & F_CAPTURE) && p->cb->on_header)
         emit_header(p);
     p->state = ST_LINE_START;
     return HTTP1_NEED_MORE;
@@ -726,6 +753,8 @@ static int head_step(http1_resp *p, const char **sp, const char *end)
     const char *start = *sp;
     int rc = head_run(p, sp, lim);
     *used += (uint64_t)(*sp - start);
+    if (p->cb && p->cb->on_head_raw && *sp > start)
+        p->cb->on_head_raw(p->cb->ctx, start, (size_t)(*sp - start));
     return rc;
 }
 
@@ -737,7 +766,7 @@ static int size_line_done(http1_resp *p)
         p->cb->on_chunk(p->cb->ctx, p->num);
     if (p->num == 0) { /* last-chunk: trailer lines follow */
         p->flags = (uint16_t)((p->flags & ~F_CAPTURE) | F_TRAILERS);
-        if (p->cb && p->cb->on_header)
+        if (p->cb && (p->cb->on_header || p->cb->on_head_raw))
             p->flags |= F_CAPTURE;
         p->state = ST_LINE_START;
         return HTTP1_NEED_MORE;
@@ -910,6 +939,83 @@ int http1_resp_eof(http1_resp *p)
     if (p->state == ST_BODY_EOF || p->state == ST_DONE)
         return finish(p);
     return HTTP1_ECLOSED;
+}
+
+/* ---- raw heads, split when read ---- */
+
+/* The line at *off (its end excluded: LF, and CR before it); *off moves
+ * past the LF. */
+static const char *next_line(const char *raw, size_t len, size_t *off, size_t *llen)
+{
+    const char *s = raw + *off;
+    const char *nl = memchr(s, '\n', len - *off);
+    size_t n = nl ? (size_t)(nl - s) : len - *off;
+    *off += nl ? n + 1 : n;
+    *llen = n;
+    return s;
+}
+
+static void split_value(const char *v, size_t vlen, const char *name, size_t nlen,
+                        http1_header_fn fn, void *ctx)
+{
+    while (vlen && is_ows((unsigned char)*v))
+        v++, vlen--;
+    while (vlen && (is_ows((unsigned char)v[vlen - 1]) || v[vlen - 1] == '\r'))
+        vlen--;
+    fn(ctx, name, nlen, v, vlen);
+}
+
+void http1_head_split(const char *raw, size_t len, http1_header_fn fn, void *ctx)
+{
+    size_t off = 0;
+    bool trailers = false;
+    buf fold = {0};
+    while (off < len) {
+        size_t ll;
+        bool interim = false;
+        if (!trailers) { /* a status line: "HTTP/1.x SSS" */
+            const char *st = next_line(raw, len, &off, &ll);
+            const char *sp = memchr(st, ' ', ll); /* "HTTP/1.1 200", "HTTP/2 200" */
+            size_t at = sp ? (size_t)(sp - st) + 1 : ll;
+            int status = at + 3 <= ll ? (st[at] - '0') * 100 + (st[at + 1] - '0') * 10 +
+                                            (st[at + 2] - '0')
+                                      : 0;
+            interim = is_interim(status);
+        }
+        while (off < len) {
+            const char *line = next_line(raw, len, &off, &ll);
+            if (ll == 0 || (ll == 1 && line[0] == '\r'))
+                break; /* the empty line */
+            const char *colon = memchr(line, ':', ll);
+            if (!colon)
+                continue; /* unreachable: the parser refused such a line */
+            size_t nlen = (size_t)(colon - line);
+            const char *v = colon + 1;
+            size_t vlen = ll - nlen - 1;
+            /* obs-fold: the value goes on, joined by one SP (as the parser) */
+            bool folded = false;
+            while (off < len && (raw[off] == ' ' || raw[off] == '\t')) {
+                size_t cl;
+                const char *cont = next_line(raw, len, &off, &cl);
+                if (!folded) {
+                    buf_reset(&fold);
+                    buf_append(&fold, v, vlen);
+                    folded = true;
+                }
+                if (fold.len && fold.data[fold.len - 1] == '\r')
+                    fold.len--;
+                buf_append(&fold, " ", 1);
+                buf_append(&fold, cont + 1, cl - 1);
+            }
+            if (folded)
+                v = fold.data ? fold.data : "", vlen = fold.len;
+            if (!interim)
+                split_value(v, vlen, line, nlen, fn, ctx);
+        }
+        if (!interim)
+            trailers = true;
+    }
+    buf_free(&fold);
 }
 
 const char *http1_strerror(int code)

@@ -69,14 +69,23 @@ enum {
  * is called for the final response's headers and for chunked trailers
  * (after on_headers_done), never for 1xx responses. on_chunk is called for
  * every chunk-size line, the last one (size 0) included. */
+typedef void (*http1_header_fn)(void *ctx, const char *name, size_t nlen, const char *value,
+                                size_t vlen);
+
+/* on_head_raw, instead of on_header: the bytes of every head (status line
+ * and header lines, 1xx ones included) and of the trailers, as they are
+ * consumed; http1_head_split makes the header lines on_header would have
+ * had from them (their concatenation, after HTTP1_DONE), when they are
+ * wanted. The same line_cap limit applies; line_buf is not written. */
 typedef struct http1_callbacks {
-    void (*on_header)(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen);
+    http1_header_fn on_header;
     void (*on_headers_done)(void *ctx, int status);
     void (*on_body)(void *ctx, const char *data, size_t len); /* decoded body bytes */
     void (*on_chunk)(void *ctx, uint64_t size);                /* each chunk header */
     void *ctx;
     char *line_buf;
     size_t line_cap;
+    void (*on_head_raw)(void *ctx, const char *data, size_t len);
 } http1_callbacks;
 
 typedef struct http1_resp {
@@ -97,6 +106,9 @@ typedef struct http1_resp {
     bool has_length;     /* Content-Length given (and no Transfer-Encoding) */
     bool close_delimited;/* body ends at EOF (call http1_resp_eof) */
     bool headers_done;
+    bool set_cookie;     /* the final response (or its trailers) has a
+                            Set-Cookie line; detected only with capture
+                            (on_header or on_head_raw) */
     uint64_t content_length; /* as sent, also for HEAD / 204 / 304 */
     uint64_t header_bytes; /* bytes of status line + headers (incl. 1xx), so
                               0 at EOF means the peer sent nothing */
@@ -136,6 +148,14 @@ int http1_resp_parse(http1_resp *p, const char *data, size_t len, size_t *consum
  * close-delimited body (or the response was already done), HTTP1_ECLOSED
  * otherwise. */
 int http1_resp_eof(http1_resp *p);
+
+/* Calls fn for each header line of raw (the on_head_raw bytes of one
+ * response that parsed to HTTP1_DONE): the final response's headers, then
+ * its trailers, never a 1xx response's; names as sent, values without
+ * surrounding whitespace, an obs-fold joined with one SP; exactly what
+ * on_header gets. A value longer than the line cap was refused by the
+ * parser already. */
+void http1_head_split(const char *raw, size_t len, http1_header_fn fn, void *ctx);
 
 /* A short description of an error code ("malformed response", ...). */
 const char *http1_strerror(int code);

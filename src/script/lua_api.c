@@ -629,7 +629,7 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     lua_pop(L, 1);
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
-        {"http", lua_http_call}, {"redirect", lua_http_redirect}, {"response_index", lua_http_response_index},
+        {"http", lua_http_call}, {"http_getter", lua_http_getter}, {"redirect", lua_http_redirect}, {"response_index", lua_http_response_index},
         {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
         {"check", l_check}, {"checker", l_checker}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"metric_id", l_metric_add_id},

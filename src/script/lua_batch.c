@@ -46,7 +46,7 @@ static lua_batch *batch_of(lua_vu *vu)
     }
     for (uint32_t i = 0; i < b->cap; i++) {
         loop_timer_init(&b->sub[i].timer);
-        loop_timer_init(&b->sub[i].wake);
+        b->sub[i].wake = (loop_defer){0};
         loop_timer_init(&b->sub[i].next);
         b->sub[i].co_ref = LUA_NOREF;
     }

@@ -69,10 +69,11 @@ struct vu_http {
     xch_req **pipe_x;        /* &pipe[i].x, for xch_submit_all */
     uint32_t npipe, pipe_cap;
     uint32_t pending;        /* requests of the call without an outcome yet */
-    char line[VU_LINE_BYTES]; /* header lines: responses are parsed one after another */
+    buf call_url;            /* C.http's URL, for res._r */
     uint64_t body_max;
     bool in_flight;
     bool discard_body;       /* params.raw = "discard": the body is not kept (wrk, no response()) */
+    bool own_result;         /* http_get: its continuation makes the response (no results pushed) */
     /* The request last built: a VU calling http.get(URL) in a loop sends
      * the same bytes every time, so they are built once. */
     char built_url[512];
@@ -173,6 +174,7 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
     c->err_kind = o->err;
     c->status = o->err < 0 ? o->status : 0;
     c->proto = o->proto;
+    c->set_cookie = o->err < 0 && o->set_cookie;
     if (o->err >= 0)
         snprintf(c->err, sizeof c->err, "%s", o->msg);
     /* A pipeline wakes its VU with its last outcome. */
@@ -184,21 +186,14 @@ static void on_outcome(xch_req *r, const xch_outcome *o)
     lua_vu_wake(h->vu);
 }
 
-static void on_hdr(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+/* The response's head bytes, kept as they came (one copy per read, not
+ * one per header line): split into header lines only when the script
+ * reads res.headers (proto/http1's http1_head_split). */
+static void on_head_raw(void *ctx, const char *data, size_t len)
 {
     vu_call *h = ctx;
-    if (nlen == 10 && !strncasecmp(name, "set-cookie", 10))
-        h->set_cookie = true;
-    if (buf_reserve(&h->hdrs, nlen + vlen + 2)) {
+    if (buf_append(&h->hdrs, data, len))
         h->truncated = true;
-        return;
-    }
-    char *p = buf_wpos(&h->hdrs);
-    memcpy(p, name, nlen);
-    p[nlen] = 0;
-    memcpy(p + nlen + 1, value, vlen);
-    p[nlen + 1 + vlen] = 0;
-    h->hdrs.len += nlen + vlen + 2;
 }
 
 static void on_body(void *ctx, const char *data, size_t len)
@@ -249,8 +244,8 @@ static hconn *pool_take(vu_http *h, const char *key, xch_target *t)
 static void call_link(vu_http *h, vu_call *c)
 {
     c->h = h;
-    c->cb = (http1_callbacks){.on_header = on_hdr, .on_body = on_body, .ctx = c,
-                              .line_buf = h->line, .line_cap = sizeof h->line};
+    c->cb = (http1_callbacks){.on_head_raw = on_head_raw, .on_body = on_body, .ctx = c,
+                              .line_cap = VU_LINE_BYTES};
     c->x.owner = c;
     c->x.on_done = on_outcome;
     c->x.cb = &c->cb;
@@ -417,17 +412,12 @@ static xch_target *request_target(vu_http *h, bool same, const char *urls, size_
     return t;
 }
 
-/* C.http(method, url, body, params) */
-int lua_http_call(lua_State *L)
+/* Sends method urls (the body at index 3, params at 4, both may be none)
+ * and leaves the VU waiting for the response. */
+static void http_start(lua_State *L, lua_vu *vu, vu_http *h, const char *method, const char *urls,
+                       size_t ulen)
 {
-    lua_vu *vu = lua_args_need_vu(L, "http.request");
     lua_worker *w = vu->w;
-    const char *method = luaL_checkstring(L, 1);
-    size_t ulen;
-    const char *urls = luaL_checklstring(L, 2, &ulen);
-    vu_http *h = http_state(vu);
-    if (!h)
-        return luaL_error(L, "out of memory");
     bool same = same_request(L, h, method, urls, ulen);
     if (!same) {
         h->built_url_len = 0;
@@ -443,7 +433,7 @@ int lua_http_call(lua_State *L)
     if (params) {
         lua_getfield(L, 4, "name");
         if (!lua_isnil(L, -1) && !(pname = lua_tostring(L, -1)))
-            return luaL_error(L, "http: params.name must be a string");
+            luaL_error(L, "http: params.name must be a string");
         lua_pop(L, 1);
     }
     set_name(&h->one, pname, urls, same);
@@ -455,7 +445,7 @@ int lua_http_call(lua_State *L)
     err e;
     xch_target *t = request_target(h, same, urls, ulen, &e);
     if (!t)
-        return luaL_error(L, "http: %s", e.msg);
+        luaL_error(L, "http: %s", e.msg);
     call_reset(&h->one);
     h->body_max = HTTP_BODY_MAX;
     h->npipe = 0;
@@ -472,6 +462,24 @@ int lua_http_call(lua_State *L)
     h->hc = pool_take(h, h->built_key, t);
     vu->wait = VW_HTTP;
     xch_submit(&h->hc->xc, x);
+}
+
+/* C.http(method, url, body, params): yields; resumed with the results of
+ * lua_http_push_result. */
+int lua_http_call(lua_State *L)
+{
+    lua_vu *vu = lua_args_need_vu(L, "http.request");
+    const char *method = luaL_checkstring(L, 1);
+    size_t ulen;
+    const char *urls = luaL_checklstring(L, 2, &ulen);
+    vu_http *h = http_state(vu);
+    if (!h)
+        return luaL_error(L, "out of memory");
+    h->own_result = false;
+    buf_reset(&h->call_url);
+    if (buf_append(&h->call_url, urls, ulen))
+        return luaL_error(L, "out of memory");
+    http_start(L, vu, h, method, urls, ulen);
     return lua_yield(L, 0);
 }
 
@@ -586,6 +594,7 @@ int lua_http_pipeline(lua_State *L)
     h->body_max = HTTP_BODY_MAX;
     h->npipe = (uint32_t)n;
     h->pending = (uint32_t)n;
+    h->own_result = false;
     h->in_flight = true;
     h->hc = pool_take(h, key, t);
     vu->wait = VW_HTTP;
@@ -610,12 +619,15 @@ static void canonical(char *s)
 enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_FIRST_BODY, T_DECODING,
        T_COUNT };
 
-/* A response's raw string (res._r): its timings (T_COUNT doubles), the
- * method and a NUL, then its headers as "name\0value\0" pairs. Tables are
- * made from it only when the script reads res.timings, res.method or
- * res.headers (most scripts never do): one string per response instead of
- * three tables. */
+/* A response's raw string (res._r): its timings (T_COUNT doubles), then
+ * the method, the protocol ("" when nothing was sent) and the URL, each
+ * ended by a NUL, then its head as it came (status line, header lines,
+ * trailers: split by http1_head_split when read). Tables and strings are made from it
+ * only when the script reads res.timings, res.method, res.headers, res.url
+ * or res.proto (most scripts never do): one string per response instead of
+ * three tables and two fields. */
 #define RAW_TIMINGS (sizeof(double) * T_COUNT)
+enum { RAW_METHOD, RAW_PROTO, RAW_URL, RAW_STRINGS };
 
 static const char *raw_of(lua_State *L, int idx, size_t *len)
 {
@@ -626,58 +638,65 @@ static const char *raw_of(lua_State *L, int idx, size_t *len)
     return raw;
 }
 
-/* The method and the header block of raw (len: its length). */
-static const char *raw_method(const char *raw, size_t len, size_t *mlen)
+/* The which-th NUL-ended string after the timings of raw (len: its
+ * length; RAW_STRINGS: the header block, up to the end). */
+static const char *raw_string(const char *raw, size_t len, int which, size_t *slen)
 {
-    *mlen = len > RAW_TIMINGS ? strnlen(raw + RAW_TIMINGS, len - RAW_TIMINGS) : 0;
-    return raw + RAW_TIMINGS;
+    size_t off = RAW_TIMINGS;
+    *slen = 0;
+    if (len <= off)
+        return "";
+    for (int i = 0; i < which && off < len; i++)
+        off += strnlen(raw + off, len - off) + 1;
+    if (off >= len)
+        return "";
+    *slen = which == RAW_STRINGS ? len - off : strnlen(raw + off, len - off);
+    return raw + off;
 }
 
-/* Pushes the headers table of a response's raw string (the
- * "name\0value\0" block after the timings and the method). */
+/* One header line into the headers table at the top of L: the name in
+ * canonical case, repeated names joined with ", ", Set-Cookie a list. */
+static void add_header(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
+{
+    lua_State *L = ctx;
+    char cn[256];
+    size_t cl = nl < sizeof cn - 1 ? nl : sizeof cn - 1;
+    memcpy(cn, name, cl);
+    cn[cl] = 0;
+    canonical(cn);
+    if (!strcmp(cn, "Set-Cookie")) {
+        /* Never merged with ", ": a cookie's Expires has commas. A list. */
+        if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, cn);
+        }
+        lua_pushlstring(L, val, vl);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_getfield(L, -1, cn);
+    if (lua_isstring(L, -1)) {
+        lua_pushstring(L, ", ");
+        lua_pushlstring(L, val, vl);
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, val, vl);
+    }
+    lua_setfield(L, -2, cn);
+}
+
+/* Pushes the headers table of a response's raw string (the head bytes at
+ * its end, split here: most responses are never asked for theirs). */
 static void push_headers(lua_State *L, const char *raw, size_t all)
 {
-    size_t ml;
-    raw_method(raw, all, &ml);
-    size_t skip = all ? RAW_TIMINGS + ml + 1 : 0;
-    size_t len = all > skip ? all - skip : 0;
-    raw += skip;
+    size_t len;
+    raw = raw_string(raw, all, RAW_STRINGS, &len);
     lua_newtable(L);
-    for (size_t off = 0; off < len;) {
-        const char *name = raw + off;
-        size_t nl = strnlen(name, len - off);
-        const char *val = name + nl + 1;
-        size_t vl = off + nl + 1 < len ? strnlen(val, len - off - nl - 1) : 0;
-        off += nl + vl + 2;
-        char cn[256];
-        size_t cl = nl < sizeof cn - 1 ? nl : sizeof cn - 1;
-        memcpy(cn, name, cl);
-        cn[cl] = 0;
-        canonical(cn);
-        if (!strcmp(cn, "Set-Cookie")) {
-            /* Never merged with ", ": a cookie's Expires has commas. A list. */
-            if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
-                lua_pop(L, 1);
-                lua_newtable(L);
-                lua_pushvalue(L, -1);
-                lua_setfield(L, -3, cn);
-            }
-            lua_pushlstring(L, val, vl);
-            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_getfield(L, -1, cn);
-        if (lua_isstring(L, -1)) {
-            lua_pushstring(L, ", ");
-            lua_pushlstring(L, val, vl);
-            lua_concat(L, 3);
-        } else {
-            lua_pop(L, 1);
-            lua_pushlstring(L, val, vl);
-        }
-        lua_setfield(L, -2, cn);
-    }
+    http1_head_split(raw, len, add_header, L);
 }
 
 /* Upvalues of the response's __index. */
@@ -693,12 +712,15 @@ static int response_index(lua_State *L)
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &kl) : "";
     bool timings = kl == 7 && !memcmp(k, "timings", 7);
     bool headers = kl == 7 && !memcmp(k, "headers", 7);
-    bool method = kl == 6 && !memcmp(k, "method", 6);
+    int str = kl == 6 && !memcmp(k, "method", 6) ? RAW_METHOD
+            : kl == 5 && !memcmp(k, "proto", 5)  ? RAW_PROTO
+            : kl == 3 && !memcmp(k, "url", 3)    ? RAW_URL
+                                                 : -1;
     if (kl == 9 && !memcmp(k, "redirects", 9)) {
         lua_pushinteger(L, 0);
         return 1;
     }
-    if (!timings && !headers && !method) {
+    if (!timings && !headers && str < 0) {
         lua_pushvalue(L, 2);
         lua_rawget(L, lua_upvalueindex(UP_METHODS));
         return 1;
@@ -723,9 +745,11 @@ static int response_index(lua_State *L)
         lua_pushvalue(L, lua_upvalueindex(UP_CIHEADERS));
         lua_setmetatable(L, -2);
     } else {
-        size_t ml;
-        const char *m = raw_method(raw, len, &ml);
-        lua_pushlstring(L, len ? m : "", ml);
+        size_t sl;
+        const char *v = raw_string(raw, len, str, &sl);
+        if (str != RAW_METHOD && !sl) /* not sent, or the table's own field */
+            return 0;
+        lua_pushlstring(L, v, sl);
     }
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
@@ -747,9 +771,10 @@ int lua_http_response_index(lua_State *L)
     return 1;
 }
 
-/* res._r (see RAW_TIMINGS), built in the VU's buffer h->hdrs: the timings
- * and the method go in front of the headers captured there. */
-static void push_raw(lua_State *co, vu_call *h, bool ok)
+/* res._r (see RAW_TIMINGS), built in the call's buffer h->hdrs: the
+ * timings, the method, the protocol and the URL (urls, url_len bytes;
+ * NULL: "") go in front of the head captured there. */
+static void push_raw(lua_State *co, vu_call *h, bool ok, const char *urls, size_t url_len)
 {
     const xch_req *x = &h->x;
     uint64_t dec = ok ? x->decode_ns : 0;
@@ -764,22 +789,28 @@ static void push_raw(lua_State *co, vu_call *h, bool ok)
         [T_FIRST_BODY] = lua_args_ms(ok && x->first_body_ns > x->sent_ns ? x->first_body_ns - x->sent_ns : 0),
         [T_DECODING] = lua_args_ms(dec),
     };
-    size_t ml = strlen(h->method), hl = ok ? h->hdrs.len : 0;
-    size_t pre = sizeof t + ml + 1;
+    const char *proto = h->proto ? h->proto : "";
+    if (!urls)
+        urls = "", url_len = 0;
+    size_t ml = strlen(h->method), pl = strlen(proto), hl = ok ? h->hdrs.len : 0;
+    size_t pre = sizeof t + ml + 1 + pl + 1 + url_len + 1;
     if (buf_reserve(&h->hdrs, pre)) {
         lua_pushlstring(co, (const char *)t, sizeof t); /* timings only */
     } else {
         char *d = h->hdrs.data;
         memmove(d + pre, d, hl);
         memcpy(d, t, sizeof t);
-        memcpy(d + sizeof t, h->method, ml + 1);
+        char *p = d + sizeof t;
+        memcpy(p, h->method, ml + 1);
+        p += ml + 1;
+        memcpy(p, proto, pl + 1);
+        p += pl + 1;
+        memcpy(p, urls, url_len);
+        p[url_len] = 0;
         lua_pushlstring(co, d, pre + hl);
     }
 }
 
-/* The call returns status, body, raw, error, error_code, truncated,
- * set_cookie and proto (nil when not so); the prelude makes the response table with
- * one table constructor, cheaper than setting fields from C. */
 /* A pipeline's results: status (0: failed), body and raw string of each
  * request, in order. */
 static int push_pipe_results(lua_State *co, vu_http *h)
@@ -790,20 +821,33 @@ static int push_pipe_results(lua_State *co, vu_http *h)
         bool ok = c->err_kind < 0;
         lua_pushinteger(co, ok ? c->status : 0);
         lua_pushlstring(co, c->body.data ? c->body.data : "", c->body.len);
-        push_raw(co, c, ok);
+        push_raw(co, c, ok, NULL, 0);
     }
     return (int)(3 * h->npipe);
 }
 
+/* The call returns status, body, raw (with the URL and protocol), set_cookie,
+ * then error, error_code and truncated only when there is one of them (nil
+ * when not so); the prelude makes the response table with one table
+ * constructor, with three fields when the last three are nil (a nil field
+ * costs a table store all the same). */
 int lua_http_push_result(lua_State *co, lua_vu *vu)
 {
+    if (vu->http->own_result)
+        return 0;
     if (vu->http->npipe)
         return push_pipe_results(co, vu->http);
     vu_call *h = &vu->http->one;
     bool ok = h->err_kind < 0;
     lua_pushinteger(co, ok ? h->status : 0);
     lua_pushlstring(co, h->body.data ? h->body.data : "", h->body.len);
-    push_raw(co, h, ok);
+    push_raw(co, h, ok, vu->http->call_url.data, vu->http->call_url.len);
+    if (ok && h->set_cookie)
+        lua_pushboolean(co, 1);
+    else
+        lua_pushnil(co);
+    if (ok && !h->truncated)
+        return 4;
     if (!ok) {
         lua_pushstring(co, h->err);
         lua_pushstring(co, metrics_err_kind_name((err_kind)h->err_kind));
@@ -815,15 +859,105 @@ int lua_http_push_result(lua_State *co, lua_vu *vu)
         lua_pushboolean(co, 1);
     else
         lua_pushnil(co);
-    if (ok && h->set_cookie)
-        lua_pushboolean(co, 1);
-    else
-        lua_pushnil(co);
-    if (h->proto)
-        lua_pushstring(co, h->proto);
-    else
-        lua_pushnil(co);
     return 8;
+}
+
+/* Upvalues of http_get: the worker (as every C.* function), the Response
+ * metatable, then the response's field names, interned once. */
+enum { UG_WORKER = 1, UG_RESPONSE, UG_STATUS, UG_BODY, UG_RAW, UG_ERROR, UG_CODE, UG_TRUNCATED,
+       UG_COUNT = UG_TRUNCATED };
+
+/* t[key] = the value at the top (t below it); key an upvalue. */
+static void set_key(lua_State *L, int key)
+{
+    lua_pushvalue(L, lua_upvalueindex(key));
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
+/* http_get's continuation: the response table, made here (in C, with the
+ * keys from upvalues) instead of from eight results, a Lua table
+ * constructor and setmetatable: status, body and _r, with url and proto
+ * in _r (read through __index); error, error_code and truncated when
+ * there are. Then "more": nil, or 1 when the response set a cookie, 2 when
+ * its status is a redirect (the prelude's request() goes on with it). */
+static int http_get_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    vu_call *h = &lua_vu_of(L)->http->one;
+    bool ok = h->err_kind < 0;
+    bool plain = ok && !h->truncated;
+    lua_createtable(L, 0, plain ? 3 : 6);
+    lua_pushvalue(L, lua_upvalueindex(UG_STATUS));
+    lua_pushinteger(L, ok ? h->status : 0);
+    lua_rawset(L, -3);
+    lua_pushvalue(L, lua_upvalueindex(UG_BODY));
+    lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
+    lua_rawset(L, -3);
+    lua_pushvalue(L, lua_upvalueindex(UG_RAW));
+    size_t ulen;
+    const char *urls = lua_tolstring(L, 1, &ulen);
+    push_raw(L, h, ok, urls, ulen);
+    lua_rawset(L, -3);
+    if (!plain) {
+        if (!ok) {
+            lua_pushstring(L, h->err);
+            set_key(L, UG_ERROR);
+            lua_pushstring(L, metrics_err_kind_name((err_kind)h->err_kind));
+            set_key(L, UG_CODE);
+        }
+        if (h->truncated) {
+            lua_pushboolean(L, 1);
+            set_key(L, UG_TRUNCATED);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(UG_RESPONSE));
+    lua_setmetatable(L, -2);
+    if (ok && h->set_cookie)
+        lua_pushinteger(L, 1);
+    else if (ok && redirect_status(h->status))
+        lua_pushinteger(L, 2);
+    else
+        return 1;
+    return 2;
+}
+
+/* http_get(url): http.get(url) with no params (the prelude's plain case):
+ * returns the response and "more" (see http_get_k); nil, 3 when url is not
+ * a string (request() says what is wrong). */
+static int http_get(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        lua_pushnil(L);
+        lua_pushinteger(L, 3);
+        return 2;
+    }
+    lua_vu *vu = lua_args_need_vu(L, "http.request");
+    vu_http *h = http_state(vu);
+    if (!h)
+        return luaL_error(L, "out of memory");
+    lua_settop(L, 1);
+    size_t ulen;
+    const char *urls = lua_tolstring(L, 1, &ulen);
+    h->own_result = true;
+    http_start(L, vu, h, "GET", urls, ulen);
+    return lua_yieldk(L, 0, 0, http_get_k);
+}
+
+/* C.http_getter(Response): the http_get above, with its upvalues. */
+int lua_http_getter(lua_State *L)
+{
+    static const char *const keys[] = {"status", "body", "_r", "error", "error_code",
+                                       "truncated"};
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        lua_pushstring(L, keys[i]);
+    lua_pushcclosure(L, http_get, UG_COUNT);
+    return 1;
 }
 
 /* C.redirect(status, method, url, location): the next hop's URL, method
@@ -881,6 +1015,7 @@ void lua_http_vu_free(lua_vu *vu)
     buf_free(&h->req);
     buf_free(&h->one.body);
     buf_free(&h->one.hdrs);
+    buf_free(&h->call_url);
     for (uint32_t i = 0; i < h->pipe_cap; i++) {
         buf_free(&h->pipe[i].body);
         buf_free(&h->pipe[i].hdrs);

@@ -22,10 +22,15 @@ int lua_http_call(lua_State *L);
 /* C.pipe(list, params): a wrk pipeline (list[i] = {method, url, bytes}),
  * sent in one write on one connection; yields until every response. */
 int lua_http_pipeline(lua_State *L);
-/* Pushes the results of vu's finished call onto co (status, body, raw,
- * error, error_code, truncated, set_cookie, proto; returns 8), or for a
- * pipeline status, body, raw of each request (returns 3 x its length). */
+/* Pushes the results of vu's finished C.http call onto co (status, body,
+ * raw, set_cookie, then error, error_code, truncated when one is not
+ * nil; returns how many), or for a pipeline status, body, raw of each
+ * request (returns 3 x its length). None for http_get (its continuation
+ * makes the response). */
 int lua_http_push_result(lua_State *co, lua_vu *vu);
+/* C.http_getter(Response): http_get(url), the plain http.get(url) that
+ * makes the response table in C (lua_http.c). */
+int lua_http_getter(lua_State *L);
 /* C.response_index(CIHeaders, methods): Response.__index (res.timings,
  * res.headers, res.method, res.redirects and the methods). */
 int lua_http_response_index(lua_State *L);

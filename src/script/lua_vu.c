@@ -140,13 +140,13 @@ static void on_wake(loop *l, void *data)
 
 void lua_vu_wake(lua_vu *vu)
 {
-    loop_timer_start(vu->lp, &vu->wake, loop_now(vu->lp), on_wake, vu);
+    loop_defer_start(vu->lp, &vu->wake, on_wake, vu);
 }
 
 void lua_vu_cancel(lua_vu *vu)
 {
     loop_timer_stop(vu->lp, &vu->next);
-    loop_timer_stop(vu->lp, &vu->wake);
+    loop_defer_cancel(vu->lp, &vu->wake);
     loop_timer_stop(vu->lp, &vu->timer);
     vu->hooks->cancel_call(vu);
     if (vu->in_iter) {
@@ -163,7 +163,7 @@ void lua_vu_cancel(lua_vu *vu)
 void lua_vu_free(lua_vu *vu)
 {
     loop_timer_stop(vu->lp, &vu->next);
-    loop_timer_stop(vu->lp, &vu->wake);
+    loop_defer_cancel(vu->lp, &vu->wake);
     loop_timer_stop(vu->lp, &vu->timer);
     vu->hooks->free_calls(vu);
 }

@@ -2,10 +2,12 @@
  * worker-side types the script layer shares (lua_worker.c runs the
  * executors, lua_api.c implements the calls that wait). A VU's coroutine
  * runs a small driver that calls the scenario's function once per
- * iteration inside xpcall; a call that waits (http, ws, sleep) records
- * what it waits for in vu->wait and yields; the completion schedules
- * vu->wake on the loop, which pushes the results and resumes the VU, so a
- * coroutine is never resumed from inside an I/O callback. */
+ * iteration, the iterations under one xpcall (an error ends its iteration
+ * and the driver enters the next); a call that waits (http, ws, sleep)
+ * records what it waits for in vu->wait and yields; the completion defers
+ * vu->wake to the end of the loop's batch, which pushes the results and
+ * resumes the VU, so a coroutine is never resumed from inside an I/O
+ * callback. */
 #ifndef VOLLEY_LUA_VU_H
 #define VOLLEY_LUA_VU_H
 
@@ -69,7 +71,7 @@ struct lua_vu {
     uint64_t iters_done;
     uint64_t iter_start_ns;
     loop_timer timer;        /* sleep, ws timeouts */
-    loop_timer wake;         /* deferred resume */
+    loop_defer wake;         /* deferred resume (end of the loop's batch) */
     loop_timer next;         /* the next iteration (between iterations) */
     vu_http *http;           /* lazily allocated (lua_http.c) */
     struct ws_sock *ws;      /* the socket a VW_WS wait is about */

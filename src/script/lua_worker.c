@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "load/rawq.h"
 #include "script/lua_api.h"
+#include "script/lua_pool.h"
 #include "script/lua_vu.h"
 #include "script/lua_wrk.h"
 
@@ -53,6 +54,7 @@ struct lua_worker {
     uint64_t start_ns;
     loop *lp;                /* sh.lp */
     lua_State *L;
+    lua_pool *pool;          /* L's allocator (script/lua_pool) */
     metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
     lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
     uint32_t nsc;
@@ -587,7 +589,7 @@ static int setup_scenario(lua_worker *w, uint32_t i, err *e)
         vu->id = ctx->vu_base[i] + vu->index + 1;
         vu->co_ref = LUA_NOREF;
         loop_timer_init(&vu->timer);
-        loop_timer_init(&vu->wake);
+        vu->wake = (loop_defer){0};
         loop_timer_init(&vu->next);
         int rc = lua_vu_init(vu, e);
         if (rc)
@@ -636,10 +638,13 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
         err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto fail;
     }
-    if (!(w->L = luaL_newstate())) {
+    if (!(w->L = luaL_newstate()) || !(w->pool = lua_pool_new())) {
         err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
         goto fail;
     }
+    /* Small blocks reused from free lists, not malloc'd and freed each
+     * request (luaL_newstate's few blocks are taken over). */
+    lua_setallocf(w->L, lua_pool_alloc, w->pool);
     /* Generational GC: a request's response table and strings die young. */
     lua_gc(w->L, LUA_GCGEN, 0, 0);
     if (lua_api_install(w->L, w, ctx->dir, ctx->env, ctx->nenv, e) ||
@@ -677,6 +682,7 @@ static void op_destroy(void *p)
      * connections on the loop, which must still exist). */
     if (w->L)
         lua_close(w->L);
+    lua_pool_free(w->pool);
     for (uint32_t i = 0; i < w->nsc; i++) {
         for (uint32_t j = 0; j < w->sc[i].nvus; j++)
             if (w->sc[i].vus[j].w)

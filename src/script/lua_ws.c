@@ -99,7 +99,7 @@ static bool ws_ready(ws_sock *s)
 static void ws_maybe_wake(ws_sock *s)
 {
     lua_vu *vu = s->vu;
-    if (vu && vu->wait == VW_WS && vu->ws == s && !loop_timer_active(&vu->wake) && ws_ready(s)) {
+    if (vu && vu->wait == VW_WS && vu->ws == s && !loop_defer_active(&vu->wake) && ws_ready(s)) {
         loop_timer_stop(vu->lp, &vu->timer);
         lua_vu_wake(vu);
     }

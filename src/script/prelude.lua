@@ -201,6 +201,7 @@ function http.clear_cookies() jars[jar_key()] = nil end
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
 local http_call = C.http
+local http_get = C.http_getter(Response)
 -- r0, cookie0: the first response when the caller made the call already
 -- (http.get's plain path), to go on with its cookie or redirect.
 local function request(method, url, body, params, r0, cookie0)
@@ -229,10 +230,15 @@ local function request(method, url, body, params, r0, cookie0)
       end
     end
     if not r then
-      local status, rbody, raw, err, code, trunc, proto
-      status, rbody, raw, err, code, trunc, cookie, proto = http_call(method, url, body, p)
-      r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                         error_code = code, truncated = trunc, proto = proto }, Response)
+      local status, rbody, raw, err, code, trunc
+      status, rbody, raw, cookie, err, code, trunc = http_call(method, url, body, p)
+      -- url, proto (and timings, headers, method) are read from _r
+      if err == nil and trunc == nil then
+        r = setmetatable({ status = status, body = rbody, _r = raw }, Response)
+      else
+        r = setmetatable({ status = status, body = rbody, _r = raw, error = err,
+                           error_code = code, truncated = trunc }, Response)
+      end
     end
     -- r.headers is built (lazily, with CIHeaders) only when something
     -- reads it: here only when the response set a cookie or redirects.
@@ -255,14 +261,14 @@ end
 
 function http.request(method, url, body, params) return request(method, url, body, params) end
 function http.get(url, params)
-  -- The plain case (a URL, no params, no cookie jar in this worker yet):
-  -- one call here; request() only for a redirect or a cookie.
-  if params == nil and not any_jar and type(url) == "string" then
-    local status, rbody, raw, err, code, trunc, cookie, proto = http_call("GET", url, nil, nil)
-    local r = setmetatable({ status = status, body = rbody, _r = raw, url = url, error = err,
-                             error_code = code, truncated = trunc, proto = proto }, Response)
-    if not cookie and not REDIRECT[status] then return r end
-    return request("GET", url, nil, nil, r, cookie)
+  -- The plain case (no params, no cookie jar in this worker yet): one
+  -- call here; request() only for a redirect or a cookie.
+  if params == nil and not any_jar then
+    -- the response made in C; more: 1 a cookie, 2 a redirect, 3 url is
+    -- not a string (request() raises the error)
+    local r, more = http_get(url)
+    if not more then return r end
+    return request("GET", url, nil, nil, r, more == 1)
   end
   return request("GET", url, nil, params)
 end
@@ -592,6 +598,34 @@ local function handler(e)
   if type(e) ~= "string" then e = tostring(e) end
   return e
 end
+local function clear_jar()
+  local co = co_running()
+  if jars[co] and not keep_jar[co] then jars[co] = nil end
+end
+-- A scenario's iterations one after another under one xpcall (an xpcall
+-- per iteration was ~400 instructions of a minimal script's request);
+-- returns when C.iter_end says the scenario is over. The cookie jar is
+-- emptied before each iteration but the first (the driver did that one).
+local iter_end = C.iter_end
+local function iterate(fn, data)
+  while true do
+    fn(data)
+    if iter_end(true) == true then return end
+    if any_jar then clear_jar() end
+  end
+end
+-- Run without its line information (and its upvalues joined again), so
+-- that error(msg, 2) in the VU function gets no "volley:N:" position, as
+-- when xpcall (a C function) called it.
+do
+  local bare = load(string.dump(iterate, true), "=volley", "b")
+  local i = 1
+  while debug.getupvalue(iterate, i) do
+    debug.upvaluejoin(bare, i, iterate, i)
+    i = i + 1
+  end
+  iterate = bare
+end
 -- setup()'s return value reaches every iteration as its argument (each VU
 -- has its own copy, as in k6); setup's own return is kept as JSON.
 return function(fn, phase)
@@ -600,10 +634,7 @@ return function(fn, phase)
   local data = sj and C.json_decode(sj) or nil
   local first, stopping = true, false
   while true do
-    if any_jar and not stopping then
-      local co = co_running()
-      if jars[co] and not keep_jar[co] then jars[co] = nil end
-    end
+    if any_jar and not stopping then clear_jar() end
     local ok, r
     if first and not phase and type(vu_init) == "function" then
       ok, r = xpcall(vu_init, handler, data)
@@ -612,6 +643,11 @@ return function(fn, phase)
     first = false
     -- resumed with true: the scenario is over, this VU's stop hooks run
     if stopping then ok, r = xpcall(stop_hook, handler, data)
+    elseif not phase then
+      -- returns (ok) only when the scenario is over; an error ends the
+      -- iteration it happened in, and the next pass goes on with the next
+      ok, r = xpcall(iterate, handler, fn, data)
+      if ok then stopping = true; goto continue end
     else ok, r = xpcall(fn, handler, data) end
     if ok and capture then
       local eok, js = pcall(C.json_encode, r)
@@ -619,6 +655,7 @@ return function(fn, phase)
       else C.phase_result(js) end
     end
     stopping = C.iter_end(ok, r) == true
+    ::continue::
   end
 end
 

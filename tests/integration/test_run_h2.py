@@ -562,3 +562,31 @@ def test_max_header_size_applies_to_http2_heads(volley_bin, nginx_h2):
     t = run(volley_bin, "-n", "5", "-c", "1", "--max-header-size", "256",
             "http://127.0.0.1:%d/big" % nginx_h2.n.port)["totals"]
     assert kinds(t) == {"parse_error": 5}, t  # the same over HTTP/1.1
+
+
+def test_script_headers_the_same_over_h2c_http11_and_compressed(volley_bin, h2serve, tmp_path):
+    """A script's res.headers are kept as the head's bytes and split when
+    read (HTTP/2 fields written as such lines): the same table over
+    HTTP/1.1, h2c and --compressed (whose decoder sits between the parser
+    and the script)."""
+    s = h2serve()
+    f = tmp_path / "h.lua"
+    f.write_text('''options = { vus = 1, iterations = 1 }
+function default()
+  local r = http.get(ENV.URL .. "/bytes/10")
+  local keys = {}
+  for k, v in pairs(r.headers) do
+    if k ~= "Date" then keys[#keys + 1] = k .. "=" .. tostring(v) end
+  end
+  table.sort(keys)
+  print("hdrs", r.headers["content-type"], table.concat(keys, "|"))
+end
+''')
+    got = {}
+    for mode in ([], ["--h2c"], ["--compressed"]):
+        p = subprocess.run([volley_bin, "run", "-q", "--no-save", "-t", "1", str(f), "-e",
+                            "URL=" + s.url, *mode], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        got[" ".join(mode)] = [l.split("\t", 1)[1] for l in p.stderr.splitlines() if "] hdrs\t" in l]
+    want = ["application/octet-stream\tContent-Length=10|Content-Type=application/octet-stream"]
+    assert got == {"": want, "--h2c": want, "--compressed": want}, got

@@ -297,3 +297,65 @@ end
     assert sc["ws"]["messages_sent"] == 22
     assert sc["ws"]["rtt"]["count"] == 20, sc["ws"]
     assert sc["ws"]["messages_received"] > 22
+
+
+def test_driver_cookie_jar_and_errors_between_iterations(volley_bin, tmp_path):
+    """The VU driver runs a scenario's iterations under one xpcall: cookies a
+    VU got in vu_init reach its first iteration, the jar is emptied before
+    every later one (after an iteration that raised too), an error ends only
+    its own iteration, and error(msg, 2) in the VU function adds no position
+    of the driver's."""
+    from test_flags import Rec
+    rec = Rec(extra=b"Set-Cookie: sid=abc; Path=/\r\n")
+    try:
+        f = tmp_path / "jar.lua"
+        f.write_text('''options = { vus = 1, iterations = 4 }
+function vu_init() http.get(ENV.URL .. "/init") end
+local n = 0
+function default()
+  n = n + 1
+  http.get(ENV.URL .. "/it" .. n)
+  if n == 2 then error("second", 2) end
+end
+''')
+        p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + rec.url, "--no-save",
+                            "--json"], capture_output=True, text=True, timeout=60)
+        res = json.loads(p.stdout)
+        got = {h.split(" ")[1]: "\r\nCookie: sid=abc" in h for h in rec.heads}
+        # vu_init's cookie is sent in iteration 1; 2, 3 and 4 start with an empty jar
+        assert got == {"/init": False, "/it1": True, "/it2": False, "/it3": False,
+                       "/it4": False}, rec.heads
+        errs = res["script"]["errors"]
+        assert [(e["message"], e["count"]) for e in errs] == [("second", 1)], errs
+        assert res["totals"]["requests"] == 5
+    finally:
+        rec.stop()
+
+
+def test_response_fields_read_from_the_raw_string(volley_bin, serve, tmp_path):
+    """A response table holds status, body and _r; url, proto, method (like
+    timings and headers) are read from _r on first use, the same for
+    http.get's C path, http.post and a failed call; a field the script
+    sets wins."""
+    f = tmp_path / "fields.lua"
+    f.write_text('''options = { vus = 1, iterations = 1 }
+function default()
+  local r = http.get(ENV.URL .. "/status/201")
+  print("get", r.status, r.url, r.proto, r.method, r.error, r.error_code, r.truncated, r.redirects)
+  local p = http.post(ENV.URL .. "/echo", "x")
+  print("post", p.status, p.body, p.url, p.proto, p.method, p.error)
+  local e = http.get("http://127.0.0.1:1/")
+  print("err", e.status, e.proto, e.error_code, e.url, e.error ~= nil)
+  r.url = "mine"; print("set", r.url)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    u = serve.url
+    want = ["get\t201\t%s/status/201\tHTTP/1.1\tGET\tnil\tnil\tnil\t0" % u,
+            "post\t200\tx\t%s/echo\tHTTP/1.1\tPOST\tnil" % u,
+            "err\t0\tnil\tconnect_refused\thttp://127.0.0.1:1/\ttrue",
+            "set\tmine"]
+    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
+    assert got == want, p.stderr

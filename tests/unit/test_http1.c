@@ -240,7 +240,8 @@ static void feed(const resp_case *c, const size_t *pieces, bool with_cb, outcome
 {
     static char line[128];
     memset(o, 0, sizeof *o);
-    http1_callbacks cb = {on_header, on_headers_done, on_body, on_chunk, &o->k, line, sizeof line};
+    http1_callbacks cb = {on_header, on_headers_done, on_body, on_chunk, &o->k, line, sizeof line,
+                          NULL};
     http1_resp_begin(&o->p, c->head, with_cb ? &cb : NULL);
     if (c->max_header)
         o->p.max_header_bytes = c->max_header;
@@ -454,7 +455,7 @@ Test(http1, callbacks_report_final_headers_trailers_and_body)
         "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum:\tdeadbeef\t\r\n\r\n";
     char line[64];
     sink k = {0};
-    http1_callbacks cb = {on_header, on_headers_done, on_body, on_chunk, &k, line, sizeof line};
+    http1_callbacks cb = {on_header, on_headers_done, on_body, on_chunk, &k, line, sizeof line, NULL};
     http1_resp p;
     size_t used;
     http1_resp_begin(&p, false, &cb);
@@ -816,4 +817,99 @@ Test(http1, request_appends_to_existing_buffer)
     cr_assert_eq(b.len, 1 + strlen("GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: volley/0.1\r\n\r\n"));
     cr_assert_eq(b.data[0], 'X');
     buf_free(&b);
+}
+
+/* ---- on_head_raw and http1_head_split: the same header lines as on_header ---- */
+
+typedef struct hlines {
+    char text[4096]; /* "name=value\n" per line */
+    size_t len;
+    char raw[4096];
+    size_t rawlen;
+} hlines;
+
+static void hl_add(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    hlines *h = ctx;
+    h->len += (size_t)snprintf(h->text + h->len, sizeof h->text - h->len, "%.*s=%.*s\n",
+                               (int)nlen, name, (int)vlen, value);
+}
+
+static void hl_raw(void *ctx, const char *data, size_t len)
+{
+    hlines *h = ctx;
+    cr_assert_leq(h->rawlen + len, sizeof h->raw);
+    memcpy(h->raw + h->rawlen, data, len);
+    h->rawlen += len;
+}
+
+/* Parses raw in pieces of step bytes (0: whole); returns the result. */
+static int parse_in_steps(http1_resp *p, const char *raw, size_t step)
+{
+    size_t len = strlen(raw), off = 0;
+    int rc = HTTP1_NEED_MORE;
+    while (off < len && rc == HTTP1_NEED_MORE) {
+        size_t n = step && len - off > step ? step : len - off, used;
+        rc = http1_resp_parse(p, raw + off, n, &used);
+        off += used;
+    }
+    return rc;
+}
+
+Test(http1, raw_head_split_gives_what_on_header_gives)
+{
+    static const char *const raws[] = {
+        "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 2\r\nX-A:  spaced value \t\r\n\r\nok",
+        "HTTP/1.1 100 Continue\r\nX-Interim: no\r\n\r\nHTTP/1.1 103 Early\r\nLink: </a>\r\n\r\n"
+        "HTTP/1.1 201 Created\r\nSet-Cookie: a=1; Path=/\r\nset-cookie: b=2\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-Fold: first\r\n  second\r\n\tthird\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\nX-Bare: lf only\nContent-Length: 1\n\nz",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t1\r\n"
+        "Set-Cookie: late=1\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nX-Empty:\r\nX-Colon: a:b: c\r\n\r\n",
+        "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+    };
+    static const bool cookies[] = {false, true, false, false, true, false, false};
+    for (size_t i = 0; i < sizeof raws / sizeof *raws; i++) {
+        hlines want = {0};
+        char line[256];
+        http1_callbacks cb = {.on_header = hl_add, .ctx = &want, .line_buf = line,
+                              .line_cap = sizeof line};
+        http1_resp p;
+        http1_resp_begin(&p, false, &cb);
+        cr_assert_eq(parse_in_steps(&p, raws[i], 0), HTTP1_DONE, "case %zu", i);
+        cr_assert_eq(p.set_cookie, cookies[i], "case %zu: on_header set_cookie", i);
+        for (size_t step = 0; step <= 7; step++) {
+            hlines got = {0};
+            http1_callbacks rcb = {.on_head_raw = hl_raw, .ctx = &got, .line_cap = sizeof line};
+            http1_resp_begin(&p, false, &rcb);
+            cr_assert_eq(parse_in_steps(&p, raws[i], step), HTTP1_DONE, "case %zu step %zu", i, step);
+            cr_assert_eq(p.set_cookie, cookies[i], "case %zu step %zu: set_cookie", i, step);
+            http1_head_split(got.raw, got.rawlen, hl_add, &got);
+            cr_assert_str_eq(got.text, want.text, "case %zu step %zu", i, step);
+        }
+    }
+}
+
+Test(http1, raw_capture_keeps_the_line_cap)
+{
+    /* A header line longer than line_cap fails the same with either callback. */
+    char raw[600];
+    snprintf(raw, sizeof raw, "HTTP/1.1 200 OK\r\nX-Long: %0300d\r\nContent-Length: 0\r\n\r\n", 7);
+    char line[128];
+    hlines h = {0};
+    http1_callbacks a = {.on_header = hl_add, .ctx = &h, .line_buf = line, .line_cap = sizeof line};
+    http1_callbacks b = {.on_head_raw = hl_raw, .ctx = &h, .line_cap = sizeof line};
+    http1_resp p;
+    http1_resp_begin(&p, false, &a);
+    int ra = parse_in_steps(&p, raw, 0);
+    h.rawlen = 0;
+    http1_resp_begin(&p, false, &b);
+    int rb = parse_in_steps(&p, raw, 0);
+    cr_assert_eq(ra, HTTP1_ETOOBIG);
+    cr_assert_eq(rb, HTTP1_ETOOBIG);
+    /* a URL run (no capture) takes it */
+    http1_resp_begin(&p, false, NULL);
+    cr_assert_eq(parse_in_steps(&p, raw, 0), HTTP1_DONE);
+    cr_assert(!p.set_cookie);
 }

@@ -646,3 +646,94 @@ Test(loop, now_is_cached_until_updated)
     loop_free(l);
     loop_free(NULL);
 }
+
+/* ---- deferred calls ---- */
+
+typedef struct dlog {
+    loop_defer d[4];
+    int order[16];
+    int n;
+    int cancel;       /* index to cancel from call 0, or -1 */
+    int redefer;      /* times call 0 defers itself again */
+    uint64_t pass[16];
+    loop_timer guard;
+} dlog;
+
+typedef struct dcall {
+    dlog *g;
+    int i;
+} dcall;
+
+static dcall dc[4];
+
+static void deferred_cb(loop *l, void *data)
+{
+    dcall *c = data;
+    dlog *g = c->g;
+    g->pass[g->n] = loop_update_now(l);
+    g->order[g->n++] = c->i;
+    if (c->i == 0 && g->cancel >= 0)
+        loop_defer_cancel(l, &g->d[g->cancel]);
+    if (c->i == 0 && g->redefer > 0) {
+        g->redefer--;
+        loop_defer_start(l, &g->d[0], deferred_cb, c);
+    }
+    if (g->n >= 4 || (c->i == 3))
+        loop_stop(l);
+}
+
+static void dlog_init(dlog *g, loop *l)
+{
+    memset(g, 0, sizeof *g);
+    g->cancel = -1;
+    for (int i = 0; i < 4; i++)
+        dc[i] = (dcall){g, i};
+    stop_after_ms(l, &g->guard, 5000);
+}
+
+Test(loop, deferred_calls_run_in_order_once_and_can_be_cancelled)
+{
+    hang_guard(20);
+    loop *l = new_loop();
+    static dlog g;
+    dlog_init(&g, l);
+    g.cancel = 2; /* call 0 cancels call 2, queued after it */
+    for (int i = 0; i < 4; i++)
+        loop_defer_start(l, &g.d[i], deferred_cb, &dc[i]);
+    loop_defer_start(l, &g.d[1], deferred_cb, &dc[1]); /* queued already: keeps its place */
+    cr_assert(loop_defer_active(&g.d[1]));
+    loop_defer_cancel(l, &g.d[1]);
+    cr_assert(!loop_defer_active(&g.d[1]));
+    loop_defer_cancel(l, &g.d[1]); /* twice: nothing */
+    loop_run(l);
+    cr_assert_eq(g.n, 2, "%d calls", g.n);
+    cr_assert_eq(g.order[0], 0);
+    cr_assert_eq(g.order[1], 3);
+    for (int i = 0; i < 4; i++)
+        cr_assert(!loop_defer_active(&g.d[i]));
+    loop_free(l);
+}
+
+/* A call deferred while the deferred calls run waits for the next pass,
+ * which does not block: a self-deferring call cannot starve fd events and
+ * never waits for the next timer. */
+Test(loop, a_call_deferred_during_the_pass_runs_next_pass_without_waiting)
+{
+    hang_guard(20);
+    loop *l = new_loop();
+    static dlog g;
+    dlog_init(&g, l);
+    g.redefer = 3;
+    loop_timer far;
+    loop_timer_init(&far);
+    loop_timer_start(l, &far, loop_update_now(l) + 3 * NS_PER_S, stop_cb, NULL);
+    uint64_t t0 = loop_update_now(l);
+    loop_defer_start(l, &g.d[0], deferred_cb, &dc[0]);
+    loop_run(l);
+    cr_assert_eq(g.n, 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(g.order[i], 0);
+    /* four passes well before the 3 s timer: none blocked in epoll */
+    cr_assert_lt(g.pass[3] - t0, 2 * NS_PER_S, "%llu ns", (unsigned long long)(g.pass[3] - t0));
+    loop_free(l);
+}
