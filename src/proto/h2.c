@@ -4,6 +4,8 @@
  * unprocessed streams when the server refuses or goes away. */
 #include "proto/h2.h"
 
+#include "core/pool.h"
+
 #include <nghttp2/nghttp2.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -191,132 +193,61 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t le
     return (ssize_t)n;
 }
 
-/* ---- nghttp2's memory: a per-thread cache of freed blocks ----
+/* ---- nghttp2's memory: a per-thread core/pool ----
  *
  * nghttp2 allocates about eleven small blocks per stream (the stream, its
  * header fields, frames queued) and frees them when the stream closes; with
  * glibc's malloc that was ~190 instructions per allocation and free, 8 % of
  * a TLS request at -m 100 (callgrind). A session lives in one worker
- * thread, so freed blocks go to that thread's list for their size class and
- * come back LIFO, warm in the cache, without a lock. A block is malloc'd
- * at its class's size (classes 16 bytes apart up to 256, then a quarter
- * apart up to 4096, so little is wasted) and carries no header: its class
- * is found again from malloc_usable_size, the largest class it holds.
- * Larger blocks go straight to malloc. A thread keeps at most
- * POOL_KEEP_BYTES per class; the rest goes back to malloc, and the whole
- * cache when the thread ends. */
-static const uint32_t pool_caps[] = {32,   48,   64,   80,   96,   112,  128,  144,
-                                     160,  176,  192,  208,  224,  240,  256,  320,
-                                     384,  448,  512,  640,  768,  896,  1024, 1280,
-                                     1536, 1792, 2048, 2560, 3072, 3584, 4096};
-#define POOL_CLASSES (int)(sizeof pool_caps / sizeof pool_caps[0])
-#define POOL_MAX 4096
-#define POOL_KEEP_BYTES (256u << 10)
+ * thread, so its blocks come from that thread's pool (blocks up to 4 KiB,
+ * 4 MiB kept at most), which goes when the thread ends. nghttp2 does not
+ * say a block's size when it frees it: pool_give_any finds its class. */
+#define H2_POOL_MAX 4096
+#define H2_POOL_KEEP (4u << 20)
 
-typedef struct pool_blk {
-    struct pool_blk *next;
-} pool_blk;
-
-typedef struct h2_pool {
-    pool_blk *head[POOL_CLASSES];
-    uint32_t n[POOL_CLASSES];
-} h2_pool;
-
-static __thread h2_pool *t_pool;
+static __thread pool *t_pool;
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static bool pool_key_ok;
 
-static void pool_drain(void *p)
+static void pool_drop(void *p)
 {
-    h2_pool *pl = p;
-    for (int c = 0; c < POOL_CLASSES; c++)
-        while (pl->head[c]) {
-            pool_blk *b = pl->head[c];
-            pl->head[c] = b->next;
-            free(b);
-        }
-    free(pl);
+    pool_free(p);
     t_pool = NULL;
 }
 
 static void pool_key_init(void)
 {
-    pool_key_ok = !pthread_key_create(&pool_key, pool_drain);
+    pool_key_ok = !pthread_key_create(&pool_key, pool_drop);
 }
 
-/* This thread's cache; NULL (no caching) if it cannot have one. */
-static h2_pool *pool(void)
+/* This thread's pool; NULL (plain malloc and free) if it cannot have one. */
+static pool *thread_pool(void)
 {
     if (t_pool)
         return t_pool;
     pthread_once(&pool_once, pool_key_init);
     if (!pool_key_ok)
         return NULL;
-    t_pool = calloc(1, sizeof *t_pool);
+    t_pool = pool_new(H2_POOL_MAX, H2_POOL_KEEP);
     if (t_pool && pthread_setspecific(pool_key, t_pool)) {
-        free(t_pool);
+        pool_free(t_pool);
         t_pool = NULL;
     }
     return t_pool;
 }
 
-/* The smallest class that holds size; -1 past the largest. */
-static int pool_class_up(size_t size)
-{
-    if (size <= 256)
-        return size <= 32 ? 0 : (int)((size - 32 + 15) / 16);
-    for (int c = 15; c < POOL_CLASSES; c++)
-        if (pool_caps[c] >= size)
-            return c;
-    return -1;
-}
-
-/* The largest class a block of usable bytes holds; -1 for a block larger
- * than twice the largest class (not kept). */
-static int pool_class_down(size_t usable)
-{
-    if (usable < 32 || usable > 2 * POOL_MAX)
-        return -1;
-    if (usable < 272)
-        return (int)((usable - 32) / 16);
-    int c = POOL_CLASSES - 1;
-    while (pool_caps[c] > usable)
-        c--;
-    return c;
-}
-
 static void *pool_malloc(size_t size, void *ud)
 {
     (void)ud;
-    int c = pool_class_up(size);
-    if (c < 0)
-        return malloc(size);
-    h2_pool *pl = pool();
-    if (pl && pl->head[c]) {
-        pool_blk *b = pl->head[c];
-        pl->head[c] = b->next;
-        pl->n[c]--;
-        return b;
-    }
-    return malloc(pool_caps[c]);
+    return pool_take(size <= H2_POOL_MAX ? thread_pool() : NULL, size);
 }
 
-static void pool_free(void *p, void *ud)
+static void pool_release(void *p, void *ud)
 {
     (void)ud;
-    if (!p)
-        return;
-    int c = pool_class_down(malloc_usable_size(p));
-    h2_pool *pl = c >= 0 ? pool() : NULL;
-    if (pl && ((size_t)pl->n[c] + 1) * pool_caps[c] <= POOL_KEEP_BYTES) {
-        pool_blk *b = p;
-        b->next = pl->head[c];
-        pl->head[c] = b;
-        pl->n[c]++;
-        return;
-    }
-    free(p);
+    if (p)
+        pool_give_any(thread_pool(), p);
 }
 
 static void *pool_calloc(size_t n, size_t size, void *ud)
@@ -337,18 +268,18 @@ static void *pool_realloc(void *p, size_t size, void *ud)
     if (size <= cap && size)
         return p;
     if (!size) {
-        pool_free(p, ud);
+        pool_release(p, ud);
         return NULL;
     }
     void *q = pool_malloc(size, ud);
     if (q) {
         memcpy(q, p, cap < size ? cap : size);
-        pool_free(p, ud);
+        pool_release(p, ud);
     }
     return q;
 }
 
-static nghttp2_mem pool_mem = {NULL, pool_malloc, pool_free, pool_calloc, pool_realloc};
+static nghttp2_mem pool_mem = {NULL, pool_malloc, pool_release, pool_calloc, pool_realloc};
 
 /* ---- the session ---- */
 

@@ -54,7 +54,7 @@ struct lua_worker {
     uint64_t start_ns;
     loop *lp;                /* sh.lp */
     lua_State *L;
-    lua_pool *pool;          /* L's allocator (script/lua_pool) */
+    pool *pool;              /* L's allocator (script/lua_pool over core/pool) */
     metrics_shard *shards[LUA_PLAN_MAX_SCENARIOS];
     lua_worker_scen sc[LUA_PLAN_MAX_SCENARIOS];
     uint32_t nsc;
@@ -682,7 +682,7 @@ static void op_destroy(void *p)
      * connections on the loop, which must still exist). */
     if (w->L)
         lua_close(w->L);
-    lua_pool_free(w->pool);
+    pool_free(w->pool);
     for (uint32_t i = 0; i < w->nsc; i++) {
         for (uint32_t j = 0; j < w->sc[i].nvus; j++)
             if (w->sc[i].vus[j].w)

@@ -12,88 +12,88 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *pa(lua_pool *p, size_t n) { return lua_pool_alloc(p, NULL, LUA_TTABLE, n); }
-static void pf(lua_pool *p, void *b, size_t n) { lua_pool_alloc(p, b, n, 0); }
+static void *pa(pool *p, size_t n) { return lua_pool_alloc(p, NULL, LUA_TTABLE, n); }
+static void pf(pool *p, void *b, size_t n) { lua_pool_alloc(p, b, n, 0); }
 
 Test(lua_pool, freed_blocks_are_reused_by_class)
 {
-    lua_pool *p = lua_pool_new();
+    pool *p = lua_pool_new();
     cr_assert_not_null(p);
     void *a = pa(p, 40), *b = pa(p, 33);
     cr_assert(a && b && a != b);
     pf(p, a, 40);
     pf(p, b, 33);
-    cr_assert_eq(lua_pool_kept(p), 2 * 48);
+    cr_assert_eq(pool_kept(p), 2 * 48);
     /* last in, first out; any size of class 48 (33..48) takes one */
     cr_assert_eq(pa(p, 48), b);
     cr_assert_eq(pa(p, 34), a);
-    cr_assert_eq(lua_pool_kept(p), 0);
+    cr_assert_eq(pool_kept(p), 0);
     void *c = pa(p, 16); /* another class: a new block */
     cr_assert(c != a && c != b);
     pf(p, a, 34);
     pf(p, b, 48);
     pf(p, c, 16);
-    lua_pool_free(p);
+    pool_free(p);
 }
 
 Test(lua_pool, realloc_keeps_or_moves_the_contents)
 {
-    lua_pool *p = lua_pool_new();
+    pool *p = lua_pool_new();
     char *a = pa(p, 20);
     memcpy(a, "0123456789abcdefghi", 20);
     cr_assert_eq(lua_pool_alloc(p, a, 20, 30), a); /* same class (32) */
     char *b = lua_pool_alloc(p, a, 30, 100);       /* class 112: moved */
     cr_assert(b != a);
     cr_assert_str_eq(b, "0123456789abcdefghi");
-    cr_assert_eq(lua_pool_kept(p), 32); /* the old block is on its list */
+    cr_assert_eq(pool_kept(p), 32); /* the old block is on its list */
     char *big = lua_pool_alloc(p, b, 100, 4000);   /* past LUA_POOL_MAX */
     cr_assert_str_eq(big, "0123456789abcdefghi");
     big = lua_pool_alloc(p, big, 4000, 9000);
     cr_assert_str_eq(big, "0123456789abcdefghi");
     char *back = lua_pool_alloc(p, big, 9000, 24);  /* large to small */
     cr_assert_str_eq(back, "0123456789abcdefghi");
-    size_t kept = lua_pool_kept(p);
+    size_t kept = pool_kept(p);
     pf(p, pa(p, 2000), 2000); /* large blocks are never kept */
-    cr_assert_eq(lua_pool_kept(p), kept);
+    cr_assert_eq(pool_kept(p), kept);
     pf(p, back, 24);
-    lua_pool_free(p);
+    pool_free(p);
 }
 
 Test(lua_pool, foreign_blocks_kept_only_when_large_enough)
 {
-    lua_pool *p = lua_pool_new();
+    pool *p = lua_pool_new();
     void *small = malloc(20); /* malloc's usable size (24) < its class (32) */
     cr_assert_not_null(small);
     cr_assert_lt(malloc_usable_size(small), 32);
     pf(p, small, 20);
-    cr_assert_eq(lua_pool_kept(p), 0);
+    cr_assert_eq(pool_kept(p), 0);
     void *fits = malloc(64);
     pf(p, fits, 64);
-    cr_assert_eq(lua_pool_kept(p), 64);
+    cr_assert_eq(pool_kept(p), 64);
     cr_assert_eq(pa(p, 50), fits);
     pf(p, fits, 50);
-    lua_pool_free(p);
+    pool_free(p);
 }
 
 Test(lua_pool, free_lists_are_capped)
 {
-    lua_pool *p = lua_pool_new();
+    pool *p = lua_pool_new();
     size_t n = LUA_POOL_KEEP / LUA_POOL_MAX + 100;
     void **v = calloc(n, sizeof *v);
     for (size_t i = 0; i < n; i++)
         cr_assert_not_null(v[i] = pa(p, LUA_POOL_MAX));
     for (size_t i = 0; i < n; i++)
         pf(p, v[i], LUA_POOL_MAX);
-    cr_assert_leq(lua_pool_kept(p), LUA_POOL_KEEP);
-    cr_assert_geq(lua_pool_kept(p), LUA_POOL_KEEP - LUA_POOL_MAX);
+    cr_assert_leq(pool_kept(p), LUA_POOL_KEEP);
+    cr_assert_geq(pool_kept(p), LUA_POOL_KEEP - LUA_POOL_MAX);
     free(v);
-    lua_pool_free(p);
+    pool_free(p);
 }
 
 Test(lua_pool, a_lua_state_runs_and_closes_on_it)
 {
     lua_State *L = luaL_newstate();
-    lua_pool *p = lua_pool_new();
+    pool *p = lua_pool_new();
     cr_assert(L && p);
     lua_setallocf(L, lua_pool_alloc, p); /* luaL_newstate's blocks are freed through it */
     luaL_openlibs(L);
@@ -104,7 +104,7 @@ Test(lua_pool, a_lua_state_runs_and_closes_on_it)
     cr_assert_eq(luaL_dostring(L, src), 0, "%s", lua_tostring(L, -1));
     cr_assert_eq(lua_tointeger(L, -2), 100);
     cr_assert_str_eq(lua_tostring(L, -1), "19904");
-    cr_assert_gt(lua_pool_kept(p), 0);
+    cr_assert_gt(pool_kept(p), 0);
     lua_close(L);
-    lua_pool_free(p);
+    pool_free(p);
 }
