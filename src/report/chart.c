@@ -726,6 +726,19 @@ static void route_stem(const chart_set *s, const char *name, size_t idx, char *o
         }
 }
 
+/* Titles and labels of n panels over time (from 0 on the y axis). */
+static void time_panels(chart_fig *f, int n, const char *const *titles,
+                        const char *const *ylabels)
+{
+    for (int p = 0; p < n; p++) {
+        chart *c = &f->panels[p];
+        snprintf(c->title, sizeof c->title, "%s", titles[p]);
+        snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+        snprintf(c->y.label, sizeof c->y.label, "%s", ylabels[p]);
+        c->y.has_min = true;
+    }
+}
+
 /* The server under test (--monitor-pid / --exec): its CPU and memory
  * beside the load that caused them, on one time axis. */
 static int fig_server(const results *r, chart_fig *f)
@@ -734,14 +747,10 @@ static int fig_server(const results *r, chart_fig *f)
     static const char *titles[] = {"Load: requests per second", "Server CPU",
                                    "Server memory (RSS)"};
     static const char *ylabels[] = {"requests/s", "cpu (% of one core)", "rss (MB)"};
+    time_panels(f, 3, titles, ylabels);
     for (int p = 0; p < 3; p++) {
-        chart *c = &f->panels[p];
-        snprintf(c->title, sizeof c->title, "%s", titles[p]);
-        snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
-        snprintf(c->y.label, sizeof c->y.label, "%s", ylabels[p]);
-        c->y.has_min = true;
-        c->x.has_min = true; /* one time axis from 0 for all three */
-        c->wide = true;
+        f->panels[p].x.has_min = true; /* one time axis from 0 for all three */
+        f->panels[p].wide = true;
     }
     snprintf(f->panels[1].note, sizeof f->panels[1].note, "pid %d, %.100s, sampled every %.1f s",
              m->pid, m->command, m->interval_s);
@@ -782,13 +791,7 @@ static int fig_ws(const results *r, chart_fig *f)
                                    "WebSocket round trip"};
     static const char *ylabels[] = {"messages/s", "sockets", "round trip (ms)"};
     static const char *names[] = {"sent/s", "received/s", "open", "opened/s", "p50", "p99"};
-    for (int p = 0; p < 3; p++) {
-        chart *c = &f->panels[p];
-        snprintf(c->title, sizeof c->title, "%s", titles[p]);
-        snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
-        snprintf(c->y.label, sizeof c->y.label, "%s", ylabels[p]);
-        c->y.has_min = true;
-    }
+    time_panels(f, 3, titles, ylabels);
     snprintf(f->panels[1].note, sizeof f->panels[1].note,
              "open at the end of each second; sessions opened in it");
     snprintf(f->panels[2].note, sizeof f->panels[2].note,
