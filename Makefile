@@ -122,8 +122,23 @@ unit-asan: deps-test build/asan/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		build/asan/unit-tests --jobs 2
 
+# Two passes: the tests not marked `serial` on ITEST_JOBS xdist workers
+# (each worker starts its own servers on its own ports), then the `serial`
+# ones (they measure time or need the CPU: tests/integration/pytest.ini)
+# alone, one at a time. Both passes run; the target fails if either failed
+# (a pass with no test to run, exit 5, is not a failure); the last line
+# printed is the serial pass's pytest summary. $(call itest-passes,ENV,TESTS)
+ITEST_JOBS ?= 2
+define itest-passes
+	@rc=0; \
+	$(1) $(PYTHON) -m pytest -q -n $(ITEST_JOBS) -m 'not serial' $(2) || { r=$$?; [ $$r = 5 ] || rc=$$r; }; \
+	echo "== serial pass: the tests marked serial, one at a time"; \
+	$(1) $(PYTHON) -m pytest -q -m serial $(2) || { r=$$?; [ $$r = 5 ] || rc=$$r; }; \
+	exit $$rc
+endef
+
 integration: deps-test volley
-	$(PYTHON) -m pytest -q tests/integration
+	$(call itest-passes,,tests/integration)
 
 # The real binary built with ASan+UBSan against real servers, on the tests
 # that exercise the most code in little time.
@@ -134,17 +149,18 @@ integration-asan: deps-test build/asan/volley
 		VOLLEY_BIN=build/asan/volley VOLLEY_SANITIZED=1 $(PYTHON) -m pytest -q $(ASAN_ITESTS)
 
 # Every binary built first on all cores; then the unit tests, the same under
-# ASan+UBSan, every fuzz target over its corpus and then 8 s of fuzzing each
-# (`make fuzz` runs 60 s), the sanitized binary on a subset of the
-# integration tests, then all the integration tests; the last line printed
-# is pytest's summary.
+# ASan+UBSan, every fuzz target over its corpus and then 8 s of fuzzing each,
+# two targets at a time (`make fuzz` runs 60 s, one at a time), the
+# sanitized binary on a subset of the integration tests, then all the
+# integration tests (two passes: parallel, then the `serial` ones); the last
+# line printed is pytest's summary.
 test: deps-test
 	$(MAKE) --no-print-directory -j$(shell nproc) volley build/rel/unit-tests build/asan/unit-tests \
 		build/asan/volley fuzz-build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-regress
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8 FUZZ_JOBS=2
 	$(MAKE) --no-print-directory integration-asan
 	$(MAKE) --no-print-directory integration
 
@@ -246,15 +262,18 @@ build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE) tests/fuzz/memfi
 
 fuzz-build: $(FUZZ_BINS)
 
+# FUZZ_JOBS targets fuzzed at once (`make test` runs two: each still gets
+# its FUZZ_SECONDS; -O keeps each target's lines together).
+FUZZ_JOBS ?= 1
 fuzz: fuzz-build
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
-		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			-artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
-			2>build/fuzz/$$t.log || { tail -40 build/fuzz/$$t.log; exit 1; }; \
-		grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$$t.log; \
-	done
+	@$(MAKE) --no-print-directory -O -j$(FUZZ_JOBS) $(FUZZ_TARGETS:%=fuzz-run-%)
+fuzz-run-%: build/fuzz/%
+	@mkdir -p build/fuzz/corpus/$* tests/fuzz/corpus/$*
+	@echo "== fuzz $* for $(FUZZ_SECONDS)s"; \
+	build/fuzz/$* -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/$*- build/fuzz/corpus/$* tests/fuzz/corpus/$* \
+		2>build/fuzz/$*.log || { tail -40 build/fuzz/$*.log; exit 1; }; \
+	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$*.log
 
 fuzz-regress: fuzz-build
 	@fail=0; for t in $(FUZZ_TARGETS); do \

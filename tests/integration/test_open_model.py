@@ -9,6 +9,10 @@ import pytest
 from conftest import start_serve
 from nginxutil import Nginx
 
+# Every test here runs in the serial pass (tests/integration/pytest.ini):
+# rates per second, stall latencies, schedule accuracy.
+pytestmark = pytest.mark.serial
+
 
 def run_json(volley_bin, *args, timeout=90):
     p = subprocess.run([volley_bin, "run", "--no-save", "-q", "--json", *args],

@@ -106,6 +106,7 @@ TH_STATES = ("Array.from(document.getElementById('t_th').rows).slice(1)"
              ".map(function(r){return r.cells[2].textContent;}).join()")
 
 
+@pytest.mark.serial  # live per-second values in Chromium
 def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp_path):
     import cdp
     port = peerutil.free_port()
@@ -725,6 +726,7 @@ def test_dashboard_on_a_busy_port_exits_2_before_any_load(serve):
     assert "requests" not in p.stdout
 
 
+@pytest.mark.serial  # wall time < 5 s
 def test_ctrl_c_cuts_the_linger_short(serve):
     import signal as sig
     port = peerutil.free_port()
@@ -774,6 +776,7 @@ def test_too_many_clients_are_dropped_and_reported(serve):
             vol.wait()
 
 
+@pytest.mark.serial  # wall time < 10 s
 def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
     rec = OtlpRecorder()
     try:
