@@ -128,7 +128,7 @@ unit-asan: deps-test build/asan/unit-tests
 # alone, one at a time. Both passes run; the target fails if either failed
 # (a pass with no test to run, exit 5, is not a failure); the last line
 # printed is the serial pass's pytest summary. $(call itest-passes,ENV,TESTS)
-ITEST_JOBS ?= 2
+ITEST_JOBS ?= 3
 define itest-passes
 	@rc=0; \
 	$(1) $(PYTHON) -m pytest -q -n $(ITEST_JOBS) -m 'not serial' $(2) || { r=$$?; [ $$r = 5 ] || rc=$$r; }; \
