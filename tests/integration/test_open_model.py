@@ -168,13 +168,14 @@ def test_backlog_full_iterations_are_dropped_and_counted(volley_bin, serve):
     assert sum(col(res, "dropped")) == t["dropped_iterations"]
 
 
-def test_rate_sweep_has_a_step_per_rate(volley_bin, serve):
-    p = subprocess.run([volley_bin, "run", "--no-save", "--rates", "100,200,400", "-d", "2s",
-                        "--cooldown", "200ms", serve.url + "/health"],
+def test_rate_sweep_has_a_step_per_rate(volley_bin, serve, tmp_path):
+    # One sweep: its table on stdout, its steps in results.json.
+    p = subprocess.run([volley_bin, "run", "--out", str(tmp_path / "sweep"), "--rates",
+                        "100,200,400", "-d", "2s", "--cooldown", "200ms", serve.url + "/health"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "sweep: target vs achieved" in p.stdout
-    res = run_json(volley_bin, "--rates", "100,200,400", "-d", "2s", serve.url + "/health")
+    res = json.loads((tmp_path / "sweep" / "results.json").read_text())
     steps = res["steps"]
     assert [s["target_rps"] for s in steps] == [100, 200, 400]
     for s in steps:
