@@ -172,7 +172,7 @@ test: deps-test
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-regress
 	$(MAKE) --no-print-directory integration-asan
-	@rc=0; $(MAKE) --no-print-directory -O -j2 fuzz integration-parallel FUZZ_SECONDS=8 || rc=$$?; \
+	@rc=0; $(MAKE) --no-print-directory -O -j2 integration-parallel fuzz FUZZ_SECONDS=8 || rc=$$?; \
 	$(MAKE) --no-print-directory integration-serial || rc=$$?; exit $$rc
 
 demo: volley
@@ -273,12 +273,10 @@ build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE) tests/fuzz/memfi
 
 fuzz-build: $(FUZZ_BINS)
 
-# FUZZ_JOBS targets fuzzed at once, each for its FUZZ_SECONDS (-O keeps each
-# target's lines together); `make test` fuzzes one at a time, beside the
-# integration tests' parallel pass.
-FUZZ_JOBS ?= 1
-fuzz: fuzz-build
-	@$(MAKE) --no-print-directory -O -j$(FUZZ_JOBS) $(FUZZ_TARGETS:%=fuzz-run-%)
+# One target after another; `make -j2 -O fuzz` runs two at a time, each for
+# its FUZZ_SECONDS (-O keeps each target's lines together). `make test`
+# fuzzes one at a time beside the integration tests' parallel pass.
+fuzz: fuzz-build $(FUZZ_TARGETS:%=fuzz-run-%)
 fuzz-run-%: build/fuzz/%
 	@mkdir -p build/fuzz/corpus/$* tests/fuzz/corpus/$*
 	@echo "== fuzz $* for $(FUZZ_SECONDS)s"; \
