@@ -39,7 +39,8 @@ LIBOBJ_ASAN := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_REL  := $(UNIT_SRC:%.c=build/rel/%.o)
 UNIT_ASAN := $(UNIT_SRC:%.c=build/asan/%.o)
 
-.PHONY: readme-flags all clean test unit unit-asan integration integration-asan demo bench fuzz \
+.PHONY: readme-flags all clean test unit unit-asan integration integration-parallel \
+	integration-serial itest-parallel-now integration-asan demo bench fuzz \
 	deps-test asan mutate coverage
 
 all: volley
@@ -122,31 +123,64 @@ unit-asan: deps-test build/asan/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		build/asan/unit-tests --jobs 2
 
+# The integration tests run in two passes: the tests not marked `serial` on
+# ITEST_JOBS xdist workers (each worker starts its own servers, on its own
+# ports), then the `serial` ones (they measure time or need the CPU:
+# tests/integration/pytest.ini) alone, one at a time. `make integration`
+# runs both and fails if either failed; the last line printed is the serial
+# pass's pytest summary. A pass with no test to run (pytest's exit 5, a
+# file without serial tests in ITESTS) is not a failure.
+ITEST_JOBS ?= 3
+ITESTS     ?= tests/integration
+ITEST_PAR   = $(PYTHON) -m pytest -q -n $(ITEST_JOBS) -m 'not serial'
+ITEST_SER   = $(PYTHON) -m pytest -q -m serial
+NONE_IS_OK  = || { r=$$?; [ $$r = 5 ] || exit $$r; }
+
+integration-parallel: deps-test volley
+	$(ITEST_PAR) $(ITESTS) $(NONE_IS_OK)
+
+# The same without prerequisites, for make test (which has them ready): in
+# `make -j2 itest-parallel-now fuzz` it must take its slot at once, or make
+# fills both slots with fuzz targets while deps-test runs (seen: the fuzzing
+# ran before the pass instead of beside it).
+itest-parallel-now:
+	$(ITEST_PAR) $(ITESTS) $(NONE_IS_OK)
+
+integration-serial: deps-test volley
+	@echo "== serial pass: the tests marked serial, one at a time, nothing beside them"
+	$(ITEST_SER) $(ITESTS) $(NONE_IS_OK)
+
 integration: deps-test volley
-	$(PYTHON) -m pytest -q tests/integration
+	@rc=0; $(MAKE) --no-print-directory integration-parallel || rc=$$?; \
+	$(MAKE) --no-print-directory integration-serial || rc=$$?; exit $$rc
 
 # The real binary built with ASan+UBSan against real servers, on the tests
-# that exercise the most code in little time.
+# that exercise the most code in little time; the same two passes.
 ASAN_ITESTS := tests/integration/test_serve.py tests/integration/test_run_cli.py \
 	tests/integration/test_hostile.py tests/integration/test_tls.py
+ASAN_ENV    := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 VOLLEY_BIN=build/asan/volley VOLLEY_SANITIZED=1
 integration-asan: deps-test build/asan/volley
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		VOLLEY_BIN=build/asan/volley VOLLEY_SANITIZED=1 $(PYTHON) -m pytest -q $(ASAN_ITESTS)
+	@rc=0; $(ASAN_ENV) $(ITEST_PAR) $(ASAN_ITESTS) || rc=$$?; \
+	echo "== serial pass (ASan): the tests marked serial, one at a time"; \
+	$(ASAN_ENV) $(ITEST_SER) $(ASAN_ITESTS) || rc=$$?; exit $$rc
 
 # Every binary built first on all cores; then the unit tests, the same under
-# ASan+UBSan, every fuzz target over its corpus and then 8 s of fuzzing each
-# (`make fuzz` runs 60 s), the sanitized binary on a subset of the
-# integration tests, then all the integration tests; the last line printed
-# is pytest's summary.
+# ASan+UBSan, every fuzz target over its corpus, the sanitized binary on a
+# subset of the integration tests; then 8 s of fuzzing each target (`make
+# fuzz` runs 60 s) beside the integration tests' parallel pass (neither
+# measures time; -O prints each one's output whole when it ends), and last
+# the serial pass alone. The integration passes both run whatever the other
+# did; the last line printed is pytest's summary.
 test: deps-test
 	$(MAKE) --no-print-directory -j$(shell nproc) volley build/rel/unit-tests build/asan/unit-tests \
 		build/asan/volley fuzz-build
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-regress
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	$(MAKE) --no-print-directory integration-asan
-	$(MAKE) --no-print-directory integration
+	@rc=0; $(MAKE) --no-print-directory -O -j2 itest-parallel-now fuzz FUZZ_SECONDS=8 || rc=$$?; \
+	$(MAKE) --no-print-directory integration-serial || rc=$$?; exit $$rc
 
 demo: volley
 	./volley demo
@@ -246,15 +280,17 @@ build/fuzz/%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_CORE) tests/fuzz/memfi
 
 fuzz-build: $(FUZZ_BINS)
 
-fuzz: fuzz-build
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
-		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			-artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
-			2>build/fuzz/$$t.log || { tail -40 build/fuzz/$$t.log; exit 1; }; \
-		grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$$t.log; \
-	done
+# One target after another; `make -j2 -O fuzz` runs two at a time, each for
+# its FUZZ_SECONDS (-O keeps each target's lines together). `make test`
+# fuzzes one at a time beside the integration tests' parallel pass.
+fuzz: fuzz-build $(FUZZ_TARGETS:%=fuzz-run-%)
+fuzz-run-%: build/fuzz/%
+	@mkdir -p build/fuzz/corpus/$* tests/fuzz/corpus/$*
+	@echo "== fuzz $* for $(FUZZ_SECONDS)s"; \
+	build/fuzz/$* -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/$*- build/fuzz/corpus/$* tests/fuzz/corpus/$* \
+		2>build/fuzz/$*.log || { tail -40 build/fuzz/$*.log; exit 1; }; \
+	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$*.log
 
 fuzz-regress: fuzz-build
 	@fail=0; for t in $(FUZZ_TARGETS); do \

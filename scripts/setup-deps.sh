@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential pkg-config libssl-dev liblua5.4-dev libjansson-dev libcairo2-dev libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev"
-TEST="libcriterion-dev python3 python3-pytest python3-websocket python3-h2 nghttp2-client nginx h2o tinyproxy openssl curl chromium clang libclang-rt-14-dev libnss-wrapper lcov prometheus prometheus-pushgateway influxdb tmux slurm-wlm munge"
+TEST="libcriterion-dev python3 python3-pytest python3-pytest-xdist python3-websocket python3-h2 nghttp2-client nginx h2o tinyproxy openssl curl chromium clang libclang-rt-14-dev libnss-wrapper lcov prometheus prometheus-pushgateway influxdb tmux slurm-wlm munge"
 PEERS="wrk apache2-utils time bc liburing-dev"
 
 want="$BUILD"

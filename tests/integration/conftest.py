@@ -11,12 +11,12 @@
   teardown asserts it exited 0.
 - serve_factory: start_serve with arguments, every server stopped (and
   checked) at teardown.
-- free_port(): a loopback port that was free a moment ago.
+- free_port(): a loopback port that was free a moment ago (ports.py: below the
+  kernel's ephemeral range, where no client socket of another test lands).
 """
 import os
 import select
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,10 +30,7 @@ def volley_path():
     return os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402,F401 (re-exported: tests import it from here)
 
 
 class Serve:

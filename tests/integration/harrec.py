@@ -5,7 +5,6 @@ Only loopback URLs are visited."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,10 +13,7 @@ import urllib.request
 import websocket
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port as _free_port  # noqa: E402
 
 
 class Browser:

@@ -40,10 +40,7 @@ http {{
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402,F401 (test_run_h2 and test_tls import it from here)
 
 
 class Nginx:

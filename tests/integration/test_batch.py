@@ -20,6 +20,7 @@ def run(volley_bin, tmp_path, body, url, *args, code=0):
     return json.loads(p.stdout), p.stderr
 
 
+@pytest.mark.serial  # batch time < 600 ms
 def test_batch_runs_in_parallel(volley_bin, serve, tmp_path):
     res, _ = run(volley_bin, tmp_path, '''
 options = { iterations = 3 }
@@ -81,6 +82,7 @@ end
         rec.stop()
 
 
+@pytest.mark.serial  # batch time < 1.5 s
 def test_batch_beyond_parallel_limit(volley_bin, serve, tmp_path):
     res, _ = run(volley_bin, tmp_path, '''
 options = { iterations = 1, batchPerHost = 0 }

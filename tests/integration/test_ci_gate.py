@@ -17,6 +17,7 @@ def run(volley_bin, *args, timeout=60):
                           text=True, timeout=timeout)
 
 
+@pytest.mark.serial  # p(99)<500ms and rate thresholds must pass
 def test_passing_thresholds_exit_0(volley_bin, serve):
     p = run(volley_bin, "-q", "--json", "-c", "2", "-d", "1s",
             "--threshold", "p(99)<500ms", "--threshold", "errors<1%",
@@ -60,6 +61,7 @@ def test_malformed_threshold_is_an_error_before_any_load(volley_bin, expr, pos):
     assert "requests" not in p.stdout
 
 
+@pytest.mark.serial  # wall time < 6 s
 def test_abort_on_fail_stops_early(volley_bin, serve):
     t0 = time.monotonic()
     p = run(volley_bin, "-q", "--json", "-c", "2", "-d", "20s", "--abort-on-fail",
@@ -84,6 +86,7 @@ def stat_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.serial  # server CPU samples
 def test_exec_samples_server_cpu_and_rss_and_stops_it(volley_bin, tmp_path):
     port = free_port()
     cmd = f"exec {volley_bin} serve --listen 127.0.0.1:{port} --threads 1"
@@ -113,6 +116,7 @@ def test_exec_samples_server_cpu_and_rss_and_stops_it(volley_bin, tmp_path):
     assert (tmp_path / "charts" / "server.png").stat().st_size > 10000
 
 
+@pytest.mark.serial  # CPU seconds against /proc within 0.2 s
 def test_monitor_pid_matches_ps(volley_bin, serve):
     before_ps, _ = ps_cpu_rss(serve.proc.pid)
     before = stat_cpu(serve.proc.pid)

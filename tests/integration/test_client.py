@@ -71,6 +71,7 @@ import socketserver  # noqa: E402
 import time  # noqa: E402
 
 from nginxutil import Nginx  # noqa: E402
+from ports import free_port  # noqa: E402
 from test_engine import NSS_WRAPPER  # noqa: E402
 from test_tls import certs, tls_serve  # noqa: E402,F401 (fixtures)
 
@@ -294,9 +295,7 @@ class Tinyproxy:
         exe = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
         if not os.path.exists(exe):
             pytest.fail("tinyproxy is missing: run scripts/setup-deps.sh test")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.log = tmp / "tinyproxy.log"
         conf = tmp / "tinyproxy.conf"
         # No ConnectPort line: CONNECT to any port (the test's TLS server).
@@ -379,9 +378,7 @@ def test_proxy_https_goes_through_a_connect_tunnel(volley_bin, tls_serve, certs,
 
 @pytest.mark.parametrize("mode", ["url", "script"])
 def test_unreachable_proxy_is_a_proxy_error(volley_bin, tmp_path, mode):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    dead = free_port()
     url = "http://127.0.0.1:1/health"
     if mode == "url":
         args = [url, "-n", "3", "-c", "1"]
@@ -542,6 +539,7 @@ def test_dns_spread_uses_every_address(volley_bin, dual_hits, tmp_path, mode):
 
 # ---- time to the first body byte (client side) ----
 
+@pytest.mark.serial  # ttfb p50 < 100 ms
 @pytest.mark.parametrize("mode", ["url", "script"])
 def test_first_body_byte_is_measured_apart_from_ttfb(volley_bin, serve, tmp_path, mode):
     url = serve.url + "/stream?chunks=2&interval_ms=10&first_ms=150"

@@ -11,6 +11,10 @@ import subprocess
 
 import pytest
 
+# Every test here runs in the serial pass (tests/integration/pytest.ini):
+# a stalling server's p99 against wrk's, phase-locked to the stall.
+pytestmark = pytest.mark.serial
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
 WRK = shutil.which("wrk")

@@ -121,6 +121,7 @@ def test_fail_if_every_metric_form(volley_bin, synth, gate, scale, errors, fails
     assert (f"FAIL --fail-if '{gate}'" in p.stderr) == fails
 
 
+@pytest.mark.serial  # a live compare's verdict
 def test_slower_route_is_worse(volley_bin, serve, tmp_path):
     """Real runs, 100x apart: holds on a busy machine (at 20x, seconds
     stalled by other work made the per-second spread swallow the change
@@ -149,6 +150,7 @@ def test_fail_if_gate_and_html(volley_bin, synth, tmp_path):
     assert p.returncode == 0
 
 
+@pytest.mark.serial  # a live compare's verdict
 def test_run_with_baseline_compares_in_one_step(volley_bin, serve, tmp_path):
     base = tmp_path / "base.json"
     save_run(volley_bin, base, serve.url + "/delay/1")

@@ -58,6 +58,7 @@ def load(path):
         return json.load(f)
 
 
+@pytest.mark.serial  # segments start within 50 ms; generator verdicts
 def test_open_model_segments_merge_to_one_run(nginx, tmp_path):
     rate, secs, n = 400, 2, 4
     args = ["--rate", str(rate), "-d", f"{secs}s", "-t", "1", nginx.url + "/health"]

@@ -17,6 +17,7 @@ def run_json(volley_bin, *args, timeout=60):
     return p, (json.loads(p.stdout) if p.stdout.strip().startswith("{") else None)
 
 
+@pytest.mark.serial  # wall time < 2.9 s
 def test_requests_in_flight_after_grace_are_cancelled(volley_bin, serve):
     """2 connections on a 3 s delay, -d 500ms --grace 200ms: both requests
     are still in flight when the grace ends, so both are cancelled, and the
@@ -48,6 +49,7 @@ def test_requests_limit_ends_before_duration(volley_bin, serve):
     assert time.monotonic() - t0 < 20
 
 
+@pytest.mark.serial  # duration < 3 s
 def test_duration_ends_before_requests_limit(volley_bin, serve):
     """/delay/100 on 2 connections: at most ~20 per second, so -n 1000 is
     far off when -d 1s ends the run."""
@@ -57,6 +59,7 @@ def test_duration_ends_before_requests_limit(volley_bin, serve):
     assert r["duration_s"] < 3
 
 
+@pytest.mark.serial  # wall time < 4 s
 def test_connect_timeout(volley_bin, tmp_path):
     """A listening socket whose backlog is full never completes the
     handshake: each connect attempt ends as connect_timeout after the
@@ -139,6 +142,7 @@ def test_report_of_several_files_where_one_is_bad(volley_bin, serve, tmp_path):
     assert str(good) not in p.stderr
 
 
+@pytest.mark.serial  # 40 of 50 requests in the first second
 def test_series_seconds_start_at_zero_and_are_consecutive(volley_bin, serve):
     """Row k of the per-second series covers [k s, k+1 s) of the run: the
     first is second 0 and none is skipped or numbered twice; the requests

@@ -23,6 +23,7 @@ def by_name(res):
     return {e["name"]: e for e in res["endpoints"]}
 
 
+@pytest.mark.serial  # a rate's count within 1
 def test_per_endpoint_mode_gives_each_endpoint_the_full_load(volley_bin, serve):
     res = run_json(volley_bin, "--endpoint", "a=" + serve.url + "/health",
                    "--endpoint", "b=" + serve.url + "/status/404",
@@ -52,6 +53,7 @@ def test_closed_model_per_endpoint_connections(volley_bin, serve):
         assert 150 < e["totals"]["requests"] < 320
 
 
+@pytest.mark.serial  # a rate's count within 1
 def test_mixed_mode_spreads_requests_by_weight(volley_bin, serve):
     res = run_json(volley_bin, "--mode", "mixed",
                    "--endpoint", "a=" + serve.url + "/health",
@@ -112,6 +114,7 @@ def test_filter_keeps_endpoints_by_path_prefix(volley_bin, serve):
     assert p.returncode == 2 and "--filter" in p.stderr
 
 
+@pytest.mark.serial  # ttfb and chunk-gap bounds
 def test_streaming_ttfb_is_early_and_buffered_late(volley_bin, serve):
     res = run_json(volley_bin,
                    "--endpoint", "stream=" + serve.url + "/stream?chunks=5&interval_ms=20",
@@ -129,6 +132,7 @@ def test_streaming_ttfb_is_early_and_buffered_late(volley_bin, serve):
     assert 15 <= s["chunk_gap"]["percentiles"]["p50"] <= 30
 
 
+@pytest.mark.serial  # a rate's count
 def test_raw_csv_has_a_row_per_request(volley_bin, serve, tmp_path):
     out = tmp_path / "r"
     p = run(volley_bin, "--out", str(out), "--raw", "--rate", "200", "-d", "2s",

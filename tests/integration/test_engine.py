@@ -295,6 +295,7 @@ def test_url_run_and_script_agree_on_tls_record_errors(volley_bin, tmp_path, cer
 
 # ---- absurd rates and thread counts (issue 11) ----
 
+@pytest.mark.serial  # CPU seconds < 2.5
 def test_absurd_rate_is_dropped_not_blamed_on_the_server(volley_bin, serve):
     import resource
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

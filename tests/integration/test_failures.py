@@ -8,6 +8,8 @@ that did not fail."""
 import json
 import subprocess
 
+import pytest
+
 
 def run(volley_bin, *args, timeout=60):
     return subprocess.run([volley_bin, "run", *args], capture_output=True, text=True,
@@ -81,6 +83,7 @@ def test_script_http_req_failed_counts_5xx(volley_bin, serve, tmp_path):
     assert [n["failures"] for n in names.values()] == [0], names
 
 
+@pytest.mark.serial  # latencies against --timeout
 def test_timeouts_stay_in_latency_as_a_lower_bound(volley_bin, serve, tmp_path):
     timeout_ms = 150
     p, res = results(volley_bin, tmp_path, "--endpoint", "fast=" + serve.url + "/delay/5",

@@ -708,12 +708,8 @@ def _output_effects(E, target):
 
 
 def _free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    from ports import free_port
+    return free_port()
 
 
 def _out(c, target):
@@ -759,12 +755,23 @@ def test_every_flag_has_a_case_in_both_modes():
     assert set(flags) == set(SCRIPT_EFFECTS), set(flags) ^ set(SCRIPT_EFFECTS)
 
 
-@pytest.mark.parametrize("flag", sorted(URL_EFFECTS))
+# The cases that check a rate's count or a wall-time bound run in the serial
+# pass (tests/integration/pytest.ini); the others beside other tests.
+TIMED_URL = {"grace", "rate", "segment"}
+TIMED_SCRIPT = {"duration", "hold", "rate"}
+
+
+def _cases(effects, timed):
+    return [pytest.param(f, marks=pytest.mark.serial) if f in timed else f
+            for f in sorted(effects)]
+
+
+@pytest.mark.parametrize("flag", _cases(URL_EFFECTS, TIMED_URL))
 def test_flag_in_url_mode(ctx, flag):
     URL_EFFECTS[flag](ctx)
 
 
-@pytest.mark.parametrize("flag", sorted(SCRIPT_EFFECTS))
+@pytest.mark.parametrize("flag", _cases(SCRIPT_EFFECTS, TIMED_SCRIPT))
 def test_flag_in_script_mode(ctx, flag):
     applies = table_flags()[flag] in ("both", "script")
     SCRIPT_EFFECTS[flag](ctx)
@@ -797,6 +804,7 @@ def test_unknown_script_option_exits_2(ctx, opts, needle):
     assert p.returncode == 2 and needle in p.stderr, p.stderr
 
 
+@pytest.mark.serial  # a rate's count within 1
 def test_rate_with_stages_is_the_ramps_start(ctx):
     res = ctx.json("--rate", "20", "--stages", "20:1s", ctx.url())
     _eq(res["plan"]["executor"], "ramping-arrival-rate")

@@ -13,6 +13,10 @@ import pytest
 
 from nginxutil import Nginx
 
+# Every test here runs in the serial pass (tests/integration/pytest.ini):
+# generator verdicts (kept up / fell behind) depend on having the CPU.
+pytestmark = pytest.mark.serial
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
 

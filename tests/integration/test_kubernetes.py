@@ -111,6 +111,7 @@ def nginx():
     n.stop()
 
 
+@pytest.mark.serial  # every scheduled request sent (none dropped)
 def test_job_command_runs_as_local_segments(nginx, tmp_path):
     """The Job's args, $(VAR) expanded as Kubernetes does, with the
     ConfigMap's script, as 3 processes (JOB_COMPLETION_INDEX 0..2)."""

@@ -9,6 +9,10 @@ import pytest
 from conftest import start_serve
 from nginxutil import Nginx
 
+# Every test here runs in the serial pass (tests/integration/pytest.ini):
+# rates per second, stall latencies, schedule accuracy.
+pytestmark = pytest.mark.serial
+
 
 def run_json(volley_bin, *args, timeout=90):
     p = subprocess.run([volley_bin, "run", "--no-save", "-q", "--json", *args],
@@ -90,15 +94,17 @@ def test_open_model_counts_stall_in_latency_not_in_service_time(volley_bin):
     t_after = time.time()
     try:
         server_start = (t_before + t_after) / 2
-        res = run_json(volley_bin, "--rate", "500", "-d", "19s", "-c", "10", "-t", "1",
+        # 9 s: the stall at 5 s is 500 of 4,500 samples, far more than the
+        # 1 % above p99 (19 s, three stalls, checked the same thing).
+        res = run_json(volley_bin, "--rate", "500", "-d", "9s", "-c", "10", "-t", "1",
                        srv.url + "/health", timeout=60)
         # When the run started relative to the server's stall clock. The run
-        # ends before the stall at 20 s, so nothing waits at its end.
+        # ends before the stall at 10 s, so nothing waits at its end.
         from datetime import datetime
         start = datetime.strptime(res["start"], "%Y-%m-%dT%H:%M:%S.%fZ")
         start_unix = (start - datetime(1970, 1, 1)).total_seconds()
         offset = start_unix - server_start
-        exp = expected_latencies(offset, 500, 19, 5, 1)
+        exp = expected_latencies(offset, 500, 9, 5, 1)
         exp_p99_ms = pct(exp, 99) * 1000
         got_p99 = res["latency"]["percentiles"]["p99"]
         print(f"stall p99: expected {exp_p99_ms:.1f} ms, reported {got_p99:.1f} ms, "
@@ -113,7 +119,8 @@ def test_open_model_counts_stall_in_latency_not_in_service_time(volley_bin):
 
         # The closed model against the same server hides the stall in its p99:
         # its connections simply wait, and few samples fall in the stall.
-        closed = run_json(volley_bin, "-c", "10", "-d", "20s", "-t", "1", srv.url + "/health",
+        # 7 s: any 6 s of the server's 5 s cycle holds a whole 1 s stall.
+        closed = run_json(volley_bin, "-c", "10", "-d", "7s", "-t", "1", srv.url + "/health",
                           timeout=60)
         print(f"closed model: p99 {closed['latency']['percentiles']['p99']:.3f} ms, "
               f"max {closed['latency']['max']:.1f} ms")
@@ -161,13 +168,14 @@ def test_backlog_full_iterations_are_dropped_and_counted(volley_bin, serve):
     assert sum(col(res, "dropped")) == t["dropped_iterations"]
 
 
-def test_rate_sweep_has_a_step_per_rate(volley_bin, serve):
-    p = subprocess.run([volley_bin, "run", "--no-save", "--rates", "100,200,400", "-d", "2s",
-                        "--cooldown", "200ms", serve.url + "/health"],
+def test_rate_sweep_has_a_step_per_rate(volley_bin, serve, tmp_path):
+    # One sweep: its table on stdout, its steps in results.json.
+    p = subprocess.run([volley_bin, "run", "--out", str(tmp_path / "sweep"), "--rates",
+                        "100,200,400", "-d", "2s", "--cooldown", "200ms", serve.url + "/health"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "sweep: target vs achieved" in p.stdout
-    res = run_json(volley_bin, "--rates", "100,200,400", "-d", "2s", serve.url + "/health")
+    res = json.loads((tmp_path / "sweep" / "results.json").read_text())
     steps = res["steps"]
     assert [s["target_rps"] for s in steps] == [100, 200, 400]
     for s in steps:

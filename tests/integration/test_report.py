@@ -364,6 +364,7 @@ def test_bad_flags_and_missing_file_exit_2(runs, tmp_path):
     assert p.returncode == 0 and "--format" in p.stdout
 
 
+@pytest.mark.serial  # ttfb p50 bounds
 def test_demo_runs_serve_load_and_report_in_one_command(volley_bin, tmp_path):
     out = tmp_path / "demo"
     p = subprocess.run([volley_bin, "demo", "--quick", "--out", str(out)], capture_output=True,
@@ -391,6 +392,7 @@ def ttfb_caption(out):
                      re.S).group(1)
 
 
+@pytest.mark.serial  # first-body and service-time p50s
 def test_ttfb_chart_labels_streamed_against_service_time_not_latency(tmp_path):
     """A buffered route under queueing (latency far above TTFB) is not
     'streamed'; a chunked route whose first chunk comes long before its last is.

@@ -128,6 +128,7 @@ def test_connection_refused_is_counted(volley_bin):
     assert res["totals"]["errors_by_kind"]["connect_refused"] == 50
 
 
+@pytest.mark.serial  # duration < 1.5 s
 def test_request_timeout_is_counted(volley_bin, serve):
     p = run(volley_bin, "-q", "--json", "-n", "4", "-c", "2", "--timeout", "200ms",
             serve.url + "/delay/2000")
@@ -152,6 +153,7 @@ def test_quiet_prints_nothing(volley_bin, serve):
     assert p.stdout == ""
 
 
+@pytest.mark.serial  # duration < 5 s after SIGINT
 def test_sigint_stops_and_still_writes_results(volley_bin, serve, tmp_path):
     out = tmp_path / "r"
     proc = subprocess.Popen([volley_bin, "run", "-q", "-c", "4", "-d", "30s", "--out", str(out),
@@ -169,6 +171,7 @@ def test_sigint_stops_and_still_writes_results(volley_bin, serve, tmp_path):
     assert res["duration_s"] < 5
 
 
+@pytest.mark.serial  # exit < 3 s after SIGINT
 def test_second_sigint_stops_at_once_and_counts_cancelled(volley_bin, serve, tmp_path):
     out = tmp_path / "r"
     proc = subprocess.Popen([volley_bin, "run", "-q", "-c", "4", "-d", "30s", "--grace", "20s",

@@ -274,6 +274,7 @@ def test_timeout_cancels_its_stream_and_keeps_the_connection(volley_bin, h2serve
     assert kinds(t) == {"timeout": 8} and t["connections_opened"] == 1, t
 
 
+@pytest.mark.serial  # no dropped iteration at 400/s
 def test_many_streams_in_the_open_model(volley_bin, h2serve):
     s = h2serve()
     t = run(volley_bin, "--h2c", "--rate", "400", "-d", "1s", "--max-connections", "2",
@@ -403,6 +404,7 @@ end
     assert t["requests"] == 3, t
 
 
+@pytest.mark.serial  # latency max < 400 ms
 def test_responses_are_matched_by_stream_not_order(volley_bin, h2serve):
     """Two streams on one connection, a slow and a fast endpoint mixed: the
     fast responses overtake the slow ones and each is matched to its own
@@ -500,6 +502,7 @@ def test_http2_on_plain_http_is_h2c(volley_bin, h2serve):
     assert t["protocol"] == "HTTP/2" and t["h2_responses"] == 20, t
 
 
+@pytest.mark.serial  # chunk-gap p50 bounds
 def test_streamed_response_chunk_gaps_over_h2(volley_bin, h2serve):
     """volley serve --h2 sends /stream as a DATA frame per chunk, 50 ms
     apart: each later piece is a chunk and its gap is recorded, as for a

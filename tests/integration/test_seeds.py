@@ -12,6 +12,8 @@ import sys
 import urllib.request
 import zlib
 
+import pytest
+
 from conftest import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -132,6 +134,7 @@ def test_seed_fastapi_vegeta_discovery_sweep_server_cost(volley_bin, serve, tmp_
     assert (out / "server.log").exists()
 
 
+@pytest.mark.serial  # ttfb p50 < 100 ms
 def test_seed_locust_user_classes_csv_html_ttft(volley_bin, serve, tmp_path):
     """locust -f locustfile.py --headless --users N --run-time T --csv
     --html: user classes with weighted tasks, CSV and HTML outputs, a
@@ -180,6 +183,7 @@ def test_seed_k6_websocket_suite_with_thresholds(volley_bin, serve, tmp_path):
     assert "FAIL" in p.stdout
 
 
+@pytest.mark.serial  # p99 < the cold first request
 def test_seed_mik_bench_cold_warm_json_ci_targets(volley_bin, tmp_path):
     """benchmark.py -m POST -b JSON --compare-cold-warm --json, with the
     performance targets as CI gates (exit 99 when one is missed)."""

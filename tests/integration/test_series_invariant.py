@@ -136,6 +136,7 @@ def test_script_series_rows_add_up(volley_bin, serve, tmp_path, threads):
     assert len(res["endpoints"]) == 2
 
 
+@pytest.mark.serial  # retries spread over seconds
 @pytest.mark.parametrize("mode", ["url", "script"])
 def test_retries_are_counted_in_the_second_they_happen(volley_bin, tmp_path, mode):
     # Five responses per connection, then a silent close: a closed-model

@@ -188,6 +188,7 @@ def timed(s, path):
     return st, b, time.monotonic() - t
 
 
+@pytest.mark.serial  # response times within bounds
 def test_delay(serve):
     st, b, dt = timed(serve, "/delay/300")
     assert (st, b) == (200, b"ok") and 0.29 <= dt < 1.5
@@ -197,6 +198,7 @@ def test_delay(serve):
     assert st == 200 and dt < 0.5
 
 
+@pytest.mark.serial  # response times within bounds
 def test_delay_random_max(serve):
     times = [timed(serve, p)[2] for p in ["/delay?max_delay_ms=200"] * 4 +
              ["/delay/0?max_delay_ms=200"] * 4]
@@ -204,6 +206,7 @@ def test_delay_random_max(serve):
     assert max(times) - min(times) > 0.005, times  # random, not fixed
 
 
+@pytest.mark.serial  # wall time < 2.5 s
 def test_delay_does_not_block_other_clients(serve):
     """Delays are timers, not sleeps: 50 concurrent /delay/500 take ~0.5s."""
     results = []
@@ -252,6 +255,7 @@ def total_len(data):
     return 1 << 60
 
 
+@pytest.mark.serial  # ttfb < 100 ms
 def test_stream_ttfb_early_buffered_late(serve):
     q = "?chunks=5&interval_ms=100&size=10"
     s_ttfb, s_total, s_data = first_body_byte_time(serve, "/stream" + q)
@@ -266,6 +270,7 @@ def test_stream_ttfb_early_buffered_late(serve):
     assert sb == bb and len(sb) == 50 and h2["Content-Length"] == "50"
 
 
+@pytest.mark.serial  # first chunk < 100 ms
 def test_stream_chunks_arrive_over_time(serve):
     sock = raw_sock(serve)
     sock.sendall(b"GET /stream?chunks=4&interval_ms=150&size=5 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -451,6 +456,7 @@ def test_expect_continue(serve):
     sock.close()
 
 
+@pytest.mark.serial  # close within 0.3..3 s
 def test_idle_timeout(serve_factory):
     s = serve_factory("--idle-timeout", "500ms")
     sock = raw_sock(s)
@@ -472,6 +478,7 @@ def test_header_timeout_408(serve_factory):
     sock.close()
 
 
+@pytest.mark.serial  # answers < 500 ms
 def test_slowloris_does_not_block_others(serve):
     stop = threading.Event()
     slow = []
@@ -567,6 +574,7 @@ def test_many_keepalive_clients(serve):
     assert sum(st["got"] for st in state.values()) == nconn * nreq
 
 
+@pytest.mark.serial  # waits within stall windows
 def test_stall_holds_responses_until_it_ends(serve_factory):
     s = serve_factory("--stall-every", "2s", "--stall-for", "1s")
     # The stall window is [2s, 3s) after the server started, which was a bit
@@ -596,6 +604,7 @@ def test_stall_holds_responses_until_it_ends(serve_factory):
     assert st == 200 and 1.2 <= waited <= 2.0, waited
 
 
+@pytest.mark.serial  # exit < 2 s after SIGTERM
 def test_sigterm_exits_zero_with_open_connections(volley_bin):
     s = start_serve(binary=volley_bin)
     socks = [raw_sock(s) for _ in range(20)]
@@ -666,6 +675,7 @@ def _head_then_first_chunk(serve, target):
         return time.monotonic() - t_head
 
 
+@pytest.mark.serial  # head-to-body gap < 250 ms
 @pytest.mark.parametrize("route", [b"/stream", b"/sse"])
 def test_first_ms_delays_the_first_chunk_not_the_head(serve, route):
     gap = _head_then_first_chunk(serve, route + b"?chunks=2&events=2&interval_ms=1&first_ms=300")

@@ -66,6 +66,7 @@ def test_h2c_echo_and_headers(h2srv):
     assert out.endswith("hello h2")
 
 
+@pytest.mark.serial  # gaps between DATA frames
 def test_h2c_streams_one_data_frame_per_chunk_on_time(h2srv):
     p = subprocess.run(["nghttp", "-nv", h2srv.url + "/stream?chunks=4&interval_ms=40"],
                        capture_output=True, text=True, timeout=30)
@@ -188,6 +189,7 @@ def test_tls_alpn_chooses_h2_and_http11(volley_bin, cert):
         assert proc.wait(10) == 0
 
 
+@pytest.mark.serial  # HEADERS-to-DATA timing
 def test_h2_first_ms_head_at_once_first_data_later(h2srv):
     p = subprocess.run(["nghttp", "-nv", h2srv.url + "/stream?chunks=2&interval_ms=1&first_ms=300"],
                        capture_output=True, text=True, timeout=30)

@@ -56,6 +56,7 @@ def submit(slurm, tmp_path, name, run_args, merge_args=""):
     return p.returncode, out, p.stdout + p.stderr + log
 
 
+@pytest.mark.serial  # every scheduled request sent (none dropped)
 def test_sbatch_four_tasks_merge_to_one_run(slurm, nginx, tmp_path):
     rate, secs = 200, 2
     args = ["--rate", str(rate), "-d", f"{secs}s", "-t", "1", nginx.url + "/health"]
@@ -84,6 +85,7 @@ def test_sbatch_threshold_on_the_merge_fails(slurm, nginx, tmp_path):
     assert [(t["expr"], t["ok"]) for t in merged["thresholds"]] == [("count>100", False)]
 
 
+@pytest.mark.serial  # a find-max search
 def test_sbatch_find_max_segments_search_in_lock_step(slurm, serve_factory, tmp_path):
     s = serve_factory("--capacity", "400", "--capacity-queue", "200ms")
     out = tmp_path / "fm"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import free_port
 from test_tls import certs  # noqa: F401 (fixture)
 
@@ -54,6 +56,7 @@ def test_ready_url_is_a_get_without_the_load_s_body(volley_bin, tmp_path):
     assert rows[1:] == [["POST", "/work", "7"]] * 3
 
 
+@pytest.mark.serial  # latency max < 390 ms
 def test_cold_first_request_is_apart_from_the_warm_load(volley_bin, tmp_path):
     port, log = free_port(), str(tmp_path / "seen.log")
     out = tmp_path / "out"
@@ -128,6 +131,7 @@ def step_cpu_from_rows(res, step):
     return sum(r[1] for r in rows) / len(rows), max(r[2] for r in rows)
 
 
+@pytest.mark.serial  # server CPU per step
 def test_server_cost_per_sweep_step(volley_bin, tmp_path):
     port, log = free_port(), str(tmp_path / "seen.log")
     out = tmp_path / "out"

@@ -5,6 +5,12 @@ rate. A slow endpoint's tail must not lower a fast endpoint's rate."""
 import json
 import subprocess
 
+import pytest
+
+# Every test here runs in the serial pass (tests/integration/pytest.ini):
+# req/s and drain times within tenths of a second.
+pytestmark = pytest.mark.serial
+
 
 def run(volley_bin, tmp_path, *args):
     out = tmp_path / "out"

@@ -145,6 +145,7 @@ def test_done_percentiles_match_results_json(volley_bin, serve):
     assert got == res["totals"]["requests"]
 
 
+@pytest.mark.serial  # requests paced by delay()
 def test_delay_spaces_requests(volley_bin, rec):
     p = wrk(volley_bin, os.path.join(EX, "delay.lua"), rec.url + "/", "-c", "1", "-t", "1",
             "-d", "1s")
@@ -226,6 +227,7 @@ def test_hook_errors_are_named(volley_bin, serve, tmp_path):
         assert (out / "results.json").exists() == (code == 1), hook
 
 
+@pytest.mark.serial  # a rate's count within 2
 def test_rate_with_a_wrk_script(volley_bin, rec):
     p = wrk(volley_bin, os.path.join(EX, "rotate.lua"), rec.url + "/", "--rate", "40", "-d", "1s")
     _, res = res_of(p)
@@ -296,6 +298,7 @@ def test_lookup_example_spreads_threads_over_addresses(volley_bin, serve):
     assert res["totals"]["requests"] > 0 and res["totals"]["errors"] == 0
 
 
+@pytest.mark.serial  # requests per thread per second
 def test_done_requests_are_per_thread_per_second(volley_bin, serve, tmp_path):
     s = tmp_path / "rq.lua"
     s.write_text('function delay() return 10 end\n'
