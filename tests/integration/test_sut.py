@@ -142,7 +142,8 @@ def test_server_cost_per_sweep_step(volley_bin, tmp_path):
     res = json.loads((out / "results.json").read_text())
     cpu = [s["server"]["cpu_pct"] for s in res["steps"]]
     # 15 times the rate costs the server more (about 2 % against 30 %).
-    assert cpu[1] > cpu[0] + 5, cpu
+    assert cpu[1] > cpu[0] + 5, (cpu, [(s["offset_s"], s["duration_s"]) for s in res["steps"]],
+                                 res["monitor"]["rows"])
     for s in res["steps"]:
         want_cpu, want_rss = step_cpu_from_rows(res, s)
         assert abs(s["server"]["cpu_pct"] - want_cpu) < 0.11
