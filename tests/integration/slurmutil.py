@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import time
 
+from ports import ephemeral_low
+
 CONF = """ClusterName=volleytest
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort={ctld_port}
@@ -54,20 +56,12 @@ def missing_binaries():
     return [b for b in BINARIES if not (shutil.which(b) or os.path.exists("/usr/sbin/" + b))]
 
 
-def _ephemeral_low():
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
 def _port_block(n):
     """n consecutive ports, all free now, below the kernel's ephemeral range
     (where the other tests' port-0 listeners and client sockets never land):
     slurmctld, slurmd and srun's SrunPortRange."""
     rng = random.Random(os.getpid() ^ int(time.time()))
-    top = _ephemeral_low() - n
+    top = ephemeral_low() - n
     for _ in range(500):
         lo = rng.randrange(10000, top)
         ok = True
