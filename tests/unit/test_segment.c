@@ -1,13 +1,15 @@
 /* Tests for load/segment: the property that N segments of a run, each
  * split over T workers, run exactly the iterations and VUs of one
- * unsegmented run (same count, same intended times, none twice), for
- * random plans of every model (open, closed, ramping stages, -n) and
+ * unsegmented run (same count, same intended times and mixed-mode
+ * endpoints, none twice), for random plans of every model (open, closed,
+ * ramping stages, -n, 1..8 weighted endpoints) and
  * random script scenarios (lua_plan); and the parsing of --segment auto
  * and --start-at. */
 #include "load/segment.h"
 
 #include "core/clock.h"
 #include "load/executor.h"
+#include "load/plan.h"
 #include "script/lua_plan.h"
 
 #include <criterion/criterion.h>
@@ -47,15 +49,54 @@ static executor random_shape(bool open)
     return x;
 }
 
-/* Open model: every worker of every segment walks its iterations as
- * worker.c and lua_worker.c do; each iteration of the run is seen once. */
-static void check_open(const executor *x, uint64_t requests, uint32_t N, uint32_t T)
+/* One iteration as a worker sends it: its intended time and endpoint. */
+typedef struct sent {
+    uint64_t at_ns;
+    uint32_t ep;
+} sent;
+
+static int sent_cmp(const void *a, const void *b)
+{
+    const sent *x = a, *y = b;
+    if (x->at_ns != y->at_ns)
+        return x->at_ns < y->at_ns ? -1 : 1;
+    return (x->ep > y->ep) - (x->ep < y->ep);
+}
+
+/* The iterations N segments of T workers send, walked as worker.c and
+ * lua_worker.c walk them (first, first + stride, ... below the limit),
+ * each with the intended time and the mixed-mode endpoint it is sent
+ * with; sorted. *n is how many. */
+static sent *walk(const executor *x, const plan *p, uint64_t limit, uint32_t N, uint32_t T,
+                  uint64_t *n)
+{
+    sent *out = malloc((limit ? limit : 1) * sizeof *out);
+    uint64_t count = 0;
+    for (uint32_t k = 1; k <= N; k++)
+        for (uint32_t w = 0; w < T; w++) {
+            segment s = {k, N};
+            for (uint64_t i = segment_first_iter(s, T, w); i < limit;
+                 i += segment_iter_stride(s, T)) {
+                cr_assert_lt(count, limit, "more than %llu iterations (N=%u T=%u)",
+                             (unsigned long long)limit, N, T);
+                out[count++] = (sent){executor_time_of(x, i), plan_pick_endpoint(p, i)};
+            }
+        }
+    qsort(out, count, sizeof *out, sent_cmp);
+    *n = count;
+    return out;
+}
+
+/* Open model: the segments together send what one unsegmented run of one
+ * worker sends (the same intended times, the same endpoints, as many),
+ * and no iteration is sent by two workers. */
+static void check_open(const executor *x, const plan *p, uint64_t requests, uint32_t N,
+                       uint32_t T)
 {
     uint64_t limit = executor_total(x);
     if (requests && requests < limit)
         limit = requests;
     uint8_t *seen = calloc(limit ? limit : 1, 1);
-    uint64_t count = 0;
     for (uint32_t k = 1; k <= N; k++)
         for (uint32_t w = 0; w < T; w++) {
             segment s = {k, N};
@@ -63,15 +104,36 @@ static void check_open(const executor *x, uint64_t requests, uint32_t N, uint32_
                  i += segment_iter_stride(s, T)) {
                 cr_assert_eq(seen[i], 0, "iteration %llu in two places (N=%u T=%u)",
                              (unsigned long long)i, N, T);
-                /* the intended time is the run's: a function of i alone */
-                cr_assert_lt(executor_time_of(x, i), UINT64_MAX);
                 seen[i] = 1;
-                count++;
             }
         }
-    cr_assert_eq(count, limit, "N=%u T=%u: %llu of %llu iterations", N, T,
-                 (unsigned long long)count, (unsigned long long)limit);
     free(seen);
+    uint64_t n1, nN;
+    sent *one = walk(x, p, limit, 1, 1, &n1), *segs = walk(x, p, limit, N, T, &nN);
+    cr_assert_eq(n1, limit);
+    cr_assert_eq(nN, n1, "N=%u T=%u: %llu of %llu iterations", N, T, (unsigned long long)nN,
+                 (unsigned long long)n1);
+    for (uint64_t i = 0; i < n1; i++)
+        cr_assert(one[i].at_ns == segs[i].at_ns && one[i].ep == segs[i].ep,
+                  "N=%u T=%u: sorted iteration %llu is (%llu ns, endpoint %u), "
+                  "(%llu ns, endpoint %u) in one run", N, T, (unsigned long long)i,
+                  (unsigned long long)segs[i].at_ns, segs[i].ep,
+                  (unsigned long long)one[i].at_ns, one[i].ep);
+    free(one);
+    free(segs);
+}
+
+/* A mixed-mode plan of 1..8 endpoints of random weights (plan_pick_endpoint
+ * reads only neps, the weights and weight_sum). */
+static void random_endpoints(plan *p)
+{
+    p->mode = PLAN_MIXED;
+    p->neps = 1 + rnd(8);
+    p->weight_sum = 0;
+    for (size_t e = 0; e < p->neps; e++) {
+        p->eps[e].weight = 1 + rnd(20) / 4.0;
+        p->weight_sum += p->eps[e].weight;
+    }
 }
 
 /* Closed model: the run-wide VU indexes of all segments are 0..vus-1, each
@@ -125,15 +187,19 @@ static void check_quota(uint64_t total, uint32_t vus, uint32_t N, uint32_t T)
 
 Test(segment, test_segments_partition_every_model)
 {
+    plan *p = calloc(1, sizeof *p);
+    cr_assert_not_null(p);
     for (int round = 0; round < 300; round++) {
         uint32_t N = 1 + (uint32_t)round % 8, T = 1 + rnd(4);
         executor o = random_shape(true), c = random_shape(false);
         uint64_t requests = rnd(3) ? 0 : rnd(5000);
-        check_open(&o, requests, N, T);
+        random_endpoints(p);
+        check_open(&o, p, requests, N, T);
         check_closed(&c, N, T);
         check_quota(rnd(100000), executor_max_vus(&c), N, T);
         check_quota(rnd(50), 1 + rnd(5), N, T);
     }
+    free(p);
 }
 
 static int read_plan(const char *src, lua_plan *p)
@@ -151,6 +217,9 @@ static int read_plan(const char *src, lua_plan *p)
 /* A script's scenarios of every kind split as lua_worker.c splits them. */
 Test(segment, test_segments_partition_script_scenarios)
 {
+    plan *one_endpoint = calloc(1, sizeof *one_endpoint); /* a script picks its own */
+    cr_assert_not_null(one_endpoint);
+    one_endpoint->neps = 1;
     for (int round = 0; round < 80; round++) {
         char src[1024];
         snprintf(src, sizeof src,
@@ -173,7 +242,7 @@ Test(segment, test_segments_partition_script_scenarios)
             const lua_scenario *s = &p.sc[i];
             uint32_t vus = lua_plan_max_vus(s);
             if (s->kind == LSX_CONSTANT_RATE || s->kind == LSX_RAMPING_RATE)
-                check_open(&s->x, 0, N, T);
+                check_open(&s->x, one_endpoint, 0, N, T);
             if (s->kind == LSX_CONSTANT_VUS || s->kind == LSX_RAMPING_VUS)
                 check_closed(&s->x, N, T);
             if (s->kind == LSX_SHARED_ITERATIONS)
@@ -185,6 +254,7 @@ Test(segment, test_segments_partition_script_scenarios)
         }
         lua_plan_free(&p);
     }
+    free(one_endpoint);
 }
 
 static const char *const *env_table;
