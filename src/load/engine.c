@@ -483,8 +483,11 @@ static uint32_t threads_for(const plan *p, const executor *x)
  * shape with --start-at, the monotonic time of that wall-clock instant
  * (waited for here, interruptibly). A start already past stays where it
  * was: the schedule's intended times do not move, so the segments still
- * add up to one run, and the lateness is recorded. */
-static uint64_t shape_start(engine *g)
+ * add up to one run, and the lateness is recorded. A shape without a
+ * duration (-n alone: VUs until the requests are done) has no schedule to
+ * keep and begins now; so does one whose start is older than this
+ * machine's monotonic clock (it cannot be expressed on it). */
+static uint64_t shape_start(engine *g, uint64_t duration_ns)
 {
     uint64_t at = g->opt ? g->opt->start_at_wall_ns : 0;
     if (!at || g->aligned)
@@ -498,7 +501,24 @@ static uint64_t shape_start(engine *g)
     uint64_t wall = clock_wall_ns(), now = clock_now_ns();
     if (at >= wall)
         return now + (at - wall);
-    return wall - at < now ? now - (wall - at) : 0;
+    return duration_ns && wall - at < now ? now - (wall - at) : now;
+}
+
+/* A --start-at so far past that the aligned shape's whole schedule is
+ * already over (a stale time, or a segment restarted long after the
+ * others) would run nothing on time: refused, before any load, instead of
+ * sending every iteration at once and timing it out from the past. */
+static int check_stale_start(engine *g, const shape_run *r, err *e)
+{
+    uint64_t at = g->out->start_at_ns, wall = clock_wall_ns();
+    if (!r->duration_ns || wall <= at || wall - at < r->duration_ns)
+        return 0;
+    char t[40];
+    clock_format_rfc3339(at, t, sizeof t);
+    return err_set(e, VOLLEY_EINVAL, "--start-at %s was %.3f s ago: the %s (%.3f s) would "
+                   "already be over; give every segment the same instant in the future", t,
+                   (double)(wall - at) / 1e9, r->warmup ? "warm-up" : "run",
+                   (double)r->duration_ns / 1e9);
 }
 
 static void note_lateness(engine *g)
@@ -543,8 +563,8 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
     if (!r->w)
         return err_set(e, VOLLEY_ENOMEM, "out of memory");
     /* A common start a little ahead, so every thread is waiting when it comes. */
-    r->start_ns = shape_start(g);
-    int rc = 0;
+    r->start_ns = shape_start(g, r->duration_ns);
+    int rc = g->late_pending && g->opt->refuse_stale_start ? check_stale_start(g, r, e) : 0;
     for (uint32_t i = 0; i < nthreads && !rc; i++) {
         engine_worker_args a = {.id = i, .nworkers = nthreads, .start_ns = r->start_ns,
                                 .duration_ns = r->duration_ns};

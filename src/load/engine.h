@@ -56,6 +56,11 @@ typedef struct engine_options {
     void *raw_ctx;
     /* --start-at: the schedule begins at this Unix time (ns); 0 = now. */
     uint64_t start_at_wall_ns;
+    /* The user gave that time (volley run --start-at): refuse it, before any
+     * load (VOLLEY_EINVAL), when the first shape's whole duration is already
+     * past. find-max's later steps, timed by the segments themselves, run
+     * however late. */
+    bool refuse_stale_start;
     /* Expected statuses; others count as failed requests. NULL: 200-399. */
     const metrics_status_set *ok_status;
     /* --cpus: worker thread i runs on cpus[i % ncpus] only (any kind of

@@ -348,6 +348,7 @@ static int run_load(state *s, const char *script_path, err *e)
                          .on_second = on_second, .on_endpoint_second = on_endpoint_second,
                          .on_measure_start = on_measure_start, .cpus = s->p->cpus,
                          .ncpus = s->p->ncpus, .start_at_wall_ns = c->start_at_ns,
+                         .refuse_stale_start = true,
                          .ok_status = c->ok_status_text ? &c->ok_status : NULL};
     if (c->raw) {
         eo.raw = session_raw_record;

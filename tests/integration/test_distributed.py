@@ -217,6 +217,36 @@ def test_late_start_is_recorded(nginx, tmp_path):
     assert res["totals"]["requests"] == 50
 
 
+def test_stale_start_at_refused_before_any_load(nginx, tmp_path):
+    """A --start-at the whole run is already past (a stale time, a segment
+    restarted long after the others) is refused with exit 2, nothing sent;
+    one the run has not finished yet is only late (above)."""
+    script = tmp_path / "s.lua"
+    script.write_text("options = { scenarios = { a = { executor = 'constant-vus', vus = 1,"
+                      " duration = '1s' } } }\n"
+                      "function default() http.get(ENV.URL .. '/health') end\n")
+    at = f"{time.time() - 3600:.3f}"
+    for args, run_s in ((["--rate", "50", "-d", "2s", nginx.url + "/"], "2.000"),
+                        ([str(script), "-e", "URL=" + nginx.url], "1.000")):
+        p = subprocess.run([VOLLEY, "run", "--no-save", "-t", "1", "--start-at", at, *args],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, p.stderr
+        assert "--start-at" in p.stderr and f"the run ({run_s} s) would already be over" \
+            in p.stderr, p.stderr
+    assert nginx.logged_settled() == 0
+    # -n without a duration has no schedule to keep: lateness only delays
+    # it, and its duration and rate are those of its own requests (not an
+    # hour, nor the time since the machine booted).
+    p = subprocess.run([VOLLEY, "run", "--json", "--no-save", "-t", "1", "-c", "1", "-n", "5",
+                        "--start-at", at, nginx.url + "/"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["start_late_ns"] >= 3600 * 10**9
+    assert res["duration_s"] < 30 and res["start_unix_ns"] > (time.time() - 60) * 1e9, res
+    assert nginx.logged_settled() == 5
+
+
 def test_script_scenarios_split_over_segments(nginx, tmp_path):
     script = tmp_path / "s.lua"
     script.write_text(
