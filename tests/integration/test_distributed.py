@@ -104,6 +104,41 @@ def test_open_model_segments_merge_to_one_run(nginx, tmp_path):
     assert (tmp_path / "merged" / "summary.csv").exists()
 
 
+@pytest.mark.serial  # every scheduled request sent (none dropped)
+def test_mixed_endpoints_merge_to_one_runs_endpoints(nginx, tmp_path):
+    """Open model, mixed mode, three weighted endpoints with their own
+    methods: iteration i's endpoint depends on i alone, so the merged
+    per-endpoint counts (matched by name, method and URL) are those of one
+    unsegmented run. The merge records each input's host, segment and
+    lateness."""
+    eps = ["--endpoint", f"a=GET {nginx.url}/a", "--endpoint", f"b=POST {nginx.url}/b",
+           "--endpoint", f"c=GET {nginx.url}/c", "--weight", "a=5", "--weight", "b=2",
+           "--weight", "c=1", "--mode", "mixed"]
+    args = ["--rate", "300", "-d", "2s", "-t", "1", *eps]
+    files, _ = run_segments(tmp_path, 3, args, start_in=1.5)
+    r = merge(files, tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    m = load(tmp_path / "m" / "results.json")
+    assert m["totals"]["dropped_iterations"] == 0
+    got = {(e["name"], e["method"], e["url"]): e["totals"]["requests"] for e in m["endpoints"]}
+    nginx.reset_log()
+    one = subprocess.run([VOLLEY, "run", "-q", "--json", "--no-save", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert one.returncode == 0, one.stderr
+    o = json.loads(one.stdout)
+    assert o["totals"]["dropped_iterations"] == 0
+    want = {(e["name"], e["method"], e["url"]): e["totals"]["requests"] for e in o["endpoints"]}
+    assert got == want and sum(want.values()) == 600, (got, want)
+    assert len(set(want.values())) == 3  # the weights made three different shares
+    parts = {p["segment"]["index"]: p for p in map(load, files)}
+    for i in m["merge"]["inputs"]:
+        k = int(i["segment"].split("/")[0])
+        assert i["segment"] == f"{k}/3"
+        assert i["host"] == parts[k]["host"] != ""
+        assert i["start_late_ns"] == parts[k]["start_late_ns"]
+    assert m["start_late_ns"] == max(p["start_late_ns"] for p in parts.values())
+
+
 def test_closed_model_requests_split_exactly(nginx, tmp_path):
     total, n = 1001, 3
     files, _ = run_segments(tmp_path, n, ["-c", "5", "-n", str(total), "-t", "2",
