@@ -1,7 +1,8 @@
 /* Tests for results/merge: the percentiles of a merge of N results equal
  * those of one histogram over the union of their samples; merged
  * per-second series are the sum of the inputs' rows on wall-clock seconds;
- * endpoints match by name; different plans, a repeated segment and missing
+ * endpoints match by name; different plans, a repeated segment, parts of
+ * another split, whole runs and missing
  * segments are refused or reported; unknown counters add generically. */
 #include "results/merge.h"
 
@@ -205,6 +206,45 @@ Test(merge, test_segment_twice_refused_and_missing_warned)
     cr_assert(strstr(r.warning, "not whole"), "%s", r.warning);
     results_free(&r);
     merge_free(m);
+}
+
+/* Parts of different splits (1/3 and 2/4), and two whole runs (no
+ * --segment, so nothing says they are parts of one run), are refused
+ * naming both files; --force merges them with a warning. */
+static int add_seg(merger *m, uint32_t k, uint32_t n, const char *name, err *e)
+{
+    hist *a = hist_new(), *b = hist_new();
+    char *s = segment_json(k, n, T0, a, b, 1000);
+    int rc = merge_add_text(m, s, strlen(s), name, e);
+    free(s);
+    hist_free(a);
+    hist_free(b);
+    return rc;
+}
+
+Test(merge, test_other_split_and_whole_runs_refused_unless_forced)
+{
+    const uint32_t splits[][4] = {{1, 3, 2, 4}, {0, 0, 0, 0}};
+    const char *const want[] = {"segment 2/4 is not of the same split as one.json (segment 1/3)",
+                                "one.json and two.json are whole runs (no --segment)"};
+    for (int i = 0; i < 2; i++)
+        for (int force = 0; force <= 1; force++) {
+            err e = {0};
+            merger *m = merge_new(force, &e);
+            cr_assert_eq(add_seg(m, splits[i][0], splits[i][1], "one.json", &e), 0, "%s", e.msg);
+            int rc = add_seg(m, splits[i][2], splits[i][3], "two.json", &e);
+            cr_assert(strstr(e.msg, want[i]), "%s", e.msg);
+            if (!force) {
+                cr_assert_eq(rc, VOLLEY_EINVAL);
+            } else {
+                cr_assert_eq(rc, 0);
+                cr_assert(strstr(merge_warnings(m), want[i]) &&
+                              strstr(merge_warnings(m), "merged anyway: --force"),
+                          "%s", merge_warnings(m));
+                cr_assert_eq(merge_count(m), 2);
+            }
+            merge_free(m);
+        }
 }
 
 /* Fields volley does not model (a script's block, a newer counter) add
