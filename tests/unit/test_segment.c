@@ -230,13 +230,16 @@ Test(segment, test_segments_partition_script_scenarios)
                  " c = { executor = 'constant-arrival-rate', rate = %u, timeUnit = '1s',"
                  "       duration = '3s', preAllocatedVUs = %u },"
                  " d = { executor = 'shared-iterations', vus = %u, iterations = %u },"
-                 " e = { executor = 'per-vu-iterations', vus = %u, iterations = %u } } }"
+                 " e = { executor = 'per-vu-iterations', vus = %u, iterations = %u },"
+                 " f = { executor = 'ramping-arrival-rate', startRate = %u, timeUnit = '1s',"
+                 "       preAllocatedVUs = %u, stages = { { target = %u, duration = '2s' },"
+                 "       { target = %u, duration = '1500ms' } } } } }"
                  " function default() end",
                  1 + rnd(20), rnd(20), rnd(20), 1 + rnd(900), 1 + rnd(30), 1 + rnd(10),
-                 rnd(500), 1 + rnd(10), 1 + rnd(9));
+                 1 + rnd(500), 1 + rnd(10), 1 + rnd(9), rnd(300), 1 + rnd(30), rnd(900), rnd(900));
         lua_plan p;
         read_plan(src, &p);
-        cr_assert_eq(p.nsc, 5);
+        cr_assert_eq(p.nsc, 6);
         uint32_t N = 1 + (uint32_t)round % 8, T = 1 + rnd(4);
         for (size_t i = 0; i < p.nsc; i++) {
             const lua_scenario *s = &p.sc[i];
