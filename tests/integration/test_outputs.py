@@ -800,6 +800,56 @@ def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
         rec.stop()
 
 
+@pytest.mark.serial  # wall time < 12 s
+def test_a_database_that_never_answers_holds_neither_the_load_nor_the_end(serve, tmp_path):
+    # A slow database at its worst: it takes the connection and never
+    # answers. Each try gives up after its timeout, the load goes on, the end
+    # waits no longer than the 3 s flush, and every point is reported lost
+    # with a readable reason.
+    import socket
+    rec = OtlpRecorder()
+    hung = socket.socket()
+    try:
+        hung.bind(("127.0.0.1", peerutil.free_port()))
+        hung.listen(64)  # connections complete in the backlog, never accepted
+        out = str(tmp_path / "out")
+        t0 = time.monotonic()
+        p = run_volley(mixed_args(serve) + ["-d", "3", "--out", out,
+                                            "--out-influx", "http://127.0.0.1:%d" % hung.getsockname()[1],
+                                            "--out-otlp", rec.url])
+        took = time.monotonic() - t0
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(out, "results.json")) as f:
+            res = json.load(f)
+        rows = res["series"]["rows"]
+        assert len(rows) >= 3 and all(r[1] > 0 for r in rows[:3]), rows
+        ok, lost = delivered(p.stderr, "--out-influx")
+        end = 1 + 5 + len(res["totals"]["errors_by_kind"])
+        assert ok == 0 and lost in (len(rows) - 1 + end, len(rows) + end), (lost, len(rows))
+        line = next(l for l in p.stderr.splitlines() if l.startswith("--out-influx:"))
+        assert re.search(r"last error: no answer: timed out after \d+ ms\)$", line), line
+        ok, lost = delivered(p.stderr, "--out-otlp")  # the other receiver got everything
+        assert lost == 0 and ok > 0
+        assert took < 3 + 3 + 4, took  # the run, the 3 s flush, margin for a busy host
+    finally:
+        hung.close()
+        rec.stop()
+
+
+def test_influxdb_without_the_database_says_so_on_one_line(serve, tmp_path):
+    db = peerutil.influxdb(str(tmp_path))
+    try:
+        p = run_volley([serve.url + "/health", "-d", "1", "-c", "2", "--no-save",
+                        "--out-influx", db.base + "/write?db=nosuch"])
+        assert p.returncode == 0, p.stderr  # an output does not fail the run
+        line = next(l for l in p.stderr.splitlines() if l.startswith("--out-influx:"))
+        assert line.startswith("--out-influx: 0 points delivered, "), p.stderr
+        assert line.endswith('(0 retries; last error: HTTP 404: {"error":"database not found: '
+                             '\\"nosuch\\""})'), p.stderr
+    finally:
+        db.stop()
+
+
 def test_script_abort_on_fail_with_live_outputs(serve, tmp_path):
     # The script's abortOnFail wraps the engine's callbacks: the per-endpoint
     # rows must still reach the outputs (a wrong context crashed here once).
