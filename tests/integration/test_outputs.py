@@ -158,6 +158,18 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         assert br.eval("document.getElementById('report').href") == origin + "/report"
         eps = br.eval("document.getElementById('t_eps').rows.length")
         assert eps == 3, eps  # header + ok + bad
+        # The final tiles and the endpoint table are results.json's numbers.
+        with open(os.path.join(out, "results.json")) as f:
+            res = json.load(f)
+        for tile, pct in (("p50", "p50"), ("p99", "p99")):
+            shown = float(br.eval("document.getElementById('%s').textContent" % tile))
+            assert abs(shown - res["latency"]["percentiles"][pct]) <= 0.0051, (tile, shown)
+        table = br.eval("Array.from(document.getElementById('t_eps').rows).slice(1)"
+                        ".map(function(r){return r.cells[0].textContent+'='+r.cells[1].textContent"
+                        "+'/'+r.cells[2].textContent;}).join()")
+        want = ",".join("%s=%d/%d" % (e["name"], e["totals"]["requests"], e["totals"]["errors"])
+                        for e in res["endpoints"])
+        assert table == want, (table, want)
         assert not br.errors, br.errors
         outside = [u for u in br.requests if not u.startswith(origin + "/")]
         assert not outside, outside
@@ -329,6 +341,7 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
         t.wait_for("latency (all so far")
         assert t.flags()[0] == "1"  # on the alternate screen
         seen, endpoint_line, status_line = set(), False, False
+        bars, sparks, hist_line = set(), set(), False
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             s = t.screen()
@@ -339,10 +352,22 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
                 seen.add(n)
             endpoint_line |= "p99 ms" in s and "/health" in s
             status_line |= re.search(r"^status   2xx \d+ \(\+\d+/s\)", s, re.M) is not None
+            # The progress bar fills, the sparkline gets a character a
+            # second, the histogram has a bar for the bucket that holds most.
+            m = re.search(r"^volley \[(#*)\.*\] [\d.]+s / 4s$", s, re.M)
+            if m:
+                bars.add(len(m.group(1)))
+            m = re.search(r"^req/s  (\S+)  \(max \d+\)$", s, re.M)
+            if m:
+                sparks.add(len(m.group(1)))
+            hist_line |= re.search(r"^  <= +[\d.]+ ms +\d+ #+$", s, re.M) is not None
             time.sleep(0.3)
         assert len(seen) >= 3, seen
         assert endpoint_line
         assert status_line  # responses by status class, live, with the last second's
+        assert len(bars) >= 3 and max(bars) > min(bars), bars
+        assert len(sparks) >= 2 and max(sparks) > min(sparks), sparks
+        assert hist_line
         s = t.wait_for("EXIT=0")
         assert "requests" in s and "latency" in s  # the summary, on the normal screen
         assert_restored(t, s)
