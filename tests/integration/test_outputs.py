@@ -689,6 +689,65 @@ def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
     assert prom_text_value(final, "volley_retries_total") == tot["retries"]
 
 
+def test_gauges_are_live_and_end_on_the_last_whole_second(serve, tmp_path):
+    # An open-model run: the target rate, the connections, the generator's
+    # CPU and the send lag are on /metrics while it runs; once finished,
+    # "the last second" is the last whole second, not the fraction the
+    # series ends with.
+    port = peerutil.free_port()
+    out = str(tmp_path / "out")
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/delay/5", "-r", "300", "-d", "3",
+                            "-t", "1", "--out", out, "-q", "--metrics-listen", str(port),
+                            "--metrics-linger", "5"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    names = ("volley_target_rate", "volley_active_connections", "volley_generator_cpu_seconds_total",
+             "volley_generator_cpu_percent", "volley_send_lag_p99_seconds",
+             "volley_last_second_requests")
+    live, final = [], None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and final is None:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            vals = {n: prom_text_value(text, n) for n in names}
+            if prom_text_value(text, "volley_run_finished") == 1:
+                final = vals
+            elif prom_text_value(text, "volley_requests_total") > 0:
+                live.append(vals)
+            time.sleep(0.3)
+        _, err = vol.communicate(timeout=30)
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+    assert vol.returncode == 0, err
+    assert final is not None and live
+    assert all(v["volley_target_rate"] == 300 for v in live), live
+    assert max(v["volley_active_connections"] for v in live) > 0, live
+    cpu = [v["volley_generator_cpu_seconds_total"] for v in live]
+    assert cpu == sorted(cpu) and cpu[-1] > cpu[0], cpu
+    assert any(v["volley_generator_cpu_percent"] > 0 for v in live), live
+    assert any(v["volley_send_lag_p99_seconds"] > 0 for v in live), live
+    with open(os.path.join(out, "results.json")) as f:
+        res = json.load(f)
+    cols = res["series"]["columns"]
+    rows = [dict(zip(cols, r)) for r in res["series"]["rows"]]
+    whole = [r for r in rows if (r["second"] + 1) * 1e9 <= res["duration_ns"]]
+    assert whole, rows
+    # One of the whole seconds, both values from the same row.
+    assert any(r["requests"] == final["volley_last_second_requests"] and
+               abs(r["cpu_pct"] - final["volley_generator_cpu_percent"]) < 0.06
+               for r in whole), (final, rows)
+    assert final["volley_last_second_requests"] >= 200, final  # of 300/s: a whole second
+    assert final["volley_active_connections"] == 0
+    assert final["volley_generator_cpu_seconds_total"] >= cpu[-1]
+    assert abs(final["volley_send_lag_p99_seconds"] * 1e3 -
+               res["send_lag"]["percentiles"]["p99"]) < 0.002  # the run's, once finished
+
+
 def test_metrics_server_answers_only_get_of_known_paths(serve):
     import socket
     port = peerutil.free_port()
