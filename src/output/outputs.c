@@ -329,7 +329,8 @@ int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
     fin.report_served = serve_report(o, r);
     snap live = o->s; /* the summed seconds, for the influx remainder */
     o->s = fin;
-    publish(o, cpu_pct(o));
+    double pct = cpu_pct(o);
+    publish(o, o->s.have_last ? o->s.last.cpu_pct : pct); /* the same second as /metrics */
     int failed = finish_pushes(o, &live, log);
     for (int i = 0; i < 2; i++)
         if (o->srv[i] && httpd_dropped_clients(o->srv[i]))

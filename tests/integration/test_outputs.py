@@ -170,6 +170,12 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         want = ",".join("%s=%d/%d" % (e["name"], e["totals"]["requests"], e["totals"]["errors"])
                         for e in res["endpoints"])
         assert table == want, (table, want)
+        # The CPU tile ends on a whole second's, as /metrics does.
+        cols = res["series"]["columns"]
+        whole = [dict(zip(cols, r))["cpu_pct"] for r in res["series"]["rows"]
+                 if (r[0] + 1) * 1e9 <= res["duration_ns"]]
+        cpu = float(br.eval("document.getElementById('cpu').textContent"))
+        assert any(abs(cpu - c) <= 0.51 for c in whole), (cpu, whole)
         assert not br.errors, br.errors
         outside = [u for u in br.requests if not u.startswith(origin + "/")]
         assert not outside, outside
