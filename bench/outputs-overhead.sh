@@ -110,6 +110,12 @@ printf "  outputs on : req/s %10.0f   req per generator cpu-s %10.0f\n" "$ron" "
 printf "  outputs off: req/s %10.0f   req per generator cpu-s %10.0f\n" "$roff" "$off"
 printf "  on/off requests per generator cpu-s: %.3f   req/s: %.3f\n" \
     "$(echo "$on / $off" | bc -l)" "$(echo "$ron / $roff" | bc -l)"
+# Each round's on/off, then their median: the two runs of a round are
+# seconds apart, so what the other users of a shared host do weighs less.
+paired=$(paste <(echo ${CPU[on]} | tr ' ' '\n') <(echo ${CPU[off]} | tr ' ' '\n') |
+         awk '{printf "%.4f ", $1 / $2}')
+printf "  median of the rounds' on/off requests per generator cpu-s: %.3f (rounds: %s)\n" \
+    "$(echo $paired | median)" "$paired"
 printf "  outputs at work in the %s on rounds: %s /metrics scrapes answered, %s dashboard events read\n" \
     "$ROUNDS" "$(wc -l < "$TMP/scrapes" 2>/dev/null || echo 0)" "$(wc -l < "$TMP/events" 2>/dev/null || echo 0)"
 if [ -e "$TMP/undelivered" ]; then
