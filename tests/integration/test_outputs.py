@@ -443,11 +443,12 @@ def test_tui_keeps_errors_printed_during_the_load(serve, tmp_path):
         t.kill()
 
 
-def test_tui_restores_the_terminal_after_ctrl_c(serve):
+@pytest.mark.parametrize("presses", [1, 2])  # twice: volley stops at once
+def test_tui_restores_the_terminal_after_ctrl_c(serve, presses):
     t = tui_session(serve, 60)
     try:
         t.wait_for("latency (all so far")
-        t.keys("C-c")
+        t.keys(*["C-c"] * presses)
         s = t.wait_for("EXIT=130", timeout=20)
         assert_restored(t, s)
     finally:
