@@ -22,8 +22,24 @@ bench_cleanup() {
     rm -rf "$TMP"
 }
 
+# free_port: a free loopback port, any the kernel gives, or one picked at
+# random in BENCH_PORTS=LOW-HIGH when set (a range of one's own on a host
+# where several people run benches and tests at once).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 - "${BENCH_PORTS:-}" <<'PY'
+import random, socket, sys
+rng = sys.argv[1]
+lo, hi = (int(x) for x in rng.split("-")) if rng else (0, 0)
+for _ in range(200 if rng else 1):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", random.randint(lo, hi) if rng else 0))
+        except OSError:
+            continue
+        print(s.getsockname()[1])
+        sys.exit(0)
+sys.exit("free_port: no free port in BENCH_PORTS=" + rng)
+PY
 }
 
 wait_port() {

@@ -316,6 +316,12 @@ int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
     if (snap_init(&fin))
         return 1;
     snap_set_final(&fin, r, snap_cpu_seconds());
+    /* "The last second" (volley_last_second_requests, the CPU %) stays the
+     * last whole second sent live: results.json's series ends on the
+     * remainder after it, a fraction of a second whose count is a fraction
+     * and whose CPU % over a few ms (the workers' teardown) says nothing. */
+    if (o->s.have_last)
+        fin.last = o->s.last;
     if (fin.wall_ns <= o->last_wall_ns)
         fin.wall_ns = o->last_wall_ns + 1;
     if (report)
@@ -323,7 +329,8 @@ int outputs_finish(outputs *o, const results *r, const char *report, FILE *log)
     fin.report_served = serve_report(o, r);
     snap live = o->s; /* the summed seconds, for the influx remainder */
     o->s = fin;
-    publish(o, cpu_pct(o));
+    double pct = cpu_pct(o);
+    publish(o, o->s.have_last ? o->s.last.cpu_pct : pct); /* the same second as /metrics */
     int failed = finish_pushes(o, &live, log);
     for (int i = 0; i < 2; i++)
         if (o->srv[i] && httpd_dropped_clients(o->srv[i]))

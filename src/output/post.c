@@ -44,16 +44,42 @@ struct poster {
     poster_stats st;
 };
 
-/* One request; returns the HTTP status, or -1 when no answer came. */
-static int exchange(poster *p, const post_item *it, char *why, size_t cap)
+/* What a failed socket call says: a timeout (SO_SNDTIMEO/SO_RCVTIMEO
+ * expired: EAGAIN, or EINPROGRESS from connect) in words, else errno's. */
+static const char *io_error(int code, char *tmp, size_t cap, long timeout_ms)
 {
+    if (code == EAGAIN || code == EWOULDBLOCK || code == EINPROGRESS) {
+        snprintf(tmp, cap, "timed out after %ld ms", timeout_ms);
+        return tmp;
+    }
+    return strerror(code);
+}
+
+/* The answer's body as one line of the report: line breaks and other
+ * control characters become spaces, trailing spaces go. */
+static void one_line(char *s)
+{
+    size_t n = 0;
+    for (char *c = s; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
+        if (*c != ' ')
+            n = (size_t)(c - s) + 1;
+    }
+    s[n] = 0;
+}
+
+/* One request, each socket call bounded by timeout_ms; returns the HTTP
+ * status, or -1 when no answer came. */
+static int exchange(poster *p, const post_item *it, long timeout_ms, char *why, size_t cap)
+{
+    char tmp[48];
     int fd = socket(p->a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(why, cap, "socket: %s", strerror(errno));
         return -1;
     }
-    struct timeval tv = {.tv_sec = POST_IO_TIMEOUT_MS / 1000,
-                         .tv_usec = POST_IO_TIMEOUT_MS % 1000 * 1000};
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int status = -1;
@@ -63,9 +89,9 @@ static int exchange(poster *p, const post_item *it, char *why, size_t cap)
                p->c.method, p->u.path, p->u.hostport, p->c.content_type, it->len);
     buf_append(&req, it->body, it->len);
     if (connect(fd, (const struct sockaddr *)&p->a.sa, p->a.len) != 0) {
-        snprintf(why, cap, "connect: %s", strerror(errno));
+        snprintf(why, cap, "connect: %s", io_error(errno, tmp, sizeof tmp, timeout_ms));
     } else if (send(fd, req.data, req.len, MSG_NOSIGNAL) != (ssize_t)req.len) {
-        snprintf(why, cap, "send: %s", strerror(errno));
+        snprintf(why, cap, "send: %s", io_error(errno, tmp, sizeof tmp, timeout_ms));
     } else {
         char ans[512];
         ssize_t n = recv(fd, ans, sizeof ans - 1, 0);
@@ -75,8 +101,10 @@ static int exchange(poster *p, const post_item *it, char *why, size_t cap)
                 status = -1;
             char *body = strstr(ans, "\r\n\r\n");
             snprintf(why, cap, "HTTP %d%s%.120s", status, body ? ": " : "", body ? body + 4 : "");
+            one_line(why);
         } else {
-            snprintf(why, cap, "no answer: %s", n ? strerror(errno) : "closed");
+            snprintf(why, cap, "no answer: %s",
+                     n ? io_error(errno, tmp, sizeof tmp, timeout_ms) : "closed");
         }
     }
     buf_free(&req);
@@ -119,9 +147,18 @@ static void *run(void *arg)
         it.body = malloc(it.len ? it.len : 1);
         if (it.body)
             memcpy(it.body, p->q[p->head].body, it.len);
+        /* Once stopping, a try ends by the deadline: a receiver that never
+         * answers does not hold the end of the run longer than promised. */
+        long timeout_ms = POST_IO_TIMEOUT_MS;
+        if (p->stop) {
+            uint64_t now = clock_now_ns();
+            uint64_t left_ms = p->deadline_ns > now ? (p->deadline_ns - now) / 1000000 : 0;
+            if (left_ms < (uint64_t)timeout_ms)
+                timeout_ms = left_ms ? (long)left_ms : 1;
+        }
         pthread_mutex_unlock(&p->mu);
         char why[200] = "out of memory";
-        int status = it.body ? exchange(p, &it, why, sizeof why) : -1;
+        int status = it.body ? exchange(p, &it, timeout_ms, why, sizeof why) : -1;
         free(it.body);
         pthread_mutex_lock(&p->mu);
         if (status < 200 || status >= 300)

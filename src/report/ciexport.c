@@ -96,6 +96,20 @@ static int hgrm_row(buf *o, const hist *h, double pct)
                       (unsigned long long)count_at_or_below(h, v), 1 / (1 - pct / 100));
 }
 
+/* HdrHistogram's bucket count for the layout of hist (unit 1 µs, 2048
+ * sub-buckets, values up to HIST_HIGHEST_NS), computed as HdrHistogram
+ * does: double the sub-bucket range until it holds the highest value. */
+static int hdr_bucket_count(void)
+{
+    uint64_t reach = 2048;
+    int n = 1;
+    while (reach <= HIST_HIGHEST_NS / HIST_LOWEST_NS) {
+        reach <<= 1;
+        n++;
+    }
+    return n;
+}
+
 int ciexport_hgrm(const hist *h, buf *o)
 {
     uint64_t total = hist_count(h);
@@ -117,9 +131,9 @@ int ciexport_hgrm(const hist *h, buf *o)
     if (!rc)
         rc = buf_printf(o, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n"
                            "#[Max     = %12.3f, Total count    = %12llu]\n"
-                           "#[Buckets = %12zu, SubBuckets     = %12d]\n",
+                           "#[Buckets = %12d, SubBuckets     = %12d]\n",
                         hist_mean(h) / 1e6, hist_stddev(h) / 1e6, (double)hist_max(h) / 1e6,
-                        (unsigned long long)total, hist_nbuckets(), 2048);
+                        (unsigned long long)total, hdr_bucket_count(), 2048);
     return rc;
 }
 

@@ -158,6 +158,24 @@ def test_dashboard_in_headless_chromium_is_live_and_ends_with_results(serve, tmp
         assert br.eval("document.getElementById('report').href") == origin + "/report"
         eps = br.eval("document.getElementById('t_eps').rows.length")
         assert eps == 3, eps  # header + ok + bad
+        # The final tiles and the endpoint table are results.json's numbers.
+        with open(os.path.join(out, "results.json")) as f:
+            res = json.load(f)
+        for tile, pct in (("p50", "p50"), ("p99", "p99")):
+            shown = float(br.eval("document.getElementById('%s').textContent" % tile))
+            assert abs(shown - res["latency"]["percentiles"][pct]) <= 0.0051, (tile, shown)
+        table = br.eval("Array.from(document.getElementById('t_eps').rows).slice(1)"
+                        ".map(function(r){return r.cells[0].textContent+'='+r.cells[1].textContent"
+                        "+'/'+r.cells[2].textContent;}).join()")
+        want = ",".join("%s=%d/%d" % (e["name"], e["totals"]["requests"], e["totals"]["errors"])
+                        for e in res["endpoints"])
+        assert table == want, (table, want)
+        # The CPU tile ends on a whole second's, as /metrics does.
+        cols = res["series"]["columns"]
+        whole = [dict(zip(cols, r))["cpu_pct"] for r in res["series"]["rows"]
+                 if (r[0] + 1) * 1e9 <= res["duration_ns"]]
+        cpu = float(br.eval("document.getElementById('cpu').textContent"))
+        assert any(abs(cpu - c) <= 0.51 for c in whole), (cpu, whole)
         assert not br.errors, br.errors
         outside = [u for u in br.requests if not u.startswith(origin + "/")]
         assert not outside, outside
@@ -329,6 +347,7 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
         t.wait_for("latency (all so far")
         assert t.flags()[0] == "1"  # on the alternate screen
         seen, endpoint_line, status_line = set(), False, False
+        bars, sparks, hist_line = set(), set(), False
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             s = t.screen()
@@ -339,10 +358,22 @@ def test_tui_shows_live_numbers_and_restores_the_terminal(serve):
                 seen.add(n)
             endpoint_line |= "p99 ms" in s and "/health" in s
             status_line |= re.search(r"^status   2xx \d+ \(\+\d+/s\)", s, re.M) is not None
+            # The progress bar fills, the sparkline gets a character a
+            # second, the histogram has a bar for the bucket that holds most.
+            m = re.search(r"^volley \[(#*)\.*\] [\d.]+s / 4s$", s, re.M)
+            if m:
+                bars.add(len(m.group(1)))
+            m = re.search(r"^req/s  (\S+)  \(max \d+\)$", s, re.M)
+            if m:
+                sparks.add(len(m.group(1)))
+            hist_line |= re.search(r"^  <= +[\d.]+ ms +\d+ #+$", s, re.M) is not None
             time.sleep(0.3)
         assert len(seen) >= 3, seen
         assert endpoint_line
         assert status_line  # responses by status class, live, with the last second's
+        assert len(bars) >= 3 and max(bars) > min(bars), bars
+        assert len(sparks) >= 2 and max(sparks) > min(sparks), sparks
+        assert hist_line
         s = t.wait_for("EXIT=0")
         assert "requests" in s and "latency" in s  # the summary, on the normal screen
         assert_restored(t, s)
@@ -412,11 +443,12 @@ def test_tui_keeps_errors_printed_during_the_load(serve, tmp_path):
         t.kill()
 
 
-def test_tui_restores_the_terminal_after_ctrl_c(serve):
+@pytest.mark.parametrize("presses", [1, 2])  # twice: volley stops at once
+def test_tui_restores_the_terminal_after_ctrl_c(serve, presses):
     t = tui_session(serve, 60)
     try:
         t.wait_for("latency (all so far")
-        t.keys("C-c")
+        t.keys(*["C-c"] * presses)
         s = t.wait_for("EXIT=130", timeout=20)
         assert_restored(t, s)
     finally:
@@ -664,6 +696,65 @@ def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
     assert prom_text_value(final, "volley_retries_total") == tot["retries"]
 
 
+def test_gauges_are_live_and_end_on_the_last_whole_second(serve, tmp_path):
+    # An open-model run: the target rate, the connections, the generator's
+    # CPU and the send lag are on /metrics while it runs; once finished,
+    # "the last second" is the last whole second, not the fraction the
+    # series ends with.
+    port = peerutil.free_port()
+    out = str(tmp_path / "out")
+    vol = subprocess.Popen([volley_path(), "run", serve.url + "/delay/5", "-r", "300", "-d", "3",
+                            "-t", "1", "--out", out, "-q", "--metrics-listen", str(port),
+                            "--metrics-linger", "5"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    names = ("volley_target_rate", "volley_active_connections", "volley_generator_cpu_seconds_total",
+             "volley_generator_cpu_percent", "volley_send_lag_p99_seconds",
+             "volley_last_second_requests")
+    live, final = [], None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and final is None:
+            try:
+                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            vals = {n: prom_text_value(text, n) for n in names}
+            if prom_text_value(text, "volley_run_finished") == 1:
+                final = vals
+            elif prom_text_value(text, "volley_requests_total") > 0:
+                live.append(vals)
+            time.sleep(0.3)
+        _, err = vol.communicate(timeout=30)
+    finally:
+        if vol.poll() is None:
+            vol.kill()
+            vol.wait()
+    assert vol.returncode == 0, err
+    assert final is not None and live
+    assert all(v["volley_target_rate"] == 300 for v in live), live
+    assert max(v["volley_active_connections"] for v in live) > 0, live
+    cpu = [v["volley_generator_cpu_seconds_total"] for v in live]
+    assert cpu == sorted(cpu) and cpu[-1] > cpu[0], cpu
+    assert any(v["volley_generator_cpu_percent"] > 0 for v in live), live
+    assert any(v["volley_send_lag_p99_seconds"] > 0 for v in live), live
+    with open(os.path.join(out, "results.json")) as f:
+        res = json.load(f)
+    cols = res["series"]["columns"]
+    rows = [dict(zip(cols, r)) for r in res["series"]["rows"]]
+    whole = [r for r in rows if (r["second"] + 1) * 1e9 <= res["duration_ns"]]
+    assert whole, rows
+    # One of the whole seconds, both values from the same row.
+    assert any(r["requests"] == final["volley_last_second_requests"] and
+               abs(r["cpu_pct"] - final["volley_generator_cpu_percent"]) < 0.06
+               for r in whole), (final, rows)
+    assert final["volley_last_second_requests"] >= 200, final  # of 300/s: a whole second
+    assert final["volley_active_connections"] == 0
+    assert final["volley_generator_cpu_seconds_total"] >= cpu[-1]
+    assert abs(final["volley_send_lag_p99_seconds"] * 1e3 -
+               res["send_lag"]["percentiles"]["p99"]) < 0.002  # the run's, once finished
+
+
 def test_metrics_server_answers_only_get_of_known_paths(serve):
     import socket
     port = peerutil.free_port()
@@ -798,6 +889,56 @@ def test_a_receiver_that_is_down_costs_the_others_nothing(serve, tmp_path):
         assert took < 2 + 3 + 5  # the run, at most the 3 s flush, margin
     finally:
         rec.stop()
+
+
+@pytest.mark.serial  # wall time < 12 s
+def test_a_database_that_never_answers_holds_neither_the_load_nor_the_end(serve, tmp_path):
+    # A slow database at its worst: it takes the connection and never
+    # answers. Each try gives up after its timeout, the load goes on, the end
+    # waits no longer than the 3 s flush, and every point is reported lost
+    # with a readable reason.
+    import socket
+    rec = OtlpRecorder()
+    hung = socket.socket()
+    try:
+        hung.bind(("127.0.0.1", peerutil.free_port()))
+        hung.listen(64)  # connections complete in the backlog, never accepted
+        out = str(tmp_path / "out")
+        t0 = time.monotonic()
+        p = run_volley(mixed_args(serve) + ["-d", "3", "--out", out,
+                                            "--out-influx", "http://127.0.0.1:%d" % hung.getsockname()[1],
+                                            "--out-otlp", rec.url])
+        took = time.monotonic() - t0
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(out, "results.json")) as f:
+            res = json.load(f)
+        rows = res["series"]["rows"]
+        assert len(rows) >= 3 and all(r[1] > 0 for r in rows[:3]), rows
+        ok, lost = delivered(p.stderr, "--out-influx")
+        end = 1 + 5 + len(res["totals"]["errors_by_kind"])
+        assert ok == 0 and lost in (len(rows) - 1 + end, len(rows) + end), (lost, len(rows))
+        line = next(l for l in p.stderr.splitlines() if l.startswith("--out-influx:"))
+        assert re.search(r"last error: no answer: timed out after \d+ ms\)$", line), line
+        ok, lost = delivered(p.stderr, "--out-otlp")  # the other receiver got everything
+        assert lost == 0 and ok > 0
+        assert took < 3 + 3 + 4, took  # the run, the 3 s flush, margin for a busy host
+    finally:
+        hung.close()
+        rec.stop()
+
+
+def test_influxdb_without_the_database_says_so_on_one_line(serve, tmp_path):
+    db = peerutil.influxdb(str(tmp_path))
+    try:
+        p = run_volley([serve.url + "/health", "-d", "1", "-c", "2", "--no-save",
+                        "--out-influx", db.base + "/write?db=nosuch"])
+        assert p.returncode == 0, p.stderr  # an output does not fail the run
+        line = next(l for l in p.stderr.splitlines() if l.startswith("--out-influx:"))
+        assert line.startswith("--out-influx: 0 points delivered, "), p.stderr
+        assert line.endswith('(0 retries; last error: HTTP 404: {"error":"database not found: '
+                             '\\"nosuch\\""})'), p.stderr
+    finally:
+        db.stop()
 
 
 def test_script_abort_on_fail_with_live_outputs(serve, tmp_path):

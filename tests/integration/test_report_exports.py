@@ -73,6 +73,8 @@ def test_hgrm_parses_and_its_percentiles_match_results(run_dir, tmp_path):
     assert rows[-1][1] == 1.0 and rows[-1][2] == lat["count"] == res["totals"]["requests"]
     assert abs(rows[-1][0] - lat["max"]) <= 0.001
     assert "Total count    = %12d" % lat["count"] in footer[1]
+    # HdrHistogram's own footer for its layout at 1 µs .. 1 h, 3 digits.
+    assert footer[2] == "#[Buckets = %12d, SubBuckets     = %12d]" % (22, 2048), footer[2]
 
 
 def test_prom_export_passes_promtool_and_holds_the_totals(run_dir, tmp_path):
