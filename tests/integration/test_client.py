@@ -554,6 +554,37 @@ def test_first_body_byte_is_measured_apart_from_ttfb(volley_bin, serve, tmp_path
     assert fb["percentiles"]["p50"] >= 145 and ttfb["percentiles"]["p50"] < 100, (fb, ttfb)
 
 
+@pytest.mark.serial  # first body p50 >= 145 ms, TTFB < 100 ms
+def test_first_body_byte_per_endpoint_in_the_text_summary(volley_bin, serve):
+    """With streamed bodies the per-endpoint table has a "1st body p50"
+    column beside TTFB; a buffered endpoint's first body byte is its TTFB."""
+    p = subprocess.run([volley_bin, "run", "--no-save", "-n", "4", "-c", "1",
+                        "--endpoint", "late-first-chunk=" + serve.url +
+                        "/stream?chunks=2&interval_ms=10&first_ms=150",
+                        "--endpoint", "plain=" + serve.url + "/health"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if "1st body p50" in line)
+    cols = lines[head].split()
+    assert cols[-3:] == ["1st", "body", "p50"] and cols[-5:-3] == ["ttfb", "p99"], cols
+
+    def ms(v):
+        return float(v[:-2]) / (1000 if v.endswith("us") else 1)
+
+    row = lines[head + 1].split()
+    assert row[0] == "late-first-chunk"
+    assert ms(row[-3]) < 100 and ms(row[-1]) >= 145, row  # ttfb p50, 1st body p50
+    plain = lines[head + 2].split()
+    assert plain[0] == "plain" and plain[-1] == plain[-3], plain
+    # Nothing streamed: no such column.
+    q = subprocess.run([volley_bin, "run", "--no-save", "-n", "4", "-c", "1",
+                        "--endpoint", "a=" + serve.url + "/health",
+                        "--endpoint", "b=" + serve.url + "/health"],
+                       capture_output=True, text=True, timeout=60)
+    assert q.returncode == 0 and "per endpoint" in q.stdout and "1st body" not in q.stdout
+
+
 def test_script_timings_first_body_and_decoding(volley_bin, serve, gz_nginx, tmp_path):
     f = lua(tmp_path, 'function default()\n'
             '  local s = http.get(ENV.S .. "/stream?chunks=2&interval_ms=10&first_ms=150")\n'
