@@ -76,9 +76,22 @@ from test_engine import NSS_WRAPPER  # noqa: E402
 from test_tls import certs, tls_serve  # noqa: E402,F401 (fixtures)
 
 
+ZEROS = 64 << 20
+_gz_zeros = []
+
+
+def gz_zeros():
+    """64 MiB of zeros, gzip: ~64 kB on the wire, tens of ms to decode."""
+    if not _gz_zeros:
+        import gzip
+        _gz_zeros.append(gzip.compress(bytes(ZEROS), compresslevel=9))
+    return _gz_zeros[0]
+
+
 class Hits(http.server.BaseHTTPRequestHandler):
     """/r/N redirects N times (302) then answers 200; POST /p answers 303 to
-    /r/0; /gz-bad says gzip but is not; anything else is 200 "ok"."""
+    /r/0; /gz-bad says gzip but is not; /gz-zeros is 64 MiB of zeros in
+    gzip; anything else is 200 "ok"."""
     protocol_version = "HTTP/1.1"
 
     def _answer(self):
@@ -95,6 +108,8 @@ class Hits(http.server.BaseHTTPRequestHandler):
             status, extra = 302, {"Location": self.path[4:]}
         elif self.path == "/gz-bad":
             extra, body = {"Content-Encoding": "gzip"}, b"this is not gzip at all"
+        elif self.path == "/gz-zeros":
+            extra, body = {"Content-Encoding": "gzip"}, gz_zeros()
         self.send_response(status)
         if self.headers.get("Connection", "").lower() == "close":
             extra["Connection"] = "close"
@@ -213,6 +228,35 @@ def test_compressed_decodes_nginx_gzip_and_counts_both_sizes(volley_bin, gz_ngin
     # Without --compressed nginx sends the file as it is.
     r2, _ = run_json(volley_bin, *args)
     assert r2["totals"]["bytes_in"] > 10 * GZ_SIZE and r2["totals"]["bytes_decoded"] == 0
+
+
+@pytest.mark.serial  # latency p99 below the decoding time p50
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_decoding_time_is_measured_apart_and_kept_out_of_latency(volley_bin, hits, tmp_path,
+                                                                 mode):
+    """A small gzip body that takes tens of ms to decode (64 MiB of zeros):
+    the decoding is in `decode`, and latency and service time stay the
+    server's and the network's (k6 counts decoding in http_req_duration,
+    k6#2685)."""
+    gz_zeros()  # made before the run, not inside the first request
+    url = "http://127.0.0.1:%d/gz-zeros" % hits.port
+    if mode == "url":
+        args = [url, "-n", "6", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  local r = http.get(ENV.U)\n'
+                    '  check(r, {decoded = function(x) return #x.body == %d and '
+                    'x.timings.decoding > 0 end})\nend\n' % ZEROS),
+                "-e", "U=" + url, "-n", "6", "-c", "1"]
+    r, _ = run_json(volley_bin, *args, "--compressed")
+    assert r["totals"]["responses_by_status"] == {"200": 6}, r["totals"]
+    assert r["totals"]["bytes_decoded"] == 6 * ZEROS
+    assert r["totals"]["bytes_in"] < 6 * ZEROS // 100
+    dec = r["decode"]["percentiles"]["p50"]
+    assert r["decode"]["count"] == 6 and dec >= 10, r["decode"]
+    for m in ("latency", "service_time"):
+        assert r[m]["percentiles"]["p99"] < dec, (m, r[m]["percentiles"], dec)
+    if mode == "script":
+        assert r["script"]["checks"][0]["passes"] == 6, r["script"]["checks"]
 
 
 @pytest.mark.parametrize("mode", ["url", "script"])
