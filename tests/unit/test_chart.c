@@ -185,6 +185,12 @@ static void many(results *r, size_t n)
         ep->st.tot.requests = ep->st.tot.responses = 30;
         ep->st.tot.status[200] = 30;
     }
+    for (uint32_t s = 0; s < 3; s++) { /* the run's rows: every endpoint's together */
+        series_row row = {.second = s, .requests = 10 * (uint32_t)n,
+                          .responses = 10 * (uint32_t)n, .p50_ns = 1000000, .p90_ns = 2000000,
+                          .p99_ns = 3000000, .max_ns = 4000000};
+        cr_assert_eq(series_append(&r->st.sec, &row), 0);
+    }
     r->st.elapsed_ns = 3 * NS;
 }
 
@@ -221,13 +227,28 @@ Test(chart, many_endpoints_get_small_multiples_on_one_scale)
             cr_assert(tp->series[i].color != tp->series[j].color ||
                           tp->series[i].dash != tp->series[j].dash,
                       "series %zu and %zu look the same", i, j);
+    /* The total (ten times an endpoint's rate) on a panel of its own, so
+     * that it does not set the endpoints' scale; then the error rate. */
+    const chart_fig *tf = item(&set, "throughput")->fig;
+    cr_assert_eq(tf->npanels, 3);
+    cr_assert_eq(tp->nseries, 12, "the endpoints' panel holds the 12 endpoints only");
+    cr_assert_str_eq(tf->panels[1].series[0].name, "total");
+    for (size_t i = 1; i < tf->panels[1].nseries; i++) /* the run's own lines only */
+        cr_assert(!strcmp(tf->panels[1].series[i].name, "target") ||
+                      !strcmp(tf->panels[1].series[i].name, "dropped/s"),
+                  "%s", tf->panels[1].series[i].name);
+    cr_assert_str_eq(tf->panels[2].title, "Error rate");
+    cr_assert_gt(tf->h_scale, 1, "three panels: a taller figure");
     chart_set_free(&set);
     results_free(&r);
-    /* Up to eight endpoints stay on one panel. */
+    /* Up to eight endpoints stay on one panel, the total among them. */
     many(&r, 8);
     cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
     cr_assert_eq(item(&set, "latency")->fig->npanels, 1);
     cr_assert_eq(item(&set, "latency")->fig->panels[0].nseries, 24);
+    tf = item(&set, "throughput")->fig;
+    cr_assert_eq(tf->npanels, 2);
+    cr_assert_str_eq(tf->panels[0].series[8].name, "total");
     chart_set_free(&set);
     results_free(&r);
 }
