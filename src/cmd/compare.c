@@ -15,6 +15,8 @@ static void usage(FILE *f)
 {
     fputs("usage: volley compare BASE.json NEW.json [options]\n"
           "\n"
+          "A run folder (volley run --out DIR) stands for its results.json.\n"
+          "\n"
           "Per endpoint and for the whole run: requests/s, mean, p50, p90 and p99 latency\n"
           "and error rate of both runs, the change with its 99% interval, p, and a\n"
           "verdict (better, worse, same). better or worse only when p < 0.01 and the\n"

@@ -241,7 +241,8 @@ static const flag_def run_flags[] = {
     {OPT_STRICT, "strict", 0, NULL, B, "CI gate", "exit 3 when the generator fell behind (the "
      "summary's verdict; generator:lag_p99<1ms gates the send lag)", NULL},
     {OPT_BASELINE, "baseline", 0, "FILE", B, "CI gate",
-     "compare this run with a saved results.json (see volley compare)", NULL},
+     "compare this run with a saved results.json (or the run folder holding it; see volley "
+     "compare)", NULL},
     {OPT_FAIL_IF, "fail-if", 0, "EXPR", B, "CI gate",
      "with --baseline: exit 99 on a regression beyond EXPR, e.g. 'p(99)>+10%'", NULL},
     {OPT_SAVE_BASELINE, "save-baseline", 0, "FILE", B, "CI gate", "save this run's "

@@ -262,13 +262,15 @@ void monitor_mark(monitor *m)
     uint64_t rss;
     pthread_mutex_lock(&m->mu);
     m->t0_ns = clock_now_ns();
-    if (proc_usage(m->pid, &cpu, &rss)) {
+    bool alive = proc_usage(m->pid, &cpu, &rss);
+    if (alive) {
         m->cpu0 = m->last_cpu = cpu;
         m->last_ns = m->t0_ns;
     }
-    /* Samples taken before the measured load (warm-up, start-up) are dropped. */
+    /* Samples taken before the measured load (warm-up, start-up) are dropped;
+     * the peak RSS starts from the RSS now. */
     m->out.nsamples = 0;
-    m->out.rss_max_bytes = 0;
+    m->out.rss_max_bytes = alive ? rss : 0;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -280,8 +282,13 @@ void monitor_stop(monitor *m, results_monitor *out)
     pthread_join(m->th, NULL);
     double cpu;
     uint64_t rss;
-    if (proc_usage(m->pid, &cpu, &rss))
+    if (proc_usage(m->pid, &cpu, &rss)) {
         m->last_cpu = cpu;
+        /* A load shorter than the interval has no sample: its peak RSS is
+         * at least the RSS at the start (monitor_mark) and at the end. */
+        if (rss > m->out.rss_max_bytes)
+            m->out.rss_max_bytes = rss;
+    }
     m->out.cpu_seconds = m->last_cpu - m->cpu0;
     char command[256];
     snprintf(command, sizeof command, "%s", out->command[0] ? out->command : m->out.command);

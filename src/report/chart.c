@@ -263,16 +263,42 @@ static int error_pct_lines(chart *c, const results *r, const ep_view *v, size_t 
     return 0;
 }
 
+static void rps_panel(chart *c, const char *title, const char *note)
+{
+    snprintf(c->title, sizeof c->title, "%s", title);
+    snprintf(c->note, sizeof c->note, "%s", note);
+    snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
+    snprintf(c->y.label, sizeof c->y.label, "requests/s");
+    c->y.has_min = true;
+}
+
+/* Requests per second and the error rate. Past CHART_MULTIPLES_AFTER
+ * endpoints the total (with the target and the drops) gets a panel of its
+ * own: on the endpoints' panel it set a scale many times theirs and pressed
+ * every endpoint's line into the bottom of the plot. */
 static int fig_throughput(const results *r, chart_fig *f)
 {
     ep_view v[MAX_CHART_EPS];
     size_t n = time_views(r, v);
-    chart *c = &f->panels[0];
-    snprintf(c->title, sizeof c->title, "Requests per second");
-    snprintf(c->note, sizeof c->note, "completed requests (responses and transport errors) per second");
+    bool split = n > CHART_MULTIPLES_AFTER && r->st.sec.len;
+    if (split) {
+        chart *p = calloc(3, sizeof *p);
+        if (!p)
+            return VOLLEY_ENOMEM;
+        free(f->panels);
+        f->panels = p;
+        f->npanels = 3;
+        f->h_scale = 2;
+    }
+    chart *c = &f->panels[0], *tc = split ? &f->panels[1] : c;
+    rps_panel(c, split ? "Requests per second per endpoint" : "Requests per second",
+              split ? "completed requests (responses and transport errors) per second; "
+                      "the total is on the panel below"
+                    : "completed requests (responses and transport errors) per second");
     clip_note(c, r);
-    snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
-    snprintf(c->y.label, sizeof c->y.label, "requests/s");
+    if (split)
+        rps_panel(tc, "Requests per second, all endpoints",
+                  "completed requests of every endpoint together, per second");
     for (size_t i = 0; i < n; i++) {
         chart_series *s = chart_add_series(c, v[i].name, CHART_LINE, chart_color(i));
         if (s)
@@ -290,14 +316,14 @@ static int fig_throughput(const results *r, chart_fig *f)
         dropped |= all->rows[j].dropped > 0;
     }
     if (n > 1 && all->len) {
-        chart_series *s = chart_add_series(c, "total", CHART_LINE, C_TOTAL);
+        chart_series *s = chart_add_series(tc, "total", CHART_LINE, C_TOTAL);
         for (size_t j = 0; s && j < all->len; j++)
             ADD_ROW(s, all, j, row_rate(r, &r->st, &all->rows[j], all->rows[j].requests));
         if (!s)
             return VOLLEY_ENOMEM;
     }
     if (target) {
-        chart_series *s = chart_add_series(c, "target", CHART_LINE, 0x999999);
+        chart_series *s = chart_add_series(tc, "target", CHART_LINE, 0x999999);
         if (s)
             s->dash = CHART_DASHED;
         for (size_t j = 0; s && j < all->len; j++)
@@ -307,7 +333,7 @@ static int fig_throughput(const results *r, chart_fig *f)
             return VOLLEY_ENOMEM;
     }
     if (dropped) {
-        chart_series *s = chart_add_series(c, "dropped/s", CHART_LINE, 0xE15759);
+        chart_series *s = chart_add_series(tc, "dropped/s", CHART_LINE, 0xE15759);
         if (s)
             s->dash = CHART_DOTTED;
         for (size_t j = 0; s && j < all->len; j++)
@@ -315,8 +341,7 @@ static int fig_throughput(const results *r, chart_fig *f)
         if (!s)
             return VOLLEY_ENOMEM;
     }
-    c->y.has_min = true;
-    chart *e2 = &f->panels[1];
+    chart *e2 = &f->panels[split ? 2 : 1];
     snprintf(e2->title, sizeof e2->title, "Error rate");
     snprintf(e2->note, sizeof e2->note, "failed requests (transport errors and unexpected statuses), per second");
     return error_pct_lines(e2, r, v, n);

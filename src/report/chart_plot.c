@@ -386,6 +386,8 @@ typedef struct plot {
     axis_view xv, yv;
     bool cats;
     size_t ncats;
+    size_t cat_every;  /* every how many categories a name is written (1: all) */
+    int cat_lines;     /* lines the widest category name takes, wrapped */
 } plot;
 
 static double px(const plot *p, const chart *c, double x)
@@ -479,10 +481,11 @@ static int legend_rows(cairo_t *cr, const chart *c, double x0, double x1, double
 }
 
 /* Text wrapped to width at spaces (a word wider than a line is broken
- * anywhere), lines line_h apart from baseline y; drawn when draw. Returns
- * the lines. Names are never cut: a long title takes more lines. */
+ * anywhere), lines line_h apart from baseline y, each line anchored at x
+ * as text() does (0 left, 0.5 centred); drawn when draw. Returns the lines.
+ * Names are never cut: a long title takes more lines. */
 static int wrapped(cairo_t *cr, const char *s, double x, double y, double width, double line_h,
-                   uint32_t color, bool draw)
+                   double anchor, uint32_t color, bool draw)
 {
     char line[512];
     int lines = 0;
@@ -502,7 +505,7 @@ static int wrapped(cairo_t *cr, const char *s, double x, double y, double width,
         memcpy(line, s, cut);
         line[cut] = '\0';
         if (draw)
-            text(cr, x, y + line_h * lines, line, 0, color);
+            text(cr, x, y + line_h * lines, line, anchor, color);
         lines++;
         s += cut;
         n -= cut;
@@ -514,14 +517,44 @@ static int wrapped(cairo_t *cr, const char *s, double x, double y, double width,
 static double head(cairo_t *cr, const chart *c, double X, double Y, double W, bool draw)
 {
     font(cr, 15, true);
-    int t = wrapped(cr, c->title, X + 14, Y + 24, W - 28, 19, C_TEXT, draw);
+    int t = wrapped(cr, c->title, X + 14, Y + 24, W - 28, 19, 0, C_TEXT, draw);
     double y = Y + 24 + 19 * (t ? t - 1 : 0);
     if (c->note[0]) {
         font(cr, 11, false);
-        int k = wrapped(cr, c->note, X + 14, y + 17, W - 28, 15, C_MUTED, draw);
+        int k = wrapped(cr, c->note, X + 14, y + 17, W - 28, 15, 0, C_MUTED, draw);
         y += 17 + 15 * (k - 1);
     }
     return y;
+}
+
+/* Category names under a bar chart: each wrapped (at dashes, spaces,
+ * slashes) to the width of its slot, centred, never cut. A name is written
+ * under every category while the widest takes at most CAT_MAX_LINES lines;
+ * past that (many categories of long names) under every second, third...
+ * one, each then wrapped to that wider room. */
+#define CAT_MAX_LINES 6
+#define CAT_LINE_H 13
+
+static void cat_layout(cairo_t *cr, const chart *c, plot *p)
+{
+    p->cat_every = 1;
+    p->cat_lines = 1;
+    if (!c->ncats)
+        return;
+    font(cr, 11, false);
+    double slot = (p->r - p->l) / (double)c->ncats;
+    for (size_t every = 1; every <= c->ncats; every++) {
+        int lines = 1;
+        for (size_t i = 0; i < c->ncats; i += every) {
+            int k = wrapped(cr, c->cats[i], 0, 0, slot * (double)every - 6, CAT_LINE_H, 0.5,
+                            C_TEXT, false);
+            lines = k > lines ? k : lines;
+        }
+        p->cat_every = every;
+        p->cat_lines = lines;
+        if (lines <= CAT_MAX_LINES)
+            break;
+    }
 }
 
 /* The panel's plot rectangle and legend box (see chart_panel_layout). */
@@ -534,7 +567,9 @@ static bool layout(cairo_t *cr, const chart *c, double X, double Y, double W, do
     p->l = X + 72;
     p->r = X + W - 24;
     p->t = head(cr, c, X, Y, W, false) + 16;
-    p->b = (rows ? leg->y - 2 : Y + H) - 44; /* tick labels and the x title */
+    cat_layout(cr, c, p);
+    /* tick labels (category names may take more lines) and the x title */
+    p->b = (rows ? leg->y - 2 : Y + H) - 44 - CAT_LINE_H * (p->cat_lines - 1);
     return p->r - p->l >= 40 && p->b - p->t >= 30;
 }
 
@@ -553,14 +588,9 @@ static void draw_grid(cairo_t *cr, const chart *c, const plot *p)
     }
     if (p->cats) {
         double slot = (p->r - p->l) / (double)p->ncats;
-        size_t every = 1;
-        double widest = 0;
-        for (size_t i = 0; i < p->ncats; i++)
-            widest = fmax(widest, text_w(cr, c->cats[i]));
-        while (every < p->ncats && widest + 6 > slot * (double)every)
-            every++;
-        for (size_t i = 0; i < p->ncats; i += every)
-            text(cr, p->l + slot * ((double)i + 0.5), p->b + 16, c->cats[i], 0.5, C_TEXT);
+        for (size_t i = 0; i < p->ncats; i += p->cat_every)
+            wrapped(cr, c->cats[i], p->l + slot * ((double)i + 0.5), p->b + 16,
+                    slot * (double)p->cat_every - 6, CAT_LINE_H, 0.5, C_TEXT, true);
     } else {
         for (int i = 0; i < p->xv.nticks; i++) {
             double x = p->l + (p->xv.ticks[i] - p->xv.lo) / (p->xv.hi - p->xv.lo) * (p->r - p->l);
@@ -640,7 +670,9 @@ static void draw_points(cairo_t *cr, const chart *c, const plot *p, const chart_
     cairo_fill(cr);
 }
 
-static void bar_label(cairo_t *cr, double x, double y, double v)
+/* The value above a bar, when it fits the bar's width (side by side, the
+ * values of narrow bars would run into each other). */
+static void bar_label(cairo_t *cr, double x, double y, double w, double v)
 {
     char t[32];
     if (v >= 100 || v == floor(v))
@@ -650,7 +682,8 @@ static void bar_label(cairo_t *cr, double x, double y, double v)
     else
         snprintf(t, sizeof t, "%.2f", v);
     font(cr, 10, false);
-    text(cr, x, y - 4, t, 0.5, C_TEXT);
+    if (text_w(cr, t) <= w)
+        text(cr, x, y - 4, t, 0.5, C_TEXT);
 }
 
 static void draw_bars(cairo_t *cr, const chart *c, const plot *p, const chart_series *s,
@@ -669,7 +702,7 @@ static void draw_bars(cairo_t *cr, const chart *c, const plot *p, const chart_se
         cairo_rectangle(cr, x + 1, y, fmax(bw - 2, 1), fmax(base - y, 0.5));
         cairo_fill(cr);
         if (s->labels && s->y[k] != 0)
-            bar_label(cr, x + bw / 2, y, s->y[k]);
+            bar_label(cr, x + bw / 2, y, bw, s->y[k]);
     }
 }
 
@@ -718,7 +751,8 @@ static void draw_panel(cairo_t *cr, const chart *c, double X, double Y, double W
     /* Axis titles. */
     font(cr, 12, false);
     if (c->x.label[0])
-        text(cr, (p.l + p.r) / 2, p.b + 36, c->x.label, 0.5, C_MUTED);
+        text(cr, (p.l + p.r) / 2, p.b + 36 + CAT_LINE_H * (p.cat_lines - 1), c->x.label, 0.5,
+             C_MUTED);
     if (c->y.label[0]) {
         cairo_save(cr);
         cairo_translate(cr, X + 18, (p.t + p.b) / 2);

@@ -754,8 +754,13 @@ static void plan_section(out *o, const results *r)
     const results_plan *p = &r->plan;
     char v[64];
     put(o, "<h2>Plan</h2><table><tbody>");
-    plan_row(o, "URL", p->url);
-    plan_row(o, "method", p->method);
+    if (r->neps > 1) { /* plan.url and plan.method are the first endpoint's */
+        snprintf(v, sizeof v, "%zu, in the Endpoints table above", r->neps);
+        plan_row(o, "endpoints", v);
+    } else {
+        plan_row(o, "URL", p->url);
+        plan_row(o, "method", p->method);
+    }
     plan_row(o, "executor", p->executor);
     plan_row(o, "mode", p->mode[0] ? p->mode : "per-endpoint");
     if (p->label[0])

@@ -95,25 +95,37 @@ int summary_name_width(const results_endpoint *eps, size_t n, int least)
     return w;
 }
 
-/* The name column is as wide as the longest name: a name is never cut. */
-static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const char *title)
+/* The name column is as wide as the longest name: a name is never cut.
+ * first: a "1st body p50" column (the run's bodies were streamed). */
+static void endpoint_table(FILE *f, const results_endpoint *eps, size_t n, const char *title,
+                           bool first)
 {
     int nw = summary_name_width(eps, n, 20);
     fprintf(f, "\n  %s\n", title);
-    fprintf(f, "    %-*s %9s %9s %8s %9s %9s %9s %9s %9s\n", nw, "endpoint", "requests", "rps",
+    fprintf(f, "    %-*s %9s %9s %8s %9s %9s %9s %9s %9s", nw, "endpoint", "requests", "rps",
             "ok %", "p50", "p95", "p99", "ttfb p50", "ttfb p99");
+    fprintf(f, first ? " %13s\n" : "\n", "1st body p50");
     for (size_t i = 0; i < n; i++) {
         const results_stats *st = &eps[i].st;
-        char a[16], b[16], c[16], d[16], g[16];
+        char a[16], b[16], c[16], d[16], g[16], h[16];
         dur(hist_percentile(st->latency, 50), a, sizeof a);
         dur(hist_percentile(st->latency, 95), b, sizeof b);
         dur(hist_percentile(st->latency, 99), c, sizeof c);
         dur(hist_percentile(st->ttfb, 50), d, sizeof d);
         dur(hist_percentile(st->ttfb, 99), g, sizeof g);
         uint64_t ok = st->tot.requests - st->tot.errors;
-        fprintf(f, "    %-*s %9llu %9.1f %8.2f %9s %9s %9s %9s %9s\n", nw, eps[i].name,
+        fprintf(f, "    %-*s %9llu %9.1f %8.2f %9s %9s %9s %9s %9s", nw, eps[i].name,
                 (unsigned long long)st->tot.requests, results_stats_rps(st),
                 pct(ok, st->tot.requests), a, b, c, d, g);
+        if (first) {
+            const hist *fb = st->dist[METRICS_DIST_FIRST_BODY];
+            if (hist_count(fb))
+                dur(hist_percentile(fb, 50), h, sizeof h);
+            else
+                snprintf(h, sizeof h, "-");
+            fprintf(f, " %13s", h);
+        }
+        fputc('\n', f);
     }
 }
 
@@ -404,7 +416,8 @@ void summary_print(FILE *f, const results *r)
                    "   by the expected interval, as wrk reports - see docs/capacity.md)\n");
 
     if (r->neps > 1)
-        endpoint_table(f, r->eps, r->neps, "per endpoint");
+        endpoint_table(f, r->eps, r->neps, "per endpoint",
+                       summary_dist_shown(&r->st, METRICS_DIST_FIRST_BODY, open));
     if (r->nsteps)
         sweep_table(f, r);
 

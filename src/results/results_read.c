@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define RPATH 192 /* longest JSON path in a message, e.g. steps[12].endpoints[3].ttfb.histogram */
@@ -877,6 +878,12 @@ int results_json_parse(const char *text, size_t len, const char *name, results *
 
 int results_json_read(const char *path, results *out, err *e)
 {
+    char in_dir[4096];
+    struct stat st;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode) &&
+        snprintf(in_dir, sizeof in_dir, "%s/results.json", path) < (int)sizeof in_dir &&
+        !stat(in_dir, &st))
+        path = in_dir; /* a run folder (volley run --out DIR) */
     FILE *f = file_open_input(path, "results", FILE_RESULTS_MAX, NULL, e);
     if (!f)
         return e && e->code ? e->code : VOLLEY_EINVAL;

@@ -19,7 +19,8 @@
  * schema_version, a value out of range) or VOLLEY_ENOMEM. */
 int results_json_parse(const char *text, size_t len, const char *name, results *out, err *e);
 
-/* Reads and parses the file at path (VOLLEY_ESYS if it cannot be read). */
+/* Reads and parses the file at path (VOLLEY_ESYS if it cannot be read); a
+ * run folder (`volley run --out DIR`) stands for its results.json. */
 int results_json_read(const char *path, results *out, err *e);
 
 #endif

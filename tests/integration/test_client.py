@@ -76,9 +76,22 @@ from test_engine import NSS_WRAPPER  # noqa: E402
 from test_tls import certs, tls_serve  # noqa: E402,F401 (fixtures)
 
 
+ZEROS = 64 << 20
+_gz_zeros = []
+
+
+def gz_zeros():
+    """64 MiB of zeros, gzip: ~64 kB on the wire, tens of ms to decode."""
+    if not _gz_zeros:
+        import gzip
+        _gz_zeros.append(gzip.compress(bytes(ZEROS), compresslevel=9))
+    return _gz_zeros[0]
+
+
 class Hits(http.server.BaseHTTPRequestHandler):
     """/r/N redirects N times (302) then answers 200; POST /p answers 303 to
-    /r/0; /gz-bad says gzip but is not; anything else is 200 "ok"."""
+    /r/0; /gz-bad says gzip but is not; /gz-zeros is 64 MiB of zeros in
+    gzip; anything else is 200 "ok"."""
     protocol_version = "HTTP/1.1"
 
     def _answer(self):
@@ -95,6 +108,8 @@ class Hits(http.server.BaseHTTPRequestHandler):
             status, extra = 302, {"Location": self.path[4:]}
         elif self.path == "/gz-bad":
             extra, body = {"Content-Encoding": "gzip"}, b"this is not gzip at all"
+        elif self.path == "/gz-zeros":
+            extra, body = {"Content-Encoding": "gzip"}, gz_zeros()
         self.send_response(status)
         if self.headers.get("Connection", "").lower() == "close":
             extra["Connection"] = "close"
@@ -213,6 +228,35 @@ def test_compressed_decodes_nginx_gzip_and_counts_both_sizes(volley_bin, gz_ngin
     # Without --compressed nginx sends the file as it is.
     r2, _ = run_json(volley_bin, *args)
     assert r2["totals"]["bytes_in"] > 10 * GZ_SIZE and r2["totals"]["bytes_decoded"] == 0
+
+
+@pytest.mark.serial  # latency p99 below the decoding time p50
+@pytest.mark.parametrize("mode", ["url", "script"])
+def test_decoding_time_is_measured_apart_and_kept_out_of_latency(volley_bin, hits, tmp_path,
+                                                                 mode):
+    """A small gzip body that takes tens of ms to decode (64 MiB of zeros):
+    the decoding is in `decode`, and latency and service time stay the
+    server's and the network's (k6 counts decoding in http_req_duration,
+    k6#2685)."""
+    gz_zeros()  # made before the run, not inside the first request
+    url = "http://127.0.0.1:%d/gz-zeros" % hits.port
+    if mode == "url":
+        args = [url, "-n", "6", "-c", "1"]
+    else:
+        args = [lua(tmp_path, 'function default()\n  local r = http.get(ENV.U)\n'
+                    '  check(r, {decoded = function(x) return #x.body == %d and '
+                    'x.timings.decoding > 0 end})\nend\n' % ZEROS),
+                "-e", "U=" + url, "-n", "6", "-c", "1"]
+    r, _ = run_json(volley_bin, *args, "--compressed")
+    assert r["totals"]["responses_by_status"] == {"200": 6}, r["totals"]
+    assert r["totals"]["bytes_decoded"] == 6 * ZEROS
+    assert r["totals"]["bytes_in"] < 6 * ZEROS // 100
+    dec = r["decode"]["percentiles"]["p50"]
+    assert r["decode"]["count"] == 6 and dec >= 10, r["decode"]
+    for m in ("latency", "service_time"):
+        assert r[m]["percentiles"]["p99"] < dec, (m, r[m]["percentiles"], dec)
+    if mode == "script":
+        assert r["script"]["checks"][0]["passes"] == 6, r["script"]["checks"]
 
 
 @pytest.mark.parametrize("mode", ["url", "script"])
@@ -552,6 +596,37 @@ def test_first_body_byte_is_measured_apart_from_ttfb(volley_bin, serve, tmp_path
     fb, ttfb = r["first_body"], r["ttfb"]
     assert fb["count"] == 4
     assert fb["percentiles"]["p50"] >= 145 and ttfb["percentiles"]["p50"] < 100, (fb, ttfb)
+
+
+@pytest.mark.serial  # first body p50 >= 145 ms, TTFB < 100 ms
+def test_first_body_byte_per_endpoint_in_the_text_summary(volley_bin, serve):
+    """With streamed bodies the per-endpoint table has a "1st body p50"
+    column beside TTFB; a buffered endpoint's first body byte is its TTFB."""
+    p = subprocess.run([volley_bin, "run", "--no-save", "-n", "4", "-c", "1",
+                        "--endpoint", "late-first-chunk=" + serve.url +
+                        "/stream?chunks=2&interval_ms=10&first_ms=150",
+                        "--endpoint", "plain=" + serve.url + "/health"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if "1st body p50" in line)
+    cols = lines[head].split()
+    assert cols[-3:] == ["1st", "body", "p50"] and cols[-5:-3] == ["ttfb", "p99"], cols
+
+    def ms(v):
+        return float(v[:-2]) / (1000 if v.endswith("us") else 1)
+
+    row = lines[head + 1].split()
+    assert row[0] == "late-first-chunk"
+    assert ms(row[-3]) < 100 and ms(row[-1]) >= 145, row  # ttfb p50, 1st body p50
+    plain = lines[head + 2].split()
+    assert plain[0] == "plain" and plain[-1] == plain[-3], plain
+    # Nothing streamed: no such column.
+    q = subprocess.run([volley_bin, "run", "--no-save", "-n", "4", "-c", "1",
+                        "--endpoint", "a=" + serve.url + "/health",
+                        "--endpoint", "b=" + serve.url + "/health"],
+                       capture_output=True, text=True, timeout=60)
+    assert q.returncode == 0 and "per endpoint" in q.stdout and "1st body" not in q.stdout
 
 
 def test_script_timings_first_body_and_decoding(volley_bin, serve, gz_nginx, tmp_path):

@@ -180,6 +180,31 @@ def test_bad_files_exit_2(volley_bin, tmp_path):
     assert p.returncode == 2 and str(f) in p.stderr
 
 
+def test_run_folders_stand_for_their_results(volley_bin, serve, tmp_path):
+    """`volley run --out DIR` twice, then `volley compare DIR1 DIR2` (and
+    --baseline DIR), as `volley report DIR` reads a folder."""
+    dirs = []
+    for name, ms in (("a", 1), ("b", 3)):
+        d = tmp_path / name
+        p = subprocess.run([volley_bin, "run", "-q", "--no-report", "--out", str(d), "-c", "1",
+                            "-d", "1s", serve.url + "/delay/%d" % ms],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        dirs.append(d)
+    by_dir = compare(volley_bin, "--json", str(dirs[0]), str(dirs[1]))
+    by_file = compare(volley_bin, "--json", str(dirs[0] / "results.json"),
+                      str(dirs[1] / "results.json"))
+    assert by_dir.returncode == by_file.returncode == 0, by_dir.stderr
+    assert json.loads(by_dir.stdout)["rows"] == json.loads(by_file.stdout)["rows"]
+    p = subprocess.run([volley_bin, "run", "-q", "--no-save", "-n", "20", "-c", "1",
+                        "--baseline", str(dirs[0]), "--fail-if", "p(50)>+10%",
+                        serve.url + "/delay/3"], capture_output=True, text=True, timeout=60)
+    assert p.returncode in (0, 99) and "this run" in p.stdout, p.stdout + p.stderr
+    # A folder without results.json is still named as what it is.
+    p = compare(volley_bin, str(tmp_path), str(dirs[1]))
+    assert p.returncode == 2 and "is a directory" in p.stderr, p.stderr
+
+
 def save_monitored(volley_bin, path, serve, rate):
     p = subprocess.run([volley_bin, "run", "-q", "--no-save", "--rate", str(rate), "-d", "2s",
                         "-t", "1", "--monitor-pid", str(serve.proc.pid), "--save-baseline",

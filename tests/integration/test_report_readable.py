@@ -3,8 +3,11 @@ against `volley serve`, one with a 60-character name, then checks that
 names are never cut (summary, report.html, summary.csv), that report.html's
 header names the run and its endpoint table fits 1,400 px with p95, p99 and
 TTFB in view, and screenshots taken by headless Chromium (the whole report
-at 1,400 px and the 12-endpoint latency chart) that are not blank. Copies of
-the screenshots go to /work/screens/ for people to look at.
+at 1,400 px and the 12-endpoint latency chart) that are not blank. With
+VOLLEY_SCREENS=DIR in the environment, copies of the screenshots go to DIR
+for people to look at (report-1400.png, the whole page; report-1400-top.png,
+the first screen; latency-12-chromium.png and ttfb-12-chromium.png, those
+figures as Chromium shows them; latency-12.png, charts/latency.png).
 """
 import base64
 import csv
@@ -21,7 +24,7 @@ from conftest import start_serve, volley_path
 from test_report import png_colors, png_info
 
 LONG = "checkout-payment-confirmation-with-three-d-secure-redirect-x"
-SCREENS = "/work/screens"
+SCREENS = os.environ.get("VOLLEY_SCREENS", "")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,10 @@ def test_html_header_names_the_run_not_the_first_url(twelve):
     assert "<title>volley report: 12 endpoints (per-endpoint)</title>" in html
     assert "<code>volley run -c 1 -d 2s" in html
     assert "constant-vus: 1 connections, 1 thread" in html or "constant-vus: 1 " in html
+    # The plan table does not give the first endpoint's URL as the run's.
+    plan = html[html.index("<h2>Plan</h2>"):]
+    assert res["endpoints"][0]["url"] not in plan, plan[:600]
+    assert "12, in the Endpoints table above" in plan, plan[:600]
 
 
 def test_command_masks_secrets(tmp_path):
@@ -88,7 +95,9 @@ def test_command_masks_secrets(tmp_path):
 
 
 def save(png, name):
-    """A copy for people under /work/screens/ (outside the repository)."""
+    """A copy for people in $VOLLEY_SCREENS, when it is set."""
+    if not SCREENS:
+        return
     os.makedirs(SCREENS, exist_ok=True)
     shutil.copy(png, os.path.join(SCREENS, name))
 
@@ -142,14 +151,22 @@ def test_report_fits_1400px_and_screenshots_are_not_blank(twelve, tmp_path):
         assert png_info(top)[:2] == (1400, 1000)
         assert len(png_colors(top)) > 20, "the first screen is blank"
         save(top, "report-1400-top.png")
-        box = br.eval("""(function(){var r=document.getElementById('latency')
-            .getBoundingClientRect();return [r.left+scrollX,r.top+scrollY,r.width,r.height];})()""")
+        def box(fig):
+            return br.eval("""(function(){var r=document.getElementById('%s')
+              .getBoundingClientRect();return [r.left+scrollX,r.top+scrollY,r.width,r.height];
+              })()""" % fig)
+        b = box("latency")
         lat = str(tmp_path / "latency-12.png")
-        shoot(br, lat, x=box[0], y=box[1], width=box[2], height=box[3])
+        shoot(br, lat, x=b[0], y=b[1], width=b[2], height=b[3])
         w, h, _, _, _ = png_info(lat)
         assert w >= 1000 and h >= 1000, (w, h)  # 12 small multiples: a tall figure
         assert len(png_colors(lat)) > 20, "latency screenshot is blank"
         save(lat, "latency-12-chromium.png")
+        b = box("ttfb")  # twelve groups of bars, each named under it
+        ttfb = str(tmp_path / "ttfb-12.png")
+        shoot(br, ttfb, x=b[0], y=b[1], width=b[2], height=b[3])
+        assert len(png_colors(ttfb)) > 20, "ttfb screenshot is blank"
+        save(ttfb, "ttfb-12-chromium.png")
     finally:
         br.close()
     png = os.path.join(twelve["out"], "charts", "latency.png")

@@ -202,3 +202,19 @@ def test_cold_with_a_script_is_its_first_successful_response(volley_bin, tmp_pat
     assert cold["status"] == 200 and cold["attempts"] == 1
     assert cold["first_request_ms"] >= 390 and cold["start_ms"] >= cold["first_request_ms"]
     assert cold["start_ms"] >= cold["ready_ms"]
+
+
+def test_a_load_shorter_than_the_monitor_interval_still_has_the_servers_rss(volley_bin,
+                                                                             tmp_path):
+    """-n 20 ends before the monitor's first 0.5 s sample: the peak RSS is
+    still the server's (read when the load starts and when it ends), not 0."""
+    port = free_port()
+    out = tmp_path / "out"
+    p = run(volley_bin, "--out", str(out), "--no-report", "-n", "20", "-c", "1", "--exec",
+            "exec %s serve --listen 127.0.0.1:%d --threads 1" % (volley_bin, port),
+            "http://127.0.0.1:%d/health" % port)
+    assert p.returncode == 0, p.stderr
+    mon = json.loads((out / "results.json").read_text())["monitor"]
+    assert mon["rows"] == [], mon  # no sample was due
+    assert mon["rss_max_bytes"] > 1 << 20, mon
+    assert "peak rss 0 B" not in p.stdout, p.stdout

@@ -185,6 +185,12 @@ static void many(results *r, size_t n)
         ep->st.tot.requests = ep->st.tot.responses = 30;
         ep->st.tot.status[200] = 30;
     }
+    for (uint32_t s = 0; s < 3; s++) { /* the run's rows: every endpoint's together */
+        series_row row = {.second = s, .requests = 10 * (uint32_t)n,
+                          .responses = 10 * (uint32_t)n, .p50_ns = 1000000, .p90_ns = 2000000,
+                          .p99_ns = 3000000, .max_ns = 4000000};
+        cr_assert_eq(series_append(&r->st.sec, &row), 0);
+    }
     r->st.elapsed_ns = 3 * NS;
 }
 
@@ -221,13 +227,28 @@ Test(chart, many_endpoints_get_small_multiples_on_one_scale)
             cr_assert(tp->series[i].color != tp->series[j].color ||
                           tp->series[i].dash != tp->series[j].dash,
                       "series %zu and %zu look the same", i, j);
+    /* The total (ten times an endpoint's rate) on a panel of its own, so
+     * that it does not set the endpoints' scale; then the error rate. */
+    const chart_fig *tf = item(&set, "throughput")->fig;
+    cr_assert_eq(tf->npanels, 3);
+    cr_assert_eq(tp->nseries, 12, "the endpoints' panel holds the 12 endpoints only");
+    cr_assert_str_eq(tf->panels[1].series[0].name, "total");
+    for (size_t i = 1; i < tf->panels[1].nseries; i++) /* the run's own lines only */
+        cr_assert(!strcmp(tf->panels[1].series[i].name, "target") ||
+                      !strcmp(tf->panels[1].series[i].name, "dropped/s"),
+                  "%s", tf->panels[1].series[i].name);
+    cr_assert_str_eq(tf->panels[2].title, "Error rate");
+    cr_assert_gt(tf->h_scale, 1, "three panels: a taller figure");
     chart_set_free(&set);
     results_free(&r);
-    /* Up to eight endpoints stay on one panel. */
+    /* Up to eight endpoints stay on one panel, the total among them. */
     many(&r, 8);
     cr_assert_eq(chart_build_all(&r, NULL, &set, &e), 0, "%s", e.msg);
     cr_assert_eq(item(&set, "latency")->fig->npanels, 1);
     cr_assert_eq(item(&set, "latency")->fig->panels[0].nseries, 24);
+    tf = item(&set, "throughput")->fig;
+    cr_assert_eq(tf->npanels, 2);
+    cr_assert_str_eq(tf->panels[0].series[8].name, "total");
     chart_set_free(&set);
     results_free(&r);
 }
@@ -312,6 +333,112 @@ Test(chart, identical_series_both_stay_visible_and_points_are_seen)
     cairo_surface_destroy(s);
     cr_assert_gt(dark, 50 * 9, "scatter points too small to see: %zu dark pixels", dark);
     unlink(path);
+    chart_fig_free(f);
+    chart_shutdown();
+}
+
+/* Dark (text) pixels of a PNG in the box [x0, x1) x [y0, y1); their
+ * leftmost and rightmost columns and how many rows hold any. */
+static size_t ink(const char *path, int x0, int x1, int y0, int y1, int *left, int *right,
+                  int *rows)
+{
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
+    size_t n = 0;
+    *left = w, *right = -1, *rows = 0;
+    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < h; y++) {
+        bool any = false;
+        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < w; x++) {
+            uint32_t px;
+            memcpy(&px, cairo_image_surface_get_data(s) + y * cairo_image_surface_get_stride(s) +
+                            x * 4, 4);
+            if (((px >> 16) & 255) < 110 && ((px >> 8) & 255) < 110 && (px & 255) < 110) {
+                n++, any = true;
+                *left = x < *left ? x : *left;
+                *right = x > *right ? x : *right;
+            }
+        }
+        *rows += any;
+    }
+    cairo_surface_destroy(s);
+    return n;
+}
+
+/* Twelve endpoints side by side, one of them named in 60 characters (the
+ * ttfb chart's shape): every category is named under its own slot, the
+ * long name wrapped over several lines inside its slot (not centred off
+ * the left edge, nor making every other name go), and the values of bars
+ * too narrow for them are left out rather than written over each other. */
+Test(chart, twelve_categories_are_all_named_and_a_long_one_wraps_in_its_slot)
+{
+    chart_fig *f = chart_fig_new("", 1, 1);
+    cr_assert_not_null(f);
+    chart *c = &f->panels[0];
+    cr_assert_eq(chart_category(c, "checkout-payment-confirmation-with-three-d-secure-redirect-x"),
+                 0);
+    for (int i = 1; i < 12; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "ep%d", i);
+        cr_assert_eq(chart_category(c, name), i);
+    }
+    for (size_t k = 0; k < 6; k++) {
+        chart_series *s = chart_add_series(c, "v", CHART_BARS, 0);
+        cr_assert_not_null(s);
+        chart_series_style(s, k);
+        s->labels = true;
+        for (int i = 0; i < 12; i++)
+            cr_assert_eq(chart_series_add(s, i, 2.25 + i), 0);
+    }
+    char path[] = "/tmp/volley-chart-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    err e = {0};
+    cr_assert_eq(chart_write_png(f, path, 1200, 600, &e), 0, "%s", e.msg);
+    chart_rect plot, leg;
+    cr_assert(chart_panel_layout(c, 0, 0, 1200, 600, &plot, &leg));
+    double slot = plot.w / 12;
+    int below = (int)(plot.y + plot.h + 3), above = (int)leg.y;
+    int left, right, rows, rows0 = 0;
+    for (int i = 0; i < 12; i++) {
+        int x0 = (int)(plot.x + slot * i), x1 = (int)(plot.x + slot * (i + 1));
+        size_t n = ink(path, x0, x1, below, above, &left, &right, &rows);
+        cr_assert_gt(n, 10, "category %d has no name under it", i);
+        if (i == 0)
+            rows0 = rows;
+        else
+            cr_assert_lt(rows, 16, "a short name takes one line (%d rows)", rows);
+    }
+    cr_assert_gt(rows0, 4 * 13 - 6, "the long name is not wrapped over lines: %d rows", rows0);
+    /* Nothing of it left of its slot (it was centred off the left edge). */
+    ink(path, 0, (int)plot.x, below, above, &left, &right, &rows);
+    cr_assert_eq(right, -1, "a name runs left of the plot to column %d", right);
+    /* Six bars of about 13 px per slot: no "2.25" above them. */
+    size_t values = ink(path, (int)plot.x + 2, (int)(plot.x + plot.w), (int)plot.y,
+                        (int)(plot.y + plot.h * 0.45), &left, &right, &rows);
+    cr_assert_eq(values, 0, "%zu dark pixels of values above narrow bars", values);
+    unlink(path);
+    /* Wide bars keep their values. */
+    chart_fig *g = chart_fig_new("", 1, 1);
+    cr_assert_not_null(g);
+    chart *d = &g->panels[0];
+    cr_assert_eq(chart_category(d, "200"), 0);
+    chart_series *s = chart_add_series(d, "v", CHART_BARS, 0x4c78a8);
+    cr_assert_not_null(s);
+    s->labels = true;
+    cr_assert_eq(chart_series_add(s, 0, 734), 0);
+    char path2[] = "/tmp/volley-chart-XXXXXX";
+    fd = mkstemp(path2);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(chart_write_png(g, path2, 1200, 600, &e), 0, "%s", e.msg);
+    cr_assert(chart_panel_layout(d, 0, 0, 1200, 600, &plot, &leg));
+    values = ink(path2, (int)plot.x + 2, (int)(plot.x + plot.w), (int)plot.y,
+                 (int)(plot.y + plot.h * 0.2), &left, &right, &rows);
+    cr_assert_gt(values, 10, "the value of a wide bar is not written");
+    unlink(path2);
+    chart_fig_free(g);
     chart_fig_free(f);
     chart_shutdown();
 }
