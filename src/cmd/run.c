@@ -64,6 +64,7 @@ enum {
     OPT_MONITOR_PID,
     OPT_EXEC,
     OPT_READY,
+    OPT_READY_URL,
     OPT_EXEC_TIMEOUT,
     OPT_COLD,
     OPT_OPENAPI,
@@ -255,6 +256,7 @@ static const flag_def run_flags[] = {
     {OPT_READY, "ready", 0, "URL", B, "server under test",
      "with --exec: a URL that must answer a GET before the load (default: a TCP connect "
      "to the first endpoint; never the load's own request)", NULL},
+    {OPT_READY_URL, "ready-url", 0, "URL", B, "server under test", "the same as --ready", NULL},
     {OPT_EXEC_TIMEOUT, "exec-timeout", 0, "D", B, "server under test",
      "with --exec: how long the command may take to be ready (default 15s)", NULL},
     {OPT_COLD, "cold", 0, NULL, B, "server under test",
@@ -443,6 +445,7 @@ static int parse_flag(plan *p, run_opts *o, int c, const char *arg, err *e)
     case 'n':
         return parse_u64(arg, "--requests", 1, UINT64_MAX / 2, &p->requests, e);
     case OPT_READY:
+    case OPT_READY_URL:
         s->ready_url = arg;
         return 0;
     case OPT_EXEC_TIMEOUT:

@@ -189,6 +189,7 @@ def url_effects():
     E["monitor-pid"] = lambda c: _eq(c.json("--monitor-pid", str(c.serve.proc.pid), "-d", "1200ms", "-c", "1", c.url())["monitor"]["pid"], c.serve.proc.pid)
     E["exec"] = lambda c: _exec(c, script=False)
     E["ready"] = lambda c: _exec(c, script=False, ready=True)
+    E["ready-url"] = lambda c: _ready_url(c, script=False)
     E["cold"] = _url_cold
     E["exec-timeout"] = lambda c: _exec_timeout(c, ["http://127.0.0.1:%d/" % _free_port()])
     E["out"] = lambda c: _out(c, [c.url()])
@@ -260,6 +261,7 @@ def script_effects():
     E["exec"] = lambda c: _exec(c, script=True, ready=True)
     E["cold"] = _script_cold
     E["ready"] = E["exec"]
+    E["ready-url"] = lambda c: _ready_url(c, script=True)
     E["exec-timeout"] = lambda c: _exec_timeout(c, c.lua("--ready", "http://127.0.0.1:%d/" % _free_port()))
     E["out"] = lambda c: _out(c, c.lua())
     E["label"] = lambda c: _eq(c.json(*c.lua("--label", "lbl"))["plan"]["label"], "lbl")
@@ -612,19 +614,30 @@ def _strict(c, *args):
     pytest.fail("a 2 s schedule far beyond one thread never made the verdict 'behind'")
 
 
-def _exec(c, script, ready=False):
+def _exec(c, script, ready=False, ready_flag="--ready"):
     port = _free_port()
     cmd = "%s serve --listen 127.0.0.1:%d -q" % (c.bin, port)
     url = "http://127.0.0.1:%d" % port
     args = ["--exec", cmd, "-d", "1200ms", "-c", "1"]
     if ready:
-        args += ["--ready", url + "/health"]
+        args += [ready_flag, url + "/health"]
     res = c.json(*(c.lua(*args, url=url) if script else args + [url + "/health"]))
     _gt(res["totals"]["responses"], 0)
     _eq(res["monitor"]["command"], cmd)
     # Stopped after the run: no process runs that command any more. (Not a
     # connect to the port: another program on a busy machine may take it.)
     assert not _processes_running("serve --listen 127.0.0.1:%d " % port)
+
+
+def _ready_url(c, script):
+    """--ready-url is --ready under the issue's (and curl-like) name: the
+    run waits for that URL, and a URL that never answers is named when the
+    --exec-timeout passes."""
+    _exec(c, script=script, ready=True, ready_flag="--ready-url")
+    dead = "http://127.0.0.1:%d/ready-here" % _free_port()
+    args = ["--exec", "sleep 30", "--ready-url", dead, "--exec-timeout", "300ms"]
+    p = c.run("-q", "--no-save", *(c.lua(*args) if script else args + [dead]))
+    assert p.returncode == 2 and dead + " answered not within 0.3s" in p.stderr, p.stderr
 
 
 def _processes_running(needle):
