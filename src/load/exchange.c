@@ -539,11 +539,14 @@ static uint32_t h1_in_flight(const xch_conn *xc) { return xc->nflight; }
 
 #define WBUF_BYTES (16 * 1024)
 
+/* Send lag is the first attempt's: a retry's second send is not the
+ * generator being late (its wait is in the latency, from the intended
+ * start), and one sample per request keeps the distribution's count. */
 void xch_mark_sent(xch_req *r, uint64_t now)
 {
     r->sent = true;
     r->sent_ns = now;
-    if (r->record_send_lag)
+    if (r->record_send_lag && !r->retried)
         metrics_record_send_lag(r->shard, now - r->intended_ns);
 }
 

@@ -120,7 +120,7 @@ static int add_row(chart_series *s, const series *sec, size_t j, double y)
 /* p50/p90/p99 per second of n endpoints (one: a colour per percentile;
  * several: a colour per endpoint, a dash per percentile). The range of the
  * values goes to *lo_out, *hi_out when given. */
-static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t n,
+static int percentile_lines(chart *c, const ep_view *v, size_t n,
                             double *lo_out, double *hi_out)
 {
     static const struct {
@@ -153,7 +153,10 @@ static int percentile_lines(chart *c, const results *r, const ep_view *v, size_t
             for (size_t j = 0; j < sec->len; j++) {
                 const series_row *w = &sec->rows[j];
                 uint64_t ns = *(const uint64_t *)((const char *)w + pc[k].off);
-                bool none = (w->responses == 0 && ns == 0) || covered(r, v[i].st, w) < 0.2;
+                /* Every row with requests, a short last one too: a step's
+                 * drain can hold its slowest responses (percentiles are no
+                 * rate, so the time a row covers does not matter). */
+                bool none = w->responses == 0 && ns == 0;
                 ADD_ROW(s, sec, j, none ? NAN : ms(ns));
                 if (!none && k == 0 && ns)
                     lo = fmin(lo, ms(ns));
@@ -199,7 +202,7 @@ static void latency_panel(chart *c, const char *title)
 
 /* Many endpoints: a panel per endpoint (3 a row, the figure taller), each
  * in the one-endpoint style, all on the y scale of the whole set. */
-static int latency_multiples(const results *r, const ep_view *v, size_t n, chart_fig *f)
+static int latency_multiples(const ep_view *v, size_t n, chart_fig *f)
 {
     chart *p = calloc(n, sizeof *p);
     if (!p)
@@ -214,7 +217,7 @@ static int latency_multiples(const results *r, const ep_view *v, size_t n, chart
     double lo = INFINITY, hi = 0;
     for (size_t i = 0; i < n; i++) {
         latency_panel(&p[i], v[i].name);
-        int rc = percentile_lines(&p[i], r, &v[i], 1, &lo, &hi);
+        int rc = percentile_lines(&p[i], &v[i], 1, &lo, &hi);
         if (rc)
             return rc;
     }
@@ -233,15 +236,15 @@ static int fig_latency(const results *r, chart_fig *f)
     ep_view v[MAX_CHART_EPS];
     size_t n = time_views(r, v);
     if (n > CHART_MULTIPLES_AFTER)
-        return latency_multiples(r, v, n, f);
+        return latency_multiples(v, n, f);
     chart *c = &f->panels[0];
     latency_panel(c, "Latency percentiles over time");
     snprintf(c->note, sizeof c->note, "per second, from the intended start of each request");
     clip_note(c, r);
-    return percentile_lines(c, r, v, n, NULL, NULL);
+    return percentile_lines(c, v, n, NULL, NULL);
 }
 
-static int error_pct_lines(chart *c, const results *r, const ep_view *v, size_t n)
+static int error_pct_lines(chart *c, const ep_view *v, size_t n)
 {
     snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
     snprintf(c->y.label, sizeof c->y.label, "errors (%% of requests)");
@@ -253,9 +256,10 @@ static int error_pct_lines(chart *c, const results *r, const ep_view *v, size_t 
             chart_series_style(s, i);
         for (size_t j = 0; s && j < v[i].st->sec.len; j++) {
             const series_row *w = &v[i].st->sec.rows[j];
-            bool part = covered(r, v[i].st, w) < 0.2; /* a few stragglers are no rate */
+            /* A share of requests, not a rate: a short last row is drawn
+             * too (the timeouts of a stalled step end in its drain). */
             ADD_ROW(s, &v[i].st->sec, j,
-                    w->requests && !part ? 100.0 * (double)w->errors / (double)w->requests : NAN);
+                    w->requests ? 100.0 * (double)w->errors / (double)w->requests : NAN);
         }
         if (!s)
             return VOLLEY_ENOMEM;
@@ -344,7 +348,7 @@ static int fig_throughput(const results *r, chart_fig *f)
     chart *e2 = &f->panels[split ? 2 : 1];
     snprintf(e2->title, sizeof e2->title, "Error rate");
     snprintf(e2->note, sizeof e2->note, "failed requests (transport errors and unexpected statuses), per second");
-    return error_pct_lines(e2, r, v, n);
+    return error_pct_lines(e2, v, n);
 }
 
 /* Status codes (numeric order) and then error kinds, as categories; one
@@ -692,13 +696,13 @@ static int fig_route(const results *r, size_t ep, const scatter *sc, chart_fig *
         snprintf(c->note, sizeof c->note, "per second (no requests.csv beside results.json)");
         snprintf(c->x.label, sizeof c->x.label, "time since start (s)");
         snprintf(c->y.label, sizeof c->y.label, "latency (ms)");
-        rc = percentile_lines(c, r, &v, 1, NULL, NULL);
+        rc = percentile_lines(c, &v, 1, NULL, NULL);
     }
     if (rc)
         return rc;
     chart *e2 = &f->panels[1];
     snprintf(e2->title, sizeof e2->title, "Error rate");
-    if ((rc = error_pct_lines(e2, r, &v, 1)))
+    if ((rc = error_pct_lines(e2, &v, 1)))
         return rc;
     e2->series[0].no_legend = true;
     chart *s3 = &f->panels[2];

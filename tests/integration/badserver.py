@@ -285,13 +285,18 @@ def close_idle(srv, c):
     """Keep-alive responses (no Connection: close), but the connection is
     closed silently after `per_conn` of them (option, default 1), as a
     server whose keep-alive timeout or request limit ran out does. Counts
-    the responses it sent in srv.answered."""
+    the responses it sent in srv.answered. With `hold_ms`, the close waits
+    for the next request and comes that long after it (a stale attempt
+    that costs the client time)."""
     rest = b""
     for _ in range(srv.opts.get("per_conn", 1)):
         _, rest = srv.read_request(c, rest)
         srv.send(c, OK_HEAD + b"Content-Length: 2\r\n\r\nok")
         with srv.lock:
             srv.answered += 1
+    if srv.opts.get("hold_ms"):
+        srv.read_request(c, rest)
+        srv.sleep(srv.opts["hold_ms"] / 1000.0)
     if srv.opts.get("rst"):
         reset(c)
 

@@ -93,6 +93,27 @@ def test_keepalive_limit_serves_every_request_once(volley_bin):
     assert 0 < t["retries"] <= 400 // 5
 
 
+@pytest.mark.serial  # latencies against the server's hold
+def test_retry_keeps_the_intended_start_in_the_open_model(volley_bin):
+    # One connection, 2 requests/s; the server answers one request per
+    # connection and closes the next one 300 ms after reading it: every
+    # request after the first is stale, then retried on a new connection.
+    # Latency counts from the intended start, so the stale attempt is in it;
+    # send lag is the first attempt's (one sample per request, not per send).
+    hold = 300
+    with BadServer("close_idle", per_conn=1, hold_ms=hold) as bad:
+        p = run(volley_bin, "--rate", "2", "-d", "3s", "-c", "1", "-t", "1", bad.url)
+        answered = bad.answered
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    t = res["totals"]
+    assert kinds(t) == {} and t["responses"] == t["requests"] == 6 == answered, t
+    assert t["retries"] >= 4, t["retries"]  # a slow second may find a fresh connection
+    assert res["latency"]["count"] == 6
+    assert res["latency"]["percentiles"]["p50"] >= hold, res["latency"]
+    assert res["send_lag"]["count"] == 6, res["send_lag"]
+
+
 # ---- address fallback (issue 11) ----
 
 NSS_WRAPPER = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"

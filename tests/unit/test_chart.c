@@ -38,17 +38,23 @@ static void sweep(results *r)
     snprintf(r->plan.executor, sizeof r->plan.executor, "constant-arrival-rate");
 }
 
-static const chart_series *find(const chart_set *set, const char *stem, const char *name)
+static const chart_series *find_panel(const chart_set *set, const char *stem, size_t panel,
+                                      const char *name)
 {
     for (size_t i = 0; i < set->n; i++) {
-        if (strcmp(set->items[i].stem, stem))
+        if (strcmp(set->items[i].stem, stem) || panel >= set->items[i].fig->npanels)
             continue;
-        const chart *c = &set->items[i].fig->panels[0];
+        const chart *c = &set->items[i].fig->panels[panel];
         for (size_t k = 0; k < c->nseries; k++)
             if (!strcmp(c->series[k].name, name))
                 return &c->series[k];
     }
     return NULL;
+}
+
+static const chart_series *find(const chart_set *set, const char *stem, const char *name)
+{
+    return find_panel(set, stem, 0, name);
 }
 
 /* The y of the point at x (NaN if none). */
@@ -90,8 +96,14 @@ Test(chart, sweep_draws_every_step_and_breaks_at_cooldowns)
     /* The cool-downs are gaps in both lines. */
     cr_assert(gap_between(rps, 2, 5) && gap_between(rps, 7, 10));
     cr_assert(gap_between(p50, 2, 5) && gap_between(p50, 7, 10));
-    /* A step's drain row (0.1 s) is no rate: not drawn as one. */
+    /* A step's drain row (0.1 s) is no rate: not drawn as one; its
+     * latency and error share are drawn (the drain holds the slowest). */
     cr_assert(isnan(at(rps, 12)));
+    for (int k = 0; k < 3; k++)
+        cr_assert_float_eq(at(p50, 5 * k + 2), (k + 1) * 1.0, 1e-9, "drain of step %d", k);
+    const chart_series *errs = find_panel(&set, "throughput", 1, "all");
+    cr_assert_not_null(errs);
+    cr_assert_float_eq(at(errs, 12), 0.0, 1e-9);
     chart_set_free(&set);
     results_free(&r);
 }

@@ -1,12 +1,15 @@
 /* Tests for results/csv: summary.csv rows and values, byte-identical output
  * from a results struct and from its results.json read back, RFC 4180
  * quoting, and the requests.csv reader (columns by name, quoted fields,
- * even sampling above the row cap, errors naming file and line). */
+ * even sampling above the row cap, errors naming file and line) and writer
+ * (64-bit byte counts). */
 #include "core/buf.h"
 #include "core/clock.h"
 #include "results/csv.h"
 #include "results/results_json.h"
 #include "results/results_read.h"
+#include "session/session_parts.h"
+#include "load/worker.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -293,6 +296,39 @@ Test(csv, test_read_requests_by_column_name)
     cr_assert_eq(rows[1].step, -1);
     cr_assert_eq(rows[1].err_kind, ERRK_TIMEOUT);
     unlink(path);
+}
+
+/* A 5 GB body was once logged as 705,032,751 (32 bits): the writer
+ * (session/raw) and the reader keep 64-bit byte counts. */
+Test(csv, test_requests_csv_keeps_bodies_over_4gb)
+{
+    char dir[] = "/tmp/volley-test-raw-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    static plan p;
+    session_raw w = {0};
+    err e = {0};
+    cr_assert_eq(session_raw_open(&w, &p, dir, &e), 0, "%s", e.msg);
+    worker_raw r = {.intended_ns = 1000000, .latency_ns = 2000000, .bytes_in = 5000000000ull,
+                    .bytes_out = 5000000001ull, .status = 200, .err = -1};
+    session_raw_record(&w, &r);
+    cr_assert_eq(session_raw_close(&w, &e), 0, "%s", e.msg);
+    char path[128];
+    snprintf(path, sizeof path, "%s/requests.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[256];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    fclose(f);
+    cr_assert(strstr(line, ",5000000000,5000000001,"), "%s", line);
+    csv_request_row *rows;
+    size_t n;
+    cr_assert_eq(read_rows(path, &rows, &n, &e), 0, "%s", e.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(rows[0].bytes_in, 5000000000ull);
+    cr_assert_eq(rows[0].bytes_out, 5000000001ull);
+    unlink(path);
+    rmdir(dir);
 }
 
 Test(csv, test_read_requests_errors_name_file_and_line)
