@@ -34,6 +34,18 @@ void series_free(series *s)
     series_init(s);
 }
 
+int series_reserve(series *s, size_t rows)
+{
+    if (rows <= s->cap)
+        return 0;
+    series_row *r = realloc(s->rows, rows * sizeof *r);
+    if (!r)
+        return VOLLEY_ENOMEM;
+    s->rows = r;
+    s->cap = rows;
+    return 0;
+}
+
 int series_append(series *s, const series_row *row)
 {
     if (s->len == s->cap) {

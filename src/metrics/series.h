@@ -45,6 +45,11 @@ typedef struct series {
 
 void series_init(series *s);
 void series_free(series *s);
+/* Makes room for rows rows in all, in one block (untouched until written:
+ * a large one is mapped on demand), so that a run of known length does not
+ * grow its series by doubling, each step leaving the old block behind in
+ * the heap. 0 or VOLLEY_ENOMEM. */
+int series_reserve(series *s, size_t rows);
 /* Appends a copy of row; returns 0 or VOLLEY_ENOMEM. */
 int series_append(series *s, const series_row *row);
 const series_row *series_last(const series *s);

@@ -64,3 +64,32 @@ Test(series, interval_counts_status_classes_error_kinds_and_send_lag)
     cr_assert_eq(hist_count(metrics_interval_get(s, 1)->send_lag), 0);
     metrics_shard_free(s);
 }
+
+/* A reserved series takes its rows without moving (no doubling copies over
+ * a run of known length), keeps the rows it had, and still grows past the
+ * reservation. */
+Test(series, reserve_holds_the_rows_in_one_block)
+{
+    series s;
+    series_init(&s);
+    series_row row = {.second = 0, .requests = 7};
+    cr_assert_eq(series_append(&s, &row), 0);
+    cr_assert_eq(series_reserve(&s, 603), 0);
+    cr_assert_geq(s.cap, 603);
+    const series_row *block = s.rows;
+    for (uint32_t i = 1; i < 603; i++) {
+        row.second = i;
+        row.requests = i;
+        cr_assert_eq(series_append(&s, &row), 0);
+    }
+    cr_assert_eq(s.rows, block, "the rows moved inside the reservation");
+    cr_assert_eq(s.rows[0].requests, 7);
+    cr_assert_eq(s.rows[602].second, 602);
+    cr_assert_eq(series_reserve(&s, 10), 0); /* smaller: nothing changes */
+    cr_assert_eq(s.cap, 603);
+    row.second = 603;
+    cr_assert_eq(series_append(&s, &row), 0);
+    cr_assert_eq(s.len, 604);
+    cr_assert_eq(s.rows[603].second, 603);
+    series_free(&s);
+}
