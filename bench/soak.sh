@@ -28,7 +28,10 @@ nginx_start "$dir" "server { listen 127.0.0.1:$PORT; location / { return 200 'ok
 "${VOLLEY:-./volley}" run "http://127.0.0.1:$PORT/" --rate "$RATE" -d "${SOAK_S}s" -t 1 -q --out "$dir/out" &
 VPID=$!
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$VPID/status" 2>/dev/null; }
+# VmRSS, and its anonymous (heap, stacks) and file-backed (code and
+# libraries paged in) parts: a code path run for the first time (a stall's
+# backlog, say) pages in code, which is no growth of the heap.
+rss_kb() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/$VPID/status" 2>/dev/null; }
 cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$VPID/stat" 2>/dev/null; }
 
 echo "soak: ${SOAK_S}s at ${RATE} req/s against nginx on 127.0.0.1:$PORT (volley pid $VPID)"
@@ -38,7 +41,8 @@ cpu=0
 t=$SETTLE_S
 while kill -0 "$VPID" 2>/dev/null && [ "$t" -le $((SOAK_S - 10)) ]; do
     r=$(rss_kb)
-    [ -n "$r" ] && samples+=("$t $r") && printf "  t=%4ds rss %8d KiB\n" "$t" "$r"
+    # shellcheck disable=SC2086
+    [ -n "$r" ] && samples+=("$t $r") && printf "  t=%4ds rss %8d KiB (anon %d, file %d)\n" "$t" $r
     c=$(cpu_s) && [ -n "$c" ] && cpu=$c
     sleep 10
     t=$((t + 10))
@@ -47,14 +51,18 @@ wait "$VPID" || true
 VPID=
 
 printf '%s\n' "${samples[@]}" | awk -v soak="$SOAK_S" -v cpu="$cpu" '
-    { n++; x[n] = $1; y[n] = $2; sx += $1; sy += $2 }
+    { n++; x[n] = $1; y[n] = $2; a[n] = $3; f[n] = $4 }
+    # least-squares slope of v[] against x[], KiB per second
+    function slope(v,    i, mx, my, num, den) {
+        for (i = 1; i <= n; i++) { mx += x[i] / n; my += v[i] / n }
+        for (i = 1; i <= n; i++) { num += (x[i] - mx) * (v[i] - my); den += (x[i] - mx) ^ 2 }
+        return num / den
+    }
     END {
         if (n < 2) { print "soak: too few samples"; exit 1 }
-        mx = sx / n; my = sy / n
-        for (i = 1; i <= n; i++) { num += (x[i] - mx) * (y[i] - my); den += (x[i] - mx) ^ 2 }
-        slope = num / den  # KiB per second
         printf "samples %d, first %d KiB, last %d KiB, generator cpu %.1f s (to the last sample)\n", n, y[1], y[n], cpu
-        printf "RSS growth: %.1f KiB per 10 minutes (least squares; goal < 1024)\n", slope * 600
+        printf "RSS growth: %.1f KiB per 10 minutes (least squares; goal < 1024)\n", slope(y) * 600
+        printf "  of which anonymous %.1f KiB, file-backed %.1f KiB per 10 minutes\n", slope(a) * 600, slope(f) * 600
     }'
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["totals"]; \
 print("requests %d, errors %d, dropped %d, series rows %d" % (t["requests"], t["errors"], \
