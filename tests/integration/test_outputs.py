@@ -632,13 +632,13 @@ def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
                             "--out-otlp", rec.url],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        live, final = scrape_until_finished(port, "volley_requests_total")
+        live, final = scrape_until_finished(port, metric_of("volley_requests_total"))
         _, err = vol.communicate(timeout=30)
         assert vol.returncode == 0, err
         with open(os.path.join(out, "results.json")) as f:
             res = json.load(f)
         tot = res["totals"] if "totals" in res else res["stats"]["totals"]
-        assert len([v for v in live if v > 0]) >= 2, live
+        assert len({v for v in live if v > 0}) >= 2, live  # moved while running
         assert prom_text_value(final, "volley_requests_total") == tot["requests"]
         assert prom_text_value(final, 'volley_responses_by_status_total',
                                'status_class="5xx"') == tot["responses_by_status"]["500"]
@@ -651,10 +651,11 @@ def test_lua_script_runs_feed_metrics_and_otlp(serve, tmp_path):
         rec.stop()
 
 
-def scrape_until_finished(port, metric):
-    """Scrapes /metrics every 0.3 s (30 s at most): the values of metric
-    seen while the run went on, and the text once volley_run_finished is 1."""
-    live, final = set(), None
+def scrape_until_finished(port, pick):
+    """Scrapes /metrics every 0.3 s (30 s at most): pick(text) of each
+    scrape while the run went on (a None is not kept), and the text of the
+    first scrape once volley_run_finished is 1 (None: never finished)."""
+    live, final = [], None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and final is None:
         try:
@@ -665,9 +666,15 @@ def scrape_until_finished(port, metric):
         if prom_text_value(text, "volley_run_finished") == 1:
             final = text
         else:
-            live.add(prom_text_value(text, metric))
+            v = pick(text)
+            if v is not None:
+                live.append(v)
         time.sleep(0.3)
     return live, final
+
+
+def metric_of(name):
+    return lambda text: prom_text_value(text, name)
 
 
 def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
@@ -682,7 +689,7 @@ def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
                                 "--metrics-linger", "5"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            live, final = scrape_until_finished(port, "volley_retries_total")
+            live, final = scrape_until_finished(port, metric_of("volley_retries_total"))
             _, err = vol.communicate(timeout=30)
         finally:
             if vol.poll() is None:
@@ -692,7 +699,7 @@ def test_prometheus_retries_move_live_and_end_at_results(tmp_path):
     assert final is not None
     tot = totals(out)
     assert tot["retries"] > 0
-    assert len([v for v in live if v > 0]) >= 2, live
+    assert len({v for v in live if v > 0}) >= 2, live  # moved while running
     assert prom_text_value(final, "volley_retries_total") == tot["retries"]
 
 
@@ -710,21 +717,14 @@ def test_gauges_are_live_and_end_on_the_last_whole_second(serve, tmp_path):
     names = ("volley_target_rate", "volley_active_connections", "volley_generator_cpu_seconds_total",
              "volley_generator_cpu_percent", "volley_send_lag_p99_seconds",
              "volley_last_second_requests")
-    live, final = [], None
+
+    def vals(text):
+        return {n: prom_text_value(text, n) for n in names}
+
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and final is None:
-            try:
-                _, text = peerutil.http_get("http://127.0.0.1:%d/metrics" % port, timeout=2)
-            except OSError:
-                time.sleep(0.2)
-                continue
-            vals = {n: prom_text_value(text, n) for n in names}
-            if prom_text_value(text, "volley_run_finished") == 1:
-                final = vals
-            elif prom_text_value(text, "volley_requests_total") > 0:
-                live.append(vals)
-            time.sleep(0.3)
+        live, final = scrape_until_finished(
+            port, lambda t: vals(t) if prom_text_value(t, "volley_requests_total") > 0 else None)
+        final = vals(final) if final is not None else None
         _, err = vol.communicate(timeout=30)
     finally:
         if vol.poll() is None:
