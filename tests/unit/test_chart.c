@@ -279,10 +279,14 @@ Test(chart, long_names_are_whole_in_categories)
 }
 
 #include <cairo.h>
+#include <limits.h>
 
-/* Pixels of exactly colour c in a PNG drawn by chart_write_png, above
- * row y_max (the legend is below the plot). */
-static size_t pixels_of(const char *path, uint32_t c, int y_max)
+/* Pixels of a PNG in the box [x0, x1) x [y0, y1) for which match(pixel,
+ * arg) holds (pixel: 0xRRGGBB); their leftmost and rightmost columns and
+ * how many rows hold any (each may be NULL). */
+static size_t scan_png(const char *path, int x0, int x1, int y0, int y1,
+                       bool (*match)(uint32_t px, uint32_t arg), uint32_t arg, int *left,
+                       int *right, int *rows)
 {
     cairo_surface_t *s = cairo_image_surface_create_from_png(path);
     cr_assert_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
@@ -290,14 +294,40 @@ static size_t pixels_of(const char *path, uint32_t c, int y_max)
     int stride = cairo_image_surface_get_stride(s);
     const unsigned char *d = cairo_image_surface_get_data(s);
     size_t n = 0;
-    for (int y = 0; y < h && y < y_max; y++)
-        for (int x = 0; x < w; x++) {
+    int l = w, r = -1, nrows = 0;
+    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < h; y++) {
+        bool any = false;
+        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < w; x++) {
             uint32_t px;
             memcpy(&px, d + y * stride + x * 4, 4);
-            n += (px & 0xFFFFFF) == c;
+            if (match(px & 0xFFFFFF, arg)) {
+                n++, any = true;
+                l = x < l ? x : l;
+                r = x > r ? x : r;
+            }
         }
+        nrows += any;
+    }
     cairo_surface_destroy(s);
+    if (left)
+        *left = l;
+    if (right)
+        *right = r;
+    if (rows)
+        *rows = nrows;
     return n;
+}
+
+static bool is_colour(uint32_t px, uint32_t c)
+{
+    return px == c;
+}
+
+/* Pixels of exactly colour c in a PNG drawn by chart_write_png, above
+ * row y_max (the legend is below the plot). */
+static size_t pixels_of(const char *path, uint32_t c, int y_max)
+{
+    return scan_png(path, 0, INT_MAX, 0, y_max, is_colour, c, NULL, NULL, NULL);
 }
 
 Test(chart, identical_series_both_stay_visible_and_points_are_seen)
@@ -349,32 +379,17 @@ Test(chart, identical_series_both_stay_visible_and_points_are_seen)
     chart_shutdown();
 }
 
+static bool is_dark(uint32_t px, uint32_t limit)
+{
+    return ((px >> 16) & 255) < limit && ((px >> 8) & 255) < limit && (px & 255) < limit;
+}
+
 /* Dark (text) pixels of a PNG in the box [x0, x1) x [y0, y1); their
  * leftmost and rightmost columns and how many rows hold any. */
 static size_t ink(const char *path, int x0, int x1, int y0, int y1, int *left, int *right,
                   int *rows)
 {
-    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
-    cr_assert_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
-    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
-    size_t n = 0;
-    *left = w, *right = -1, *rows = 0;
-    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < h; y++) {
-        bool any = false;
-        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < w; x++) {
-            uint32_t px;
-            memcpy(&px, cairo_image_surface_get_data(s) + y * cairo_image_surface_get_stride(s) +
-                            x * 4, 4);
-            if (((px >> 16) & 255) < 110 && ((px >> 8) & 255) < 110 && (px & 255) < 110) {
-                n++, any = true;
-                *left = x < *left ? x : *left;
-                *right = x > *right ? x : *right;
-            }
-        }
-        *rows += any;
-    }
-    cairo_surface_destroy(s);
-    return n;
+    return scan_png(path, x0, x1, y0, y1, is_dark, 110, left, right, rows);
 }
 
 /* Twelve endpoints side by side, one of them named in 60 characters (the
