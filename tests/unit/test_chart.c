@@ -318,6 +318,18 @@ static size_t scan_png(const char *path, int x0, int x1, int y0, int y1,
     return n;
 }
 
+/* Draws f as a w x h PNG into a new temporary file; its name in path
+ * (char[32]), to unlink. */
+static void png_to_temp(chart_fig *f, int w, int h, char *path)
+{
+    strcpy(path, "/tmp/volley-chart-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    err e = {0};
+    cr_assert_eq(chart_write_png(f, path, w, h, &e), 0, "%s", e.msg);
+}
+
 static bool is_colour(uint32_t px, uint32_t c)
 {
     return px == c;
@@ -347,12 +359,8 @@ Test(chart, identical_series_both_stay_visible_and_points_are_seen)
     pts->width = 1; /* asked too small: drawn at least 4 px */
     for (int i = 0; i < 50; i++)
         cr_assert_eq(chart_series_add(pts, i * 2, 30), 0);
-    char path[] = "/tmp/volley-chart-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    err e = {0};
-    cr_assert_eq(chart_write_png(f, path, 800, 400, &e), 0, "%s", e.msg);
+    char path[32];
+    png_to_temp(f, 800, 400, path);
     /* The first line lies under the second, but its markers sit where the
      * second's do not: both colours are drawn well beyond the legend. */
     chart_rect plot, leg;
@@ -417,12 +425,8 @@ Test(chart, twelve_categories_are_all_named_and_a_long_one_wraps_in_its_slot)
         for (int i = 0; i < 12; i++)
             cr_assert_eq(chart_series_add(s, i, 2.25 + i), 0);
     }
-    char path[] = "/tmp/volley-chart-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    err e = {0};
-    cr_assert_eq(chart_write_png(f, path, 1200, 600, &e), 0, "%s", e.msg);
+    char path[32];
+    png_to_temp(f, 1200, 600, path);
     chart_rect plot, leg;
     cr_assert(chart_panel_layout(c, 0, 0, 1200, 600, &plot, &leg));
     double slot = plot.w / 12;
@@ -455,11 +459,8 @@ Test(chart, twelve_categories_are_all_named_and_a_long_one_wraps_in_its_slot)
     cr_assert_not_null(s);
     s->labels = true;
     cr_assert_eq(chart_series_add(s, 0, 734), 0);
-    char path2[] = "/tmp/volley-chart-XXXXXX";
-    fd = mkstemp(path2);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    cr_assert_eq(chart_write_png(g, path2, 1200, 600, &e), 0, "%s", e.msg);
+    char path2[32];
+    png_to_temp(g, 1200, 600, path2);
     cr_assert(chart_panel_layout(d, 0, 0, 1200, 600, &plot, &leg));
     values = ink(path2, (int)plot.x + 2, (int)(plot.x + plot.w), (int)plot.y,
                  (int)(plot.y + plot.h * 0.2), &left, &right, &rows);
