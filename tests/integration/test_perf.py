@@ -32,7 +32,10 @@ def pinned_threads(volley_bin, args, cpu, nthreads):
         seen = {}
         while time.monotonic() < deadline and p.poll() is None:
             seen = thread_cpus(p.pid)
-            if sum(1 for v in seen.values() if v == str(cpu)) >= nthreads:
+            # The main thread wears the mask while it starts the workers:
+            # wait until they are pinned and it has taken it off.
+            workers = sum(1 for t, v in seen.items() if t != p.pid and v == str(cpu))
+            if workers >= nthreads and seen.get(p.pid) != str(cpu):
                 break
             time.sleep(0.05)
         main = seen.get(p.pid)
