@@ -171,7 +171,7 @@ static int resolve_input(const char *arg, char *out, size_t cap, err *e)
         snprintf(out, cap, "%s", arg);
         return 0;
     }
-    if (snprintf(out, cap, "%s/results.json", arg) < (int)cap && !stat(out, &st))
+    if (results_json_in_folder(arg, out, cap))
         return 0;
     DIR *d = opendir(arg);
     if (!d)

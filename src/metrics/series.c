@@ -48,14 +48,8 @@ int series_reserve(series *s, size_t rows)
 
 int series_append(series *s, const series_row *row)
 {
-    if (s->len == s->cap) {
-        size_t n = s->cap ? s->cap * 2 : 64;
-        series_row *r = realloc(s->rows, n * sizeof *r);
-        if (!r)
-            return VOLLEY_ENOMEM;
-        s->rows = r;
-        s->cap = n;
-    }
+    if (s->len == s->cap && series_reserve(s, s->cap ? s->cap * 2 : 64))
+        return VOLLEY_ENOMEM;
     s->rows[s->len++] = *row;
     return 0;
 }

@@ -876,13 +876,17 @@ int results_json_parse(const char *text, size_t len, const char *name, results *
     return rc;
 }
 
+bool results_json_in_folder(const char *path, char *out, size_t cap)
+{
+    struct stat st;
+    return !stat(path, &st) && S_ISDIR(st.st_mode) &&
+           snprintf(out, cap, "%s/results.json", path) < (int)cap && !stat(out, &st);
+}
+
 int results_json_read(const char *path, results *out, err *e)
 {
     char in_dir[4096];
-    struct stat st;
-    if (!stat(path, &st) && S_ISDIR(st.st_mode) &&
-        snprintf(in_dir, sizeof in_dir, "%s/results.json", path) < (int)sizeof in_dir &&
-        !stat(in_dir, &st))
+    if (results_json_in_folder(path, in_dir, sizeof in_dir))
         path = in_dir; /* a run folder (volley run --out DIR) */
     FILE *f = file_open_input(path, "results", FILE_RESULTS_MAX, NULL, e);
     if (!f)

@@ -22,5 +22,7 @@ int results_json_parse(const char *text, size_t len, const char *name, results *
 /* Reads and parses the file at path (VOLLEY_ESYS if it cannot be read); a
  * run folder (`volley run --out DIR`) stands for its results.json. */
 int results_json_read(const char *path, results *out, err *e);
+/* True when path is a run folder holding a results.json: its path in out. */
+bool results_json_in_folder(const char *path, char *out, size_t cap);
 
 #endif
