@@ -204,12 +204,9 @@ static void latency_panel(chart *c, const char *title)
  * in the one-endpoint style, all on the y scale of the whole set. */
 static int latency_multiples(const ep_view *v, size_t n, chart_fig *f)
 {
-    chart *p = calloc(n, sizeof *p);
-    if (!p)
+    if (chart_fig_set_panels(f, n))
         return VOLLEY_ENOMEM;
-    free(f->panels);
-    f->panels = p;
-    f->npanels = n;
+    chart *p = f->panels;
     f->cols = 3;
     f->h_scale = 0.5 * (double)((n + 2) / 3);
     snprintf(f->title, sizeof f->title,
@@ -286,12 +283,8 @@ static int fig_throughput(const results *r, chart_fig *f)
     size_t n = time_views(r, v);
     bool split = n > CHART_MULTIPLES_AFTER && r->st.sec.len;
     if (split) {
-        chart *p = calloc(3, sizeof *p);
-        if (!p)
+        if (chart_fig_set_panels(f, 3))
             return VOLLEY_ENOMEM;
-        free(f->panels);
-        f->panels = p;
-        f->npanels = 3;
         f->h_scale = 2;
     }
     chart *c = &f->panels[0], *tc = split ? &f->panels[1] : c;

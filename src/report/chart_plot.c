@@ -106,6 +106,17 @@ void chart_fig_free(chart_fig *f)
     free(f);
 }
 
+int chart_fig_set_panels(chart_fig *f, size_t n)
+{
+    chart *p = calloc(n ? n : 1, sizeof *p);
+    if (!p)
+        return VOLLEY_ENOMEM;
+    free(f->panels);
+    f->panels = p;
+    f->npanels = n;
+    return 0;
+}
+
 chart_series *chart_add_series(chart *c, const char *name, chart_kind kind, uint32_t color)
 {
     chart_series *s = realloc(c->series, (c->nseries + 1) * sizeof *s);

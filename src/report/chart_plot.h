@@ -106,6 +106,9 @@ uint32_t chart_status_color(int status);
 
 chart_fig *chart_fig_new(const char *title, size_t npanels, int cols);
 void chart_fig_free(chart_fig *f);
+/* Gives f n new empty panels in place of its panels (which must still be
+ * empty: nothing drawn on them yet). 0 or VOLLEY_ENOMEM (f unchanged). */
+int chart_fig_set_panels(chart_fig *f, size_t n);
 chart_series *chart_add_series(chart *c, const char *name, chart_kind kind, uint32_t color);
 /* Appends a point; NaN y leaves a gap in a line. 0 or VOLLEY_ENOMEM. */
 int chart_series_add(chart_series *s, double x, double y);
