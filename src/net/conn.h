@@ -141,6 +141,10 @@ int conn_open(conn *c, const addr *a);
 void conn_set_handshake_cap(unsigned cap);
 unsigned conn_handshake_cap(void);
 unsigned conn_handshakes_in_flight(void);
+/* Heap trims the calling thread's gate did: one when it empties after a
+ * burst of at least its cap of handshakes, at most one a second (the
+ * burst's transient buffers go back to the system; conn.c). */
+unsigned conn_gate_trims(void);
 
 /* Queues len bytes (borrowed until on_sent) and writes what the socket takes
  * now. Returns 0, or a negative errno (the write failed at once). */
