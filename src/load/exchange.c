@@ -15,6 +15,16 @@
 #include <strings.h>
 #include <sys/resource.h>
 
+/* --compressed, one per connection, not per request: only the head of the
+ * FIFO is parsed, so the callbacks act on xc->cur; they are set for it
+ * when its first byte arrives (decode_head). */
+struct xch_decode {
+    decoder *dec;
+    char *line;                 /* header line buffer when the owner has none */
+    http1_callbacks cb;         /* the parser's callbacks: the decoder's */
+    xch_conn *xc;
+};
+
 /* ---- small helpers ---- */
 
 static void set_active(xch_conn *xc, int delta)
@@ -197,14 +207,13 @@ static void complete(xch_conn *xc, bool keep_alive)
         .decoded = xc->ctx->decode,
         .decode_ns = r->dkind != DECODE_IDENTITY ? dec : 0,
         .encoded = xc->ctx->decode && r->dkind != DECODE_IDENTITY,
-        .bytes_decoded = xc->dec && xc->ctx->decode ? decoder_out_bytes(xc->dec) : 0,
+        .bytes_decoded = xc->dx && xc->ctx->decode ? decoder_out_bytes(xc->dx->dec) : 0,
         .first_body_ns = r->first_body_ns ? r->first_body_ns - r->sent_ns : 0,
     };
     metrics_record_response(r->shard, &m);
     r->shard->tot.wire_in += m.bytes_in;
     r->shard->tot.wire_out += m.bytes_out;
     xc->responses++;
-    xc->last_use_ns = now;
     fifo_pop(xc);
     if (!keep_alive || r->close_after) {
         /* Requests behind this one were never answered: sent again on a
@@ -596,9 +605,11 @@ static int h1_write(xch_conn *xc)
 
 #define DECODE_LINE_BYTES 8192
 
+static xch_req *d_req(void *ctx) { return ((xch_decode *)ctx)->xc->cur; }
+
 static void d_header(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    xch_req *r = ctx;
+    xch_req *r = d_req(ctx);
     if (!r->resp.headers_done && nlen == 16 && !strncasecmp(name, "content-encoding", 16))
         r->dkind = decode_kind_of(value, vlen);
     if (r->cb && r->cb->on_header)
@@ -607,14 +618,14 @@ static void d_header(void *ctx, const char *name, size_t nlen, const char *value
 
 static void d_head_raw(void *ctx, const char *data, size_t len)
 {
-    xch_req *r = ctx;
+    xch_req *r = d_req(ctx);
     r->cb->on_head_raw(r->cb->ctx, data, len);
 }
 
 static void d_headers_done(void *ctx, int status)
 {
-    xch_req *r = ctx;
-    decoder *d = r->dxc->dec;
+    xch_req *r = d_req(ctx);
+    decoder *d = ((xch_decode *)ctx)->dec;
     if (r->dkind == DECODE_UNKNOWN)
         r->decode_err = DECODE_ECORRUPT;
     else if (decoder_reset(d, r->dkind))
@@ -625,12 +636,12 @@ static void d_headers_done(void *ctx, int status)
 
 static void d_body(void *ctx, const char *data, size_t len)
 {
-    xch_req *r = ctx;
+    xch_req *r = d_req(ctx);
     if (r->decode_err)
         return;
     bool timed = r->dkind != DECODE_IDENTITY;
     uint64_t t0 = timed ? clock_now_ns() : 0;
-    int rc = decoder_feed(r->dxc->dec, data, len, r->cb ? r->cb->on_body : NULL,
+    int rc = decoder_feed(((xch_decode *)ctx)->dec, data, len, r->cb ? r->cb->on_body : NULL,
                           r->cb ? r->cb->ctx : NULL);
     if (timed)
         r->decode_ns += clock_now_ns() - t0;
@@ -640,28 +651,44 @@ static void d_body(void *ctx, const char *data, size_t len)
 
 static void d_chunk(void *ctx, uint64_t size)
 {
-    xch_req *r = ctx;
+    xch_req *r = d_req(ctx);
     if (r->cb && r->cb->on_chunk)
         r->cb->on_chunk(r->cb->ctx, size);
 }
 
+/* At submit: the connection's decoder (and a line buffer if r's owner
+ * has none) made once; r's parser gets the decoder's callbacks. */
 static int decode_begin(xch_conn *xc, xch_req *r)
 {
-    if (!xc->dec && !(xc->dec = decoder_new(0)))
+    xch_decode *dx = xc->dx;
+    if (!dx) {
+        if (!(dx = calloc(1, sizeof *dx)))
+            return -ENOMEM;
+        if (!(dx->dec = decoder_new(0))) {
+            free(dx);
+            return -ENOMEM;
+        }
+        dx->xc = xc;
+        xc->dx = dx;
+    }
+    if (!(r->cb && r->cb->line_buf) && !dx->line && !(dx->line = malloc(DECODE_LINE_BYTES)))
         return -ENOMEM;
-    bool own_line = r->cb && r->cb->line_buf;
-    if (!own_line && !xc->dline && !(xc->dline = malloc(DECODE_LINE_BYTES)))
-        return -ENOMEM;
-    r->dcb = (http1_callbacks){.on_header = d_header, .on_headers_done = d_headers_done,
-                               .on_head_raw = r->cb && r->cb->on_head_raw ? d_head_raw : NULL,
-                               .on_body = d_body, .on_chunk = d_chunk, .ctx = r,
-                               .line_buf = own_line ? r->cb->line_buf : xc->dline,
-                               .line_cap = own_line ? r->cb->line_cap : DECODE_LINE_BYTES};
-    r->dxc = xc;
     r->dkind = DECODE_IDENTITY;
     r->decode_err = 0;
     r->decode_ns = 0;
     return 0;
+}
+
+/* r, the head of the FIFO, starts to be parsed: the callbacks for its
+ * owner's capture (a pipelined request behind it may have another). */
+static void decode_head(xch_decode *dx, const xch_req *r)
+{
+    bool own_line = r->cb && r->cb->line_buf;
+    dx->cb = (http1_callbacks){.on_header = d_header, .on_headers_done = d_headers_done,
+                               .on_head_raw = r->cb && r->cb->on_head_raw ? d_head_raw : NULL,
+                               .on_body = d_body, .on_chunk = d_chunk, .ctx = dx,
+                               .line_buf = own_line ? r->cb->line_buf : dx->line,
+                               .line_cap = own_line ? r->cb->line_cap : DECODE_LINE_BYTES};
 }
 
 /* The response is complete: a body that did not decode fails it. */
@@ -670,7 +697,7 @@ static bool decode_failed(xch_conn *xc, xch_req *r)
     if (!xc->ctx->decode)
         return false;
     if (!r->decode_err && r->dkind != DECODE_IDENTITY)
-        r->decode_err = decoder_finish(xc->dec);
+        r->decode_err = decoder_finish(xc->dx->dec);
     if (!r->decode_err)
         return false;
     char m[200];
@@ -697,7 +724,7 @@ static int h1_submit(xch_conn *xc, xch_req *r)
         int rc = decode_begin(xc, r);
         if (rc < 0)
             return rc;
-        cb = &r->dcb;
+        cb = &xc->dx->cb;
     }
     http1_resp_begin(&r->resp, r->head, cb);
     if (r->max_header_bytes)
@@ -733,6 +760,8 @@ static bool h1_feed(xch_conn *xc, char *p, size_t n)
         if (!r->got_bytes) {
             r->got_bytes = true;
             r->first_byte_ns = now;
+            if (xc->dx && xc->ctx->decode)
+                decode_head(xc->dx, r);
         } else if (r->resp.chunked && r->resp.headers_done) {
             hist_record(r->shard->chunk_gap, now - r->last_read_ns);
         }
@@ -829,7 +858,7 @@ const xch_proto xch_http1 = {
 
 /* ---- the connection ---- */
 
-void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner)
+void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t)
 {
     memset(xc, 0, sizeof *xc);
     conn_init(&xc->c, ctx->lp, &handlers, xc);
@@ -838,7 +867,6 @@ void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner)
     xc->depth = 1;
     xc->ctx = ctx;
     xc->t = t;
-    xc->owner = owner;
 }
 
 void xch_conn_retarget(xch_conn *xc, xch_target *t)
@@ -920,10 +948,12 @@ void xch_conn_release(xch_conn *xc)
         xc->proto->on_close(xc);
     free(xc->wbuf);
     xc->wbuf = NULL;
-    decoder_free(xc->dec);
-    xc->dec = NULL;
-    free(xc->dline);
-    xc->dline = NULL;
+    if (xc->dx) {
+        decoder_free(xc->dx->dec);
+        free(xc->dx->line);
+        free(xc->dx);
+        xc->dx = NULL;
+    }
     conn_release(&xc->c);
 }
 

@@ -86,6 +86,14 @@ struct xch_req {
     /* set by the owner before xch_submit */
     const char *data;           /* the encoded request (borrowed until on_done) */
     size_t len;
+    uint64_t intended_ns;       /* latency origin (monotonic) */
+    uint64_t timeout_ns;        /* whole request, from intended_ns (0: none) */
+    uint64_t connect_timeout_ns;/* from the connect start (0: none) */
+    uint64_t max_header_bytes;  /* 0: the parser's default */
+    const http1_callbacks *cb;  /* header/body capture (may be NULL) */
+    metrics_shard *shard;       /* where timings and the outcome go */
+    void (*on_done)(xch_req *r, const xch_outcome *o);
+    void *owner;
     bool head;                  /* HEAD: no body in the response */
     bool idempotent;            /* may be retried on a stale connection */
     bool close_after;           /* close the connection after the response */
@@ -96,31 +104,36 @@ struct xch_req {
      * A 101 leaves the connection open for the owner to take over in
      * on_done (xch_take_over); any other status closes it. */
     bool upgrade;
-    uint64_t intended_ns;       /* latency origin (monotonic) */
-    uint64_t timeout_ns;        /* whole request, from intended_ns (0: none) */
-    uint64_t connect_timeout_ns;/* from the connect start (0: none) */
-    uint64_t max_header_bytes;  /* 0: the parser's default */
-    const http1_callbacks *cb;  /* header/body capture (may be NULL) */
-    metrics_shard *shard;       /* where timings and the outcome go */
-    void (*on_done)(xch_req *r, const xch_outcome *o);
-    void *owner;
-    /* private to the exchange */
-    http1_resp resp;
+    /* private to the exchange. One xch_req is held per connection slot for
+     * the whole run (10,000 idle TLS connections hold 10,000), so it is
+     * kept small: what only one protocol uses shares a union, and the
+     * --compressed callbacks live with the connection (xch_conn.dx). */
+    bool sent, got_bytes, retried;
     uint64_t sent_ns, first_byte_ns, last_read_ns, bytes_in;
     uint64_t connect_ns;        /* time spent connecting for this request */
     uint64_t first_body_ns;     /* monotonic time the first body byte was read */
     uint64_t decode_ns;         /* --compressed: time spent in the decoder */
-    http1_callbacks dcb;        /* --compressed: the decoder between parser and cb */
-    xch_conn *dxc;
-    decode_kind dkind;
-    int decode_err;             /* a DECODE_E* code, 0: none */
     xch_req *next, *prev;       /* neighbours in flight on the same connection */
-    h2_stream h2;               /* HTTP/2: its stream */
-    uint32_t h2_code;           /* HTTP/2: how the stream closed */
-    bool sent, got_bytes, retried;
-    bool h2_closed, h2_processed;
-    bool h2_raw_head;           /* HTTP/2, on_head_raw: the status line was given */
-    bool h2_set_cookie;         /* HTTP/2: a set-cookie field came */
+    decode_kind dkind;          /* --compressed: this response's coding */
+    int16_t decode_err;         /* a DECODE_E* code, 0: none */
+    /* HTTP/2: the stream closed and is not handed out yet. Read for every
+     * request in an HTTP/2 FIFO, streams opened or not, so it is kept out
+     * of the union (HTTP/1.1 never sets it). */
+    bool h2_closed;
+    /* The protocol's state while r is in flight: HTTP/1.1 sets resp up in
+     * its submit, HTTP/2 its part when it opens r's stream (read only
+     * after that, but for h2_closed). */
+    union {
+        http1_resp resp;        /* HTTP/1.1: the response parser */
+        struct {
+            h2_stream h2;       /* HTTP/2: its stream */
+            uint64_t h2_chunks; /* HTTP/2: body pieces read apart (as chunks) */
+            uint32_t h2_code;   /* HTTP/2: how the stream closed */
+            bool h2_processed;
+            bool h2_raw_head;   /* HTTP/2, on_head_raw: the status line was given */
+            bool h2_set_cookie; /* HTTP/2: a set-cookie field came */
+        };
+    };
 };
 
 /* A protocol driver: the per-connection operations the exchange calls. The
@@ -156,6 +169,10 @@ extern const xch_proto xch_http1;
  * ALPN picks h2 or the target is h2c. */
 extern const xch_proto xch_h2;
 
+/* The exchange's --compressed state of a connection (exchange.c), made at
+ * its first response that is decoded. */
+typedef struct xch_decode xch_decode;
+
 struct xch_conn {
     conn c;
     const xch_proto *proto;
@@ -164,23 +181,20 @@ struct xch_conn {
     xch_req *cur;               /* the oldest request in flight (FIFO head) */
     xch_req *tail;              /* the newest request in flight */
     xch_req *wnext;             /* the first request in the FIFO not yet written */
+    char *wbuf;                 /* depth > 1: several requests gathered in one write */
+    xch_decode *dx;             /* --compressed: decoder, callbacks, line buffer */
+    void *pstate;               /* the driver's per-connection state (HTTP/2) */
+    loop_timer timer;           /* connect / request deadline */
+    uint64_t connect_start_ns;
     uint32_t nflight;           /* requests in the FIFO */
     uint32_t depth;             /* requests the owner may keep in flight (>= 1) */
     uint32_t epoch;             /* counts closes: bytes read belong to one epoch */
+    uint32_t responses;         /* on this connection: > 0 means reused */
+    uint8_t addr_i;             /* address being tried (< ADDR_MAX) */
+    uint8_t addr_tried;         /* addresses that failed for this connect */
     bool pumping;               /* writing the FIFO (no re-entry from on_sent) */
     bool cork;                  /* reading: requests submitted now are written after */
     bool write_failing;         /* a failed write is being handled (write_errors) */
-    char *wbuf;                 /* depth > 1: several requests gathered in one write */
-    decoder *dec;               /* --compressed: made at the first response */
-    char *dline;                /* --compressed: header line buffer when the owner has none */
-    loop_timer timer;           /* connect / request deadline */
-    uint64_t connect_start_ns;
-    uint64_t last_use_ns;
-    uint32_t addr_i;            /* address being tried */
-    uint32_t addr_tried;        /* addresses that failed for this connect */
-    uint32_t responses;         /* on this connection: > 0 means reused */
-    void *owner;                /* the owner's per-connection data */
-    void *pstate;               /* the driver's per-connection state (HTTP/2) */
 };
 
 /* Inside on_done of an upgrade answered 101: the connection's events go to
@@ -189,7 +203,7 @@ struct xch_conn {
 void xch_take_over(xch_conn *xc, const conn_handlers *h, void *owner);
 
 /* Sets up xc (closed) for target t on ctx's loop. */
-void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t, void *owner);
+void xch_conn_init(xch_conn *xc, xch_ctx *ctx, xch_target *t);
 /* Points a closed xc at another target (its TLS session is given up). */
 void xch_conn_retarget(xch_conn *xc, xch_target *t);
 /* Submits r: appends it to the connection's requests in flight and writes

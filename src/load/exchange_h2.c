@@ -102,7 +102,7 @@ static void cb_body(void *ctx, h2_stream *st, const uint8_t *data, size_t len)
     uint64_t now = state(ctx)->now;
     if (r->last_read_ns && now != r->last_read_ns) {
         hist_record(r->shard->chunk_gap, now - r->last_read_ns);
-        r->resp.chunks += r->resp.chunks ? 1 : 2; /* the first piece, and this one */
+        r->h2_chunks += r->h2_chunks ? 1 : 2; /* the first piece, and this one */
     }
     r->last_read_ns = now;
     if (r->cb && r->cb->on_body)
@@ -161,7 +161,7 @@ static void open_streams(xch_conn *xc, xh2 *h)
         r->h2_closed = false;
         r->h2_raw_head = r->h2_set_cookie = false;
         r->last_read_ns = 0;
-        r->resp.chunks = 0;
+        r->h2_chunks = 0;
         int rc = h2_submit_h1(h->s, scheme, r->data, r->len, &r->h2);
         if (rc == VOLLEY_EINVAL)
             return; /* no stream free (or GOAWAY): it waits */
@@ -259,12 +259,11 @@ static void complete(xch_conn *xc, xch_req *r)
         .ttfb_ns = (r->got_bytes ? r->first_byte_ns : now) - r->sent_ns,
         .bytes_in = r->bytes_in,
         .bytes_out = r->len,
-        .chunks = r->resp.chunks,
+        .chunks = r->h2_chunks,
     };
     metrics_record_response(r->shard, &m);
     r->shard->tot.h2_responses++;
     xc->responses++;
-    xc->last_use_ns = now;
     if (r->close_after && !xc->nflight) /* --no-keepalive */
         xch_close(xc, false);
     xch_outcome o = {.err = -1, .status = r->h2.status, .service_ns = m.service_ns,
@@ -531,7 +530,9 @@ static bool h2d_on_timeout(xch_conn *xc)
         h2d_on_write_error(xc, rc);
     while (expired) {
         xch_req *n = expired->next;
-        expired->bytes_in = expired->h2.header_bytes + expired->h2.body_bytes;
+        /* A request whose stream was never opened has no stream numbers:
+         * its half of the union may hold HTTP/1.1's parser. */
+        expired->bytes_in = expired->sent ? expired->h2.header_bytes + expired->h2.body_bytes : 0;
         xch_fail_one(xc, expired, ERRK_TIMEOUT, "request timeout (stream cancelled)");
         expired = n;
     }

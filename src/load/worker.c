@@ -65,19 +65,19 @@ typedef struct pool {
  * model). --pipeline N gives each connection N clients. */
 struct client {
     xch_conn *xc;         /* its connection (load/exchange), shared by N clients */
-    xch_req req;          /* its one request in flight */
     worker *w;
+    client *next;         /* pool list link (open model) */
+    redir *rd;            /* --redirects */
+    xch_req req;          /* its one request in flight */
     loop_timer retry;     /* deferred next iteration */
+    iter cur;
     uint32_t target;
+    bool in_flight;
     /* closed model */
+    bool vu_running;
     int32_t vu_ep;        /* fixed endpoint (per-endpoint mode), -1 mixed */
     uint32_t vu_index;    /* index among its scenario's VUs, for ramping */
     uint64_t vu_iters;
-    bool vu_running;
-    iter cur;
-    bool in_flight;
-    client *next;         /* pool list link (open model) */
-    redir *rd;            /* --redirects */
 };
 
 struct worker {
@@ -685,7 +685,7 @@ static int setup_conns(worker *w, err *e)
         return err_set(e, VOLLEY_ENOMEM, "worker: out of memory for %u connections", w->nconns);
     for (uint32_t i = 0; i < w->nconns; i++) {
         xch_conn *xc = &w->conns[i];
-        xch_conn_init(xc, &w->xctx, &w->targets[w->clients[i * w->depth].target], w);
+        xch_conn_init(xc, &w->xctx, &w->targets[w->clients[i * w->depth].target]);
         xc->depth = w->depth;
     }
     for (uint32_t i = 0; i < w->nclients; i++)

@@ -58,32 +58,43 @@ struct conn {
     void *owner;
     const char *out;   /* borrowed bytes being sent */
     size_t out_len, out_off;
-    bool want_read;
-    /* TLS (NULL tls_ctx: plain TCP); private to conn.c but for the last
-     * two, which the owner may read after on_connect(c, 0). */
+    /* TLS (NULL tls_ctx: plain TCP); private to conn.c but for
+     * handshake_ns and resumed, which the owner may read after
+     * on_connect(c, 0). One conn per connection slot lives for the whole
+     * run (10,000 idle TLS connections hold 10,000): fields are grouped
+     * by size so that no padding is left between them. */
     tls_client_ctx *tls_ctx;
     const char *sni;
     struct ssl_st *ssl; /* of the open connection; NULL while plain TCP */
     void *session;      /* SSL_SESSION * kept for resumption */
     conn_tls_share *share; /* conn_set_tls's shared slot, used instead; NULL: none */
     tls_fail tls_err;   /* why the last handshake or TLS read/write failed */
+    uint64_t handshake_ns; /* duration of the last TLS handshake (TCP connect
+                              excluded); while it runs, its start time */
     unsigned tls_want;  /* handshake: LOOP_READ or LOOP_WRITE to wait for */
+    bool want_read;
     bool read_wants_write; /* SSL_read must wait for the socket to be writable */
     bool write_wants_read; /* SSL_write must wait for the socket to be readable */
-    uint64_t handshake_start_ns;
-    uint64_t handshake_ns; /* duration of the last TLS handshake (TCP connect excluded) */
     bool resumed;          /* the last handshake resumed a session */
     /* --proxy with https: a CONNECT tunnel before the TLS handshake */
     const char *tunnel;    /* borrowed "host:port" to CONNECT to; NULL: none */
-    uint8_t tun_state;     /* 0 none, 1 waiting for the proxy's answer */
-    char tun_head[16];     /* the answer's first bytes ("HTTP/1.1 200") */
-    uint32_t tun_len, tun_last4;
     int tun_status;        /* the proxy's status (0: none, or it closed) */
+    uint8_t tun_state;     /* 0 none, 1 waiting for the proxy's answer */
     /* The thread's handshake gate (conn.c): holds a slot, or waits for one
      * in a FIFO with the address to connect to (borrowed). */
     bool gate_slot, gate_waiting;
-    struct conn *gate_prev, *gate_next;
-    const addr *gate_addr;
+    /* A connection waits for a gate slot before its TCP connect and reads
+     * the proxy's answer after it: the two never overlap. */
+    union {
+        struct {               /* gate_waiting */
+            struct conn *gate_prev, *gate_next;
+            const addr *gate_addr;
+        };
+        struct {               /* tun_state 1 */
+            uint32_t tun_len, tun_last4;
+            char tun_head[16]; /* the answer's first bytes ("HTTP/1.1 200") */
+        };
+    };
 };
 
 /* on_connect status for a failed TLS handshake or verification (below any
@@ -130,6 +141,10 @@ int conn_open(conn *c, const addr *a);
 void conn_set_handshake_cap(unsigned cap);
 unsigned conn_handshake_cap(void);
 unsigned conn_handshakes_in_flight(void);
+/* Heap trims the calling thread's gate did: one when it empties after a
+ * burst of at least its cap of handshakes, at most one a second (the
+ * burst's transient buffers go back to the system; conn.c). */
+unsigned conn_gate_trims(void);
 
 /* Queues len bytes (borrowed until on_sent) and writes what the socket takes
  * now. Returns 0, or a negative errno (the write failed at once). */

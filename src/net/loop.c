@@ -17,12 +17,14 @@
 /* epoll data of the wake eventfd; fds are tagged (gen << 32 | fd). */
 #define WAKE_TAG UINT64_MAX
 
+/* One per fd number up to the highest watched: 24 bytes, no padding (a
+ * run with 10,000 connections holds 10,000). */
 typedef struct io_slot {
     loop_io_fn fn;
     void *data;
-    unsigned events; /* 0 = paused or not watched; in epoll iff non-zero */
-    bool added;      /* watched (slot in use) */
     uint32_t gen;    /* bumped by unwatch; travels in epoll data with the fd */
+    uint16_t events; /* 0 = paused or not watched; in epoll iff non-zero */
+    bool added;      /* watched (slot in use) */
 } io_slot;
 
 struct loop {
@@ -86,9 +88,13 @@ static int grow_slots(loop *l, int fd)
 {
     if ((size_t)fd < l->nslots)
         return 0;
-    size_t n = l->nslots ? l->nslots : 1024;
-    while (n <= (size_t)fd)
-        n *= 2;
+    /* By 1/8 and whole 1,024s rather than doubling: the new slots are
+     * zeroed, so all of them are resident (doubling to 16,384 for 10,100
+     * fds kept 6,000 slots resident for nothing). */
+    size_t n = l->nslots + l->nslots / 8;
+    if (n <= (size_t)fd)
+        n = (size_t)fd + 1;
+    n = (n + 1023) / 1024 * 1024;
     io_slot *s = realloc(l->slots, n * sizeof *s);
     if (!s)
         return VOLLEY_ENOMEM;

@@ -391,11 +391,27 @@ static void drop_idle_buffers(SSL *s)
         SSL_free_buffers(s);
 }
 
+/* The certificate was checked (or the session resumed): the name or
+ * address to check it against, and the name it matched, are not needed
+ * again on TLS 1.3, which has no renegotiation (a later handshake on the
+ * same connection would check a new certificate against nothing). Their
+ * heap blocks go with them, for as long as the connection lives. */
+static void drop_host_check(SSL *s)
+{
+    if (SSL_version(s) != TLS1_3_VERSION)
+        return;
+    X509_VERIFY_PARAM *p = SSL_get0_param(s);
+    X509_VERIFY_PARAM_set1_host(p, NULL, 0);
+    X509_VERIFY_PARAM_set1_ip(p, NULL, 0);
+    X509_VERIFY_PARAM_move_peername(p, NULL);
+}
+
 int tls_io_handshake(SSL *s, unsigned *want, tls_fail *f)
 {
     int r = SSL_do_handshake(s);
     if (r == 1) {
         drop_idle_buffers(s);
+        drop_host_check(s);
         return 0;
     }
     int rc = classify(s, r, want, f, true);

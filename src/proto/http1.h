@@ -90,13 +90,20 @@ typedef struct http1_callbacks {
 
 typedef struct http1_resp {
     /* set by http1_resp_begin */
-    bool head_request;
     uint64_t max_header_bytes; /* default 64 KiB; may be changed after begin.
                                   Caps header_bytes, and the trailers apart */
     const http1_callbacks *cb;
     /* results, valid once headers are done (status) or at HTTP1_DONE */
     int status;          /* final status (1xx are skipped); 100..999 */
     int minor_version;   /* 0 or 1 (HTTP/1.2..1.9 count as 1) */
+    uint64_t content_length; /* as sent, also for HEAD / 204 / 304 */
+    uint64_t header_bytes; /* bytes of status line + headers (incl. 1xx), so
+                              0 at EOF means the peer sent nothing */
+    uint64_t body_bytes;   /* decoded body bytes so far */
+    uint64_t chunks;       /* data chunks seen (the last, empty one not counted) */
+    uint64_t err_offset;   /* offset in this response of the offending byte;
+                              the same however the input was split */
+    bool head_request;   /* set by http1_resp_begin */
     bool keep_alive;     /* the connection may be reused after this response:
                             1.1 unless Connection: close, 1.0 only with
                             keep-alive; false after 101, for a close-delimited
@@ -109,19 +116,14 @@ typedef struct http1_resp {
     bool set_cookie;     /* the final response (or its trailers) has a
                             Set-Cookie line; detected only with capture
                             (on_header or on_head_raw) */
-    uint64_t content_length; /* as sent, also for HEAD / 204 / 304 */
-    uint64_t header_bytes; /* bytes of status line + headers (incl. 1xx), so
-                              0 at EOF means the peer sent nothing */
-    uint64_t body_bytes;   /* decoded body bytes so far */
-    uint64_t chunks;       /* data chunks seen (the last, empty one not counted) */
-    uint64_t err_offset;   /* offset in this response of the offending byte;
-                              the same however the input was split */
-    /* parser state (private; the whole struct is 160 bytes on LP64) */
+    /* parser state (private; the whole struct is 152 bytes on LP64, fields
+     * grouped by size: one is held per request slot, 10,000 for 10,000
+     * idle connections) */
+    uint8_t cand;          /* known header names still matching the name so far */
     int state;
     int hdr;               /* which known header's value is being read */
     int error;             /* sticky error code once state is the error state */
     uint16_t flags;        /* what the headers said so far; capture/trailer mode */
-    uint8_t cand;          /* known header names still matching the name so far */
     uint8_t vstate;        /* inside a known value: before / in / after a token */
     char word[12];         /* current Connection / Transfer-Encoding token, lowercased */
     uint32_t tok;          /* bytes in word (0xff: fits no token we look for) */

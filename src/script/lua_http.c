@@ -228,7 +228,7 @@ static hconn *pool_take(vu_http *h, const char *key, xch_target *t)
     }
     hconn *hc = free_slot ? free_slot : lru;
     if (!hc->ready) {
-        xch_conn_init(&hc->xc, lua_worker_xch(w), t, hc);
+        xch_conn_init(&hc->xc, lua_worker_xch(w), t);
         hc->ready = true;
     } else if (strcmp(hc->key, key) || hc->xc.t != t) {
         /* A new host for this slot: its TLS session belongs to the old one. */

@@ -438,7 +438,7 @@ int lua_ws_open(lua_State *L)
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* returned by push_ws_result */
     /* Through the exchange: connect (every address in turn), TLS, the
      * request and its deadline; ws_on_handshake has the outcome. */
-    xch_conn_init(&s->xc, lua_worker_xch(w), t, s);
+    xch_conn_init(&s->xc, lua_worker_xch(w), t);
     s->xc_ready = true;
     s->req = (xch_req){.data = s->hs_req.data, .len = s->hs_req.len, .upgrade = true,
                        .intended_ns = loop_update_now(vu->lp), .timeout_ns = timeout,

@@ -589,6 +589,40 @@ Test(conn, tls_handshakes_take_turns_under_the_gate_cap)
     free(g);
 }
 
+/* A burst of GATE_CONNS TLS connections under cap (one connection closed
+ * while it waits when drop >= 0); their number done. */
+static int gate_burst(unsigned cap, int drop)
+{
+    loop *l = loop_new(NULL);
+    srv s;
+    srv_start(&s, l, true, OK);
+    tls_client_ctx *ctx = client_ctx(ca_pem);
+    gate_run *g = calloc(1, sizeof *g);
+    g->l = l;
+    gate_open_all(g, &s, ctx, cap, drop);
+    int done = g->done;
+    for (int i = 0; i < GATE_CONNS; i++)
+        conn_release(&g->c[i]);
+    srv_stop(&s);
+    tls_client_ctx_free(ctx);
+    loop_free(l);
+    free(g);
+    return done;
+}
+
+Test(conn, an_emptied_gate_trims_the_heap_after_a_burst_only)
+{
+    /* The gate empties after 15 handshakes, a burst over its cap of 2:
+     * one heap trim. 16 more under a cap of 100 are no such burst. */
+    cr_assert_eq(conn_gate_trims(), 0);
+    int done = gate_burst(2, 5);
+    cr_assert_eq(done, GATE_CONNS - 1, "only %d connections finished in 5 s", done);
+    cr_assert_eq(conn_gate_trims(), 1);
+    done = gate_burst(100, -1);
+    cr_assert_eq(done, GATE_CONNS, "only %d connections finished in 5 s", done);
+    cr_assert_eq(conn_gate_trims(), 1);
+}
+
 Test(conn, tls_shared_slot_empty_means_one_handshake_at_a_time)
 {
     /* --share-tls-sessions: the burst waits for the first session instead

@@ -105,7 +105,7 @@ static void run_one(fixture *f, xch_target *t, metrics_shard *sh)
     xch_ctx ctx = {.lp = f->l, .rbuf = rbuf, .rbuf_len = sizeof rbuf, .active = &active,
                    .retry = true};
     xch_conn xc;
-    xch_conn_init(&xc, &ctx, t, f);
+    xch_conn_init(&xc, &ctx, t);
     static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     xch_req r = {.data = req, .len = sizeof req - 1, .idempotent = true,
                  .intended_ns = loop_update_now(f->l), .timeout_ns = 5000000000ULL,
@@ -177,7 +177,7 @@ static void run_pipelined_ctx(fixture *f, metrics_shard *sh, bool retry, bool de
     xch_target t = {.naddrs = 1};
     t.addrs[0] = mk(AF_INET, f->port);
     xch_conn xc;
-    xch_conn_init(&xc, &ctx, &t, f);
+    xch_conn_init(&xc, &ctx, &t);
     xc.depth = 3;
     static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     xch_req r[3];
@@ -266,7 +266,7 @@ static bool run_upgrade(fixture *f, upgrade_seen *u, metrics_shard *sh)
     xch_target t = {.naddrs = 1};
     t.addrs[0] = mk(AF_INET, f->port);
     xch_conn xc;
-    xch_conn_init(&xc, &ctx, &t, u);
+    xch_conn_init(&xc, &ctx, &t);
     static const char req[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
     xch_req r = {.data = req, .len = sizeof req - 1, .upgrade = true,
                  .intended_ns = loop_update_now(f->l), .timeout_ns = 5000000000ULL,
