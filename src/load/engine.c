@@ -232,14 +232,11 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         active += r->eng->ops->active(r->w[i]);
     double target = target_in_second(r, s);
     series_row all = {.second = (uint32_t)(s + r->second_offset)};
-    hist_reset(g->scratch_all);
-    hist_reset(g->lag_all);
-    hist_reset(g->ws_all);
+    /* The scratch histograms are empty here: each is reset as soon as it
+     * has been used, so pages a stall's latencies made resident go back
+     * at once (hist_reset) instead of staying until the next second. */
     for (uint32_t ep = 0; ep < g->ngroups; ep++) {
         series_row row = {.second = all.second};
-        hist_reset(g->scratch_ep);
-        hist_reset(g->lag_ep);
-        hist_reset(g->ws_ep);
         for (uint32_t i = 0; i < r->n; i++) {
             metrics_shard *sh = r->eng->ops->shard(r->w[i], ep);
             /* A worker that is done stopped before closing second s: its
@@ -263,6 +260,9 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         row.active = final ? 0 : active;
         hist_merge(g->scratch_all, g->scratch_ep);
         hist_merge(g->lag_all, g->lag_ep);
+        hist_reset(g->scratch_ep);
+        hist_reset(g->lag_ep);
+        hist_reset(g->ws_ep);
         row_add_counts(&all, &row);
         if (r->eps)
             series_append(&r->eps[ep].st.sec, &row);
@@ -286,6 +286,9 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         for (uint32_t i = 0; i < r->n; i++)
             g->ops->request_stop(r->w[i]);
     }
+    hist_reset(g->scratch_all);
+    hist_reset(g->lag_all);
+    hist_reset(g->ws_all);
 }
 
 static bool second_closed_everywhere(shape_run *r, uint64_t s)

@@ -483,7 +483,12 @@ static bool backlog_pop(backlog *b, iter *it)
         return false;
     *it = b->items[b->head];
     b->head = (b->head + 1) % b->cap;
-    b->len--;
+    /* Emptied, it starts again at the first slot: the slots ever used
+     * (pages made resident) are the deepest backlog, not a head that
+     * wanders round the whole ring (~320 KiB at 20k req/s) over a long
+     * run's many short queues. */
+    if (--b->len == 0)
+        b->head = 0;
     return true;
 }
 

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Layout, as HdrHistogram_c computes it for lowest = 1 unit, 3 significant
  * digits: sub_bucket_count = 2^ceil(log2(2 * 10^3)) = 2048. Bucket 0 holds
@@ -78,19 +80,60 @@ static void clear_summary(hist *h)
     h->hi = 0;
 }
 
+/* Buckets below this index (values up to 2.048 ms, the first 16 KiB of
+ * counts) are cleared by hist_reset with memset: they are where latency
+ * lives most of the time, so their pages are resident anyway. */
+#define KEEP_BUCKETS (2u * HALF_COUNT)
+
+static size_t page_bytes(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    return pg > 0 ? (size_t)pg : 4096;
+}
+
+/* A histogram is a private anonymous mapping of whole pages: untouched
+ * ranges of the counts are zero pages that cost no memory, and hist_reset
+ * can give whole pages back to the kernel. */
+static size_t map_bytes(void)
+{
+    size_t pg = page_bytes();
+    return (sizeof(hist) + pg - 1) / pg * pg;
+}
+
 hist *hist_new(void)
 {
-    /* calloc of ~190 KB comes from fresh zero pages, so untouched ranges of
-     * the counts cost no memory. */
-    hist *h = calloc(1, sizeof *h);
-    if (h)
-        clear_summary(h);
+    hist *h = mmap(NULL, map_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (h == MAP_FAILED)
+        return NULL;
+    clear_summary(h);
     return h;
 }
 
 void hist_free(hist *h)
 {
-    free(h);
+    if (h)
+        munmap(h, map_bytes());
+}
+
+/* Zeroes counts[lo..hi]. The whole pages of that span above KEEP_BUCKETS
+ * are given back with MADV_DONTNEED (they read as zero again and are
+ * resident only when written again), the rest is cleared with memset. A
+ * per-second histogram that once saw a stall's latencies (seconds, spread
+ * over tens of pages) would otherwise keep those pages for the whole run,
+ * in every ring slot the stall reached; the price is a page fault when a
+ * released page is written again. */
+static void clear_counts(hist *h, size_t lo, size_t hi)
+{
+    char *from = (char *)&h->counts[lo], *to = (char *)&h->counts[hi + 1];
+    uintptr_t pg = page_bytes();
+    uintptr_t keep = (uintptr_t)&h->counts[lo > KEEP_BUCKETS ? lo : KEEP_BUCKETS];
+    char *p0 = (char *)((keep + pg - 1) / pg * pg), *p1 = (char *)((uintptr_t)to / pg * pg);
+    if (p1 > p0 && madvise(p0, (size_t)(p1 - p0), MADV_DONTNEED) == 0) {
+        memset(from, 0, (size_t)(p0 - from));
+        memset(p1, 0, (size_t)(to - p1));
+        return;
+    }
+    memset(from, 0, (size_t)(to - from));
 }
 
 void hist_reset(hist *h)
@@ -98,7 +141,7 @@ void hist_reset(hist *h)
     /* Per-second interval histograms are reset often; clear only the
      * range that was used. */
     if (h->lo <= h->hi)
-        memset(&h->counts[h->lo], 0, (h->hi - h->lo + 1) * sizeof h->counts[0]);
+        clear_counts(h, h->lo, h->hi);
     clear_summary(h);
 }
 

@@ -22,6 +22,11 @@
 
 typedef struct hist hist;
 
+/* A histogram is a private anonymous mapping of its own (~185 KiB, page
+ * aligned): a range of counts never written costs no memory. hist_reset
+ * clears the range used since the last reset, and gives the whole pages of
+ * it above 2.048 ms back to the kernel (madvise), so that a histogram reset
+ * every second does not keep the pages a stall's latencies once touched. */
 hist *hist_new(void);
 void hist_free(hist *h);
 void hist_reset(hist *h);

@@ -366,6 +366,16 @@ void metrics_close_interval(metrics_shard *s)
     uint64_t consumed = atomic_load_explicit(&s->consumed, memory_order_acquire);
     if (next >= METRICS_RING && consumed < next - METRICS_RING + 1)
         s->overruns++;
+    /* Slots main has read are cleared now, not when they are reused, so a
+     * stall's histogram pages (which hist_reset gives back) stay resident
+     * for a second or two instead of a whole turn of the ring. The slots
+     * hold seconds [next - RING, next - 1]; main never reads a second
+     * again once it has released it. */
+    uint64_t oldest = next >= METRICS_RING ? next - METRICS_RING : 0;
+    if (s->cleared < oldest)
+        s->cleared = oldest;
+    for (; s->cleared < consumed && s->cleared < next; s->cleared++)
+        interval_reset(&s->ring[s->cleared % METRICS_RING]);
     interval_reset(&s->ring[next % METRICS_RING]);
     s->ring[next % METRICS_RING].ws_open = s->ws_open;
     s->cur = next;

@@ -192,6 +192,7 @@ typedef struct metrics_shard {
     const metrics_status_set *ok; /* expected statuses; NULL: 200-399 */
     metrics_interval ring[METRICS_RING];
     uint64_t cur;   /* the second being recorded (owned by the worker) */
+    uint64_t cleared; /* slots of seconds [.., cleared) are cleared (worker) */
     _Atomic uint64_t closed;   /* intervals [0, closed) are final (worker writes) */
     /* The one field main writes (once a second) has a cache line of its
      * own, so it never invalidates the line the worker writes per request;

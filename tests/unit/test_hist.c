@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Deterministic PRNG so a failure reproduces. */
 static uint64_t rng_next(uint64_t *s)
@@ -292,6 +294,68 @@ Test(hist, reset_empties_and_allows_reuse)
     cr_assert_eq(hist_min(h), 42000);
     cr_assert_eq(hist_max(h), 42000);
     cr_assert_eq(hist_percentile(h, 50), 42000);
+    hist_free(h);
+}
+
+/* Resident pages (mincore) among the pages of h's counts, from the page h
+ * starts in: whole pages of h's own. */
+static size_t resident_pages(const hist *h)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = hist_nbuckets() * sizeof(uint64_t) / pg;
+    unsigned char vec[256];
+    cr_assert(n <= sizeof vec);
+    cr_assert_eq(mincore((void *)((uintptr_t)h / pg * pg), n * pg, vec), 0);
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+Test(hist, reset_gives_back_the_pages_a_stall_made_resident)
+{
+    hist *h = hist_new();
+    /* The usual: latencies up to 2 ms, one in every bucket. */
+    for (uint64_t us = 1; us < 2048; us++)
+        hist_record(h, us * 1000);
+    size_t before = resident_pages(h);
+    /* A stall: latencies from 2 ms to 1 h, one in every bucket. */
+    for (size_t i = hist_bucket_of(2048000); i < hist_nbuckets(); i++)
+        hist_record(h, hist_bucket_low(i));
+    size_t stalled = resident_pages(h);
+    cr_assert_geq(stalled, 40, "%zu pages before, %zu after the stall", before, stalled);
+    hist_reset(h);
+    /* What stays: the pages below 2.048 ms and the last, partial page of
+     * the counts (cleared, not given back). */
+    size_t after = resident_pages(h);
+    cr_assert_leq(after, before + 1, "%zu pages before, %zu after the reset", before, after);
+    for (size_t i = 0; i < hist_nbuckets(); i++)
+        cr_assert_eq(hist_bucket_count(h, i), 0, "bucket %zu", i);
+    hist_free(h);
+}
+
+Test(hist, counts_stay_exact_across_resets_with_far_apart_values)
+{
+    uint64_t seed = 11;
+    hist *h = hist_new();
+    for (int round = 0; round < 30; round++) {
+        hist *ref = hist_new();
+        /* Each round its own spread: some only below 2 ms, some a stall
+         * up to an hour, some values only far apart. */
+        uint64_t lo = round % 3 == 2 ? 500000000 : 1000;
+        uint64_t hi = round % 3 == 0 ? 2000000 : 2 * HIST_HIGHEST_NS;
+        int n = 1 + (int)(rng_next(&seed) % 3000);
+        for (int i = 0; i < n; i++) {
+            uint64_t v = rng_log(&seed, lo, hi);
+            hist_record(h, v);
+            hist_record(ref, v);
+        }
+        assert_same_hist(h, ref);
+        hist_free(ref);
+        hist_reset(h);
+        cr_assert_eq(hist_count(h), 0);
+        for (size_t i = 0; i < hist_nbuckets(); i++)
+            cr_assert_eq(hist_bucket_count(h, i), 0, "round %d, bucket %zu", round, i);
+    }
     hist_free(h);
 }
 

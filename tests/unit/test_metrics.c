@@ -178,3 +178,29 @@ Test(metrics, ws_counts_per_second_and_open_sockets_carry_over)
     cr_assert_eq(b->ws_rtts, 0);
     metrics_shard_free(s);
 }
+
+Test(metrics, a_second_is_cleared_once_main_has_read_it)
+{
+    metrics_shard *s = metrics_shard_new();
+    cr_assert_not_null(s);
+    metrics_sample m = {.status = 200, .latency_ns = 1500000000, .service_ns = 1000,
+                        .ttfb_ns = 1000};
+    metrics_record_response(s, &m); /* second 0: a stall's 1.5 s */
+    metrics_close_interval(s);
+    metrics_record_response(s, &m); /* second 1 */
+    metrics_close_interval(s);
+    cr_assert_eq(hist_count(metrics_interval_get(s, 0)->latency), 1);
+    /* Main reads second 0 only; at the next close the worker clears its
+     * slot (and gives back its pages), long before the ring comes round. */
+    metrics_interval_release(s, 0);
+    metrics_close_interval(s);
+    const metrics_interval *a = metrics_interval_get(s, 0), *b = metrics_interval_get(s, 1);
+    cr_assert_eq(hist_count(a->latency), 0);
+    cr_assert_eq(hist_bucket_count(a->latency, hist_bucket_of(1500000000)), 0);
+    cr_assert_eq(a->requests + a->responses + a->status_class[2], 0);
+    /* Second 1 is not read yet: it is kept whole. */
+    cr_assert_eq(hist_count(b->latency), 1);
+    cr_assert_eq(b->requests, 1);
+    cr_assert_eq(s->tot.requests, 2);
+    metrics_shard_free(s);
+}
