@@ -14,6 +14,7 @@
 #include "core/parse.h"
 #include "script/lua_args.h"
 #include "script/lua_http.h"
+#include "script/lua_response.h"
 #include "script/lua_ws.h"
 #include "script/lua_worker.h"
 
@@ -497,6 +498,13 @@ static json_t *to_json(lua_State *L, int idx, int depth)
         }
         return o;
     }
+    case LUA_TUSERDATA:
+        if (lua_response_timings_table(L, idx)) { /* res.timings */
+            json_t *o = to_json(L, -1, depth);
+            lua_pop(L, 1);
+            return o;
+        }
+        /* fall through */
     default:
         luaL_error(L, "json.encode: cannot encode a %s", luaL_typename(L, idx));
         return NULL;
@@ -627,9 +635,10 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     /* Responses: res:json(). */
     luaL_newmetatable(L, "volley.response");
     lua_pop(L, 1);
+    lua_response_install(L);
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
-        {"http", lua_http_call}, {"http_getter", lua_http_getter}, {"redirect", lua_http_redirect}, {"response_index", lua_http_response_index},
+        {"http", lua_http_call}, {"http_getter", lua_http_getter}, {"redirect", lua_http_redirect}, {"response_index", lua_response_index},
         {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
         {"check", l_check}, {"checker", l_checker}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
         {"metric_id", l_metric_add_id},

@@ -359,3 +359,51 @@ end
             "set\tmine"]
     got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
     assert got == want, p.stderr
+
+
+def test_timings_read_like_a_table_of_their_own(volley_bin, serve, tmp_path):
+    """res.timings (a userdata since the third speed pass) reads like the
+    table of seven numbers it was: each response keeps its own values after
+    the next request, pairs() lists the seven names and what the script
+    set, a write or a nil reads back, json.encode gives an object, # is 0,
+    the same object on every read."""
+    f = tmp_path / "timings.lua"
+    f.write_text('''options = { vus = 1, iterations = 1 }
+local names = { "duration", "connecting", "sending", "waiting", "receiving", "first_body", "decoding" }
+function default()
+  local slow = http.get(ENV.URL .. "/delay/150")
+  local t = slow.timings
+  local fast = http.get(ENV.URL .. "/status/200")
+  local u = fast.timings
+  print("kept", t.waiting >= 140, u.waiting < 100, t.duration >= t.waiting, rawequal(t, slow.timings))
+  local seen = {}
+  for k, v in pairs(u) do seen[#seen + 1] = k .. "=" .. type(v) end
+  table.sort(seen)
+  print("pairs", table.concat(seen, " "))
+  local all = true
+  for _, n in ipairs(names) do all = all and type(u[n]) == "number" and u[n] >= 0 end
+  print("fields", all, u.nope, #u)
+  u.mine = "x"; u.waiting = nil; u.sending = 5
+  seen = {}
+  for k, v in pairs(u) do seen[#seen + 1] = k end
+  table.sort(seen)
+  print("set", u.mine, u.waiting, u.sending, table.concat(seen, " "))
+  local j = json.decode(json.encode(u))
+  print("json", j.mine, j.waiting, j.sending, type(j.duration))
+  print("other", t.mine, t.sending == 0, fast.timings.mine)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
+    assert got == [
+        "kept\ttrue\ttrue\ttrue\ttrue",
+        "pairs\tconnecting=number decoding=number duration=number first_body=number "
+        "receiving=number sending=number waiting=number",
+        "fields\ttrue\tnil\t0",
+        "set\tx\tnil\t5\tconnecting decoding duration first_body mine receiving sending",
+        "json\tx\tnil\t5\tnumber",
+        "other\tnil\ttrue\tx",
+    ], p.stderr
+
