@@ -367,7 +367,10 @@ for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
   metrics[k] = function(name)
     if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
     local id = C.metric_decl(k, name)
-    return setmetatable({ name = name, kind = k, _id = id }, Metric)
+    local m = setmetatable({ name = name, kind = k, _id = id }, Metric)
+    -- its own add (C): m:add(v) is one C call, no Lua method call
+    m.add = C.metric_adder(m, id, Metric.add)
+    return m
   end
 end
 

@@ -407,3 +407,34 @@ end
         "other\tnil\ttrue\tx",
     ], p.stderr
 
+
+def test_metric_add_on_its_object_and_on_another(volley_bin, serve, tmp_path):
+    """m:add(v) (the object's own C add), m:add(v, tags), add called on
+    another metric object (Metric.add on that one), add() with no value (0)
+    and booleans count as they did through the Lua method."""
+    f = tmp_path / "metrics.lua"
+    f.write_text('''options = { vus = 1, iterations = 2 }
+local a = metrics.counter("a")
+local b = metrics.counter("b")
+local g = metrics.gauge("g")
+local r = metrics.rate("r")
+function default()
+  a:add(2)
+  a:add(1, { k = "v" })
+  a.add(b, 10)
+  b:add()
+  g:add(7)
+  r:add(true)
+  r:add(false)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save",
+                        "--json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    m = json.loads(p.stdout)["script"]["metrics"]
+    assert (m["a"]["count"], m["a"]["adds"]) == (6, 4), m
+    assert (m["a{k:v}"]["count"], m["a{k:v}"]["adds"]) == (2, 2), m
+    assert (m["b"]["count"], m["b"]["adds"]) == (20, 4), m
+    assert m["g"]["value"] == 7, m
+    assert (m["r"]["passes"], m["r"]["fails"]) == (2, 2), m
+
