@@ -157,10 +157,16 @@ static int l_check_all(lua_State *L)
     if (!lua_istable(L, 2))
         return luaL_error(L, "check: the second argument must be a table of functions");
     lua_settop(L, 3);
-    lua_pushthread(L);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+    /* the VU's group: looked up only while some group() runs (groups[1]) */
+    if (lua_rawgeti(L, lua_upvalueindex(2), 1) != LUA_TNIL) { /* nil: 4 is the nil */
+        bool some = lua_tointeger(L, 4) > 0;
         lua_pop(L, 1);
-        lua_pushnil(L);
+        if (some)
+            lua_pushthread(L);
+        if (!some || lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+            lua_settop(L, 3);
+            lua_pushnil(L);
+        }
     }
     lua_pushnil(L);
     return check_loop(L, true);

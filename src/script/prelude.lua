@@ -337,13 +337,17 @@ function http.batch(reqs)
   return out
 end
 
--- group names are per VU (coroutine), since VUs interleave on one state
+-- group names are per VU (coroutine), since VUs interleave on one state;
+-- groups[1]: how many group() calls are running in this state (0 or nil:
+-- check() looks up no group)
 local groups = setmetatable({}, { __mode = "k" })
 function group(name, fn)
   local co = co_running()
   local prev = groups[co]
   groups[co] = (prev and (prev .. "::") or "") .. tostring(name)
+  groups[1] = (groups[1] or 0) + 1
   local ok, r = pcall(fn)
+  groups[1] = groups[1] - 1
   groups[co] = prev
   if not ok then error(r, 0) end
   return r

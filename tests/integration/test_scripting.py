@@ -438,3 +438,27 @@ end
     assert m["g"]["value"] == 7, m
     assert (m["r"]["passes"], m["r"]["fails"]) == (2, 2), m
 
+
+def test_check_names_carry_the_group_only_inside_it(volley_bin, serve, tmp_path):
+    """check() looks up the VU's group only while a group() runs; before,
+    after, nested, and after an error in a group the names are right."""
+    f = tmp_path / "groups.lua"
+    f.write_text('''options = { vus = 2, iterations = 4 }
+function default()
+  check(1, { before = function() return true end })
+  group("g", function()
+    check(1, { inside = true })
+    group("h", function() check(1, { nested = true }) end)
+    http.get(ENV.URL .. "/status/200")
+    check(1, { after_wait = true })
+  end)
+  pcall(group, "bad", function() error("x") end)
+  check(1, { after = true })
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save",
+                        "--json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    checks = {c["name"]: (c["passes"], c["fails"]) for c in json.loads(p.stdout)["script"]["checks"]}
+    assert checks == {"before": (4, 0), "g::inside": (4, 0), "g::h::nested": (4, 0),
+                      "g::after_wait": (4, 0), "after": (4, 0)}, checks
