@@ -87,6 +87,17 @@ void pool_give(pool *p, void *b, size_t n)
         put(p, b, c);
 }
 
+void pool_give_taken(pool *p, void *b, size_t n)
+{
+    size_t c = n ? (n + 15) / 16 : 1;
+    if (!b)
+        return;
+    if (!p || c > p->classes)
+        free(b);
+    else
+        put(p, b, c);
+}
+
 void pool_give_any(pool *p, void *b)
 {
     if (!b)

@@ -24,6 +24,9 @@ void *pool_take(pool *p, size_t n);
  * n usable bytes); one too small for n's class, or over the largest class,
  * is freed. */
 void pool_give(pool *p, void *b, size_t n);
+/* pool_give for a block that pool_take gave for n bytes (its class's
+ * size, no check of its usable size). */
+void pool_give_taken(pool *p, void *b, size_t n);
 /* Gives back a malloc'd block whose size the caller does not know: it goes
  * to the largest class its malloc_usable_size holds. */
 void pool_give_any(pool *p, void *b);

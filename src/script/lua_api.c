@@ -14,6 +14,7 @@
 #include "core/parse.h"
 #include "script/lua_args.h"
 #include "script/lua_http.h"
+#include "script/lua_response.h"
 #include "script/lua_ws.h"
 #include "script/lua_worker.h"
 
@@ -156,10 +157,16 @@ static int l_check_all(lua_State *L)
     if (!lua_istable(L, 2))
         return luaL_error(L, "check: the second argument must be a table of functions");
     lua_settop(L, 3);
-    lua_pushthread(L);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+    /* the VU's group: looked up only while some group() runs (groups[1]) */
+    if (lua_rawgeti(L, lua_upvalueindex(2), 1) != LUA_TNIL) { /* nil: 4 is the nil */
+        bool some = lua_tointeger(L, 4) > 0;
         lua_pop(L, 1);
-        lua_pushnil(L);
+        if (some)
+            lua_pushthread(L);
+        if (!some || lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+            lua_settop(L, 3);
+            lua_pushnil(L);
+        }
     }
     lua_pushnil(L);
     return check_loop(L, true);
@@ -258,22 +265,63 @@ static int l_metric_decl(lua_State *L)
     return 0;
 }
 
-/* add_id(handle, value): an untagged add() through metric_decl's handle. */
-static int l_metric_add_id(lua_State *L)
+/* A value given to add(): a number, or a boolean or nil as 1 or 0. */
+static double metric_value(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return lua_tonumber(L, idx);
+    if (lua_type(L, idx) == LUA_TBOOLEAN || lua_isnoneornil(L, idx))
+        return lua_toboolean(L, idx);
+    return luaL_checknumber(L, idx);
+}
+
+static void metric_add_id(lua_State *L, lua_Integer id, double v)
 {
     lua_worker *w = worker_of(L);
-    lua_Integer id = luaL_checkinteger(L, 1);
-    double v;
-    if (lua_type(L, 2) == LUA_TNUMBER)
-        v = lua_tonumber(L, 2);
-    else if (lua_type(L, 2) == LUA_TBOOLEAN || lua_isnil(L, 2))
-        v = lua_toboolean(L, 2);
-    else
-        v = luaL_checknumber(L, 2);
     script_results *res = w ? lua_worker_results(w) : NULL;
     if (res && id >= 1 && (size_t)id <= res->nmetrics)
         metric_add(&res->metrics[id - 1], v);
+}
+
+/* add_id(handle, value): an untagged add() through metric_decl's handle. */
+static int l_metric_add_id(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    metric_add_id(L, id, metric_value(L, 2));
     return 0;
+}
+
+/* A metric object's own add(self, value, tags): upvalues the worker, the
+ * object, its handle (metric_decl's) and the prelude's Metric.add. Called
+ * on its object without tags it adds through the handle here (no Lua
+ * call); anything else goes to Metric.add. */
+static int l_metric_add_bound(lua_State *L)
+{
+    int handle;
+    /* lua_topointer: the object itself (a table), cheaper than lua_rawequal */
+    lua_Integer id = lua_tointegerx(L, lua_upvalueindex(3), &handle);
+    if (handle && lua_topointer(L, 1) == lua_topointer(L, lua_upvalueindex(2)) &&
+        lua_isnoneornil(L, 3)) {
+        metric_add_id(L, id, metric_value(L, 2));
+        return 0;
+    }
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(4));
+    lua_insert(L, 1);
+    lua_call(L, n, 0);
+    return 0;
+}
+
+/* C.metric_adder(object, handle, add): the add above for one object. */
+static int l_metric_adder(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_settop(L, 3);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_pushcclosure(L, l_metric_add_bound, 4);
+    return 1;
 }
 
 /* add(kind, name, value, tags): tagged values also go to "name{k:v,...}". */
@@ -497,6 +545,13 @@ static json_t *to_json(lua_State *L, int idx, int depth)
         }
         return o;
     }
+    case LUA_TUSERDATA:
+        if (lua_response_timings_table(L, idx)) { /* res.timings */
+            json_t *o = to_json(L, -1, depth);
+            lua_pop(L, 1);
+            return o;
+        }
+        /* fall through */
     default:
         luaL_error(L, "json.encode: cannot encode a %s", luaL_typename(L, idx));
         return NULL;
@@ -627,12 +682,13 @@ int lua_api_install(lua_State *L, lua_worker *w, const char *dir, const char *co
     /* Responses: res:json(). */
     luaL_newmetatable(L, "volley.response");
     lua_pop(L, 1);
+    lua_response_install(L);
     lua_ws_install(L, w);
     static const luaL_Reg fns[] = {
-        {"http", lua_http_call}, {"http_getter", lua_http_getter}, {"redirect", lua_http_redirect}, {"response_index", lua_http_response_index},
+        {"http", lua_http_call}, {"http_getter", lua_http_getter}, {"redirect", lua_http_redirect}, {"response_index", lua_response_index},
         {"sleep", l_sleep}, {"now", l_now}, {"iter_end", l_iter_end},
         {"check", l_check}, {"checker", l_checker}, {"metric_decl", l_metric_decl}, {"metric", l_metric_add},
-        {"metric_id", l_metric_add_id},
+        {"metric_id", l_metric_add_id}, {"metric_adder", l_metric_adder},
         {"vu", l_vu_field}, {"readfile", l_readfile}, {"json_decode", l_json_decode},
         {"json_encode", l_json_encode}, {"ws_open", lua_ws_open}, {"print", l_print},
         {"setup_data", l_setup_data}, {"phase_result", l_phase_result},

@@ -14,6 +14,7 @@
 #include "net/tls.h"
 #include "script/lua_args.h"
 #include "script/lua_plan.h"
+#include "script/lua_response.h"
 #include "script/lua_worker.h"
 
 #include <lauxlib.h>
@@ -604,190 +605,23 @@ int lua_http_pipeline(lua_State *L)
 
 /* ---- the result ---- */
 
-static void canonical(char *s)
-{
-    bool up = true;
-    for (; *s; s++) {
-        if (up && *s >= 'a' && *s <= 'z')
-            *s = (char)(*s - 32);
-        else if (!up && *s >= 'A' && *s <= 'Z')
-            *s = (char)(*s + 32);
-        up = *s == '-';
-    }
-}
-
-enum { T_DURATION, T_CONNECTING, T_SENDING, T_WAITING, T_RECEIVING, T_FIRST_BODY, T_DECODING,
-       T_COUNT };
-
-/* A response's raw string (res._r): its timings (T_COUNT doubles), then
- * the method, the protocol ("" when nothing was sent) and the URL, each
- * ended by a NUL, then its head as it came (status line, header lines,
- * trailers: split by http1_head_split when read). Tables and strings are made from it
- * only when the script reads res.timings, res.method, res.headers, res.url
- * or res.proto (most scripts never do): one string per response instead of
- * three tables and two fields. */
-#define RAW_TIMINGS (sizeof(double) * T_COUNT)
-enum { RAW_METHOD, RAW_PROTO, RAW_URL, RAW_STRINGS };
-
-static const char *raw_of(lua_State *L, int idx, size_t *len)
-{
-    *len = 0;
-    const char *raw = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, len) : "";
-    if (*len < RAW_TIMINGS)
-        *len = 0;
-    return raw;
-}
-
-/* The which-th NUL-ended string after the timings of raw (len: its
- * length; RAW_STRINGS: the header block, up to the end). */
-static const char *raw_string(const char *raw, size_t len, int which, size_t *slen)
-{
-    size_t off = RAW_TIMINGS;
-    *slen = 0;
-    if (len <= off)
-        return "";
-    for (int i = 0; i < which && off < len; i++)
-        off += strnlen(raw + off, len - off) + 1;
-    if (off >= len)
-        return "";
-    *slen = which == RAW_STRINGS ? len - off : strnlen(raw + off, len - off);
-    return raw + off;
-}
-
-/* One header line into the headers table at the top of L: the name in
- * canonical case, repeated names joined with ", ", Set-Cookie a list. */
-static void add_header(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
-{
-    lua_State *L = ctx;
-    char cn[256];
-    size_t cl = nl < sizeof cn - 1 ? nl : sizeof cn - 1;
-    memcpy(cn, name, cl);
-    cn[cl] = 0;
-    canonical(cn);
-    if (!strcmp(cn, "Set-Cookie")) {
-        /* Never merged with ", ": a cookie's Expires has commas. A list. */
-        if (lua_getfield(L, -1, cn) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, cn);
-        }
-        lua_pushlstring(L, val, vl);
-        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-        lua_pop(L, 1);
-        return;
-    }
-    lua_getfield(L, -1, cn);
-    if (lua_isstring(L, -1)) {
-        lua_pushstring(L, ", ");
-        lua_pushlstring(L, val, vl);
-        lua_concat(L, 3);
-    } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, val, vl);
-    }
-    lua_setfield(L, -2, cn);
-}
-
-/* Pushes the headers table of a response's raw string (the head bytes at
- * its end, split here: most responses are never asked for theirs). */
-static void push_headers(lua_State *L, const char *raw, size_t all)
-{
-    size_t len;
-    raw = raw_string(raw, all, RAW_STRINGS, &len);
-    lua_newtable(L);
-    http1_head_split(raw, len, add_header, L);
-}
-
-/* Upvalues of the response's __index. */
-enum { UP_CIHEADERS = 1, UP_METHODS, UP_TKEYS };
-
-/* Response.__index(self, k): timings, headers and method made from _r on
- * first read and kept in the response; redirects 0 (set when there were
- * some); anything else from the methods table. In C: one call, and the
- * timings table filled with its keys interned once (upvalues). */
-static int response_index(lua_State *L)
-{
-    size_t kl = 0;
-    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &kl) : "";
-    bool timings = kl == 7 && !memcmp(k, "timings", 7);
-    bool headers = kl == 7 && !memcmp(k, "headers", 7);
-    int str = kl == 6 && !memcmp(k, "method", 6) ? RAW_METHOD
-            : kl == 5 && !memcmp(k, "proto", 5)  ? RAW_PROTO
-            : kl == 3 && !memcmp(k, "url", 3)    ? RAW_URL
-                                                 : -1;
-    if (kl == 9 && !memcmp(k, "redirects", 9)) {
-        lua_pushinteger(L, 0);
-        return 1;
-    }
-    if (!timings && !headers && str < 0) {
-        lua_pushvalue(L, 2);
-        lua_rawget(L, lua_upvalueindex(UP_METHODS));
-        return 1;
-    }
-    lua_settop(L, 2);
-    lua_pushliteral(L, "_r");
-    lua_rawget(L, 1);
-    size_t len;
-    const char *raw = raw_of(L, 3, &len);
-    if (timings) {
-        lua_createtable(L, 0, T_COUNT);
-        for (int i = 0; i < T_COUNT; i++) {
-            double v = 0;
-            if (len)
-                memcpy(&v, raw + i * sizeof v, sizeof v);
-            lua_pushvalue(L, lua_upvalueindex(UP_TKEYS + i));
-            lua_pushnumber(L, v);
-            lua_rawset(L, -3);
-        }
-    } else if (headers) {
-        push_headers(L, raw, len);
-        lua_pushvalue(L, lua_upvalueindex(UP_CIHEADERS));
-        lua_setmetatable(L, -2);
-    } else {
-        size_t sl;
-        const char *v = raw_string(raw, len, str, &sl);
-        if (str != RAW_METHOD && !sl) /* not sent, or the table's own field */
-            return 0;
-        lua_pushlstring(L, v, sl);
-    }
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, 1);
-    return 1;
-}
-
-/* C.response_index(CIHeaders, methods): the __index above. */
-int lua_http_response_index(lua_State *L)
-{
-    static const char *const keys[T_COUNT] = {"duration", "connecting", "sending", "waiting",
-                                              "receiving", "first_body", "decoding"};
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    for (int i = 0; i < T_COUNT; i++)
-        lua_pushstring(L, keys[i]);
-    lua_pushcclosure(L, response_index, 2 + T_COUNT);
-    return 1;
-}
-
-/* res._r (see RAW_TIMINGS), built in the call's buffer h->hdrs: the
+/* res._r (the raw string of script/lua_response.h), built in the call's buffer h->hdrs: the
  * timings, the method, the protocol and the URL (urls, url_len bytes;
  * NULL: "") go in front of the head captured there. */
 static void push_raw(lua_State *co, vu_call *h, bool ok, const char *urls, size_t url_len)
 {
     const xch_req *x = &h->x;
     uint64_t dec = ok ? x->decode_ns : 0;
-    double t[T_COUNT] = {
+    double t[LUA_T_COUNT] = {
         /* decoding (--compressed) is the client's time, not in duration */
-        [T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns - dec),
-        [T_CONNECTING] = lua_args_ms(x->connect_ns),
-        [T_SENDING] = 0,
-        [T_WAITING] = lua_args_ms(ok && x->first_byte_ns > x->sent_ns ? x->first_byte_ns - x->sent_ns : 0),
-        [T_RECEIVING] = lua_args_ms(ok && h->done_ns > x->first_byte_ns + dec ? h->done_ns - x->first_byte_ns - dec : 0),
+        [LUA_T_DURATION] = lua_args_ms(h->done_ns - x->intended_ns - dec),
+        [LUA_T_CONNECTING] = lua_args_ms(x->connect_ns),
+        [LUA_T_SENDING] = 0,
+        [LUA_T_WAITING] = lua_args_ms(ok && x->first_byte_ns > x->sent_ns ? x->first_byte_ns - x->sent_ns : 0),
+        [LUA_T_RECEIVING] = lua_args_ms(ok && h->done_ns > x->first_byte_ns + dec ? h->done_ns - x->first_byte_ns - dec : 0),
         /* sent to the first body byte (first chunk, SSE event, token) */
-        [T_FIRST_BODY] = lua_args_ms(ok && x->first_body_ns > x->sent_ns ? x->first_body_ns - x->sent_ns : 0),
-        [T_DECODING] = lua_args_ms(dec),
+        [LUA_T_FIRST_BODY] = lua_args_ms(ok && x->first_body_ns > x->sent_ns ? x->first_body_ns - x->sent_ns : 0),
+        [LUA_T_DECODING] = lua_args_ms(dec),
     };
     const char *proto = h->proto ? h->proto : "";
     if (!urls)

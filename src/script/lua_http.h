@@ -31,9 +31,6 @@ int lua_http_push_result(lua_State *co, lua_vu *vu);
 /* C.http_getter(Response): http_get(url), the plain http.get(url) that
  * makes the response table in C (lua_http.c). */
 int lua_http_getter(lua_State *L);
-/* C.response_index(CIHeaders, methods): Response.__index (res.timings,
- * res.headers, res.method, res.redirects and the methods). */
-int lua_http_response_index(lua_State *L);
 /* The run stopped: the call in flight is counted as cancelled. */
 void lua_http_cancel(lua_vu *vu);
 /* Frees vu's HTTP state and pooled connections. */

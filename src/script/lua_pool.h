@@ -1,6 +1,6 @@
 /* lua_pool: a Lua allocator over core/pool, which keeps freed small blocks
  * for reuse. A script's requests make and drop a few small objects each
- * (the response table and its hash part, strings, the timings table);
+ * (the response table and its hash part, strings);
  * glibc's malloc and free were ~10 % of a minimal script's instructions
  * per request. Blocks up to LUA_POOL_MAX bytes come from the pool's free
  * lists by 16-byte class; larger ones go to realloc and free. A pool serves
@@ -19,8 +19,13 @@
 /* A pool for one state: pool_new(LUA_POOL_MAX, LUA_POOL_KEEP); pool_free
  * after lua_close. */
 pool *lua_pool_new(void);
-/* The lua_Alloc of a state; ud is the pool. Blocks the state allocated
- * before it took this allocator (luaL_newstate's) may be freed through it. */
+/* The lua_Alloc of a state made by lua_pool_newstate; ud is the pool.
+ * Every block it frees or resizes must be one it gave (a small block is
+ * given back to its class's list unchecked). */
 void *lua_pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* A new state on p from its first block (luaL_newstate's defaults: a
+ * message on a panic, warn() off until "@on"), or NULL; lua_close it
+ * before pool_free(p). */
+lua_State *lua_pool_newstate(pool *p);
 
 #endif

@@ -638,13 +638,12 @@ static void *op_create(void *ctxp, const engine_worker_args *a, err *e)
         err_set(e, VOLLEY_ENOMEM, "out of memory");
         goto fail;
     }
-    if (!(w->L = luaL_newstate()) || !(w->pool = lua_pool_new())) {
+    /* Small blocks reused from free lists, not malloc'd and freed each
+     * request. */
+    if (!(w->pool = lua_pool_new()) || !(w->L = lua_pool_newstate(w->pool))) {
         err_set(e, VOLLEY_ENOMEM, "out of memory for Lua");
         goto fail;
     }
-    /* Small blocks reused from free lists, not malloc'd and freed each
-     * request (luaL_newstate's few blocks are taken over). */
-    lua_setallocf(w->L, lua_pool_alloc, w->pool);
     /* Generational GC: a request's response table and strings die young. */
     lua_gc(w->L, LUA_GCGEN, 0, 0);
     if (lua_api_install(w->L, w, ctx->dir, ctx->env, ctx->nenv, e) ||

@@ -337,13 +337,17 @@ function http.batch(reqs)
   return out
 end
 
--- group names are per VU (coroutine), since VUs interleave on one state
+-- group names are per VU (coroutine), since VUs interleave on one state;
+-- groups[1]: how many group() calls are running in this state (0 or nil:
+-- check() looks up no group)
 local groups = setmetatable({}, { __mode = "k" })
 function group(name, fn)
   local co = co_running()
   local prev = groups[co]
   groups[co] = (prev and (prev .. "::") or "") .. tostring(name)
+  groups[1] = (groups[1] or 0) + 1
   local ok, r = pcall(fn)
+  groups[1] = groups[1] - 1
   groups[co] = prev
   if not ok then error(r, 0) end
   return r
@@ -367,7 +371,10 @@ for _, k in ipairs({ "counter", "gauge", "rate", "trend" }) do
   metrics[k] = function(name)
     if type(name) ~= "string" then error("metrics." .. k .. ": the name must be a string", 2) end
     local id = C.metric_decl(k, name)
-    return setmetatable({ name = name, kind = k, _id = id }, Metric)
+    local m = setmetatable({ name = name, kind = k, _id = id }, Metric)
+    -- its own add (C): m:add(v) is one C call, no Lua method call
+    m.add = C.metric_adder(m, id, Metric.add)
+    return m
   end
 end
 

@@ -359,3 +359,106 @@ end
             "set\tmine"]
     got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
     assert got == want, p.stderr
+
+
+def test_timings_read_like_a_table_of_their_own(volley_bin, serve, tmp_path):
+    """res.timings (a userdata since the third speed pass) reads like the
+    table of seven numbers it was: each response keeps its own values after
+    the next request, pairs() lists the seven names and what the script
+    set, a write or a nil reads back, json.encode gives an object, # is 0,
+    the same object on every read."""
+    f = tmp_path / "timings.lua"
+    f.write_text('''options = { vus = 1, iterations = 1 }
+local names = { "duration", "connecting", "sending", "waiting", "receiving", "first_body", "decoding" }
+function default()
+  local slow = http.get(ENV.URL .. "/delay/150")
+  local t = slow.timings
+  local fast = http.get(ENV.URL .. "/status/200")
+  local u = fast.timings
+  print("kept", t.waiting >= 140, u.waiting < 100, t.duration >= t.waiting, rawequal(t, slow.timings))
+  local seen = {}
+  for k, v in pairs(u) do seen[#seen + 1] = k .. "=" .. type(v) end
+  table.sort(seen)
+  print("pairs", table.concat(seen, " "))
+  local all = true
+  for _, n in ipairs(names) do all = all and type(u[n]) == "number" and u[n] >= 0 end
+  print("fields", all, u.nope, #u)
+  u.mine = "x"; u.waiting = nil; u.sending = 5
+  seen = {}
+  for k, v in pairs(u) do seen[#seen + 1] = k end
+  table.sort(seen)
+  print("set", u.mine, u.waiting, u.sending, table.concat(seen, " "))
+  local j = json.decode(json.encode(u))
+  print("json", j.mine, j.waiting, j.sending, type(j.duration))
+  print("other", t.mine, t.sending == 0, fast.timings.mine)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
+    assert got == [
+        "kept\ttrue\ttrue\ttrue\ttrue",
+        "pairs\tconnecting=number decoding=number duration=number first_body=number "
+        "receiving=number sending=number waiting=number",
+        "fields\ttrue\tnil\t0",
+        "set\tx\tnil\t5\tconnecting decoding duration first_body mine receiving sending",
+        "json\tx\tnil\t5\tnumber",
+        "other\tnil\ttrue\tx",
+    ], p.stderr
+
+
+def test_metric_add_on_its_object_and_on_another(volley_bin, serve, tmp_path):
+    """m:add(v) (the object's own C add), m:add(v, tags), add called on
+    another metric object (Metric.add on that one), add() with no value (0)
+    and booleans count as they did through the Lua method."""
+    f = tmp_path / "metrics.lua"
+    f.write_text('''options = { vus = 1, iterations = 2 }
+local a = metrics.counter("a")
+local b = metrics.counter("b")
+local g = metrics.gauge("g")
+local r = metrics.rate("r")
+function default()
+  a:add(2)
+  a:add(1, { k = "v" })
+  a.add(b, 10)
+  b:add()
+  g:add(7)
+  r:add(true)
+  r:add(false)
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save",
+                        "--json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    m = json.loads(p.stdout)["script"]["metrics"]
+    assert (m["a"]["count"], m["a"]["adds"]) == (6, 4), m
+    assert (m["a{k:v}"]["count"], m["a{k:v}"]["adds"]) == (2, 2), m
+    assert (m["b"]["count"], m["b"]["adds"]) == (20, 4), m
+    assert m["g"]["value"] == 7, m
+    assert (m["r"]["passes"], m["r"]["fails"]) == (2, 2), m
+
+
+def test_check_names_carry_the_group_only_inside_it(volley_bin, serve, tmp_path):
+    """check() looks up the VU's group only while a group() runs; before,
+    after, nested, and after an error in a group the names are right."""
+    f = tmp_path / "groups.lua"
+    f.write_text('''options = { vus = 2, iterations = 4 }
+function default()
+  check(1, { before = function() return true end })
+  group("g", function()
+    check(1, { inside = true })
+    group("h", function() check(1, { nested = true }) end)
+    http.get(ENV.URL .. "/status/200")
+    check(1, { after_wait = true })
+  end)
+  pcall(group, "bad", function() error("x") end)
+  check(1, { after = true })
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save",
+                        "--json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    checks = {c["name"]: (c["passes"], c["fails"]) for c in json.loads(p.stdout)["script"]["checks"]}
+    assert checks == {"before": (4, 0), "g::inside": (4, 0), "g::h::nested": (4, 0),
+                      "g::after_wait": (4, 0), "after": (4, 0)}, checks

@@ -1,14 +1,15 @@
 /* Tests for script/lua_pool: a freed small block is reused for the next
  * allocation of its 16-byte class; a reallocation within the class keeps
- * the block, across classes it moves the contents; large blocks and
- * foreign blocks too small for their class are not kept; the lists are
- * capped; a Lua state runs and closes on it (ASan sees any misuse). */
+ * the block, across classes it moves the contents; large blocks are not
+ * kept; the lists are capped; a Lua state made on it runs and closes
+ * (ASan sees any misuse), with luaL_newstate's warn() defaults. */
 #include "script/lua_pool.h"
 
 #include <criterion/criterion.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include <malloc.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,22 +60,6 @@ Test(lua_pool, realloc_keeps_or_moves_the_contents)
     pool_free(p);
 }
 
-Test(lua_pool, foreign_blocks_kept_only_when_large_enough)
-{
-    pool *p = lua_pool_new();
-    void *small = malloc(20); /* malloc's usable size (24) < its class (32) */
-    cr_assert_not_null(small);
-    cr_assert_lt(malloc_usable_size(small), 32);
-    pf(p, small, 20);
-    cr_assert_eq(pool_kept(p), 0);
-    void *fits = malloc(64);
-    pf(p, fits, 64);
-    cr_assert_eq(pool_kept(p), 64);
-    cr_assert_eq(pa(p, 50), fits);
-    pf(p, fits, 50);
-    pool_free(p);
-}
-
 Test(lua_pool, free_lists_are_capped)
 {
     pool *p = lua_pool_new();
@@ -92,10 +77,10 @@ Test(lua_pool, free_lists_are_capped)
 
 Test(lua_pool, a_lua_state_runs_and_closes_on_it)
 {
-    lua_State *L = luaL_newstate();
     pool *p = lua_pool_new();
-    cr_assert(L && p);
-    lua_setallocf(L, lua_pool_alloc, p); /* luaL_newstate's blocks are freed through it */
+    cr_assert_not_null(p);
+    lua_State *L = lua_pool_newstate(p);
+    cr_assert_not_null(L);
     luaL_openlibs(L);
     const char *src = "local t = {}\n"
                       "for i = 1, 20000 do t[i % 100 + 1] = { i, tostring(i), s = ('x'):rep(i % 700) } end\n"
@@ -105,6 +90,39 @@ Test(lua_pool, a_lua_state_runs_and_closes_on_it)
     cr_assert_eq(lua_tointeger(L, -2), 100);
     cr_assert_str_eq(lua_tostring(L, -1), "19904");
     cr_assert_gt(pool_kept(p), 0);
+    lua_close(L);
+    pool_free(p);
+}
+
+/* stderr while fn(L) runs, into out. */
+static void stderr_of(lua_State *L, const char *src, char *out, size_t cap)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = tmpfile();
+    cr_assert(saved >= 0 && f);
+    dup2(fileno(f), 2);
+    int rc = luaL_dostring(L, src);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    cr_assert_eq(rc, 0, "%s", lua_tostring(L, -1));
+    rewind(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    fclose(f);
+}
+
+Test(lua_pool, warnings_are_off_until_on_as_with_luaL_newstate)
+{
+    pool *p = lua_pool_new();
+    lua_State *L = lua_pool_newstate(p);
+    cr_assert_not_null(L);
+    luaL_openlibs(L);
+    char out[256];
+    stderr_of(L, "warn('hidden') warn('@on') warn('a', 'b') warn('@x') warn('c') "
+                 "warn('@off') warn('gone')", out, sizeof out);
+    cr_assert_str_eq(out, "Lua warning: ab\nLua warning: c\n");
     lua_close(L);
     pool_free(p);
 }

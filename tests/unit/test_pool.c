@@ -2,7 +2,9 @@
  * allocator: blocks given back without their size (nghttp2's free) go to
  * the largest class they hold and serve any size of it; blocks over twice
  * the largest class are freed, those a little over it serve the largest;
- * a NULL pool is plain malloc and free; the cap holds. */
+ * a NULL pool is plain malloc and free; the cap holds; a sized give
+ * keeps a foreign block only when it holds its class, a give of a taken
+ * block keeps it unchecked. */
 #include "core/pool.h"
 
 #include <criterion/criterion.h>
@@ -39,6 +41,31 @@ Test(pool, unsized_blocks_go_to_the_class_they_hold)
     cr_assert_not_null(large);
     pool_give(p, large, 1000);
     cr_assert_eq(pool_kept(p), kept);
+    pool_free(p);
+}
+
+Test(pool, sized_gives_check_foreign_blocks_taken_ones_go_back)
+{
+    pool *p = pool_new(256, 1 << 20);
+    void *small = malloc(20); /* malloc's usable size (24) < its class (32) */
+    cr_assert_not_null(small);
+    cr_assert_lt(malloc_usable_size(small), 32);
+    pool_give(p, small, 20);
+    cr_assert_eq(pool_kept(p), 0);
+    void *fits = malloc(64);
+    pool_give(p, fits, 64);
+    cr_assert_eq(pool_kept(p), 64);
+    cr_assert_eq(pool_take(p, 50), fits);
+    pool_give_taken(p, fits, 50);
+    cr_assert_eq(pool_kept(p), 64);
+    void *a = pool_take(p, 20); /* a new block of class 32 */
+    pool_give_taken(p, a, 20);
+    cr_assert_eq(pool_kept(p), 96);
+    cr_assert_eq(pool_take(p, 32), a);
+    pool_give_taken(p, a, 32);
+    void *large = pool_take(p, 1000); /* past the largest class: freed */
+    pool_give_taken(p, large, 1000);
+    cr_assert_eq(pool_kept(p), 96);
     pool_free(p);
 }
 
