@@ -27,13 +27,30 @@ VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
 SLO = "p(50)<25ms,errors<1%"
 
 
-def find_max(*args, timeout=180):
-    t0 = time.monotonic()
-    p = subprocess.run([VOLLEY, "find-max", "--no-save", "--json", *args],
-                       capture_output=True, text=True, timeout=timeout)
+def start_find_max(*args):
+    """A find-max search started in the background: (start time, process)."""
+    return time.monotonic(), subprocess.Popen([VOLLEY, "find-max", "--no-save", "--json", *args],
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True)
+
+
+def finish_find_max(started, timeout=180):
+    """Waits for a search from start_find_max: (completed process, results, seconds)."""
+    t0, proc = started
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     took = time.monotonic() - t0
-    res = json.loads(p.stdout) if p.stdout.strip().startswith("{") else None
+    p = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    res = json.loads(out) if out.strip().startswith("{") else None
     return p, res, took
+
+
+def find_max(*args, timeout=180):
+    return finish_find_max(start_find_max(*args), timeout=timeout)
 
 
 def run_json(*args):
@@ -75,23 +92,29 @@ def test_serve_capacity_queue_needs_capacity(volley_bin):
     assert p.returncode == 2 and "--capacity-queue needs --capacity" in p.stderr
 
 
-@pytest.mark.parametrize("cap,start", [(500, 150), (1000, 300)])
-def test_find_max_finds_serve_capacity(serve_factory, cap, start):
-    s = serve_factory("--capacity", str(cap), "--capacity-queue", "200ms")
-    p, res, took = find_max(f"http://{s.host}:{s.port}/health", "--slo", SLO,
-                            "--start-rate", str(start), "--step-min", "2s", "--step-max", "2s",
-                            "--cooldown", "300ms", "--retries", "2", "--max-steps", "30",
-                            "-t", "1")
-    assert p.returncode == 0, p.stdout + p.stderr
-    # The step table is on stderr (--json): it says why when this fails.
-    assert res["outcome"] in ("found", "step-limit"), (res["outcome"], p.stderr)
-    assert abs(res["max_rps"] - cap) <= 0.10 * cap, (res["max_rps"], p.stderr)
-    assert abs(res["knee_rps"] - cap) <= 0.15 * cap, (res["knee_rps"], p.stderr)
-    assert res["margin"] <= 0.05 or res["outcome"] == "step-limit"
-    assert len(res["steps"]) <= 30 and took < 150, took
-    for st in res["steps"]:
-        assert st["verdict"] in ("pass", "fail", "fail-retried")
-        assert st["duration_s"] == 2.0
+def test_find_max_finds_serve_capacity(serve_factory):
+    # Two searches at once, each against its own server: at these rates each
+    # process needs a few per cent of a core, so neither moves the other's
+    # verdicts (the segment tests below run three against one server).
+    searches = []
+    for cap, start in [(500, 150), (1000, 300)]:
+        s = serve_factory("--capacity", str(cap), "--capacity-queue", "200ms")
+        searches.append((cap, start_find_max(
+            f"http://{s.host}:{s.port}/health", "--slo", SLO, "--start-rate", str(start),
+            "--step-min", "2s", "--step-max", "2s", "--cooldown", "300ms", "--retries", "2",
+            "--max-steps", "30", "-t", "1")))
+    for cap, started in searches:
+        p, res, took = finish_find_max(started)
+        assert p.returncode == 0, (cap, p.stdout + p.stderr)
+        # The step table is on stderr (--json): it says why when this fails.
+        assert res["outcome"] in ("found", "step-limit"), (cap, res["outcome"], p.stderr)
+        assert abs(res["max_rps"] - cap) <= 0.10 * cap, (cap, res["max_rps"], p.stderr)
+        assert abs(res["knee_rps"] - cap) <= 0.15 * cap, (cap, res["knee_rps"], p.stderr)
+        assert res["margin"] <= 0.05 or res["outcome"] == "step-limit"
+        assert len(res["steps"]) <= 30 and took < 150, (cap, took)
+        for st in res["steps"]:
+            assert st["verdict"] in ("pass", "fail", "fail-retried")
+            assert st["duration_s"] == 2.0
 
 
 @pytest.fixture
@@ -221,20 +244,24 @@ def test_find_max_script_refuses_request_flags_and_needs_slo(tmp_path):
     assert p.returncode == 2 and "--slo is required" in p.stderr
 
 
-@pytest.mark.parametrize("mode,expect", [("mixed", 600), ("per-endpoint", 300)])
-def test_find_max_with_two_endpoints(serve_factory, mode, expect):
+def test_find_max_with_two_endpoints(serve_factory):
     # One queue of 600/s behind both endpoints: mixed mode spreads one rate
     # over them (600 in all); per-endpoint mode gives each the rate (300 each).
-    s = serve_factory("--capacity", "600", "--capacity-queue", "200ms")
-    base = f"http://{s.host}:{s.port}"
-    p, res, took = find_max("--endpoint", f"a={base}/health", "--endpoint", f"b={base}/echo",
-                            "--mode", mode, "--slo", SLO, "--start-rate", str(expect // 3),
-                            "--step-min", "2s", "--step-max", "2s", "--cooldown", "300ms", "--retries", "2",
-                            "-t", "1")
-    assert p.returncode == 0, p.stdout + p.stderr
-    # 15 %: what is tested here is that the modes differ by their factor 2.
-    assert abs(res["max_rps"] - expect) <= 0.15 * expect, res
-    assert took < 120
+    # The two modes search at once, each against its own server.
+    searches = []
+    for mode, expect in [("mixed", 600), ("per-endpoint", 300)]:
+        s = serve_factory("--capacity", "600", "--capacity-queue", "200ms")
+        base = f"http://{s.host}:{s.port}"
+        searches.append((mode, expect, start_find_max(
+            "--endpoint", f"a={base}/health", "--endpoint", f"b={base}/echo", "--mode", mode,
+            "--slo", SLO, "--start-rate", str(expect // 3), "--step-min", "2s", "--step-max",
+            "2s", "--cooldown", "300ms", "--retries", "2", "-t", "1")))
+    for mode, expect, started in searches:
+        p, res, took = finish_find_max(started)
+        assert p.returncode == 0, (mode, p.stdout + p.stderr)
+        # 15 %: what is tested here is that the modes differ by their factor 2.
+        assert abs(res["max_rps"] - expect) <= 0.15 * expect, (mode, res)
+        assert took < 120, (mode, took)
 
 
 def test_find_max_step_length_follows_the_rate(serve):
@@ -308,9 +335,9 @@ def start_segments(url, n, sync, extra=(), start_in=3):
             for k in range(1, n + 1)]
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_find_max_segments_search_in_lock_step(serve_factory, tmp_path, n):
-    cap = 600
+def test_find_max_segments_search_in_lock_step(serve_factory, tmp_path):
+    # Three segments (two meet the same way: test_slurm runs two under sbatch).
+    n, cap = 3, 600
     s = serve_factory("--capacity", str(cap), "--capacity-queue", "200ms")
     t0 = time.monotonic()
     procs = start_segments(f"http://{s.host}:{s.port}/health", n, tmp_path,
