@@ -130,7 +130,7 @@ unit-asan: deps-test build/asan/unit-tests
 # runs both and fails if either failed; the last line printed is the serial
 # pass's pytest summary. A pass with no test to run (pytest's exit 5, a
 # file without serial tests in ITESTS) is not a failure.
-ITEST_JOBS ?= 3
+ITEST_JOBS ?= 4
 ITESTS     ?= tests/integration
 ITEST_PAR   = $(PYTHON) -m pytest -q -n $(ITEST_JOBS) -m 'not serial'
 ITEST_SER   = $(PYTHON) -m pytest -q -m serial
