@@ -497,6 +497,63 @@ static int l_json_decode(lua_State *L)
     return 1;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, surrogates or code points past U+10FFFF), 0 if none. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* A JSON string of s[0..n): bytes that are not UTF-8 become U+FFFD, each
+ * on its own, as Go's encoding/json writes them (k6, vegeta): a binary
+ * body still encodes. */
+static json_t *json_string_lossy(lua_State *L, const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j)
+        return j;
+    luaL_Buffer b;
+    luaL_buffinitsize(L, &b, n + n / 2);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (k) {
+            luaL_addlstring(&b, s + i, k);
+            i += k;
+        } else {
+            luaL_addstring(&b, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    luaL_pushresult(&b);
+    size_t len;
+    const char *u = lua_tolstring(L, -1, &len);
+    j = json_stringn_nocheck(u, len);
+    lua_pop(L, 1);
+    return j;
+}
+
 static json_t *to_json(lua_State *L, int idx, int depth)
 {
     if (depth > 100)
@@ -514,9 +571,14 @@ static json_t *to_json(lua_State *L, int idx, int depth)
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        return json_stringn_nocheck(s, n);
+        return json_string_lossy(L, s, n);
     }
     case LUA_TTABLE: {
+        if (lua_response_json_table(L, idx)) { /* a response, without its raw _r */
+            json_t *o = to_json(L, -1, depth);
+            lua_pop(L, 1);
+            return o;
+        }
         lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
         bool array = n > 0;
         if (!array) {

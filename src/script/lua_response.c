@@ -229,6 +229,37 @@ bool lua_response_timings_table(lua_State *L, int idx)
     return true;
 }
 
+bool lua_response_json_table(lua_State *L, int idx)
+{
+    static const char *const lazy[] = {"headers", "method", "url", "proto", "timings",
+                                       "redirects"};
+    idx = lua_absindex(L, idx);
+    if (!lua_getmetatable(L, idx))
+        return false;
+    luaL_getmetatable(L, "volley.response");
+    bool response = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!response)
+        return false;
+    lua_newtable(L);
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* t, k, v */
+        if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "_r")) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+    }
+    for (size_t i = 0; i < sizeof lazy / sizeof *lazy; i++) {
+        lua_getfield(L, idx, lazy[i]); /* made from _r by __index when not yet read */
+        lua_setfield(L, t, lazy[i]);
+    }
+    return true;
+}
+
 static const char *raw_of(lua_State *L, int idx, size_t *len)
 {
     *len = 0;

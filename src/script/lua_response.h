@@ -21,6 +21,12 @@ void lua_response_install(lua_State *L);
  * of its fields (the seven numbers and what the script set) and returns
  * true (json.encode); false, nothing pushed, otherwise. */
 bool lua_response_timings_table(lua_State *L, int idx);
+/* If the value at idx is a response, pushes a plain table of what a script
+ * reads from it (status, body, headers, method, url, proto, timings,
+ * redirects, error, error_code, truncated when set, and the script's own
+ * fields), without the raw string _r, and returns true (json.encode);
+ * false, nothing pushed, otherwise. */
+bool lua_response_json_table(lua_State *L, int idx);
 /* C.response_index(CIHeaders, methods): Response.__index (res.timings,
  * res.headers, res.method, res.url, res.proto, res.redirects and the
  * methods). */

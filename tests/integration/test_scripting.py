@@ -408,6 +408,44 @@ end
     ], p.stderr
 
 
+def test_a_response_encodes_to_json_and_setup_may_return_one(volley_bin, serve, tmp_path):
+    """json.encode(res) gives what a script reads from the response (its
+    status, body, headers, url, timings...) and not the raw string it is
+    made from; setup() may return a response (its data is JSON); bytes that
+    are not UTF-8 (a binary body) become U+FFFD, as Go's encoding/json
+    writes them, instead of failing the encode."""
+    f = tmp_path / "enc.lua"
+    f.write_text('''options = { vus = 1, iterations = 1 }
+function setup() return http.get(ENV.URL .. "/status/201") end
+function default(data)
+  print("setup", data.status, data.url, data.method, data.proto, type(data.timings.duration),
+        data._r, data.headers["Content-Length"] ~= nil)
+  local r = http.get(ENV.URL .. "/health")
+  r.mine = "x"
+  local j = json.decode(json.encode(r))
+  local keys = {}
+  for k in pairs(j) do keys[#keys + 1] = k end
+  table.sort(keys)
+  print("keys", table.concat(keys, " "))
+  print("read", r.status, r.body == j.body, r.method)
+  local e = json.decode(json.encode(http.get("http://127.0.0.1:1/")))
+  print("error", e.status, e.error_code)
+  print("bytes", json.encode("a\\xff\\xc0\\x80b\\xe2\\x82\\xac"), json.encode({ k = "\\xed\\xa0\\x80" }))
+end
+''')
+    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
+    assert got == [
+        "setup\t201\t%s/status/201\tGET\tHTTP/1.1\tnumber\tnil\ttrue" % serve.url,
+        "keys\tbody headers method mine proto redirects status timings url",
+        "read\t200\ttrue\tGET",
+        "error\t0\tconnect_refused",
+        'bytes\t"a\ufffd\ufffd\ufffdb\u20ac"\t{"k":"\ufffd\ufffd\ufffd"}',
+    ], p.stderr
+
+
 def test_metric_add_on_its_object_and_on_another(volley_bin, serve, tmp_path):
     """m:add(v) (the object's own C add), m:add(v, tags), add called on
     another metric object (Metric.add on that one), add() with no value (0)
