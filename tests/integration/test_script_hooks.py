@@ -170,9 +170,11 @@ function fc() http.get(ENV.URL .. "/c?t=" .. wallclock()); sleep(0.05) end
     for h in rec.heads:
         m = re.match(r"GET /(\w)\?t=([\d.]+)", h)
         first.setdefault(m.group(1), float(m.group(2)))
-    # lower bounds only: a busy machine makes gaps longer, never shorter
-    assert first["b"] - first["a"] >= 590, first   # b at 600 ms into the warm-up
-    assert first["c"] - first["a"] >= 1000 + 1190, first  # c only in the run, at 1.2 s
+    # Lower bounds with room for a late first request of a (589.3 ms was
+    # seen on a busy machine): b with its startTime ignored would come at
+    # about 0, c taking part in the warm-up at 1.2 s.
+    assert first["b"] - first["a"] >= 500, first   # b at 600 ms into the warm-up
+    assert first["c"] - first["a"] >= 1000 + 900, first  # c only in the run, at 1.2 s
     assert res["warmup_requests"] > 0
     sc = res["script"]["scenarios"]
     assert sc["b"]["iterations"] > 0 and sc["c"]["iterations"] > 0
