@@ -93,6 +93,7 @@ typedef struct shape_run {
     uint64_t second_offset;  /* added to row seconds (sweeps) */
     results_stats *all;
     results_endpoint *eps;   /* neps of them; NULL when discarding */
+    size_t first_row;        /* all's rows before this shape (ep_rows_deferred) */
     bool warmup;
     uint32_t step, nsteps;
     uint64_t next_progress;
@@ -222,6 +223,26 @@ static void row_from_hist(series_row *row, const hist *h)
     row->mean_ns = hist_mean(h);
 }
 
+/* With one endpoint, its rows are the run's but for cpu_pct (0 in endpoint
+ * rows): finish copies them from the run's series when the shape ends
+ * instead of keeping both while it runs (bench/soak.sh: the series were
+ * half of a long run's growth). Nothing reads an endpoint's series before
+ * then (the live outputs get each row as it is made). */
+static bool ep_rows_deferred(const shape_run *r)
+{
+    return r->eps && r->all && r->eng->ngroups == 1;
+}
+
+static void copy_deferred_ep_rows(shape_run *r)
+{
+    series *src = &r->all->sec, *dst = &r->eps[0].st.sec;
+    for (size_t i = r->first_row; i < src->len; i++) {
+        series_row row = src->rows[i];
+        row.cpu_pct = 0;
+        series_append(dst, &row);
+    }
+}
+
 /* Merges second s of every worker into one row per endpoint and one for
  * all. final: the workers are joined, their open interval may be read. */
 static void add_second(shape_run *r, uint64_t s, bool final)
@@ -264,7 +285,7 @@ static void add_second(shape_run *r, uint64_t s, bool final)
         hist_reset(g->lag_ep);
         hist_reset(g->ws_ep);
         row_add_counts(&all, &row);
-        if (r->eps)
+        if (r->eps && !ep_rows_deferred(r))
             series_append(&r->eps[ep].st.sec, &row);
         const engine_options *eo = g->opt;
         if (!final && !r->warmup && r->eps && eo && eo->on_endpoint_second)
@@ -468,6 +489,8 @@ static void finish(shape_run *r)
         if (s < last_second || n)
             add_second(r, s, true);
     }
+    if (ep_rows_deferred(r))
+        copy_deferred_ep_rows(r);
     set_load_times(r, end_ns);
 }
 
@@ -572,9 +595,10 @@ static int run_workers(shape_run *r, uint32_t nthreads, err *e)
     if (r->duration_ns && r->all) {
         size_t rows = (size_t)(r->duration_ns / NS_PER_S) + 3;
         series_reserve(&r->all->sec, r->all->sec.len + rows);
-        for (uint32_t ep = 0; r->eps && ep < g->ngroups; ep++)
+        for (uint32_t ep = 0; r->eps && !ep_rows_deferred(r) && ep < g->ngroups; ep++)
             series_reserve(&r->eps[ep].st.sec, r->eps[ep].st.sec.len + rows);
     }
+    r->first_row = r->all ? r->all->sec.len : 0;
     int rc = g->late_pending && g->opt->refuse_stale_start ? check_stale_start(g, r, e) : 0;
     for (uint32_t i = 0; i < nthreads && !rc; i++) {
         engine_worker_args a = {.id = i, .nworkers = nthreads, .start_ns = r->start_ns,

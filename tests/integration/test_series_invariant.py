@@ -5,7 +5,8 @@ for each endpoint and for each sweep step, the sum of the series rows equals
 the totals for every counted column (requests, responses, errors, transport
 errors, bytes, dropped iterations, retries), the status-class columns add up to the totals' responses by
 status (by class) and the error-kind columns to the totals' errors by kind,
-and `second` strictly increases. Each run is short (<= 2 s of
+and `second` strictly increases; with one endpoint, its rows are the run's
+(cpu_pct aside). Each run is short (<= 2 s of
 load) so the whole grid stays around a minute and a half."""
 import json
 import subprocess
@@ -94,15 +95,32 @@ def check_block(where, block):
     return tot["requests"]
 
 
+def check_one_endpoint(where, block):
+    """A block with one endpoint: the endpoint's rows are the block's, but
+    for cpu_pct (the run's rows only). The engine copies them when a shape
+    ends instead of keeping both series while it runs."""
+    eps = block.get("endpoints") or []
+    if len(eps) != 1:
+        return
+    run, ep = block["series"], eps[0]["series"]
+    assert ep["columns"] == run["columns"], where
+    cpu = run["columns"].index("cpu_pct")
+    strip = lambda rows: [r[:cpu] + r[cpu + 1:] for r in rows]
+    assert strip(ep["rows"]) == strip(run["rows"]), where
+    assert all(r[cpu] == 0 for r in ep["rows"]), where
+
+
 def check_results(res):
     n = check_block("run", res)
     assert n > 0
     for ep in res["endpoints"]:
         check_block("endpoint " + ep["name"], ep)
+    check_one_endpoint("run", res)
     for k, st in enumerate(res.get("steps") or []):
         check_block("step %d" % k, st)
         for ep in st.get("endpoints") or []:
             check_block("step %d endpoint %s" % (k, ep["name"]), ep)
+        check_one_endpoint("step %d" % k, st)
     if res.get("steps"):
         secs = [r[0] for st in res["steps"] for r in st["series"]["rows"]]
         assert all(a < b for a, b in zip(secs, secs[1:])), secs
