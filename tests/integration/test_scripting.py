@@ -27,6 +27,14 @@ def run(volley_bin, serve, *args):
     return vals, json.loads(p.stdout)
 
 
+def vu1_lines(volley_bin, serve, script):
+    """Runs script with ENV.URL set to serve; what VU 1 printed, a line each."""
+    p = subprocess.run([volley_bin, "run", str(script), "-e", "URL=" + serve.url, "--no-save", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
+
+
 @pytest.fixture
 def out(volley_bin, serve):
     return run(volley_bin, serve, "--seed", "42")
@@ -349,16 +357,12 @@ function default()
   r.url = "mine"; print("set", r.url)
 end
 ''')
-    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
     u = serve.url
     want = ["get\t201\t%s/status/201\tHTTP/1.1\tGET\tnil\tnil\tnil\t0" % u,
             "post\t200\tx\t%s/echo\tHTTP/1.1\tPOST\tnil" % u,
             "err\t0\tnil\tconnect_refused\thttp://127.0.0.1:1/\ttrue",
             "set\tmine"]
-    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
-    assert got == want, p.stderr
+    assert vu1_lines(volley_bin, serve, f) == want
 
 
 def test_timings_read_like_a_table_of_their_own(volley_bin, serve, tmp_path):
@@ -393,11 +397,7 @@ function default()
   print("other", t.mine, t.sending == 0, fast.timings.mine)
 end
 ''')
-    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
-    assert got == [
+    assert vu1_lines(volley_bin, serve, f) == [
         "kept\ttrue\ttrue\ttrue\ttrue",
         "pairs\tconnecting=number decoding=number duration=number first_body=number "
         "receiving=number sending=number waiting=number",
@@ -405,7 +405,7 @@ end
         "set\tx\tnil\t5\tconnecting decoding duration first_body mine receiving sending",
         "json\tx\tnil\t5\tnumber",
         "other\tnil\ttrue\tx",
-    ], p.stderr
+    ]
 
 
 def test_a_response_encodes_to_json_and_setup_may_return_one(volley_bin, serve, tmp_path):
@@ -433,17 +433,13 @@ function default(data)
   print("bytes", json.encode("a\\xff\\xc0\\x80b\\xe2\\x82\\xac"), json.encode({ k = "\\xed\\xa0\\x80" }))
 end
 ''')
-    p = subprocess.run([volley_bin, "run", str(f), "-e", "URL=" + serve.url, "--no-save", "-q"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    got = [l.split("] ", 1)[1] for l in p.stderr.splitlines() if l.startswith("[VU 1]")]
-    assert got == [
+    assert vu1_lines(volley_bin, serve, f) == [
         "setup\t201\t%s/status/201\tGET\tHTTP/1.1\tnumber\tnil\ttrue" % serve.url,
         "keys\tbody headers method mine proto redirects status timings url",
         "read\t200\ttrue\tGET",
         "error\t0\tconnect_refused",
         'bytes\t"a\ufffd\ufffd\ufffdb\u20ac"\t{"k":"\ufffd\ufffd\ufffd"}',
-    ], p.stderr
+    ]
 
 
 def test_metric_add_on_its_object_and_on_another(volley_bin, serve, tmp_path):

@@ -557,15 +557,39 @@ static void gate_open_all(gate_run *g, srv *s, tls_client_ctx *ctx, unsigned cap
     conn_set_handshake_cap(0);
 }
 
+/* A gate test's loop, TLS server (answering OK) and client context. */
+typedef struct gate_env {
+    loop *l;
+    srv s;
+    tls_client_ctx *ctx;
+    gate_run *g;
+} gate_env;
+
+static gate_run *gate_setup(gate_env *e)
+{
+    e->l = loop_new(NULL);
+    srv_start(&e->s, e->l, true, OK);
+    e->ctx = client_ctx(ca_pem);
+    e->g = calloc(1, sizeof *e->g);
+    e->g->l = e->l;
+    return e->g;
+}
+
+static void gate_teardown(gate_env *e)
+{
+    for (int i = 0; i < GATE_CONNS; i++)
+        conn_release(&e->g->c[i]);
+    srv_stop(&e->s);
+    tls_client_ctx_free(e->ctx);
+    loop_free(e->l);
+    free(e->g);
+}
+
 Test(conn, tls_handshakes_take_turns_under_the_gate_cap)
 {
-    loop *l = loop_new(NULL);
-    srv s;
-    srv_start(&s, l, true, OK);
-    tls_client_ctx *ctx = client_ctx(ca_pem);
-    gate_run *g = calloc(1, sizeof *g);
-    g->l = l;
-    gate_open_all(g, &s, ctx, 2, 5);
+    gate_env e;
+    gate_run *g = gate_setup(&e);
+    gate_open_all(g, &e.s, e.ctx, 2, 5);
     cr_assert_eq(g->done, GATE_CONNS - 1, "only %d connections finished in 5 s", g->done);
     for (int i = 0; i < GATE_CONNS; i++) {
         if (i == 5) {
@@ -579,34 +603,20 @@ Test(conn, tls_handshakes_take_turns_under_the_gate_cap)
      * others waited without one. */
     cr_assert_leq(g->max_in_flight, 2, "%u in flight", g->max_in_flight);
     cr_assert_eq(conn_handshake_cap(), CONN_HANDSHAKES_MAX);
-    cr_assert_eq(s.accepted, GATE_CONNS - 1);
+    cr_assert_eq(e.s.accepted, GATE_CONNS - 1);
     cr_assert_eq(conn_handshakes_in_flight(), 0);
-    for (int i = 0; i < GATE_CONNS; i++)
-        conn_release(&g->c[i]);
-    srv_stop(&s);
-    tls_client_ctx_free(ctx);
-    loop_free(l);
-    free(g);
+    gate_teardown(&e);
 }
 
 /* A burst of GATE_CONNS TLS connections under cap (one connection closed
  * while it waits when drop >= 0); their number done. */
 static int gate_burst(unsigned cap, int drop)
 {
-    loop *l = loop_new(NULL);
-    srv s;
-    srv_start(&s, l, true, OK);
-    tls_client_ctx *ctx = client_ctx(ca_pem);
-    gate_run *g = calloc(1, sizeof *g);
-    g->l = l;
-    gate_open_all(g, &s, ctx, cap, drop);
+    gate_env e;
+    gate_run *g = gate_setup(&e);
+    gate_open_all(g, &e.s, e.ctx, cap, drop);
     int done = g->done;
-    for (int i = 0; i < GATE_CONNS; i++)
-        conn_release(&g->c[i]);
-    srv_stop(&s);
-    tls_client_ctx_free(ctx);
-    loop_free(l);
-    free(g);
+    gate_teardown(&e);
     return done;
 }
 
@@ -627,15 +637,11 @@ Test(conn, tls_shared_slot_empty_means_one_handshake_at_a_time)
 {
     /* --share-tls-sessions: the burst waits for the first session instead
      * of making 16 full handshakes; then the others resume it together. */
-    loop *l = loop_new(NULL);
-    srv s;
-    srv_start(&s, l, true, OK);
-    tls_client_ctx *ctx = client_ctx(ca_pem);
-    gate_run *g = calloc(1, sizeof *g);
+    gate_env e;
+    gate_run *g = gate_setup(&e);
     conn_tls_share share = {0};
-    g->l = l;
     g->share = &share;
-    gate_open_all(g, &s, ctx, 0, -1);
+    gate_open_all(g, &e.s, e.ctx, 0, -1);
     cr_assert_eq(g->done, GATE_CONNS, "only %d connections finished in 5 s", g->done);
     for (int i = 0; i < GATE_CONNS; i++)
         cr_assert_eq(g->status[i], 0, "conn %d: %s", i, conn_tls_error(&g->c[i]));
@@ -643,35 +649,21 @@ Test(conn, tls_shared_slot_empty_means_one_handshake_at_a_time)
                  g->max_in_flight_empty);
     cr_assert_gt(g->max_in_flight, 1, "the others never ran together");
     cr_assert_leq(share.ended, CONN_SHARE_ALONE);
-    cr_assert_geq(s.resumed, GATE_CONNS - (int)CONN_SHARE_ALONE, "%d resumed", s.resumed);
+    cr_assert_geq(e.s.resumed, GATE_CONNS - (int)CONN_SHARE_ALONE, "%d resumed", e.s.resumed);
     cr_assert_not_null(share.session);
     cr_assert_eq(conn_handshakes_in_flight(), 0);
-    for (int i = 0; i < GATE_CONNS; i++)
-        conn_release(&g->c[i]);
+    gate_teardown(&e);
     tls_session_free(share.session);
-    srv_stop(&s);
-    tls_client_ctx_free(ctx);
-    loop_free(l);
-    free(g);
 }
 
 Test(conn, without_a_tight_cap_handshakes_run_together)
 {
     /* The same burst with the default cap: all at once (what the test
      * above would see without the gate). */
-    loop *l = loop_new(NULL);
-    srv s;
-    srv_start(&s, l, true, OK);
-    tls_client_ctx *ctx = client_ctx(ca_pem);
-    gate_run *g = calloc(1, sizeof *g);
-    g->l = l;
-    gate_open_all(g, &s, ctx, 0, -1);
+    gate_env e;
+    gate_run *g = gate_setup(&e);
+    gate_open_all(g, &e.s, e.ctx, 0, -1);
     cr_assert_eq(g->done, GATE_CONNS);
     cr_assert_eq(g->max_in_flight, GATE_CONNS);
-    for (int i = 0; i < GATE_CONNS; i++)
-        conn_release(&g->c[i]);
-    srv_stop(&s);
-    tls_client_ctx_free(ctx);
-    loop_free(l);
-    free(g);
+    gate_teardown(&e);
 }
