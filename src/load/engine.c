@@ -236,6 +236,7 @@ static bool ep_rows_deferred(const shape_run *r)
 static void copy_deferred_ep_rows(shape_run *r)
 {
     series *src = &r->all->sec, *dst = &r->eps[0].st.sec;
+    series_reserve(dst, dst->len + (src->len - r->first_row)); /* one block, not doublings */
     for (size_t i = r->first_row; i < src->len; i++) {
         series_row row = src->rows[i];
         row.cpu_pct = 0;
