@@ -13,6 +13,10 @@ import urllib.request
 
 import websocket
 
+# How long one call may wait for its reply. A full-page screenshot of a long
+# report took over 10 s in CI while four test workers shared the 2 cores.
+REPLY_TIMEOUT = 90
+
 
 class Browser:
     def __init__(self, tmp, port):
@@ -37,7 +41,7 @@ class Browser:
                 with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % self.port, timeout=2) as r:
                     pages = [t for t in json.load(r) if t["type"] == "page"]
                 if pages:
-                    self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=10)
+                    self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=REPLY_TIMEOUT)
                     for m in ("Runtime.enable", "Log.enable", "Network.enable", "Page.enable"):
                         self.call(m)
                     return
@@ -82,7 +86,7 @@ class Browser:
                 except websocket.WebSocketTimeoutException:
                     pass
         finally:
-            self.ws.settimeout(10)
+            self.ws.settimeout(REPLY_TIMEOUT)
 
     def eval(self, expr):
         r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
