@@ -133,8 +133,11 @@ def test_hostile_server_is_counted_under_the_right_kind(volley_bin, case):
         # 4 connections, a 1 s timeout, 2 s: two rounds of 4, no more.
         assert 4 <= t["requests"] <= 12, t
     else:
-        # Failures are cheap: the connections recover at once and go on.
-        assert t["requests"] > 50, t
+        # The connections recover at once and go on: more requests than the
+        # 12 that waiting for the timeout would allow. (Not more: 1 MB of
+        # headers from the Python server, under ASan beside another
+        # make test, gave 33 requests in the 2 s.)
+        assert t["requests"] > 12, t
     # Each failed exchange gives up its connection, so none is reused.
     assert t["connections_opened"] >= t["transport_errors"] - t["errors_by_kind"]["cancelled"]
 
