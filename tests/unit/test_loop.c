@@ -737,3 +737,75 @@ Test(loop, a_call_deferred_during_the_pass_runs_next_pass_without_waiting)
     cr_assert_lt(g.pass[3] - t0, 2 * NS_PER_S, "%llu ns", (unsigned long long)(g.pass[3] - t0));
     loop_free(l);
 }
+
+/* ---- the armed deadline follows the earliest timer ---- */
+
+typedef struct moved {
+    loop_timer t;
+    uint64_t fired_ns;
+} moved;
+
+static void moved_cb(loop *l, void *data)
+{
+    ((moved *)data)->fired_ns = loop_update_now(l);
+}
+
+/* On the first bytes (an I/O wake, while the loop is armed for 250 ms):
+ * moves one timer from 400 ms to 20 ms and the other from 250 ms to 350. */
+typedef struct mover {
+    moved *earlier, *later;
+    uint64_t t0;
+    bool done;
+} mover;
+
+static void move_on_read(loop *l, int fd, void *data, unsigned events)
+{
+    mover *m = data;
+    char b[64];
+    (void)events;
+    while (read(fd, b, sizeof b) > 0)
+        ;
+    if (m->done)
+        return;
+    m->done = true;
+    loop_timer_start(l, &m->earlier->t, m->t0 + 20 * NS_PER_MS, moved_cb, m->earlier);
+    loop_timer_start(l, &m->later->t, m->t0 + 350 * NS_PER_MS, moved_cb, m->later);
+}
+
+/* One write after 2 ms: later ones would wake the loop often enough to
+ * hide a deadline that was not moved. */
+static void *write_once_after_2ms(void *arg)
+{
+    clock_sleep_ns(2 * NS_PER_MS);
+    cr_assert_eq(write(*(int *)arg, "x", 1), 1);
+    return NULL;
+}
+
+Test(loop, a_timer_moved_earlier_or_later_by_io_fires_at_its_new_time)
+{
+    hang_guard(5);
+    loop *l = new_loop();
+    int fds[2];
+    make_pipe(fds);
+    moved a = {0}, b = {0};
+    mover m = {.earlier = &a, .later = &b, .t0 = loop_update_now(l)};
+    cr_assert_eq(loop_watch(l, fds[0], LOOP_READ, move_on_read, &m, NULL), 0);
+    loop_timer_init(&a.t);
+    loop_timer_init(&b.t);
+    loop_timer_start(l, &a.t, m.t0 + 400 * NS_PER_MS, moved_cb, &a);
+    loop_timer_start(l, &b.t, m.t0 + 250 * NS_PER_MS, moved_cb, &b);
+    loop_timer stop;
+    stop_after_ms(l, &stop, 500);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, write_once_after_2ms, &fds[1]), 0);
+    loop_run(l);
+    pthread_join(th, NULL);
+    cr_assert(m.done);
+    cr_assert_geq(a.fired_ns, m.t0 + 20 * NS_PER_MS, "moved earlier: fired before its time");
+    cr_assert_lt(a.fired_ns, m.t0 + 200 * NS_PER_MS, "moved earlier: waited for the old deadline");
+    cr_assert_geq(b.fired_ns, m.t0 + 350 * NS_PER_MS, "moved later: fired at its old time");
+    loop_unwatch(l, fds[0]);
+    close(fds[0]);
+    close(fds[1]);
+    loop_free(l);
+}
