@@ -409,7 +409,14 @@ def test_volley_broken_server_open_model(h2volley, case):
     clean(srv)
     open_model(t, 200, DURATION_S)
     assert t["responses"] == 0 == srv.count["answered"]
-    assert set(kinds(t)) <= {BROKEN[case], "cancelled"}, kinds(t)
+    allowed = {BROKEN[case], "cancelled"}
+    if case == "http1":
+        # The server answers the first bytes it reads and closes; a request
+        # volley writes on the connection after that, before it has read
+        # the answer, meets the server's RST (4 of 400 once, at load 13).
+        allowed.add("reset")
+    assert set(kinds(t)) <= allowed, kinds(t)
+    assert t["errors_by_kind"].get("reset", 0) <= t["errors_by_kind"][BROKEN[case]], kinds(t)
     # Fast failures: much of the schedule (400) is sent and fails (a
     # busy machine slows the Python server, and the rest is dropped).
     assert t["errors_by_kind"][BROKEN[case]] > 100, kinds(t)
