@@ -36,7 +36,7 @@ typedef struct io_slot {
 struct loop {
     int epfd;
     int wakefd;
-    int tfd;           /* the timerfd of the earliest timer; -1: none */
+    int tfd;           /* the timerfd the earliest timer is armed on */
     uint64_t armed_ns; /* its deadline as armed; 0: disarmed */
     io_slot *slots;
     size_t nslots;
