@@ -58,6 +58,10 @@ build/asan/volley: $(OBJ_ASAN)
 
 asan: build/asan/volley
 
+# The builds (release, sanitizers, coverage): an object that includes a
+# generated header depends on it in each of them.
+BUILDS := rel asan cov
+
 # The Lua prelude is a .lua file compiled in as a byte array (od + sed:
 # no tool beyond coreutils).
 build/gen/prelude_lua.h: src/script/prelude.lua
@@ -67,8 +71,7 @@ build/gen/prelude_lua.h: src/script/prelude.lua
 	  echo 'static const unsigned char prelude_lua[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
 
-build/rel/src/script/lua_api.o build/asan/src/script/lua_api.o build/cov/src/script/lua_api.o: \
-	build/gen/prelude_lua.h
+$(BUILDS:%=build/%/src/script/lua_api.o): build/gen/prelude_lua.h
 
 # wrk's scripting API, the Lua half (script/lua_wrk.c), the same way.
 build/gen/wrk_lua.h: src/script/wrk.lua
@@ -78,8 +81,7 @@ build/gen/wrk_lua.h: src/script/wrk.lua
 	  echo 'static const unsigned char wrk_lua[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
 
-build/rel/src/script/lua_wrk.o build/asan/src/script/lua_wrk.o build/cov/src/script/lua_wrk.o: \
-	build/gen/wrk_lua.h
+$(BUILDS:%=build/%/src/script/lua_wrk.o): build/gen/wrk_lua.h
 
 # The dashboard page is edited as HTML and compiled in the same way (a NUL
 # ends it: it is served as a C string).
@@ -90,7 +92,7 @@ build/gen/dash_page_html.h: src/output/page.html
 	  echo 'static const unsigned char dash_page_html[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 
-build/rel/src/output/dash.o build/asan/src/output/dash.o: build/gen/dash_page_html.h
+$(BUILDS:%=build/%/src/output/dash.o): build/gen/dash_page_html.h
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -173,6 +175,7 @@ integration-asan: deps-test build/asan/volley
 # the serial pass alone. The integration passes both run whatever the other
 # did; the last line printed is pytest's summary.
 test: deps-test
+	$(PYTHON) scripts/mutate.py --check
 	$(MAKE) --no-print-directory -j$(shell nproc) volley build/rel/unit-tests build/asan/unit-tests \
 		build/asan/volley fuzz-build
 	$(MAKE) --no-print-directory unit

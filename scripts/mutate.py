@@ -6,9 +6,12 @@ replacement, so a mutant that no longer applies (the code moved) fails
 loudly instead of passing silently. The file is restored after each mutant,
 whatever happens (also on Ctrl-C).
 
-usage: scripts/mutate.py [-k SUBSTRING] [--list]
-Exit: 0 every mutant killed, 1 survivors, 2 a mutant no longer applies or
-does not build.
+usage: scripts/mutate.py [-k SUBSTRING] [--list | --check]
+--check only verifies that every mutant still applies (make test runs it, so
+an edit that moves a mutated line fails there, not months later in make
+mutate).
+Exit: 0 every mutant killed (or applies), 1 survivors, 2 a mutant no longer
+applies or does not build.
 """
 import argparse
 import os
@@ -73,8 +76,8 @@ MUTANTS = [
      "t->value = percent ? v / 100.0 : v;", "t->value = percent ? v / 10.0 : v;",
      unit("threshold")),
     # results/
-    ("results_read: errors left out of the count check", "src/results/results_read.c",
-     "if (t->responses + t->errors != t->requests ||",
+    ("results_read: transport errors left out of the count check", "src/results/results_read.c",
+     "if (t->responses + x != t->requests ||",
      "if (t->responses != t->requests ||", unit("results_read")),
     # report/compare
     ("compare: short runs not widened", "src/report/compare.c",
@@ -140,6 +143,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-k", default="", help="only mutants whose name contains this")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--check", action="store_true", help="only check that every mutant applies")
     a = ap.parse_args()
     todo = [m for m in MUTANTS if a.k in m[0]]
     if a.list:
@@ -147,11 +151,19 @@ def main():
             print(f"{m[1]:28s} {m[0]}")
         return 0
     # Every snippet must apply before anything is run.
+    stale = 0
     for name, path, old, new, _ in todo:
         with open(os.path.join(ROOT, path)) as f:
-            if f.read().count(old) != 1:
-                print(f"mutate: '{name}' no longer applies to {path}: {old!r}", file=sys.stderr)
-                return 2
+            n = f.read().count(old)
+        if n != 1:
+            print(f"mutate: '{name}' no longer applies to {path}: {old!r} occurs {n} times "
+                  "(exactly once expected)", file=sys.stderr)
+            stale += 1
+    if stale:
+        return 2
+    if a.check:
+        print(f"mutate: all {len(todo)} mutants apply")
+        return 0
     for kind in sorted({m[4][0] for m in todo}):
         ok, out = build(kind)
         if not ok:
