@@ -27,7 +27,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def volley_path():
-    return os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+    # Absolute: VOLLEY_BIN=build/cov/volley must still name the binary in a
+    # test that runs volley with another working directory.
+    return os.path.abspath(os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley")))
 
 
 from ports import free_port  # noqa: E402,F401 (re-exported: tests import it from here)

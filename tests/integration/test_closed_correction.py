@@ -4,19 +4,19 @@ while the raw one shows what the connections saw: only a handful of values
 near the stall, so its p99 stays at the fast requests' level.
 """
 import json
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
 
+from conftest import volley_path
+
 # Every test here runs in the serial pass (tests/integration/pytest.ini):
 # a stalling server's p99 against wrk's, phase-locked to the stall.
 pytestmark = pytest.mark.serial
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+VOLLEY = volley_path()
 WRK = shutil.which("wrk")
 
 

@@ -13,10 +13,11 @@ import time
 
 import pytest
 
+from conftest import volley_path
+
 from nginxutil import Nginx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+VOLLEY = volley_path()
 
 
 @pytest.fixture

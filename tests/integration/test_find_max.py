@@ -15,15 +15,14 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, volley_path
 from nginxutil import Nginx
 
 # Every test here runs in the serial pass (tests/integration/pytest.ini):
 # find-max searches and --capacity rates: the verdicts follow the host's speed.
 pytestmark = pytest.mark.serial
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+VOLLEY = volley_path()
 SLO = "p(50)<25ms,errors<1%"
 
 

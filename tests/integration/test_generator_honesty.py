@@ -6,10 +6,11 @@ results.json, and exit 3 with --strict; ordinary short runs against nginx
 must never show it; generator:lag_p99 is a threshold like any other.
 """
 import json
-import os
 import subprocess
 
 import pytest
+
+from conftest import volley_path
 
 from nginxutil import Nginx
 
@@ -17,8 +18,7 @@ from nginxutil import Nginx
 # generator verdicts (kept up / fell behind) depend on having the CPU.
 pytestmark = pytest.mark.serial
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+VOLLEY = volley_path()
 
 
 @pytest.fixture(scope="module")

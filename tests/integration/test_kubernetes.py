@@ -15,10 +15,12 @@ import time
 
 import pytest
 
+from conftest import volley_path
+
 from nginxutil import Nginx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+VOLLEY = volley_path()
 K8S = os.path.join(ROOT, "deploy", "kubernetes")
 VALIDATE = os.path.join(ROOT, "tests", "k8s", "validate.mjs")
 MANIFESTS = sorted(glob.glob(os.path.join(K8S, "*.yaml")))

@@ -5,15 +5,15 @@ run can end (request count, duration, keep-alive or not, server closing
 connections every k requests) volley's responses must equal nginx's lines.
 """
 import json
-import os
 import subprocess
 
 import pytest
 
+from conftest import volley_path
+
 from nginxutil import Nginx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley"))
+VOLLEY = volley_path()
 
 
 def volley_run(*args, timeout=60):

@@ -14,10 +14,11 @@ import subprocess
 import pytest
 
 import slurmutil
+from conftest import volley_path
 from nginxutil import Nginx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOLLEY = os.path.abspath(os.environ.get("VOLLEY_BIN", os.path.join(ROOT, "volley")))
+VOLLEY = volley_path()
 SBATCH = os.path.join(ROOT, "deploy", "slurm", "volley.sbatch")
 FIND_MAX_SBATCH = os.path.join(ROOT, "deploy", "slurm", "find-max.sbatch")
 
