@@ -14,7 +14,6 @@ import time
 import pytest
 
 from conftest import volley_path
-
 from nginxutil import Nginx
 
 VOLLEY = volley_path()

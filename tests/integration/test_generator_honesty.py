@@ -11,7 +11,6 @@ import subprocess
 import pytest
 
 from conftest import volley_path
-
 from nginxutil import Nginx
 
 # Every test here runs in the serial pass (tests/integration/pytest.ini):

@@ -16,7 +16,6 @@ import time
 import pytest
 
 from conftest import volley_path
-
 from nginxutil import Nginx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

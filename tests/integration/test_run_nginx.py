@@ -10,7 +10,6 @@ import subprocess
 import pytest
 
 from conftest import volley_path
-
 from nginxutil import Nginx
 
 VOLLEY = volley_path()
